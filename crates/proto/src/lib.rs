@@ -1,0 +1,12 @@
+//! The adloop gRPC contract. Generated from `proto/`; never edit the generated code by hand.
+
+#[allow(clippy::all, clippy::unwrap_used)]
+pub mod ml {
+    pub mod v1 {
+        tonic::include_proto!("adloop.ml.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every adloop proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/adloop_descriptor.bin"));

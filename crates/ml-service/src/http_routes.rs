@@ -1,0 +1,65 @@
+//! The HTTP side of ml-service: liveness, readiness and Prometheus metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use adloop_service_kit::health::{CheckStatus, DependencyCheck, ReadinessReport, liveness};
+use adloop_service_kit::postgres::database_answers;
+use adloop_telemetry::metrics::{Registry, render_prometheus_text};
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use deadpool_redis::redis;
+use sqlx::PgPool;
+
+const REDIS_PING_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub database_pool: PgPool,
+    pub redis_pool: deadpool_redis::Pool,
+    pub metrics_registry: Arc<Registry>,
+}
+
+pub fn http_router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(liveness))
+        .route("/readyz", get(readiness))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Ready when Postgres answers. Redis only holds the shared score cache: without it ml-service keeps
+/// serving from its in-process cache, so Redis is reported but not required.
+async fn readiness(State(state): State<HttpState>) -> ReadinessReport {
+    let postgres_answered = database_answers(&state.database_pool).await;
+    let redis_answered = redis_answers(&state.redis_pool).await;
+    ReadinessReport::from_checks(
+        crate::SERVICE_NAME,
+        crate::SERVICE_VERSION,
+        vec![
+            DependencyCheck {
+                name: "postgres",
+                status: CheckStatus::from_answered(postgres_answered),
+                required: true,
+            },
+            DependencyCheck {
+                name: "redis",
+                status: CheckStatus::from_answered(redis_answered),
+                required: false,
+            },
+        ],
+    )
+}
+
+async fn redis_answers(redis_pool: &deadpool_redis::Pool) -> bool {
+    let ping = async {
+        let mut connection = redis_pool.get().await.ok()?;
+        redis::cmd("PING").query_async::<String>(&mut connection).await.ok()
+    };
+    matches!(tokio::time::timeout(REDIS_PING_TIMEOUT, ping).await, Ok(Some(_)))
+}
+
+async fn metrics(State(state): State<HttpState>) -> String {
+    render_prometheus_text(&state.metrics_registry)
+}

@@ -1,0 +1,137 @@
+//! Wiring: connect Postgres and Redis, bind the listener, assemble gRPC and HTTP routes on one router.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adloop_config::ConfigError;
+use adloop_proto::ml::v1::ml_service_server::MlServiceServer;
+use adloop_service_kit::postgres::{DatabaseError, connect_and_migrate};
+use adloop_service_kit::serve::{ServeError, serve_until_stopped};
+use adloop_telemetry::http_middleware::trace_and_measure_request;
+use adloop_telemetry::metrics::{HttpMetrics, Registry};
+use axum::Router;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::grpc::MlServiceHandler;
+use crate::http_routes::{HttpState, http_router};
+use crate::settings::MlServiceSettings;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/ml-service");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    #[error("invalid value for `redis.url`: {0}")]
+    Redis(#[from] deadpool_redis::CreatePoolError),
+    #[error("cannot bind {address} (server.host, server.port): {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build the grpc reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    local_address: SocketAddr,
+    router: Router,
+    health_reporter: tonic_health::server::HealthReporter,
+    shutdown_grace_period: Duration,
+}
+
+impl Application {
+    pub async fn build(settings: MlServiceSettings) -> Result<Self, StartupError> {
+        let database_pool = connect_and_migrate(&settings.database, &MIGRATOR).await?;
+        let redis_pool = build_redis_pool(&settings)?;
+
+        let requested_address = settings.server.socket_address()?;
+        let listener = TcpListener::bind(requested_address)
+            .await
+            .map_err(|source| StartupError::Bind {
+                address: requested_address,
+                source,
+            })?;
+        let local_address = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: requested_address,
+            source,
+        })?;
+
+        let (health_reporter, grpc_health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<MlServiceServer<MlServiceHandler>>()
+            .await;
+        let router = build_router(database_pool, redis_pool, grpc_health_service)?;
+
+        Ok(Application {
+            listener,
+            local_address,
+            router,
+            health_reporter,
+            shutdown_grace_period: Duration::from_secs(settings.server.shutdown_grace_seconds),
+        })
+    }
+
+    /// The address actually bound (port 0 in the settings becomes a real port here).
+    pub fn local_address(&self) -> SocketAddr {
+        self.local_address
+    }
+
+    /// Serves until `stop` resolves; then reports NOT_SERVING on gRPC health and drains in-flight calls.
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        let health_reporter = self.health_reporter;
+        let stop_and_report_not_serving = async move {
+            stop.await;
+            health_reporter
+                .set_not_serving::<MlServiceServer<MlServiceHandler>>()
+                .await;
+        };
+        serve_until_stopped(
+            self.listener,
+            self.router,
+            stop_and_report_not_serving,
+            self.shutdown_grace_period,
+        )
+        .await
+    }
+}
+
+fn build_redis_pool(settings: &MlServiceSettings) -> Result<deadpool_redis::Pool, StartupError> {
+    let mut redis_config = deadpool_redis::Config::from_url(settings.redis.url.expose().clone());
+    redis_config.pool = Some(deadpool_redis::PoolConfig::new(settings.redis.pool_size));
+    Ok(redis_config.create_pool(Some(deadpool_redis::Runtime::Tokio1))?)
+}
+
+fn build_router(
+    database_pool: PgPool,
+    redis_pool: deadpool_redis::Pool,
+    grpc_health_service: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) -> Result<Router, StartupError> {
+    let mut metrics_registry = Registry::with_prefix("adloop_ml");
+    let http_metrics = HttpMetrics::register(&mut metrics_registry);
+
+    let reflection_service = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(adloop_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let grpc_router = tonic::service::Routes::new(MlServiceServer::new(MlServiceHandler::new()))
+        .add_service(grpc_health_service)
+        .add_service(reflection_service)
+        .into_axum_router();
+
+    let http_state = HttpState {
+        database_pool,
+        redis_pool,
+        metrics_registry: Arc::new(metrics_registry),
+    };
+    Ok(http_router(http_state)
+        .merge(grpc_router)
+        .layer(axum::middleware::from_fn_with_state(http_metrics, trace_and_measure_request)))
+}

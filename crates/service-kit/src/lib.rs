@@ -1,0 +1,10 @@
+//! The parts every adloop service does identically, kept in one place:
+//! - [`error`]: the shared error code set, mapped to both HTTP status and gRPC code;
+//! - [`postgres`]: connect to the service's own schema and run its migrations;
+//! - [`health`]: liveness and readiness answers;
+//! - [`serve`]: serve a router on a bound listener until a stop signal, then drain.
+
+pub mod error;
+pub mod health;
+pub mod postgres;
+pub mod serve;

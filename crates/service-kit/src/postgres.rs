@@ -1,0 +1,63 @@
+//! Each service owns one PostgreSQL schema. Its connections use that schema as `search_path`, and its
+//! migration history (`_sqlx_migrations`) lives there too, so services sharing a database never see each
+//! other's migrations.
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use adloop_config::DatabaseSettings;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("invalid value for `database.url`: {0}")]
+    InvalidUrl(#[source] sqlx::Error),
+    #[error("cannot connect to postgres (database.url): {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot create schema `{schema}`: {source}")]
+    CreateSchema {
+        schema: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot run migrations in schema `{schema}`: {source}")]
+    Migrate {
+        schema: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// Connects to the service's schema (creating it when missing) and applies the service's migrations.
+pub async fn connect_and_migrate(settings: &DatabaseSettings, migrator: &Migrator) -> Result<PgPool, DatabaseError> {
+    let connect_options = PgConnectOptions::from_str(settings.url.expose())
+        .map_err(DatabaseError::InvalidUrl)?
+        .options([("search_path", settings.schema.as_str())]);
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(settings.connect_timeout_seconds))
+        .connect_with(connect_options)
+        .await
+        .map_err(DatabaseError::Connect)?;
+
+    // The schema name was validated as a plain identifier when settings were loaded.
+    let create_schema = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", settings.schema);
+    sqlx::query(sqlx::AssertSqlSafe(create_schema))
+        .execute(&pool)
+        .await
+        .map_err(|source| DatabaseError::CreateSchema {
+            schema: settings.schema.clone(),
+            source,
+        })?;
+    migrator.run(&pool).await.map_err(|source| DatabaseError::Migrate {
+        schema: settings.schema.clone(),
+        source,
+    })?;
+    Ok(pool)
+}
+
+/// True when the database answers a trivial query.
+pub async fn database_answers(pool: &PgPool) -> bool {
+    sqlx::query("SELECT 1").execute(pool).await.is_ok()
+}

@@ -1,0 +1,80 @@
+//! Serving a router (HTTP/1.1 and HTTP/2, so gRPC too) on an already-bound listener until a stop signal,
+//! then draining in-flight requests for at most the grace period.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+/// Resolves on SIGTERM (Kubernetes, Cloud Run) or Ctrl-C.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate_signal) => {
+                terminate_signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for sigterm, only ctrl-c stops the service");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "sigint", "stop signal received"),
+        () = terminate => tracing::info!(signal = "sigterm", "stop signal received"),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("in-flight requests did not finish within the {grace_seconds} s grace period")]
+    DrainTimedOut { grace_seconds: u64 },
+}
+
+/// Serves `router` until `stop` resolves, then stops accepting and waits for in-flight requests to finish,
+/// for at most `grace_period`.
+pub async fn serve_until_stopped(
+    listener: TcpListener,
+    router: Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+    grace_period: Duration,
+) -> Result<(), ServeError> {
+    let (stop_requested_sender, stop_requested) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        stop.await;
+        let _ = stop_requested_sender.send(true);
+    });
+    let mut server_task = tokio::spawn(async move { server.await });
+
+    let mut stop_requested = stop_requested;
+    tokio::select! {
+        finished = &mut server_task => return flatten_server_result(finished),
+        _ = stop_requested.wait_for(|requested| *requested) => {}
+    }
+    tracing::info!(grace_seconds = grace_period.as_secs(), "draining in-flight requests");
+    match tokio::time::timeout(grace_period, &mut server_task).await {
+        Ok(finished) => flatten_server_result(finished),
+        Err(_) => {
+            server_task.abort();
+            Err(ServeError::DrainTimedOut {
+                grace_seconds: grace_period.as_secs(),
+            })
+        }
+    }
+}
+
+fn flatten_server_result(finished: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), ServeError> {
+    match finished {
+        Ok(server_result) => Ok(server_result?),
+        Err(join_error) => Err(ServeError::Io(std::io::Error::other(join_error))),
+    }
+}

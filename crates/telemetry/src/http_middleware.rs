@@ -1,0 +1,49 @@
+//! An axum middleware that gives every request a span joined to the caller's trace (W3C `traceparent`) and
+//! records request metrics. gRPC calls served through an axum router pass through it too.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::metrics::{HttpMetrics, HttpRequestLabels, HttpRouteLabels};
+use crate::propagation::extract_remote_context;
+
+const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Use with `axum::middleware::from_fn_with_state(http_metrics, trace_and_measure_request)`.
+pub async fn trace_and_measure_request(
+    State(http_metrics): State<HttpMetrics>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched_path| matched_path.as_str().to_owned())
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+    let method = request.method().as_str().to_owned();
+    let request_span = tracing::info_span!("request", http.method = %method, http.route = %route);
+    let _ = request_span.set_parent(extract_remote_context(request.headers()));
+
+    let started_at = Instant::now();
+    let response = next.run(request).instrument(request_span).await;
+    let elapsed_seconds = started_at.elapsed().as_secs_f64();
+
+    http_metrics
+        .requests_total
+        .get_or_create(&HttpRequestLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status: response.status().as_u16(),
+        })
+        .inc();
+    http_metrics
+        .request_duration_seconds
+        .get_or_create(&HttpRouteLabels { method, route })
+        .observe(elapsed_seconds);
+    response
+}

@@ -5,10 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adloop_config::ConfigError;
 use adloop_proto::ml::v1::ml_service_server::MlServiceServer;
 use adloop_service_kit::postgres::{DatabaseError, connect_and_migrate};
-use adloop_service_kit::serve::{ServeError, serve_until_stopped};
+use adloop_service_kit::serve::{BindError, ServeError, bind_listener, serve_until_stopped};
 use adloop_telemetry::http_middleware::trace_and_measure_request;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 use axum::Router;
@@ -24,17 +23,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/ml-s
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
     Database(#[from] DatabaseError),
     #[error("invalid value for `redis.url`: {0}")]
     Redis(#[from] deadpool_redis::CreatePoolError),
-    #[error("cannot bind {address} (server.host, server.port): {source}")]
-    Bind {
-        address: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error("cannot build the grpc reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -52,17 +45,7 @@ impl Application {
         let database_pool = connect_and_migrate(&settings.database, &MIGRATOR).await?;
         let redis_pool = build_redis_pool(&settings)?;
 
-        let requested_address = settings.server.socket_address()?;
-        let listener = TcpListener::bind(requested_address)
-            .await
-            .map_err(|source| StartupError::Bind {
-                address: requested_address,
-                source,
-            })?;
-        let local_address = listener.local_addr().map_err(|source| StartupError::Bind {
-            address: requested_address,
-            source,
-        })?;
+        let (listener, local_address) = bind_listener(&settings.server).await?;
 
         let (health_reporter, grpc_health_service) = tonic_health::server::health_reporter();
         health_reporter

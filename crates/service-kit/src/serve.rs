@@ -78,3 +78,30 @@ fn flatten_server_result(finished: Result<std::io::Result<()>, tokio::task::Join
         Err(join_error) => Err(ServeError::Io(std::io::Error::other(join_error))),
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error(transparent)]
+    Address(#[from] adloop_config::ConfigError),
+    #[error("cannot bind {address} (server.host, server.port): {source}")]
+    Bind {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds the configured address and returns the listener with the address actually bound (port 0 in the
+/// settings becomes a real port).
+pub async fn bind_listener(
+    settings: &adloop_config::ServerSettings,
+) -> Result<(TcpListener, std::net::SocketAddr), BindError> {
+    let requested_address = settings.socket_address()?;
+    let bind_failed = |source| BindError::Bind {
+        address: requested_address,
+        source,
+    };
+    let listener = TcpListener::bind(requested_address).await.map_err(bind_failed)?;
+    let local_address = listener.local_addr().map_err(bind_failed)?;
+    Ok((listener, local_address))
+}

@@ -1,0 +1,9 @@
+//! capi-relay: accepts conversion events, commits them to Postgres before answering, and relays them to
+//! Meta's Conversions API.
+
+mod routes;
+pub mod settings;
+pub mod startup;
+
+pub const SERVICE_NAME: &str = "capi-relay";
+pub const SERVICE_VERSION: &str = env!("CARGO_PKG_VERSION");

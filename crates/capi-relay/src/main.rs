@@ -1,0 +1,19 @@
+use adloop_config::EnvironmentVariables;
+use adloop_service_kit::serve::stop_signal;
+use adloop_telemetry::{init_telemetry, otlp_endpoint_from_environment};
+use capi_relay::settings::RelaySettings;
+use capi_relay::startup::Application;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = RelaySettings::load(&EnvironmentVariables::from_process())?;
+    let otlp_endpoint = otlp_endpoint_from_environment();
+    let telemetry = init_telemetry(capi_relay::SERVICE_NAME, &settings.telemetry, otlp_endpoint.as_deref())?;
+
+    let application = Application::build(settings).await?;
+    tracing::info!(address = %application.local_address(), "capi-relay listening");
+    let served = application.run_until_stopped(stop_signal()).await;
+    tracing::info!("capi-relay stopped");
+    telemetry.shutdown().await;
+    Ok(served?)
+}

@@ -1,0 +1,9 @@
+//! gateway-api: adloop's HTTP front door. It calls ml-service over gRPC, carrying the caller's trace.
+
+pub mod ml_client;
+mod routes;
+pub mod settings;
+pub mod startup;
+
+pub const SERVICE_NAME: &str = "gateway-api";
+pub const SERVICE_VERSION: &str = env!("CARGO_PKG_VERSION");

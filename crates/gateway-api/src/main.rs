@@ -1,0 +1,19 @@
+use adloop_config::EnvironmentVariables;
+use adloop_service_kit::serve::stop_signal;
+use adloop_telemetry::{init_telemetry, otlp_endpoint_from_environment};
+use gateway_api::settings::GatewaySettings;
+use gateway_api::startup::Application;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = GatewaySettings::load(&EnvironmentVariables::from_process())?;
+    let otlp_endpoint = otlp_endpoint_from_environment();
+    let telemetry = init_telemetry(gateway_api::SERVICE_NAME, &settings.telemetry, otlp_endpoint.as_deref())?;
+
+    let application = Application::build(settings).await?;
+    tracing::info!(address = %application.local_address(), "gateway-api listening");
+    let served = application.run_until_stopped(stop_signal()).await;
+    tracing::info!("gateway-api stopped");
+    telemetry.shutdown().await;
+    Ok(served?)
+}

@@ -1,0 +1,33 @@
+use adloop_service_kit::health::{CheckStatus, DependencyCheck, ReadinessReport};
+use adloop_service_kit::postgres::database_answers;
+use adloop_telemetry::metrics::render_prometheus_text;
+use axum::extract::State;
+
+use super::AppState;
+
+/// Ready when Postgres answers (the executor queue lives there). ml-service is reported too; without it the
+/// gateway still serves what does not need a model, so it is not required.
+pub async fn readiness(State(state): State<AppState>) -> ReadinessReport {
+    let (postgres_answered, ml_service_serving) =
+        tokio::join!(database_answers(&state.database_pool), state.ml_service.is_serving());
+    ReadinessReport::from_checks(
+        crate::SERVICE_NAME,
+        crate::SERVICE_VERSION,
+        vec![
+            DependencyCheck {
+                name: "postgres",
+                status: CheckStatus::from_answered(postgres_answered),
+                required: true,
+            },
+            DependencyCheck {
+                name: "ml-service",
+                status: CheckStatus::from_answered(ml_service_serving),
+                required: false,
+            },
+        ],
+    )
+}
+
+pub async fn metrics(State(state): State<AppState>) -> String {
+    render_prometheus_text(&state.metrics_registry)
+}

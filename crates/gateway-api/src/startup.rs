@@ -1,0 +1,70 @@
+//! Wiring: connect Postgres, prepare the ml-service client, bind the listener, assemble the routes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adloop_service_kit::postgres::{DatabaseError, connect_and_migrate};
+use adloop_service_kit::serve::{BindError, ServeError, bind_listener, serve_until_stopped};
+use adloop_telemetry::http_middleware::trace_and_measure_request;
+use adloop_telemetry::metrics::{HttpMetrics, Registry};
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::ml_client::{InvalidEndpoint, MlServiceConnection};
+use crate::routes::{AppState, api_router};
+use crate::settings::GatewaySettings;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/gateway-api");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    #[error(transparent)]
+    MlServiceEndpoint(#[from] InvalidEndpoint),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    local_address: SocketAddr,
+    router: Router,
+    shutdown_grace_period: Duration,
+}
+
+impl Application {
+    pub async fn build(settings: GatewaySettings) -> Result<Self, StartupError> {
+        let database_pool = connect_and_migrate(&settings.database, &MIGRATOR).await?;
+        let ml_service = MlServiceConnection::connect_lazily(&settings.ml_service)?;
+        let (listener, local_address) = bind_listener(&settings.server).await?;
+
+        let mut metrics_registry = Registry::with_prefix("adloop_gateway");
+        let http_metrics = HttpMetrics::register(&mut metrics_registry);
+        let state = AppState {
+            database_pool,
+            ml_service,
+            metrics_registry: Arc::new(metrics_registry),
+        };
+        let router = api_router(state)
+            .layer(axum::middleware::from_fn_with_state(http_metrics, trace_and_measure_request));
+
+        Ok(Application {
+            listener,
+            local_address,
+            router,
+            shutdown_grace_period: Duration::from_secs(settings.server.shutdown_grace_seconds),
+        })
+    }
+
+    pub fn local_address(&self) -> SocketAddr {
+        self.local_address
+    }
+
+    /// Serves until `stop` resolves, then drains in-flight requests.
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        serve_until_stopped(self.listener, self.router, stop, self.shutdown_grace_period).await
+    }
+}

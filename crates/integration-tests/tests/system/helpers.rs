@@ -1,0 +1,103 @@
+use std::net::SocketAddr;
+
+use adloop_service_kit::serve::ServeError;
+use adloop_test_support::{TestDatabase, service_environment};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running service: its address, a way to stop it, and its task (which yields how serving ended).
+pub struct RunningService {
+    pub address: SocketAddr,
+    stop_sender: Option<oneshot::Sender<()>>,
+    pub task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl RunningService {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Sends the stop signal; the service then drains and its task finishes.
+    pub fn stop(&mut self) {
+        if let Some(stop_sender) = self.stop_sender.take() {
+            let _ = stop_sender.send(());
+        }
+    }
+}
+
+fn stop_future() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+    let (stop_sender, stop_receiver) = oneshot::channel::<()>();
+    (stop_sender, async move {
+        let _ = stop_receiver.await;
+    })
+}
+
+pub async fn spawn_ml_service(database: &TestDatabase) -> RunningService {
+    let settings = ml_service::settings::MlServiceSettings::load(&service_environment(database, &[]))
+        .expect("ml-service settings");
+    let application = ml_service::startup::Application::build(settings)
+        .await
+        .expect("ml-service starts");
+    let address = application.local_address();
+    let (stop_sender, stop) = stop_future();
+    let task = tokio::spawn(async move { application.run_until_stopped(stop).await });
+    RunningService {
+        address,
+        stop_sender: Some(stop_sender),
+        task,
+    }
+}
+
+pub async fn spawn_gateway(database: &TestDatabase, ml_service_endpoint: &str, extra: &[(&str, &str)]) -> RunningService {
+    let mut overrides = vec![("ADLOOP_ML_SERVICE__ENDPOINT", ml_service_endpoint)];
+    overrides.extend_from_slice(extra);
+    let settings = gateway_api::settings::GatewaySettings::load(&service_environment(database, &overrides))
+        .expect("gateway settings");
+    let application = gateway_api::startup::Application::build(settings)
+        .await
+        .expect("gateway starts");
+    let address = application.local_address();
+    let (stop_sender, stop) = stop_future();
+    let task = tokio::spawn(async move { application.run_until_stopped(stop).await });
+    RunningService {
+        address,
+        stop_sender: Some(stop_sender),
+        task,
+    }
+}
+
+pub async fn spawn_capi_relay(database: &TestDatabase) -> RunningService {
+    let settings =
+        capi_relay::settings::RelaySettings::load(&service_environment(database, &[])).expect("relay settings");
+    let application = capi_relay::startup::Application::build(settings)
+        .await
+        .expect("capi-relay starts");
+    let address = application.local_address();
+    let (stop_sender, stop) = stop_future();
+    let task = tokio::spawn(async move { application.run_until_stopped(stop).await });
+    RunningService {
+        address,
+        stop_sender: Some(stop_sender),
+        task,
+    }
+}
+
+/// All three services on port 0, sharing one fresh database (each in its own schema).
+pub struct Stack {
+    pub ml_service: RunningService,
+    pub gateway: RunningService,
+    pub capi_relay: RunningService,
+}
+
+pub async fn spawn_stack() -> Stack {
+    adloop_telemetry::init_telemetry_for_tests();
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service(&database).await;
+    let gateway = spawn_gateway(&database, &ml_service.base_url(), &[]).await;
+    let capi_relay = spawn_capi_relay(&database).await;
+    Stack {
+        ml_service,
+        gateway,
+        capi_relay,
+    }
+}

@@ -28,7 +28,10 @@ impl EnvironmentVariables {
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         EnvironmentVariables {
-            variables: pairs.into_iter().map(|(key, value)| (key.into(), value.into())).collect(),
+            variables: pairs
+                .into_iter()
+                .map(|(key, value)| (key.into(), value.into()))
+                .collect(),
         }
     }
 
@@ -48,10 +51,8 @@ pub fn load_settings<T: DeserializeOwned>(
     compiled_defaults_toml: &str,
     environment: &EnvironmentVariables,
 ) -> Result<T, ConfigError> {
-    let mut builder = config::Config::builder().add_source(config::File::from_str(
-        compiled_defaults_toml,
-        config::FileFormat::Toml,
-    ));
+    let mut builder =
+        config::Config::builder().add_source(config::File::from_str(compiled_defaults_toml, config::FileFormat::Toml));
 
     if let Some(config_file_path) = environment.get(CONFIG_FILE_VARIABLE) {
         builder = builder.add_source(

@@ -45,18 +45,27 @@ impl DatabaseSettings {
         }
         let schema_is_identifier = !self.schema.is_empty()
             && self.schema.len() <= 63
-            && self.schema.starts_with(|first: char| first.is_ascii_lowercase() || first == '_')
-            && self.schema.chars().all(|character| {
-                character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_'
-            });
+            && self
+                .schema
+                .starts_with(|first: char| first.is_ascii_lowercase() || first == '_')
+            && self
+                .schema
+                .chars()
+                .all(|character| character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_');
         if !schema_is_identifier {
             return Err(ConfigError::rule_violated(
                 "database.schema",
-                format!("`{}` must be a lower-case SQL identifier of at most 63 characters", self.schema),
+                format!(
+                    "`{}` must be a lower-case SQL identifier of at most 63 characters",
+                    self.schema
+                ),
             ));
         }
         if self.max_connections == 0 {
-            return Err(ConfigError::rule_violated("database.max_connections", "must be at least 1"));
+            return Err(ConfigError::rule_violated(
+                "database.max_connections",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

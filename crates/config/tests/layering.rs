@@ -1,8 +1,9 @@
 //! Settings layering as a service sees it: defaults, then the file, then the environment, then secret files.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use adloop_config::{
-    CONFIG_FILE_VARIABLE, ConfigError, DatabaseSettings, EnvironmentVariables, Secret, ServerSettings,
-    load_settings,
+    CONFIG_FILE_VARIABLE, ConfigError, DatabaseSettings, EnvironmentVariables, Secret, ServerSettings, load_settings,
 };
 use serde::Deserialize;
 
@@ -36,7 +37,10 @@ request_timeout_ms = 3000
 
 fn required_variables() -> Vec<(String, String)> {
     vec![
-        ("ADLOOP_DATABASE__URL".into(), "postgres://adloop@127.0.0.1:55432/adloop".into()),
+        (
+            "ADLOOP_DATABASE__URL".into(),
+            "postgres://adloop@127.0.0.1:55432/adloop".into(),
+        ),
         ("ADLOOP_API__TOKEN".into(), "token-from-env".into()),
     ]
 }
@@ -76,7 +80,10 @@ fn secret_is_read_from_a_file_path_without_its_trailing_newline() {
     std::fs::write(&secret_path, "token-from-file\n").unwrap();
 
     let variables = vec![
-        ("ADLOOP_DATABASE__URL".to_owned(), "postgres://adloop@127.0.0.1:55432/adloop".to_owned()),
+        (
+            "ADLOOP_DATABASE__URL".to_owned(),
+            "postgres://adloop@127.0.0.1:55432/adloop".to_owned(),
+        ),
         ("ADLOOP_API__TOKEN_FILE".to_owned(), secret_path.display().to_string()),
     ];
     let settings = load(variables).unwrap();
@@ -131,7 +138,10 @@ fn database_settings_reject_a_non_postgres_url_naming_the_key() {
     let settings = load(variables).unwrap();
     let error = settings.database.validate().unwrap_err().to_string();
     assert!(error.contains("database.url"), "{error}");
-    assert!(!error.contains("root@localhost"), "the url may carry a password and must not be echoed: {error}");
+    assert!(
+        !error.contains("root@localhost"),
+        "the url may carry a password and must not be echoed: {error}"
+    );
 }
 
 #[test]

@@ -7,9 +7,9 @@ use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
 use adloop_telemetry::propagation::TraceContextInterceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use adloop_service_kit::error::{ErrorCode, ServiceError};
 
@@ -61,7 +61,10 @@ impl MlServiceConnection {
 pub fn ml_service_call_failed(status: tonic::Status) -> ServiceError {
     let client_timeout_message = tonic::TimeoutExpired(()).to_string();
     if status.code() == tonic::Code::Cancelled && status.message() == client_timeout_message {
-        return ServiceError::new(ErrorCode::Timeout, "ml-service did not answer in time (ml_service.request_timeout_ms)");
+        return ServiceError::new(
+            ErrorCode::Timeout,
+            "ml-service did not answer in time (ml_service.request_timeout_ms)",
+        );
     }
     ServiceError::from(status)
 }

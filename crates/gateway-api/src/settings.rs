@@ -34,7 +34,10 @@ impl GatewaySettings {
             ));
         }
         if settings.ml_service.request_timeout_ms == 0 {
-            return Err(ConfigError::rule_violated("ml_service.request_timeout_ms", "must be at least 1"));
+            return Err(ConfigError::rule_violated(
+                "ml_service.request_timeout_ms",
+                "must be at least 1",
+            ));
         }
         Ok(settings)
     }

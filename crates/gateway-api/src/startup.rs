@@ -48,8 +48,10 @@ impl Application {
             ml_service,
             metrics_registry: Arc::new(metrics_registry),
         };
-        let router = api_router(state)
-            .layer(axum::middleware::from_fn_with_state(http_metrics, trace_and_measure_request));
+        let router = api_router(state).layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            trace_and_measure_request,
+        ));
 
         Ok(Application {
             listener,

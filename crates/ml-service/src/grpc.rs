@@ -20,7 +20,10 @@ impl MlServiceHandler {
 }
 
 fn not_yet_available(rpc_name: &str) -> Status {
-    Status::unimplemented(format!("{rpc_name} is not available in ml-service {}", crate::SERVICE_VERSION))
+    Status::unimplemented(format!(
+        "{rpc_name} is not available in ml-service {}",
+        crate::SERVICE_VERSION
+    ))
 }
 
 #[tonic::async_trait]

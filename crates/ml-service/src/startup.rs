@@ -48,9 +48,7 @@ impl Application {
         let (listener, local_address) = bind_listener(&settings.server).await?;
 
         let (health_reporter, grpc_health_service) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_serving::<MlServiceServer<MlServiceHandler>>()
-            .await;
+        health_reporter.set_serving::<MlServiceServer<MlServiceHandler>>().await;
         let router = build_router(database_pool, redis_pool, grpc_health_service)?;
 
         Ok(Application {
@@ -116,5 +114,8 @@ fn build_router(
     };
     Ok(http_router(http_state)
         .merge(grpc_router)
-        .layer(axum::middleware::from_fn_with_state(http_metrics, trace_and_measure_request)))
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            trace_and_measure_request,
+        )))
 }

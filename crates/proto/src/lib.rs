@@ -8,5 +8,4 @@ pub mod ml {
 }
 
 /// Encoded `FileDescriptorSet` of every adloop proto, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/adloop_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/adloop_descriptor.bin"));

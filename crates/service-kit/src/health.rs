@@ -15,7 +15,11 @@ pub enum CheckStatus {
 
 impl CheckStatus {
     pub fn from_answered(answered: bool) -> Self {
-        if answered { CheckStatus::Ok } else { CheckStatus::Unavailable }
+        if answered {
+            CheckStatus::Ok
+        } else {
+            CheckStatus::Unavailable
+        }
     }
 }
 
@@ -52,7 +56,11 @@ impl ReadinessReport {
 impl IntoResponse for ReadinessReport {
     /// 200 when ready, 503 otherwise, with the report as JSON either way.
     fn into_response(self) -> Response {
-        let status = if self.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        let status = if self.ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
         (status, Json(self)).into_response()
     }
 }
@@ -77,8 +85,16 @@ mod tests {
             "ml-service",
             "0.1.0",
             vec![
-                DependencyCheck { name: "postgres", status: CheckStatus::Ok, required: true },
-                DependencyCheck { name: "redis", status: CheckStatus::Unavailable, required: false },
+                DependencyCheck {
+                    name: "postgres",
+                    status: CheckStatus::Ok,
+                    required: true,
+                },
+                DependencyCheck {
+                    name: "redis",
+                    status: CheckStatus::Unavailable,
+                    required: false,
+                },
             ],
         );
         assert!(report.ready);
@@ -89,7 +105,11 @@ mod tests {
         let report = ReadinessReport::from_checks(
             "capi-relay",
             "0.1.0",
-            vec![DependencyCheck { name: "postgres", status: CheckStatus::Unavailable, required: true }],
+            vec![DependencyCheck {
+                name: "postgres",
+                status: CheckStatus::Unavailable,
+                required: true,
+            }],
         );
         assert!(!report.ready);
         assert_eq!(report.into_response().status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -40,9 +40,15 @@ impl HttpMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let requests_total = Family::<HttpRequestLabels, Counter>::default();
         let request_duration_seconds = Family::<HttpRouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
         });
-        registry.register("http_requests", "HTTP requests served, by route and status", requests_total.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests served, by route and status",
+            requests_total.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "Time to serve an HTTP request, by route",

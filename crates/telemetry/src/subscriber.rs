@@ -49,7 +49,12 @@ pub fn init_telemetry(
     let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
     match settings.log_format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false),
+            )
             .try_init()?,
         LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init()?,
     }
@@ -63,12 +68,19 @@ pub fn init_telemetry_for_tests() {
     INSTALLED.get_or_init(|| {
         let tracer_provider = SdkTracerProvider::builder().build();
         let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("adloop-tests"));
-        let log_filter = if std::env::var_os("TEST_LOG").is_some() { "info" } else { "off" };
+        let log_filter = if std::env::var_os("TEST_LOG").is_some() {
+            "info"
+        } else {
+            "off"
+        };
         let fmt_layer = tracing_subscriber::fmt::layer()
             .with_test_writer()
             .with_filter(EnvFilter::new(log_filter));
         // Another test harness may have installed one already; spans then still flow through it.
-        let _ = tracing_subscriber::registry().with(otel_layer).with(fmt_layer).try_init();
+        let _ = tracing_subscriber::registry()
+            .with(otel_layer)
+            .with(fmt_layer)
+            .try_init();
     });
 }
 

@@ -47,7 +47,9 @@ impl TestDatabase {
 
 fn replace_database_in_url(server_url: &str, database_name: &str) -> String {
     let without_query = server_url.split('?').next().unwrap_or(server_url);
-    let (server_part, _) = without_query.rsplit_once('/').expect("postgres url has a database path");
+    let (server_part, _) = without_query
+        .rsplit_once('/')
+        .expect("postgres url has a database path");
     format!("{server_part}/{database_name}")
 }
 

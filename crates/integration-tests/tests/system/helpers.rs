@@ -48,7 +48,11 @@ pub async fn spawn_ml_service(database: &TestDatabase) -> RunningService {
     }
 }
 
-pub async fn spawn_gateway(database: &TestDatabase, ml_service_endpoint: &str, extra: &[(&str, &str)]) -> RunningService {
+pub async fn spawn_gateway(
+    database: &TestDatabase,
+    ml_service_endpoint: &str,
+    extra: &[(&str, &str)],
+) -> RunningService {
     let mut overrides = vec![("ADLOOP_ML_SERVICE__ENDPOINT", ml_service_endpoint)];
     overrides.extend_from_slice(extra);
     let settings = gateway_api::settings::GatewaySettings::load(&service_environment(database, &overrides))

@@ -1,5 +1,7 @@
 //! One test binary for every multi-service test (linking several binaries is slow on small machines).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod helpers;
 mod service_health;
 mod shutdown;

@@ -5,15 +5,19 @@ use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 use crate::helpers::spawn_stack;
 
 async fn grpc_channel(base_url: &str) -> tonic::transport::Channel {
-    tonic::transport::Endpoint::from_shared(base_url.to_owned()).unwrap().connect().await.unwrap()
+    tonic::transport::Endpoint::from_shared(base_url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -22,7 +26,11 @@ async fn every_service_is_live_and_ready_against_real_postgres_and_redis() {
     let http = reqwest::Client::new();
 
     for service in [&stack.ml_service, &stack.gateway, &stack.capi_relay] {
-        let liveness = http.get(format!("{}/healthz", service.base_url())).send().await.unwrap();
+        let liveness = http
+            .get(format!("{}/healthz", service.base_url()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(liveness.status(), 200, "{} /healthz", service.base_url());
 
         let readiness = http.get(format!("{}/readyz", service.base_url())).send().await.unwrap();
@@ -83,7 +91,10 @@ async fn rpcs_not_yet_built_answer_unimplemented() {
 async fn metrics_count_served_requests_by_route() {
     let stack = spawn_stack().await;
     let http = reqwest::Client::new();
-    http.get(format!("{}/healthz", stack.gateway.base_url())).send().await.unwrap();
+    http.get(format!("{}/healthz", stack.gateway.base_url()))
+        .send()
+        .await
+        .unwrap();
 
     let metrics_text = http
         .get(format!("{}/metrics", stack.gateway.base_url()))
@@ -112,7 +123,10 @@ async fn gateway_stays_ready_but_reports_ml_service_down() {
         &[("ADLOOP_ML_SERVICE__CONNECT_TIMEOUT_MS", "200")],
     )
     .await;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
 
     let report: serde_json::Value = http
         .get(format!("{}/readyz", gateway.base_url()))
@@ -136,7 +150,11 @@ async fn gateway_stays_ready_but_reports_ml_service_down() {
         .send()
         .await
         .unwrap();
-    assert_eq!(info.status(), 503, "an unreachable ml-service is reported as unavailable");
+    assert_eq!(
+        info.status(),
+        503,
+        "an unreachable ml-service is reported as unavailable"
+    );
     let body: serde_json::Value = info.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unavailable");
 }

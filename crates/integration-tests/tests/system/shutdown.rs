@@ -46,8 +46,15 @@ async fn stopping_the_gateway_lets_an_in_flight_request_finish() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     gateway.stop();
 
-    let response = in_flight_request.await.unwrap().expect("the in-flight request gets an answer");
-    assert_eq!(response.status(), 504, "the request ran to its own timeout instead of being cut off");
+    let response = in_flight_request
+        .await
+        .unwrap()
+        .expect("the in-flight request gets an answer");
+    assert_eq!(
+        response.status(),
+        504,
+        "the request ran to its own timeout instead of being cut off"
+    );
     let served = tokio::time::timeout(Duration::from_secs(15), gateway.task)
         .await
         .expect("gateway stops after draining")

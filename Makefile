@@ -1,0 +1,34 @@
+# adloop: the commands a developer needs. `make run` and `make test` are the whole set-up on a fresh
+# Debian/Ubuntu machine with the Rust toolchain (Postgres and Redis are installed on first use).
+
+.PHONY: run test up down stack-up lint bench
+
+## run: start the stack and services, run adloop end to end, print a report, stop the services
+run:
+	scripts/run
+
+## test: start Postgres and Redis, then run the whole test suite against them
+test: stack-up
+	cargo test --workspace
+
+## up: start the stack and every service in the background (logs in .data/logs, URLs in .data/dev.env)
+up:
+	scripts/services up
+
+## down: stop everything `make up` started
+down:
+	scripts/services down
+	scripts/dev-stack down
+
+stack-up:
+	scripts/dev-stack up
+	scripts/dev-stack drop-test-databases
+
+## lint: formatting and clippy, warnings denied
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+## bench: benchmarks (later issues add them)
+bench:
+	@echo "no benchmarks yet: the allocator, cache and simulator issues add them"

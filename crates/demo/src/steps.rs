@@ -1,0 +1,97 @@
+//! The steps of the run. Each returns an outcome instead of failing fast, so the report shows everything.
+
+use std::time::Instant;
+
+use crate::report::StepOutcome;
+
+/// A trace id the run sends to the gateway and expects to see again in ml-service.
+pub const DEMO_TRACE_ID: &str = "ad100b5e0000000000000000000000a1";
+
+pub struct ServiceEndpoints {
+    pub gateway_url: String,
+    pub ml_service_url: String,
+    pub relay_url: String,
+}
+
+pub async fn check_readiness(http: &reqwest::Client, service_name: &str, base_url: &str) -> StepOutcome {
+    let step_name = format!("{service_name} ready");
+    let response = match http.get(format!("{base_url}/readyz")).send().await {
+        Ok(response) => response,
+        Err(error) => return StepOutcome::failed(step_name, format!("no answer from {base_url}: {error}")),
+    };
+    let status = response.status();
+    let report: serde_json::Value = match response.json().await {
+        Ok(report) => report,
+        Err(error) => return StepOutcome::failed(step_name, format!("unreadable readiness report: {error}")),
+    };
+    let checks = report["checks"]
+        .as_array()
+        .map(|checks| {
+            checks
+                .iter()
+                .map(|check| {
+                    format!(
+                        "{} {}",
+                        check["name"].as_str().unwrap_or("?"),
+                        check["status"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let detail = format!(
+        "v{} at {base_url} ({checks})",
+        report["version"].as_str().unwrap_or("?")
+    );
+    if status.is_success() && report["ready"] == true {
+        StepOutcome::passed(step_name, detail)
+    } else {
+        StepOutcome::failed(step_name, detail)
+    }
+}
+
+pub async fn call_ml_service_through_gateway(http: &reqwest::Client, gateway_url: &str) -> StepOutcome {
+    let step_name = "gateway → ml-service (gRPC)";
+    let started_at = Instant::now();
+    let response = http
+        .get(format!("{gateway_url}/v1/ml/service-info"))
+        .header("traceparent", format!("00-{DEMO_TRACE_ID}-00000000000000a1-01"))
+        .send()
+        .await;
+    let elapsed_ms = started_at.elapsed().as_secs_f64() * 1000.0;
+    let response = match response {
+        Ok(response) if response.status().is_success() => response,
+        Ok(response) => return StepOutcome::failed(step_name, format!("gateway answered {}", response.status())),
+        Err(error) => return StepOutcome::failed(step_name, format!("no answer from the gateway: {error}")),
+    };
+    let body: serde_json::Value = match response.json().await {
+        Ok(body) => body,
+        Err(error) => return StepOutcome::failed(step_name, format!("unreadable answer: {error}")),
+    };
+    let ml_trace_id = body["ml_service"]["trace_id"].as_str().unwrap_or("");
+    let detail = format!(
+        "ml-service v{} answered in {elapsed_ms:.1} ms; trace {DEMO_TRACE_ID} {}",
+        body["ml_service"]["version"].as_str().unwrap_or("?"),
+        if ml_trace_id == DEMO_TRACE_ID {
+            "carried into ml-service"
+        } else {
+            "LOST on the way"
+        },
+    );
+    if ml_trace_id == DEMO_TRACE_ID {
+        StepOutcome::passed(step_name, detail)
+    } else {
+        StepOutcome::failed(step_name, detail)
+    }
+}
+
+pub async fn run_all_steps(endpoints: &ServiceEndpoints) -> Vec<StepOutcome> {
+    let http = reqwest::Client::new();
+    vec![
+        check_readiness(&http, "ml-service", &endpoints.ml_service_url).await,
+        check_readiness(&http, "gateway-api", &endpoints.gateway_url).await,
+        check_readiness(&http, "capi-relay", &endpoints.relay_url).await,
+        call_ml_service_through_gateway(&http, &endpoints.gateway_url).await,
+    ]
+}

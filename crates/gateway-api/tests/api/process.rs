@@ -1,0 +1,102 @@
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use adloop_test_support::{TestDatabase, redis_url};
+
+const GATEWAY_BINARY: &str = env!("CARGO_BIN_EXE_gateway-api");
+
+fn gateway_command(database_url: &str) -> Command {
+    let mut command = Command::new(GATEWAY_BINARY);
+    command
+        .env_clear()
+        .env("ADLOOP_SERVER__HOST", "127.0.0.1")
+        .env("ADLOOP_SERVER__PORT", "0")
+        .env("ADLOOP_DATABASE__URL", database_url)
+        .env("ADLOOP_REDIS__URL", redis_url())
+        .env("ADLOOP_TELEMETRY__LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Reads the JSON log until the "listening" line and returns the address it names.
+fn wait_for_listening_address(stdout: impl std::io::Read) -> String {
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read gateway stdout");
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if record["message"] == "gateway-api listening" {
+            return record["address"].as_str().expect("address field").to_owned();
+        }
+    }
+    panic!("gateway-api exited before logging its address");
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_successfully() {
+    let database = TestDatabase::create().await;
+    let mut gateway = gateway_command(&database.url).spawn().expect("start gateway-api");
+    let stdout = gateway.stdout.take().expect("piped stdout");
+    let address = tokio::task::spawn_blocking(move || wait_for_listening_address(stdout))
+        .await
+        .unwrap();
+
+    let liveness = reqwest::get(format!("http://{address}/healthz")).await.unwrap();
+    assert_eq!(liveness.status(), 200);
+
+    let kill_status = Command::new("kill")
+        .args(["-TERM", &gateway.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill_status.success());
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit_status = loop {
+        if let Some(exit_status) = gateway.try_wait().unwrap() {
+            break exit_status;
+        }
+        assert!(Instant::now() < deadline, "gateway-api did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit_status.success(), "gateway-api exited with {exit_status}");
+}
+
+#[test]
+fn missing_database_url_stops_start_up_naming_the_key() {
+    let output = gateway_command("unused")
+        .env_remove("ADLOOP_DATABASE__URL")
+        .output()
+        .expect("run gateway-api");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("database.url"), "{stderr}");
+}
+
+#[test]
+fn bad_port_stops_start_up_naming_the_key() {
+    let output = gateway_command("postgres://adloop@127.0.0.1:55432/adloop")
+        .env("ADLOOP_SERVER__PORT", "eighty")
+        .output()
+        .expect("run gateway-api");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("server.port"), "{stderr}");
+}
+
+#[test]
+fn a_password_in_the_database_url_never_reaches_the_output() {
+    let output = gateway_command("postgres://adloop:s3cr3t-pw@127.0.0.1:1/adloop")
+        .env("ADLOOP_DATABASE__CONNECT_TIMEOUT_SECONDS", "1")
+        .output()
+        .expect("run gateway-api");
+    assert!(!output.status.success(), "nothing listens on port 1");
+    let everything_printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(everything_printed.contains("database.url"), "{everything_printed}");
+    assert!(!everything_printed.contains("s3cr3t-pw"), "{everything_printed}");
+}

@@ -8,8 +8,13 @@ run:
 	scripts/run
 
 ## test: start Postgres and Redis, then run the whole test suite against them
+# cargo-nextest (one process per test, a clear summary) when installed, plain cargo test otherwise.
 test: stack-up
-	cargo test --workspace
+	@if cargo nextest --version >/dev/null 2>&1; then \
+		cargo nextest run --workspace --no-tests=fail; \
+	else \
+		cargo test --workspace; \
+	fi
 
 ## up: start the stack and every service in the background (logs in .data/logs, URLs in .data/dev.env)
 up:

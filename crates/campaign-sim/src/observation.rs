@@ -1,0 +1,76 @@
+//! What a policy sees at a decision: exactly what a real allocator could read from Meta's insights and the
+//! account's settings: nothing hidden, and conversions only once they have been reported.
+
+use std::collections::BTreeMap;
+
+use adloop_money::{Currency, MinorUnits};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdStatus {
+    Active,
+    /// Paused by the advertiser: the policy cannot give it budget.
+    Paused,
+}
+
+/// Meta-style ids of an ad and the objects above it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdIdentity {
+    pub account_id: String,
+    pub campaign_id: String,
+    pub ad_set_id: String,
+    pub ad_id: String,
+    pub name: String,
+}
+
+/// Counters over a trailing window (the last 72 hours).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowStats {
+    pub impressions: u64,
+    pub clicks: u64,
+    pub spend: MinorUnits,
+    pub conversions: u64,
+    pub conversion_value: MinorUnits,
+}
+
+impl WindowStats {
+    pub fn add(&mut self, other: &WindowStats) {
+        self.impressions += other.impressions;
+        self.clicks += other.clicks;
+        self.spend += other.spend;
+        self.conversions += other.conversions;
+        self.conversion_value += other.conversion_value;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdObservation {
+    #[serde(flatten)]
+    pub identity: AdIdentity,
+    pub status: AdStatus,
+    pub age_hours: f64,
+    /// The ad set's real current daily budget.
+    pub current_daily_budget: MinorUnits,
+    /// Lifetime delivery.
+    pub impressions: u64,
+    pub clicks: u64,
+    pub spend: MinorUnits,
+    /// Conversions and their value reported so far; late conversions are still missing.
+    pub conversions: u64,
+    pub conversion_value: MinorUnits,
+    /// The same counters over the last 72 hours (conversions by report time).
+    pub last_72_hours: WindowStats,
+    pub frequency: f64,
+    pub features: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Hours since the simulation started.
+    pub hour: u32,
+    pub currency: Currency,
+    pub total_daily_budget: MinorUnits,
+    /// Every launched ad, in launch order. A decision returns one budget per entry, in this order.
+    pub ads: Vec<AdObservation>,
+}

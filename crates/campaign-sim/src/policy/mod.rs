@@ -1,0 +1,57 @@
+//! Budget allocation policies. A policy sees an [`Observation`] (what a real allocator could know) and returns
+//! one daily budget per observed ad. Only the oracle also reads the hidden truths, through [`HiddenTruths`].
+
+mod oracle;
+mod seed_v1;
+mod uniform;
+
+pub use oracle::Oracle;
+pub use seed_v1::SeedV1;
+pub use uniform::Uniform;
+
+use adloop_money::MinorUnits;
+
+use crate::observation::Observation;
+
+/// What the world knows and policies must not: each observed ad's true ROAS now, in observation order.
+/// Only the oracle, the upper bound every other policy is measured against, reads it.
+pub struct HiddenTruths<'a> {
+    pub true_roas: &'a [f64],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy `{policy}` failed: {reason}")]
+    Failed { policy: String, reason: String },
+}
+
+pub trait Policy {
+    fn name(&self) -> &str;
+
+    /// One daily budget per `observation.ads` entry, in the same order. Paused ads should get zero.
+    fn decide(&mut self, observation: &Observation, hidden: &HiddenTruths<'_>) -> Result<Vec<MinorUnits>, PolicyError>;
+}
+
+/// Names of the built-in policies, as the CLI accepts them.
+pub const BUILT_IN_POLICY_NAMES: &[&str] = &["uniform", "seed-v1", "oracle"];
+
+/// A fresh built-in policy for one run; `seed` makes its own random draws reproducible.
+pub fn built_in_policy(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
+    match name {
+        "uniform" => Some(Box::new(Uniform)),
+        "seed-v1" => Some(Box::new(SeedV1::new(seed))),
+        "oracle" => Some(Box::new(Oracle)),
+        _ => None,
+    }
+}
+
+/// Indices of the ads that can take budget.
+fn active_positions(observation: &Observation) -> Vec<usize> {
+    observation
+        .ads
+        .iter()
+        .enumerate()
+        .filter(|(_, ad)| ad.status == crate::observation::AdStatus::Active)
+        .map(|(position, _)| position)
+        .collect()
+}

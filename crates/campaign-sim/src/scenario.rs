@@ -1,0 +1,427 @@
+//! Scenario files (TOML): the campaign structure, each ad's hidden truths or the distribution they are drawn
+//! from, delivery and reporting behaviour. Every field is validated; errors name the field.
+
+use std::collections::BTreeMap;
+
+use adloop_money::{Currency, MinorUnits};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("scenario is not valid TOML or has an unknown or mistyped field: {0}")]
+    Syntax(#[from] toml::de::Error),
+    #[error("scenario field `{field}`: {rule}")]
+    Invalid { field: String, rule: String },
+}
+
+fn invalid(field: impl Into<String>, rule: impl Into<String>) -> ScenarioError {
+    ScenarioError::Invalid {
+        field: field.into(),
+        rule: rule.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub currency: Currency,
+    /// Simulated days; the CLI's `--days` overrides it.
+    pub days: u32,
+    /// Hours between two policy decisions; divides 24.
+    #[serde(default = "default_decision_interval_hours")]
+    pub decision_interval_hours: u32,
+    /// The account's total daily budget across all ad sets, in minor units.
+    pub total_daily_budget: MinorUnits,
+    /// Day of week the simulation starts on, 0 = Monday.
+    #[serde(default)]
+    pub start_weekday: u32,
+    #[serde(default)]
+    pub delivery: DeliverySettings,
+    #[serde(default)]
+    pub conversion_delay: ConversionDelaySettings,
+    #[serde(default)]
+    pub ads: Vec<AdSpec>,
+    #[serde(default)]
+    pub ad_groups: Vec<AdGroupSpec>,
+}
+
+fn default_decision_interval_hours() -> u32 {
+    24
+}
+
+/// How Meta turns a budget into delivery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// Spread (log-normal sd) of each day's spend around the budget; spend never exceeds the overspend cap.
+    pub pacing_noise_sd: f64,
+    /// Meta may spend up to this fraction over an ad set's daily budget on a given day.
+    pub max_overspend_fraction: f64,
+    /// Day-to-day spread (log-normal sd) of each ad's CPM.
+    pub cpm_noise_sd: f64,
+    /// Day-to-day spread (log-normal sd) of each ad's CTR.
+    pub ctr_noise_sd: f64,
+    /// Relative delivery per hour of day (24 values, any scale).
+    pub hour_of_day_weights: Vec<f64>,
+    /// CTR and conversion-rate multipliers per day of week (7 values, Monday first).
+    pub day_of_week_multipliers: Vec<f64>,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            pacing_noise_sd: 0.1,
+            max_overspend_fraction: 0.25,
+            cpm_noise_sd: 0.1,
+            ctr_noise_sd: 0.05,
+            // Quiet nights, a morning rise and an evening peak.
+            hour_of_day_weights: vec![
+                0.4, 0.3, 0.25, 0.2, 0.2, 0.3, 0.5, 0.8, 1.0, 1.1, 1.1, 1.2, 1.3, 1.2, 1.1, 1.1, 1.2, 1.3, 1.5, 1.7,
+                1.8, 1.6, 1.2, 0.7,
+            ],
+            day_of_week_multipliers: vec![1.0, 1.0, 0.98, 0.97, 0.95, 1.05, 1.08],
+        }
+    }
+}
+
+/// Conversion reporting lag as a mixture of uniform intervals.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversionDelaySettings {
+    pub components: Vec<DelayComponent>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelayComponent {
+    pub share: f64,
+    pub min_hours: f64,
+    pub max_hours: f64,
+}
+
+impl Default for ConversionDelaySettings {
+    /// About 35% within an hour, 50% within a day, the rest up to 7 days.
+    fn default() -> Self {
+        ConversionDelaySettings {
+            components: vec![
+                DelayComponent {
+                    share: 0.35,
+                    min_hours: 0.0,
+                    max_hours: 1.0,
+                },
+                DelayComponent {
+                    share: 0.15,
+                    min_hours: 1.0,
+                    max_hours: 24.0,
+                },
+                DelayComponent {
+                    share: 0.50,
+                    min_hours: 24.0,
+                    max_hours: 168.0,
+                },
+            ],
+        }
+    }
+}
+
+/// One ad with explicit truths.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdSpec {
+    pub name: String,
+    pub ctr: f64,
+    pub conversion_rate: f64,
+    /// Mean value of one conversion, in minor units.
+    pub value_per_conversion: MinorUnits,
+    #[serde(default = "default_value_sd")]
+    pub value_sd: f64,
+    /// Cost per 1000 impressions, in minor units.
+    pub cpm: MinorUnits,
+    /// How fast CTR falls as frequency rises: CTR × exp(−fatigue_rate × (frequency − 1)).
+    #[serde(default)]
+    pub fatigue_rate: f64,
+    #[serde(default = "default_audience_size")]
+    pub audience_size: f64,
+    #[serde(default)]
+    pub launch_day: f64,
+    pub pause_day: Option<f64>,
+    #[serde(default)]
+    pub features: BTreeMap<String, f64>,
+    pub drift: Option<DriftSpec>,
+}
+
+fn default_value_sd() -> f64 {
+    0.3
+}
+
+fn default_audience_size() -> f64 {
+    2_000_000.0
+}
+
+/// A change in an ad's truths: a step when `end_day == start_day`, otherwise linear between the two days.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSpec {
+    pub start_day: f64,
+    pub end_day: f64,
+    #[serde(default = "one")]
+    pub ctr_multiplier: f64,
+    #[serde(default = "one")]
+    pub conversion_rate_multiplier: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A log-normal distribution given by its median and log-space standard deviation.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogNormalSpec {
+    pub median: f64,
+    #[serde(default)]
+    pub log_sd: f64,
+}
+
+/// A creative feature of generated ads: present with `probability` (value 1.0, else 0.0), multiplying the
+/// CTR and conversion rate by exp(effect) when present, so features predict performance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    pub name: String,
+    pub probability: f64,
+    #[serde(default)]
+    pub ctr_log_effect: f64,
+    #[serde(default)]
+    pub conversion_rate_log_effect: f64,
+}
+
+/// Many ads whose truths are drawn from distributions (per seed), launched in waves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdGroupSpec {
+    pub name_prefix: String,
+    pub count: u32,
+    pub ctr: LogNormalSpec,
+    pub conversion_rate: LogNormalSpec,
+    pub value_per_conversion: LogNormalSpec,
+    pub cpm: LogNormalSpec,
+    #[serde(default = "default_value_sd")]
+    pub value_sd: f64,
+    #[serde(default)]
+    pub fatigue_rate: f64,
+    #[serde(default = "default_audience_size")]
+    pub audience_size: f64,
+    #[serde(default)]
+    pub first_launch_day: f64,
+    /// Days between launch waves; 0 launches the whole group on `first_launch_day`.
+    #[serde(default)]
+    pub launch_every_days: f64,
+    /// Ads per wave (when `launch_every_days` > 0).
+    #[serde(default = "default_ads_per_launch")]
+    pub ads_per_launch: u32,
+    #[serde(default)]
+    pub features: Vec<FeatureSpec>,
+}
+
+fn default_ads_per_launch() -> u32 {
+    1
+}
+
+impl Scenario {
+    pub fn from_toml(text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text)?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    pub fn ad_count(&self) -> usize {
+        self.ads.len() + self.ad_groups.iter().map(|group| group.count as usize).sum::<usize>()
+    }
+
+    fn validate(&self) -> Result<(), ScenarioError> {
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty"));
+        }
+        if self.days == 0 {
+            return Err(invalid("days", "must be at least 1"));
+        }
+        if self.decision_interval_hours == 0 || 24 % self.decision_interval_hours != 0 {
+            return Err(invalid(
+                "decision_interval_hours",
+                "must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24)",
+            ));
+        }
+        if self.total_daily_budget.get() <= 0 {
+            return Err(invalid("total_daily_budget", "must be positive (minor units)"));
+        }
+        if self.start_weekday > 6 {
+            return Err(invalid("start_weekday", "must be 0 (Monday) to 6 (Sunday)"));
+        }
+        if self.ad_count() == 0 {
+            return Err(invalid("ads", "the scenario needs at least one ad or ad group"));
+        }
+        self.validate_delivery()?;
+        self.validate_delay()?;
+        for (index, ad) in self.ads.iter().enumerate() {
+            validate_ad(&format!("ads[{index}]"), ad)?;
+        }
+        for (index, group) in self.ad_groups.iter().enumerate() {
+            validate_group(&format!("ad_groups[{index}]"), group)?;
+        }
+        let launches_at_start = self.ads.iter().any(|ad| ad.launch_day <= 0.0)
+            || self.ad_groups.iter().any(|group| group.first_launch_day <= 0.0);
+        if !launches_at_start {
+            return Err(invalid("ads", "at least one ad must launch on day 0"));
+        }
+        Ok(())
+    }
+
+    fn validate_delivery(&self) -> Result<(), ScenarioError> {
+        let delivery = &self.delivery;
+        if delivery.hour_of_day_weights.len() != 24
+            || delivery
+                .hour_of_day_weights
+                .iter()
+                .any(|weight| !(weight.is_finite() && *weight >= 0.0))
+            || delivery.hour_of_day_weights.iter().sum::<f64>() <= 0.0
+        {
+            return Err(invalid(
+                "delivery.hour_of_day_weights",
+                "needs 24 non-negative values, not all zero",
+            ));
+        }
+        if delivery.day_of_week_multipliers.len() != 7
+            || delivery
+                .day_of_week_multipliers
+                .iter()
+                .any(|multiplier| !(multiplier.is_finite() && *multiplier > 0.0))
+        {
+            return Err(invalid(
+                "delivery.day_of_week_multipliers",
+                "needs 7 positive values, Monday first",
+            ));
+        }
+        for (field, value) in [
+            ("delivery.pacing_noise_sd", delivery.pacing_noise_sd),
+            ("delivery.cpm_noise_sd", delivery.cpm_noise_sd),
+            ("delivery.ctr_noise_sd", delivery.ctr_noise_sd),
+            ("delivery.max_overspend_fraction", delivery.max_overspend_fraction),
+        ] {
+            if !(value.is_finite() && (0.0..=2.0).contains(&value)) {
+                return Err(invalid(field, "must be between 0 and 2"));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_delay(&self) -> Result<(), ScenarioError> {
+        let components = &self.conversion_delay.components;
+        if components.is_empty() {
+            return Err(invalid("conversion_delay.components", "needs at least one component"));
+        }
+        for (index, component) in components.iter().enumerate() {
+            let field = format!("conversion_delay.components[{index}]");
+            if !(component.share.is_finite() && component.share > 0.0) {
+                return Err(invalid(format!("{field}.share"), "must be positive"));
+            }
+            if !(component.min_hours >= 0.0
+                && component.max_hours >= component.min_hours
+                && component.max_hours <= 24.0 * 62.0)
+            {
+                return Err(invalid(field, "needs 0 ≤ min_hours ≤ max_hours ≤ 1488 (62 days)"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_rate(field: String, rate: f64) -> Result<(), ScenarioError> {
+    if rate.is_finite() && (0.0..=1.0).contains(&rate) {
+        Ok(())
+    } else {
+        Err(invalid(field, "must be a rate between 0 and 1"))
+    }
+}
+
+fn check_non_negative(field: String, value: f64) -> Result<(), ScenarioError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(field, "must be a non-negative number"))
+    }
+}
+
+fn validate_ad(field: &str, ad: &AdSpec) -> Result<(), ScenarioError> {
+    if ad.name.trim().is_empty() {
+        return Err(invalid(format!("{field}.name"), "must not be empty"));
+    }
+    check_rate(format!("{field}.ctr"), ad.ctr)?;
+    check_rate(format!("{field}.conversion_rate"), ad.conversion_rate)?;
+    if ad.value_per_conversion.get() < 0 {
+        return Err(invalid(format!("{field}.value_per_conversion"), "must not be negative"));
+    }
+    if ad.cpm.get() <= 0 {
+        return Err(invalid(
+            format!("{field}.cpm"),
+            "must be positive (minor units per 1000 impressions)",
+        ));
+    }
+    check_non_negative(format!("{field}.value_sd"), ad.value_sd)?;
+    check_non_negative(format!("{field}.fatigue_rate"), ad.fatigue_rate)?;
+    check_non_negative(format!("{field}.launch_day"), ad.launch_day)?;
+    if !(ad.audience_size.is_finite() && ad.audience_size >= 1.0) {
+        return Err(invalid(format!("{field}.audience_size"), "must be at least 1"));
+    }
+    if let Some(pause_day) = ad.pause_day
+        && !(pause_day.is_finite() && pause_day > ad.launch_day)
+    {
+        return Err(invalid(format!("{field}.pause_day"), "must be after launch_day"));
+    }
+    if let Some(drift) = &ad.drift {
+        validate_drift(&format!("{field}.drift"), drift)?;
+    }
+    Ok(())
+}
+
+fn validate_drift(field: &str, drift: &DriftSpec) -> Result<(), ScenarioError> {
+    if !(drift.start_day >= 0.0 && drift.end_day >= drift.start_day) {
+        return Err(invalid(field, "needs 0 ≤ start_day ≤ end_day"));
+    }
+    check_non_negative(format!("{field}.ctr_multiplier"), drift.ctr_multiplier)?;
+    check_non_negative(
+        format!("{field}.conversion_rate_multiplier"),
+        drift.conversion_rate_multiplier,
+    )
+}
+
+fn validate_group(field: &str, group: &AdGroupSpec) -> Result<(), ScenarioError> {
+    if group.count == 0 {
+        return Err(invalid(format!("{field}.count"), "must be at least 1"));
+    }
+    for (name, spec) in [
+        ("ctr", group.ctr),
+        ("conversion_rate", group.conversion_rate),
+        ("value_per_conversion", group.value_per_conversion),
+        ("cpm", group.cpm),
+    ] {
+        if !(spec.median.is_finite() && spec.median > 0.0) {
+            return Err(invalid(format!("{field}.{name}.median"), "must be positive"));
+        }
+        check_non_negative(format!("{field}.{name}.log_sd"), spec.log_sd)?;
+    }
+    check_rate(format!("{field}.ctr.median"), group.ctr.median)?;
+    check_rate(format!("{field}.conversion_rate.median"), group.conversion_rate.median)?;
+    check_non_negative(format!("{field}.first_launch_day"), group.first_launch_day)?;
+    check_non_negative(format!("{field}.launch_every_days"), group.launch_every_days)?;
+    if group.launch_every_days > 0.0 && group.ads_per_launch == 0 {
+        return Err(invalid(format!("{field}.ads_per_launch"), "must be at least 1"));
+    }
+    for (index, feature) in group.features.iter().enumerate() {
+        check_rate(format!("{field}.features[{index}].probability"), feature.probability)?;
+    }
+    Ok(())
+}

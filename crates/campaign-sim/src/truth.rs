@@ -1,0 +1,221 @@
+//! Each ad's hidden truths, resolved from the scenario for one seed, and how they move over time.
+
+use std::collections::BTreeMap;
+
+use rand_distr::{Distribution as _, StandardNormal};
+
+use crate::rng::SimRng;
+use crate::scenario::{AdGroupSpec, AdSpec, DriftSpec, LogNormalSpec, Scenario};
+
+/// What the world knows about an ad and no policy but the oracle may see.
+#[derive(Debug, Clone)]
+pub struct AdTruth {
+    pub name: String,
+    pub ctr: f64,
+    pub conversion_rate: f64,
+    /// Mean value of one conversion, in minor units.
+    pub value_per_conversion: f64,
+    pub value_sd: f64,
+    /// Cost per 1000 impressions, in minor units.
+    pub cpm: f64,
+    pub fatigue_rate: f64,
+    pub audience_size: f64,
+    pub launch_hour: u32,
+    pub pause_hour: Option<u32>,
+    pub features: BTreeMap<String, f64>,
+    pub drift: Option<DriftSpec>,
+}
+
+impl AdTruth {
+    /// Average times each reached person has seen the ad, as Meta reports it: impressions over reach, with
+    /// reach growing towards the audience size.
+    pub fn frequency(&self, cumulative_impressions: u64) -> f64 {
+        let impressions = cumulative_impressions as f64;
+        if impressions <= 0.0 {
+            return 1.0;
+        }
+        let reach = self.audience_size * (1.0 - (-impressions / self.audience_size).exp());
+        (impressions / reach.max(1.0)).max(1.0)
+    }
+
+    /// CTR multiplier from creative fatigue: 1 for a fresh audience, falling as frequency rises.
+    pub fn fatigue_multiplier(&self, cumulative_impressions: u64) -> f64 {
+        (-self.fatigue_rate * (self.frequency(cumulative_impressions) - 1.0)).exp()
+    }
+
+    /// (CTR multiplier, conversion-rate multiplier) from drift at `hour`.
+    fn drift_multipliers(&self, hour: f64) -> (f64, f64) {
+        let Some(drift) = &self.drift else {
+            return (1.0, 1.0);
+        };
+        let day = hour / 24.0;
+        let progress = if day < drift.start_day {
+            0.0
+        } else if day >= drift.end_day {
+            1.0
+        } else {
+            (day - drift.start_day) / (drift.end_day - drift.start_day)
+        };
+        let interpolate = |target: f64| 1.0 + (target - 1.0) * progress;
+        (
+            interpolate(drift.ctr_multiplier),
+            interpolate(drift.conversion_rate_multiplier),
+        )
+    }
+
+    /// Expected CTR at `hour` given the impressions served so far (before seasonality and daily noise).
+    pub fn expected_ctr_at(&self, hour: f64, cumulative_impressions: u64) -> f64 {
+        let (ctr_drift, _) = self.drift_multipliers(hour);
+        (self.ctr * ctr_drift * self.fatigue_multiplier(cumulative_impressions)).clamp(0.0, 1.0)
+    }
+
+    pub fn expected_conversion_rate_at(&self, hour: f64) -> f64 {
+        let (_, conversion_rate_drift) = self.drift_multipliers(hour);
+        (self.conversion_rate * conversion_rate_drift).clamp(0.0, 1.0)
+    }
+
+    /// Expected conversion value per unit of spend (true ROAS) at `hour`, before seasonality and noise,
+    /// which move every ad alike.
+    pub fn expected_roas_at(&self, hour: f64, cumulative_impressions: u64) -> f64 {
+        let value_per_impression = self.expected_ctr_at(hour, cumulative_impressions)
+            * self.expected_conversion_rate_at(hour)
+            * self.value_per_conversion;
+        value_per_impression * 1000.0 / self.cpm
+    }
+}
+
+fn hour_of_day_boundary(day: f64, decision_interval_hours: u32) -> u32 {
+    let hour = (day * 24.0).floor() as u32;
+    hour / decision_interval_hours * decision_interval_hours
+}
+
+fn draw_log_normal(spec: LogNormalSpec, extra_log_effect: f64, rng: &mut SimRng) -> f64 {
+    let standard_normal: f64 = StandardNormal.sample(rng);
+    spec.median * (spec.log_sd * standard_normal + extra_log_effect).exp()
+}
+
+fn truth_from_ad_spec(spec: &AdSpec, decision_interval_hours: u32) -> AdTruth {
+    AdTruth {
+        name: spec.name.clone(),
+        ctr: spec.ctr,
+        conversion_rate: spec.conversion_rate,
+        value_per_conversion: spec.value_per_conversion.get() as f64,
+        value_sd: spec.value_sd,
+        cpm: spec.cpm.get() as f64,
+        fatigue_rate: spec.fatigue_rate,
+        audience_size: spec.audience_size,
+        launch_hour: hour_of_day_boundary(spec.launch_day, decision_interval_hours),
+        pause_hour: spec
+            .pause_day
+            .map(|day| hour_of_day_boundary(day, decision_interval_hours)),
+        features: spec.features.clone(),
+        drift: spec.drift.clone(),
+    }
+}
+
+fn truths_from_group(group: &AdGroupSpec, decision_interval_hours: u32, rng: &mut SimRng) -> Vec<AdTruth> {
+    use rand::RngExt as _;
+    (0..group.count)
+        .map(|index_in_group| {
+            let mut features = BTreeMap::new();
+            let mut ctr_log_effect = 0.0;
+            let mut conversion_rate_log_effect = 0.0;
+            for feature in &group.features {
+                let present = rng.random_bool(feature.probability);
+                features.insert(feature.name.clone(), if present { 1.0 } else { 0.0 });
+                if present {
+                    ctr_log_effect += feature.ctr_log_effect;
+                    conversion_rate_log_effect += feature.conversion_rate_log_effect;
+                }
+            }
+            let launch_day = if group.launch_every_days > 0.0 {
+                group.first_launch_day + f64::from(index_in_group / group.ads_per_launch) * group.launch_every_days
+            } else {
+                group.first_launch_day
+            };
+            AdTruth {
+                name: format!("{}-{:03}", group.name_prefix, index_in_group + 1),
+                ctr: draw_log_normal(group.ctr, ctr_log_effect, rng).min(1.0),
+                conversion_rate: draw_log_normal(group.conversion_rate, conversion_rate_log_effect, rng).min(1.0),
+                value_per_conversion: draw_log_normal(group.value_per_conversion, 0.0, rng),
+                value_sd: group.value_sd,
+                cpm: draw_log_normal(group.cpm, 0.0, rng).max(1.0),
+                fatigue_rate: group.fatigue_rate,
+                audience_size: group.audience_size,
+                launch_hour: hour_of_day_boundary(launch_day, decision_interval_hours),
+                pause_hour: None,
+                features,
+                drift: None,
+            }
+        })
+        .collect()
+}
+
+/// Every ad's truths for one seed: explicit ads as written, group ads drawn from their distributions.
+pub fn resolve_truths(scenario: &Scenario, world_rng: &mut SimRng) -> Vec<AdTruth> {
+    let mut truths: Vec<AdTruth> = scenario
+        .ads
+        .iter()
+        .map(|spec| truth_from_ad_spec(spec, scenario.decision_interval_hours))
+        .collect();
+    for group in &scenario.ad_groups {
+        truths.extend(truths_from_group(group, scenario.decision_interval_hours, world_rng));
+    }
+    truths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain_truth() -> AdTruth {
+        AdTruth {
+            name: "ad".into(),
+            ctr: 0.02,
+            conversion_rate: 0.05,
+            value_per_conversion: 5000.0,
+            value_sd: 0.0,
+            cpm: 1000.0,
+            fatigue_rate: 0.5,
+            audience_size: 10_000.0,
+            launch_hour: 0,
+            pause_hour: None,
+            features: BTreeMap::new(),
+            drift: Some(DriftSpec {
+                start_day: 10.0,
+                end_day: 10.0,
+                ctr_multiplier: 0.5,
+                conversion_rate_multiplier: 1.0,
+            }),
+        }
+    }
+
+    #[test]
+    fn true_roas_is_value_per_impression_over_cost_per_impression() {
+        let truth = AdTruth {
+            fatigue_rate: 0.0,
+            drift: None,
+            ..plain_truth()
+        };
+        // 0.02 × 0.05 × 5000 = 5 minor units per impression; 1000/1000 = 1 per impression.
+        assert!((truth.expected_roas_at(0.0, 0) - 5.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fatigue_lowers_ctr_as_frequency_rises() {
+        let truth = plain_truth();
+        assert!((truth.fatigue_multiplier(0) - 1.0).abs() < 1e-12);
+        assert!(truth.fatigue_multiplier(10_000) < truth.fatigue_multiplier(1_000));
+        assert!(truth.frequency(50_000) > 4.9, "half the audience size five times over");
+    }
+
+    #[test]
+    fn a_step_drift_applies_from_its_day() {
+        let truth = AdTruth {
+            fatigue_rate: 0.0,
+            ..plain_truth()
+        };
+        assert!((truth.expected_ctr_at(9.9 * 24.0, 0) - 0.02).abs() < 1e-12);
+        assert!((truth.expected_ctr_at(10.0 * 24.0, 0) - 0.01).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,495 @@
+//! The world: delivers budgets, draws impressions → clicks → conversions, reports conversions after their lag.
+
+use std::collections::VecDeque;
+
+use adloop_money::{MinorUnits, split_proportionally};
+use rand::RngExt as _;
+use rand_distr::{Binomial, Distribution as _, Poisson, StandardNormal};
+
+use crate::delay::ConversionDelay;
+use crate::observation::{AdIdentity, AdObservation, AdStatus, Observation, WindowStats};
+use crate::rng::{SimRng, StreamPurpose, stream};
+use crate::scenario::{DeliverySettings, Scenario};
+use crate::truth::{AdTruth, resolve_truths};
+
+const RECENT_WINDOW_HOURS: u32 = 72;
+const SECONDS_PER_HOUR: u64 = 3600;
+
+#[derive(Debug, Clone, Copy)]
+struct PendingConversion {
+    arrival_second: u64,
+    value: i64,
+}
+
+/// Everything the world tracks about one ad, true and reported.
+#[derive(Debug)]
+struct AdState {
+    launched: bool,
+    /// Launched but not yet given its launch budget.
+    awaiting_launch_budget: bool,
+    paused: bool,
+    daily_budget: MinorUnits,
+    impressions: u64,
+    clicks: u64,
+    spend: MinorUnits,
+    reported_conversions: u64,
+    reported_value: MinorUnits,
+    pending_conversions: Vec<PendingConversion>,
+    /// Per-step counters for the trailing window, newest last.
+    recent_steps: VecDeque<WindowStats>,
+    spent_today: i64,
+    today_pacing_multiplier: f64,
+    today_cpm_multiplier: f64,
+    today_ctr_multiplier: f64,
+    noise_rng: SimRng,
+    delivery_rng: SimRng,
+}
+
+/// What one step of delivery produced, for the runner's metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepOutcome {
+    pub spend: MinorUnits,
+    /// The true value of every conversion that happened in the step, reported yet or not.
+    pub conversion_value: MinorUnits,
+    pub conversions: u64,
+    /// Spend on ads whose true ROAS was below half the best active ad's.
+    pub spend_on_losing_ads: MinorUnits,
+}
+
+/// How the world applied a policy's budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetApplication {
+    /// The budgets asked for more than the account's total and were scaled down to it.
+    pub scaled_down_to_total: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetError {
+    #[error("expected {expected} budgets (one per observed ad), got {actual}")]
+    WrongCount { expected: usize, actual: usize },
+    #[error("budget for ad {ad_id} is negative ({amount} minor units)")]
+    Negative { ad_id: String, amount: i64 },
+}
+
+pub struct World {
+    truths: Vec<AdTruth>,
+    ads: Vec<AdState>,
+    delivery: DeliverySettings,
+    delay: ConversionDelay,
+    decision_interval_hours: u32,
+    start_weekday: u32,
+    total_daily_budget: MinorUnits,
+    hour: u32,
+    account_spent_today: i64,
+    highest_daily_spend: i64,
+    /// Truth index of each observed ad, in observation order.
+    observed_truth_indices: Vec<usize>,
+    observation: Observation,
+}
+
+impl World {
+    pub fn new(scenario: &Scenario, seed: u64) -> World {
+        let mut world_rng = stream(seed, StreamPurpose::WorldTruths, 0);
+        let truths = resolve_truths(scenario, &mut world_rng);
+        let ads = (0..truths.len())
+            .map(|index| AdState {
+                launched: false,
+                awaiting_launch_budget: false,
+                paused: false,
+                daily_budget: MinorUnits::ZERO,
+                impressions: 0,
+                clicks: 0,
+                spend: MinorUnits::ZERO,
+                reported_conversions: 0,
+                reported_value: MinorUnits::ZERO,
+                pending_conversions: Vec::new(),
+                recent_steps: VecDeque::new(),
+                spent_today: 0,
+                today_pacing_multiplier: 1.0,
+                today_cpm_multiplier: 1.0,
+                today_ctr_multiplier: 1.0,
+                noise_rng: stream(seed, StreamPurpose::AdDailyNoise, index as u64),
+                delivery_rng: stream(seed, StreamPurpose::AdDelivery, index as u64),
+            })
+            .collect();
+        let mut world = World {
+            truths,
+            ads,
+            delivery: scenario.delivery.clone(),
+            delay: ConversionDelay::new(&scenario.conversion_delay),
+            decision_interval_hours: scenario.decision_interval_hours,
+            start_weekday: scenario.start_weekday,
+            total_daily_budget: scenario.total_daily_budget,
+            hour: 0,
+            account_spent_today: 0,
+            highest_daily_spend: 0,
+            observed_truth_indices: Vec::new(),
+            observation: Observation {
+                hour: 0,
+                currency: scenario.currency,
+                total_daily_budget: scenario.total_daily_budget,
+                ads: Vec::new(),
+            },
+        };
+        world.launch_and_pause_due_ads();
+        world.draw_daily_noise();
+        world.refresh_observation();
+        world
+    }
+
+    pub fn hour(&self) -> u32 {
+        self.hour
+    }
+
+    pub fn decision_interval_hours(&self) -> u32 {
+        self.decision_interval_hours
+    }
+
+    pub fn observation(&self) -> &Observation {
+        &self.observation
+    }
+
+    pub fn truths(&self) -> &[AdTruth] {
+        &self.truths
+    }
+
+    /// The truth behind each observed ad, in observation order.
+    pub fn observed_truth_indices(&self) -> &[usize] {
+        &self.observed_truth_indices
+    }
+
+    /// True ROAS now of each observed ad, in observation order (0 for paused ads).
+    pub fn true_roas_of_observed_ads(&self) -> Vec<f64> {
+        let hour = f64::from(self.hour);
+        self.observed_truth_indices
+            .iter()
+            .map(|&index| {
+                if self.ads[index].paused {
+                    0.0
+                } else {
+                    self.truths[index].expected_roas_at(hour, self.ads[index].impressions)
+                }
+            })
+            .collect()
+    }
+
+    /// The most any single day's spend has been, across the whole account.
+    pub fn highest_daily_spend(&self) -> MinorUnits {
+        MinorUnits(self.highest_daily_spend.max(self.account_spent_today))
+    }
+
+    /// Sets each observed ad's daily budget (one per observed ad, in order). Paused ads get nothing; if the
+    /// budgets add up to more than the account's total they are scaled down to it, as an account spending
+    /// limit would.
+    pub fn apply_budgets(&mut self, budgets: &[MinorUnits]) -> Result<BudgetApplication, BudgetError> {
+        if budgets.len() != self.observed_truth_indices.len() {
+            return Err(BudgetError::WrongCount {
+                expected: self.observed_truth_indices.len(),
+                actual: budgets.len(),
+            });
+        }
+        let mut allowed: Vec<MinorUnits> = Vec::with_capacity(budgets.len());
+        for (position, budget) in budgets.iter().enumerate() {
+            let truth_index = self.observed_truth_indices[position];
+            if budget.get() < 0 {
+                return Err(BudgetError::Negative {
+                    ad_id: self.observation.ads[position].identity.ad_id.clone(),
+                    amount: budget.get(),
+                });
+            }
+            allowed.push(if self.ads[truth_index].paused {
+                MinorUnits::ZERO
+            } else {
+                *budget
+            });
+        }
+        let requested_total: MinorUnits = allowed.iter().copied().sum();
+        let scaled_down_to_total = requested_total > self.total_daily_budget;
+        if scaled_down_to_total {
+            let weights: Vec<f64> = allowed.iter().map(|budget| budget.get() as f64).collect();
+            allowed = split_proportionally(self.total_daily_budget, &weights);
+        }
+        for (position, budget) in allowed.iter().enumerate() {
+            let truth_index = self.observed_truth_indices[position];
+            self.ads[truth_index].daily_budget = *budget;
+            self.observation.ads[position].current_daily_budget = *budget;
+        }
+        Ok(BudgetApplication { scaled_down_to_total })
+    }
+
+    /// Delivers one decision interval, then moves the clock, launches and pauses ads that are due and
+    /// reports the conversions whose lag has passed.
+    pub fn advance(&mut self) -> StepOutcome {
+        let step_hours = self.decision_interval_hours;
+        let step_share = self.share_of_day_delivered(self.hour % 24, step_hours);
+        let day_of_week_multiplier =
+            self.delivery.day_of_week_multipliers[((self.hour / 24 + self.start_weekday) % 7) as usize];
+        let true_roas = self.true_roas_of_observed_ads();
+        let best_true_roas = true_roas.iter().copied().fold(0.0_f64, f64::max);
+
+        let mut outcome = StepOutcome::default();
+        for (position, &truth_index) in self.observed_truth_indices.clone().iter().enumerate() {
+            let delivered = self.deliver_step(truth_index, step_share, day_of_week_multiplier);
+            outcome.spend += delivered.spend;
+            outcome.conversion_value += delivered.conversion_value;
+            outcome.conversions += delivered.conversions;
+            if true_roas[position] < 0.5 * best_true_roas {
+                outcome.spend_on_losing_ads += delivered.spend;
+            }
+        }
+
+        let previous_day = self.hour / 24;
+        self.hour += step_hours;
+        if self.hour / 24 != previous_day {
+            self.highest_daily_spend = self.highest_daily_spend.max(self.account_spent_today);
+            self.account_spent_today = 0;
+            for ad in &mut self.ads {
+                ad.spent_today = 0;
+            }
+            self.draw_daily_noise();
+        }
+        self.launch_and_pause_due_ads();
+        self.refresh_observation();
+        outcome
+    }
+
+    fn share_of_day_delivered(&self, first_hour: u32, hours: u32) -> f64 {
+        let weights = &self.delivery.hour_of_day_weights;
+        let step_weight: f64 = (first_hour..first_hour + hours)
+            .map(|hour| weights[hour as usize % 24])
+            .sum();
+        step_weight / weights.iter().sum::<f64>()
+    }
+
+    /// One ad's delivery in the current step.
+    fn deliver_step(&mut self, truth_index: usize, step_share: f64, day_of_week_multiplier: f64) -> StepOutcome {
+        let overspend_cap_multiplier = 1.0 + self.delivery.max_overspend_fraction;
+        let account_cap_left =
+            (self.total_daily_budget.get() as f64 * overspend_cap_multiplier) as i64 - self.account_spent_today;
+        let truth = &self.truths[truth_index];
+        let ad = &mut self.ads[truth_index];
+        if ad.paused || ad.daily_budget.get() == 0 {
+            ad.recent_steps.push_back(WindowStats::default());
+            return StepOutcome::default();
+        }
+        let budget = ad.daily_budget.get() as f64;
+        let ad_cap_left = (budget * overspend_cap_multiplier) as i64 - ad.spent_today;
+        let spend_cap = ad_cap_left.min(account_cap_left).max(0);
+
+        let planned_spend = (budget * ad.today_pacing_multiplier * step_share).min(spend_cap as f64);
+        let cpm = truth.cpm * ad.today_cpm_multiplier;
+        let expected_impressions = planned_spend / cpm * 1000.0;
+        let mut impressions = draw_poisson(expected_impressions, &mut ad.delivery_rng);
+        let mut spend = (impressions as f64 * cpm / 1000.0).round() as i64;
+        if spend > spend_cap {
+            impressions = (spend_cap as f64 * 1000.0 / cpm).floor() as u64;
+            spend = ((impressions as f64 * cpm / 1000.0).round() as i64).min(spend_cap);
+        }
+
+        let step_middle_hour = f64::from(self.hour) + f64::from(self.decision_interval_hours) / 2.0;
+        let ctr = (truth.expected_ctr_at(step_middle_hour, ad.impressions)
+            * day_of_week_multiplier
+            * ad.today_ctr_multiplier)
+            .clamp(0.0, 1.0);
+        let clicks = draw_binomial(impressions, ctr, &mut ad.delivery_rng);
+        let conversion_rate =
+            (truth.expected_conversion_rate_at(step_middle_hour) * day_of_week_multiplier).clamp(0.0, 1.0);
+        let conversions = draw_binomial(clicks, conversion_rate, &mut ad.delivery_rng);
+
+        let step_start_second = u64::from(self.hour) * SECONDS_PER_HOUR;
+        let step_seconds = u64::from(self.decision_interval_hours) * SECONDS_PER_HOUR;
+        let mut conversion_value = 0_i64;
+        for _ in 0..conversions {
+            let event_second = step_start_second + ad.delivery_rng.random_range(0..step_seconds);
+            let standard_normal: f64 = StandardNormal.sample(&mut ad.delivery_rng);
+            let value_multiplier = (truth.value_sd * standard_normal - truth.value_sd * truth.value_sd / 2.0).exp();
+            let value = (truth.value_per_conversion * value_multiplier).round().max(0.0) as i64;
+            conversion_value += value;
+            let arrival_second = event_second + self.delay.sample_seconds(&mut ad.delivery_rng);
+            ad.pending_conversions.push(PendingConversion { arrival_second, value });
+        }
+
+        ad.impressions += impressions;
+        ad.clicks += clicks;
+        ad.spend += MinorUnits(spend);
+        ad.spent_today += spend;
+        self.account_spent_today += spend;
+        ad.recent_steps.push_back(WindowStats {
+            impressions,
+            clicks,
+            spend: MinorUnits(spend),
+            conversions: 0,
+            conversion_value: MinorUnits::ZERO,
+        });
+        StepOutcome {
+            spend: MinorUnits(spend),
+            conversion_value: MinorUnits(conversion_value),
+            conversions,
+            spend_on_losing_ads: MinorUnits::ZERO,
+        }
+    }
+
+    /// Each launched ad's noise for the new day, drawn whether or not it spends, so every policy run on a
+    /// seed sees the same noise.
+    fn draw_daily_noise(&mut self) {
+        let delivery = &self.delivery;
+        let max_pacing = 1.0 + delivery.max_overspend_fraction;
+        for ad in &mut self.ads {
+            let pacing: f64 = StandardNormal.sample(&mut ad.noise_rng);
+            let cpm: f64 = StandardNormal.sample(&mut ad.noise_rng);
+            let ctr: f64 = StandardNormal.sample(&mut ad.noise_rng);
+            ad.today_pacing_multiplier = (delivery.pacing_noise_sd * pacing).exp().min(max_pacing);
+            ad.today_cpm_multiplier = (delivery.cpm_noise_sd * cpm).exp();
+            ad.today_ctr_multiplier = (delivery.ctr_noise_sd * ctr).exp();
+        }
+    }
+
+    /// Launches ads whose launch hour has come (with an even share of the total, others making room) and
+    /// pauses ads whose pause hour has come.
+    fn launch_and_pause_due_ads(&mut self) {
+        let mut launched_any = false;
+        for (truth_index, truth) in self.truths.iter().enumerate() {
+            let ad = &mut self.ads[truth_index];
+            if !ad.launched && truth.launch_hour <= self.hour {
+                ad.launched = true;
+                ad.awaiting_launch_budget = true;
+                launched_any = true;
+                self.observed_truth_indices.push(truth_index);
+                self.observation.ads.push(AdObservation {
+                    identity: ad_identity(truth_index, &truth.name),
+                    status: AdStatus::Active,
+                    age_hours: 0.0,
+                    current_daily_budget: MinorUnits::ZERO,
+                    impressions: 0,
+                    clicks: 0,
+                    spend: MinorUnits::ZERO,
+                    conversions: 0,
+                    conversion_value: MinorUnits::ZERO,
+                    last_72_hours: WindowStats::default(),
+                    frequency: 1.0,
+                    features: truth.features.clone(),
+                });
+            }
+            if ad.launched && !ad.paused && truth.pause_hour.is_some_and(|pause_hour| pause_hour <= self.hour) {
+                ad.paused = true;
+                ad.daily_budget = MinorUnits::ZERO;
+            }
+        }
+        if launched_any {
+            self.make_room_for_launched_ads();
+        }
+    }
+
+    /// New ads start with an even share of the total; ads already running shrink proportionally to fit.
+    fn make_room_for_launched_ads(&mut self) {
+        let active_count = self
+            .observed_truth_indices
+            .iter()
+            .filter(|&&index| !self.ads[index].paused)
+            .count();
+        if active_count == 0 {
+            return;
+        }
+        let launch_budget = self.total_daily_budget.get() as f64 / active_count as f64;
+        let weights: Vec<f64> = self
+            .observed_truth_indices
+            .iter()
+            .map(|&index| {
+                let ad = &self.ads[index];
+                if ad.paused {
+                    0.0
+                } else if ad.awaiting_launch_budget {
+                    launch_budget
+                } else {
+                    ad.daily_budget.get() as f64
+                }
+            })
+            .collect();
+        let current_total: f64 = weights.iter().sum();
+        let total_after_launch = MinorUnits(self.total_daily_budget.get().min(current_total.round() as i64));
+        let budgets = split_proportionally(total_after_launch, &weights);
+        for (position, budget) in budgets.into_iter().enumerate() {
+            let ad = &mut self.ads[self.observed_truth_indices[position]];
+            ad.daily_budget = budget;
+            ad.awaiting_launch_budget = false;
+        }
+    }
+
+    /// Moves arrived conversions into the reported counters and rebuilds the policy's view.
+    fn refresh_observation(&mut self) {
+        let now_second = u64::from(self.hour) * SECONDS_PER_HOUR;
+        let window_steps = (RECENT_WINDOW_HOURS / self.decision_interval_hours).max(1) as usize;
+        for (position, &truth_index) in self.observed_truth_indices.iter().enumerate() {
+            let ad = &mut self.ads[truth_index];
+            let mut arrived_conversions = 0_u64;
+            let mut arrived_value = 0_i64;
+            ad.pending_conversions.retain(|pending| {
+                let arrived = pending.arrival_second <= now_second;
+                if arrived {
+                    arrived_conversions += 1;
+                    arrived_value += pending.value;
+                }
+                !arrived
+            });
+            ad.reported_conversions += arrived_conversions;
+            ad.reported_value += MinorUnits(arrived_value);
+            if let Some(newest_step) = ad.recent_steps.back_mut() {
+                newest_step.conversions += arrived_conversions;
+                newest_step.conversion_value += MinorUnits(arrived_value);
+            }
+            while ad.recent_steps.len() > window_steps {
+                ad.recent_steps.pop_front();
+            }
+            let mut last_72_hours = WindowStats::default();
+            for step in &ad.recent_steps {
+                last_72_hours.add(step);
+            }
+
+            let truth = &self.truths[truth_index];
+            let observed = &mut self.observation.ads[position];
+            observed.status = if ad.paused { AdStatus::Paused } else { AdStatus::Active };
+            observed.age_hours = f64::from(self.hour - truth.launch_hour);
+            observed.current_daily_budget = ad.daily_budget;
+            observed.impressions = ad.impressions;
+            observed.clicks = ad.clicks;
+            observed.spend = ad.spend;
+            observed.conversions = ad.reported_conversions;
+            observed.conversion_value = ad.reported_value;
+            observed.last_72_hours = last_72_hours;
+            observed.frequency = truth.frequency(ad.impressions);
+        }
+        self.observation.hour = self.hour;
+    }
+}
+
+/// Meta-style numeric ids: one campaign, one ad set per ad.
+fn ad_identity(truth_index: usize, name: &str) -> AdIdentity {
+    let number = truth_index as u64 + 1;
+    AdIdentity {
+        account_id: "act_100000001".to_owned(),
+        campaign_id: "23850000000001".to_owned(),
+        ad_set_id: format!("{}", 23_851_000_000_000_u64 + number),
+        ad_id: format!("{}", 23_852_000_000_000_u64 + number),
+        name: name.to_owned(),
+    }
+}
+
+fn draw_poisson(mean: f64, rng: &mut SimRng) -> u64 {
+    if !(mean.is_finite() && mean > 0.0) {
+        return 0;
+    }
+    match Poisson::new(mean) {
+        Ok(poisson) => poisson.sample(rng) as u64,
+        Err(_) => 0,
+    }
+}
+
+fn draw_binomial(trials: u64, probability: f64, rng: &mut SimRng) -> u64 {
+    if trials == 0 || probability <= 0.0 {
+        return 0;
+    }
+    match Binomial::new(trials, probability.min(1.0)) {
+        Ok(binomial) => binomial.sample(rng),
+        Err(_) => 0,
+    }
+}

@@ -1,0 +1,66 @@
+use adloop_money::MinorUnits;
+use campaign_sim::{Scenario, World};
+
+const LATE_REPORTING_SCENARIO: &str = r#"
+name = "late"
+currency = "USD"
+days = 10
+decision_interval_hours = 6
+total_daily_budget = 100000
+
+[conversion_delay]
+components = [{ share = 1.0, min_hours = 48.0, max_hours = 72.0 }]
+
+[[ads]]
+name = "converter"
+ctr = 0.05
+conversion_rate = 0.2
+value_per_conversion = 5000
+cpm = 1000
+"#;
+
+#[test]
+fn conversions_are_invisible_until_their_reporting_lag_has_passed() {
+    let scenario = Scenario::from_toml(LATE_REPORTING_SCENARIO).unwrap();
+    let mut world = World::new(&scenario, 11);
+    let mut conversions_happened = 0;
+    // 48 hours: plenty of conversions happen, none may be reported yet.
+    for _ in 0..8 {
+        conversions_happened += world.advance().conversions;
+        assert_eq!(
+            world.observation().ads[0].conversions,
+            0,
+            "reported at hour {}",
+            world.hour()
+        );
+        assert_eq!(world.observation().ads[0].conversion_value, MinorUnits::ZERO);
+    }
+    assert!(conversions_happened > 100, "{conversions_happened}");
+    // By hour 48 + 72 + 6, every conversion from the first 48 hours has arrived.
+    for _ in 0..13 {
+        world.advance();
+    }
+    assert!(world.observation().ads[0].conversions >= conversions_happened);
+}
+
+#[test]
+fn reported_conversions_never_exceed_those_that_happened() {
+    let scenario = crate::load_scenario("delayed-conversions");
+    let mut world = World::new(&scenario, 5);
+    let mut happened_conversions = 0;
+    let mut happened_value = MinorUnits::ZERO;
+    for _ in 0..(30 * 4) {
+        let outcome = world.advance();
+        happened_conversions += outcome.conversions;
+        happened_value += outcome.conversion_value;
+        let reported_conversions: u64 = world.observation().ads.iter().map(|ad| ad.conversions).sum();
+        let reported_value: MinorUnits = world.observation().ads.iter().map(|ad| ad.conversion_value).sum();
+        assert!(reported_conversions <= happened_conversions);
+        assert!(reported_value <= happened_value);
+    }
+    let reported_conversions: u64 = world.observation().ads.iter().map(|ad| ad.conversions).sum();
+    assert!(
+        reported_conversions < happened_conversions,
+        "with a 7-day tail some conversions are still unreported at the end"
+    );
+}

@@ -1,0 +1,53 @@
+use campaign_sim::policy::built_in_policy;
+use campaign_sim::{Policy, PolicyError, compare_policies};
+
+use crate::{ALL_SCENARIOS, load_scenario};
+
+fn built_in(name: &'static str) -> impl Fn(u64) -> Result<Box<dyn Policy>, PolicyError> {
+    move |seed| Ok(built_in_policy(name, seed).unwrap())
+}
+
+#[test]
+fn the_oracle_has_zero_regret_by_construction() {
+    let scenario = load_scenario("drift");
+    let oracle = built_in("oracle");
+    let summaries = compare_policies(&scenario, &[("oracle", &oracle)], &[1, 2, 3], 30, &mut |_| {}).unwrap();
+    assert_eq!(summaries[0].regret.mean, 0.0);
+    assert_eq!(summaries[0].regret.upper_95, 0.0);
+}
+
+#[test]
+fn uniform_regret_is_positive_on_every_scenario() {
+    // Every shipped scenario has unequal ads, so spreading the budget evenly must cost value.
+    let uniform = built_in("uniform");
+    for scenario_name in ALL_SCENARIOS {
+        let scenario = load_scenario(scenario_name);
+        let summaries = compare_policies(&scenario, &[("uniform", &uniform)], &[1, 2, 3], 30, &mut |_| {}).unwrap();
+        let regret = summaries[0].regret;
+        assert!(regret.mean > 0.0, "{scenario_name}: uniform regret {regret:?}");
+    }
+}
+
+#[test]
+fn compare_reports_one_summary_per_policy_with_intervals_over_seeds() {
+    let scenario = load_scenario("stationary-10");
+    let uniform = built_in("uniform");
+    let seed_v1 = built_in("seed-v1");
+    let mut finished_runs = 0;
+    let summaries = compare_policies(
+        &scenario,
+        &[("uniform", &uniform), ("seed-v1", &seed_v1)],
+        &[1, 2, 3, 4],
+        30,
+        &mut |_| finished_runs += 1,
+    )
+    .unwrap();
+    assert_eq!(finished_runs, 4 * 3, "oracle, uniform and seed-v1 on four seeds");
+    assert_eq!(summaries.len(), 2);
+    for summary in &summaries {
+        assert_eq!(summary.seeds, 4);
+        assert!(summary.regret.lower_95 <= summary.regret.mean && summary.regret.mean <= summary.regret.upper_95);
+        assert_eq!(summary.cumulative_regret_by_step.len(), 30);
+        assert!(summary.decision_latency_p99_micros >= 0.0);
+    }
+}

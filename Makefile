@@ -8,13 +8,15 @@ run:
 	scripts/run
 
 ## test: start Postgres and Redis, then run the whole test suite against them
-# cargo-nextest (one process per test, a clear summary) when installed, plain cargo test otherwise.
+# cargo-nextest (one process per test, a clear summary) when installed, plain cargo test otherwise; then the
+# simulator's HTML report is rendered in headless Chromium.
 test: stack-up
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-tests=fail; \
 	else \
 		cargo test --workspace; \
 	fi
+	scripts/check-report-renders
 
 ## up: start the stack and every service in the background (logs in .data/logs, URLs in .data/dev.env)
 up:
@@ -34,6 +36,6 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-## bench: benchmarks (later issues add them)
+## bench: benchmarks (release builds; figures are recorded in BENCHMARKS.md)
 bench:
-	@echo "no benchmarks yet: the allocator, cache and simulator issues add them"
+	cargo bench -p campaign-sim --bench simulation_speed

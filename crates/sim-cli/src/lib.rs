@@ -1,0 +1,253 @@
+//! `adloop-sim`: evaluate budget allocation policies on simulated campaigns.
+//!
+//! - `adloop-sim run --scenario scenarios/fatigue.toml --policy seed-v1 --seeds 20 --days 30`
+//! - `adloop-sim compare --scenario scenarios/fatigue.toml --policies uniform,seed-v1,oracle`
+//! - `--policy external --policy-cmd "python3 my_policy.py"` runs your own allocator over JSON lines
+//!   (see [`external_policy`]); `--json out.json` and `--report report.html` save the results.
+
+pub mod external_policy;
+pub mod html_report;
+pub mod table;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use campaign_sim::policy::{BUILT_IN_POLICY_NAMES, built_in_policy};
+use campaign_sim::{Policy, PolicyError, PolicyFactory, PolicySummary, Scenario, compare_policies};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::external_policy::ExternalPolicy;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "adloop-sim",
+    version,
+    about = "Evaluate budget allocation policies on simulated campaigns"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one policy on a scenario over many seeds and report it against the oracle.
+    Run {
+        #[command(flatten)]
+        common: CommonOptions,
+        /// uniform, seed-v1, oracle, or external (with --policy-cmd).
+        #[arg(long)]
+        policy: String,
+    },
+    /// Run several policies side by side on identical random streams.
+    Compare {
+        #[command(flatten)]
+        common: CommonOptions,
+        /// Comma-separated policy names, e.g. uniform,seed-v1,oracle.
+        #[arg(long, value_delimiter = ',', required = true)]
+        policies: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CommonOptions {
+    /// Scenario file (TOML), e.g. scenarios/fatigue.toml.
+    #[arg(long)]
+    pub scenario: PathBuf,
+    /// Number of seeds; runs use seeds 1..=N.
+    #[arg(long, default_value_t = 20)]
+    pub seeds: u64,
+    /// Simulated days (default: the scenario's).
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Command line of an external policy (for the policy name `external`), run with `sh -c`.
+    #[arg(long)]
+    pub policy_cmd: Option<String>,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report with charts to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Print no progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The JSON written by `--json`: per policy, the summary and each seed's headline numbers.
+#[derive(Serialize)]
+struct JsonResults<'a> {
+    scenario: &'a str,
+    currency: &'a str,
+    days: u32,
+    seeds: u64,
+    policies: Vec<JsonPolicy<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonPolicy<'a> {
+    #[serde(flatten)]
+    summary: JsonSummary<'a>,
+    runs: Vec<JsonRun>,
+}
+
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    policy: &'a str,
+    total_value: campaign_sim::IntervalEstimate,
+    total_spend: campaign_sim::IntervalEstimate,
+    roas: campaign_sim::IntervalEstimate,
+    regret: campaign_sim::IntervalEstimate,
+    regret_fraction: campaign_sim::IntervalEstimate,
+    spend_on_losing_ads: campaign_sim::IntervalEstimate,
+    median_hours_to_shift_80_percent_to_best: Option<f64>,
+    decision_latency_mean_micros: f64,
+    decision_latency_p99_micros: f64,
+    decisions_over_total: u32,
+}
+
+#[derive(Serialize)]
+struct JsonRun {
+    seed: u64,
+    total_value_minor_units: i64,
+    total_spend_minor_units: i64,
+    conversions: u64,
+    hours_to_shift_80_percent_to_best: Option<u32>,
+}
+
+fn load_scenario(path: &Path) -> anyhow::Result<Scenario> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read scenario {}", path.display()))?;
+    Scenario::from_toml(&text).with_context(|| format!("scenario {}", path.display()))
+}
+
+fn check_policy_names(policy_names: &[String], policy_command: Option<&str>) -> anyhow::Result<()> {
+    for name in policy_names {
+        let known = BUILT_IN_POLICY_NAMES.contains(&name.as_str()) || name == "external";
+        anyhow::ensure!(
+            known,
+            "unknown policy `{name}`: choose from {}, external",
+            BUILT_IN_POLICY_NAMES.join(", ")
+        );
+        if name == "external" {
+            anyhow::ensure!(
+                policy_command.is_some(),
+                "policy `external` needs --policy-cmd \"<command>\""
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs the command and returns what to print on stdout.
+pub fn execute(cli: Cli) -> anyhow::Result<String> {
+    let (common, policy_names) = match cli.command {
+        Command::Run { common, policy } => (common, vec![policy]),
+        Command::Compare { common, policies } => (common, policies),
+    };
+    anyhow::ensure!(common.seeds >= 1, "--seeds must be at least 1");
+    check_policy_names(&policy_names, common.policy_cmd.as_deref())?;
+    let scenario = load_scenario(&common.scenario)?;
+    let days = common.days.unwrap_or(scenario.days);
+    anyhow::ensure!(days >= 1, "--days must be at least 1");
+    let seeds: Vec<u64> = (1..=common.seeds).collect();
+
+    let policy_command = common.policy_cmd.clone().unwrap_or_default();
+    let factories: Vec<(String, Box<PolicyFactory<'static>>)> = policy_names
+        .iter()
+        .map(|name| (name.clone(), policy_factory(name, &scenario, &policy_command)))
+        .collect();
+    let factory_refs: Vec<(&str, &PolicyFactory<'_>)> = factories
+        .iter()
+        .map(|(name, factory)| (name.as_str(), factory.as_ref()))
+        .collect();
+
+    let distinct_runs = policy_names.iter().filter(|name| name.as_str() != "oracle").count() + 1;
+    let total_runs = distinct_runs * seeds.len();
+    let mut finished_runs = 0;
+    let quiet = common.quiet;
+    let summaries = compare_policies(&scenario, &factory_refs, &seeds, days, &mut |run| {
+        finished_runs += 1;
+        if !quiet {
+            eprintln!(
+                "adloop-sim: run {finished_runs}/{total_runs} done ({} seed {})",
+                run.policy, run.seed
+            );
+        }
+    })?;
+
+    let results_table = table::render_results_table(&scenario, days, &summaries);
+    if let Some(json_path) = &common.json {
+        write_json(json_path, &scenario, days, common.seeds, &summaries)?;
+    }
+    if let Some(report_path) = &common.report {
+        let html = html_report::render_html_report(&scenario, days, &summaries, &results_table)?;
+        std::fs::write(report_path, html).with_context(|| format!("cannot write {}", report_path.display()))?;
+    }
+    Ok(results_table)
+}
+
+/// Makes a fresh policy per run: an external process per seed, or a built-in policy.
+fn policy_factory(name: &str, scenario: &Scenario, external_command: &str) -> Box<PolicyFactory<'static>> {
+    if name == "external" {
+        let scenario = scenario.clone();
+        let command = external_command.to_owned();
+        return Box::new(move |seed| {
+            let policy: Box<dyn Policy> = Box::new(ExternalPolicy::start(&command, &scenario, seed)?);
+            Ok(policy)
+        });
+    }
+    let built_in_name = name.to_owned();
+    Box::new(move |seed| {
+        built_in_policy(&built_in_name, seed).ok_or_else(|| PolicyError::Failed {
+            policy: built_in_name.clone(),
+            reason: "unknown policy".into(),
+        })
+    })
+}
+
+fn write_json(
+    path: &Path,
+    scenario: &Scenario,
+    days: u32,
+    seeds: u64,
+    summaries: &[PolicySummary],
+) -> anyhow::Result<()> {
+    let results = JsonResults {
+        scenario: &scenario.name,
+        currency: scenario.currency.code(),
+        days,
+        seeds,
+        policies: summaries
+            .iter()
+            .map(|summary| JsonPolicy {
+                summary: JsonSummary {
+                    policy: &summary.policy,
+                    total_value: summary.total_value,
+                    total_spend: summary.total_spend,
+                    roas: summary.roas,
+                    regret: summary.regret,
+                    regret_fraction: summary.regret_fraction,
+                    spend_on_losing_ads: summary.spend_on_losing_ads,
+                    median_hours_to_shift_80_percent_to_best: summary.median_hours_to_shift_80_percent_to_best,
+                    decision_latency_mean_micros: summary.decision_latency_mean_micros,
+                    decision_latency_p99_micros: summary.decision_latency_p99_micros,
+                    decisions_over_total: summary.decisions_over_total,
+                },
+                runs: summary
+                    .runs
+                    .iter()
+                    .map(|run| JsonRun {
+                        seed: run.seed,
+                        total_value_minor_units: run.total_value.get(),
+                        total_spend_minor_units: run.total_spend.get(),
+                        conversions: run.conversions,
+                        hours_to_shift_80_percent_to_best: run.hours_to_shift_80_percent_to_best,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    let text = serde_json::to_string_pretty(&results)?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,90 @@
+//! The plain-text results table printed by `run` and `compare`.
+
+use std::fmt::Write as _;
+
+use campaign_sim::{IntervalEstimate, PolicySummary, Scenario};
+
+fn estimate(value: IntervalEstimate, decimals: usize) -> String {
+    format!(
+        "{:.decimals$} [{:.decimals$}, {:.decimals$}]",
+        value.mean, value.lower_95, value.upper_95
+    )
+}
+
+fn hours_to_shift(summary: &PolicySummary) -> String {
+    match summary.median_hours_to_shift_80_percent_to_best {
+        Some(hours) => format!(
+            "{:.0} h ({}/{})",
+            hours, summary.seeds_that_shifted_80_percent, summary.seeds
+        ),
+        None => format!("never ({}/{})", summary.seeds_that_shifted_80_percent, summary.seeds),
+    }
+}
+
+/// One row per policy; money in major units of the scenario's currency; intervals are 95% over seeds.
+pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicySummary]) -> String {
+    let seeds = summaries.first().map(|summary| summary.seeds).unwrap_or(0);
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "scenario {} ({}), {days} days, {seeds} seeds; mean [95% interval] across seeds, money in {}",
+        scenario.name, scenario.currency, scenario.currency
+    );
+    let header = [
+        "policy",
+        "total value",
+        "spend",
+        "ROAS",
+        "regret vs oracle",
+        "regret %",
+        "spend on losing ads",
+        "80% to best ad",
+        "decision mean/p99",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|cell| (*cell).to_owned()).collect()];
+    for summary in summaries {
+        let mut regret_percent = summary.regret_fraction;
+        regret_percent.mean *= 100.0;
+        regret_percent.lower_95 *= 100.0;
+        regret_percent.upper_95 *= 100.0;
+        rows.push(vec![
+            summary.policy.clone(),
+            estimate(summary.total_value, 0),
+            estimate(summary.total_spend, 0),
+            estimate(summary.roas, 2),
+            estimate(summary.regret, 0),
+            estimate(regret_percent, 1),
+            estimate(summary.spend_on_losing_ads, 0),
+            hours_to_shift(summary),
+            format!(
+                "{:.0} µs / {:.0} µs",
+                summary.decision_latency_mean_micros, summary.decision_latency_p99_micros
+            ),
+        ]);
+    }
+    let column_count = header.len();
+    let widths: Vec<usize> = (0..column_count)
+        .map(|column| rows.iter().map(|row| row[column].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(text, "  {}", cells.join("  ").trim_end());
+    }
+    let over_total: Vec<String> = summaries
+        .iter()
+        .filter(|summary| summary.decisions_over_total > 0)
+        .map(|summary| format!("{} ({} decisions)", summary.policy, summary.decisions_over_total))
+        .collect();
+    if !over_total.is_empty() {
+        let _ = writeln!(
+            text,
+            "  budgets above the account total, scaled down by the account limit: {}",
+            over_total.join(", ")
+        );
+    }
+    text
+}

@@ -1,0 +1,147 @@
+//! adloop-sim as a user runs it.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::process::{Command, Output};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_adloop-sim");
+
+fn project_path(relative: &str) -> String {
+    format!("{}/../../{relative}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn adloop_sim(arguments: &[&str]) -> Output {
+    Command::new(BINARY).args(arguments).output().unwrap()
+}
+
+fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "adloop-sim failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn compare_prints_a_row_per_policy_and_writes_json_and_an_html_report() {
+    let directory = tempfile::tempdir().unwrap();
+    let json_path = directory.path().join("results.json");
+    let report_path = directory.path().join("report.html");
+    let output = adloop_sim(&[
+        "compare",
+        "--scenario",
+        &project_path("scenarios/fatigue.toml"),
+        "--policies",
+        "uniform,seed-v1,oracle",
+        "--seeds",
+        "3",
+        "--json",
+        json_path.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ]);
+    let table = stdout_of(&output);
+    for policy in ["uniform", "seed-v1", "oracle"] {
+        assert!(
+            table.lines().any(|line| line.trim_start().starts_with(policy)),
+            "{policy} row missing:\n{table}"
+        );
+    }
+    let progress = String::from_utf8_lossy(&output.stderr);
+    assert!(progress.contains("run 9/9"), "progress lines on stderr: {progress}");
+
+    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(results["scenario"], "fatigue");
+    assert_eq!(results["policies"].as_array().unwrap().len(), 3);
+    assert_eq!(results["policies"][2]["regret"]["mean"], 0.0);
+    assert_eq!(results["policies"][0]["runs"].as_array().unwrap().len(), 3);
+
+    let report = std::fs::read_to_string(&report_path).unwrap();
+    assert!(report.starts_with("<!DOCTYPE html>"));
+    assert!(
+        report.matches("<svg").count() >= 4,
+        "a regret chart and one budget chart per policy"
+    );
+    assert!(!report.contains("<script"), "the report is static and self-contained");
+}
+
+#[test]
+fn an_external_policy_speaks_json_lines_and_is_compared_on_the_same_seeds() {
+    let command = format!(
+        "python3 {}",
+        project_path("examples/external-policy/proportional_to_roas.py")
+    );
+    let output = adloop_sim(&[
+        "run",
+        "--scenario",
+        &project_path("scenarios/stationary-10.toml"),
+        "--policy",
+        "external",
+        "--policy-cmd",
+        &command,
+        "--seeds",
+        "2",
+        "--days",
+        "10",
+        "--quiet",
+    ]);
+    let table = stdout_of(&output);
+    let external_row = table
+        .lines()
+        .find(|line| line.trim_start().starts_with("external"))
+        .unwrap();
+    assert!(external_row.contains('['), "{external_row}");
+}
+
+#[test]
+fn an_external_policy_that_answers_nonsense_fails_with_a_clear_error() {
+    let output = adloop_sim(&[
+        "run",
+        "--scenario",
+        &project_path("scenarios/stationary-10.toml"),
+        "--policy",
+        "external",
+        "--policy-cmd",
+        "while read line; do echo not-json; done",
+        "--seeds",
+        "1",
+        "--quiet",
+    ]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("budgets"), "{error}");
+}
+
+#[test]
+fn unknown_policies_and_missing_policy_commands_are_named() {
+    let scenario = project_path("scenarios/stationary-10.toml");
+    let output = adloop_sim(&["run", "--scenario", &scenario, "--policy", "greedy"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown policy `greedy`"));
+
+    let output = adloop_sim(&["run", "--scenario", &scenario, "--policy", "external"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--policy-cmd"));
+}
+
+#[test]
+fn a_broken_scenario_file_is_reported_with_its_path_and_field() {
+    let directory = tempfile::tempdir().unwrap();
+    let scenario_path = directory.path().join("broken.toml");
+    std::fs::write(
+        &scenario_path,
+        "name = \"x\"\ncurrency = \"USD\"\ndays = 0\ntotal_daily_budget = 100\n",
+    )
+    .unwrap();
+    let output = adloop_sim(&[
+        "run",
+        "--scenario",
+        scenario_path.to_str().unwrap(),
+        "--policy",
+        "uniform",
+    ]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("broken.toml") && error.contains("days"), "{error}");
+}

@@ -132,6 +132,11 @@ impl Default for ConversionDelaySettings {
 #[serde(deny_unknown_fields)]
 pub struct AdSpec {
     pub name: String,
+    /// The ad account and campaign the ad belongs to (names; ids are assigned in order of appearance).
+    #[serde(default = "default_account")]
+    pub account: String,
+    #[serde(default = "default_campaign")]
+    pub campaign: String,
     pub ctr: f64,
     pub conversion_rate: f64,
     /// Mean value of one conversion, in minor units.
@@ -151,6 +156,14 @@ pub struct AdSpec {
     #[serde(default)]
     pub features: BTreeMap<String, f64>,
     pub drift: Option<DriftSpec>,
+}
+
+fn default_account() -> String {
+    "main".to_owned()
+}
+
+fn default_campaign() -> String {
+    "campaign-1".to_owned()
 }
 
 fn default_value_sd() -> f64 {
@@ -204,6 +217,11 @@ pub struct FeatureSpec {
 #[serde(deny_unknown_fields)]
 pub struct AdGroupSpec {
     pub name_prefix: String,
+    /// The ad account and campaign the ad belongs to (names; ids are assigned in order of appearance).
+    #[serde(default = "default_account")]
+    pub account: String,
+    #[serde(default = "default_campaign")]
+    pub campaign: String,
     pub count: u32,
     pub ctr: LogNormalSpec,
     pub conversion_rate: LogNormalSpec,

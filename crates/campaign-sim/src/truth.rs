@@ -11,6 +11,8 @@ use crate::scenario::{AdGroupSpec, AdSpec, DriftSpec, LogNormalSpec, Scenario};
 #[derive(Debug, Clone)]
 pub struct AdTruth {
     pub name: String,
+    pub account: String,
+    pub campaign: String,
     pub ctr: f64,
     pub conversion_rate: f64,
     /// Mean value of one conversion, in minor units.
@@ -97,6 +99,8 @@ fn draw_log_normal(spec: LogNormalSpec, extra_log_effect: f64, rng: &mut SimRng)
 fn truth_from_ad_spec(spec: &AdSpec, decision_interval_hours: u32) -> AdTruth {
     AdTruth {
         name: spec.name.clone(),
+        account: spec.account.clone(),
+        campaign: spec.campaign.clone(),
         ctr: spec.ctr,
         conversion_rate: spec.conversion_rate,
         value_per_conversion: spec.value_per_conversion.get() as f64,
@@ -135,6 +139,8 @@ fn truths_from_group(group: &AdGroupSpec, decision_interval_hours: u32, rng: &mu
             };
             AdTruth {
                 name: format!("{}-{:03}", group.name_prefix, index_in_group + 1),
+                account: group.account.clone(),
+                campaign: group.campaign.clone(),
                 ctr: draw_log_normal(group.ctr, ctr_log_effect, rng).min(1.0),
                 conversion_rate: draw_log_normal(group.conversion_rate, conversion_rate_log_effect, rng).min(1.0),
                 value_per_conversion: draw_log_normal(group.value_per_conversion, 0.0, rng),
@@ -171,6 +177,8 @@ mod tests {
     fn plain_truth() -> AdTruth {
         AdTruth {
             name: "ad".into(),
+            account: "main".into(),
+            campaign: "campaign-1".into(),
             ctr: 0.02,
             conversion_rate: 0.05,
             value_per_conversion: 5000.0,

@@ -356,7 +356,7 @@ impl World {
                 launched_any = true;
                 self.observed_truth_indices.push(truth_index);
                 self.observation.ads.push(AdObservation {
-                    identity: ad_identity(truth_index, &truth.name),
+                    identity: ad_identity(&self.truths, truth_index),
                     status: AdStatus::Active,
                     age_hours: 0.0,
                     current_daily_budget: MinorUnits::ZERO,
@@ -462,15 +462,37 @@ impl World {
     }
 }
 
-/// Meta-style numeric ids: one campaign, one ad set per ad.
-fn ad_identity(truth_index: usize, name: &str) -> AdIdentity {
-    let number = truth_index as u64 + 1;
+/// Meta-style ids: accounts and campaigns numbered in order of first appearance, one ad set per ad.
+fn ad_identity(truths: &[AdTruth], truth_index: usize) -> AdIdentity {
+    let truth = &truths[truth_index];
+    let mut account_names: Vec<&str> = Vec::new();
+    let mut campaign_keys: Vec<(&str, &str)> = Vec::new();
+    for other in truths {
+        if !account_names.contains(&other.account.as_str()) {
+            account_names.push(&other.account);
+        }
+        let campaign_key = (other.account.as_str(), other.campaign.as_str());
+        if !campaign_keys.contains(&campaign_key) {
+            campaign_keys.push(campaign_key);
+        }
+    }
+    let account_number = account_names
+        .iter()
+        .position(|name| *name == truth.account)
+        .unwrap_or(0) as u64
+        + 1;
+    let campaign_number = campaign_keys
+        .iter()
+        .position(|key| *key == (truth.account.as_str(), truth.campaign.as_str()))
+        .unwrap_or(0) as u64
+        + 1;
+    let ad_number = truth_index as u64 + 1;
     AdIdentity {
-        account_id: "act_100000001".to_owned(),
-        campaign_id: "23850000000001".to_owned(),
-        ad_set_id: format!("{}", 23_851_000_000_000_u64 + number),
-        ad_id: format!("{}", 23_852_000_000_000_u64 + number),
-        name: name.to_owned(),
+        account_id: format!("act_{}", 100_000_000 + account_number),
+        campaign_id: format!("{}", 23_850_000_000_000_u64 + campaign_number),
+        ad_set_id: format!("{}", 23_851_000_000_000_u64 + ad_number),
+        ad_id: format!("{}", 23_852_000_000_000_u64 + ad_number),
+        name: truth.name.clone(),
     }
 }
 

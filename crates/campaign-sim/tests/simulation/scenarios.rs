@@ -71,3 +71,45 @@ fn invalid_scenarios_are_rejected_naming_the_field() {
         );
     }
 }
+
+#[test]
+fn ads_carry_the_account_and_campaign_structure_of_the_scenario() {
+    let scenario = Scenario::from_toml(
+        r#"
+name = "two-accounts"
+currency = "USD"
+days = 2
+total_daily_budget = 10000
+
+[[ads]]
+name = "a"
+ctr = 0.01
+conversion_rate = 0.02
+value_per_conversion = 5000
+cpm = 1000
+
+[[ads]]
+name = "b"
+campaign = "retargeting"
+ctr = 0.01
+conversion_rate = 0.02
+value_per_conversion = 5000
+cpm = 1000
+
+[[ads]]
+name = "c"
+account = "second-brand"
+ctr = 0.01
+conversion_rate = 0.02
+value_per_conversion = 5000
+cpm = 1000
+"#,
+    )
+    .unwrap();
+    let world = campaign_sim::World::new(&scenario, 1);
+    let ids: Vec<_> = world.observation().ads.iter().map(|ad| ad.identity.clone()).collect();
+    assert_eq!(ids[0].account_id, ids[1].account_id);
+    assert_ne!(ids[0].campaign_id, ids[1].campaign_id);
+    assert_ne!(ids[0].account_id, ids[2].account_id);
+    assert_ne!(ids[0].ad_set_id, ids[1].ad_set_id, "one ad set per ad");
+}

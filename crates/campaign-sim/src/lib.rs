@@ -27,4 +27,4 @@ pub use runner::{DecisionRecord, RunResult, SimulationError, run_simulation};
 pub use scenario::{Scenario, ScenarioError};
 pub use summary::{IntervalEstimate, PolicyFactory, PolicySummary, compare_policies, summarize_runs};
 pub use truth::AdTruth;
-pub use world::{BudgetApplication, BudgetError, StepOutcome, World};
+pub use world::{BudgetApplication, BudgetError, DailyAdStats, StepOutcome, World};

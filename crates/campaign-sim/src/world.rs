@@ -18,7 +18,22 @@ const SECONDS_PER_HOUR: u64 = 3600;
 #[derive(Debug, Clone, Copy)]
 struct PendingConversion {
     arrival_second: u64,
+    /// The day the conversion happened; insights credit it there once it is reported.
+    event_day: u32,
     value: i64,
+}
+
+/// One ad's delivery on one day, as insights report it: conversions are credited to the day they happened,
+/// but only once they have been reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DailyAdStats {
+    pub impressions: u64,
+    pub clicks: u64,
+    pub spend: MinorUnits,
+    pub conversions: u64,
+    pub conversion_value: MinorUnits,
+    /// Cumulative impressions at the end of the day, for frequency.
+    pub cumulative_impressions: u64,
 }
 
 /// Everything the world tracks about one ad, true and reported.
@@ -37,6 +52,8 @@ struct AdState {
     pending_conversions: Vec<PendingConversion>,
     /// Per-step counters for the trailing window, newest last.
     recent_steps: VecDeque<WindowStats>,
+    /// Insights per simulated day since the start (index = day).
+    daily_stats: Vec<DailyAdStats>,
     spent_today: i64,
     today_pacing_multiplier: f64,
     today_cpm_multiplier: f64,
@@ -104,6 +121,7 @@ impl World {
                 reported_value: MinorUnits::ZERO,
                 pending_conversions: Vec::new(),
                 recent_steps: VecDeque::new(),
+                daily_stats: Vec::new(),
                 spent_today: 0,
                 today_pacing_multiplier: 1.0,
                 today_cpm_multiplier: 1.0,
@@ -253,6 +271,54 @@ impl World {
         outcome
     }
 
+    /// The account's daily budget: the configured total, or the sum of the ad sets' budgets when an
+    /// operator (through meta-sim's Graph API) has set them higher.
+    fn account_daily_budget(&self) -> MinorUnits {
+        let ad_set_budgets: MinorUnits = self.ads.iter().map(|ad| ad.daily_budget).sum();
+        self.total_daily_budget.max(ad_set_budgets)
+    }
+
+    /// Sets one ad set's daily budget directly, as a Graph API budget update does (no account-total scaling).
+    pub fn set_ad_set_daily_budget(&mut self, truth_index: usize, budget: MinorUnits) {
+        if let Some(ad) = self.ads.get_mut(truth_index) {
+            ad.daily_budget = MinorUnits(budget.get().max(0));
+            ad.awaiting_launch_budget = false;
+        }
+        self.refresh_observation();
+    }
+
+    /// Pauses or resumes an ad's delivery, as a Graph API status update does.
+    pub fn set_ad_paused(&mut self, truth_index: usize, paused: bool) {
+        if let Some(ad) = self.ads.get_mut(truth_index) {
+            ad.paused = paused;
+        }
+        self.refresh_observation();
+    }
+
+    /// The ad set's daily budget now.
+    pub fn ad_set_daily_budget(&self, truth_index: usize) -> MinorUnits {
+        self.ads
+            .get(truth_index)
+            .map(|ad| ad.daily_budget)
+            .unwrap_or(MinorUnits::ZERO)
+    }
+
+    pub fn is_ad_launched(&self, truth_index: usize) -> bool {
+        self.ads.get(truth_index).is_some_and(|ad| ad.launched)
+    }
+
+    pub fn is_ad_paused(&self, truth_index: usize) -> bool {
+        self.ads.get(truth_index).is_some_and(|ad| ad.paused)
+    }
+
+    /// One ad's insights per day since the start (index = day); days without delivery may be missing at the end.
+    pub fn daily_stats(&self, truth_index: usize) -> &[DailyAdStats] {
+        self.ads
+            .get(truth_index)
+            .map(|ad| ad.daily_stats.as_slice())
+            .unwrap_or(&[])
+    }
+
     fn share_of_day_delivered(&self, first_hour: u32, hours: u32) -> f64 {
         let weights = &self.delivery.hour_of_day_weights;
         let step_weight: f64 = (first_hour..first_hour + hours)
@@ -265,7 +331,7 @@ impl World {
     fn deliver_step(&mut self, truth_index: usize, step_share: f64, day_of_week_multiplier: f64) -> StepOutcome {
         let overspend_cap_multiplier = 1.0 + self.delivery.max_overspend_fraction;
         let account_cap_left =
-            (self.total_daily_budget.get() as f64 * overspend_cap_multiplier) as i64 - self.account_spent_today;
+            (self.account_daily_budget().get() as f64 * overspend_cap_multiplier) as i64 - self.account_spent_today;
         let truth = &self.truths[truth_index];
         let ad = &mut self.ads[truth_index];
         if ad.paused || ad.daily_budget.get() == 0 {
@@ -306,12 +372,21 @@ impl World {
             let value = (truth.value_per_conversion * value_multiplier).round().max(0.0) as i64;
             conversion_value += value;
             let arrival_second = event_second + self.delay.sample_seconds(&mut ad.delivery_rng);
-            ad.pending_conversions.push(PendingConversion { arrival_second, value });
+            ad.pending_conversions.push(PendingConversion {
+                arrival_second,
+                event_day: (event_second / (24 * SECONDS_PER_HOUR)) as u32,
+                value,
+            });
         }
 
         ad.impressions += impressions;
         ad.clicks += clicks;
         ad.spend += MinorUnits(spend);
+        let today = daily_stats_entry(&mut ad.daily_stats, self.hour / 24);
+        today.impressions += impressions;
+        today.clicks += clicks;
+        today.spend += MinorUnits(spend);
+        today.cumulative_impressions = ad.impressions;
         ad.spent_today += spend;
         self.account_spent_today += spend;
         ad.recent_steps.push_back(WindowStats {
@@ -423,11 +498,15 @@ impl World {
             let ad = &mut self.ads[truth_index];
             let mut arrived_conversions = 0_u64;
             let mut arrived_value = 0_i64;
+            let daily_stats = &mut ad.daily_stats;
             ad.pending_conversions.retain(|pending| {
                 let arrived = pending.arrival_second <= now_second;
                 if arrived {
                     arrived_conversions += 1;
                     arrived_value += pending.value;
+                    let event_day = daily_stats_entry(daily_stats, pending.event_day);
+                    event_day.conversions += 1;
+                    event_day.conversion_value += MinorUnits(pending.value);
                 }
                 !arrived
             });
@@ -460,6 +539,21 @@ impl World {
         }
         self.observation.hour = self.hour;
     }
+}
+
+fn daily_stats_entry(daily_stats: &mut Vec<DailyAdStats>, day: u32) -> &mut DailyAdStats {
+    let index = day as usize;
+    if daily_stats.len() <= index {
+        let cumulative_impressions = daily_stats.last().map(|last| last.cumulative_impressions).unwrap_or(0);
+        daily_stats.resize(
+            index + 1,
+            DailyAdStats {
+                cumulative_impressions,
+                ..DailyAdStats::default()
+            },
+        );
+    }
+    &mut daily_stats[index]
 }
 
 /// Meta-style ids: accounts and campaigns numbered in order of first appearance, one ad set per ad.

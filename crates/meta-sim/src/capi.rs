@@ -1,0 +1,453 @@
+//! The Conversions API: validation as Meta applies it (one invalid event rejects the whole request), and a
+//! store of everything received, de-duplicated on (event_name, event_id) within 48 hours, so tests can count
+//! deliveries exactly.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::graph_error::GraphError;
+use crate::settings::CapiSettings;
+
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+
+const ACTION_SOURCES: &[&str] = &[
+    "email",
+    "website",
+    "app",
+    "phone_call",
+    "chat",
+    "physical_store",
+    "system_generated",
+    "business_messaging",
+    "other",
+];
+
+/// user_data keys Meta requires hashed (SHA-256, lower-case hex).
+const MUST_BE_HASHED: &[&str] = &["em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country"];
+
+/// user_data keys Meta requires in clear text.
+const MUST_NOT_BE_HASHED: &[&str] = &[
+    "client_ip_address",
+    "client_user_agent",
+    "fbc",
+    "fbp",
+    "subscription_id",
+    "fb_login_id",
+    "lead_id",
+    "anon_id",
+    "madid",
+    "page_id",
+    "page_scoped_user_id",
+    "ctwa_clid",
+    "ig_account_id",
+    "ig_sid",
+];
+
+/// Keys that may be hashed or not.
+const MAY_BE_HASHED: &[&str] = &["external_id"];
+
+/// Meta's documented subcode for unhashed user data.
+const USER_DATA_NOT_HASHED_SUBCODE: u32 = 2_804_016;
+
+fn looks_like_sha256_hex(value: &str) -> bool {
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+}
+
+fn event_error(index: usize, message: String) -> GraphError {
+    GraphError::invalid_parameter(format!("Invalid parameter at data[{index}]: {message}"))
+        .with_user_message("Invalid event", format!("event {index}: {message}"))
+}
+
+/// The `data` parameter as events: a JSON array (or a JSON-encoded string of one, as form bodies send it)
+/// whose elements are objects or JSON-encoded objects (the Python SDK encodes each event separately).
+pub fn parse_events(data: &Value) -> Result<Vec<Value>, GraphError> {
+    let array = match data {
+        Value::Array(items) => items.clone(),
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => items,
+            _ => return Err(GraphError::invalid_parameter("param data must be an array")),
+        },
+        _ => return Err(GraphError::invalid_parameter("param data must be an array")),
+    };
+    let mut events = Vec::with_capacity(array.len());
+    for (index, item) in array.into_iter().enumerate() {
+        let event = match item {
+            Value::Object(_) => item,
+            Value::String(text) => serde_json::from_str::<Value>(&text)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| event_error(index, "each event must be a JSON object".into()))?,
+            _ => return Err(event_error(index, "each event must be a JSON object".into())),
+        };
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// Checks every event; the first violation rejects the whole request.
+pub fn validate_events(events: &[Value], now_unix: i64, settings: &CapiSettings) -> Result<(), GraphError> {
+    if events.is_empty() {
+        return Err(GraphError::invalid_parameter(
+            "param data must contain at least one event",
+        ));
+    }
+    if events.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(GraphError::invalid_parameter(format!(
+            "param data has {} events; at most {MAX_EVENTS_PER_REQUEST} are allowed per request",
+            events.len()
+        )));
+    }
+    for (index, event) in events.iter().enumerate() {
+        validate_event(index, event, now_unix, settings)?;
+    }
+    Ok(())
+}
+
+fn validate_event(index: usize, event: &Value, now_unix: i64, settings: &CapiSettings) -> Result<(), GraphError> {
+    let event_name = event.get("event_name").and_then(Value::as_str).unwrap_or("");
+    if event_name.trim().is_empty() {
+        return Err(event_error(index, "event_name is required".into()));
+    }
+    let Some(event_time) = event.get("event_time").and_then(Value::as_i64) else {
+        return Err(event_error(
+            index,
+            "event_time is required and must be an integer of Unix seconds".into(),
+        ));
+    };
+    let Some(action_source) = event.get("action_source").and_then(Value::as_str) else {
+        return Err(event_error(index, "action_source is required".into()));
+    };
+    if !ACTION_SOURCES.contains(&action_source) {
+        return Err(event_error(
+            index,
+            format!(
+                "action_source `{action_source}` must be one of {}",
+                ACTION_SOURCES.join(", ")
+            ),
+        ));
+    }
+    let max_age_days = if action_source == "physical_store" {
+        settings.max_physical_store_event_age_days
+    } else {
+        settings.max_event_age_days
+    };
+    if now_unix - event_time > (max_age_days * 86_400) as i64 {
+        return Err(event_error(
+            index,
+            format!("event_time is more than {max_age_days} days in the past"),
+        ));
+    }
+    if event_time - now_unix > settings.future_tolerance_seconds as i64 {
+        return Err(event_error(index, "event_time is in the future".into()));
+    }
+    if let Some(event_id) = event.get("event_id")
+        && !event_id.is_string()
+    {
+        return Err(event_error(index, "event_id must be a string".into()));
+    }
+
+    let Some(user_data) = event.get("user_data").and_then(Value::as_object) else {
+        return Err(event_error(index, "user_data is required".into()));
+    };
+    if user_data.is_empty() {
+        return Err(event_error(
+            index,
+            "user_data needs at least one customer information parameter".into(),
+        ));
+    }
+    if action_source == "website" {
+        let source_url = event.get("event_source_url").and_then(Value::as_str).unwrap_or("");
+        if !(source_url.starts_with("http://") || source_url.starts_with("https://")) {
+            return Err(event_error(
+                index,
+                "event_source_url (http or https) is required for website events".into(),
+            ));
+        }
+        if user_data
+            .get("client_user_agent")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(event_error(
+                index,
+                "user_data.client_user_agent is required for website events".into(),
+            ));
+        }
+    }
+    for (key, value) in user_data {
+        validate_user_data_field(index, key, value)?;
+    }
+    if let Some(custom_data) = event.get("custom_data") {
+        validate_custom_data(index, custom_data)?;
+    }
+    Ok(())
+}
+
+fn user_data_values(value: &Value) -> Vec<Option<String>> {
+    match value {
+        Value::Array(items) => items.iter().map(|item| item.as_str().map(str::to_owned)).collect(),
+        Value::String(text) => vec![Some(text.clone())],
+        Value::Number(number) => vec![Some(number.to_string())],
+        _ => vec![None],
+    }
+}
+
+fn validate_user_data_field(index: usize, key: &str, value: &Value) -> Result<(), GraphError> {
+    let values = user_data_values(value);
+    if MUST_BE_HASHED.contains(&key) {
+        for item in &values {
+            let hashed = item.as_deref().is_some_and(looks_like_sha256_hex);
+            if !hashed {
+                return Err(GraphError::invalid_parameter_with_subcode(
+                    USER_DATA_NOT_HASHED_SUBCODE,
+                    format!(
+                        "Invalid parameter at data[{index}]: user_data.{key} must be hashed (SHA-256, lower-case hex)"
+                    ),
+                )
+                .with_user_message(
+                    "User Parameter Not Hashed",
+                    format!("event {index}: hash user_data.{key} before sending it"),
+                ));
+            }
+        }
+        return Ok(());
+    }
+    if MUST_NOT_BE_HASHED.contains(&key) {
+        for item in &values {
+            let Some(text) = item else {
+                return Err(event_error(index, format!("user_data.{key} must be a string")));
+            };
+            if looks_like_sha256_hex(text) {
+                return Err(event_error(index, format!("user_data.{key} must not be hashed")));
+            }
+            if key == "client_ip_address" && text.parse::<IpAddr>().is_err() {
+                return Err(event_error(
+                    index,
+                    "user_data.client_ip_address must be a valid IPv4 or IPv6 address".into(),
+                ));
+            }
+        }
+        return Ok(());
+    }
+    if MAY_BE_HASHED.contains(&key) {
+        return Ok(());
+    }
+    Err(event_error(
+        index,
+        format!("user_data.{key} is not a customer information parameter"),
+    ))
+}
+
+fn validate_custom_data(index: usize, custom_data: &Value) -> Result<(), GraphError> {
+    let Some(custom_data) = custom_data.as_object() else {
+        return Err(event_error(index, "custom_data must be an object".into()));
+    };
+    if let Some(value) = custom_data.get("value")
+        && !(value.is_number() || value.as_str().is_some_and(|text| text.parse::<f64>().is_ok()))
+    {
+        return Err(event_error(index, "custom_data.value must be a number".into()));
+    }
+    if let Some(currency) = custom_data.get("currency") {
+        let valid = currency
+            .as_str()
+            .is_some_and(|code| code.len() == 3 && code.bytes().all(|byte| byte.is_ascii_alphabetic()));
+        if !valid {
+            return Err(event_error(
+                index,
+                "custom_data.currency must be a 3-letter ISO 4217 code".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One event as meta-sim received it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub pixel_id: String,
+    pub event_name: String,
+    pub event_id: Option<String>,
+    /// A repeat of (event_name, event_id) within the de-duplication window: received, but not counted again.
+    pub deduplicated: bool,
+    pub received_at_unix: i64,
+    pub test_event_code: Option<String>,
+    pub partner_agent: Option<String>,
+    pub event: Value,
+}
+
+#[derive(Debug, Default)]
+pub struct CapiStore {
+    events: Vec<StoredEvent>,
+    first_received_unix: HashMap<(String, String, String), i64>,
+}
+
+/// Request-level parameters kept with each event.
+pub struct RequestContext<'a> {
+    pub pixel_id: &'a str,
+    pub received_at_unix: i64,
+    pub test_event_code: Option<String>,
+    pub partner_agent: Option<String>,
+}
+
+impl CapiStore {
+    /// Stores validated events; returns how many were received.
+    pub fn store(&mut self, events: Vec<Value>, context: &RequestContext<'_>, window_hours: u64) -> usize {
+        let received = events.len();
+        for event in events {
+            let event_name = event.get("event_name").and_then(Value::as_str).unwrap_or("").to_owned();
+            let event_id = event.get("event_id").and_then(Value::as_str).map(str::to_owned);
+            let deduplicated = match &event_id {
+                Some(event_id) => {
+                    let key = (context.pixel_id.to_owned(), event_name.clone(), event_id.clone());
+                    match self.first_received_unix.get(&key) {
+                        Some(first) if context.received_at_unix - first <= (window_hours * 3600) as i64 => true,
+                        _ => {
+                            self.first_received_unix.insert(key, context.received_at_unix);
+                            false
+                        }
+                    }
+                }
+                None => false,
+            };
+            self.events.push(StoredEvent {
+                pixel_id: context.pixel_id.to_owned(),
+                event_name,
+                event_id,
+                deduplicated,
+                received_at_unix: context.received_at_unix,
+                test_event_code: context.test_event_code.clone(),
+                partner_agent: context.partner_agent.clone(),
+                event,
+            });
+        }
+        received
+    }
+
+    pub fn events(&self) -> &[StoredEvent] {
+        &self.events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> CapiSettings {
+        CapiSettings {
+            pixel_ids: vec!["1".into()],
+            deduplication_window_hours: 48,
+            max_event_age_days: 7,
+            max_physical_store_event_age_days: 62,
+            future_tolerance_seconds: 600,
+        }
+    }
+
+    const NOW: i64 = 1_800_000_000;
+    const HASHED_EMAIL: &str = "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b";
+
+    fn website_event() -> Value {
+        serde_json::json!({
+            "event_name": "Purchase",
+            "event_time": NOW - 60,
+            "event_id": "order-1",
+            "action_source": "website",
+            "event_source_url": "https://shop.example/checkout",
+            "user_data": {"em": [HASHED_EMAIL], "client_user_agent": "Mozilla/5.0", "client_ip_address": "203.0.113.9"},
+            "custom_data": {"value": 12.5, "currency": "USD"}
+        })
+    }
+
+    #[test]
+    fn a_complete_website_event_is_accepted() {
+        assert!(validate_events(&[website_event()], NOW, &settings()).is_ok());
+    }
+
+    #[test]
+    fn plain_text_email_is_rejected_with_metas_not_hashed_subcode() {
+        let mut event = website_event();
+        event["user_data"]["em"] = serde_json::json!("person@example.com");
+        let error = validate_events(&[event], NOW, &settings()).unwrap_err();
+        assert_eq!((error.code, error.error_subcode), (100, Some(2_804_016)));
+    }
+
+    #[test]
+    fn hashed_values_in_clear_text_fields_are_rejected() {
+        let mut event = website_event();
+        event["user_data"]["fbp"] = serde_json::json!(HASHED_EMAIL);
+        let error = validate_events(&[event], NOW, &settings()).unwrap_err();
+        assert!(
+            error.message.contains("user_data.fbp must not be hashed"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn website_events_need_a_source_url_and_user_agent() {
+        let mut without_url = website_event();
+        without_url.as_object_mut().unwrap().remove("event_source_url");
+        assert!(
+            validate_events(&[without_url], NOW, &settings())
+                .unwrap_err()
+                .message
+                .contains("event_source_url")
+        );
+        let mut without_agent = website_event();
+        without_agent["user_data"]
+            .as_object_mut()
+            .unwrap()
+            .remove("client_user_agent");
+        assert!(
+            validate_events(&[without_agent], NOW, &settings())
+                .unwrap_err()
+                .message
+                .contains("client_user_agent")
+        );
+    }
+
+    #[test]
+    fn age_limits_are_7_days_and_62_for_physical_stores() {
+        let mut old_web = website_event();
+        old_web["event_time"] = serde_json::json!(NOW - 8 * 86_400);
+        assert!(validate_events(&[old_web], NOW, &settings()).is_err());
+        let store_event = serde_json::json!({
+            "event_name": "Purchase", "event_time": NOW - 30 * 86_400, "action_source": "physical_store",
+            "user_data": {"ph": [HASHED_EMAIL]}
+        });
+        assert!(validate_events(&[store_event], NOW, &settings()).is_ok());
+    }
+
+    #[test]
+    fn one_bad_event_rejects_the_whole_request_naming_its_index() {
+        let mut bad = website_event();
+        bad["action_source"] = serde_json::json!("billboard");
+        let error = validate_events(&[website_event(), bad], NOW, &settings()).unwrap_err();
+        assert!(
+            error.message.contains("data[1]") && error.message.contains("action_source"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn repeats_within_48_hours_are_deduplicated() {
+        let mut store = CapiStore::default();
+        let context = |received_at_unix| RequestContext {
+            pixel_id: "1",
+            received_at_unix,
+            test_event_code: None,
+            partner_agent: None,
+        };
+        store.store(vec![website_event()], &context(NOW), 48);
+        store.store(vec![website_event()], &context(NOW + 3600), 48);
+        store.store(vec![website_event()], &context(NOW + 49 * 3600), 48);
+        let flags: Vec<bool> = store.events().iter().map(|event| event.deduplicated).collect();
+        assert_eq!(flags, vec![false, true, false]);
+    }
+}

@@ -1,0 +1,361 @@
+//! `POST /{version}/` with `batch=[...]`: up to 50 Graph operations in one request. Each operation counts as
+//! one call; each answers `{code, headers, body}` with `body` a JSON string; one failing operation does not
+//! fail the others; operations that did not run within the batch time-out come back as `null`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::params::{as_text_parameters, form_pairs, merge_parameters};
+use super::{AppState, annotated, check_version, injected_fault_response, with_parameter_names, with_usage_headers};
+use crate::faults::{Endpoint, Fault};
+use crate::graph_error::GraphError;
+use crate::state::{GraphCall, SimState};
+
+pub const MAX_BATCH_OPERATIONS: usize = 50;
+
+#[derive(Debug, Deserialize)]
+struct BatchOperation {
+    method: String,
+    relative_url: String,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    depends_on: Option<String>,
+    #[serde(default)]
+    omit_response_on_success: Option<bool>,
+}
+
+fn parse_operations(batch: &Value) -> Result<Vec<BatchOperation>, GraphError> {
+    let array = match batch {
+        Value::String(text) => serde_json::from_str::<Value>(text)
+            .map_err(|_| GraphError::invalid_parameter("param batch must be a JSON-encoded array of operations"))?,
+        other => other.clone(),
+    };
+    let Value::Array(items) = array else {
+        return Err(GraphError::invalid_parameter(
+            "param batch must be a JSON-encoded array of operations",
+        ));
+    };
+    if items.is_empty() {
+        return Err(GraphError::invalid_parameter(
+            "param batch must contain at least one operation",
+        ));
+    }
+    if items.len() > MAX_BATCH_OPERATIONS {
+        return Err(GraphError::invalid_parameter(format!(
+            "Too many requests in batch message. Maximum batch size is {MAX_BATCH_OPERATIONS}; got {}",
+            items.len()
+        )));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            serde_json::from_value::<BatchOperation>(item).map_err(|error| {
+                GraphError::invalid_parameter(format!("batch[{index}] needs method and relative_url: {error}"))
+            })
+        })
+        .collect()
+}
+
+/// `v25.0/123?fields=x` or `123/insights` → (optional version, object id, optional edge, query).
+fn split_relative_url(relative_url: &str) -> (Option<String>, String, Option<String>, Option<String>) {
+    let trimmed = relative_url.trim_start_matches('/');
+    let (path, query) = match trimmed.split_once('?') {
+        Some((path, query)) => (path, Some(query.to_owned())),
+        None => (trimmed, None),
+    };
+    let mut segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty()).collect();
+    let version = match segments.first() {
+        Some(first) if crate::settings::parse_graph_version(first).is_some() => Some(segments.remove(0).to_owned()),
+        _ => None,
+    };
+    let object_id = segments
+        .first()
+        .map(|segment| (*segment).to_owned())
+        .unwrap_or_default();
+    let edge = segments.get(1).map(|segment| (*segment).to_owned());
+    (version, object_id, edge, query)
+}
+
+fn operation_params(
+    operation: &BatchOperation,
+    query: Option<&str>,
+    batch_token: Option<&str>,
+) -> Result<BTreeMap<String, String>, GraphError> {
+    let mut params = BTreeMap::new();
+    if let Some(query) = query {
+        params.extend(form_pairs(query.as_bytes())?);
+    }
+    match &operation.body {
+        Some(Value::String(body)) => params.extend(form_pairs(body.as_bytes())?),
+        Some(Value::Object(object)) => {
+            for (key, value) in object {
+                let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+                params.insert(key.clone(), text);
+            }
+        }
+        _ => {}
+    }
+    if !params.contains_key("access_token")
+        && let Some(token) = batch_token
+    {
+        params.insert("access_token".into(), token.to_owned());
+    }
+    Ok(params)
+}
+
+fn operation_result(status: u16, body: &Value) -> Value {
+    json!({
+        "code": status,
+        "headers": [
+            {"name": "Content-Type", "value": "text/javascript; charset=UTF-8"},
+            {"name": "Cache-Control", "value": "private, no-cache, no-store, must-revalidate"}
+        ],
+        "body": body.to_string(),
+    })
+}
+
+/// Runs the operations in order; returns each result (or null), the calls counted and the account charged.
+fn run_operations(
+    sim: &mut SimState,
+    operations: &[BatchOperation],
+    batch_version: &str,
+    batch_token: Option<&str>,
+    timeout: Duration,
+) -> (Vec<Value>, usize, Option<String>, Duration) {
+    let mut results = Vec::with_capacity(operations.len());
+    let mut succeeded_by_name: HashMap<String, bool> = HashMap::new();
+    let mut elapsed = Duration::ZERO;
+    let mut calls = 0;
+    let mut charged_account = None;
+    let minimum_version = sim.settings.graph.minimum_version.clone();
+    for (index, operation) in operations.iter().enumerate() {
+        elapsed += sim.faults.draw_latency(Endpoint::BatchOperation);
+        if elapsed > timeout {
+            // Did not run within the batch time-out: the caller may retry it.
+            results.push(Value::Null);
+            continue;
+        }
+        let outcome = run_one_operation(
+            sim,
+            operation,
+            batch_version,
+            &minimum_version,
+            batch_token,
+            &succeeded_by_name,
+            index,
+        );
+        let (result, counted_call, succeeded) = match outcome {
+            OperationOutcome::NotRun => (Value::Null, false, false),
+            OperationOutcome::Finished {
+                status,
+                body,
+                counted_call,
+                account_id,
+            } => {
+                if charged_account.is_none() {
+                    charged_account = account_id;
+                }
+                let succeeded = status == 200;
+                let result = if succeeded && operation.omit_response_on_success == Some(true) {
+                    Value::Null
+                } else {
+                    operation_result(status, &body)
+                };
+                (result, counted_call, succeeded)
+            }
+        };
+        if counted_call {
+            calls += 1;
+        }
+        if let Some(name) = &operation.name {
+            succeeded_by_name.insert(name.clone(), succeeded);
+        }
+        results.push(result);
+    }
+    (results, calls, charged_account, elapsed.min(timeout))
+}
+
+enum OperationOutcome {
+    NotRun,
+    Finished {
+        status: u16,
+        body: Value,
+        counted_call: bool,
+        account_id: Option<String>,
+    },
+}
+
+fn failed(error: &GraphError, counted_call: bool) -> OperationOutcome {
+    OperationOutcome::Finished {
+        status: error.http_status,
+        body: error.body(),
+        counted_call,
+        account_id: None,
+    }
+}
+
+fn run_one_operation(
+    sim: &mut SimState,
+    operation: &BatchOperation,
+    batch_version: &str,
+    minimum_version: &str,
+    batch_token: Option<&str>,
+    succeeded_by_name: &HashMap<String, bool>,
+    index: usize,
+) -> OperationOutcome {
+    if let Some(dependency) = &operation.depends_on
+        && succeeded_by_name.get(dependency) != Some(&true)
+    {
+        let error = GraphError::invalid_parameter(format!(
+            "batch[{index}] depends on operation `{dependency}`, which did not succeed"
+        ));
+        return failed(&error, false);
+    }
+    match sim.faults.draw_fault(Endpoint::BatchOperation) {
+        Some(Fault::GraphError {
+            code,
+            subcode,
+            http_status,
+        }) => {
+            sim.counters.faults_injected += 1;
+            let error = if matches!(code, 1 | 2) {
+                GraphError::transient_service_error(code, http_status)
+            } else {
+                let mut error = GraphError::throttled(code, subcode);
+                error.http_status = http_status;
+                error
+            };
+            return failed(&error, true);
+        }
+        Some(Fault::HttpStatus { status }) => {
+            sim.counters.faults_injected += 1;
+            let error = GraphError::transient_service_error(2, status);
+            return failed(&error, true);
+        }
+        Some(Fault::DropConnection | Fault::Timeout { .. }) => {
+            sim.counters.faults_injected += 1;
+            return OperationOutcome::NotRun;
+        }
+        None => {}
+    }
+    let (version, object_id, edge, query) = split_relative_url(&operation.relative_url);
+    if let Err(error) = check_version(version.as_deref().unwrap_or(batch_version), minimum_version) {
+        return failed(&error, false);
+    }
+    let params = match operation_params(operation, query.as_deref(), batch_token) {
+        Ok(params) => params,
+        Err(error) => return failed(&error, false),
+    };
+    let method = operation.method.to_uppercase();
+    let call = GraphCall {
+        method,
+        object_id,
+        edge,
+        params,
+    };
+    let account_id = sim.account_of(&call.object_id);
+    match sim.execute_graph_call(&call, "batch") {
+        Ok(body) => OperationOutcome::Finished {
+            status: 200,
+            body,
+            counted_call: true,
+            account_id,
+        },
+        Err(error) => OperationOutcome::Finished {
+            status: error.http_status,
+            body: error.body(),
+            counted_call: true,
+            account_id,
+        },
+    }
+}
+
+type ExecutedBatch = (Vec<Value>, usize, Vec<(&'static str, String)>, Duration);
+
+/// Checks the batch and runs its operations under the lock; the simulated latency is slept afterwards.
+fn execute_batch(
+    state: &AppState,
+    parameters: &BTreeMap<String, Value>,
+    version: &str,
+    batch_token: Option<&str>,
+) -> Result<ExecutedBatch, GraphError> {
+    let mut sim = state.lock();
+    sim.counters.batches += 1;
+    check_version(version, &sim.settings.graph.minimum_version)?;
+    sim.check_token_for_account(batch_token, None)?;
+    let operations = parameters
+        .get("batch")
+        .ok_or_else(|| GraphError::invalid_parameter("The parameter batch is required"))
+        .and_then(parse_operations)?;
+    let timeout = Duration::from_millis(sim.settings.graph.batch_timeout_milliseconds);
+    let (results, calls, charged_account, latency) =
+        run_operations(&mut sim, &operations, version, batch_token, timeout);
+    let usage_headers = sim.usage_headers(charged_account.as_deref());
+    Ok((results, calls, usage_headers, latency))
+}
+
+pub async fn post_batch(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parameters = match merge_parameters(query.as_deref(), &headers, &body) {
+        Ok(parameters) => parameters,
+        Err(error) => return annotated(error.clone().into_response(), Some(error.code), 0),
+    };
+    let parameter_names: Vec<String> = parameters.keys().cloned().collect();
+    if let Some(fault_response) = injected_fault_response(&state, Endpoint::Batch).await {
+        return with_parameter_names(fault_response, parameter_names);
+    }
+    let text_parameters = as_text_parameters(&parameters);
+    let batch_token = text_parameters.get("access_token").map(String::as_str);
+
+    let executed = execute_batch(&state, &parameters, &version, batch_token);
+    let (results, calls, usage_headers, latency) = match executed {
+        Ok(executed) => executed,
+        Err(error) => {
+            return with_parameter_names(
+                annotated(error.clone().into_response(), Some(error.code), 0),
+                parameter_names,
+            );
+        }
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let response = annotated(Json(Value::Array(results)).into_response(), None, calls);
+    with_parameter_names(with_usage_headers(response, usage_headers), parameter_names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_urls_split_into_version_object_edge_and_query() {
+        assert_eq!(
+            split_relative_url("v25.0/123/insights?fields=spend"),
+            (
+                Some("v25.0".into()),
+                "123".into(),
+                Some("insights".into()),
+                Some("fields=spend".into())
+            )
+        );
+        assert_eq!(split_relative_url("/123"), (None, "123".into(), None, None));
+    }
+}

@@ -1,0 +1,212 @@
+//! meta-sim's HTTP surface: the Graph API subset, the Conversions API, and `/_sim` inspection and control.
+
+mod batch;
+mod capi;
+mod graph;
+mod inspect;
+mod params;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use adloop_telemetry::metrics::{Registry, render_prometheus_text};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::faults::{Endpoint, Fault};
+use crate::graph_error::GraphError;
+use crate::settings::parse_graph_version;
+use crate::state::{RequestRecord, SimState};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub sim: Arc<Mutex<SimState>>,
+    pub metrics_registry: Arc<Registry>,
+}
+
+impl AppState {
+    /// The simulation, caught up to the clock. A poisoned lock (a panic while holding it) is recovered: the
+    /// state is plain data and every handler leaves it consistent between statements.
+    pub fn lock(&self) -> MutexGuard<'_, SimState> {
+        let mut guard = self.sim.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.catch_up();
+        guard
+    }
+}
+
+/// What a handler tells the request log about its request.
+#[derive(Clone, Default)]
+pub struct RequestAnnotations {
+    pub parameter_names: Vec<String>,
+    pub error_code: Option<u32>,
+    pub graph_calls: usize,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(adloop_service_kit::health::liveness))
+        .route("/readyz", get(adloop_service_kit::health::liveness))
+        .route("/metrics", get(metrics))
+        .route("/_sim/state", get(inspect::get_state))
+        .route("/_sim/requests", get(inspect::get_requests))
+        .route("/_sim/capi/events", get(inspect::get_capi_events))
+        .route("/_sim/reset", post(inspect::post_reset))
+        .route("/_sim/clock", get(inspect::get_clock).post(inspect::post_clock))
+        .route(
+            "/_sim/faults",
+            get(inspect::get_faults)
+                .post(inspect::post_faults)
+                .delete(inspect::delete_faults),
+        )
+        .route("/{version}", post(batch::post_batch))
+        .route("/{version}/", post(batch::post_batch))
+        .route(
+            "/{version}/{object_id}",
+            get(graph::get_object)
+                .post(graph::post_object)
+                .delete(graph::delete_object),
+        )
+        .route(
+            "/{version}/{object_id}/{edge}",
+            get(graph::get_edge).post(capi::post_edge),
+        )
+        .layer(axum::middleware::from_fn_with_state(state.clone(), log_request))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> String {
+    render_prometheus_text(&state.metrics_registry)
+}
+
+/// Records every request in `/_sim/requests` (method, path, parameter names, status, Graph error code).
+async fn log_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let started_at_unix_millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis())
+        .unwrap_or(0);
+    let response = next.run(request).await;
+    if path.starts_with("/_sim") || path == "/healthz" || path == "/readyz" || path == "/metrics" {
+        return response;
+    }
+    let annotations = response
+        .extensions()
+        .get::<RequestAnnotations>()
+        .cloned()
+        .unwrap_or_default();
+    let mut sim = state.lock();
+    let simulated_hour = sim.simulated_hour();
+    sim.record_request(RequestRecord {
+        sequence: 0,
+        received_at_unix_millis: started_at_unix_millis,
+        simulated_hour,
+        method,
+        path,
+        parameter_names: annotations.parameter_names,
+        status: response.status().as_u16(),
+        error_code: annotations.error_code,
+        graph_calls: annotations.graph_calls,
+    });
+    response
+}
+
+/// Rejects versions that do not look like `v25.0` or are older than the configured minimum (code 2635).
+pub fn check_version(version: &str, minimum_version: &str) -> Result<(), GraphError> {
+    let Some(requested) = parse_graph_version(version) else {
+        return Err(GraphError::unknown_object(version, "get"));
+    };
+    let minimum = parse_graph_version(minimum_version).unwrap_or((0, 0));
+    if requested < minimum {
+        return Err(GraphError::unsupported_version(version, minimum_version));
+    }
+    Ok(())
+}
+
+/// A request-level fault, if one fires: the response to send instead of the real one.
+pub async fn injected_fault_response(state: &AppState, endpoint: Endpoint) -> Option<Response> {
+    let (fault, latency) = {
+        let mut sim = state.lock();
+        let latency = sim.faults.draw_latency(endpoint);
+        let fault = sim.faults.draw_fault(endpoint);
+        if fault.is_some() {
+            sim.counters.faults_injected += 1;
+        }
+        (fault, latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault? {
+        Fault::GraphError {
+            code,
+            subcode,
+            http_status,
+        } => {
+            let error = if matches!(code, 1 | 2) {
+                GraphError::transient_service_error(code, http_status)
+            } else {
+                let mut error = GraphError::throttled(code, subcode);
+                error.http_status = http_status;
+                error
+            };
+            Some(annotated(error.clone().into_response(), Some(error.code), 0))
+        }
+        Fault::HttpStatus { status } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            Some((status, status.canonical_reason().unwrap_or("error").to_owned()).into_response())
+        }
+        Fault::DropConnection => Some(dropped_connection_response()),
+        Fault::Timeout { milliseconds } => {
+            tokio::time::sleep(std::time::Duration::from_millis(milliseconds)).await;
+            None
+        }
+    }
+}
+
+/// A response whose body fails at once, so the server closes the connection mid-response.
+fn dropped_connection_response() -> Response {
+    let failing_body = tokio_stream::iter(vec![Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other(
+        "meta-sim dropped the connection (fault injection)",
+    ))]);
+    Response::new(Body::from_stream(failing_body))
+}
+
+/// Attaches what the request log should record.
+pub fn annotated(mut response: Response, error_code: Option<u32>, graph_calls: usize) -> Response {
+    let annotations = response
+        .extensions()
+        .get::<RequestAnnotations>()
+        .cloned()
+        .unwrap_or_default();
+    response.extensions_mut().insert(RequestAnnotations {
+        error_code,
+        graph_calls,
+        ..annotations
+    });
+    response
+}
+
+pub fn with_parameter_names(mut response: Response, parameter_names: Vec<String>) -> Response {
+    let mut annotations = response
+        .extensions()
+        .get::<RequestAnnotations>()
+        .cloned()
+        .unwrap_or_default();
+    annotations.parameter_names = parameter_names;
+    response.extensions_mut().insert(annotations);
+    response
+}
+
+pub fn with_usage_headers(mut response: Response, headers: Vec<(&'static str, String)>) -> Response {
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}

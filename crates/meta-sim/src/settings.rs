@@ -1,0 +1,124 @@
+use adloop_config::{ConfigError, EnvironmentVariables, Secret, ServerSettings, TelemetrySettings, load_settings};
+use serde::Deserialize;
+
+use crate::clock::ClockMode;
+use crate::faults::FaultSettings;
+use crate::rate_limits::RateLimitSettings;
+
+const COMPILED_DEFAULTS: &str = include_str!("defaults.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetaSimSettings {
+    pub server: ServerSettings,
+    pub telemetry: TelemetrySettings,
+    pub world: WorldSettings,
+    pub clock: ClockSettings,
+    pub graph: GraphSettings,
+    pub access: AccessSettings,
+    pub capi: CapiSettings,
+    pub rate_limits: RateLimitSettings,
+    pub faults: FaultSettings,
+    pub inspection: InspectionSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorldSettings {
+    pub scenario_path: String,
+    pub seed: u64,
+    pub start_date: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClockSettings {
+    pub mode: ClockMode,
+    pub simulated_hours_per_second: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GraphSettings {
+    pub minimum_version: String,
+    pub minimum_daily_budget_major_units: f64,
+    pub batch_timeout_milliseconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountToken {
+    pub token: Secret<String>,
+    #[serde(default)]
+    pub ad_account_ids: Vec<String>,
+    #[serde(default)]
+    pub pixel_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccessSettings {
+    pub default_token: Secret<String>,
+    pub account_tokens: Vec<AccountToken>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CapiSettings {
+    pub pixel_ids: Vec<String>,
+    pub deduplication_window_hours: u64,
+    pub max_event_age_days: u64,
+    pub max_physical_store_event_age_days: u64,
+    pub future_tolerance_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InspectionSettings {
+    pub request_log_capacity: usize,
+}
+
+/// `v25.0` → (25, 0).
+pub fn parse_graph_version(version: &str) -> Option<(u32, u32)> {
+    let (major, minor) = version.strip_prefix('v')?.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+impl MetaSimSettings {
+    pub fn load(environment: &EnvironmentVariables) -> Result<Self, ConfigError> {
+        let settings: MetaSimSettings = load_settings(COMPILED_DEFAULTS, environment)?;
+        settings.server.socket_address()?;
+        if parse_graph_version(&settings.graph.minimum_version).is_none() {
+            return Err(ConfigError::rule_violated(
+                "graph.minimum_version",
+                "must look like v25.0",
+            ));
+        }
+        if settings.clock.mode == ClockMode::Accelerated
+            && !(settings.clock.simulated_hours_per_second.is_finite()
+                && settings.clock.simulated_hours_per_second > 0.0)
+        {
+            return Err(ConfigError::rule_violated(
+                "clock.simulated_hours_per_second",
+                "must be positive",
+            ));
+        }
+        if !settings.start_date_is_today() && crate::dates::CivilDate::parse(&settings.world.start_date).is_none() {
+            return Err(ConfigError::rule_violated(
+                "world.start_date",
+                "must be \"today\" or a date like 2026-11-02",
+            ));
+        }
+        if let Err(rule) = settings.faults.validate() {
+            return Err(ConfigError::rule_violated("faults", rule));
+        }
+        if settings
+            .capi
+            .pixel_ids
+            .iter()
+            .any(|pixel_id| pixel_id.is_empty() || !pixel_id.bytes().all(|byte| byte.is_ascii_digit()))
+        {
+            return Err(ConfigError::rule_violated(
+                "capi.pixel_ids",
+                "pixel ids are strings of digits",
+            ));
+        }
+        Ok(settings)
+    }
+
+    pub fn start_date_is_today(&self) -> bool {
+        self.world.start_date == "today"
+    }
+}

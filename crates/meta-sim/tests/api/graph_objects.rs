@@ -1,0 +1,242 @@
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn an_ad_set_reads_like_metas_with_budget_in_minor_units_as_a_string() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (status, body) = sim
+        .get(&format!(
+            "{VERSION}/{FIRST_AD_SET}?fields=id,name,status,effective_status,daily_budget,campaign_id,account_id&access_token={TOKEN}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], FIRST_AD_SET);
+    assert_eq!(body["status"], "ACTIVE");
+    assert_eq!(body["effective_status"], "ACTIVE");
+    assert_eq!(body["campaign_id"], CAMPAIGN);
+    assert_eq!(body["account_id"], "100000001");
+    // 1,000.00 USD split over ten ad sets.
+    assert_eq!(body["daily_budget"], "10000");
+
+    let (_, account) = sim
+        .get(&format!("{VERSION}/{ACCOUNT}?fields=currency&access_token={TOKEN}"))
+        .await;
+    assert_eq!(account["currency"], "USD");
+}
+
+#[tokio::test]
+async fn unknown_fields_objects_and_versions_get_metas_errors() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (status, body) = sim
+        .get(&format!(
+            "{VERSION}/{FIRST_AD_SET}?fields=budget_magic&access_token={TOKEN}"
+        ))
+        .await;
+    assert_eq!((status, error_code(&body)), (400, (100, None)));
+    assert!(body["error"]["message"].as_str().unwrap().contains("budget_magic"));
+    assert!(body["error"]["fbtrace_id"].as_str().unwrap().len() > 10);
+
+    let (_, body) = sim.get(&format!("{VERSION}/999999?access_token={TOKEN}")).await;
+    assert_eq!(error_code(&body), (100, Some(33)));
+
+    let (_, body) = sim.get(&format!("v2.0/{FIRST_AD_SET}?access_token={TOKEN}")).await;
+    assert_eq!(error_code(&body).0, 2635);
+}
+
+#[tokio::test]
+async fn missing_or_wrong_tokens_get_190() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (_, body) = sim.get(&format!("{VERSION}/{FIRST_AD_SET}")).await;
+    assert_eq!(error_code(&body).0, 190);
+    assert_eq!(body["error"]["type"], "OAuthException");
+    let (_, body) = sim
+        .get(&format!("{VERSION}/{FIRST_AD_SET}?access_token=not-a-token"))
+        .await;
+    assert_eq!(error_code(&body).0, 190);
+    let (_, body) = sim
+        .post_form(
+            &format!("{VERSION}/{FIRST_AD_SET}"),
+            &[("daily_budget", "20000"), ("access_token", "stolen")],
+        )
+        .await;
+    assert_eq!(error_code(&body).0, 190);
+    assert_eq!(sim.ad_set_budget(FIRST_AD_SET).await, 10000, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_budget_update_applies_and_is_recorded_in_the_history() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (status, body) = sim.set_budget(FIRST_AD_SET, 25000).await;
+    assert_eq!((status, body), (200, json!({"success": true})));
+    assert_eq!(sim.ad_set_budget(FIRST_AD_SET).await, 25000);
+
+    let (_, state) = sim.get("_sim/state").await;
+    let ad_set = state["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|object| object["id"] == FIRST_AD_SET)
+        .unwrap();
+    assert_eq!(ad_set["daily_budget"], 25000);
+    assert_eq!(ad_set["history"][0]["field"], "daily_budget");
+    assert_eq!(ad_set["history"][0]["old_value"], "10000");
+    assert_eq!(ad_set["history"][0]["new_value"], "25000");
+}
+
+#[tokio::test]
+async fn json_bodies_are_accepted_like_form_bodies() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (status, _) = sim
+        .post_json(
+            &format!("{VERSION}/{FIRST_AD_SET}"),
+            &json!({"daily_budget": 12345, "access_token": TOKEN}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.ad_set_budget(FIRST_AD_SET).await, 12345);
+}
+
+#[tokio::test]
+async fn validate_only_checks_without_applying() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (status, body) = sim
+        .post_form(
+            &format!("{VERSION}/{FIRST_AD_SET}"),
+            &[
+                ("daily_budget", "30000"),
+                ("execution_options", "[\"validate_only\"]"),
+                ("access_token", TOKEN),
+            ],
+        )
+        .await;
+    assert_eq!((status, body["success"].clone()), (200, json!(true)));
+    assert_eq!(sim.ad_set_budget(FIRST_AD_SET).await, 10000);
+
+    let (_, body) = sim
+        .post_form(
+            &format!("{VERSION}/{FIRST_AD_SET}"),
+            &[
+                ("daily_budget", "5"),
+                ("execution_options", "[\"validate_only\"]"),
+                ("access_token", TOKEN),
+            ],
+        )
+        .await;
+    assert_eq!(
+        error_code(&body),
+        (100, Some(1_885_272)),
+        "validation still rejects a budget below the minimum"
+    );
+}
+
+#[tokio::test]
+async fn budgets_below_the_account_minimum_and_malformed_budgets_are_rejected() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (status, body) = sim.set_budget(FIRST_AD_SET, 50).await;
+    assert_eq!((status, error_code(&body)), (400, (100, Some(1_885_272))));
+    let (_, body) = sim
+        .post_form(
+            &format!("{VERSION}/{FIRST_AD_SET}"),
+            &[("daily_budget", "12.50"), ("access_token", TOKEN)],
+        )
+        .await;
+    assert_eq!(error_code(&body).0, 100);
+    let (_, body) = sim
+        .post_form(
+            &format!("{VERSION}/{CAMPAIGN}"),
+            &[("daily_budget", "50000"), ("access_token", TOKEN)],
+        )
+        .await;
+    assert_eq!(
+        error_code(&body).0,
+        100,
+        "ad set budgets are in use, the campaign has none"
+    );
+    assert_eq!(sim.ad_set_budget(FIRST_AD_SET).await, 10000);
+}
+
+#[tokio::test]
+async fn a_fifth_budget_change_within_an_hour_is_refused_with_613_1487632() {
+    let sim = spawn_meta_sim(&[]).await;
+    for budget in [11000, 12000, 13000, 14000] {
+        assert_eq!(sim.set_budget(FIRST_AD_SET, budget).await.0, 200);
+    }
+    let (status, body) = sim.set_budget(FIRST_AD_SET, 15000).await;
+    assert_eq!((status, error_code(&body)), (400, (613, Some(1_487_632))));
+    assert_eq!(sim.ad_set_budget(FIRST_AD_SET).await, 14000);
+    // Re-sending the current value is not a change and is never refused.
+    assert_eq!(sim.set_budget(FIRST_AD_SET, 14000).await.0, 200);
+
+    sim.advance_hours(1.0).await;
+    assert_eq!(sim.set_budget(FIRST_AD_SET, 15000).await.0, 200);
+}
+
+#[tokio::test]
+async fn pausing_an_ad_set_stops_its_delivery_and_shows_in_the_ads_effective_status() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (status, _) = sim
+        .post_form(
+            &format!("{VERSION}/{FIRST_AD_SET}"),
+            &[("status", "PAUSED"), ("access_token", TOKEN)],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, ad) = sim
+        .get(&format!(
+            "{VERSION}/{FIRST_AD}?fields=status,effective_status&access_token={TOKEN}"
+        ))
+        .await;
+    assert_eq!(
+        (ad["status"].as_str(), ad["effective_status"].as_str()),
+        (Some("ACTIVE"), Some("ADSET_PAUSED"))
+    );
+
+    sim.advance_hours(48.0).await;
+    let (_, insights) = sim
+        .get(&format!(
+            "{VERSION}/{FIRST_AD_SET}/insights?fields=impressions&access_token={TOKEN}"
+        ))
+        .await;
+    assert!(insights["data"].as_array().unwrap().is_empty(), "{insights}");
+
+    let (_, campaign_rows) = sim
+        .get(&format!(
+            "{VERSION}/{CAMPAIGN}/insights?fields=impressions&level=adset&access_token={TOKEN}"
+        ))
+        .await;
+    assert_eq!(
+        campaign_rows["data"].as_array().unwrap().len(),
+        9,
+        "the other nine ad sets delivered"
+    );
+
+    let (_, body) = sim
+        .post_form(
+            &format!("{VERSION}/{FIRST_AD_SET}"),
+            &[("status", "SLEEPING"), ("access_token", TOKEN)],
+        )
+        .await;
+    assert_eq!(error_code(&body).0, 100);
+}
+
+#[tokio::test]
+async fn budgets_drive_delivery_in_the_world() {
+    let sim = spawn_meta_sim(&[]).await;
+    sim.set_budget(FIRST_AD_SET, 100_000).await;
+    sim.set_budget("23851000000002", 1_000).await;
+    sim.advance_hours(24.0).await;
+    let spend_of = |body: &serde_json::Value| body["data"][0]["spend"].as_str().unwrap().parse::<f64>().unwrap();
+    let (_, rich) = sim
+        .get(&format!(
+            "{VERSION}/{FIRST_AD_SET}/insights?fields=spend&access_token={TOKEN}"
+        ))
+        .await;
+    let (_, poor) = sim
+        .get(&format!(
+            "{VERSION}/23851000000002/insights?fields=spend&access_token={TOKEN}"
+        ))
+        .await;
+    assert!(spend_of(&rich) > 800.0 && spend_of(&rich) <= 1250.0, "{rich}");
+    assert!(spend_of(&poor) < 12.5, "{poor}");
+}

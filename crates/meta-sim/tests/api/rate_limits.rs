@@ -1,0 +1,95 @@
+use crate::helpers::*;
+
+fn usage(headers: &reqwest::header::HeaderMap, name: &str) -> serde_json::Value {
+    serde_json::from_str(headers.get(name).unwrap().to_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn every_graph_response_carries_the_three_usage_headers() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (_, headers, _) = sim
+        .get_with_headers(&format!("{VERSION}/{FIRST_AD_SET}?access_token={TOKEN}"))
+        .await;
+    assert!(usage(&headers, "x-app-usage")["call_count"].is_u64());
+    let account = usage(&headers, "x-ad-account-usage");
+    assert!(account["acc_id_util_pct"].is_u64() && account["reset_time_duration"].is_u64());
+    assert_eq!(account["ads_api_access_tier"], "standard_access");
+    let business = usage(&headers, "x-business-use-case-usage");
+    let entries = business["100000001"].as_array().unwrap();
+    assert!(entries.iter().any(|entry| entry["type"] == "ads_management"));
+    assert!(entries[0]["estimated_time_to_regain_access"].is_u64());
+}
+
+#[tokio::test]
+async fn the_ad_account_score_blocks_with_17_2446079_and_the_headers_say_so() {
+    // Writes cost 3 points; a limit of 10 allows three writes.
+    let sim = spawn_meta_sim(&[
+        ("ADLOOP_RATE_LIMITS__AD_ACCOUNT_SCORE_LIMIT", "10"),
+        ("ADLOOP_RATE_LIMITS__AD_ACCOUNT_SCORE_DECAY_SECONDS", "3600"),
+    ])
+    .await;
+    for budget in [11000, 12000, 13000] {
+        assert_eq!(sim.set_budget(FIRST_AD_SET, budget).await.0, 200);
+    }
+    let (status, body) = sim.set_budget(FIRST_AD_SET, 14000).await;
+    assert_eq!((status, error_code(&body)), (400, (17, Some(2_446_079))));
+    assert_eq!(body["error"]["is_transient"], true);
+    let (_, headers, body) = sim
+        .get_with_headers(&format!("{VERSION}/{FIRST_AD_SET}?access_token={TOKEN}"))
+        .await;
+    assert_eq!(error_code(&body).0, 17, "throttled callers stay throttled");
+    let account = usage(&headers, "x-ad-account-usage");
+    assert!(account["reset_time_duration"].as_u64().unwrap() > 0, "{account}");
+    let (_, state) = sim.get("_sim/state").await;
+    let ad_set = state["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|object| object["id"] == FIRST_AD_SET)
+        .unwrap()
+        .clone();
+    assert_eq!(ad_set["daily_budget"], 13000, "the refused write changed nothing");
+}
+
+#[tokio::test]
+async fn ads_management_quota_throttles_with_80004_until_the_window_passes() {
+    let sim = spawn_meta_sim(&[
+        ("ADLOOP_RATE_LIMITS__ADS_MANAGEMENT_BASE_CALLS", "3"),
+        ("ADLOOP_RATE_LIMITS__ADS_MANAGEMENT_CALLS_PER_ACTIVE_AD", "0"),
+        ("ADLOOP_RATE_LIMITS__WINDOW_SECONDS", "1"),
+    ])
+    .await;
+    let read = format!("{VERSION}/{FIRST_AD_SET}?access_token={TOKEN}");
+    for _ in 0..3 {
+        assert_eq!(sim.get(&read).await.0, 200);
+    }
+    let (_, headers, body) = sim.get_with_headers(&read).await;
+    assert_eq!(error_code(&body), (80004, Some(2_446_079)));
+    let business = usage(&headers, "x-business-use-case-usage");
+    let management = business["100000001"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["type"] == "ads_management")
+        .unwrap()
+        .clone();
+    assert_eq!(management["call_count"], 100);
+    // Insights have their own quota.
+    let (status, _) = sim
+        .get(&format!("{VERSION}/{FIRST_AD_SET}/insights?access_token={TOKEN}"))
+        .await;
+    assert_eq!(status, 200);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(sim.get(&read).await.0, 200, "a new window restores access");
+}
+
+#[tokio::test]
+async fn the_app_call_limit_throttles_with_code_4() {
+    let sim = spawn_meta_sim(&[("ADLOOP_RATE_LIMITS__APP_CALLS_PER_WINDOW", "2")]).await;
+    let read = format!("{VERSION}/{FIRST_AD_SET}?access_token={TOKEN}");
+    sim.get(&read).await;
+    sim.get(&read).await;
+    let (_, body) = sim.get(&read).await;
+    assert_eq!(error_code(&body).0, 4);
+}

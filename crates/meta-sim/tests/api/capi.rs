@@ -109,7 +109,8 @@ async fn events_older_than_7_days_are_rejected_but_store_events_may_be_62_days_o
 async fn required_fields_and_enums_are_enforced() {
     let sim = spawn_meta_sim(&[]).await;
     let now = now_unix(&sim).await;
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type BreakEvent = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(BreakEvent, &str)> = vec![
         (
             Box::new(|event| {
                 event.as_object_mut().unwrap().remove("event_name");

@@ -8,15 +8,17 @@ run:
 	scripts/run
 
 ## test: start Postgres and Redis, then run the whole test suite against them
-# cargo-nextest (one process per test, a clear summary) when installed, plain cargo test otherwise; then the
-# simulator's HTML report is rendered in headless Chromium.
+# First the checks that drive real clients nobody here wrote (Meta's Python SDK against meta-sim, headless
+# Chromium on the simulator's report), then the Rust suite: cargo-nextest (one process per test, a clear
+# summary) when installed, plain cargo test otherwise.
 test: stack-up
+	scripts/run-sdk-conformance
+	scripts/check-report-renders
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-tests=fail; \
 	else \
 		cargo test --workspace; \
 	fi
-	scripts/check-report-renders
 
 ## up: start the stack and every service in the background (logs in .data/logs, URLs in .data/dev.env)
 up:

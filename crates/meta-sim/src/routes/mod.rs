@@ -46,7 +46,38 @@ pub struct RequestAnnotations {
     pub graph_calls: usize,
 }
 
+/// The routes, plus a fallback that retries a path without its trailing slash: the SDKs end some paths with
+/// one (`/v25.0/act_1/`) and Meta serves both forms.
 pub fn router(state: AppState) -> Router {
+    let routes = routes(state);
+    let routes_for_fallback = routes.clone();
+    routes.fallback(move |request: Request| {
+        let routes = routes_for_fallback.clone();
+        async move { retry_without_trailing_slash(routes, request).await }
+    })
+}
+
+async fn retry_without_trailing_slash(routes: Router, mut request: Request) -> Response {
+    let path = request.uri().path();
+    if path.len() <= 1 || !path.ends_with('/') {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let trimmed_path = path.trim_end_matches('/');
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("{trimmed_path}?{query}"),
+        None => trimmed_path.to_owned(),
+    };
+    let Ok(uri) = path_and_query.parse() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    *request.uri_mut() = uri;
+    match tower::ServiceExt::oneshot(routes, request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(adloop_service_kit::health::liveness))
         .route("/readyz", get(adloop_service_kit::health::liveness))

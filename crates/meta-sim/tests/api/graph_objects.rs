@@ -240,3 +240,14 @@ async fn budgets_drive_delivery_in_the_world() {
     assert!(spend_of(&rich) > 800.0 && spend_of(&rich) <= 1250.0, "{rich}");
     assert!(spend_of(&poor) < 12.5, "{poor}");
 }
+
+#[tokio::test]
+async fn paths_with_a_trailing_slash_are_served_as_the_sdks_send_them() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (status, body) = sim
+        .get(&format!("{VERSION}/{ACCOUNT}/?fields=currency&access_token={TOKEN}"))
+        .await;
+    assert_eq!((status, body["currency"].as_str()), (200, Some("USD")));
+    let (status, _) = sim.get("no/such/path/at/all/").await;
+    assert_eq!(status, 404);
+}

@@ -13,6 +13,8 @@ async fn main() -> anyhow::Result<()> {
         gateway_url: required_variable("ADLOOP_GATEWAY_URL")?,
         ml_service_url: format!("http://{}", required_variable("ADLOOP_ML_GRPC_ADDR")?),
         relay_url: required_variable("ADLOOP_RELAY_URL")?,
+        meta_sim_url: required_variable("ADLOOP_META_SIM_URL")?,
+        meta_sim_token: required_variable("ADLOOP_META_SIM_TOKEN")?,
     };
     let outcomes = run_all_steps(&endpoints).await;
     print!("{}", render_report(&outcomes));

@@ -11,6 +11,43 @@ pub struct ServiceEndpoints {
     pub gateway_url: String,
     pub ml_service_url: String,
     pub relay_url: String,
+    pub meta_sim_url: String,
+    pub meta_sim_token: String,
+}
+
+/// The simulated account's delivery so far, read through meta-sim's Graph API as any Meta client would.
+pub async fn read_simulated_account_insights(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> StepOutcome {
+    let step_name = "meta-sim account insights";
+    let url = format!(
+        "{}/v25.0/act_100000001/insights?fields=impressions,clicks,spend,actions&date_preset=maximum&access_token={}",
+        endpoints.meta_sim_url, endpoints.meta_sim_token
+    );
+    let body: serde_json::Value = match http.get(url).send().await {
+        Ok(response) if response.status().is_success() => match response.json().await {
+            Ok(body) => body,
+            Err(error) => return StepOutcome::failed(step_name, format!("unreadable insights: {error}")),
+        },
+        Ok(response) => return StepOutcome::failed(step_name, format!("meta-sim answered {}", response.status())),
+        Err(error) => return StepOutcome::failed(step_name, format!("no answer from meta-sim: {error}")),
+    };
+    let row = &body["data"][0];
+    let purchases = row["actions"]
+        .as_array()
+        .and_then(|actions| actions.iter().find(|action| action["action_type"] == "purchase"))
+        .and_then(|action| action["value"].as_str())
+        .unwrap_or("0");
+    match (row["impressions"].as_str(), row["spend"].as_str()) {
+        (Some(impressions), Some(spend)) => StepOutcome::passed(
+            step_name,
+            format!(
+                "{impressions} impressions, {} clicks, {spend} USD spent, {purchases} purchases reported ({} to {})",
+                row["clicks"].as_str().unwrap_or("0"),
+                row["date_start"].as_str().unwrap_or("?"),
+                row["date_stop"].as_str().unwrap_or("?"),
+            ),
+        ),
+        _ => StepOutcome::failed(step_name, format!("no delivery in the simulated account: {body}")),
+    }
 }
 
 pub async fn check_readiness(http: &reqwest::Client, service_name: &str, base_url: &str) -> StepOutcome {
@@ -89,6 +126,8 @@ pub async fn call_ml_service_through_gateway(http: &reqwest::Client, gateway_url
 pub async fn run_all_steps(endpoints: &ServiceEndpoints) -> Vec<StepOutcome> {
     let http = reqwest::Client::new();
     vec![
+        check_readiness(&http, "meta-sim", &endpoints.meta_sim_url).await,
+        read_simulated_account_insights(&http, endpoints).await,
         check_readiness(&http, "ml-service", &endpoints.ml_service_url).await,
         check_readiness(&http, "gateway-api", &endpoints.gateway_url).await,
         check_readiness(&http, "capi-relay", &endpoints.relay_url).await,

@@ -19,3 +19,4 @@ pub mod startup;
 pub mod state;
 
 pub const SERVICE_NAME: &str = "meta-sim";
+pub const SERVICE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -80,7 +80,7 @@ async fn retry_without_trailing_slash(routes: Router, mut request: Request) -> R
 fn routes(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(adloop_service_kit::health::liveness))
-        .route("/readyz", get(adloop_service_kit::health::liveness))
+        .route("/readyz", get(readiness))
         .route("/metrics", get(metrics))
         .route("/_sim/state", get(inspect::get_state))
         .route("/_sim/requests", get(inspect::get_requests))
@@ -107,6 +107,20 @@ fn routes(state: AppState) -> Router {
         )
         .layer(axum::middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
+}
+
+/// Ready once the world is loaded and caught up with the clock; it has no other dependencies.
+async fn readiness(State(state): State<AppState>) -> adloop_service_kit::health::ReadinessReport {
+    drop(state.lock());
+    adloop_service_kit::health::ReadinessReport::from_checks(
+        crate::SERVICE_NAME,
+        crate::SERVICE_VERSION,
+        vec![adloop_service_kit::health::DependencyCheck {
+            name: "world",
+            status: adloop_service_kit::health::CheckStatus::Ok,
+            required: true,
+        }],
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> String {

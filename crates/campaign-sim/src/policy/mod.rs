@@ -1,10 +1,12 @@
 //! Budget allocation policies. A policy sees an [`Observation`] (what a real allocator could know) and returns
 //! one daily budget per observed ad. Only the oracle also reads the hidden truths, through [`HiddenTruths`].
 
+mod adloop;
 mod oracle;
 mod seed_v1;
 mod uniform;
 
+pub use adloop::{Adloop, allocation_request};
 pub use oracle::Oracle;
 pub use seed_v1::SeedV1;
 pub use uniform::Uniform;
@@ -33,13 +35,14 @@ pub trait Policy {
 }
 
 /// Names of the built-in policies, as the CLI accepts them.
-pub const BUILT_IN_POLICY_NAMES: &[&str] = &["uniform", "seed-v1", "oracle"];
+pub const BUILT_IN_POLICY_NAMES: &[&str] = &["uniform", "seed-v1", "adloop", "oracle"];
 
 /// A fresh built-in policy for one run; `seed` makes its own random draws reproducible.
 pub fn built_in_policy(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
     match name {
         "uniform" => Some(Box::new(Uniform)),
         "seed-v1" => Some(Box::new(SeedV1::new(seed))),
+        "adloop" => Some(Box::new(Adloop::new(seed))),
         "oracle" => Some(Box::new(Oracle)),
         _ => None,
     }

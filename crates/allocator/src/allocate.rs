@@ -1,0 +1,338 @@
+//! The allocation itself: posteriors → draws → P(best) → bounded, conserved budgets → explained
+//! recommendations. Split in steps so a service can cache the per-ad draws between them.
+
+use adloop_money::{MinorUnits, Money};
+use serde::{Deserialize, Serialize};
+
+use crate::budget::{BudgetBounds, fit_budgets};
+use crate::config::AllocatorConfig;
+use crate::decision::{Decision, decide};
+use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
+use crate::posterior::{
+    AdPosterior, Interval, PopulationStats, ScoreDraws, build_posterior, draw_scores, population_stats,
+};
+use crate::probability_best::probability_of_being_best;
+use crate::quantize::{draws_key, quantize_population, quantize_posterior, stable_hash};
+
+/// The seed used when a request leaves it at 0: fixed, so repeated polls of an unchanged account get the
+/// same allocation (and the same cached draws).
+const DEFAULT_SEED: u64 = 0x00AD_100B;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub ids: AdIds,
+    pub current_daily_budget: MinorUnits,
+    pub recommended_daily_budget: MinorUnits,
+    /// (recommended − current) / current; `None` when there is no current budget.
+    pub change_fraction: Option<f64>,
+    pub probability_best: f64,
+    pub ctr: Interval,
+    pub roas: Interval,
+    pub ctr_blend_weight: f64,
+    pub fatigue_factor: f64,
+    pub prior_source: String,
+    pub decision: Decision,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Allocation {
+    pub recommendations: Vec<Recommendation>,
+    pub total_daily_budget: MinorUnits,
+    pub model_version: String,
+    pub seed: u64,
+    /// The maximum change per step had to be relaxed to conserve the total (reasons say which ads).
+    pub change_limit_relaxed: bool,
+}
+
+/// One ad ready for drawing: its quantised posterior and the key and seed of its draws.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedAd {
+    pub posterior: AdPosterior,
+    pub draws_key: String,
+    pub draw_seed: u64,
+}
+
+/// Everything before the draws: validated input, population, quantised posteriors and their draw keys.
+#[derive(Debug, Clone)]
+pub struct PreparedAllocation {
+    pub population: PopulationStats,
+    pub ads: Vec<PreparedAd>,
+    pub draws_per_ad: usize,
+    pub seed: u64,
+}
+
+pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<PreparedAllocation, InputError> {
+    validate_request(request)?;
+    let seed = if request.seed == 0 { DEFAULT_SEED } else { request.seed };
+    let draws_per_ad = config
+        .draws_per_ad
+        .min((config.max_total_draws / request.ads.len()).max(64));
+    let population = quantize_population(&population_stats(&request.ads, request.currency, config));
+    let ads = request
+        .ads
+        .iter()
+        .map(|ad| {
+            let posterior = quantize_posterior(&build_posterior(ad, request.currency, &population, config));
+            let draws_key = draws_key(&posterior, &population, draws_per_ad, seed);
+            let draw_seed = stable_hash(&draws_key);
+            PreparedAd {
+                posterior,
+                draws_key,
+                draw_seed,
+            }
+        })
+        .collect();
+    Ok(PreparedAllocation {
+        population,
+        ads,
+        draws_per_ad,
+        seed,
+    })
+}
+
+/// The draws of one prepared ad (a pure function of its key).
+pub fn draw(prepared: &PreparedAllocation, ad: &PreparedAd) -> ScoreDraws {
+    draw_scores(&ad.posterior, &prepared.population, prepared.draws_per_ad, ad.draw_seed)
+}
+
+/// Allocates without a cache: the simulator's and the benchmarks' path.
+pub fn allocate(request: &AllocationRequest, config: &AllocatorConfig) -> Result<Allocation, InputError> {
+    let prepared = prepare(request, config)?;
+    let draws: Vec<ScoreDraws> = prepared.ads.iter().map(|ad| draw(&prepared, ad)).collect();
+    let draw_references: Vec<&ScoreDraws> = draws.iter().collect();
+    finish_allocation(request, config, &prepared, &draw_references)
+}
+
+/// From draws to budgets and explanations.
+pub fn finish_allocation(
+    request: &AllocationRequest,
+    config: &AllocatorConfig,
+    prepared: &PreparedAllocation,
+    draws: &[&ScoreDraws],
+) -> Result<Allocation, InputError> {
+    let currency = request.currency;
+    let decisions: Vec<(Decision, String, Interval, Interval)> = request
+        .ads
+        .iter()
+        .zip(&prepared.ads)
+        .map(|(ad, prepared_ad)| {
+            let roas = prepared_ad.posterior.roas();
+            let (decision, decision_reason) = decide(&roas, ad.spend, currency, config);
+            (decision, decision_reason, prepared_ad.posterior.ctr(), roas)
+        })
+        .collect();
+    let eligible: Vec<bool> = request
+        .ads
+        .iter()
+        .zip(&decisions)
+        .map(|(ad, (decision, ..))| ad.status == AdStatus::Active && *decision != Decision::Kill)
+        .collect();
+    let eligible_indices: Vec<usize> = (0..request.ads.len()).filter(|&index| eligible[index]).collect();
+    if eligible_indices.is_empty() {
+        return Err(input_error(
+            "ads",
+            "no active ad can take budget (all are paused or killed)",
+        ));
+    }
+
+    let eligible_draws: Vec<&ScoreDraws> = eligible_indices.iter().map(|&index| draws[index]).collect();
+    let eligible_probabilities = probability_of_being_best(&eligible_draws);
+    let mut probability_best = vec![0.0; request.ads.len()];
+    for (position, &index) in eligible_indices.iter().enumerate() {
+        probability_best[index] = eligible_probabilities[position];
+    }
+
+    let (budgets, change_limit_relaxed, young_floor_dropped) =
+        fit_with_relaxation(request, config, &eligible, &probability_best)?;
+
+    let recommendations = request
+        .ads
+        .iter()
+        .enumerate()
+        .map(|(index, ad)| {
+            let (decision, decision_reason, ctr, roas) = decisions[index].clone();
+            let posterior = &prepared.ads[index].posterior;
+            let recommended = budgets[index];
+            let current = ad.current_daily_budget;
+            let change_fraction =
+                (current.get() > 0).then(|| (recommended.get() - current.get()) as f64 / current.get() as f64);
+            let budget_text = match change_fraction {
+                Some(change) => format!(
+                    "budget {} → {} ({:+.0}%)",
+                    Money {
+                        amount: current,
+                        currency
+                    },
+                    Money {
+                        amount: recommended,
+                        currency
+                    },
+                    change * 100.0
+                ),
+                None => format!(
+                    "budget {} (no current budget)",
+                    Money {
+                        amount: recommended,
+                        currency
+                    }
+                ),
+            };
+            let mut reason = match (ad.status, decision) {
+                (AdStatus::Paused, _) => format!("paused: no budget; {decision_reason}"),
+                (_, Decision::Kill) => format!("kill: {decision_reason}; its budget goes to the other ads"),
+                _ => format!(
+                    "P(best) {:.2}; CTR {:.2}% [{:.2}, {:.2}]; {}; weights {:.0}% CTR / {:.0}% ROAS at {:.0} h; {}; {}",
+                    probability_best[index],
+                    ctr.mean * 100.0,
+                    ctr.lower_95 * 100.0,
+                    ctr.upper_95 * 100.0,
+                    decision_reason,
+                    posterior.ctr_weight * 100.0,
+                    (1.0 - posterior.ctr_weight) * 100.0,
+                    ad.age_hours,
+                    budget_text,
+                    format_args!("prior from {}", posterior.prior_source),
+                ),
+            };
+            if posterior.fatigue_factor < 0.99 {
+                let frequency = ad
+                    .frequency
+                    .map(|frequency| format!(", frequency {frequency:.1}"))
+                    .unwrap_or_default();
+                reason.push_str(&format!(
+                    "; fatigue: recent CTR below earlier CTR{frequency}, projected ×{:.2} over the next {:.0} h",
+                    posterior.fatigue_factor, config.fatigue_projection_hours
+                ));
+            }
+            if change_limit_relaxed && eligible[index] {
+                reason.push_str("; the ±change limit was relaxed to keep the total");
+            }
+            if young_floor_dropped && ad.age_hours < config.young_ad_hours && eligible[index] {
+                reason.push_str("; the young-ad exploration floor did not fit the total and was dropped");
+            }
+            Recommendation {
+                ids: ad.ids.clone(),
+                current_daily_budget: current,
+                recommended_daily_budget: recommended,
+                change_fraction,
+                probability_best: probability_best[index],
+                ctr,
+                roas,
+                ctr_blend_weight: posterior.ctr_weight,
+                fatigue_factor: posterior.fatigue_factor,
+                prior_source: posterior.prior_source.clone(),
+                decision,
+                reason,
+            }
+        })
+        .collect();
+    Ok(Allocation {
+        recommendations,
+        total_daily_budget: request.total_daily_budget,
+        model_version: crate::MODEL_VERSION.to_owned(),
+        seed: prepared.seed,
+        change_limit_relaxed,
+    })
+}
+
+/// Bounds per ad, loosened step by step until budgets that conserve the total exist: first the change
+/// limit goes, then the young-ad floors; floors and caps from the request never do.
+fn fit_with_relaxation(
+    request: &AllocationRequest,
+    config: &AllocatorConfig,
+    eligible: &[bool],
+    probability_best: &[f64],
+) -> Result<(Vec<MinorUnits>, bool, bool), InputError> {
+    let total = request.total_daily_budget;
+    let eligible_count = eligible.iter().filter(|is_eligible| **is_eligible).count();
+    let even_share = total.get() as f64 / eligible_count as f64;
+    let constraints = &request.constraints;
+    let cap = if constraints.per_ad_cap.get() > 0 {
+        constraints.per_ad_cap.get()
+    } else {
+        total.get()
+    };
+    let bounds_for = |with_change_limit: bool, with_young_floor: bool| -> Vec<BudgetBounds> {
+        request
+            .ads
+            .iter()
+            .enumerate()
+            .map(|(index, ad)| {
+                if !eligible[index] {
+                    return BudgetBounds { lower: 0, upper: 0 };
+                }
+                let mut lower = constraints.per_ad_floor.get();
+                if with_young_floor && ad.age_hours < config.young_ad_hours {
+                    lower = lower.max((even_share * config.young_ad_floor_of_even_share).floor() as i64);
+                }
+                let mut upper = cap;
+                let current = ad.current_daily_budget.get() as f64;
+                if with_change_limit && current > 0.0 {
+                    lower = lower.max((current * (1.0 - constraints.max_change_fraction)).floor() as i64);
+                    upper = upper.min((current * (1.0 + constraints.max_change_fraction)).ceil() as i64);
+                }
+                BudgetBounds {
+                    lower: lower.min(cap),
+                    upper: upper.max(lower.min(cap)),
+                }
+            })
+            .collect()
+    };
+    for (with_change_limit, with_young_floor) in [(true, true), (false, true), (false, false)] {
+        if let Some(budgets) = fit_budgets(
+            total,
+            probability_best,
+            &bounds_for(with_change_limit, with_young_floor),
+        ) {
+            return Ok((budgets, !with_change_limit, !with_young_floor));
+        }
+    }
+    if constraints.per_ad_floor.get().saturating_mul(eligible_count as i64) > total.get() {
+        return Err(input_error(
+            "constraints.per_ad_floor",
+            format!("{eligible_count} active ads at this floor need more than total_daily_budget"),
+        ));
+    }
+    Err(input_error(
+        "constraints.per_ad_cap",
+        format!("{eligible_count} active ads at this cap cannot spend total_daily_budget"),
+    ))
+}
+
+/// Per-ad scores for the Score rpc: the posterior mean of the blended score with its parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdScore {
+    pub ids: AdIds,
+    pub score: f64,
+    pub ctr: Interval,
+    pub roas: Interval,
+    pub ctr_blend_weight: f64,
+    pub fatigue_factor: f64,
+}
+
+pub fn score_ads(request: &AllocationRequest, config: &AllocatorConfig) -> Result<Vec<AdScore>, InputError> {
+    let prepared = prepare(request, config)?;
+    let population = prepared.population;
+    Ok(request
+        .ads
+        .iter()
+        .zip(&prepared.ads)
+        .map(|(ad, prepared_ad)| {
+            let posterior = &prepared_ad.posterior;
+            let ctr = posterior.ctr();
+            let roas = posterior.roas();
+            let score = posterior.fatigue_factor
+                * (posterior.ctr_weight * ctr.mean / population.ctr
+                    + (1.0 - posterior.ctr_weight) * roas.mean / population.roas());
+            AdScore {
+                ids: ad.ids.clone(),
+                score,
+                ctr,
+                roas,
+                ctr_blend_weight: posterior.ctr_weight,
+                fatigue_factor: posterior.fatigue_factor,
+            }
+        })
+        .collect())
+}

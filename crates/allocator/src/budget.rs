@@ -1,0 +1,183 @@
+//! From target shares to budgets: each ad's budget stays within its bounds (floor, cap, exploration floor,
+//! maximum change from its real current budget) and the budgets add up to the total exactly, in minor units.
+
+use adloop_money::MinorUnits;
+
+/// The range one ad's budget may take this step, in minor units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BudgetBounds {
+    pub lower: i64,
+    pub upper: i64,
+}
+
+/// Budgets within `bounds` that add up to `total`, as close to proportional to `targets` as the bounds allow.
+/// `None` when no such budgets exist (the lower bounds add up to more than the total, or the upper bounds to
+/// less).
+pub fn fit_budgets(total: MinorUnits, targets: &[f64], bounds: &[BudgetBounds]) -> Option<Vec<MinorUnits>> {
+    debug_assert_eq!(targets.len(), bounds.len());
+    let total = total.get();
+    let lower_sum: i64 = bounds.iter().map(|bound| bound.lower).sum();
+    let upper_sum: i64 = bounds.iter().map(|bound| bound.upper).sum();
+    if lower_sum > total || upper_sum < total || bounds.iter().any(|bound| bound.lower > bound.upper) {
+        return None;
+    }
+    let clean_targets: Vec<f64> = targets
+        .iter()
+        .map(|target| {
+            if target.is_finite() && *target > 0.0 {
+                *target
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let even_targets = vec![1.0; targets.len()];
+    let targets = if clean_targets.iter().sum::<f64>() > 0.0 {
+        &clean_targets
+    } else {
+        &even_targets
+    };
+
+    // Find the scale at which the clamped budgets add up to the total (the sum grows with the scale).
+    let clamped_sum = |scale: f64| -> f64 {
+        targets
+            .iter()
+            .zip(bounds)
+            .map(|(target, bound)| (target * scale).clamp(bound.lower as f64, bound.upper as f64))
+            .sum()
+    };
+    let mut low_scale = 0.0_f64;
+    let mut high_scale = 1.0_f64;
+    while clamped_sum(high_scale) < total as f64 && high_scale < 1e30 {
+        high_scale *= 2.0;
+    }
+    for _ in 0..200 {
+        let middle = (low_scale + high_scale) / 2.0;
+        if clamped_sum(middle) < total as f64 {
+            low_scale = middle;
+        } else {
+            high_scale = middle;
+        }
+    }
+    let continuous: Vec<f64> = targets
+        .iter()
+        .zip(bounds)
+        .map(|(target, bound)| (target * high_scale).clamp(bound.lower as f64, bound.upper as f64))
+        .collect();
+    Some(round_within_bounds(total, &continuous, bounds))
+}
+
+/// Largest-remainder rounding that never leaves a bound: whole units go to the largest fractional parts
+/// first, to ads still below their upper bound (or are taken from the smallest parts above the lower bound).
+fn round_within_bounds(total: i64, continuous: &[f64], bounds: &[BudgetBounds]) -> Vec<MinorUnits> {
+    let mut budgets: Vec<i64> = continuous
+        .iter()
+        .zip(bounds)
+        .map(|(value, bound)| (value.floor() as i64).clamp(bound.lower, bound.upper))
+        .collect();
+    let mut order: Vec<usize> = (0..budgets.len()).collect();
+    order.sort_by(|&left, &right| {
+        let left_fraction = continuous[left] - continuous[left].floor();
+        let right_fraction = continuous[right] - continuous[right].floor();
+        right_fraction.total_cmp(&left_fraction).then(left.cmp(&right))
+    });
+    let mut difference = total - budgets.iter().sum::<i64>();
+    while difference > 0 {
+        let mut gave_any = false;
+        for &index in &order {
+            if difference == 0 {
+                break;
+            }
+            if budgets[index] < bounds[index].upper {
+                budgets[index] += 1;
+                difference -= 1;
+                gave_any = true;
+            }
+        }
+        if !gave_any {
+            break;
+        }
+    }
+    while difference < 0 {
+        let mut took_any = false;
+        for &index in order.iter().rev() {
+            if difference == 0 {
+                break;
+            }
+            if budgets[index] > bounds[index].lower {
+                budgets[index] -= 1;
+                difference += 1;
+                took_any = true;
+            }
+        }
+        if !took_any {
+            break;
+        }
+    }
+    debug_assert_eq!(budgets.iter().sum::<i64>(), total);
+    budgets.into_iter().map(MinorUnits).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn shares_follow_targets_where_bounds_allow() {
+        let bounds = vec![BudgetBounds { lower: 0, upper: 1000 }; 3];
+        let budgets = fit_budgets(MinorUnits(1000), &[0.5, 0.3, 0.2], &bounds).unwrap();
+        assert_eq!(budgets, vec![MinorUnits(500), MinorUnits(300), MinorUnits(200)]);
+    }
+
+    #[test]
+    fn a_capped_ad_passes_its_excess_to_the_others() {
+        let bounds = vec![
+            BudgetBounds { lower: 0, upper: 300 },
+            BudgetBounds { lower: 0, upper: 1000 },
+            BudgetBounds {
+                lower: 100,
+                upper: 1000,
+            },
+        ];
+        let budgets = fit_budgets(MinorUnits(1000), &[0.9, 0.1, 0.0], &bounds).unwrap();
+        assert_eq!(budgets, vec![MinorUnits(300), MinorUnits(600), MinorUnits(100)]);
+    }
+
+    #[test]
+    fn infeasible_bounds_are_reported() {
+        let bounds = vec![
+            BudgetBounds {
+                lower: 600,
+                upper: 1000
+            };
+            2
+        ];
+        assert!(fit_budgets(MinorUnits(1000), &[1.0, 1.0], &bounds).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn budgets_add_up_exactly_and_respect_every_bound(
+            total in 1_i64..10_000_000,
+            raw in proptest::collection::vec((0.0_f64..1.0, 0.0_f64..1.0, 0.0_f64..1.0), 1..60),
+        ) {
+            let ad_count = raw.len() as f64;
+            let bounds: Vec<BudgetBounds> = raw
+                .iter()
+                .map(|(_, low, width)| {
+                    let lower = (low * total as f64 / ad_count * 0.9) as i64;
+                    let upper = lower + (width * total as f64) as i64 + (total as f64 / ad_count).ceil() as i64;
+                    BudgetBounds { lower, upper }
+                })
+                .collect();
+            let targets: Vec<f64> = raw.iter().map(|(target, _, _)| *target).collect();
+            let budgets = fit_budgets(MinorUnits(total), &targets, &bounds).expect("feasible by construction");
+            prop_assert_eq!(budgets.iter().map(|budget| budget.get()).sum::<i64>(), total);
+            for (budget, bound) in budgets.iter().zip(&bounds) {
+                prop_assert!(budget.get() >= bound.lower && budget.get() <= bound.upper);
+            }
+        }
+    }
+}

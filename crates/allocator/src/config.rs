@@ -1,0 +1,112 @@
+//! The allocator's tunable constants, with defaults. Every constant the original system hard-coded is here,
+//! named, and can be changed without touching code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::blend::CtrWeightSchedule;
+use crate::delay::ReportingDelay;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AllocatorConfig {
+    pub ctr_weight_schedule: CtrWeightSchedule,
+    pub reporting_delay: ReportingDelay,
+    /// Weight of evidence older than the recent window (the recent window counts fully): forgetting, so
+    /// drift and fatigue show quickly.
+    pub older_evidence_weight: f64,
+    /// Strength of the population prior on CTR, in pseudo-impressions.
+    pub population_ctr_prior_impressions: f64,
+    /// Strength of the population prior on conversions per click, in pseudo-conversions. Five shrank noisy
+    /// early conversion rates enough to find winners among 200 ads sooner in `adloop-sim`.
+    pub population_conversion_prior_conversions: f64,
+    /// Strength of the population prior on value per conversion, in pseudo-conversions.
+    pub value_prior_conversions: f64,
+    /// Spread (log-space sd) of single conversion values, for the uncertainty of the mean value.
+    pub conversion_value_log_sd: f64,
+    /// Largest boost a creative-DNA score of 1.0 gives the prior (0.2 = +20%, as in the original).
+    pub creative_dna_max_boost: f64,
+    /// Posterior draws per ad for the probability of being best.
+    pub draws_per_ad: usize,
+    /// Fewer draws per ad for very large requests keep the work bounded: at most this many draws in all.
+    pub max_total_draws: usize,
+    /// Ads younger than this keep an exploration floor.
+    pub young_ad_hours: f64,
+    /// A young ad's floor as a fraction of an even share of the total.
+    pub young_ad_floor_of_even_share: f64,
+    /// How far ahead the fatigue trend is projected (hours), against the recent window it is measured on.
+    /// A full window ahead (72 h) tracked fatiguing ads best in `adloop-sim` (the trend is measured between
+    /// the middles of the older and recent windows, so it lags).
+    pub fatigue_projection_hours: f64,
+    /// Impressions needed in both the recent and the older window before a CTR trend counts as fatigue.
+    pub fatigue_min_impressions: f64,
+    /// Kill an ad whose ROAS is confidently below this after enough spend (original: 0.5).
+    pub kill_roas_below: f64,
+    /// Scale an ad whose ROAS is confidently above this after enough spend (original: 3.0).
+    pub scale_roas_above: f64,
+    /// Spend (major units of the account currency) before kill or scale decisions (original: 200).
+    pub min_spend_for_decision_major_units: f64,
+}
+
+impl Default for AllocatorConfig {
+    fn default() -> Self {
+        AllocatorConfig {
+            ctr_weight_schedule: CtrWeightSchedule::default(),
+            reporting_delay: ReportingDelay::default(),
+            older_evidence_weight: 0.5,
+            population_ctr_prior_impressions: 200.0,
+            population_conversion_prior_conversions: 5.0,
+            value_prior_conversions: 2.0,
+            conversion_value_log_sd: 0.6,
+            creative_dna_max_boost: 0.2,
+            draws_per_ad: 512,
+            max_total_draws: 256_000,
+            young_ad_hours: 72.0,
+            young_ad_floor_of_even_share: 0.5,
+            fatigue_projection_hours: 72.0,
+            fatigue_min_impressions: 2000.0,
+            kill_roas_below: 0.5,
+            scale_roas_above: 3.0,
+            min_spend_for_decision_major_units: 200.0,
+        }
+    }
+}
+
+impl AllocatorConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        self.ctr_weight_schedule.validate()?;
+        let checks = [
+            (
+                "older_evidence_weight",
+                (0.0..=1.0).contains(&self.older_evidence_weight),
+            ),
+            (
+                "population_ctr_prior_impressions",
+                self.population_ctr_prior_impressions > 0.0,
+            ),
+            (
+                "population_conversion_prior_conversions",
+                self.population_conversion_prior_conversions > 0.0,
+            ),
+            ("value_prior_conversions", self.value_prior_conversions > 0.0),
+            ("conversion_value_log_sd", self.conversion_value_log_sd >= 0.0),
+            (
+                "creative_dna_max_boost",
+                (0.0..=1.0).contains(&self.creative_dna_max_boost),
+            ),
+            ("draws_per_ad", self.draws_per_ad >= 16),
+            ("max_total_draws", self.max_total_draws >= 1024),
+            (
+                "young_ad_floor_of_even_share",
+                (0.0..=1.0).contains(&self.young_ad_floor_of_even_share),
+            ),
+            ("kill_roas_below", self.kill_roas_below >= 0.0),
+            ("scale_roas_above", self.scale_roas_above > self.kill_roas_below),
+        ];
+        for (field, valid) in checks {
+            if !valid {
+                return Err(format!("allocator.{field} is out of range"));
+            }
+        }
+        Ok(())
+    }
+}

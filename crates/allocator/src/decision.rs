@@ -1,0 +1,65 @@
+//! Kill / scale / maintain, with the original's thresholds as defaults, decided on posterior intervals (not
+//! on noisy point estimates) and explained with the numbers that decided it.
+
+use adloop_money::{Currency, MinorUnits, Money};
+use serde::{Deserialize, Serialize};
+
+use crate::config::AllocatorConfig;
+use crate::posterior::Interval;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Maintain,
+    Scale,
+    Kill,
+}
+
+/// Kill when, after enough spend, even the optimistic end of the ROAS interval is below the kill line; scale
+/// when even its pessimistic end is above the scale line.
+pub fn decide(roas: &Interval, spend: MinorUnits, currency: Currency, config: &AllocatorConfig) -> (Decision, String) {
+    let spent = Money {
+        amount: spend,
+        currency,
+    };
+    let minimum_spend = MinorUnits::from_major_rounded(config.min_spend_for_decision_major_units, currency);
+    let roas_text = format!(
+        "ROAS {:.2} (95% interval {:.2} to {:.2})",
+        roas.mean, roas.lower_95, roas.upper_95
+    );
+    if spend < minimum_spend {
+        let minimum = Money {
+            amount: minimum_spend,
+            currency,
+        };
+        return (
+            Decision::Maintain,
+            format!("{roas_text} after {spent} spent: too early to judge before {minimum}"),
+        );
+    }
+    if roas.upper_95 < config.kill_roas_below {
+        return (
+            Decision::Kill,
+            format!(
+                "{roas_text} after {spent} spent: confidently below the {:.2} kill line",
+                config.kill_roas_below
+            ),
+        );
+    }
+    if roas.lower_95 > config.scale_roas_above {
+        return (
+            Decision::Scale,
+            format!(
+                "{roas_text} after {spent} spent: confidently above the {:.2} scale line",
+                config.scale_roas_above
+            ),
+        );
+    }
+    (
+        Decision::Maintain,
+        format!(
+            "{roas_text} after {spent} spent: between the {:.2} kill and {:.2} scale lines",
+            config.kill_roas_below, config.scale_roas_above
+        ),
+    )
+}

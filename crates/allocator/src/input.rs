@@ -1,0 +1,205 @@
+//! What the allocator is given, and the checks that reject bad input naming the field and the rule.
+
+use std::collections::{BTreeMap, HashSet};
+
+use adloop_money::{Currency, MinorUnits};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AdIds {
+    pub account_id: String,
+    pub campaign_id: String,
+    pub ad_set_id: String,
+    pub ad_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdStatus {
+    Active,
+    Paused,
+}
+
+/// A prior belief with an explicit strength (from the instant learner or the cross-learner).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prior {
+    pub source: String,
+    pub expected_ctr: f64,
+    pub expected_roas: f64,
+    /// How many impressions of evidence the prior is worth.
+    pub strength_impressions: f64,
+}
+
+/// Delivery over a trailing window (e.g. the last 72 hours), for forgetting and the fatigue trend.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct RecentWindow {
+    pub hours: f64,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub spend: MinorUnits,
+    pub conversions: u64,
+    pub conversion_value: MinorUnits,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdInput {
+    pub ids: AdIds,
+    /// Lifetime delivery and reported conversions.
+    pub impressions: u64,
+    pub clicks: u64,
+    pub conversions: u64,
+    pub spend: MinorUnits,
+    pub conversion_value: MinorUnits,
+    pub age_hours: f64,
+    /// The real current daily budget (as Meta reports it).
+    pub current_daily_budget: MinorUnits,
+    pub status: AdStatus,
+    pub creative_features: BTreeMap<String, f64>,
+    /// 0..=1; nudges the prior up by at most `creative_dna_max_boost`.
+    pub creative_dna_score: Option<f64>,
+    pub priors: Vec<Prior>,
+    pub recent: Option<RecentWindow>,
+    pub frequency: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AllocationConstraints {
+    pub per_ad_floor: MinorUnits,
+    /// Zero means no cap.
+    pub per_ad_cap: MinorUnits,
+    /// Largest change per ad per step as a fraction of its current budget (0.5 = ±50%).
+    pub max_change_fraction: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllocationRequest {
+    pub ads: Vec<AdInput>,
+    pub total_daily_budget: MinorUnits,
+    pub currency: Currency,
+    pub constraints: AllocationConstraints,
+    pub seed: u64,
+}
+
+/// Bad input: the field (with its index) and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct InputError {
+    pub field: String,
+    pub rule: String,
+}
+
+pub(crate) fn input_error(field: impl Into<String>, rule: impl Into<String>) -> InputError {
+    InputError {
+        field: field.into(),
+        rule: rule.into(),
+    }
+}
+
+fn check_money(field: String, amount: MinorUnits) -> Result<(), InputError> {
+    if amount.get() < 0 {
+        return Err(input_error(field, "must not be negative"));
+    }
+    Ok(())
+}
+
+/// Checks one ad; `index` names it in errors.
+pub fn validate_ad(index: usize, ad: &AdInput) -> Result<(), InputError> {
+    let field = |name: &str| format!("ads[{index}].{name}");
+    if ad.ids.ad_id.trim().is_empty() {
+        return Err(input_error(field("ids.ad_id"), "must not be empty"));
+    }
+    if ad.clicks > ad.impressions {
+        return Err(input_error(
+            field("clicks"),
+            format!("{} clicks cannot exceed {} impressions", ad.clicks, ad.impressions),
+        ));
+    }
+    check_money(field("spend"), ad.spend)?;
+    check_money(field("conversion_value"), ad.conversion_value)?;
+    check_money(field("current_daily_budget"), ad.current_daily_budget)?;
+    if !(ad.age_hours.is_finite() && ad.age_hours >= 0.0) {
+        return Err(input_error(field("age_hours"), "must be a non-negative number"));
+    }
+    if let Some(score) = ad.creative_dna_score
+        && !(0.0..=1.0).contains(&score)
+    {
+        return Err(input_error(field("creative_dna_score"), "must be between 0 and 1"));
+    }
+    for (prior_index, prior) in ad.priors.iter().enumerate() {
+        let prior_field = |name: &str| format!("ads[{index}].priors[{prior_index}].{name}");
+        if !(prior.expected_ctr.is_finite() && (0.0..1.0).contains(&prior.expected_ctr)) {
+            return Err(input_error(prior_field("expected_ctr"), "must be in [0, 1)"));
+        }
+        if !(prior.expected_roas.is_finite() && prior.expected_roas >= 0.0) {
+            return Err(input_error(
+                prior_field("expected_roas"),
+                "must be a non-negative number",
+            ));
+        }
+        if !(prior.strength_impressions.is_finite() && prior.strength_impressions >= 0.0) {
+            return Err(input_error(
+                prior_field("strength_impressions"),
+                "must be a non-negative number",
+            ));
+        }
+    }
+    if let Some(recent) = &ad.recent {
+        if recent.clicks > recent.impressions {
+            return Err(input_error(field("recent.clicks"), "cannot exceed recent.impressions"));
+        }
+        if recent.impressions > ad.impressions || recent.clicks > ad.clicks || recent.spend > ad.spend {
+            return Err(input_error(
+                field("recent"),
+                "a recent window cannot exceed the lifetime counts",
+            ));
+        }
+        if !(recent.hours.is_finite() && recent.hours > 0.0) {
+            return Err(input_error(field("recent.hours"), "must be positive"));
+        }
+    }
+    for (name, value) in &ad.creative_features {
+        if !value.is_finite() {
+            return Err(input_error(
+                field(&format!("creative_features.{name}")),
+                "must be a finite number",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a whole request: ads, duplicate ids, money and constraints.
+pub fn validate_request(request: &AllocationRequest) -> Result<(), InputError> {
+    if request.ads.is_empty() {
+        return Err(input_error("ads", "at least one ad is required"));
+    }
+    let mut seen_ad_ids = HashSet::new();
+    for (index, ad) in request.ads.iter().enumerate() {
+        validate_ad(index, ad)?;
+        if !seen_ad_ids.insert(ad.ids.ad_id.as_str()) {
+            return Err(input_error(
+                format!("ads[{index}].ids.ad_id"),
+                format!("duplicate ad id {}", ad.ids.ad_id),
+            ));
+        }
+    }
+    if request.total_daily_budget.get() <= 0 {
+        return Err(input_error("total_daily_budget", "must be positive"));
+    }
+    let constraints = &request.constraints;
+    check_money("constraints.per_ad_floor".into(), constraints.per_ad_floor)?;
+    check_money("constraints.per_ad_cap".into(), constraints.per_ad_cap)?;
+    if constraints.per_ad_cap.get() > 0 && constraints.per_ad_cap < constraints.per_ad_floor {
+        return Err(input_error(
+            "constraints.per_ad_cap",
+            "must not be below constraints.per_ad_floor",
+        ));
+    }
+    if !(constraints.max_change_fraction.is_finite() && constraints.max_change_fraction > 0.0) {
+        return Err(input_error(
+            "constraints.max_change_fraction",
+            "must be positive (0.5 = ±50% per step)",
+        ));
+    }
+    Ok(())
+}

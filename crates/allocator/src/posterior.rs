@@ -1,0 +1,311 @@
+//! Per-ad posteriors from evidence and priors, their summaries, and posterior draws of the blended score.
+
+use adloop_money::Currency;
+use rand::SeedableRng as _;
+use rand_distr::{Beta, Distribution as _, Gamma, StandardNormal};
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+
+use crate::config::AllocatorConfig;
+use crate::input::AdInput;
+
+/// A posterior mean with its central 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub mean: f64,
+    pub lower_95: f64,
+    pub upper_95: f64,
+}
+
+/// What the request's ads tell about each other: the population priors and the scales that make CTR and
+/// ROAS comparable.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PopulationStats {
+    pub ctr: f64,
+    /// Conversions per (matured) click.
+    pub conversions_per_click: f64,
+    /// Mean value of one conversion, in major units.
+    pub value_per_conversion: f64,
+    /// Cost per 1000 impressions, in major units.
+    pub cpm: f64,
+}
+
+impl PopulationStats {
+    pub fn roas(&self) -> f64 {
+        self.ctr * self.conversions_per_click * self.value_per_conversion * 1000.0 / self.cpm
+    }
+}
+
+/// Evidence after forgetting and reporting-delay correction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct EffectiveEvidence {
+    pub impressions: f64,
+    pub clicks: f64,
+    pub conversions: f64,
+    /// Clicks weighted by the share of their conversions that should have been reported by now.
+    pub matured_clicks: f64,
+    pub value: f64,
+}
+
+pub(crate) fn effective_evidence(ad: &AdInput, currency: Currency, config: &AllocatorConfig) -> EffectiveEvidence {
+    let major = |minor: adloop_money::MinorUnits| minor.to_major(currency);
+    let recent = ad.recent.unwrap_or_default();
+    let recent_hours = if ad.recent.is_some() {
+        recent.hours.min(ad.age_hours)
+    } else {
+        0.0
+    };
+    let older_weight = config.older_evidence_weight;
+    let older_impressions = ad.impressions.saturating_sub(recent.impressions) as f64;
+    let older_clicks = ad.clicks.saturating_sub(recent.clicks) as f64;
+    let older_conversions = ad.conversions.saturating_sub(recent.conversions) as f64;
+    let older_value = (major(ad.conversion_value) - major(recent.conversion_value)).max(0.0);
+
+    let delay = &config.reporting_delay;
+    let recent_maturity = delay.average_reported_share(0.0, recent_hours.max(1.0));
+    let older_maturity = delay.average_reported_share(recent_hours, ad.age_hours.max(recent_hours + 1.0));
+    EffectiveEvidence {
+        impressions: recent.impressions as f64 + older_weight * older_impressions,
+        clicks: recent.clicks as f64 + older_weight * older_clicks,
+        conversions: recent.conversions as f64 + older_weight * older_conversions,
+        matured_clicks: recent.clicks as f64 * recent_maturity + older_weight * older_clicks * older_maturity,
+        value: major(recent.conversion_value) + older_weight * older_value,
+    }
+}
+
+/// The population the request's ads form, used as the default prior and as the common scale.
+pub fn population_stats(ads: &[AdInput], currency: Currency, config: &AllocatorConfig) -> PopulationStats {
+    let mut impressions = 0.0;
+    let mut clicks = 0.0;
+    let mut conversions = 0.0;
+    let mut matured_clicks = 0.0;
+    let mut value = 0.0;
+    let mut spend = 0.0;
+    let mut lifetime_impressions = 0.0;
+    for ad in ads {
+        let evidence = effective_evidence(ad, currency, config);
+        impressions += evidence.impressions;
+        clicks += evidence.clicks;
+        conversions += evidence.conversions;
+        matured_clicks += evidence.matured_clicks;
+        value += evidence.value;
+        spend += ad.spend.to_major(currency);
+        lifetime_impressions += ad.impressions as f64;
+    }
+    // Weak defaults keep a brand-new account workable: 1% CTR, 2% of clicks converting, a value of 1.
+    let ctr = if impressions > 0.0 {
+        ((clicks + 1.0) / (impressions + 100.0)).clamp(1e-6, 0.999)
+    } else {
+        0.01
+    };
+    let value_per_conversion = if conversions > 0.0 { value / conversions } else { 1.0 };
+    let conversions_per_click = (conversions + 0.02) / (matured_clicks + 1.0);
+    let cpm = if lifetime_impressions > 0.0 {
+        spend / lifetime_impressions * 1000.0
+    } else {
+        10.0
+    };
+    PopulationStats {
+        ctr,
+        conversions_per_click: conversions_per_click.max(1e-9),
+        value_per_conversion: value_per_conversion.max(1e-9),
+        cpm: cpm.max(1e-9),
+    }
+}
+
+/// An ad's posterior: CTR ~ Beta(ctr_alpha, ctr_beta); conversions per click ~ Gamma(shape, rate) (Poisson
+/// counts of conversions over matured clicks); value per conversion ~ log-normal(value_log_mean,
+/// value_log_sd); cost per 1000 impressions observed (shrunk to the population's for new ads).
+/// ROAS = CTR × conversions per click × value per conversion × 1000 / CPM, so plentiful click evidence
+/// informs ROAS long before conversions arrive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdPosterior {
+    pub ctr_alpha: f64,
+    pub ctr_beta: f64,
+    pub conversion_rate_shape: f64,
+    pub conversion_rate_rate: f64,
+    pub value_log_mean: f64,
+    pub value_log_sd: f64,
+    /// Major units per 1000 impressions.
+    pub cpm: f64,
+    pub ctr_weight: f64,
+    /// Projected CTR multiplier over the next step from the recent-vs-older trend (1.0 = no fatigue).
+    pub fatigue_factor: f64,
+    pub prior_source: String,
+}
+
+impl AdPosterior {
+    pub fn ctr(&self) -> Interval {
+        let total = self.ctr_alpha + self.ctr_beta;
+        let mean = self.ctr_alpha / total;
+        let sd = (self.ctr_alpha * self.ctr_beta / (total * total * (total + 1.0))).sqrt();
+        Interval {
+            mean,
+            lower_95: (mean - 1.96 * sd).max(0.0),
+            upper_95: (mean + 1.96 * sd).min(1.0),
+        }
+    }
+
+    /// ROAS = CTR × conversions per click × value per conversion × 1000 / CPM, with its moments (the three
+    /// random factors are independent).
+    pub fn roas(&self) -> Interval {
+        let ctr_total = self.ctr_alpha + self.ctr_beta;
+        let ctr_mean = self.ctr_alpha / ctr_total;
+        let ctr_second_moment = self.ctr_alpha * (self.ctr_alpha + 1.0) / (ctr_total * (ctr_total + 1.0));
+        let rate_mean = self.conversion_rate_shape / self.conversion_rate_rate;
+        let rate_second_moment = self.conversion_rate_shape * (self.conversion_rate_shape + 1.0)
+            / (self.conversion_rate_rate * self.conversion_rate_rate);
+        let value_mean = (self.value_log_mean + self.value_log_sd * self.value_log_sd / 2.0).exp();
+        let value_second_moment = (2.0 * self.value_log_mean + 2.0 * self.value_log_sd * self.value_log_sd).exp();
+        let scale = 1000.0 / self.cpm;
+        let mean = ctr_mean * rate_mean * value_mean * scale;
+        let second_moment = ctr_second_moment * rate_second_moment * value_second_moment * scale * scale;
+        let variance = (second_moment - mean * mean).max(0.0);
+        // A log-normal with these moments gives a skewed, non-negative interval.
+        let log_variance = (1.0 + variance / (mean * mean)).ln();
+        let log_mean = mean.ln() - log_variance / 2.0;
+        let log_sd = log_variance.sqrt();
+        Interval {
+            mean,
+            lower_95: (log_mean - 1.96 * log_sd).exp(),
+            upper_95: (log_mean + 1.96 * log_sd).exp(),
+        }
+    }
+}
+
+/// A smoothed CTR for the trend: clicks and impressions shrunk towards the population CTR.
+fn shrunk_ctr(clicks: f64, impressions: f64, population_ctr: f64, strength: f64) -> f64 {
+    (clicks + population_ctr * strength) / (impressions + strength)
+}
+
+fn fatigue_factor(ad: &AdInput, population: &PopulationStats, config: &AllocatorConfig) -> f64 {
+    let Some(recent) = ad.recent else { return 1.0 };
+    let older_impressions = ad.impressions.saturating_sub(recent.impressions) as f64;
+    let recent_impressions = recent.impressions as f64;
+    if older_impressions < config.fatigue_min_impressions || recent_impressions < config.fatigue_min_impressions {
+        return 1.0;
+    }
+    let strength = config.population_ctr_prior_impressions;
+    let recent_ctr = shrunk_ctr(recent.clicks as f64, recent_impressions, population.ctr, strength);
+    let older_ctr = shrunk_ctr(
+        ad.clicks.saturating_sub(recent.clicks) as f64,
+        older_impressions,
+        population.ctr,
+        strength,
+    );
+    let trend = (recent_ctr / older_ctr).min(1.0);
+    // The trend was measured across the recent window; project it over the next step.
+    trend
+        .powf(config.fatigue_projection_hours / recent.hours.max(1.0))
+        .clamp(0.05, 1.0)
+}
+
+pub fn build_posterior(
+    ad: &AdInput,
+    currency: Currency,
+    population: &PopulationStats,
+    config: &AllocatorConfig,
+) -> AdPosterior {
+    let evidence = effective_evidence(ad, currency, config);
+    let dna_boost = 1.0 + config.creative_dna_max_boost * ad.creative_dna_score.unwrap_or(0.0);
+    let mut prior_sources = vec!["population".to_owned()];
+
+    let ctr_prior_mean = (population.ctr * dna_boost).min(0.999);
+    let mut ctr_alpha = ctr_prior_mean * config.population_ctr_prior_impressions;
+    let mut ctr_beta = (1.0 - ctr_prior_mean) * config.population_ctr_prior_impressions;
+    let conversion_prior_strength = config.population_conversion_prior_conversions;
+    let mut rate_shape = conversion_prior_strength * dna_boost;
+    let mut rate_rate = conversion_prior_strength / population.conversions_per_click;
+    for prior in &ad.priors {
+        if prior.strength_impressions <= 0.0 {
+            continue;
+        }
+        prior_sources.push(prior.source.clone());
+        ctr_alpha += prior.expected_ctr * prior.strength_impressions;
+        ctr_beta += (1.0 - prior.expected_ctr) * prior.strength_impressions;
+        // The prior's ROAS, turned into conversions over the clicks it is worth.
+        let prior_clicks = prior.strength_impressions * prior.expected_ctr.max(1e-6);
+        let prior_conversions_per_click = prior.expected_roas * population.cpm
+            / (1000.0 * prior.expected_ctr.max(1e-6) * population.value_per_conversion);
+        rate_shape += prior_conversions_per_click * prior_clicks;
+        rate_rate += prior_clicks;
+    }
+    let cpm_prior_impressions = 1000.0;
+    let cpm = (ad.spend.to_major(currency) + population.cpm * cpm_prior_impressions / 1000.0)
+        / (ad.impressions as f64 + cpm_prior_impressions)
+        * 1000.0;
+
+    let value_prior = config.value_prior_conversions;
+    let mean_value =
+        (evidence.value + value_prior * population.value_per_conversion) / (evidence.conversions + value_prior);
+    let value_log_sd = config.conversion_value_log_sd / (evidence.conversions + value_prior).sqrt();
+    AdPosterior {
+        ctr_alpha: ctr_alpha + evidence.clicks,
+        ctr_beta: ctr_beta + (evidence.impressions - evidence.clicks).max(0.0),
+        conversion_rate_shape: rate_shape + evidence.conversions,
+        conversion_rate_rate: rate_rate + evidence.matured_clicks,
+        value_log_mean: mean_value.max(1e-12).ln() - value_log_sd * value_log_sd / 2.0,
+        value_log_sd,
+        cpm: cpm.max(1e-9),
+        ctr_weight: config.ctr_weight_schedule.ctr_weight(ad.age_hours),
+        fatigue_factor: fatigue_factor(ad, population, config),
+        prior_source: prior_sources.join("+"),
+    }
+}
+
+/// Above these shape parameters a normal with the exact mean and variance is indistinguishable from the
+/// Beta or Gamma for our purposes, and much cheaper to draw.
+const NORMAL_APPROXIMATION_SHAPE: f64 = 50.0;
+
+/// Posterior draws of an ad's blended score, sorted ascending.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreDraws {
+    pub sorted_scores: Vec<f64>,
+}
+
+/// Draws `count` blended scores: projected fatigue × (w·CTR/population CTR + (1−w)·ROAS/population ROAS),
+/// each draw's ROAS built from the same CTR draw.
+pub fn draw_scores(posterior: &AdPosterior, population: &PopulationStats, count: usize, seed: u64) -> ScoreDraws {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let ctr_weight = posterior.ctr_weight;
+    let population_roas = population.roas();
+    let roas_scale = 1000.0 / posterior.cpm;
+    let ctr_interval = posterior.ctr();
+    let ctr_sd = (ctr_interval.upper_95 - ctr_interval.mean).max(0.0) / 1.96;
+    let exact_beta = Beta::new(posterior.ctr_alpha.max(1e-6), posterior.ctr_beta.max(1e-6)).ok();
+    let beta_is_normal =
+        posterior.ctr_alpha > NORMAL_APPROXIMATION_SHAPE && posterior.ctr_beta > NORMAL_APPROXIMATION_SHAPE;
+    let rate_mean = posterior.conversion_rate_shape / posterior.conversion_rate_rate;
+    let rate_sd = posterior.conversion_rate_shape.sqrt() / posterior.conversion_rate_rate;
+    let exact_gamma = Gamma::new(
+        posterior.conversion_rate_shape.max(1e-6),
+        1.0 / posterior.conversion_rate_rate,
+    )
+    .ok();
+    let gamma_is_normal = posterior.conversion_rate_shape > NORMAL_APPROXIMATION_SHAPE;
+
+    let mut scores = Vec::with_capacity(count);
+    for _ in 0..count {
+        let ctr = match (&exact_beta, beta_is_normal) {
+            (Some(beta), false) => beta.sample(&mut rng),
+            _ => {
+                let standard_normal: f64 = StandardNormal.sample(&mut rng);
+                (ctr_interval.mean + ctr_sd * standard_normal).clamp(0.0, 1.0)
+            }
+        };
+        let conversion_rate = match (&exact_gamma, gamma_is_normal) {
+            (Some(gamma), false) => gamma.sample(&mut rng),
+            _ => {
+                let standard_normal: f64 = StandardNormal.sample(&mut rng);
+                (rate_mean + rate_sd * standard_normal).max(0.0)
+            }
+        };
+        let value_normal: f64 = StandardNormal.sample(&mut rng);
+        let value = (posterior.value_log_mean + posterior.value_log_sd * value_normal).exp();
+        let relative_ctr = ctr / population.ctr;
+        let relative_roas = ctr * conversion_rate * value * roas_scale / population_roas;
+        scores.push(posterior.fatigue_factor * (ctr_weight * relative_ctr + (1.0 - ctr_weight) * relative_roas));
+    }
+    scores.sort_unstable_by(f64::total_cmp);
+    ScoreDraws { sorted_scores: scores }
+}

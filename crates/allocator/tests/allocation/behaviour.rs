@@ -1,0 +1,141 @@
+use adloop_allocator::{AllocatorConfig, Decision, Prior, RecentWindow, allocate};
+use adloop_money::MinorUnits;
+
+use crate::fixtures::*;
+
+#[test]
+fn the_same_seed_gives_the_same_allocation() {
+    let first = allocate(&request(ten_unequal_ads(), 100_000), &AllocatorConfig::default()).unwrap();
+    let second = allocate(&request(ten_unequal_ads(), 100_000), &AllocatorConfig::default()).unwrap();
+    assert_eq!(first, second);
+}
+
+#[test]
+fn the_best_ad_is_the_most_likely_best_and_explained_truthfully() {
+    let allocation = allocate(&request(ten_unequal_ads(), 100_000), &AllocatorConfig::default()).unwrap();
+    let best = allocation.recommendations.last().unwrap();
+    let worst = allocation.recommendations.first().unwrap();
+    assert!(best.probability_best > 0.5, "{best:?}");
+    assert!(best.roas.mean > worst.roas.mean);
+    assert!(best.roas.lower_95 < best.roas.mean && best.roas.mean < best.roas.upper_95);
+    assert!(
+        best.reason.contains(&format!("P(best) {:.2}", best.probability_best)),
+        "{}",
+        best.reason
+    );
+    assert!(best.reason.contains("100.00 USD → 150.00 USD"), "{}", best.reason);
+    let schedule_weight = adloop_allocator::CtrWeightSchedule::default().ctr_weight(240.0);
+    assert!(
+        (best.ctr_blend_weight - schedule_weight).abs() <= 1.0 / 256.0,
+        "weights are quantised to 1/256"
+    );
+    assert!(best.ctr_blend_weight < 0.2, "an ad of 10 days is judged mostly on ROAS");
+}
+
+#[test]
+fn a_confident_loser_is_killed_with_the_numbers_that_decided_it() {
+    let mut ads = ten_unequal_ads();
+    // 4,000.00 USD spent for 300.00 USD of value: ROAS 0.075.
+    ads[0] = ad("money-pit", 400_000, 4_000, 6, 400_000, 30_000, 240.0);
+    let allocation = allocate(&request(ads, 100_000), &AllocatorConfig::default()).unwrap();
+    let killed = &allocation.recommendations[0];
+    assert_eq!(killed.decision, Decision::Kill);
+    assert_eq!(killed.recommended_daily_budget, MinorUnits::ZERO);
+    assert!(killed.roas.upper_95 < 0.5);
+    assert!(
+        killed
+            .reason
+            .starts_with(&format!("kill: ROAS {:.2}", killed.roas.mean)),
+        "{}",
+        killed.reason
+    );
+    assert!(killed.reason.contains("4000.00 USD spent"), "{}", killed.reason);
+}
+
+#[test]
+fn young_ads_are_not_judged_before_enough_spend() {
+    let young = ad("young", 2_000, 10, 0, 2_000, 0, 10.0);
+    let allocation = allocate(
+        &request(vec![young, ten_unequal_ads().remove(5)], 20_000),
+        &AllocatorConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(allocation.recommendations[0].decision, Decision::Maintain);
+    assert!(allocation.recommendations[0].reason.contains("too early to judge"));
+    let expected_weight = 1.0 - 0.3 * 4.0 / 18.0;
+    assert!((allocation.recommendations[0].ctr_blend_weight - expected_weight).abs() <= 1.0 / 256.0);
+}
+
+#[test]
+fn recent_spend_is_not_counted_against_conversions_that_have_not_been_reported_yet() {
+    // Two ads with the same conversions per click so far; one spent its clicks in the last day, so fewer
+    // of its conversions can have arrived. Its conversion rate must not look worse.
+    let mut settled = ad("settled", 50_000, 500, 10, 50_000, 50_000, 240.0);
+    settled.recent = Some(RecentWindow {
+        hours: 72.0,
+        impressions: 0,
+        clicks: 0,
+        spend: MinorUnits(0),
+        conversions: 0,
+        conversion_value: MinorUnits(0),
+    });
+    let fresh = ad("fresh", 50_000, 500, 10, 50_000, 50_000, 24.0);
+    let allocation = allocate(&request(vec![settled, fresh], 20_000), &AllocatorConfig::default()).unwrap();
+    let settled_roas = allocation.recommendations[0].roas.mean;
+    let fresh_roas = allocation.recommendations[1].roas.mean;
+    assert!(
+        fresh_roas > settled_roas,
+        "fresh {fresh_roas} vs settled {settled_roas}"
+    );
+}
+
+#[test]
+fn a_falling_ctr_shows_as_fatigue_and_lowers_the_score() {
+    let mut tiring = ad("tiring", 300_000, 3_000, 60, 300_000, 600_000, 240.0);
+    // Lifetime CTR 1%, but only 0.5% over the last 72 hours.
+    tiring.recent = Some(RecentWindow {
+        hours: 72.0,
+        impressions: 100_000,
+        clicks: 500,
+        spend: MinorUnits(100_000),
+        conversions: 10,
+        conversion_value: MinorUnits(100_000),
+    });
+    tiring.frequency = Some(4.2);
+    let steady = ad("steady", 300_000, 3_000, 60, 300_000, 600_000, 240.0);
+    let allocation = allocate(&request(vec![tiring, steady], 20_000), &AllocatorConfig::default()).unwrap();
+    let tiring = &allocation.recommendations[0];
+    assert!(tiring.fatigue_factor < 0.7, "{}", tiring.fatigue_factor);
+    assert!(
+        tiring.reason.contains("fatigue") && tiring.reason.contains("frequency 4.2"),
+        "{}",
+        tiring.reason
+    );
+    assert!(tiring.probability_best < 0.1);
+}
+
+#[test]
+fn priors_from_the_learners_lift_a_new_ad_and_are_named() {
+    let mut newcomer = ad("newcomer", 100, 1, 0, 100, 0, 2.0);
+    newcomer.priors.push(Prior {
+        source: "cross_learner".into(),
+        expected_ctr: 0.03,
+        expected_roas: 6.0,
+        strength_impressions: 5_000.0,
+    });
+    let plain = ad("plain", 100, 1, 0, 100, 0, 2.0);
+    let allocation = allocate(&request(vec![newcomer, plain], 20_000), &AllocatorConfig::default()).unwrap();
+    assert!(allocation.recommendations[0].probability_best > allocation.recommendations[1].probability_best);
+    assert_eq!(allocation.recommendations[0].prior_source, "population+cross_learner");
+    assert_eq!(allocation.recommendations[1].prior_source, "population");
+}
+
+#[test]
+fn creative_dna_nudges_the_prior_by_at_most_20_percent() {
+    let mut boosted = ad("boosted", 0, 0, 0, 0, 0, 1.0);
+    boosted.creative_dna_score = Some(1.0);
+    let plain = ad("plain", 0, 0, 0, 0, 0, 1.0);
+    let allocation = allocate(&request(vec![boosted, plain], 20_000), &AllocatorConfig::default()).unwrap();
+    let ratio = allocation.recommendations[0].ctr.mean / allocation.recommendations[1].ctr.mean;
+    assert!((ratio - 1.2).abs() < 0.02, "{ratio}");
+}

@@ -1,0 +1,155 @@
+use adloop_allocator::{AdStatus, AllocatorConfig, allocate};
+use adloop_money::MinorUnits;
+use proptest::prelude::*;
+
+use crate::fixtures::*;
+
+fn recommended_total(allocation: &adloop_allocator::Allocation) -> i64 {
+    allocation
+        .recommendations
+        .iter()
+        .map(|recommendation| recommendation.recommended_daily_budget.get())
+        .sum()
+}
+
+#[test]
+fn the_original_failure_case_now_conserves_the_total_and_favours_the_winner() {
+    // The original gave all three ads +50% (the loser too) and recommended $225 of a $300 total.
+    let ads = vec![
+        ad("winner", 10_000, 500, 100, 10_000, 50_000, 48.0),
+        ad("middle", 10_000, 300, 60, 10_000, 30_000, 48.0),
+        ad("loser", 10_000, 100, 20, 10_000, 10_000, 48.0),
+    ];
+    let mut request = request(ads, 30_000);
+    for ad in &mut request.ads {
+        ad.current_daily_budget = MinorUnits(10_000);
+    }
+    let allocation = allocate(&request, &AllocatorConfig::default()).unwrap();
+    assert_eq!(recommended_total(&allocation), 30_000);
+    let budget_of = |ad_id: &str| {
+        allocation
+            .recommendations
+            .iter()
+            .find(|recommendation| recommendation.ids.ad_id == ad_id)
+            .unwrap()
+            .recommended_daily_budget
+            .get()
+    };
+    assert!(budget_of("winner") > budget_of("middle") && budget_of("middle") >= budget_of("loser"));
+    assert!(budget_of("loser") < 10_000, "the loser is cut, not raised");
+}
+
+#[test]
+fn budgets_move_at_most_the_change_limit_from_the_real_current_budget() {
+    let allocation = allocate(&request(ten_unequal_ads(), 100_000), &AllocatorConfig::default()).unwrap();
+    assert_eq!(recommended_total(&allocation), 100_000);
+    assert!(!allocation.change_limit_relaxed);
+    for recommendation in &allocation.recommendations {
+        let change = recommendation.change_fraction.unwrap();
+        assert!(change.abs() <= 0.5 + 1e-9, "{}: {change}", recommendation.ids.ad_id);
+    }
+    let best = allocation.recommendations.last().unwrap();
+    assert!(
+        (best.change_fraction.unwrap() - 0.5).abs() < 1e-6,
+        "the best ad grows by the full limit"
+    );
+}
+
+#[test]
+fn when_the_change_limit_cannot_conserve_the_total_it_is_relaxed_and_said() {
+    let mut request = request(ten_unequal_ads(), 300_000);
+    for ad in &mut request.ads {
+        ad.current_daily_budget = MinorUnits(10_000);
+    }
+    let allocation = allocate(&request, &AllocatorConfig::default()).unwrap();
+    assert_eq!(recommended_total(&allocation), 300_000);
+    assert!(allocation.change_limit_relaxed);
+    assert!(
+        allocation
+            .recommendations
+            .iter()
+            .all(|recommendation| recommendation.reason.contains("relaxed"))
+    );
+}
+
+#[test]
+fn paused_ads_get_nothing_and_caps_hold() {
+    let mut request = request(ten_unequal_ads(), 100_000);
+    request.ads[9].status = AdStatus::Paused;
+    request.constraints.per_ad_cap = MinorUnits(14_000);
+    let allocation = allocate(&request, &AllocatorConfig::default()).unwrap();
+    assert_eq!(allocation.recommendations[9].recommended_daily_budget, MinorUnits::ZERO);
+    assert!(allocation.recommendations[9].reason.starts_with("paused"));
+    assert_eq!(recommended_total(&allocation), 100_000);
+    assert!(
+        allocation
+            .recommendations
+            .iter()
+            .all(|recommendation| recommendation.recommended_daily_budget.get() <= 14_000)
+    );
+}
+
+#[test]
+fn a_young_ad_is_never_starved_below_its_exploration_floor() {
+    let mut ads = ten_unequal_ads();
+    let mut newcomer = ad("newcomer", 500, 3, 0, 500, 0, 20.0);
+    newcomer.current_daily_budget = MinorUnits(10_000);
+    ads.push(newcomer);
+    let allocation = allocate(&request(ads, 110_000), &AllocatorConfig::default()).unwrap();
+    let newcomer = allocation.recommendations.last().unwrap();
+    // Half an even share of 1,100.00 USD over 11 ads.
+    assert!(newcomer.recommended_daily_budget.get() >= 5_000, "{newcomer:?}");
+}
+
+#[test]
+fn infeasible_floors_are_refused_naming_the_field() {
+    let mut request = request(ten_unequal_ads(), 100_000);
+    request.constraints.per_ad_floor = MinorUnits(20_000);
+    let error = allocate(&request, &AllocatorConfig::default()).unwrap_err();
+    assert_eq!(error.field, "constraints.per_ad_floor");
+}
+
+#[test]
+fn jpy_budgets_are_whole_yen_and_add_up() {
+    let mut request = request(ten_unequal_ads(), 1_500_000);
+    request.currency = adloop_money::Currency::parse("JPY").unwrap();
+    request.constraints.per_ad_floor = MinorUnits(100);
+    for ad in &mut request.ads {
+        ad.current_daily_budget = MinorUnits(150_000);
+    }
+    let allocation = allocate(&request, &AllocatorConfig::default()).unwrap();
+    assert_eq!(recommended_total(&allocation), 1_500_000);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn totals_are_conserved_exactly_for_any_account(
+        total in 1_000_i64..10_000_000,
+        raw_ads in proptest::collection::vec((1_u64..1_000_000, 0.0_f64..0.1, 0_u64..100, 0_i64..500_000, 0.6_f64..5.0, 0.0_f64..1000.0, 0_i64..200_000), 1..40),
+        seed in 1_u64..1000,
+    ) {
+        let ads: Vec<_> = raw_ads
+            .iter()
+            .enumerate()
+            .map(|(index, (impressions, ctr, conversions, spend, roas, age, budget))| {
+                let clicks = (*impressions as f64 * ctr) as u64;
+                let mut ad = ad(&format!("ad-{index}"), *impressions, clicks, *conversions, *spend, (*spend as f64 * roas) as i64, *age);
+                ad.current_daily_budget = MinorUnits(*budget);
+                ad
+            })
+            .collect();
+        let mut request = request(ads, total);
+        request.constraints.per_ad_floor = MinorUnits(0);
+        request.seed = seed;
+        let allocation = allocate(&request, &AllocatorConfig::default()).unwrap();
+        prop_assert_eq!(recommended_total(&allocation), total);
+        for recommendation in &allocation.recommendations {
+            prop_assert!(recommendation.recommended_daily_budget.get() >= 0);
+            prop_assert!((0.0..=1.0).contains(&recommendation.probability_best));
+        }
+        let probability_sum: f64 = allocation.recommendations.iter().map(|recommendation| recommendation.probability_best).sum();
+        prop_assert!((probability_sum - 1.0).abs() < 1e-6 || probability_sum == 0.0);
+    }
+}

@@ -1,0 +1,35 @@
+use adloop_allocator::{AllocatorConfig, allocate};
+use adloop_money::MinorUnits;
+
+use crate::fixtures::*;
+
+fn error_field(request: adloop_allocator::AllocationRequest) -> String {
+    allocate(&request, &AllocatorConfig::default()).unwrap_err().field
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_field() {
+    assert_eq!(error_field(request(vec![], 1000)), "ads");
+
+    let mut too_many_clicks = ten_unequal_ads();
+    too_many_clicks[3].clicks = too_many_clicks[3].impressions + 1;
+    assert_eq!(error_field(request(too_many_clicks, 1000)), "ads[3].clicks");
+
+    let mut duplicate = ten_unequal_ads();
+    duplicate[7].ids.ad_id = duplicate[2].ids.ad_id.clone();
+    assert_eq!(error_field(request(duplicate, 1000)), "ads[7].ids.ad_id");
+
+    let mut negative = ten_unequal_ads();
+    negative[1].spend = MinorUnits(-5);
+    assert_eq!(error_field(request(negative, 1000)), "ads[1].spend");
+
+    let mut bad_dna = ten_unequal_ads();
+    bad_dna[0].creative_dna_score = Some(1.5);
+    assert_eq!(error_field(request(bad_dna, 1000)), "ads[0].creative_dna_score");
+
+    assert_eq!(error_field(request(ten_unequal_ads(), 0)), "total_daily_budget");
+
+    let mut bad_change = request(ten_unequal_ads(), 1000);
+    bad_change.constraints.max_change_fraction = 0.0;
+    assert_eq!(error_field(bad_change), "constraints.max_change_fraction");
+}

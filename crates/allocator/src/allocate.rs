@@ -9,10 +9,11 @@ use crate::config::AllocatorConfig;
 use crate::decision::{Decision, decide};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
 use crate::posterior::{
-    AdPosterior, Interval, PopulationStats, ScoreDraws, build_posterior, draw_scores, population_stats,
+    AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, build_posterior, draw_scores,
+    population_stats,
 };
 use crate::probability_best::probability_of_being_best;
-use crate::quantize::{draws_key, quantize_population, quantize_posterior, stable_hash};
+use crate::quantize::{draws_key, quantize_population, quantize_posterior};
 
 /// The seed used when a request leaves it at 0: fixed, so repeated polls of an unchanged account get the
 /// same allocation (and the same cached draws).
@@ -45,12 +46,11 @@ pub struct Allocation {
     pub change_limit_relaxed: bool,
 }
 
-/// One ad ready for drawing: its quantised posterior and the key and seed of its draws.
+/// One ad ready for drawing: its quantised posterior and the key of its draws.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedAd {
     pub posterior: AdPosterior,
     pub draws_key: String,
-    pub draw_seed: u64,
 }
 
 /// Everything before the draws: validated input, population, quantised posteriors and their draw keys.
@@ -60,6 +60,8 @@ pub struct PreparedAllocation {
     pub ads: Vec<PreparedAd>,
     pub draws_per_ad: usize,
     pub seed: u64,
+    /// The standard-normal draws every ad's posterior components use.
+    pub normals: std::sync::Arc<ComponentNormals>,
 }
 
 pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<PreparedAllocation, InputError> {
@@ -75,12 +77,7 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         .map(|ad| {
             let posterior = quantize_posterior(&build_posterior(ad, request.currency, &population, config));
             let draws_key = draws_key(&posterior, &population, draws_per_ad, seed);
-            let draw_seed = stable_hash(&draws_key);
-            PreparedAd {
-                posterior,
-                draws_key,
-                draw_seed,
-            }
+            PreparedAd { posterior, draws_key }
         })
         .collect();
     Ok(PreparedAllocation {
@@ -88,12 +85,13 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         ads,
         draws_per_ad,
         seed,
+        normals: std::sync::Arc::new(ComponentNormals::new(draws_per_ad, seed)),
     })
 }
 
 /// The draws of one prepared ad (a pure function of its key).
 pub fn draw(prepared: &PreparedAllocation, ad: &PreparedAd) -> ScoreDraws {
-    draw_scores(&ad.posterior, &prepared.population, prepared.draws_per_ad, ad.draw_seed)
+    draw_scores(&ad.posterior, &prepared.population, &prepared.normals)
 }
 
 /// Allocates without a cache: the simulator's and the benchmarks' path.

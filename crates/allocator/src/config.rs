@@ -16,7 +16,7 @@ pub struct AllocatorConfig {
     pub older_evidence_weight: f64,
     /// Strength of the population prior on CTR, in pseudo-impressions.
     pub population_ctr_prior_impressions: f64,
-    /// Strength of the population prior on conversions per click, in pseudo-conversions. Five shrank noisy
+    /// Strength of the population prior on conversions per click, in pseudo-conversions. Six shrank noisy
     /// early conversion rates enough to find winners among 200 ads sooner in `adloop-sim`.
     pub population_conversion_prior_conversions: f64,
     /// Strength of the population prior on value per conversion, in pseudo-conversions.
@@ -53,15 +53,15 @@ impl Default for AllocatorConfig {
             ctr_weight_schedule: CtrWeightSchedule::default(),
             reporting_delay: ReportingDelay::default(),
             older_evidence_weight: 0.5,
-            population_ctr_prior_impressions: 200.0,
-            population_conversion_prior_conversions: 5.0,
+            population_ctr_prior_impressions: 100.0,
+            population_conversion_prior_conversions: 6.0,
             value_prior_conversions: 2.0,
             conversion_value_log_sd: 0.6,
             creative_dna_max_boost: 0.2,
-            draws_per_ad: 512,
+            draws_per_ad: 1024,
             max_total_draws: 256_000,
             young_ad_hours: 72.0,
-            young_ad_floor_of_even_share: 0.5,
+            young_ad_floor_of_even_share: 0.25,
             fatigue_projection_hours: 72.0,
             fatigue_min_impressions: 2000.0,
             kill_roas_below: 0.5,

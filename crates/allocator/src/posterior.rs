@@ -2,7 +2,6 @@
 
 use adloop_money::Currency;
 use rand::SeedableRng as _;
-use rand_distr::{Beta, Distribution as _, Gamma, StandardNormal};
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
@@ -178,6 +177,8 @@ fn shrunk_ctr(clicks: f64, impressions: f64, population_ctr: f64, strength: f64)
     (clicks + population_ctr * strength) / (impressions + strength)
 }
 
+/// The CTR trend: the recent window against everything older, projected `fatigue_projection_hours` ahead per
+/// window length. 1.0 means no fatigue; rising CTRs never raise scores.
 fn fatigue_factor(ad: &AdInput, population: &PopulationStats, config: &AllocatorConfig) -> f64 {
     let Some(recent) = ad.recent else { return 1.0 };
     let older_impressions = ad.impressions.saturating_sub(recent.impressions) as f64;
@@ -194,7 +195,6 @@ fn fatigue_factor(ad: &AdInput, population: &PopulationStats, config: &Allocator
         strength,
     );
     let trend = (recent_ctr / older_ctr).min(1.0);
-    // The trend was measured across the recent window; project it over the next step.
     trend
         .powf(config.fatigue_projection_hours / recent.hours.max(1.0))
         .clamp(0.05, 1.0)
@@ -254,58 +254,150 @@ pub fn build_posterior(
 }
 
 /// Above these shape parameters a normal with the exact mean and variance is indistinguishable from the
-/// Beta or Gamma for our purposes, and much cheaper to draw.
+/// Beta for our purposes.
 const NORMAL_APPROXIMATION_SHAPE: f64 = 50.0;
 
-/// Posterior draws of an ad's blended score, sorted ascending.
+/// Posterior draws of an ad's blended score (in no particular order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreDraws {
-    pub sorted_scores: Vec<f64>,
+    pub scores: Vec<f64>,
 }
 
-/// Draws `count` blended scores: projected fatigue × (w·CTR/population CTR + (1−w)·ROAS/population ROAS),
-/// each draw's ROAS built from the same CTR draw.
-pub fn draw_scores(posterior: &AdPosterior, population: &PopulationStats, count: usize, seed: u64) -> ScoreDraws {
-    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+/// Standard-normal quantiles at the midpoints of `count` equal-probability strata: the draws of every
+/// posterior component are these values, shuffled (Latin hypercube sampling), so each component's marginal
+/// distribution is represented exactly and only the pairing between components is random. That makes a
+/// few hundred draws as precise as thousands of plain random ones.
+pub fn stratified_normal_quantiles(count: usize) -> Vec<f64> {
+    (0..count)
+        .map(|stratum| inverse_standard_normal_cdf((stratum as f64 + 0.5) / count as f64))
+        .collect()
+}
+
+/// The standard normal quantile function (Acklam's rational approximation, relative error below 1.2e-9).
+pub fn inverse_standard_normal_cdf(probability: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.38357751867269e2,
+        -3.066479806614716e1,
+        2.506628277459239e0,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838e0,
+        -2.549732539343734e0,
+        4.374664141464968e0,
+        2.938163982698783e0,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996e0,
+        3.754408661907416e0,
+    ];
+    const LOW: f64 = 0.02425;
+    let probability = probability.clamp(1e-300, 1.0 - 1e-16);
+    if probability < LOW {
+        let q = (-2.0 * probability.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if probability <= 1.0 - LOW {
+        let q = probability - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = (-2.0 * (1.0 - probability).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    }
+}
+
+/// A Gamma(shape, 1) quantile from a standard-normal quantile (Wilson–Hilferty: the cube root of a gamma
+/// variable is nearly normal; accurate for the shapes the priors guarantee, about 2 and up).
+fn gamma_from_normal(shape: f64, standard_normal: f64) -> f64 {
+    let nine_shape = 9.0 * shape;
+    let cube_root = 1.0 - 1.0 / nine_shape + standard_normal / nine_shape.sqrt();
+    shape * cube_root.max(0.0).powi(3)
+}
+
+/// The standard-normal draws behind every ad's posterior components: the stratified quantiles, shuffled
+/// once per component (Latin hypercube sampling). All ads of an allocation share them: each ad's empirical
+/// distribution is what P(best) reads, and sharing the pairing across ads costs nothing in accuracy while
+/// saving a shuffle per ad and component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentNormals {
+    pub ctr: Vec<f64>,
+    pub ctr_second: Vec<f64>,
+    pub conversion_rate: Vec<f64>,
+    pub value: Vec<f64>,
+}
+
+impl ComponentNormals {
+    pub fn new(draw_count: usize, seed: u64) -> ComponentNormals {
+        use rand::seq::SliceRandom as _;
+        let quantiles = stratified_normal_quantiles(draw_count);
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let mut shuffled = || {
+            let mut values = quantiles.clone();
+            values.shuffle(&mut rng);
+            values
+        };
+        ComponentNormals {
+            ctr: shuffled(),
+            ctr_second: shuffled(),
+            conversion_rate: shuffled(),
+            value: shuffled(),
+        }
+    }
+
+    pub fn draw_count(&self) -> usize {
+        self.ctr.len()
+    }
+}
+
+/// Draws blended scores: projected fatigue × (w·CTR/population CTR + (1−w)·ROAS/population ROAS), each
+/// draw's ROAS built from the same CTR draw. `normals` sets the number of draws.
+pub fn draw_scores(posterior: &AdPosterior, population: &PopulationStats, normals: &ComponentNormals) -> ScoreDraws {
     let ctr_weight = posterior.ctr_weight;
     let population_roas = population.roas();
     let roas_scale = 1000.0 / posterior.cpm;
     let ctr_interval = posterior.ctr();
     let ctr_sd = (ctr_interval.upper_95 - ctr_interval.mean).max(0.0) / 1.96;
-    let exact_beta = Beta::new(posterior.ctr_alpha.max(1e-6), posterior.ctr_beta.max(1e-6)).ok();
-    let beta_is_normal =
+    let ctr_is_normal =
         posterior.ctr_alpha > NORMAL_APPROXIMATION_SHAPE && posterior.ctr_beta > NORMAL_APPROXIMATION_SHAPE;
-    let rate_mean = posterior.conversion_rate_shape / posterior.conversion_rate_rate;
-    let rate_sd = posterior.conversion_rate_shape.sqrt() / posterior.conversion_rate_rate;
-    let exact_gamma = Gamma::new(
-        posterior.conversion_rate_shape.max(1e-6),
-        1.0 / posterior.conversion_rate_rate,
-    )
-    .ok();
-    let gamma_is_normal = posterior.conversion_rate_shape > NORMAL_APPROXIMATION_SHAPE;
 
-    let mut scores = Vec::with_capacity(count);
-    for _ in 0..count {
-        let ctr = match (&exact_beta, beta_is_normal) {
-            (Some(beta), false) => beta.sample(&mut rng),
-            _ => {
-                let standard_normal: f64 = StandardNormal.sample(&mut rng);
-                (ctr_interval.mean + ctr_sd * standard_normal).clamp(0.0, 1.0)
-            }
-        };
-        let conversion_rate = match (&exact_gamma, gamma_is_normal) {
-            (Some(gamma), false) => gamma.sample(&mut rng),
-            _ => {
-                let standard_normal: f64 = StandardNormal.sample(&mut rng);
-                (rate_mean + rate_sd * standard_normal).max(0.0)
-            }
-        };
-        let value_normal: f64 = StandardNormal.sample(&mut rng);
-        let value = (posterior.value_log_mean + posterior.value_log_sd * value_normal).exp();
-        let relative_ctr = ctr / population.ctr;
-        let relative_roas = ctr * conversion_rate * value * roas_scale / population_roas;
-        scores.push(posterior.fatigue_factor * (ctr_weight * relative_ctr + (1.0 - ctr_weight) * relative_roas));
-    }
-    scores.sort_unstable_by(f64::total_cmp);
-    ScoreDraws { sorted_scores: scores }
+    let ctr_normals = &normals.ctr;
+    let ctr_second_normals = &normals.ctr_second;
+    let rate_normals = &normals.conversion_rate;
+    let value_normals = &normals.value;
+
+    let scores = (0..normals.draw_count())
+        .map(|index| {
+            let ctr = if ctr_is_normal {
+                (ctr_interval.mean + ctr_sd * ctr_normals[index]).clamp(0.0, 1.0)
+            } else {
+                // Beta(α, β) = X / (X + Y) with X ~ Gamma(α), Y ~ Gamma(β).
+                let clicks_part = gamma_from_normal(posterior.ctr_alpha, ctr_normals[index]);
+                let non_clicks_part = gamma_from_normal(posterior.ctr_beta, ctr_second_normals[index]);
+                clicks_part / (clicks_part + non_clicks_part).max(1e-300)
+            };
+            let conversion_rate = gamma_from_normal(posterior.conversion_rate_shape, rate_normals[index])
+                / posterior.conversion_rate_rate;
+            let value = (posterior.value_log_mean + posterior.value_log_sd * value_normals[index]).exp();
+            let relative_ctr = ctr / population.ctr;
+            let relative_roas = ctr * conversion_rate * value * roas_scale / population_roas;
+            posterior.fatigue_factor * (ctr_weight * relative_ctr + (1.0 - ctr_weight) * relative_roas)
+        })
+        .collect();
+    ScoreDraws { scores }
 }

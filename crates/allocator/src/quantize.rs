@@ -63,16 +63,6 @@ pub fn draws_key(posterior: &AdPosterior, population: &PopulationStats, draw_cou
     )
 }
 
-/// A stable 64-bit hash (FNV-1a) of a key, to seed an ad's draws from its key.
-pub fn stable_hash(text: &str) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ fn keys_and_draws(ads: Vec<adloop_allocator::AdInput>) -> Vec<(String, Vec<f64>)
     prepared
         .ads
         .iter()
-        .map(|ad| (ad.draws_key.clone(), draw(&prepared, ad).sorted_scores))
+        .map(|ad| (ad.draws_key.clone(), draw(&prepared, ad).scores))
         .collect()
 }
 

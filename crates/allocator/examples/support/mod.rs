@@ -1,0 +1,66 @@
+//! Account-like allocation requests for benchmarks and measurements.
+
+use std::collections::BTreeMap;
+
+use adloop_allocator::{AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, RecentWindow};
+use adloop_money::{Currency, MinorUnits};
+use rand::{RngExt as _, SeedableRng as _};
+
+/// `ad_count` ads with ages from 6 hours to 4 weeks, CTR around 1%, ROAS from 0.3 to 4.
+pub fn account_like_request(ad_count: usize, seed: u64) -> AllocationRequest {
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+    let ads = (0..ad_count)
+        .map(|index| {
+            let age_hours: f64 = rng.random_range(6.0..672.0);
+            let daily_impressions: f64 = rng.random_range(2_000.0..20_000.0);
+            let impressions = (daily_impressions * age_hours / 24.0) as u64;
+            let ctr: f64 = rng.random_range(0.004..0.02);
+            let clicks = (impressions as f64 * ctr) as u64;
+            let spend_cents = (impressions as f64 * rng.random_range(0.5..1.5)) as i64;
+            let roas: f64 = rng.random_range(0.3..4.0);
+            let value_cents = (spend_cents as f64 * roas) as i64;
+            let conversions = (value_cents / 5_000).max(0) as u64;
+            let recent_share = (72.0 / age_hours).min(1.0);
+            let part = |count: u64| (count as f64 * recent_share) as u64;
+            AdInput {
+                ids: AdIds {
+                    account_id: "act_1".into(),
+                    campaign_id: "c1".into(),
+                    ad_set_id: format!("set-{index}"),
+                    ad_id: format!("ad-{index}"),
+                },
+                impressions,
+                clicks,
+                conversions,
+                spend: MinorUnits(spend_cents),
+                conversion_value: MinorUnits(value_cents),
+                age_hours,
+                current_daily_budget: MinorUnits(10_000),
+                status: AdStatus::Active,
+                creative_features: BTreeMap::new(),
+                creative_dna_score: None,
+                priors: Vec::new(),
+                recent: Some(RecentWindow {
+                    hours: 72.0,
+                    impressions: part(impressions),
+                    clicks: part(clicks),
+                    spend: MinorUnits((spend_cents as f64 * recent_share) as i64),
+                    conversions: part(conversions),
+                    conversion_value: MinorUnits((value_cents as f64 * recent_share) as i64),
+                }),
+                frequency: Some(1.5),
+            }
+        })
+        .collect();
+    AllocationRequest {
+        ads,
+        total_daily_budget: MinorUnits(10_000 * ad_count as i64),
+        currency: Currency::parse("USD").expect("USD is known"),
+        constraints: AllocationConstraints {
+            per_ad_floor: MinorUnits(100),
+            per_ad_cap: MinorUnits::ZERO,
+            max_change_fraction: 0.5,
+        },
+        seed: 1,
+    }
+}

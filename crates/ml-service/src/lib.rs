@@ -1,8 +1,10 @@
 //! ml-service: adloop's gRPC service for budget allocation, scoring and learning (`adloop.ml.v1.MlService`).
 //! gRPC, gRPC health, gRPC reflection, `/healthz`, `/readyz` and `/metrics` share one port.
 
+mod allocation_service;
 mod grpc;
 mod http_routes;
+pub mod score_cache;
 pub mod settings;
 pub mod startup;
 

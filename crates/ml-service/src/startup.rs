@@ -14,8 +14,10 @@ use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::allocation_service::AllocationService;
 use crate::grpc::MlServiceHandler;
 use crate::http_routes::{HttpState, http_router};
+use crate::score_cache::{CacheMetrics, ScoreCache};
 use crate::settings::MlServiceSettings;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/ml-service");
@@ -49,7 +51,23 @@ impl Application {
 
         let (health_reporter, grpc_health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<MlServiceServer<MlServiceHandler>>().await;
-        let router = build_router(database_pool, redis_pool, grpc_health_service)?;
+        let mut metrics_registry = Registry::with_prefix("adloop_ml");
+        let http_metrics = HttpMetrics::register(&mut metrics_registry);
+        let cache_metrics = CacheMetrics::register(&mut metrics_registry);
+        let score_cache = Arc::new(ScoreCache::new(
+            settings.score_cache.clone(),
+            Some(redis_pool.clone()),
+            cache_metrics,
+        ));
+        let allocation = Arc::new(AllocationService::new(settings.allocator.clone(), score_cache));
+        let router = build_router(
+            database_pool,
+            redis_pool,
+            grpc_health_service,
+            MlServiceHandler::new(allocation),
+            metrics_registry,
+            http_metrics,
+        )?;
 
         Ok(Application {
             listener,
@@ -94,15 +112,15 @@ fn build_router(
     database_pool: PgPool,
     redis_pool: deadpool_redis::Pool,
     grpc_health_service: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    ml_service_handler: MlServiceHandler,
+    metrics_registry: Registry,
+    http_metrics: HttpMetrics,
 ) -> Result<Router, StartupError> {
-    let mut metrics_registry = Registry::with_prefix("adloop_ml");
-    let http_metrics = HttpMetrics::register(&mut metrics_registry);
-
     let reflection_service = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(adloop_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let grpc_router = tonic::service::Routes::new(MlServiceServer::new(MlServiceHandler::new()))
+    let grpc_router = tonic::service::Routes::new(MlServiceServer::new(ml_service_handler))
         .add_service(grpc_health_service)
         .add_service(reflection_service)
         .into_axum_router();

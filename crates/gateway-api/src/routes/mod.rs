@@ -1,13 +1,16 @@
 //! The gateway's HTTP routes, one module per resource.
 
+mod allocations;
+mod battle_hardened;
 mod health;
+mod json_body;
 mod ml_service_info;
 
 use std::sync::Arc;
 
 use adloop_telemetry::metrics::Registry;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use sqlx::PgPool;
 
 use crate::ml_client::MlServiceConnection;
@@ -25,5 +28,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/readyz", get(health::readiness))
         .route("/metrics", get(health::metrics))
         .route("/v1/ml/service-info", get(ml_service_info::get_ml_service_info))
+        .route("/v1/allocations", post(allocations::post_allocation))
+        .route("/api/v1/ml/battle-hardened/select", post(battle_hardened::post_select))
         .with_state(state)
 }

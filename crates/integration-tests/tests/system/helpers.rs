@@ -33,7 +33,11 @@ fn stop_future() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'sta
 }
 
 pub async fn spawn_ml_service(database: &TestDatabase) -> RunningService {
-    let settings = ml_service::settings::MlServiceSettings::load(&service_environment(database, &[]))
+    spawn_ml_service_with(database, &[]).await
+}
+
+pub async fn spawn_ml_service_with(database: &TestDatabase, overrides: &[(&str, &str)]) -> RunningService {
+    let settings = ml_service::settings::MlServiceSettings::load(&service_environment(database, overrides))
         .expect("ml-service settings");
     let application = ml_service::startup::Application::build(settings)
         .await

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod allocation;
 mod helpers;
 mod service_health;
 mod shutdown;

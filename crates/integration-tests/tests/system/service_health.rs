@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use adloop_proto::ml::v1::AllocateRequest;
+use adloop_proto::ml::v1::GetWeightsRequest;
 use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -83,7 +83,7 @@ async fn ml_service_grpc_reflection_lists_the_ml_service() {
 async fn rpcs_not_yet_built_answer_unimplemented() {
     let stack = spawn_stack().await;
     let mut client = MlServiceClient::connect(stack.ml_service.base_url()).await.unwrap();
-    let status = client.allocate(AllocateRequest::default()).await.unwrap_err();
+    let status = client.get_weights(GetWeightsRequest::default()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented);
 }
 

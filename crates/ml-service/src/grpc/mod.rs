@@ -1,5 +1,9 @@
-//! The `adloop.ml.v1.MlService` handler. Each rpc arrives with the subsystem that implements it; until then
-//! it answers UNIMPLEMENTED.
+//! The `adloop.ml.v1.MlService` handler. Allocate and Score run the allocator over the score cache; the
+//! other rpcs arrive with the subsystems that implement them and answer UNIMPLEMENTED until then.
+
+mod convert;
+
+use std::sync::Arc;
 
 use adloop_proto::ml::v1::ml_service_server::MlService;
 use adloop_proto::ml::v1::{
@@ -10,12 +14,15 @@ use adloop_proto::ml::v1::{
 use adloop_telemetry::propagation::current_trace_id;
 use tonic::{Request, Response, Status};
 
-#[derive(Debug, Default)]
-pub struct MlServiceHandler {}
+use crate::allocation_service::AllocationService;
+
+pub struct MlServiceHandler {
+    allocation: Arc<AllocationService>,
+}
 
 impl MlServiceHandler {
-    pub fn new() -> Self {
-        MlServiceHandler {}
+    pub fn new(allocation: Arc<AllocationService>) -> Self {
+        MlServiceHandler { allocation }
     }
 }
 
@@ -28,12 +35,29 @@ fn not_yet_available(rpc_name: &str) -> Status {
 
 #[tonic::async_trait]
 impl MlService for MlServiceHandler {
-    async fn allocate(&self, _request: Request<AllocateRequest>) -> Result<Response<AllocateResponse>, Status> {
-        Err(not_yet_available("Allocate"))
+    async fn allocate(&self, request: Request<AllocateRequest>) -> Result<Response<AllocateResponse>, Status> {
+        let allocation_request = convert::allocation_request(request.get_ref())?;
+        let currency = allocation_request.currency;
+        let ad_count = allocation_request.ads.len();
+        let allocation = self.allocation.allocate(allocation_request).await?;
+        tracing::info!(ad_count, relaxed = allocation.change_limit_relaxed, "allocated");
+        Ok(Response::new(convert::allocate_response(&allocation, currency)))
     }
 
-    async fn score(&self, _request: Request<ScoreRequest>) -> Result<Response<ScoreResponse>, Status> {
-        Err(not_yet_available("Score"))
+    async fn score(&self, request: Request<ScoreRequest>) -> Result<Response<ScoreResponse>, Status> {
+        let score_request = convert::score_request(request.get_ref())?;
+        let scores = self.allocation.score(score_request).await?;
+        Ok(Response::new(ScoreResponse {
+            scores: scores
+                .iter()
+                .map(|(ad_score, cached)| {
+                    let mut message = convert::ad_score(ad_score, cached.from_cache);
+                    message.score = cached.score;
+                    message
+                })
+                .collect(),
+            model_version: adloop_allocator::MODEL_VERSION.to_owned(),
+        }))
     }
 
     async fn record_event(

@@ -1,0 +1,324 @@
+//! Allocation through ml-service's gRPC contract and the gateway's HTTP routes.
+
+use std::time::Duration;
+
+use adloop_proto::ml::v1 as proto;
+use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
+use serde_json::{Value, json};
+
+use crate::helpers::spawn_stack;
+
+fn money(minor_units: i64) -> Option<proto::Money> {
+    Some(proto::Money {
+        minor_units,
+        currency: "USD".into(),
+    })
+}
+
+fn ad_state(ad_id: &str, impressions: i64, clicks: i64, conversions: i64, value_cents: i64) -> proto::AdState {
+    proto::AdState {
+        ids: Some(proto::AdIds {
+            account_id: "act_1".into(),
+            campaign_id: "c1".into(),
+            ad_set_id: format!("set-{ad_id}"),
+            ad_id: ad_id.into(),
+        }),
+        impressions,
+        clicks,
+        conversions,
+        spend: money(100_000),
+        conversion_value: money(value_cents),
+        age_hours: 240.0,
+        current_daily_budget: money(10_000),
+        status: proto::AdStatus::Active as i32,
+        recent: Some(proto::RecentWindow {
+            hours: 72.0,
+            impressions: impressions * 3 / 10,
+            clicks: clicks * 3 / 10,
+            spend: money(30_000),
+            conversions: conversions * 3 / 10,
+            conversion_value: money(value_cents * 3 / 10),
+        }),
+        ..Default::default()
+    }
+}
+
+fn request(ads: Vec<proto::AdState>, total: i64) -> proto::AllocateRequest {
+    proto::AllocateRequest {
+        ads,
+        total_daily_budget: money(total),
+        constraints: Some(proto::AllocationConstraints {
+            per_ad_floor: money(100),
+            per_ad_cap: None,
+            max_change_fraction: 0.5,
+        }),
+        seed: 0,
+    }
+}
+
+fn three_ads() -> Vec<proto::AdState> {
+    vec![
+        ad_state("winner", 100_000, 2_000, 100, 500_000),
+        ad_state("middle", 100_000, 1_500, 60, 300_000),
+        ad_state("loser", 100_000, 1_000, 20, 100_000),
+    ]
+}
+
+async fn grpc_client(base_url: &str) -> MlServiceClient<tonic::transport::Channel> {
+    MlServiceClient::new(
+        tonic::transport::Endpoint::from_shared(base_url.to_owned())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn allocate_over_grpc_conserves_the_total_and_explains_each_ad() {
+    let stack = spawn_stack().await;
+    let mut client = grpc_client(&stack.ml_service.base_url()).await;
+    let response = client
+        .allocate(request(three_ads(), 30_000))
+        .await
+        .unwrap()
+        .into_inner();
+    let total: i64 = response
+        .recommendations
+        .iter()
+        .map(|entry| entry.recommended_daily_budget.as_ref().unwrap().minor_units)
+        .sum();
+    assert_eq!(total, 30_000);
+    assert_eq!(response.model_version, adloop_allocator::MODEL_VERSION);
+    let winner = &response.recommendations[0];
+    assert!(winner.probability_best > 0.9, "{winner:?}");
+    assert_eq!(winner.change_fraction, Some(0.5));
+    assert!(winner.reason.contains("P(best)"), "{}", winner.reason);
+    assert!(winner.roas.unwrap().mean > response.recommendations[2].roas.unwrap().mean);
+}
+
+#[tokio::test]
+async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached() {
+    let stack = spawn_stack().await;
+    let mut client = grpc_client(&stack.ml_service.base_url()).await;
+    let mut cases: Vec<(proto::AllocateRequest, &str)> = Vec::new();
+
+    let mut unknown_currency = request(three_ads(), 30_000);
+    unknown_currency.total_daily_budget = Some(proto::Money {
+        minor_units: 30_000,
+        currency: "XYZ".into(),
+    });
+    cases.push((unknown_currency, "total_daily_budget.currency"));
+
+    let mut negative = request(three_ads(), 30_000);
+    negative.ads[1].impressions = -1;
+    cases.push((negative, "ads[1].impressions"));
+
+    let mut too_many_clicks = request(three_ads(), 30_000);
+    too_many_clicks.ads[2].clicks = 200_000;
+    cases.push((too_many_clicks, "ads[2].clicks"));
+
+    cases.push((request(vec![], 30_000), "ads"));
+
+    let mut duplicate = request(three_ads(), 30_000);
+    duplicate.ads[2].ids.as_mut().unwrap().ad_id = "winner".into();
+    cases.push((duplicate, "ads[2].ids.ad_id"));
+
+    let mut mixed_currency = request(three_ads(), 30_000);
+    mixed_currency.ads[0].spend = Some(proto::Money {
+        minor_units: 100_000,
+        currency: "EUR".into(),
+    });
+    cases.push((mixed_currency, "ads[0].spend.currency"));
+
+    for (bad_request, field) in cases {
+        let status = client.allocate(bad_request).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}: {status:?}");
+        assert!(status.message().starts_with(field), "{field}: {}", status.message());
+    }
+
+    let metrics = reqwest::get(format!("{}/metrics", stack.ml_service.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("score_cache_lookups_total{tier=\"l1\""),
+        "nothing was looked up or cached:\n{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn repeated_polls_hit_the_cache_and_metrics_count_it() {
+    let stack = spawn_stack().await;
+    let mut client = grpc_client(&stack.ml_service.base_url()).await;
+    let first = client
+        .allocate(request(three_ads(), 30_000))
+        .await
+        .unwrap()
+        .into_inner();
+    // A few more impressions: the quantised states are unchanged, so the draws come from the cache.
+    let mut slightly_later = three_ads();
+    for ad in &mut slightly_later {
+        ad.impressions += 50;
+    }
+    let second = client
+        .allocate(request(slightly_later, 30_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.recommendations, second.recommendations);
+
+    let scores = client
+        .score(proto::ScoreRequest { ads: three_ads() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(scores.scores.iter().all(|score| score.from_cache));
+    assert!(scores.scores[0].score > scores.scores[2].score);
+
+    let metrics = reqwest::get(format!("{}/metrics", stack.ml_service.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counter = |labels: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|line| line.starts_with("adloop_ml_score_cache_lookups_total") && line.contains(labels))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert_eq!(counter("tier=\"l1\",outcome=\"miss\""), 3.0, "{metrics}");
+    assert_eq!(counter("tier=\"l1\",outcome=\"hit\""), 6.0, "{metrics}");
+    assert!(
+        metrics.contains("adloop_ml_score_cache_stale_hits_total 0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
+    let stack = spawn_stack().await;
+    let http = reqwest::Client::new();
+    let body = json!({
+        "currency": "USD",
+        "total_daily_budget": 30000,
+        "ads": [
+            {"ad_id": "winner", "impressions": 100000, "clicks": 2000, "conversions": 100, "spend": 100000, "conversion_value": 500000, "age_hours": 240, "current_daily_budget": 10000},
+            {"ad_id": "loser", "impressions": 100000, "clicks": 1000, "conversions": 20, "spend": 100000, "conversion_value": 100000, "age_hours": 240, "current_daily_budget": 10000},
+            {"ad_id": "newcomer", "impressions": 800, "clicks": 9, "spend": 800, "age_hours": 10, "current_daily_budget": 10000}
+        ]
+    });
+    let response = http
+        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    let total: i64 = answer["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["recommended_daily_budget"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 30000);
+    assert_eq!(answer["recommendations"][0]["decision"], "scale");
+
+    let mut bad = body.clone();
+    bad["ads"][1]["clicks"] = json!("many");
+    let response = http
+        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "ads[1].clicks", "{error}");
+
+    let mut rule_broken = body.clone();
+    rule_broken["ads"][1]["clicks"] = json!(200000);
+    let response = http
+        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
+        .json(&rule_broken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"]["message"].as_str().unwrap().starts_with("ads[1].clicks"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_original_select_endpoint_answers_in_its_own_shape_and_conserves_the_total() {
+    let stack = spawn_stack().await;
+    // The original's verified failure case: every ad got +50% and the total was $225 of $300.
+    let body = json!({
+        "ad_states": [
+            {"ad_id": "a", "impressions": 10000, "clicks": 500, "spend": 100.0, "pipeline_value": 500.0, "age_hours": 48},
+            {"ad_id": "b", "impressions": 10000, "clicks": 300, "spend": 100.0, "pipeline_value": 300.0, "age_hours": 48},
+            {"ad_id": "c", "impressions": 10000, "clicks": 100, "spend": 100.0, "pipeline_value": 100.0, "cash_revenue": 20.0, "age_hours": 48}
+        ],
+        "total_budget": 300.0
+    });
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/ml/battle-hardened/select", stack.gateway.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["num_ads"], 3);
+    let budgets: Vec<f64> = answer["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["recommended_budget"].as_f64().unwrap())
+        .collect();
+    assert!((budgets.iter().sum::<f64>() - 300.0).abs() < 0.005, "{budgets:?}");
+    assert!(budgets[0] > budgets[2], "{budgets:?}");
+    assert_eq!(
+        answer["recommendations"][0]["current_budget"], 50.0,
+        "lifetime average daily spend, as the original used"
+    );
+    assert!(answer["recommendations"][0]["metrics"]["ctr"].as_f64().unwrap() > 4.9);
+}
+
+#[tokio::test]
+async fn redis_down_means_the_in_process_cache_only_never_an_error() {
+    adloop_telemetry::init_telemetry_for_tests();
+    let database = adloop_test_support::TestDatabase::create().await;
+    // Nothing listens on port 1: Redis is down from the start.
+    let ml_service =
+        crate::helpers::spawn_ml_service_with(&database, &[("ADLOOP_REDIS__URL", "redis://127.0.0.1:1")]).await;
+    let mut client = grpc_client(&ml_service.base_url()).await;
+    for _ in 0..3 {
+        let response = tokio::time::timeout(Duration::from_secs(5), client.allocate(request(three_ads(), 30_000)))
+            .await
+            .expect("no hang on a dead redis")
+            .unwrap();
+        assert_eq!(response.into_inner().recommendations.len(), 3);
+    }
+    let metrics = reqwest::get(format!("{}/metrics", ml_service.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("adloop_ml_score_cache_redis_available 0"), "{metrics}");
+    assert!(
+        metrics.contains("tier=\"l1\",outcome=\"hit\""),
+        "L1 keeps serving:\n{metrics}"
+    );
+}

@@ -1,0 +1,254 @@
+//! The contract's messages ↔ the allocator's types. Every check names the field and the rule; a request that
+//! fails one is refused whole (INVALID_ARGUMENT) before anything is computed or cached.
+
+use std::collections::HashSet;
+
+use adloop_allocator::{
+    AdIds, AdInput, AdScore, AdStatus, Allocation, AllocationConstraints, AllocationRequest, Decision, Interval, Prior,
+    RecentWindow, Recommendation,
+};
+use adloop_money::{Currency, MinorUnits};
+use adloop_proto::ml::v1 as proto;
+use adloop_service_kit::error::ServiceError;
+
+const DEFAULT_MAX_CHANGE_FRACTION: f64 = 0.5;
+
+fn invalid(field: impl Into<String>, rule: impl std::fmt::Display) -> ServiceError {
+    ServiceError::invalid_field(field, rule)
+}
+
+fn currency_of(field: &str, money: Option<&proto::Money>) -> Result<Currency, ServiceError> {
+    let money = money.ok_or_else(|| invalid(field, "is required"))?;
+    Currency::parse(&money.currency).map_err(|error| invalid(format!("{field}.currency"), error))
+}
+
+/// Money in the request's currency; absent means zero.
+fn amount(field: &str, money: Option<&proto::Money>, currency: Currency) -> Result<MinorUnits, ServiceError> {
+    let Some(money) = money else {
+        return Ok(MinorUnits::ZERO);
+    };
+    if money.currency != currency.code() {
+        return Err(invalid(
+            format!("{field}.currency"),
+            format!("`{}` must match the request's currency {currency}", money.currency),
+        ));
+    }
+    if money.minor_units < 0 {
+        return Err(invalid(format!("{field}.minor_units"), "must not be negative"));
+    }
+    Ok(MinorUnits(money.minor_units))
+}
+
+fn count(field: String, value: i64) -> Result<u64, ServiceError> {
+    u64::try_from(value).map_err(|_| invalid(field, "must not be negative"))
+}
+
+fn ad_input(index: usize, state: &proto::AdState, currency: Currency) -> Result<AdInput, ServiceError> {
+    let field = |name: &str| format!("ads[{index}].{name}");
+    let ids = state.ids.as_ref().ok_or_else(|| invalid(field("ids"), "is required"))?;
+    let recent = match &state.recent {
+        Some(window) => Some(RecentWindow {
+            hours: window.hours,
+            impressions: count(field("recent.impressions"), window.impressions)?,
+            clicks: count(field("recent.clicks"), window.clicks)?,
+            spend: amount(&field("recent.spend"), window.spend.as_ref(), currency)?,
+            conversions: count(field("recent.conversions"), window.conversions)?,
+            conversion_value: amount(
+                &field("recent.conversion_value"),
+                window.conversion_value.as_ref(),
+                currency,
+            )?,
+        }),
+        None => None,
+    };
+    let status = match proto::AdStatus::try_from(state.status) {
+        Ok(proto::AdStatus::Paused) => AdStatus::Paused,
+        Ok(proto::AdStatus::Active | proto::AdStatus::Unspecified) => AdStatus::Active,
+        Err(_) => return Err(invalid(field("status"), format!("unknown status {}", state.status))),
+    };
+    Ok(AdInput {
+        ids: AdIds {
+            account_id: ids.account_id.clone(),
+            campaign_id: ids.campaign_id.clone(),
+            ad_set_id: ids.ad_set_id.clone(),
+            ad_id: ids.ad_id.clone(),
+        },
+        impressions: count(field("impressions"), state.impressions)?,
+        clicks: count(field("clicks"), state.clicks)?,
+        conversions: count(field("conversions"), state.conversions)?,
+        spend: amount(&field("spend"), state.spend.as_ref(), currency)?,
+        conversion_value: amount(&field("conversion_value"), state.conversion_value.as_ref(), currency)?,
+        age_hours: state.age_hours,
+        current_daily_budget: amount(
+            &field("current_daily_budget"),
+            state.current_daily_budget.as_ref(),
+            currency,
+        )?,
+        status,
+        creative_features: state
+            .creative_features
+            .iter()
+            .map(|(name, value)| (name.clone(), *value))
+            .collect(),
+        creative_dna_score: state.creative_dna_score,
+        priors: state
+            .priors
+            .iter()
+            .map(|prior| Prior {
+                source: prior.source.clone(),
+                expected_ctr: prior.expected_ctr,
+                expected_roas: prior.expected_roas,
+                strength_impressions: prior.strength_impressions,
+            })
+            .collect(),
+        recent,
+        frequency: state.frequency,
+    })
+}
+
+fn ads_input(states: &[proto::AdState], currency: Currency) -> Result<Vec<AdInput>, ServiceError> {
+    if states.is_empty() {
+        return Err(invalid("ads", "at least one ad is required"));
+    }
+    let mut seen = HashSet::new();
+    let mut ads = Vec::with_capacity(states.len());
+    for (index, state) in states.iter().enumerate() {
+        let ad = ad_input(index, state, currency)?;
+        if !seen.insert(ad.ids.ad_id.clone()) {
+            return Err(invalid(
+                format!("ads[{index}].ids.ad_id"),
+                format!("duplicate ad id {}", ad.ids.ad_id),
+            ));
+        }
+        ads.push(ad);
+    }
+    Ok(ads)
+}
+
+pub fn allocation_request(request: &proto::AllocateRequest) -> Result<AllocationRequest, ServiceError> {
+    let currency = currency_of("total_daily_budget", request.total_daily_budget.as_ref())?;
+    let total = amount("total_daily_budget", request.total_daily_budget.as_ref(), currency)?;
+    let ads = ads_input(&request.ads, currency)?;
+    let constraints = match &request.constraints {
+        Some(constraints) => AllocationConstraints {
+            per_ad_floor: amount("constraints.per_ad_floor", constraints.per_ad_floor.as_ref(), currency)?,
+            per_ad_cap: amount("constraints.per_ad_cap", constraints.per_ad_cap.as_ref(), currency)?,
+            max_change_fraction: if constraints.max_change_fraction == 0.0 {
+                DEFAULT_MAX_CHANGE_FRACTION
+            } else {
+                constraints.max_change_fraction
+            },
+        },
+        None => AllocationConstraints {
+            per_ad_floor: MinorUnits::ZERO,
+            per_ad_cap: MinorUnits::ZERO,
+            max_change_fraction: DEFAULT_MAX_CHANGE_FRACTION,
+        },
+    };
+    let allocation_request = AllocationRequest {
+        ads,
+        total_daily_budget: total,
+        currency,
+        constraints,
+        seed: request.seed,
+    };
+    adloop_allocator::validate_request(&allocation_request).map_err(|error| invalid(error.field, error.rule))?;
+    Ok(allocation_request)
+}
+
+/// The Score rpc has no total: the currency comes from the first ad's spend (all ads must share it).
+pub fn score_request(request: &proto::ScoreRequest) -> Result<AllocationRequest, ServiceError> {
+    let first_money = request
+        .ads
+        .first()
+        .and_then(|ad| ad.spend.as_ref().or(ad.current_daily_budget.as_ref()));
+    let currency = match first_money {
+        Some(money) => Currency::parse(&money.currency).map_err(|error| invalid("ads[0].spend.currency", error))?,
+        None if request.ads.is_empty() => return Err(invalid("ads", "at least one ad is required")),
+        None => return Err(invalid("ads[0].spend", "is required (it carries the currency)")),
+    };
+    let allocation_request = AllocationRequest {
+        ads: ads_input(&request.ads, currency)?,
+        total_daily_budget: MinorUnits(1),
+        currency,
+        constraints: AllocationConstraints {
+            per_ad_floor: MinorUnits::ZERO,
+            per_ad_cap: MinorUnits::ZERO,
+            max_change_fraction: DEFAULT_MAX_CHANGE_FRACTION,
+        },
+        seed: 0,
+    };
+    adloop_allocator::validate_request(&allocation_request).map_err(|error| invalid(error.field, error.rule))?;
+    Ok(allocation_request)
+}
+
+fn money(amount: MinorUnits, currency: Currency) -> Option<proto::Money> {
+    Some(proto::Money {
+        minor_units: amount.get(),
+        currency: currency.code().to_owned(),
+    })
+}
+
+fn interval(interval: Interval) -> Option<proto::Interval> {
+    Some(proto::Interval {
+        mean: interval.mean,
+        lower_95: interval.lower_95,
+        upper_95: interval.upper_95,
+    })
+}
+
+fn ids(ids: &AdIds) -> Option<proto::AdIds> {
+    Some(proto::AdIds {
+        account_id: ids.account_id.clone(),
+        campaign_id: ids.campaign_id.clone(),
+        ad_set_id: ids.ad_set_id.clone(),
+        ad_id: ids.ad_id.clone(),
+    })
+}
+
+fn recommendation(recommendation: &Recommendation, currency: Currency) -> proto::Recommendation {
+    proto::Recommendation {
+        ids: ids(&recommendation.ids),
+        current_daily_budget: money(recommendation.current_daily_budget, currency),
+        recommended_daily_budget: money(recommendation.recommended_daily_budget, currency),
+        change_fraction: recommendation.change_fraction,
+        probability_best: recommendation.probability_best,
+        ctr: interval(recommendation.ctr),
+        roas: interval(recommendation.roas),
+        ctr_blend_weight: recommendation.ctr_blend_weight,
+        fatigue_factor: recommendation.fatigue_factor,
+        prior_source: recommendation.prior_source.clone(),
+        decision: match recommendation.decision {
+            Decision::Maintain => proto::Decision::Maintain,
+            Decision::Scale => proto::Decision::Scale,
+            Decision::Kill => proto::Decision::Kill,
+        } as i32,
+        reason: recommendation.reason.clone(),
+    }
+}
+
+pub fn allocate_response(allocation: &Allocation, currency: Currency) -> proto::AllocateResponse {
+    proto::AllocateResponse {
+        recommendations: allocation
+            .recommendations
+            .iter()
+            .map(|entry| recommendation(entry, currency))
+            .collect(),
+        total_daily_budget: money(allocation.total_daily_budget, currency),
+        model_version: allocation.model_version.clone(),
+        seed: allocation.seed,
+        change_limit_relaxed: allocation.change_limit_relaxed,
+    }
+}
+
+pub fn ad_score(score: &AdScore, from_cache: bool) -> proto::AdScore {
+    proto::AdScore {
+        ids: ids(&score.ids),
+        score: score.score,
+        ctr: interval(score.ctr),
+        roas: interval(score.roas),
+        ctr_blend_weight: score.ctr_blend_weight,
+        fatigue_factor: score.fatigue_factor,
+        from_cache,
+    }
+}

@@ -132,5 +132,6 @@ pub async fn run_all_steps(endpoints: &ServiceEndpoints) -> Vec<StepOutcome> {
         check_readiness(&http, "gateway-api", &endpoints.gateway_url).await,
         check_readiness(&http, "capi-relay", &endpoints.relay_url).await,
         call_ml_service_through_gateway(&http, &endpoints.gateway_url).await,
+        crate::allocation_step::allocate_simulated_account(&http, endpoints).await,
     ]
 }

@@ -1,0 +1,213 @@
+//! The run's allocation: read the simulated account through meta-sim's Graph API (insights and, in one
+//! batch, every ad set's budget), ask the gateway for an allocation, and show it.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::report::StepOutcome;
+use crate::steps::ServiceEndpoints;
+
+const ACCOUNT_ID: &str = "act_100000001";
+const GRAPH_VERSION: &str = "v25.0";
+
+/// Major-unit decimal strings (as insights report money) to cents.
+fn cents(text: Option<&str>) -> i64 {
+    text.and_then(|text| text.parse::<f64>().ok())
+        .map(|major| (major * 100.0).round() as i64)
+        .unwrap_or(0)
+}
+
+fn purchases(row: &Value, field: &str) -> Option<String> {
+    row[field]
+        .as_array()?
+        .iter()
+        .find(|action| action["action_type"] == "purchase")
+        .and_then(|action| action["value"].as_str())
+        .map(str::to_owned)
+}
+
+async fn graph_get(
+    http: &reqwest::Client,
+    endpoints: &ServiceEndpoints,
+    path_and_query: &str,
+) -> Result<Value, String> {
+    let url = format!(
+        "{}/{GRAPH_VERSION}/{path_and_query}&access_token={}",
+        endpoints.meta_sim_url, endpoints.meta_sim_token
+    );
+    let response = http.get(url).send().await.map_err(|error| error.to_string())?;
+    let status = response.status();
+    let body: Value = response.json().await.map_err(|error| error.to_string())?;
+    if !status.is_success() {
+        return Err(format!("meta-sim answered {status}: {body}"));
+    }
+    Ok(body)
+}
+
+/// Each ad set's daily budget, read in one Graph batch.
+async fn ad_set_budgets(
+    http: &reqwest::Client,
+    endpoints: &ServiceEndpoints,
+    ad_set_ids: &[String],
+) -> Result<HashMap<String, i64>, String> {
+    let operations: Vec<Value> = ad_set_ids
+        .iter()
+        .map(|id| json!({"method": "GET", "relative_url": format!("{id}?fields=daily_budget")}))
+        .collect();
+    let response = http
+        .post(format!("{}/{GRAPH_VERSION}/", endpoints.meta_sim_url))
+        .form(&[
+            ("access_token", endpoints.meta_sim_token.as_str()),
+            ("batch", &Value::Array(operations).to_string()),
+        ])
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    let results: Value = response.json().await.map_err(|error| error.to_string())?;
+    let mut budgets = HashMap::new();
+    for (id, result) in ad_set_ids.iter().zip(results.as_array().into_iter().flatten()) {
+        let body: Value = serde_json::from_str(result["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+        budgets.insert(
+            id.clone(),
+            body["daily_budget"]
+                .as_str()
+                .and_then(|text| text.parse().ok())
+                .unwrap_or(0),
+        );
+    }
+    Ok(budgets)
+}
+
+async fn build_allocation_request(
+    http: &reqwest::Client,
+    endpoints: &ServiceEndpoints,
+) -> Result<(Value, usize), String> {
+    let fields = "ad_id,adset_id,ad_name,impressions,clicks,spend,actions,action_values";
+    let lifetime = graph_get(
+        http,
+        endpoints,
+        &format!("{ACCOUNT_ID}/insights?level=ad&fields={fields}&date_preset=maximum"),
+    )
+    .await?;
+    let recent = graph_get(
+        http,
+        endpoints,
+        &format!("{ACCOUNT_ID}/insights?level=ad&fields={fields}&date_preset=last_3d"),
+    )
+    .await?;
+    let clock: Value = http
+        .get(format!("{}/_sim/clock", endpoints.meta_sim_url))
+        .send()
+        .await
+        .map_err(|error| error.to_string())?
+        .json()
+        .await
+        .map_err(|error| error.to_string())?;
+    let simulated_hour = clock["simulated_hour"].as_f64().unwrap_or(24.0);
+    let rows = lifetime["data"].as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        return Err("the simulated account has no delivery yet".into());
+    }
+    let recent_by_ad: HashMap<String, Value> = recent["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|row| row["ad_id"].as_str().map(|ad_id| (ad_id.to_owned(), row.clone())))
+        .collect();
+    let ad_set_ids: Vec<String> = rows
+        .iter()
+        .filter_map(|row| row["adset_id"].as_str().map(str::to_owned))
+        .collect();
+    let budgets = ad_set_budgets(http, endpoints, &ad_set_ids).await?;
+    let count = |row: &Value, field: &str| {
+        row[field]
+            .as_str()
+            .and_then(|text| text.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let ads: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let ad_id = row["ad_id"].as_str().unwrap_or_default().to_owned();
+            let ad_set_id = row["adset_id"].as_str().unwrap_or_default().to_owned();
+            let recent_row = recent_by_ad.get(&ad_id).cloned().unwrap_or(json!({}));
+            json!({
+                "account_id": ACCOUNT_ID,
+                "ad_set_id": ad_set_id,
+                "ad_id": ad_id,
+                "impressions": count(row, "impressions"),
+                "clicks": count(row, "clicks"),
+                "conversions": purchases(row, "actions").and_then(|text| text.parse::<i64>().ok()).unwrap_or(0),
+                "spend": cents(row["spend"].as_str()),
+                "conversion_value": cents(purchases(row, "action_values").as_deref()),
+                "age_hours": simulated_hour,
+                "current_daily_budget": budgets.get(&ad_set_id).copied().unwrap_or(0),
+                "recent": {
+                    "hours": 72.0_f64.min(simulated_hour.max(1.0)),
+                    "impressions": count(&recent_row, "impressions"),
+                    "clicks": count(&recent_row, "clicks"),
+                    "spend": cents(recent_row["spend"].as_str()),
+                    "conversions": purchases(&recent_row, "actions").and_then(|text| text.parse::<i64>().ok()).unwrap_or(0),
+                    "conversion_value": cents(purchases(&recent_row, "action_values").as_deref()),
+                }
+            })
+        })
+        .collect();
+    let total: i64 = budgets.values().sum();
+    Ok((
+        json!({"currency": "USD", "total_daily_budget": total, "ads": ads}),
+        rows.len(),
+    ))
+}
+
+pub async fn allocate_simulated_account(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> StepOutcome {
+    let step_name = "allocation (gateway → ml-service)";
+    let (request, ad_count) = match build_allocation_request(http, endpoints).await {
+        Ok(built) => built,
+        Err(error) => return StepOutcome::failed(step_name, format!("cannot read the simulated account: {error}")),
+    };
+    let response = match http
+        .post(format!("{}/v1/allocations", endpoints.gateway_url))
+        .json(&request)
+        .send()
+        .await
+    {
+        Ok(response) => response,
+        Err(error) => return StepOutcome::failed(step_name, format!("no answer from the gateway: {error}")),
+    };
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        return StepOutcome::failed(step_name, format!("gateway answered {status}: {answer}"));
+    }
+    let recommendations = answer["recommendations"].as_array().cloned().unwrap_or_default();
+    let total: i64 = recommendations
+        .iter()
+        .filter_map(|entry| entry["recommended_daily_budget"].as_i64())
+        .sum();
+    let mut lines = vec![format!(
+        "{ad_count} ads, {:.2} USD a day re-split (total kept exactly: {})",
+        total as f64 / 100.0,
+        total == request["total_daily_budget"].as_i64().unwrap_or(-1)
+    )];
+    let mut ranked = recommendations.clone();
+    ranked.sort_by(|left, right| {
+        right["probability_best"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&left["probability_best"].as_f64().unwrap_or(0.0))
+    });
+    for entry in ranked.iter().take(3) {
+        lines.push(format!(
+            "    ad {}: {:.2} → {:.2} USD, P(best) {:.2}, ROAS {:.2}, {}",
+            entry["ad_id"].as_str().unwrap_or("?"),
+            entry["current_daily_budget"].as_i64().unwrap_or(0) as f64 / 100.0,
+            entry["recommended_daily_budget"].as_i64().unwrap_or(0) as f64 / 100.0,
+            entry["probability_best"].as_f64().unwrap_or(0.0),
+            entry["roas"]["mean"].as_f64().unwrap_or(0.0),
+            entry["decision"].as_str().unwrap_or("?"),
+        ));
+    }
+    StepOutcome::passed(step_name, lines.join("\n"))
+}

@@ -46,11 +46,17 @@ pub(crate) struct EffectiveEvidence {
     pub value: f64,
 }
 
+/// Ages count in whole hours: an hour moves blend weights and reporting maturity by little, and polls within
+/// the hour then share their posterior (and cache entry).
+fn age_in_whole_hours(ad: &AdInput) -> f64 {
+    ad.age_hours.floor()
+}
+
 pub(crate) fn effective_evidence(ad: &AdInput, currency: Currency, config: &AllocatorConfig) -> EffectiveEvidence {
     let major = |minor: adloop_money::MinorUnits| minor.to_major(currency);
     let recent = ad.recent.unwrap_or_default();
     let recent_hours = if ad.recent.is_some() {
-        recent.hours.min(ad.age_hours)
+        recent.hours.min(age_in_whole_hours(ad))
     } else {
         0.0
     };
@@ -62,7 +68,7 @@ pub(crate) fn effective_evidence(ad: &AdInput, currency: Currency, config: &Allo
 
     let delay = &config.reporting_delay;
     let recent_maturity = delay.average_reported_share(0.0, recent_hours.max(1.0));
-    let older_maturity = delay.average_reported_share(recent_hours, ad.age_hours.max(recent_hours + 1.0));
+    let older_maturity = delay.average_reported_share(recent_hours, age_in_whole_hours(ad).max(recent_hours + 1.0));
     EffectiveEvidence {
         impressions: recent.impressions as f64 + older_weight * older_impressions,
         clicks: recent.clicks as f64 + older_weight * older_clicks,
@@ -247,7 +253,7 @@ pub fn build_posterior(
         value_log_mean: mean_value.max(1e-12).ln() - value_log_sd * value_log_sd / 2.0,
         value_log_sd,
         cpm: cpm.max(1e-9),
-        ctr_weight: config.ctr_weight_schedule.ctr_weight(ad.age_hours),
+        ctr_weight: config.ctr_weight_schedule.ctr_weight(age_in_whole_hours(ad)),
         fatigue_factor: fatigue_factor(ad, population, config),
         prior_source: prior_sources.join("+"),
     }

@@ -137,5 +137,6 @@ fn creative_dna_nudges_the_prior_by_at_most_20_percent() {
     let plain = ad("plain", 0, 0, 0, 0, 0, 1.0);
     let allocation = allocate(&request(vec![boosted, plain], 20_000), &AllocatorConfig::default()).unwrap();
     let ratio = allocation.recommendations[0].ctr.mean / allocation.recommendations[1].ctr.mean;
-    assert!((ratio - 1.2).abs() < 0.02, "{ratio}");
+    // 1.2 up to the ≈3% quantisation of posterior parameters.
+    assert!((ratio - 1.2).abs() < 0.04, "{ratio}");
 }

@@ -64,7 +64,8 @@ proptest! {
         more_revenue.conversion_value = MinorUnits(200_000 + 2_000 * extra_value_percent as i64);
         more_revenue.recent.as_mut().unwrap().conversion_value = more_revenue.conversion_value;
         let mut with_prior = base.clone();
-        with_prior.priors.push(Prior { source: "instant_learner".into(), expected_ctr: 0.02, expected_roas: 3.0, strength_impressions: 5_000.0 });
+        // A prior worth as much evidence as the ad's own delivery (a weak one is quantised away, correctly).
+        with_prior.priors.push(Prior { source: "instant_learner".into(), expected_ctr: 0.02, expected_roas: 3.0, strength_impressions: impressions as f64 });
         for changed in [more_revenue, with_prior] {
             let changed_key = &keys_and_draws(vec![changed, ten_unequal_ads().remove(0)])[0].0;
             prop_assert_ne!(changed_key, base_key);

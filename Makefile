@@ -42,3 +42,9 @@ lint:
 ## bench: benchmarks (release builds; figures are recorded in BENCHMARKS.md)
 bench:
 	cargo bench -p campaign-sim --bench simulation_speed
+	cargo bench -p adloop-allocator --bench allocation_speed
+	cargo run --quiet --release -p adloop-allocator --example probability_best_accuracy
+	scripts/dev-stack up >/dev/null
+	cargo run --quiet --release -p adloop-load --bin cache-replay
+	scripts/bench-grpc
+	scripts/quality-table

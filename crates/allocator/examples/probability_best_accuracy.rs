@@ -6,8 +6,6 @@
 mod support;
 
 use adloop_allocator::{AllocatorConfig, draw, prepare, probability_of_being_best};
-use rand::SeedableRng as _;
-use rand_distr::{Beta, Distribution as _, Gamma, StandardNormal};
 
 const REFERENCE_DRAWS: usize = 1_000_000;
 
@@ -29,43 +27,12 @@ fn main() {
         (estimate_time - draw_time).as_secs_f64() * 1000.0
     );
 
-    let population = prepared.population;
-    let samplers: Vec<_> = prepared
-        .ads
-        .iter()
-        .map(|ad| {
-            let posterior = ad.posterior.clone();
-            let beta = Beta::new(posterior.ctr_alpha, posterior.ctr_beta).expect("valid beta");
-            let gamma =
-                Gamma::new(posterior.conversion_rate_shape, 1.0 / posterior.conversion_rate_rate).expect("valid gamma");
-            (beta, gamma, posterior)
-        })
-        .collect();
-    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(2026);
-    let mut wins = vec![0_u64; samplers.len()];
-    for _ in 0..REFERENCE_DRAWS {
-        let mut best = (f64::MIN, 0);
-        for (index, (beta, gamma, posterior)) in samplers.iter().enumerate() {
-            let ctr: f64 = beta.sample(&mut rng);
-            let rate: f64 = gamma.sample(&mut rng);
-            let normal: f64 = StandardNormal.sample(&mut rng);
-            let value = (posterior.value_log_mean + posterior.value_log_sd * normal).exp();
-            let roas = ctr * rate * value * 1000.0 / posterior.cpm;
-            let score = posterior.fatigue_factor
-                * (posterior.ctr_weight * ctr / population.ctr
-                    + (1.0 - posterior.ctr_weight) * roas / population.roas());
-            if score > best.0 {
-                best = (score, index);
-            }
-        }
-        wins[best.1] += 1;
-    }
+    let reference = adloop_allocator::reference::exact_probability_of_being_best(&prepared, REFERENCE_DRAWS, 2026);
     let mut largest_error: f64 = 0.0;
     let mut largest_probability: f64 = 0.0;
-    for (index, estimate) in estimated.iter().enumerate() {
-        let reference = wins[index] as f64 / REFERENCE_DRAWS as f64;
+    for (estimate, reference) in estimated.iter().zip(&reference) {
         largest_error = largest_error.max((estimate - reference).abs());
-        largest_probability = largest_probability.max(reference);
+        largest_probability = largest_probability.max(*reference);
     }
     println!(
         "100 ads, {} draws per ad: largest |P(best) - reference| = {largest_error:.4} (largest P(best) {largest_probability:.3}); estimate took {:.2} ms",

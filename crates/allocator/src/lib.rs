@@ -23,6 +23,7 @@ mod input;
 mod posterior;
 mod probability_best;
 pub mod quantize;
+pub mod reference;
 
 pub use allocate::{
     AdScore, Allocation, PreparedAd, PreparedAllocation, Recommendation, allocate, draw, finish_allocation, prepare,

@@ -3,14 +3,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use adloop_service_kit::postgres::{DatabaseError, connect_and_migrate};
-use adloop_service_kit::serve::{BindError, ServeError, bind_listener, serve_until_stopped};
-use adloop_telemetry::http_middleware::trace_and_measure_request;
+use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
+use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
-use axum::Router;
-use tokio::net::TcpListener;
 
 use crate::routes::{AppState, api_router};
 use crate::settings::RelaySettings;
@@ -26,42 +23,29 @@ pub enum StartupError {
 }
 
 pub struct Application {
-    listener: TcpListener,
-    local_address: SocketAddr,
-    router: Router,
-    shutdown_grace_period: Duration,
+    server: BoundServer,
 }
 
 impl Application {
     pub async fn build(settings: RelaySettings) -> Result<Self, StartupError> {
         let database_pool = connect_and_migrate(&settings.database, &MIGRATOR).await?;
-        let (listener, local_address) = bind_listener(&settings.server).await?;
-
         let mut metrics_registry = Registry::with_prefix("adloop_relay");
         let http_metrics = HttpMetrics::register(&mut metrics_registry);
         let state = AppState {
             database_pool,
             metrics_registry: Arc::new(metrics_registry),
         };
-        let router = api_router(state).layer(axum::middleware::from_fn_with_state(
-            http_metrics,
-            trace_and_measure_request,
-        ));
-
-        Ok(Application {
-            listener,
-            local_address,
-            router,
-            shutdown_grace_period: Duration::from_secs(settings.server.shutdown_grace_seconds),
-        })
+        let router = traced_and_measured(api_router(state), http_metrics);
+        let server = BoundServer::bind(&settings.server, router).await?;
+        Ok(Application { server })
     }
 
     pub fn local_address(&self) -> SocketAddr {
-        self.local_address
+        self.server.local_address()
     }
 
     /// Serves until `stop` resolves, then drains in-flight requests.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        serve_until_stopped(self.listener, self.router, stop, self.shutdown_grace_period).await
+        self.server.run_until_stopped(stop).await
     }
 }

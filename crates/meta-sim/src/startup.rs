@@ -3,13 +3,10 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use adloop_service_kit::serve::{BindError, ServeError, bind_listener, serve_until_stopped};
-use adloop_telemetry::http_middleware::trace_and_measure_request;
+use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
+use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
-use axum::Router;
-use tokio::net::TcpListener;
 
 use crate::routes::{AppState, router};
 use crate::settings::MetaSimSettings;
@@ -24,16 +21,12 @@ pub enum StartupError {
 }
 
 pub struct Application {
-    listener: TcpListener,
-    local_address: SocketAddr,
-    router: Router,
-    shutdown_grace_period: Duration,
+    server: BoundServer,
 }
 
 impl Application {
     pub async fn build(settings: MetaSimSettings) -> Result<Self, StartupError> {
-        let shutdown_grace_period = Duration::from_secs(settings.server.shutdown_grace_seconds);
-        let (listener, local_address) = bind_listener(&settings.server).await?;
+        let server_settings = settings.server.clone();
         let sim = SimState::new(settings)?;
         let mut metrics_registry = Registry::with_prefix("meta_sim");
         let http_metrics = HttpMetrics::register(&mut metrics_registry);
@@ -41,23 +34,16 @@ impl Application {
             sim: Arc::new(Mutex::new(sim)),
             metrics_registry: Arc::new(metrics_registry),
         };
-        let router = router(state).layer(axum::middleware::from_fn_with_state(
-            http_metrics,
-            trace_and_measure_request,
-        ));
-        Ok(Application {
-            listener,
-            local_address,
-            router,
-            shutdown_grace_period,
-        })
+        let router = traced_and_measured(router(state), http_metrics);
+        let server = BoundServer::bind(&server_settings, router).await?;
+        Ok(Application { server })
     }
 
     pub fn local_address(&self) -> SocketAddr {
-        self.local_address
+        self.server.local_address()
     }
 
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        serve_until_stopped(self.listener, self.router, stop, self.shutdown_grace_period).await
+        self.server.run_until_stopped(stop).await
     }
 }

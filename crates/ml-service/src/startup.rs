@@ -3,16 +3,14 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use adloop_proto::ml::v1::ml_service_server::MlServiceServer;
 use adloop_service_kit::postgres::{DatabaseError, connect_and_migrate};
-use adloop_service_kit::serve::{BindError, ServeError, bind_listener, serve_until_stopped};
-use adloop_telemetry::http_middleware::trace_and_measure_request;
+use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
+use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 use axum::Router;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 
 use crate::allocation_service::AllocationService;
 use crate::grpc::MlServiceHandler;
@@ -35,19 +33,14 @@ pub enum StartupError {
 }
 
 pub struct Application {
-    listener: TcpListener,
-    local_address: SocketAddr,
-    router: Router,
+    server: BoundServer,
     health_reporter: tonic_health::server::HealthReporter,
-    shutdown_grace_period: Duration,
 }
 
 impl Application {
     pub async fn build(settings: MlServiceSettings) -> Result<Self, StartupError> {
         let database_pool = connect_and_migrate(&settings.database, &MIGRATOR).await?;
         let redis_pool = build_redis_pool(&settings)?;
-
-        let (listener, local_address) = bind_listener(&settings.server).await?;
 
         let (health_reporter, grpc_health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<MlServiceServer<MlServiceHandler>>().await;
@@ -69,18 +62,16 @@ impl Application {
             http_metrics,
         )?;
 
+        let server = BoundServer::bind(&settings.server, router).await?;
         Ok(Application {
-            listener,
-            local_address,
-            router,
+            server,
             health_reporter,
-            shutdown_grace_period: Duration::from_secs(settings.server.shutdown_grace_seconds),
         })
     }
 
     /// The address actually bound (port 0 in the settings becomes a real port here).
     pub fn local_address(&self) -> SocketAddr {
-        self.local_address
+        self.server.local_address()
     }
 
     /// Serves until `stop` resolves; then reports NOT_SERVING on gRPC health and drains in-flight calls.
@@ -92,13 +83,7 @@ impl Application {
                 .set_not_serving::<MlServiceServer<MlServiceHandler>>()
                 .await;
         };
-        serve_until_stopped(
-            self.listener,
-            self.router,
-            stop_and_report_not_serving,
-            self.shutdown_grace_period,
-        )
-        .await
+        self.server.run_until_stopped(stop_and_report_not_serving).await
     }
 }
 
@@ -130,10 +115,8 @@ fn build_router(
         redis_pool,
         metrics_registry: Arc::new(metrics_registry),
     };
-    Ok(http_router(http_state)
-        .merge(grpc_router)
-        .layer(axum::middleware::from_fn_with_state(
-            http_metrics,
-            trace_and_measure_request,
-        )))
+    Ok(traced_and_measured(
+        http_router(http_state).merge(grpc_router),
+        http_metrics,
+    ))
 }

@@ -105,3 +105,34 @@ pub async fn bind_listener(
     let local_address = listener.local_addr().map_err(bind_failed)?;
     Ok((listener, local_address))
 }
+
+/// A router on its bound listener, ready to serve: what every service's `Application` holds.
+pub struct BoundServer {
+    listener: TcpListener,
+    local_address: std::net::SocketAddr,
+    router: Router,
+    shutdown_grace_period: Duration,
+}
+
+impl BoundServer {
+    /// Binds `settings`' address (port 0 picks a free one) for `router`.
+    pub async fn bind(settings: &adloop_config::ServerSettings, router: Router) -> Result<BoundServer, BindError> {
+        let (listener, local_address) = bind_listener(settings).await?;
+        Ok(BoundServer {
+            listener,
+            local_address,
+            router,
+            shutdown_grace_period: Duration::from_secs(settings.shutdown_grace_seconds),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_address(&self) -> std::net::SocketAddr {
+        self.local_address
+    }
+
+    /// Serves until `stop` resolves, then drains in-flight requests for at most the grace period.
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        serve_until_stopped(self.listener, self.router, stop, self.shutdown_grace_period).await
+    }
+}

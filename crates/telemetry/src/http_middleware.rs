@@ -47,3 +47,11 @@ pub async fn trace_and_measure_request(
         .observe(elapsed_seconds);
     response
 }
+
+/// `router` with a span per request (joined to the caller's trace) and request metrics.
+pub fn traced_and_measured(router: axum::Router, http_metrics: HttpMetrics) -> axum::Router {
+    router.layer(axum::middleware::from_fn_with_state(
+        http_metrics,
+        trace_and_measure_request,
+    ))
+}

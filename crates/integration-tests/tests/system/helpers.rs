@@ -25,11 +25,23 @@ impl RunningService {
     }
 }
 
-fn stop_future() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+/// Runs a built service in the background with a stop signal the test controls.
+fn run_in_background<Serving>(
+    address: SocketAddr,
+    run_until_stopped: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Serving,
+) -> RunningService
+where
+    Serving: Future<Output = Result<(), ServeError>> + Send + 'static,
+{
     let (stop_sender, stop_receiver) = oneshot::channel::<()>();
-    (stop_sender, async move {
+    let stop = Box::pin(async move {
         let _ = stop_receiver.await;
-    })
+    });
+    RunningService {
+        address,
+        stop_sender: Some(stop_sender),
+        task: tokio::spawn(run_until_stopped(stop)),
+    }
 }
 
 pub async fn spawn_ml_service(database: &TestDatabase) -> RunningService {
@@ -42,14 +54,7 @@ pub async fn spawn_ml_service_with(database: &TestDatabase, overrides: &[(&str, 
     let application = ml_service::startup::Application::build(settings)
         .await
         .expect("ml-service starts");
-    let address = application.local_address();
-    let (stop_sender, stop) = stop_future();
-    let task = tokio::spawn(async move { application.run_until_stopped(stop).await });
-    RunningService {
-        address,
-        stop_sender: Some(stop_sender),
-        task,
-    }
+    run_in_background(application.local_address(), |stop| application.run_until_stopped(stop))
 }
 
 pub async fn spawn_gateway(
@@ -64,14 +69,7 @@ pub async fn spawn_gateway(
     let application = gateway_api::startup::Application::build(settings)
         .await
         .expect("gateway starts");
-    let address = application.local_address();
-    let (stop_sender, stop) = stop_future();
-    let task = tokio::spawn(async move { application.run_until_stopped(stop).await });
-    RunningService {
-        address,
-        stop_sender: Some(stop_sender),
-        task,
-    }
+    run_in_background(application.local_address(), |stop| application.run_until_stopped(stop))
 }
 
 pub async fn spawn_capi_relay(database: &TestDatabase) -> RunningService {
@@ -80,14 +78,7 @@ pub async fn spawn_capi_relay(database: &TestDatabase) -> RunningService {
     let application = capi_relay::startup::Application::build(settings)
         .await
         .expect("capi-relay starts");
-    let address = application.local_address();
-    let (stop_sender, stop) = stop_future();
-    let task = tokio::spawn(async move { application.run_until_stopped(stop).await });
-    RunningService {
-        address,
-        stop_sender: Some(stop_sender),
-        task,
-    }
+    run_in_background(application.local_address(), |stop| application.run_until_stopped(stop))
 }
 
 /// All three services on port 0, sharing one fresh database (each in its own schema).

@@ -9,3 +9,4 @@ mod graph_objects;
 mod helpers;
 mod insights;
 mod rate_limits;
+mod settings_file;

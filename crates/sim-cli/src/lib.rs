@@ -36,7 +36,7 @@ pub enum Command {
     Run {
         #[command(flatten)]
         common: CommonOptions,
-        /// uniform, seed-v1, oracle, or external (with --policy-cmd).
+        /// uniform, seed-v1, adloop, oracle, or external (with --policy-cmd).
         #[arg(long)]
         policy: String,
     },
@@ -44,7 +44,7 @@ pub enum Command {
     Compare {
         #[command(flatten)]
         common: CommonOptions,
-        /// Comma-separated policy names, e.g. uniform,seed-v1,oracle.
+        /// Comma-separated policy names, e.g. uniform,seed-v1,adloop,oracle.
         #[arg(long, value_delimiter = ',', required = true)]
         policies: Vec<String>,
     },

@@ -55,9 +55,12 @@ pub struct CommonOptions {
     /// Scenario file (TOML), e.g. scenarios/fatigue.toml.
     #[arg(long)]
     pub scenario: PathBuf,
-    /// Number of seeds; runs use seeds 1..=N.
+    /// Number of seeds; runs use seeds first-seed..first-seed+N.
     #[arg(long, default_value_t = 20)]
     pub seeds: u64,
+    /// The first seed (e.g. 21 to check on seeds a policy was not tuned on).
+    #[arg(long, default_value_t = 1)]
+    pub first_seed: u64,
     /// Simulated days (default: the scenario's).
     #[arg(long)]
     pub days: Option<u32>,
@@ -150,7 +153,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
     let scenario = load_scenario(&common.scenario)?;
     let days = common.days.unwrap_or(scenario.days);
     anyhow::ensure!(days >= 1, "--days must be at least 1");
-    let seeds: Vec<u64> = (1..=common.seeds).collect();
+    let seeds: Vec<u64> = (common.first_seed..common.first_seed + common.seeds).collect();
 
     let policy_command = common.policy_cmd.clone().unwrap_or_default();
     let factories: Vec<(String, Box<PolicyFactory<'static>>)> = policy_names

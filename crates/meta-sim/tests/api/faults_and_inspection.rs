@@ -146,3 +146,52 @@ async fn the_accelerated_clock_runs_simulated_days_in_seconds() {
     let (status, body) = sim.post_json("_sim/clock", &json!({"advance_hours": -5})).await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn a_timeout_fault_holds_the_request_past_a_clients_deadline() {
+    let sim = spawn_meta_sim(&[]).await;
+    sim.post_json(
+        "_sim/faults",
+        &json!({"rules": [{"endpoint": "graph_read", "probability": 1.0, "fault": {"kind": "timeout", "milliseconds": 2000}}]}),
+    )
+    .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let outcome = impatient
+        .get(format!(
+            "{}/{VERSION}/{FIRST_AD_SET}?access_token={TOKEN}",
+            sim.base_url
+        ))
+        .send()
+        .await;
+    assert!(outcome.unwrap_err().is_timeout());
+}
+
+#[tokio::test]
+async fn every_throttling_code_can_be_injected_in_metas_shape() {
+    let sim = spawn_meta_sim(&[]).await;
+    for (code, subcode) in [
+        (4, None),
+        (17, Some(2_446_079)),
+        (32, None),
+        (613, None),
+        (80004, Some(2_446_079)),
+    ] {
+        sim.post_json(
+            "_sim/faults",
+            &json!({"rules": [{"endpoint": "any", "probability": 1.0, "fault": {"kind": "graph_error", "code": code, "subcode": subcode, "http_status": 400}}]}),
+        )
+        .await;
+        let (status, body) = sim.get(&format!("{VERSION}/{FIRST_AD_SET}?access_token={TOKEN}")).await;
+        assert_eq!((status, error_code(&body)), (400, (code, subcode)), "{body}");
+        assert_eq!(body["error"]["is_transient"], true);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("(#{code})"))
+        );
+    }
+}

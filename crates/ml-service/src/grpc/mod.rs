@@ -40,7 +40,7 @@ impl MlService for MlServiceHandler {
         let currency = allocation_request.currency;
         let ad_count = allocation_request.ads.len();
         let allocation = self.allocation.allocate(allocation_request).await?;
-        tracing::info!(ad_count, relaxed = allocation.change_limit_relaxed, "allocated");
+        tracing::debug!(ad_count, relaxed = allocation.change_limit_relaxed, "allocated");
         Ok(Response::new(convert::allocate_response(&allocation, currency)))
     }
 

@@ -9,8 +9,8 @@ use crate::config::AllocatorConfig;
 use crate::decision::{Decision, decide};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
 use crate::posterior::{
-    AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, build_posterior, draw_scores,
-    population_stats,
+    AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, draw_scores, effective_evidence,
+    population_from_evidence, posterior_from_evidence,
 };
 use crate::probability_best::probability_of_being_best;
 use crate::quantize::{draws_key, quantize_population, quantize_posterior};
@@ -70,12 +70,25 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
     let draws_per_ad = config
         .draws_per_ad
         .min((config.max_total_draws / request.ads.len()).max(64));
-    let population = quantize_population(&population_stats(&request.ads, request.currency, config));
+    // Each ad's evidence feeds both the population and its own posterior: compute it once.
+    let ad_evidence: Vec<_> = request
+        .ads
+        .iter()
+        .map(|ad| effective_evidence(ad, request.currency, config))
+        .collect();
+    let population = quantize_population(&population_from_evidence(&request.ads, &ad_evidence, request.currency));
     let ads = request
         .ads
         .iter()
-        .map(|ad| {
-            let posterior = quantize_posterior(&build_posterior(ad, request.currency, &population, config));
+        .zip(&ad_evidence)
+        .map(|(ad, evidence)| {
+            let posterior = quantize_posterior(&posterior_from_evidence(
+                ad,
+                evidence,
+                request.currency,
+                &population,
+                config,
+            ));
             let draws_key = draws_key(&posterior, &population, draws_per_ad, seed);
             PreparedAd { posterior, draws_key }
         })
@@ -311,8 +324,13 @@ pub struct AdScore {
 
 pub fn score_ads(request: &AllocationRequest, config: &AllocatorConfig) -> Result<Vec<AdScore>, InputError> {
     let prepared = prepare(request, config)?;
+    Ok(score_prepared(request, &prepared))
+}
+
+/// [`score_ads`] for a request already prepared (ml-service prepares once for the cache and the scores).
+pub fn score_prepared(request: &AllocationRequest, prepared: &PreparedAllocation) -> Vec<AdScore> {
     let population = prepared.population;
-    Ok(request
+    request
         .ads
         .iter()
         .zip(&prepared.ads)
@@ -332,5 +350,5 @@ pub fn score_ads(request: &AllocationRequest, config: &AllocatorConfig) -> Resul
                 fatigue_factor: posterior.fatigue_factor,
             }
         })
-        .collect())
+        .collect()
 }

@@ -27,7 +27,7 @@ pub mod reference;
 
 pub use allocate::{
     AdScore, Allocation, PreparedAd, PreparedAllocation, Recommendation, allocate, draw, finish_allocation, prepare,
-    score_ads,
+    score_ads, score_prepared,
 };
 pub use blend::CtrWeightSchedule;
 pub use budget::BudgetBounds;

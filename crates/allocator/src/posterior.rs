@@ -80,6 +80,17 @@ pub(crate) fn effective_evidence(ad: &AdInput, currency: Currency, config: &Allo
 
 /// The population the request's ads form, used as the default prior and as the common scale.
 pub fn population_stats(ads: &[AdInput], currency: Currency, config: &AllocatorConfig) -> PopulationStats {
+    let evidence: Vec<EffectiveEvidence> = ads.iter().map(|ad| effective_evidence(ad, currency, config)).collect();
+    population_from_evidence(ads, &evidence, currency)
+}
+
+/// [`population_stats`] from each ad's evidence, already computed (one entry per ad, in order).
+pub(crate) fn population_from_evidence(
+    ads: &[AdInput],
+    ad_evidence: &[EffectiveEvidence],
+    currency: Currency,
+) -> PopulationStats {
+    debug_assert_eq!(ads.len(), ad_evidence.len());
     let mut impressions = 0.0;
     let mut clicks = 0.0;
     let mut conversions = 0.0;
@@ -87,8 +98,7 @@ pub fn population_stats(ads: &[AdInput], currency: Currency, config: &AllocatorC
     let mut value = 0.0;
     let mut spend = 0.0;
     let mut lifetime_impressions = 0.0;
-    for ad in ads {
-        let evidence = effective_evidence(ad, currency, config);
+    for (ad, evidence) in ads.iter().zip(ad_evidence) {
         impressions += evidence.impressions;
         clicks += evidence.clicks;
         conversions += evidence.conversions;
@@ -213,6 +223,17 @@ pub fn build_posterior(
     config: &AllocatorConfig,
 ) -> AdPosterior {
     let evidence = effective_evidence(ad, currency, config);
+    posterior_from_evidence(ad, &evidence, currency, population, config)
+}
+
+/// [`build_posterior`] from the ad's evidence, already computed.
+pub(crate) fn posterior_from_evidence(
+    ad: &AdInput,
+    evidence: &EffectiveEvidence,
+    currency: Currency,
+    population: &PopulationStats,
+    config: &AllocatorConfig,
+) -> AdPosterior {
     let dna_boost = 1.0 + config.creative_dna_max_boost * ad.creative_dna_score.unwrap_or(0.0);
     let mut prior_sources = vec!["population".to_owned()];
 

@@ -140,6 +140,17 @@ impl GraphError {
         error
     }
 
+    /// The error an injected `graph_error` fault answers with: codes 1 and 2 as Meta's transient service
+    /// errors, any other code in the throttling shape, with the configured HTTP status.
+    pub fn injected(code: u32, subcode: Option<u32>, http_status: u16) -> GraphError {
+        if matches!(code, 1 | 2) {
+            return GraphError::transient_service_error(code, http_status);
+        }
+        let mut error = GraphError::throttled(code, subcode);
+        error.http_status = http_status;
+        error
+    }
+
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({ "error": self })
     }

@@ -230,13 +230,7 @@ fn run_one_operation(
             http_status,
         }) => {
             sim.counters.faults_injected += 1;
-            let error = if matches!(code, 1 | 2) {
-                GraphError::transient_service_error(code, http_status)
-            } else {
-                let mut error = GraphError::throttled(code, subcode);
-                error.http_status = http_status;
-                error
-            };
+            let error = GraphError::injected(code, subcode, http_status);
             return failed(&error, true);
         }
         Some(Fault::HttpStatus { status }) => {

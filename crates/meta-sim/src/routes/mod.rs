@@ -115,11 +115,7 @@ async fn readiness(State(state): State<AppState>) -> adloop_service_kit::health:
     adloop_service_kit::health::ReadinessReport::from_checks(
         crate::SERVICE_NAME,
         crate::SERVICE_VERSION,
-        vec![adloop_service_kit::health::DependencyCheck {
-            name: "world",
-            status: adloop_service_kit::health::CheckStatus::Ok,
-            required: true,
-        }],
+        vec![adloop_service_kit::health::DependencyCheck::required("world", true)],
     )
 }
 
@@ -192,13 +188,7 @@ pub async fn injected_fault_response(state: &AppState, endpoint: Endpoint) -> Op
             subcode,
             http_status,
         } => {
-            let error = if matches!(code, 1 | 2) {
-                GraphError::transient_service_error(code, http_status)
-            } else {
-                let mut error = GraphError::throttled(code, subcode);
-                error.http_status = http_status;
-                error
-            };
+            let error = GraphError::injected(code, subcode, http_status);
             Some(annotated(error.clone().into_response(), Some(error.code), 0))
         }
         Fault::HttpStatus { status } => {

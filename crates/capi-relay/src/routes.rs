@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use adloop_service_kit::health::{CheckStatus, DependencyCheck, ReadinessReport, liveness};
+use adloop_service_kit::health::{DependencyCheck, ReadinessReport, liveness};
 use adloop_service_kit::postgres::database_answers;
 use adloop_telemetry::metrics::{Registry, render_prometheus_text};
 use axum::Router;
@@ -30,11 +30,7 @@ async fn readiness(State(state): State<AppState>) -> ReadinessReport {
     ReadinessReport::from_checks(
         crate::SERVICE_NAME,
         crate::SERVICE_VERSION,
-        vec![DependencyCheck {
-            name: "postgres",
-            status: CheckStatus::from_answered(postgres_answered),
-            required: true,
-        }],
+        vec![DependencyCheck::required("postgres", postgres_answered)],
     )
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adloop_service_kit::health::{CheckStatus, DependencyCheck, ReadinessReport, liveness};
+use adloop_service_kit::health::{DependencyCheck, ReadinessReport, liveness};
 use adloop_service_kit::postgres::database_answers;
 use adloop_telemetry::metrics::{Registry, render_prometheus_text};
 use axum::Router;
@@ -38,16 +38,8 @@ async fn readiness(State(state): State<HttpState>) -> ReadinessReport {
         crate::SERVICE_NAME,
         crate::SERVICE_VERSION,
         vec![
-            DependencyCheck {
-                name: "postgres",
-                status: CheckStatus::from_answered(postgres_answered),
-                required: true,
-            },
-            DependencyCheck {
-                name: "redis",
-                status: CheckStatus::from_answered(redis_answered),
-                required: false,
-            },
+            DependencyCheck::required("postgres", postgres_answered),
+            DependencyCheck::optional("redis", redis_answered),
         ],
     )
 }

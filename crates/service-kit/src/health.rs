@@ -31,6 +31,26 @@ pub struct DependencyCheck {
     pub required: bool,
 }
 
+impl DependencyCheck {
+    /// A dependency the service cannot serve without.
+    pub fn required(name: &'static str, answered: bool) -> Self {
+        DependencyCheck {
+            name,
+            status: CheckStatus::from_answered(answered),
+            required: true,
+        }
+    }
+
+    /// A dependency the service reports but serves without.
+    pub fn optional(name: &'static str, answered: bool) -> Self {
+        DependencyCheck {
+            name,
+            status: CheckStatus::from_answered(answered),
+            required: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ReadinessReport {
     pub service: &'static str,

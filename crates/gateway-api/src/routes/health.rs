@@ -1,4 +1,4 @@
-use adloop_service_kit::health::{CheckStatus, DependencyCheck, ReadinessReport};
+use adloop_service_kit::health::{DependencyCheck, ReadinessReport};
 use adloop_service_kit::postgres::database_answers;
 use adloop_telemetry::metrics::render_prometheus_text;
 use axum::extract::State;
@@ -14,16 +14,8 @@ pub async fn readiness(State(state): State<AppState>) -> ReadinessReport {
         crate::SERVICE_NAME,
         crate::SERVICE_VERSION,
         vec![
-            DependencyCheck {
-                name: "postgres",
-                status: CheckStatus::from_answered(postgres_answered),
-                required: true,
-            },
-            DependencyCheck {
-                name: "ml-service",
-                status: CheckStatus::from_answered(ml_service_serving),
-                required: false,
-            },
+            DependencyCheck::required("postgres", postgres_answered),
+            DependencyCheck::optional("ml-service", ml_service_serving),
         ],
     )
 }

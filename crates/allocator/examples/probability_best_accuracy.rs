@@ -5,7 +5,7 @@
 
 mod support;
 
-use adloop_allocator::{AllocatorConfig, draw, prepare, probability_of_being_best};
+use adloop_allocator::{AllocatorConfig, blended_scores, draw, prepare, probability_of_being_best};
 
 const REFERENCE_DRAWS: usize = 1_000_000;
 
@@ -19,7 +19,10 @@ fn main() {
     let started = std::time::Instant::now();
     let draws: Vec<_> = prepared.ads.iter().map(|ad| draw(&prepared, ad)).collect();
     let draw_time = started.elapsed();
-    let estimated = probability_of_being_best(&draws.iter().collect::<Vec<_>>());
+    let draw_references: Vec<_> = draws.iter().collect();
+    let all_ads: Vec<usize> = (0..draws.len()).collect();
+    let scores = blended_scores(&prepared, &draw_references, &all_ads);
+    let estimated = probability_of_being_best(&scores.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let estimate_time = started.elapsed();
     println!(
         "draws {:.2} ms, sweep {:.2} ms",

@@ -65,6 +65,7 @@ pub struct PreparedAllocation {
 }
 
 pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<PreparedAllocation, InputError> {
+    check_ad_count(request.ads.len(), config)?;
     validate_request(request)?;
     let seed = if request.seed == 0 { DEFAULT_SEED } else { request.seed };
     let draws_per_ad = config
@@ -89,7 +90,7 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
                 &population,
                 config,
             ));
-            let draws_key = draws_key(&posterior, &population, draws_per_ad, seed);
+            let draws_key = draws_key(&posterior, draws_per_ad, seed);
             PreparedAd { posterior, draws_key }
         })
         .collect();
@@ -102,9 +103,32 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
     })
 }
 
+/// Refuses requests with more ads than `allocator.max_ads_per_request` (a service checks this before it even
+/// converts the ads).
+pub fn check_ad_count(ad_count: usize, config: &AllocatorConfig) -> Result<(), InputError> {
+    if ad_count > config.max_ads_per_request {
+        return Err(input_error(
+            "ads",
+            format!(
+                "{ad_count} ads exceed the limit of {} per request (allocator.max_ads_per_request)",
+                config.max_ads_per_request
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The draws of one prepared ad (a pure function of its key).
 pub fn draw(prepared: &PreparedAllocation, ad: &PreparedAd) -> ScoreDraws {
-    draw_scores(&ad.posterior, &prepared.population, &prepared.normals)
+    draw_scores(&ad.posterior, &prepared.normals)
+}
+
+/// Each listed ad's blended score draws (`draws` holds every prepared ad's draws, in order).
+pub fn blended_scores(prepared: &PreparedAllocation, draws: &[&ScoreDraws], indices: &[usize]) -> Vec<Vec<f32>> {
+    indices
+        .iter()
+        .map(|&index| draws[index].blended(&prepared.ads[index].posterior, &prepared.population))
+        .collect()
 }
 
 /// Allocates without a cache: the simulator's and the benchmarks' path.
@@ -147,8 +171,9 @@ pub fn finish_allocation(
         ));
     }
 
-    let eligible_draws: Vec<&ScoreDraws> = eligible_indices.iter().map(|&index| draws[index]).collect();
-    let eligible_probabilities = probability_of_being_best(&eligible_draws);
+    let eligible_scores = blended_scores(prepared, draws, &eligible_indices);
+    let eligible_score_slices: Vec<&[f32]> = eligible_scores.iter().map(Vec::as_slice).collect();
+    let eligible_probabilities = probability_of_being_best(&eligible_score_slices);
     let mut probability_best = vec![0.0; request.ads.len()];
     for (position, &index) in eligible_indices.iter().enumerate() {
         probability_best[index] = eligible_probabilities[position];

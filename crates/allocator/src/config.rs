@@ -25,6 +25,9 @@ pub struct AllocatorConfig {
     pub conversion_value_log_sd: f64,
     /// Largest boost a creative-DNA score of 1.0 gives the prior (0.2 = +20%, as in the original).
     pub creative_dna_max_boost: f64,
+    /// The most ads one request may carry: bounds the memory and time of one allocation (its P(best) sweep
+    /// holds about 12 KiB per ad).
+    pub max_ads_per_request: usize,
     /// Posterior draws per ad for the probability of being best.
     pub draws_per_ad: usize,
     /// Fewer draws per ad for very large requests keep the work bounded: at most this many draws in all.
@@ -58,6 +61,7 @@ impl Default for AllocatorConfig {
             value_prior_conversions: 2.0,
             conversion_value_log_sd: 0.6,
             creative_dna_max_boost: 0.2,
+            max_ads_per_request: 2000,
             draws_per_ad: 1024,
             max_total_draws: 256_000,
             young_ad_hours: 72.0,
@@ -93,6 +97,7 @@ impl AllocatorConfig {
                 "creative_dna_max_boost",
                 (0.0..=1.0).contains(&self.creative_dna_max_boost),
             ),
+            ("max_ads_per_request", self.max_ads_per_request >= 1),
             ("draws_per_ad", self.draws_per_ad >= 16),
             ("max_total_draws", self.max_total_draws >= 1024),
             (

@@ -26,8 +26,8 @@ pub mod quantize;
 pub mod reference;
 
 pub use allocate::{
-    AdScore, Allocation, PreparedAd, PreparedAllocation, Recommendation, allocate, draw, finish_allocation, prepare,
-    score_ads, score_prepared,
+    AdScore, Allocation, PreparedAd, PreparedAllocation, Recommendation, allocate, blended_scores, check_ad_count,
+    draw, finish_allocation, prepare, score_ads, score_prepared,
 };
 pub use blend::CtrWeightSchedule;
 pub use budget::BudgetBounds;
@@ -39,9 +39,9 @@ pub use input::{
     validate_request,
 };
 pub use posterior::{
-    AdPosterior, Interval, PopulationStats, ScoreDraws, build_posterior, draw_scores, population_stats,
+    AdPosterior, Interval, PopulationStats, ScoreDraws, build_posterior, draw_scores, mean_of, population_stats,
 };
 pub use probability_best::probability_of_being_best;
 
 /// Changes whenever a change to the code would change any score or allocation, so cached results miss.
-pub const MODEL_VERSION: &str = "allocator-1";
+pub const MODEL_VERSION: &str = "allocator-3";

@@ -284,10 +284,54 @@ pub(crate) fn posterior_from_evidence(
 /// Beta for our purposes.
 const NORMAL_APPROXIMATION_SHAPE: f64 = 50.0;
 
-/// Posterior draws of an ad's blended score (in no particular order).
+/// Paired posterior draws of an ad's CTR and ROAS: draw i of both comes from the same CTR draw (in no
+/// particular order). They do not depend on the request's population: the blend into one score, which
+/// does, is applied after any cache ([`ScoreDraws::blended`]), so a poll whose population moved still hits.
+/// Stored as f32: 4 bytes a value keeps a cache of many ads' draws small, and seven significant digits are
+/// far finer than the posteriors' spread. Computed in f64 and rounded once, so every caller (simulator,
+/// service, cache tiers) sees the same bits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreDraws {
-    pub scores: Vec<f64>,
+    pub ctr: Vec<f32>,
+    /// Return on ad spend, in value per unit of spend.
+    pub roas: Vec<f32>,
+}
+
+impl ScoreDraws {
+    /// Draws of each component (0 when the two components disagree: such draws are unusable).
+    pub fn draw_count(&self) -> usize {
+        if self.ctr.len() == self.roas.len() {
+            self.ctr.len()
+        } else {
+            0
+        }
+    }
+
+    /// Bytes the draws occupy (for cache weighing).
+    pub fn size_in_bytes(&self) -> usize {
+        (self.ctr.len() + self.roas.len()) * std::mem::size_of::<f32>()
+    }
+
+    /// Each draw's blended score: projected fatigue × (w·CTR/population CTR + (1−w)·ROAS/population ROAS).
+    pub fn blended(&self, posterior: &AdPosterior, population: &PopulationStats) -> Vec<f32> {
+        let ctr_weight = posterior.ctr_weight;
+        let ctr_scale = posterior.fatigue_factor * ctr_weight / population.ctr;
+        let roas_scale = posterior.fatigue_factor * (1.0 - ctr_weight) / population.roas();
+        self.ctr
+            .iter()
+            .zip(&self.roas)
+            .map(|(ctr, roas)| (ctr_scale * f64::from(*ctr) + roas_scale * f64::from(*roas)) as f32)
+            .collect()
+    }
+}
+
+/// The mean of some draws, in f64.
+pub fn mean_of(scores: &[f32]) -> Option<f64> {
+    if scores.is_empty() {
+        return None;
+    }
+    let sum: f64 = scores.iter().map(|score| f64::from(*score)).sum();
+    Some(sum / scores.len() as f64)
 }
 
 /// Standard-normal quantiles at the midpoints of `count` equal-probability strata: the draws of every
@@ -392,39 +436,35 @@ impl ComponentNormals {
     }
 }
 
-/// Draws blended scores: projected fatigue × (w·CTR/population CTR + (1−w)·ROAS/population ROAS), each
-/// draw's ROAS built from the same CTR draw. `normals` sets the number of draws.
-pub fn draw_scores(posterior: &AdPosterior, population: &PopulationStats, normals: &ComponentNormals) -> ScoreDraws {
-    let ctr_weight = posterior.ctr_weight;
-    let population_roas = population.roas();
+/// Draws an ad's CTR and ROAS, paired (each ROAS draw built from the same CTR draw). `normals` sets the
+/// number of draws.
+pub fn draw_scores(posterior: &AdPosterior, normals: &ComponentNormals) -> ScoreDraws {
     let roas_scale = 1000.0 / posterior.cpm;
     let ctr_interval = posterior.ctr();
     let ctr_sd = (ctr_interval.upper_95 - ctr_interval.mean).max(0.0) / 1.96;
     let ctr_is_normal =
         posterior.ctr_alpha > NORMAL_APPROXIMATION_SHAPE && posterior.ctr_beta > NORMAL_APPROXIMATION_SHAPE;
 
-    let ctr_normals = &normals.ctr;
-    let ctr_second_normals = &normals.ctr_second;
-    let rate_normals = &normals.conversion_rate;
-    let value_normals = &normals.value;
-
-    let scores = (0..normals.draw_count())
-        .map(|index| {
-            let ctr = if ctr_is_normal {
-                (ctr_interval.mean + ctr_sd * ctr_normals[index]).clamp(0.0, 1.0)
-            } else {
-                // Beta(α, β) = X / (X + Y) with X ~ Gamma(α), Y ~ Gamma(β).
-                let clicks_part = gamma_from_normal(posterior.ctr_alpha, ctr_normals[index]);
-                let non_clicks_part = gamma_from_normal(posterior.ctr_beta, ctr_second_normals[index]);
-                clicks_part / (clicks_part + non_clicks_part).max(1e-300)
-            };
-            let conversion_rate = gamma_from_normal(posterior.conversion_rate_shape, rate_normals[index])
-                / posterior.conversion_rate_rate;
-            let value = (posterior.value_log_mean + posterior.value_log_sd * value_normals[index]).exp();
-            let relative_ctr = ctr / population.ctr;
-            let relative_roas = ctr * conversion_rate * value * roas_scale / population_roas;
-            posterior.fatigue_factor * (ctr_weight * relative_ctr + (1.0 - ctr_weight) * relative_roas)
-        })
-        .collect();
-    ScoreDraws { scores }
+    let draw_count = normals.draw_count();
+    let mut ctr_draws = Vec::with_capacity(draw_count);
+    let mut roas_draws = Vec::with_capacity(draw_count);
+    for index in 0..draw_count {
+        let ctr = if ctr_is_normal {
+            (ctr_interval.mean + ctr_sd * normals.ctr[index]).clamp(0.0, 1.0)
+        } else {
+            // Beta(α, β) = X / (X + Y) with X ~ Gamma(α), Y ~ Gamma(β).
+            let clicks_part = gamma_from_normal(posterior.ctr_alpha, normals.ctr[index]);
+            let non_clicks_part = gamma_from_normal(posterior.ctr_beta, normals.ctr_second[index]);
+            clicks_part / (clicks_part + non_clicks_part).max(1e-300)
+        };
+        let conversion_rate = gamma_from_normal(posterior.conversion_rate_shape, normals.conversion_rate[index])
+            / posterior.conversion_rate_rate;
+        let value = (posterior.value_log_mean + posterior.value_log_sd * normals.value[index]).exp();
+        ctr_draws.push(ctr as f32);
+        roas_draws.push((ctr * conversion_rate * value * roas_scale) as f32);
+    }
+    ScoreDraws {
+        ctr: ctr_draws,
+        roas: roas_draws,
+    }
 }

@@ -6,40 +6,43 @@
 //! The distributions are tabulated on one log-spaced grid shared by all ads, so the work is linear in the
 //! number of draws and grid cells (no sorting).
 
-use crate::posterior::ScoreDraws;
-
 /// Grid cells between the smallest and largest draw (log-spaced).
 const GRID_CELLS: usize = 1024;
 
-/// P(best) per ad, summing to 1. Every ad must have the same number of draws.
-pub fn probability_of_being_best(draws: &[&ScoreDraws]) -> Vec<f64> {
+/// P(best) per ad, summing to 1. Each ad's distribution is read from its own draws, however many it has; an
+/// ad without draws has no distribution and gets 0 (unless no ad has any, then the split is even).
+pub fn probability_of_being_best(draws: &[&[f32]]) -> Vec<f64> {
     let ad_count = draws.len();
     if ad_count == 0 {
         return Vec::new();
     }
-    if ad_count == 1 {
-        return vec![1.0];
+    let even_split = vec![1.0 / ad_count as f64; ad_count];
+    let with_draws: Vec<usize> = (0..ad_count).filter(|&index| !draws[index].is_empty()).collect();
+    if with_draws.is_empty() {
+        return even_split;
     }
-    let draws_per_ad = draws[0].scores.len();
-    debug_assert!(draws.iter().all(|ad| ad.scores.len() == draws_per_ad));
-    if draws_per_ad == 0 {
-        return vec![1.0 / ad_count as f64; ad_count];
+    if with_draws.len() == 1 {
+        let mut probabilities = vec![0.0; ad_count];
+        probabilities[with_draws[0]] = 1.0;
+        return probabilities;
     }
 
     // A log grid over the positive draws; non-positive draws fall in cell 0 (they can only win a tie).
     let (smallest, largest) = draws
         .iter()
-        .flat_map(|ad| ad.scores.iter())
-        .filter(|score| **score > 0.0 && score.is_finite())
+        .flat_map(|ad| ad.iter())
+        .map(|score| f64::from(*score))
+        .filter(|score| *score > 0.0 && score.is_finite())
         .fold((f64::MAX, f64::MIN), |(low, high), score| {
-            (low.min(*score), high.max(*score))
+            (low.min(score), high.max(score))
         });
     if smallest >= largest {
-        return vec![1.0 / ad_count as f64; ad_count];
+        return with_draws_split_evenly(ad_count, &with_draws);
     }
     let log_low = smallest.ln();
     let cell_width = (largest.ln() - log_low) / (GRID_CELLS - 1) as f64;
-    let cell_of = |score: f64| -> usize {
+    let cell_of = |score: f32| -> usize {
+        let score = f64::from(score);
         if score <= 0.0 || !score.is_finite() {
             return 0;
         }
@@ -51,17 +54,18 @@ pub fn probability_of_being_best(draws: &[&ScoreDraws]) -> Vec<f64> {
     let mut counts = vec![0_u32; ad_count * GRID_CELLS];
     for (ad_index, ad) in draws.iter().enumerate() {
         let ad_counts = &mut counts[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
-        for score in &ad.scores {
+        for score in ad.iter() {
             ad_counts[cell_of(*score)] += 1;
         }
     }
     // CDF at a cell's middle = (2·below + in_cell) / (2·draws): logarithms come from a table of integers.
-    let log_doubled_draws = (2.0 * draws_per_ad as f64).ln();
-    let log_of_integer: Vec<f64> = (0..=2 * draws_per_ad).map(|integer| (integer as f64).ln()).collect();
+    let most_draws = with_draws.iter().map(|&index| draws[index].len()).max().unwrap_or(0);
+    let log_of_integer: Vec<f64> = (0..=2 * most_draws).map(|integer| (integer as f64).ln()).collect();
     let mut log_cdf_middle = vec![f64::NEG_INFINITY; ad_count * GRID_CELLS];
     let mut sum_log_cdf_middle = vec![0.0_f64; GRID_CELLS];
     let mut ads_with_zero_cdf_middle = vec![0_u32; GRID_CELLS];
-    for ad_index in 0..ad_count {
+    for &ad_index in &with_draws {
+        let log_doubled_draws = log_of_integer[2 * draws[ad_index].len()];
         let ad_counts = &counts[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
         let ad_log_cdf = &mut log_cdf_middle[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
         let mut below = 0_usize;
@@ -81,9 +85,10 @@ pub fn probability_of_being_best(draws: &[&ScoreDraws]) -> Vec<f64> {
     }
 
     let mut weights = vec![0.0_f64; ad_count];
-    for (ad_index, ad_weight) in weights.iter_mut().enumerate() {
+    for &ad_index in &with_draws {
         let ad_counts = &counts[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
         let ad_log_cdf = &log_cdf_middle[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
+        let mut ad_weight = 0.0;
         for cell in 0..GRID_CELLS {
             let in_cell = ad_counts[cell];
             // An ad with draws in this cell has a positive CDF at its middle, so the zero count is all others'.
@@ -93,32 +98,40 @@ pub fn probability_of_being_best(draws: &[&ScoreDraws]) -> Vec<f64> {
             let others_log_product = sum_log_cdf_middle[cell] - ad_log_cdf[cell];
             // Below e^-50 the contribution is lost in rounding anyway; skip the exponential.
             if others_log_product > -50.0 {
-                *ad_weight += f64::from(in_cell) * others_log_product.exp();
+                ad_weight += f64::from(in_cell) * others_log_product.exp();
             }
         }
+        // The mean over this ad's own draws.
+        weights[ad_index] = ad_weight / draws[ad_index].len() as f64;
     }
     let total: f64 = weights.iter().sum();
     if total <= 0.0 {
-        return vec![1.0 / ad_count as f64; ad_count];
+        return with_draws_split_evenly(ad_count, &with_draws);
     }
     weights.iter().map(|weight| weight / total).collect()
+}
+
+fn with_draws_split_evenly(ad_count: usize, with_draws: &[usize]) -> Vec<f64> {
+    let mut probabilities = vec![0.0; ad_count];
+    for &index in with_draws {
+        probabilities[index] = 1.0 / with_draws.len() as f64;
+    }
+    probabilities
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn draws(values: &[f64]) -> ScoreDraws {
-        ScoreDraws {
-            scores: values.to_vec(),
-        }
+    fn draws(values: &[f64]) -> Vec<f32> {
+        values.iter().map(|value| *value as f32).collect()
     }
 
     #[test]
     fn a_dominant_ad_is_best_with_certainty() {
         let low = draws(&[1.0, 2.0, 3.0]);
         let high = draws(&[10.0, 11.0, 12.0]);
-        let probabilities = probability_of_being_best(&[&low, &high]);
+        let probabilities = probability_of_being_best(&[&low[..], &high[..]]);
         assert!(probabilities[1] > 0.999, "{probabilities:?}");
     }
 
@@ -127,8 +140,29 @@ mod tests {
         let values: Vec<f64> = (1..=400).map(f64::from).collect();
         let first = draws(&values);
         let second = draws(&values.iter().map(|value| value + 0.5).collect::<Vec<_>>());
-        let probabilities = probability_of_being_best(&[&first, &second]);
+        let probabilities = probability_of_being_best(&[&first[..], &second[..]]);
         assert!((probabilities[0] - 0.5).abs() < 0.01, "{probabilities:?}");
         assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ads_with_different_draw_counts_are_read_from_their_own_draws() {
+        // The same distribution drawn 400 and 100 times: still an even split, and no index past either end.
+        let many: Vec<f64> = (1..=400).map(f64::from).collect();
+        let few: Vec<f64> = (1..=100).map(|value| f64::from(value) * 4.0 - 1.5).collect();
+        let probabilities = probability_of_being_best(&[&draws(&many)[..], &draws(&few)[..]]);
+        assert!((probabilities[0] - 0.5).abs() < 0.02, "{probabilities:?}");
+    }
+
+    #[test]
+    fn an_ad_without_draws_is_never_best() {
+        let probabilities =
+            probability_of_being_best(&[&draws(&[1.0, 2.0])[..], &draws(&[])[..], &draws(&[3.0, 4.0])[..]]);
+        assert_eq!(probabilities[1], 0.0);
+        assert!(probabilities[2] > 0.99, "{probabilities:?}");
+        assert_eq!(
+            probability_of_being_best(&[&draws(&[])[..], &draws(&[])[..]]),
+            vec![0.5, 0.5]
+        );
     }
 }

@@ -54,10 +54,11 @@ pub fn quantize_population(population: &PopulationStats) -> PopulationStats {
 }
 
 /// The cache key of an ad's draws: every input of `draw_scores`, written exactly (quantised values print
-/// exactly with `{:e}`), plus the model version.
-pub fn draws_key(posterior: &AdPosterior, population: &PopulationStats, draw_count: usize, seed: u64) -> String {
+/// exactly with `{:e}`), plus the model version. The blend weight, fatigue and the population are not
+/// inputs of the draws (they are applied after the cache), so they are not in the key.
+pub fn draws_key(posterior: &AdPosterior, draw_count: usize, seed: u64) -> String {
     format!(
-        "{}|{draw_count}|{seed}|{:e}|{:e}|{:e}|{:e}|{:e}|{:e}|{:e}|{:e}|{:e}|{:e}|{:e}|{:e}|{:e}",
+        "{}|{draw_count}|{seed}|{:e}|{:e}|{:e}|{:e}|{:e}|{:e}|{:e}",
         crate::MODEL_VERSION,
         posterior.ctr_alpha,
         posterior.ctr_beta,
@@ -66,12 +67,6 @@ pub fn draws_key(posterior: &AdPosterior, population: &PopulationStats, draw_cou
         posterior.value_log_mean,
         posterior.value_log_sd,
         posterior.cpm,
-        posterior.ctr_weight,
-        posterior.fatigue_factor,
-        population.ctr,
-        population.conversions_per_click,
-        population.value_per_conversion,
-        population.cpm,
     )
 }
 

@@ -1,18 +1,20 @@
 //! Allocation and scoring over the score cache: the allocator library's steps, with the per-ad draws taken
-//! from the cache and the CPU-heavy steps run on the blocking pool.
+//! from the cache, the CPU-heavy steps on the blocking pool, and admission control in front.
 
 use std::sync::Arc;
 
 use adloop_allocator::{
-    Allocation, AllocationRequest, AllocatorConfig, PreparedAllocation, ScoreDraws, finish_allocation, prepare,
+    Allocation, AllocationRequest, AllocatorConfig, PreparedAllocation, ScoreDraws, finish_allocation, mean_of, prepare,
 };
 use adloop_service_kit::error::{ErrorCode, ServiceError};
 
+use crate::admission::Admission;
 use crate::score_cache::{CacheTier, ScoreCache};
 
 pub struct AllocationService {
     config: Arc<AllocatorConfig>,
     cache: Arc<ScoreCache>,
+    admission: Admission,
 }
 
 /// An ad's score from its draws: the mean blended score, and whether a cache supplied the draws.
@@ -21,16 +23,23 @@ pub struct CachedScore {
     pub from_cache: bool,
 }
 
-fn internal(error: tokio::task::JoinError) -> ServiceError {
-    ServiceError::new(ErrorCode::Internal, format!("allocation task failed: {error}"))
+/// Callers learn only that something failed inside; the detail goes to the log.
+fn internal_failure(detail: &dyn std::fmt::Display) -> ServiceError {
+    tracing::error!(error = %detail, "allocation failed inside ml-service");
+    ServiceError::new(ErrorCode::Internal, "internal error while computing the allocation")
 }
 
 impl AllocationService {
-    pub fn new(config: AllocatorConfig, cache: Arc<ScoreCache>) -> AllocationService {
+    pub fn new(config: AllocatorConfig, cache: Arc<ScoreCache>, admission: Admission) -> AllocationService {
         AllocationService {
             config: Arc::new(config),
             cache,
+            admission,
         }
+    }
+
+    pub fn config(&self) -> &AllocatorConfig {
+        &self.config
     }
 
     async fn prepare(&self, request: &Arc<AllocationRequest>) -> Result<Arc<PreparedAllocation>, ServiceError> {
@@ -38,22 +47,27 @@ impl AllocationService {
         let request = Arc::clone(request);
         let prepared = tokio::task::spawn_blocking(move || prepare(&request, &config))
             .await
-            .map_err(internal)?
+            .map_err(|join_error| internal_failure(&join_error))?
             .map_err(|error| ServiceError::invalid_field(error.field, error.rule))?;
         Ok(Arc::new(prepared))
     }
 
     pub async fn allocate(&self, request: AllocationRequest) -> Result<Allocation, ServiceError> {
+        let _ticket = self.admission.admit().await?;
         let request = Arc::new(request);
         let prepared = self.prepare(&request).await?;
-        let (draws, _tiers) = self.cache.draws_for(&prepared).await;
+        let cached = self
+            .cache
+            .draws_for(&prepared)
+            .await
+            .map_err(|error| internal_failure(&error))?;
         let config = Arc::clone(&self.config);
         tokio::task::spawn_blocking(move || {
-            let draw_references: Vec<&ScoreDraws> = draws.iter().map(Arc::as_ref).collect();
+            let draw_references: Vec<&ScoreDraws> = cached.draws.iter().map(Arc::as_ref).collect();
             finish_allocation(&request, &config, &prepared, &draw_references)
         })
         .await
-        .map_err(internal)?
+        .map_err(|join_error| internal_failure(&join_error))?
         .map_err(|error| ServiceError::invalid_field(error.field, error.rule))
     }
 
@@ -62,20 +76,22 @@ impl AllocationService {
         &self,
         request: AllocationRequest,
     ) -> Result<Vec<(adloop_allocator::AdScore, CachedScore)>, ServiceError> {
+        let _ticket = self.admission.admit().await?;
         let request = Arc::new(request);
         let prepared = self.prepare(&request).await?;
-        let (draws, tiers) = self.cache.draws_for(&prepared).await;
+        let cached = self
+            .cache
+            .draws_for(&prepared)
+            .await
+            .map_err(|error| internal_failure(&error))?;
         // Posterior summaries of the prepared ads: a few arithmetic operations per ad.
         let analytic = adloop_allocator::score_prepared(&request, &prepared);
         Ok(analytic
             .into_iter()
-            .zip(draws.iter().zip(tiers))
-            .map(|(ad_score, (ad_draws, tier))| {
-                let score = if ad_draws.scores.is_empty() {
-                    ad_score.score
-                } else {
-                    ad_draws.scores.iter().sum::<f64>() / ad_draws.scores.len() as f64
-                };
+            .zip(prepared.ads.iter().zip(cached.draws.iter().zip(cached.tiers)))
+            .map(|(ad_score, (prepared_ad, (ad_draws, tier)))| {
+                let blended = ad_draws.blended(&prepared_ad.posterior, &prepared.population);
+                let score = mean_of(&blended).unwrap_or(ad_score.score);
                 (
                     ad_score,
                     CachedScore {

@@ -1,6 +1,7 @@
 //! ml-service: adloop's gRPC service for budget allocation, scoring and learning (`adloop.ml.v1.MlService`).
 //! gRPC, gRPC health, gRPC reflection, `/healthz`, `/readyz` and `/metrics` share one port.
 
+pub mod admission;
 mod allocation_service;
 mod grpc;
 mod http_routes;

@@ -5,6 +5,7 @@ use adloop_config::{
 };
 use serde::Deserialize;
 
+use crate::admission::AllocationLimits;
 use crate::score_cache::ScoreCacheSettings;
 
 const COMPILED_DEFAULTS: &str = include_str!("defaults.toml");
@@ -16,6 +17,7 @@ pub struct MlServiceSettings {
     pub redis: RedisSettings,
     pub telemetry: TelemetrySettings,
     pub score_cache: ScoreCacheSettings,
+    pub allocation_limits: AllocationLimits,
     #[serde(default)]
     pub allocator: AllocatorConfig,
 }
@@ -31,6 +33,18 @@ impl MlServiceSettings {
         if let Err(rule) = settings.allocator.validate() {
             return Err(ConfigError::rule_violated("allocator", rule));
         }
+        if settings.allocation_limits.max_running == 0 {
+            return Err(ConfigError::rule_violated(
+                "allocation_limits.max_running",
+                "must be at least 1",
+            ));
+        }
+        if settings.score_cache.l1_max_bytes < 1024 * 1024 {
+            return Err(ConfigError::rule_violated(
+                "score_cache.l1_max_bytes",
+                "must be at least 1048576 (1 MiB)",
+            ));
+        }
         if !(0.0..=1.0).contains(&settings.score_cache.verify_sample_rate) {
             return Err(ConfigError::rule_violated(
                 "score_cache.verify_sample_rate",
@@ -39,4 +53,16 @@ impl MlServiceSettings {
         }
         Ok(settings)
     }
+}
+
+/// The score cache exactly as ml-service ships it (its compiled defaults): replays and benchmarks measure
+/// this, not a stand-in.
+pub fn shipped_score_cache_settings() -> Result<ScoreCacheSettings, ConfigError> {
+    #[derive(Deserialize)]
+    struct ScoreCacheSection {
+        score_cache: ScoreCacheSettings,
+    }
+    let no_environment = EnvironmentVariables::from_pairs(Vec::<(String, String)>::new());
+    let section: ScoreCacheSection = load_settings(COMPILED_DEFAULTS, &no_environment)?;
+    Ok(section.score_cache)
 }

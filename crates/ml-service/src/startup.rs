@@ -10,8 +10,10 @@ use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
 use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 use axum::Router;
+use prometheus_client::metrics::counter::Counter;
 use sqlx::PgPool;
 
+use crate::admission::Admission;
 use crate::allocation_service::AllocationService;
 use crate::grpc::MlServiceHandler;
 use crate::http_routes::{HttpState, http_router};
@@ -47,12 +49,23 @@ impl Application {
         let mut metrics_registry = Registry::with_prefix("adloop_ml");
         let http_metrics = HttpMetrics::register(&mut metrics_registry);
         let cache_metrics = CacheMetrics::register(&mut metrics_registry);
-        let score_cache = Arc::new(ScoreCache::new(
-            settings.score_cache.clone(),
-            Some(redis_pool.clone()),
-            cache_metrics,
+        let score_cache = Arc::new(
+            ScoreCache::builder(settings.score_cache.clone(), cache_metrics)
+                .redis(redis_pool.clone())
+                .build(),
+        );
+        let shed_allocations = Counter::default();
+        metrics_registry.register(
+            "allocations_shed",
+            "Allocate and Score requests refused because too many were running and waiting",
+            shed_allocations.clone(),
+        );
+        let admission = Admission::new(settings.allocation_limits.clone(), shed_allocations);
+        let allocation = Arc::new(AllocationService::new(
+            settings.allocator.clone(),
+            score_cache,
+            admission,
         ));
-        let allocation = Arc::new(AllocationService::new(settings.allocator.clone(), score_cache));
         let router = build_router(
             database_pool,
             redis_pool,

@@ -2,7 +2,9 @@
 //! (Beta, Gamma, log-normal; no approximation), counting how often each ad wins.
 
 use adloop_allocator::reference::exact_probability_of_being_best;
-use adloop_allocator::{AllocatorConfig, build_posterior, draw, population_stats, prepare, probability_of_being_best};
+use adloop_allocator::{
+    AllocatorConfig, blended_scores, build_posterior, draw, population_stats, prepare, probability_of_being_best,
+};
 
 use crate::fixtures::*;
 
@@ -29,7 +31,10 @@ fn probability_of_best_is_within_0_01_of_an_exact_reference() {
     let config = AllocatorConfig::default();
     let prepared = prepare(&request, &config).unwrap();
     let draws: Vec<_> = prepared.ads.iter().map(|ad| draw(&prepared, ad)).collect();
-    let estimated = probability_of_being_best(&draws.iter().collect::<Vec<_>>());
+    let draw_references: Vec<_> = draws.iter().collect();
+    let all_ads: Vec<usize> = (0..draws.len()).collect();
+    let scores = blended_scores(&prepared, &draw_references, &all_ads);
+    let estimated = probability_of_being_best(&scores.iter().map(Vec::as_slice).collect::<Vec<_>>());
 
     // The reference uses the same quantised posteriors, drawn exactly.
     let reference = exact_probability_of_being_best(&prepared, REFERENCE_JOINT_DRAWS, 99);

@@ -11,6 +11,7 @@ use adloop_proto::ml::v1::{
     GetServiceInfoResponse, GetWeightsRequest, GetWeightsResponse, RecordEventRequest, RecordEventResponse,
     ScoreRequest, ScoreResponse,
 };
+use adloop_service_kit::error::ServiceError;
 use adloop_telemetry::propagation::current_trace_id;
 use tonic::{Request, Response, Status};
 
@@ -26,6 +27,14 @@ impl MlServiceHandler {
     }
 }
 
+impl MlServiceHandler {
+    /// Checked before the ads are even converted: an oversized request costs nothing more.
+    fn refuse_too_many_ads(&self, ad_count: usize) -> Result<(), Status> {
+        adloop_allocator::check_ad_count(ad_count, self.allocation.config())
+            .map_err(|error| Status::from(ServiceError::invalid_field(error.field, error.rule)))
+    }
+}
+
 fn not_yet_available(rpc_name: &str) -> Status {
     Status::unimplemented(format!(
         "{rpc_name} is not available in ml-service {}",
@@ -36,6 +45,7 @@ fn not_yet_available(rpc_name: &str) -> Status {
 #[tonic::async_trait]
 impl MlService for MlServiceHandler {
     async fn allocate(&self, request: Request<AllocateRequest>) -> Result<Response<AllocateResponse>, Status> {
+        self.refuse_too_many_ads(request.get_ref().ads.len())?;
         let allocation_request = convert::allocation_request(request.get_ref())?;
         let currency = allocation_request.currency;
         let ad_count = allocation_request.ads.len();
@@ -45,6 +55,7 @@ impl MlService for MlServiceHandler {
     }
 
     async fn score(&self, request: Request<ScoreRequest>) -> Result<Response<ScoreResponse>, Status> {
+        self.refuse_too_many_ads(request.get_ref().ads.len())?;
         let score_request = convert::score_request(request.get_ref())?;
         let scores = self.allocation.score(score_request).await?;
         Ok(Response::new(ScoreResponse {

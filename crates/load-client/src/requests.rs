@@ -7,9 +7,14 @@ use campaign_sim::{Observation, Scenario};
 
 /// A 100-ad account: many-ads-200's distributions with 100 ads.
 pub fn hundred_ad_scenario() -> Scenario {
-    Scenario::from_toml(
+    account_scenario(100)
+}
+
+/// An account of `ad_count` ads with many-ads-200's distributions.
+pub fn account_scenario(ad_count: usize) -> Scenario {
+    Scenario::from_toml(&format!(
         r#"
-name = "load-100"
+name = "load-{ad_count}"
 currency = "USD"
 days = 30
 decision_interval_hours = 1
@@ -17,13 +22,13 @@ total_daily_budget = 1000000
 
 [[ad_groups]]
 name_prefix = "ad"
-count = 100
-ctr = { median = 0.01, log_sd = 0.35 }
-conversion_rate = { median = 0.02, log_sd = 0.5 }
-value_per_conversion = { median = 5000, log_sd = 0.3 }
-cpm = { median = 1000, log_sd = 0.2 }
+count = {ad_count}
+ctr = {{ median = 0.01, log_sd = 0.35 }}
+conversion_rate = {{ median = 0.02, log_sd = 0.5 }}
+value_per_conversion = {{ median = 5000, log_sd = 0.3 }}
+cpm = {{ median = 1000, log_sd = 0.2 }}
 "#,
-    )
+    ))
     .expect("the built-in load scenario is valid")
 }
 

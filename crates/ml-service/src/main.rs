@@ -4,6 +4,11 @@ use adloop_telemetry::{init_telemetry, otlp_endpoint_from_environment};
 use ml_service::settings::MlServiceSettings;
 use ml_service::startup::Application;
 
+/// mimalloc returns freed memory to the system and keeps fragmentation low under the cache's churn; with
+/// glibc's allocator a full cache under churn grew ml-service past its 512 MiB limit (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = MlServiceSettings::load(&EnvironmentVariables::from_process())?;

@@ -213,6 +213,9 @@ impl ScoreCache {
             }
         }
         debug_assert_eq!(draws.len(), ad_count);
+        self.metrics
+            .l1_bytes
+            .set(i64::try_from(self.l1.weighted_size()).unwrap_or(i64::MAX));
         self.verify_sample_in_background(prepared, &draws, &tiers);
         Ok(CachedDraws { draws, tiers })
     }

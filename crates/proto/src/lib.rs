@@ -1,4 +1,7 @@
-//! The adloop gRPC contract. Generated from `proto/`; never edit the generated code by hand.
+//! The adloop gRPC contract. Generated from `proto/`; never edit the generated code by hand. `allocation`
+//! converts its allocation messages to and from the allocator's types.
+
+pub mod allocation;
 
 #[allow(clippy::all, clippy::unwrap_used)]
 pub mod ml {

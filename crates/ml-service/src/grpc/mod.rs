@@ -1,10 +1,10 @@
 //! The `adloop.ml.v1.MlService` handler. Allocate and Score run the allocator over the score cache; the
 //! other rpcs arrive with the subsystems that implement them and answer UNIMPLEMENTED until then.
 
-mod convert;
-
 use std::sync::Arc;
 
+use adloop_allocator::InputError;
+use adloop_proto::allocation as convert;
 use adloop_proto::ml::v1::ml_service_server::MlService;
 use adloop_proto::ml::v1::{
     AllocateRequest, AllocateResponse, FindSimilarPatternsRequest, FindSimilarPatternsResponse, GetServiceInfoRequest,
@@ -30,9 +30,12 @@ impl MlServiceHandler {
 impl MlServiceHandler {
     /// Checked before the ads are even converted: an oversized request costs nothing more.
     fn refuse_too_many_ads(&self, ad_count: usize) -> Result<(), Status> {
-        adloop_allocator::check_ad_count(ad_count, self.allocation.config())
-            .map_err(|error| Status::from(ServiceError::invalid_field(error.field, error.rule)))
+        adloop_allocator::check_ad_count(ad_count, self.allocation.config()).map_err(invalid_argument)
     }
+}
+
+fn invalid_argument(error: InputError) -> Status {
+    Status::from(ServiceError::invalid_field(error.field, error.rule))
 }
 
 fn not_yet_available(rpc_name: &str) -> Status {
@@ -46,7 +49,7 @@ fn not_yet_available(rpc_name: &str) -> Status {
 impl MlService for MlServiceHandler {
     async fn allocate(&self, request: Request<AllocateRequest>) -> Result<Response<AllocateResponse>, Status> {
         self.refuse_too_many_ads(request.get_ref().ads.len())?;
-        let allocation_request = convert::allocation_request(request.get_ref())?;
+        let allocation_request = convert::allocation_request(request.get_ref()).map_err(invalid_argument)?;
         let currency = allocation_request.currency;
         let ad_count = allocation_request.ads.len();
         let allocation = self.allocation.allocate(allocation_request).await?;
@@ -56,7 +59,7 @@ impl MlService for MlServiceHandler {
 
     async fn score(&self, request: Request<ScoreRequest>) -> Result<Response<ScoreResponse>, Status> {
         self.refuse_too_many_ads(request.get_ref().ads.len())?;
-        let score_request = convert::score_request(request.get_ref())?;
+        let score_request = convert::score_request(request.get_ref()).map_err(invalid_argument)?;
         let scores = self.allocation.score(score_request).await?;
         Ok(Response::new(ScoreResponse {
             scores: scores

@@ -19,6 +19,7 @@ pub struct CacheMetrics {
     pub stale_hits: Counter,
     pub redis_errors: Counter,
     pub redis_available: Gauge,
+    pub l1_bytes: Gauge,
 }
 
 impl CacheMetrics {
@@ -48,6 +49,11 @@ impl CacheMetrics {
             "score_cache_redis_available",
             "1 while the score cache uses Redis, 0 while it backs off",
             metrics.redis_available.clone(),
+        );
+        registry.register(
+            "score_cache_l1_bytes",
+            "Bytes the in-process score cache holds, as its byte bound counts them",
+            metrics.l1_bytes.clone(),
         );
         metrics
     }

@@ -1,29 +1,33 @@
-//! The contract's messages ↔ the allocator's types. Every check names the field and the rule; a request that
-//! fails one is refused whole (INVALID_ARGUMENT) before anything is computed or cached.
+//! The contract's allocation messages ↔ the allocator's types, in one place for every client and server.
+//! Every check on the way in names the field and the rule; a request that fails one is refused whole
+//! (ml-service answers INVALID_ARGUMENT) before anything is computed or cached.
 
 use std::collections::HashSet;
 
 use adloop_allocator::{
-    AdIds, AdInput, AdScore, AdStatus, Allocation, AllocationConstraints, AllocationRequest, Decision, Interval, Prior,
-    RecentWindow, Recommendation,
+    AdIds, AdInput, AdScore, AdStatus, Allocation, AllocationConstraints, AllocationRequest, Decision, InputError,
+    Interval, Prior, RecentWindow, Recommendation,
 };
 use adloop_money::{Currency, MinorUnits};
-use adloop_proto::ml::v1 as proto;
-use adloop_service_kit::error::ServiceError;
+
+use crate::ml::v1 as proto;
 
 const DEFAULT_MAX_CHANGE_FRACTION: f64 = 0.5;
 
-fn invalid(field: impl Into<String>, rule: impl std::fmt::Display) -> ServiceError {
-    ServiceError::invalid_field(field, rule)
+fn invalid(field: impl Into<String>, rule: impl std::fmt::Display) -> InputError {
+    InputError {
+        field: field.into(),
+        rule: rule.to_string(),
+    }
 }
 
-fn currency_of(field: &str, money: Option<&proto::Money>) -> Result<Currency, ServiceError> {
+fn currency_of(field: &str, money: Option<&proto::Money>) -> Result<Currency, InputError> {
     let money = money.ok_or_else(|| invalid(field, "is required"))?;
     Currency::parse(&money.currency).map_err(|error| invalid(format!("{field}.currency"), error))
 }
 
 /// Money in the request's currency; absent means zero.
-fn amount(field: &str, money: Option<&proto::Money>, currency: Currency) -> Result<MinorUnits, ServiceError> {
+fn amount(field: &str, money: Option<&proto::Money>, currency: Currency) -> Result<MinorUnits, InputError> {
     let Some(money) = money else {
         return Ok(MinorUnits::ZERO);
     };
@@ -39,11 +43,11 @@ fn amount(field: &str, money: Option<&proto::Money>, currency: Currency) -> Resu
     Ok(MinorUnits(money.minor_units))
 }
 
-fn count(field: String, value: i64) -> Result<u64, ServiceError> {
+fn count(field: String, value: i64) -> Result<u64, InputError> {
     u64::try_from(value).map_err(|_| invalid(field, "must not be negative"))
 }
 
-fn ad_input(index: usize, state: &proto::AdState, currency: Currency) -> Result<AdInput, ServiceError> {
+fn ad_input(index: usize, state: &proto::AdState, currency: Currency) -> Result<AdInput, InputError> {
     let field = |name: &str| format!("ads[{index}].{name}");
     let ids = state.ids.as_ref().ok_or_else(|| invalid(field("ids"), "is required"))?;
     let recent = match &state.recent {
@@ -106,7 +110,7 @@ fn ad_input(index: usize, state: &proto::AdState, currency: Currency) -> Result<
     })
 }
 
-fn ads_input(states: &[proto::AdState], currency: Currency) -> Result<Vec<AdInput>, ServiceError> {
+fn ads_input(states: &[proto::AdState], currency: Currency) -> Result<Vec<AdInput>, InputError> {
     if states.is_empty() {
         return Err(invalid("ads", "at least one ad is required"));
     }
@@ -125,7 +129,8 @@ fn ads_input(states: &[proto::AdState], currency: Currency) -> Result<Vec<AdInpu
     Ok(ads)
 }
 
-pub fn allocation_request(request: &proto::AllocateRequest) -> Result<AllocationRequest, ServiceError> {
+/// The allocator's request from the contract's, checked field by field.
+pub fn allocation_request(request: &proto::AllocateRequest) -> Result<AllocationRequest, InputError> {
     let currency = currency_of("total_daily_budget", request.total_daily_budget.as_ref())?;
     let total = amount("total_daily_budget", request.total_daily_budget.as_ref(), currency)?;
     let ads = ads_input(&request.ads, currency)?;
@@ -152,12 +157,12 @@ pub fn allocation_request(request: &proto::AllocateRequest) -> Result<Allocation
         constraints,
         seed: request.seed,
     };
-    adloop_allocator::validate_request(&allocation_request).map_err(|error| invalid(error.field, error.rule))?;
+    adloop_allocator::validate_request(&allocation_request)?;
     Ok(allocation_request)
 }
 
 /// The Score rpc has no total: the currency comes from the first ad's spend (all ads must share it).
-pub fn score_request(request: &proto::ScoreRequest) -> Result<AllocationRequest, ServiceError> {
+pub fn score_request(request: &proto::ScoreRequest) -> Result<AllocationRequest, InputError> {
     let first_money = request
         .ads
         .first()
@@ -178,7 +183,7 @@ pub fn score_request(request: &proto::ScoreRequest) -> Result<AllocationRequest,
         },
         seed: 0,
     };
-    adloop_allocator::validate_request(&allocation_request).map_err(|error| invalid(error.field, error.rule))?;
+    adloop_allocator::validate_request(&allocation_request)?;
     Ok(allocation_request)
 }
 
@@ -250,5 +255,77 @@ pub fn ad_score(score: &AdScore, from_cache: bool) -> proto::AdScore {
         ctr_blend_weight: score.ctr_blend_weight,
         fatigue_factor: score.fatigue_factor,
         from_cache,
+    }
+}
+
+impl From<&AdInput> for proto::AdState {
+    /// An ad in the contract's terms; money is in `currency`, the request's.
+    fn from(ad: &AdInput) -> proto::AdState {
+        ad_state(ad, None)
+    }
+}
+
+/// An ad in the contract's terms, its money in `currency` (`None`: filled in by the request conversion).
+fn ad_state(ad: &AdInput, currency: Option<Currency>) -> proto::AdState {
+    let money_of = |amount: MinorUnits| {
+        currency.map(|currency| proto::Money {
+            minor_units: amount.get(),
+            currency: currency.code().to_owned(),
+        })
+    };
+    proto::AdState {
+        ids: ids(&ad.ids),
+        impressions: ad.impressions as i64,
+        clicks: ad.clicks as i64,
+        conversions: ad.conversions as i64,
+        spend: money_of(ad.spend),
+        conversion_value: money_of(ad.conversion_value),
+        age_hours: ad.age_hours,
+        current_daily_budget: money_of(ad.current_daily_budget),
+        status: match ad.status {
+            AdStatus::Active => proto::AdStatus::Active,
+            AdStatus::Paused => proto::AdStatus::Paused,
+        } as i32,
+        creative_features: ad
+            .creative_features
+            .iter()
+            .map(|(name, value)| (name.clone(), *value))
+            .collect(),
+        creative_dna_score: ad.creative_dna_score,
+        priors: ad
+            .priors
+            .iter()
+            .map(|prior| proto::AdPrior {
+                source: prior.source.clone(),
+                expected_ctr: prior.expected_ctr,
+                expected_roas: prior.expected_roas,
+                strength_impressions: prior.strength_impressions,
+            })
+            .collect(),
+        recent: ad.recent.map(|recent| proto::RecentWindow {
+            hours: recent.hours,
+            impressions: recent.impressions as i64,
+            clicks: recent.clicks as i64,
+            spend: money_of(recent.spend),
+            conversions: recent.conversions as i64,
+            conversion_value: money_of(recent.conversion_value),
+        }),
+        frequency: ad.frequency,
+    }
+}
+
+impl From<&AllocationRequest> for proto::AllocateRequest {
+    fn from(request: &AllocationRequest) -> proto::AllocateRequest {
+        let currency = request.currency;
+        proto::AllocateRequest {
+            ads: request.ads.iter().map(|ad| ad_state(ad, Some(currency))).collect(),
+            total_daily_budget: money(request.total_daily_budget, currency),
+            constraints: Some(proto::AllocationConstraints {
+                per_ad_floor: money(request.constraints.per_ad_floor, currency),
+                per_ad_cap: money(request.constraints.per_ad_cap, currency),
+                max_change_fraction: request.constraints.max_change_fraction,
+            }),
+            seed: request.seed,
+        }
     }
 }

@@ -258,21 +258,9 @@ pub fn ad_score(score: &AdScore, from_cache: bool) -> proto::AdScore {
     }
 }
 
-impl From<&AdInput> for proto::AdState {
-    /// An ad in the contract's terms; money is in `currency`, the request's.
-    fn from(ad: &AdInput) -> proto::AdState {
-        ad_state(ad, None)
-    }
-}
-
-/// An ad in the contract's terms, its money in `currency` (`None`: filled in by the request conversion).
-fn ad_state(ad: &AdInput, currency: Option<Currency>) -> proto::AdState {
-    let money_of = |amount: MinorUnits| {
-        currency.map(|currency| proto::Money {
-            minor_units: amount.get(),
-            currency: currency.code().to_owned(),
-        })
-    };
+/// An ad in the contract's terms, its money in `currency` (the request's).
+pub fn ad_state(ad: &AdInput, currency: Currency) -> proto::AdState {
+    let money_of = |amount: MinorUnits| money(amount, currency);
     proto::AdState {
         ids: ids(&ad.ids),
         impressions: ad.impressions as i64,
@@ -318,7 +306,7 @@ impl From<&AllocationRequest> for proto::AllocateRequest {
     fn from(request: &AllocationRequest) -> proto::AllocateRequest {
         let currency = request.currency;
         proto::AllocateRequest {
-            ads: request.ads.iter().map(|ad| ad_state(ad, Some(currency))).collect(),
+            ads: request.ads.iter().map(|ad| ad_state(ad, currency)).collect(),
             total_daily_budget: money(request.total_daily_budget, currency),
             constraints: Some(proto::AllocationConstraints {
                 per_ad_floor: money(request.constraints.per_ad_floor, currency),

@@ -3,76 +3,10 @@
 use std::time::Duration;
 
 use adloop_proto::ml::v1 as proto;
-use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
 use serde_json::{Value, json};
 
+use crate::fixtures::{allocation_request as request, grpc_client, three_ads};
 use crate::helpers::spawn_stack;
-
-fn money(minor_units: i64) -> Option<proto::Money> {
-    Some(proto::Money {
-        minor_units,
-        currency: "USD".into(),
-    })
-}
-
-fn ad_state(ad_id: &str, impressions: i64, clicks: i64, conversions: i64, value_cents: i64) -> proto::AdState {
-    proto::AdState {
-        ids: Some(proto::AdIds {
-            account_id: "act_1".into(),
-            campaign_id: "c1".into(),
-            ad_set_id: format!("set-{ad_id}"),
-            ad_id: ad_id.into(),
-        }),
-        impressions,
-        clicks,
-        conversions,
-        spend: money(100_000),
-        conversion_value: money(value_cents),
-        age_hours: 240.0,
-        current_daily_budget: money(10_000),
-        status: proto::AdStatus::Active as i32,
-        recent: Some(proto::RecentWindow {
-            hours: 72.0,
-            impressions: impressions * 3 / 10,
-            clicks: clicks * 3 / 10,
-            spend: money(30_000),
-            conversions: conversions * 3 / 10,
-            conversion_value: money(value_cents * 3 / 10),
-        }),
-        ..Default::default()
-    }
-}
-
-fn request(ads: Vec<proto::AdState>, total: i64) -> proto::AllocateRequest {
-    proto::AllocateRequest {
-        ads,
-        total_daily_budget: money(total),
-        constraints: Some(proto::AllocationConstraints {
-            per_ad_floor: money(100),
-            per_ad_cap: None,
-            max_change_fraction: 0.5,
-        }),
-        seed: 0,
-    }
-}
-
-fn three_ads() -> Vec<proto::AdState> {
-    vec![
-        ad_state("winner", 100_000, 2_000, 100, 500_000),
-        ad_state("middle", 100_000, 1_500, 60, 300_000),
-        ad_state("loser", 100_000, 1_000, 20, 100_000),
-    ]
-}
-
-async fn grpc_client(base_url: &str) -> MlServiceClient<tonic::transport::Channel> {
-    MlServiceClient::new(
-        tonic::transport::Endpoint::from_shared(base_url.to_owned())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap(),
-    )
-}
 
 #[tokio::test]
 async fn allocate_over_grpc_conserves_the_total_and_explains_each_ad() {

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod allocation;
+mod fixtures;
 mod helpers;
+mod score_cache;
 mod service_health;
 mod shutdown;
 mod tracing_across_services;

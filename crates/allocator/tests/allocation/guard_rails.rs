@@ -92,13 +92,32 @@ fn paused_ads_get_nothing_and_caps_hold() {
 #[test]
 fn a_young_ad_is_never_starved_below_its_exploration_floor() {
     let mut ads = ten_unequal_ads();
-    let mut newcomer = ad("newcomer", 500, 3, 0, 500, 0, 20.0);
-    newcomer.current_daily_budget = MinorUnits(10_000);
+    // A brand-new ad with no budget yet: no change limit holds it up, only the exploration floor.
+    let mut newcomer = ad("newcomer", 20_000, 20, 0, 20_000, 0, 20.0);
+    newcomer.current_daily_budget = MinorUnits::ZERO;
     ads.push(newcomer);
-    let allocation = allocate(&request(ads, 110_000), &AllocatorConfig::default()).unwrap();
-    let newcomer = allocation.recommendations.last().unwrap();
-    // Half an even share of 1,100.00 USD over 11 ads.
-    assert!(newcomer.recommended_daily_budget.get() >= 5_000, "{newcomer:?}");
+    let request = request(ads, 110_000);
+    // A quarter of an even share of 1,100.00 USD over 11 ads.
+    let exploration_floor = 110_000 / 11 / 4;
+    let newcomer_budget = |config: &AllocatorConfig| {
+        let allocation = allocate(&request, config).unwrap();
+        allocation
+            .recommendations
+            .last()
+            .unwrap()
+            .recommended_daily_budget
+            .get()
+    };
+    let with_floor = newcomer_budget(&AllocatorConfig::default());
+    assert!(with_floor >= exploration_floor, "{with_floor}");
+    let without_floor = newcomer_budget(&AllocatorConfig {
+        young_ad_floor_of_even_share: 0.0,
+        ..AllocatorConfig::default()
+    });
+    assert!(
+        without_floor < exploration_floor,
+        "its evidence alone would give it {without_floor}: the floor is what keeps it at {with_floor}"
+    );
 }
 
 #[test]

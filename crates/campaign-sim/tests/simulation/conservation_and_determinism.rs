@@ -65,6 +65,12 @@ fn the_original_allocator_asks_for_more_than_the_total_and_is_held_to_it() {
     let run = run_simulation(&scenario, built_in_policy("seed-v1", 3).unwrap().as_mut(), 3, 10).unwrap();
     let uniform = run_simulation(&scenario, built_in_policy("uniform", 3).unwrap().as_mut(), 3, 10).unwrap();
     assert_eq!(uniform.decisions_over_total, 0);
+    assert!(
+        run.decisions_over_total > 0,
+        "seed-v1 asked for more than the total on {} of {} decisions",
+        run.decisions_over_total,
+        run.decisions.len()
+    );
     for decision in &run.decisions {
         let applied: i64 = decision.budgets.iter().map(|(_, budget)| budget.get()).sum();
         assert!(applied <= scenario.total_daily_budget.get());

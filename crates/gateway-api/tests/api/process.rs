@@ -37,7 +37,21 @@ fn wait_for_listening_address(stdout: impl std::io::Read) -> String {
 #[tokio::test]
 async fn sigterm_drains_and_exits_successfully() {
     let database = TestDatabase::create().await;
-    let mut gateway = gateway_command(&database.url).spawn().expect("start gateway-api");
+    // An "ml-service" that accepts connections and never answers: a call through the gateway stays in
+    // flight until the gateway's 1.5 s time-out for it.
+    let silent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_address = silent_listener.local_addr().unwrap();
+    let silent_server = tokio::spawn(async move {
+        let mut open_connections = Vec::new();
+        while let Ok((connection, _)) = silent_listener.accept().await {
+            open_connections.push(connection);
+        }
+    });
+    let mut gateway = gateway_command(&database.url)
+        .env("ADLOOP_ML_SERVICE__ENDPOINT", format!("http://{silent_address}"))
+        .env("ADLOOP_ML_SERVICE__REQUEST_TIMEOUT_MS", "1500")
+        .spawn()
+        .expect("start gateway-api");
     let stdout = gateway.stdout.take().expect("piped stdout");
     let address = tokio::task::spawn_blocking(move || wait_for_listening_address(stdout))
         .await
@@ -45,6 +59,8 @@ async fn sigterm_drains_and_exits_successfully() {
 
     let liveness = reqwest::get(format!("http://{address}/healthz")).await.unwrap();
     assert_eq!(liveness.status(), 200);
+    let in_flight_request = tokio::spawn(reqwest::get(format!("http://{address}/v1/ml/service-info")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let kill_status = Command::new("kill")
         .args(["-TERM", &gateway.id().to_string()])
@@ -52,6 +68,15 @@ async fn sigterm_drains_and_exits_successfully() {
         .unwrap();
     assert!(kill_status.success());
 
+    let response = in_flight_request
+        .await
+        .unwrap()
+        .expect("the request in flight at SIGTERM gets an answer");
+    assert_eq!(
+        response.status(),
+        504,
+        "the request ran to its own time-out instead of being cut off"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit_status = loop {
         if let Some(exit_status) = gateway.try_wait().unwrap() {
@@ -61,6 +86,7 @@ async fn sigterm_drains_and_exits_successfully() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit_status.success(), "gateway-api exited with {exit_status}");
+    silent_server.abort();
 }
 
 #[test]

@@ -281,10 +281,14 @@ pub struct StoredEvent {
     pub event: Value,
 }
 
-#[derive(Debug, Default)]
+/// Everything received, newest last, at most `capacity` events (the oldest go first), and the first time
+/// each (pixel, event_name, event_id) was seen within the de-duplication window (older ones are pruned).
+#[derive(Debug)]
 pub struct CapiStore {
-    events: Vec<StoredEvent>,
+    events: std::collections::VecDeque<StoredEvent>,
+    capacity: usize,
     first_received_unix: HashMap<(String, String, String), i64>,
+    last_pruned_unix: i64,
 }
 
 /// Request-level parameters kept with each event.
@@ -296,9 +300,29 @@ pub struct RequestContext<'a> {
 }
 
 impl CapiStore {
+    pub fn new(capacity: usize) -> CapiStore {
+        CapiStore {
+            events: std::collections::VecDeque::new(),
+            capacity,
+            first_received_unix: HashMap::new(),
+            last_pruned_unix: i64::MIN,
+        }
+    }
+
+    /// Forgets first sightings older than the window, at most once a simulated hour.
+    fn prune_past_window(&mut self, now_unix: i64, window_seconds: i64) {
+        if now_unix.saturating_sub(self.last_pruned_unix) < 3600 {
+            return;
+        }
+        self.first_received_unix
+            .retain(|_, first_received| now_unix - *first_received <= window_seconds);
+        self.last_pruned_unix = now_unix;
+    }
+
     /// Stores validated events; returns how many were received.
     pub fn store(&mut self, events: Vec<Value>, context: &RequestContext<'_>, window_hours: u64) -> usize {
         let received = events.len();
+        self.prune_past_window(context.received_at_unix, (window_hours * 3600) as i64);
         for event in events {
             let event_name = event.get("event_name").and_then(Value::as_str).unwrap_or("").to_owned();
             let event_id = event.get("event_id").and_then(Value::as_str).map(str::to_owned);
@@ -315,7 +339,10 @@ impl CapiStore {
                 }
                 None => false,
             };
-            self.events.push(StoredEvent {
+            if self.events.len() >= self.capacity {
+                self.events.pop_front();
+            }
+            self.events.push_back(StoredEvent {
                 pixel_id: context.pixel_id.to_owned(),
                 event_name,
                 event_id,
@@ -329,8 +356,13 @@ impl CapiStore {
         received
     }
 
-    pub fn events(&self) -> &[StoredEvent] {
+    pub fn events(&self) -> &std::collections::VecDeque<StoredEvent> {
         &self.events
+    }
+
+    /// Event ids remembered for de-duplication.
+    pub fn remembered_event_ids(&self) -> usize {
+        self.first_received_unix.len()
     }
 }
 
@@ -345,6 +377,7 @@ mod tests {
             max_event_age_days: 7,
             max_physical_store_event_age_days: 62,
             future_tolerance_seconds: 600,
+            stored_event_capacity: 100,
         }
     }
 
@@ -437,7 +470,7 @@ mod tests {
 
     #[test]
     fn repeats_within_48_hours_are_deduplicated() {
-        let mut store = CapiStore::default();
+        let mut store = CapiStore::new(100);
         let context = |received_at_unix| RequestContext {
             pixel_id: "1",
             received_at_unix,
@@ -449,5 +482,31 @@ mod tests {
         store.store(vec![website_event()], &context(NOW + 49 * 3600), 48);
         let flags: Vec<bool> = store.events().iter().map(|event| event.deduplicated).collect();
         assert_eq!(flags, vec![false, true, false]);
+    }
+
+    #[test]
+    fn the_store_keeps_at_most_its_capacity_and_forgets_ids_past_the_window() {
+        let mut store = CapiStore::new(10);
+        for index in 0..25 {
+            let mut event = website_event();
+            event["event_id"] = Value::from(format!("order-{index}"));
+            let context = RequestContext {
+                pixel_id: "1",
+                received_at_unix: NOW + index * 3600,
+                test_event_code: None,
+                partner_agent: None,
+            };
+            store.store(vec![event], &context, 12);
+        }
+        assert_eq!(store.events().len(), 10, "the oldest events went first");
+        assert_eq!(
+            store.events().back().map(|event| event.event_id.clone()),
+            Some(Some("order-24".into()))
+        );
+        assert!(
+            store.remembered_event_ids() <= 14,
+            "ids older than the 12 h window were forgotten: {}",
+            store.remembered_event_ids()
+        );
     }
 }

@@ -63,6 +63,8 @@ pub struct CapiSettings {
     pub max_event_age_days: u64,
     pub max_physical_store_event_age_days: u64,
     pub future_tolerance_seconds: u64,
+    /// Events kept for `/_sim/capi/events`; the oldest go first.
+    pub stored_event_capacity: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -133,7 +133,7 @@ impl SimState {
             start_date,
             clock,
             objects: ObjectRegistry::default(),
-            capi: CapiStore::default(),
+            capi: CapiStore::new(settings.capi.stored_event_capacity),
             rate_limiter: RateLimiter::default(),
             faults,
             requests: VecDeque::new(),

@@ -185,6 +185,21 @@ async fn repeats_of_an_event_id_within_48_hours_are_received_but_deduplicated() 
         stored_counts(&sim).await,
         json!({"received": 2, "unique": 1, "deduplicated": 1})
     );
+
+    // 47 simulated hours after the first sighting: still within the window.
+    sim.advance_hours(47.0).await;
+    send(&sim, vec![purchase("order-1", now_unix(&sim).await)]).await;
+    assert_eq!(
+        stored_counts(&sim).await,
+        json!({"received": 3, "unique": 1, "deduplicated": 2})
+    );
+    // 49 hours after it: past the window, the same id counts again.
+    sim.advance_hours(2.0).await;
+    send(&sim, vec![purchase("order-1", now_unix(&sim).await)]).await;
+    assert_eq!(
+        stored_counts(&sim).await,
+        json!({"received": 4, "unique": 2, "deduplicated": 2})
+    );
 }
 
 #[tokio::test]

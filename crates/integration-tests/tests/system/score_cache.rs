@@ -234,3 +234,47 @@ async fn allocations_beyond_running_and_waiting_are_refused_with_resource_exhaus
         "{metrics}"
     );
 }
+
+/// The simulator's `adloop` policy and ml-service over gRPC must be one allocator: the same observation,
+/// seed and settings give the same budgets (within one minor unit per ad), cached draws or not.
+#[tokio::test]
+async fn ml_service_allocates_exactly_as_the_simulators_adloop_policy() {
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service_with(&database, &[]).await;
+    let mut client = grpc_client(&ml_service.base_url()).await;
+    let scenario_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/many-ads-200.toml"
+    ))
+    .unwrap();
+    let scenario = campaign_sim::Scenario::from_toml(&scenario_text).unwrap();
+    let mut world = campaign_sim::World::new(&scenario, 17);
+    let true_roas = vec![1.0; world.observation().ads.len()];
+    let mut policy = campaign_sim::policy::built_in_policy("adloop", 17).unwrap();
+    for _day in 0..3 {
+        for _ in 0..24 {
+            world.advance();
+        }
+        let observation = world.observation().clone();
+        let simulated = policy
+            .decide(&observation, &campaign_sim::HiddenTruths { true_roas: &true_roas })
+            .unwrap();
+        let request = campaign_sim::policy::allocation_request(&observation, 17, 0.5);
+        // Twice: the second answer comes from the score cache.
+        for _ in 0..2 {
+            let served = client
+                .allocate(proto::AllocateRequest::from(&request))
+                .await
+                .unwrap()
+                .into_inner();
+            for (index, (recommendation, expected)) in served.recommendations.iter().zip(&simulated).enumerate() {
+                let budget = recommendation.recommended_daily_budget.as_ref().unwrap().minor_units;
+                assert!(
+                    (budget - expected.get()).abs() <= 1,
+                    "ad {index}: ml-service {budget}, simulator {}",
+                    expected.get()
+                );
+            }
+        }
+    }
+}

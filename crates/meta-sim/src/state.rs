@@ -148,14 +148,16 @@ impl SimState {
 
     /// Back to the start: a fresh world (same scenario and seed), no objects' history, events, usage,
     /// faults or request log. The clock keeps its mode; manual and accelerated clocks restart at hour 0.
-    pub fn reset(&mut self) {
+    /// A fresh world from the settings (the scenario file is read again), keeping the clock's mode. On an
+    /// error nothing changes.
+    pub fn reset(&mut self) -> Result<(), StateError> {
         let settings = self.settings.clone();
         let mode = self.clock.mode();
         let speed = self.clock.simulated_hours_per_second();
-        if let Ok(mut fresh) = SimState::new(settings) {
-            fresh.clock.set_mode(mode, speed);
-            *self = fresh;
-        }
+        let mut fresh = SimState::new(settings)?;
+        fresh.clock.set_mode(mode, speed);
+        *self = fresh;
+        Ok(())
     }
 
     pub fn currency(&self) -> Currency {

@@ -111,10 +111,16 @@ pub async fn get_capi_events(
     }))
 }
 
-pub async fn post_reset(State(state): State<AppState>) -> Json<Value> {
+pub async fn post_reset(State(state): State<AppState>) -> Response {
     let mut sim = state.lock();
-    sim.reset();
-    Json(json!({ "reset": true, "clock": clock_report(&sim) }))
+    match sim.reset() {
+        Ok(()) => Json(json!({ "reset": true, "clock": clock_report(&sim) })).into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "reset": false, "error": error.to_string() })),
+        )
+            .into_response(),
+    }
 }
 
 pub async fn get_clock(State(state): State<AppState>) -> Json<Value> {

@@ -131,6 +131,32 @@ async fn reset_restores_the_initial_world() {
 }
 
 #[tokio::test]
+async fn a_reset_that_cannot_reload_its_scenario_says_so_and_changes_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let scenario_path = directory.path().join("scenario.toml");
+    std::fs::copy(
+        format!("{}/../../scenarios/stationary-10.toml", env!("CARGO_MANIFEST_DIR")),
+        &scenario_path,
+    )
+    .unwrap();
+    let sim = spawn_meta_sim(&[("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.to_str().unwrap())]).await;
+    sim.set_budget(FIRST_AD_SET, 20000).await;
+    std::fs::write(&scenario_path, "not a scenario").unwrap();
+    let (status, body) = sim.post_json("_sim/reset", &json!({})).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["reset"], false);
+    assert!(
+        body["error"].as_str().unwrap().contains("world.scenario_path"),
+        "{body}"
+    );
+    assert_eq!(
+        sim.ad_set_budget(FIRST_AD_SET).await,
+        20000,
+        "the world was left as it was"
+    );
+}
+
+#[tokio::test]
 async fn the_accelerated_clock_runs_simulated_days_in_seconds() {
     let sim = spawn_meta_sim(&[]).await;
     let (_, clock) = sim

@@ -49,8 +49,8 @@ pub fn probability_of_being_best(draws: &[&[f32]]) -> Vec<f64> {
         (((score.ln() - log_low) / cell_width) as usize).min(GRID_CELLS - 1)
     };
 
-    // counts[ad × cell] and, per cell, Σ over ads of ln(CDF at the cell's middle). Flat arrays, and a
-    // logarithm only where an ad's CDF changes: this sweep is the hot path of every allocation.
+    // counts[ad × cell] and, per cell, Σ over ads of ln(CDF at the cell's middle). Flat arrays, and
+    // logarithms from a table of integers: this sweep is the hot path of every allocation.
     let mut counts = vec![0_u32; ad_count * GRID_CELLS];
     for (ad_index, ad) in draws.iter().enumerate() {
         let ad_counts = &mut counts[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
@@ -58,47 +58,49 @@ pub fn probability_of_being_best(draws: &[&[f32]]) -> Vec<f64> {
             ad_counts[cell_of(*score)] += 1;
         }
     }
-    // CDF at a cell's middle = (2·below + in_cell) / (2·draws): logarithms come from a table of integers.
     let most_draws = with_draws.iter().map(|&index| draws[index].len()).max().unwrap_or(0);
     let log_of_integer: Vec<f64> = (0..=2 * most_draws).map(|integer| (integer as f64).ln()).collect();
-    let mut log_cdf_middle = vec![f64::NEG_INFINITY; ad_count * GRID_CELLS];
+    // ln CDF of one ad at each cell's middle, from its counts: (2·below + in_cell) / (2·draws). Computed
+    // twice (for the sum over ads, then per ad) rather than stored: 8 bytes × cells × ads saved per request.
+    let (log_of_integer, counts) = (&log_of_integer, &counts);
+    let log_cdf_cells = |ad_index: usize| {
+        let log_doubled_draws = log_of_integer[2 * draws[ad_index].len()];
+        let ad_counts = &counts[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
+        let mut below = 0_usize;
+        ad_counts.iter().map(move |in_cell| {
+            let in_cell = *in_cell as usize;
+            let doubled_count = 2 * below + in_cell;
+            below += in_cell;
+            (
+                in_cell,
+                (doubled_count > 0).then(|| log_of_integer[doubled_count] - log_doubled_draws),
+            )
+        })
+    };
     let mut sum_log_cdf_middle = vec![0.0_f64; GRID_CELLS];
     let mut ads_with_zero_cdf_middle = vec![0_u32; GRID_CELLS];
     for &ad_index in &with_draws {
-        let log_doubled_draws = log_of_integer[2 * draws[ad_index].len()];
-        let ad_counts = &counts[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
-        let ad_log_cdf = &mut log_cdf_middle[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
-        let mut below = 0_usize;
-        for cell in 0..GRID_CELLS {
-            let in_cell = ad_counts[cell] as usize;
-            // The CDF halfway through the cell: everything below plus half of the cell.
-            let doubled_count = 2 * below + in_cell;
-            below += in_cell;
-            if doubled_count > 0 {
-                let log_cdf = log_of_integer[doubled_count] - log_doubled_draws;
-                ad_log_cdf[cell] = log_cdf;
-                sum_log_cdf_middle[cell] += log_cdf;
-            } else {
-                ads_with_zero_cdf_middle[cell] += 1;
+        for (cell, (_, log_cdf)) in log_cdf_cells(ad_index).enumerate() {
+            match log_cdf {
+                Some(log_cdf) => sum_log_cdf_middle[cell] += log_cdf,
+                None => ads_with_zero_cdf_middle[cell] += 1,
             }
         }
     }
 
     let mut weights = vec![0.0_f64; ad_count];
     for &ad_index in &with_draws {
-        let ad_counts = &counts[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
-        let ad_log_cdf = &log_cdf_middle[ad_index * GRID_CELLS..(ad_index + 1) * GRID_CELLS];
         let mut ad_weight = 0.0;
-        for cell in 0..GRID_CELLS {
-            let in_cell = ad_counts[cell];
+        for (cell, (in_cell, log_cdf)) in log_cdf_cells(ad_index).enumerate() {
             // An ad with draws in this cell has a positive CDF at its middle, so the zero count is all others'.
+            let Some(log_cdf) = log_cdf else { continue };
             if in_cell == 0 || ads_with_zero_cdf_middle[cell] > 0 {
                 continue;
             }
-            let others_log_product = sum_log_cdf_middle[cell] - ad_log_cdf[cell];
+            let others_log_product = sum_log_cdf_middle[cell] - log_cdf;
             // Below e^-50 the contribution is lost in rounding anyway; skip the exponential.
             if others_log_product > -50.0 {
-                ad_weight += f64::from(in_cell) * others_log_product.exp();
+                ad_weight += in_cell as f64 * others_log_product.exp();
             }
         }
         // The mean over this ad's own draws.

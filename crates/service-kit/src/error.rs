@@ -139,14 +139,33 @@ impl From<ServiceError> for tonic::Status {
 }
 
 impl From<tonic::Status> for ServiceError {
+    /// The code maps back; an INVALID_ARGUMENT message of the form `field: rule` (as every adloop service
+    /// writes them) gives back its field too.
     fn from(status: tonic::Status) -> Self {
-        ServiceError::new(ErrorCode::from_grpc_code(status.code()), status.message().to_owned())
+        let code = ErrorCode::from_grpc_code(status.code());
+        let message = status.message().to_owned();
+        let field = (code == ErrorCode::InvalidArgument)
+            .then(|| message.split_once(": "))
+            .flatten()
+            .map(|(field, _)| field)
+            .filter(|field| !field.is_empty() && !field.contains(char::is_whitespace))
+            .map(str::to_owned);
+        ServiceError { code, message, field }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_field_survives_a_round_trip_through_grpc() {
+        let original = ServiceError::invalid_field("ads[2].clicks", "must not exceed impressions");
+        let relayed = ServiceError::from(tonic::Status::from(original.clone()));
+        assert_eq!(relayed, original);
+        let not_a_field = ServiceError::from(tonic::Status::internal("internal error: while computing"));
+        assert_eq!(not_a_field.field, None);
+    }
 
     #[test]
     fn every_code_survives_a_round_trip_through_grpc() {

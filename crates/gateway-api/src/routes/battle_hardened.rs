@@ -90,6 +90,37 @@ fn round_to(value: f64, decimals: i32) -> f64 {
     (value * factor).round() / factor
 }
 
+/// ml-service names the fields of its own contract (`ads[2].conversion_value`); this route's callers sent
+/// `ad_states[2].pipeline_value`, so errors are given back in their terms.
+fn in_original_terms(mut error: ServiceError) -> ServiceError {
+    let Some(field) = error.field.take() else {
+        return error;
+    };
+    let original = original_field_path(&field);
+    error.message = error.message.replacen(&field, &original, 1);
+    error.field = Some(original);
+    error
+}
+
+fn original_field_path(field: &str) -> String {
+    if field == "total_daily_budget" || field.starts_with("total_daily_budget.") {
+        return field.replacen("total_daily_budget", "total_budget", 1);
+    }
+    let Some(after_ads) = field.strip_prefix("ads") else {
+        return field.to_owned();
+    };
+    let renamed_leaf = [
+        (".ids.ad_id", ".ad_id"),
+        (".conversion_value", ".pipeline_value"),
+        (".current_daily_budget", ".current_budget"),
+    ]
+    .iter()
+    .fold(after_ads.to_owned(), |path, (contract_name, original_name)| {
+        path.replacen(contract_name, original_name, 1)
+    });
+    format!("ad_states{renamed_leaf}")
+}
+
 pub async fn post_select(State(state): State<AppState>, body: Bytes) -> Result<Json<SelectAnswer>, ServiceError> {
     let body: SelectBody = parse_json_body(&body)?;
     let currency_code = body.currency.clone().unwrap_or_else(|| "USD".to_owned());
@@ -154,7 +185,7 @@ pub async fn post_select(State(state): State<AppState>, body: Bytes) -> Result<J
         .client()
         .allocate(allocate_request(&allocation_body))
         .await
-        .map_err(ml_service_call_failed)?
+        .map_err(|status| in_original_terms(ml_service_call_failed(status)))?
         .into_inner();
     let answer = allocation_answer(response, &currency_code);
     let major = |minor_units: i64| MinorUnits(minor_units).to_major(currency);

@@ -227,6 +227,26 @@ async fn the_original_select_endpoint_answers_in_its_own_shape_and_conserves_the
         "lifetime average daily spend, as the original used"
     );
     assert!(answer["recommendations"][0]["metrics"]["ctr"].as_f64().unwrap() > 4.9);
+
+    // Errors name the field as the caller sent it: `ad_states[1]`, not ml-service's `ads[1]`.
+    let mut more_clicks_than_impressions = body.clone();
+    more_clicks_than_impressions["ad_states"][1]["clicks"] = json!(20_000);
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/ml/battle-hardened/select", stack.gateway.base_url()))
+        .json(&more_clicks_than_impressions)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "ad_states[1].clicks", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("ad_states[1].clicks:"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -111,12 +111,15 @@ resource "google_cloud_run_v2_service" "service" {
           value = var.ml_service_endpoint
         }
       }
+      # Each dependency check gives up after 0.8 s (adloop_service_kit::health), so 2 s is ample.
       startup_probe {
+        timeout_seconds = 2
         http_get {
           path = "/readyz"
         }
       }
       liveness_probe {
+        timeout_seconds = 2
         http_get {
           path = "/healthz"
         }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use adloop_service_kit::health::{DependencyCheck, ReadinessReport, liveness};
+use adloop_service_kit::health::{DependencyCheck, ReadinessReport, answers_in_time, liveness};
 use adloop_service_kit::postgres::database_answers;
 use adloop_telemetry::metrics::{Registry, render_prometheus_text};
 use axum::Router;
@@ -26,7 +26,7 @@ pub fn api_router(state: AppState) -> Router {
 
 /// Ready when Postgres answers: the relay acknowledges nothing it has not committed there.
 async fn readiness(State(state): State<AppState>) -> ReadinessReport {
-    let postgres_answered = database_answers(&state.database_pool).await;
+    let postgres_answered = answers_in_time(database_answers(&state.database_pool)).await;
     ReadinessReport::from_checks(
         crate::SERVICE_NAME,
         crate::SERVICE_VERSION,

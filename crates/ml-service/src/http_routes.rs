@@ -1,9 +1,8 @@
 //! The HTTP side of ml-service: liveness, readiness and Prometheus metrics.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use adloop_service_kit::health::{DependencyCheck, ReadinessReport, liveness};
+use adloop_service_kit::health::{DependencyCheck, ReadinessReport, answers_in_time, liveness};
 use adloop_service_kit::postgres::database_answers;
 use adloop_telemetry::metrics::{Registry, render_prometheus_text};
 use axum::Router;
@@ -11,8 +10,6 @@ use axum::extract::State;
 use axum::routing::get;
 use deadpool_redis::redis;
 use sqlx::PgPool;
-
-const REDIS_PING_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -32,8 +29,10 @@ pub fn http_router(state: HttpState) -> Router {
 /// Ready when Postgres answers. Redis only holds the shared score cache: without it ml-service keeps
 /// serving from its in-process cache, so Redis is reported but not required.
 async fn readiness(State(state): State<HttpState>) -> ReadinessReport {
-    let postgres_answered = database_answers(&state.database_pool).await;
-    let redis_answered = redis_answers(&state.redis_pool).await;
+    let (postgres_answered, redis_answered) = tokio::join!(
+        answers_in_time(database_answers(&state.database_pool)),
+        answers_in_time(redis_answers(&state.redis_pool))
+    );
     ReadinessReport::from_checks(
         crate::SERVICE_NAME,
         crate::SERVICE_VERSION,
@@ -49,7 +48,7 @@ async fn redis_answers(redis_pool: &deadpool_redis::Pool) -> bool {
         let mut connection = redis_pool.get().await.ok()?;
         redis::cmd("PING").query_async::<String>(&mut connection).await.ok()
     };
-    matches!(tokio::time::timeout(REDIS_PING_TIMEOUT, ping).await, Ok(Some(_)))
+    ping.await.is_some()
 }
 
 async fn metrics(State(state): State<HttpState>) -> String {

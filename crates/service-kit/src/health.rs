@@ -1,10 +1,23 @@
 //! Liveness (`/healthz`: the process serves requests) and readiness (`/readyz`: its required dependencies
 //! answer). Optional dependencies are reported without making the service unready.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+/// The longest one dependency check may take. Checks run concurrently, so a readiness answer takes about this
+/// long at worst: well inside the probes' `timeoutSeconds: 2` in `deploy/kubernetes`.
+pub const DEPENDENCY_CHECK_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// Whether `check` answered `true` within [`DEPENDENCY_CHECK_TIMEOUT`]; a slow dependency counts as down.
+pub async fn answers_in_time(check: impl Future<Output = bool>) -> bool {
+    tokio::time::timeout(DEPENDENCY_CHECK_TIMEOUT, check)
+        .await
+        .unwrap_or(false)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,4 +1,4 @@
-use adloop_service_kit::health::{DependencyCheck, ReadinessReport};
+use adloop_service_kit::health::{DependencyCheck, ReadinessReport, answers_in_time};
 use adloop_service_kit::postgres::database_answers;
 use adloop_telemetry::metrics::render_prometheus_text;
 use axum::extract::State;
@@ -8,8 +8,10 @@ use super::AppState;
 /// Ready when Postgres answers (the executor queue lives there). ml-service is reported too; without it the
 /// gateway still serves what does not need a model, so it is not required.
 pub async fn readiness(State(state): State<AppState>) -> ReadinessReport {
-    let (postgres_answered, ml_service_serving) =
-        tokio::join!(database_answers(&state.database_pool), state.ml_service.is_serving());
+    let (postgres_answered, ml_service_serving) = tokio::join!(
+        answers_in_time(database_answers(&state.database_pool)),
+        answers_in_time(state.ml_service.is_serving())
+    );
     ReadinessReport::from_checks(
         crate::SERVICE_NAME,
         crate::SERVICE_VERSION,

@@ -113,6 +113,34 @@ async fn metrics_count_served_requests_by_route() {
 }
 
 #[tokio::test]
+async fn readiness_answers_inside_the_probe_time_out_when_ml_service_hangs() {
+    adloop_telemetry::init_telemetry_for_tests();
+    let database = adloop_test_support::TestDatabase::create().await;
+    // An "ml-service" that accepts connections and never answers.
+    let silent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_address = silent_listener.local_addr().unwrap();
+    let silent_server = tokio::spawn(async move {
+        let mut open_connections = Vec::new();
+        while let Ok((connection, _)) = silent_listener.accept().await {
+            open_connections.push(connection);
+        }
+    });
+    let gateway = crate::helpers::spawn_gateway(&database, &format!("http://{silent_address}"), &[]).await;
+    let started = std::time::Instant::now();
+    let report: serde_json::Value = reqwest::get(format!("{}/readyz", gateway.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The Kubernetes probes give /readyz 2 s (timeoutSeconds); ml-service's own call time-out is 5 s.
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(report["ready"], true, "{report}");
+    assert!(report.to_string().contains("unavailable"), "{report}");
+    silent_server.abort();
+}
+
+#[tokio::test]
 async fn gateway_stays_ready_but_reports_ml_service_down() {
     adloop_telemetry::init_telemetry_for_tests();
     let database = adloop_test_support::TestDatabase::create().await;

@@ -32,13 +32,15 @@ async fn graph_get(
     endpoints: &ServiceEndpoints,
     path_and_query: &str,
 ) -> Result<Value, String> {
-    let url = format!(
-        "{}/{GRAPH_VERSION}/{path_and_query}&access_token={}",
-        endpoints.meta_sim_url, endpoints.meta_sim_token
-    );
-    let response = http.get(url).send().await.map_err(|error| error.to_string())?;
+    let url = format!("{}/{GRAPH_VERSION}/{path_and_query}", endpoints.meta_sim_url);
+    let response = http
+        .get(url)
+        .query(&[("access_token", endpoints.meta_sim_token.as_str())])
+        .send()
+        .await
+        .map_err(crate::request_failure)?;
     let status = response.status();
-    let body: Value = response.json().await.map_err(|error| error.to_string())?;
+    let body: Value = response.json().await.map_err(crate::request_failure)?;
     if !status.is_success() {
         return Err(format!("meta-sim answered {status}: {body}"));
     }
@@ -63,8 +65,8 @@ async fn ad_set_budgets(
         ])
         .send()
         .await
-        .map_err(|error| error.to_string())?;
-    let results: Value = response.json().await.map_err(|error| error.to_string())?;
+        .map_err(crate::request_failure)?;
+    let results: Value = response.json().await.map_err(crate::request_failure)?;
     let mut budgets = HashMap::new();
     for (id, result) in ad_set_ids.iter().zip(results.as_array().into_iter().flatten()) {
         let body: Value = serde_json::from_str(result["body"].as_str().unwrap_or("{}")).unwrap_or_default();
@@ -100,10 +102,10 @@ async fn build_allocation_request(
         .get(format!("{}/_sim/clock", endpoints.meta_sim_url))
         .send()
         .await
-        .map_err(|error| error.to_string())?
+        .map_err(crate::request_failure)?
         .json()
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(crate::request_failure)?;
     let simulated_hour = clock["simulated_hour"].as_f64().unwrap_or(24.0);
     let rows = lifetime["data"].as_array().cloned().unwrap_or_default();
     if rows.is_empty() {
@@ -174,7 +176,12 @@ pub async fn allocate_simulated_account(http: &reqwest::Client, endpoints: &Serv
         .await
     {
         Ok(response) => response,
-        Err(error) => return StepOutcome::failed(step_name, format!("no answer from the gateway: {error}")),
+        Err(error) => {
+            return StepOutcome::failed(
+                step_name,
+                format!("no answer from the gateway: {}", crate::request_failure(error)),
+            );
+        }
     };
     let status = response.status();
     let answer: Value = response.json().await.unwrap_or_default();

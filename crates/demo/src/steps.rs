@@ -19,16 +19,29 @@ pub struct ServiceEndpoints {
 pub async fn read_simulated_account_insights(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> StepOutcome {
     let step_name = "meta-sim account insights";
     let url = format!(
-        "{}/v25.0/act_100000001/insights?fields=impressions,clicks,spend,actions&date_preset=maximum&access_token={}",
-        endpoints.meta_sim_url, endpoints.meta_sim_token
+        "{}/v25.0/act_100000001/insights?fields=impressions,clicks,spend,actions&date_preset=maximum",
+        endpoints.meta_sim_url
     );
-    let body: serde_json::Value = match http.get(url).send().await {
+    let request = http
+        .get(url)
+        .query(&[("access_token", endpoints.meta_sim_token.as_str())]);
+    let body: serde_json::Value = match request.send().await {
         Ok(response) if response.status().is_success() => match response.json().await {
             Ok(body) => body,
-            Err(error) => return StepOutcome::failed(step_name, format!("unreadable insights: {error}")),
+            Err(error) => {
+                return StepOutcome::failed(
+                    step_name,
+                    format!("unreadable insights: {}", crate::request_failure(error)),
+                );
+            }
         },
         Ok(response) => return StepOutcome::failed(step_name, format!("meta-sim answered {}", response.status())),
-        Err(error) => return StepOutcome::failed(step_name, format!("no answer from meta-sim: {error}")),
+        Err(error) => {
+            return StepOutcome::failed(
+                step_name,
+                format!("no answer from meta-sim: {}", crate::request_failure(error)),
+            );
+        }
     };
     let row = &body["data"][0];
     let purchases = row["actions"]
@@ -54,12 +67,22 @@ pub async fn check_readiness(http: &reqwest::Client, service_name: &str, base_ur
     let step_name = format!("{service_name} ready");
     let response = match http.get(format!("{base_url}/readyz")).send().await {
         Ok(response) => response,
-        Err(error) => return StepOutcome::failed(step_name, format!("no answer from {base_url}: {error}")),
+        Err(error) => {
+            return StepOutcome::failed(
+                step_name,
+                format!("no answer from {base_url}: {}", crate::request_failure(error)),
+            );
+        }
     };
     let status = response.status();
     let report: serde_json::Value = match response.json().await {
         Ok(report) => report,
-        Err(error) => return StepOutcome::failed(step_name, format!("unreadable readiness report: {error}")),
+        Err(error) => {
+            return StepOutcome::failed(
+                step_name,
+                format!("unreadable readiness report: {}", crate::request_failure(error)),
+            );
+        }
     };
     let checks = report["checks"]
         .as_array()
@@ -100,11 +123,21 @@ pub async fn call_ml_service_through_gateway(http: &reqwest::Client, gateway_url
     let response = match response {
         Ok(response) if response.status().is_success() => response,
         Ok(response) => return StepOutcome::failed(step_name, format!("gateway answered {}", response.status())),
-        Err(error) => return StepOutcome::failed(step_name, format!("no answer from the gateway: {error}")),
+        Err(error) => {
+            return StepOutcome::failed(
+                step_name,
+                format!("no answer from the gateway: {}", crate::request_failure(error)),
+            );
+        }
     };
     let body: serde_json::Value = match response.json().await {
         Ok(body) => body,
-        Err(error) => return StepOutcome::failed(step_name, format!("unreadable answer: {error}")),
+        Err(error) => {
+            return StepOutcome::failed(
+                step_name,
+                format!("unreadable answer: {}", crate::request_failure(error)),
+            );
+        }
     };
     let ml_trace_id = body["ml_service"]["trace_id"].as_str().unwrap_or("");
     let detail = format!(

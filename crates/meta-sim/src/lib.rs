@@ -17,6 +17,7 @@ mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+mod world_keeper;
 
 pub const SERVICE_NAME: &str = "meta-sim";
 pub const SERVICE_VERSION: &str = env!("CARGO_PKG_VERSION");

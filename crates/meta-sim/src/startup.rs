@@ -30,8 +30,10 @@ impl Application {
         let sim = SimState::new(settings)?;
         let mut metrics_registry = Registry::with_prefix("meta_sim");
         let http_metrics = HttpMetrics::register(&mut metrics_registry);
+        let sim = Arc::new(Mutex::new(sim));
+        crate::world_keeper::spawn(Arc::downgrade(&sim));
         let state = AppState {
-            sim: Arc::new(Mutex::new(sim)),
+            sim,
             metrics_registry: Arc::new(metrics_registry),
         };
         let router = traced_and_measured(router(state), http_metrics);

@@ -199,12 +199,27 @@ impl SimState {
 
     /// Runs the world forward to the clock's current hour, registering launches and scenario pauses.
     pub fn catch_up(&mut self) {
-        let target_hour = (self.clock.now_seconds() / 3600.0).floor() as u32;
+        self.catch_up_at_most(u32::MAX);
+    }
+
+    /// Simulated hours the world is behind its clock.
+    pub fn hours_behind(&self) -> u32 {
+        self.clock_hour().saturating_sub(self.world.hour())
+    }
+
+    /// Runs the world forward by at most `hours` towards the clock; returns whether it is caught up.
+    pub fn catch_up_at_most(&mut self, hours: u32) -> bool {
+        let target_hour = self.clock_hour().min(self.world.hour().saturating_add(hours));
         while self.world.hour() < target_hour {
             self.world.advance();
             self.register_launched_ads();
             self.record_scenario_pauses();
         }
+        self.hours_behind() == 0
+    }
+
+    fn clock_hour(&self) -> u32 {
+        (self.clock.now_seconds() / 3600.0).floor() as u32
     }
 
     fn register_launched_ads(&mut self) {

@@ -22,6 +22,9 @@ use crate::graph_error::GraphError;
 use crate::settings::parse_graph_version;
 use crate::state::{RequestRecord, SimState};
 
+/// Simulating an hour of a world costs tens of microseconds: a few are fine on an async worker.
+const HOURS_SIMULATED_ON_AN_ASYNC_WORKER: u32 = 4;
+
 #[derive(Clone)]
 pub struct AppState {
     pub sim: Arc<Mutex<SimState>>,
@@ -30,10 +33,18 @@ pub struct AppState {
 
 impl AppState {
     /// The simulation, caught up to the clock. A poisoned lock (a panic while holding it) is recovered: the
-    /// state is plain data and every handler leaves it consistent between statements.
+    /// state is plain data and every handler leaves it consistent between statements. The world keeper
+    /// (`crate::world_keeper`) keeps the world close to its clock, so this usually simulates an hour or
+    /// none; a larger gap (a manual jump of days) is simulated with the async worker handed off to others.
     pub fn lock(&self) -> MutexGuard<'_, SimState> {
         let mut guard = self.sim.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.catch_up();
+        let on_multi_threaded_runtime = tokio::runtime::Handle::try_current()
+            .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if guard.hours_behind() > HOURS_SIMULATED_ON_AN_ASYNC_WORKER && on_multi_threaded_runtime {
+            tokio::task::block_in_place(|| guard.catch_up());
+        } else {
+            guard.catch_up();
+        }
         guard
     }
 }

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use adloop_allocator::{AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, Prior, RecentWindow};
+use adloop_money::{Currency, MinorUnits};
 use adloop_proto::ml::v1 as proto;
 use adloop_service_kit::error::ServiceError;
 use axum::Json;
@@ -104,75 +106,93 @@ pub struct RecentBody {
     pub conversion_value: i64,
 }
 
-fn money(minor_units: i64, currency: &str) -> Option<proto::Money> {
-    Some(proto::Money {
-        minor_units,
-        currency: currency.to_owned(),
-    })
-}
-
-pub fn allocate_request(body: &AllocationBody) -> proto::AllocateRequest {
-    let currency = body.currency.as_str();
-    proto::AllocateRequest {
+/// The body as the allocator's request, sent on through the contract's one conversion
+/// (`adloop_proto::allocation`). Counts and money must not be negative; the allocator's own rules (clicks
+/// within impressions, one currency, ...) are checked by ml-service, which names the field the same way.
+pub fn allocation_request(body: &AllocationBody) -> Result<AllocationRequest, ServiceError> {
+    let currency = Currency::parse(&body.currency).map_err(|error| ServiceError::invalid_field("currency", error))?;
+    let constraints = body.constraints.as_ref();
+    Ok(AllocationRequest {
         ads: body
             .ads
             .iter()
-            .map(|ad| proto::AdState {
-                ids: Some(proto::AdIds {
-                    account_id: ad.account_id.clone(),
-                    campaign_id: ad.campaign_id.clone(),
-                    ad_set_id: ad.ad_set_id.clone(),
-                    ad_id: ad.ad_id.clone(),
-                }),
-                impressions: ad.impressions,
-                clicks: ad.clicks,
-                conversions: ad.conversions,
-                spend: money(ad.spend, currency),
-                conversion_value: money(ad.conversion_value, currency),
-                age_hours: ad.age_hours,
-                current_daily_budget: money(ad.current_daily_budget, currency),
-                status: match ad.status {
-                    AdStatusBody::Active => proto::AdStatus::Active,
-                    AdStatusBody::Paused => proto::AdStatus::Paused,
-                } as i32,
-                creative_features: ad
-                    .creative_features
-                    .iter()
-                    .map(|(name, value)| (name.clone(), *value))
-                    .collect(),
-                creative_dna_score: ad.creative_dna_score,
-                priors: ad
-                    .priors
-                    .iter()
-                    .map(|prior| proto::AdPrior {
-                        source: prior.source.clone(),
-                        expected_ctr: prior.expected_ctr,
-                        expected_roas: prior.expected_roas,
-                        strength_impressions: prior.strength_impressions,
-                    })
-                    .collect(),
-                recent: ad.recent.as_ref().map(|recent| proto::RecentWindow {
-                    hours: recent.hours,
-                    impressions: recent.impressions,
-                    clicks: recent.clicks,
-                    spend: money(recent.spend, currency),
-                    conversions: recent.conversions,
-                    conversion_value: money(recent.conversion_value, currency),
-                }),
-                frequency: ad.frequency,
+            .enumerate()
+            .map(|(index, ad)| ad_input(index, ad))
+            .collect::<Result<_, _>>()?,
+        total_daily_budget: amount("total_daily_budget".into(), body.total_daily_budget)?,
+        currency,
+        constraints: AllocationConstraints {
+            per_ad_floor: amount(
+                "constraints.per_ad_floor".into(),
+                constraints.map_or(0, |constraints| constraints.per_ad_floor),
+            )?,
+            per_ad_cap: amount(
+                "constraints.per_ad_cap".into(),
+                constraints.map_or(0, |constraints| constraints.per_ad_cap),
+            )?,
+            max_change_fraction: constraints.map_or(0.0, |constraints| constraints.max_change_fraction),
+        },
+        seed: body.seed,
+    })
+}
+
+fn count(field: String, value: i64) -> Result<u64, ServiceError> {
+    u64::try_from(value).map_err(|_| ServiceError::invalid_field(field, "must not be negative"))
+}
+
+fn amount(field: String, minor_units: i64) -> Result<MinorUnits, ServiceError> {
+    if minor_units < 0 {
+        return Err(ServiceError::invalid_field(field, "must not be negative"));
+    }
+    Ok(MinorUnits(minor_units))
+}
+
+fn ad_input(index: usize, ad: &AdBody) -> Result<AdInput, ServiceError> {
+    let field = |name: &str| format!("ads[{index}].{name}");
+    let recent = match &ad.recent {
+        Some(recent) => Some(RecentWindow {
+            hours: recent.hours,
+            impressions: count(field("recent.impressions"), recent.impressions)?,
+            clicks: count(field("recent.clicks"), recent.clicks)?,
+            spend: amount(field("recent.spend"), recent.spend)?,
+            conversions: count(field("recent.conversions"), recent.conversions)?,
+            conversion_value: amount(field("recent.conversion_value"), recent.conversion_value)?,
+        }),
+        None => None,
+    };
+    Ok(AdInput {
+        ids: AdIds {
+            account_id: ad.account_id.clone(),
+            campaign_id: ad.campaign_id.clone(),
+            ad_set_id: ad.ad_set_id.clone(),
+            ad_id: ad.ad_id.clone(),
+        },
+        impressions: count(field("impressions"), ad.impressions)?,
+        clicks: count(field("clicks"), ad.clicks)?,
+        conversions: count(field("conversions"), ad.conversions)?,
+        spend: amount(field("spend"), ad.spend)?,
+        conversion_value: amount(field("conversion_value"), ad.conversion_value)?,
+        age_hours: ad.age_hours,
+        current_daily_budget: amount(field("current_daily_budget"), ad.current_daily_budget)?,
+        status: match ad.status {
+            AdStatusBody::Active => AdStatus::Active,
+            AdStatusBody::Paused => AdStatus::Paused,
+        },
+        creative_features: ad.creative_features.clone(),
+        creative_dna_score: ad.creative_dna_score,
+        priors: ad
+            .priors
+            .iter()
+            .map(|prior| Prior {
+                source: prior.source.clone(),
+                expected_ctr: prior.expected_ctr,
+                expected_roas: prior.expected_roas,
+                strength_impressions: prior.strength_impressions,
             })
             .collect(),
-        total_daily_budget: money(body.total_daily_budget, currency),
-        constraints: body
-            .constraints
-            .as_ref()
-            .map(|constraints| proto::AllocationConstraints {
-                per_ad_floor: money(constraints.per_ad_floor, currency),
-                per_ad_cap: money(constraints.per_ad_cap, currency),
-                max_change_fraction: constraints.max_change_fraction,
-            }),
-        seed: body.seed,
-    }
+        recent,
+        frequency: ad.frequency,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -268,10 +288,11 @@ pub async fn post_allocation(
     body: Bytes,
 ) -> Result<Json<AllocationAnswer>, ServiceError> {
     let body: AllocationBody = parse_json_body(&body)?;
+    let request = allocation_request(&body)?;
     let response = state
         .ml_service
         .client()
-        .allocate(allocate_request(&body))
+        .allocate(proto::AllocateRequest::from(&request))
         .await
         .map_err(ml_service_call_failed)?
         .into_inner();

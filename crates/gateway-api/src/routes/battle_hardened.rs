@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use adloop_money::{Currency, MinorUnits};
+use adloop_proto::ml::v1 as proto;
 use adloop_service_kit::error::ServiceError;
 use axum::Json;
 use axum::body::Bytes;
@@ -17,7 +18,9 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::allocations::{AdBody, AdStatusBody, AllocationBody, ConstraintsBody, allocate_request, allocation_answer};
+use super::allocations::{
+    AdBody, AdStatusBody, AllocationBody, ConstraintsBody, allocation_answer, allocation_request,
+};
 use super::json_body::parse_json_body;
 use crate::ml_client::ml_service_call_failed;
 
@@ -180,10 +183,11 @@ pub async fn post_select(State(state): State<AppState>, body: Bytes) -> Result<J
         seed: 0,
         ads,
     };
+    let request = allocation_request(&allocation_body).map_err(in_original_terms)?;
     let response = state
         .ml_service
         .client()
-        .allocate(allocate_request(&allocation_body))
+        .allocate(proto::AllocateRequest::from(&request))
         .await
         .map_err(|status| in_original_terms(ml_service_call_failed(status)))?
         .into_inner();

@@ -12,6 +12,7 @@ run:
 # client against ml-service, headless Chromium on the simulator's report), then the Rust suite: cargo-nextest (one process per test, a clear
 # summary) when installed, plain cargo test otherwise.
 test: stack-up
+	scripts/check-dev-stack-anywhere
 	scripts/run-sdk-conformance
 	scripts/run-python-grpc-client
 	scripts/check-report-renders

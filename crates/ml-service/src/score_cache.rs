@@ -60,6 +60,8 @@ pub enum CacheTier {
 pub enum ScoreCacheError {
     #[error("the draw computation failed: {0}")]
     ComputationFailed(String),
+    #[error("no draws for some ads after every tier was tried")]
+    Incomplete,
     #[error("draws for key {key} have {found} values where {expected} were expected")]
     WrongDrawCount { key: String, found: usize, expected: usize },
 }
@@ -201,7 +203,10 @@ impl ScoreCache {
             self.compute_missing(prepared, &still_missing, &mut draws).await?;
         }
 
-        let draws: Vec<Arc<ScoreDraws>> = draws.into_iter().flatten().collect();
+        let draws: Vec<Arc<ScoreDraws>> = draws
+            .into_iter()
+            .collect::<Option<_>>()
+            .ok_or(ScoreCacheError::Incomplete)?;
         for (ad, ad_draws) in prepared.ads.iter().zip(&draws) {
             if ad_draws.draw_count() != prepared.draws_per_ad || ad_draws.ctr.len() != prepared.draws_per_ad {
                 self.l1.invalidate(&ad.draws_key).await;
@@ -212,7 +217,6 @@ impl ScoreCache {
                 });
             }
         }
-        debug_assert_eq!(draws.len(), ad_count);
         self.metrics
             .l1_bytes
             .set(i64::try_from(self.l1.weighted_size()).unwrap_or(i64::MAX));

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use adloop_money::{Currency, GraphAmount, MinorUnits, Money};
 use serde_json::{Value, json};
 
 use crate::report::StepOutcome;
@@ -11,11 +12,25 @@ use crate::steps::ServiceEndpoints;
 const ACCOUNT_ID: &str = "act_100000001";
 const GRAPH_VERSION: &str = "v25.0";
 
-/// Major-unit decimal strings (as insights report money) to cents.
-fn cents(text: Option<&str>) -> i64 {
+/// Major-unit decimal strings (as insights report money) to the currency's minor units.
+fn minor_units(text: Option<&str>, currency: Currency) -> i64 {
     text.and_then(|text| text.parse::<f64>().ok())
-        .map(|major| (major * 100.0).round() as i64)
+        .map(|major| MinorUnits::from_major_rounded(major, currency).get())
         .unwrap_or(0)
+}
+
+fn money(minor_units: i64, currency: Currency) -> Money {
+    Money {
+        amount: MinorUnits(minor_units),
+        currency,
+    }
+}
+
+/// The ad account's currency, as the Graph API reports it.
+async fn account_currency(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> Result<Currency, String> {
+    let account = graph_get(http, endpoints, &format!("{ACCOUNT_ID}?fields=currency")).await?;
+    let code = account["currency"].as_str().unwrap_or_default();
+    Currency::parse(code).map_err(|error| error.to_string())
 }
 
 fn purchases(row: &Value, field: &str) -> Option<String> {
@@ -47,11 +62,13 @@ async fn graph_get(
     Ok(body)
 }
 
-/// Each ad set's daily budget, read in one Graph batch.
+/// Each ad set's daily budget in the currency's minor units, read in one Graph batch (the Graph API writes
+/// budgets in Meta's units for the currency).
 async fn ad_set_budgets(
     http: &reqwest::Client,
     endpoints: &ServiceEndpoints,
     ad_set_ids: &[String],
+    currency: Currency,
 ) -> Result<HashMap<String, i64>, String> {
     let operations: Vec<Value> = ad_set_ids
         .iter()
@@ -70,13 +87,11 @@ async fn ad_set_budgets(
     let mut budgets = HashMap::new();
     for (id, result) in ad_set_ids.iter().zip(results.as_array().into_iter().flatten()) {
         let body: Value = serde_json::from_str(result["body"].as_str().unwrap_or("{}")).unwrap_or_default();
-        budgets.insert(
-            id.clone(),
-            body["daily_budget"]
-                .as_str()
-                .and_then(|text| text.parse().ok())
-                .unwrap_or(0),
-        );
+        let graph_budget = body["daily_budget"]
+            .as_str()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(0);
+        budgets.insert(id.clone(), GraphAmount(graph_budget).to_minor_units(currency).get());
     }
     Ok(budgets)
 }
@@ -84,7 +99,8 @@ async fn ad_set_budgets(
 async fn build_allocation_request(
     http: &reqwest::Client,
     endpoints: &ServiceEndpoints,
-) -> Result<(Value, usize), String> {
+) -> Result<(Value, usize, Currency), String> {
+    let currency = account_currency(http, endpoints).await?;
     let fields = "ad_id,adset_id,ad_name,impressions,clicks,spend,actions,action_values";
     let lifetime = graph_get(
         http,
@@ -121,7 +137,7 @@ async fn build_allocation_request(
         .iter()
         .filter_map(|row| row["adset_id"].as_str().map(str::to_owned))
         .collect();
-    let budgets = ad_set_budgets(http, endpoints, &ad_set_ids).await?;
+    let budgets = ad_set_budgets(http, endpoints, &ad_set_ids, currency).await?;
     let count = |row: &Value, field: &str| {
         row[field]
             .as_str()
@@ -141,31 +157,32 @@ async fn build_allocation_request(
                 "impressions": count(row, "impressions"),
                 "clicks": count(row, "clicks"),
                 "conversions": purchases(row, "actions").and_then(|text| text.parse::<i64>().ok()).unwrap_or(0),
-                "spend": cents(row["spend"].as_str()),
-                "conversion_value": cents(purchases(row, "action_values").as_deref()),
+                "spend": minor_units(row["spend"].as_str(), currency),
+                "conversion_value": minor_units(purchases(row, "action_values").as_deref(), currency),
                 "age_hours": simulated_hour,
                 "current_daily_budget": budgets.get(&ad_set_id).copied().unwrap_or(0),
                 "recent": {
                     "hours": 72.0_f64.min(simulated_hour.max(1.0)),
                     "impressions": count(&recent_row, "impressions"),
                     "clicks": count(&recent_row, "clicks"),
-                    "spend": cents(recent_row["spend"].as_str()),
+                    "spend": minor_units(recent_row["spend"].as_str(), currency),
                     "conversions": purchases(&recent_row, "actions").and_then(|text| text.parse::<i64>().ok()).unwrap_or(0),
-                    "conversion_value": cents(purchases(&recent_row, "action_values").as_deref()),
+                    "conversion_value": minor_units(purchases(&recent_row, "action_values").as_deref(), currency),
                 }
             })
         })
         .collect();
     let total: i64 = budgets.values().sum();
     Ok((
-        json!({"currency": "USD", "total_daily_budget": total, "ads": ads}),
+        json!({"currency": currency.code(), "total_daily_budget": total, "ads": ads}),
         rows.len(),
+        currency,
     ))
 }
 
 pub async fn allocate_simulated_account(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> StepOutcome {
     let step_name = "allocation (gateway → ml-service)";
-    let (request, ad_count) = match build_allocation_request(http, endpoints).await {
+    let (request, ad_count, currency) = match build_allocation_request(http, endpoints).await {
         Ok(built) => built,
         Err(error) => return StepOutcome::failed(step_name, format!("cannot read the simulated account: {error}")),
     };
@@ -194,8 +211,8 @@ pub async fn allocate_simulated_account(http: &reqwest::Client, endpoints: &Serv
         .filter_map(|entry| entry["recommended_daily_budget"].as_i64())
         .sum();
     let mut lines = vec![format!(
-        "{ad_count} ads, {:.2} USD a day re-split (total kept exactly: {})",
-        total as f64 / 100.0,
+        "{ad_count} ads, {} a day re-split (total kept exactly: {})",
+        money(total, currency),
         total == request["total_daily_budget"].as_i64().unwrap_or(-1)
     )];
     let mut ranked = recommendations.clone();
@@ -207,10 +224,10 @@ pub async fn allocate_simulated_account(http: &reqwest::Client, endpoints: &Serv
     });
     for entry in ranked.iter().take(3) {
         lines.push(format!(
-            "    ad {}: {:.2} → {:.2} USD, P(best) {:.2}, ROAS {:.2}, {}",
+            "    ad {}: {} → {}, P(best) {:.2}, ROAS {:.2}, {}",
             entry["ad_id"].as_str().unwrap_or("?"),
-            entry["current_daily_budget"].as_i64().unwrap_or(0) as f64 / 100.0,
-            entry["recommended_daily_budget"].as_i64().unwrap_or(0) as f64 / 100.0,
+            money(entry["current_daily_budget"].as_i64().unwrap_or(0), currency),
+            money(entry["recommended_daily_budget"].as_i64().unwrap_or(0), currency),
             entry["probability_best"].as_f64().unwrap_or(0.0),
             entry["roas"]["mean"].as_f64().unwrap_or(0.0),
             entry["decision"].as_str().unwrap_or("?"),

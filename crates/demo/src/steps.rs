@@ -19,7 +19,7 @@ pub struct ServiceEndpoints {
 pub async fn read_simulated_account_insights(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> StepOutcome {
     let step_name = "meta-sim account insights";
     let url = format!(
-        "{}/v25.0/act_100000001/insights?fields=impressions,clicks,spend,actions&date_preset=maximum",
+        "{}/v25.0/act_100000001/insights?fields=impressions,clicks,spend,account_currency,actions&date_preset=maximum",
         endpoints.meta_sim_url
     );
     let request = http
@@ -53,8 +53,9 @@ pub async fn read_simulated_account_insights(http: &reqwest::Client, endpoints: 
         (Some(impressions), Some(spend)) => StepOutcome::passed(
             step_name,
             format!(
-                "{impressions} impressions, {} clicks, {spend} USD spent, {purchases} purchases reported ({} to {})",
+                "{impressions} impressions, {} clicks, {spend} {} spent, {purchases} purchases reported ({} to {})",
                 row["clicks"].as_str().unwrap_or("0"),
+                row["account_currency"].as_str().unwrap_or("?"),
                 row["date_start"].as_str().unwrap_or("?"),
                 row["date_stop"].as_str().unwrap_or("?"),
             ),

@@ -24,6 +24,7 @@ const ALLOWED_FIELDS: &[&str] = &[
     "actions",
     "action_values",
     "account_id",
+    "account_currency",
     "campaign_id",
     "campaign_name",
     "adset_id",
@@ -289,6 +290,7 @@ fn render_row(
             "impressions" => json!(totals.impressions.to_string()),
             "clicks" => json!(totals.clicks.to_string()),
             "spend" => json!(money_string(totals.spend, currency)),
+            "account_currency" => json!(currency.code()),
             "ctr" => {
                 let ctr = if totals.impressions > 0 {
                     totals.clicks as f64 / totals.impressions as f64 * 100.0

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use adloop_money::{Currency, MinorUnits};
+use adloop_money::{Currency, GraphAmount, MinorUnits, Money};
 use campaign_sim::{Scenario, World};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -435,10 +435,15 @@ impl SimState {
 
     /// A field of an object, `Value::Null` when it exists but has no value, `None` when it does not exist.
     fn object_field(&self, object: &GraphObject, field: &str) -> Option<Value> {
+        // Budgets cross the Graph API in Meta's units for the currency (adloop_money::GraphAmount).
+        let currency = self.scenario.currency;
         let budget = || {
             object
                 .truth_index
-                .map(|index| json!(self.world.ad_set_daily_budget(index).get().to_string()))
+                .map(|index| {
+                    let budget = self.world.ad_set_daily_budget(index);
+                    json!(budget.to_graph_amount_rounded_down(currency).get().to_string())
+                })
                 .unwrap_or(Value::Null)
         };
         let value = match (object.kind, field) {
@@ -448,7 +453,9 @@ impl SimState {
             (ObjectKind::AdAccount, "currency") => json!(self.scenario.currency.code()),
             (ObjectKind::AdAccount, "account_status") => json!(1),
             (ObjectKind::AdAccount, "timezone_name") => json!("Etc/UTC"),
-            (ObjectKind::AdAccount, "min_daily_budget") => json!(self.minimum_daily_budget().get()),
+            (ObjectKind::AdAccount, "min_daily_budget") => {
+                json!(self.minimum_daily_budget().to_graph_amount_rounded_down(currency).get())
+            }
             (ObjectKind::AdAccount, _) => return None,
             (_, "account_id") => json!(object.account_id.trim_start_matches("act_")),
             (_, "status") | (_, "configured_status") => json!(object.status.as_str()),
@@ -598,8 +605,9 @@ impl SimState {
         Ok(json!({ "success": true }))
     }
 
-    /// A daily budget must be a whole number of minor units, on an ad set, at least the account minimum, and
-    /// the ad set must not have had 4 budget changes in the last hour.
+    /// A daily budget must be a whole number of Meta's units for the currency (its offset: cents for USD,
+    /// whole pesos for COP), on an ad set, at least the account minimum, and the ad set must not have had 4
+    /// budget changes in the last hour.
     fn check_daily_budget(&self, object: &GraphObject, text: &str) -> Result<MinorUnits, GraphError> {
         if object.kind != ObjectKind::AdSet {
             return Err(GraphError::invalid_parameter(format!(
@@ -608,23 +616,31 @@ impl SimState {
                 object.id
             )));
         }
-        let budget: i64 = text.trim().parse().map_err(|_| {
+        let currency = self.scenario.currency;
+        let graph_budget: i64 = text.trim().parse().map_err(|_| {
             GraphError::invalid_parameter(format!(
-                "param daily_budget must be a whole number of the currency's minor units; got `{text}`"
+                "param daily_budget must be a whole number of {currency} units at offset {} (Meta's currency \
+                 table); got `{text}`",
+                currency.graph_api_offset()
             ))
         })?;
+        let budget = GraphAmount(graph_budget).to_minor_units(currency).get();
         let minimum = self.minimum_daily_budget();
         if budget < minimum.get() {
+            let minimum_in_graph_units = minimum.to_graph_amount_rounded_down(currency).get();
             return Err(GraphError::invalid_parameter_with_subcode(
                 BUDGET_TOO_LOW_SUBCODE,
-                format!(
-                    "daily_budget {budget} is below the account minimum of {}",
-                    minimum.get()
-                ),
+                format!("daily_budget {graph_budget} is below the account minimum of {minimum_in_graph_units}"),
             )
             .with_user_message(
                 "Your Budget Is Too Low",
-                format!("The minimum daily budget for this ad set is {}", minimum.get()),
+                format!(
+                    "The minimum daily budget for this ad set is {}",
+                    Money {
+                        amount: minimum,
+                        currency
+                    }
+                ),
             ));
         }
         let now_seconds = self.clock.now_seconds();

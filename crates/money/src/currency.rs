@@ -64,6 +64,7 @@ const CURRENCIES: &[(&str, u8)] = &[
     ("QAR", 2),
     ("RON", 2),
     ("RSD", 2),
+    ("RUB", 2),
     ("SAR", 2),
     ("SEK", 2),
     ("SGD", 2),
@@ -108,7 +109,24 @@ impl Currency {
     pub fn minor_units_per_major(&self) -> i64 {
         10_i64.pow(u32::from(self.minor_unit_exponent))
     }
+
+    /// Meta's "offset" for this currency: how many Graph API amount units make one major unit. 1 for the
+    /// currencies Meta budgets in whole units (JPY, but also COP, HUF, IDR, TWD, ... which have cents in
+    /// ISO 4217), 100 for the rest, including BHD, JOD and KWD (three ISO decimals, two at Meta).
+    pub fn graph_api_offset(&self) -> i64 {
+        if GRAPH_API_WHOLE_UNIT_CURRENCIES.contains(&self.code()) {
+            1
+        } else {
+            100
+        }
+    }
 }
+
+/// The currencies of Meta's Marketing API currency table with an offset of 1; every other currency it lists
+/// has an offset of 100 (developers.facebook.com/docs/marketing-api/currencies).
+const GRAPH_API_WHOLE_UNIT_CURRENCIES: &[&str] = &[
+    "CLP", "COP", "CRC", "HUF", "IDR", "ISK", "JPY", "KRW", "PYG", "TWD", "VND",
+];
 
 impl std::fmt::Display for Currency {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,10 +1,15 @@
 //! Money in adloop: integer minor units plus an ISO 4217 currency, never floats. The number of minor units
 //! per major unit comes from the currency (100 for USD, 1 for JPY, 1000 for KWD), never from a hard-coded ×100.
+//! At the Graph API boundary amounts are in Meta's own units ([`GraphAmount`]), whose scale differs from
+//! ISO 4217 for some currencies; `MinorUnits::to_graph_amount` and `GraphAmount::to_minor_units` are the one
+//! conversion.
 
 mod currency;
+mod graph_amount;
 mod split;
 
 pub use currency::{Currency, UnknownCurrency};
+pub use graph_amount::{GraphAmount, InexactGraphAmount};
 pub use split::split_proportionally;
 
 use serde::{Deserialize, Serialize};

@@ -251,3 +251,43 @@ async fn paths_with_a_trailing_slash_are_served_as_the_sdks_send_them() {
     let (status, _) = sim.get("no/such/path/at/all/").await;
     assert_eq!(status, 404);
 }
+
+/// Colombian pesos have cents in ISO 4217 but Meta budgets them in whole pesos (offset 1): meta-sim reads and
+/// writes budgets in Meta's units, and the world spends what Meta would.
+#[tokio::test]
+async fn budgets_cross_the_graph_api_in_metas_units_for_the_currency() {
+    let directory = tempfile::tempdir().unwrap();
+    let scenario_path = directory.path().join("cop.toml");
+    let usd_scenario = std::fs::read_to_string(format!(
+        "{}/../../scenarios/stationary-10.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    // 1,000,000.00 COP a day: 100,000 pesos per ad set, in ISO minor units (centavos).
+    let cop_scenario = usd_scenario
+        .replace("currency = \"USD\"", "currency = \"COP\"")
+        .replace("total_daily_budget = 100000", "total_daily_budget = 100000000");
+    std::fs::write(&scenario_path, cop_scenario).unwrap();
+    let sim = spawn_meta_sim(&[("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.to_str().unwrap())]).await;
+
+    assert_eq!(
+        sim.ad_set_budget(FIRST_AD_SET).await,
+        100_000,
+        "whole pesos, not centavos"
+    );
+    let (status, body) = sim.set_budget(FIRST_AD_SET, 150_000).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(sim.ad_set_budget(FIRST_AD_SET).await, 150_000);
+    let (_, state) = sim.get("_sim/state").await;
+    let first_ad_set = state["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|object| object["id"] == FIRST_AD_SET)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        first_ad_set["daily_budget"], 15_000_000,
+        "the world holds ISO minor units: 150,000 pesos are 15,000,000 centavos"
+    );
+}

@@ -1,0 +1,156 @@
+//! One Graph call, outside or inside a batch: token, throttling and rate limits, then the read or write.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::graph_error::GraphError;
+use crate::insights::{insights_rows, parse_insights_query};
+use crate::objects::{GraphObject, ObjectKind};
+use crate::rate_limits::{BusinessUseCase, CallCharge, CallKind};
+
+use super::{GraphCall, SimState};
+
+impl SimState {
+    /// Executes one Graph call (outside or inside a batch): token, rate limits, then the operation.
+    pub fn execute_graph_call(&mut self, call: &GraphCall, source: &'static str) -> Result<Value, GraphError> {
+        self.counters.graph_calls += 1;
+        let result = self.execute_graph_call_inner(call, source);
+        if result.is_err() {
+            self.counters.graph_errors += 1;
+        }
+        result
+    }
+
+    fn execute_graph_call_inner(&mut self, call: &GraphCall, source: &'static str) -> Result<Value, GraphError> {
+        let token = call.params.get("access_token").map(String::as_str);
+        let account_id = self.account_of(&call.object_id);
+        self.check_token_for_account(token, account_id.as_deref())?;
+        let Some(account_id) = account_id else {
+            return Err(GraphError::unknown_object(&call.object_id, &call.method.to_lowercase()));
+        };
+        if let Some((code, subcode)) = self.faults.active_throttle() {
+            return Err(GraphError::throttled(code, subcode));
+        }
+        let is_write = call.method == "POST" || call.method == "DELETE";
+        let use_case = if call.edge.as_deref() == Some("insights") {
+            BusinessUseCase::AdsInsights
+        } else {
+            BusinessUseCase::AdsManagement
+        };
+        let active_ads = self.active_ads_in_account(&account_id);
+        self.rate_limiter.charge(
+            &self.settings.rate_limits,
+            &CallCharge {
+                ad_account_id: Some(&account_id),
+                kind: if is_write { CallKind::Write } else { CallKind::Read },
+                use_case,
+                active_ads_in_account: active_ads,
+            },
+        )?;
+        match (call.method.as_str(), call.edge.as_deref()) {
+            ("GET", None) => self.read_object(&call.object_id, call.params.get("fields").map(String::as_str)),
+            ("GET", Some("insights")) => self.read_insights(&call.object_id, &call.params),
+            ("POST", None) => self.update_object(&call.object_id, &call.params, source),
+            ("DELETE", None) => {
+                let mut params = call.params.clone();
+                params.insert("status".into(), "DELETED".into());
+                self.update_object(&call.object_id, &params, source)
+            }
+            (method, edge) => Err(GraphError::unknown_object(
+                &format!(
+                    "{}{}",
+                    call.object_id,
+                    edge.map(|edge| format!("/{edge}")).unwrap_or_default()
+                ),
+                &method.to_lowercase(),
+            )),
+        }
+    }
+
+    pub(super) fn object(&self, object_id: &str, method: &str) -> Result<&GraphObject, GraphError> {
+        self.objects
+            .get(object_id)
+            .ok_or_else(|| GraphError::unknown_object(object_id, method))
+    }
+
+    fn read_object(&self, object_id: &str, fields: Option<&str>) -> Result<Value, GraphError> {
+        let object = self.object(object_id, "get")?;
+        let requested: Vec<&str> = match fields {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|field| !field.is_empty())
+                .collect(),
+            None => vec!["id", "name"],
+        };
+        let mut result = serde_json::Map::new();
+        for field in requested {
+            let value = self.object_field(object, field).ok_or_else(|| {
+                GraphError::invalid_parameter(format!(
+                    "Tried accessing nonexisting field ({field}) on node type ({})",
+                    object.kind.node_type()
+                ))
+            })?;
+            if !value.is_null() {
+                result.insert(field.to_owned(), value);
+            }
+        }
+        result.insert("id".into(), json!(object.id));
+        Ok(Value::Object(result))
+    }
+
+    /// A field of an object, `Value::Null` when it exists but has no value, `None` when it does not exist.
+    fn object_field(&self, object: &GraphObject, field: &str) -> Option<Value> {
+        // Budgets cross the Graph API in Meta's units for the currency (adloop_money::GraphAmount).
+        let currency = self.scenario.currency;
+        let budget = || {
+            object
+                .truth_index
+                .map(|index| {
+                    let budget = self.world.ad_set_daily_budget(index);
+                    json!(budget.to_graph_amount_rounded_down(currency).get().to_string())
+                })
+                .unwrap_or(Value::Null)
+        };
+        let value = match (object.kind, field) {
+            (_, "id") => json!(object.id),
+            (_, "name") => json!(object.name),
+            (ObjectKind::AdAccount, "account_id") => json!(object.id.trim_start_matches("act_")),
+            (ObjectKind::AdAccount, "currency") => json!(self.scenario.currency.code()),
+            (ObjectKind::AdAccount, "account_status") => json!(1),
+            (ObjectKind::AdAccount, "timezone_name") => json!("Etc/UTC"),
+            (ObjectKind::AdAccount, "min_daily_budget") => {
+                json!(self.minimum_daily_budget().to_graph_amount_rounded_down(currency).get())
+            }
+            (ObjectKind::AdAccount, _) => return None,
+            (_, "account_id") => json!(object.account_id.trim_start_matches("act_")),
+            (_, "status") | (_, "configured_status") => json!(object.status.as_str()),
+            (_, "effective_status") => json!(self.objects.effective_status(object)),
+            (ObjectKind::Campaign, "daily_budget") | (ObjectKind::Campaign, "lifetime_budget") => Value::Null,
+            (ObjectKind::Campaign, "objective") => json!("OUTCOME_SALES"),
+            (ObjectKind::Campaign, "buying_type") => json!("AUCTION"),
+            (ObjectKind::AdSet, "daily_budget") => budget(),
+            (ObjectKind::AdSet, "lifetime_budget") => json!("0"),
+            (ObjectKind::AdSet, "budget_remaining") => budget(),
+            (ObjectKind::AdSet | ObjectKind::Ad, "campaign_id") => json!(object.campaign_id),
+            (ObjectKind::Ad, "adset_id") => json!(object.ad_set_id),
+            _ => return None,
+        };
+        Some(value)
+    }
+
+    fn read_insights(&self, object_id: &str, params: &BTreeMap<String, String>) -> Result<Value, GraphError> {
+        let object = self.object(object_id, "get")?;
+        let today_index = i64::from(self.world.hour() / 24);
+        let query = parse_insights_query(params, object, self.start_date, today_index)?;
+        Ok(insights_rows(
+            &query,
+            object,
+            &self.objects,
+            &self.world,
+            self.scenario.currency,
+            self.start_date,
+        ))
+    }
+}

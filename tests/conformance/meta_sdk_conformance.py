@@ -98,19 +98,35 @@ def main(base_url):
 
     AdSet(SECOND_AD_SET).api_update(params={AdSet.Field.daily_budget: 12000}, batch=batch,
                                     success=recorder("update-ok"), failure=recorder("update-failed"))
-    AdSet(THIRD_AD_SET).api_update(params={AdSet.Field.daily_budget: 5}, batch=batch,
-                                   success=recorder("tiny-ok"), failure=recorder("tiny-failed"))
+    # A second ad set of the same campaign in one batch: Meta refuses it (one ad set per campaign per batch).
+    AdSet(THIRD_AD_SET).api_update(params={AdSet.Field.daily_budget: 12000}, batch=batch,
+                                   success=recorder("second-ad-set-ok"), failure=recorder("second-ad-set-failed"))
     AdSet(FIRST_AD_SET).api_get(fields=[AdSet.Field.daily_budget], batch=batch,
                                 success=recorder("read-ok"), failure=recorder("read-failed"))
     retry = batch.execute()
     check(retry is None, "every batch operation ran (none came back null)")
     check("update-ok" in outcomes and outcomes["update-ok"].json()["success"] is True,
           "the batched update succeeded and its body parsed")
-    check("tiny-failed" in outcomes and outcomes["tiny-failed"].error().api_error_code() == 100,
-          "the failing batched operation failed alone, with a parseable error")
+    refused = outcomes.get("second-ad-set-failed")
+    check(refused is not None and refused.error().api_error_code() == 100
+          and "same campaign" in refused.error().api_error_message(),
+          "a second ad set of the campaign failed alone, with a parseable error naming the rule")
     check("read-ok" in outcomes and outcomes["read-ok"].json()["daily_budget"] == "15000",
           "the batched read returned the updated budget")
     check(ad_set_budget_in_sim(base_url, SECOND_AD_SET) == 12000, "the batched update applied in meta-sim")
+    check(ad_set_budget_in_sim(base_url, THIRD_AD_SET) == 10000, "the refused update did not apply")
+
+    # A dependent batch: the operation another depends on answers null (Meta omits it by default), and the SDK
+    # takes null for "did not run" and hands it back for a retry: a client must not re-send that write blindly.
+    dependent = api.new_batch()
+    rename = dependent.add("POST", (SECOND_AD_SET,), params={"name": "renamed-in-batch"})
+    rename["name"] = "rename"
+    read_back = dependent.add("GET", (SECOND_AD_SET,), params={"fields": "name"}, success=recorder("read-back"))
+    read_back["depends_on"] = "rename"
+    retry = dependent.execute()
+    check(retry is not None and len(retry) == 1, "the omitted dependency comes back to the SDK as 'retry'")
+    check("read-back" in outcomes and outcomes["read-back"].json()["name"] == "renamed-in-batch",
+          "yet it ran: the dependent read sees the new name")
 
     # Insights.
     insights = AdSet(FIRST_AD_SET).get_insights(

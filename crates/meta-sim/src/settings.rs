@@ -39,6 +39,14 @@ pub struct GraphSettings {
     pub minimum_version: String,
     pub minimum_daily_budget_major_units: f64,
     pub batch_timeout_milliseconds: u64,
+    /// Meta runs operations without `depends_on` in parallel, in no promised order: meta-sim runs them in a
+    /// shuffled order (seeded by `batch_order_seed` and the batch's number), so a client relying on the
+    /// order it wrote fails here. Off: request order.
+    pub batch_shuffle_independent_operations: bool,
+    pub batch_order_seed: u64,
+    /// Meta documents that a batch cannot include multiple ad sets of the same campaign: writes to a second
+    /// ad set of a campaign in one batch are refused (error 100) when this is on.
+    pub batch_one_ad_set_per_campaign: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

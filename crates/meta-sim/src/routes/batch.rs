@@ -1,8 +1,12 @@
 //! `POST /{version}/` with `batch=[...]`: up to 50 Graph operations in one request. Each operation counts as
-//! one call; each answers `{code, headers, body}` with `body` a JSON string; one failing operation does not
-//! fail the others; operations that did not run within the batch time-out come back as `null`.
+//! one call; each answers `{code, headers, body}` with `body` a JSON string and `headers` carrying the usage
+//! headers (unless `include_headers=false`); one failing operation does not fail the others; operations that
+//! did not run within the batch time-out come back as `null`. As at Meta: operations without `depends_on`
+//! run in no promised order (shuffled here), a successful operation that another depends on answers `null`
+//! unless it set `omit_response_on_success: false`, `body` is a URL-encoded string, and a batch may write
+//! to only one ad set per campaign.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use axum::Json;
@@ -10,6 +14,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use rand::SeedableRng as _;
+use rand::seq::SliceRandom as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,6 +23,7 @@ use super::params::{as_text_parameters, form_pairs, merge_parameters};
 use super::{AppState, annotated, check_version, injected_fault_response, with_parameter_names, with_usage_headers};
 use crate::faults::{Endpoint, Fault};
 use crate::graph_error::GraphError;
+use crate::objects::ObjectKind;
 use crate::state::{GraphCall, SimState};
 
 pub const MAX_BATCH_OPERATIONS: usize = 50;
@@ -99,13 +106,13 @@ fn operation_params(
     }
     match &operation.body {
         Some(Value::String(body)) => params.extend(form_pairs(body.as_bytes())?),
-        Some(Value::Object(object)) => {
-            for (key, value) in object {
-                let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
-                params.insert(key.clone(), text);
-            }
+        None | Some(Value::Null) => {}
+        Some(_) => {
+            return Err(GraphError::invalid_parameter(
+                "batch operation body must be a URL-encoded string such as `daily_budget=5000&status=PAUSED`, \
+                 not JSON",
+            ));
         }
-        _ => {}
     }
     if !params.contains_key("access_token")
         && let Some(token) = batch_token
@@ -115,47 +122,145 @@ fn operation_params(
     Ok(params)
 }
 
-fn operation_result(status: u16, body: &Value) -> Value {
-    json!({
-        "code": status,
-        "headers": [
-            {"name": "Content-Type", "value": "text/javascript; charset=UTF-8"},
-            {"name": "Cache-Control", "value": "private, no-cache, no-store, must-revalidate"}
-        ],
-        "body": body.to_string(),
-    })
+fn operation_result(status: u16, body: &Value, usage_headers: Option<Vec<(&'static str, String)>>) -> Value {
+    let Some(usage_headers) = usage_headers else {
+        return json!({"code": status, "body": body.to_string()});
+    };
+    let mut headers = vec![
+        json!({"name": "Content-Type", "value": "text/javascript; charset=UTF-8"}),
+        json!({"name": "Cache-Control", "value": "private, no-cache, no-store, must-revalidate"}),
+    ];
+    headers.extend(
+        usage_headers
+            .into_iter()
+            .map(|(name, value)| json!({"name": capitalised_header_name(name), "value": value})),
+    );
+    json!({"code": status, "headers": headers, "body": body.to_string()})
 }
 
-/// Runs the operations in order; returns each result (or null), the calls counted and the account charged.
+/// `x-app-usage` → `X-App-Usage`, as the names appear in Meta's per-operation headers.
+fn capitalised_header_name(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut characters = part.chars();
+            characters
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + characters.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The order operations run in: each after the one it depends on; the others in request order, or shuffled
+/// (Meta runs them in parallel). Dependency cycles run last, in request order (and fail on their dependency).
+fn execution_order(operations: &[BatchOperation], shuffle_with: Option<&mut rand_pcg::Pcg64Mcg>) -> Vec<usize> {
+    let mut pending: Vec<usize> = (0..operations.len()).collect();
+    if let Some(rng) = shuffle_with {
+        pending.shuffle(rng);
+    }
+    let index_of_name: HashMap<&str, usize> = operations
+        .iter()
+        .enumerate()
+        .filter_map(|(index, operation)| operation.name.as_deref().map(|name| (name, index)))
+        .collect();
+    let mut has_run = vec![false; operations.len()];
+    let mut order = Vec::with_capacity(operations.len());
+    while !pending.is_empty() {
+        let waiting_before = pending.len();
+        pending.retain(|&index| {
+            let dependency = operations[index]
+                .depends_on
+                .as_deref()
+                .and_then(|name| index_of_name.get(name));
+            let ready = dependency.is_none_or(|dependency| has_run[*dependency]);
+            if ready {
+                order.push(index);
+                has_run[index] = true;
+            }
+            !ready
+        });
+        if pending.len() == waiting_before {
+            order.append(&mut pending);
+        }
+    }
+    order
+}
+
+/// For each operation, the refusal Meta gives a batch that writes to a second ad set of one campaign (the
+/// first ad set of each campaign, in request order, may be written; writes to the same ad set again are fine).
+fn second_ad_sets_of_a_campaign(sim: &SimState, operations: &[BatchOperation]) -> Vec<Option<GraphError>> {
+    let mut first_ad_set_of_campaign: HashMap<String, String> = HashMap::new();
+    operations
+        .iter()
+        .map(|operation| {
+            let is_write = matches!(operation.method.to_uppercase().as_str(), "POST" | "DELETE");
+            let (_, object_id, edge, _) = split_relative_url(&operation.relative_url);
+            let ad_set = sim
+                .objects()
+                .get(&object_id)
+                .filter(|object| is_write && edge.is_none() && object.kind == ObjectKind::AdSet)?;
+            let campaign_id = ad_set.campaign_id.clone()?;
+            let first = first_ad_set_of_campaign
+                .entry(campaign_id.clone())
+                .or_insert_with(|| ad_set.id.clone());
+            (*first != ad_set.id).then(|| {
+                GraphError::invalid_parameter(format!(
+                    "A batch request cannot include multiple ad sets of the same campaign: ad set {} and ad set {} \
+                     are both in campaign {campaign_id}; send them in separate batches",
+                    first, ad_set.id
+                ))
+            })
+        })
+        .collect()
+}
+
+/// How one batch runs: its version, token, time-out and whether per-operation headers are wanted.
+struct BatchContext<'a> {
+    version: &'a str,
+    token: Option<&'a str>,
+    timeout: Duration,
+    include_headers: bool,
+}
+
+/// Runs the operations (see [`execution_order`]); returns each result (or null) in request order, the calls
+/// counted, the account charged and the simulated time taken.
 fn run_operations(
     sim: &mut SimState,
     operations: &[BatchOperation],
-    batch_version: &str,
-    batch_token: Option<&str>,
-    timeout: Duration,
+    context: &BatchContext<'_>,
 ) -> (Vec<Value>, usize, Option<String>, Duration) {
-    let mut results = Vec::with_capacity(operations.len());
+    let mut results = vec![Value::Null; operations.len()];
     let mut succeeded_by_name: HashMap<String, bool> = HashMap::new();
     let mut elapsed = Duration::ZERO;
     let mut calls = 0;
     let mut charged_account = None;
     let minimum_version = sim.settings.graph.minimum_version.clone();
-    for (index, operation) in operations.iter().enumerate() {
+    let depended_on: HashSet<&str> = operations
+        .iter()
+        .filter_map(|operation| operation.depends_on.as_deref())
+        .collect();
+    let mut refusals = if sim.settings.graph.batch_one_ad_set_per_campaign {
+        second_ad_sets_of_a_campaign(sim, operations)
+    } else {
+        vec![None; operations.len()]
+    };
+    let mut shuffle_rng = sim
+        .settings
+        .graph
+        .batch_shuffle_independent_operations
+        .then(|| rand_pcg::Pcg64Mcg::seed_from_u64(sim.settings.graph.batch_order_seed ^ sim.counters.batches));
+    for index in execution_order(operations, shuffle_rng.as_mut()) {
+        let operation = &operations[index];
         elapsed += sim.faults.draw_latency(Endpoint::BatchOperation);
-        if elapsed > timeout {
+        if elapsed > context.timeout {
             // Did not run within the batch time-out: the caller may retry it.
-            results.push(Value::Null);
             continue;
         }
-        let outcome = run_one_operation(
-            sim,
-            operation,
-            batch_version,
-            &minimum_version,
-            batch_token,
-            &succeeded_by_name,
-            index,
-        );
+        let outcome = match refusals[index].take() {
+            Some(refusal) => failed(&refusal, false),
+            None => run_one_operation(sim, operation, context, &minimum_version, &succeeded_by_name, index),
+        };
         let (result, counted_call, succeeded) = match outcome {
             OperationOutcome::NotRun => (Value::Null, false, false),
             OperationOutcome::Finished {
@@ -165,13 +270,21 @@ fn run_operations(
                 account_id,
             } => {
                 if charged_account.is_none() {
-                    charged_account = account_id;
+                    charged_account.clone_from(&account_id);
                 }
                 let succeeded = status == 200;
-                let result = if succeeded && operation.omit_response_on_success == Some(true) {
+                let another_depends_on_it = operation.name.as_deref().is_some_and(|name| depended_on.contains(name));
+                let omitted = match operation.omit_response_on_success {
+                    Some(omit) => omit,
+                    None => another_depends_on_it,
+                };
+                let result = if succeeded && omitted {
                     Value::Null
                 } else {
-                    operation_result(status, &body)
+                    let headers = context
+                        .include_headers
+                        .then(|| sim.usage_headers(account_id.as_deref()));
+                    operation_result(status, &body, headers)
                 };
                 (result, counted_call, succeeded)
             }
@@ -182,9 +295,9 @@ fn run_operations(
         if let Some(name) = &operation.name {
             succeeded_by_name.insert(name.clone(), succeeded);
         }
-        results.push(result);
+        results[index] = result;
     }
-    (results, calls, charged_account, elapsed.min(timeout))
+    (results, calls, charged_account, elapsed.min(context.timeout))
 }
 
 enum OperationOutcome {
@@ -209,9 +322,8 @@ fn failed(error: &GraphError, counted_call: bool) -> OperationOutcome {
 fn run_one_operation(
     sim: &mut SimState,
     operation: &BatchOperation,
-    batch_version: &str,
+    context: &BatchContext<'_>,
     minimum_version: &str,
-    batch_token: Option<&str>,
     succeeded_by_name: &HashMap<String, bool>,
     index: usize,
 ) -> OperationOutcome {
@@ -245,10 +357,10 @@ fn run_one_operation(
         None => {}
     }
     let (version, object_id, edge, query) = split_relative_url(&operation.relative_url);
-    if let Err(error) = check_version(version.as_deref().unwrap_or(batch_version), minimum_version) {
+    if let Err(error) = check_version(version.as_deref().unwrap_or(context.version), minimum_version) {
         return failed(&error, false);
     }
-    let params = match operation_params(operation, query.as_deref(), batch_token) {
+    let params = match operation_params(operation, query.as_deref(), context.token) {
         Ok(params) => params,
         Err(error) => return failed(&error, false),
     };
@@ -293,9 +405,15 @@ fn execute_batch(
         .get("batch")
         .ok_or_else(|| GraphError::invalid_parameter("The parameter batch is required"))
         .and_then(parse_operations)?;
-    let timeout = Duration::from_millis(sim.settings.graph.batch_timeout_milliseconds);
-    let (results, calls, charged_account, latency) =
-        run_operations(&mut sim, &operations, version, batch_token, timeout);
+    let context = BatchContext {
+        version,
+        token: batch_token,
+        timeout: Duration::from_millis(sim.settings.graph.batch_timeout_milliseconds),
+        include_headers: parameters
+            .get("include_headers")
+            .is_none_or(|value| value.as_str() != Some("false") && *value != Value::Bool(false)),
+    };
+    let (results, calls, charged_account, latency) = run_operations(&mut sim, &operations, &context);
     let usage_headers = sim.usage_headers(charged_account.as_deref());
     Ok((results, calls, usage_headers, latency))
 }

@@ -121,10 +121,16 @@ impl GraphError {
     }
 
     /// 613 / 1487632: an ad set's budget changed too often within an hour.
-    pub fn too_many_budget_changes() -> GraphError {
+    /// 613 / 1487632: an ad set's budget changed 4 times within an hour; changes are refused until the
+    /// lock (an hour from the refusal that started it) ends. Meta's exact wording is not in its documents.
+    pub fn too_many_budget_changes(seconds_locked: f64) -> GraphError {
+        let minutes_left = (seconds_locked / 60.0).ceil().max(1.0) as u64;
         GraphError::throttled(613, Some(1_487_632)).with_user_message(
             "Too Many Budget Changes",
-            "This ad set's budget has been changed more than 4 times in the last hour; try again later.",
+            format!(
+                "This ad set's budget was changed 4 times within an hour, so budget changes are blocked for \
+                 {minutes_left} more minutes. Try again later."
+            ),
         )
     }
 

@@ -85,6 +85,9 @@ pub struct GraphObject {
     /// Simulated seconds of each accepted budget change (ad sets), for the 4-changes-per-hour rule.
     #[serde(skip)]
     pub budget_change_seconds: Vec<f64>,
+    /// After a refused 5th change within an hour, budget changes are refused until this simulated second.
+    #[serde(skip)]
+    pub budget_locked_until_seconds: Option<f64>,
 }
 
 /// One launched ad as the world names it.
@@ -114,6 +117,7 @@ fn new_object(id: &str, kind: ObjectKind, name: String, account_id: &str) -> Gra
         status: ObjectStatus::Active,
         history: Vec::new(),
         budget_change_seconds: Vec::new(),
+        budget_locked_until_seconds: None,
     }
 }
 

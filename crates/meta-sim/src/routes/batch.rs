@@ -224,17 +224,17 @@ struct BatchContext<'a> {
 }
 
 /// Runs the operations (see [`execution_order`]); returns each result (or null) in request order, the calls
-/// counted, the account charged and the simulated time taken.
+/// counted, the accounts touched (in the order first touched) and the simulated time taken.
 fn run_operations(
     sim: &mut SimState,
     operations: &[BatchOperation],
     context: &BatchContext<'_>,
-) -> (Vec<Value>, usize, Option<String>, Duration) {
+) -> (Vec<Value>, usize, Vec<String>, Duration) {
     let mut results = vec![Value::Null; operations.len()];
     let mut succeeded_by_name: HashMap<String, bool> = HashMap::new();
     let mut elapsed = Duration::ZERO;
     let mut calls = 0;
-    let mut charged_account = None;
+    let mut touched_accounts: Vec<String> = Vec::new();
     let minimum_version = sim.settings.graph.minimum_version.clone();
     let depended_on: HashSet<&str> = operations
         .iter()
@@ -269,8 +269,10 @@ fn run_operations(
                 counted_call,
                 account_id,
             } => {
-                if charged_account.is_none() {
-                    charged_account.clone_from(&account_id);
+                if let Some(account_id) = &account_id
+                    && !touched_accounts.contains(account_id)
+                {
+                    touched_accounts.push(account_id.clone());
                 }
                 let succeeded = status == 200;
                 let another_depends_on_it = operation.name.as_deref().is_some_and(|name| depended_on.contains(name));
@@ -281,9 +283,10 @@ fn run_operations(
                 let result = if succeeded && omitted {
                     Value::Null
                 } else {
+                    let is_insights = split_relative_url(&operation.relative_url).2.as_deref() == Some("insights");
                     let headers = context
                         .include_headers
-                        .then(|| sim.usage_headers(account_id.as_deref()));
+                        .then(|| sim.usage_headers(account_id.as_slice(), is_insights));
                     operation_result(status, &body, headers)
                 };
                 (result, counted_call, succeeded)
@@ -297,7 +300,7 @@ fn run_operations(
         }
         results[index] = result;
     }
-    (results, calls, charged_account, elapsed.min(context.timeout))
+    (results, calls, touched_accounts, elapsed.min(context.timeout))
 }
 
 enum OperationOutcome {
@@ -413,8 +416,11 @@ fn execute_batch(
             .get("include_headers")
             .is_none_or(|value| value.as_str() != Some("false") && *value != Value::Bool(false)),
     };
-    let (results, calls, charged_account, latency) = run_operations(&mut sim, &operations, &context);
-    let usage_headers = sim.usage_headers(charged_account.as_deref());
+    let (results, calls, touched_accounts, latency) = run_operations(&mut sim, &operations, &context);
+    let includes_insights = operations
+        .iter()
+        .any(|operation| split_relative_url(&operation.relative_url).2.as_deref() == Some("insights"));
+    let usage_headers = sim.usage_headers(&touched_accounts, includes_insights);
     Ok((results, calls, usage_headers, latency))
 }
 

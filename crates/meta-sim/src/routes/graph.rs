@@ -58,7 +58,8 @@ async fn handle_graph_call(state: AppState, request: GraphRequest, headers: Head
     let mut sim = state.lock();
     let result = sim.execute_graph_call(&call, "api");
     let account_id = sim.account_of(&call.object_id);
-    let usage_headers = sim.usage_headers(account_id.as_deref());
+    let is_insights = call.edge.as_deref() == Some("insights");
+    let usage_headers = sim.usage_headers(account_id.as_slice(), is_insights);
     drop(sim);
     let response = match result {
         Ok(body) => annotated(Json(body).into_response(), None, 1),

@@ -16,7 +16,7 @@ use crate::clock::SimClock;
 use crate::dates::{CivilDate, civil_from_days};
 use crate::faults::{FaultInjector, FaultSettings};
 use crate::objects::{ChangeRecord, LaunchedAd, ObjectKind, ObjectRegistry, ObjectStatus};
-use crate::rate_limits::RateLimiter;
+use crate::rate_limits::{RateLimiter, UsageReport};
 use crate::settings::MetaSimSettings;
 
 mod access;
@@ -296,13 +296,20 @@ impl SimState {
         self.objects.get(object_id).map(|object| object.account_id.clone())
     }
 
-    /// Usage headers for a response about `account_id`.
-    pub fn usage_headers(&mut self, account_id: Option<&str>) -> Vec<(&'static str, String)> {
-        let active_ads = account_id
-            .map(|account_id| self.active_ads_in_account(account_id))
-            .unwrap_or(0);
-        self.rate_limiter
-            .usage_headers(&self.settings.rate_limits, account_id, active_ads)
+    /// Usage headers for a response about `account_ids` (the first is the request's own account), with
+    /// the insights throttle header when the response carries insights.
+    pub fn usage_headers(&mut self, account_ids: &[String], includes_insights: bool) -> Vec<(&'static str, String)> {
+        let accounts: Vec<(String, u64)> = account_ids
+            .iter()
+            .map(|account_id| (account_id.clone(), self.active_ads_in_account(account_id)))
+            .collect();
+        self.rate_limiter.usage_headers(
+            &self.settings.rate_limits,
+            &UsageReport {
+                accounts: &accounts,
+                includes_insights,
+            },
+        )
     }
 
     pub fn record_request(&mut self, mut record: RequestRecord) {

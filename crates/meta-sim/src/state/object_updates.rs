@@ -12,6 +12,8 @@ use crate::objects::{ChangeRecord, GraphObject, ObjectKind, ObjectStatus};
 use super::SimState;
 
 const BUDGET_CHANGES_PER_HOUR: usize = 4;
+/// How long an ad set's budget stays locked after a refused change.
+const BUDGET_LOCK_SECONDS: f64 = 3600.0;
 const BUDGET_TOO_LOW_SUBCODE: u32 = 1_885_272;
 
 impl SimState {
@@ -71,7 +73,7 @@ impl SimState {
             ));
         }
         let new_daily_budget = match params.get("daily_budget") {
-            Some(text) => Some(self.check_daily_budget(&object, text)?),
+            Some(text) => Some(self.check_daily_budget(&object, text, validate_only)?),
             None => None,
         };
         if validate_only {
@@ -86,8 +88,12 @@ impl SimState {
             let old_budget = self.world.ad_set_daily_budget(truth_index);
             if old_budget != budget {
                 self.world.set_ad_set_daily_budget(truth_index, budget);
+                let now_seconds = self.clock.now_seconds();
                 if let Some(stored) = self.objects.get_mut(object_id) {
-                    stored.budget_change_seconds.push(simulated_hour * 3600.0);
+                    stored.budget_change_seconds.push(now_seconds);
+                    stored
+                        .budget_change_seconds
+                        .retain(|changed_at| now_seconds - changed_at < 3600.0);
                 }
                 changes.push(ChangeRecord {
                     simulated_hour,
@@ -134,9 +140,15 @@ impl SimState {
     }
 
     /// A daily budget must be a whole number of Meta's units for the currency (its offset: cents for USD,
-    /// whole pesos for COP), on an ad set, at least the account minimum, and the ad set must not have had 4
-    /// budget changes in the last hour.
-    fn check_daily_budget(&self, object: &GraphObject, text: &str) -> Result<MinorUnits, GraphError> {
+    /// whole pesos for COP), on an ad set, at least the account minimum, and the ad set must not be locked:
+    /// a change after 4 in the last hour is refused and locks the ad set's budget for an hour from the
+    /// refusal (a validation only reports the refusal). Time is the simulated clock's.
+    fn check_daily_budget(
+        &mut self,
+        object: &GraphObject,
+        text: &str,
+        validate_only: bool,
+    ) -> Result<MinorUnits, GraphError> {
         if object.kind != ObjectKind::AdSet {
             return Err(GraphError::invalid_parameter(format!(
                 "daily_budget can only be set on ad sets here; {} {} has no budget (ad set budgets are in use)",
@@ -172,15 +184,26 @@ impl SimState {
             ));
         }
         let now_seconds = self.clock.now_seconds();
+        let current_budget = object.truth_index.map(|index| self.world.ad_set_daily_budget(index));
+        let is_a_change = current_budget != Some(MinorUnits(budget));
+        if !is_a_change {
+            return Ok(MinorUnits(budget));
+        }
+        if let Some(locked_until) = object.budget_locked_until_seconds
+            && now_seconds < locked_until
+        {
+            return Err(GraphError::too_many_budget_changes(locked_until - now_seconds));
+        }
         let changes_in_last_hour = object
             .budget_change_seconds
             .iter()
             .filter(|changed_at| now_seconds - **changed_at < 3600.0)
             .count();
-        let current_budget = object.truth_index.map(|index| self.world.ad_set_daily_budget(index));
-        let is_a_change = current_budget != Some(MinorUnits(budget));
-        if is_a_change && changes_in_last_hour >= BUDGET_CHANGES_PER_HOUR {
-            return Err(GraphError::too_many_budget_changes());
+        if changes_in_last_hour >= BUDGET_CHANGES_PER_HOUR {
+            if !validate_only && let Some(stored) = self.objects.get_mut(&object.id) {
+                stored.budget_locked_until_seconds = Some(now_seconds + BUDGET_LOCK_SECONDS);
+            }
+            return Err(GraphError::too_many_budget_changes(BUDGET_LOCK_SECONDS));
         }
         Ok(MinorUnits(budget))
     }

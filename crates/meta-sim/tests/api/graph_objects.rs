@@ -167,9 +167,37 @@ async fn a_fifth_budget_change_within_an_hour_is_refused_with_613_1487632() {
     assert_eq!(sim.ad_set_budget(FIRST_AD_SET).await, 14000);
     // Re-sending the current value is not a change and is never refused.
     assert_eq!(sim.set_budget(FIRST_AD_SET, 14000).await.0, 200);
+}
 
-    sim.advance_hours(1.0).await;
-    assert_eq!(sim.set_budget(FIRST_AD_SET, 15000).await.0, 200);
+#[tokio::test]
+async fn a_refused_budget_change_locks_the_ad_set_for_an_hour_from_the_refusal() {
+    let sim = spawn_meta_sim(&[]).await;
+    for budget in [11000, 12000, 13000, 14000] {
+        assert_eq!(sim.set_budget(FIRST_AD_SET, budget).await.0, 200);
+    }
+    sim.advance_hours(0.5).await;
+    let (_, body) = sim.set_budget(FIRST_AD_SET, 15000).await;
+    assert_eq!(error_code(&body), (613, Some(1_487_632)), "{body}");
+    // 1.1 h after the four changes they are out of the hour, but the lock from the refusal (0.5 h) holds.
+    sim.advance_hours(0.6).await;
+    let (_, body) = sim.set_budget(FIRST_AD_SET, 15000).await;
+    assert_eq!(error_code(&body), (613, Some(1_487_632)), "{body}");
+    assert!(
+        body["error"]["error_user_msg"]
+            .as_str()
+            .unwrap()
+            .contains("24 more minutes"),
+        "{body}"
+    );
+    // Another ad set is not locked.
+    assert_eq!(sim.set_budget("23851000000002", 15000).await.0, 200);
+    sim.advance_hours(0.41).await;
+    assert_eq!(
+        sim.set_budget(FIRST_AD_SET, 15000).await.0,
+        200,
+        "the lock ends an hour after the refusal"
+    );
+    assert_eq!(sim.ad_set_budget(FIRST_AD_SET).await, 15000);
 }
 
 #[tokio::test]

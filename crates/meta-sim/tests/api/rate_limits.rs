@@ -10,9 +10,10 @@ async fn every_graph_response_carries_the_three_usage_headers() {
     let (_, headers, _) = sim
         .get_with_headers(&format!("{VERSION}/{FIRST_AD_SET}?access_token={TOKEN}"))
         .await;
-    assert!(usage(&headers, "x-app-usage")["call_count"].is_u64());
+    // Percentages are numbers that may be fractional (`9.67`), as Meta sends them.
+    assert!(usage(&headers, "x-app-usage")["call_count"].is_number());
     let account = usage(&headers, "x-ad-account-usage");
-    assert!(account["acc_id_util_pct"].is_u64() && account["reset_time_duration"].is_u64());
+    assert!(account["acc_id_util_pct"].is_number() && account["reset_time_duration"].is_u64());
     assert_eq!(account["ads_api_access_tier"], "standard_access");
     let business = usage(&headers, "x-business-use-case-usage");
     let entries = business["100000001"].as_array().unwrap();
@@ -73,7 +74,7 @@ async fn ads_management_quota_throttles_with_80004_until_the_window_passes() {
         .find(|entry| entry["type"] == "ads_management")
         .unwrap()
         .clone();
-    assert_eq!(management["call_count"], 100);
+    assert_eq!(management["call_count"].as_f64(), Some(100.0));
     // Insights have their own quota.
     let (status, _) = sim
         .get(&format!("{VERSION}/{FIRST_AD_SET}/insights?access_token={TOKEN}"))
@@ -92,4 +93,79 @@ async fn the_app_call_limit_throttles_with_code_4() {
     sim.get(&read).await;
     let (_, body) = sim.get(&read).await;
     assert_eq!(error_code(&body).0, 4);
+}
+
+#[tokio::test]
+async fn more_than_the_mutation_rate_per_account_is_refused_with_613_5044001() {
+    let sim = spawn_meta_sim(&[("ADLOOP_RATE_LIMITS__MUTATIONS_PER_SECOND_PER_ACCOUNT", "5")]).await;
+    let mut codes = Vec::new();
+    for index in 0..7 {
+        let status = if index % 2 == 0 { "PAUSED" } else { "ACTIVE" };
+        let (_, body) = sim
+            .post_form(
+                &format!("{VERSION}/{FIRST_AD}"),
+                &[("status", status), ("access_token", TOKEN)],
+            )
+            .await;
+        codes.push(error_code(&body));
+    }
+    assert_eq!(codes[..5], [(0, None); 5], "{codes:?}");
+    assert_eq!(codes[5], (613, Some(5_044_001)), "{codes:?}");
+    // Reads are not mutations.
+    assert_eq!(
+        sim.get(&format!("{VERSION}/{FIRST_AD}?access_token={TOKEN}")).await.0,
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _) = sim
+        .post_form(
+            &format!("{VERSION}/{FIRST_AD}"),
+            &[("status", "ACTIVE"), ("access_token", TOKEN)],
+        )
+        .await;
+    assert_eq!(status, 200, "a second later writes are accepted again");
+}
+
+#[tokio::test]
+async fn usage_percentages_are_fractional_and_insights_carry_their_throttle_header() {
+    let sim = spawn_meta_sim(&[("ADLOOP_RATE_LIMITS__AD_ACCOUNT_SCORE_LIMIT", "30")]).await;
+    let (_, headers, _) = sim
+        .get_with_headers(&format!("{VERSION}/{FIRST_AD_SET}?access_token={TOKEN}"))
+        .await;
+    let account = usage(&headers, "x-ad-account-usage");
+    let percent = account["acc_id_util_pct"].as_f64().unwrap();
+    assert!(
+        percent > 3.0 && percent < 3.5 && percent.fract() != 0.0,
+        "one read of 30: {account}"
+    );
+    assert!(headers.get("x-fb-ads-insights-throttle").is_none());
+
+    let (_, headers, _) = sim
+        .get_with_headers(&format!("{VERSION}/{FIRST_AD_SET}/insights?access_token={TOKEN}"))
+        .await;
+    let throttle = usage(&headers, "x-fb-ads-insights-throttle");
+    assert!(throttle["acc_id_util_pct"].as_f64().unwrap() > 0.0, "{throttle}");
+    assert!(throttle.get("app_id_util_pct").is_some(), "{throttle}");
+}
+
+#[tokio::test]
+async fn usage_headers_can_be_left_out_while_usage_is_negligible() {
+    let sim = spawn_meta_sim(&[
+        ("ADLOOP_RATE_LIMITS__USAGE_HEADERS_FROM_PERCENT", "50"),
+        ("ADLOOP_RATE_LIMITS__AD_ACCOUNT_SCORE_LIMIT", "10"),
+    ])
+    .await;
+    let read = format!("{VERSION}/{FIRST_AD_SET}?access_token={TOKEN}");
+    let (_, headers, _) = sim.get_with_headers(&read).await;
+    assert!(headers.get("x-ad-account-usage").is_none(), "{headers:?}");
+    for _ in 0..5 {
+        sim.get(&read).await;
+    }
+    let (_, headers, _) = sim.get_with_headers(&read).await;
+    assert!(
+        usage(&headers, "x-ad-account-usage")["acc_id_util_pct"]
+            .as_f64()
+            .unwrap()
+            >= 50.0
+    );
 }

@@ -34,10 +34,46 @@ pub struct ClockSettings {
     pub simulated_hours_per_second: f64,
 }
 
+/// Meta's minimum daily budgets for one currency, by what the ad set optimises for (major units).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinimumDailyBudgets {
+    pub impressions: f64,
+    pub high_frequency: f64,
+    pub low_frequency: f64,
+    pub video_views: f64,
+}
+
+/// Which of the minimums the simulated ad sets obey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetGoal {
+    Impressions,
+    HighFrequency,
+    LowFrequency,
+    VideoViews,
+}
+
+impl MinimumDailyBudgets {
+    pub fn for_goal(&self, goal: BudgetGoal) -> f64 {
+        match goal {
+            BudgetGoal::Impressions => self.impressions,
+            BudgetGoal::HighFrequency => self.high_frequency,
+            BudgetGoal::LowFrequency => self.low_frequency,
+            BudgetGoal::VideoViews => self.video_views,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct GraphSettings {
     pub minimum_version: String,
+    /// Every goal's minimum for currencies without an entry in `minimum_daily_budgets`.
     pub minimum_daily_budget_major_units: f64,
+    /// Per currency code (`USD`), Meta's minimums by goal, in major units.
+    pub minimum_daily_budgets: std::collections::BTreeMap<String, MinimumDailyBudgets>,
+    /// The goal the simulated ad sets optimise for, which decides the minimum their budgets must meet.
+    pub ad_set_budget_goal: BudgetGoal,
     pub batch_timeout_milliseconds: u64,
     /// Meta runs operations without `depends_on` in parallel, in no promised order: meta-sim runs them in a
     /// shuffled order (seeded by `batch_order_seed` and the batch's number), so a client relying on the
@@ -84,6 +120,21 @@ pub struct InspectionSettings {
 pub fn parse_graph_version(version: &str) -> Option<(u32, u32)> {
     let (major, minor) = version.strip_prefix('v')?.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+impl GraphSettings {
+    /// The minimums for `currency_code` (the per-currency table, else the flat minimum for every goal).
+    pub fn minimum_daily_budgets(&self, currency_code: &str) -> MinimumDailyBudgets {
+        self.minimum_daily_budgets
+            .get(currency_code)
+            .copied()
+            .unwrap_or(MinimumDailyBudgets {
+                impressions: self.minimum_daily_budget_major_units,
+                high_frequency: self.minimum_daily_budget_major_units,
+                low_frequency: self.minimum_daily_budget_major_units,
+                video_views: self.minimum_daily_budget_major_units,
+            })
+    }
 }
 
 impl MetaSimSettings {

@@ -51,6 +51,7 @@ impl SimState {
         match (call.method.as_str(), call.edge.as_deref()) {
             ("GET", None) => self.read_object(&call.object_id, call.params.get("fields").map(String::as_str)),
             ("GET", Some("insights")) => self.read_insights(&call.object_id, &call.params),
+            ("GET", Some("minimum_budgets")) if call.object_id.starts_with("act_") => Ok(self.read_minimum_budgets()),
             ("POST", None) => self.update_object(&call.object_id, &call.params, source),
             ("DELETE", None) => {
                 let mut params = call.params.clone();

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use adloop_money::{GraphAmount, MinorUnits, Money};
+use adloop_money::{Currency, GraphAmount, MinorUnits};
 use serde_json::{Value, json};
 
 use crate::graph_error::GraphError;
 use crate::objects::{ChangeRecord, GraphObject, ObjectKind, ObjectStatus};
+use crate::settings::BudgetGoal;
 
 use super::SimState;
 
@@ -17,11 +18,30 @@ const BUDGET_LOCK_SECONDS: f64 = 3600.0;
 const BUDGET_TOO_LOW_SUBCODE: u32 = 1_885_272;
 
 impl SimState {
+    /// The smallest daily budget the account's ad sets may have: Meta's minimum for the account currency and
+    /// the ad sets' optimisation goal (`graph.minimum_daily_budgets`, `graph.ad_set_budget_goal`).
     pub(super) fn minimum_daily_budget(&self) -> MinorUnits {
-        MinorUnits::from_major_rounded(
-            self.settings.graph.minimum_daily_budget_major_units,
-            self.scenario.currency,
-        )
+        let graph = &self.settings.graph;
+        let minimums = graph.minimum_daily_budgets(self.scenario.currency.code());
+        MinorUnits::from_major_rounded(minimums.for_goal(graph.ad_set_budget_goal), self.scenario.currency)
+    }
+
+    /// `GET act_{id}/minimum_budgets`: Meta's minimums for each goal, in Graph units of the currency.
+    pub(super) fn read_minimum_budgets(&self) -> Value {
+        let currency = self.scenario.currency;
+        let minimums = self.settings.graph.minimum_daily_budgets(currency.code());
+        let in_graph_units = |goal: BudgetGoal| {
+            MinorUnits::from_major_rounded(minimums.for_goal(goal), currency)
+                .to_graph_amount_rounded_down(currency)
+                .get()
+        };
+        json!({"data": [{
+            "currency": currency.code(),
+            "min_daily_budget_imp": in_graph_units(BudgetGoal::Impressions),
+            "min_daily_budget_high_freq": in_graph_units(BudgetGoal::HighFrequency),
+            "min_daily_budget_low_freq": in_graph_units(BudgetGoal::LowFrequency),
+            "min_daily_budget_video_views": in_graph_units(BudgetGoal::VideoViews),
+        }]})
     }
 
     pub(super) fn update_object(
@@ -173,13 +193,11 @@ impl SimState {
                 format!("daily_budget {graph_budget} is below the account minimum of {minimum_in_graph_units}"),
             )
             .with_user_message(
-                "Your Budget Is Too Low",
+                "Budget Is Too Low",
                 format!(
-                    "The minimum daily budget for this ad set is {}",
-                    Money {
-                        amount: minimum,
-                        currency
-                    }
+                    "The budget for this ad set must be at least {}. Please edit your budget in your ad set to \
+                     enable delivery of your ads.",
+                    money_for_people(minimum, currency)
                 ),
             ));
         }
@@ -206,5 +224,38 @@ impl SimState {
             return Err(GraphError::too_many_budget_changes(BUDGET_LOCK_SECONDS));
         }
         Ok(MinorUnits(budget))
+    }
+}
+
+/// An amount as Meta's messages show it: the currency's symbol where it has a well-known one (`$5.00`,
+/// `¥500`), else its code (`COP 5000`), with as many decimals as Meta's unit for the currency has.
+fn money_for_people(amount: MinorUnits, currency: Currency) -> String {
+    let decimals = if currency.graph_api_offset() == 1 { 0 } else { 2 };
+    let number = format!("{:.decimals$}", amount.to_major(currency));
+    let symbol = match currency.code() {
+        "USD" | "AUD" | "CAD" | "NZD" | "SGD" | "HKD" | "MXN" => "$",
+        "EUR" => "€",
+        "GBP" => "£",
+        "JPY" | "CNY" => "¥",
+        "INR" => "₹",
+        "KRW" => "₩",
+        "BRL" => "R$",
+        _ => return format!("{} {number}", currency.code()),
+    };
+    format!("{symbol}{number}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_in_messages_look_like_metas() {
+        let currency = |code: &str| Currency::parse(code).expect("a known currency");
+        assert_eq!(money_for_people(MinorUnits(500), currency("USD")), "$5.00");
+        assert_eq!(money_for_people(MinorUnits(4000), currency("INR")), "₹40.00");
+        assert_eq!(money_for_people(MinorUnits(500), currency("JPY")), "¥500");
+        assert_eq!(money_for_people(MinorUnits(500_000), currency("COP")), "COP 5000");
+        assert_eq!(money_for_people(MinorUnits(12_340), currency("BHD")), "BHD 12.34");
     }
 }

@@ -319,3 +319,34 @@ async fn budgets_cross_the_graph_api_in_metas_units_for_the_currency() {
         "the world holds ISO minor units: 150,000 pesos are 15,000,000 centavos"
     );
 }
+
+#[tokio::test]
+async fn minimum_budgets_depend_on_the_currency_and_the_goal_and_a_too_low_budget_names_the_minimum() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (status, body) = sim
+        .get(&format!("{VERSION}/{ACCOUNT}/minimum_budgets?access_token={TOKEN}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"][0],
+        json!({"currency": "USD", "min_daily_budget_imp": 100, "min_daily_budget_high_freq": 500,
+               "min_daily_budget_low_freq": 4000, "min_daily_budget_video_views": 100})
+    );
+    // The simulated ad sets optimise for frequent events by default: at least 5.00 USD a day.
+    let (_, body) = sim.set_budget(FIRST_AD_SET, 499).await;
+    assert_eq!(error_code(&body), (100, Some(1_885_272)));
+    assert_eq!(body["error"]["error_user_title"], "Budget Is Too Low");
+    assert!(
+        body["error"]["error_user_msg"]
+            .as_str()
+            .unwrap()
+            .contains("at least $5.00"),
+        "{body}"
+    );
+    assert_eq!(sim.set_budget(FIRST_AD_SET, 500).await.0, 200);
+
+    let infrequent = spawn_meta_sim(&[("ADLOOP_GRAPH__AD_SET_BUDGET_GOAL", "low_frequency")]).await;
+    let (_, body) = infrequent.set_budget(FIRST_AD_SET, 3999).await;
+    assert_eq!(error_code(&body), (100, Some(1_885_272)), "{body}");
+    assert_eq!(infrequent.set_budget(FIRST_AD_SET, 4000).await.0, 200);
+}

@@ -35,13 +35,16 @@ impl Endpoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
-    /// A Graph error body with this code (1 and 2 are Meta's transient errors; 4, 17, 32, 613, 8000x throttle).
+    /// A Graph error body with this code and subcode, worded and typed as Meta sends it (see
+    /// `GraphError::injected` for the catalogue); `http_status` and `message` override Meta's.
     GraphError {
         code: u32,
         #[serde(default)]
         subcode: Option<u32>,
-        #[serde(default = "default_error_status")]
-        http_status: u16,
+        #[serde(default)]
+        http_status: Option<u16>,
+        #[serde(default)]
+        message: Option<String>,
     },
     /// A bare HTTP status (e.g. 502, 503) with a plain-text body, as a proxy in front of Meta might answer.
     HttpStatus { status: u16 },
@@ -49,10 +52,6 @@ pub enum Fault {
     DropConnection,
     /// The request hangs for this long before it is answered normally (a client time-out fires first).
     Timeout { milliseconds: u64 },
-}
-
-fn default_error_status() -> u16 {
-    500
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -82,10 +82,10 @@ impl GraphError {
         )
     }
 
-    /// Code 190: the access token is missing, malformed or unknown.
+    /// Code 190: the access token is missing, malformed or unknown (HTTP 401).
     pub fn invalid_access_token(reason: &str) -> GraphError {
         GraphError::new(
-            400,
+            401,
             "OAuthException",
             190,
             None,
@@ -120,7 +120,6 @@ impl GraphError {
         error
     }
 
-    /// 613 / 1487632: an ad set's budget changed too often within an hour.
     /// 613 / 1487632: an ad set's budget changed 4 times within an hour; changes are refused until the
     /// lock (an hour from the refusal that started it) ends. Meta's exact wording is not in its documents.
     pub fn too_many_budget_changes(seconds_locked: f64) -> GraphError {
@@ -146,14 +145,37 @@ impl GraphError {
         error
     }
 
-    /// The error an injected `graph_error` fault answers with: codes 1 and 2 as Meta's transient service
-    /// errors, any other code in the throttling shape, with the configured HTTP status.
-    pub fn injected(code: u32, subcode: Option<u32>, http_status: u16) -> GraphError {
-        if matches!(code, 1 | 2) {
-            return GraphError::transient_service_error(code, http_status);
+    /// The error an injected `graph_error` fault answers with: Meta's wording, type, HTTP status and
+    /// transience for the codes in [`KNOWN_ERRORS`], the throttling shape for other codes; `http_status` and
+    /// `message` override.
+    pub fn injected(code: u32, subcode: Option<u32>, http_status: Option<u16>, message: Option<String>) -> GraphError {
+        let mut error = match KNOWN_ERRORS
+            .iter()
+            .find(|known| known.code == code && known.subcode == subcode)
+        {
+            Some(known) => {
+                let mut error = GraphError::new(
+                    known.http_status,
+                    known.error_type,
+                    code,
+                    subcode,
+                    known.message.to_owned(),
+                );
+                error.is_transient = known.is_transient;
+                if let Some((title, user_message)) = known.user_message {
+                    error = error.with_user_message(title, user_message);
+                }
+                error
+            }
+            None if matches!(code, 1 | 2) => GraphError::transient_service_error(code, 500),
+            None => GraphError::throttled(code, subcode),
+        };
+        if let Some(http_status) = http_status {
+            error.http_status = http_status;
         }
-        let mut error = GraphError::throttled(code, subcode);
-        error.http_status = http_status;
+        if let Some(message) = message {
+            error.message = message;
+        }
         error
     }
 
@@ -168,3 +190,136 @@ impl IntoResponse for GraphError {
         (status, axum::Json(self.body())).into_response()
     }
 }
+
+/// An error as Meta sends it, for injection.
+struct KnownError {
+    code: u32,
+    subcode: Option<u32>,
+    http_status: u16,
+    error_type: &'static str,
+    message: &'static str,
+    user_message: Option<(&'static str, &'static str)>,
+    is_transient: bool,
+}
+
+/// Errors clients meet at Meta, by code and subcode, with the HTTP status, type, wording and transience
+/// Meta's error reference and public SDK users report. (Code 1's "Please reduce the amount of data you're
+/// asking for, then retry your request" shares code 1 with the plain unknown error: inject it with
+/// `message`.)
+const KNOWN_ERRORS: &[KnownError] = &[
+    KnownError {
+        code: 1,
+        subcode: None,
+        http_status: 500,
+        error_type: "OAuthException",
+        message: "An unknown error occurred",
+        user_message: None,
+        is_transient: true,
+    },
+    KnownError {
+        code: 1,
+        subcode: Some(99),
+        http_status: 500,
+        error_type: "OAuthException",
+        message: "An unknown error occurred",
+        user_message: None,
+        is_transient: true,
+    },
+    KnownError {
+        code: 2,
+        subcode: None,
+        http_status: 503,
+        error_type: "OAuthException",
+        message: "An unexpected error has occurred. Please retry your request later.",
+        user_message: None,
+        is_transient: true,
+    },
+    KnownError {
+        code: 4,
+        subcode: None,
+        http_status: 400,
+        error_type: "OAuthException",
+        message: "(#4) Application request limit reached",
+        user_message: None,
+        is_transient: true,
+    },
+    KnownError {
+        code: 4,
+        subcode: Some(1_504_022),
+        http_status: 400,
+        error_type: "OAuthException",
+        message: "(#4) Application request limit reached",
+        user_message: Some((
+            "Too many API requests",
+            "There have been too many calls to the Ads Insights platform. Please wait a bit and try again.",
+        )),
+        is_transient: true,
+    },
+    KnownError {
+        code: 4,
+        subcode: Some(1_504_039),
+        http_status: 400,
+        error_type: "OAuthException",
+        message: "(#4) Application request limit reached",
+        user_message: Some((
+            "Too many API requests",
+            "There have been too many calls to the Ads Insights platform. Please wait a bit and try again.",
+        )),
+        is_transient: true,
+    },
+    KnownError {
+        code: 17,
+        subcode: Some(2_446_079),
+        http_status: 400,
+        error_type: "OAuthException",
+        message: "(#17) User request limit reached",
+        user_message: Some((
+            "Ad Account Has Too Many API Calls",
+            "There have been too many calls from this ad account. Please wait a bit and try again.",
+        )),
+        is_transient: true,
+    },
+    KnownError {
+        code: 190,
+        subcode: None,
+        http_status: 401,
+        error_type: "OAuthException",
+        message: "Invalid OAuth access token - Cannot parse access token",
+        user_message: None,
+        is_transient: false,
+    },
+    KnownError {
+        code: 613,
+        subcode: None,
+        http_status: 400,
+        error_type: "OAuthException",
+        message: "(#613) Calls to this api have exceeded the rate limit.",
+        user_message: None,
+        is_transient: false,
+    },
+    KnownError {
+        code: 613,
+        subcode: Some(1_487_742),
+        http_status: 400,
+        error_type: "OAuthException",
+        message: "(#613) Calls to this api have exceeded the rate limit.",
+        user_message: Some((
+            "Too Many Calls",
+            "There have been too many calls from this ad-account. Wait a bit and try again.",
+        )),
+        is_transient: true,
+    },
+    KnownError {
+        code: 100,
+        subcode: Some(1_885_621),
+        http_status: 400,
+        error_type: "OAuthException",
+        message: "Invalid parameter",
+        user_message: Some((
+            "Budget Conflict: Campaign Already Has a Budget",
+            "This ad set is in a campaign that uses a campaign budget: set the budget on the campaign, not on its \
+             ad sets.",
+        )),
+        is_transient: false,
+    },
+];

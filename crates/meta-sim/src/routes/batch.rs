@@ -343,9 +343,10 @@ fn run_one_operation(
             code,
             subcode,
             http_status,
+            message,
         }) => {
             sim.counters.faults_injected += 1;
-            let error = GraphError::injected(code, subcode, http_status);
+            let error = GraphError::injected(code, subcode, http_status, message);
             return failed(&error, true);
         }
         Some(Fault::HttpStatus { status }) => {

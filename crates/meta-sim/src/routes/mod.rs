@@ -198,8 +198,9 @@ pub async fn injected_fault_response(state: &AppState, endpoint: Endpoint) -> Op
             code,
             subcode,
             http_status,
+            message,
         } => {
-            let error = GraphError::injected(code, subcode, http_status);
+            let error = GraphError::injected(code, subcode, http_status, message);
             Some(annotated(error.clone().into_response(), Some(error.code), 0))
         }
         Fault::HttpStatus { status } => {

@@ -202,7 +202,7 @@ async fn every_throttling_code_can_be_injected_in_metas_shape() {
         (4, None),
         (17, Some(2_446_079)),
         (32, None),
-        (613, None),
+        (613, Some(1_487_742)),
         (80004, Some(2_446_079)),
     ] {
         sim.post_json(
@@ -220,4 +220,45 @@ async fn every_throttling_code_can_be_injected_in_metas_shape() {
                 .contains(&format!("(#{code})"))
         );
     }
+}
+
+/// Errors clients meet at Meta, injected with only their code and subcode: Meta's HTTP status, wording,
+/// user title and transience come with them.
+#[tokio::test]
+async fn metas_errors_can_be_injected_by_code_with_their_status_wording_and_transience() {
+    let sim = spawn_meta_sim(&[]).await;
+    // (code, subcode, HTTP status, transient, words in the message or user title)
+    let cases: [(u64, Option<u64>, u16, bool, &str); 8] = [
+        (190, None, 401, false, "Invalid OAuth access token"),
+        (1, None, 500, true, "unknown error"),
+        (1, Some(99), 500, true, "unknown error"),
+        (613, None, 400, false, "exceeded the rate limit"),
+        (4, Some(1_504_022), 400, true, "Ads Insights platform"),
+        (4, Some(1_504_039), 400, true, "Ads Insights platform"),
+        (17, Some(2_446_079), 400, true, "Ad Account Has Too Many API Calls"),
+        (100, Some(1_885_621), 400, false, "Campaign Already Has a Budget"),
+    ];
+    for (code, subcode, http_status, transient, words) in cases {
+        sim.post_json(
+            "_sim/faults",
+            &json!({"rules": [{"endpoint": "graph_read", "probability": 1.0, "fault": {"kind": "graph_error", "code": code, "subcode": subcode}}]}),
+        )
+        .await;
+        let (status, body) = sim.get(&format!("{VERSION}/{FIRST_AD_SET}?access_token={TOKEN}")).await;
+        assert_eq!((status, error_code(&body)), (http_status, (code, subcode)), "{body}");
+        assert_eq!(body["error"]["is_transient"], transient, "{body}");
+        assert!(body.to_string().contains(words), "{words}: {body}");
+    }
+    // Code 1's "reduce the amount of data" shares its code with the plain unknown error: given as a message.
+    let reduce = "Please reduce the amount of data you're asking for, then retry your request";
+    sim.post_json(
+        "_sim/faults",
+        &json!({"rules": [{"endpoint": "insights", "probability": 1.0, "fault": {"kind": "graph_error", "code": 1, "message": reduce}}]}),
+    )
+    .await;
+    let (status, body) = sim
+        .get(&format!("{VERSION}/{FIRST_AD_SET}/insights?access_token={TOKEN}"))
+        .await;
+    assert_eq!((status, error_code(&body).0), (500, 1));
+    assert_eq!(body["error"]["message"], reduce);
 }

@@ -187,9 +187,6 @@ impl ObjectRegistry {
 
     /// Meta's `effective_status`: the object's own status, unless a parent is not active.
     pub fn effective_status(&self, object: &GraphObject) -> &'static str {
-        if object.status != ObjectStatus::Active {
-            return object.status.as_str();
-        }
         let parent_status = |parent_id: &Option<String>| {
             parent_id
                 .as_ref()
@@ -197,17 +194,29 @@ impl ObjectRegistry {
                 .and_then(|parent_id| self.objects.get(parent_id))
                 .map(|parent| parent.status)
         };
-        match parent_status(&object.campaign_id) {
-            Some(ObjectStatus::Paused) => return "CAMPAIGN_PAUSED",
-            Some(ObjectStatus::Archived | ObjectStatus::Deleted) => return "ARCHIVED",
-            _ => {}
+        let campaign = parent_status(&object.campaign_id);
+        let ad_set = if object.kind == ObjectKind::Ad {
+            parent_status(&object.ad_set_id)
+        } else {
+            None
+        };
+        let own_or_a_parents =
+            |status: ObjectStatus| object.status == status || campaign == Some(status) || ad_set == Some(status);
+        // A deleted or archived ancestor outranks the object's own pause: it can never deliver again.
+        if own_or_a_parents(ObjectStatus::Deleted) {
+            return "DELETED";
         }
-        if object.kind == ObjectKind::Ad {
-            match parent_status(&object.ad_set_id) {
-                Some(ObjectStatus::Paused) => return "ADSET_PAUSED",
-                Some(ObjectStatus::Archived | ObjectStatus::Deleted) => return "ARCHIVED",
-                _ => {}
-            }
+        if own_or_a_parents(ObjectStatus::Archived) {
+            return "ARCHIVED";
+        }
+        if object.status == ObjectStatus::Paused {
+            return "PAUSED";
+        }
+        if campaign == Some(ObjectStatus::Paused) {
+            return "CAMPAIGN_PAUSED";
+        }
+        if ad_set == Some(ObjectStatus::Paused) {
+            return "ADSET_PAUSED";
         }
         "ACTIVE"
     }

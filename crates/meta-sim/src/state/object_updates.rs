@@ -75,6 +75,27 @@ impl SimState {
                 "Object {object_id} is deleted and cannot be updated"
             )));
         }
+        let is_change = |key: &str| UPDATABLE.contains(&key);
+        if object.status == ObjectStatus::Archived {
+            let only_rename_or_delete = params
+                .iter()
+                .filter(|(key, _)| is_change(key))
+                .all(|(key, value)| key == "name" || (key == "status" && value == ObjectStatus::Deleted.as_str()));
+            if !only_rename_or_delete {
+                return Err(GraphError::invalid_parameter(format!(
+                    "Object {object_id} is archived: it can only be renamed or deleted"
+                )));
+            }
+        } else if matches!(self.objects.effective_status(&object), "ARCHIVED" | "DELETED") {
+            return Err(GraphError::invalid_parameter(format!(
+                "Object {object_id} is in an archived or deleted {}: it cannot be edited",
+                if object.kind == ObjectKind::Ad {
+                    "campaign or ad set"
+                } else {
+                    "campaign"
+                }
+            )));
+        }
         let validate_only = params
             .get("execution_options")
             .is_some_and(|options| options.contains("validate_only"));

@@ -350,3 +350,53 @@ async fn minimum_budgets_depend_on_the_currency_and_the_goal_and_a_too_low_budge
     assert_eq!(error_code(&body), (100, Some(1_885_272)), "{body}");
     assert_eq!(infrequent.set_budget(FIRST_AD_SET, 4000).await.0, 200);
 }
+
+async fn post_status(sim: &MetaSim, object_id: &str, status: &str) -> (u16, serde_json::Value) {
+    sim.post_form(
+        &format!("{VERSION}/{object_id}"),
+        &[("status", status), ("access_token", TOKEN)],
+    )
+    .await
+}
+
+async fn effective_status(sim: &MetaSim, object_id: &str) -> serde_json::Value {
+    let (_, object) = sim
+        .get(&format!(
+            "{VERSION}/{object_id}?fields=effective_status&access_token={TOKEN}"
+        ))
+        .await;
+    object["effective_status"].clone()
+}
+
+#[tokio::test]
+async fn an_archived_object_can_only_be_renamed_or_deleted_and_its_children_cannot_be_edited() {
+    let sim = spawn_meta_sim(&[]).await;
+    assert_eq!(post_status(&sim, FIRST_AD_SET, "ARCHIVED").await.0, 200);
+    // The archived ad set refuses a budget or a return to ACTIVE, and takes a new name.
+    let (_, body) = sim.set_budget(FIRST_AD_SET, 20000).await;
+    assert_eq!(error_code(&body).0, 100);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("archived"),
+        "{body}"
+    );
+    assert_eq!(error_code(&post_status(&sim, FIRST_AD_SET, "ACTIVE").await.1).0, 100);
+    let (status, _) = sim
+        .post_form(
+            &format!("{VERSION}/{FIRST_AD_SET}"),
+            &[("name", "retired"), ("access_token", TOKEN)],
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Its ad reports the archive and refuses edits.
+    assert_eq!(effective_status(&sim, FIRST_AD).await, "ARCHIVED");
+    assert_eq!(error_code(&post_status(&sim, FIRST_AD, "PAUSED").await.1).0, 100);
+    // Deleting the archived ad set is allowed; then its ad reports DELETED.
+    assert_eq!(post_status(&sim, FIRST_AD_SET, "DELETED").await.0, 200);
+    assert_eq!(effective_status(&sim, FIRST_AD).await, "DELETED");
+
+    // A deleted campaign's ad sets report it too.
+    assert_eq!(post_status(&sim, CAMPAIGN, "DELETED").await.0, 200);
+    assert_eq!(effective_status(&sim, "23851000000002").await, "DELETED");
+    let (_, body) = sim.set_budget("23851000000002", 20000).await;
+    assert_eq!(error_code(&body).0, 100, "{body}");
+}

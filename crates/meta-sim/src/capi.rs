@@ -25,8 +25,29 @@ const ACTION_SOURCES: &[&str] = &[
     "other",
 ];
 
-/// user_data keys Meta requires hashed (SHA-256, lower-case hex).
-const MUST_BE_HASHED: &[&str] = &["em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country"];
+/// user_data keys Meta requires hashed (SHA-256, lower-case hex), including those Meta's SDKs send for first
+/// name and last name prefixes (`f5first`, `f5last`), first initial (`fi`) and date-of-birth parts.
+const MUST_BE_HASHED: &[&str] = &[
+    "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "f5first", "f5last", "fi", "dobd", "dobm", "doby",
+];
+
+/// Keys that identify a person on their own; an event needs at least one (or a client IP address together
+/// with a user agent), or Meta refuses it for insufficient customer information.
+const IDENTIFYING_KEYS: &[&str] = &[
+    "em",
+    "ph",
+    "external_id",
+    "fbc",
+    "fbp",
+    "madid",
+    "anon_id",
+    "subscription_id",
+    "fb_login_id",
+    "lead_id",
+    "ctwa_clid",
+    "page_scoped_user_id",
+    "ig_sid",
+];
 
 /// user_data keys Meta requires in clear text.
 const MUST_NOT_BE_HASHED: &[&str] = &[
@@ -49,8 +70,10 @@ const MUST_NOT_BE_HASHED: &[&str] = &[
 /// Keys that may be hashed or not.
 const MAY_BE_HASHED: &[&str] = &["external_id"];
 
-/// Meta's documented subcode for unhashed user data.
+/// Meta's subcodes for refused events (2804016 is documented; the others are what public connectors handle).
 const USER_DATA_NOT_HASHED_SUBCODE: u32 = 2_804_016;
+const EVENT_TOO_OLD_SUBCODE: u32 = 2_804_003;
+const INSUFFICIENT_CUSTOMER_INFORMATION_SUBCODE: u32 = 2_804_050;
 
 fn looks_like_sha256_hex(value: &str) -> bool {
     value.len() == 64
@@ -59,9 +82,14 @@ fn looks_like_sha256_hex(value: &str) -> bool {
             .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
 }
 
+/// A refused event as Meta answers it: `message` "Invalid parameter", the detail (with the event's index
+/// and field) in `error_user_msg`.
 fn event_error(index: usize, message: String) -> GraphError {
-    GraphError::invalid_parameter(format!("Invalid parameter at data[{index}]: {message}"))
-        .with_user_message("Invalid event", format!("event {index}: {message}"))
+    GraphError::capi_invalid_parameter(None, "Invalid event", format!("data[{index}]: {message}"))
+}
+
+fn event_error_with_subcode(index: usize, subcode: u32, title: &str, message: String) -> GraphError {
+    GraphError::capi_invalid_parameter(Some(subcode), title, format!("data[{index}]: {message}"))
 }
 
 /// The `data` parameter as events: a JSON array (or a JSON-encoded string of one, as form bodies send it)
@@ -138,8 +166,10 @@ fn validate_event(index: usize, event: &Value, now_unix: i64, settings: &CapiSet
         settings.max_event_age_days
     };
     if now_unix - event_time > (max_age_days * 86_400) as i64 {
-        return Err(event_error(
+        return Err(event_error_with_subcode(
             index,
+            EVENT_TOO_OLD_SUBCODE,
+            "Event Timestamp Too Old",
             format!("event_time is more than {max_age_days} days in the past"),
         ));
     }
@@ -161,6 +191,19 @@ fn validate_event(index: usize, event: &Value, now_unix: i64, settings: &CapiSet
             "user_data needs at least one customer information parameter".into(),
         ));
     }
+    let identifies_someone = user_data.keys().any(|key| IDENTIFYING_KEYS.contains(&key.as_str()))
+        || (user_data.contains_key("client_ip_address") && user_data.contains_key("client_user_agent"));
+    if !identifies_someone {
+        return Err(event_error_with_subcode(
+            index,
+            INSUFFICIENT_CUSTOMER_INFORMATION_SUBCODE,
+            "Insufficient Customer Information",
+            "user_data needs a parameter that identifies someone: em, ph, external_id, fbc, fbp, ... or \
+             client_ip_address with client_user_agent"
+                .into(),
+        ));
+    }
+    validate_limited_data_use(index, event, user_data)?;
     if action_source == "website" {
         let source_url = event.get("event_source_url").and_then(Value::as_str).unwrap_or("");
         if !(source_url.starts_with("http://") || source_url.starts_with("https://")) {
@@ -169,10 +212,11 @@ fn validate_event(index: usize, event: &Value, now_unix: i64, settings: &CapiSet
                 "event_source_url (http or https) is required for website events".into(),
             ));
         }
-        if user_data
-            .get("client_user_agent")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
+        if settings.website_events_require_client_user_agent
+            && user_data
+                .get("client_user_agent")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
         {
             return Err(event_error(
                 index,
@@ -204,15 +248,11 @@ fn validate_user_data_field(index: usize, key: &str, value: &Value) -> Result<()
         for item in &values {
             let hashed = item.as_deref().is_some_and(looks_like_sha256_hex);
             if !hashed {
-                return Err(GraphError::invalid_parameter_with_subcode(
+                return Err(event_error_with_subcode(
+                    index,
                     USER_DATA_NOT_HASHED_SUBCODE,
-                    format!(
-                        "Invalid parameter at data[{index}]: user_data.{key} must be hashed (SHA-256, lower-case hex)"
-                    ),
-                )
-                .with_user_message(
                     "User Parameter Not Hashed",
-                    format!("event {index}: hash user_data.{key} before sending it"),
+                    format!("user_data.{key} must be hashed (SHA-256, lower-case hex)"),
                 ));
             }
         }
@@ -242,6 +282,57 @@ fn validate_user_data_field(index: usize, key: &str, value: &Value) -> Result<()
         index,
         format!("user_data.{key} is not a customer information parameter"),
     ))
+}
+
+/// Limited Data Use: `data_processing_options` is `[]` or `["LDU"]`; with LDU, a country (`1` USA, `0` let
+/// Meta geolocate) and a state (`1000` California, `0` geolocate) are required, and geolocation needs the
+/// client's IP address.
+fn validate_limited_data_use(
+    index: usize,
+    event: &Value,
+    user_data: &serde_json::Map<String, Value>,
+) -> Result<(), GraphError> {
+    let Some(options) = event.get("data_processing_options") else {
+        return Ok(());
+    };
+    let Some(options) = options.as_array() else {
+        return Err(event_error(index, "data_processing_options must be an array".into()));
+    };
+    if options.iter().any(|option| option.as_str() != Some("LDU")) {
+        return Err(event_error(
+            index,
+            "data_processing_options may only hold \"LDU\" (or be empty)".into(),
+        ));
+    }
+    if options.is_empty() {
+        return Ok(());
+    }
+    let code = |name: &str| event.get(name).and_then(Value::as_i64);
+    let Some(country) = code("data_processing_options_country") else {
+        return Err(event_error(
+            index,
+            "data_processing_options_country (1 for the USA, 0 to geolocate) is required with LDU".into(),
+        ));
+    };
+    let Some(state) = code("data_processing_options_state") else {
+        return Err(event_error(
+            index,
+            "data_processing_options_state (1000 for California, 0 to geolocate) is required with a country".into(),
+        ));
+    };
+    if !matches!(country, 0 | 1) || !matches!(state, 0 | 1000) {
+        return Err(event_error(
+            index,
+            "data_processing_options_country must be 0 or 1 and data_processing_options_state 0 or 1000".into(),
+        ));
+    }
+    if (country == 0 || state == 0) && !user_data.contains_key("client_ip_address") {
+        return Err(event_error(
+            index,
+            "geolocating a Limited Data Use event (country or state 0) needs user_data.client_ip_address".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_custom_data(index: usize, custom_data: &Value) -> Result<(), GraphError> {
@@ -319,25 +410,29 @@ impl CapiStore {
         self.last_pruned_unix = now_unix;
     }
 
-    /// Stores validated events; returns how many were received.
-    pub fn store(&mut self, events: Vec<Value>, context: &RequestContext<'_>, window_hours: u64) -> usize {
+    /// Stores validated events; returns how many were received. With `window_hours` (server-side
+    /// de-duplication on), a repeat of (pixel, event_name, event_id) within it is marked de-duplicated.
+    pub fn store(&mut self, events: Vec<Value>, context: &RequestContext<'_>, window_hours: Option<u64>) -> usize {
         let received = events.len();
-        self.prune_past_window(context.received_at_unix, (window_hours * 3600) as i64);
+        let window_seconds = window_hours.map(|hours| (hours * 3600) as i64);
+        if let Some(window_seconds) = window_seconds {
+            self.prune_past_window(context.received_at_unix, window_seconds);
+        }
         for event in events {
             let event_name = event.get("event_name").and_then(Value::as_str).unwrap_or("").to_owned();
             let event_id = event.get("event_id").and_then(Value::as_str).map(str::to_owned);
-            let deduplicated = match &event_id {
-                Some(event_id) => {
+            let deduplicated = match (&event_id, window_seconds) {
+                (Some(event_id), Some(window_seconds)) => {
                     let key = (context.pixel_id.to_owned(), event_name.clone(), event_id.clone());
                     match self.first_received_unix.get(&key) {
-                        Some(first) if context.received_at_unix - first <= (window_hours * 3600) as i64 => true,
+                        Some(first) if context.received_at_unix - first <= window_seconds => true,
                         _ => {
                             self.first_received_unix.insert(key, context.received_at_unix);
                             false
                         }
                     }
                 }
-                None => false,
+                _ => false,
             };
             if self.events.len() >= self.capacity {
                 self.events.pop_front();
@@ -378,6 +473,8 @@ mod tests {
             max_physical_store_event_age_days: 62,
             future_tolerance_seconds: 600,
             stored_event_capacity: 100,
+            deduplicate_server_events: false,
+            website_events_require_client_user_agent: true,
         }
     }
 
@@ -415,9 +512,13 @@ mod tests {
         event["user_data"]["fbp"] = serde_json::json!(HASHED_EMAIL);
         let error = validate_events(&[event], NOW, &settings()).unwrap_err();
         assert!(
-            error.message.contains("user_data.fbp must not be hashed"),
+            error
+                .error_user_msg
+                .as_deref()
+                .unwrap_or_default()
+                .contains("user_data.fbp must not be hashed"),
             "{}",
-            error.message
+            error.error_user_msg.clone().unwrap_or_default()
         );
     }
 
@@ -428,7 +529,8 @@ mod tests {
         assert!(
             validate_events(&[without_url], NOW, &settings())
                 .unwrap_err()
-                .message
+                .error_user_msg
+                .unwrap_or_default()
                 .contains("event_source_url")
         );
         let mut without_agent = website_event();
@@ -439,7 +541,8 @@ mod tests {
         assert!(
             validate_events(&[without_agent], NOW, &settings())
                 .unwrap_err()
-                .message
+                .error_user_msg
+                .unwrap_or_default()
                 .contains("client_user_agent")
         );
     }
@@ -462,9 +565,12 @@ mod tests {
         bad["action_source"] = serde_json::json!("billboard");
         let error = validate_events(&[website_event(), bad], NOW, &settings()).unwrap_err();
         assert!(
-            error.message.contains("data[1]") && error.message.contains("action_source"),
+            error
+                .error_user_msg
+                .as_deref()
+                .is_some_and(|detail| detail.contains("data[1]") && detail.contains("action_source")),
             "{}",
-            error.message
+            error.error_user_msg.clone().unwrap_or_default()
         );
     }
 
@@ -477,9 +583,9 @@ mod tests {
             test_event_code: None,
             partner_agent: None,
         };
-        store.store(vec![website_event()], &context(NOW), 48);
-        store.store(vec![website_event()], &context(NOW + 3600), 48);
-        store.store(vec![website_event()], &context(NOW + 49 * 3600), 48);
+        store.store(vec![website_event()], &context(NOW), Some(48));
+        store.store(vec![website_event()], &context(NOW + 3600), Some(48));
+        store.store(vec![website_event()], &context(NOW + 49 * 3600), Some(48));
         let flags: Vec<bool> = store.events().iter().map(|event| event.deduplicated).collect();
         assert_eq!(flags, vec![false, true, false]);
     }
@@ -496,7 +602,7 @@ mod tests {
                 test_event_code: None,
                 partner_agent: None,
             };
-            store.store(vec![event], &context, 12);
+            store.store(vec![event], &context, Some(12));
         }
         assert_eq!(store.events().len(), 10, "the oldest events went first");
         assert_eq!(

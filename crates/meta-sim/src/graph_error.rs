@@ -68,6 +68,13 @@ impl GraphError {
         )
     }
 
+    /// A refused Conversions API event: Meta answers `message: "Invalid parameter"` and puts the detail in
+    /// `error_user_msg`.
+    pub fn capi_invalid_parameter(subcode: Option<u32>, title: &str, detail: String) -> GraphError {
+        GraphError::new(400, "OAuthException", 100, subcode, "Invalid parameter".to_owned())
+            .with_user_message(title, detail)
+    }
+
     /// Code 100 / subcode 33: the object does not exist or this token cannot see it.
     pub fn unknown_object(object_id: &str, method: &str) -> GraphError {
         GraphError::new(

@@ -98,6 +98,10 @@ pub struct AccountToken {
 pub struct AccessSettings {
     pub default_token: Secret<String>,
     pub account_tokens: Vec<AccountToken>,
+    /// When set, every call must carry `appsecret_proof` = hex HMAC-SHA256 of its access token keyed with
+    /// this secret, as Meta requires of apps with "Require App Secret" on.
+    #[serde(default)]
+    pub app_secret: Option<Secret<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +113,12 @@ pub struct CapiSettings {
     pub future_tolerance_seconds: u64,
     /// Events kept for `/_sim/capi/events`; the oldest go first.
     pub stored_event_capacity: usize,
+    /// Meta documents de-duplication between browser (pixel) and server events by `event_id`, not of a
+    /// server event sent twice: off (the strict reading), every repeat counts again, so a relay must be
+    /// idempotent itself. On: repeats within `deduplication_window_hours` are received but de-duplicated.
+    pub deduplicate_server_events: bool,
+    /// Meta requires `client_user_agent` on website events sent through the Conversions API.
+    pub website_events_require_client_user_agent: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

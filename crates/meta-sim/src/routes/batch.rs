@@ -405,6 +405,8 @@ fn execute_batch(
     sim.counters.batches += 1;
     check_version(version, &sim.settings.graph.minimum_version)?;
     sim.check_token_for_account(batch_token, None)?;
+    let proof = parameters.get("appsecret_proof").and_then(Value::as_str);
+    sim.check_appsecret_proof(batch_token, proof)?;
     let operations = parameters
         .get("batch")
         .ok_or_else(|| GraphError::invalid_parameter("The parameter batch is required"))

@@ -15,6 +15,14 @@ pub fn merge_parameters(
     body: &Bytes,
 ) -> Result<BTreeMap<String, Value>, GraphError> {
     let mut parameters = BTreeMap::new();
+    // `Authorization: Bearer <token>` (or `OAuth <token>`) carries the access token as well as the parameter.
+    if let Some(token) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("OAuth ")))
+    {
+        parameters.insert("access_token".to_owned(), Value::String(token.trim().to_owned()));
+    }
     if let Some(query) = query {
         for (key, value) in form_pairs(query.as_bytes())? {
             parameters.insert(key, Value::String(value));

@@ -1,5 +1,7 @@
 //! Who may call: the dev token may use every account and pixel, account tokens only theirs.
 
+use hmac::{KeyInit as _, Mac as _};
+
 use crate::graph_error::GraphError;
 use crate::settings::AccountToken;
 
@@ -45,5 +47,33 @@ impl SimState {
             ),
             _ => Ok(()),
         }
+    }
+
+    /// With `access.app_secret` configured, the call must prove it knows the secret: `appsecret_proof` is the
+    /// hex HMAC-SHA256 of the access token, keyed with the app secret (error 100 otherwise, as at Meta).
+    pub fn check_appsecret_proof(&self, token: Option<&str>, proof: Option<&str>) -> Result<(), GraphError> {
+        let Some(app_secret) = &self.settings.access.app_secret else {
+            return Ok(());
+        };
+        let Some(proof) = proof.filter(|proof| !proof.is_empty()) else {
+            return Err(GraphError::invalid_parameter(
+                "API calls from the server require an appsecret_proof argument",
+            ));
+        };
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.expose().as_bytes())
+            .map_err(|_| GraphError::invalid_parameter("the configured app secret cannot key an HMAC"))?;
+        mac.update(token.unwrap_or_default().as_bytes());
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        if expected != proof.to_ascii_lowercase() {
+            return Err(GraphError::invalid_parameter(
+                "Invalid appsecret_proof provided in the API argument",
+            ));
+        }
+        Ok(())
     }
 }

@@ -24,6 +24,7 @@ impl SimState {
             return Err(GraphError::unknown_object(pixel_id, "post"));
         }
         self.check_token_for_pixel(token, pixel_id)?;
+        self.check_appsecret_proof(token, params.get("appsecret_proof").and_then(Value::as_str))?;
         if let Some((code, subcode)) = self.faults.active_throttle() {
             return Err(GraphError::throttled(code, subcode));
         }
@@ -49,9 +50,11 @@ impl SimState {
             test_event_code: text_param("test_event_code"),
             partner_agent: text_param("partner_agent"),
         };
-        let received = self
-            .capi
-            .store(events, &context, self.settings.capi.deduplication_window_hours);
+        let capi = &self.settings.capi;
+        let deduplication_window = capi
+            .deduplicate_server_events
+            .then_some(capi.deduplication_window_hours);
+        let received = self.capi.store(events, &context, deduplication_window);
         self.counters.capi_events_received += received as u64;
         Ok(json!({
             "events_received": received,

@@ -26,6 +26,7 @@ impl SimState {
         let token = call.params.get("access_token").map(String::as_str);
         let account_id = self.account_of(&call.object_id);
         self.check_token_for_account(token, account_id.as_deref())?;
+        self.check_appsecret_proof(token, call.params.get("appsecret_proof").map(String::as_str))?;
         let Some(account_id) = account_id else {
             return Err(GraphError::unknown_object(&call.object_id, &call.method.to_lowercase()));
         };

@@ -78,7 +78,11 @@ async fn one_unhashed_email_rejects_the_whole_request_with_2804016() {
     bad["user_data"]["em"] = json!("person@example.com");
     let (status, body) = send(&sim, vec![purchase("order-1", now), bad]).await;
     assert_eq!((status, error_code(&body)), (400, (100, Some(2_804_016))));
-    assert!(body["error"]["message"].as_str().unwrap().contains("data[1]"));
+    assert_eq!(body["error"]["message"], "Invalid parameter", "as Meta words it");
+    assert!(
+        body["error"]["error_user_msg"].as_str().unwrap().contains("data[1]"),
+        "{body}"
+    );
     assert_eq!(
         stored_counts(&sim).await["received"],
         0,
@@ -92,8 +96,9 @@ async fn events_older_than_7_days_are_rejected_but_store_events_may_be_62_days_o
     sim.advance_hours(24.0 * 70.0).await;
     let now = now_unix(&sim).await;
     let (_, body) = send(&sim, vec![purchase("old", now - 8 * 86_400)]).await;
-    assert_eq!(error_code(&body).0, 100);
-    assert!(body["error"]["message"].as_str().unwrap().contains("7 days"));
+    assert_eq!(error_code(&body), (100, Some(2_804_003)));
+    assert_eq!(body["error"]["error_user_title"], "Event Timestamp Too Old");
+    assert!(body["error"]["error_user_msg"].as_str().unwrap().contains("7 days"));
 
     let store_event = json!({
         "event_name": "Purchase", "event_time": now - 40 * 86_400, "action_source": "physical_store",
@@ -152,7 +157,7 @@ async fn required_fields_and_enums_are_enforced() {
         let (status, body) = send(&sim, vec![event]).await;
         assert_eq!(status, 400, "{field}: {body}");
         assert!(
-            body["error"]["message"].as_str().unwrap().contains(field),
+            body["error"]["error_user_msg"].as_str().unwrap().contains(field),
             "{field}: {body}"
         );
     }
@@ -175,8 +180,8 @@ async fn at_most_1000_events_per_request() {
 }
 
 #[tokio::test]
-async fn repeats_of_an_event_id_within_48_hours_are_received_but_deduplicated() {
-    let sim = spawn_meta_sim(&[]).await;
+async fn with_server_deduplication_on_repeats_within_48_hours_are_received_but_deduplicated() {
+    let sim = spawn_meta_sim(&[("ADLOOP_CAPI__DEDUPLICATE_SERVER_EVENTS", "true")]).await;
     let now = now_unix(&sim).await;
     send(&sim, vec![purchase("order-1", now)]).await;
     let (status, body) = send(&sim, vec![purchase("order-1", now)]).await;
@@ -220,4 +225,140 @@ async fn tokens_and_pixels_are_checked() {
         )
         .await;
     assert_eq!(error_code(&body), (100, Some(33)));
+}
+
+#[tokio::test]
+async fn by_default_a_server_event_sent_twice_counts_twice() {
+    let sim = spawn_meta_sim(&[]).await;
+    let now = now_unix(&sim).await;
+    send(&sim, vec![purchase("order-1", now)]).await;
+    send(&sim, vec![purchase("order-1", now)]).await;
+    assert_eq!(
+        stored_counts(&sim).await,
+        json!({"received": 2, "unique": 2, "deduplicated": 0}),
+        "Meta promises de-duplication between browser and server events, not of a repeated server event"
+    );
+}
+
+#[tokio::test]
+async fn the_sdks_name_part_keys_must_be_hashed_like_the_others() {
+    let sim = spawn_meta_sim(&[]).await;
+    let now = now_unix(&sim).await;
+    let mut hashed = purchase("order-1", now);
+    for key in ["f5first", "f5last", "fi", "dobd", "dobm", "doby"] {
+        hashed["user_data"][key] = json!(HASHED_EMAIL);
+    }
+    assert_eq!(send(&sim, vec![hashed]).await.0, 200);
+    let mut clear = purchase("order-2", now);
+    clear["user_data"]["f5first"] = json!("perso");
+    let (_, body) = send(&sim, vec![clear]).await;
+    assert_eq!(error_code(&body), (100, Some(2_804_016)), "{body}");
+}
+
+#[tokio::test]
+async fn an_event_that_identifies_nobody_is_refused_with_2804050() {
+    let sim = spawn_meta_sim(&[]).await;
+    let now = now_unix(&sim).await;
+    let mut thin = purchase("order-1", now);
+    thin["user_data"] = json!({"country": [HASHED_EMAIL], "client_user_agent": "Mozilla/5.0"});
+    let (_, body) = send(&sim, vec![thin]).await;
+    assert_eq!(error_code(&body), (100, Some(2_804_050)), "{body}");
+    let mut by_ip_and_agent = purchase("order-2", now);
+    by_ip_and_agent["user_data"] = json!({"client_ip_address": "203.0.113.9", "client_user_agent": "Mozilla/5.0"});
+    assert_eq!(send(&sim, vec![by_ip_and_agent]).await.0, 200);
+}
+
+#[tokio::test]
+async fn the_token_may_come_as_a_bearer_header_and_an_app_secret_demands_its_proof() {
+    let sim = spawn_meta_sim(&[]).await;
+    let now = now_unix(&sim).await;
+    let url = format!("{}/{VERSION}/{PIXEL_ID}/events", sim.base_url);
+    let response = sim
+        .http
+        .post(&url)
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .json(&json!({"data": [purchase("order-1", now)]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let guarded = spawn_meta_sim(&[("ADLOOP_ACCESS__APP_SECRET", "shh")]).await;
+    let now = now_unix(&guarded).await;
+    let path = format!("{VERSION}/{PIXEL_ID}/events");
+    let body_with_proof = |proof: Option<&str>| {
+        let mut body = json!({"data": [purchase("order-1", now)], "access_token": TOKEN});
+        if let Some(proof) = proof {
+            body["appsecret_proof"] = json!(proof);
+        }
+        body
+    };
+    let (_, body) = guarded.post_json(&path, &body_with_proof(None)).await;
+    assert_eq!(error_code(&body).0, 100);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("appsecret_proof"),
+        "{body}"
+    );
+    let (_, body) = guarded.post_json(&path, &body_with_proof(Some("00"))).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid appsecret_proof"),
+        "{body}"
+    );
+    // HMAC-SHA256 of "meta-sim-dev-token" keyed with "shh" (Python: hmac.new(b"shh", token, sha256)).
+    let right_proof = "e610fc285ae004925d407fe0b3cfab16fa940e16234a08e36597f2bf5eac5d40";
+    let (status, body) = guarded.post_json(&path, &body_with_proof(Some(right_proof))).await;
+    assert_eq!(status, 200, "the right proof: {body}");
+}
+
+#[tokio::test]
+async fn limited_data_use_needs_its_country_and_state() {
+    let sim = spawn_meta_sim(&[]).await;
+    let now = now_unix(&sim).await;
+    let with_options = |options: Value, country: Option<i64>, state: Option<i64>| {
+        let mut event = purchase("order-1", now);
+        event["data_processing_options"] = options;
+        if let Some(country) = country {
+            event["data_processing_options_country"] = json!(country);
+        }
+        if let Some(state) = state {
+            event["data_processing_options_state"] = json!(state);
+        }
+        event
+    };
+    for (event, accepted) in [
+        (with_options(json!([]), None, None), true),
+        (with_options(json!(["LDU"]), Some(1), Some(1000)), true),
+        (with_options(json!(["LDU"]), None, None), false),
+        (with_options(json!(["LDU"]), Some(1), None), false),
+        (with_options(json!(["LDU"]), Some(7), Some(1000)), false),
+        (with_options(json!(["LDU"]), Some(0), Some(0)), false),
+        (with_options(json!(["GDPR"]), None, None), false),
+    ] {
+        let (status, body) = send(&sim, vec![event.clone()]).await;
+        assert_eq!(status == 200, accepted, "{event}: {body}");
+    }
+    let mut geolocated = with_options(json!(["LDU"]), Some(0), Some(0));
+    geolocated["user_data"]["client_ip_address"] = json!("203.0.113.9");
+    assert_eq!(
+        send(&sim, vec![geolocated]).await.0,
+        200,
+        "geolocation with the client's IP address"
+    );
+}
+
+#[tokio::test]
+async fn website_events_without_a_user_agent_are_refused_unless_the_setting_allows_them() {
+    let mut without_agent = purchase("order-1", 0);
+    without_agent["user_data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("client_user_agent");
+    let strict = spawn_meta_sim(&[]).await;
+    without_agent["event_time"] = json!(now_unix(&strict).await);
+    assert_eq!(send(&strict, vec![without_agent.clone()]).await.0, 400);
+    let lenient = spawn_meta_sim(&[("ADLOOP_CAPI__WEBSITE_EVENTS_REQUIRE_CLIENT_USER_AGENT", "false")]).await;
+    assert_eq!(send(&lenient, vec![without_agent]).await.0, 200);
 }

@@ -136,6 +136,15 @@ def main(base_url):
     rows = list(insights)
     check(len(rows) >= 1 and int(rows[0]["impressions"]) > 0, "get_insights returns daily rows with delivery")
 
+    # Paging: the SDK's Cursor follows paging.cursors.after while paging.next is there.
+    paged = AdAccount(ACCOUNT_ID).get_insights(
+        fields=["ad_id", "impressions"],
+        params={"level": "ad", "date_preset": "maximum", "limit": 3},
+    )
+    ad_ids = [row["ad_id"] for row in paged]
+    check(len(ad_ids) == 10 and len(set(ad_ids)) == 10,
+          "the SDK's cursor walks every page of ad-level insights, each ad once")
+
     # Conversions API through the SDK's own EventRequest (it hashes the email itself).
     user_data = UserData(email="Person@Example.com", client_user_agent="Mozilla/5.0 (X11; Linux x86_64)",
                          fbp="fb.1.1596403881668.1116446470", client_ip_address="203.0.113.9")

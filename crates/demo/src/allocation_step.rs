@@ -62,6 +62,31 @@ async fn graph_get(
     Ok(body)
 }
 
+/// Every row of an insights query, page by page (Meta pages insights, 25 rows by default).
+async fn insights_rows(
+    http: &reqwest::Client,
+    endpoints: &ServiceEndpoints,
+    path_and_query: &str,
+) -> Result<Vec<Value>, String> {
+    let mut rows = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page_query = match &after {
+            Some(cursor) => format!("{path_and_query}&after={cursor}"),
+            None => path_and_query.to_owned(),
+        };
+        let page = graph_get(http, endpoints, &page_query).await?;
+        rows.extend(page["data"].as_array().cloned().unwrap_or_default());
+        match (
+            page["paging"]["next"].as_str(),
+            page["paging"]["cursors"]["after"].as_str(),
+        ) {
+            (Some(_), Some(cursor)) => after = Some(cursor.to_owned()),
+            _ => return Ok(rows),
+        }
+    }
+}
+
 /// Each ad set's daily budget in the currency's minor units, read in one Graph batch (the Graph API writes
 /// budgets in Meta's units for the currency).
 async fn ad_set_budgets(
@@ -102,13 +127,13 @@ async fn build_allocation_request(
 ) -> Result<(Value, usize, Currency), String> {
     let currency = account_currency(http, endpoints).await?;
     let fields = "ad_id,adset_id,ad_name,impressions,clicks,spend,actions,action_values";
-    let lifetime = graph_get(
+    let rows = insights_rows(
         http,
         endpoints,
         &format!("{ACCOUNT_ID}/insights?level=ad&fields={fields}&date_preset=maximum"),
     )
     .await?;
-    let recent = graph_get(
+    let recent_rows = insights_rows(
         http,
         endpoints,
         &format!("{ACCOUNT_ID}/insights?level=ad&fields={fields}&date_preset=last_3d"),
@@ -123,14 +148,11 @@ async fn build_allocation_request(
         .await
         .map_err(crate::request_failure)?;
     let simulated_hour = clock["simulated_hour"].as_f64().unwrap_or(24.0);
-    let rows = lifetime["data"].as_array().cloned().unwrap_or_default();
     if rows.is_empty() {
         return Err("the simulated account has no delivery yet".into());
     }
-    let recent_by_ad: HashMap<String, Value> = recent["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let recent_by_ad: HashMap<String, Value> = recent_rows
+        .iter()
         .filter_map(|row| row["ad_id"].as_str().map(|ad_id| (ad_id.to_owned(), row.clone())))
         .collect();
     let ad_set_ids: Vec<String> = rows

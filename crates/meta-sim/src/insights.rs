@@ -66,16 +66,41 @@ impl Level {
     }
 }
 
+/// How rows split the date range: one row for it all, a row per N days, or a row per calendar month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Increment {
+    AllDays,
+    Days(i64),
+    Monthly,
+}
+
+/// Rows per page unless `limit` says otherwise, and the most a page may hold.
+const DEFAULT_PAGE_SIZE: usize = 25;
+const MAX_PAGE_SIZE: usize = 5000;
+
 /// What the request asks for, parsed and checked.
 pub struct InsightsQuery {
     fields: Vec<String>,
     level: Level,
     first_day: i64,
     last_day: i64,
-    daily_rows: bool,
+    increment: Increment,
+    page_size: usize,
+    first_row: usize,
+    /// Effective statuses to keep, from `filtering` on `ad.effective_status` (etc.); `None`: the default,
+    /// which leaves deleted and archived ads out of an ad account's insights.
+    status_filter: Option<StatusFilter>,
 }
 
-/// Parses `fields`, `level`, `time_range`, `date_preset` and `time_increment` against the simulation's calendar.
+/// A `filtering` rule on an effective status: `{"field": "ad.effective_status", "operator": "IN", "value": [...]}`.
+#[derive(Debug, Clone)]
+struct StatusFilter {
+    object_kind: ObjectKind,
+    statuses: Vec<String>,
+}
+
+/// Parses `fields`, `level`, `time_range`, `date_preset` (default `last_30d`), `time_increment`, `limit`,
+/// `after` and `filtering` against the simulation's calendar.
 pub fn parse_insights_query(
     params: &BTreeMap<String, String>,
     object: &GraphObject,
@@ -106,40 +131,276 @@ pub fn parse_insights_query(
         })?,
         None => object_level,
     };
-    let (first_day, last_day) = if let Some(time_range) = params.get("time_range") {
-        parse_time_range(time_range, start_date)?
-    } else {
-        match params.get("date_preset").map(String::as_str).unwrap_or("maximum") {
-            "maximum" | "lifetime" => (0, today_index),
-            "today" => (today_index, today_index),
-            "yesterday" => (today_index - 1, today_index - 1),
-            "last_3d" => (today_index - 3, today_index - 1),
-            "last_7d" => (today_index - 7, today_index - 1),
-            "last_14d" => (today_index - 14, today_index - 1),
-            "last_30d" => (today_index - 30, today_index - 1),
-            other => {
+    let (first_day, last_day) = match params.get("time_range") {
+        Some(time_range) => parse_time_range(time_range, start_date)?,
+        None => preset_days(
+            params.get("date_preset").map_or("last_30d", String::as_str),
+            start_date,
+            today_index,
+        )?,
+    };
+    let increment = match params.get("time_increment").map(String::as_str) {
+        None | Some("all_days") => Increment::AllDays,
+        Some("monthly") => Increment::Monthly,
+        Some(text) => match text.parse::<i64>() {
+            Ok(days @ 1..=90) => Increment::Days(days),
+            _ => {
                 return Err(GraphError::invalid_parameter(format!(
-                    "date_preset `{other}` is not supported"
+                    "param time_increment must be all_days, monthly or a number of days from 1 to 90; got `{text}`"
                 )));
             }
-        }
+        },
     };
-    let daily_rows = match params.get("time_increment").map(String::as_str) {
-        None | Some("all_days") => false,
-        Some("1") => true,
-        Some(other) => {
-            return Err(GraphError::invalid_parameter(format!(
-                "time_increment `{other}` is not supported (use 1 or all_days)"
-            )));
-        }
+    let page_size = match params.get("limit") {
+        None => DEFAULT_PAGE_SIZE,
+        Some(text) => match text.parse::<usize>() {
+            Ok(size @ 1..=MAX_PAGE_SIZE) => size,
+            _ => {
+                return Err(GraphError::invalid_parameter(format!(
+                    "param limit must be a number from 1 to {MAX_PAGE_SIZE}; got `{text}`"
+                )));
+            }
+        },
+    };
+    let first_row = match params.get("after") {
+        None => 0,
+        Some(cursor) => row_of_cursor(cursor)
+            .map(|row| row + 1)
+            .ok_or_else(|| GraphError::invalid_parameter(format!("param after is not a valid cursor: `{cursor}`")))?,
+    };
+    let status_filter = match params.get("filtering") {
+        None => None,
+        Some(text) => parse_status_filter(text)?,
     };
     Ok(InsightsQuery {
         fields,
         level,
         first_day,
         last_day,
-        daily_rows,
+        increment,
+        page_size,
+        first_row,
+        status_filter,
     })
+}
+
+/// The day indexes a `date_preset` covers (day 0 is the simulation's first day; today is still running).
+fn preset_days(preset: &str, start_date: CivilDate, today_index: i64) -> Result<(i64, i64), GraphError> {
+    let today = start_date.plus_days(today_index);
+    let first_of_month = |date: CivilDate| CivilDate { day: 1, ..date };
+    let days = match preset {
+        "maximum" => (0, today_index),
+        "today" => (today_index, today_index),
+        "yesterday" => (today_index - 1, today_index - 1),
+        "last_3d" => (today_index - 3, today_index - 1),
+        "last_7d" => (today_index - 7, today_index - 1),
+        "last_14d" => (today_index - 14, today_index - 1),
+        "last_28d" => (today_index - 28, today_index - 1),
+        "last_30d" => (today_index - 30, today_index - 1),
+        "last_90d" => (today_index - 90, today_index - 1),
+        "this_month" => (first_of_month(today).days_since(start_date), today_index),
+        "last_month" => {
+            let last_day_of_previous_month = first_of_month(today).plus_days(-1);
+            (
+                first_of_month(last_day_of_previous_month).days_since(start_date),
+                last_day_of_previous_month.days_since(start_date),
+            )
+        }
+        "lifetime" => {
+            return Err(GraphError::invalid_parameter(
+                "date_preset lifetime is no longer supported; use maximum",
+            ));
+        }
+        other => {
+            return Err(GraphError::invalid_parameter(format!(
+                "date_preset `{other}` is not supported"
+            )));
+        }
+    };
+    Ok(days)
+}
+
+fn parse_status_filter(text: &str) -> Result<Option<StatusFilter>, GraphError> {
+    let invalid = |why: &str| GraphError::invalid_parameter(format!("param filtering {why}"));
+    let rules: Vec<Value> =
+        serde_json::from_str(text).map_err(|_| invalid("must be a JSON array of {field, operator, value}"))?;
+    let mut status_filter = None;
+    for rule in rules {
+        let field = rule.get("field").and_then(Value::as_str).unwrap_or("");
+        let object_kind = match field {
+            "ad.effective_status" => ObjectKind::Ad,
+            "adset.effective_status" => ObjectKind::AdSet,
+            "campaign.effective_status" => ObjectKind::Campaign,
+            _ => {
+                return Err(invalid(&format!(
+                    "on `{field}` is not supported here (use *.effective_status)"
+                )));
+            }
+        };
+        if rule.get("operator").and_then(Value::as_str) != Some("IN") {
+            return Err(invalid("supports the IN operator"));
+        }
+        let statuses: Vec<String> = rule
+            .get("value")
+            .and_then(Value::as_array)
+            .map(|values| values.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .ok_or_else(|| invalid("value must be an array of statuses"))?;
+        status_filter = Some(StatusFilter { object_kind, statuses });
+    }
+    Ok(status_filter)
+}
+
+/// Cursors are opaque to clients: the row number, base64-encoded.
+fn cursor_of_row(row: usize) -> String {
+    base64_encode(format!("row:{row}").as_bytes())
+}
+
+fn row_of_cursor(cursor: &str) -> Option<usize> {
+    let decoded = base64_decode(cursor)?;
+    std::str::from_utf8(&decoded).ok()?.strip_prefix("row:")?.parse().ok()
+}
+
+const BASE64_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut encoded = String::new();
+    for chunk in bytes.chunks(3) {
+        let packed = chunk.iter().enumerate().fold(0_u32, |packed, (index, byte)| {
+            packed | u32::from(*byte) << (16 - 8 * index)
+        });
+        for position in 0..=chunk.len() {
+            encoded.push(BASE64_ALPHABET[(packed >> (18 - 6 * position) & 63) as usize] as char);
+        }
+    }
+    encoded
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let values: Vec<u32> = text
+        .bytes()
+        .map(|byte| {
+            BASE64_ALPHABET
+                .iter()
+                .position(|known| *known == byte)
+                .map(|index| index as u32)
+        })
+        .collect::<Option<_>>()?;
+    let mut decoded = Vec::new();
+    for chunk in values.chunks(4) {
+        if chunk.len() < 2 {
+            return None;
+        }
+        let packed = chunk
+            .iter()
+            .enumerate()
+            .fold(0_u32, |packed, (index, value)| packed | value << (18 - 6 * index));
+        for position in 0..chunk.len() - 1 {
+            decoded.push((packed >> (16 - 8 * position) & 255) as u8);
+        }
+    }
+    Some(decoded)
+}
+
+/// One page of rows with Meta's paging: cursors of the first and last row, and `next` (and `previous`) links
+/// while there are more. No paging at all when there are no rows.
+pub fn page_of_rows(rows: Vec<Value>, query: &InsightsQuery, link: &str, params: &BTreeMap<String, String>) -> Value {
+    let total = rows.len();
+    let first = query.first_row.min(total);
+    let last = (first + query.page_size).min(total);
+    let page: Vec<Value> = rows.into_iter().skip(first).take(last - first).collect();
+    if page.is_empty() {
+        return json!({ "data": [] });
+    }
+    let link_with = |cursor_name: &str, cursor: &str| {
+        let query_string: Vec<String> = params
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "after" | "before" | "access_token" | "appsecret_proof"))
+            .map(|(name, value)| format!("{name}={}", percent_encode(value)))
+            .chain(std::iter::once(format!("{cursor_name}={cursor}")))
+            .collect();
+        format!("{link}?{}", query_string.join("&"))
+    };
+    let after = cursor_of_row(last - 1);
+    let before = cursor_of_row(first);
+    let mut paging = json!({ "cursors": { "before": before, "after": after } });
+    if last < total {
+        paging["next"] = json!(link_with("after", &after));
+    }
+    if first > 0 {
+        paging["previous"] = json!(link_with("before", &before));
+    }
+    json!({ "data": page, "paging": paging })
+}
+
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Whether an ad's data belongs in the answer: as `filtering` says, else (for an ad account) not when the ad
+/// or a parent is deleted or archived, as Meta leaves those out by default.
+fn ad_is_included(query: &InsightsQuery, object: &GraphObject, ad: &GraphObject, registry: &ObjectRegistry) -> bool {
+    let status_of = |kind: ObjectKind| -> Option<&'static str> {
+        let id = match kind {
+            ObjectKind::Ad => Some(&ad.id),
+            ObjectKind::AdSet => ad.ad_set_id.as_ref(),
+            ObjectKind::Campaign => ad.campaign_id.as_ref(),
+            ObjectKind::AdAccount => None,
+        }?;
+        registry.get(id).map(|found| registry.effective_status(found))
+    };
+    match &query.status_filter {
+        Some(filter) => {
+            status_of(filter.object_kind).is_some_and(|status| filter.statuses.iter().any(|wanted| wanted == status))
+        }
+        None if object.kind == ObjectKind::AdAccount => {
+            !matches!(status_of(ObjectKind::Ad), Some("DELETED" | "ARCHIVED"))
+        }
+        None => true,
+    }
+}
+
+/// The day windows rows cover.
+fn day_windows(query: &InsightsQuery, first_day: i64, last_day: i64, start_date: CivilDate) -> Vec<(i64, i64)> {
+    if first_day > last_day {
+        return Vec::new();
+    }
+    match query.increment {
+        Increment::AllDays => vec![(first_day, last_day)],
+        Increment::Days(length) => (first_day..=last_day)
+            .step_by(length as usize)
+            .map(|window_first| (window_first, (window_first + length - 1).min(last_day)))
+            .collect(),
+        Increment::Monthly => {
+            let mut windows = Vec::new();
+            let mut window_first = first_day;
+            while window_first <= last_day {
+                let date = start_date.plus_days(window_first);
+                let next_month = if date.month == 12 {
+                    CivilDate {
+                        year: date.year + 1,
+                        month: 1,
+                        day: 1,
+                    }
+                } else {
+                    CivilDate {
+                        month: date.month + 1,
+                        day: 1,
+                        ..date
+                    }
+                };
+                let window_last = (next_month.days_since(start_date) - 1).min(last_day);
+                windows.push((window_first, window_last));
+                window_first = window_last + 1;
+            }
+            windows
+        }
+    }
 }
 
 fn parse_time_range(text: &str, start_date: CivilDate) -> Result<(i64, i64), GraphError> {
@@ -188,8 +449,8 @@ fn money_string(minor_units: i64, currency: Currency) -> String {
     format!("{:.decimals$}", MinorUnits(minor_units).to_major(currency))
 }
 
-/// Rows for the object, one per level entity (and per day with `time_increment=1`). Rows without delivery are
-/// left out, as Meta does.
+/// Every row for the object, one per level entity and time window. Rows without delivery are left out, as Meta
+/// does. [`page_of_rows`] pages them.
 pub fn insights_rows(
     query: &InsightsQuery,
     object: &GraphObject,
@@ -197,7 +458,7 @@ pub fn insights_rows(
     world: &World,
     currency: Currency,
     start_date: CivilDate,
-) -> Value {
+) -> Vec<Value> {
     let today_index = i64::from(world.hour() / 24);
     let first_day = query.first_day.max(0);
     let last_day = query.last_day.min(today_index);
@@ -205,6 +466,9 @@ pub fn insights_rows(
     // Group the object's ads by the entity of the requested level.
     let mut groups: BTreeMap<String, Vec<&GraphObject>> = BTreeMap::new();
     for ad in registry.ads_under(object) {
+        if !ad_is_included(query, object, ad, registry) {
+            continue;
+        }
         let key = match query.level {
             Level::Account => ad.account_id.clone(),
             Level::Campaign => ad.campaign_id.clone().unwrap_or_default(),
@@ -214,17 +478,11 @@ pub fn insights_rows(
         groups.entry(key).or_default().push(ad);
     }
 
-    let day_windows: Vec<(i64, i64)> = if query.daily_rows {
-        (first_day..=last_day).map(|day| (day, day)).collect()
-    } else if first_day <= last_day {
-        vec![(first_day, last_day)]
-    } else {
-        Vec::new()
-    };
+    let windows = day_windows(query, first_day, last_day, start_date);
 
     let mut rows = Vec::new();
     for (group_key, ads) in &groups {
-        for &(window_first, window_last) in &day_windows {
+        for &(window_first, window_last) in &windows {
             let mut totals = Totals::default();
             for ad in ads {
                 let Some(truth_index) = ad.truth_index else { continue };
@@ -264,7 +522,7 @@ pub fn insights_rows(
             ));
         }
     }
-    json!({ "data": rows, "paging": { "cursors": { "before": "MAZDZD", "after": "MAZDZD" } } })
+    rows
 }
 
 #[allow(clippy::too_many_arguments)]

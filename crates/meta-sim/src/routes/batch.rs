@@ -218,6 +218,7 @@ fn second_ad_sets_of_a_campaign(sim: &SimState, operations: &[BatchOperation]) -
 /// How one batch runs: its version, token, time-out and whether per-operation headers are wanted.
 struct BatchContext<'a> {
     version: &'a str,
+    link_base: String,
     token: Option<&'a str>,
     timeout: Duration,
     include_headers: bool,
@@ -374,6 +375,7 @@ fn run_one_operation(
         object_id,
         edge,
         params,
+        link_base: context.link_base.clone(),
     };
     let account_id = sim.account_of(&call.object_id);
     match sim.execute_graph_call(&call, "batch") {
@@ -400,6 +402,7 @@ fn execute_batch(
     parameters: &BTreeMap<String, Value>,
     version: &str,
     batch_token: Option<&str>,
+    link_base: &str,
 ) -> Result<ExecutedBatch, GraphError> {
     let mut sim = state.lock();
     sim.counters.batches += 1;
@@ -413,6 +416,7 @@ fn execute_batch(
         .and_then(parse_operations)?;
     let context = BatchContext {
         version,
+        link_base: link_base.to_owned(),
         token: batch_token,
         timeout: Duration::from_millis(sim.settings.graph.batch_timeout_milliseconds),
         include_headers: parameters
@@ -445,7 +449,13 @@ pub async fn post_batch(
     let text_parameters = as_text_parameters(&parameters);
     let batch_token = text_parameters.get("access_token").map(String::as_str);
 
-    let executed = execute_batch(&state, &parameters, &version, batch_token);
+    let executed = execute_batch(
+        &state,
+        &parameters,
+        &version,
+        batch_token,
+        &super::graph::link_base(&headers, &version),
+    );
     let (results, calls, usage_headers, latency) = match executed {
         Ok(executed) => executed,
         Err(error) => {

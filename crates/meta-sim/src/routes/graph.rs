@@ -20,6 +20,15 @@ struct GraphRequest {
     query: Option<String>,
 }
 
+/// `http://<Host>/<version>`, the base of paging links in answers to this request.
+pub fn link_base(headers: &HeaderMap, version: &str) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}/{version}")
+}
+
 async fn handle_graph_call(state: AppState, request: GraphRequest, headers: HeaderMap, body: Bytes) -> Response {
     let GraphRequest {
         version,
@@ -54,6 +63,7 @@ async fn handle_graph_call(state: AppState, request: GraphRequest, headers: Head
         object_id,
         edge,
         params: as_text_parameters(&parameters),
+        link_base: link_base(&headers, &version),
     };
     let mut sim = state.lock();
     let result = sim.execute_graph_call(&call, "api");

@@ -1,11 +1,9 @@
 //! One Graph call, outside or inside a batch: token, throttling and rate limits, then the read or write.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use crate::graph_error::GraphError;
-use crate::insights::{insights_rows, parse_insights_query};
+use crate::insights::{insights_rows, page_of_rows, parse_insights_query};
 use crate::objects::{GraphObject, ObjectKind};
 use crate::rate_limits::{BusinessUseCase, CallCharge, CallKind};
 
@@ -51,7 +49,7 @@ impl SimState {
         )?;
         match (call.method.as_str(), call.edge.as_deref()) {
             ("GET", None) => self.read_object(&call.object_id, call.params.get("fields").map(String::as_str)),
-            ("GET", Some("insights")) => self.read_insights(&call.object_id, &call.params),
+            ("GET", Some("insights")) => self.read_insights(call),
             ("GET", Some("minimum_budgets")) if call.object_id.starts_with("act_") => Ok(self.read_minimum_budgets()),
             ("POST", None) => self.update_object(&call.object_id, &call.params, source),
             ("DELETE", None) => {
@@ -142,17 +140,19 @@ impl SimState {
         Some(value)
     }
 
-    fn read_insights(&self, object_id: &str, params: &BTreeMap<String, String>) -> Result<Value, GraphError> {
-        let object = self.object(object_id, "get")?;
+    fn read_insights(&self, call: &GraphCall) -> Result<Value, GraphError> {
+        let object = self.object(&call.object_id, "get")?;
         let today_index = i64::from(self.world.hour() / 24);
-        let query = parse_insights_query(params, object, self.start_date, today_index)?;
-        Ok(insights_rows(
+        let query = parse_insights_query(&call.params, object, self.start_date, today_index)?;
+        let rows = insights_rows(
             &query,
             object,
             &self.objects,
             &self.world,
             self.scenario.currency,
             self.start_date,
-        ))
+        );
+        let link = format!("{}/{}/insights", call.link_base, call.object_id);
+        Ok(page_of_rows(rows, &query, &link, &call.params))
     }
 }

@@ -74,6 +74,8 @@ pub struct GraphCall {
     pub object_id: String,
     pub edge: Option<String>,
     pub params: BTreeMap<String, String>,
+    /// `http://host/v25.0`: where paging links point.
+    pub link_base: String,
 }
 
 pub struct SimState {

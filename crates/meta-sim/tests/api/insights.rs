@@ -87,3 +87,155 @@ async fn account_insights_break_down_by_level_and_reject_unknown_fields() {
         .await;
     assert_eq!(error_code(&body).0, 100);
 }
+
+async fn insights(sim: &MetaSim, object_id: &str, query: &str) -> (u16, serde_json::Value) {
+    sim.get(&format!("{VERSION}/{object_id}/insights?{query}&access_token={TOKEN}"))
+        .await
+}
+
+#[tokio::test]
+async fn insights_page_with_cursors_and_a_next_link_until_the_last_page() {
+    let sim = spawn_meta_sim(&[]).await;
+    sim.advance_hours(24.0 * 3.0).await;
+    let mut ad_ids = Vec::new();
+    let mut query = "level=ad&fields=ad_id,impressions&date_preset=maximum&limit=4".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, body) = insights(&sim, ACCOUNT, &query).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        for row in body["data"].as_array().unwrap() {
+            ad_ids.push(row["ad_id"].as_str().unwrap().to_owned());
+        }
+        let Some(next) = body["paging"]["next"].as_str() else {
+            assert!(body["paging"]["cursors"]["after"].is_string(), "{body}");
+            break;
+        };
+        assert!(next.starts_with("http://") && next.contains("after="), "{next}");
+        let after = body["paging"]["cursors"]["after"].as_str().unwrap();
+        query = format!("level=ad&fields=ad_id,impressions&date_preset=maximum&limit=4&after={after}");
+    }
+    assert_eq!(pages, 3, "10 ads in pages of 4");
+    let mut distinct = ad_ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((ad_ids.len(), distinct.len()), (10, 10), "every ad once: {ad_ids:?}");
+    // The default page is 25 rows; a bad cursor is refused.
+    let (_, body) = insights(&sim, ACCOUNT, "level=ad&date_preset=maximum").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 10);
+    assert!(body["paging"].get("next").is_none());
+    let (status, body) = insights(&sim, ACCOUNT, "level=ad&after=not-a-cursor").await;
+    assert_eq!((status, error_code(&body).0), (400, 100));
+}
+
+#[tokio::test]
+async fn date_presets_default_to_the_last_30_days_and_lifetime_is_refused() {
+    let sim = spawn_meta_sim(&[]).await;
+    // 2026-11-02 + 40 days = 2026-12-12 (today).
+    sim.advance_hours(24.0 * 40.0 + 1.0).await;
+    let range = |body: &serde_json::Value| {
+        (
+            body["data"][0]["date_start"].as_str().unwrap_or("").to_owned(),
+            body["data"][0]["date_stop"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    let fields = "fields=impressions,date_start,date_stop";
+    let (_, body) = insights(&sim, FIRST_AD_SET, fields).await;
+    assert_eq!(
+        range(&body),
+        ("2026-11-12".into(), "2026-12-11".into()),
+        "last_30d by default: {body}"
+    );
+    for (preset, expected) in [
+        ("last_28d", ("2026-11-14", "2026-12-11")),
+        ("this_month", ("2026-12-01", "2026-12-12")),
+        ("last_month", ("2026-11-02", "2026-11-30")),
+        ("last_90d", ("2026-11-02", "2026-12-11")),
+    ] {
+        let (_, body) = insights(&sim, FIRST_AD_SET, &format!("{fields}&date_preset={preset}")).await;
+        assert_eq!(range(&body), (expected.0.into(), expected.1.into()), "{preset}: {body}");
+    }
+    let (status, body) = insights(&sim, FIRST_AD_SET, "date_preset=lifetime").await;
+    assert_eq!((status, error_code(&body).0), (400, 100));
+    assert!(body["error"]["message"].as_str().unwrap().contains("maximum"), "{body}");
+}
+
+#[tokio::test]
+async fn time_increments_split_rows_by_days_or_calendar_months() {
+    let sim = spawn_meta_sim(&[]).await;
+    sim.advance_hours(24.0 * 40.0 + 1.0).await;
+    let rows_of = |body: &serde_json::Value| -> Vec<(String, String)> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row["date_start"].as_str().unwrap().to_owned(),
+                    row["date_stop"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let time_range = r#"{"since":"2026-11-02","until":"2026-11-18"}"#;
+    let (_, body) = insights(
+        &sim,
+        FIRST_AD_SET,
+        &format!("fields=impressions&time_range={time_range}&time_increment=7"),
+    )
+    .await;
+    assert_eq!(
+        rows_of(&body),
+        vec![
+            ("2026-11-02".into(), "2026-11-08".into()),
+            ("2026-11-09".into(), "2026-11-15".into()),
+            ("2026-11-16".into(), "2026-11-18".into())
+        ]
+    );
+    let (_, body) = insights(
+        &sim,
+        FIRST_AD_SET,
+        "fields=impressions&date_preset=maximum&time_increment=monthly",
+    )
+    .await;
+    assert_eq!(
+        rows_of(&body),
+        vec![
+            ("2026-11-02".into(), "2026-11-30".into()),
+            ("2026-12-01".into(), "2026-12-12".into())
+        ]
+    );
+    let (status, _) = insights(&sim, FIRST_AD_SET, "time_increment=91").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn deleted_ads_leave_account_insights_unless_filtered_in() {
+    let sim = spawn_meta_sim(&[]).await;
+    sim.advance_hours(24.0 * 2.0).await;
+    let (status, _) = sim
+        .post_form(
+            &format!("{VERSION}/{FIRST_AD}"),
+            &[("status", "DELETED"), ("access_token", TOKEN)],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let ads_in = |body: &serde_json::Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["ad_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let query = "level=ad&fields=ad_id,impressions&date_preset=maximum";
+    let (_, body) = insights(&sim, ACCOUNT, query).await;
+    assert_eq!(ads_in(&body).len(), 9, "{body}");
+    assert!(!ads_in(&body).contains(&FIRST_AD.to_owned()));
+    let filtering = r#"[{"field":"ad.effective_status","operator":"IN","value":["ACTIVE","DELETED"]}]"#;
+    let (_, body) = insights(&sim, ACCOUNT, &format!("{query}&filtering={filtering}")).await;
+    assert_eq!(ads_in(&body).len(), 10, "{body}");
+    // The deleted ad's own insights still answer.
+    let (_, body) = insights(&sim, FIRST_AD, "fields=impressions&date_preset=maximum").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+}

@@ -78,6 +78,35 @@ enum Increment {
 const DEFAULT_PAGE_SIZE: usize = 25;
 const MAX_PAGE_SIZE: usize = 5000;
 
+/// Which page of rows a request wants: `limit` rows after the `after` cursor.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    page_size: usize,
+    first_row: usize,
+}
+
+/// Parses `limit` (default 25, at most 5000) and `after`.
+pub fn parse_page_request(params: &BTreeMap<String, String>) -> Result<PageRequest, GraphError> {
+    let page_size = match params.get("limit") {
+        None => DEFAULT_PAGE_SIZE,
+        Some(text) => match text.parse::<usize>() {
+            Ok(size @ 1..=MAX_PAGE_SIZE) => size,
+            _ => {
+                return Err(GraphError::invalid_parameter(format!(
+                    "param limit must be a number from 1 to {MAX_PAGE_SIZE}; got `{text}`"
+                )));
+            }
+        },
+    };
+    let first_row = match params.get("after") {
+        None => 0,
+        Some(cursor) => row_of_cursor(cursor)
+            .map(|row| row + 1)
+            .ok_or_else(|| GraphError::invalid_parameter(format!("param after is not a valid cursor: `{cursor}`")))?,
+    };
+    Ok(PageRequest { page_size, first_row })
+}
+
 /// What the request asks for, parsed and checked.
 pub struct InsightsQuery {
     fields: Vec<String>,
@@ -85,8 +114,9 @@ pub struct InsightsQuery {
     first_day: i64,
     last_day: i64,
     increment: Increment,
-    page_size: usize,
-    first_row: usize,
+    pub page: PageRequest,
+    /// `action_attribution_windows` asked for explicitly: each action then carries one value per window.
+    attribution_windows: Vec<String>,
     /// Effective statuses to keep, from `filtering` on `ad.effective_status` (etc.); `None`: the default,
     /// which leaves deleted and archived ads out of an ad account's insights.
     status_filter: Option<StatusFilter>,
@@ -151,23 +181,15 @@ pub fn parse_insights_query(
             }
         },
     };
-    let page_size = match params.get("limit") {
-        None => DEFAULT_PAGE_SIZE,
-        Some(text) => match text.parse::<usize>() {
-            Ok(size @ 1..=MAX_PAGE_SIZE) => size,
-            _ => {
-                return Err(GraphError::invalid_parameter(format!(
-                    "param limit must be a number from 1 to {MAX_PAGE_SIZE}; got `{text}`"
-                )));
-            }
-        },
-    };
-    let first_row = match params.get("after") {
-        None => 0,
-        Some(cursor) => row_of_cursor(cursor)
-            .map(|row| row + 1)
-            .ok_or_else(|| GraphError::invalid_parameter(format!("param after is not a valid cursor: `{cursor}`")))?,
-    };
+    let page = parse_page_request(params)?;
+    let attribution_windows = parse_attribution_windows(params)?;
+    if let Some(report_time) = params.get("action_report_time")
+        && !matches!(report_time.as_str(), "impression" | "conversion" | "mixed")
+    {
+        return Err(GraphError::invalid_parameter(format!(
+            "param action_report_time must be impression, conversion or mixed; got `{report_time}`"
+        )));
+    }
     let status_filter = match params.get("filtering") {
         None => None,
         Some(text) => parse_status_filter(text)?,
@@ -178,10 +200,62 @@ pub fn parse_insights_query(
         first_day,
         last_day,
         increment,
-        page_size,
-        first_row,
+        page,
+        attribution_windows,
         status_filter,
     })
+}
+
+/// Meta's attribution windows; without the parameter Meta uses 7d_click and 1d_view and reports one value.
+const ATTRIBUTION_WINDOWS: &[&str] = &[
+    "1d_view",
+    "7d_view",
+    "28d_view",
+    "1d_click",
+    "7d_click",
+    "28d_click",
+    "dda",
+    "default",
+];
+
+/// `action_attribution_windows` as a JSON array (`["7d_click","1d_view"]`) or a comma list.
+fn parse_attribution_windows(params: &BTreeMap<String, String>) -> Result<Vec<String>, GraphError> {
+    let Some(text) = params.get("action_attribution_windows") else {
+        return Ok(Vec::new());
+    };
+    let windows: Vec<String> = match serde_json::from_str::<Vec<String>>(text) {
+        Ok(windows) => windows,
+        Err(_) => text.split(',').map(|window| window.trim().to_owned()).collect(),
+    };
+    for window in &windows {
+        if !ATTRIBUTION_WINDOWS.contains(&window.as_str()) {
+            return Err(GraphError::invalid_parameter(format!(
+                "param action_attribution_windows: `{window}` must be one of {}",
+                ATTRIBUTION_WINDOWS.join(", ")
+            )));
+        }
+    }
+    Ok(windows)
+}
+
+/// An action entry with one value per requested attribution window. Every simulated conversion follows a
+/// click within the step it happens in (only its reporting lags), so click windows and `dda` count them all
+/// and view windows count none.
+fn action_entry(action_type: &str, value: String, attribution_windows: &[String]) -> Value {
+    let mut entry = Map::new();
+    entry.insert("action_type".into(), json!(action_type));
+    entry.insert("value".into(), json!(value.clone()));
+    for window in attribution_windows {
+        let window_value = if window.ends_with("_view") {
+            "0".to_owned()
+        } else {
+            value.clone()
+        };
+        if window != "default" {
+            entry.insert(window.clone(), json!(window_value));
+        }
+    }
+    Value::Object(entry)
 }
 
 /// The day indexes a `date_preset` covers (day 0 is the simulation's first day; today is still running).
@@ -303,12 +377,12 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 /// One page of rows with Meta's paging: cursors of the first and last row, and `next` (and `previous`) links
 /// while there are more. No paging at all when there are no rows.
-pub fn page_of_rows(rows: Vec<Value>, query: &InsightsQuery, link: &str, params: &BTreeMap<String, String>) -> Value {
+pub fn page_of_rows(rows: Vec<Value>, page: PageRequest, link: &str, params: &BTreeMap<String, String>) -> Value {
     let total = rows.len();
-    let first = query.first_row.min(total);
-    let last = (first + query.page_size).min(total);
-    let page: Vec<Value> = rows.into_iter().skip(first).take(last - first).collect();
-    if page.is_empty() {
+    let first = page.first_row.min(total);
+    let last = (first + page.page_size).min(total);
+    let page_rows: Vec<Value> = rows.into_iter().skip(first).take(last - first).collect();
+    if page_rows.is_empty() {
         return json!({ "data": [] });
     }
     let link_with = |cursor_name: &str, cursor: &str| {
@@ -329,7 +403,7 @@ pub fn page_of_rows(rows: Vec<Value>, query: &InsightsQuery, link: &str, params:
     if first > 0 {
         paging["previous"] = json!(link_with("before", &before));
     }
-    json!({ "data": page, "paging": paging })
+    json!({ "data": page_rows, "paging": paging })
 }
 
 fn percent_encode(value: &str) -> String {
@@ -510,8 +584,7 @@ pub fn insights_rows(
             }
             let first_ad = ads[0];
             rows.push(render_row(
-                &query.fields,
-                query.level,
+                query,
                 group_key,
                 first_ad,
                 registry,
@@ -527,8 +600,7 @@ pub fn insights_rows(
 
 #[allow(clippy::too_many_arguments)]
 fn render_row(
-    fields: &[String],
-    level: Level,
+    query: &InsightsQuery,
     group_key: &str,
     representative_ad: &GraphObject,
     registry: &ObjectRegistry,
@@ -537,6 +609,7 @@ fn render_row(
     date_start: CivilDate,
     date_stop: CivilDate,
 ) -> Value {
+    let (fields, level, attribution_windows) = (&query.fields, query.level, query.attribution_windows.as_slice());
     let mut row = Map::new();
     let name_of = |id: Option<&String>| {
         id.and_then(|id| registry.get(id))
@@ -581,7 +654,11 @@ fn render_row(
                 json!(
                     PURCHASE_ACTION_TYPES
                         .iter()
-                        .map(|action_type| json!({"action_type": action_type, "value": totals.conversions.to_string()}))
+                        .map(|action_type| action_entry(
+                            action_type,
+                            totals.conversions.to_string(),
+                            attribution_windows
+                        ))
                         .collect::<Vec<_>>()
                 )
             }
@@ -589,10 +666,16 @@ fn render_row(
                 if totals.conversions == 0 {
                     continue;
                 }
-                json!(PURCHASE_ACTION_TYPES
-                    .iter()
-                    .map(|action_type| json!({"action_type": action_type, "value": money_string(totals.conversion_value, currency)}))
-                    .collect::<Vec<_>>())
+                json!(
+                    PURCHASE_ACTION_TYPES
+                        .iter()
+                        .map(|action_type| action_entry(
+                            action_type,
+                            money_string(totals.conversion_value, currency),
+                            attribution_windows
+                        ))
+                        .collect::<Vec<_>>()
+                )
             }
             "account_id" => json!(representative_ad.account_id.trim_start_matches("act_")),
             "campaign_id" if level != Level::Account => json!(representative_ad.campaign_id),

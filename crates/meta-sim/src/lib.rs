@@ -13,6 +13,7 @@ pub mod graph_error;
 pub mod insights;
 pub mod objects;
 pub mod rate_limits;
+pub mod report_runs;
 mod routes;
 pub mod settings;
 pub mod startup;

@@ -83,6 +83,9 @@ pub struct GraphSettings {
     /// Meta documents that a batch cannot include multiple ad sets of the same campaign: writes to a second
     /// ad set of a campaign in one batch are refused (error 100) when this is on.
     pub batch_one_ad_set_per_campaign: bool,
+    /// Async insights report runs: how many status polls before a run completes, and how many runs are kept.
+    pub async_report_polls_before_completion: u32,
+    pub async_report_runs_kept: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

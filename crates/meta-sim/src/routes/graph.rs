@@ -120,6 +120,28 @@ pub async fn get_edge(
     .await
 }
 
+pub async fn post_edge(
+    State(state): State<AppState>,
+    Path((version, object_id, edge)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle_graph_call(
+        state,
+        GraphRequest {
+            version,
+            object_id,
+            edge: Some(edge),
+            method: "POST",
+            query,
+        },
+        headers,
+        body,
+    )
+    .await
+}
+
 pub async fn post_object(
     State(state): State<AppState>,
     Path((version, object_id)): Path<(String, String)>,

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use adloop_telemetry::metrics::{Registry, render_prometheus_text};
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -112,12 +112,24 @@ fn routes(state: AppState) -> Router {
                 .post(graph::post_object)
                 .delete(graph::delete_object),
         )
-        .route(
-            "/{version}/{object_id}/{edge}",
-            get(graph::get_edge).post(capi::post_edge),
-        )
+        .route("/{version}/{object_id}/{edge}", get(graph::get_edge).post(post_edge))
         .layer(axum::middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
+}
+
+/// `POST /{version}/{id}/events` is the Conversions API; any other edge (`insights`, which starts a report
+/// run) is a Graph call.
+async fn post_edge(
+    state: State<AppState>,
+    Path((version, object_id, edge)): Path<(String, String, String)>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if edge == "events" {
+        return capi::post_edge(state, Path((version, object_id, edge)), query, headers, body).await;
+    }
+    graph::post_edge(state, Path((version, object_id, edge)), query, headers, body).await
 }
 
 /// Ready once the world is loaded and caught up with the clock; it has no other dependencies.

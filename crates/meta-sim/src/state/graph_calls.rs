@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::graph_error::GraphError;
-use crate::insights::{insights_rows, page_of_rows, parse_insights_query};
+use crate::insights::{insights_rows, page_of_rows, parse_insights_query, parse_page_request};
 use crate::objects::{GraphObject, ObjectKind};
 use crate::rate_limits::{BusinessUseCase, CallCharge, CallKind};
 
@@ -47,9 +47,13 @@ impl SimState {
                 active_ads_in_account: active_ads,
             },
         )?;
+        if self.report_runs.get(&call.object_id).is_some() {
+            return self.read_report_run(call);
+        }
         match (call.method.as_str(), call.edge.as_deref()) {
             ("GET", None) => self.read_object(&call.object_id, call.params.get("fields").map(String::as_str)),
             ("GET", Some("insights")) => self.read_insights(call),
+            ("POST", Some("insights")) => self.start_report_run(call, &account_id),
             ("GET", Some("minimum_budgets")) if call.object_id.starts_with("act_") => Ok(self.read_minimum_budgets()),
             ("POST", None) => self.update_object(&call.object_id, &call.params, source),
             ("DELETE", None) => {
@@ -140,6 +144,42 @@ impl SimState {
         Some(value)
     }
 
+    /// `POST /{object}/insights`: the rows the same GET would give, computed now, served by a report run.
+    fn start_report_run(&mut self, call: &GraphCall, account_id: &str) -> Result<Value, GraphError> {
+        let object = self.object(&call.object_id, "post")?;
+        let today_index = i64::from(self.world.hour() / 24);
+        let query = parse_insights_query(&call.params, object, self.start_date, today_index)?;
+        let rows = insights_rows(
+            &query,
+            object,
+            &self.objects,
+            &self.world,
+            self.scenario.currency,
+            self.start_date,
+        );
+        let now_unix = self.now_unix();
+        let report_run_id = self.report_runs.start(account_id, rows, now_unix);
+        Ok(json!({ "report_run_id": report_run_id }))
+    }
+
+    /// `GET /{report_run_id}` (its progress) or `GET /{report_run_id}/insights` (a page of its rows).
+    fn read_report_run(&mut self, call: &GraphCall) -> Result<Value, GraphError> {
+        let unknown = || GraphError::unknown_object(&call.object_id, &call.method.to_lowercase());
+        match (call.method.as_str(), call.edge.as_deref()) {
+            ("GET", None) => {
+                let now_unix = self.now_unix();
+                self.report_runs.poll(&call.object_id, now_unix).ok_or_else(unknown)
+            }
+            ("GET", Some("insights")) => {
+                let page = parse_page_request(&call.params)?;
+                let rows = self.report_runs.rows(&call.object_id).ok_or_else(unknown)??;
+                let link = format!("{}/{}/insights", call.link_base, call.object_id);
+                Ok(page_of_rows(rows.to_vec(), page, &link, &call.params))
+            }
+            _ => Err(unknown()),
+        }
+    }
+
     fn read_insights(&self, call: &GraphCall) -> Result<Value, GraphError> {
         let object = self.object(&call.object_id, "get")?;
         let today_index = i64::from(self.world.hour() / 24);
@@ -153,6 +193,6 @@ impl SimState {
             self.start_date,
         );
         let link = format!("{}/{}/insights", call.link_base, call.object_id);
-        Ok(page_of_rows(rows, &query, &link, &call.params))
+        Ok(page_of_rows(rows, query.page, &link, &call.params))
     }
 }

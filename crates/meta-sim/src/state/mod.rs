@@ -17,6 +17,7 @@ use crate::dates::{CivilDate, civil_from_days};
 use crate::faults::{FaultInjector, FaultSettings};
 use crate::objects::{ChangeRecord, LaunchedAd, ObjectKind, ObjectRegistry, ObjectStatus};
 use crate::rate_limits::{RateLimiter, UsageReport};
+use crate::report_runs::ReportRuns;
 use crate::settings::MetaSimSettings;
 
 mod access;
@@ -87,6 +88,7 @@ pub struct SimState {
     pub clock: SimClock,
     objects: ObjectRegistry,
     capi: CapiStore,
+    report_runs: ReportRuns,
     rate_limiter: RateLimiter,
     pub faults: FaultInjector,
     requests: VecDeque<RequestRecord>,
@@ -137,6 +139,10 @@ impl SimState {
             clock,
             objects: ObjectRegistry::default(),
             capi: CapiStore::new(settings.capi.stored_event_capacity),
+            report_runs: ReportRuns::new(
+                settings.graph.async_report_runs_kept,
+                settings.graph.async_report_polls_before_completion,
+            ),
             rate_limiter: RateLimiter::default(),
             faults,
             requests: VecDeque::new(),
@@ -295,7 +301,10 @@ impl SimState {
 
     /// The ad account a Graph call is charged to, if the object exists.
     pub fn account_of(&self, object_id: &str) -> Option<String> {
-        self.objects.get(object_id).map(|object| object.account_id.clone())
+        self.objects
+            .get(object_id)
+            .map(|object| object.account_id.clone())
+            .or_else(|| self.report_runs.get(object_id).map(|run| run.account_id.clone()))
     }
 
     /// Usage headers for a response about `account_ids` (the first is the request's own account), with

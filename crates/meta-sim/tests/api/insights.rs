@@ -239,3 +239,72 @@ async fn deleted_ads_leave_account_insights_unless_filtered_in() {
     let (_, body) = insights(&sim, FIRST_AD, "fields=impressions&date_preset=maximum").await;
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_async_report_run_is_polled_until_complete_then_paged() {
+    let sim = spawn_meta_sim(&[]).await;
+    sim.advance_hours(24.0 * 3.0).await;
+    let (status, body) = sim
+        .post_form(
+            &format!("{VERSION}/{ACCOUNT}/insights"),
+            &[
+                ("level", "ad"),
+                ("fields", "ad_id,impressions"),
+                ("date_preset", "maximum"),
+                ("access_token", TOKEN),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run_id = body["report_run_id"].as_str().unwrap().to_owned();
+
+    // Before completion the rows are refused.
+    let (status, _) = insights(&sim, &run_id, "limit=4").await;
+    assert_eq!(status, 400);
+    let mut statuses = Vec::new();
+    loop {
+        let (_, run) = sim.get(&format!("{VERSION}/{run_id}?access_token={TOKEN}")).await;
+        statuses.push(run["async_status"].as_str().unwrap().to_owned());
+        if run["async_status"] == "Job Completed" {
+            assert_eq!(run["async_percent_completion"], 100);
+            break;
+        }
+        assert!(statuses.len() < 10, "{statuses:?}");
+    }
+    assert_eq!(statuses, ["Job Not Started", "Job Running", "Job Completed"]);
+
+    let (_, first_page) = insights(&sim, &run_id, "limit=4").await;
+    assert_eq!(first_page["data"].as_array().unwrap().len(), 4);
+    let after = first_page["paging"]["cursors"]["after"].as_str().unwrap();
+    let (_, second_page) = insights(&sim, &run_id, &format!("limit=100&after={after}")).await;
+    assert_eq!(second_page["data"].as_array().unwrap().len(), 6, "the other six ads");
+}
+
+#[tokio::test]
+async fn attribution_windows_give_each_action_a_value_per_window() {
+    let sim = spawn_meta_sim(&[]).await;
+    sim.advance_hours(24.0 * 6.0).await;
+    let (status, body) = insights(
+        &sim,
+        ACCOUNT,
+        r#"fields=actions&date_preset=maximum&action_attribution_windows=["7d_click","1d_view"]&action_report_time=conversion"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let purchase = body["data"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|action| action["action_type"] == "offsite_conversion.fb_pixel_purchase")
+        .unwrap()
+        .clone();
+    assert_eq!(purchase["7d_click"], purchase["value"], "{purchase}");
+    assert_eq!(
+        purchase["1d_view"], "0",
+        "the simulated world has no view-through conversions"
+    );
+    let (status, _) = insights(&sim, ACCOUNT, "fields=actions&action_attribution_windows=3d_click").await;
+    assert_eq!(status, 400);
+    let (status, _) = insights(&sim, ACCOUNT, "fields=actions&action_report_time=whenever").await;
+    assert_eq!(status, 400);
+}

@@ -169,3 +169,45 @@ async fn usage_headers_can_be_left_out_while_usage_is_negligible() {
             >= 50.0
     );
 }
+
+#[tokio::test]
+async fn the_use_case_header_of_a_batch_lists_every_account_it_touched() {
+    let directory = tempfile::tempdir().unwrap();
+    let scenario_path = directory.path().join("two-accounts.toml");
+    let scenario = std::fs::read_to_string(format!(
+        "{}/../../scenarios/stationary-10.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    // The second ad moves to an account of its own.
+    .replacen("name = \"ad-02\"", "name = \"ad-02\"\naccount = \"second\"", 1);
+    std::fs::write(&scenario_path, scenario).unwrap();
+    let sim = spawn_meta_sim(&[("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.to_str().unwrap())]).await;
+    let (_, state) = sim.get("_sim/state").await;
+    let accounts: Vec<String> = state["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|object| object["kind"] == "ad_account" || object["id"].as_str().unwrap().starts_with("act_"))
+        .map(|object| object["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(accounts.len(), 2, "{accounts:?}");
+    let operations = serde_json::json!([
+        {"method": "GET", "relative_url": accounts[0]},
+        {"method": "GET", "relative_url": accounts[1]},
+    ]);
+    let response = sim
+        .http
+        .post(format!("{}/{VERSION}/", sim.base_url))
+        .form(&[("access_token", TOKEN), ("batch", &operations.to_string())])
+        .send()
+        .await
+        .unwrap();
+    let business = usage(response.headers(), "x-business-use-case-usage");
+    for account in &accounts {
+        assert!(
+            business.get(account.trim_start_matches("act_")).is_some(),
+            "{account} missing from {business}"
+        );
+    }
+}

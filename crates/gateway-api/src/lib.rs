@@ -1,5 +1,7 @@
-//! gateway-api: adloop's HTTP front door. It calls ml-service over gRPC, carrying the caller's trace.
+//! gateway-api: adloop's HTTP front door. It calls ml-service over gRPC, carrying the caller's trace, and
+//! hosts the safe executor (`executor`): the queue of ad changes applied to Meta.
 
+pub mod executor;
 pub mod ml_client;
 mod routes;
 pub mod settings;

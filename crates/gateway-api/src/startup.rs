@@ -13,7 +13,8 @@ use crate::ml_client::{InvalidEndpoint, MlServiceConnection};
 use crate::routes::{AppState, api_router};
 use crate::settings::GatewaySettings;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/gateway-api");
+/// gateway-api's migrations (its schema: the executor's queue and audit trail).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/gateway-api");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {

@@ -1,0 +1,8 @@
+//! The safe executor: a Postgres queue of ad changes (`queue`), the values it carries (`change`) and how long
+//! a failed attempt waits (`backoff`). Claiming is `FOR UPDATE SKIP LOCKED` under leases; every transition
+//! of a claimed change is fenced on (id, state, lease owner, attempt), so a worker that lost its lease can
+//! never overwrite the outcome of the worker that took over.
+
+pub mod backoff;
+pub mod change;
+pub mod queue;

@@ -1,0 +1,400 @@
+//! The `ad_changes` queue in Postgres. Every function is one short transaction; none is held across a
+//! Graph call.
+//!
+//! - `enqueue`: changes and their audit entries in one transaction; a repeated idempotency key finds the
+//!   change it made; a new absolute change cancels queued changes of the same field of the same object
+//!   (coalescing), never a running one.
+//! - `claim`: up to N due changes with one statement (`FOR UPDATE SKIP LOCKED`), at most one per object and
+//!   never an object that already has a running change, marked running under a lease.
+//! - `heartbeat`, `finish`, `rescue`: fenced on (id, state, lease owner, attempt). A worker whose lease was
+//!   lost updates nothing; its outcome is still appended to the change's attempt log, because the Graph call
+//!   happened.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use super::change::{AdChangeRow, ChangeState, NewAdChange};
+
+/// The channel `enqueue` notifies when a change becomes claimable.
+pub const WAKE_UP_CHANNEL: &str = "adloop_ad_changes";
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// One enqueued change: its id, and whether this call created it (false: its idempotency key was seen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    pub id: i64,
+    pub created: bool,
+}
+
+/// Why an attempt failed, as the change's attempt log keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptError {
+    pub code: Option<u32>,
+    pub subcode: Option<u32>,
+    pub message: String,
+}
+
+/// How a claimed change ended its attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Applied; `detail` records what was sent and how (e.g. a re-send after an unknown outcome).
+    Completed { detail: Value },
+    /// A transient failure: try again after `delay` (discarded instead once attempts are used up).
+    Retry { error: AttemptError, delay: Duration },
+    /// A permanent failure: kept as a dead letter with its error.
+    Discard { error: AttemptError },
+    /// Not attempted after all (shutdown): back to the queue without counting the attempt.
+    Release,
+}
+
+/// Whether a fenced update found the change still held by this worker and attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fenced {
+    Applied,
+    LeaseLost,
+}
+
+fn attempt_entry(attempt: i32, outcome: &str, error: Option<&AttemptError>) -> Value {
+    let mut entry = json!({ "attempt": attempt, "outcome": outcome });
+    if let Some(error) = error {
+        entry["code"] = json!(error.code);
+        entry["subcode"] = json!(error.subcode);
+        entry["message"] = json!(error.message);
+    }
+    entry
+}
+
+async fn audit(
+    executor: impl sqlx::PgExecutor<'_>,
+    tenant_id: &str,
+    ad_change_id: i64,
+    object_id: &str,
+    event: &str,
+    actor: &str,
+    detail: Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, ad_change_id, object_id, event, actor, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant_id)
+    .bind(ad_change_id)
+    .bind(object_id)
+    .bind(event)
+    .bind(actor)
+    .bind(detail)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Enqueues changes in one transaction with their audit entries (see the module docs).
+pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Result<Vec<Enqueued>, QueueError> {
+    let mut transaction = pool.begin().await?;
+    let mut enqueued = Vec::with_capacity(changes.len());
+    let mut wake_workers = false;
+    for change in changes {
+        let initial_state = if change.needs_approval {
+            ChangeState::AwaitingApproval
+        } else {
+            ChangeState::Available
+        };
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO ad_changes (tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \
+                 currency, old_budget_minor, requested_budget_minor, old_status, requested_status, reason, \
+                 confidence, source, idempotency_key, state, priority, run_at, max_attempts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                 now() + make_interval(secs => $19), $20) \
+             ON CONFLICT (tenant_id, idempotency_key) DO NOTHING \
+             RETURNING id",
+        )
+        .bind(&change.tenant_id)
+        .bind(&change.ad_account_id)
+        .bind(&change.campaign_id)
+        .bind(&change.ad_set_id)
+        .bind(&change.ad_id)
+        .bind(&change.object_id)
+        .bind(change.request.kind())
+        .bind(change.request.currency().map(|currency| currency.code().to_owned()))
+        .bind(change.old_budget.map(|amount| amount.get()))
+        .bind(change.request.budget_amount().map(|amount| amount.get()))
+        .bind(&change.old_status)
+        .bind(change.request.status().map(|status| status.as_str()))
+        .bind(&change.reason)
+        .bind(change.confidence)
+        .bind(&change.source)
+        .bind(&change.idempotency_key)
+        .bind(initial_state.as_str())
+        .bind(change.priority)
+        .bind(change.delay_seconds.max(0.0))
+        .bind(change.max_attempts)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(id) = inserted else {
+            let existing: i64 =
+                sqlx::query_scalar("SELECT id FROM ad_changes WHERE tenant_id = $1 AND idempotency_key = $2")
+                    .bind(&change.tenant_id)
+                    .bind(&change.idempotency_key)
+                    .fetch_one(&mut *transaction)
+                    .await?;
+            enqueued.push(Enqueued {
+                id: existing,
+                created: false,
+            });
+            continue;
+        };
+        audit(
+            &mut *transaction,
+            &change.tenant_id,
+            id,
+            &change.object_id,
+            "enqueued",
+            actor,
+            json!({"kind": change.request.kind(), "state": initial_state.as_str(), "reason": change.reason}),
+        )
+        .await?;
+        if change.request.is_absolute() {
+            let superseded: Vec<i64> = sqlx::query_scalar(
+                "UPDATE ad_changes SET state = 'cancelled', finalized_at = now(), updated_at = now(), \
+                     errors = errors || jsonb_build_array(jsonb_build_object('outcome', 'superseded', 'by', $4::bigint)) \
+                 WHERE tenant_id = $1 AND object_id = $2 AND kind = ANY($3) AND id < $4 \
+                     AND state IN ('available', 'retryable', 'awaiting_approval') \
+                 RETURNING id",
+            )
+            .bind(&change.tenant_id)
+            .bind(&change.object_id)
+            .bind(change.request.same_field_kinds())
+            .bind(id)
+            .fetch_all(&mut *transaction)
+            .await?;
+            for superseded_id in superseded {
+                audit(
+                    &mut *transaction,
+                    &change.tenant_id,
+                    superseded_id,
+                    &change.object_id,
+                    "superseded",
+                    actor,
+                    json!({"by": id}),
+                )
+                .await?;
+            }
+        }
+        wake_workers |= !change.needs_approval && change.delay_seconds <= 0.0;
+        enqueued.push(Enqueued { id, created: true });
+    }
+    if wake_workers {
+        // One notification per transaction, delivered at commit.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(WAKE_UP_CHANNEL)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(enqueued)
+}
+
+/// Claims up to `limit` due changes for `worker` under a lease of `lease` (see the module docs).
+pub async fn claim(pool: &PgPool, worker: &str, limit: i64, lease: Duration) -> Result<Vec<AdChangeRow>, QueueError> {
+    let claimed = sqlx::query_as::<_, AdChangeRow>(
+        "WITH due AS ( \
+             SELECT q.id, q.priority, q.run_at, \
+                 row_number() OVER (PARTITION BY q.object_id ORDER BY q.priority DESC, q.run_at, q.id) AS rank_in_object \
+             FROM ad_changes q \
+             WHERE q.state IN ('available', 'retryable') AND q.run_at <= now() \
+                 AND NOT EXISTS (SELECT 1 FROM ad_changes r WHERE r.object_id = q.object_id AND r.state = 'running') \
+         ), \
+         chosen AS ( \
+             SELECT q.id FROM ad_changes q \
+             JOIN due ON due.id = q.id AND due.rank_in_object = 1 \
+             WHERE q.state IN ('available', 'retryable') \
+             ORDER BY due.priority DESC, due.run_at, due.id \
+             LIMIT $1 \
+             FOR UPDATE OF q SKIP LOCKED \
+         ) \
+         UPDATE ad_changes a SET state = 'running', attempt = a.attempt + 1, lease_owner = $2, \
+             lease_expires_at = now() + make_interval(secs => $3), updated_at = now() \
+         FROM chosen WHERE a.id = chosen.id \
+         RETURNING a.*",
+    )
+    .bind(limit)
+    .bind(worker)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await;
+    match claimed {
+        Ok(rows) => Ok(rows),
+        // Two claimers raced for one object's changes and the one-running-per-object index refused the
+        // second: nothing was claimed; the next round takes what is left.
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("23505") => Ok(Vec::new()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Extends the leases `worker` still holds; returns the ids it still holds (a missing one was lost: do not
+/// call the Graph API for it).
+pub async fn heartbeat(
+    pool: &PgPool,
+    worker: &str,
+    held: &[(i64, i32)],
+    lease: Duration,
+) -> Result<Vec<i64>, QueueError> {
+    let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
+    let attempts: Vec<i32> = held.iter().map(|(_, attempt)| *attempt).collect();
+    let still_held = sqlx::query_scalar(
+        "UPDATE ad_changes a SET lease_expires_at = now() + make_interval(secs => $4), updated_at = now() \
+         FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt) \
+         WHERE a.id = held.id AND a.attempt = held.attempt AND a.state = 'running' AND a.lease_owner = $3 \
+         RETURNING a.id",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(worker)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    Ok(still_held)
+}
+
+/// Records how attempt `attempt` of change `id` ended, if `worker` still holds it; otherwise appends the
+/// outcome to the change's attempt log and audit trail as a lost lease.
+pub async fn finish(
+    pool: &PgPool,
+    worker: &str,
+    id: i64,
+    attempt: i32,
+    outcome: &Outcome,
+) -> Result<Fenced, QueueError> {
+    let (next_state, delay_seconds, entry, uncount_attempt) = match outcome {
+        Outcome::Completed { detail } => {
+            let mut entry = attempt_entry(attempt, "completed", None);
+            entry["detail"] = detail.clone();
+            ("completed", None, entry, 0)
+        }
+        Outcome::Retry { error, delay } => (
+            "retryable",
+            Some(delay.as_secs_f64()),
+            attempt_entry(attempt, "retry", Some(error)),
+            0,
+        ),
+        Outcome::Discard { error } => ("discarded", None, attempt_entry(attempt, "discarded", Some(error)), 0),
+        Outcome::Release => ("release", Some(0.0), attempt_entry(attempt, "released", None), 1),
+    };
+    let mut transaction = pool.begin().await?;
+    let finished: Option<(String, String, String)> = sqlx::query_as(
+        "UPDATE ad_changes SET \
+             state = CASE \
+                 WHEN $4 = 'release' THEN CASE WHEN attempt > 1 THEN 'retryable' ELSE 'available' END \
+                 WHEN $4 = 'retryable' AND attempt >= max_attempts THEN 'discarded' \
+                 ELSE $4 END, \
+             run_at = CASE WHEN $5::float8 IS NULL THEN run_at ELSE now() + make_interval(secs => $5::float8) END, \
+             attempt = attempt - $7, \
+             lease_owner = NULL, lease_expires_at = NULL, \
+             needs_reconcile = CASE WHEN $4 = 'completed' THEN false ELSE needs_reconcile END, \
+             errors = errors || jsonb_build_array($6::jsonb), \
+             updated_at = now(), \
+             finalized_at = CASE WHEN $4 IN ('completed', 'discarded') \
+                 OR ($4 = 'retryable' AND attempt >= max_attempts) THEN now() END \
+         WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND attempt = $3 \
+         RETURNING tenant_id, object_id, state",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(attempt)
+    .bind(next_state)
+    .bind(delay_seconds)
+    .bind(&entry)
+    .bind(uncount_attempt)
+    .fetch_optional(&mut *transaction)
+    .await?;
+    let fenced = match &finished {
+        Some((tenant_id, object_id, state)) => {
+            audit(&mut *transaction, tenant_id, id, object_id, state, worker, entry).await?;
+            Fenced::Applied
+        }
+        None => {
+            // The lease was lost (rescued, then maybe claimed by another worker): the outcome is kept, the
+            // state is not touched.
+            let mut lost = entry;
+            lost["lease_lost_by"] = json!(worker);
+            let owner: Option<(String, String)> = sqlx::query_as(
+                "UPDATE ad_changes SET errors = errors || jsonb_build_array($2::jsonb), updated_at = now() \
+                 WHERE id = $1 RETURNING tenant_id, object_id",
+            )
+            .bind(id)
+            .bind(&lost)
+            .fetch_optional(&mut *transaction)
+            .await?;
+            if let Some((tenant_id, object_id)) = owner {
+                audit(
+                    &mut *transaction,
+                    &tenant_id,
+                    id,
+                    &object_id,
+                    "lease_lost",
+                    worker,
+                    lost,
+                )
+                .await?;
+            }
+            Fenced::LeaseLost
+        }
+    };
+    transaction.commit().await?;
+    Ok(fenced)
+}
+
+/// Returns changes whose lease expired to the queue (retryable, to be reconciled before writing again), or
+/// to the dead letters once their attempts are used up. Returns how many it rescued.
+pub async fn rescue(pool: &PgPool, actor: &str) -> Result<u64, QueueError> {
+    let mut transaction = pool.begin().await?;
+    let rescued: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "WITH expired AS ( \
+             SELECT id FROM ad_changes WHERE state = 'running' AND lease_expires_at < now() \
+             LIMIT 500 FOR UPDATE SKIP LOCKED \
+         ) \
+         UPDATE ad_changes a SET \
+             state = CASE WHEN a.attempt >= a.max_attempts THEN 'discarded' ELSE 'retryable' END, \
+             finalized_at = CASE WHEN a.attempt >= a.max_attempts THEN now() END, \
+             needs_reconcile = true, lease_owner = NULL, lease_expires_at = NULL, run_at = now(), \
+             errors = a.errors || jsonb_build_array(jsonb_build_object( \
+                 'attempt', a.attempt, 'outcome', 'lease_expired', 'lease_owner', a.lease_owner)), \
+             updated_at = now() \
+         FROM expired WHERE a.id = expired.id AND a.state = 'running' AND a.lease_expires_at < now() \
+         RETURNING a.id, a.tenant_id, a.object_id, a.state",
+    )
+    .fetch_all(&mut *transaction)
+    .await?;
+    for (id, tenant_id, object_id, state) in &rescued {
+        audit(
+            &mut *transaction,
+            tenant_id,
+            *id,
+            object_id,
+            "rescued",
+            actor,
+            json!({ "state": state }),
+        )
+        .await?;
+    }
+    transaction.commit().await?;
+    Ok(rescued.len() as u64)
+}
+
+/// One change by id, within its tenant.
+pub async fn find(pool: &PgPool, tenant_id: &str, id: i64) -> Result<Option<AdChangeRow>, QueueError> {
+    Ok(
+        sqlx::query_as::<_, AdChangeRow>("SELECT * FROM ad_changes WHERE id = $1 AND tenant_id = $2")
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}

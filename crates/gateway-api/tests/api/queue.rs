@@ -1,0 +1,407 @@
+//! The ad-change queue against a real Postgres: idempotent, coalescing enqueue; exclusive claims; fenced
+//! completion when a lease is lost; rescue; dead letters; releases that do not count an attempt.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use adloop_config::DatabaseSettings;
+use adloop_money::{Currency, MinorUnits};
+use adloop_test_support::TestDatabase;
+use gateway_api::executor::change::{ChangeRequest, ChangeState, NewAdChange, TargetStatus};
+use gateway_api::executor::queue::{self, AttemptError, Fenced, Outcome};
+use sqlx::PgPool;
+
+const LONG_LEASE: Duration = Duration::from_secs(60);
+
+async fn queue_database() -> PgPool {
+    let database = TestDatabase::create().await;
+    let settings: DatabaseSettings = serde_json::from_value(serde_json::json!({
+        "url": database.url,
+        "schema": "gateway",
+        "max_connections": 20,
+        "connect_timeout_seconds": 5,
+    }))
+    .unwrap();
+    adloop_service_kit::postgres::connect_and_migrate(&settings, &gateway_api::startup::MIGRATOR)
+        .await
+        .unwrap()
+}
+
+fn budget(object_id: &str, amount: i64, key: &str) -> NewAdChange {
+    NewAdChange {
+        tenant_id: "tenant-a".into(),
+        ad_account_id: "act_1".into(),
+        campaign_id: Some("campaign-1".into()),
+        ad_set_id: Some(object_id.into()),
+        ad_id: None,
+        object_id: object_id.into(),
+        request: ChangeRequest::BudgetSet {
+            currency: Currency::parse("USD").unwrap(),
+            amount: MinorUnits(amount),
+        },
+        old_budget: Some(MinorUnits(10_000)),
+        old_status: None,
+        reason: "test".into(),
+        confidence: Some(0.9),
+        source: "test".into(),
+        idempotency_key: key.into(),
+        priority: 0,
+        delay_seconds: 0.0,
+        max_attempts: 3,
+        needs_approval: false,
+    }
+}
+
+async fn state_of(pool: &PgPool, id: i64) -> ChangeState {
+    queue::find(pool, "tenant-a", id)
+        .await
+        .unwrap()
+        .unwrap()
+        .state()
+        .unwrap()
+}
+
+async fn audit_events(pool: &PgPool, id: i64) -> Vec<String> {
+    sqlx::query_scalar("SELECT event FROM audit_log WHERE ad_change_id = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_finds_the_first_change_even_when_sent_concurrently() {
+    let pool = queue_database().await;
+    let first = queue::enqueue(&pool, &[budget("set-1", 12_000, "key-1")], "api")
+        .await
+        .unwrap();
+    let again = queue::enqueue(&pool, &[budget("set-1", 12_000, "key-1")], "api")
+        .await
+        .unwrap();
+    assert!(first[0].created && !again[0].created);
+    assert_eq!(first[0].id, again[0].id);
+
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let pool = pool.clone();
+        racers.push(tokio::spawn(async move {
+            queue::enqueue(&pool, &[budget("set-2", 15_000, "key-2")], "api")
+                .await
+                .unwrap()[0]
+        }));
+    }
+    let mut ids = HashSet::new();
+    let mut created = 0;
+    for racer in racers {
+        let enqueued = racer.await.unwrap();
+        ids.insert(enqueued.id);
+        created += usize::from(enqueued.created);
+    }
+    assert_eq!((ids.len(), created), (1, 1), "one row for one key");
+    assert_eq!(audit_events(&pool, first[0].id).await, ["enqueued"]);
+}
+
+#[tokio::test]
+async fn a_new_absolute_change_supersedes_queued_ones_but_never_a_running_one() {
+    let pool = queue_database().await;
+    let older = queue::enqueue(&pool, &[budget("set-1", 11_000, "a")], "api")
+        .await
+        .unwrap()[0]
+        .id;
+    let newer = queue::enqueue(&pool, &[budget("set-1", 12_000, "b")], "api")
+        .await
+        .unwrap()[0]
+        .id;
+    assert_eq!(state_of(&pool, older).await, ChangeState::Cancelled);
+    assert_eq!(audit_events(&pool, older).await, ["enqueued", "superseded"]);
+
+    let claimed = queue::claim(&pool, "worker-1", 10, LONG_LEASE).await.unwrap();
+    assert_eq!(claimed.iter().map(|row| row.id).collect::<Vec<_>>(), [newer]);
+    let newest = queue::enqueue(&pool, &[budget("set-1", 13_000, "c")], "api")
+        .await
+        .unwrap()[0]
+        .id;
+    assert_eq!(
+        state_of(&pool, newer).await,
+        ChangeState::Running,
+        "a running change is never superseded"
+    );
+    // While it runs, the object's next change waits.
+    assert!(
+        queue::claim(&pool, "worker-2", 10, LONG_LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let completed = Outcome::Completed {
+        detail: serde_json::json!({}),
+    };
+    assert_eq!(
+        queue::finish(&pool, "worker-1", newer, 1, &completed).await.unwrap(),
+        Fenced::Applied
+    );
+    let next = queue::claim(&pool, "worker-2", 10, LONG_LEASE).await.unwrap();
+    assert_eq!(next.iter().map(|row| row.id).collect::<Vec<_>>(), [newest]);
+
+    // A status change is another field: it does not cancel a budget change.
+    let mut pause = budget("set-9", 0, "d");
+    pause.request = ChangeRequest::Status {
+        status: TargetStatus::Paused,
+    };
+    let budget_for_nine = queue::enqueue(&pool, &[budget("set-9", 9_000, "e")], "api")
+        .await
+        .unwrap()[0]
+        .id;
+    queue::enqueue(&pool, &[pause], "api").await.unwrap();
+    assert_eq!(state_of(&pool, budget_for_nine).await, ChangeState::Available);
+}
+
+#[tokio::test]
+async fn concurrent_claimers_take_each_change_once_and_one_object_at_a_time() {
+    let pool = queue_database().await;
+    // 600 changes on 200 objects: three per object, with keys that keep them all (no supersede: increases).
+    let changes: Vec<NewAdChange> = (0..600)
+        .map(|index| {
+            let mut change = budget(&format!("set-{}", index % 200), 0, &format!("key-{index}"));
+            change.request = ChangeRequest::BudgetIncrease {
+                currency: Currency::parse("USD").unwrap(),
+                by: MinorUnits(100),
+            };
+            change
+        })
+        .collect();
+    for chunk in changes.chunks(100) {
+        queue::enqueue(&pool, chunk, "api").await.unwrap();
+    }
+    let mut claimers = Vec::new();
+    for worker in 0..8 {
+        let pool = pool.clone();
+        claimers.push(tokio::spawn(async move {
+            let name = format!("worker-{worker}");
+            let mut done = Vec::new();
+            let mut idle_rounds = 0;
+            while idle_rounds < 20 {
+                let claimed = queue::claim(&pool, &name, 25, LONG_LEASE).await.unwrap();
+                assert!(claimed.len() <= 25);
+                let objects: HashSet<&String> = claimed.iter().map(|row| &row.object_id).collect();
+                assert_eq!(objects.len(), claimed.len(), "one change per object per claim");
+                if claimed.is_empty() {
+                    idle_rounds += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                idle_rounds = 0;
+                for row in claimed {
+                    let outcome = Outcome::Completed {
+                        detail: serde_json::json!({}),
+                    };
+                    assert_eq!(
+                        queue::finish(&pool, &name, row.id, row.attempt, &outcome)
+                            .await
+                            .unwrap(),
+                        Fenced::Applied
+                    );
+                    done.push(row.id);
+                }
+            }
+            done
+        }));
+    }
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let distinct: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!((all.len(), distinct.len()), (600, 600), "every change once");
+}
+
+#[tokio::test]
+async fn a_zombie_worker_that_lost_its_lease_changes_nothing_but_its_outcome_is_kept() {
+    let pool = queue_database().await;
+    let id = queue::enqueue(&pool, &[budget("set-1", 12_000, "k")], "api")
+        .await
+        .unwrap()[0]
+        .id;
+    let first = queue::claim(&pool, "worker-a", 1, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(first[0].attempt, 1);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(queue::rescue(&pool, "rescuer").await.unwrap(), 1);
+    let row = queue::find(&pool, "tenant-a", id).await.unwrap().unwrap();
+    assert!(row.needs_reconcile, "the first attempt's outcome is unknown");
+    let second = queue::claim(&pool, "worker-b", 1, LONG_LEASE).await.unwrap();
+    assert_eq!(second[0].attempt, 2);
+
+    // worker-a comes back: its heartbeat and its completion update nothing.
+    assert!(
+        queue::heartbeat(&pool, "worker-a", &[(id, 1)], LONG_LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let late = Outcome::Completed {
+        detail: serde_json::json!({"sent": 12_000}),
+    };
+    assert_eq!(
+        queue::finish(&pool, "worker-a", id, 1, &late).await.unwrap(),
+        Fenced::LeaseLost
+    );
+    let row = queue::find(&pool, "tenant-a", id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state.as_str(), row.lease_owner.as_deref()),
+        ("running", Some("worker-b"))
+    );
+    assert!(row.errors.to_string().contains("lease_lost_by"), "{}", row.errors);
+
+    assert_eq!(
+        queue::heartbeat(&pool, "worker-b", &[(id, 2)], LONG_LEASE)
+            .await
+            .unwrap(),
+        [id]
+    );
+    let completed = Outcome::Completed {
+        detail: serde_json::json!({"sent": 12_000}),
+    };
+    assert_eq!(
+        queue::finish(&pool, "worker-b", id, 2, &completed).await.unwrap(),
+        Fenced::Applied
+    );
+    assert_eq!(state_of(&pool, id).await, ChangeState::Completed);
+    assert_eq!(
+        audit_events(&pool, id).await,
+        ["enqueued", "rescued", "lease_lost", "completed"]
+    );
+}
+
+#[tokio::test]
+async fn rescue_never_undoes_a_completion_and_skips_live_leases() {
+    let pool = queue_database().await;
+    let ids: Vec<i64> = queue::enqueue(
+        &pool,
+        &[budget("set-1", 1_000, "a"), budget("set-2", 1_000, "b")],
+        "api",
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|enqueued| enqueued.id)
+    .collect();
+    let claimed = queue::claim(&pool, "worker", 2, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let completed = Outcome::Completed {
+        detail: serde_json::json!({}),
+    };
+    queue::finish(&pool, "worker", ids[0], 1, &completed).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        queue::rescue(&pool, "rescuer").await.unwrap(),
+        1,
+        "only the expired running change"
+    );
+    assert_eq!(state_of(&pool, ids[0]).await, ChangeState::Completed);
+    assert_eq!(state_of(&pool, ids[1]).await, ChangeState::Retryable);
+    let fresh = queue::claim(&pool, "worker", 1, LONG_LEASE).await.unwrap();
+    assert_eq!(queue::rescue(&pool, "rescuer").await.unwrap(), 0, "a live lease stays");
+    assert_eq!(state_of(&pool, fresh[0].id).await, ChangeState::Running);
+}
+
+#[tokio::test]
+async fn a_change_that_keeps_failing_ends_as_a_dead_letter_and_backoff_is_honoured() {
+    let pool = queue_database().await;
+    let id = queue::enqueue(&pool, &[budget("set-1", 12_000, "k")], "api")
+        .await
+        .unwrap()[0]
+        .id;
+    let transient = AttemptError {
+        code: Some(2),
+        subcode: None,
+        message: "service unavailable".into(),
+    };
+    // Attempt 1 fails and waits an hour: nothing is claimable meanwhile.
+    let claimed = queue::claim(&pool, "w", 1, LONG_LEASE).await.unwrap();
+    let wait_an_hour = Outcome::Retry {
+        error: transient.clone(),
+        delay: Duration::from_secs(3600),
+    };
+    queue::finish(&pool, "w", id, claimed[0].attempt, &wait_an_hour)
+        .await
+        .unwrap();
+    assert_eq!(state_of(&pool, id).await, ChangeState::Retryable);
+    assert!(
+        queue::claim(&pool, "w", 1, LONG_LEASE).await.unwrap().is_empty(),
+        "run_at is honoured"
+    );
+    sqlx::query("UPDATE ad_changes SET run_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Attempts 2 and 3 fail at once; the third is the last (max_attempts 3).
+    for expected_attempt in [2, 3] {
+        let claimed = queue::claim(&pool, "w", 1, LONG_LEASE).await.unwrap();
+        assert_eq!(claimed[0].attempt, expected_attempt);
+        let retry = Outcome::Retry {
+            error: transient.clone(),
+            delay: Duration::ZERO,
+        };
+        queue::finish(&pool, "w", id, expected_attempt, &retry).await.unwrap();
+    }
+    let row = queue::find(&pool, "tenant-a", id).await.unwrap().unwrap();
+    assert_eq!(row.state(), Some(ChangeState::Discarded));
+    assert_eq!(
+        row.errors.as_array().unwrap().len(),
+        3,
+        "every attempt's error is kept: {}",
+        row.errors
+    );
+
+    // A change whose worker keeps dying is dead-lettered by the rescuer after its attempts.
+    let crashing = queue::enqueue(&pool, &[budget("set-2", 1_000, "crash")], "api")
+        .await
+        .unwrap()[0]
+        .id;
+    for _ in 0..3 {
+        assert_eq!(
+            queue::claim(&pool, "w", 1, Duration::from_millis(20))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        queue::rescue(&pool, "rescuer").await.unwrap();
+    }
+    assert_eq!(state_of(&pool, crashing).await, ChangeState::Discarded);
+}
+
+#[tokio::test]
+async fn a_released_change_goes_back_without_counting_an_attempt_and_approval_waits_are_never_claimed() {
+    let pool = queue_database().await;
+    let id = queue::enqueue(&pool, &[budget("set-1", 12_000, "k")], "api")
+        .await
+        .unwrap()[0]
+        .id;
+    let claimed = queue::claim(&pool, "w", 1, LONG_LEASE).await.unwrap();
+    assert_eq!(
+        queue::finish(&pool, "w", id, 1, &Outcome::Release).await.unwrap(),
+        Fenced::Applied
+    );
+    let row = queue::find(&pool, "tenant-a", id).await.unwrap().unwrap();
+    assert_eq!((row.state.as_str(), row.attempt), ("available", 0));
+    assert_eq!(claimed[0].attempt, 1);
+
+    let mut needs_approval = budget("set-2", 50_000, "big");
+    needs_approval.needs_approval = true;
+    let waiting = queue::enqueue(&pool, &[needs_approval], "api").await.unwrap()[0].id;
+    let claimed: Vec<i64> = queue::claim(&pool, "w", 10, LONG_LEASE)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.id)
+        .collect();
+    assert_eq!(claimed, [id]);
+    assert_eq!(state_of(&pool, waiting).await, ChangeState::AwaitingApproval);
+}

@@ -1,8 +1,9 @@
-//! The safe executor: a Postgres queue of ad changes (`queue`), the values it carries (`change`) and how long
-//! a failed attempt waits (`backoff`). Claiming is `FOR UPDATE SKIP LOCKED` under leases; every transition
+//! The safe executor: a Postgres queue of ad changes (`queue`), the values it carries (`change`), how long
+//! a failed attempt waits (`backoff`) and whether a change may be applied now (`guardrails`, pure). Claiming is `FOR UPDATE SKIP LOCKED` under leases; every transition
 //! of a claimed change is fenced on (id, state, lease owner, attempt), so a worker that lost its lease can
 //! never overwrite the outcome of the worker that took over.
 
 pub mod backoff;
 pub mod change;
+pub mod guardrails;
 pub mod queue;

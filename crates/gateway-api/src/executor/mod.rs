@@ -5,5 +5,6 @@
 
 pub mod backoff;
 pub mod change;
+pub mod graph_outcome;
 pub mod guardrails;
 pub mod queue;

@@ -4,6 +4,7 @@
 //! never overwrite the outcome of the worker that took over.
 
 pub mod backoff;
+pub mod batch_plan;
 pub mod change;
 pub mod graph_outcome;
 pub mod guardrails;

@@ -6,6 +6,8 @@
 pub mod backoff;
 pub mod batch_plan;
 pub mod change;
+pub mod graph_client;
 pub mod graph_outcome;
 pub mod guardrails;
 pub mod queue;
+pub mod worker;

@@ -52,6 +52,11 @@ pub enum Outcome {
     Discard { error: AttemptError },
     /// Not attempted after all (shutdown): back to the queue without counting the attempt.
     Release,
+    /// Not attempted now (a rate rule, a lock, a throttled account): back to the queue after `delay`
+    /// without counting the attempt.
+    Hold { delay: Duration, detail: Value },
+    /// The change is larger than the approval threshold: it waits for `POST /v1/ad-changes/{id}/approve`.
+    AwaitApproval { detail: Value },
 }
 
 /// Whether a fenced update found the change still held by this worker and attempt.
@@ -286,6 +291,16 @@ pub async fn finish(
         ),
         Outcome::Discard { error } => ("discarded", None, attempt_entry(attempt, "discarded", Some(error)), 0),
         Outcome::Release => ("release", Some(0.0), attempt_entry(attempt, "released", None), 1),
+        Outcome::Hold { delay, detail } => {
+            let mut entry = attempt_entry(attempt, "held", None);
+            entry["detail"] = detail.clone();
+            ("release", Some(delay.as_secs_f64()), entry, 1)
+        }
+        Outcome::AwaitApproval { detail } => {
+            let mut entry = attempt_entry(attempt, "awaiting_approval", None);
+            entry["detail"] = detail.clone();
+            ("awaiting_approval", None, entry, 1)
+        }
     };
     let mut transaction = pool.begin().await?;
     let finished: Option<(String, String, String)> = sqlx::query_as(
@@ -397,4 +412,56 @@ pub async fn find(pool: &PgPool, tenant_id: &str, id: i64) -> Result<Option<AdCh
             .fetch_optional(pool)
             .await?,
     )
+}
+
+/// What has been applied to an object and its campaign lately, for the guardrails: completed budget and
+/// status changes with the time they completed (Unix seconds) and the budgets before and after.
+pub struct AppliedHistory {
+    pub object_changes: Vec<(f64, Option<i64>, Option<i64>)>,
+    pub campaign_actions: Vec<f64>,
+}
+
+/// Completed changes to `object_id` in the last `window_seconds`, and to any object of `campaign_id` in the
+/// last hour.
+pub async fn applied_history(
+    pool: &PgPool,
+    tenant_id: &str,
+    object_id: &str,
+    campaign_id: Option<&str>,
+    window_seconds: f64,
+) -> Result<AppliedHistory, QueueError> {
+    let object_changes: Vec<(f64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT EXTRACT(EPOCH FROM finalized_at)::float8, \
+             (errors -> -1 -> 'detail' ->> 'budget_before')::bigint, \
+             (errors -> -1 -> 'detail' ->> 'budget_sent')::bigint \
+         FROM ad_changes \
+         WHERE tenant_id = $1 AND object_id = $2 AND state = 'completed' \
+             AND finalized_at > now() - make_interval(secs => $3) \
+             AND NOT COALESCE((errors -> -1 -> 'detail' ->> 'no_write')::boolean, false) \
+         ORDER BY finalized_at",
+    )
+    .bind(tenant_id)
+    .bind(object_id)
+    .bind(window_seconds)
+    .fetch_all(pool)
+    .await?;
+    let campaign_actions: Vec<f64> = match campaign_id {
+        Some(campaign_id) => {
+            sqlx::query_scalar(
+                "SELECT EXTRACT(EPOCH FROM finalized_at)::float8 FROM ad_changes \
+                 WHERE tenant_id = $1 AND campaign_id = $2 AND state = 'completed' \
+                     AND finalized_at > now() - interval '1 hour' \
+                     AND NOT COALESCE((errors -> -1 -> 'detail' ->> 'no_write')::boolean, false)",
+            )
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_all(pool)
+            .await?
+        }
+        None => Vec::new(),
+    };
+    Ok(AppliedHistory {
+        object_changes,
+        campaign_actions,
+    })
 }

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 
 const LONG_LEASE: Duration = Duration::from_secs(60);
 
-async fn queue_database() -> PgPool {
+pub async fn queue_database() -> PgPool {
     let database = TestDatabase::create().await;
     let settings: DatabaseSettings = serde_json::from_value(serde_json::json!({
         "url": database.url,

@@ -1,0 +1,222 @@
+//! The executor's Graph API client: batch requests (reads and writes) and single writes, with the Meta
+//! token from the configuration as the only credential sent (no header of ours is ever forwarded).
+
+use std::time::Duration;
+
+use adloop_config::Secret;
+use hmac::{KeyInit as _, Mac as _};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::graph_outcome::{UsageReport, parse_usage};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSettings {
+    /// `https://graph.facebook.com` at Meta; meta-sim's address in development.
+    pub base_url: String,
+    pub api_version: String,
+    /// The Meta access token (a secret: `ADLOOP_GRAPH__ACCESS_TOKEN` or `_FILE`).
+    pub access_token: Secret<String>,
+    /// When the app requires it, every call carries `appsecret_proof` computed with this secret.
+    #[serde(default)]
+    pub app_secret: Option<Secret<String>>,
+    pub request_timeout_ms: u64,
+}
+
+/// One operation of a batch request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    pub method: &'static str,
+    /// Relative to the API version: `23851000000001?fields=daily_budget`.
+    pub relative_url: String,
+    /// URL-encoded form body, for writes.
+    pub body: Option<String>,
+}
+
+/// One operation's answer; `None` in a batch result means Meta did not say whether it ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationResult {
+    pub http_status: u16,
+    pub body: Value,
+    pub usage: UsageReport,
+}
+
+impl OperationResult {
+    pub fn is_success(&self) -> bool {
+        self.http_status == 200
+    }
+
+    /// `(code, subcode)` of a Graph error body.
+    pub fn error_code(&self) -> (Option<u32>, Option<u32>) {
+        let error = &self.body["error"];
+        let number = |field: &str| error[field].as_u64().and_then(|value| u32::try_from(value).ok());
+        (number("code"), number("error_subcode"))
+    }
+
+    pub fn error_message(&self) -> String {
+        self.body["error"]["message"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GraphClientError {
+    /// No answer (connection refused or dropped, time-out): for a write, the outcome is unknown.
+    #[error("no answer from the Graph API: {0}")]
+    NoAnswer(String),
+    /// The whole request was refused (a bad token, a retired version, a throttled app).
+    #[error("the Graph API refused the request: HTTP {}", .0.http_status)]
+    Refused(OperationResult),
+}
+
+pub struct GraphClient {
+    http: reqwest::Client,
+    settings: GraphSettings,
+    /// Requests sent, for the batch-versus-single comparison.
+    requests_sent: std::sync::atomic::AtomicU64,
+}
+
+impl GraphClient {
+    pub fn new(settings: GraphSettings) -> Result<GraphClient, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.request_timeout_ms))
+            .build()?;
+        Ok(GraphClient {
+            http,
+            settings,
+            requests_sent: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub fn requests_sent(&self) -> u64 {
+        self.requests_sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn credentials(&self) -> Vec<(&'static str, String)> {
+        let token = self.settings.access_token.expose().clone();
+        let mut credentials = vec![("access_token", token.clone())];
+        if let Some(app_secret) = &self.settings.app_secret
+            && let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.expose().as_bytes())
+        {
+            mac.update(token.as_bytes());
+            let proof: String = mac
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            credentials.push(("appsecret_proof", proof));
+        }
+        credentials
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}/{}/{}",
+            self.settings.base_url.trim_end_matches('/'),
+            self.settings.api_version,
+            path
+        )
+    }
+
+    /// Sends up to 50 operations as one batch request; each result is `None` when Meta did not say.
+    pub async fn batch(&self, operations: &[Operation]) -> Result<Vec<Option<OperationResult>>, GraphClientError> {
+        let batch: Vec<Value> = operations
+            .iter()
+            .map(|operation| {
+                let mut entry = serde_json::json!({
+                    "method": operation.method,
+                    "relative_url": operation.relative_url,
+                });
+                if let Some(body) = &operation.body {
+                    entry["body"] = Value::String(body.clone());
+                }
+                entry
+            })
+            .collect();
+        let mut form = self.credentials();
+        form.push(("batch", Value::Array(batch).to_string()));
+        form.push(("include_headers", "true".to_owned()));
+        self.requests_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let response = self
+            .http
+            .post(self.url(""))
+            .form(&form)
+            .send()
+            .await
+            // Without the URL: it never carries the token here, but errors are logged.
+            .map_err(|error| GraphClientError::NoAnswer(error.without_url().to_string()))?;
+        let status = response.status().as_u16();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|error| GraphClientError::NoAnswer(error.without_url().to_string()))?;
+        let Value::Array(results) = body else {
+            return Err(GraphClientError::Refused(OperationResult {
+                http_status: status,
+                body,
+                usage: UsageReport::default(),
+            }));
+        };
+        Ok(results.into_iter().map(operation_result).collect())
+    }
+
+    /// One write without a batch (single-request mode).
+    pub async fn post(&self, object_id: &str, params: &[(&str, String)]) -> Result<OperationResult, GraphClientError> {
+        let mut form = self.credentials();
+        form.extend(params.iter().map(|(name, value)| (*name, value.clone())));
+        self.requests_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let response = self
+            .http
+            .post(self.url(object_id))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|error| GraphClientError::NoAnswer(error.without_url().to_string()))?;
+        let http_status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|error| GraphClientError::NoAnswer(error.without_url().to_string()))?;
+        let usage = parse_usage(
+            headers.iter().map(|(name, value)| (name.as_str(), value.as_str())),
+            None,
+        );
+        Ok(OperationResult {
+            http_status,
+            body,
+            usage,
+        })
+    }
+}
+
+/// A batch entry: `null`, or `{code, headers: [{name, value}], body: "<json>"}`.
+fn operation_result(entry: Value) -> Option<OperationResult> {
+    if entry.is_null() {
+        return None;
+    }
+    let http_status = entry["code"]
+        .as_u64()
+        .and_then(|code| u16::try_from(code).ok())
+        .unwrap_or(0);
+    let body = entry["body"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(Value::Null);
+    let headers: Vec<(&str, &str)> = entry["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|header| Some((header["name"].as_str()?, header["value"].as_str()?)))
+        .collect();
+    Some(OperationResult {
+        http_status,
+        body,
+        usage: parse_usage(headers, None),
+    })
+}

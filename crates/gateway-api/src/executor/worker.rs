@@ -1,0 +1,566 @@
+//! One executor round: claim due changes, read each object's real state from the Graph API, decide with the
+//! guardrails, write what passed (in Graph batches, or one request each in single mode), and record every
+//! outcome, fenced on the claim. A batch operation that came back `null` has an unknown outcome: the change
+//! is retried with `needs_reconcile`, and its next round reads the object before writing again.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use adloop_money::{Currency, GraphAmount, MinorUnits};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use super::backoff::Backoff;
+use super::batch_plan::{MAX_OPERATIONS_PER_BATCH, PlannedWrite, plan_batches};
+use super::change::AdChangeRow;
+use super::graph_client::{GraphClient, GraphClientError, Operation, OperationResult};
+use super::graph_outcome::{ErrorClass, classify};
+use super::guardrails::{
+    AppliedChange, BudgetRequest, Decision, GuardrailSettings, ObjectContext, decide_budget, decide_status,
+};
+use super::queue::{self, AttemptError, Fenced, Outcome, QueueError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Writes go out in Graph batch requests of up to 50 operations.
+    Batch,
+    /// One request per write (for comparison).
+    Single,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSettings {
+    pub claim_batch_size: i64,
+    pub lease_seconds: f64,
+    pub write_mode: WriteMode,
+    /// Validate every write with `execution_options=["validate_only"]` and record it, changing nothing.
+    pub dry_run: bool,
+    /// How long a change waits when its account is throttled and the headers do not say.
+    pub throttle_wait_seconds: f64,
+    #[serde(default)]
+    pub guardrails: GuardrailSettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    pub claimed: usize,
+    pub completed: usize,
+    pub retried: usize,
+    pub discarded: usize,
+    pub held: usize,
+    pub awaiting_approval: usize,
+    pub leases_lost: usize,
+}
+
+/// An ad account's currency and minimum budget, as the Graph API reports them.
+#[derive(Debug, Clone, Copy)]
+struct AccountFacts {
+    currency: Currency,
+    minimum_budget: MinorUnits,
+}
+
+/// An object's state read just before deciding.
+#[derive(Debug, Clone)]
+struct ObjectState {
+    daily_budget: Option<MinorUnits>,
+    status: Option<String>,
+    effective_status: Option<String>,
+}
+
+/// A write that passed the guardrails, waiting for its Graph call.
+struct PendingWrite {
+    change: AdChangeRow,
+    params: Vec<(&'static str, String)>,
+    detail: Value,
+}
+
+impl PendingWrite {
+    /// The parameters as a URL-encoded form body, as a batch operation carries them.
+    fn form_body(&self) -> String {
+        self.params
+            .iter()
+            .map(|(name, value)| format!("{name}={}", url_encoded(value)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+fn url_encoded(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+pub struct Executor {
+    pool: PgPool,
+    graph: GraphClient,
+    settings: ExecutorSettings,
+    worker_name: String,
+    backoff: Backoff,
+}
+
+fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn attempt_error(result: &OperationResult) -> AttemptError {
+    let (code, subcode) = result.error_code();
+    AttemptError {
+        code,
+        subcode,
+        message: result.error_message(),
+    }
+}
+
+impl Executor {
+    pub fn new(pool: PgPool, graph: GraphClient, settings: ExecutorSettings, worker_name: String) -> Executor {
+        Executor {
+            pool,
+            graph,
+            settings,
+            worker_name,
+            backoff: Backoff::default(),
+        }
+    }
+
+    pub fn graph(&self) -> &GraphClient {
+        &self.graph
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_secs_f64(self.settings.lease_seconds)
+    }
+
+    async fn finish(
+        &self,
+        change: &AdChangeRow,
+        outcome: Outcome,
+        report: &mut RoundReport,
+    ) -> Result<(), ExecutorError> {
+        let counter = match &outcome {
+            Outcome::Completed { .. } => &mut report.completed,
+            Outcome::Retry { .. } => &mut report.retried,
+            Outcome::Discard { .. } => &mut report.discarded,
+            Outcome::Hold { .. } | Outcome::Release => &mut report.held,
+            Outcome::AwaitApproval { .. } => &mut report.awaiting_approval,
+        };
+        match queue::finish(&self.pool, &self.worker_name, change.id, change.attempt, &outcome).await? {
+            Fenced::Applied => *counter += 1,
+            Fenced::LeaseLost => report.leases_lost += 1,
+        }
+        Ok(())
+    }
+
+    /// Reads objects (and the accounts' facts) in Graph batches, each with its fields; a failed read leaves
+    /// the entry out of the first map and, when Meta said why, puts its answer in the second.
+    async fn read_state(
+        &self,
+        reads: &[(String, &'static str)],
+    ) -> (HashMap<String, Value>, HashMap<String, OperationResult>) {
+        let mut found = HashMap::new();
+        let mut failed = HashMap::new();
+        for chunk in reads.chunks(MAX_OPERATIONS_PER_BATCH) {
+            let operations: Vec<Operation> = chunk
+                .iter()
+                .map(|(id, fields)| Operation {
+                    method: "GET",
+                    relative_url: format!("{id}?fields={fields}"),
+                    body: None,
+                })
+                .collect();
+            match self.graph.batch(&operations).await {
+                Ok(results) => {
+                    for ((id, _), result) in chunk.iter().zip(results) {
+                        match result {
+                            Some(result) if result.is_success() => {
+                                found.insert(id.clone(), result.body);
+                            }
+                            Some(result) => {
+                                failed.insert(id.clone(), result);
+                            }
+                            None => {}
+                        }
+                    }
+                }
+                Err(GraphClientError::Refused(result)) => {
+                    for (id, _) in chunk {
+                        failed.insert(id.clone(), result.clone());
+                    }
+                }
+                Err(GraphClientError::NoAnswer(_)) => {}
+            }
+        }
+        (found, failed)
+    }
+
+    /// One round; returns what it did.
+    pub async fn run_once(&self) -> Result<RoundReport, ExecutorError> {
+        let claimed = queue::claim(
+            &self.pool,
+            &self.worker_name,
+            self.settings.claim_batch_size,
+            self.lease(),
+        )
+        .await?;
+        let mut report = RoundReport {
+            claimed: claimed.len(),
+            ..RoundReport::default()
+        };
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        let mut account_reads: Vec<(String, &'static str)> = claimed
+            .iter()
+            .map(|change| (change.ad_account_id.clone(), "currency,min_daily_budget"))
+            .collect();
+        account_reads.sort();
+        account_reads.dedup();
+        let (accounts, _) = self.read_state(&account_reads).await;
+        // Ads have no budget field: asking for one is an error at Meta.
+        let object_reads: Vec<(String, &'static str)> = claimed
+            .iter()
+            .map(|change| {
+                let is_ad = change.ad_id.as_deref() == Some(change.object_id.as_str());
+                let fields = if is_ad {
+                    "status,effective_status"
+                } else {
+                    "daily_budget,status,effective_status"
+                };
+                (change.object_id.clone(), fields)
+            })
+            .collect();
+        let (objects, failed_reads) = self.read_state(&object_reads).await;
+
+        let mut writes = Vec::new();
+        for change in claimed {
+            let outcome_without_write = self
+                .decide(
+                    &change,
+                    accounts.get(&change.ad_account_id),
+                    objects.get(&change.object_id),
+                    failed_reads.get(&change.object_id),
+                )
+                .await?;
+            match outcome_without_write {
+                Ok(write) => writes.push(write),
+                Err(outcome) => self.finish(&change, outcome, &mut report).await?,
+            }
+        }
+        self.write(writes, &mut report).await?;
+        Ok(report)
+    }
+
+    /// The write a change needs, or the outcome it ends this round with.
+    async fn decide(
+        &self,
+        change: &AdChangeRow,
+        account: Option<&Value>,
+        object: Option<&Value>,
+        failed_read: Option<&OperationResult>,
+    ) -> Result<Result<PendingWrite, Outcome>, ExecutorError> {
+        let (Some(account), Some(object)) = (account, object) else {
+            return Ok(Err(self.outcome_of_failed_read(failed_read)));
+        };
+        let facts = match account_facts(account) {
+            Some(facts) => facts,
+            None => {
+                return Ok(Err(Outcome::Discard {
+                    error: AttemptError {
+                        code: None,
+                        subcode: None,
+                        message: "the ad account reports no currency adloop knows".into(),
+                    },
+                }));
+            }
+        };
+        let state = object_state(object, facts.currency);
+        let history = queue::applied_history(
+            &self.pool,
+            &change.tenant_id,
+            &change.object_id,
+            change.campaign_id.as_deref(),
+            self.settings.guardrails.net_change_window_seconds,
+        )
+        .await?;
+        let applied: Vec<AppliedChange> = history
+            .object_changes
+            .iter()
+            .map(|(at, before, after)| AppliedChange {
+                at: *at,
+                budget_before: before.map(MinorUnits),
+                budget_after: after.map(MinorUnits),
+            })
+            .collect();
+        let context = ObjectContext {
+            now: now_unix(),
+            current_budget: state.daily_budget,
+            current_status: state.status.as_deref(),
+            effective_status: state.effective_status.as_deref(),
+            account_minimum_budget: facts.minimum_budget,
+            object_history: &applied,
+            campaign_actions_last_hour: &history.campaign_actions,
+            meta_budget_lock_until: None,
+            confidence: change.confidence,
+        };
+        let guardrails = &self.settings.guardrails;
+        let decision = match change.kind.as_str() {
+            "status_change" => decide_status(
+                guardrails,
+                change.requested_status.as_deref().unwrap_or_default(),
+                &context,
+            ),
+            kind => {
+                if change.currency.as_deref() != Some(facts.currency.code()) {
+                    return Ok(Err(Outcome::Discard {
+                        error: AttemptError {
+                            code: None,
+                            subcode: None,
+                            message: format!(
+                                "the change is in {} but the account is in {}",
+                                change.currency.as_deref().unwrap_or("?"),
+                                facts.currency
+                            ),
+                        },
+                    }));
+                }
+                let amount = MinorUnits(change.requested_budget_minor.unwrap_or(0));
+                let request = match kind {
+                    "budget_increase" => BudgetRequest::Increase(amount),
+                    "budget_decrease" => BudgetRequest::Decrease(amount),
+                    _ => BudgetRequest::Set(amount),
+                };
+                decide_budget(guardrails, request, &context)
+            }
+        };
+        let base_detail = json!({
+            "budget_before": state.daily_budget.map(MinorUnits::get),
+            "reconciled": change.needs_reconcile,
+            "dry_run": self.settings.dry_run,
+        });
+        let with_dry_run = |mut params: Vec<(&'static str, String)>| {
+            if self.settings.dry_run {
+                params.push(("execution_options", r#"["validate_only"]"#.to_owned()));
+            }
+            params
+        };
+        Ok(match decision {
+            Decision::ApplyBudget { budget } => {
+                // Meta's units for the currency; where they are coarser, the budget rounds down.
+                let graph_amount = budget.to_graph_amount_rounded_down(facts.currency);
+                let sent = graph_amount.to_minor_units(facts.currency);
+                let mut detail = base_detail;
+                detail["budget_sent"] = json!(sent.get());
+                detail["graph_amount"] = json!(graph_amount.get());
+                Ok(PendingWrite {
+                    change: change.clone(),
+                    params: with_dry_run(vec![("daily_budget", graph_amount.get().to_string())]),
+                    detail,
+                })
+            }
+            Decision::ApplyStatus { status } => {
+                let mut detail = base_detail;
+                detail["status_sent"] = json!(status);
+                Ok(PendingWrite {
+                    change: change.clone(),
+                    params: with_dry_run(vec![("status", status)]),
+                    detail,
+                })
+            }
+            Decision::AlreadyApplied => {
+                let mut detail = base_detail;
+                detail["no_write"] = json!(true);
+                detail["already_applied"] = json!(true);
+                Err(Outcome::Completed { detail })
+            }
+            Decision::Refuse { rule, detail } => Err(Outcome::Discard {
+                error: AttemptError {
+                    code: None,
+                    subcode: None,
+                    message: format!("guardrail {}: {detail}", serde_json::to_value(rule).unwrap_or_default()),
+                },
+            }),
+            Decision::Hold { rule, until } => Err(Outcome::Hold {
+                delay: Duration::from_secs_f64((until - now_unix()).max(1.0)),
+                detail: json!({ "rule": rule }),
+            }),
+            Decision::NeedsApproval { rule, detail } => Err(Outcome::AwaitApproval {
+                detail: json!({ "rule": rule, "detail": detail }),
+            }),
+        })
+    }
+
+    fn outcome_of_failed_read(&self, failed_read: Option<&OperationResult>) -> Outcome {
+        match failed_read {
+            Some(result) => {
+                let (code, subcode) = result.error_code();
+                match classify(Some(result.http_status), code, subcode) {
+                    ErrorClass::Permanent => Outcome::Discard {
+                        error: attempt_error(result),
+                    },
+                    _ => Outcome::Hold {
+                        delay: Duration::from_secs_f64(self.settings.throttle_wait_seconds),
+                        detail: json!({ "read_failed": attempt_error(result).message }),
+                    },
+                }
+            }
+            None => Outcome::Hold {
+                delay: Duration::from_secs(5),
+                detail: json!({ "read_failed": "no answer" }),
+            },
+        }
+    }
+
+    /// The outcome of a write from its result (`None`: Meta did not say whether it ran).
+    fn outcome_of_write(&self, change: &AdChangeRow, detail: Value, result: Option<&OperationResult>) -> Outcome {
+        let Some(result) = result else {
+            // Unknown: the next attempt reads the object first (needs_reconcile) before writing again.
+            return Outcome::Retry {
+                error: AttemptError {
+                    code: None,
+                    subcode: None,
+                    message: "no result for this operation: its outcome is unknown".into(),
+                },
+                delay: Duration::from_secs(1),
+            };
+        };
+        if result.is_success() {
+            let mut detail = detail;
+            if self.settings.dry_run {
+                detail["no_write"] = json!(true);
+            }
+            return Outcome::Completed { detail };
+        }
+        let (code, subcode) = result.error_code();
+        let mut rng = rand::rng();
+        match classify(Some(result.http_status), code, subcode) {
+            ErrorClass::Transient => Outcome::Retry {
+                error: attempt_error(result),
+                delay: self.backoff.delay_after(change.attempt.max(1) as u32, &mut rng),
+            },
+            ErrorClass::Permanent => Outcome::Discard {
+                error: attempt_error(result),
+            },
+            ErrorClass::BudgetLocked => Outcome::Hold {
+                delay: Duration::from_secs(3600),
+                detail: json!({ "meta_budget_lock": attempt_error(result).message }),
+            },
+            ErrorClass::Throttled | ErrorClass::AccountStopped | ErrorClass::VersionRetired => {
+                let regain = result
+                    .usage
+                    .accounts
+                    .iter()
+                    .filter_map(|usage| usage.regain_access_after)
+                    .max()
+                    .unwrap_or(Duration::from_secs_f64(self.settings.throttle_wait_seconds));
+                tracing::warn!(
+                    code,
+                    subcode,
+                    change = change.id,
+                    "graph throttled or stopped: holding the change"
+                );
+                Outcome::Hold {
+                    delay: regain,
+                    detail: json!({ "throttled": attempt_error(result).message }),
+                }
+            }
+        }
+    }
+
+    async fn write(&self, writes: Vec<PendingWrite>, report: &mut RoundReport) -> Result<(), ExecutorError> {
+        match self.settings.write_mode {
+            WriteMode::Single => {
+                for write in writes {
+                    let result = match self.graph.post(&write.change.object_id, &write.params).await {
+                        Ok(result) => Some(result),
+                        Err(GraphClientError::Refused(result)) => Some(result),
+                        Err(GraphClientError::NoAnswer(_)) => None,
+                    };
+                    let outcome = self.outcome_of_write(&write.change, write.detail.clone(), result.as_ref());
+                    self.finish(&write.change, outcome, report).await?;
+                }
+            }
+            WriteMode::Batch => {
+                let planned: Vec<PlannedWrite> = writes
+                    .iter()
+                    .map(|write| PlannedWrite {
+                        object_id: write.change.object_id.clone(),
+                        ad_set_campaign_id: write
+                            .change
+                            .ad_set_id
+                            .as_ref()
+                            .filter(|ad_set_id| **ad_set_id == write.change.object_id)
+                            .and(write.change.campaign_id.clone()),
+                    })
+                    .collect();
+                for batch in plan_batches(&planned, MAX_OPERATIONS_PER_BATCH) {
+                    let operations: Vec<Operation> = batch
+                        .iter()
+                        .map(|index| Operation {
+                            method: "POST",
+                            relative_url: writes[*index].change.object_id.clone(),
+                            body: Some(writes[*index].form_body()),
+                        })
+                        .collect();
+                    let results: Vec<Option<OperationResult>> = match self.graph.batch(&operations).await {
+                        Ok(results) => results,
+                        Err(GraphClientError::Refused(result)) => vec![Some(result); operations.len()],
+                        Err(GraphClientError::NoAnswer(_)) => vec![None; operations.len()],
+                    };
+                    for (position, index) in batch.iter().enumerate() {
+                        let write = &writes[*index];
+                        let outcome = self.outcome_of_write(
+                            &write.change,
+                            write.detail.clone(),
+                            results.get(position).and_then(Option::as_ref),
+                        );
+                        self.finish(&write.change, outcome, report).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn account_facts(account: &Value) -> Option<AccountFacts> {
+    let currency = Currency::parse(account["currency"].as_str()?).ok()?;
+    let minimum = account["min_daily_budget"]
+        .as_i64()
+        .or_else(|| account["min_daily_budget"].as_str()?.parse().ok())
+        .unwrap_or(0);
+    Some(AccountFacts {
+        currency,
+        minimum_budget: GraphAmount(minimum).to_minor_units(currency),
+    })
+}
+
+fn object_state(object: &Value, currency: Currency) -> ObjectState {
+    let daily_budget = object["daily_budget"]
+        .as_str()
+        .and_then(|text| text.parse::<i64>().ok())
+        .or_else(|| object["daily_budget"].as_i64())
+        .map(|amount| GraphAmount(amount).to_minor_units(currency));
+    let text = |field: &str| object[field].as_str().map(str::to_owned);
+    ObjectState {
+        daily_budget,
+        status: text("status"),
+        effective_status: text("effective_status"),
+    }
+}

@@ -1,0 +1,241 @@
+//! The executor end to end against meta-sim: changes claimed from the queue, checked against the real
+//! current state, written in Graph batches, recorded with their audit trail.
+
+use adloop_config::{EnvironmentVariables, Secret};
+use adloop_money::{Currency, MinorUnits};
+use gateway_api::executor::change::{AdChangeRow, ChangeRequest, ChangeState, NewAdChange, TargetStatus};
+use gateway_api::executor::graph_client::{GraphClient, GraphSettings};
+use gateway_api::executor::guardrails::GuardrailSettings;
+use gateway_api::executor::queue;
+use gateway_api::executor::worker::{Executor, ExecutorSettings, RoundReport, WriteMode};
+use sqlx::PgPool;
+
+use crate::queue::queue_database;
+
+const ACCOUNT: &str = "act_100000001";
+const CAMPAIGN: &str = "23850000000001";
+const TOKEN: &str = "meta-sim-dev-token";
+
+fn ad_set(number: u32) -> String {
+    format!("2385100000000{number}")
+}
+
+fn ad(number: u32) -> String {
+    format!("2385200000000{number}")
+}
+
+/// meta-sim on port 0 with a manual clock, serving the ten-ad stationary scenario.
+async fn spawn_meta_sim() -> String {
+    let scenario_path = format!("{}/../../scenarios/stationary-10.toml", env!("CARGO_MANIFEST_DIR"));
+    let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs([
+        ("ADLOOP_SERVER__HOST", "127.0.0.1"),
+        ("ADLOOP_SERVER__PORT", "0"),
+        ("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.as_str()),
+        ("ADLOOP_CLOCK__MODE", "manual"),
+    ]))
+    .unwrap();
+    let application = meta_sim::startup::Application::build(settings).await.unwrap();
+    let base_url = format!("http://{}", application.local_address());
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    base_url
+}
+
+fn executor(pool: &PgPool, meta_sim_url: &str, write_mode: WriteMode, dry_run: bool) -> Executor {
+    let graph = GraphClient::new(GraphSettings {
+        base_url: meta_sim_url.to_owned(),
+        api_version: "v25.0".into(),
+        access_token: Secret::new(TOKEN.to_owned()),
+        app_secret: None,
+        request_timeout_ms: 5000,
+    })
+    .unwrap();
+    Executor::new(
+        pool.clone(),
+        graph,
+        ExecutorSettings {
+            claim_batch_size: 50,
+            lease_seconds: 30.0,
+            write_mode,
+            dry_run,
+            throttle_wait_seconds: 60.0,
+            guardrails: GuardrailSettings::default(),
+        },
+        "worker-test".into(),
+    )
+}
+
+fn change(object_id: &str, request: ChangeRequest, key: &str) -> NewAdChange {
+    let is_ad_set = object_id.starts_with("23851");
+    NewAdChange {
+        tenant_id: "tenant-a".into(),
+        ad_account_id: ACCOUNT.into(),
+        campaign_id: Some(CAMPAIGN.into()),
+        ad_set_id: is_ad_set.then(|| object_id.to_owned()),
+        ad_id: (!is_ad_set).then(|| object_id.to_owned()),
+        object_id: object_id.into(),
+        request,
+        old_budget: None,
+        old_status: None,
+        reason: "test".into(),
+        confidence: Some(0.9),
+        source: "test".into(),
+        idempotency_key: key.into(),
+        priority: 0,
+        delay_seconds: 0.0,
+        max_attempts: 5,
+        needs_approval: false,
+    }
+}
+
+fn set_budget(amount: i64) -> ChangeRequest {
+    ChangeRequest::BudgetSet {
+        currency: Currency::parse("USD").unwrap(),
+        amount: MinorUnits(amount),
+    }
+}
+
+async fn run_until_idle(executor: &Executor) -> RoundReport {
+    let mut total = RoundReport::default();
+    for _ in 0..20 {
+        let round = executor.run_once().await.unwrap();
+        if round.claimed == 0 {
+            break;
+        }
+        total.claimed += round.claimed;
+        total.completed += round.completed;
+        total.discarded += round.discarded;
+        total.retried += round.retried;
+        total.held += round.held;
+    }
+    total
+}
+
+async fn sim_budget(meta_sim_url: &str, ad_set_id: &str) -> i64 {
+    let body: serde_json::Value = reqwest::get(format!(
+        "{meta_sim_url}/v25.0/{ad_set_id}?fields=daily_budget&access_token={TOKEN}"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    body["daily_budget"].as_str().unwrap().parse().unwrap()
+}
+
+async fn row(pool: &PgPool, id: i64) -> AdChangeRow {
+    queue::find(pool, "tenant-a", id).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn changes_flow_through_guardrails_and_graph_batches_into_meta_sim() {
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    let executor = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    let mut changes: Vec<NewAdChange> = (1..=5)
+        .map(|number| change(&ad_set(number), set_budget(11_000), &format!("raise-{number}")))
+        .collect();
+    changes.push(change(
+        &ad(6),
+        ChangeRequest::Status {
+            status: TargetStatus::Paused,
+        },
+        "pause-6",
+    ));
+    changes.push(change(&ad_set(7), set_budget(15_000), "too-much-7"));
+    let mut in_yen = change(&ad_set(8), set_budget(11_000), "yen-8");
+    in_yen.request = ChangeRequest::BudgetSet {
+        currency: Currency::parse("JPY").unwrap(),
+        amount: MinorUnits(11_000),
+    };
+    changes.push(in_yen);
+    let ids: Vec<i64> = queue::enqueue(&pool, &changes, "test")
+        .await
+        .unwrap()
+        .iter()
+        .map(|enqueued| enqueued.id)
+        .collect();
+
+    let report = run_until_idle(&executor).await;
+    assert_eq!((report.completed, report.discarded), (6, 2), "{report:?}");
+    for number in 1..=5 {
+        assert_eq!(sim_budget(&meta_sim_url, &ad_set(number)).await, 11_000);
+    }
+    assert_eq!(
+        sim_budget(&meta_sim_url, &ad_set(7)).await,
+        10_000,
+        "the +50% change was refused"
+    );
+    let refused = row(&pool, ids[6]).await;
+    assert_eq!(refused.state(), Some(ChangeState::Discarded));
+    assert!(
+        refused.errors.to_string().contains("max_change_per_step"),
+        "{}",
+        refused.errors
+    );
+    assert!(row(&pool, ids[7]).await.errors.to_string().contains("JPY"));
+    let completed = row(&pool, ids[0]).await;
+    assert_eq!(completed.errors[0]["detail"]["budget_before"], 10_000);
+    assert_eq!(completed.errors[0]["detail"]["budget_sent"], 11_000);
+
+    // One ad set per campaign per batch: five ad-set writes need five batches (the ad's pause rides along);
+    // plus one read of the account and one of the objects.
+    assert_eq!(executor.graph().requests_sent(), 7);
+
+    // Meta saw nothing but its own token and the batch: no header or key of ours.
+    let log: serde_json::Value = reqwest::get(format!("{meta_sim_url}/_sim/requests"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // (The test's own GET reads are in the log too; the executor only ever POSTs batches.)
+    let executor_requests: Vec<&serde_json::Value> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|request| request["method"] == "POST")
+        .collect();
+    assert_eq!(executor_requests.len(), 7);
+    for request in executor_requests {
+        for name in request["parameter_names"].as_array().unwrap() {
+            assert!(
+                ["access_token", "batch", "include_headers"].contains(&name.as_str().unwrap()),
+                "{request}"
+            );
+        }
+    }
+    let events: Vec<String> = sqlx::query_scalar("SELECT event FROM audit_log WHERE ad_change_id = $1 ORDER BY id")
+        .bind(ids[0])
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(events, ["enqueued", "completed"]);
+}
+
+#[tokio::test]
+async fn a_change_already_in_place_completes_without_a_write_and_dry_runs_change_nothing() {
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    let dry = executor(&pool, &meta_sim_url, WriteMode::Single, true);
+    let id = queue::enqueue(&pool, &[change(&ad_set(1), set_budget(11_000), "dry")], "test")
+        .await
+        .unwrap()[0]
+        .id;
+    let report = run_until_idle(&dry).await;
+    assert_eq!(report.completed, 1);
+    assert_eq!(
+        sim_budget(&meta_sim_url, &ad_set(1)).await,
+        10_000,
+        "validate_only changes nothing"
+    );
+    assert_eq!(row(&pool, id).await.errors[0]["detail"]["dry_run"], true);
+
+    let live = executor(&pool, &meta_sim_url, WriteMode::Single, false);
+    queue::enqueue(&pool, &[change(&ad_set(2), set_budget(10_000), "same")], "test")
+        .await
+        .unwrap();
+    let before = live.graph().requests_sent();
+    let report = run_until_idle(&live).await;
+    assert_eq!(report.completed, 1);
+    assert_eq!(live.graph().requests_sent() - before, 2, "two reads, no write");
+}

@@ -210,6 +210,7 @@ pub async fn allocate_simulated_account(http: &reqwest::Client, endpoints: &Serv
     };
     let response = match http
         .post(format!("{}/v1/allocations", endpoints.gateway_url))
+        .bearer_auth(&endpoints.api_key)
         .json(&request)
         .send()
         .await

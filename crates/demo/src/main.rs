@@ -15,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
         relay_url: required_variable("ADLOOP_RELAY_URL")?,
         meta_sim_url: required_variable("ADLOOP_META_SIM_URL")?,
         meta_sim_token: required_variable("ADLOOP_META_SIM_TOKEN")?,
+        api_key: required_variable("ADLOOP_DEV_API_KEY")?,
     };
     let outcomes = run_all_steps(&endpoints).await;
     print!("{}", render_report(&outcomes));

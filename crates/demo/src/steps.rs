@@ -13,6 +13,8 @@ pub struct ServiceEndpoints {
     pub relay_url: String,
     pub meta_sim_url: String,
     pub meta_sim_token: String,
+    /// The gateway's API key for the dev tenant.
+    pub api_key: String,
 }
 
 /// The simulated account's delivery so far, read through meta-sim's Graph API as any Meta client would.
@@ -112,11 +114,12 @@ pub async fn check_readiness(http: &reqwest::Client, service_name: &str, base_ur
     }
 }
 
-pub async fn call_ml_service_through_gateway(http: &reqwest::Client, gateway_url: &str) -> StepOutcome {
+pub async fn call_ml_service_through_gateway(http: &reqwest::Client, gateway_url: &str, api_key: &str) -> StepOutcome {
     let step_name = "gateway → ml-service (gRPC)";
     let started_at = Instant::now();
     let response = http
         .get(format!("{gateway_url}/v1/ml/service-info"))
+        .bearer_auth(api_key)
         .header("traceparent", format!("00-{DEMO_TRACE_ID}-00000000000000a1-01"))
         .send()
         .await;
@@ -165,7 +168,7 @@ pub async fn run_all_steps(endpoints: &ServiceEndpoints) -> Vec<StepOutcome> {
         check_readiness(&http, "ml-service", &endpoints.ml_service_url).await,
         check_readiness(&http, "gateway-api", &endpoints.gateway_url).await,
         check_readiness(&http, "capi-relay", &endpoints.relay_url).await,
-        call_ml_service_through_gateway(&http, &endpoints.gateway_url).await,
+        call_ml_service_through_gateway(&http, &endpoints.gateway_url, &endpoints.api_key).await,
         crate::allocation_step::allocate_simulated_account(&http, endpoints).await,
     ]
 }

@@ -1,6 +1,8 @@
 //! gateway-api: adloop's HTTP front door. It calls ml-service over gRPC, carrying the caller's trace, and
 //! hosts the safe executor (`executor`): the queue of ad changes applied to Meta.
 
+pub mod admin;
+pub mod api_keys;
 pub mod executor;
 pub mod ml_client;
 mod routes;

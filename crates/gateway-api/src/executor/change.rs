@@ -194,6 +194,7 @@ pub struct AdChangeRow {
     pub lease_owner: Option<String>,
     pub needs_reconcile: bool,
     pub errors: serde_json::Value,
+    pub approved_by: Option<String>,
 }
 
 impl AdChangeRow {

@@ -465,3 +465,175 @@ pub async fn applied_history(
         campaign_actions,
     })
 }
+
+/// Why a user's transition of a change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    #[error("no change {0} for this tenant")]
+    NotFound(i64),
+    #[error("change {id} is {state}; {action} needs it {needed}")]
+    WrongState {
+        id: i64,
+        state: String,
+        action: &'static str,
+        needed: &'static str,
+    },
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl From<sqlx::Error> for TransitionError {
+    fn from(error: sqlx::Error) -> Self {
+        TransitionError::Queue(QueueError::Database(error))
+    }
+}
+
+/// A transition a user may make: from one of `from` to `to`, named `action`.
+struct Transition {
+    from: &'static [&'static str],
+    to: &'static str,
+    action: &'static str,
+    /// The states `from` says, for the error.
+    needed: &'static str,
+}
+
+/// A user's transition of a change, audited; fenced on the state.
+async fn transition(
+    pool: &PgPool,
+    tenant_id: &str,
+    id: i64,
+    transition: Transition,
+    actor: &str,
+) -> Result<AdChangeRow, TransitionError> {
+    let Transition {
+        from,
+        to,
+        action,
+        needed,
+    } = transition;
+    let mut transaction = pool.begin().await?;
+    let updated = sqlx::query_as::<_, AdChangeRow>(
+        "UPDATE ad_changes SET state = $4, updated_at = now(), \
+             finalized_at = CASE WHEN $4 = 'cancelled' THEN now() ELSE finalized_at END, \
+             approved_by = CASE WHEN $5 = 'approve' THEN $6 ELSE approved_by END, \
+             approved_at = CASE WHEN $5 = 'approve' THEN now() ELSE approved_at END, \
+             run_at = CASE WHEN $5 = 'approve' THEN now() ELSE run_at END \
+         WHERE id = $1 AND tenant_id = $2 AND state = ANY($3) \
+         RETURNING *",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(from)
+    .bind(to)
+    .bind(action)
+    .bind(actor)
+    .fetch_optional(&mut *transaction)
+    .await?;
+    let Some(row) = updated else {
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT state FROM ad_changes WHERE id = $1 AND tenant_id = $2")
+                .bind(id)
+                .bind(tenant_id)
+                .fetch_optional(&mut *transaction)
+                .await?;
+        return Err(match current {
+            None => TransitionError::NotFound(id),
+            Some(state) => TransitionError::WrongState {
+                id,
+                state,
+                action,
+                needed,
+            },
+        });
+    };
+    audit(
+        &mut *transaction,
+        tenant_id,
+        id,
+        &row.object_id,
+        action,
+        actor,
+        json!({}),
+    )
+    .await?;
+    if to == "available" {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(WAKE_UP_CHANNEL)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(row)
+}
+
+/// Cancels a change that has not run (available, retryable or awaiting approval).
+pub async fn cancel(pool: &PgPool, tenant_id: &str, id: i64, actor: &str) -> Result<AdChangeRow, TransitionError> {
+    let cancel = Transition {
+        from: &["available", "retryable", "awaiting_approval"],
+        to: "cancelled",
+        action: "cancel",
+        needed: "available, retryable or awaiting_approval",
+    };
+    transition(pool, tenant_id, id, cancel, actor).await
+}
+
+/// Approves a change held for approval: it becomes claimable at once and is not held for approval again.
+pub async fn approve(pool: &PgPool, tenant_id: &str, id: i64, actor: &str) -> Result<AdChangeRow, TransitionError> {
+    let approve = Transition {
+        from: &["awaiting_approval"],
+        to: "available",
+        action: "approve",
+        needed: "awaiting_approval",
+    };
+    transition(pool, tenant_id, id, approve, actor).await
+}
+
+/// A tenant's changes, newest first, optionally in one state and one ad account.
+pub async fn list(
+    pool: &PgPool,
+    tenant_id: &str,
+    state: Option<&str>,
+    ad_account_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AdChangeRow>, QueueError> {
+    Ok(sqlx::query_as::<_, AdChangeRow>(
+        "SELECT * FROM ad_changes WHERE tenant_id = $1 AND ($2::text IS NULL OR state = $2) \
+             AND ($3::text IS NULL OR ad_account_id = $3) ORDER BY id DESC LIMIT $4",
+    )
+    .bind(tenant_id)
+    .bind(state)
+    .bind(ad_account_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub ad_change_id: Option<i64>,
+    pub object_id: Option<String>,
+    pub event: String,
+    pub actor: String,
+    pub detail: Value,
+    pub at_unix: f64,
+}
+
+/// A tenant's audit trail, optionally for one object, oldest first.
+pub async fn audit_trail(
+    pool: &PgPool,
+    tenant_id: &str,
+    object_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, QueueError> {
+    Ok(sqlx::query_as::<_, AuditEntry>(
+        "SELECT id, ad_change_id, object_id, event, actor, detail, EXTRACT(EPOCH FROM at)::float8 AS at_unix \
+         FROM audit_log WHERE tenant_id = $1 AND ($2::text IS NULL OR object_id = $2) ORDER BY id LIMIT $3",
+    )
+    .bind(tenant_id)
+    .bind(object_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

@@ -319,7 +319,17 @@ impl Executor {
             meta_budget_lock_until: None,
             confidence: change.confidence,
         };
-        let guardrails = &self.settings.guardrails;
+        // An approved change is not held for approval again.
+        let approved_settings;
+        let guardrails = if change.approved_by.is_some() {
+            approved_settings = GuardrailSettings {
+                approval_above_change_fraction: None,
+                ..self.settings.guardrails.clone()
+            };
+            &approved_settings
+        } else {
+            &self.settings.guardrails
+        };
         let decision = match change.kind.as_str() {
             "status_change" => decide_status(
                 guardrails,

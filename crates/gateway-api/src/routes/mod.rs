@@ -1,6 +1,8 @@
 //! The gateway's HTTP routes, one module per resource.
 
+mod ad_changes;
 mod allocations;
+pub mod auth;
 mod battle_hardened;
 mod health;
 mod json_body;
@@ -23,12 +25,26 @@ pub struct AppState {
 }
 
 pub fn api_router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/v1/ml/service-info", get(ml_service_info::get_ml_service_info))
+        .route("/v1/allocations", post(allocations::post_allocation))
+        .route("/api/v1/ml/battle-hardened/select", post(battle_hardened::post_select))
+        .route(
+            "/v1/ad-changes",
+            post(ad_changes::post_ad_changes).get(ad_changes::list_ad_changes),
+        )
+        .route("/v1/ad-changes/{id}", get(ad_changes::get_ad_change))
+        .route("/v1/ad-changes/{id}/cancel", post(ad_changes::cancel_ad_change))
+        .route("/v1/ad-changes/{id}/approve", post(ad_changes::approve_ad_change))
+        .route("/v1/audit", get(ad_changes::get_audit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ));
     Router::new()
         .route("/healthz", get(adloop_service_kit::health::liveness))
         .route("/readyz", get(health::readiness))
         .route("/metrics", get(health::metrics))
-        .route("/v1/ml/service-info", get(ml_service_info::get_ml_service_info))
-        .route("/v1/allocations", post(allocations::post_allocation))
-        .route("/api/v1/ml/battle-hardened/select", post(battle_hardened::post_select))
+        .merge(protected)
         .with_state(state)
 }

@@ -59,7 +59,19 @@ async fn sigterm_drains_and_exits_successfully() {
 
     let liveness = reqwest::get(format!("http://{address}/healthz")).await.unwrap();
     assert_eq!(liveness.status(), 200);
-    let in_flight_request = tokio::spawn(reqwest::get(format!("http://{address}/v1/ml/service-info")));
+    let issued = gateway_command(&database.url)
+        .args(["keys", "create", "--tenant", "process-test"])
+        .output()
+        .expect("gateway-api keys create");
+    assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+    let api_key = String::from_utf8(issued.stdout).unwrap().trim().to_owned();
+    assert!(api_key.starts_with("adl_"), "{api_key}");
+    let in_flight_request = tokio::spawn(
+        reqwest::Client::new()
+            .get(format!("http://{address}/v1/ml/service-info"))
+            .bearer_auth(api_key)
+            .send(),
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let kill_status = Command::new("kill")

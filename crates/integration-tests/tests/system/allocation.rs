@@ -149,6 +149,7 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
     });
     let response = http
         .post(format!("{}/v1/allocations", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
         .json(&body)
         .send()
         .await
@@ -168,6 +169,7 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
     bad["ads"][1]["clicks"] = json!("many");
     let response = http
         .post(format!("{}/v1/allocations", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
         .json(&bad)
         .send()
         .await
@@ -180,6 +182,7 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
     rule_broken["ads"][1]["clicks"] = json!(200000);
     let response = http
         .post(format!("{}/v1/allocations", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
         .json(&rule_broken)
         .send()
         .await
@@ -206,6 +209,7 @@ async fn the_original_select_endpoint_answers_in_its_own_shape_and_conserves_the
     });
     let answer: Value = reqwest::Client::new()
         .post(format!("{}/api/v1/ml/battle-hardened/select", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
         .json(&body)
         .send()
         .await
@@ -233,6 +237,7 @@ async fn the_original_select_endpoint_answers_in_its_own_shape_and_conserves_the
     more_clicks_than_impressions["ad_states"][1]["clicks"] = json!(20_000);
     let response = reqwest::Client::new()
         .post(format!("{}/api/v1/ml/battle-hardened/select", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
         .json(&more_clicks_than_impressions)
         .send()
         .await

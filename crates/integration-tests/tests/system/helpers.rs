@@ -10,11 +10,18 @@ pub struct RunningService {
     pub address: SocketAddr,
     stop_sender: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<Result<(), ServeError>>,
+    /// For the gateway: an API key of the test tenant.
+    pub api_key: Option<String>,
 }
 
 impl RunningService {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// The gateway's API key for the test tenant (`Authorization: Bearer`).
+    pub fn api_key(&self) -> &str {
+        self.api_key.as_deref().expect("the gateway was spawned with a key")
     }
 
     /// Sends the stop signal; the service then drains and its task finishes.
@@ -41,6 +48,7 @@ where
         address,
         stop_sender: Some(stop_sender),
         task: tokio::spawn(run_until_stopped(stop)),
+        api_key: None,
     }
 }
 
@@ -66,10 +74,18 @@ pub async fn spawn_gateway(
     overrides.extend_from_slice(extra);
     let settings = gateway_api::settings::GatewaySettings::load(&service_environment(database, &overrides))
         .expect("gateway settings");
-    let application = gateway_api::startup::Application::build(settings)
+    let application = gateway_api::startup::Application::build(settings.clone())
         .await
         .expect("gateway starts");
-    run_in_background(application.local_address(), |stop| application.run_until_stopped(stop))
+    let pool = adloop_service_kit::postgres::connect_and_migrate(&settings.database, &gateway_api::startup::MIGRATOR)
+        .await
+        .expect("gateway database");
+    let api_key = gateway_api::api_keys::create_api_key(&pool, "test-tenant", "integration tests")
+        .await
+        .expect("an API key");
+    let mut running = run_in_background(application.local_address(), |stop| application.run_until_stopped(stop));
+    running.api_key = Some(api_key);
+    running
 }
 
 pub async fn spawn_capi_relay(database: &TestDatabase) -> RunningService {
@@ -86,6 +102,19 @@ pub struct Stack {
     pub ml_service: RunningService,
     pub gateway: RunningService,
     pub capi_relay: RunningService,
+    pub database: TestDatabase,
+}
+
+/// An API key for `tenant` on the gateway of `database`.
+pub async fn gateway_key_for(database: &TestDatabase, tenant: &str) -> String {
+    let settings =
+        gateway_api::settings::GatewaySettings::load(&service_environment(database, &[])).expect("gateway settings");
+    let pool = adloop_service_kit::postgres::connect_and_migrate(&settings.database, &gateway_api::startup::MIGRATOR)
+        .await
+        .expect("gateway database");
+    gateway_api::api_keys::create_api_key(&pool, tenant, "integration tests")
+        .await
+        .expect("an API key")
 }
 
 pub async fn spawn_stack() -> Stack {
@@ -98,5 +127,6 @@ pub async fn spawn_stack() -> Stack {
         ml_service,
         gateway,
         capi_relay,
+        database,
     }
 }

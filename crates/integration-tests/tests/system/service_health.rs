@@ -175,6 +175,7 @@ async fn gateway_stays_ready_but_reports_ml_service_down() {
 
     let info = http
         .get(format!("{}/v1/ml/service-info", gateway.base_url()))
+        .bearer_auth(gateway.api_key())
         .send()
         .await
         .unwrap();

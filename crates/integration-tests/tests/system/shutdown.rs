@@ -41,8 +41,10 @@ async fn stopping_the_gateway_lets_an_in_flight_request_finish() {
     )
     .await;
 
-    let request_url = format!("{}/v1/ml/service-info", gateway.base_url());
-    let in_flight_request = tokio::spawn(async move { reqwest::get(request_url).await });
+    let request = reqwest::Client::new()
+        .get(format!("{}/v1/ml/service-info", gateway.base_url()))
+        .bearer_auth(gateway.api_key());
+    let in_flight_request = tokio::spawn(request.send());
     tokio::time::sleep(Duration::from_millis(300)).await;
     gateway.stop();
 

@@ -7,6 +7,7 @@ async fn gateway_call_reaches_ml_service_over_grpc_within_the_callers_trace() {
     let stack = spawn_stack().await;
     let response = reqwest::Client::new()
         .get(format!("{}/v1/ml/service-info", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
         .header("traceparent", format!("00-{CALLER_TRACE_ID}-00f067aa0ba902b7-01"))
         .send()
         .await
@@ -24,6 +25,7 @@ async fn a_call_without_a_trace_starts_one_that_ml_service_joins() {
     let stack = spawn_stack().await;
     let body: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/v1/ml/service-info", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
         .send()
         .await
         .unwrap()

@@ -1,0 +1,49 @@
+//! The gateway's command line: without arguments it serves; `gateway-api keys create --tenant T` issues an
+//! API key for tenant T and prints it (the only time the key is shown).
+
+use adloop_service_kit::postgres::connect_and_migrate;
+
+use crate::settings::GatewaySettings;
+
+#[derive(Debug, clap::Parser)]
+#[command(name = "gateway-api", about = "adloop's HTTP front door and safe executor")]
+pub struct Command {
+    #[command(subcommand)]
+    pub admin: Option<AdminCommand>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KeyAction {
+    /// Issue a key for a tenant and print it.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// A label to tell keys apart.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+/// Runs an admin command against the configured database; returns what to print.
+pub async fn run_admin_command(settings: &GatewaySettings, command: AdminCommand) -> anyhow::Result<String> {
+    let pool = connect_and_migrate(&settings.database, &crate::startup::MIGRATOR).await?;
+    match command {
+        AdminCommand::Keys {
+            action: KeyAction::Create { tenant, name },
+        } => {
+            if tenant.trim().is_empty() || tenant.len() > 100 {
+                anyhow::bail!("--tenant must be 1 to 100 characters");
+            }
+            Ok(crate::api_keys::create_api_key(&pool, &tenant, &name).await?)
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The ad-change API through the gateway: bearer keys per tenant, validation naming the field,
+//! idempotent enqueue, tenant isolation, cancel and approve, and the audit trail.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{RunningService, gateway_key_for, spawn_stack};
+
+fn budget_change(ad_set: &str, amount: i64, key: &str) -> Value {
+    json!({
+        "ad_account_id": "act_100000001",
+        "campaign_id": "23850000000001",
+        "ad_set_id": ad_set,
+        "kind": "budget_set",
+        "currency": "USD",
+        "amount": amount,
+        "reason": "reallocation",
+        "confidence": 0.8,
+        "idempotency_key": key,
+    })
+}
+
+async fn post(gateway: &RunningService, key: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", gateway.base_url()))
+        .json(body);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(gateway: &RunningService, key: &str, path: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", gateway.base_url()))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_route_but_health_needs_a_key_and_says_so() {
+    let stack = spawn_stack().await;
+    let gateway = &stack.gateway;
+    let (status, body) = post(gateway, None, "/v1/ad-changes", &budget_change("s1", 1_000, "k")).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer"),
+        "{body}"
+    );
+    let (status, body) = post(
+        gateway,
+        Some("adl_not-a-key"),
+        "/v1/ad-changes",
+        &budget_change("s1", 1_000, "k"),
+    )
+    .await;
+    assert_eq!((status, body["error"]["code"].clone()), (401, json!("unauthenticated")));
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        let status = reqwest::get(format!("{}{open}", gateway.base_url()))
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{open}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn a_key_of_one_tenant_can_neither_read_nor_change_another_tenants_changes() {
+    let stack = spawn_stack().await;
+    let gateway = &stack.gateway;
+    let other_tenant = gateway_key_for(&stack.database, "tenant-b").await;
+    let (_, body) = post(
+        gateway,
+        Some(gateway.api_key()),
+        "/v1/ad-changes",
+        &budget_change("s1", 1_000, "k"),
+    )
+    .await;
+    let id = body["changes"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        get(gateway, &other_tenant, &format!("/v1/ad-changes/{id}")).await.0,
+        404
+    );
+    let (status, _) = post(
+        gateway,
+        Some(&other_tenant),
+        &format!("/v1/ad-changes/{id}/cancel"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, listed) = get(gateway, &other_tenant, "/v1/ad-changes").await;
+    assert!(listed["changes"].as_array().unwrap().is_empty());
+    // The same idempotency key in another tenant is another change.
+    let (_, body) = post(
+        gateway,
+        Some(&other_tenant),
+        "/v1/ad-changes",
+        &budget_change("s1", 1_000, "k"),
+    )
+    .await;
+    assert_eq!(body["changes"][0]["created"], true);
+    let (_, mine) = get(gateway, gateway.api_key(), &format!("/v1/ad-changes/{id}")).await;
+    assert_eq!(mine["state"], "available", "untouched by the other tenant");
+}
+
+#[tokio::test]
+async fn changes_are_enqueued_once_per_key_read_back_cancelled_and_audited() {
+    let stack = spawn_stack().await;
+    let gateway = &stack.gateway;
+    let key = gateway.api_key();
+    let (status, body) = post(
+        gateway,
+        Some(key),
+        "/v1/ad-changes",
+        &budget_change("23851000000001", 11_000, "raise-1"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["changes"][0]["id"].as_i64().unwrap();
+    assert_eq!(body["changes"][0]["created"], true);
+    let (_, again) = post(
+        gateway,
+        Some(key),
+        "/v1/ad-changes",
+        &budget_change("23851000000001", 11_000, "raise-1"),
+    )
+    .await;
+    assert_eq!(
+        again["changes"][0],
+        json!({"id": id, "created": false}),
+        "a retried request enqueues nothing"
+    );
+
+    let (status, change) = get(gateway, key, &format!("/v1/ad-changes/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (change["state"].clone(), change["amount"].clone()),
+        (json!("available"), json!(11_000))
+    );
+    let (_, listed) = get(gateway, key, "/v1/ad-changes?state=available&account=act_100000001").await;
+    assert_eq!(listed["changes"].as_array().unwrap().len(), 1);
+
+    let (status, cancelled) = post(gateway, Some(key), &format!("/v1/ad-changes/{id}/cancel"), &json!({})).await;
+    assert_eq!((status, cancelled["state"].clone()), (200, json!("cancelled")));
+    let (status, body) = post(gateway, Some(key), &format!("/v1/ad-changes/{id}/cancel"), &json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    let (_, audit) = get(gateway, key, "/v1/audit?object=23851000000001").await;
+    let events: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["enqueued", "cancel"]);
+}
+
+#[tokio::test]
+async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
+    let stack = spawn_stack().await;
+    let gateway = &stack.gateway;
+    let key = gateway.api_key();
+    let mut cases: Vec<(Value, &str)> = Vec::new();
+    let mut negative = budget_change("s1", 1_000, "a");
+    negative["amount"] = json!(-5);
+    cases.push((negative, "amount"));
+    let mut no_key = budget_change("s1", 1_000, "b");
+    no_key.as_object_mut().unwrap().remove("idempotency_key");
+    cases.push((no_key, "idempotency_key"));
+    let mut delete = budget_change("s1", 1_000, "c");
+    delete["kind"] = json!("status_change");
+    delete["status"] = json!("DELETED");
+    cases.push((delete, "status"));
+    let mut bad_account = budget_change("s1", 1_000, "d");
+    bad_account["ad_account_id"] = json!("100000001");
+    cases.push((bad_account, "ad_account_id"));
+    let mut bad_currency = budget_change("s1", 1_000, "e");
+    bad_currency["currency"] = json!("XYZ");
+    cases.push((bad_currency, "currency"));
+    for (body, field) in cases {
+        let (status, answer) = post(gateway, Some(key), "/v1/ad-changes", &body).await;
+        assert_eq!(status, 400, "{field}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    let many = json!({"changes": [budget_change("s1", 1_000, "f"), {"kind": "budget_set"}]});
+    let (status, answer) = post(gateway, Some(key), "/v1/ad-changes", &many).await;
+    assert_eq!(status, 400, "{answer}");
+    let (_, listed) = get(gateway, key, "/v1/ad-changes").await;
+    assert!(
+        listed["changes"].as_array().unwrap().is_empty(),
+        "nothing was written: {listed}"
+    );
+}

@@ -126,7 +126,7 @@ async fn build_allocation_request(
     endpoints: &ServiceEndpoints,
 ) -> Result<(Value, usize, Currency), String> {
     let currency = account_currency(http, endpoints).await?;
-    let fields = "ad_id,adset_id,ad_name,impressions,clicks,spend,actions,action_values";
+    let fields = "ad_id,adset_id,campaign_id,ad_name,impressions,clicks,spend,actions,action_values";
     let rows = insights_rows(
         http,
         endpoints,
@@ -174,6 +174,7 @@ async fn build_allocation_request(
             let recent_row = recent_by_ad.get(&ad_id).cloned().unwrap_or(json!({}));
             json!({
                 "account_id": ACCOUNT_ID,
+                "campaign_id": row["campaign_id"].as_str().unwrap_or_default(),
                 "ad_set_id": ad_set_id,
                 "ad_id": ad_id,
                 "impressions": count(row, "impressions"),
@@ -196,17 +197,31 @@ async fn build_allocation_request(
         .collect();
     let total: i64 = budgets.values().sum();
     Ok((
-        json!({"currency": currency.code(), "total_daily_budget": total, "ads": ads}),
+        // At most ±20% per step: what the executor's guardrails allow by default.
+        json!({"currency": currency.code(), "total_daily_budget": total, "ads": ads,
+               "constraints": {"max_change_fraction": 0.2}}),
         rows.len(),
         currency,
     ))
 }
 
-pub async fn allocate_simulated_account(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> StepOutcome {
+/// The allocation the run obtained, for the executor step.
+pub struct ObtainedAllocation {
+    pub recommendations: Vec<Value>,
+    pub currency: Currency,
+}
+
+pub async fn allocate_simulated_account(
+    http: &reqwest::Client,
+    endpoints: &ServiceEndpoints,
+) -> (StepOutcome, Option<ObtainedAllocation>) {
     let step_name = "allocation (gateway → ml-service)";
     let (request, ad_count, currency) = match build_allocation_request(http, endpoints).await {
         Ok(built) => built,
-        Err(error) => return StepOutcome::failed(step_name, format!("cannot read the simulated account: {error}")),
+        Err(error) => {
+            let outcome = StepOutcome::failed(step_name, format!("cannot read the simulated account: {error}"));
+            return (outcome, None);
+        }
     };
     let response = match http
         .post(format!("{}/v1/allocations", endpoints.gateway_url))
@@ -217,16 +232,20 @@ pub async fn allocate_simulated_account(http: &reqwest::Client, endpoints: &Serv
     {
         Ok(response) => response,
         Err(error) => {
-            return StepOutcome::failed(
+            let outcome = StepOutcome::failed(
                 step_name,
                 format!("no answer from the gateway: {}", crate::request_failure(error)),
             );
+            return (outcome, None);
         }
     };
     let status = response.status();
     let answer: Value = response.json().await.unwrap_or_default();
     if !status.is_success() {
-        return StepOutcome::failed(step_name, format!("gateway answered {status}: {answer}"));
+        return (
+            StepOutcome::failed(step_name, format!("gateway answered {status}: {answer}")),
+            None,
+        );
     }
     let recommendations = answer["recommendations"].as_array().cloned().unwrap_or_default();
     let total: i64 = recommendations
@@ -256,5 +275,9 @@ pub async fn allocate_simulated_account(http: &reqwest::Client, endpoints: &Serv
             entry["decision"].as_str().unwrap_or("?"),
         ));
     }
-    StepOutcome::passed(step_name, lines.join("\n"))
+    let obtained = ObtainedAllocation {
+        recommendations,
+        currency,
+    };
+    (StepOutcome::passed(step_name, lines.join("\n")), Some(obtained))
 }

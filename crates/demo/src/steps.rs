@@ -162,13 +162,16 @@ pub async fn call_ml_service_through_gateway(http: &reqwest::Client, gateway_url
 
 pub async fn run_all_steps(endpoints: &ServiceEndpoints) -> Vec<StepOutcome> {
     let http = reqwest::Client::new();
-    vec![
+    let mut steps = vec![
         check_readiness(&http, "meta-sim", &endpoints.meta_sim_url).await,
         read_simulated_account_insights(&http, endpoints).await,
         check_readiness(&http, "ml-service", &endpoints.ml_service_url).await,
         check_readiness(&http, "gateway-api", &endpoints.gateway_url).await,
         check_readiness(&http, "capi-relay", &endpoints.relay_url).await,
         call_ml_service_through_gateway(&http, &endpoints.gateway_url, &endpoints.api_key).await,
-        crate::allocation_step::allocate_simulated_account(&http, endpoints).await,
-    ]
+    ];
+    let (allocation_outcome, allocation) = crate::allocation_step::allocate_simulated_account(&http, endpoints).await;
+    steps.push(allocation_outcome);
+    steps.push(crate::executor_step::apply_through_executor(&http, endpoints, allocation.as_ref()).await);
+    steps
 }

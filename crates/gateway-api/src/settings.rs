@@ -3,6 +3,9 @@ use adloop_config::{
 };
 use serde::Deserialize;
 
+use crate::executor::graph_client::GraphSettings;
+use crate::executor::worker::ExecutorSettings;
+
 const COMPILED_DEFAULTS: &str = include_str!("defaults.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -11,6 +14,8 @@ pub struct GatewaySettings {
     pub database: DatabaseSettings,
     pub ml_service: MlServiceClientSettings,
     pub telemetry: TelemetrySettings,
+    pub executor: ExecutorSettings,
+    pub graph: GraphSettings,
 }
 
 /// How the gateway reaches ml-service over gRPC.
@@ -31,6 +36,18 @@ impl GatewaySettings {
             return Err(ConfigError::rule_violated(
                 "ml_service.endpoint",
                 format!("`{endpoint}` must start with http:// or https://"),
+            ));
+        }
+        if settings.executor.enabled && settings.graph.access_token.is_none() {
+            return Err(ConfigError::rule_violated(
+                "graph.access_token",
+                "is required when executor.enabled is true (the Meta token the executor writes with)",
+            ));
+        }
+        if !(1..=500).contains(&settings.executor.claim_batch_size) {
+            return Err(ConfigError::rule_violated(
+                "executor.claim_batch_size",
+                "must be between 1 and 500",
             ));
         }
         if settings.ml_service.request_timeout_ms == 0 {

@@ -9,6 +9,9 @@ use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
 use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 
+use crate::executor::graph_client::GraphClient;
+use crate::executor::service::spawn_executor;
+use crate::executor::worker::Executor;
 use crate::ml_client::{InvalidEndpoint, MlServiceConnection};
 use crate::routes::{AppState, api_router};
 use crate::settings::GatewaySettings;
@@ -24,10 +27,13 @@ pub enum StartupError {
     MlServiceEndpoint(#[from] InvalidEndpoint),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error("cannot build the Graph API client: {0}")]
+    GraphClient(#[source] reqwest::Error),
 }
 
 pub struct Application {
     server: BoundServer,
+    executor: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Application {
@@ -36,6 +42,16 @@ impl Application {
         let ml_service = MlServiceConnection::connect_lazily(&settings.ml_service)?;
         let mut metrics_registry = Registry::with_prefix("adloop_gateway");
         let http_metrics = HttpMetrics::register(&mut metrics_registry);
+        let executor = if settings.executor.enabled {
+            let graph = GraphClient::new(settings.graph.clone()).map_err(StartupError::GraphClient)?;
+            let worker_name = format!("{}-{}", crate::SERVICE_NAME, std::process::id());
+            let executor = Executor::new(database_pool.clone(), graph, settings.executor.clone(), worker_name);
+            let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+            let task = spawn_executor(executor, database_pool.clone(), stop_receiver);
+            Some((stop_sender, task))
+        } else {
+            None
+        };
         let state = AppState {
             database_pool,
             ml_service,
@@ -43,15 +59,20 @@ impl Application {
         };
         let router = traced_and_measured(api_router(state), http_metrics);
         let server = BoundServer::bind(&settings.server, router).await?;
-        Ok(Application { server })
+        Ok(Application { server, executor })
     }
 
     pub fn local_address(&self) -> SocketAddr {
         self.server.local_address()
     }
 
-    /// Serves until `stop` resolves, then drains in-flight requests.
+    /// Serves until `stop` resolves, then drains in-flight requests and lets the executor finish its round.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        self.server.run_until_stopped(stop).await
+        let served = self.server.run_until_stopped(stop).await;
+        if let Some((stop_executor, task)) = self.executor {
+            let _ = stop_executor.send(true);
+            let _ = task.await;
+        }
+        served
     }
 }

@@ -16,8 +16,10 @@ pub struct GraphSettings {
     /// `https://graph.facebook.com` at Meta; meta-sim's address in development.
     pub base_url: String,
     pub api_version: String,
-    /// The Meta access token (a secret: `ADLOOP_GRAPH__ACCESS_TOKEN` or `_FILE`).
-    pub access_token: Secret<String>,
+    /// The Meta access token (a secret: `ADLOOP_GRAPH__ACCESS_TOKEN` or `_FILE`); required when the
+    /// executor is enabled.
+    #[serde(default)]
+    pub access_token: Option<Secret<String>>,
     /// When the app requires it, every call carries `appsecret_proof` computed with this secret.
     #[serde(default)]
     pub app_secret: Option<Secret<String>>,
@@ -93,7 +95,12 @@ impl GraphClient {
     }
 
     fn credentials(&self) -> Vec<(&'static str, String)> {
-        let token = self.settings.access_token.expose().clone();
+        let token = self
+            .settings
+            .access_token
+            .as_ref()
+            .map(|token| token.expose().clone())
+            .unwrap_or_default();
         let mut credentials = vec![("access_token", token.clone())];
         if let Some(app_secret) = &self.settings.app_secret
             && let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.expose().as_bytes())

@@ -10,4 +10,5 @@ pub mod graph_client;
 pub mod graph_outcome;
 pub mod guardrails;
 pub mod queue;
+pub mod service;
 pub mod worker;

@@ -33,6 +33,15 @@ pub enum WriteMode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutorSettings {
+    /// Run the executor's workers in this gateway (they need `graph.access_token`).
+    #[serde(default)]
+    pub enabled: bool,
+    /// How often an idle worker looks for due changes when no notification arrives.
+    #[serde(default = "default_poll_interval_milliseconds")]
+    pub poll_interval_milliseconds: u64,
+    /// How often expired leases are rescued.
+    #[serde(default = "default_rescue_interval_seconds")]
+    pub rescue_interval_seconds: u64,
     pub claim_batch_size: i64,
     pub lease_seconds: f64,
     pub write_mode: WriteMode,
@@ -42,6 +51,14 @@ pub struct ExecutorSettings {
     pub throttle_wait_seconds: f64,
     #[serde(default)]
     pub guardrails: GuardrailSettings,
+}
+
+fn default_poll_interval_milliseconds() -> u64 {
+    1000
+}
+
+fn default_rescue_interval_seconds() -> u64 {
+    15
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +159,10 @@ impl Executor {
 
     pub fn graph(&self) -> &GraphClient {
         &self.graph
+    }
+
+    pub fn settings(&self) -> &ExecutorSettings {
+        &self.settings
     }
 
     fn lease(&self) -> Duration {

@@ -44,7 +44,7 @@ fn executor(pool: &PgPool, meta_sim_url: &str, write_mode: WriteMode, dry_run: b
     let graph = GraphClient::new(GraphSettings {
         base_url: meta_sim_url.to_owned(),
         api_version: "v25.0".into(),
-        access_token: Secret::new(TOKEN.to_owned()),
+        access_token: Some(Secret::new(TOKEN.to_owned())),
         app_secret: None,
         request_timeout_ms: 5000,
     })
@@ -53,6 +53,9 @@ fn executor(pool: &PgPool, meta_sim_url: &str, write_mode: WriteMode, dry_run: b
         pool.clone(),
         graph,
         ExecutorSettings {
+            enabled: true,
+            poll_interval_milliseconds: 100,
+            rescue_interval_seconds: 5,
             claim_batch_size: 50,
             lease_seconds: 30.0,
             write_mode,

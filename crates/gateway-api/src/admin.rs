@@ -19,6 +19,22 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// The executor's global kill switch (tenants pause themselves through the API).
+    Executor {
+        #[command(subcommand)]
+        action: ExecutorAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ExecutorAction {
+    /// Stop claiming changes for every tenant, at once.
+    Pause {
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Lift the global pause.
+    Resume,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -44,6 +60,22 @@ pub async fn run_admin_command(settings: &GatewaySettings, command: AdminCommand
                 anyhow::bail!("--tenant must be 1 to 100 characters");
             }
             Ok(crate::api_keys::create_api_key(&pool, &tenant, &name).await?)
+        }
+        AdminCommand::Executor {
+            action: ExecutorAction::Pause { reason },
+        } => {
+            crate::executor::queue::pause(&pool, &crate::executor::queue::PauseScope::Global, &reason, "admin").await?;
+            Ok("the executor is paused for every tenant".to_owned())
+        }
+        AdminCommand::Executor {
+            action: ExecutorAction::Resume,
+        } => {
+            let was_paused = crate::executor::queue::resume(&pool, &crate::executor::queue::PauseScope::Global).await?;
+            Ok(if was_paused {
+                "the global pause is lifted".to_owned()
+            } else {
+                "there was no global pause".to_owned()
+            })
         }
     }
 }

@@ -101,7 +101,7 @@ fn new_change(
         Some(index) => format!("changes[{index}].{name}"),
         None => name.to_owned(),
     };
-    if !body.ad_account_id.starts_with("act_") || body.ad_account_id.len() <= 4 {
+    if !is_ad_account_id(&body.ad_account_id) {
         return Err(invalid(field("ad_account_id"), "must look like act_<digits>"));
     }
     let currency = |body: &AdChangeBody| -> Result<Currency, ServiceError> {
@@ -405,4 +405,104 @@ pub async fn get_audit(
         .await
         .map_err(queue_failure)?;
     Ok(Json(json!({ "entries": entries })))
+}
+
+pub async fn rollback_ad_change(
+    State(state): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ServiceError> {
+    let id = id_from_path(&id)?;
+    let enqueued = queue::rollback(&state.database_pool, &tenant, id, &format!("api:{tenant}"))
+        .await
+        .map_err(transition_failure)?;
+    Ok(Json(
+        json!({ "changes": [EnqueuedAnswer { id: enqueued.id, created: enqueued.created }] }),
+    ))
+}
+
+/// Meta's ad account ids: `act_` and digits.
+fn is_ad_account_id(candidate: &str) -> bool {
+    candidate
+        .strip_prefix("act_")
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()))
+}
+
+/// A pause or resume of the executor for the key's tenant, or one of its ad accounts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PauseBody {
+    #[serde(default)]
+    pub ad_account_id: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+fn pause_scope(tenant: &str, body: &PauseBody) -> queue::PauseScope {
+    match &body.ad_account_id {
+        Some(ad_account_id) => queue::PauseScope::Account {
+            tenant_id: tenant.to_owned(),
+            ad_account_id: ad_account_id.clone(),
+        },
+        None => queue::PauseScope::Tenant(tenant.to_owned()),
+    }
+}
+
+fn pause_body(body: &Bytes) -> Result<PauseBody, ServiceError> {
+    if body.is_empty() {
+        return Ok(PauseBody::default());
+    }
+    let parsed: PauseBody = parse_json_body(body)?;
+    if parsed.ad_account_id.as_deref().is_some_and(|id| !is_ad_account_id(id)) {
+        return Err(invalid("ad_account_id".to_owned(), "must look like act_<digits>"));
+    }
+    if parsed.reason.len() > 500 {
+        return Err(invalid("reason".to_owned(), "must be at most 500 bytes"));
+    }
+    Ok(parsed)
+}
+
+pub async fn pause_executor(
+    State(state): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    body: Bytes,
+) -> Result<Json<Value>, ServiceError> {
+    let body = pause_body(&body)?;
+    queue::pause(
+        &state.database_pool,
+        &pause_scope(&tenant, &body),
+        &body.reason,
+        &format!("api:{tenant}"),
+    )
+    .await
+    .map_err(queue_failure)?;
+    let status = queue::executor_status(&state.database_pool, &tenant)
+        .await
+        .map_err(queue_failure)?;
+    Ok(Json(status))
+}
+
+pub async fn resume_executor(
+    State(state): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    body: Bytes,
+) -> Result<Json<Value>, ServiceError> {
+    let body = pause_body(&body)?;
+    queue::resume(&state.database_pool, &pause_scope(&tenant, &body))
+        .await
+        .map_err(queue_failure)?;
+    let status = queue::executor_status(&state.database_pool, &tenant)
+        .await
+        .map_err(queue_failure)?;
+    Ok(Json(status))
+}
+
+pub async fn executor_status(
+    State(state): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+) -> Result<Json<Value>, ServiceError> {
+    let status = queue::executor_status(&state.database_pool, &tenant)
+        .await
+        .map_err(queue_failure)?;
+    Ok(Json(status))
 }

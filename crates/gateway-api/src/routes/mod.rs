@@ -36,6 +36,10 @@ pub fn api_router(state: AppState) -> Router {
         .route("/v1/ad-changes/{id}", get(ad_changes::get_ad_change))
         .route("/v1/ad-changes/{id}/cancel", post(ad_changes::cancel_ad_change))
         .route("/v1/ad-changes/{id}/approve", post(ad_changes::approve_ad_change))
+        .route("/v1/ad-changes/{id}/rollback", post(ad_changes::rollback_ad_change))
+        .route("/v1/executor/pause", post(ad_changes::pause_executor))
+        .route("/v1/executor/resume", post(ad_changes::resume_executor))
+        .route("/v1/executor/status", get(ad_changes::executor_status))
         .route("/v1/audit", get(ad_changes::get_audit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -242,3 +242,48 @@ async fn a_change_already_in_place_completes_without_a_write_and_dry_runs_change
     assert_eq!(report.completed, 1);
     assert_eq!(live.graph().requests_sent() - before, 2, "two reads, no write");
 }
+
+#[tokio::test]
+async fn a_rollback_returns_the_budget_it_replaced_through_the_guardrails() {
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    let live = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    let raise = queue::enqueue(&pool, &[change(&ad_set(1), set_budget(11_500), "raise")], "test")
+        .await
+        .unwrap()[0]
+        .id;
+    let queued = queue::enqueue(&pool, &[change(&ad_set(2), set_budget(11_000), "queued")], "test")
+        .await
+        .unwrap()[0]
+        .id;
+    assert!(
+        queue::rollback(&pool, "tenant-a", queued, "test").await.is_err(),
+        "only a completed change can be rolled back"
+    );
+    run_until_idle(&live).await;
+    assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 11_500);
+    assert!(
+        queue::rollback(&pool, "tenant-b", raise, "test").await.is_err(),
+        "another tenant's change is not found"
+    );
+
+    let inverse = queue::rollback(&pool, "tenant-a", raise, "test").await.unwrap();
+    let again = queue::rollback(&pool, "tenant-a", raise, "test").await.unwrap();
+    assert_eq!(again.id, inverse.id, "rolling back twice enqueues one inverse");
+    run_until_idle(&live).await;
+    assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 10_000);
+    let rolled_back = row(&pool, inverse.id).await;
+    assert_eq!(rolled_back.state(), Some(ChangeState::Completed));
+    assert_eq!(rolled_back.source, "rollback");
+
+    let dry = executor(&pool, &meta_sim_url, WriteMode::Batch, true);
+    let rehearsal = queue::enqueue(&pool, &[change(&ad_set(3), set_budget(11_000), "rehearsal")], "test")
+        .await
+        .unwrap()[0]
+        .id;
+    run_until_idle(&dry).await;
+    assert!(
+        queue::rollback(&pool, "tenant-a", rehearsal, "test").await.is_err(),
+        "a dry run changed nothing to roll back"
+    );
+}

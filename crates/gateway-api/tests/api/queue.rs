@@ -405,3 +405,68 @@ async fn a_released_change_goes_back_without_counting_an_attempt_and_approval_wa
     assert_eq!(claimed, [id]);
     assert_eq!(state_of(&pool, waiting).await, ChangeState::AwaitingApproval);
 }
+
+#[tokio::test]
+async fn a_pause_stops_claims_in_its_scope_only_and_resume_lets_them_through() {
+    let pool = queue_database().await;
+    let mut other_account = budget("set-2", 11_000, "other-account");
+    other_account.ad_account_id = "act_2".into();
+    let mut other_tenant = budget("set-3", 11_000, "other-tenant");
+    other_tenant.tenant_id = "tenant-b".into();
+    let ids: Vec<i64> = queue::enqueue(
+        &pool,
+        &[budget("set-1", 11_000, "paused-account"), other_account, other_tenant],
+        "api",
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|enqueued| enqueued.id)
+    .collect();
+    let claim_ids = |claimed: Vec<gateway_api::executor::change::AdChangeRow>| -> HashSet<i64> {
+        claimed.iter().map(|row| row.id).collect()
+    };
+
+    queue::pause(&pool, &queue::PauseScope::Global, "incident", "admin")
+        .await
+        .unwrap();
+    assert!(queue::claim(&pool, "w", 10, LONG_LEASE).await.unwrap().is_empty());
+    let status = queue::executor_status(&pool, "tenant-b").await.unwrap();
+    assert_eq!(status["paused"], true);
+    assert_eq!(status["pauses"][0]["reason"], "incident");
+    assert!(queue::resume(&pool, &queue::PauseScope::Global).await.unwrap());
+    assert!(
+        !queue::resume(&pool, &queue::PauseScope::Global).await.unwrap(),
+        "nothing left to resume"
+    );
+
+    let account = queue::PauseScope::Account {
+        tenant_id: "tenant-a".into(),
+        ad_account_id: "act_1".into(),
+    };
+    queue::pause(&pool, &account, "", "api:tenant-a").await.unwrap();
+    queue::pause(&pool, &queue::PauseScope::Tenant("tenant-b".into()), "", "api:tenant-b")
+        .await
+        .unwrap();
+    assert_eq!(
+        claim_ids(queue::claim(&pool, "w", 10, LONG_LEASE).await.unwrap()),
+        HashSet::from([ids[1]]),
+        "only the unpaused account of tenant-a"
+    );
+    assert_eq!(
+        queue::executor_status(&pool, "tenant-b").await.unwrap()["pauses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "a tenant sees its own pauses, not another tenant's"
+    );
+    queue::resume(&pool, &account).await.unwrap();
+    queue::resume(&pool, &queue::PauseScope::Tenant("tenant-b".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        claim_ids(queue::claim(&pool, "w", 10, LONG_LEASE).await.unwrap()),
+        HashSet::from([ids[0], ids[2]])
+    );
+}

@@ -199,3 +199,43 @@ async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
         "nothing was written: {listed}"
     );
 }
+
+#[tokio::test]
+async fn a_tenant_pauses_and_resumes_its_own_executor_and_a_bad_account_is_refused() {
+    let stack = spawn_stack().await;
+    let gateway = &stack.gateway;
+    let key = gateway.api_key();
+    let (status, body) = post(
+        gateway,
+        Some(key),
+        "/v1/executor/pause",
+        &json!({ "ad_account_id": "100" }),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "ad_account_id", "{body}");
+    let (_, status_body) = get(gateway, key, "/v1/executor/status").await;
+    assert_eq!(status_body["paused"], false, "a refused pause wrote nothing");
+
+    let (status, body) = post(
+        gateway,
+        Some(key),
+        "/v1/executor/pause",
+        &json!({ "ad_account_id": "act_100000001", "reason": "launch review" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["pauses"][0]["reason"], "launch review");
+    let other_tenant = gateway_key_for(&stack.database, "tenant-b").await;
+    let (_, theirs) = get(gateway, &other_tenant, "/v1/executor/status").await;
+    assert_eq!(theirs["paused"], false, "one tenant's pause is not another's");
+
+    let (status, body) = post(
+        gateway,
+        Some(key),
+        "/v1/executor/resume",
+        &json!({ "ad_account_id": "act_100000001" }),
+    )
+    .await;
+    assert_eq!((status, body["paused"].clone()), (200, json!(false)), "{body}");
+}

@@ -19,7 +19,7 @@ use super::graph_outcome::{ErrorClass, classify};
 use super::guardrails::{
     AppliedChange, BudgetRequest, Decision, GuardrailSettings, ObjectContext, decide_budget, decide_status,
 };
-use super::queue::{self, AttemptError, Fenced, Outcome, QueueError};
+use super::queue::{self, AttemptError, Fenced, Outcome, PauseScope, QueueError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -297,6 +297,7 @@ impl Executor {
         failed_read: Option<&OperationResult>,
     ) -> Result<Result<PendingWrite, Outcome>, ExecutorError> {
         let (Some(account), Some(object)) = (account, object) else {
+            self.stop_when_meta_says_so(change, failed_read).await?;
             return Ok(Err(self.outcome_of_failed_read(failed_read)));
         };
         let facts = match account_facts(account) {
@@ -514,6 +515,44 @@ impl Executor {
         }
     }
 
+    /// Two answers mean no change should go out until a person looks: 613 without a subcode (Meta's abuse
+    /// prevention) pauses the change's ad account, 2635 (the configured API version is retired) pauses the
+    /// executor for everyone. The pause is a row every replica's claim reads, lifted by `resume`.
+    async fn stop_when_meta_says_so(
+        &self,
+        change: &AdChangeRow,
+        result: Option<&OperationResult>,
+    ) -> Result<(), ExecutorError> {
+        let Some(result) = result.filter(|result| !result.is_success()) else {
+            return Ok(());
+        };
+        let (code, subcode) = result.error_code();
+        let (scope, reason) = match classify(Some(result.http_status), code, subcode) {
+            ErrorClass::AccountStopped => (
+                PauseScope::Account {
+                    tenant_id: change.tenant_id.clone(),
+                    ad_account_id: change.ad_account_id.clone(),
+                },
+                "Meta refused with code 613 and no subcode; check the account before resuming",
+            ),
+            ErrorClass::VersionRetired => (
+                PauseScope::Global,
+                "Meta says the configured graph.api_version is retired (code 2635); upgrade it, then resume",
+            ),
+            _ => return Ok(()),
+        };
+        tracing::error!(
+            alert = true,
+            code,
+            subcode,
+            change = change.id,
+            ad_account = %change.ad_account_id,
+            "{reason}: the executor paused itself"
+        );
+        queue::pause(&self.pool, &scope, reason, &self.worker_name).await?;
+        Ok(())
+    }
+
     async fn write(&self, writes: Vec<PendingWrite>, report: &mut RoundReport) -> Result<(), ExecutorError> {
         match self.settings.write_mode {
             WriteMode::Single => {
@@ -523,6 +562,7 @@ impl Executor {
                         Err(GraphClientError::Refused(result)) => Some(result),
                         Err(GraphClientError::NoAnswer(_)) => None,
                     };
+                    self.stop_when_meta_says_so(&write.change, result.as_ref()).await?;
                     let outcome = self.outcome_of_write(&write.change, write.detail.clone(), result.as_ref());
                     self.finish(&write.change, outcome, report).await?;
                 }
@@ -556,11 +596,9 @@ impl Executor {
                     };
                     for (position, index) in batch.iter().enumerate() {
                         let write = &writes[*index];
-                        let outcome = self.outcome_of_write(
-                            &write.change,
-                            write.detail.clone(),
-                            results.get(position).and_then(Option::as_ref),
-                        );
+                        let result = results.get(position).and_then(Option::as_ref);
+                        self.stop_when_meta_says_so(&write.change, result).await?;
+                        let outcome = self.outcome_of_write(&write.change, write.detail.clone(), result);
                         self.finish(&write.change, outcome, report).await?;
                     }
                 }

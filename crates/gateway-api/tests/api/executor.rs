@@ -41,9 +41,19 @@ async fn spawn_meta_sim() -> String {
 }
 
 fn executor(pool: &PgPool, meta_sim_url: &str, write_mode: WriteMode, dry_run: bool) -> Executor {
+    executor_on_version(pool, meta_sim_url, "v25.0", write_mode, dry_run)
+}
+
+fn executor_on_version(
+    pool: &PgPool,
+    meta_sim_url: &str,
+    api_version: &str,
+    write_mode: WriteMode,
+    dry_run: bool,
+) -> Executor {
     let graph = GraphClient::new(GraphSettings {
         base_url: meta_sim_url.to_owned(),
-        api_version: "v25.0".into(),
+        api_version: api_version.into(),
         access_token: Some(Secret::new(TOKEN.to_owned())),
         app_secret: None,
         request_timeout_ms: 5000,
@@ -286,4 +296,69 @@ async fn a_rollback_returns_the_budget_it_replaced_through_the_guardrails() {
         queue::rollback(&pool, "tenant-a", rehearsal, "test").await.is_err(),
         "a dry run changed nothing to roll back"
     );
+}
+
+#[tokio::test]
+async fn meta_stopping_an_account_or_retiring_the_version_pauses_the_executor_until_a_person_resumes() {
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    let live = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    let abuse_block = serde_json::json!({ "rules": [{
+        "endpoint": "batch_operation", "probability": 1.0,
+        "fault": { "kind": "graph_error", "code": 613 },
+    }] });
+    let client = reqwest::Client::new();
+    let answer = client
+        .post(format!("{meta_sim_url}/_sim/faults"))
+        .json(&abuse_block)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.text().await.unwrap());
+    let id = queue::enqueue(&pool, &[change(&ad_set(1), set_budget(11_000), "blocked")], "test")
+        .await
+        .unwrap()[0]
+        .id;
+    live.run_once().await.unwrap();
+    let status = queue::executor_status(&pool, "tenant-a").await.unwrap();
+    assert_eq!(status["pauses"][0]["scope"], "account", "{status}");
+    assert_eq!(status["pauses"][0]["id"], ACCOUNT);
+    assert_ne!(row(&pool, id).await.state(), Some(ChangeState::Completed));
+
+    client
+        .delete(format!("{meta_sim_url}/_sim/faults"))
+        .send()
+        .await
+        .unwrap();
+    sqlx::query("UPDATE ad_changes SET run_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        run_until_idle(&live).await.claimed,
+        0,
+        "nothing goes out while the account is paused, even once Meta answers again"
+    );
+    let account = queue::PauseScope::Account {
+        tenant_id: "tenant-a".into(),
+        ad_account_id: ACCOUNT.into(),
+    };
+    assert!(queue::resume(&pool, &account).await.unwrap());
+    run_until_idle(&live).await;
+    assert_eq!(row(&pool, id).await.state(), Some(ChangeState::Completed));
+    assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 11_000);
+
+    let retired = executor_on_version(&pool, &meta_sim_url, "v12.0", WriteMode::Batch, false);
+    queue::enqueue(&pool, &[change(&ad_set(2), set_budget(11_000), "old-version")], "test")
+        .await
+        .unwrap();
+    retired.run_once().await.unwrap();
+    let status = queue::executor_status(&pool, "tenant-b").await.unwrap();
+    assert_eq!(
+        status["pauses"][0]["scope"], "global",
+        "every tenant is stopped: {status}"
+    );
+    assert!(status["pauses"][0]["reason"].as_str().unwrap().contains("api_version"));
+    assert_eq!(sim_budget(&meta_sim_url, &ad_set(2)).await, 10_000);
 }

@@ -50,6 +50,15 @@ impl GatewaySettings {
                 "must be between 1 and 500",
             ));
         }
+        if let Err((key, rule)) = settings.executor.guardrails.validate() {
+            return Err(ConfigError::rule_violated(&format!("executor.guardrails.{key}"), rule));
+        }
+        if let Err((key, rule)) = settings.executor.enqueue_jitter.validate() {
+            return Err(ConfigError::rule_violated(
+                &format!("executor.enqueue_jitter.{key}"),
+                rule,
+            ));
+        }
         if settings.ml_service.request_timeout_ms == 0 {
             return Err(ConfigError::rule_violated(
                 "ml_service.request_timeout_ms",

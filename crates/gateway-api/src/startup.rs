@@ -53,6 +53,7 @@ impl Application {
             None
         };
         let state = AppState {
+            enqueue_jitter: settings.executor.enqueue_jitter,
             database_pool,
             ml_service,
             metrics_registry: Arc::new(metrics_registry),

@@ -29,6 +29,48 @@ pub struct GuardrailSettings {
     pub min_confidence: f64,
     /// Budget changes larger than this fraction wait for approval (`None`: never).
     pub approval_above_change_fraction: Option<f64>,
+    /// Each budget sent is the requested one times (1 ± up to this fraction), drawn per attempt, so budgets
+    /// do not all land on round numbers; 0 (the default) sends exactly what was asked. Applied before every
+    /// other check, so the limits hold on the value actually sent (a request at the step limit may then be
+    /// refused: leave headroom). At most 0.1.
+    pub budget_fuzz_fraction: f64,
+}
+
+impl GuardrailSettings {
+    /// Every limit in its range; the error names the setting (under `executor.guardrails.`) and the rule.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        let positive_fraction = |value: f64| value > 0.0 && value.is_finite();
+        if !positive_fraction(self.max_change_fraction_per_step) {
+            return Err(("max_change_fraction_per_step", "must be a positive fraction"));
+        }
+        if !positive_fraction(self.max_net_change_fraction) {
+            return Err(("max_net_change_fraction", "must be a positive fraction"));
+        }
+        if !(self.net_change_window_seconds >= 0.0 && self.net_change_window_seconds.is_finite()) {
+            return Err(("net_change_window_seconds", "must be zero or more seconds"));
+        }
+        if !(self.min_seconds_between_changes >= 0.0 && self.min_seconds_between_changes.is_finite()) {
+            return Err(("min_seconds_between_changes", "must be zero or more seconds"));
+        }
+        if !(0.0..=1.0).contains(&self.min_confidence) {
+            return Err(("min_confidence", "must be between 0 and 1"));
+        }
+        if self
+            .approval_above_change_fraction
+            .is_some_and(|threshold| !positive_fraction(threshold))
+        {
+            return Err(("approval_above_change_fraction", "must be a positive fraction"));
+        }
+        if let (Some(minimum), Some(maximum)) = (self.min_budget, self.max_budget)
+            && minimum > maximum
+        {
+            return Err(("min_budget", "must not exceed max_budget"));
+        }
+        if !(0.0..=0.1).contains(&self.budget_fuzz_fraction) {
+            return Err(("budget_fuzz_fraction", "must be between 0 and 0.1"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for GuardrailSettings {
@@ -44,6 +86,7 @@ impl Default for GuardrailSettings {
             max_budget: None,
             min_confidence: 0.0,
             approval_above_change_fraction: None,
+            budget_fuzz_fraction: 0.0,
         }
     }
 }
@@ -130,6 +173,8 @@ pub struct ObjectContext<'a> {
     /// Meta refused a budget change and locked the ad set until then (Unix seconds).
     pub meta_budget_lock_until: Option<f64>,
     pub confidence: Option<f64>,
+    /// A uniform draw in [-1, 1] that scales `budget_fuzz_fraction` (0 when fuzz is off).
+    pub fuzz_draw: f64,
 }
 
 const HOUR: f64 = 3600.0;
@@ -214,6 +259,7 @@ pub fn decide_budget(settings: &GuardrailSettings, request: BudgetRequest, conte
     if target == current {
         return Decision::AlreadyApplied;
     }
+    let target = fuzzed(target, settings.budget_fuzz_fraction, context.fuzz_draw);
     let now = context.now;
     if let Some(locked_until) = context.meta_budget_lock_until
         && now < locked_until
@@ -336,6 +382,15 @@ fn relative_change(base: MinorUnits, target: MinorUnits) -> f64 {
     (target.get() - base.get()).abs() as f64 / base.get() as f64
 }
 
+/// `target` moved by `fraction × draw` of itself, to the nearest minor unit.
+fn fuzzed(target: MinorUnits, fraction: f64, draw: f64) -> MinorUnits {
+    if fraction == 0.0 {
+        return target;
+    }
+    let factor = 1.0 + fraction * draw.clamp(-1.0, 1.0);
+    MinorUnits((target.get() as f64 * factor).round().max(0.0) as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +408,7 @@ mod tests {
             campaign_actions_last_hour: &[],
             meta_budget_lock_until: None,
             confidence: Some(0.9),
+            fuzz_draw: 0.0,
         }
     }
 
@@ -488,7 +544,6 @@ mod tests {
             approval_above_change_fraction: Some(0.05),
             ..GuardrailSettings::default()
         };
-        let set = |amount: i64| BudgetRequest::Set(MinorUnits(amount));
         assert_eq!(
             rule_of(&decide_budget(&settings, set(11_500), &context(10_000, &[]))),
             Some(Rule::MaxBudget)
@@ -535,5 +590,71 @@ mod tests {
             rule_of(&decide_status(&settings, "PAUSED", &orphan)),
             Some(Rule::ArchivedOrDeletedParent)
         );
+    }
+
+    fn set(amount: i64) -> BudgetRequest {
+        BudgetRequest::Set(MinorUnits(amount))
+    }
+
+    #[test]
+    fn fuzz_moves_the_budget_sent_and_the_limits_hold_on_the_fuzzed_value() {
+        let settings = GuardrailSettings {
+            budget_fuzz_fraction: 0.03,
+            ..GuardrailSettings::default()
+        };
+        let mut fuzzed_up = context(10_000, &[]);
+        fuzzed_up.fuzz_draw = 1.0;
+        assert_eq!(
+            decide_budget(&settings, set(11_000), &fuzzed_up),
+            Decision::ApplyBudget {
+                budget: MinorUnits(11_330)
+            }
+        );
+        // +19% asked, +22.57% once fuzzed: above the 20% step, so refused on what would have been sent.
+        assert_eq!(
+            rule_of(&decide_budget(&settings, set(11_900), &fuzzed_up)),
+            Some(Rule::MaxChangePerStep)
+        );
+        let mut fuzzed_down = context(10_000, &[]);
+        fuzzed_down.fuzz_draw = -0.5;
+        assert_eq!(
+            decide_budget(&settings, set(11_000), &fuzzed_down),
+            Decision::ApplyBudget {
+                budget: MinorUnits(10_835)
+            }
+        );
+        assert_eq!(
+            decide_budget(&settings, set(10_000), &fuzzed_up),
+            Decision::AlreadyApplied,
+            "a budget already in place is not fuzzed into a write"
+        );
+        assert_eq!(
+            decide_budget(&GuardrailSettings::default(), set(11_000), &fuzzed_up),
+            Decision::ApplyBudget {
+                budget: MinorUnits(11_000)
+            },
+            "fuzz is off by default"
+        );
+    }
+
+    #[test]
+    fn settings_out_of_range_are_named() {
+        assert_eq!(GuardrailSettings::default().validate(), Ok(()));
+        let too_fuzzy = GuardrailSettings {
+            budget_fuzz_fraction: 0.5,
+            ..GuardrailSettings::default()
+        };
+        assert_eq!(too_fuzzy.validate().unwrap_err().0, "budget_fuzz_fraction");
+        let no_step = GuardrailSettings {
+            max_change_fraction_per_step: 0.0,
+            ..GuardrailSettings::default()
+        };
+        assert_eq!(no_step.validate().unwrap_err().0, "max_change_fraction_per_step");
+        let inverted = GuardrailSettings {
+            min_budget: Some(5_000),
+            max_budget: Some(1_000),
+            ..GuardrailSettings::default()
+        };
+        assert_eq!(inverted.validate().unwrap_err().0, "min_budget");
     }
 }

@@ -6,6 +6,7 @@
 pub mod backoff;
 pub mod batch_plan;
 pub mod change;
+pub mod enqueue_jitter;
 pub mod graph_client;
 pub mod graph_outcome;
 pub mod guardrails;

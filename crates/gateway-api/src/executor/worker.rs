@@ -51,6 +51,9 @@ pub struct ExecutorSettings {
     pub throttle_wait_seconds: f64,
     #[serde(default)]
     pub guardrails: GuardrailSettings,
+    /// A random delay added to each change the API enqueues; off by default.
+    #[serde(default)]
+    pub enqueue_jitter: super::enqueue_jitter::EnqueueJitter,
 }
 
 fn default_poll_interval_milliseconds() -> u64 {
@@ -340,6 +343,11 @@ impl Executor {
             campaign_actions_last_hour: &history.campaign_actions,
             meta_budget_lock_until: None,
             confidence: change.confidence,
+            fuzz_draw: if self.settings.guardrails.budget_fuzz_fraction > 0.0 {
+                rand::RngExt::random_range(&mut rand::rng(), -1.0..=1.0)
+            } else {
+                0.0
+            },
         };
         // An approved change is not held for approval again.
         let approved_settings;

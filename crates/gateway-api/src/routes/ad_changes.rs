@@ -234,7 +234,7 @@ pub async fn post_ad_changes(
         .get("idempotency-key")
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let changes = match &body {
+    let mut changes = match &body {
         EnqueueBody::One(change) => vec![new_change(&tenant, None, change, header_key)?],
         EnqueueBody::Many { changes } => {
             if changes.is_empty() || changes.len() > MAX_CHANGES_PER_REQUEST {
@@ -253,6 +253,12 @@ pub async fn post_ad_changes(
                 .collect::<Result<Vec<_>, _>>()?
         }
     };
+    {
+        let mut rng = rand::rng();
+        for change in &mut changes {
+            change.delay_seconds += state.enqueue_jitter.draw(&mut rng);
+        }
+    }
     let enqueued = queue::enqueue(&state.database_pool, &changes, &format!("api:{tenant}"))
         .await
         .map_err(queue_failure)?;

@@ -22,6 +22,7 @@ pub struct AppState {
     pub database_pool: PgPool,
     pub ml_service: MlServiceConnection,
     pub metrics_registry: Arc<Registry>,
+    pub enqueue_jitter: crate::executor::enqueue_jitter::EnqueueJitter,
 }
 
 pub fn api_router(state: AppState) -> Router {

@@ -72,6 +72,7 @@ fn executor_on_version(
             dry_run,
             throttle_wait_seconds: 60.0,
             guardrails: GuardrailSettings::default(),
+            enqueue_jitter: Default::default(),
         },
         "worker-test".into(),
     )

@@ -138,3 +138,32 @@ fn a_password_in_the_database_url_never_reaches_the_output() {
     assert!(everything_printed.contains("database.url"), "{everything_printed}");
     assert!(!everything_printed.contains("s3cr3t-pw"), "{everything_printed}");
 }
+
+#[test]
+fn an_out_of_range_guardrail_or_jitter_stops_start_up_naming_the_key() {
+    for (key, value, named) in [
+        (
+            "ADLOOP_EXECUTOR__GUARDRAILS__MAX_CHANGE_FRACTION_PER_STEP",
+            "-0.2",
+            "executor.guardrails.max_change_fraction_per_step",
+        ),
+        (
+            "ADLOOP_EXECUTOR__GUARDRAILS__BUDGET_FUZZ_FRACTION",
+            "0.5",
+            "executor.guardrails.budget_fuzz_fraction",
+        ),
+        (
+            "ADLOOP_EXECUTOR__ENQUEUE_JITTER__MAX_SECONDS",
+            "7200",
+            "executor.enqueue_jitter.max_seconds",
+        ),
+    ] {
+        let output = gateway_command("postgres://adloop@127.0.0.1:55432/adloop")
+            .env(key, value)
+            .output()
+            .expect("run gateway-api");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{key}={value}: {stderr}");
+    }
+}

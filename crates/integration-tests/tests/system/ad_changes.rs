@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{RunningService, gateway_key_for, spawn_stack};
+use crate::helpers::{RunningService, gateway_key_for, gateway_pool, spawn_gateway, spawn_ml_service, spawn_stack};
+use adloop_test_support::TestDatabase;
 
 fn budget_change(ad_set: &str, amount: i64, key: &str) -> Value {
     json!({
@@ -238,4 +239,40 @@ async fn a_tenant_pauses_and_resumes_its_own_executor_and_a_bad_account_is_refus
     )
     .await;
     assert_eq!((status, body["paused"].clone()), (200, json!(false)), "{body}");
+}
+
+#[tokio::test]
+async fn with_enqueue_jitter_each_change_waits_a_random_delay_in_the_configured_range() {
+    adloop_telemetry::init_telemetry_for_tests();
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service(&database).await;
+    let gateway = spawn_gateway(
+        &database,
+        &ml_service.base_url(),
+        &[
+            ("ADLOOP_EXECUTOR__ENQUEUE_JITTER__MIN_SECONDS", "100"),
+            ("ADLOOP_EXECUTOR__ENQUEUE_JITTER__MAX_SECONDS", "200"),
+        ],
+    )
+    .await;
+    let changes: Vec<Value> = (0..20)
+        .map(|index| budget_change(&format!("set-{index}"), 1_000, &format!("jitter-{index}")))
+        .collect();
+    let (status, body) = post(
+        &gateway,
+        Some(gateway.api_key()),
+        "/v1/ad-changes",
+        &json!({ "changes": changes }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let delays: Vec<f64> =
+        sqlx::query_scalar("SELECT EXTRACT(EPOCH FROM run_at - created_at)::float8 FROM ad_changes ORDER BY id")
+            .fetch_all(&gateway_pool(&database).await)
+            .await
+            .unwrap();
+    assert_eq!(delays.len(), 20);
+    assert!(delays.iter().all(|delay| (99.0..=201.0).contains(delay)), "{delays:?}");
+    let spread = delays.iter().cloned().fold(f64::MIN, f64::max) - delays.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread > 10.0, "the delays are drawn, not one constant: {delays:?}");
 }

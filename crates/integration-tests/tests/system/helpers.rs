@@ -107,14 +107,18 @@ pub struct Stack {
 
 /// An API key for `tenant` on the gateway of `database`.
 pub async fn gateway_key_for(database: &TestDatabase, tenant: &str) -> String {
-    let settings =
-        gateway_api::settings::GatewaySettings::load(&service_environment(database, &[])).expect("gateway settings");
-    let pool = adloop_service_kit::postgres::connect_and_migrate(&settings.database, &gateway_api::startup::MIGRATOR)
-        .await
-        .expect("gateway database");
-    gateway_api::api_keys::create_api_key(&pool, tenant, "integration tests")
+    gateway_api::api_keys::create_api_key(&gateway_pool(database).await, tenant, "integration tests")
         .await
         .expect("an API key")
+}
+
+/// A pool on the gateway's schema of `database`, for reading what the gateway stored.
+pub async fn gateway_pool(database: &TestDatabase) -> sqlx::PgPool {
+    let settings =
+        gateway_api::settings::GatewaySettings::load(&service_environment(database, &[])).expect("gateway settings");
+    adloop_service_kit::postgres::connect_and_migrate(&settings.database, &gateway_api::startup::MIGRATOR)
+        .await
+        .expect("gateway database")
 }
 
 pub async fn spawn_stack() -> Stack {

@@ -9,6 +9,8 @@ use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
 use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 
+use crate::executor::metrics::ExecutorMetrics;
+
 use crate::executor::graph_client::GraphClient;
 use crate::executor::service::spawn_executor;
 use crate::executor::worker::Executor;
@@ -45,7 +47,8 @@ impl Application {
         let executor = if settings.executor.enabled {
             let graph = GraphClient::new(settings.graph.clone()).map_err(StartupError::GraphClient)?;
             let worker_name = format!("{}-{}", crate::SERVICE_NAME, std::process::id());
-            let executor = Executor::new(database_pool.clone(), graph, settings.executor.clone(), worker_name);
+            let executor = Executor::new(database_pool.clone(), graph, settings.executor.clone(), worker_name)
+                .with_metrics(ExecutorMetrics::register(&mut metrics_registry));
             let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
             let task = spawn_executor(executor, database_pool.clone(), stop_receiver);
             Some((stop_sender, task))

@@ -19,6 +19,7 @@ use super::graph_outcome::{ErrorClass, classify};
 use super::guardrails::{
     AppliedChange, BudgetRequest, Decision, GuardrailSettings, ObjectContext, decide_budget, decide_status,
 };
+use super::metrics::{ExecutorMetrics, PauseLabels};
 use super::queue::{self, AttemptError, Fenced, Outcome, PauseScope, QueueError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -131,6 +132,7 @@ pub struct Executor {
     settings: ExecutorSettings,
     worker_name: String,
     backoff: Backoff,
+    metrics: ExecutorMetrics,
 }
 
 fn now_unix() -> f64 {
@@ -157,7 +159,14 @@ impl Executor {
             settings,
             worker_name,
             backoff: Backoff::default(),
+            metrics: ExecutorMetrics::default(),
         }
+    }
+
+    /// Counts into `metrics` (registered in the service's registry) instead of unregistered ones.
+    pub fn with_metrics(mut self, metrics: ExecutorMetrics) -> Executor {
+        self.metrics = metrics;
+        self
     }
 
     pub fn graph(&self) -> &GraphClient {
@@ -178,16 +187,22 @@ impl Executor {
         outcome: Outcome,
         report: &mut RoundReport,
     ) -> Result<(), ExecutorError> {
-        let counter = match &outcome {
-            Outcome::Completed { .. } => &mut report.completed,
-            Outcome::Retry { .. } => &mut report.retried,
-            Outcome::Discard { .. } => &mut report.discarded,
-            Outcome::Hold { .. } | Outcome::Release => &mut report.held,
-            Outcome::AwaitApproval { .. } => &mut report.awaiting_approval,
+        let (counter, name) = match &outcome {
+            Outcome::Completed { .. } => (&mut report.completed, "completed"),
+            Outcome::Retry { .. } => (&mut report.retried, "retried"),
+            Outcome::Discard { .. } => (&mut report.discarded, "discarded"),
+            Outcome::Hold { .. } | Outcome::Release => (&mut report.held, "held"),
+            Outcome::AwaitApproval { .. } => (&mut report.awaiting_approval, "awaiting_approval"),
         };
         match queue::finish(&self.pool, &self.worker_name, change.id, change.attempt, &outcome).await? {
-            Fenced::Applied => *counter += 1,
-            Fenced::LeaseLost => report.leases_lost += 1,
+            Fenced::Applied => {
+                *counter += 1;
+                self.metrics.count_change(name);
+            }
+            Fenced::LeaseLost => {
+                report.leases_lost += 1;
+                self.metrics.count_change("lease_lost");
+            }
         }
         Ok(())
     }
@@ -209,6 +224,7 @@ impl Executor {
                     body: None,
                 })
                 .collect();
+            self.metrics.count_batch("read", operations.len());
             match self.graph.batch(&operations).await {
                 Ok(results) => {
                     for ((id, _), result) in chunk.iter().zip(results) {
@@ -236,6 +252,7 @@ impl Executor {
 
     /// One round; returns what it did.
     pub async fn run_once(&self) -> Result<RoundReport, ExecutorError> {
+        let started = std::time::Instant::now();
         let claimed = queue::claim(
             &self.pool,
             &self.worker_name,
@@ -288,6 +305,9 @@ impl Executor {
             }
         }
         self.write(writes, &mut report).await?;
+        self.metrics
+            .round_duration_seconds
+            .observe(started.elapsed().as_secs_f64());
         Ok(report)
     }
 
@@ -535,16 +555,18 @@ impl Executor {
             return Ok(());
         };
         let (code, subcode) = result.error_code();
-        let (scope, reason) = match classify(Some(result.http_status), code, subcode) {
+        let (scope, scope_name, reason) = match classify(Some(result.http_status), code, subcode) {
             ErrorClass::AccountStopped => (
                 PauseScope::Account {
                     tenant_id: change.tenant_id.clone(),
                     ad_account_id: change.ad_account_id.clone(),
                 },
+                "account",
                 "Meta refused with code 613 and no subcode; check the account before resuming",
             ),
             ErrorClass::VersionRetired => (
                 PauseScope::Global,
+                "global",
                 "Meta says the configured graph.api_version is retired (code 2635); upgrade it, then resume",
             ),
             _ => return Ok(()),
@@ -558,6 +580,10 @@ impl Executor {
             "{reason}: the executor paused itself"
         );
         queue::pause(&self.pool, &scope, reason, &self.worker_name).await?;
+        self.metrics
+            .self_pauses
+            .get_or_create(&PauseLabels { scope: scope_name })
+            .inc();
         Ok(())
     }
 
@@ -565,6 +591,7 @@ impl Executor {
         match self.settings.write_mode {
             WriteMode::Single => {
                 for write in writes {
+                    self.metrics.count_single_write();
                     let result = match self.graph.post(&write.change.object_id, &write.params).await {
                         Ok(result) => Some(result),
                         Err(GraphClientError::Refused(result)) => Some(result),
@@ -597,6 +624,7 @@ impl Executor {
                             body: Some(writes[*index].form_body()),
                         })
                         .collect();
+                    self.metrics.count_batch("write", operations.len());
                     let results: Vec<Option<OperationResult>> = match self.graph.batch(&operations).await {
                         Ok(results) => results,
                         Err(GraphClientError::Refused(result)) => vec![Some(result); operations.len()],

@@ -144,7 +144,9 @@ async fn row(pool: &PgPool, id: i64) -> AdChangeRow {
 async fn changes_flow_through_guardrails_and_graph_batches_into_meta_sim() {
     let pool = queue_database().await;
     let meta_sim_url = spawn_meta_sim().await;
-    let executor = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    let mut registry = adloop_telemetry::metrics::Registry::with_prefix("adloop_gateway");
+    let executor = executor(&pool, &meta_sim_url, WriteMode::Batch, false)
+        .with_metrics(gateway_api::executor::metrics::ExecutorMetrics::register(&mut registry));
     let mut changes: Vec<NewAdChange> = (1..=5)
         .map(|number| change(&ad_set(number), set_budget(11_000), &format!("raise-{number}")))
         .collect();
@@ -171,6 +173,15 @@ async fn changes_flow_through_guardrails_and_graph_batches_into_meta_sim() {
 
     let report = run_until_idle(&executor).await;
     assert_eq!((report.completed, report.discarded), (6, 2), "{report:?}");
+    let metrics = adloop_telemetry::metrics::render_prometheus_text(&registry);
+    for line in [
+        "adloop_gateway_executor_changes_total{outcome=\"completed\"} 6",
+        "adloop_gateway_executor_changes_total{outcome=\"discarded\"} 2",
+        "adloop_gateway_executor_graph_requests_total{purpose=\"write\",mode=\"batch\"} 5",
+        "adloop_gateway_executor_graph_requests_total{purpose=\"read\",mode=\"batch\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
     for number in 1..=5 {
         assert_eq!(sim_budget(&meta_sim_url, &ad_set(number)).await, 11_000);
     }

@@ -1,0 +1,103 @@
+//! The executor's Prometheus metrics (under `adloop_gateway_executor_`): what became of each claimed
+//! change, the Graph requests it took, and how long a round lasts. Unregistered metrics (the default)
+//! count into nothing, so tests and tools can run an executor without a registry.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// completed, retried, discarded, held, awaiting_approval, lease_lost.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GraphRequestLabels {
+    /// read (batched reads of accounts and objects) or write.
+    pub purpose: &'static str,
+    /// batch or single.
+    pub mode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PauseLabels {
+    /// account (613 without subcode) or global (2635).
+    pub scope: &'static str,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExecutorMetrics {
+    pub changes: Family<OutcomeLabels, Counter>,
+    pub graph_requests: Family<GraphRequestLabels, Counter>,
+    pub operations_per_batch: Histogram,
+    pub round_duration_seconds: Histogram,
+    pub self_pauses: Family<PauseLabels, Counter>,
+}
+
+impl Default for ExecutorMetrics {
+    fn default() -> Self {
+        ExecutorMetrics {
+            changes: Family::default(),
+            graph_requests: Family::default(),
+            operations_per_batch: Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0]),
+            round_duration_seconds: Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            self_pauses: Family::default(),
+        }
+    }
+}
+
+impl ExecutorMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = ExecutorMetrics::default();
+        let registry = registry.sub_registry_with_prefix("executor");
+        registry.register(
+            "changes",
+            "Claimed changes by what became of them in a round",
+            metrics.changes.clone(),
+        );
+        registry.register(
+            "graph_requests",
+            "HTTP requests to the Graph API, by purpose and mode",
+            metrics.graph_requests.clone(),
+        );
+        registry.register(
+            "operations_per_batch",
+            "Operations in each Graph batch request",
+            metrics.operations_per_batch.clone(),
+        );
+        registry.register(
+            "round_duration_seconds",
+            "Time from claim to the last outcome of a round that claimed something",
+            metrics.round_duration_seconds.clone(),
+        );
+        registry.register(
+            "self_pauses",
+            "Times the executor paused itself because Meta said to stop",
+            metrics.self_pauses.clone(),
+        );
+        metrics
+    }
+
+    pub fn count_change(&self, outcome: &'static str) {
+        self.changes.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn count_batch(&self, purpose: &'static str, operations: usize) {
+        self.graph_requests
+            .get_or_create(&GraphRequestLabels { purpose, mode: "batch" })
+            .inc();
+        self.operations_per_batch.observe(operations as f64);
+    }
+
+    pub fn count_single_write(&self) {
+        self.graph_requests
+            .get_or_create(&GraphRequestLabels {
+                purpose: "write",
+                mode: "single",
+            })
+            .inc();
+    }
+}

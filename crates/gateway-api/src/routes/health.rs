@@ -25,3 +25,14 @@ pub async fn readiness(State(state): State<AppState>) -> ReadinessReport {
 pub async fn metrics(State(state): State<AppState>) -> String {
     render_prometheus_text(&state.metrics_registry)
 }
+
+/// The gateway's OpenAPI document, kept beside the routes (`src/openapi.json`); a test checks that every
+/// path and method in it is served.
+pub const OPENAPI_DOCUMENT: &str = include_str!("../openapi.json");
+
+pub async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_DOCUMENT,
+    )
+}

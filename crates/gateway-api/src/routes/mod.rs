@@ -50,6 +50,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/healthz", get(adloop_service_kit::health::liveness))
         .route("/readyz", get(health::readiness))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi))
         .merge(protected)
         .with_state(state)
 }

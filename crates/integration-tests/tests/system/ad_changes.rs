@@ -276,3 +276,37 @@ async fn with_enqueue_jitter_each_change_waits_a_random_delay_in_the_configured_
     let spread = delays.iter().cloned().fold(f64::MIN, f64::max) - delays.iter().cloned().fold(f64::MAX, f64::min);
     assert!(spread > 10.0, "the delays are drawn, not one constant: {delays:?}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_only_routes_the_gateway_serves_and_marks_which_need_a_key() {
+    let stack = spawn_stack().await;
+    let base_url = stack.gateway.base_url();
+    let document: Value = reqwest::get(format!("{base_url}/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 16, "{}", paths.len());
+    let client = reqwest::Client::new();
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            let open = operation["security"].as_array().is_some_and(Vec::is_empty);
+            let url = format!("{base_url}{}", path.replace("{id}", "1"));
+            let request = match method.as_str() {
+                "get" => client.get(url),
+                "post" => client.post(url).json(&json!({})),
+                other => panic!("{path}: unexpected method {other}"),
+            };
+            let status = request.send().await.unwrap().status().as_u16();
+            if open {
+                assert!(status == 200 || status == 503, "{method} {path}: {status}");
+            } else {
+                // 401, not 404 or 405: the route exists and wants a key.
+                assert_eq!(status, 401, "{method} {path}");
+            }
+        }
+    }
+}

@@ -5,3 +5,4 @@
 mod executor;
 mod process;
 mod queue;
+mod queue_model;

@@ -89,6 +89,10 @@ pub struct FaultSettings {
     pub latency: Vec<LatencyRule>,
     #[serde(default)]
     pub throttle_window: Option<ThrottleWindow>,
+    /// A batch request with more operations than this is refused whole with code 1, "Please reduce the
+    /// amount of data you're asking for", as Meta answers a request too heavy to serve in time.
+    #[serde(default)]
+    pub reduce_data_above_operations: Option<usize>,
 }
 
 impl FaultSettings {

@@ -215,7 +215,8 @@ impl Executor {
     ) -> (HashMap<String, Value>, HashMap<String, OperationResult>) {
         let mut found = HashMap::new();
         let mut failed = HashMap::new();
-        for chunk in reads.chunks(MAX_OPERATIONS_PER_BATCH) {
+        let mut pending: Vec<&[(String, &'static str)]> = reads.chunks(MAX_OPERATIONS_PER_BATCH).rev().collect();
+        while let Some(chunk) = pending.pop() {
             let operations: Vec<Operation> = chunk
                 .iter()
                 .map(|(id, fields)| Operation {
@@ -238,6 +239,11 @@ impl Executor {
                             None => {}
                         }
                     }
+                }
+                Err(GraphClientError::Refused(result)) if asks_for_less_data(&result) && chunk.len() > 1 => {
+                    let (first, second) = chunk.split_at(chunk.len() / 2);
+                    pending.push(second);
+                    pending.push(first);
                 }
                 Err(GraphClientError::Refused(result)) => {
                     for (id, _) in chunk {
@@ -615,7 +621,9 @@ impl Executor {
                             .and(write.change.campaign_id.clone()),
                     })
                     .collect();
-                for batch in plan_batches(&planned, MAX_OPERATIONS_PER_BATCH) {
+                let mut pending: Vec<Vec<usize>> = plan_batches(&planned, MAX_OPERATIONS_PER_BATCH);
+                pending.reverse();
+                while let Some(batch) = pending.pop() {
                     let operations: Vec<Operation> = batch
                         .iter()
                         .map(|index| Operation {
@@ -627,6 +635,14 @@ impl Executor {
                     self.metrics.count_batch("write", operations.len());
                     let results: Vec<Option<OperationResult>> = match self.graph.batch(&operations).await {
                         Ok(results) => results,
+                        // Refused whole, so nothing in it ran: send it again as two halves (each still
+                        // obeys the plan's rules, being a part of a batch that did).
+                        Err(GraphClientError::Refused(result)) if asks_for_less_data(&result) && batch.len() > 1 => {
+                            let (first, second) = batch.split_at(batch.len() / 2);
+                            pending.push(second.to_vec());
+                            pending.push(first.to_vec());
+                            continue;
+                        }
                         Err(GraphClientError::Refused(result)) => vec![Some(result); operations.len()],
                         Err(GraphClientError::NoAnswer(_)) => vec![None; operations.len()],
                     };
@@ -642,6 +658,13 @@ impl Executor {
         }
         Ok(())
     }
+}
+
+/// A whole request refused with code 1: Meta's "Please reduce the amount of data you're asking for" shares
+/// the code with its unknown error, and errors are classed by code, never by wording, so a multi-operation
+/// batch refused with code 1 is split in two and sent again (a single operation retries as transient).
+fn asks_for_less_data(result: &OperationResult) -> bool {
+    result.error_code().0 == Some(1)
 }
 
 fn account_facts(account: &Value) -> Option<AccountFacts> {

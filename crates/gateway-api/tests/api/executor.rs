@@ -374,3 +374,36 @@ async fn meta_stopping_an_account_or_retiring_the_version_pauses_the_executor_un
     assert!(status["pauses"][0]["reason"].as_str().unwrap().contains("api_version"));
     assert_eq!(sim_budget(&meta_sim_url, &ad_set(2)).await, 10_000);
 }
+
+#[tokio::test]
+async fn a_batch_refused_with_code_1_is_split_and_sent_again_until_it_fits() {
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    let live = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    let answer = reqwest::Client::new()
+        .post(format!("{meta_sim_url}/_sim/faults"))
+        .json(&serde_json::json!({ "reduce_data_above_operations": 4 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    let mut changes: Vec<NewAdChange> = (1..=8)
+        .map(|number| change(&ad_set(number), set_budget(10_500), &format!("budget-{number}")))
+        .collect();
+    changes.extend((1..=6).map(|number| {
+        change(
+            &ad(number),
+            ChangeRequest::Status {
+                status: TargetStatus::Paused,
+            },
+            &format!("pause-{number}"),
+        )
+    }));
+    queue::enqueue(&pool, &changes, "test").await.unwrap();
+
+    let report = run_until_idle(&live).await;
+    assert_eq!(report.completed, 14, "{report:?}");
+    for number in 1..=8 {
+        assert_eq!(sim_budget(&meta_sim_url, &ad_set(number)).await, 10_500);
+    }
+}

@@ -414,6 +414,16 @@ fn execute_batch(
         .get("batch")
         .ok_or_else(|| GraphError::invalid_parameter("The parameter batch is required"))
         .and_then(parse_operations)?;
+    if let Some(limit) = sim.faults.settings().reduce_data_above_operations
+        && operations.len() > limit
+    {
+        return Err(GraphError::injected(
+            1,
+            None,
+            None,
+            Some("Please reduce the amount of data you're asking for, then retry your request".into()),
+        ));
+    }
     let context = BatchContext {
         version,
         link_base: link_base.to_owned(),

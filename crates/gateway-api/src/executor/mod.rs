@@ -10,6 +10,7 @@ pub mod enqueue_jitter;
 pub mod graph_client;
 pub mod graph_outcome;
 pub mod guardrails;
+pub mod lease_keeper;
 pub mod metrics;
 pub mod queue;
 pub mod service;

@@ -19,6 +19,7 @@ use super::graph_outcome::{ErrorClass, classify};
 use super::guardrails::{
     AppliedChange, BudgetRequest, Decision, GuardrailSettings, ObjectContext, decide_budget, decide_status,
 };
+use super::lease_keeper::LeaseKeeper;
 use super::metrics::{ExecutorMetrics, PauseLabels};
 use super::queue::{self, AttemptError, Fenced, Outcome, PauseScope, QueueError};
 
@@ -273,6 +274,12 @@ impl Executor {
         if claimed.is_empty() {
             return Ok(report);
         }
+        let leases = LeaseKeeper::start(
+            self.pool.clone(),
+            self.worker_name.clone(),
+            claimed.iter().map(|change| (change.id, change.attempt)).collect(),
+            self.lease(),
+        );
         let mut account_reads: Vec<(String, &'static str)> = claimed
             .iter()
             .map(|change| (change.ad_account_id.clone(), "currency,min_daily_budget"))
@@ -310,7 +317,7 @@ impl Executor {
                 Err(outcome) => self.finish(&change, outcome, &mut report).await?,
             }
         }
-        self.write(writes, &mut report).await?;
+        self.write(writes, &mut report, &leases).await?;
         self.metrics
             .round_duration_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -593,10 +600,30 @@ impl Executor {
         Ok(())
     }
 
-    async fn write(&self, writes: Vec<PendingWrite>, report: &mut RoundReport) -> Result<(), ExecutorError> {
+    /// Sends the writes, except for changes whose lease was lost meanwhile: those are handed back (the
+    /// fenced finish records the lost lease) without a call to Meta.
+    async fn write(
+        &self,
+        writes: Vec<PendingWrite>,
+        report: &mut RoundReport,
+        leases: &LeaseKeeper,
+    ) -> Result<(), ExecutorError> {
+        let mut still_held = Vec::with_capacity(writes.len());
+        for write in writes {
+            if leases.has_lost(write.change.id) {
+                self.finish(&write.change, Outcome::Release, report).await?;
+            } else {
+                still_held.push(write);
+            }
+        }
+        let writes = still_held;
         match self.settings.write_mode {
             WriteMode::Single => {
                 for write in writes {
+                    if leases.has_lost(write.change.id) {
+                        self.finish(&write.change, Outcome::Release, report).await?;
+                        continue;
+                    }
                     self.metrics.count_single_write();
                     let result = match self.graph.post(&write.change.object_id, &write.params).await {
                         Ok(result) => Some(result),

@@ -470,3 +470,50 @@ async fn a_pause_stops_claims_in_its_scope_only_and_resume_lets_them_through() {
         HashSet::from([ids[0], ids[2]])
     );
 }
+
+#[tokio::test]
+async fn a_lease_keeper_keeps_a_slow_rounds_leases_and_notices_one_it_lost() {
+    use gateway_api::executor::lease_keeper::LeaseKeeper;
+    let pool = queue_database().await;
+    let ids: Vec<i64> = queue::enqueue(
+        &pool,
+        &[budget("set-1", 11_000, "kept"), budget("set-2", 11_000, "lost")],
+        "api",
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|enqueued| enqueued.id)
+    .collect();
+    let lease = Duration::from_secs(2);
+    let claimed = queue::claim(&pool, "slow-worker", 10, lease).await.unwrap();
+    let keeper = LeaseKeeper::start(
+        pool.clone(),
+        "slow-worker".into(),
+        claimed.iter().map(|row| (row.id, row.attempt)).collect(),
+        lease,
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        queue::rescue(&pool, "rescuer").await.unwrap(),
+        0,
+        "both leases were extended"
+    );
+
+    // The second change is taken from under the worker (as after a long stall); the keeper notices.
+    sqlx::query("UPDATE ad_changes SET lease_owner = 'another-worker' WHERE id = $1")
+        .bind(ids[1])
+        .execute(&pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(keeper.has_lost(ids[1]));
+    assert!(!keeper.has_lost(ids[0]));
+    drop(keeper);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        queue::rescue(&pool, "rescuer").await.unwrap(),
+        2,
+        "once the round is over its leases lapse"
+    );
+}

@@ -59,6 +59,9 @@ impl GatewaySettings {
                 rule,
             ));
         }
+        if let Err((key, rule)) = settings.executor.pacing.validate() {
+            return Err(ConfigError::rule_violated(&format!("executor.pacing.{key}"), rule));
+        }
         if settings.ml_service.request_timeout_ms == 0 {
             return Err(ConfigError::rule_violated(
                 "ml_service.request_timeout_ms",

@@ -12,6 +12,7 @@ pub mod graph_outcome;
 pub mod guardrails;
 pub mod lease_keeper;
 pub mod metrics;
+pub mod pacing;
 pub mod queue;
 pub mod service;
 pub mod worker;

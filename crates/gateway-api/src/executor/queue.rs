@@ -218,6 +218,8 @@ pub async fn claim(pool: &PgPool, worker: &str, limit: i64, lease: Duration) -> 
                  AND NOT EXISTS (SELECT 1 FROM executor_pauses p WHERE p.scope = 'global' \
                      OR (p.scope = 'tenant' AND p.scope_id = q.tenant_id) \
                      OR (p.scope = 'account' AND p.tenant_id = q.tenant_id AND p.scope_id = q.ad_account_id)) \
+                 AND NOT EXISTS (SELECT 1 FROM graph_account_pacing g \
+                     WHERE g.ad_account_id = q.ad_account_id AND g.blocked_until > now()) \
          ), \
          chosen AS ( \
              SELECT q.id FROM ad_changes q \
@@ -712,8 +714,21 @@ pub async fn executor_status(pool: &PgPool, tenant_id: &str) -> Result<Value, Qu
             .bind(tenant_id)
             .fetch_all(pool)
             .await?;
+    // Only accounts this tenant has changes for: the pacing table is shared by every tenant.
+    let blocked: Vec<(String, f64, String, f64)> = sqlx::query_as(
+        "SELECT g.ad_account_id, g.highest_percent, g.reason, EXTRACT(EPOCH FROM g.blocked_until - now())::float8 \
+         FROM graph_account_pacing g WHERE g.blocked_until > now() \
+             AND EXISTS (SELECT 1 FROM ad_changes c WHERE c.tenant_id = $1 AND c.ad_account_id = g.ad_account_id) \
+         ORDER BY g.ad_account_id",
+    )
+    .bind(tenant_id)
+    .fetch_all(pool)
+    .await?;
     Ok(json!({
         "paused": !pauses.is_empty(),
+        "accounts_waiting_on_meta": blocked.iter().map(|(account, percent, reason, seconds)| json!({
+            "ad_account_id": account, "highest_percent": percent, "reason": reason, "seconds_left": seconds,
+        })).collect::<Vec<_>>(),
         "pauses": pauses.iter().map(|(scope, scope_id, reason, paused_by, at)| json!({
             "scope": scope, "id": scope_id, "reason": reason, "paused_by": paused_by, "paused_at_unix": at,
         })).collect::<Vec<_>>(),

@@ -15,12 +15,14 @@ use super::backoff::Backoff;
 use super::batch_plan::{MAX_OPERATIONS_PER_BATCH, PlannedWrite, plan_batches};
 use super::change::AdChangeRow;
 use super::graph_client::{GraphClient, GraphClientError, Operation, OperationResult};
+use super::graph_outcome::UsageReport;
 use super::graph_outcome::{ErrorClass, classify};
 use super::guardrails::{
     AppliedChange, BudgetRequest, Decision, GuardrailSettings, ObjectContext, decide_budget, decide_status,
 };
 use super::lease_keeper::LeaseKeeper;
 use super::metrics::{ExecutorMetrics, PauseLabels};
+use super::pacing;
 use super::queue::{self, AttemptError, Fenced, Outcome, PauseScope, QueueError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -56,6 +58,9 @@ pub struct ExecutorSettings {
     /// A random delay added to each change the API enqueues; off by default.
     #[serde(default)]
     pub enqueue_jitter: super::enqueue_jitter::EnqueueJitter,
+    /// Pausing an account from Meta's usage headers, shared by every worker.
+    #[serde(default)]
+    pub pacing: super::pacing::PacingSettings,
 }
 
 fn default_poll_interval_milliseconds() -> u64 {
@@ -227,7 +232,9 @@ impl Executor {
                 })
                 .collect();
             self.metrics.count_batch("read", operations.len());
-            match self.graph.batch(&operations).await {
+            let answer = self.graph.batch(&operations).await;
+            self.pace(usage_of_batch(&answer)).await;
+            match answer {
                 Ok(results) => {
                     for ((id, _), result) in chunk.iter().zip(results) {
                         match result {
@@ -556,6 +563,13 @@ impl Executor {
         }
     }
 
+    /// Records what the usage headers of a Graph answer say about pacing (shared with every worker).
+    async fn pace(&self, reports: Vec<&UsageReport>) {
+        if let Err(error) = pacing::record(&self.pool, &self.settings.pacing, &reports).await {
+            tracing::warn!(%error, "executor: could not record account pacing");
+        }
+    }
+
     /// Two answers mean no change should go out until a person looks: 613 without a subcode (Meta's abuse
     /// prevention) pauses the change's ad account, 2635 (the configured API version is retired) pauses the
     /// executor for everyone. The pause is a row every replica's claim reads, lifted by `resume`.
@@ -625,7 +639,13 @@ impl Executor {
                         continue;
                     }
                     self.metrics.count_single_write();
-                    let result = match self.graph.post(&write.change.object_id, &write.params).await {
+                    let answer = self.graph.post(&write.change.object_id, &write.params).await;
+                    self.pace(match &answer {
+                        Ok(result) | Err(GraphClientError::Refused(result)) => vec![&result.usage],
+                        Err(GraphClientError::NoAnswer(_)) => Vec::new(),
+                    })
+                    .await;
+                    let result = match answer {
                         Ok(result) => Some(result),
                         Err(GraphClientError::Refused(result)) => Some(result),
                         Err(GraphClientError::NoAnswer(_)) => None,
@@ -660,7 +680,9 @@ impl Executor {
                         })
                         .collect();
                     self.metrics.count_batch("write", operations.len());
-                    let results: Vec<Option<OperationResult>> = match self.graph.batch(&operations).await {
+                    let answer = self.graph.batch(&operations).await;
+                    self.pace(usage_of_batch(&answer)).await;
+                    let results: Vec<Option<OperationResult>> = match answer {
                         Ok(results) => results,
                         // Refused whole, so nothing in it ran: send it again as two halves (each still
                         // obeys the plan's rules, being a part of a batch that did).
@@ -684,6 +706,15 @@ impl Executor {
             }
         }
         Ok(())
+    }
+}
+
+/// The usage reports in a batch answer: each operation's, or the refusal's.
+fn usage_of_batch(answer: &Result<Vec<Option<OperationResult>>, GraphClientError>) -> Vec<&UsageReport> {
+    match answer {
+        Ok(results) => results.iter().flatten().map(|result| &result.usage).collect(),
+        Err(GraphClientError::Refused(result)) => vec![&result.usage],
+        Err(GraphClientError::NoAnswer(_)) => Vec::new(),
     }
 }
 

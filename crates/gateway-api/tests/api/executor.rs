@@ -26,14 +26,19 @@ fn ad(number: u32) -> String {
 
 /// meta-sim on port 0 with a manual clock, serving the ten-ad stationary scenario.
 async fn spawn_meta_sim() -> String {
+    spawn_meta_sim_with(&[]).await
+}
+
+async fn spawn_meta_sim_with(overrides: &[(&str, &str)]) -> String {
     let scenario_path = format!("{}/../../scenarios/stationary-10.toml", env!("CARGO_MANIFEST_DIR"));
-    let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs([
+    let mut pairs = vec![
         ("ADLOOP_SERVER__HOST", "127.0.0.1"),
         ("ADLOOP_SERVER__PORT", "0"),
         ("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.as_str()),
         ("ADLOOP_CLOCK__MODE", "manual"),
-    ]))
-    .unwrap();
+    ];
+    pairs.extend_from_slice(overrides);
+    let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs(pairs)).unwrap();
     let application = meta_sim::startup::Application::build(settings).await.unwrap();
     let base_url = format!("http://{}", application.local_address());
     tokio::spawn(application.run_until_stopped(std::future::pending()));
@@ -73,6 +78,7 @@ fn executor_on_version(
             throttle_wait_seconds: 60.0,
             guardrails: GuardrailSettings::default(),
             enqueue_jitter: Default::default(),
+            pacing: Default::default(),
         },
         "worker-test".into(),
     )
@@ -406,4 +412,53 @@ async fn a_batch_refused_with_code_1_is_split_and_sent_again_until_it_fits() {
     for number in 1..=8 {
         assert_eq!(sim_budget(&meta_sim_url, &ad_set(number)).await, 10_500);
     }
+}
+
+#[tokio::test]
+async fn an_account_meta_throttles_is_not_claimed_by_any_worker_until_the_wait_is_over() {
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim_with(&[
+        ("ADLOOP_RATE_LIMITS__ADS_MANAGEMENT_BASE_CALLS", "6"),
+        ("ADLOOP_RATE_LIMITS__ADS_MANAGEMENT_CALLS_PER_ACTIVE_AD", "0"),
+    ])
+    .await;
+    let first_worker = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    let changes: Vec<NewAdChange> = (1..=5)
+        .map(|number| change(&ad_set(number), set_budget(10_500), &format!("first-{number}")))
+        .collect();
+    queue::enqueue(&pool, &changes, "test").await.unwrap();
+    first_worker.run_once().await.unwrap();
+    let (percent, blocked_for): (f64, f64) = sqlx::query_as(
+        "SELECT highest_percent, EXTRACT(EPOCH FROM blocked_until - now())::float8 FROM graph_account_pacing \
+         WHERE ad_account_id = $1",
+    )
+    .bind(ACCOUNT)
+    .fetch_one(&pool)
+    .await
+    .expect("the usage headers blocked the account");
+    assert!(percent >= 75.0 && blocked_for > 0.0, "{percent}% for {blocked_for} s");
+    let status = queue::executor_status(&pool, "tenant-a").await.unwrap();
+    assert_eq!(
+        status["accounts_waiting_on_meta"][0]["ad_account_id"], ACCOUNT,
+        "{status}"
+    );
+    let other_tenant = queue::executor_status(&pool, "tenant-b").await.unwrap();
+    assert_eq!(other_tenant["accounts_waiting_on_meta"], serde_json::json!([]));
+
+    let second_worker = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    queue::enqueue(&pool, &[change(&ad_set(6), set_budget(10_500), "later")], "test")
+        .await
+        .unwrap();
+    let report = second_worker.run_once().await.unwrap();
+    assert_eq!(report.claimed, 0, "another worker waits too");
+    assert_eq!(second_worker.graph().requests_sent(), 0, "and sends Meta nothing");
+
+    sqlx::query("UPDATE graph_account_pacing SET blocked_until = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(
+        second_worker.run_once().await.unwrap().claimed > 0,
+        "claimed again once the wait is over"
+    );
 }

@@ -15,8 +15,7 @@ use super::backoff::Backoff;
 use super::batch_plan::{MAX_OPERATIONS_PER_BATCH, PlannedWrite, plan_batches};
 use super::change::AdChangeRow;
 use super::graph_client::{GraphClient, GraphClientError, Operation, OperationResult};
-use super::graph_outcome::UsageReport;
-use super::graph_outcome::{ErrorClass, classify};
+use super::graph_outcome::{ErrorClass, UsageReport, classify};
 use super::guardrails::{
     AppliedChange, BudgetRequest, Decision, GuardrailSettings, ObjectContext, decide_budget, decide_status,
 };

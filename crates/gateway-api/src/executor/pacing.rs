@@ -18,13 +18,20 @@ pub struct PacingSettings {
     /// throttles it: from 0 s at this percentage up to `max_slow_down_seconds` at 100%.
     pub slow_down_above_percent: f64,
     pub max_slow_down_seconds: f64,
+    /// Writes per ad account per window of `MUTATION_WINDOW` across every worker (Meta allows 100 a second;
+    /// the window is a little longer than a second so requests that arrive late still fit).
+    pub max_mutations_per_second_per_account: u32,
 }
+
+/// The window mutations are counted in: a second plus a margin for the time a request takes to reach Meta.
+pub const MUTATION_WINDOW: Duration = Duration::from_millis(1100);
 
 impl Default for PacingSettings {
     fn default() -> Self {
         PacingSettings {
             slow_down_above_percent: 75.0,
             max_slow_down_seconds: 60.0,
+            max_mutations_per_second_per_account: 90,
         }
     }
 }
@@ -37,8 +44,59 @@ impl PacingSettings {
         if !(0.0..=3600.0).contains(&self.max_slow_down_seconds) {
             return Err(("max_slow_down_seconds", "must be between 0 and 3600"));
         }
+        if !(1..=100).contains(&self.max_mutations_per_second_per_account) {
+            return Err((
+                "max_mutations_per_second_per_account",
+                "must be between 1 and 100 (Meta's limit)",
+            ));
+        }
         Ok(())
     }
+}
+
+/// Reserves up to `wanted` writes to `ad_account_id` in the current shared window. Returns how many were
+/// granted and, when fewer than wanted, how long until the window starts over.
+pub async fn reserve_mutations(
+    pool: &PgPool,
+    settings: &PacingSettings,
+    ad_account_id: &str,
+    wanted: u32,
+) -> Result<(u32, Duration), QueueError> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("INSERT INTO graph_account_pacing (ad_account_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(ad_account_id)
+        .execute(&mut *transaction)
+        .await?;
+    // (seconds since the window started, or none; writes counted in it), under the row's lock.
+    let (elapsed, used): (Option<f64>, i32) = sqlx::query_as(
+        "SELECT EXTRACT(EPOCH FROM now() - mutation_window_start)::float8, mutations_in_window \
+         FROM graph_account_pacing WHERE ad_account_id = $1 FOR UPDATE",
+    )
+    .bind(ad_account_id)
+    .fetch_one(&mut *transaction)
+    .await?;
+    let window = MUTATION_WINDOW.as_secs_f64();
+    let fresh_window = elapsed.is_none_or(|elapsed| elapsed >= window || elapsed < 0.0);
+    let used = if fresh_window { 0 } else { used.max(0) as u32 };
+    let granted = wanted.min(settings.max_mutations_per_second_per_account.saturating_sub(used));
+    sqlx::query(
+        "UPDATE graph_account_pacing SET \
+             mutation_window_start = CASE WHEN $2 THEN now() ELSE mutation_window_start END, \
+             mutations_in_window = $3, updated_at = now() \
+         WHERE ad_account_id = $1",
+    )
+    .bind(ad_account_id)
+    .bind(fresh_window)
+    .bind((used + granted) as i32)
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    let until_next_window = if fresh_window {
+        MUTATION_WINDOW
+    } else {
+        Duration::from_secs_f64((window - elapsed.unwrap_or(0.0)).max(0.0))
+    };
+    Ok((granted, until_next_window))
 }
 
 /// How long an account should pause after a response reported `usage`, and why (`None`: no pause).

@@ -562,6 +562,38 @@ impl Executor {
         }
     }
 
+    /// Splits a planned batch into the writes each account's shared mutation window still allows now and
+    /// the rest (still a valid batch, being part of one), with how long until a window starts over.
+    async fn within_mutation_pace(
+        &self,
+        writes: &[PendingWrite],
+        batch: Vec<usize>,
+    ) -> Result<(Vec<usize>, Vec<usize>, Duration), ExecutorError> {
+        let mut by_account: Vec<(&str, Vec<usize>)> = Vec::new();
+        for index in batch {
+            let account = writes[index].change.ad_account_id.as_str();
+            match by_account.iter_mut().find(|(known, _)| *known == account) {
+                Some((_, indices)) => indices.push(index),
+                None => by_account.push((account, vec![index])),
+            }
+        }
+        let (mut now, mut later, mut wait) = (Vec::new(), Vec::new(), Duration::ZERO);
+        for (account, indices) in by_account {
+            let wanted = indices.len() as u32;
+            let (granted, until_next_window) =
+                pacing::reserve_mutations(&self.pool, &self.settings.pacing, account, wanted).await?;
+            let (sendable, deferred) = indices.split_at(granted as usize);
+            now.extend_from_slice(sendable);
+            if !deferred.is_empty() {
+                later.extend_from_slice(deferred);
+                wait = wait.max(until_next_window);
+            }
+        }
+        now.sort_unstable();
+        later.sort_unstable();
+        Ok((now, later, wait))
+    }
+
     /// Records what the usage headers of a Graph answer say about pacing (shared with every worker).
     async fn pace(&self, reports: Vec<&UsageReport>) {
         if let Err(error) = pacing::record(&self.pool, &self.settings.pacing, &reports).await {
@@ -637,6 +669,19 @@ impl Executor {
                         self.finish(&write.change, Outcome::Release, report).await?;
                         continue;
                     }
+                    loop {
+                        let (granted, wait) = pacing::reserve_mutations(
+                            &self.pool,
+                            &self.settings.pacing,
+                            &write.change.ad_account_id,
+                            1,
+                        )
+                        .await?;
+                        if granted == 1 {
+                            break;
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
                     self.metrics.count_single_write();
                     let answer = self.graph.post(&write.change.object_id, &write.params).await;
                     self.pace(match &answer {
@@ -670,6 +715,14 @@ impl Executor {
                 let mut pending: Vec<Vec<usize>> = plan_batches(&planned, MAX_OPERATIONS_PER_BATCH);
                 pending.reverse();
                 while let Some(batch) = pending.pop() {
+                    let (batch, deferred, wait) = self.within_mutation_pace(&writes, batch).await?;
+                    if !deferred.is_empty() {
+                        pending.push(deferred);
+                    }
+                    if batch.is_empty() {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
                     let operations: Vec<Operation> = batch
                         .iter()
                         .map(|index| Operation {

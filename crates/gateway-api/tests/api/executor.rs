@@ -462,3 +462,71 @@ async fn an_account_meta_throttles_is_not_claimed_by_any_worker_until_the_wait_i
         "claimed again once the wait is over"
     );
 }
+
+/// Nine ad pauses and three ad-set budgets, all in one account.
+fn twelve_writes(prefix: &str) -> Vec<NewAdChange> {
+    let mut changes: Vec<NewAdChange> = (1..=9)
+        .map(|number| {
+            change(
+                &ad(number),
+                ChangeRequest::Status {
+                    status: TargetStatus::Paused,
+                },
+                &format!("{prefix}-pause-{number}"),
+            )
+        })
+        .collect();
+    changes.extend((1..=3).map(|number| {
+        change(
+            &ad_set(number),
+            set_budget(10_500),
+            &format!("{prefix}-budget-{number}"),
+        )
+    }));
+    changes
+}
+
+#[tokio::test]
+async fn workers_share_a_mutation_budget_per_account_and_meta_never_refuses_a_write_for_speed() {
+    // meta-sim allows 5 writes a second per account here (Meta: 100).
+    let slow_meta = [("ADLOOP_RATE_LIMITS__MUTATIONS_PER_SECOND_PER_ACCOUNT", "5")];
+    let paced = |pool: &PgPool, meta_sim_url: &str, per_second: u32| {
+        let mut executor_settings = executor(pool, meta_sim_url, WriteMode::Batch, false).settings().clone();
+        executor_settings.pacing.max_mutations_per_second_per_account = per_second;
+        let graph = GraphClient::new(GraphSettings {
+            base_url: meta_sim_url.to_owned(),
+            api_version: "v25.0".into(),
+            access_token: Some(Secret::new(TOKEN.to_owned())),
+            app_secret: None,
+            request_timeout_ms: 5000,
+        })
+        .unwrap();
+        Executor::new(pool.clone(), graph, executor_settings, "paced-worker".into())
+    };
+
+    // Without adloop's pacing (its limit above Meta's), Meta refuses some writes and they wait.
+    let unpaced_pool = queue_database().await;
+    let unpaced_meta = spawn_meta_sim_with(&slow_meta).await;
+    queue::enqueue(&unpaced_pool, &twelve_writes("unpaced"), "test")
+        .await
+        .unwrap();
+    let unpaced = paced(&unpaced_pool, &unpaced_meta, 100).run_once().await.unwrap();
+    assert!(unpaced.completed < 12 && unpaced.held > 0, "{unpaced:?}");
+
+    // Paced to 5 per window, every write goes through in one round, spread over windows.
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim_with(&slow_meta).await;
+    queue::enqueue(&pool, &twelve_writes("paced"), "test").await.unwrap();
+    let started = std::time::Instant::now();
+    let report = paced(&pool, &meta_sim_url, 5).run_once().await.unwrap();
+    let discarded: Vec<serde_json::Value> =
+        sqlx::query_scalar("SELECT errors FROM ad_changes WHERE state <> 'completed'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!((report.completed, report.held), (12, 0), "{report:?} {discarded:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "twelve writes at five a window need three windows"
+    );
+}

@@ -57,6 +57,7 @@ impl Application {
         };
         let state = AppState {
             enqueue_jitter: settings.executor.enqueue_jitter,
+            guardrail_defaults: settings.executor.guardrails.clone(),
             database_pool,
             ml_service,
             metrics_registry: Arc::new(metrics_registry),

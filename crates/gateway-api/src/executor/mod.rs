@@ -9,6 +9,7 @@ pub mod change;
 pub mod enqueue_jitter;
 pub mod graph_client;
 pub mod graph_outcome;
+pub mod guardrail_overrides;
 pub mod guardrails;
 pub mod lease_keeper;
 pub mod metrics;

@@ -16,6 +16,7 @@ use super::batch_plan::{MAX_OPERATIONS_PER_BATCH, PlannedWrite, plan_batches};
 use super::change::AdChangeRow;
 use super::graph_client::{GraphClient, GraphClientError, Operation, OperationResult};
 use super::graph_outcome::{ErrorClass, UsageReport, classify};
+use super::guardrail_overrides;
 use super::guardrails::{
     AppliedChange, BudgetRequest, Decision, GuardrailSettings, ObjectContext, decide_budget, decide_status,
 };
@@ -280,6 +281,10 @@ impl Executor {
         if claimed.is_empty() {
             return Ok(report);
         }
+        let mut tenants: Vec<String> = claimed.iter().map(|change| change.tenant_id.clone()).collect();
+        tenants.sort();
+        tenants.dedup();
+        let guardrail_layers = guardrail_overrides::stored_layers(&self.pool, &tenants).await?;
         let leases = LeaseKeeper::start(
             self.pool.clone(),
             self.worker_name.clone(),
@@ -313,6 +318,12 @@ impl Executor {
             let outcome_without_write = self
                 .decide(
                     &change,
+                    &guardrail_overrides::resolve(
+                        &self.settings.guardrails,
+                        &guardrail_layers,
+                        &change.tenant_id,
+                        &change.ad_account_id,
+                    ),
                     accounts.get(&change.ad_account_id),
                     objects.get(&change.object_id),
                     failed_reads.get(&change.object_id),
@@ -334,6 +345,7 @@ impl Executor {
     async fn decide(
         &self,
         change: &AdChangeRow,
+        guardrails_for_account: &GuardrailSettings,
         account: Option<&Value>,
         object: Option<&Value>,
         failed_read: Option<&OperationResult>,
@@ -360,7 +372,7 @@ impl Executor {
             &change.tenant_id,
             &change.object_id,
             change.campaign_id.as_deref(),
-            self.settings.guardrails.net_change_window_seconds,
+            guardrails_for_account.net_change_window_seconds,
         )
         .await?;
         let applied: Vec<AppliedChange> = history
@@ -382,7 +394,7 @@ impl Executor {
             campaign_actions_last_hour: &history.campaign_actions,
             meta_budget_lock_until: None,
             confidence: change.confidence,
-            fuzz_draw: if self.settings.guardrails.budget_fuzz_fraction > 0.0 {
+            fuzz_draw: if guardrails_for_account.budget_fuzz_fraction > 0.0 {
                 rand::RngExt::random_range(&mut rand::rng(), -1.0..=1.0)
             } else {
                 0.0
@@ -393,11 +405,11 @@ impl Executor {
         let guardrails = if change.approved_by.is_some() {
             approved_settings = GuardrailSettings {
                 approval_above_change_fraction: None,
-                ..self.settings.guardrails.clone()
+                ..guardrails_for_account.clone()
             };
             &approved_settings
         } else {
-            &self.settings.guardrails
+            guardrails_for_account
         };
         let decision = match change.kind.as_str() {
             "status_change" => decide_status(

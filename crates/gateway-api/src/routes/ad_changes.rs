@@ -215,7 +215,7 @@ fn new_change(
     })
 }
 
-fn queue_failure(error: QueueError) -> ServiceError {
+pub(super) fn queue_failure(error: QueueError) -> ServiceError {
     tracing::error!(%error, "ad-change queue failed");
     ServiceError::new(
         ErrorCode::Unavailable,
@@ -428,7 +428,7 @@ pub async fn rollback_ad_change(
 }
 
 /// Meta's ad account ids: `act_` and digits.
-fn is_ad_account_id(candidate: &str) -> bool {
+pub(super) fn is_ad_account_id(candidate: &str) -> bool {
     candidate
         .strip_prefix("act_")
         .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()))

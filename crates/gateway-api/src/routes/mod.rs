@@ -4,6 +4,7 @@ mod ad_changes;
 mod allocations;
 pub mod auth;
 mod battle_hardened;
+mod guardrails;
 mod health;
 mod json_body;
 mod ml_service_info;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub ml_service: MlServiceConnection,
     pub metrics_registry: Arc<Registry>,
     pub enqueue_jitter: crate::executor::enqueue_jitter::EnqueueJitter,
+    /// The deployment's guardrails, under each tenant's and account's own keys.
+    pub guardrail_defaults: crate::executor::guardrails::GuardrailSettings,
 }
 
 pub fn api_router(state: AppState) -> Router {
@@ -42,6 +45,10 @@ pub fn api_router(state: AppState) -> Router {
         .route("/v1/executor/resume", post(ad_changes::resume_executor))
         .route("/v1/executor/status", get(ad_changes::executor_status))
         .route("/v1/audit", get(ad_changes::get_audit))
+        .route(
+            "/v1/guardrails",
+            get(guardrails::get_guardrails).put(guardrails::put_guardrails),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,

@@ -530,3 +530,42 @@ async fn workers_share_a_mutation_budget_per_account_and_meta_never_refuses_a_wr
         "twelve writes at five a window need three windows"
     );
 }
+
+#[tokio::test]
+async fn an_accounts_own_guardrails_apply_to_its_changes_only() {
+    use gateway_api::executor::guardrail_overrides;
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    let live = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    let wider_steps = serde_json::json!({ "max_change_fraction_per_step": 0.6, "max_net_change_fraction": 0.6 });
+    guardrail_overrides::store(
+        &pool,
+        "tenant-a",
+        Some(ACCOUNT),
+        wider_steps.as_object().unwrap(),
+        "test",
+    )
+    .await
+    .unwrap();
+    let mut elsewhere = change(&ad_set(2), set_budget(15_000), "other-tenant");
+    elsewhere.tenant_id = "tenant-b".into();
+    let ids: Vec<i64> = queue::enqueue(
+        &pool,
+        &[change(&ad_set(1), set_budget(15_000), "wider"), elsewhere],
+        "test",
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|enqueued| enqueued.id)
+    .collect();
+    run_until_idle(&live).await;
+    assert_eq!(row(&pool, ids[0]).await.state(), Some(ChangeState::Completed));
+    assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 15_000);
+    let other = queue::find(&pool, "tenant-b", ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        other.state(),
+        Some(ChangeState::Discarded),
+        "tenant-b keeps the 20% default"
+    );
+}

@@ -289,7 +289,7 @@ async fn the_openapi_document_lists_only_routes_the_gateway_serves_and_marks_whi
         .unwrap();
     assert_eq!(document["openapi"], "3.1.0");
     let paths = document["paths"].as_object().unwrap();
-    assert!(paths.len() >= 16, "{}", paths.len());
+    assert!(paths.len() >= 17, "{}", paths.len());
     let client = reqwest::Client::new();
     for (path, operations) in paths {
         for (method, operation) in operations.as_object().unwrap() {
@@ -298,6 +298,7 @@ async fn the_openapi_document_lists_only_routes_the_gateway_serves_and_marks_whi
             let request = match method.as_str() {
                 "get" => client.get(url),
                 "post" => client.post(url).json(&json!({})),
+                "put" => client.put(url).json(&json!({})),
                 other => panic!("{path}: unexpected method {other}"),
             };
             let status = request.send().await.unwrap().status().as_u16();
@@ -309,4 +310,57 @@ async fn the_openapi_document_lists_only_routes_the_gateway_serves_and_marks_whi
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_tenant_sets_its_guardrails_and_bad_keys_are_refused_naming_them() {
+    let stack = spawn_stack().await;
+    let gateway = &stack.gateway;
+    let key = gateway.api_key();
+    let put = |body: Value| {
+        let url = format!("{}/v1/guardrails", gateway.base_url());
+        async move {
+            let response = reqwest::Client::new()
+                .put(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = put(json!({ "settings": { "min_confidence": 2 } })).await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (400, json!("settings.min_confidence")),
+        "{body}"
+    );
+    let (status, body) = put(json!({ "settings": { "max_step": 0.1 } })).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("max_step"),
+        "{body}"
+    );
+
+    let (status, body) = put(json!({ "settings": { "min_confidence": 0.4 } })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = put(json!({
+        "ad_account_id": "act_100000001",
+        "settings": { "max_change_fraction_per_step": 0.1 },
+    }))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, effective) = get(gateway, key, "/v1/guardrails?account=act_100000001").await;
+    assert_eq!(effective["effective"]["min_confidence"], 0.4, "{effective}");
+    assert_eq!(effective["effective"]["max_change_fraction_per_step"], 0.1);
+    let other_tenant = gateway_key_for(&stack.database, "tenant-b").await;
+    let (_, theirs) = get(gateway, &other_tenant, "/v1/guardrails?account=act_100000001").await;
+    assert_eq!(
+        theirs["effective"]["min_confidence"], 0.0,
+        "another tenant keeps the defaults"
+    );
 }

@@ -3,6 +3,7 @@
 
 use adloop_service_kit::postgres::connect_and_migrate;
 
+use crate::executor::controls::{self, PauseScope};
 use crate::settings::GatewaySettings;
 
 #[derive(Debug, clap::Parser)]
@@ -64,13 +65,13 @@ pub async fn run_admin_command(settings: &GatewaySettings, command: AdminCommand
         AdminCommand::Executor {
             action: ExecutorAction::Pause { reason },
         } => {
-            crate::executor::queue::pause(&pool, &crate::executor::queue::PauseScope::Global, &reason, "admin").await?;
+            controls::pause(&pool, &PauseScope::Global, &reason, "admin").await?;
             Ok("the executor is paused for every tenant".to_owned())
         }
         AdminCommand::Executor {
             action: ExecutorAction::Resume,
         } => {
-            let was_paused = crate::executor::queue::resume(&pool, &crate::executor::queue::PauseScope::Global).await?;
+            let was_paused = controls::resume(&pool, &PauseScope::Global).await?;
             Ok(if was_paused {
                 "the global pause is lifted".to_owned()
             } else {

@@ -1,11 +1,17 @@
-//! The safe executor: a Postgres queue of ad changes (`queue`), the values it carries (`change`), how long
-//! a failed attempt waits (`backoff`) and whether a change may be applied now (`guardrails`, pure). Claiming is `FOR UPDATE SKIP LOCKED` under leases; every transition
-//! of a claimed change is fenced on (id, state, lease owner, attempt), so a worker that lost its lease can
-//! never overwrite the outcome of the worker that took over.
+//! The safe executor. Changes wait in a Postgres queue (`queue`: enqueue, `FOR UPDATE SKIP LOCKED` claims
+//! under leases, transitions fenced on (id, state, lease owner, attempt)) with the values they carry
+//! (`change`); operators and tenants steer it (`controls`: pauses, status, rollback). A worker round
+//! (`worker`) keeps its leases alive (`lease_keeper`), reads the real state through the Graph API
+//! (`graph_client`), decides with pure rules (`guardrails`, laid over per tenant and account by
+//! `guardrail_overrides`), plans batches (`batch_plan`), paces itself from Meta's usage headers and a shared
+//! mutation window (`pacing`), classes Meta's answers by code (`graph_outcome`), waits after failures
+//! (`backoff`) and counts what it did (`metrics`). `enqueue_jitter` is the optional delay at enqueue;
+//! `service` runs rounds on notifications and a timer.
 
 pub mod backoff;
 pub mod batch_plan;
 pub mod change;
+pub mod controls;
 pub mod enqueue_jitter;
 pub mod graph_client;
 pub mod graph_outcome;

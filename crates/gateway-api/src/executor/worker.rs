@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use super::backoff::Backoff;
 use super::batch_plan::{MAX_OPERATIONS_PER_BATCH, PlannedWrite, plan_batches};
 use super::change::AdChangeRow;
+use super::controls::{self, PauseScope};
 use super::graph_client::{GraphClient, GraphClientError, Operation, OperationResult};
 use super::graph_outcome::{ErrorClass, UsageReport, classify};
 use super::guardrail_overrides;
@@ -23,7 +24,7 @@ use super::guardrails::{
 use super::lease_keeper::LeaseKeeper;
 use super::metrics::{ExecutorMetrics, PauseLabels};
 use super::pacing;
-use super::queue::{self, AttemptError, Fenced, Outcome, PauseScope, QueueError};
+use super::queue::{self, AttemptError, Fenced, Outcome, QueueError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -649,7 +650,7 @@ impl Executor {
             ad_account = %change.ad_account_id,
             "{reason}: the executor paused itself"
         );
-        queue::pause(&self.pool, &scope, reason, &self.worker_name).await?;
+        controls::pause(&self.pool, &scope, reason, &self.worker_name).await?;
         self.metrics
             .self_pauses
             .get_or_create(&PauseLabels { scope: scope_name })

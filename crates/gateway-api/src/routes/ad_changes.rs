@@ -14,6 +14,7 @@ use super::AppState;
 use super::auth::Tenant;
 use super::json_body::parse_json_body;
 use crate::executor::change::{AdChangeRow, ChangeRequest, NewAdChange, TargetStatus};
+use crate::executor::controls;
 use crate::executor::queue::{self, QueueError, TransitionError};
 
 /// The most changes one request may carry.
@@ -419,7 +420,7 @@ pub async fn rollback_ad_change(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ServiceError> {
     let id = id_from_path(&id)?;
-    let enqueued = queue::rollback(&state.database_pool, &tenant, id, &format!("api:{tenant}"))
+    let enqueued = controls::rollback(&state.database_pool, &tenant, id, &format!("api:{tenant}"))
         .await
         .map_err(transition_failure)?;
     Ok(Json(
@@ -444,13 +445,13 @@ pub struct PauseBody {
     pub reason: String,
 }
 
-fn pause_scope(tenant: &str, body: &PauseBody) -> queue::PauseScope {
+fn pause_scope(tenant: &str, body: &PauseBody) -> controls::PauseScope {
     match &body.ad_account_id {
-        Some(ad_account_id) => queue::PauseScope::Account {
+        Some(ad_account_id) => controls::PauseScope::Account {
             tenant_id: tenant.to_owned(),
             ad_account_id: ad_account_id.clone(),
         },
-        None => queue::PauseScope::Tenant(tenant.to_owned()),
+        None => controls::PauseScope::Tenant(tenant.to_owned()),
     }
 }
 
@@ -474,7 +475,7 @@ pub async fn pause_executor(
     body: Bytes,
 ) -> Result<Json<Value>, ServiceError> {
     let body = pause_body(&body)?;
-    queue::pause(
+    controls::pause(
         &state.database_pool,
         &pause_scope(&tenant, &body),
         &body.reason,
@@ -482,7 +483,7 @@ pub async fn pause_executor(
     )
     .await
     .map_err(queue_failure)?;
-    let status = queue::executor_status(&state.database_pool, &tenant)
+    let status = controls::executor_status(&state.database_pool, &tenant)
         .await
         .map_err(queue_failure)?;
     Ok(Json(status))
@@ -494,10 +495,10 @@ pub async fn resume_executor(
     body: Bytes,
 ) -> Result<Json<Value>, ServiceError> {
     let body = pause_body(&body)?;
-    queue::resume(&state.database_pool, &pause_scope(&tenant, &body))
+    controls::resume(&state.database_pool, &pause_scope(&tenant, &body))
         .await
         .map_err(queue_failure)?;
-    let status = queue::executor_status(&state.database_pool, &tenant)
+    let status = controls::executor_status(&state.database_pool, &tenant)
         .await
         .map_err(queue_failure)?;
     Ok(Json(status))
@@ -507,7 +508,7 @@ pub async fn executor_status(
     State(state): State<AppState>,
     Extension(Tenant(tenant)): Extension<Tenant>,
 ) -> Result<Json<Value>, ServiceError> {
-    let status = queue::executor_status(&state.database_pool, &tenant)
+    let status = controls::executor_status(&state.database_pool, &tenant)
         .await
         .map_err(queue_failure)?;
     Ok(Json(status))

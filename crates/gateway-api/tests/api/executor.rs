@@ -6,8 +6,8 @@ use adloop_money::{Currency, MinorUnits};
 use gateway_api::executor::change::{AdChangeRow, ChangeRequest, ChangeState, NewAdChange, TargetStatus};
 use gateway_api::executor::graph_client::{GraphClient, GraphSettings};
 use gateway_api::executor::guardrails::GuardrailSettings;
-use gateway_api::executor::queue;
 use gateway_api::executor::worker::{Executor, ExecutorSettings, RoundReport, WriteMode};
+use gateway_api::executor::{controls, queue};
 use sqlx::PgPool;
 
 use crate::queue::queue_database;
@@ -285,18 +285,18 @@ async fn a_rollback_returns_the_budget_it_replaced_through_the_guardrails() {
         .unwrap()[0]
         .id;
     assert!(
-        queue::rollback(&pool, "tenant-a", queued, "test").await.is_err(),
+        controls::rollback(&pool, "tenant-a", queued, "test").await.is_err(),
         "only a completed change can be rolled back"
     );
     run_until_idle(&live).await;
     assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 11_500);
     assert!(
-        queue::rollback(&pool, "tenant-b", raise, "test").await.is_err(),
+        controls::rollback(&pool, "tenant-b", raise, "test").await.is_err(),
         "another tenant's change is not found"
     );
 
-    let inverse = queue::rollback(&pool, "tenant-a", raise, "test").await.unwrap();
-    let again = queue::rollback(&pool, "tenant-a", raise, "test").await.unwrap();
+    let inverse = controls::rollback(&pool, "tenant-a", raise, "test").await.unwrap();
+    let again = controls::rollback(&pool, "tenant-a", raise, "test").await.unwrap();
     assert_eq!(again.id, inverse.id, "rolling back twice enqueues one inverse");
     run_until_idle(&live).await;
     assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 10_000);
@@ -311,7 +311,7 @@ async fn a_rollback_returns_the_budget_it_replaced_through_the_guardrails() {
         .id;
     run_until_idle(&dry).await;
     assert!(
-        queue::rollback(&pool, "tenant-a", rehearsal, "test").await.is_err(),
+        controls::rollback(&pool, "tenant-a", rehearsal, "test").await.is_err(),
         "a dry run changed nothing to roll back"
     );
 }
@@ -338,7 +338,7 @@ async fn meta_stopping_an_account_or_retiring_the_version_pauses_the_executor_un
         .unwrap()[0]
         .id;
     live.run_once().await.unwrap();
-    let status = queue::executor_status(&pool, "tenant-a").await.unwrap();
+    let status = controls::executor_status(&pool, "tenant-a").await.unwrap();
     assert_eq!(status["pauses"][0]["scope"], "account", "{status}");
     assert_eq!(status["pauses"][0]["id"], ACCOUNT);
     assert_ne!(row(&pool, id).await.state(), Some(ChangeState::Completed));
@@ -358,11 +358,11 @@ async fn meta_stopping_an_account_or_retiring_the_version_pauses_the_executor_un
         0,
         "nothing goes out while the account is paused, even once Meta answers again"
     );
-    let account = queue::PauseScope::Account {
+    let account = controls::PauseScope::Account {
         tenant_id: "tenant-a".into(),
         ad_account_id: ACCOUNT.into(),
     };
-    assert!(queue::resume(&pool, &account).await.unwrap());
+    assert!(controls::resume(&pool, &account).await.unwrap());
     run_until_idle(&live).await;
     assert_eq!(row(&pool, id).await.state(), Some(ChangeState::Completed));
     assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 11_000);
@@ -372,7 +372,7 @@ async fn meta_stopping_an_account_or_retiring_the_version_pauses_the_executor_un
         .await
         .unwrap();
     retired.run_once().await.unwrap();
-    let status = queue::executor_status(&pool, "tenant-b").await.unwrap();
+    let status = controls::executor_status(&pool, "tenant-b").await.unwrap();
     assert_eq!(
         status["pauses"][0]["scope"], "global",
         "every tenant is stopped: {status}"
@@ -437,12 +437,12 @@ async fn an_account_meta_throttles_is_not_claimed_by_any_worker_until_the_wait_i
     .await
     .expect("the usage headers blocked the account");
     assert!(percent >= 75.0 && blocked_for > 0.0, "{percent}% for {blocked_for} s");
-    let status = queue::executor_status(&pool, "tenant-a").await.unwrap();
+    let status = controls::executor_status(&pool, "tenant-a").await.unwrap();
     assert_eq!(
         status["accounts_waiting_on_meta"][0]["ad_account_id"], ACCOUNT,
         "{status}"
     );
-    let other_tenant = queue::executor_status(&pool, "tenant-b").await.unwrap();
+    let other_tenant = controls::executor_status(&pool, "tenant-b").await.unwrap();
     assert_eq!(other_tenant["accounts_waiting_on_meta"], serde_json::json!([]));
 
     let second_worker = executor(&pool, &meta_sim_url, WriteMode::Batch, false);

@@ -8,6 +8,7 @@ use adloop_config::DatabaseSettings;
 use adloop_money::{Currency, MinorUnits};
 use adloop_test_support::TestDatabase;
 use gateway_api::executor::change::{ChangeRequest, ChangeState, NewAdChange, TargetStatus};
+use gateway_api::executor::controls;
 use gateway_api::executor::queue::{self, AttemptError, Fenced, Outcome};
 use sqlx::PgPool;
 
@@ -427,42 +428,47 @@ async fn a_pause_stops_claims_in_its_scope_only_and_resume_lets_them_through() {
         claimed.iter().map(|row| row.id).collect()
     };
 
-    queue::pause(&pool, &queue::PauseScope::Global, "incident", "admin")
+    controls::pause(&pool, &controls::PauseScope::Global, "incident", "admin")
         .await
         .unwrap();
     assert!(queue::claim(&pool, "w", 10, LONG_LEASE).await.unwrap().is_empty());
-    let status = queue::executor_status(&pool, "tenant-b").await.unwrap();
+    let status = controls::executor_status(&pool, "tenant-b").await.unwrap();
     assert_eq!(status["paused"], true);
     assert_eq!(status["pauses"][0]["reason"], "incident");
-    assert!(queue::resume(&pool, &queue::PauseScope::Global).await.unwrap());
+    assert!(controls::resume(&pool, &controls::PauseScope::Global).await.unwrap());
     assert!(
-        !queue::resume(&pool, &queue::PauseScope::Global).await.unwrap(),
+        !controls::resume(&pool, &controls::PauseScope::Global).await.unwrap(),
         "nothing left to resume"
     );
 
-    let account = queue::PauseScope::Account {
+    let account = controls::PauseScope::Account {
         tenant_id: "tenant-a".into(),
         ad_account_id: "act_1".into(),
     };
-    queue::pause(&pool, &account, "", "api:tenant-a").await.unwrap();
-    queue::pause(&pool, &queue::PauseScope::Tenant("tenant-b".into()), "", "api:tenant-b")
-        .await
-        .unwrap();
+    controls::pause(&pool, &account, "", "api:tenant-a").await.unwrap();
+    controls::pause(
+        &pool,
+        &controls::PauseScope::Tenant("tenant-b".into()),
+        "",
+        "api:tenant-b",
+    )
+    .await
+    .unwrap();
     assert_eq!(
         claim_ids(queue::claim(&pool, "w", 10, LONG_LEASE).await.unwrap()),
         HashSet::from([ids[1]]),
         "only the unpaused account of tenant-a"
     );
     assert_eq!(
-        queue::executor_status(&pool, "tenant-b").await.unwrap()["pauses"]
+        controls::executor_status(&pool, "tenant-b").await.unwrap()["pauses"]
             .as_array()
             .unwrap()
             .len(),
         1,
         "a tenant sees its own pauses, not another tenant's"
     );
-    queue::resume(&pool, &account).await.unwrap();
-    queue::resume(&pool, &queue::PauseScope::Tenant("tenant-b".into()))
+    controls::resume(&pool, &account).await.unwrap();
+    controls::resume(&pool, &controls::PauseScope::Tenant("tenant-b".into()))
         .await
         .unwrap();
     assert_eq!(

@@ -1,7 +1,8 @@
 //! One executor round: claim due changes, read each object's real state from the Graph API, decide with the
 //! guardrails, write what passed (in Graph batches, or one request each in single mode), and record every
 //! outcome, fenced on the claim. A batch operation that came back `null` has an unknown outcome: the change
-//! is retried with `needs_reconcile`, and its next round reads the object before writing again.
+//! is retried with `needs_reconcile`, and its next round reads the object before writing again. Sending the
+//! writes lives in `writes`; what Meta's answers mean for a change, in `meta_answers`.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,19 +13,22 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use super::backoff::Backoff;
-use super::batch_plan::{MAX_OPERATIONS_PER_BATCH, PlannedWrite, plan_batches};
+use super::batch_plan::MAX_OPERATIONS_PER_BATCH;
 use super::change::AdChangeRow;
-use super::controls::{self, PauseScope};
 use super::graph_client::{GraphClient, GraphClientError, Operation, OperationResult};
-use super::graph_outcome::{ErrorClass, UsageReport, classify};
+use super::graph_outcome::{ErrorClass, classify};
 use super::guardrail_overrides;
 use super::guardrails::{
     AppliedChange, BudgetRequest, Decision, GuardrailSettings, ObjectContext, decide_budget, decide_status,
 };
 use super::lease_keeper::LeaseKeeper;
-use super::metrics::{ExecutorMetrics, PauseLabels};
-use super::pacing;
+use super::metrics::ExecutorMetrics;
 use super::queue::{self, AttemptError, Fenced, Outcome, QueueError};
+
+mod meta_answers;
+mod writes;
+
+use meta_answers::{asks_for_less_data, usage_of_batch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -518,276 +522,6 @@ impl Executor {
             },
         }
     }
-
-    /// The outcome of a write from its result (`None`: Meta did not say whether it ran).
-    fn outcome_of_write(&self, change: &AdChangeRow, detail: Value, result: Option<&OperationResult>) -> Outcome {
-        let Some(result) = result else {
-            // Unknown: the next attempt reads the object first (needs_reconcile) before writing again.
-            return Outcome::Retry {
-                error: AttemptError {
-                    code: None,
-                    subcode: None,
-                    message: "no result for this operation: its outcome is unknown".into(),
-                },
-                delay: Duration::from_secs(1),
-            };
-        };
-        if result.is_success() {
-            let mut detail = detail;
-            if self.settings.dry_run {
-                detail["no_write"] = json!(true);
-            }
-            return Outcome::Completed { detail };
-        }
-        let (code, subcode) = result.error_code();
-        let mut rng = rand::rng();
-        match classify(Some(result.http_status), code, subcode) {
-            ErrorClass::Transient => Outcome::Retry {
-                error: attempt_error(result),
-                delay: self.backoff.delay_after(change.attempt.max(1) as u32, &mut rng),
-            },
-            ErrorClass::Permanent => Outcome::Discard {
-                error: attempt_error(result),
-            },
-            ErrorClass::BudgetLocked => Outcome::Hold {
-                delay: Duration::from_secs(3600),
-                detail: json!({ "meta_budget_lock": attempt_error(result).message }),
-            },
-            ErrorClass::Throttled | ErrorClass::AccountStopped | ErrorClass::VersionRetired => {
-                let regain = result
-                    .usage
-                    .accounts
-                    .iter()
-                    .filter_map(|usage| usage.regain_access_after)
-                    .max()
-                    .unwrap_or(Duration::from_secs_f64(self.settings.throttle_wait_seconds));
-                tracing::warn!(
-                    code,
-                    subcode,
-                    change = change.id,
-                    "graph throttled or stopped: holding the change"
-                );
-                Outcome::Hold {
-                    delay: regain,
-                    detail: json!({ "throttled": attempt_error(result).message }),
-                }
-            }
-        }
-    }
-
-    /// Splits a planned batch into the writes each account's shared mutation window still allows now and
-    /// the rest (still a valid batch, being part of one), with how long until a window starts over.
-    async fn within_mutation_pace(
-        &self,
-        writes: &[PendingWrite],
-        batch: Vec<usize>,
-    ) -> Result<(Vec<usize>, Vec<usize>, Duration), ExecutorError> {
-        let mut by_account: Vec<(&str, Vec<usize>)> = Vec::new();
-        for index in batch {
-            let account = writes[index].change.ad_account_id.as_str();
-            match by_account.iter_mut().find(|(known, _)| *known == account) {
-                Some((_, indices)) => indices.push(index),
-                None => by_account.push((account, vec![index])),
-            }
-        }
-        let (mut now, mut later, mut wait) = (Vec::new(), Vec::new(), Duration::ZERO);
-        for (account, indices) in by_account {
-            let wanted = indices.len() as u32;
-            let (granted, until_next_window) =
-                pacing::reserve_mutations(&self.pool, &self.settings.pacing, account, wanted).await?;
-            let (sendable, deferred) = indices.split_at(granted as usize);
-            now.extend_from_slice(sendable);
-            if !deferred.is_empty() {
-                later.extend_from_slice(deferred);
-                wait = wait.max(until_next_window);
-            }
-        }
-        now.sort_unstable();
-        later.sort_unstable();
-        Ok((now, later, wait))
-    }
-
-    /// Records what the usage headers of a Graph answer say about pacing (shared with every worker).
-    async fn pace(&self, reports: Vec<&UsageReport>) {
-        if let Err(error) = pacing::record(&self.pool, &self.settings.pacing, &reports).await {
-            tracing::warn!(%error, "executor: could not record account pacing");
-        }
-    }
-
-    /// Two answers mean no change should go out until a person looks: 613 without a subcode (Meta's abuse
-    /// prevention) pauses the change's ad account, 2635 (the configured API version is retired) pauses the
-    /// executor for everyone. The pause is a row every replica's claim reads, lifted by `resume`.
-    async fn stop_when_meta_says_so(
-        &self,
-        change: &AdChangeRow,
-        result: Option<&OperationResult>,
-    ) -> Result<(), ExecutorError> {
-        let Some(result) = result.filter(|result| !result.is_success()) else {
-            return Ok(());
-        };
-        let (code, subcode) = result.error_code();
-        let (scope, scope_name, reason) = match classify(Some(result.http_status), code, subcode) {
-            ErrorClass::AccountStopped => (
-                PauseScope::Account {
-                    tenant_id: change.tenant_id.clone(),
-                    ad_account_id: change.ad_account_id.clone(),
-                },
-                "account",
-                "Meta refused with code 613 and no subcode; check the account before resuming",
-            ),
-            ErrorClass::VersionRetired => (
-                PauseScope::Global,
-                "global",
-                "Meta says the configured graph.api_version is retired (code 2635); upgrade it, then resume",
-            ),
-            _ => return Ok(()),
-        };
-        tracing::error!(
-            alert = true,
-            code,
-            subcode,
-            change = change.id,
-            ad_account = %change.ad_account_id,
-            "{reason}: the executor paused itself"
-        );
-        controls::pause(&self.pool, &scope, reason, &self.worker_name).await?;
-        self.metrics
-            .self_pauses
-            .get_or_create(&PauseLabels { scope: scope_name })
-            .inc();
-        Ok(())
-    }
-
-    /// Sends the writes, except for changes whose lease was lost meanwhile: those are handed back (the
-    /// fenced finish records the lost lease) without a call to Meta.
-    async fn write(
-        &self,
-        writes: Vec<PendingWrite>,
-        report: &mut RoundReport,
-        leases: &LeaseKeeper,
-    ) -> Result<(), ExecutorError> {
-        let mut still_held = Vec::with_capacity(writes.len());
-        for write in writes {
-            if leases.has_lost(write.change.id) {
-                self.finish(&write.change, Outcome::Release, report).await?;
-            } else {
-                still_held.push(write);
-            }
-        }
-        let writes = still_held;
-        match self.settings.write_mode {
-            WriteMode::Single => {
-                for write in writes {
-                    if leases.has_lost(write.change.id) {
-                        self.finish(&write.change, Outcome::Release, report).await?;
-                        continue;
-                    }
-                    loop {
-                        let (granted, wait) = pacing::reserve_mutations(
-                            &self.pool,
-                            &self.settings.pacing,
-                            &write.change.ad_account_id,
-                            1,
-                        )
-                        .await?;
-                        if granted == 1 {
-                            break;
-                        }
-                        tokio::time::sleep(wait).await;
-                    }
-                    self.metrics.count_single_write();
-                    let answer = self.graph.post(&write.change.object_id, &write.params).await;
-                    self.pace(match &answer {
-                        Ok(result) | Err(GraphClientError::Refused(result)) => vec![&result.usage],
-                        Err(GraphClientError::NoAnswer(_)) => Vec::new(),
-                    })
-                    .await;
-                    let result = match answer {
-                        Ok(result) => Some(result),
-                        Err(GraphClientError::Refused(result)) => Some(result),
-                        Err(GraphClientError::NoAnswer(_)) => None,
-                    };
-                    self.stop_when_meta_says_so(&write.change, result.as_ref()).await?;
-                    let outcome = self.outcome_of_write(&write.change, write.detail.clone(), result.as_ref());
-                    self.finish(&write.change, outcome, report).await?;
-                }
-            }
-            WriteMode::Batch => {
-                let planned: Vec<PlannedWrite> = writes
-                    .iter()
-                    .map(|write| PlannedWrite {
-                        object_id: write.change.object_id.clone(),
-                        ad_set_campaign_id: write
-                            .change
-                            .ad_set_id
-                            .as_ref()
-                            .filter(|ad_set_id| **ad_set_id == write.change.object_id)
-                            .and(write.change.campaign_id.clone()),
-                    })
-                    .collect();
-                let mut pending: Vec<Vec<usize>> = plan_batches(&planned, MAX_OPERATIONS_PER_BATCH);
-                pending.reverse();
-                while let Some(batch) = pending.pop() {
-                    let (batch, deferred, wait) = self.within_mutation_pace(&writes, batch).await?;
-                    if !deferred.is_empty() {
-                        pending.push(deferred);
-                    }
-                    if batch.is_empty() {
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let operations: Vec<Operation> = batch
-                        .iter()
-                        .map(|index| Operation {
-                            method: "POST",
-                            relative_url: writes[*index].change.object_id.clone(),
-                            body: Some(writes[*index].form_body()),
-                        })
-                        .collect();
-                    self.metrics.count_batch("write", operations.len());
-                    let answer = self.graph.batch(&operations).await;
-                    self.pace(usage_of_batch(&answer)).await;
-                    let results: Vec<Option<OperationResult>> = match answer {
-                        Ok(results) => results,
-                        // Refused whole, so nothing in it ran: send it again as two halves (each still
-                        // obeys the plan's rules, being a part of a batch that did).
-                        Err(GraphClientError::Refused(result)) if asks_for_less_data(&result) && batch.len() > 1 => {
-                            let (first, second) = batch.split_at(batch.len() / 2);
-                            pending.push(second.to_vec());
-                            pending.push(first.to_vec());
-                            continue;
-                        }
-                        Err(GraphClientError::Refused(result)) => vec![Some(result); operations.len()],
-                        Err(GraphClientError::NoAnswer(_)) => vec![None; operations.len()],
-                    };
-                    for (position, index) in batch.iter().enumerate() {
-                        let write = &writes[*index];
-                        let result = results.get(position).and_then(Option::as_ref);
-                        self.stop_when_meta_says_so(&write.change, result).await?;
-                        let outcome = self.outcome_of_write(&write.change, write.detail.clone(), result);
-                        self.finish(&write.change, outcome, report).await?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The usage reports in a batch answer: each operation's, or the refusal's.
-fn usage_of_batch(answer: &Result<Vec<Option<OperationResult>>, GraphClientError>) -> Vec<&UsageReport> {
-    match answer {
-        Ok(results) => results.iter().flatten().map(|result| &result.usage).collect(),
-        Err(GraphClientError::Refused(result)) => vec![&result.usage],
-        Err(GraphClientError::NoAnswer(_)) => Vec::new(),
-    }
-}
-
-/// A whole request refused with code 1: Meta's "Please reduce the amount of data you're asking for" shares
-/// the code with its unknown error, and errors are classed by code, never by wording, so a multi-operation
-/// batch refused with code 1 is split in two and sent again (a single operation retries as transient).
-fn asks_for_less_data(result: &OperationResult) -> bool {
-    result.error_code().0 == Some(1)
 }
 
 fn account_facts(account: &Value) -> Option<AccountFacts> {

@@ -195,6 +195,8 @@ pub struct AdChangeRow {
     pub needs_reconcile: bool,
     pub errors: serde_json::Value,
     pub approved_by: Option<String>,
+    /// When the change is due (Unix seconds): its delay, backoff or hold.
+    pub run_at_unix: f64,
 }
 
 impl AdChangeRow {

@@ -232,7 +232,7 @@ pub async fn claim(pool: &PgPool, worker: &str, limit: i64, lease: Duration) -> 
          UPDATE ad_changes a SET state = 'running', attempt = a.attempt + 1, lease_owner = $2, \
              lease_expires_at = now() + make_interval(secs => $3), updated_at = now() \
          FROM chosen WHERE a.id = chosen.id \
-         RETURNING a.*",
+         RETURNING a.*, EXTRACT(EPOCH FROM a.run_at)::float8 AS run_at_unix",
     )
     .bind(limit)
     .bind(worker)
@@ -410,13 +410,13 @@ pub async fn rescue(pool: &PgPool, actor: &str) -> Result<u64, QueueError> {
 
 /// One change by id, within its tenant.
 pub async fn find(pool: &PgPool, tenant_id: &str, id: i64) -> Result<Option<AdChangeRow>, QueueError> {
-    Ok(
-        sqlx::query_as::<_, AdChangeRow>("SELECT * FROM ad_changes WHERE id = $1 AND tenant_id = $2")
-            .bind(id)
-            .bind(tenant_id)
-            .fetch_optional(pool)
-            .await?,
+    Ok(sqlx::query_as::<_, AdChangeRow>(
+        "SELECT *, EXTRACT(EPOCH FROM run_at)::float8 AS run_at_unix FROM ad_changes WHERE id = $1 AND tenant_id = $2",
     )
+    .bind(id)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// What has been applied to an object and its campaign lately, for the guardrails: completed budget and
@@ -524,7 +524,7 @@ async fn transition(
              approved_at = CASE WHEN $5 = 'approve' THEN now() ELSE approved_at END, \
              run_at = CASE WHEN $5 = 'approve' THEN now() ELSE run_at END \
          WHERE id = $1 AND tenant_id = $2 AND state = ANY($3) \
-         RETURNING *",
+         RETURNING *, EXTRACT(EPOCH FROM run_at)::float8 AS run_at_unix",
     )
     .bind(id)
     .bind(tenant_id)
@@ -602,7 +602,8 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<AdChangeRow>, QueueError> {
     Ok(sqlx::query_as::<_, AdChangeRow>(
-        "SELECT * FROM ad_changes WHERE tenant_id = $1 AND ($2::text IS NULL OR state = $2) \
+        "SELECT *, EXTRACT(EPOCH FROM run_at)::float8 AS run_at_unix FROM ad_changes \
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR state = $2) \
              AND ($3::text IS NULL OR ad_account_id = $3) ORDER BY id DESC LIMIT $4",
     )
     .bind(tenant_id)

@@ -296,6 +296,7 @@ fn change_json(row: &AdChangeRow) -> Value {
         "max_attempts": row.max_attempts,
         "needs_reconcile": row.needs_reconcile,
         "approved_by": row.approved_by,
+        "run_at_unix": row.run_at_unix,
         "attempts": row.errors,
     })
 }

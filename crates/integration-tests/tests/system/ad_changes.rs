@@ -275,6 +275,17 @@ async fn with_enqueue_jitter_each_change_waits_a_random_delay_in_the_configured_
     assert!(delays.iter().all(|delay| (99.0..=201.0).contains(delay)), "{delays:?}");
     let spread = delays.iter().cloned().fold(f64::MIN, f64::max) - delays.iter().cloned().fold(f64::MAX, f64::min);
     assert!(spread > 10.0, "the delays are drawn, not one constant: {delays:?}");
+    let id = body["changes"][0]["id"].as_i64().unwrap();
+    let (_, change) = get(&gateway, gateway.api_key(), &format!("/v1/ad-changes/{id}")).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let due_in = change["run_at_unix"].as_f64().unwrap() - now;
+    assert!(
+        (95.0..=205.0).contains(&due_in),
+        "the API says when the change is due: {due_in} s; {change}"
+    );
 }
 
 #[tokio::test]

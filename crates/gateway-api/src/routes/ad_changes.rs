@@ -260,7 +260,7 @@ pub async fn post_ad_changes(
             change.delay_seconds += state.enqueue_jitter.draw(&mut rng);
         }
     }
-    let enqueued = queue::enqueue(&state.database_pool, &changes, &format!("api:{tenant}"))
+    let enqueued = queue::enqueue(&state.database_pool, &changes, &api_actor(&tenant))
         .await
         .map_err(queue_failure)?;
     let answers: Vec<EnqueuedAnswer> = enqueued
@@ -376,7 +376,7 @@ pub async fn cancel_ad_change(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ServiceError> {
     let id = id_from_path(&id)?;
-    let row = queue::cancel(&state.database_pool, &tenant, id, &format!("api:{tenant}"))
+    let row = queue::cancel(&state.database_pool, &tenant, id, &api_actor(&tenant))
         .await
         .map_err(transition_failure)?;
     Ok(Json(change_json(&row)))
@@ -388,7 +388,7 @@ pub async fn approve_ad_change(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ServiceError> {
     let id = id_from_path(&id)?;
-    let row = queue::approve(&state.database_pool, &tenant, id, &format!("api:{tenant}"))
+    let row = queue::approve(&state.database_pool, &tenant, id, &api_actor(&tenant))
         .await
         .map_err(transition_failure)?;
     Ok(Json(change_json(&row)))
@@ -421,12 +421,17 @@ pub async fn rollback_ad_change(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ServiceError> {
     let id = id_from_path(&id)?;
-    let enqueued = controls::rollback(&state.database_pool, &tenant, id, &format!("api:{tenant}"))
+    let enqueued = controls::rollback(&state.database_pool, &tenant, id, &api_actor(&tenant))
         .await
         .map_err(transition_failure)?;
     Ok(Json(
         json!({ "changes": [EnqueuedAnswer { id: enqueued.id, created: enqueued.created }] }),
     ))
+}
+
+/// Who the audit trail names for a change made through the API: the key's tenant.
+pub(super) fn api_actor(tenant: &str) -> String {
+    format!("api:{tenant}")
 }
 
 /// Meta's ad account ids: `act_` and digits.
@@ -480,7 +485,7 @@ pub async fn pause_executor(
         &state.database_pool,
         &pause_scope(&tenant, &body),
         &body.reason,
-        &format!("api:{tenant}"),
+        &api_actor(&tenant),
     )
     .await
     .map_err(queue_failure)?;

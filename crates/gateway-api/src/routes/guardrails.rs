@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::ad_changes::{is_ad_account_id, queue_failure};
+use super::ad_changes::{api_actor, is_ad_account_id, queue_failure};
 use super::auth::Tenant;
 use super::json_body::parse_json_body;
 use crate::executor::guardrail_overrides::{effective, resolve, store, stored_layers};
@@ -93,7 +93,7 @@ pub async fn put_guardrails(
         &tenant,
         account,
         &body.settings,
-        &format!("api:{tenant}"),
+        &api_actor(&tenant),
     )
     .await
     .map_err(queue_failure)?;

@@ -7,46 +7,27 @@
 //! This is the short version `make test` runs (60 changes); `ADLOOP_CHAOS_CHANGES` runs more.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use adloop_config::{DatabaseSettings, EnvironmentVariables};
+use adloop_config::DatabaseSettings;
 use adloop_money::{Currency, MinorUnits};
-use adloop_test_support::{TestDatabase, redis_url};
+use adloop_test_support::TestDatabase;
 use gateway_api::executor::change::{ChangeRequest, NewAdChange};
 use gateway_api::executor::queue;
 use rand::RngExt as _;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-const GATEWAY_BINARY: &str = env!("CARGO_BIN_EXE_gateway-api");
+use crate::executor::spawn_meta_sim_on;
+use crate::process::gateway_command;
+
 const TOKEN: &str = "meta-sim-dev-token";
 const WORKERS: usize = 3;
 
-async fn spawn_meta_sim() -> String {
-    let scenario_path = format!("{}/../../scenarios/many-ads-200.toml", env!("CARGO_MANIFEST_DIR"));
-    let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs([
-        ("ADLOOP_SERVER__HOST", "127.0.0.1"),
-        ("ADLOOP_SERVER__PORT", "0"),
-        ("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.as_str()),
-        ("ADLOOP_CLOCK__MODE", "manual"),
-    ]))
-    .unwrap();
-    let application = meta_sim::startup::Application::build(settings).await.unwrap();
-    let base_url = format!("http://{}", application.local_address());
-    tokio::spawn(application.run_until_stopped(std::future::pending()));
-    base_url
-}
-
 fn start_worker(database_url: &str, meta_sim_url: &str) -> Child {
-    Command::new(GATEWAY_BINARY)
-        .env_clear()
-        .env("ADLOOP_SERVER__HOST", "127.0.0.1")
-        .env("ADLOOP_SERVER__PORT", "0")
-        .env("ADLOOP_DATABASE__URL", database_url)
+    gateway_command(database_url)
         .env("ADLOOP_DATABASE__MAX_CONNECTIONS", "4")
-        .env("ADLOOP_REDIS__URL", redis_url())
-        .env("ADLOOP_TELEMETRY__LOG_FORMAT", "json")
         .env("ADLOOP_TELEMETRY__LOG_FILTER", "warn")
         .env("ADLOOP_EXECUTOR__ENABLED", "true")
         .env("ADLOOP_EXECUTOR__CLAIM_BATCH_SIZE", "20")
@@ -98,7 +79,7 @@ async fn every_change_takes_effect_once_while_workers_are_killed_and_meta_fails(
     let pool = adloop_service_kit::postgres::connect_and_migrate(&settings, &gateway_api::startup::MIGRATOR)
         .await
         .unwrap();
-    let meta_sim_url = spawn_meta_sim().await;
+    let meta_sim_url = spawn_meta_sim_on("many-ads-200", &[]).await;
 
     // One change per ad set: +5% on its current budget, a value no other change sends.
     let state = sim_state(&meta_sim_url).await;

@@ -10,7 +10,7 @@ use gateway_api::executor::worker::{Executor, ExecutorSettings, RoundReport, Wri
 use gateway_api::executor::{controls, queue};
 use sqlx::PgPool;
 
-use crate::queue::queue_database;
+use crate::queue::{enqueue_ids, queue_database};
 
 const ACCOUNT: &str = "act_100000001";
 const CAMPAIGN: &str = "23850000000001";
@@ -30,7 +30,12 @@ async fn spawn_meta_sim() -> String {
 }
 
 async fn spawn_meta_sim_with(overrides: &[(&str, &str)]) -> String {
-    let scenario_path = format!("{}/../../scenarios/stationary-10.toml", env!("CARGO_MANIFEST_DIR"));
+    spawn_meta_sim_on("stationary-10", overrides).await
+}
+
+/// meta-sim on port 0 with a manual clock, serving `scenarios/<scenario>.toml`; returns its base URL.
+pub async fn spawn_meta_sim_on(scenario: &str, overrides: &[(&str, &str)]) -> String {
+    let scenario_path = format!("{}/../../scenarios/{scenario}.toml", env!("CARGO_MANIFEST_DIR"));
     let mut pairs = vec![
         ("ADLOOP_SERVER__HOST", "127.0.0.1"),
         ("ADLOOP_SERVER__PORT", "0"),
@@ -170,12 +175,7 @@ async fn changes_flow_through_guardrails_and_graph_batches_into_meta_sim() {
         amount: MinorUnits(11_000),
     };
     changes.push(in_yen);
-    let ids: Vec<i64> = queue::enqueue(&pool, &changes, "test")
-        .await
-        .unwrap()
-        .iter()
-        .map(|enqueued| enqueued.id)
-        .collect();
+    let ids: Vec<i64> = enqueue_ids(&pool, &changes).await;
 
     let report = run_until_idle(&executor).await;
     assert_eq!((report.completed, report.discarded), (6, 2), "{report:?}");
@@ -248,10 +248,7 @@ async fn a_change_already_in_place_completes_without_a_write_and_dry_runs_change
     let pool = queue_database().await;
     let meta_sim_url = spawn_meta_sim().await;
     let dry = executor(&pool, &meta_sim_url, WriteMode::Single, true);
-    let id = queue::enqueue(&pool, &[change(&ad_set(1), set_budget(11_000), "dry")], "test")
-        .await
-        .unwrap()[0]
-        .id;
+    let id = enqueue_ids(&pool, &[change(&ad_set(1), set_budget(11_000), "dry")]).await[0];
     let report = run_until_idle(&dry).await;
     assert_eq!(report.completed, 1);
     assert_eq!(
@@ -276,14 +273,8 @@ async fn a_rollback_returns_the_budget_it_replaced_through_the_guardrails() {
     let pool = queue_database().await;
     let meta_sim_url = spawn_meta_sim().await;
     let live = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
-    let raise = queue::enqueue(&pool, &[change(&ad_set(1), set_budget(11_500), "raise")], "test")
-        .await
-        .unwrap()[0]
-        .id;
-    let queued = queue::enqueue(&pool, &[change(&ad_set(2), set_budget(11_000), "queued")], "test")
-        .await
-        .unwrap()[0]
-        .id;
+    let raise = enqueue_ids(&pool, &[change(&ad_set(1), set_budget(11_500), "raise")]).await[0];
+    let queued = enqueue_ids(&pool, &[change(&ad_set(2), set_budget(11_000), "queued")]).await[0];
     assert!(
         controls::rollback(&pool, "tenant-a", queued, "test").await.is_err(),
         "only a completed change can be rolled back"
@@ -305,10 +296,7 @@ async fn a_rollback_returns_the_budget_it_replaced_through_the_guardrails() {
     assert_eq!(rolled_back.source, "rollback");
 
     let dry = executor(&pool, &meta_sim_url, WriteMode::Batch, true);
-    let rehearsal = queue::enqueue(&pool, &[change(&ad_set(3), set_budget(11_000), "rehearsal")], "test")
-        .await
-        .unwrap()[0]
-        .id;
+    let rehearsal = enqueue_ids(&pool, &[change(&ad_set(3), set_budget(11_000), "rehearsal")]).await[0];
     run_until_idle(&dry).await;
     assert!(
         controls::rollback(&pool, "tenant-a", rehearsal, "test").await.is_err(),
@@ -333,10 +321,7 @@ async fn meta_stopping_an_account_or_retiring_the_version_pauses_the_executor_un
         .await
         .unwrap();
     assert!(answer.status().is_success(), "{}", answer.text().await.unwrap());
-    let id = queue::enqueue(&pool, &[change(&ad_set(1), set_budget(11_000), "blocked")], "test")
-        .await
-        .unwrap()[0]
-        .id;
+    let id = enqueue_ids(&pool, &[change(&ad_set(1), set_budget(11_000), "blocked")]).await[0];
     live.run_once().await.unwrap();
     let status = controls::executor_status(&pool, "tenant-a").await.unwrap();
     assert_eq!(status["pauses"][0]["scope"], "account", "{status}");
@@ -549,16 +534,7 @@ async fn an_accounts_own_guardrails_apply_to_its_changes_only() {
     .unwrap();
     let mut elsewhere = change(&ad_set(2), set_budget(15_000), "other-tenant");
     elsewhere.tenant_id = "tenant-b".into();
-    let ids: Vec<i64> = queue::enqueue(
-        &pool,
-        &[change(&ad_set(1), set_budget(15_000), "wider"), elsewhere],
-        "test",
-    )
-    .await
-    .unwrap()
-    .iter()
-    .map(|enqueued| enqueued.id)
-    .collect();
+    let ids: Vec<i64> = enqueue_ids(&pool, &[change(&ad_set(1), set_budget(15_000), "wider"), elsewhere]).await;
     run_until_idle(&live).await;
     assert_eq!(row(&pool, ids[0]).await.state(), Some(ChangeState::Completed));
     assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 15_000);

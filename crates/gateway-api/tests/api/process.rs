@@ -6,7 +6,8 @@ use adloop_test_support::{TestDatabase, redis_url};
 
 const GATEWAY_BINARY: &str = env!("CARGO_BIN_EXE_gateway-api");
 
-fn gateway_command(database_url: &str) -> Command {
+/// The gateway-api binary with a clean environment, on a free port, against `database_url`, logging JSON.
+pub fn gateway_command(database_url: &str) -> Command {
     let mut command = Command::new(GATEWAY_BINARY);
     command
         .env_clear()

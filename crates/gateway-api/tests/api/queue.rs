@@ -28,7 +28,18 @@ pub async fn queue_database() -> PgPool {
         .unwrap()
 }
 
-fn budget(object_id: &str, amount: i64, key: &str) -> NewAdChange {
+/// Enqueues `changes` (as the test) and returns their ids, in order.
+pub async fn enqueue_ids(pool: &PgPool, changes: &[NewAdChange]) -> Vec<i64> {
+    queue::enqueue(pool, changes, "test")
+        .await
+        .unwrap()
+        .iter()
+        .map(|enqueued| enqueued.id)
+        .collect()
+}
+
+/// A budget change of tenant-a's account act_1, campaign-1, to `amount` cents on ad set `object_id`.
+pub fn budget(object_id: &str, amount: i64, key: &str) -> NewAdChange {
     NewAdChange {
         tenant_id: "tenant-a".into(),
         ad_account_id: "act_1".into(),
@@ -105,23 +116,14 @@ async fn a_repeated_idempotency_key_finds_the_first_change_even_when_sent_concur
 #[tokio::test]
 async fn a_new_absolute_change_supersedes_queued_ones_but_never_a_running_one() {
     let pool = queue_database().await;
-    let older = queue::enqueue(&pool, &[budget("set-1", 11_000, "a")], "api")
-        .await
-        .unwrap()[0]
-        .id;
-    let newer = queue::enqueue(&pool, &[budget("set-1", 12_000, "b")], "api")
-        .await
-        .unwrap()[0]
-        .id;
+    let older = enqueue_ids(&pool, &[budget("set-1", 11_000, "a")]).await[0];
+    let newer = enqueue_ids(&pool, &[budget("set-1", 12_000, "b")]).await[0];
     assert_eq!(state_of(&pool, older).await, ChangeState::Cancelled);
     assert_eq!(audit_events(&pool, older).await, ["enqueued", "superseded"]);
 
     let claimed = queue::claim(&pool, "worker-1", 10, LONG_LEASE).await.unwrap();
     assert_eq!(claimed.iter().map(|row| row.id).collect::<Vec<_>>(), [newer]);
-    let newest = queue::enqueue(&pool, &[budget("set-1", 13_000, "c")], "api")
-        .await
-        .unwrap()[0]
-        .id;
+    let newest = enqueue_ids(&pool, &[budget("set-1", 13_000, "c")]).await[0];
     assert_eq!(
         state_of(&pool, newer).await,
         ChangeState::Running,
@@ -149,10 +151,7 @@ async fn a_new_absolute_change_supersedes_queued_ones_but_never_a_running_one() 
     pause.request = ChangeRequest::Status {
         status: TargetStatus::Paused,
     };
-    let budget_for_nine = queue::enqueue(&pool, &[budget("set-9", 9_000, "e")], "api")
-        .await
-        .unwrap()[0]
-        .id;
+    let budget_for_nine = enqueue_ids(&pool, &[budget("set-9", 9_000, "e")]).await[0];
     queue::enqueue(&pool, &[pause], "api").await.unwrap();
     assert_eq!(state_of(&pool, budget_for_nine).await, ChangeState::Available);
 }
@@ -219,10 +218,7 @@ async fn concurrent_claimers_take_each_change_once_and_one_object_at_a_time() {
 #[tokio::test]
 async fn a_zombie_worker_that_lost_its_lease_changes_nothing_but_its_outcome_is_kept() {
     let pool = queue_database().await;
-    let id = queue::enqueue(&pool, &[budget("set-1", 12_000, "k")], "api")
-        .await
-        .unwrap()[0]
-        .id;
+    let id = enqueue_ids(&pool, &[budget("set-1", 12_000, "k")]).await[0];
     let first = queue::claim(&pool, "worker-a", 1, Duration::from_millis(50))
         .await
         .unwrap();
@@ -278,16 +274,7 @@ async fn a_zombie_worker_that_lost_its_lease_changes_nothing_but_its_outcome_is_
 #[tokio::test]
 async fn rescue_never_undoes_a_completion_and_skips_live_leases() {
     let pool = queue_database().await;
-    let ids: Vec<i64> = queue::enqueue(
-        &pool,
-        &[budget("set-1", 1_000, "a"), budget("set-2", 1_000, "b")],
-        "api",
-    )
-    .await
-    .unwrap()
-    .iter()
-    .map(|enqueued| enqueued.id)
-    .collect();
+    let ids: Vec<i64> = enqueue_ids(&pool, &[budget("set-1", 1_000, "a"), budget("set-2", 1_000, "b")]).await;
     let claimed = queue::claim(&pool, "worker", 2, Duration::from_millis(50))
         .await
         .unwrap();
@@ -312,10 +299,7 @@ async fn rescue_never_undoes_a_completion_and_skips_live_leases() {
 #[tokio::test]
 async fn a_change_that_keeps_failing_ends_as_a_dead_letter_and_backoff_is_honoured() {
     let pool = queue_database().await;
-    let id = queue::enqueue(&pool, &[budget("set-1", 12_000, "k")], "api")
-        .await
-        .unwrap()[0]
-        .id;
+    let id = enqueue_ids(&pool, &[budget("set-1", 12_000, "k")]).await[0];
     let transient = AttemptError {
         code: Some(2),
         subcode: None,
@@ -360,10 +344,7 @@ async fn a_change_that_keeps_failing_ends_as_a_dead_letter_and_backoff_is_honour
     );
 
     // A change whose worker keeps dying is dead-lettered by the rescuer after its attempts.
-    let crashing = queue::enqueue(&pool, &[budget("set-2", 1_000, "crash")], "api")
-        .await
-        .unwrap()[0]
-        .id;
+    let crashing = enqueue_ids(&pool, &[budget("set-2", 1_000, "crash")]).await[0];
     for _ in 0..3 {
         assert_eq!(
             queue::claim(&pool, "w", 1, Duration::from_millis(20))
@@ -381,10 +362,7 @@ async fn a_change_that_keeps_failing_ends_as_a_dead_letter_and_backoff_is_honour
 #[tokio::test]
 async fn a_released_change_goes_back_without_counting_an_attempt_and_approval_waits_are_never_claimed() {
     let pool = queue_database().await;
-    let id = queue::enqueue(&pool, &[budget("set-1", 12_000, "k")], "api")
-        .await
-        .unwrap()[0]
-        .id;
+    let id = enqueue_ids(&pool, &[budget("set-1", 12_000, "k")]).await[0];
     let claimed = queue::claim(&pool, "w", 1, LONG_LEASE).await.unwrap();
     assert_eq!(
         queue::finish(&pool, "w", id, 1, &Outcome::Release).await.unwrap(),
@@ -396,7 +374,7 @@ async fn a_released_change_goes_back_without_counting_an_attempt_and_approval_wa
 
     let mut needs_approval = budget("set-2", 50_000, "big");
     needs_approval.needs_approval = true;
-    let waiting = queue::enqueue(&pool, &[needs_approval], "api").await.unwrap()[0].id;
+    let waiting = enqueue_ids(&pool, &[needs_approval]).await[0];
     let claimed: Vec<i64> = queue::claim(&pool, "w", 10, LONG_LEASE)
         .await
         .unwrap()
@@ -414,16 +392,11 @@ async fn a_pause_stops_claims_in_its_scope_only_and_resume_lets_them_through() {
     other_account.ad_account_id = "act_2".into();
     let mut other_tenant = budget("set-3", 11_000, "other-tenant");
     other_tenant.tenant_id = "tenant-b".into();
-    let ids: Vec<i64> = queue::enqueue(
+    let ids: Vec<i64> = enqueue_ids(
         &pool,
         &[budget("set-1", 11_000, "paused-account"), other_account, other_tenant],
-        "api",
     )
-    .await
-    .unwrap()
-    .iter()
-    .map(|enqueued| enqueued.id)
-    .collect();
+    .await;
     let claim_ids = |claimed: Vec<gateway_api::executor::change::AdChangeRow>| -> HashSet<i64> {
         claimed.iter().map(|row| row.id).collect()
     };
@@ -481,16 +454,11 @@ async fn a_pause_stops_claims_in_its_scope_only_and_resume_lets_them_through() {
 async fn a_lease_keeper_keeps_a_slow_rounds_leases_and_notices_one_it_lost() {
     use gateway_api::executor::lease_keeper::LeaseKeeper;
     let pool = queue_database().await;
-    let ids: Vec<i64> = queue::enqueue(
+    let ids: Vec<i64> = enqueue_ids(
         &pool,
         &[budget("set-1", 11_000, "kept"), budget("set-2", 11_000, "lost")],
-        "api",
     )
-    .await
-    .unwrap()
-    .iter()
-    .map(|enqueued| enqueued.id)
-    .collect();
+    .await;
     let lease = Duration::from_secs(2);
     let claimed = queue::claim(&pool, "slow-worker", 10, lease).await.unwrap();
     let keeper = LeaseKeeper::start(

@@ -16,7 +16,7 @@ use gateway_api::executor::queue::{self, AttemptError, Fenced, Outcome};
 use proptest::prelude::*;
 use sqlx::PgPool;
 
-use crate::queue::queue_database;
+use crate::queue::{budget, queue_database};
 
 const WORKERS: [&str; 2] = ["worker-0", "worker-1"];
 const OBJECTS: usize = 3;
@@ -131,36 +131,16 @@ impl Model {
 }
 
 fn new_change(object: usize, key: usize, relative: bool, needs_approval: bool) -> NewAdChange {
-    let currency = Currency::parse("USD").unwrap();
-    NewAdChange {
-        tenant_id: "tenant-model".into(),
-        ad_account_id: "act_1".into(),
-        campaign_id: Some("campaign-1".into()),
-        ad_set_id: Some(format!("set-{object}")),
-        ad_id: None,
-        object_id: format!("set-{object}"),
-        request: if relative {
-            ChangeRequest::BudgetIncrease {
-                currency,
-                by: MinorUnits(100),
-            }
-        } else {
-            ChangeRequest::BudgetSet {
-                currency,
-                amount: MinorUnits(10_000 + key as i64),
-            }
-        },
-        old_budget: None,
-        old_status: None,
-        reason: "model".into(),
-        confidence: None,
-        source: "model".into(),
-        idempotency_key: format!("key-{key}"),
-        priority: 0,
-        delay_seconds: 0.0,
-        max_attempts: MAX_ATTEMPTS,
-        needs_approval,
+    let mut change = budget(&format!("set-{object}"), 10_000 + key as i64, &format!("key-{key}"));
+    if relative {
+        change.request = ChangeRequest::BudgetIncrease {
+            currency: Currency::parse("USD").unwrap(),
+            by: MinorUnits(100),
+        };
     }
+    change.max_attempts = MAX_ATTEMPTS;
+    change.needs_approval = needs_approval;
+    change
 }
 
 fn outcome(with: FinishWith) -> Outcome {
@@ -322,7 +302,7 @@ async fn apply(pool: &PgPool, model: &mut Model, step: &Step) {
             let Some((&id, _)) = model.changes.iter().nth(pick % model.changes.len().max(1)) else {
                 return;
             };
-            let result = queue::cancel(pool, "tenant-model", id, "model").await;
+            let result = queue::cancel(pool, "tenant-a", id, "model").await;
             let change = model.changes.get_mut(&id).unwrap();
             let allowed = matches!(change.state, "available" | "retryable" | "awaiting_approval");
             assert_eq!(result.is_ok(), allowed, "cancel from {}", change.state);
@@ -334,7 +314,7 @@ async fn apply(pool: &PgPool, model: &mut Model, step: &Step) {
             let Some((&id, _)) = model.changes.iter().nth(pick % model.changes.len().max(1)) else {
                 return;
             };
-            let result = queue::approve(pool, "tenant-model", id, "model").await;
+            let result = queue::approve(pool, "tenant-a", id, "model").await;
             let change = model.changes.get_mut(&id).unwrap();
             let allowed = change.state == "awaiting_approval";
             assert_eq!(result.is_ok(), allowed, "approve from {}", change.state);

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::graph_error::GraphError;
-use crate::insights::{insights_rows, page_of_rows, parse_insights_query, parse_page_request};
+use crate::insights::{InsightsQuery, insights_rows, page_of_rows, parse_insights_query, parse_page_request};
 use crate::objects::{GraphObject, ObjectKind};
 use crate::rate_limits::{BusinessUseCase, CallCharge, CallKind};
 
@@ -146,17 +146,7 @@ impl SimState {
 
     /// `POST /{object}/insights`: the rows the same GET would give, computed now, served by a report run.
     fn start_report_run(&mut self, call: &GraphCall, account_id: &str) -> Result<Value, GraphError> {
-        let object = self.object(&call.object_id, "post")?;
-        let today_index = i64::from(self.world.hour() / 24);
-        let query = parse_insights_query(&call.params, object, self.start_date, today_index)?;
-        let rows = insights_rows(
-            &query,
-            object,
-            &self.objects,
-            &self.world,
-            self.scenario.currency,
-            self.start_date,
-        );
+        let (_, rows) = self.insights_query_and_rows(call, "post")?;
         let now_unix = self.now_unix();
         let report_run_id = self.report_runs.start(account_id, rows, now_unix);
         Ok(json!({ "report_run_id": report_run_id }))
@@ -181,7 +171,18 @@ impl SimState {
     }
 
     fn read_insights(&self, call: &GraphCall) -> Result<Value, GraphError> {
-        let object = self.object(&call.object_id, "get")?;
+        let (query, rows) = self.insights_query_and_rows(call, "get")?;
+        let link = format!("{}/{}/insights", call.link_base, call.object_id);
+        Ok(page_of_rows(rows, query.page, &link, &call.params))
+    }
+
+    /// The insights query a call asks of its object (`method` as Meta names it in errors) and its rows now.
+    fn insights_query_and_rows(
+        &self,
+        call: &GraphCall,
+        method: &str,
+    ) -> Result<(InsightsQuery, Vec<Value>), GraphError> {
+        let object = self.object(&call.object_id, method)?;
         let today_index = i64::from(self.world.hour() / 24);
         let query = parse_insights_query(&call.params, object, self.start_date, today_index)?;
         let rows = insights_rows(
@@ -192,7 +193,6 @@ impl SimState {
             self.scenario.currency,
             self.start_date,
         );
-        let link = format!("{}/{}/insights", call.link_base, call.object_id);
-        Ok(page_of_rows(rows, query.page, &link, &call.params))
+        Ok((query, rows))
     }
 }

@@ -48,4 +48,6 @@ bench:
 	scripts/dev-stack up >/dev/null
 	cargo run --quiet --release -p adloop-load --bin cache-replay
 	scripts/bench-grpc
+	cargo build --quiet --release -p gateway-api -p meta-sim -p adloop-load --bins
+	target/release/executor-bench
 	scripts/quality-table

@@ -1,6 +1,6 @@
 //! The world: delivers budgets, draws impressions → clicks → conversions, reports conversions after their lag.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use adloop_money::{MinorUnits, split_proportionally};
 use rand::RngExt as _;
@@ -90,6 +90,8 @@ pub enum BudgetError {
 
 pub struct World {
     truths: Vec<AdTruth>,
+    /// Each truth's Graph ids, assigned once (accounts and campaigns numbered in order of appearance).
+    identities: Vec<AdIdentity>,
     ads: Vec<AdState>,
     delivery: DeliverySettings,
     delay: ConversionDelay,
@@ -130,8 +132,10 @@ impl World {
                 delivery_rng: stream(seed, StreamPurpose::AdDelivery, index as u64),
             })
             .collect();
+        let identities = ad_identities(&truths);
         let mut world = World {
             truths,
+            identities,
             ads,
             delivery: scenario.delivery.clone(),
             delay: ConversionDelay::new(&scenario.conversion_delay),
@@ -284,7 +288,7 @@ impl World {
             ad.daily_budget = MinorUnits(budget.get().max(0));
             ad.awaiting_launch_budget = false;
         }
-        self.refresh_observation();
+        self.refresh_observed_settings(truth_index);
     }
 
     /// Pauses or resumes an ad's delivery, as a Graph API status update does.
@@ -292,7 +296,24 @@ impl World {
         if let Some(ad) = self.ads.get_mut(truth_index) {
             ad.paused = paused;
         }
-        self.refresh_observation();
+        self.refresh_observed_settings(truth_index);
+    }
+
+    /// Copies one ad's budget and status into the observation. Within an hour nothing else of the
+    /// observation moves (arrivals and delivery happen when the world advances), so a setting changed
+    /// through the Graph API touches only its own ad, not a refresh of every ad.
+    fn refresh_observed_settings(&mut self, truth_index: usize) {
+        let Some(position) = self
+            .observed_truth_indices
+            .iter()
+            .position(|&index| index == truth_index)
+        else {
+            return;
+        };
+        let ad = &self.ads[truth_index];
+        let observed = &mut self.observation.ads[position];
+        observed.status = if ad.paused { AdStatus::Paused } else { AdStatus::Active };
+        observed.current_daily_budget = ad.daily_budget;
     }
 
     /// The ad set's daily budget now.
@@ -431,7 +452,7 @@ impl World {
                 launched_any = true;
                 self.observed_truth_indices.push(truth_index);
                 self.observation.ads.push(AdObservation {
-                    identity: ad_identity(&self.truths, truth_index),
+                    identity: self.identities[truth_index].clone(),
                     status: AdStatus::Active,
                     age_hours: 0.0,
                     current_daily_budget: MinorUnits::ZERO,
@@ -557,37 +578,30 @@ fn daily_stats_entry(daily_stats: &mut Vec<DailyAdStats>, day: u32) -> &mut Dail
 }
 
 /// Meta-style ids: accounts and campaigns numbered in order of first appearance, one ad set per ad.
-fn ad_identity(truths: &[AdTruth], truth_index: usize) -> AdIdentity {
-    let truth = &truths[truth_index];
-    let mut account_names: Vec<&str> = Vec::new();
-    let mut campaign_keys: Vec<(&str, &str)> = Vec::new();
-    for other in truths {
-        if !account_names.contains(&other.account.as_str()) {
-            account_names.push(&other.account);
-        }
-        let campaign_key = (other.account.as_str(), other.campaign.as_str());
-        if !campaign_keys.contains(&campaign_key) {
-            campaign_keys.push(campaign_key);
-        }
-    }
-    let account_number = account_names
+/// Every truth's ids: accounts and campaigns numbered in order of first appearance, ads by position.
+fn ad_identities(truths: &[AdTruth]) -> Vec<AdIdentity> {
+    let mut account_numbers: HashMap<&str, u64> = HashMap::new();
+    let mut campaign_numbers: HashMap<(&str, &str), u64> = HashMap::new();
+    truths
         .iter()
-        .position(|name| *name == truth.account)
-        .unwrap_or(0) as u64
-        + 1;
-    let campaign_number = campaign_keys
-        .iter()
-        .position(|key| *key == (truth.account.as_str(), truth.campaign.as_str()))
-        .unwrap_or(0) as u64
-        + 1;
-    let ad_number = truth_index as u64 + 1;
-    AdIdentity {
-        account_id: format!("act_{}", 100_000_000 + account_number),
-        campaign_id: format!("{}", 23_850_000_000_000_u64 + campaign_number),
-        ad_set_id: format!("{}", 23_851_000_000_000_u64 + ad_number),
-        ad_id: format!("{}", 23_852_000_000_000_u64 + ad_number),
-        name: truth.name.clone(),
-    }
+        .enumerate()
+        .map(|(truth_index, truth)| {
+            let next_account_number = account_numbers.len() as u64 + 1;
+            let account_number = *account_numbers.entry(&truth.account).or_insert(next_account_number);
+            let next_campaign_number = campaign_numbers.len() as u64 + 1;
+            let campaign_number = *campaign_numbers
+                .entry((&truth.account, &truth.campaign))
+                .or_insert(next_campaign_number);
+            let ad_number = truth_index as u64 + 1;
+            AdIdentity {
+                account_id: format!("act_{}", 100_000_000 + account_number),
+                campaign_id: format!("{}", 23_850_000_000_000_u64 + campaign_number),
+                ad_set_id: format!("{}", 23_851_000_000_000_u64 + ad_number),
+                ad_id: format!("{}", 23_852_000_000_000_u64 + ad_number),
+                name: truth.name.clone(),
+            }
+        })
+        .collect()
 }
 
 fn draw_poisson(mean: f64, rng: &mut SimRng) -> u64 {

@@ -1,6 +1,9 @@
 //! Measurements that need a running service or a long replay, kept next to the code they measure:
 //! - `allocate-load`: gRPC `Allocate` with 100 ads under concurrent load, throughput and latency percentiles;
 //! - `cache-replay`: score-cache hit rate and staleness on replayed polling traffic, and the cost of each
-//!   cache tier against recomputing.
+//!   cache tier against recomputing;
+//! - `executor-bench`: the safe executor end to end (API → queue → guardrails → Graph batches → audit),
+//!   batch against single-request mode, one replica against two, beside a bare Postgres claim ceiling.
 
+pub mod executor_bench;
 pub mod requests;

@@ -2,7 +2,7 @@
 //! of every change. Budgets live in the world (they drive delivery); statuses live here and decide whether
 //! the world delivers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -103,6 +103,9 @@ pub struct LaunchedAd<'a> {
 #[derive(Debug, Default)]
 pub struct ObjectRegistry {
     objects: BTreeMap<String, GraphObject>,
+    /// Delivering ads per ad account (rate limits scale with them), counted in one pass when first asked
+    /// and forgotten on a launch or when `statuses_changed` says so.
+    delivering_ads_by_account: Option<HashMap<String, u64>>,
 }
 
 fn new_object(id: &str, kind: ObjectKind, name: String, account_id: &str) -> GraphObject {
@@ -126,8 +129,31 @@ impl ObjectRegistry {
         self.objects.get(id)
     }
 
+    /// An object to change; a caller that changes a status calls `statuses_changed` afterwards.
     pub fn get_mut(&mut self, id: &str) -> Option<&mut GraphObject> {
         self.objects.get_mut(id)
+    }
+
+    /// Some status changed: which ads deliver must be counted again.
+    pub fn statuses_changed(&mut self) {
+        self.delivering_ads_by_account = None;
+    }
+
+    /// Ads of `account_id` that may deliver (their own and their parents' statuses are active).
+    pub fn delivering_ads_in_account(&mut self, account_id: &str) -> u64 {
+        if self.delivering_ads_by_account.is_none() {
+            let mut counts: HashMap<String, u64> = HashMap::new();
+            for ad in self.objects.values().filter(|object| object.kind == ObjectKind::Ad) {
+                if self.effective_status(ad) == "ACTIVE" {
+                    *counts.entry(ad.account_id.clone()).or_default() += 1;
+                }
+            }
+            self.delivering_ads_by_account = Some(counts);
+        }
+        self.delivering_ads_by_account
+            .as_ref()
+            .and_then(|counts| counts.get(account_id).copied())
+            .unwrap_or(0)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &GraphObject> {
@@ -143,6 +169,7 @@ impl ObjectRegistry {
         if self.objects.contains_key(launched.ad_id) {
             return;
         }
+        self.delivering_ads_by_account = None;
         self.objects.entry(launched.account_id.to_owned()).or_insert_with(|| {
             let account_number = launched.account_id.trim_start_matches("act_");
             new_object(

@@ -172,11 +172,19 @@ impl GraphClient {
     pub async fn post(&self, object_id: &str, params: &[(&str, String)]) -> Result<OperationResult, GraphClientError> {
         let mut form = self.credentials();
         form.extend(params.iter().map(|(name, value)| (*name, value.clone())));
+        self.send_one(self.http.post(self.url(object_id)).form(&form)).await
+    }
+
+    /// One read without a batch (single-request mode): `fields` of `object_id`.
+    pub async fn get(&self, object_id: &str, fields: &str) -> Result<OperationResult, GraphClientError> {
+        let mut query = self.credentials();
+        query.push(("fields", fields.to_owned()));
+        self.send_one(self.http.get(self.url(object_id)).query(&query)).await
+    }
+
+    async fn send_one(&self, request: reqwest::RequestBuilder) -> Result<OperationResult, GraphClientError> {
         self.requests_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let response = self
-            .http
-            .post(self.url(object_id))
-            .form(&form)
+        let response = request
             .send()
             .await
             .map_err(|error| GraphClientError::NoAnswer(error.without_url().to_string()))?;

@@ -21,6 +21,9 @@ pub struct PacingSettings {
     /// Writes per ad account per window of `MUTATION_WINDOW` across every worker (Meta allows 100 a second;
     /// the window is a little longer than a second so requests that arrive late still fit).
     pub max_mutations_per_second_per_account: u32,
+    /// Whether writes are paced at all. Only for a Graph API without Meta's per-account mutation limit
+    /// (meta-sim with its limit raised, as the executor benchmark runs it): at Meta this must stay on.
+    pub pace_mutations: bool,
 }
 
 /// The window mutations are counted in: a second plus a margin for the time a request takes to reach Meta.
@@ -32,6 +35,7 @@ impl Default for PacingSettings {
             slow_down_above_percent: 75.0,
             max_slow_down_seconds: 60.0,
             max_mutations_per_second_per_account: 90,
+            pace_mutations: true,
         }
     }
 }

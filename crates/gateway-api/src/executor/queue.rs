@@ -5,17 +5,26 @@
 //!   change it made; a new absolute change cancels queued changes of the same field of the same object
 //!   (coalescing), never a running one.
 //! - `claim`: up to N due changes with one statement (`FOR UPDATE SKIP LOCKED`), at most one per object and
-//!   never an object that already has a running change, marked running under a lease.
+//!   never an object that already has a running change, by priority, then round-robin over campaigns, then
+//!   due time; marked running under a lease.
 //! - `heartbeat`, `finish`, `rescue`: fenced on (id, state, lease owner, attempt). A worker whose lease was
 //!   lost updates nothing; its outcome is still appended to the change's attempt log, because the Graph call
 //!   happened.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use super::change::{AdChangeRow, ChangeState, NewAdChange};
+
+/// A claim looks at this many due changes per change it may claim (the first by priority, then due
+/// time), so its cost does not grow with the length of the queue, and picks among them round-robin over
+/// campaigns: Meta takes at most one ad set of a campaign per batch, so a claim of one campaign's ad sets
+/// would need a batch request each.
+const CANDIDATES_PER_CLAIMED_CHANGE: i64 = 20;
+const MAX_CANDIDATES: i64 = 5_000;
 
 /// The channel `enqueue` notifies when a change becomes claimable.
 pub const WAKE_UP_CHANNEL: &str = "adloop_ad_changes";
@@ -208,10 +217,10 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
 
 /// Claims up to `limit` due changes for `worker` under a lease of `lease` (see the module docs).
 pub async fn claim(pool: &PgPool, worker: &str, limit: i64, lease: Duration) -> Result<Vec<AdChangeRow>, QueueError> {
+    let candidate_pool = (limit * CANDIDATES_PER_CLAIMED_CHANGE).clamp(limit, MAX_CANDIDATES);
     let claimed = sqlx::query_as::<_, AdChangeRow>(
-        "WITH due AS ( \
-             SELECT q.id, q.priority, q.run_at, \
-                 row_number() OVER (PARTITION BY q.object_id ORDER BY q.priority DESC, q.run_at, q.id) AS rank_in_object \
+        "WITH candidates AS ( \
+             SELECT q.id, q.priority, q.run_at, q.object_id, COALESCE(q.campaign_id, q.object_id) AS campaign_key \
              FROM ad_changes q \
              WHERE q.state IN ('available', 'retryable') AND q.run_at <= now() \
                  AND NOT EXISTS (SELECT 1 FROM ad_changes r WHERE r.object_id = q.object_id AND r.state = 'running') \
@@ -220,12 +229,24 @@ pub async fn claim(pool: &PgPool, worker: &str, limit: i64, lease: Duration) -> 
                      OR (p.scope = 'account' AND p.tenant_id = q.tenant_id AND p.scope_id = q.ad_account_id)) \
                  AND NOT EXISTS (SELECT 1 FROM graph_account_pacing g \
                      WHERE g.ad_account_id = q.ad_account_id AND g.blocked_until > now()) \
+             ORDER BY q.priority DESC, q.run_at, q.id \
+             LIMIT $4 \
+         ), \
+         first_per_object AS ( \
+             SELECT id, priority, run_at, campaign_key, \
+                 row_number() OVER (PARTITION BY object_id ORDER BY priority DESC, run_at, id) AS rank_in_object \
+             FROM candidates \
+         ), \
+         ranked AS ( \
+             SELECT id, priority, run_at, \
+                 row_number() OVER (PARTITION BY campaign_key ORDER BY priority DESC, run_at, id) AS rank_in_campaign \
+             FROM first_per_object WHERE rank_in_object = 1 \
          ), \
          chosen AS ( \
              SELECT q.id FROM ad_changes q \
-             JOIN due ON due.id = q.id AND due.rank_in_object = 1 \
+             JOIN ranked ON ranked.id = q.id \
              WHERE q.state IN ('available', 'retryable') \
-             ORDER BY due.priority DESC, due.run_at, due.id \
+             ORDER BY ranked.priority DESC, ranked.rank_in_campaign, ranked.run_at, ranked.id \
              LIMIT $1 \
              FOR UPDATE OF q SKIP LOCKED \
          ) \
@@ -237,6 +258,7 @@ pub async fn claim(pool: &PgPool, worker: &str, limit: i64, lease: Duration) -> 
     .bind(limit)
     .bind(worker)
     .bind(lease.as_secs_f64())
+    .bind(candidate_pool)
     .fetch_all(pool)
     .await;
     match claimed {
@@ -282,7 +304,14 @@ pub async fn finish(
     attempt: i32,
     outcome: &Outcome,
 ) -> Result<Fenced, QueueError> {
-    let (next_state, delay_seconds, entry, uncount_attempt) = match outcome {
+    let fenced = finish_many(pool, worker, &[(id, attempt, outcome)]).await?;
+    Ok(fenced.first().copied().unwrap_or(Fenced::LeaseLost))
+}
+
+/// How an outcome moves a change: the state asked for ('release' goes back to the queue), the delay
+/// before it is due again, its attempt-log entry, and whether the attempt is given back.
+fn transition_of(attempt: i32, outcome: &Outcome) -> (&'static str, Option<f64>, Value, i32) {
+    match outcome {
         Outcome::Completed { detail } => {
             let mut entry = attempt_entry(attempt, "completed", None);
             entry["detail"] = detail.clone();
@@ -306,69 +335,145 @@ pub async fn finish(
             entry["detail"] = detail.clone();
             ("awaiting_approval", None, entry, 1)
         }
-    };
+    }
+}
+
+/// `finish` for many changes in one transaction (one update, one audit insert); the answers are in the
+/// order of `finishes`.
+pub async fn finish_many(
+    pool: &PgPool,
+    worker: &str,
+    finishes: &[(i64, i32, &Outcome)],
+) -> Result<Vec<Fenced>, QueueError> {
+    if finishes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids = Vec::with_capacity(finishes.len());
+    let mut attempts = Vec::with_capacity(finishes.len());
+    let mut next_states = Vec::with_capacity(finishes.len());
+    let mut delays = Vec::with_capacity(finishes.len());
+    let mut entries = Vec::with_capacity(finishes.len());
+    let mut given_back = Vec::with_capacity(finishes.len());
+    for (id, attempt, outcome) in finishes {
+        let (next_state, delay_seconds, entry, give_back) = transition_of(*attempt, outcome);
+        ids.push(*id);
+        attempts.push(*attempt);
+        next_states.push(next_state);
+        delays.push(delay_seconds);
+        entries.push(entry);
+        given_back.push(give_back);
+    }
     let mut transaction = pool.begin().await?;
-    let finished: Option<(String, String, String)> = sqlx::query_as(
-        "UPDATE ad_changes SET \
+    let finished: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "UPDATE ad_changes a SET \
              state = CASE \
-                 WHEN $4 = 'release' THEN CASE WHEN attempt > 1 THEN 'retryable' ELSE 'available' END \
-                 WHEN $4 = 'retryable' AND attempt >= max_attempts THEN 'discarded' \
-                 ELSE $4 END, \
-             run_at = CASE WHEN $5::float8 IS NULL THEN run_at ELSE now() + make_interval(secs => $5::float8) END, \
-             attempt = attempt - $7, \
+                 WHEN f.next_state = 'release' THEN CASE WHEN a.attempt > 1 THEN 'retryable' ELSE 'available' END \
+                 WHEN f.next_state = 'retryable' AND a.attempt >= a.max_attempts THEN 'discarded' \
+                 ELSE f.next_state END, \
+             run_at = CASE WHEN f.delay IS NULL THEN a.run_at ELSE now() + make_interval(secs => f.delay) END, \
+             attempt = a.attempt - f.given_back, \
              lease_owner = NULL, lease_expires_at = NULL, \
-             needs_reconcile = CASE WHEN $4 = 'completed' THEN false ELSE needs_reconcile END, \
-             errors = errors || jsonb_build_array($6::jsonb), \
+             needs_reconcile = CASE WHEN f.next_state = 'completed' THEN false ELSE a.needs_reconcile END, \
+             errors = a.errors || jsonb_build_array(f.entry), \
              updated_at = now(), \
-             finalized_at = CASE WHEN $4 IN ('completed', 'discarded') \
-                 OR ($4 = 'retryable' AND attempt >= max_attempts) THEN now() END \
-         WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND attempt = $3 \
-         RETURNING tenant_id, object_id, state",
+             finalized_at = CASE WHEN f.next_state IN ('completed', 'discarded') \
+                 OR (f.next_state = 'retryable' AND a.attempt >= a.max_attempts) THEN now() END \
+         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::jsonb[], $6::int[]) \
+             AS f(id, attempt, next_state, delay, entry, given_back) \
+         WHERE a.id = f.id AND a.state = 'running' AND a.lease_owner = $7 AND a.attempt = f.attempt \
+         RETURNING a.id, a.tenant_id, a.object_id, a.state",
     )
-    .bind(id)
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&next_states)
+    .bind(&delays)
+    .bind(&entries)
+    .bind(&given_back)
     .bind(worker)
-    .bind(attempt)
-    .bind(next_state)
-    .bind(delay_seconds)
-    .bind(&entry)
-    .bind(uncount_attempt)
-    .fetch_optional(&mut *transaction)
+    .fetch_all(&mut *transaction)
     .await?;
-    let fenced = match &finished {
-        Some((tenant_id, object_id, state)) => {
-            audit(&mut *transaction, tenant_id, id, object_id, state, worker, entry).await?;
-            Fenced::Applied
+    let position_of: HashMap<i64, usize> = ids.iter().enumerate().map(|(position, id)| (*id, position)).collect();
+    let mut answers = vec![Fenced::LeaseLost; finishes.len()];
+    let mut audit_rows = AuditRows::default();
+    for (id, tenant_id, object_id, state) in finished {
+        let Some(&position) = position_of.get(&id) else {
+            continue;
+        };
+        answers[position] = Fenced::Applied;
+        audit_rows.push(tenant_id, id, object_id, state, worker, entries[position].clone());
+    }
+    for (position, answer) in answers.iter().enumerate() {
+        if *answer == Fenced::Applied {
+            continue;
         }
-        None => {
-            // The lease was lost (rescued, then maybe claimed by another worker): the outcome is kept, the
-            // state is not touched.
-            let mut lost = entry;
-            lost["lease_lost_by"] = json!(worker);
-            let owner: Option<(String, String)> = sqlx::query_as(
-                "UPDATE ad_changes SET errors = errors || jsonb_build_array($2::jsonb), updated_at = now() \
-                 WHERE id = $1 RETURNING tenant_id, object_id",
-            )
-            .bind(id)
-            .bind(&lost)
-            .fetch_optional(&mut *transaction)
-            .await?;
-            if let Some((tenant_id, object_id)) = owner {
-                audit(
-                    &mut *transaction,
-                    &tenant_id,
-                    id,
-                    &object_id,
-                    "lease_lost",
-                    worker,
-                    lost,
-                )
-                .await?;
-            }
-            Fenced::LeaseLost
+        // The lease was lost (rescued, then maybe claimed by another worker): the outcome is kept, the state
+        // is not touched.
+        let mut lost = entries[position].clone();
+        lost["lease_lost_by"] = json!(worker);
+        let owner: Option<(String, String)> = sqlx::query_as(
+            "UPDATE ad_changes SET errors = errors || jsonb_build_array($2::jsonb), updated_at = now() \
+             WHERE id = $1 RETURNING tenant_id, object_id",
+        )
+        .bind(ids[position])
+        .bind(&lost)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        if let Some((tenant_id, object_id)) = owner {
+            audit_rows.push(tenant_id, ids[position], object_id, "lease_lost".into(), worker, lost);
         }
-    };
+    }
+    audit_rows.insert(&mut transaction).await?;
     transaction.commit().await?;
-    Ok(fenced)
+    Ok(answers)
+}
+
+/// Audit entries written with one statement.
+#[derive(Default)]
+struct AuditRows {
+    tenant_ids: Vec<String>,
+    change_ids: Vec<i64>,
+    object_ids: Vec<String>,
+    events: Vec<String>,
+    actors: Vec<String>,
+    details: Vec<Value>,
+}
+
+impl AuditRows {
+    fn push(
+        &mut self,
+        tenant_id: String,
+        change_id: i64,
+        object_id: String,
+        event: String,
+        actor: &str,
+        detail: Value,
+    ) {
+        self.tenant_ids.push(tenant_id);
+        self.change_ids.push(change_id);
+        self.object_ids.push(object_id);
+        self.events.push(event);
+        self.actors.push(actor.to_owned());
+        self.details.push(detail);
+    }
+
+    async fn insert(self, transaction: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        if self.change_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO audit_log (tenant_id, ad_change_id, object_id, event, actor, detail) \
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb[])",
+        )
+        .bind(&self.tenant_ids)
+        .bind(&self.change_ids)
+        .bind(&self.object_ids)
+        .bind(&self.events)
+        .bind(&self.actors)
+        .bind(&self.details)
+        .execute(transaction)
+        .await?;
+        Ok(())
+    }
 }
 
 /// Returns changes whose lease expired to the queue (retryable, to be reconciled before writing again), or
@@ -419,56 +524,77 @@ pub async fn find(pool: &PgPool, tenant_id: &str, id: i64) -> Result<Option<AdCh
     .await?)
 }
 
-/// What has been applied to an object and its campaign lately, for the guardrails: completed budget and
-/// status changes with the time they completed (Unix seconds) and the budgets before and after.
+/// A budget or status change applied to an object: when it completed (Unix seconds) and the budgets
+/// before and after (none for a status change).
+pub type AppliedObjectChange = (f64, Option<i64>, Option<i64>);
+
+/// What has been applied lately to the objects and campaigns of a round's changes, for the guardrails,
+/// keyed by (tenant, object id) and (tenant, campaign id).
+#[derive(Debug, Default)]
 pub struct AppliedHistory {
-    pub object_changes: Vec<(f64, Option<i64>, Option<i64>)>,
-    pub campaign_actions: Vec<f64>,
+    pub object_changes: HashMap<(String, String), Vec<AppliedObjectChange>>,
+    pub campaign_actions: HashMap<(String, String), Vec<f64>>,
 }
 
-/// Completed changes to `object_id` in the last `window_seconds`, and to any object of `campaign_id` in the
-/// last hour.
+/// Completed writes to `objects` in the last `object_window_seconds` (oldest first), and to any object of
+/// `campaigns` in the last hour: two statements for a whole round.
 pub async fn applied_history(
     pool: &PgPool,
-    tenant_id: &str,
-    object_id: &str,
-    campaign_id: Option<&str>,
-    window_seconds: f64,
+    objects: &[(String, String)],
+    campaigns: &[(String, String)],
+    object_window_seconds: f64,
 ) -> Result<AppliedHistory, QueueError> {
-    let object_changes: Vec<(f64, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT EXTRACT(EPOCH FROM finalized_at)::float8, \
-             (errors -> -1 -> 'detail' ->> 'budget_before')::bigint, \
-             (errors -> -1 -> 'detail' ->> 'budget_sent')::bigint \
-         FROM ad_changes \
-         WHERE tenant_id = $1 AND object_id = $2 AND state = 'completed' \
-             AND finalized_at > now() - make_interval(secs => $3) \
-             AND NOT COALESCE((errors -> -1 -> 'detail' ->> 'no_write')::boolean, false) \
-         ORDER BY finalized_at",
+    let (object_tenants, object_ids): (Vec<&str>, Vec<&str>) = objects
+        .iter()
+        .map(|(tenant, object)| (tenant.as_str(), object.as_str()))
+        .unzip();
+    type ObjectRow = (String, String, f64, Option<i64>, Option<i64>);
+    let object_rows: Vec<ObjectRow> = sqlx::query_as(
+        "SELECT a.tenant_id, a.object_id, EXTRACT(EPOCH FROM a.finalized_at)::float8, \
+             (a.errors -> -1 -> 'detail' ->> 'budget_before')::bigint, \
+             (a.errors -> -1 -> 'detail' ->> 'budget_sent')::bigint \
+         FROM ad_changes a JOIN unnest($1::text[], $2::text[]) AS wanted(tenant_id, object_id) \
+             ON a.tenant_id = wanted.tenant_id AND a.object_id = wanted.object_id \
+         WHERE a.state = 'completed' AND a.finalized_at > now() - make_interval(secs => $3) \
+             AND NOT COALESCE((a.errors -> -1 -> 'detail' ->> 'no_write')::boolean, false) \
+         ORDER BY a.finalized_at",
     )
-    .bind(tenant_id)
-    .bind(object_id)
-    .bind(window_seconds)
+    .bind(&object_tenants)
+    .bind(&object_ids)
+    .bind(object_window_seconds)
     .fetch_all(pool)
     .await?;
-    let campaign_actions: Vec<f64> = match campaign_id {
-        Some(campaign_id) => {
-            sqlx::query_scalar(
-                "SELECT EXTRACT(EPOCH FROM finalized_at)::float8 FROM ad_changes \
-                 WHERE tenant_id = $1 AND campaign_id = $2 AND state = 'completed' \
-                     AND finalized_at > now() - interval '1 hour' \
-                     AND NOT COALESCE((errors -> -1 -> 'detail' ->> 'no_write')::boolean, false)",
-            )
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .fetch_all(pool)
-            .await?
-        }
-        None => Vec::new(),
-    };
-    Ok(AppliedHistory {
-        object_changes,
-        campaign_actions,
-    })
+    let (campaign_tenants, campaign_ids): (Vec<&str>, Vec<&str>) = campaigns
+        .iter()
+        .map(|(tenant, campaign)| (tenant.as_str(), campaign.as_str()))
+        .unzip();
+    let campaign_rows: Vec<(String, String, f64)> = sqlx::query_as(
+        "SELECT a.tenant_id, a.campaign_id, EXTRACT(EPOCH FROM a.finalized_at)::float8 \
+         FROM ad_changes a JOIN unnest($1::text[], $2::text[]) AS wanted(tenant_id, campaign_id) \
+             ON a.tenant_id = wanted.tenant_id AND a.campaign_id = wanted.campaign_id \
+         WHERE a.state = 'completed' AND a.finalized_at > now() - interval '1 hour' \
+             AND NOT COALESCE((a.errors -> -1 -> 'detail' ->> 'no_write')::boolean, false)",
+    )
+    .bind(&campaign_tenants)
+    .bind(&campaign_ids)
+    .fetch_all(pool)
+    .await?;
+    let mut history = AppliedHistory::default();
+    for (tenant_id, object_id, at, before, after) in object_rows {
+        history
+            .object_changes
+            .entry((tenant_id, object_id))
+            .or_default()
+            .push((at, before, after));
+    }
+    for (tenant_id, campaign_id, at) in campaign_rows {
+        history
+            .campaign_actions
+            .entry((tenant_id, campaign_id))
+            .or_default()
+            .push(at);
+    }
+    Ok(history)
 }
 
 /// Why a user's transition of a change was refused.

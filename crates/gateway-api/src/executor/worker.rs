@@ -5,7 +5,8 @@
 //! writes lives in `writes`; what Meta's answers mean for a change, in `meta_answers`.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use adloop_money::{Currency, GraphAmount, MinorUnits};
 use serde::Deserialize;
@@ -144,7 +145,15 @@ pub struct Executor {
     worker_name: String,
     backoff: Backoff,
     metrics: ExecutorMetrics,
+    /// Accounts' currency and minimum budget as last read, and when.
+    account_facts_cache: Mutex<HashMap<String, (Value, Instant)>>,
 }
+
+/// How long an account's currency and minimum budget are used before they are read again: every round
+/// needs them and they seldom change.
+const ACCOUNT_FACTS_TTL: Duration = Duration::from_secs(300);
+
+const HOUR_SECONDS: f64 = 3600.0;
 
 fn now_unix() -> f64 {
     SystemTime::now()
@@ -171,6 +180,7 @@ impl Executor {
             worker_name,
             backoff: Backoff::default(),
             metrics: ExecutorMetrics::default(),
+            account_facts_cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -198,14 +208,20 @@ impl Executor {
         outcome: Outcome,
         report: &mut RoundReport,
     ) -> Result<(), ExecutorError> {
-        let (counter, name) = match &outcome {
+        let fenced = queue::finish(&self.pool, &self.worker_name, change.id, change.attempt, &outcome).await?;
+        self.count_finish(&outcome, fenced, report);
+        Ok(())
+    }
+
+    fn count_finish(&self, outcome: &Outcome, fenced: Fenced, report: &mut RoundReport) {
+        let (counter, name) = match outcome {
             Outcome::Completed { .. } => (&mut report.completed, "completed"),
             Outcome::Retry { .. } => (&mut report.retried, "retried"),
             Outcome::Discard { .. } => (&mut report.discarded, "discarded"),
             Outcome::Hold { .. } | Outcome::Release => (&mut report.held, "held"),
             Outcome::AwaitApproval { .. } => (&mut report.awaiting_approval, "awaiting_approval"),
         };
-        match queue::finish(&self.pool, &self.worker_name, change.id, change.attempt, &outcome).await? {
+        match fenced {
             Fenced::Applied => {
                 *counter += 1;
                 self.metrics.count_change(name);
@@ -214,6 +230,53 @@ impl Executor {
                 report.leases_lost += 1;
                 self.metrics.count_change("lease_lost");
             }
+        }
+    }
+
+    /// The claimed changes' accounts (currency, minimum budget), read at most once per `ACCOUNT_FACTS_TTL`.
+    async fn accounts_of(&self, claimed: &[AdChangeRow]) -> HashMap<String, Value> {
+        let mut wanted: Vec<String> = claimed.iter().map(|change| change.ad_account_id.clone()).collect();
+        wanted.sort();
+        wanted.dedup();
+        let mut accounts = HashMap::new();
+        let mut reads = Vec::new();
+        {
+            let cache = self.account_facts_cache.lock().unwrap_or_else(PoisonError::into_inner);
+            for account_id in wanted {
+                match cache.get(&account_id) {
+                    Some((facts, read_at)) if read_at.elapsed() < ACCOUNT_FACTS_TTL => {
+                        accounts.insert(account_id, facts.clone());
+                    }
+                    _ => reads.push((account_id, "currency,min_daily_budget")),
+                }
+            }
+        }
+        let (read, _) = self.read_state(&reads).await;
+        let mut cache = self.account_facts_cache.lock().unwrap_or_else(PoisonError::into_inner);
+        for (account_id, facts) in read {
+            cache.insert(account_id.clone(), (facts.clone(), Instant::now()));
+            accounts.insert(account_id, facts);
+        }
+        accounts
+    }
+
+    /// Records the outcomes of several changes with one transaction.
+    async fn finish_all(
+        &self,
+        finishes: Vec<(AdChangeRow, Outcome)>,
+        report: &mut RoundReport,
+    ) -> Result<(), ExecutorError> {
+        let fenced = queue::finish_many(
+            &self.pool,
+            &self.worker_name,
+            &finishes
+                .iter()
+                .map(|(change, outcome)| (change.id, change.attempt, outcome))
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+        for ((_, outcome), fenced) in finishes.iter().zip(fenced) {
+            self.count_finish(outcome, fenced, report);
         }
         Ok(())
     }
@@ -226,6 +289,24 @@ impl Executor {
     ) -> (HashMap<String, Value>, HashMap<String, OperationResult>) {
         let mut found = HashMap::new();
         let mut failed = HashMap::new();
+        if self.settings.write_mode == WriteMode::Single {
+            // A client that does not batch: one request per read.
+            for (id, fields) in reads {
+                let answer = self.graph.get(id, fields).await;
+                match answer {
+                    Ok(result) | Err(GraphClientError::Refused(result)) => {
+                        self.pace(vec![&result.usage]).await;
+                        if result.is_success() {
+                            found.insert(id.clone(), result.body);
+                        } else {
+                            failed.insert(id.clone(), result);
+                        }
+                    }
+                    Err(GraphClientError::NoAnswer(_)) => {}
+                }
+            }
+            return (found, failed);
+        }
         let mut pending: Vec<&[(String, &'static str)]> = reads.chunks(MAX_OPERATIONS_PER_BATCH).rev().collect();
         while let Some(chunk) = pending.pop() {
             let operations: Vec<Operation> = chunk
@@ -271,7 +352,7 @@ impl Executor {
 
     /// One round; returns what it did.
     pub async fn run_once(&self) -> Result<RoundReport, ExecutorError> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let claimed = queue::claim(
             &self.pool,
             &self.worker_name,
@@ -296,13 +377,7 @@ impl Executor {
             claimed.iter().map(|change| (change.id, change.attempt)).collect(),
             self.lease(),
         );
-        let mut account_reads: Vec<(String, &'static str)> = claimed
-            .iter()
-            .map(|change| (change.ad_account_id.clone(), "currency,min_daily_budget"))
-            .collect();
-        account_reads.sort();
-        account_reads.dedup();
-        let (accounts, _) = self.read_state(&account_reads).await;
+        let accounts = self.accounts_of(&claimed).await;
         // Ads have no budget field: asking for one is an error at Meta.
         let object_reads: Vec<(String, &'static str)> = claimed
             .iter()
@@ -318,27 +393,40 @@ impl Executor {
             .collect();
         let (objects, failed_reads) = self.read_state(&object_reads).await;
 
-        let mut writes = Vec::new();
-        for change in claimed {
-            let outcome_without_write = self
-                .decide(
-                    &change,
-                    &guardrail_overrides::resolve(
-                        &self.settings.guardrails,
-                        &guardrail_layers,
-                        &change.tenant_id,
-                        &change.ad_account_id,
-                    ),
-                    accounts.get(&change.ad_account_id),
-                    objects.get(&change.object_id),
-                    failed_reads.get(&change.object_id),
+        let guardrails_of_changes: Vec<GuardrailSettings> = claimed
+            .iter()
+            .map(|change| {
+                guardrail_overrides::resolve(
+                    &self.settings.guardrails,
+                    &guardrail_layers,
+                    &change.tenant_id,
+                    &change.ad_account_id,
                 )
-                .await?;
+            })
+            .collect();
+        let history = self.applied_history(&claimed, &guardrails_of_changes).await?;
+
+        let mut writes = Vec::new();
+        let mut finished_without_write = Vec::new();
+        for (change, guardrails) in claimed.into_iter().zip(&guardrails_of_changes) {
+            let outcome_without_write = self.decide(
+                &change,
+                guardrails,
+                &history,
+                accounts.get(&change.ad_account_id),
+                objects.get(&change.object_id),
+                failed_reads.get(&change.object_id),
+            );
             match outcome_without_write {
                 Ok(write) => writes.push(write),
-                Err(outcome) => self.finish(&change, outcome, &mut report).await?,
+                Err(outcome) => {
+                    self.stop_when_meta_says_so(&change, failed_reads.get(&change.object_id))
+                        .await?;
+                    finished_without_write.push((change, outcome));
+                }
             }
         }
+        self.finish_all(finished_without_write, &mut report).await?;
         self.write(writes, &mut report, &leases).await?;
         self.metrics
             .round_duration_seconds
@@ -346,42 +434,67 @@ impl Executor {
         Ok(report)
     }
 
+    /// What the guardrails need to know about the round's objects and campaigns: two statements for the
+    /// whole round, over the longest window any of its accounts' guardrails looks back.
+    async fn applied_history(
+        &self,
+        claimed: &[AdChangeRow],
+        guardrails_of_changes: &[GuardrailSettings],
+    ) -> Result<queue::AppliedHistory, ExecutorError> {
+        let mut objects: Vec<(String, String)> = claimed
+            .iter()
+            .map(|change| (change.tenant_id.clone(), change.object_id.clone()))
+            .collect();
+        objects.sort();
+        objects.dedup();
+        let mut campaigns: Vec<(String, String)> = claimed
+            .iter()
+            .filter_map(|change| Some((change.tenant_id.clone(), change.campaign_id.clone()?)))
+            .collect();
+        campaigns.sort();
+        campaigns.dedup();
+        let longest_window_seconds = guardrails_of_changes
+            .iter()
+            .map(|guardrails| {
+                guardrails
+                    .net_change_window_seconds
+                    .max(guardrails.min_seconds_between_changes)
+            })
+            .fold(HOUR_SECONDS, f64::max);
+        Ok(queue::applied_history(&self.pool, &objects, &campaigns, longest_window_seconds).await?)
+    }
+
     /// The write a change needs, or the outcome it ends this round with.
-    async fn decide(
+    fn decide(
         &self,
         change: &AdChangeRow,
         guardrails_for_account: &GuardrailSettings,
+        history: &queue::AppliedHistory,
         account: Option<&Value>,
         object: Option<&Value>,
         failed_read: Option<&OperationResult>,
-    ) -> Result<Result<PendingWrite, Outcome>, ExecutorError> {
+    ) -> Result<PendingWrite, Outcome> {
         let (Some(account), Some(object)) = (account, object) else {
-            self.stop_when_meta_says_so(change, failed_read).await?;
-            return Ok(Err(self.outcome_of_failed_read(failed_read)));
+            return Err(self.outcome_of_failed_read(failed_read));
         };
         let facts = match account_facts(account) {
             Some(facts) => facts,
             None => {
-                return Ok(Err(Outcome::Discard {
+                return Err(Outcome::Discard {
                     error: AttemptError {
                         code: None,
                         subcode: None,
                         message: "the ad account reports no currency adloop knows".into(),
                     },
-                }));
+                });
             }
         };
         let state = object_state(object, facts.currency);
-        let history = queue::applied_history(
-            &self.pool,
-            &change.tenant_id,
-            &change.object_id,
-            change.campaign_id.as_deref(),
-            guardrails_for_account.net_change_window_seconds,
-        )
-        .await?;
+        let no_changes = Vec::new();
         let applied: Vec<AppliedChange> = history
             .object_changes
+            .get(&(change.tenant_id.clone(), change.object_id.clone()))
+            .unwrap_or(&no_changes)
             .iter()
             .map(|(at, before, after)| AppliedChange {
                 at: *at,
@@ -389,6 +502,16 @@ impl Executor {
                 budget_after: after.map(MinorUnits),
             })
             .collect();
+        let no_actions = Vec::new();
+        let campaign_actions = change
+            .campaign_id
+            .as_ref()
+            .and_then(|campaign_id| {
+                history
+                    .campaign_actions
+                    .get(&(change.tenant_id.clone(), campaign_id.clone()))
+            })
+            .unwrap_or(&no_actions);
         let context = ObjectContext {
             now: now_unix(),
             current_budget: state.daily_budget,
@@ -396,7 +519,7 @@ impl Executor {
             effective_status: state.effective_status.as_deref(),
             account_minimum_budget: facts.minimum_budget,
             object_history: &applied,
-            campaign_actions_last_hour: &history.campaign_actions,
+            campaign_actions_last_hour: campaign_actions,
             meta_budget_lock_until: None,
             confidence: change.confidence,
             fuzz_draw: if guardrails_for_account.budget_fuzz_fraction > 0.0 {
@@ -424,7 +547,7 @@ impl Executor {
             ),
             kind => {
                 if change.currency.as_deref() != Some(facts.currency.code()) {
-                    return Ok(Err(Outcome::Discard {
+                    return Err(Outcome::Discard {
                         error: AttemptError {
                             code: None,
                             subcode: None,
@@ -434,7 +557,7 @@ impl Executor {
                                 facts.currency
                             ),
                         },
-                    }));
+                    });
                 }
                 let amount = MinorUnits(change.requested_budget_minor.unwrap_or(0));
                 let request = match kind {
@@ -456,7 +579,7 @@ impl Executor {
             }
             params
         };
-        Ok(match decision {
+        match decision {
             Decision::ApplyBudget { budget } => {
                 // Meta's units for the currency; where they are coarser, the budget rounds down.
                 let graph_amount = budget.to_graph_amount_rounded_down(facts.currency);
@@ -499,7 +622,7 @@ impl Executor {
             Decision::NeedsApproval { rule, detail } => Err(Outcome::AwaitApproval {
                 detail: json!({ "rule": rule, "detail": detail }),
             }),
-        })
+        }
     }
 
     fn outcome_of_failed_read(&self, failed_read: Option<&OperationResult>) -> Outcome {

@@ -491,3 +491,35 @@ async fn a_lease_keeper_keeps_a_slow_rounds_leases_and_notices_one_it_lost() {
         "once the round is over its leases lapse"
     );
 }
+
+#[tokio::test]
+async fn a_claim_takes_one_ad_set_per_campaign_before_a_second_of_any() {
+    let pool = queue_database().await;
+    // Four ad sets of campaign-1 queued first, then one each of campaign-2 and campaign-3.
+    let mut changes: Vec<NewAdChange> = (1..=4)
+        .map(|number| budget(&format!("set-{number}"), 11_000, &format!("k{number}")))
+        .collect();
+    for campaign in [2, 3] {
+        let mut change = budget(&format!("set-c{campaign}"), 11_000, &format!("kc{campaign}"));
+        change.campaign_id = Some(format!("campaign-{campaign}"));
+        changes.push(change);
+    }
+    enqueue_ids(&pool, &changes).await;
+
+    let claimed = queue::claim(&pool, "w", 3, LONG_LEASE).await.unwrap();
+    let mut campaigns: Vec<String> = claimed
+        .iter()
+        .map(|change| change.campaign_id.clone().unwrap())
+        .collect();
+    campaigns.sort();
+    // Meta takes one ad set per campaign per batch: three from campaign-1 would need three requests.
+    assert_eq!(campaigns, ["campaign-1", "campaign-2", "campaign-3"]);
+    assert_eq!(
+        claimed
+            .iter()
+            .find(|change| change.campaign_id.as_deref() == Some("campaign-1"))
+            .unwrap()
+            .object_id,
+        "set-1"
+    );
+}

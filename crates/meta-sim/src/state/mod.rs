@@ -264,6 +264,9 @@ impl SimState {
             })
             .map(|ad| ad.id.clone())
             .collect();
+        if !paused_by_scenario.is_empty() {
+            self.objects.statuses_changed();
+        }
         for ad_id in paused_by_scenario {
             if let Some(ad) = self.objects.get_mut(&ad_id) {
                 ad.status = ObjectStatus::Paused;
@@ -280,6 +283,7 @@ impl SimState {
 
     /// Tells the world which ads may deliver after a status change.
     fn sync_delivery_with_statuses(&mut self) {
+        self.objects.statuses_changed();
         let deliveries: Vec<(usize, bool)> = self
             .objects
             .all()
@@ -291,12 +295,8 @@ impl SimState {
         }
     }
 
-    fn active_ads_in_account(&self, account_id: &str) -> u64 {
-        self.objects
-            .all()
-            .filter(|object| object.kind == ObjectKind::Ad && object.account_id == account_id)
-            .filter(|ad| self.objects.ad_may_deliver(&ad.id))
-            .count() as u64
+    fn active_ads_in_account(&mut self, account_id: &str) -> u64 {
+        self.objects.delivering_ads_in_account(account_id)
     }
 
     /// The ad account a Graph call is charged to, if the object exists.

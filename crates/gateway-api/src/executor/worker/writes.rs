@@ -21,15 +21,13 @@ impl Executor {
         report: &mut RoundReport,
         leases: &LeaseKeeper,
     ) -> Result<(), ExecutorError> {
-        let mut still_held = Vec::with_capacity(writes.len());
-        for write in writes {
-            if leases.has_lost(write.change.id) {
-                self.finish(&write.change, Outcome::Release, report).await?;
-            } else {
-                still_held.push(write);
-            }
-        }
-        let writes = still_held;
+        let (lost, writes): (Vec<PendingWrite>, Vec<PendingWrite>) =
+            writes.into_iter().partition(|write| leases.has_lost(write.change.id));
+        self.finish_all(
+            lost.into_iter().map(|write| (write.change, Outcome::Release)).collect(),
+            report,
+        )
+        .await?;
         match self.settings.write_mode {
             WriteMode::Single => {
                 for write in writes {
@@ -37,19 +35,7 @@ impl Executor {
                         self.finish(&write.change, Outcome::Release, report).await?;
                         continue;
                     }
-                    loop {
-                        let (granted, wait) = pacing::reserve_mutations(
-                            &self.pool,
-                            &self.settings.pacing,
-                            &write.change.ad_account_id,
-                            1,
-                        )
-                        .await?;
-                        if granted == 1 {
-                            break;
-                        }
-                        tokio::time::sleep(wait).await;
-                    }
+                    self.wait_for_one_mutation(&write.change.ad_account_id).await?;
                     self.metrics.count_single_write();
                     let answer = self.graph.post(&write.change.object_id, &write.params).await;
                     self.pace(match &answer {
@@ -115,17 +101,34 @@ impl Executor {
                         Err(GraphClientError::Refused(result)) => vec![Some(result); operations.len()],
                         Err(GraphClientError::NoAnswer(_)) => vec![None; operations.len()],
                     };
+                    let mut outcomes = Vec::with_capacity(batch.len());
                     for (position, index) in batch.iter().enumerate() {
                         let write = &writes[*index];
                         let result = results.get(position).and_then(Option::as_ref);
                         self.stop_when_meta_says_so(&write.change, result).await?;
                         let outcome = self.outcome_of_write(&write.change, write.detail.clone(), result);
-                        self.finish(&write.change, outcome, report).await?;
+                        outcomes.push((write.change.clone(), outcome));
                     }
+                    self.finish_all(outcomes, report).await?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Waits until the account's shared mutation window has room for one write (single mode).
+    async fn wait_for_one_mutation(&self, ad_account_id: &str) -> Result<(), ExecutorError> {
+        if !self.settings.pacing.pace_mutations {
+            return Ok(());
+        }
+        loop {
+            let (granted, wait) =
+                pacing::reserve_mutations(&self.pool, &self.settings.pacing, ad_account_id, 1).await?;
+            if granted == 1 {
+                return Ok(());
+            }
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Splits a planned batch into the writes each account's shared mutation window still allows now and
@@ -135,6 +138,9 @@ impl Executor {
         writes: &[PendingWrite],
         batch: Vec<usize>,
     ) -> Result<(Vec<usize>, Vec<usize>, Duration), ExecutorError> {
+        if !self.settings.pacing.pace_mutations {
+            return Ok((batch, Vec::new(), Duration::ZERO));
+        }
         let mut by_account: Vec<(&str, Vec<usize>)> = Vec::new();
         for index in batch {
             let account = writes[index].change.ad_account_id.as_str();

@@ -1,0 +1,100 @@
+//! The safe executor end to end under load (see `adloop_load::executor_bench`).
+//!
+//!     executor-bench [--changes 10000] [--single-changes 10000] [--binaries-dir target/release]
+//!
+//! Runs, one after another on fresh databases and worlds: batch mode with one gateway replica, batch mode
+//! with two, single-request mode with one; then the bare Postgres claim ceiling. Prints a Markdown table.
+//! Needs the dev stack (`scripts/dev-stack up`) and release builds of gateway-api and meta-sim.
+
+use std::time::Duration;
+
+use adloop_load::executor_bench::{self, RunFigures, RunPlan, WorldShape, WriteMode};
+
+#[derive(Debug, clap::Parser)]
+#[command(about = "The safe executor end to end under load")]
+struct Arguments {
+    /// Budget changes in each batch-mode run (one per ad set; the world has 10,000).
+    #[arg(long, default_value_t = 10_000)]
+    changes: usize,
+    /// Budget changes in the single-request-mode run.
+    #[arg(long, default_value_t = 10_000)]
+    single_changes: usize,
+    /// Where the release binaries of gateway-api and meta-sim are (default: beside this program).
+    #[arg(long)]
+    binaries_dir: Option<std::path::PathBuf>,
+}
+
+fn row(label: &str, figures: &RunFigures) -> String {
+    format!(
+        "| {label} | {} | {:.2} s | {:.2} s | {:.0} | {} | {:.1} | {:?} | {} | {} |",
+        figures.changes,
+        figures.enqueue_seconds,
+        figures.end_to_end_seconds,
+        figures.changes_per_second(),
+        figures.graph_requests,
+        figures.changes as f64 / figures.graph_requests.max(1) as f64,
+        figures.changes_by_state,
+        figures.audit_entries,
+        figures.ad_sets_written_more_than_once,
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let arguments = <Arguments as clap::Parser>::parse();
+    let binaries_dir = arguments
+        .binaries_dir
+        .unwrap_or_else(executor_bench::default_binaries_dir);
+    let plan = |changes: usize, write_mode: WriteMode, gateway_replicas: usize| RunPlan {
+        shape: WorldShape::TEN_THOUSAND_AD_SETS,
+        changes,
+        write_mode,
+        gateway_replicas,
+        binaries_dir: binaries_dir.clone(),
+        time_limit: Duration::from_secs(900),
+    };
+    let runs = [
+        ("batch, 1 replica", plan(arguments.changes, WriteMode::Batch, 1)),
+        ("batch, 2 replicas", plan(arguments.changes, WriteMode::Batch, 2)),
+        (
+            "single, 1 replica",
+            plan(arguments.single_changes, WriteMode::Single, 1),
+        ),
+    ];
+    let mut results = Vec::new();
+    for (label, plan) in &runs {
+        eprintln!("executor-bench: {label}, {} changes…", plan.changes);
+        let figures = executor_bench::run(plan).await?;
+        eprintln!(
+            "executor-bench: {label}: {:.2} s, {:.0} changes/s",
+            figures.end_to_end_seconds,
+            figures.changes_per_second()
+        );
+        results.push((*label, figures));
+    }
+    eprintln!("executor-bench: bare SKIP LOCKED claim-50/complete ceiling…");
+    let database = adloop_test_support::TestDatabase::create().await;
+    let pool = sqlx::PgPool::connect(&database.url).await?;
+    let ceiling = executor_bench::bare_claim_ceiling(&pool, 10_000, 2).await?;
+
+    println!(
+        "| run | changes | enqueue (API) | end to end | changes/s | Graph requests | changes per request | states | audit entries | ad sets written twice |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (label, figures) in &results {
+        println!("{}", row(label, figures));
+    }
+    println!();
+    println!("bare Postgres SKIP LOCKED claim-50 + complete, 2 workers, 10,000 rows: {ceiling:.0} rows/s");
+    let batch = &results[0].1;
+    let two_replicas = &results[1].1;
+    let single = &results[2].1;
+    let requests_per_change = |figures: &RunFigures| figures.graph_requests as f64 / figures.changes.max(1) as f64;
+    println!(
+        "single/batch Graph requests per change: {:.1}x; two replicas / one, changes/s: {:.2}x; batch changes/s / bare ceiling: {:.2}",
+        requests_per_change(single) / requests_per_change(batch).max(1e-9),
+        two_replicas.changes_per_second() / batch.changes_per_second().max(1e-9),
+        batch.changes_per_second() / ceiling.max(1e-9),
+    );
+    Ok(())
+}

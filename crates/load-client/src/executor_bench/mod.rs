@@ -1,0 +1,297 @@
+//! The executor benchmark (`executor-bench`): budget changes enqueued through gateway-api's HTTP API,
+//! claimed, checked against the guardrails, written to meta-sim (in Graph batches or one request each),
+//! completed and audited, by the release binaries as users run them, against the dev stack's Postgres.
+//! Reports wall time, changes per second, the Graph HTTP requests meta-sim received, and checks that no ad
+//! set was written twice. The limits that exist to protect Meta (meta-sim's quotas and mutation limits,
+//! the executor's own mutation pacing, the per-campaign action guardrail) are raised for the run, so it
+//! measures adloop's own overhead; at Meta each batched operation still counts against the rate limits.
+
+mod processes;
+mod raw_claim;
+mod world;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+pub use processes::{ProcessError, ServiceProcess, default_binaries_dir};
+pub use raw_claim::bare_claim_ceiling;
+pub use world::WorldShape;
+
+const META_SIM_TOKEN: &str = "meta-sim-dev-token";
+const CHANGES_PER_REQUEST: usize = 500;
+const ENQUEUE_CONCURRENCY: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("http: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+/// How the executor writes to the Graph API in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    Batch,
+    Single,
+}
+
+impl WriteMode {
+    fn setting(self) -> &'static str {
+        match self {
+            WriteMode::Batch => "batch",
+            WriteMode::Single => "single",
+        }
+    }
+}
+
+/// One run's set-up.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub shape: WorldShape,
+    /// Changes to enqueue (one per ad set, at most the world's ad sets).
+    pub changes: usize,
+    pub write_mode: WriteMode,
+    pub gateway_replicas: usize,
+    pub binaries_dir: PathBuf,
+    /// Give up waiting for the changes after this long.
+    pub time_limit: Duration,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct RunFigures {
+    pub changes: usize,
+    /// From the first enqueue request to the last answer.
+    pub enqueue_seconds: f64,
+    /// From the first enqueue request until every change reached a terminal state.
+    pub end_to_end_seconds: f64,
+    /// HTTP requests meta-sim's Graph API received during the run.
+    pub graph_requests: u64,
+    pub changes_by_state: BTreeMap<String, i64>,
+    pub audit_entries: i64,
+    /// Ad sets whose budget meta-sim saw written more than once (a double-applied change).
+    pub ad_sets_written_more_than_once: usize,
+    /// Ad sets written once, as planned.
+    pub ad_sets_written_once: usize,
+}
+
+impl RunFigures {
+    pub fn changes_per_second(&self) -> f64 {
+        self.changes as f64 / self.end_to_end_seconds.max(1e-9)
+    }
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+/// Runs the plan once on a fresh database and a fresh meta-sim world.
+pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
+    let database = adloop_test_support::TestDatabase::create().await;
+    let scenario_path = std::env::temp_dir().join(format!("adloop-executor-bench-{}.toml", std::process::id()));
+    std::fs::write(&scenario_path, plan.shape.scenario_toml())
+        .map_err(|error| BenchError::Unexpected(format!("cannot write the bench scenario: {error}")))?;
+    let scenario_path_text = scenario_path.display().to_string();
+    let meta_sim = ServiceProcess::start(
+        &plan.binaries_dir,
+        "meta-sim",
+        &pairs(&[
+            ("ADLOOP_WORLD__SCENARIO_PATH", &scenario_path_text),
+            ("ADLOOP_CLOCK__MODE", "manual"),
+            ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
+            ("ADLOOP_INSPECTION__REQUEST_LOG_CAPACITY", "100"),
+            ("ADLOOP_RATE_LIMITS__APP_CALLS_PER_WINDOW", "1000000000"),
+            ("ADLOOP_RATE_LIMITS__ADS_MANAGEMENT_BASE_CALLS", "1000000000"),
+            ("ADLOOP_RATE_LIMITS__AD_ACCOUNT_SCORE_LIMIT", "1000000000000"),
+            ("ADLOOP_RATE_LIMITS__MUTATIONS_PER_SECOND_PER_ACCOUNT", "1000000000"),
+        ]),
+    )?;
+    let gateway_environment = pairs(&[
+        ("ADLOOP_DATABASE__URL", &database.url),
+        ("ADLOOP_REDIS__URL", &adloop_test_support::redis_url()),
+        ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
+        ("ADLOOP_GRAPH__BASE_URL", &meta_sim.base_url()),
+        ("ADLOOP_GRAPH__ACCESS_TOKEN", META_SIM_TOKEN),
+        ("ADLOOP_EXECUTOR__ENABLED", "true"),
+        ("ADLOOP_EXECUTOR__WRITE_MODE", plan.write_mode.setting()),
+        (
+            "ADLOOP_EXECUTOR__GUARDRAILS__MAX_ACTIONS_PER_CAMPAIGN_PER_HOUR",
+            "1000000",
+        ),
+        ("ADLOOP_EXECUTOR__PACING__PACE_MUTATIONS", "false"),
+    ]);
+    let api_key = processes::run_to_completion(
+        &plan.binaries_dir,
+        "gateway-api",
+        &["keys", "create", "--tenant", "bench"],
+        &gateway_environment,
+    )?;
+    let gateways = (0..plan.gateway_replicas.max(1))
+        .map(|_| ServiceProcess::start(&plan.binaries_dir, "gateway-api", &gateway_environment))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pool = PgPool::connect(&database.url).await?;
+    let http = reqwest::Client::new();
+
+    let world_before = sim_state(&http, &meta_sim).await?;
+    let changes = budget_changes(&world_before, plan.changes);
+    let requests_before = world_before["counters"]["requests"].as_u64().unwrap_or(0);
+
+    let started = Instant::now();
+    enqueue_through_the_api(&http, &gateways, &api_key, changes.clone()).await?;
+    let enqueue_seconds = started.elapsed().as_secs_f64();
+    let changes_by_state = wait_until_terminal(&pool, changes.len(), plan.time_limit).await?;
+    let end_to_end_seconds = started.elapsed().as_secs_f64();
+
+    let world_after = sim_state(&http, &meta_sim).await?;
+    let graph_requests = world_after["counters"]["requests"].as_u64().unwrap_or(0) - requests_before;
+    let (ad_sets_written_once, ad_sets_written_more_than_once) = budget_writes_per_ad_set(&world_after);
+    let audit_entries: i64 = sqlx::query_scalar("SELECT count(*) FROM gateway.audit_log")
+        .fetch_one(&pool)
+        .await?;
+    pool.close().await;
+    drop(gateways);
+    drop(meta_sim);
+    let _ = std::fs::remove_file(&scenario_path);
+    Ok(RunFigures {
+        changes: changes.len(),
+        enqueue_seconds,
+        end_to_end_seconds,
+        graph_requests,
+        changes_by_state,
+        audit_entries,
+        ad_sets_written_more_than_once,
+        ad_sets_written_once,
+    })
+}
+
+async fn sim_state(http: &reqwest::Client, meta_sim: &ServiceProcess) -> Result<Value, BenchError> {
+    Ok(http
+        .get(format!("{}/_sim/state", meta_sim.base_url()))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
+/// One budget change per ad set (up to `limit`): 10% above its current budget, within every guardrail.
+fn budget_changes(world: &Value, limit: usize) -> Vec<Value> {
+    let empty = Vec::new();
+    world["objects"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .filter(|object| object["kind"] == "ad_set")
+        .take(limit)
+        .map(|ad_set| {
+            let budget = ad_set["daily_budget"].as_i64().unwrap_or(5_000);
+            let id = ad_set["id"].as_str().unwrap_or_default();
+            json!({
+                "ad_account_id": ad_set["account_id"],
+                "campaign_id": ad_set["campaign_id"],
+                "ad_set_id": id,
+                "kind": "budget_set",
+                "currency": "USD",
+                "amount": budget + budget / 10,
+                "reason": "executor benchmark",
+                "confidence": 0.9,
+                "idempotency_key": format!("bench-{id}"),
+            })
+        })
+        .collect()
+}
+
+/// Posts the changes in bulk requests of 500, a few at a time, spread over the gateways.
+async fn enqueue_through_the_api(
+    http: &reqwest::Client,
+    gateways: &[ServiceProcess],
+    api_key: &str,
+    changes: Vec<Value>,
+) -> Result<(), BenchError> {
+    let urls: Vec<String> = gateways
+        .iter()
+        .map(|gateway| format!("{}/v1/ad-changes", gateway.base_url()))
+        .collect();
+    let mut bodies: Vec<(String, Value)> = changes
+        .chunks(CHANGES_PER_REQUEST)
+        .enumerate()
+        .map(|(index, chunk)| (urls[index % urls.len()].clone(), json!({ "changes": chunk })))
+        .collect();
+    bodies.reverse();
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        while in_flight.len() < ENQUEUE_CONCURRENCY
+            && let Some((url, body)) = bodies.pop()
+        {
+            let request = http.post(url).bearer_auth(api_key).json(&body);
+            in_flight.spawn(async move { request.send().await?.error_for_status() });
+        }
+        match in_flight.join_next().await {
+            Some(answer) => {
+                answer.map_err(|error| BenchError::Unexpected(format!("enqueue task: {error}")))??;
+            }
+            None => return Ok(()),
+        }
+    }
+}
+
+const TERMINAL_STATES: [&str; 4] = ["completed", "discarded", "cancelled", "awaiting_approval"];
+
+async fn wait_until_terminal(
+    pool: &PgPool,
+    expected: usize,
+    time_limit: Duration,
+) -> Result<BTreeMap<String, i64>, BenchError> {
+    let started = Instant::now();
+    loop {
+        let counts: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, count(*) FROM gateway.ad_changes GROUP BY state")
+                .fetch_all(pool)
+                .await?;
+        let by_state: BTreeMap<String, i64> = counts.into_iter().collect();
+        let terminal: i64 = TERMINAL_STATES.iter().filter_map(|state| by_state.get(*state)).sum();
+        if terminal as usize >= expected {
+            return Ok(by_state);
+        }
+        if started.elapsed() > time_limit {
+            return Err(BenchError::Unexpected(format!(
+                "changes still open after {} s: {by_state:?}",
+                time_limit.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// (ad sets whose budget the API wrote once, more than once), from meta-sim's change history.
+fn budget_writes_per_ad_set(world: &Value) -> (usize, usize) {
+    let empty = Vec::new();
+    let mut once = 0;
+    let mut more = 0;
+    for object in world["objects"].as_array().unwrap_or(&empty) {
+        let writes = object["history"]
+            .as_array()
+            .unwrap_or(&empty)
+            .iter()
+            .filter(|record| record["field"] == "daily_budget" && record["source"] != "scenario")
+            .count();
+        match writes {
+            0 => {}
+            1 => once += 1,
+            _ => more += 1,
+        }
+    }
+    (once, more)
+}

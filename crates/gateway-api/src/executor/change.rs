@@ -59,10 +59,12 @@ impl ChangeRequest {
     }
 
     /// The kinds that change the same field of an object as this one.
-    pub fn same_field_kinds(&self) -> &'static [&'static str] {
+    /// The field of the object the change writes: `budget` or `status` (an absolute change supersedes
+    /// queued changes of the same field).
+    pub fn field(&self) -> &'static str {
         match self {
-            ChangeRequest::Status { .. } => &["status_change"],
-            _ => &["budget_set", "budget_increase", "budget_decrease"],
+            ChangeRequest::Status { .. } => "status",
+            _ => "budget",
         }
     }
 

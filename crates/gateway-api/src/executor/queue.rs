@@ -109,101 +109,199 @@ async fn audit(
     Ok(())
 }
 
-/// Enqueues changes in one transaction with their audit entries (see the module docs).
-pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Result<Vec<Enqueued>, QueueError> {
-    let mut transaction = pool.begin().await?;
-    let mut enqueued = Vec::with_capacity(changes.len());
-    let mut wake_workers = false;
-    for change in changes {
-        let initial_state = if change.needs_approval {
-            ChangeState::AwaitingApproval
-        } else {
-            ChangeState::Available
-        };
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO ad_changes (tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \
-                 currency, old_budget_minor, requested_budget_minor, old_status, requested_status, reason, \
-                 confidence, source, idempotency_key, state, priority, run_at, max_attempts) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-                 now() + make_interval(secs => $19), $20) \
-             ON CONFLICT (tenant_id, idempotency_key) DO NOTHING \
-             RETURNING id",
-        )
-        .bind(&change.tenant_id)
-        .bind(&change.ad_account_id)
-        .bind(&change.campaign_id)
-        .bind(&change.ad_set_id)
-        .bind(&change.ad_id)
-        .bind(&change.object_id)
-        .bind(change.request.kind())
-        .bind(change.request.currency().map(|currency| currency.code().to_owned()))
-        .bind(change.old_budget.map(|amount| amount.get()))
-        .bind(change.request.budget_amount().map(|amount| amount.get()))
-        .bind(&change.old_status)
-        .bind(change.request.status().map(|status| status.as_str()))
-        .bind(&change.reason)
-        .bind(change.confidence)
-        .bind(&change.source)
-        .bind(&change.idempotency_key)
-        .bind(initial_state.as_str())
-        .bind(change.priority)
-        .bind(change.delay_seconds.max(0.0))
-        .bind(change.max_attempts)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let Some(id) = inserted else {
-            let existing: i64 =
-                sqlx::query_scalar("SELECT id FROM ad_changes WHERE tenant_id = $1 AND idempotency_key = $2")
-                    .bind(&change.tenant_id)
-                    .bind(&change.idempotency_key)
-                    .fetch_one(&mut *transaction)
-                    .await?;
-            enqueued.push(Enqueued {
-                id: existing,
-                created: false,
-            });
-            continue;
-        };
-        audit(
-            &mut *transaction,
-            &change.tenant_id,
-            id,
-            &change.object_id,
-            "enqueued",
-            actor,
-            json!({"kind": change.request.kind(), "state": initial_state.as_str(), "reason": change.reason}),
-        )
-        .await?;
-        if change.request.is_absolute() {
-            let superseded: Vec<i64> = sqlx::query_scalar(
-                "UPDATE ad_changes SET state = 'cancelled', finalized_at = now(), updated_at = now(), \
-                     errors = errors || jsonb_build_array(jsonb_build_object('outcome', 'superseded', 'by', $4::bigint)) \
-                 WHERE tenant_id = $1 AND object_id = $2 AND kind = ANY($3) AND id < $4 \
-                     AND state IN ('available', 'retryable', 'awaiting_approval') \
-                 RETURNING id",
-            )
-            .bind(&change.tenant_id)
-            .bind(&change.object_id)
-            .bind(change.request.same_field_kinds())
-            .bind(id)
-            .fetch_all(&mut *transaction)
-            .await?;
-            for superseded_id in superseded {
-                audit(
-                    &mut *transaction,
-                    &change.tenant_id,
-                    superseded_id,
-                    &change.object_id,
-                    "superseded",
-                    actor,
-                    json!({"by": id}),
-                )
-                .await?;
-            }
+/// The columns of changes to insert, one array per column (bound to `unnest`).
+#[derive(Default)]
+struct NewChangeColumns {
+    tenant_ids: Vec<String>,
+    ad_account_ids: Vec<String>,
+    campaign_ids: Vec<Option<String>>,
+    ad_set_ids: Vec<Option<String>>,
+    ad_ids: Vec<Option<String>>,
+    object_ids: Vec<String>,
+    kinds: Vec<&'static str>,
+    currencies: Vec<Option<String>>,
+    old_budgets: Vec<Option<i64>>,
+    requested_budgets: Vec<Option<i64>>,
+    old_statuses: Vec<Option<String>>,
+    requested_statuses: Vec<Option<&'static str>>,
+    reasons: Vec<String>,
+    confidences: Vec<Option<f64>>,
+    sources: Vec<String>,
+    idempotency_keys: Vec<String>,
+    states: Vec<&'static str>,
+    priorities: Vec<i16>,
+    delays: Vec<f64>,
+    max_attempts: Vec<i32>,
+}
+
+impl NewChangeColumns {
+    fn of(changes: &[NewAdChange]) -> NewChangeColumns {
+        let mut columns = NewChangeColumns::default();
+        for change in changes {
+            columns.tenant_ids.push(change.tenant_id.clone());
+            columns.ad_account_ids.push(change.ad_account_id.clone());
+            columns.campaign_ids.push(change.campaign_id.clone());
+            columns.ad_set_ids.push(change.ad_set_id.clone());
+            columns.ad_ids.push(change.ad_id.clone());
+            columns.object_ids.push(change.object_id.clone());
+            columns.kinds.push(change.request.kind());
+            columns
+                .currencies
+                .push(change.request.currency().map(|currency| currency.code().to_owned()));
+            columns.old_budgets.push(change.old_budget.map(|amount| amount.get()));
+            columns
+                .requested_budgets
+                .push(change.request.budget_amount().map(|amount| amount.get()));
+            columns.old_statuses.push(change.old_status.clone());
+            columns
+                .requested_statuses
+                .push(change.request.status().map(|status| status.as_str()));
+            columns.reasons.push(change.reason.clone());
+            columns.confidences.push(change.confidence);
+            columns.sources.push(change.source.clone());
+            columns.idempotency_keys.push(change.idempotency_key.clone());
+            columns.states.push(initial_state(change).as_str());
+            columns.priorities.push(change.priority);
+            columns.delays.push(change.delay_seconds.max(0.0));
+            columns.max_attempts.push(change.max_attempts);
         }
-        wake_workers |= !change.needs_approval && change.delay_seconds <= 0.0;
-        enqueued.push(Enqueued { id, created: true });
+        columns
     }
+}
+
+fn initial_state(change: &NewAdChange) -> ChangeState {
+    if change.needs_approval {
+        ChangeState::AwaitingApproval
+    } else {
+        ChangeState::Available
+    }
+}
+
+/// Enqueues changes in one transaction with their audit entries (see the module docs): one insert, one
+/// look-up of repeated idempotency keys, one update for superseded changes and one audit insert, however
+/// many changes. Changes keep their order (a later absolute change in the list supersedes an earlier one).
+pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Result<Vec<Enqueued>, QueueError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let columns = NewChangeColumns::of(changes);
+    let mut transaction = pool.begin().await?;
+    let inserted: Vec<(i64, String, String)> = sqlx::query_as(
+        "INSERT INTO ad_changes (tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \
+             currency, old_budget_minor, requested_budget_minor, old_status, requested_status, reason, \
+             confidence, source, idempotency_key, state, priority, run_at, max_attempts) \
+         SELECT tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, currency, old_budget, \
+             requested_budget, old_status, requested_status, reason, confidence, source, idempotency_key, state, \
+             priority, now() + make_interval(secs => delay), max_attempts \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+             $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::float8[], \
+             $15::text[], $16::text[], $17::text[], $18::smallint[], $19::float8[], $20::int[]) \
+             WITH ORDINALITY AS new(tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \
+             currency, old_budget, requested_budget, old_status, requested_status, reason, confidence, source, \
+             idempotency_key, state, priority, delay, max_attempts, position) \
+         ORDER BY position \
+         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING \
+         RETURNING id, tenant_id, idempotency_key",
+    )
+    .bind(&columns.tenant_ids)
+    .bind(&columns.ad_account_ids)
+    .bind(&columns.campaign_ids)
+    .bind(&columns.ad_set_ids)
+    .bind(&columns.ad_ids)
+    .bind(&columns.object_ids)
+    .bind(&columns.kinds)
+    .bind(&columns.currencies)
+    .bind(&columns.old_budgets)
+    .bind(&columns.requested_budgets)
+    .bind(&columns.old_statuses)
+    .bind(&columns.requested_statuses)
+    .bind(&columns.reasons)
+    .bind(&columns.confidences)
+    .bind(&columns.sources)
+    .bind(&columns.idempotency_keys)
+    .bind(&columns.states)
+    .bind(&columns.priorities)
+    .bind(&columns.delays)
+    .bind(&columns.max_attempts)
+    .fetch_all(&mut *transaction)
+    .await?;
+    let mut created_ids: HashMap<(String, String), i64> = inserted
+        .into_iter()
+        .map(|(id, tenant_id, key)| ((tenant_id, key), id))
+        .collect();
+    let repeated_keys: Vec<usize> = (0..changes.len())
+        .filter(|position| {
+            !created_ids.contains_key(&(
+                columns.tenant_ids[*position].clone(),
+                columns.idempotency_keys[*position].clone(),
+            ))
+        })
+        .collect();
+    let existing_ids: HashMap<(String, String), i64> = if repeated_keys.is_empty() {
+        HashMap::new()
+    } else {
+        let tenants: Vec<&str> = repeated_keys
+            .iter()
+            .map(|position| columns.tenant_ids[*position].as_str())
+            .collect();
+        let keys: Vec<&str> = repeated_keys
+            .iter()
+            .map(|position| columns.idempotency_keys[*position].as_str())
+            .collect();
+        sqlx::query_as::<_, (i64, String, String)>(
+            "SELECT a.id, a.tenant_id, a.idempotency_key FROM ad_changes a \
+             JOIN unnest($1::text[], $2::text[]) AS wanted(tenant_id, idempotency_key) \
+                 ON a.tenant_id = wanted.tenant_id AND a.idempotency_key = wanted.idempotency_key",
+        )
+        .bind(&tenants)
+        .bind(&keys)
+        .fetch_all(&mut *transaction)
+        .await?
+        .into_iter()
+        .map(|(id, tenant_id, key)| ((tenant_id, key), id))
+        .collect()
+    };
+
+    let mut enqueued = Vec::with_capacity(changes.len());
+    let mut audit_rows = AuditRows::default();
+    let mut superseding = SupersedingChanges::default();
+    let mut wake_workers = false;
+    for (position, change) in changes.iter().enumerate() {
+        let key = (change.tenant_id.clone(), change.idempotency_key.clone());
+        // A key repeated within the request: its first change was created, the rest find it.
+        if let Some(id) = created_ids.remove(&key) {
+            audit_rows.push(
+                change.tenant_id.clone(),
+                id,
+                change.object_id.clone(),
+                "enqueued".into(),
+                actor,
+                json!({"kind": change.request.kind(), "state": columns.states[position], "reason": change.reason}),
+            );
+            if change.request.is_absolute() {
+                superseding.push(change, id);
+            }
+            wake_workers |= !change.needs_approval && change.delay_seconds <= 0.0;
+            enqueued.push(Enqueued { id, created: true });
+            continue;
+        }
+        let id = enqueued
+            .iter()
+            .zip(changes)
+            .find(|(_, earlier)| {
+                earlier.tenant_id == change.tenant_id && earlier.idempotency_key == change.idempotency_key
+            })
+            .map(|(earlier, _)| earlier.id)
+            .or_else(|| existing_ids.get(&key).copied());
+        let Some(id) = id else {
+            return Err(QueueError::Database(sqlx::Error::RowNotFound));
+        };
+        enqueued.push(Enqueued { id, created: false });
+    }
+    for (id, tenant_id, object_id, by) in superseding.cancel_older(&mut transaction).await? {
+        audit_rows.push(tenant_id, id, object_id, "superseded".into(), actor, json!({"by": by}));
+    }
+    audit_rows.insert(&mut transaction).await?;
     if wake_workers {
         // One notification per transaction, delivered at commit.
         sqlx::query("SELECT pg_notify($1, '')")
@@ -213,6 +311,55 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
     }
     transaction.commit().await?;
     Ok(enqueued)
+}
+
+/// New absolute changes: each cancels the live changes of the same field of its object enqueued before it.
+#[derive(Default)]
+struct SupersedingChanges {
+    tenant_ids: Vec<String>,
+    object_ids: Vec<String>,
+    fields: Vec<&'static str>,
+    ids: Vec<i64>,
+}
+
+impl SupersedingChanges {
+    fn push(&mut self, change: &NewAdChange, id: i64) {
+        self.tenant_ids.push(change.tenant_id.clone());
+        self.object_ids.push(change.object_id.clone());
+        self.fields.push(change.request.field());
+        self.ids.push(id);
+    }
+
+    /// Cancels the superseded changes; returns (id, tenant, object, superseded by).
+    async fn cancel_older(
+        self,
+        transaction: &mut sqlx::PgConnection,
+    ) -> Result<Vec<(i64, String, String, i64)>, sqlx::Error> {
+        if self.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The field of a stored kind, as `ChangeRequest::field` names it.
+        sqlx::query_as(
+            "WITH newest AS ( \
+                 SELECT tenant_id, object_id, field, max(id) AS by_id \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS new(tenant_id, object_id, field, id) \
+                 GROUP BY tenant_id, object_id, field \
+             ) \
+             UPDATE ad_changes a SET state = 'cancelled', finalized_at = now(), updated_at = now(), \
+                 errors = a.errors || jsonb_build_array(jsonb_build_object('outcome', 'superseded', 'by', newest.by_id)) \
+             FROM newest \
+             WHERE a.tenant_id = newest.tenant_id AND a.object_id = newest.object_id \
+                 AND (CASE WHEN a.kind = 'status_change' THEN 'status' ELSE 'budget' END) = newest.field \
+                 AND a.id < newest.by_id AND a.state IN ('available', 'retryable', 'awaiting_approval') \
+             RETURNING a.id, a.tenant_id, a.object_id, newest.by_id",
+        )
+        .bind(&self.tenant_ids)
+        .bind(&self.object_ids)
+        .bind(&self.fields)
+        .bind(&self.ids)
+        .fetch_all(transaction)
+        .await
+    }
 }
 
 /// Claims up to `limit` due changes for `worker` under a lease of `lease` (see the module docs).
@@ -242,9 +389,12 @@ pub async fn claim(pool: &PgPool, worker: &str, limit: i64, lease: Duration) -> 
                  row_number() OVER (PARTITION BY campaign_key ORDER BY priority DESC, run_at, id) AS rank_in_campaign \
              FROM first_per_object WHERE rank_in_object = 1 \
          ), \
+         best AS ( \
+             SELECT * FROM ranked ORDER BY priority DESC, rank_in_campaign, run_at, id LIMIT $1 * 2 \
+         ), \
          chosen AS ( \
              SELECT q.id FROM ad_changes q \
-             JOIN ranked ON ranked.id = q.id \
+             JOIN best AS ranked ON ranked.id = q.id \
              WHERE q.state IN ('available', 'retryable') \
              ORDER BY ranked.priority DESC, ranked.rank_in_campaign, ranked.run_at, ranked.id \
              LIMIT $1 \
@@ -553,9 +703,9 @@ pub async fn applied_history(
         "SELECT a.tenant_id, a.object_id, EXTRACT(EPOCH FROM a.finalized_at)::float8, \
              (a.errors -> -1 -> 'detail' ->> 'budget_before')::bigint, \
              (a.errors -> -1 -> 'detail' ->> 'budget_sent')::bigint \
-         FROM ad_changes a JOIN unnest($1::text[], $2::text[]) AS wanted(tenant_id, object_id) \
-             ON a.tenant_id = wanted.tenant_id AND a.object_id = wanted.object_id \
-         WHERE a.state = 'completed' AND a.finalized_at > now() - make_interval(secs => $3) \
+         FROM ad_changes a \
+         WHERE a.state = 'completed' AND a.tenant_id = ANY($1) AND a.object_id = ANY($2) \
+             AND a.finalized_at > now() - make_interval(secs => $3) \
              AND NOT COALESCE((a.errors -> -1 -> 'detail' ->> 'no_write')::boolean, false) \
          ORDER BY a.finalized_at",
     )
@@ -570,29 +720,31 @@ pub async fn applied_history(
         .unzip();
     let campaign_rows: Vec<(String, String, f64)> = sqlx::query_as(
         "SELECT a.tenant_id, a.campaign_id, EXTRACT(EPOCH FROM a.finalized_at)::float8 \
-         FROM ad_changes a JOIN unnest($1::text[], $2::text[]) AS wanted(tenant_id, campaign_id) \
-             ON a.tenant_id = wanted.tenant_id AND a.campaign_id = wanted.campaign_id \
-         WHERE a.state = 'completed' AND a.finalized_at > now() - interval '1 hour' \
+         FROM ad_changes a \
+         WHERE a.state = 'completed' AND a.tenant_id = ANY($1) AND a.campaign_id = ANY($2) \
+             AND a.finalized_at > now() - interval '1 hour' \
              AND NOT COALESCE((a.errors -> -1 -> 'detail' ->> 'no_write')::boolean, false)",
     )
     .bind(&campaign_tenants)
     .bind(&campaign_ids)
     .fetch_all(pool)
     .await?;
+    // Both statements match any tenant with any object (index-friendly `= ANY`); keep the wanted pairs.
     let mut history = AppliedHistory::default();
+    let wanted_objects: std::collections::HashSet<&(String, String)> = objects.iter().collect();
+    let wanted_campaigns: std::collections::HashSet<&(String, String)> = campaigns.iter().collect();
     for (tenant_id, object_id, at, before, after) in object_rows {
-        history
-            .object_changes
-            .entry((tenant_id, object_id))
-            .or_default()
-            .push((at, before, after));
+        let key = (tenant_id, object_id);
+        if !wanted_objects.contains(&key) {
+            continue;
+        }
+        history.object_changes.entry(key).or_default().push((at, before, after));
     }
     for (tenant_id, campaign_id, at) in campaign_rows {
-        history
-            .campaign_actions
-            .entry((tenant_id, campaign_id))
-            .or_default()
-            .push(at);
+        let key = (tenant_id, campaign_id);
+        if wanted_campaigns.contains(&key) {
+            history.campaign_actions.entry(key).or_default().push(at);
+        }
     }
     Ok(history)
 }

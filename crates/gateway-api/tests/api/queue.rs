@@ -523,3 +523,52 @@ async fn a_claim_takes_one_ad_set_per_campaign_before_a_second_of_any() {
         "set-1"
     );
 }
+
+#[tokio::test]
+async fn one_bulk_request_keeps_its_order_repeats_and_supersedes_like_separate_ones() {
+    let pool = queue_database().await;
+    let known = enqueue_ids(&pool, &[budget("set-0", 10_500, "known")]).await[0];
+    let mut relative = budget("set-1", 500, "relative-first");
+    relative.request = ChangeRequest::BudgetIncrease {
+        currency: Currency::parse("USD").unwrap(),
+        by: MinorUnits(500),
+    };
+    let enqueued = queue::enqueue(
+        &pool,
+        &[
+            relative,
+            budget("set-1", 11_000, "absolute-second"),
+            budget("set-2", 12_000, "repeated"),
+            budget("set-2", 12_000, "repeated"),
+            budget("set-0", 10_500, "known"),
+            budget("set-1", 11_500, "absolute-last"),
+        ],
+        "api",
+    )
+    .await
+    .unwrap();
+    let created: Vec<bool> = enqueued.iter().map(|change| change.created).collect();
+    assert_eq!(created, [true, true, true, false, false, true]);
+    assert_eq!(
+        enqueued[3].id, enqueued[2].id,
+        "a key repeated in the request finds its first change"
+    );
+    assert_eq!(enqueued[4].id, known, "a key seen before finds its change");
+    let created_ids: Vec<i64> = enqueued
+        .iter()
+        .filter(|change| change.created)
+        .map(|change| change.id)
+        .collect();
+    assert!(
+        created_ids.is_sorted(),
+        "ids follow the request's order: {created_ids:?}"
+    );
+    // The last absolute budget of set-1 supersedes both earlier budget changes of set-1 in the request.
+    for superseded in [enqueued[0].id, enqueued[1].id] {
+        assert_eq!(state_of(&pool, superseded).await, ChangeState::Cancelled);
+        assert_eq!(audit_events(&pool, superseded).await, ["enqueued", "superseded"]);
+    }
+    assert_eq!(state_of(&pool, enqueued[5].id).await, ChangeState::Available);
+    assert_eq!(state_of(&pool, enqueued[2].id).await, ChangeState::Available);
+    assert_eq!(audit_events(&pool, known).await, ["enqueued"]);
+}

@@ -6,7 +6,8 @@
 //! `guardrail_overrides`), plans batches (`batch_plan`), paces itself from Meta's usage headers and a shared
 //! mutation window (`pacing`), classes Meta's answers by code (`graph_outcome`), waits after failures
 //! (`backoff`) and counts what it did (`metrics`). `enqueue_jitter` is the optional delay at enqueue;
-//! `service` runs rounds on notifications and a timer.
+//! `service` runs rounds on notifications and a timer, and keeps the queue's planner statistics fresh
+//! (`table_statistics`).
 
 pub mod backoff;
 pub mod batch_plan;
@@ -22,4 +23,5 @@ pub mod metrics;
 pub mod pacing;
 pub mod queue;
 pub mod service;
+pub mod table_statistics;
 pub mod worker;

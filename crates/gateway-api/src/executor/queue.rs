@@ -24,7 +24,7 @@ use super::change::{AdChangeRow, ChangeState, NewAdChange};
 /// campaigns: Meta takes at most one ad set of a campaign per batch, so a claim of one campaign's ad sets
 /// would need a batch request each.
 const CANDIDATES_PER_CLAIMED_CHANGE: i64 = 20;
-const MAX_CANDIDATES: i64 = 5_000;
+const MAX_CANDIDATES: i64 = 1_000;
 
 /// The channel `enqueue` notifies when a change becomes claimable.
 pub const WAKE_UP_CHANNEL: &str = "adloop_ad_changes";
@@ -694,42 +694,34 @@ pub async fn applied_history(
     campaigns: &[(String, String)],
     object_window_seconds: f64,
 ) -> Result<AppliedHistory, QueueError> {
-    let (object_tenants, object_ids): (Vec<&str>, Vec<&str>) = objects
-        .iter()
-        .map(|(tenant, object)| (tenant.as_str(), object.as_str()))
-        .unzip();
+    let object_ids: Vec<&str> = objects.iter().map(|(_, object)| object.as_str()).collect();
     type ObjectRow = (String, String, f64, Option<i64>, Option<i64>);
     let object_rows: Vec<ObjectRow> = sqlx::query_as(
         "SELECT a.tenant_id, a.object_id, EXTRACT(EPOCH FROM a.finalized_at)::float8, \
              (a.errors -> -1 -> 'detail' ->> 'budget_before')::bigint, \
              (a.errors -> -1 -> 'detail' ->> 'budget_sent')::bigint \
          FROM ad_changes a \
-         WHERE a.state = 'completed' AND a.tenant_id = ANY($1) AND a.object_id = ANY($2) \
-             AND a.finalized_at > now() - make_interval(secs => $3) \
+         WHERE a.state = 'completed' AND a.object_id = ANY($1) \
+             AND a.finalized_at > now() - make_interval(secs => $2) \
              AND NOT COALESCE((a.errors -> -1 -> 'detail' ->> 'no_write')::boolean, false) \
          ORDER BY a.finalized_at",
     )
-    .bind(&object_tenants)
     .bind(&object_ids)
     .bind(object_window_seconds)
     .fetch_all(pool)
     .await?;
-    let (campaign_tenants, campaign_ids): (Vec<&str>, Vec<&str>) = campaigns
-        .iter()
-        .map(|(tenant, campaign)| (tenant.as_str(), campaign.as_str()))
-        .unzip();
+    let campaign_ids: Vec<&str> = campaigns.iter().map(|(_, campaign)| campaign.as_str()).collect();
     let campaign_rows: Vec<(String, String, f64)> = sqlx::query_as(
         "SELECT a.tenant_id, a.campaign_id, EXTRACT(EPOCH FROM a.finalized_at)::float8 \
          FROM ad_changes a \
-         WHERE a.state = 'completed' AND a.tenant_id = ANY($1) AND a.campaign_id = ANY($2) \
+         WHERE a.state = 'completed' AND a.campaign_id = ANY($1) \
              AND a.finalized_at > now() - interval '1 hour' \
              AND NOT COALESCE((a.errors -> -1 -> 'detail' ->> 'no_write')::boolean, false)",
     )
-    .bind(&campaign_tenants)
     .bind(&campaign_ids)
     .fetch_all(pool)
     .await?;
-    // Both statements match any tenant with any object (index-friendly `= ANY`); keep the wanted pairs.
+    // Both statements look objects and campaigns up by id alone (their indexes); keep the wanted tenants'.
     let mut history = AppliedHistory::default();
     let wanted_objects: std::collections::HashSet<&(String, String)> = objects.iter().collect();
     let wanted_campaigns: std::collections::HashSet<&(String, String)> = campaigns.iter().collect();

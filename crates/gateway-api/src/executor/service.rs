@@ -1,6 +1,7 @@
 //! The executor running inside the gateway: one worker task that runs rounds while changes are due, sleeps
-//! until a notification (`LISTEN adloop_ad_changes`) or the poll interval, and rescues expired leases on
-//! its own interval. On stop it finishes the round in hand (every claimed change gets an outcome) and exits.
+//! until a notification (`LISTEN adloop_ad_changes`) or the poll interval, rescues expired leases on its
+//! own interval, and analyses the queue table when it grew (`table_statistics`). On stop it finishes the
+//! round in hand (every claimed change gets an outcome) and exits.
 
 use std::time::Duration;
 
@@ -10,7 +11,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::queue::{self, WAKE_UP_CHANNEL};
+use super::table_statistics;
 use super::worker::Executor;
+
+/// How often the worker asks whether the queue table needs fresh planner statistics (a cheap catalog read).
+const STATISTICS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 pub fn spawn_executor(executor: Executor, pool: PgPool, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -30,9 +35,18 @@ pub fn spawn_executor(executor: Executor, pool: PgPool, mut stop: watch::Receive
             }
         };
         let mut last_rescue = tokio::time::Instant::now();
+        let mut last_statistics_check = tokio::time::Instant::now();
         loop {
             if *stop.borrow() {
                 break;
+            }
+            if last_statistics_check.elapsed() >= STATISTICS_CHECK_INTERVAL {
+                match table_statistics::analyze_queue_if_stale(&pool).await {
+                    Ok(true) => tracing::info!("executor: analysed the queue table (it grew since its statistics)"),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(%error, "executor: could not check the queue's statistics"),
+                }
+                last_statistics_check = tokio::time::Instant::now();
             }
             if last_rescue.elapsed() >= rescue_interval {
                 match queue::rescue(&pool, "executor-rescuer").await {

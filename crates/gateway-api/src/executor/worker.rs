@@ -404,7 +404,7 @@ impl Executor {
                 )
             })
             .collect();
-        let history = self.applied_history(&claimed, &guardrails_of_changes).await?;
+        let mut history = self.applied_history(&claimed, &guardrails_of_changes).await?;
 
         let mut writes = Vec::new();
         let mut finished_without_write = Vec::new();
@@ -418,7 +418,17 @@ impl Executor {
                 failed_reads.get(&change.object_id),
             );
             match outcome_without_write {
-                Ok(write) => writes.push(write),
+                Ok(write) => {
+                    // The campaign's next change in this round counts this one (at most N actions an hour).
+                    if let Some(campaign_id) = &change.campaign_id {
+                        history
+                            .campaign_actions
+                            .entry((change.tenant_id.clone(), campaign_id.clone()))
+                            .or_default()
+                            .push(now_unix());
+                    }
+                    writes.push(write);
+                }
                 Err(outcome) => {
                     self.stop_when_meta_says_so(&change, failed_reads.get(&change.object_id))
                         .await?;

@@ -545,3 +545,35 @@ async fn an_accounts_own_guardrails_apply_to_its_changes_only() {
         "tenant-b keeps the 20% default"
     );
 }
+
+#[tokio::test]
+async fn a_campaigns_hourly_action_limit_counts_the_changes_of_the_same_round() {
+    use gateway_api::executor::guardrail_overrides;
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    let live = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    let two_an_hour = serde_json::json!({ "max_actions_per_campaign_per_hour": 2 });
+    guardrail_overrides::store(&pool, "tenant-a", None, two_an_hour.as_object().unwrap(), "test")
+        .await
+        .unwrap();
+    let changes: Vec<NewAdChange> = (1..=4)
+        .map(|number| change(&ad_set(number), set_budget(11_000), &format!("campaign-limit-{number}")))
+        .collect();
+    let ids = enqueue_ids(&pool, &changes).await;
+
+    // One claim takes all four ad sets of the campaign; only two may be written this hour.
+    let round = live.run_once().await.unwrap();
+    assert_eq!((round.claimed, round.completed, round.held), (4, 2, 2));
+    let mut written = 0;
+    for (number, id) in (1..=4).zip(&ids) {
+        let budget = sim_budget(&meta_sim_url, &ad_set(number)).await;
+        let state = row(&pool, *id).await.state();
+        if budget == 11_000 {
+            written += 1;
+            assert_eq!(state, Some(ChangeState::Completed));
+        } else {
+            assert_eq!(state, Some(ChangeState::Available), "held until an action leaves the hour");
+        }
+    }
+    assert_eq!(written, 2);
+}

@@ -124,7 +124,7 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
         ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
         ("ADLOOP_GRAPH__BASE_URL", &meta_sim.base_url()),
         ("ADLOOP_GRAPH__ACCESS_TOKEN", META_SIM_TOKEN),
-        ("ADLOOP_EXECUTOR__ENABLED", "true"),
+        ("ADLOOP_EXECUTOR__ENABLED", "true"), ("ADLOOP_EXECUTOR__CLAIM_BATCH_SIZE", "500"),
         ("ADLOOP_EXECUTOR__WRITE_MODE", plan.write_mode.setting()),
         (
             "ADLOOP_EXECUTOR__GUARDRAILS__MAX_ACTIONS_PER_CAMPAIGN_PER_HOUR",
@@ -268,7 +268,7 @@ async fn wait_until_terminal(pool: &PgPool, time_limit: Duration) -> Result<BTre
                 time_limit.as_secs()
             )));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let counts: Vec<(String, i64)> = sqlx::query_as("SELECT state, count(*) FROM gateway.ad_changes GROUP BY state")
         .fetch_all(pool)

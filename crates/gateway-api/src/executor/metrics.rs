@@ -1,6 +1,8 @@
 //! The executor's Prometheus metrics (under `adloop_gateway_executor_`): what became of each claimed
-//! change, the Graph requests it took, and how long a round lasts. Unregistered metrics (the default)
+//! change, the Graph requests it took, how long a round lasts and where its time goes. Unregistered metrics (the default)
 //! count into nothing, so tests and tools can run an executor without a registry.
+
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +25,14 @@ pub struct GraphRequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// claim, read (accounts and objects through the Graph API), history (guardrail settings and applied
+    /// changes), decide, write (Graph writes with their outcomes), or finish (recording outcomes; it
+    /// happens within decide and write).
+    pub phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PauseLabels {
     /// account (613 without subcode) or global (2635).
     pub scope: &'static str,
@@ -34,6 +44,7 @@ pub struct ExecutorMetrics {
     pub graph_requests: Family<GraphRequestLabels, Counter>,
     pub operations_per_batch: Histogram,
     pub round_duration_seconds: Histogram,
+    pub round_phase_seconds: Family<PhaseLabels, Counter<f64, AtomicU64>>,
     pub self_pauses: Family<PauseLabels, Counter>,
 }
 
@@ -44,6 +55,7 @@ impl Default for ExecutorMetrics {
             graph_requests: Family::default(),
             operations_per_batch: Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0]),
             round_duration_seconds: Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            round_phase_seconds: Family::default(),
             self_pauses: Family::default(),
         }
     }
@@ -74,11 +86,22 @@ impl ExecutorMetrics {
             metrics.round_duration_seconds.clone(),
         );
         registry.register(
+            "round_phase_seconds",
+            "Seconds rounds spent in each phase (finish overlaps decide and write)",
+            metrics.round_phase_seconds.clone(),
+        );
+        registry.register(
             "self_pauses",
             "Times the executor paused itself because Meta said to stop",
             metrics.self_pauses.clone(),
         );
         metrics
+    }
+
+    pub fn add_phase_time(&self, phase: &'static str, elapsed: std::time::Duration) {
+        self.round_phase_seconds
+            .get_or_create(&PhaseLabels { phase })
+            .inc_by(elapsed.as_secs_f64());
     }
 
     pub fn count_change(&self, outcome: &'static str) {

@@ -155,6 +155,9 @@ const ACCOUNT_FACTS_TTL: Duration = Duration::from_secs(300);
 
 const HOUR_SECONDS: f64 = 3600.0;
 
+/// Read batches sent at once within a round.
+const READ_BATCHES_AT_ONCE: usize = 4;
+
 fn now_unix() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -266,6 +269,7 @@ impl Executor {
         finishes: Vec<(AdChangeRow, Outcome)>,
         report: &mut RoundReport,
     ) -> Result<(), ExecutorError> {
+        let started = Instant::now();
         let fenced = queue::finish_many(
             &self.pool,
             &self.worker_name,
@@ -278,6 +282,7 @@ impl Executor {
         for ((_, outcome), fenced) in finishes.iter().zip(fenced) {
             self.count_finish(outcome, fenced, report);
         }
+        self.metrics.add_phase_time("finish", started.elapsed());
         Ok(())
     }
 
@@ -308,43 +313,51 @@ impl Executor {
             return (found, failed);
         }
         let mut pending: Vec<&[(String, &'static str)]> = reads.chunks(MAX_OPERATIONS_PER_BATCH).rev().collect();
-        while let Some(chunk) = pending.pop() {
-            let operations: Vec<Operation> = chunk
-                .iter()
-                .map(|(id, fields)| Operation {
-                    method: "GET",
-                    relative_url: format!("{id}?fields={fields}"),
-                    body: None,
-                })
-                .collect();
-            self.metrics.count_batch("read", operations.len());
-            let answer = self.graph.batch(&operations).await;
-            self.pace(usage_of_batch(&answer)).await;
-            match answer {
-                Ok(results) => {
-                    for ((id, _), result) in chunk.iter().zip(results) {
-                        match result {
-                            Some(result) if result.is_success() => {
-                                found.insert(id.clone(), result.body);
+        while !pending.is_empty() {
+            // Reads change nothing, so a few batches go out at once.
+            let wave: Vec<&[(String, &'static str)]> =
+                (0..READ_BATCHES_AT_ONCE).filter_map(|_| pending.pop()).collect();
+            let answers = futures_util::future::join_all(wave.iter().map(|chunk| {
+                let operations: Vec<Operation> = chunk
+                    .iter()
+                    .map(|(id, fields)| Operation {
+                        method: "GET",
+                        relative_url: format!("{id}?fields={fields}"),
+                        body: None,
+                    })
+                    .collect();
+                self.metrics.count_batch("read", operations.len());
+                async move { self.graph.batch(&operations).await }
+            }))
+            .await;
+            for (chunk, answer) in wave.into_iter().zip(answers) {
+                self.pace(usage_of_batch(&answer)).await;
+                match answer {
+                    Ok(results) => {
+                        for ((id, _), result) in chunk.iter().zip(results) {
+                            match result {
+                                Some(result) if result.is_success() => {
+                                    found.insert(id.clone(), result.body);
+                                }
+                                Some(result) => {
+                                    failed.insert(id.clone(), result);
+                                }
+                                None => {}
                             }
-                            Some(result) => {
-                                failed.insert(id.clone(), result);
-                            }
-                            None => {}
                         }
                     }
-                }
-                Err(GraphClientError::Refused(result)) if asks_for_less_data(&result) && chunk.len() > 1 => {
-                    let (first, second) = chunk.split_at(chunk.len() / 2);
-                    pending.push(second);
-                    pending.push(first);
-                }
-                Err(GraphClientError::Refused(result)) => {
-                    for (id, _) in chunk {
-                        failed.insert(id.clone(), result.clone());
+                    Err(GraphClientError::Refused(result)) if asks_for_less_data(&result) && chunk.len() > 1 => {
+                        let (first, second) = chunk.split_at(chunk.len() / 2);
+                        pending.push(second);
+                        pending.push(first);
                     }
+                    Err(GraphClientError::Refused(result)) => {
+                        for (id, _) in chunk {
+                            failed.insert(id.clone(), result.clone());
+                        }
+                    }
+                    Err(GraphClientError::NoAnswer(_)) => {}
                 }
-                Err(GraphClientError::NoAnswer(_)) => {}
             }
         }
         (found, failed)
@@ -360,6 +373,7 @@ impl Executor {
             self.lease(),
         )
         .await?;
+        self.metrics.add_phase_time("claim", started.elapsed());
         let mut report = RoundReport {
             claimed: claimed.len(),
             ..RoundReport::default()
@@ -367,16 +381,19 @@ impl Executor {
         if claimed.is_empty() {
             return Ok(report);
         }
+        let phase_started = Instant::now();
         let mut tenants: Vec<String> = claimed.iter().map(|change| change.tenant_id.clone()).collect();
         tenants.sort();
         tenants.dedup();
         let guardrail_layers = guardrail_overrides::stored_layers(&self.pool, &tenants).await?;
+        let mut history_time = phase_started.elapsed();
         let leases = LeaseKeeper::start(
             self.pool.clone(),
             self.worker_name.clone(),
             claimed.iter().map(|change| (change.id, change.attempt)).collect(),
             self.lease(),
         );
+        let phase_started = Instant::now();
         let accounts = self.accounts_of(&claimed).await;
         // Ads have no budget field: asking for one is an error at Meta.
         let object_reads: Vec<(String, &'static str)> = claimed
@@ -392,6 +409,8 @@ impl Executor {
             })
             .collect();
         let (objects, failed_reads) = self.read_state(&object_reads).await;
+        self.metrics.add_phase_time("read", phase_started.elapsed());
+        let phase_started = Instant::now();
 
         let guardrails_of_changes: Vec<GuardrailSettings> = claimed
             .iter()
@@ -405,6 +424,9 @@ impl Executor {
             })
             .collect();
         let mut history = self.applied_history(&claimed, &guardrails_of_changes).await?;
+        history_time += phase_started.elapsed();
+        self.metrics.add_phase_time("history", history_time);
+        let phase_started = Instant::now();
 
         let mut writes = Vec::new();
         let mut finished_without_write = Vec::new();
@@ -437,7 +459,10 @@ impl Executor {
             }
         }
         self.finish_all(finished_without_write, &mut report).await?;
+        self.metrics.add_phase_time("decide", phase_started.elapsed());
+        let phase_started = Instant::now();
         self.write(writes, &mut report, &leases).await?;
+        self.metrics.add_phase_time("write", phase_started.elapsed());
         self.metrics
             .round_duration_seconds
             .observe(started.elapsed().as_secs_f64());

@@ -572,7 +572,11 @@ async fn a_campaigns_hourly_action_limit_counts_the_changes_of_the_same_round() 
             written += 1;
             assert_eq!(state, Some(ChangeState::Completed));
         } else {
-            assert_eq!(state, Some(ChangeState::Available), "held until an action leaves the hour");
+            assert_eq!(
+                state,
+                Some(ChangeState::Available),
+                "held until an action leaves the hour"
+            );
         }
     }
     assert_eq!(written, 2);

@@ -85,6 +85,16 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", row(label, figures));
     }
     println!();
+    println!("seconds the executor's rounds spent per phase (summed over replicas; finish overlaps decide and write):");
+    for (label, figures) in &results {
+        let phases: Vec<String> = figures
+            .round_phase_seconds
+            .iter()
+            .map(|(phase, seconds)| format!("{phase} {seconds:.2}"))
+            .collect();
+        println!("- {label}: {}", phases.join(", "));
+    }
+    println!();
     println!("bare Postgres SKIP LOCKED claim-50 + complete, 2 workers, 10,000 rows: {ceiling:.0} rows/s");
     let batch = &results[0].1;
     let two_replicas = &results[1].1;

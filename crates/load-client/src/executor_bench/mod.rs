@@ -82,6 +82,8 @@ pub struct RunFigures {
     pub ad_sets_written_more_than_once: usize,
     /// Ad sets written once, as planned.
     pub ad_sets_written_once: usize,
+    /// Seconds the executor's rounds spent per phase, summed over replicas (from their `/metrics`).
+    pub round_phase_seconds: BTreeMap<String, f64>,
 }
 
 impl RunFigures {
@@ -124,7 +126,7 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
         ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
         ("ADLOOP_GRAPH__BASE_URL", &meta_sim.base_url()),
         ("ADLOOP_GRAPH__ACCESS_TOKEN", META_SIM_TOKEN),
-        ("ADLOOP_EXECUTOR__ENABLED", "true"), ("ADLOOP_EXECUTOR__CLAIM_BATCH_SIZE", "500"),
+        ("ADLOOP_EXECUTOR__ENABLED", "true"),
         ("ADLOOP_EXECUTOR__WRITE_MODE", plan.write_mode.setting()),
         (
             "ADLOOP_EXECUTOR__GUARDRAILS__MAX_ACTIONS_PER_CAMPAIGN_PER_HOUR",
@@ -154,6 +156,18 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
     let changes_by_state = wait_until_terminal(&pool, plan.time_limit).await?;
     let end_to_end_seconds = started.elapsed().as_secs_f64();
 
+    let mut round_phase_seconds = BTreeMap::new();
+    for gateway in &gateways {
+        let metrics = http
+            .get(format!("{}/metrics", gateway.base_url()))
+            .send()
+            .await?
+            .text()
+            .await?;
+        for (phase, seconds) in phase_seconds(&metrics) {
+            *round_phase_seconds.entry(phase).or_insert(0.0) += seconds;
+        }
+    }
     let world_after = sim_state(&http, &meta_sim).await?;
     let graph_requests = world_after["counters"]["requests"].as_u64().unwrap_or(0) - requests_before;
     let (ad_sets_written_once, ad_sets_written_more_than_once) = budget_writes_per_ad_set(&world_after);
@@ -173,7 +187,21 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
         audit_entries,
         ad_sets_written_more_than_once,
         ad_sets_written_once,
+        round_phase_seconds,
     })
+}
+
+/// `(phase, seconds)` from the executor's `round_phase_seconds` counters in Prometheus text.
+fn phase_seconds(metrics_text: &str) -> Vec<(String, f64)> {
+    metrics_text
+        .lines()
+        .filter(|line| line.starts_with("adloop_gateway_executor_round_phase_seconds_total{"))
+        .filter_map(|line| {
+            let phase = line.split("phase=\"").nth(1)?.split('"').next()?;
+            let seconds = line.rsplit(' ').next()?.parse().ok()?;
+            Some((phase.to_owned(), seconds))
+        })
+        .collect()
 }
 
 async fn sim_state(http: &reqwest::Client, meta_sim: &ServiceProcess) -> Result<Value, BenchError> {

@@ -50,4 +50,6 @@ bench:
 	scripts/bench-grpc
 	cargo build --quiet --release -p gateway-api -p meta-sim -p adloop-load --bins
 	target/release/executor-bench
+	target/release/executor-bench --pacing-flood
+	ADLOOP_CHAOS_CHANGES=200 cargo test --quiet --release -p gateway-api --test api chaos
 	scripts/quality-table

@@ -57,6 +57,47 @@ pub struct AccountUsage {
 pub struct UsageReport {
     pub app_percent: Option<f64>,
     pub accounts: Vec<AccountUsage>,
+    /// `X-Ad-Account-Usage` when the caller did not say which account the call was charged to (the header
+    /// does not name it); `attributed_to` files it under the account. Its `account_id` is empty.
+    pub charged_account: Option<AccountUsage>,
+}
+
+impl UsageReport {
+    /// The report with the charged account's usage filed under `account_id` (with or without `act_`).
+    pub fn attributed_to(&self, account_id: &str) -> UsageReport {
+        let mut report = self.clone();
+        if let Some(charged) = report.charged_account.take() {
+            merge_usage(
+                &mut report.accounts,
+                account_id.trim_start_matches("act_"),
+                Some(charged.highest_percent),
+                charged.regain_access_after,
+            );
+        }
+        report
+    }
+}
+
+/// Adds what one header said about an account to what the others said: the highest percentage and the
+/// longest wait win.
+fn merge_usage(accounts: &mut Vec<AccountUsage>, account_id: &str, percent: Option<f64>, regain: Option<Duration>) {
+    let entry = match accounts.iter().position(|usage| usage.account_id == account_id) {
+        Some(position) => &mut accounts[position],
+        None => {
+            accounts.push(AccountUsage {
+                account_id: account_id.to_owned(),
+                highest_percent: 0.0,
+                regain_access_after: None,
+            });
+            accounts.last_mut().expect("just pushed")
+        }
+    };
+    if let Some(percent) = percent {
+        entry.highest_percent = entry.highest_percent.max(percent);
+    }
+    if let Some(regain) = regain {
+        entry.regain_access_after = Some(entry.regain_access_after.map_or(regain, |known| known.max(regain)));
+    }
 }
 
 /// A percentage as Meta may write it: a number (`9.67`, `12`) or a numeric string.
@@ -73,32 +114,14 @@ fn highest(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
 }
 
 /// Parses the usage headers among `headers` (name, value): any case, any subset, malformed ones ignored.
-/// `own_account` (without `act_`) receives `X-Ad-Account-Usage`, which does not name its account.
+/// `own_account` (without `act_`) receives `X-Ad-Account-Usage`, which does not name its account; without
+/// it the usage waits in `charged_account` for `attributed_to`.
 pub fn parse_usage<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a str)>,
     own_account: Option<&str>,
 ) -> UsageReport {
     let mut report = UsageReport::default();
     let mut accounts: Vec<AccountUsage> = Vec::new();
-    let mut merge = |account_id: &str, percent: Option<f64>, regain: Option<Duration>| {
-        let entry = match accounts.iter_mut().position(|usage| usage.account_id == account_id) {
-            Some(position) => &mut accounts[position],
-            None => {
-                accounts.push(AccountUsage {
-                    account_id: account_id.to_owned(),
-                    highest_percent: 0.0,
-                    regain_access_after: None,
-                });
-                accounts.last_mut().expect("just pushed")
-            }
-        };
-        if let Some(percent) = percent {
-            entry.highest_percent = entry.highest_percent.max(percent);
-        }
-        if let Some(regain) = regain {
-            entry.regain_access_after = Some(entry.regain_access_after.map_or(regain, |known| known.max(regain)));
-        }
-    };
     for (name, value) in headers {
         let Ok(parsed) = serde_json::from_str::<serde_json::Value>(value) else {
             continue;
@@ -109,14 +132,25 @@ pub fn parse_usage<'a>(
                     highest(["call_count", "total_cputime", "total_time"].map(|field| percent_of(parsed.get(field))));
             }
             "x-ad-account-usage" | "x-fb-ads-insights-throttle" => {
-                let Some(account_id) = own_account else { continue };
                 let percent = percent_of(parsed.get("acc_id_util_pct"));
                 let reset = parsed
                     .get("reset_time_duration")
                     .and_then(|seconds| percent_of(Some(seconds)))
                     .filter(|seconds| *seconds > 0.0 && percent.is_some_and(|percent| percent >= 100.0))
                     .map(Duration::from_secs_f64);
-                merge(account_id, percent, reset);
+                match own_account {
+                    Some(account_id) => merge_usage(&mut accounts, account_id, percent, reset),
+                    None => {
+                        let mut charged = report.charged_account.take().unwrap_or(AccountUsage {
+                            account_id: String::new(),
+                            highest_percent: 0.0,
+                            regain_access_after: None,
+                        });
+                        charged.highest_percent = charged.highest_percent.max(percent.unwrap_or(0.0));
+                        charged.regain_access_after = charged.regain_access_after.max(reset);
+                        report.charged_account = Some(charged);
+                    }
+                }
             }
             "x-business-use-case-usage" => {
                 let Some(by_account) = parsed.as_object() else { continue };
@@ -128,7 +162,7 @@ pub fn parse_usage<'a>(
                         let regain = percent_of(entry.get("estimated_time_to_regain_access"))
                             .filter(|minutes| *minutes > 0.0)
                             .map(|minutes| Duration::from_secs_f64(minutes * 60.0));
-                        merge(account_id.trim_start_matches("act_"), percent, regain);
+                        merge_usage(&mut accounts, account_id.trim_start_matches("act_"), percent, regain);
                     }
                 }
             }
@@ -208,5 +242,42 @@ mod tests {
         );
         let malformed = parse_usage([("x-business-use-case-usage", r#"{"111": "oops"}"#)], None);
         assert!(malformed.accounts.is_empty());
+    }
+
+    #[test]
+    fn the_ad_account_usage_of_a_batch_operation_is_filed_under_the_account_it_was_charged_to() {
+        // Inside a batch the caller parses each operation's headers without knowing the account; the
+        // executor attributes them to the operation's account before pacing on them.
+        let operation_headers = [
+            (
+                "X-Ad-Account-Usage",
+                r#"{"acc_id_util_pct": 92.7, "reset_time_duration": 279}"#,
+            ),
+            (
+                "X-Business-Use-Case-Usage",
+                r#"{"111": [{"type": "ads_management", "call_count": 2.3, "estimated_time_to_regain_access": 0}]}"#,
+            ),
+        ];
+        let report = parse_usage(operation_headers, None);
+        assert_eq!(report.accounts[0].highest_percent, 2.3, "the header naming the account");
+        let attributed = report.attributed_to("act_111");
+        assert_eq!(attributed.accounts.len(), 1);
+        assert_eq!(
+            attributed.accounts[0].highest_percent, 92.7,
+            "the account score counts too"
+        );
+        assert_eq!(
+            attributed.accounts[0].regain_access_after, None,
+            "below 100%: no reset wait"
+        );
+        assert!(attributed.charged_account.is_none());
+        assert_eq!(
+            report.attributed_to("222").accounts[1],
+            AccountUsage {
+                account_id: "222".into(),
+                highest_percent: 92.7,
+                regain_access_after: None,
+            }
+        );
     }
 }

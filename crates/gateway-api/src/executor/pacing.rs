@@ -18,7 +18,7 @@ pub struct PacingSettings {
     /// throttles it: from 0 s at this percentage up to `max_slow_down_seconds` at 100%.
     pub slow_down_above_percent: f64,
     pub max_slow_down_seconds: f64,
-    /// Writes per ad account per window of `MUTATION_WINDOW` across every worker (Meta allows 100 a second;
+    /// Writes per ad account within any `MUTATION_WINDOW` across every worker (Meta allows 100 a second;
     /// the window is a little longer than a second so requests that arrive late still fit).
     pub max_mutations_per_second_per_account: u32,
     /// Whether writes are paced at all. Only for a Graph API without Meta's per-account mutation limit
@@ -58,55 +58,96 @@ impl PacingSettings {
     }
 }
 
-/// Reserves up to `wanted` writes to `ad_account_id` in the current shared window. Returns how many were
-/// granted and, when fewer than wanted, how long until the window starts over.
+/// Reserves up to `wanted` writes to `ad_account_id` within the shared sliding window: the writes reserved
+/// by every worker in the last `MUTATION_WINDOW` never exceed the limit, whatever the boundaries. Returns
+/// how many were granted and, when fewer than wanted, how long until the oldest reservation leaves the
+/// window.
 pub async fn reserve_mutations(
     pool: &PgPool,
     settings: &PacingSettings,
     ad_account_id: &str,
     wanted: u32,
 ) -> Result<(u32, Duration), QueueError> {
+    let window_seconds = MUTATION_WINDOW.as_secs_f64();
     let mut transaction = pool.begin().await?;
+    // The account's pacing row serialises reservations for the account across workers.
     sqlx::query("INSERT INTO graph_account_pacing (ad_account_id) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(ad_account_id)
         .execute(&mut *transaction)
         .await?;
-    // (seconds since the window started, or none; writes counted in it), under the row's lock.
-    let (elapsed, used): (Option<f64>, i32) = sqlx::query_as(
-        "SELECT EXTRACT(EPOCH FROM now() - mutation_window_start)::float8, mutations_in_window \
-         FROM graph_account_pacing WHERE ad_account_id = $1 FOR UPDATE",
-    )
-    .bind(ad_account_id)
-    .fetch_one(&mut *transaction)
-    .await?;
-    let window = MUTATION_WINDOW.as_secs_f64();
-    let fresh_window = elapsed.is_none_or(|elapsed| elapsed >= window || elapsed < 0.0);
-    let used = if fresh_window { 0 } else { used.max(0) as u32 };
-    let granted = wanted.min(settings.max_mutations_per_second_per_account.saturating_sub(used));
+    sqlx::query("SELECT 1 FROM graph_account_pacing WHERE ad_account_id = $1 FOR UPDATE")
+        .bind(ad_account_id)
+        .execute(&mut *transaction)
+        .await?;
     sqlx::query(
-        "UPDATE graph_account_pacing SET \
-             mutation_window_start = CASE WHEN $2 THEN now() ELSE mutation_window_start END, \
-             mutations_in_window = $3, updated_at = now() \
-         WHERE ad_account_id = $1",
+        "DELETE FROM graph_account_mutations \
+         WHERE ad_account_id = $1 AND reserved_at <= clock_timestamp() - make_interval(secs => $2)",
     )
     .bind(ad_account_id)
-    .bind(fresh_window)
-    .bind((used + granted) as i32)
+    .bind(window_seconds)
     .execute(&mut *transaction)
     .await?;
+    // (writes in the window, seconds until its oldest reservation leaves it)
+    let (used, oldest_leaves_in): (i64, Option<f64>) = sqlx::query_as(
+        "SELECT COALESCE(sum(writes), 0)::bigint, \
+             EXTRACT(EPOCH FROM min(reserved_at) + make_interval(secs => $2) - clock_timestamp())::float8 \
+         FROM graph_account_mutations WHERE ad_account_id = $1",
+    )
+    .bind(ad_account_id)
+    .bind(window_seconds)
+    .fetch_one(&mut *transaction)
+    .await?;
+    let room = i64::from(settings.max_mutations_per_second_per_account)
+        .saturating_sub(used)
+        .max(0);
+    let granted = wanted.min(u32::try_from(room).unwrap_or(u32::MAX));
+    if granted > 0 {
+        sqlx::query("INSERT INTO graph_account_mutations (ad_account_id, writes) VALUES ($1, $2)")
+            .bind(ad_account_id)
+            .bind(granted as i32)
+            .execute(&mut *transaction)
+            .await?;
+    }
     transaction.commit().await?;
-    let until_next_window = if fresh_window {
-        MUTATION_WINDOW
-    } else {
-        Duration::from_secs_f64((window - elapsed.unwrap_or(0.0)).max(0.0))
-    };
-    Ok((granted, until_next_window))
+    let until_room = oldest_leaves_in.map_or(MUTATION_WINDOW, |seconds| Duration::from_secs_f64(seconds.max(0.01)));
+    Ok((granted, until_room))
 }
+
+/// Usage at which even a round already under way stops writing to the account: the slow-down below it
+/// only keeps new rounds from claiming the account's changes (writes already read for are worth sending).
+pub const STOP_WRITES_AT_PERCENT: f64 = 95.0;
+
+/// The accounts among `ad_account_ids` that must not be written to now (Meta throttled them, or their
+/// usage is at `STOP_WRITES_AT_PERCENT`), with how long they still wait. A round checks before each write:
+/// its claim saw the accounts free, but a read of the same round (or another worker) may have reported
+/// otherwise since.
+pub async fn waiting_accounts(
+    pool: &PgPool,
+    ad_account_ids: &[&str],
+) -> Result<std::collections::HashMap<String, Duration>, QueueError> {
+    let waiting: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT ad_account_id, EXTRACT(EPOCH FROM blocked_until - now())::float8 FROM graph_account_pacing \
+         WHERE ad_account_id = ANY($1) AND blocked_until > now() AND (reason = $2 OR highest_percent >= $3)",
+    )
+    .bind(ad_account_ids)
+    .bind(THROTTLED_BY_META)
+    .bind(STOP_WRITES_AT_PERCENT)
+    .fetch_all(pool)
+    .await?;
+    Ok(waiting
+        .into_iter()
+        .map(|(account, seconds)| (account, Duration::from_secs_f64(seconds.max(0.0))))
+        .collect())
+}
+
+/// Why an account pauses, as `graph_account_pacing.reason` records it.
+pub const THROTTLED_BY_META: &str = "meta throttled the account";
+pub const SLOWING_DOWN: &str = "usage above the slow-down threshold";
 
 /// How long an account should pause after a response reported `usage`, and why (`None`: no pause).
 pub fn pause_for(settings: &PacingSettings, usage: &AccountUsage) -> Option<(Duration, &'static str)> {
     if let Some(regain) = usage.regain_access_after.filter(|regain| !regain.is_zero()) {
-        return Some((regain, "meta throttled the account"));
+        return Some((regain, THROTTLED_BY_META));
     }
     let threshold = settings.slow_down_above_percent;
     if usage.highest_percent < threshold {
@@ -114,7 +155,7 @@ pub fn pause_for(settings: &PacingSettings, usage: &AccountUsage) -> Option<(Dur
     }
     let share_of_headroom_used = ((usage.highest_percent - threshold) / (100.0 - threshold)).clamp(0.0, 1.0);
     let seconds = (settings.max_slow_down_seconds * share_of_headroom_used).max(1.0);
-    Some((Duration::from_secs_f64(seconds), "usage above the slow-down threshold"))
+    Some((Duration::from_secs_f64(seconds), SLOWING_DOWN))
 }
 
 /// Blocks the accounts the reports say should pause (never shortening a block already recorded).

@@ -110,6 +110,13 @@ struct ObjectState {
     effective_status: Option<String>,
 }
 
+/// An object to read through the Graph API, with the ad account the read is charged to.
+struct GraphRead {
+    object_id: String,
+    fields: &'static str,
+    ad_account_id: String,
+}
+
 /// A write that passed the guardrails, waiting for its Graph call.
 struct PendingWrite {
     change: AdChangeRow,
@@ -250,7 +257,11 @@ impl Executor {
                     Some((facts, read_at)) if read_at.elapsed() < ACCOUNT_FACTS_TTL => {
                         accounts.insert(account_id, facts.clone());
                     }
-                    _ => reads.push((account_id, "currency,min_daily_budget")),
+                    _ => reads.push(GraphRead {
+                        object_id: account_id.clone(),
+                        fields: "currency,min_daily_budget",
+                        ad_account_id: account_id,
+                    }),
                 }
             }
         }
@@ -288,23 +299,20 @@ impl Executor {
 
     /// Reads objects (and the accounts' facts) in Graph batches, each with its fields; a failed read leaves
     /// the entry out of the first map and, when Meta said why, puts its answer in the second.
-    async fn read_state(
-        &self,
-        reads: &[(String, &'static str)],
-    ) -> (HashMap<String, Value>, HashMap<String, OperationResult>) {
+    async fn read_state(&self, reads: &[GraphRead]) -> (HashMap<String, Value>, HashMap<String, OperationResult>) {
         let mut found = HashMap::new();
         let mut failed = HashMap::new();
         if self.settings.write_mode == WriteMode::Single {
             // A client that does not batch: one request per read.
-            for (id, fields) in reads {
-                let answer = self.graph.get(id, fields).await;
+            for read in reads {
+                let answer = self.graph.get(&read.object_id, read.fields).await;
                 match answer {
                     Ok(result) | Err(GraphClientError::Refused(result)) => {
-                        self.pace(vec![&result.usage]).await;
+                        self.pace(vec![result.usage.attributed_to(&read.ad_account_id)]).await;
                         if result.is_success() {
-                            found.insert(id.clone(), result.body);
+                            found.insert(read.object_id.clone(), result.body);
                         } else {
-                            failed.insert(id.clone(), result);
+                            failed.insert(read.object_id.clone(), result);
                         }
                     }
                     Err(GraphClientError::NoAnswer(_)) => {}
@@ -312,17 +320,16 @@ impl Executor {
             }
             return (found, failed);
         }
-        let mut pending: Vec<&[(String, &'static str)]> = reads.chunks(MAX_OPERATIONS_PER_BATCH).rev().collect();
+        let mut pending: Vec<&[GraphRead]> = reads.chunks(MAX_OPERATIONS_PER_BATCH).rev().collect();
         while !pending.is_empty() {
             // Reads change nothing, so a few batches go out at once.
-            let wave: Vec<&[(String, &'static str)]> =
-                (0..READ_BATCHES_AT_ONCE).filter_map(|_| pending.pop()).collect();
+            let wave: Vec<&[GraphRead]> = (0..READ_BATCHES_AT_ONCE).filter_map(|_| pending.pop()).collect();
             let answers = futures_util::future::join_all(wave.iter().map(|chunk| {
                 let operations: Vec<Operation> = chunk
                     .iter()
-                    .map(|(id, fields)| Operation {
+                    .map(|read| Operation {
                         method: "GET",
-                        relative_url: format!("{id}?fields={fields}"),
+                        relative_url: format!("{}?fields={}", read.object_id, read.fields),
                         body: None,
                     })
                     .collect();
@@ -331,16 +338,17 @@ impl Executor {
             }))
             .await;
             for (chunk, answer) in wave.into_iter().zip(answers) {
-                self.pace(usage_of_batch(&answer)).await;
+                let accounts: Vec<&str> = chunk.iter().map(|read| read.ad_account_id.as_str()).collect();
+                self.pace(usage_of_batch(&answer, &accounts)).await;
                 match answer {
                     Ok(results) => {
-                        for ((id, _), result) in chunk.iter().zip(results) {
+                        for (read, result) in chunk.iter().zip(results) {
                             match result {
                                 Some(result) if result.is_success() => {
-                                    found.insert(id.clone(), result.body);
+                                    found.insert(read.object_id.clone(), result.body);
                                 }
                                 Some(result) => {
-                                    failed.insert(id.clone(), result);
+                                    failed.insert(read.object_id.clone(), result);
                                 }
                                 None => {}
                             }
@@ -352,8 +360,8 @@ impl Executor {
                         pending.push(first);
                     }
                     Err(GraphClientError::Refused(result)) => {
-                        for (id, _) in chunk {
-                            failed.insert(id.clone(), result.clone());
+                        for read in chunk {
+                            failed.insert(read.object_id.clone(), result.clone());
                         }
                     }
                     Err(GraphClientError::NoAnswer(_)) => {}
@@ -396,7 +404,7 @@ impl Executor {
         let phase_started = Instant::now();
         let accounts = self.accounts_of(&claimed).await;
         // Ads have no budget field: asking for one is an error at Meta.
-        let object_reads: Vec<(String, &'static str)> = claimed
+        let object_reads: Vec<GraphRead> = claimed
             .iter()
             .map(|change| {
                 let is_ad = change.ad_id.as_deref() == Some(change.object_id.as_str());
@@ -405,7 +413,11 @@ impl Executor {
                 } else {
                     "daily_budget,status,effective_status"
                 };
-                (change.object_id.clone(), fields)
+                GraphRead {
+                    object_id: change.object_id.clone(),
+                    fields,
+                    ad_account_id: change.ad_account_id.clone(),
+                }
             })
             .collect();
         let (objects, failed_reads) = self.read_state(&object_reads).await;
@@ -670,7 +682,7 @@ impl Executor {
                     },
                     _ => Outcome::Hold {
                         delay: Duration::from_secs_f64(self.settings.throttle_wait_seconds),
-                        detail: json!({ "read_failed": attempt_error(result).message }),
+                        detail: json!({ "read_failed": attempt_error(result).message, "code": code, "subcode": subcode }),
                     },
                 }
             }

@@ -1,10 +1,12 @@
 //! Exactly-once effect under chaos: three gateway-api processes run the executor against one queue and a
-//! meta-sim that injects 5xx answers, failed batch operations, dropped connections and time-outs, while the
-//! test kills a random worker with SIGKILL every 0.7 s and starts a new one. At the end every change is in
-//! one terminal state with one terminal audit entry, and meta-sim applied each completed change's budget
-//! exactly once (a discarded change never, unless its outcome was unknown, which its attempts record).
+//! meta-sim that injects 5xx answers, failed and throttled batch operations, dropped connections and
+//! time-outs, while the test kills a random worker with SIGKILL every 0.7 s and starts a new one. At the
+//! end every change is in one terminal state with one terminal audit entry, and meta-sim applied each
+//! completed change's budget exactly once (a discarded change never, unless its outcome was unknown, which
+//! its attempts record).
 //!
-//! This is the short version `make test` runs (60 changes); `ADLOOP_CHAOS_CHANGES` runs more.
+//! This is the short version `make test` runs (60 changes); `ADLOOP_CHAOS_CHANGES` runs more (`make bench`
+//! runs 200, every ad set of its scenario).
 
 use std::collections::HashMap;
 use std::process::{Child, Stdio};
@@ -130,6 +132,9 @@ async fn every_change_takes_effect_once_while_workers_are_killed_and_meta_fails(
             {"endpoint": "batch", "probability": 0.05, "fault": {"kind": "drop_connection"}},
             {"endpoint": "batch", "probability": 0.05, "fault": {"kind": "timeout", "milliseconds": 1500}},
             {"endpoint": "batch_operation", "probability": 0.05, "fault": {"kind": "graph_error", "code": 2}},
+            // Throttling answers (Meta's user and ad-account limits): the change waits, its attempt is kept.
+            {"endpoint": "batch_operation", "probability": 0.03, "fault": {"kind": "graph_error", "code": 17, "subcode": 2446079}},
+            {"endpoint": "batch_operation", "probability": 0.02, "fault": {"kind": "graph_error", "code": 80004}},
         ],
     });
     let client = reqwest::Client::new();

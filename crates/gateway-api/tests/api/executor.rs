@@ -581,3 +581,22 @@ async fn a_campaigns_hourly_action_limit_counts_the_changes_of_the_same_round() 
     }
     assert_eq!(written, 2);
 }
+
+#[tokio::test]
+async fn the_mutation_budget_is_a_sliding_window_so_no_boundary_lets_twice_the_limit_through() {
+    use gateway_api::executor::pacing::{PacingSettings, reserve_mutations};
+    let pool = queue_database().await;
+    let settings = PacingSettings {
+        max_mutations_per_second_per_account: 5,
+        ..PacingSettings::default()
+    };
+    assert_eq!(reserve_mutations(&pool, &settings, ACCOUNT, 1).await.unwrap().0, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(reserve_mutations(&pool, &settings, ACCOUNT, 4).await.unwrap().0, 4);
+    // The first write has left the 1.1 s window; the four just reserved have not. A fixed window that
+    // started with the first write would now start afresh and grant five more: nine within 0.2 s.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let (granted, wait) = reserve_mutations(&pool, &settings, ACCOUNT, 5).await.unwrap();
+    assert_eq!(granted, 1);
+    assert!(wait <= std::time::Duration::from_millis(1100), "{wait:?}");
+}

@@ -1,14 +1,18 @@
 //! The safe executor end to end under load (see `adloop_load::executor_bench`).
 //!
 //!     executor-bench [--changes 10000] [--single-changes 10000] [--binaries-dir target/release]
+//!     executor-bench --pacing-flood [--flood-seconds 60] [--flood-changes-per-second 100]
 //!
-//! Runs, one after another on fresh databases and worlds: batch mode with one gateway replica, batch mode
-//! with two, single-request mode with one; then the bare Postgres claim ceiling. Prints a Markdown table.
-//! Needs the dev stack (`scripts/dev-stack up`) and release builds of gateway-api and meta-sim.
+//! Throughput (the default) runs, one after another on fresh databases and worlds: batch mode with one
+//! gateway replica, batch mode with two, single-request mode with one; then the bare Postgres claim
+//! ceiling. Prints a Markdown table. `--pacing-flood` instead pours changes into two ad accounts of a
+//! meta-sim at Meta's default limits for a minute and checks no throttling answer reached a change (exits
+//! non-zero if one did). Needs the dev stack (`scripts/dev-stack up`) and release builds of gateway-api and
+//! meta-sim.
 
 use std::time::Duration;
 
-use adloop_load::executor_bench::{self, RunFigures, RunPlan, WorldShape, WriteMode};
+use adloop_load::executor_bench::{self, FloodPlan, RunFigures, RunPlan, WorldShape, WriteMode};
 
 #[derive(Debug, clap::Parser)]
 #[command(about = "The safe executor end to end under load")]
@@ -22,6 +26,56 @@ struct Arguments {
     /// Where the release binaries of gateway-api and meta-sim are (default: beside this program).
     #[arg(long)]
     binaries_dir: Option<std::path::PathBuf>,
+    /// Run the pacing flood instead of the throughput runs.
+    #[arg(long)]
+    pacing_flood: bool,
+    #[arg(long, default_value_t = 60)]
+    flood_seconds: u64,
+    /// Changes a second during the flood (one per ad set, the first account's ad sets first: at 100 a
+    /// second each account gets 3,000 changes in 30 s, more than its score allows).
+    #[arg(long, default_value_t = 100)]
+    flood_changes_per_second: u32,
+}
+
+async fn pacing_flood(arguments: &Arguments, binaries_dir: std::path::PathBuf) -> anyhow::Result<()> {
+    let plan = FloodPlan {
+        shape: WorldShape {
+            accounts: 2,
+            campaigns_per_account: 10,
+            ad_sets_per_campaign: 300,
+        },
+        flood_seconds: arguments.flood_seconds,
+        changes_per_second: arguments.flood_changes_per_second,
+        binaries_dir,
+        time_limit: Duration::from_secs(3600),
+    };
+    eprintln!(
+        "executor-bench: pacing flood, {} changes a second for {} s into two accounts at Meta's default limits…",
+        plan.changes_per_second, plan.flood_seconds
+    );
+    let figures = executor_bench::run_flood(&plan).await?;
+    println!(
+        "| changes | drained after | states | changes that saw a throttling answer | error answers at meta-sim (any call) | Graph requests | status samples with an account waiting | last recorded usage, highest account |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {:.0} s | {:?} | {} | {} | {} | {} | {:.0}% |",
+        figures.enqueued,
+        figures.drain_seconds,
+        figures.changes_by_state,
+        figures.changes_that_saw_throttling,
+        figures.graph_errors_at_meta,
+        figures.graph_requests,
+        figures.samples_with_an_account_waiting,
+        figures.last_recorded_usage_percent,
+    );
+    if figures.changes_that_saw_throttling > 0 {
+        anyhow::bail!(
+            "{} changes saw a throttling answer",
+            figures.changes_that_saw_throttling
+        );
+    }
+    Ok(())
 }
 
 fn row(label: &str, figures: &RunFigures) -> String {
@@ -44,7 +98,11 @@ async fn main() -> anyhow::Result<()> {
     let arguments = <Arguments as clap::Parser>::parse();
     let binaries_dir = arguments
         .binaries_dir
+        .clone()
         .unwrap_or_else(executor_bench::default_binaries_dir);
+    if arguments.pacing_flood {
+        return pacing_flood(&arguments, binaries_dir).await;
+    }
     let plan = |changes: usize, write_mode: WriteMode, gateway_replicas: usize| RunPlan {
         shape: WorldShape::TEN_THOUSAND_AD_SETS,
         changes,

@@ -6,6 +6,7 @@
 //! the executor's own mutation pacing, the per-campaign action guardrail) are raised for the run, so it
 //! measures adloop's own overhead; at Meta each batched operation still counts against the rate limits.
 
+mod pacing_flood;
 mod processes;
 mod raw_claim;
 mod world;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+pub use pacing_flood::{FloodFigures, FloodPlan, run_flood};
 pub use processes::{ProcessError, ServiceProcess, default_binaries_dir};
 pub use raw_claim::bare_claim_ceiling;
 pub use world::WorldShape;

@@ -52,7 +52,7 @@ impl Executor {
             },
             ErrorClass::BudgetLocked => Outcome::Hold {
                 delay: Duration::from_secs(3600),
-                detail: json!({ "meta_budget_lock": attempt_error(result).message }),
+                detail: json!({ "meta_budget_lock": attempt_error(result).message, "code": code, "subcode": subcode }),
             },
             ErrorClass::Throttled | ErrorClass::AccountStopped | ErrorClass::VersionRetired => {
                 let regain = result
@@ -70,14 +70,15 @@ impl Executor {
                 );
                 Outcome::Hold {
                     delay: regain,
-                    detail: json!({ "throttled": attempt_error(result).message }),
+                    detail: json!({ "throttled": attempt_error(result).message, "code": code, "subcode": subcode }),
                 }
             }
         }
     }
 
-    /// Records what the usage headers of a Graph answer say about pacing (shared with every worker).
-    pub(super) async fn pace(&self, reports: Vec<&UsageReport>) {
+    /// Records what the usage headers of Graph answers say about pacing (shared with every worker).
+    pub(super) async fn pace(&self, reports: Vec<UsageReport>) {
+        let reports: Vec<&UsageReport> = reports.iter().collect();
         if let Err(error) = pacing::record(&self.pool, &self.settings.pacing, &reports).await {
             tracing::warn!(%error, "executor: could not record account pacing");
         }
@@ -128,11 +129,27 @@ impl Executor {
     }
 }
 
-/// The usage reports in a batch answer: each operation's, or the refusal's.
-pub(super) fn usage_of_batch(answer: &Result<Vec<Option<OperationResult>>, GraphClientError>) -> Vec<&UsageReport> {
+/// The usage reports in a batch answer, each operation's charged to the ad account of that operation
+/// (`accounts`, in the batch's order); a refusal of the whole batch is charged to each of its accounts.
+pub(super) fn usage_of_batch(
+    answer: &Result<Vec<Option<OperationResult>>, GraphClientError>,
+    accounts: &[&str],
+) -> Vec<UsageReport> {
     match answer {
-        Ok(results) => results.iter().flatten().map(|result| &result.usage).collect(),
-        Err(GraphClientError::Refused(result)) => vec![&result.usage],
+        Ok(results) => results
+            .iter()
+            .zip(accounts)
+            .filter_map(|(result, account)| Some(result.as_ref()?.usage.attributed_to(account)))
+            .collect(),
+        Err(GraphClientError::Refused(result)) => {
+            let mut distinct: Vec<&str> = accounts.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            distinct
+                .into_iter()
+                .map(|account| result.usage.attributed_to(account))
+                .collect()
+        }
         Err(GraphClientError::NoAnswer(_)) => Vec::new(),
     }
 }

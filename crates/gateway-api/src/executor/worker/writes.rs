@@ -35,11 +35,17 @@ impl Executor {
                         self.finish(&write.change, Outcome::Release, report).await?;
                         continue;
                     }
+                    let still_free = self.hold_writes_to_waiting_accounts(&[&write], vec![0], report).await?;
+                    if still_free.is_empty() {
+                        continue;
+                    }
                     self.wait_for_one_mutation(&write.change.ad_account_id).await?;
                     self.metrics.count_single_write();
                     let answer = self.graph.post(&write.change.object_id, &write.params).await;
                     self.pace(match &answer {
-                        Ok(result) | Err(GraphClientError::Refused(result)) => vec![&result.usage],
+                        Ok(result) | Err(GraphClientError::Refused(result)) => {
+                            vec![result.usage.attributed_to(&write.change.ad_account_id)]
+                        }
                         Err(GraphClientError::NoAnswer(_)) => Vec::new(),
                     })
                     .await;
@@ -69,6 +75,7 @@ impl Executor {
                 let mut pending: Vec<Vec<usize>> = plan_batches(&planned, MAX_OPERATIONS_PER_BATCH);
                 pending.reverse();
                 while let Some(batch) = pending.pop() {
+                    let batch = self.hold_writes_to_waiting_accounts(&writes, batch, report).await?;
                     let (batch, deferred, wait) = self.within_mutation_pace(&writes, batch).await?;
                     if !deferred.is_empty() {
                         pending.push(deferred);
@@ -87,7 +94,11 @@ impl Executor {
                         .collect();
                     self.metrics.count_batch("write", operations.len());
                     let answer = self.graph.batch(&operations).await;
-                    self.pace(usage_of_batch(&answer)).await;
+                    let accounts: Vec<&str> = batch
+                        .iter()
+                        .map(|index| writes[*index].change.ad_account_id.as_str())
+                        .collect();
+                    self.pace(usage_of_batch(&answer, &accounts)).await;
                     let results: Vec<Option<OperationResult>> = match answer {
                         Ok(results) => results,
                         // Refused whole, so nothing in it ran: send it again as two halves (each still
@@ -129,6 +140,45 @@ impl Executor {
             }
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Holds the writes (by index) whose account Meta's usage says must wait now, without calling Meta;
+    /// returns the others.
+    async fn hold_writes_to_waiting_accounts(
+        &self,
+        writes: &[impl std::borrow::Borrow<PendingWrite>],
+        batch: Vec<usize>,
+        report: &mut RoundReport,
+    ) -> Result<Vec<usize>, ExecutorError> {
+        let mut accounts: Vec<&str> = batch
+            .iter()
+            .map(|index| writes[*index].borrow().change.ad_account_id.as_str())
+            .collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let waiting = pacing::waiting_accounts(&self.pool, &accounts).await?;
+        if waiting.is_empty() {
+            return Ok(batch);
+        }
+        let (held, free): (Vec<usize>, Vec<usize>) = batch
+            .into_iter()
+            .partition(|index| waiting.contains_key(&writes[*index].borrow().change.ad_account_id));
+        let holds = held
+            .iter()
+            .map(|index| {
+                let change = &writes[*index].borrow().change;
+                let wait = waiting[&change.ad_account_id];
+                (
+                    change.clone(),
+                    Outcome::Hold {
+                        delay: wait.max(Duration::from_secs(1)),
+                        detail: serde_json::json!({ "account_waiting_on_meta_seconds": wait.as_secs_f64() }),
+                    },
+                )
+            })
+            .collect();
+        self.finish_all(holds, report).await?;
+        Ok(free)
     }
 
     /// Splits a planned batch into the writes each account's shared mutation window still allows now and

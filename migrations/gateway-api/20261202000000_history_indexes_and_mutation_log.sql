@@ -9,3 +9,14 @@ CREATE INDEX ad_changes_completed_by_campaign ON ad_changes (campaign_id) WHERE 
 -- (The executor also analyses it itself when it grew a lot since the last analysis; see
 -- executor/table_statistics.rs.)
 ALTER TABLE ad_changes SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_scale_factor = 0.05);
+
+-- Writes reserved per ad account in the last moments, as a sliding log: a fixed window let two full
+-- windows' writes land within one second at their boundary (twice Meta's limit; meta-sim's pacing flood
+-- caught it). The columns of the fixed window go.
+CREATE TABLE graph_account_mutations (
+    ad_account_id TEXT NOT NULL,
+    reserved_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    writes INTEGER NOT NULL CHECK (writes > 0)
+);
+CREATE INDEX graph_account_mutations_by_account ON graph_account_mutations (ad_account_id, reserved_at);
+ALTER TABLE graph_account_pacing DROP COLUMN mutation_window_start, DROP COLUMN mutations_in_window;

@@ -20,3 +20,10 @@ CREATE TABLE graph_account_mutations (
 );
 CREATE INDEX graph_account_mutations_by_account ON graph_account_mutations (ad_account_id, reserved_at);
 ALTER TABLE graph_account_pacing DROP COLUMN mutation_window_start, DROP COLUMN mutations_in_window;
+
+-- Meta's budget lock on an ad set (613 / 1487632: its budget changed too often within an hour), kept
+-- until it passes so every worker holds that ad set's budget changes instead of being refused again.
+CREATE TABLE graph_budget_locks (
+    object_id TEXT PRIMARY KEY,
+    locked_until TIMESTAMPTZ NOT NULL
+);

@@ -24,6 +24,7 @@ use super::guardrails::{
 };
 use super::lease_keeper::LeaseKeeper;
 use super::metrics::ExecutorMetrics;
+use super::pacing;
 use super::queue::{self, AttemptError, Fenced, Outcome, QueueError};
 
 mod meta_answers;
@@ -436,6 +437,8 @@ impl Executor {
             })
             .collect();
         let mut history = self.applied_history(&claimed, &guardrails_of_changes).await?;
+        let object_ids: Vec<&str> = claimed.iter().map(|change| change.object_id.as_str()).collect();
+        let budget_locks = pacing::budget_locks(&self.pool, &object_ids).await?;
         history_time += phase_started.elapsed();
         self.metrics.add_phase_time("history", history_time);
         let phase_started = Instant::now();
@@ -447,6 +450,7 @@ impl Executor {
                 &change,
                 guardrails,
                 &history,
+                budget_locks.get(&change.object_id).copied(),
                 accounts.get(&change.ad_account_id),
                 objects.get(&change.object_id),
                 failed_reads.get(&change.object_id),
@@ -517,6 +521,7 @@ impl Executor {
         change: &AdChangeRow,
         guardrails_for_account: &GuardrailSettings,
         history: &queue::AppliedHistory,
+        meta_budget_lock_until: Option<f64>,
         account: Option<&Value>,
         object: Option<&Value>,
         failed_read: Option<&OperationResult>,
@@ -567,7 +572,7 @@ impl Executor {
             account_minimum_budget: facts.minimum_budget,
             object_history: &applied,
             campaign_actions_last_hour: campaign_actions,
-            meta_budget_lock_until: None,
+            meta_budget_lock_until,
             confidence: change.confidence,
             fuzz_draw: if guardrails_for_account.budget_fuzz_fraction > 0.0 {
                 rand::RngExt::random_range(&mut rand::rng(), -1.0..=1.0)

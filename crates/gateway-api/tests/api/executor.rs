@@ -600,3 +600,40 @@ async fn the_mutation_budget_is_a_sliding_window_so_no_boundary_lets_twice_the_l
     assert_eq!(granted, 1);
     assert!(wait <= std::time::Duration::from_millis(1100), "{wait:?}");
 }
+
+#[tokio::test]
+async fn after_metas_budget_lock_the_ad_sets_next_changes_wait_without_asking_meta_again() {
+    use gateway_api::executor::guardrail_overrides;
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    let live = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    // adloop's own four-an-hour rule off, so the fifth change reaches Meta and meets its lock.
+    let ten_an_hour = serde_json::json!({ "max_budget_changes_per_ad_set_per_hour": 10 });
+    guardrail_overrides::store(&pool, "tenant-a", None, ten_an_hour.as_object().unwrap(), "test")
+        .await
+        .unwrap();
+    for (step, amount) in [10_100, 10_200, 10_300, 10_400].into_iter().enumerate() {
+        enqueue_ids(
+            &pool,
+            &[change(&ad_set(1), set_budget(amount), &format!("step-{step}"))],
+        )
+        .await;
+        assert_eq!(run_until_idle(&live).await.completed, 1);
+    }
+    let refused = enqueue_ids(&pool, &[change(&ad_set(1), set_budget(10_500), "fifth")]).await[0];
+    assert_eq!(run_until_idle(&live).await.held, 1);
+    assert!(row(&pool, refused).await.errors.to_string().contains("1487632"));
+
+    let requests_before = live.graph().requests_sent();
+    let sixth = enqueue_ids(&pool, &[change(&ad_set(1), set_budget(10_600), "sixth")]).await[0];
+    let round = live.run_once().await.unwrap();
+    assert_eq!((round.claimed, round.held), (1, 1));
+    let held = row(&pool, sixth).await;
+    assert!(held.errors.to_string().contains("meta_budget_lock"), "{}", held.errors);
+    assert_eq!(
+        live.graph().requests_sent() - requests_before,
+        1,
+        "only the read of the ad set: no write Meta would refuse"
+    );
+    assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 10_400);
+}

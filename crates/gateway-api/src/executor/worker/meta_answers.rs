@@ -51,7 +51,7 @@ impl Executor {
                 error: attempt_error(result),
             },
             ErrorClass::BudgetLocked => Outcome::Hold {
-                delay: Duration::from_secs(3600),
+                delay: pacing::META_BUDGET_LOCK,
                 detail: json!({ "meta_budget_lock": attempt_error(result).message, "code": code, "subcode": subcode }),
             },
             ErrorClass::Throttled | ErrorClass::AccountStopped | ErrorClass::VersionRetired => {
@@ -82,6 +82,23 @@ impl Executor {
         if let Err(error) = pacing::record(&self.pool, &self.settings.pacing, &reports).await {
             tracing::warn!(%error, "executor: could not record account pacing");
         }
+    }
+
+    /// Remembers Meta's budget lock on the change's ad set (613 / 1487632), so that every worker holds the
+    /// ad set's budget changes until it passes.
+    pub(super) async fn remember_budget_lock(
+        &self,
+        change: &AdChangeRow,
+        result: Option<&OperationResult>,
+    ) -> Result<(), ExecutorError> {
+        let Some(result) = result.filter(|result| !result.is_success()) else {
+            return Ok(());
+        };
+        let (code, subcode) = result.error_code();
+        if classify(Some(result.http_status), code, subcode) == ErrorClass::BudgetLocked {
+            pacing::remember_budget_lock(&self.pool, &change.object_id).await?;
+        }
+        Ok(())
     }
 
     /// Two answers mean no change should go out until a person looks: 613 without a subcode (Meta's abuse

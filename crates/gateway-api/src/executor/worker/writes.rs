@@ -55,6 +55,7 @@ impl Executor {
                         Err(GraphClientError::NoAnswer(_)) => None,
                     };
                     self.stop_when_meta_says_so(&write.change, result.as_ref()).await?;
+                    self.remember_budget_lock(&write.change, result.as_ref()).await?;
                     let outcome = self.outcome_of_write(&write.change, write.detail.clone(), result.as_ref());
                     self.finish(&write.change, outcome, report).await?;
                 }
@@ -117,6 +118,7 @@ impl Executor {
                         let write = &writes[*index];
                         let result = results.get(position).and_then(Option::as_ref);
                         self.stop_when_meta_says_so(&write.change, result).await?;
+                        self.remember_budget_lock(&write.change, result).await?;
                         let outcome = self.outcome_of_write(&write.change, write.detail.clone(), result);
                         outcomes.push((write.change.clone(), outcome));
                     }

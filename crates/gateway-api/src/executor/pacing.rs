@@ -184,6 +184,38 @@ pub async fn record(pool: &PgPool, settings: &PacingSettings, reports: &[&UsageR
     Ok(())
 }
 
+/// How long Meta keeps an ad set's budget locked after refusing a change with 613 / 1487632.
+pub const META_BUDGET_LOCK: Duration = Duration::from_secs(3600);
+
+/// Remembers that Meta locked `object_id`'s budget from now for `META_BUDGET_LOCK` (never shortening a lock).
+pub async fn remember_budget_lock(pool: &PgPool, object_id: &str) -> Result<(), QueueError> {
+    sqlx::query(
+        "INSERT INTO graph_budget_locks (object_id, locked_until) VALUES ($1, now() + make_interval(secs => $2)) \
+         ON CONFLICT (object_id) DO UPDATE \
+             SET locked_until = GREATEST(graph_budget_locks.locked_until, EXCLUDED.locked_until)",
+    )
+    .bind(object_id)
+    .bind(META_BUDGET_LOCK.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The budget locks still in force among `object_ids`, as Unix seconds when each ends.
+pub async fn budget_locks(
+    pool: &PgPool,
+    object_ids: &[&str],
+) -> Result<std::collections::HashMap<String, f64>, QueueError> {
+    let locks: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT object_id, EXTRACT(EPOCH FROM locked_until)::float8 FROM graph_budget_locks \
+         WHERE object_id = ANY($1) AND locked_until > now()",
+    )
+    .bind(object_ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(locks.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,36 +248,4 @@ mod tests {
             "at the threshold: a short pause"
         );
     }
-}
-
-/// How long Meta keeps an ad set's budget locked after refusing a change with 613 / 1487632.
-pub const META_BUDGET_LOCK: Duration = Duration::from_secs(3600);
-
-/// Remembers that Meta locked `object_id`'s budget from now for `META_BUDGET_LOCK` (never shortening a lock).
-pub async fn remember_budget_lock(pool: &PgPool, object_id: &str) -> Result<(), QueueError> {
-    sqlx::query(
-        "INSERT INTO graph_budget_locks (object_id, locked_until) VALUES ($1, now() + make_interval(secs => $2)) \
-         ON CONFLICT (object_id) DO UPDATE \
-             SET locked_until = GREATEST(graph_budget_locks.locked_until, EXCLUDED.locked_until)",
-    )
-    .bind(object_id)
-    .bind(META_BUDGET_LOCK.as_secs_f64())
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// The budget locks still in force among `object_ids`, as Unix seconds when each ends.
-pub async fn budget_locks(
-    pool: &PgPool,
-    object_ids: &[&str],
-) -> Result<std::collections::HashMap<String, f64>, QueueError> {
-    let locks: Vec<(String, f64)> = sqlx::query_as(
-        "SELECT object_id, EXTRACT(EPOCH FROM locked_until)::float8 FROM graph_budget_locks \
-         WHERE object_id = ANY($1) AND locked_until > now()",
-    )
-    .bind(object_ids)
-    .fetch_all(pool)
-    .await?;
-    Ok(locks.into_iter().collect())
 }

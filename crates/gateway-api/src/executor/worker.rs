@@ -111,6 +111,17 @@ struct ObjectState {
     effective_status: Option<String>,
 }
 
+/// What a round knows when it decides: what was applied lately and Meta's budget locks (from Postgres), and
+/// the accounts and objects as the Graph API reported them (or why it could not).
+struct RoundKnowledge {
+    history: queue::AppliedHistory,
+    /// Unix seconds when each locked ad set's budget lock ends.
+    budget_locks: HashMap<String, f64>,
+    accounts: HashMap<String, Value>,
+    objects: HashMap<String, Value>,
+    failed_reads: HashMap<String, OperationResult>,
+}
+
 /// An object to read through the Graph API, with the ad account the read is charged to.
 struct GraphRead {
     object_id: String,
@@ -436,9 +447,16 @@ impl Executor {
                 )
             })
             .collect();
-        let mut history = self.applied_history(&claimed, &guardrails_of_changes).await?;
+        let history = self.applied_history(&claimed, &guardrails_of_changes).await?;
         let object_ids: Vec<&str> = claimed.iter().map(|change| change.object_id.as_str()).collect();
         let budget_locks = pacing::budget_locks(&self.pool, &object_ids).await?;
+        let mut known = RoundKnowledge {
+            history,
+            budget_locks,
+            accounts,
+            objects,
+            failed_reads,
+        };
         history_time += phase_started.elapsed();
         self.metrics.add_phase_time("history", history_time);
         let phase_started = Instant::now();
@@ -446,20 +464,13 @@ impl Executor {
         let mut writes = Vec::new();
         let mut finished_without_write = Vec::new();
         for (change, guardrails) in claimed.into_iter().zip(&guardrails_of_changes) {
-            let outcome_without_write = self.decide(
-                &change,
-                guardrails,
-                &history,
-                budget_locks.get(&change.object_id).copied(),
-                accounts.get(&change.ad_account_id),
-                objects.get(&change.object_id),
-                failed_reads.get(&change.object_id),
-            );
+            let outcome_without_write = self.decide(&change, guardrails, &known);
             match outcome_without_write {
                 Ok(write) => {
                     // The campaign's next change in this round counts this one (at most N actions an hour).
                     if let Some(campaign_id) = &change.campaign_id {
-                        history
+                        known
+                            .history
                             .campaign_actions
                             .entry((change.tenant_id.clone(), campaign_id.clone()))
                             .or_default()
@@ -468,7 +479,7 @@ impl Executor {
                     writes.push(write);
                 }
                 Err(outcome) => {
-                    self.stop_when_meta_says_so(&change, failed_reads.get(&change.object_id))
+                    self.stop_when_meta_says_so(&change, known.failed_reads.get(&change.object_id))
                         .await?;
                     finished_without_write.push((change, outcome));
                 }
@@ -520,14 +531,14 @@ impl Executor {
         &self,
         change: &AdChangeRow,
         guardrails_for_account: &GuardrailSettings,
-        history: &queue::AppliedHistory,
-        meta_budget_lock_until: Option<f64>,
-        account: Option<&Value>,
-        object: Option<&Value>,
-        failed_read: Option<&OperationResult>,
+        known: &RoundKnowledge,
     ) -> Result<PendingWrite, Outcome> {
-        let (Some(account), Some(object)) = (account, object) else {
-            return Err(self.outcome_of_failed_read(failed_read));
+        let history = &known.history;
+        let (Some(account), Some(object)) = (
+            known.accounts.get(&change.ad_account_id),
+            known.objects.get(&change.object_id),
+        ) else {
+            return Err(self.outcome_of_failed_read(known.failed_reads.get(&change.object_id)));
         };
         let facts = match account_facts(account) {
             Some(facts) => facts,
@@ -572,7 +583,7 @@ impl Executor {
             account_minimum_budget: facts.minimum_budget,
             object_history: &applied,
             campaign_actions_last_hour: campaign_actions,
-            meta_budget_lock_until,
+            meta_budget_lock_until: known.budget_locks.get(&change.object_id).copied(),
             confidence: change.confidence,
             fuzz_draw: if guardrails_for_account.budget_fuzz_fraction > 0.0 {
                 rand::RngExt::random_range(&mut rand::rng(), -1.0..=1.0)

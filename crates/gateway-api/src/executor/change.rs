@@ -94,6 +94,32 @@ impl ChangeRequest {
     }
 }
 
+/// Folds queued budget changes of one object, oldest first (as stored: kind and amount in minor units),
+/// into the one change with the same net effect: a `budget_set` followed by increases and decreases is a
+/// `budget_set` of the sum; increases and decreases alone are their net increase or decrease. `None` when a
+/// kind is not a budget change. (Net, not step by step: a decrease below zero that a later increase undoes
+/// is not clamped in between.)
+pub fn fold_budget_changes(changes: &[(&str, i64)]) -> Option<(&'static str, i64)> {
+    let mut absolute: Option<i64> = None;
+    let mut delta: i64 = 0;
+    for (kind, amount) in changes {
+        match *kind {
+            "budget_set" => {
+                absolute = Some(*amount);
+                delta = 0;
+            }
+            "budget_increase" => delta = delta.saturating_add(*amount),
+            "budget_decrease" => delta = delta.saturating_sub(*amount),
+            _ => return None,
+        }
+    }
+    Some(match absolute {
+        Some(base) => ("budget_set", base.saturating_add(delta).max(0)),
+        None if delta >= 0 => ("budget_increase", delta),
+        None => ("budget_decrease", delta.saturating_neg()),
+    })
+}
+
 /// A change to enqueue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAdChange {
@@ -204,5 +230,39 @@ pub struct AdChangeRow {
 impl AdChangeRow {
     pub fn state(&self) -> Option<ChangeState> {
         ChangeState::parse(&self.state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_budget_changes_fold_into_one_with_the_same_net_effect() {
+        assert_eq!(
+            fold_budget_changes(&[("budget_increase", 500), ("budget_decrease", 200)]),
+            Some(("budget_increase", 300))
+        );
+        assert_eq!(
+            fold_budget_changes(&[("budget_increase", 100), ("budget_decrease", 400)]),
+            Some(("budget_decrease", 300))
+        );
+        assert_eq!(
+            fold_budget_changes(&[
+                ("budget_increase", 999),
+                ("budget_set", 10_000),
+                ("budget_decrease", 1_000)
+            ]),
+            Some(("budget_set", 9_000)),
+            "what came before a set does not count"
+        );
+        assert_eq!(
+            fold_budget_changes(&[("budget_set", 100), ("budget_decrease", 500)]),
+            Some(("budget_set", 0))
+        );
+        assert_eq!(
+            fold_budget_changes(&[("budget_increase", 1), ("status_change", 0)]),
+            None
+        );
     }
 }

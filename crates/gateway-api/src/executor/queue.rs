@@ -2,8 +2,9 @@
 //! Graph call.
 //!
 //! - `enqueue`: changes and their audit entries in one transaction; a repeated idempotency key finds the
-//!   change it made; a new absolute change cancels queued changes of the same field of the same object
-//!   (coalescing), never a running one.
+//!   change it made; a new absolute change cancels queued changes of the same field of the same object, and
+//!   a new relative budget change folds the object's queued budget changes into itself (coalescing: one
+//!   write instead of several), never a running one.
 //! - `claim`: up to N due changes with one statement (`FOR UPDATE SKIP LOCKED`), at most one per object and
 //!   never an object that already has a running change, by priority, then round-robin over campaigns, then
 //!   due time; marked running under a lease.
@@ -17,7 +18,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::change::{AdChangeRow, ChangeState, NewAdChange};
+use super::change::{AdChangeRow, ChangeState, NewAdChange, fold_budget_changes};
 
 /// A claim looks at this many due changes per change it may claim (the first by priority, then due
 /// time), so its cost does not grow with the length of the queue, and picks among them round-robin over
@@ -280,6 +281,28 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
             );
             if change.request.is_absolute() {
                 superseding.push(change, id);
+            } else if !change.needs_approval {
+                let (folded, kind, amount) = fold_queued_budget_changes(&mut transaction, change, id).await?;
+                if !folded.is_empty() {
+                    audit_rows.push(
+                        change.tenant_id.clone(),
+                        id,
+                        change.object_id.clone(),
+                        "coalesced".into(),
+                        actor,
+                        json!({"folded": folded, "kind": kind, "amount": amount}),
+                    );
+                }
+                for folded_id in folded {
+                    audit_rows.push(
+                        change.tenant_id.clone(),
+                        folded_id,
+                        change.object_id.clone(),
+                        "superseded".into(),
+                        actor,
+                        json!({"by": id, "coalesced": true}),
+                    );
+                }
             }
             wake_workers |= !change.needs_approval && change.delay_seconds <= 0.0;
             enqueued.push(Enqueued { id, created: true });
@@ -311,6 +334,59 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
     }
     transaction.commit().await?;
     Ok(enqueued)
+}
+
+/// Folds the object's queued budget changes (same tenant and currency, available or retryable: not running
+/// and not awaiting approval) into the new relative change `id`, which becomes their net effect
+/// (`change::fold_budget_changes`); they are cancelled as superseded by it. One write then carries them all
+/// (Meta allows an ad set 4 budget changes an hour). Returns the folded ids and the new change's kind and
+/// amount.
+async fn fold_queued_budget_changes(
+    transaction: &mut sqlx::PgConnection,
+    change: &NewAdChange,
+    id: i64,
+) -> Result<(Vec<i64>, &'static str, i64), sqlx::Error> {
+    let own_kind = change.request.kind();
+    let own_amount = change.request.budget_amount().map(|amount| amount.get()).unwrap_or(0);
+    let older: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT id, kind, requested_budget_minor FROM ad_changes \
+         WHERE tenant_id = $1 AND object_id = $2 AND id < $3 AND currency = $4 \
+             AND kind IN ('budget_set', 'budget_increase', 'budget_decrease') \
+             AND state IN ('available', 'retryable') \
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(&change.tenant_id)
+    .bind(&change.object_id)
+    .bind(id)
+    .bind(change.request.currency().map(|currency| currency.code().to_owned()))
+    .fetch_all(&mut *transaction)
+    .await?;
+    if older.is_empty() {
+        return Ok((Vec::new(), own_kind, own_amount));
+    }
+    let mut steps: Vec<(&str, i64)> = older.iter().map(|(_, kind, amount)| (kind.as_str(), *amount)).collect();
+    steps.push((own_kind, own_amount));
+    let Some((kind, amount)) = fold_budget_changes(&steps) else {
+        return Ok((Vec::new(), own_kind, own_amount));
+    };
+    let folded: Vec<i64> = older.iter().map(|(older_id, _, _)| *older_id).collect();
+    sqlx::query("UPDATE ad_changes SET kind = $2, requested_budget_minor = $3, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(kind)
+        .bind(amount)
+        .execute(&mut *transaction)
+        .await?;
+    sqlx::query(
+        "UPDATE ad_changes SET state = 'cancelled', finalized_at = now(), updated_at = now(), \
+             errors = errors || jsonb_build_array(jsonb_build_object('outcome', 'superseded', 'by', $2::bigint, \
+                 'coalesced', true)) \
+         WHERE id = ANY($1)",
+    )
+    .bind(&folded)
+    .bind(id)
+    .execute(&mut *transaction)
+    .await?;
+    Ok((folded, kind, amount))
 }
 
 /// New absolute changes: each cancels the live changes of the same field of its object enqueued before it.

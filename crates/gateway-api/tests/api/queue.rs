@@ -159,10 +159,11 @@ async fn a_new_absolute_change_supersedes_queued_ones_but_never_a_running_one() 
 #[tokio::test]
 async fn concurrent_claimers_take_each_change_once_and_one_object_at_a_time() {
     let pool = queue_database().await;
-    // 600 changes on 200 objects: three per object, with keys that keep them all (no supersede: increases).
+    // 600 changes on 200 objects: three per object, from three tenants so none supersedes or folds another.
     let changes: Vec<NewAdChange> = (0..600)
         .map(|index| {
             let mut change = budget(&format!("set-{}", index % 200), 0, &format!("key-{index}"));
+            change.tenant_id = format!("tenant-{}", index / 200);
             change.request = ChangeRequest::BudgetIncrease {
                 currency: Currency::parse("USD").unwrap(),
                 by: MinorUnits(100),
@@ -571,4 +572,89 @@ async fn one_bulk_request_keeps_its_order_repeats_and_supersedes_like_separate_o
     assert_eq!(state_of(&pool, enqueued[5].id).await, ChangeState::Available);
     assert_eq!(state_of(&pool, enqueued[2].id).await, ChangeState::Available);
     assert_eq!(audit_events(&pool, known).await, ["enqueued"]);
+}
+
+#[tokio::test]
+async fn a_relative_budget_change_folds_the_objects_queued_budget_changes_into_one_write() {
+    let pool = queue_database().await;
+    let usd = Currency::parse("USD").unwrap();
+    let relative = |object: &str, request: ChangeRequest, key: &str| {
+        let mut change = budget(object, 0, key);
+        change.request = request;
+        change
+    };
+    let raise = enqueue_ids(
+        &pool,
+        &[relative(
+            "set-1",
+            ChangeRequest::BudgetIncrease {
+                currency: usd,
+                by: MinorUnits(500),
+            },
+            "raise",
+        )],
+    )
+    .await[0];
+    let trim = enqueue_ids(
+        &pool,
+        &[relative(
+            "set-1",
+            ChangeRequest::BudgetDecrease {
+                currency: usd,
+                by: MinorUnits(200),
+            },
+            "trim",
+        )],
+    )
+    .await[0];
+    assert_eq!(state_of(&pool, raise).await, ChangeState::Cancelled);
+    assert_eq!(audit_events(&pool, raise).await, ["enqueued", "superseded"]);
+    let folded = queue::find(&pool, "tenant-a", trim).await.unwrap().unwrap();
+    assert_eq!(
+        (folded.kind.as_str(), folded.requested_budget_minor),
+        ("budget_increase", Some(300))
+    );
+    assert_eq!(audit_events(&pool, trim).await, ["enqueued", "coalesced"]);
+
+    // After a queued absolute budget, a relative change becomes that budget moved by it.
+    enqueue_ids(&pool, &[budget("set-2", 10_000, "set-two")]).await;
+    let more = enqueue_ids(
+        &pool,
+        &[relative(
+            "set-2",
+            ChangeRequest::BudgetIncrease {
+                currency: usd,
+                by: MinorUnits(700),
+            },
+            "more",
+        )],
+    )
+    .await[0];
+    let folded = queue::find(&pool, "tenant-a", more).await.unwrap().unwrap();
+    assert_eq!(
+        (folded.kind.as_str(), folded.requested_budget_minor),
+        ("budget_set", Some(10_700))
+    );
+
+    // A running change is never folded: the next relative change stays on its own.
+    let claimed = queue::claim(&pool, "w", 10, LONG_LEASE).await.unwrap();
+    assert!(claimed.iter().any(|change| change.id == trim));
+    let after_running = enqueue_ids(
+        &pool,
+        &[relative(
+            "set-1",
+            ChangeRequest::BudgetIncrease {
+                currency: usd,
+                by: MinorUnits(100),
+            },
+            "later",
+        )],
+    )
+    .await[0];
+    let alone = queue::find(&pool, "tenant-a", after_running).await.unwrap().unwrap();
+    assert_eq!(
+        (alone.kind.as_str(), alone.requested_budget_minor),
+        ("budget_increase", Some(100))
+    );
+    assert_eq!(state_of(&pool, trim).await, ChangeState::Running);
 }

@@ -1,5 +1,5 @@
 //! A model-based property test of the ad-change queue: random sequences of enqueues (with repeated keys,
-//! absolute and relative changes, approvals), claims by two workers, every kind of outcome, lease expiry
+//! absolute and relative changes that supersede or fold queued ones, approvals), claims by two workers, every kind of outcome, lease expiry
 //! and rescue, stale finishes from workers that lost their lease, cancels and approvals run against the
 //! real Postgres queue and against a small in-memory model of the state machine. After every step each
 //! change's state and attempt count must match the model, and every claim must obey the queue's rules.
@@ -186,13 +186,16 @@ async fn apply(pool: &PgPool, model: &mut Model, step: &Step) {
                 return;
             }
             assert!(enqueued.created);
-            if !relative {
-                for change in model.changes.values_mut() {
-                    if change.object == object
-                        && matches!(change.state, "available" | "retryable" | "awaiting_approval")
-                    {
-                        change.state = "cancelled";
-                    }
+            // An absolute change supersedes the object's queued changes (awaiting approval too); a relative one
+            // folds the queued ones that are not awaiting approval into itself (unless it awaits approval).
+            let superseded_states: &[&str] = match (relative, needs_approval) {
+                (false, _) => &["available", "retryable", "awaiting_approval"],
+                (true, false) => &["available", "retryable"],
+                (true, true) => &[],
+            };
+            for change in model.changes.values_mut() {
+                if change.object == object && superseded_states.contains(&change.state) {
+                    change.state = "cancelled";
                 }
             }
             model.ids_by_key.insert(key, enqueued.id);

@@ -69,24 +69,28 @@ fn executor_on_version(
         request_timeout_ms: 5000,
     })
     .unwrap();
-    Executor::new(
-        pool.clone(),
-        graph,
-        ExecutorSettings {
-            enabled: true,
-            poll_interval_milliseconds: 100,
-            rescue_interval_seconds: 5,
-            claim_batch_size: 50,
-            lease_seconds: 30.0,
-            write_mode,
-            dry_run,
-            throttle_wait_seconds: 60.0,
-            guardrails: GuardrailSettings::default(),
-            enqueue_jitter: Default::default(),
-            pacing: Default::default(),
-        },
-        "worker-test".into(),
-    )
+    let settings = ExecutorSettings {
+        dry_run,
+        ..executor_settings(write_mode)
+    };
+    Executor::new(pool.clone(), graph, settings, "worker-test".into())
+}
+
+/// The executor's settings as the tests run it: the shipped guardrails and pacing, claims of 50.
+fn executor_settings(write_mode: WriteMode) -> ExecutorSettings {
+    ExecutorSettings {
+        enabled: true,
+        poll_interval_milliseconds: 100,
+        rescue_interval_seconds: 5,
+        claim_batch_size: 50,
+        lease_seconds: 30.0,
+        write_mode,
+        dry_run: false,
+        throttle_wait_seconds: 60.0,
+        guardrails: GuardrailSettings::default(),
+        enqueue_jitter: Default::default(),
+        pacing: Default::default(),
+    }
 }
 
 fn change(object_id: &str, request: ChangeRequest, key: &str) -> NewAdChange {
@@ -636,4 +640,95 @@ async fn after_metas_budget_lock_the_ad_sets_next_changes_wait_without_asking_me
         "only the read of the ad set: no write Meta would refuse"
     );
     assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 10_400);
+}
+
+/// The short pacing flood (`executor-bench --pacing-flood` is the long one): an ad account whose score
+/// allows far fewer calls than the changes need, and not one throttling answer may reach a change.
+#[tokio::test]
+async fn a_flood_into_one_account_completes_without_meta_ever_throttling_a_change() {
+    let pool = queue_database().await;
+    // An account score of 300 points that drains in 10 s (30 a second): 120 changes need ~480 points.
+    let meta_sim_url = spawn_meta_sim_on(
+        "many-ads-200",
+        &[
+            ("ADLOOP_RATE_LIMITS__AD_ACCOUNT_SCORE_LIMIT", "300"),
+            ("ADLOOP_RATE_LIMITS__AD_ACCOUNT_SCORE_DECAY_SECONDS", "10"),
+        ],
+    )
+    .await;
+    let graph = GraphClient::new(GraphSettings {
+        base_url: meta_sim_url.clone(),
+        api_version: "v25.0".into(),
+        access_token: Some(Secret::new(TOKEN.to_owned())),
+        app_secret: None,
+        request_timeout_ms: 5000,
+    })
+    .unwrap();
+    let mut settings = executor_settings(WriteMode::Batch);
+    settings.guardrails.max_actions_per_campaign_per_hour = 1_000;
+    settings.pacing.max_slow_down_seconds = 3.0;
+    let live = Executor::new(pool.clone(), graph, settings, "flood-worker".into());
+    let state: serde_json::Value = reqwest::get(format!("{meta_sim_url}/_sim/state"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let changes: Vec<NewAdChange> = state["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|object| object["kind"] == "ad_set")
+        .take(120)
+        .map(|ad_set| {
+            let id = ad_set["id"].as_str().unwrap();
+            let budget = ad_set["daily_budget"].as_i64().unwrap();
+            change(id, set_budget(budget + budget / 10), &format!("flood-{id}"))
+        })
+        .collect();
+    assert_eq!(changes.len(), 120);
+    enqueue_ids(&pool, &changes).await;
+
+    let started = std::time::Instant::now();
+    loop {
+        let round = live.run_once().await.unwrap();
+        let open: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM ad_changes WHERE state IN ('available', 'retryable', 'running')")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(90),
+            "{open} changes still open"
+        );
+        if round.claimed == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    let completed: i64 = sqlx::query_scalar("SELECT count(*) FROM ad_changes WHERE state = 'completed'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(completed, 120);
+    let throttled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ad_changes c WHERE EXISTS ( \
+             SELECT 1 FROM jsonb_array_elements(c.errors) AS logged(entry) \
+             CROSS JOIN LATERAL (SELECT COALESCE(logged.entry ->> 'code', logged.entry -> 'detail' ->> 'code')::int AS code) AS answer \
+             WHERE answer.code IN (4, 17, 32, 613) OR answer.code BETWEEN 80000 AND 80014)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(throttled, 0, "a throttling answer reached a change");
+    let paced: i64 = sqlx::query_scalar("SELECT count(*) FROM graph_account_pacing WHERE highest_percent >= 75")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        paced > 0,
+        "the flood pressed the account: the executor slowed down from its usage"
+    );
 }

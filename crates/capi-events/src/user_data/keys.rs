@@ -1,6 +1,6 @@
 //! The `user_data` keys: which are normalised and hashed (and by which rule), which Meta wants as they are.
 
-use crate::rules::Rule;
+use super::rules::Rule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyClass {

@@ -1,7 +1,7 @@
-//! Meta's customer-information rules for the Conversions API (`user_data`), as a pure library: each value is
-//! normalised by its key's rule, then hashed with SHA-256 (lowercase hex); values that already are a SHA-256
-//! digest pass through; the keys Meta says never to hash are never hashed. The relay calls this before
-//! anything is written, so raw PII never reaches disk or a log.
+//! Meta's customer-information rules for the Conversions API (`user_data`): each value is normalised by its
+//! key's rule, then hashed with SHA-256 (lowercase hex); values that already are a SHA-256 digest pass
+//! through; the keys Meta says never to hash are never hashed. The relay calls this before anything is
+//! written, so raw PII never reaches disk or a log.
 //!
 //! - `keys`: which keys are hashed, which never are.
 //! - `rules`: one normaliser per hashed key (email, phone, names, city, state, zip, country, gender, date of

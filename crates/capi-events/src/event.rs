@@ -1,0 +1,375 @@
+//! One server event as Meta's Conversions API defines it, checked field by field and with its `user_data`
+//! prepared (normalised, hashed, nulls dropped) — or the first reason Meta would refuse it, naming the
+//! event's index, the field and the rule (never a value: it may be PII).
+
+use serde_json::{Map, Value};
+
+use crate::user_data::{KeyClass, NormaliseSettings, class_of, prepare};
+
+/// Events Meta takes in one request.
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+
+/// Meta's `action_source` values.
+pub const ACTION_SOURCES: [&str; 9] = [
+    "email",
+    "website",
+    "app",
+    "phone_call",
+    "chat",
+    "physical_store",
+    "system_generated",
+    "business_messaging",
+    "other",
+];
+
+/// `user_data` keys that may carry a list of values (Meta: "string or list<string>").
+const LIST_KEYS: [&str; 11] = [
+    "em",
+    "ph",
+    "fn",
+    "ln",
+    "db",
+    "ge",
+    "ct",
+    "st",
+    "zp",
+    "country",
+    "external_id",
+];
+
+/// The time rules, from the relay's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeRules {
+    /// How old an event may be (Meta: 7 days).
+    pub max_age_seconds: i64,
+    /// How old a `physical_store` event may be (Meta: 62 days).
+    pub physical_store_max_age_seconds: i64,
+    /// How far in the future `event_time` may be (clock skew).
+    pub future_tolerance_seconds: i64,
+}
+
+impl Default for TimeRules {
+    fn default() -> Self {
+        TimeRules {
+            max_age_seconds: 7 * 86_400,
+            physical_store_max_age_seconds: 62 * 86_400,
+            future_tolerance_seconds: 600,
+        }
+    }
+}
+
+/// Why an event was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("data[{index}].{field}: {rule}")]
+pub struct EventError {
+    pub index: usize,
+    pub field: String,
+    pub rule: String,
+}
+
+/// An event that passed, as it will be stored and sent: the client's fields with `user_data` prepared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedEvent {
+    pub event_name: String,
+    pub event_time: i64,
+    pub action_source: String,
+    /// The client's `event_id`, if it sent one (the relay assigns one otherwise).
+    pub event_id: Option<String>,
+    /// The whole event with `user_data` replaced by its prepared form.
+    pub body: Map<String, Value>,
+}
+
+/// Checks event `index` of a request received at `now_unix` and prepares its `user_data`.
+pub fn validate_event(
+    index: usize,
+    event: &Value,
+    now_unix: i64,
+    time_rules: &TimeRules,
+    normalise: &NormaliseSettings,
+) -> Result<ValidatedEvent, EventError> {
+    let refuse = |field: &str, rule: &str| EventError {
+        index,
+        field: field.to_owned(),
+        rule: rule.to_owned(),
+    };
+    let Some(fields) = event.as_object() else {
+        return Err(refuse("", "must be an object"));
+    };
+    let event_name = match fields.get("event_name") {
+        Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
+        _ => return Err(refuse("event_name", "is required (a non-empty string)")),
+    };
+    let Some(event_time) = fields.get("event_time").and_then(whole_seconds) else {
+        return Err(refuse("event_time", "is required (Unix seconds, an integer)"));
+    };
+    let action_source = match fields.get("action_source") {
+        Some(Value::String(source)) if ACTION_SOURCES.contains(&source.as_str()) => source.clone(),
+        Some(_) => {
+            return Err(refuse(
+                "action_source",
+                "must be one of Meta's action sources (website, app, …)",
+            ));
+        }
+        None => return Err(refuse("action_source", "is required")),
+    };
+    let max_age = if action_source == "physical_store" {
+        time_rules.physical_store_max_age_seconds
+    } else {
+        time_rules.max_age_seconds
+    };
+    if event_time < now_unix - max_age {
+        return Err(refuse(
+            "event_time",
+            "is older than Meta accepts (7 days; 62 for physical_store)",
+        ));
+    }
+    if event_time > now_unix + time_rules.future_tolerance_seconds {
+        return Err(refuse("event_time", "is in the future"));
+    }
+    let event_id = match fields.get("event_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+        Some(_) => return Err(refuse("event_id", "must be a non-empty string")),
+    };
+    if action_source == "website" {
+        match fields.get("event_source_url") {
+            Some(Value::String(url)) if url.starts_with("http://") || url.starts_with("https://") => {}
+            _ => {
+                return Err(refuse(
+                    "event_source_url",
+                    "is required for website events (an http(s) URL)",
+                ));
+            }
+        }
+    }
+    let Some(Value::Object(raw_user_data)) = fields.get("user_data") else {
+        return Err(refuse("user_data", "is required (an object)"));
+    };
+    let user_data = prepare_user_data(raw_user_data, normalise)
+        .map_err(|(field, rule)| refuse(&format!("user_data.{field}"), &rule))?;
+    if user_data.is_empty() {
+        return Err(refuse(
+            "user_data",
+            "must hold at least one customer information parameter",
+        ));
+    }
+    if action_source == "website" && !user_data.contains_key("client_user_agent") {
+        return Err(refuse("user_data.client_user_agent", "is required for website events"));
+    }
+    if let Some(custom_data) = fields.get("custom_data") {
+        check_custom_data(custom_data).map_err(|(field, rule)| refuse(&format!("custom_data{field}"), rule))?;
+    }
+    let mut body = fields.clone();
+    body.insert("user_data".into(), Value::Object(user_data));
+    Ok(ValidatedEvent {
+        event_name,
+        event_time,
+        action_source,
+        event_id,
+        body,
+    })
+}
+
+/// A whole number of seconds, as a JSON integer or a string of digits (as form bodies carry it).
+fn whole_seconds(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(number) => number.as_i64(),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Each value prepared by its key's rule; nulls dropped; a list only where Meta allows one. An error is
+/// (key, rule).
+fn prepare_user_data(
+    raw: &Map<String, Value>,
+    settings: &NormaliseSettings,
+) -> Result<Map<String, Value>, (String, String)> {
+    let mut prepared = Map::new();
+    for (key, value) in raw {
+        let prepare_one = |text: &str| prepare(key, text, settings).map_err(|error| (key.clone(), rule_of(&error)));
+        let as_text = |value: &Value| match value {
+            Value::String(text) => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        };
+        match value {
+            Value::Null => {}
+            Value::Array(values) => {
+                if !LIST_KEYS.contains(&key.as_str()) {
+                    return Err((key.clone(), "takes one value, not a list".into()));
+                }
+                let mut items = Vec::with_capacity(values.len());
+                for item in values.iter().filter(|item| !item.is_null()) {
+                    let Some(text) = as_text(item) else {
+                        return Err((key.clone(), "must be a list of strings".into()));
+                    };
+                    items.push(Value::String(prepare_one(&text)?.as_str().to_owned()));
+                }
+                if !items.is_empty() {
+                    prepared.insert(key.clone(), Value::Array(items));
+                }
+            }
+            scalar => {
+                let Some(text) = as_text(scalar) else {
+                    return Err((key.clone(), "must be a string".into()));
+                };
+                if matches!(class_of(key), KeyClass::Unknown) {
+                    return Err((key.clone(), "is not a customer information parameter Meta knows".into()));
+                }
+                prepared.insert(key.clone(), Value::String(prepare_one(&text)?.as_str().to_owned()));
+            }
+        }
+    }
+    Ok(prepared)
+}
+
+/// The rule part of a normalising error (its key is named by the caller).
+fn rule_of(error: &crate::user_data::NormaliseError) -> String {
+    match error {
+        crate::user_data::NormaliseError::Invalid { rule, .. } => (*rule).to_owned(),
+        crate::user_data::NormaliseError::UnknownKey { .. } => {
+            "is not a customer information parameter Meta knows".into()
+        }
+    }
+}
+
+/// `value` a number, `currency` three letters. An error is (".field", rule).
+fn check_custom_data(custom_data: &Value) -> Result<(), (&'static str, &'static str)> {
+    let Some(fields) = custom_data.as_object() else {
+        return Err(("", "must be an object"));
+    };
+    let is_amount = |value: &Value| {
+        value.is_null() || value.is_number() || value.as_str().is_some_and(|text| text.trim().parse::<f64>().is_ok())
+    };
+    if fields.get("value").is_some_and(|value| !is_amount(value)) {
+        return Err((".value", "must be a number"));
+    }
+    if let Some(currency) = fields.get("currency")
+        && !currency.is_null()
+        && !currency
+            .as_str()
+            .is_some_and(|code| code.len() == 3 && code.chars().all(|letter| letter.is_ascii_alphabetic()))
+    {
+        return Err((".currency", "must be an ISO 4217 code (three letters)"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const NOW: i64 = 1_780_000_000;
+
+    fn settings() -> NormaliseSettings {
+        NormaliseSettings {
+            default_calling_code: Some("1".into()),
+            current_year: 2026,
+            ..NormaliseSettings::default()
+        }
+    }
+
+    fn website_purchase() -> Value {
+        json!({
+            "event_name": "Purchase",
+            "event_time": NOW - 60,
+            "action_source": "website",
+            "event_source_url": "https://shop.example.com/checkout",
+            "event_id": "order-1001",
+            "user_data": {
+                "em": ["Person@Example.com", null],
+                "ph": "+44 844 412 4653",
+                "client_user_agent": "Mozilla/5.0",
+                "fbp": "fb.1.1596403881668.1116446470",
+                "fn": null,
+            },
+            "custom_data": { "value": 123.45, "currency": "USD" },
+        })
+    }
+
+    fn check(event: &Value) -> Result<ValidatedEvent, EventError> {
+        validate_event(3, event, NOW, &TimeRules::default(), &settings())
+    }
+
+    #[test]
+    fn a_website_purchase_passes_with_its_user_data_hashed_and_nulls_dropped() {
+        let validated = check(&website_purchase()).unwrap();
+        assert_eq!(validated.event_id.as_deref(), Some("order-1001"));
+        let user_data = &validated.body["user_data"];
+        assert_eq!(
+            user_data["em"],
+            json!(["542d240129883c019e106e3b1b2d3f3cb3537c43c425364de8e951d5a3083345"])
+        );
+        assert!(
+            user_data["ph"]
+                .as_str()
+                .unwrap()
+                .starts_with("dc008fda46e2e64002cf2f82a4906236282d4")
+        );
+        assert_eq!(user_data["client_user_agent"], "Mozilla/5.0", "never hashed");
+        assert!(user_data.get("fn").is_none(), "a null is dropped");
+        let stored = Value::Object(validated.body.clone()).to_string();
+        assert!(
+            !stored.contains("Example.com") && !stored.contains("844"),
+            "no raw PII is kept"
+        );
+    }
+
+    #[test]
+    fn each_rule_names_the_event_field_and_rule() {
+        let cases: [(&str, Value, &str); 11] = [
+            ("event_name", json!(null), "data[3].event_name"),
+            ("event_time", json!("yesterday"), "data[3].event_time"),
+            ("event_time", json!(NOW - 8 * 86_400), "data[3].event_time: is older"),
+            ("event_time", json!(NOW + 3_600), "data[3].event_time: is in the future"),
+            (
+                "action_source",
+                json!("billboard"),
+                "data[3].action_source: must be one of",
+            ),
+            ("event_source_url", json!(null), "data[3].event_source_url"),
+            ("user_data", json!({}), "data[3].user_data: must hold at least one"),
+            (
+                "user_data",
+                json!({"em": "a@b.co"}),
+                "data[3].user_data.client_user_agent",
+            ),
+            (
+                "user_data",
+                json!({"client_user_agent": "x", "em": "no-at-sign"}),
+                "data[3].user_data.em: must be an email",
+            ),
+            (
+                "user_data",
+                json!({"client_user_agent": "x", "fbp": ["a", "b"]}),
+                "data[3].user_data.fbp: takes one value",
+            ),
+            (
+                "custom_data",
+                json!({"value": "lots", "currency": "USD"}),
+                "data[3].custom_data.value",
+            ),
+        ];
+        for (field, value, expected) in cases {
+            let mut event = website_purchase();
+            event[field] = value;
+            let error = check(&event).unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{field}: {error}");
+            assert!(!error.contains("no-at-sign"), "never the value: {error}");
+        }
+    }
+
+    #[test]
+    fn physical_store_events_may_be_62_days_old_and_non_web_events_need_no_url() {
+        let mut store_sale = website_purchase();
+        store_sale["action_source"] = json!("physical_store");
+        store_sale["event_time"] = json!(NOW - 30 * 86_400);
+        store_sale.as_object_mut().unwrap().remove("event_source_url");
+        assert!(check(&store_sale).is_ok());
+        store_sale["event_time"] = json!(NOW - 63 * 86_400);
+        assert!(check(&store_sale).is_err());
+    }
+}

@@ -4,6 +4,7 @@
 mod routes;
 pub mod settings;
 pub mod startup;
+pub mod store;
 
 pub const SERVICE_NAME: &str = "capi-relay";
 pub const SERVICE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -12,7 +12,8 @@ use adloop_telemetry::metrics::{HttpMetrics, Registry};
 use crate::routes::{AppState, api_router};
 use crate::settings::RelaySettings;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/capi-relay");
+/// capi-relay's migrations (its schema: the event store).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/capi-relay");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {

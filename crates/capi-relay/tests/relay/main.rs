@@ -1,0 +1,3 @@
+//! capi-relay against a real Postgres (one test binary for the crate).
+
+mod store;

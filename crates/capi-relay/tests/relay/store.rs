@@ -1,0 +1,94 @@
+//! The event store: committed once per (pixel, event name, event id), raw PII never stored, an id derived
+//! for events that came without one so their retries are stored once too.
+
+use adloop_capi_events::event::{TimeRules, validate_event};
+use adloop_capi_events::user_data::NormaliseSettings;
+use adloop_config::DatabaseSettings;
+use adloop_test_support::TestDatabase;
+use capi_relay::store::store_events;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const NOW: i64 = 1_780_000_000;
+
+async fn relay_database() -> PgPool {
+    let database = TestDatabase::create().await;
+    let settings: DatabaseSettings = serde_json::from_value(json!({
+        "url": database.url, "schema": "capi", "max_connections": 4, "connect_timeout_seconds": 5,
+    }))
+    .unwrap();
+    adloop_service_kit::postgres::connect_and_migrate(&settings, &capi_relay::startup::MIGRATOR)
+        .await
+        .unwrap()
+}
+
+fn purchase(event_id: Option<&str>, email: &str) -> adloop_capi_events::event::ValidatedEvent {
+    let mut event = json!({
+        "event_name": "Purchase",
+        "event_time": NOW - 30,
+        "action_source": "email",
+        "user_data": { "em": email },
+        "custom_data": { "value": 10, "currency": "EUR" },
+    });
+    if let Some(event_id) = event_id {
+        event["event_id"] = json!(event_id);
+    }
+    validate_event(0, &event, NOW, &TimeRules::default(), &NormaliseSettings::default()).unwrap()
+}
+
+#[tokio::test]
+async fn each_event_is_stored_once_and_only_its_hashes() {
+    let pool = relay_database().await;
+    let first = store_events(
+        &pool,
+        "100000000000001",
+        &[
+            purchase(Some("order-1"), "Ana@Example.com"),
+            purchase(None, "bo@example.com"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!((first.stored, first.deduplicated), (2, 0));
+
+    // A retry of both (the second still without an id) and a repeat within one request.
+    let again = store_events(
+        &pool,
+        "100000000000001",
+        &[
+            purchase(Some("order-1"), "Ana@Example.com"),
+            purchase(None, "bo@example.com"),
+            purchase(Some("order-2"), "cy@example.com"),
+            purchase(Some("order-2"), "cy@example.com"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.stored, again.deduplicated), (1, 3));
+    // The same event id on another pixel is another event.
+    let other_pixel = store_events(
+        &pool,
+        "100000000000002",
+        &[purchase(Some("order-1"), "Ana@Example.com")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(other_pixel.stored, 1);
+
+    let rows: Vec<(String, bool, Value)> =
+        sqlx::query_as("SELECT event_id, event_id_derived, body FROM events ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(rows[1].0.starts_with("adl-") && rows[1].1, "{:?}", rows[1]);
+    assert_eq!(
+        rows[1].2["event_id"],
+        rows[1].0.as_str(),
+        "the body carries the id it is sent with"
+    );
+    let everything = serde_json::to_string(&rows.iter().map(|row| &row.2).collect::<Vec<_>>()).unwrap();
+    for raw in ["Ana@Example.com", "ana@example.com", "bo@example.com"] {
+        assert!(!everything.contains(raw), "raw PII stored: {raw}");
+    }
+}

@@ -1,3 +1,5 @@
 //! capi-relay against a real Postgres (one test binary for the crate).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod store;

@@ -1,8 +1,11 @@
 //! capi-relay: accepts conversion events, commits them to Postgres before answering, and relays them to
 //! Meta's Conversions API.
 
+pub mod admin;
+mod ingest;
 mod routes;
 pub mod settings;
+pub mod sources;
 pub mod startup;
 pub mod store;
 

@@ -1,12 +1,20 @@
 use adloop_config::EnvironmentVariables;
 use adloop_service_kit::serve::stop_signal;
 use adloop_telemetry::{init_telemetry, otlp_endpoint_from_environment};
+use capi_relay::admin::{Command, run_admin_command};
 use capi_relay::settings::RelaySettings;
 use capi_relay::startup::Application;
+use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let command = Command::parse();
     let settings = RelaySettings::load(&EnvironmentVariables::from_process())?;
+    if let Some(admin) = command.admin {
+        let printed = run_admin_command(&settings, admin).await?;
+        println!("{printed}");
+        return Ok(());
+    }
     let otlp_endpoint = otlp_endpoint_from_environment();
     let telemetry = init_telemetry(capi_relay::SERVICE_NAME, &settings.telemetry, otlp_endpoint.as_deref())?;
 

@@ -6,18 +6,27 @@ use adloop_service_kit::health::{DependencyCheck, ReadinessReport, answers_in_ti
 use adloop_service_kit::postgres::database_answers;
 use adloop_telemetry::metrics::{Registry, render_prometheus_text};
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use sqlx::PgPool;
+
+use crate::settings::IngestSettings;
 
 #[derive(Clone)]
 pub struct AppState {
     pub database_pool: PgPool,
     pub metrics_registry: Arc<Registry>,
+    pub ingest: Arc<IngestSettings>,
 }
+
+/// The largest request body: 1,000 events of a few kilobytes each.
+const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 pub fn api_router(state: AppState) -> Router {
     Router::new()
+        .route("/{version}/{pixel_id}/events", post(crate::ingest::post_events))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route("/healthz", get(liveness))
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics))

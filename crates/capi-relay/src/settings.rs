@@ -10,6 +10,48 @@ pub struct RelaySettings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub telemetry: TelemetrySettings,
+    #[serde(default)]
+    pub ingest: IngestSettings,
+}
+
+/// How the relay reads incoming events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    /// The calling code (digits) added to phone numbers sent without `+` or `00`; empty: such numbers are
+    /// refused (Meta requires the country code).
+    pub default_calling_code: String,
+    /// Dates of birth written with slashes: `month_first` (2/16/1997) or `day_first`.
+    pub date_order: String,
+    /// How far in the future `event_time` may be (clock skew).
+    pub future_tolerance_seconds: i64,
+}
+
+impl IngestSettings {
+    /// The normaliser's settings these stand for (`None`: an unknown date order).
+    pub fn normalise_settings(&self) -> Option<adloop_capi_events::user_data::NormaliseSettings> {
+        use adloop_capi_events::user_data::{DateOrder, NormaliseSettings};
+        let date_order = match self.date_order.as_str() {
+            "month_first" => DateOrder::MonthFirst,
+            "day_first" => DateOrder::DayFirst,
+            _ => return None,
+        };
+        Some(NormaliseSettings {
+            default_calling_code: (!self.default_calling_code.is_empty()).then(|| self.default_calling_code.clone()),
+            date_order,
+            current_year: 0,
+        })
+    }
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            default_calling_code: String::new(),
+            date_order: "month_first".into(),
+            future_tolerance_seconds: 600,
+        }
+    }
 }
 
 impl RelaySettings {
@@ -17,6 +59,27 @@ impl RelaySettings {
         let settings: RelaySettings = load_settings(COMPILED_DEFAULTS, environment)?;
         settings.server.socket_address()?;
         settings.database.validate()?;
+        let ingest = &settings.ingest;
+        if !ingest.default_calling_code.bytes().all(|byte| byte.is_ascii_digit())
+            || ingest.default_calling_code.len() > 3
+        {
+            return Err(ConfigError::rule_violated(
+                "ingest.default_calling_code",
+                "must be empty or a calling code of 1 to 3 digits (1, 44, 351)",
+            ));
+        }
+        if ingest.normalise_settings().is_none() {
+            return Err(ConfigError::rule_violated(
+                "ingest.date_order",
+                "must be month_first or day_first",
+            ));
+        }
+        if !(0..=86_400).contains(&ingest.future_tolerance_seconds) {
+            return Err(ConfigError::rule_violated(
+                "ingest.future_tolerance_seconds",
+                "must be between 0 and 86400",
+            ));
+        }
         Ok(settings)
     }
 }

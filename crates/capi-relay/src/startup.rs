@@ -35,6 +35,7 @@ impl Application {
         let state = AppState {
             database_pool,
             metrics_registry: Arc::new(metrics_registry),
+            ingest: Arc::new(settings.ingest.clone()),
         };
         let router = traced_and_measured(api_router(state), http_metrics);
         let server = BoundServer::bind(&settings.server, router).await?;

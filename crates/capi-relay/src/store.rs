@@ -36,8 +36,13 @@ pub fn event_id_of(event: &ValidatedEvent) -> (String, bool) {
     (format!("adl-{hex}"), true)
 }
 
-/// Stores `events` of `pixel_id` in one transaction (committed when this returns).
-pub async fn store_events(pool: &PgPool, pixel_id: &str, events: &[ValidatedEvent]) -> Result<Stored, StoreError> {
+/// Stores `events` of `pixel_id` sent by source `source_id` in one statement (committed when this returns).
+pub async fn store_events(
+    pool: &PgPool,
+    pixel_id: &str,
+    source_id: i64,
+    events: &[ValidatedEvent],
+) -> Result<Stored, StoreError> {
     if events.is_empty() {
         return Ok(Stored::default());
     }
@@ -58,8 +63,9 @@ pub async fn store_events(pool: &PgPool, pixel_id: &str, events: &[ValidatedEven
     let times: Vec<i64> = events.iter().map(|event| event.event_time).collect();
     let sources: Vec<&str> = events.iter().map(|event| event.action_source.as_str()).collect();
     let inserted = sqlx::query(
-        "INSERT INTO events (pixel_id, event_id, event_name, event_time, action_source, event_id_derived, body) \
-         SELECT $1, event_id, event_name, event_time, action_source, derived, body \
+        "INSERT INTO events (pixel_id, source_id, event_id, event_name, event_time, action_source, \
+             event_id_derived, body) \
+         SELECT $1, $8, event_id, event_name, event_time, action_source, derived, body \
          FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bool[], $7::jsonb[]) \
              AS new(event_id, event_name, event_time, action_source, derived, body) \
          ON CONFLICT (pixel_id, event_name, event_id) DO NOTHING",
@@ -71,6 +77,7 @@ pub async fn store_events(pool: &PgPool, pixel_id: &str, events: &[ValidatedEven
     .bind(&sources)
     .bind(&derived)
     .bind(&bodies)
+    .bind(source_id)
     .execute(pool)
     .await?
     .rows_affected() as usize;

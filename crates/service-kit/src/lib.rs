@@ -4,6 +4,7 @@
 //! - [`health`]: liveness and readiness answers;
 //! - [`serve`]: serve a router on a bound listener until a stop signal, then drain.
 
+pub mod bearer_tokens;
 pub mod error;
 pub mod health;
 pub mod postgres;

@@ -39,9 +39,17 @@ fn purchase(event_id: Option<&str>, email: &str) -> adloop_capi_events::event::V
 #[tokio::test]
 async fn each_event_is_stored_once_and_only_its_hashes() {
     let pool = relay_database().await;
+    capi_relay::sources::create_source(&pool, "test", &["100000000000001".into(), "100000000000002".into()])
+        .await
+        .unwrap();
+    let source: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let first = store_events(
         &pool,
         "100000000000001",
+        source,
         &[
             purchase(Some("order-1"), "Ana@Example.com"),
             purchase(None, "bo@example.com"),
@@ -55,6 +63,7 @@ async fn each_event_is_stored_once_and_only_its_hashes() {
     let again = store_events(
         &pool,
         "100000000000001",
+        source,
         &[
             purchase(Some("order-1"), "Ana@Example.com"),
             purchase(None, "bo@example.com"),
@@ -69,6 +78,7 @@ async fn each_event_is_stored_once_and_only_its_hashes() {
     let other_pixel = store_events(
         &pool,
         "100000000000002",
+        source,
         &[purchase(Some("order-1"), "Ana@Example.com")],
     )
     .await

@@ -1,0 +1,41 @@
+//! Ingest sources: who may send events, with which token, to which pixels. A token is `adlr_` and 40
+//! random letters and digits; only its SHA-256 is stored.
+
+use adloop_service_kit::bearer_tokens::{new_bearer_token, token_sha256};
+use sqlx::PgPool;
+
+const TOKEN_PREFIX: &str = "adlr_";
+
+/// A source as the relay checks it on each request.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct IngestSource {
+    pub id: i64,
+    pub name: String,
+    pub pixel_ids: Vec<String>,
+}
+
+impl IngestSource {
+    pub fn may_write(&self, pixel_id: &str) -> bool {
+        self.pixel_ids.iter().any(|allowed| allowed == pixel_id)
+    }
+}
+
+/// Creates a source allowed to write to `pixel_ids`; returns its token (the only copy).
+pub async fn create_source(pool: &PgPool, name: &str, pixel_ids: &[String]) -> Result<String, sqlx::Error> {
+    let token = new_bearer_token(TOKEN_PREFIX);
+    sqlx::query("INSERT INTO ingest_sources (name, token_sha256, pixel_ids) VALUES ($1, $2, $3)")
+        .bind(name)
+        .bind(token_sha256(&token))
+        .bind(pixel_ids)
+        .execute(pool)
+        .await?;
+    Ok(token)
+}
+
+/// The live source a token belongs to.
+pub async fn source_of_token(pool: &PgPool, token: &str) -> Result<Option<IngestSource>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, pixel_ids FROM ingest_sources WHERE token_sha256 = $1 AND revoked_at IS NULL")
+        .bind(token_sha256(token))
+        .fetch_optional(pool)
+        .await
+}

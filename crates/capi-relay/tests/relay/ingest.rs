@@ -1,0 +1,175 @@
+//! `POST /{version}/{pixel_id}/events` through the real relay: Meta's request shape (JSON or form), ingest
+//! tokens scoped to pixels, one bad event refusing the request with nothing stored (unless partial=true),
+//! re-sent events stored once.
+
+use adloop_test_support::{TestDatabase, service_environment};
+use capi_relay::settings::RelaySettings;
+use capi_relay::startup::Application;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const PIXEL: &str = "100000000000001";
+
+struct Relay {
+    base_url: String,
+    pool: PgPool,
+    token: String,
+}
+
+async fn spawn_relay() -> Relay {
+    let database = TestDatabase::create().await;
+    let settings = RelaySettings::load(&service_environment(
+        &database,
+        &[("ADLOOP_INGEST__DEFAULT_CALLING_CODE", "1")],
+    ))
+    .unwrap();
+    let application = Application::build(settings).await.unwrap();
+    let base_url = format!("http://{}", application.local_address());
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    let pool = PgPool::connect(&format!("{}?options=-csearch_path%3Dcapi", database.url))
+        .await
+        .unwrap();
+    let token = capi_relay::sources::create_source(&pool, "shop", &[PIXEL.to_owned()])
+        .await
+        .unwrap();
+    Relay { base_url, pool, token }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn purchase(order: &str) -> Value {
+    json!({
+        "event_name": "Purchase",
+        "event_time": now() - 60,
+        "action_source": "website",
+        "event_source_url": "https://shop.example.com/checkout",
+        "event_id": order,
+        "user_data": { "em": "Person@Example.com", "ph": "(650) 555-1212", "client_user_agent": "Mozilla/5.0" },
+        "custom_data": { "value": 42.5, "currency": "USD" },
+    })
+}
+
+async fn stored_events(pool: &PgPool) -> Vec<Value> {
+    sqlx::query_scalar("SELECT body FROM events ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn post_json(relay: &Relay, pixel: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v25.0/{pixel}/events", relay.base_url))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn events_in_metas_shape_are_stored_once_hashed_and_acknowledged() {
+    let relay = spawn_relay().await;
+    let body = json!({ "data": [purchase("order-1"), purchase("order-2")], "access_token": relay.token });
+    let (status, answer) = post_json(&relay, PIXEL, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["events_received"], 2);
+    assert_eq!(answer["adloop"]["stored"], 2);
+
+    // The same events again, as a form body with `data` as a JSON string and the token as a bearer.
+    let form = format!(
+        "data={}",
+        url_encoded(&json!([purchase("order-1"), purchase("order-2")]).to_string())
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/v25.0/{PIXEL}/events", relay.base_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .bearer_auth(&relay.token)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        (
+            answer["adloop"]["stored"].clone(),
+            answer["adloop"]["deduplicated"].clone()
+        ),
+        (json!(0), json!(2))
+    );
+
+    let stored = stored_events(&relay.pool).await;
+    assert_eq!(stored.len(), 2);
+    let text = serde_json::to_string(&stored).unwrap();
+    assert!(!text.contains("Person@Example.com") && !text.contains("person@example.com") && !text.contains("555"));
+    assert_eq!(
+        stored[0]["user_data"]["em"],
+        "542d240129883c019e106e3b1b2d3f3cb3537c43c425364de8e951d5a3083345"
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_scoped_to_their_pixels() {
+    let relay = spawn_relay().await;
+    let without_token = json!({ "data": [purchase("order-1")] });
+    let (status, answer) = post_json(&relay, PIXEL, &without_token).await;
+    assert_eq!((status, answer["error"]["code"].clone()), (401, json!(190)));
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer")
+    );
+
+    let wrong = json!({ "data": [purchase("order-1")], "access_token": "adlr_not-a-token" });
+    assert_eq!(post_json(&relay, PIXEL, &wrong).await.0, 401);
+    let other_pixel = json!({ "data": [purchase("order-1")], "access_token": relay.token });
+    let (status, answer) = post_json(&relay, "100000000000009", &other_pixel).await;
+    assert_eq!((status, answer["error"]["code"].clone()), (403, json!(200)));
+    assert!(stored_events(&relay.pool).await.is_empty());
+}
+
+#[tokio::test]
+async fn one_bad_event_refuses_the_request_unless_partial_is_asked_for() {
+    let relay = spawn_relay().await;
+    let mut stale = purchase("order-old");
+    stale["event_time"] = json!(now() - 8 * 86_400);
+    let body = json!({ "data": [purchase("order-1"), stale], "access_token": relay.token });
+    let (status, answer) = post_json(&relay, PIXEL, &body).await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("data[1].event_time"),
+        "{answer}"
+    );
+    assert!(
+        stored_events(&relay.pool).await.is_empty(),
+        "nothing of a refused request is stored"
+    );
+
+    let mut partial = body;
+    partial["partial"] = json!(true);
+    let (status, answer) = post_json(&relay, PIXEL, &partial).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["events_received"].clone(), answer["adloop"]["refused"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(stored_events(&relay.pool).await.len(), 1);
+}
+
+fn url_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

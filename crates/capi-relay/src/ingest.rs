@@ -164,8 +164,15 @@ pub async fn post_events(
     for (index, event) in events.iter().enumerate() {
         match validate_event(index, event, now, &time_rules, &normalise) {
             Ok(validated) => accepted.push(validated),
-            Err(error) if partial => refused.push(error),
-            Err(error) => return bad_request(&error.to_string()),
+            Err(error) if partial => {
+                state.ingest_metrics.count_refusal(&error.field);
+                refused.push(error);
+            }
+            Err(error) => {
+                state.ingest_metrics.count_refusal(&error.field);
+                state.ingest_metrics.count("refused", events.len());
+                return bad_request(&error.to_string());
+            }
         }
     }
     let stored = match store_events(&state.database_pool, &pixel_id, source.id, &accepted).await {
@@ -179,6 +186,9 @@ pub async fn post_events(
             );
         }
     };
+    state.ingest_metrics.count("stored", stored.stored);
+    state.ingest_metrics.count("deduplicated", stored.deduplicated);
+    state.ingest_metrics.count("refused", refused.len());
     Json(json!({
         "events_received": accepted.len(),
         "messages": refused.iter().map(ToString::to_string).collect::<Vec<_>>(),

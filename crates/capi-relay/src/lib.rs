@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod ingest;
+pub mod metrics;
 mod routes;
 pub mod settings;
 pub mod sources;

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use sqlx::PgPool;
 
+use crate::metrics::IngestMetrics;
 use crate::settings::IngestSettings;
 
 #[derive(Clone)]
@@ -18,6 +19,7 @@ pub struct AppState {
     pub database_pool: PgPool,
     pub metrics_registry: Arc<Registry>,
     pub ingest: Arc<IngestSettings>,
+    pub ingest_metrics: IngestMetrics,
 }
 
 /// The largest request body: 1,000 events of a few kilobytes each.

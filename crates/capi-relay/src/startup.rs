@@ -9,6 +9,7 @@ use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
 use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 
+use crate::metrics::IngestMetrics;
 use crate::routes::{AppState, api_router};
 use crate::settings::RelaySettings;
 
@@ -32,10 +33,12 @@ impl Application {
         let database_pool = connect_and_migrate(&settings.database, &MIGRATOR).await?;
         let mut metrics_registry = Registry::with_prefix("adloop_relay");
         let http_metrics = HttpMetrics::register(&mut metrics_registry);
+        let ingest_metrics = IngestMetrics::register(&mut metrics_registry);
         let state = AppState {
             database_pool,
             metrics_registry: Arc::new(metrics_registry),
             ingest: Arc::new(settings.ingest.clone()),
+            ingest_metrics,
         };
         let router = traced_and_measured(api_router(state), http_metrics);
         let server = BoundServer::bind(&settings.server, router).await?;

@@ -163,6 +163,20 @@ async fn one_bad_event_refuses_the_request_unless_partial_is_asked_for() {
         (json!(1), json!(1))
     );
     assert_eq!(stored_events(&relay.pool).await.len(), 1);
+
+    let metrics = reqwest::get(format!("{}/metrics", relay.base_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "adloop_relay_event_refusals_total{field=\"event_time\"} 2",
+        "adloop_relay_events_total{outcome=\"refused\"} 3",
+        "adloop_relay_events_total{outcome=\"stored\"} 1",
+    ] {
+        assert!(metrics.contains(expected), "{expected} in\n{metrics}");
+    }
 }
 
 fn url_encoded(text: &str) -> String {

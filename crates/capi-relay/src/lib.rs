@@ -2,6 +2,7 @@
 //! Meta's Conversions API.
 
 pub mod admin;
+pub mod delivery;
 mod ingest;
 pub mod metrics;
 mod routes;

@@ -12,6 +12,7 @@ pub struct RelaySettings {
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub ingest: IngestSettings,
+    pub delivery: crate::delivery::DeliverySettings,
 }
 
 /// How the relay reads incoming events.
@@ -72,6 +73,19 @@ impl RelaySettings {
             return Err(ConfigError::rule_violated(
                 "ingest.date_order",
                 "must be month_first or day_first",
+            ));
+        }
+        let delivery = &settings.delivery;
+        if delivery.enabled && delivery.access_token.is_none() {
+            return Err(ConfigError::rule_violated(
+                "delivery.access_token",
+                "is required when delivery.enabled is true (the token the relay sends to Meta with)",
+            ));
+        }
+        if !(1..=1000).contains(&delivery.batch_size) {
+            return Err(ConfigError::rule_violated(
+                "delivery.batch_size",
+                "must be between 1 and 1000 (Meta's limit)",
             ));
         }
         if !(0..=86_400).contains(&ingest.future_tolerance_seconds) {

@@ -9,6 +9,7 @@ use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
 use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 
+use crate::delivery::{Deliverer, spawn_delivery};
 use crate::metrics::IngestMetrics;
 use crate::routes::{AppState, api_router};
 use crate::settings::RelaySettings;
@@ -22,15 +23,28 @@ pub enum StartupError {
     Database(#[from] DatabaseError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error("cannot build the HTTP client for delivery: {0}")]
+    DeliveryClient(reqwest::Error),
 }
 
 pub struct Application {
     server: BoundServer,
+    /// The delivery workers' stop signal and task, when delivery is enabled.
+    delivery: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Application {
     pub async fn build(settings: RelaySettings) -> Result<Self, StartupError> {
         let database_pool = connect_and_migrate(&settings.database, &MIGRATOR).await?;
+        let delivery = if settings.delivery.enabled {
+            let worker_name = format!("{}-{}", crate::SERVICE_NAME, std::process::id());
+            let deliverer = Deliverer::new(database_pool.clone(), settings.delivery.clone(), worker_name)
+                .map_err(StartupError::DeliveryClient)?;
+            let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+            Some((stop_sender, spawn_delivery(deliverer, stop_receiver)))
+        } else {
+            None
+        };
         let mut metrics_registry = Registry::with_prefix("adloop_relay");
         let http_metrics = HttpMetrics::register(&mut metrics_registry);
         let ingest_metrics = IngestMetrics::register(&mut metrics_registry);
@@ -42,15 +56,20 @@ impl Application {
         };
         let router = traced_and_measured(api_router(state), http_metrics);
         let server = BoundServer::bind(&settings.server, router).await?;
-        Ok(Application { server })
+        Ok(Application { server, delivery })
     }
 
     pub fn local_address(&self) -> SocketAddr {
         self.server.local_address()
     }
 
-    /// Serves until `stop` resolves, then drains in-flight requests.
+    /// Serves until `stop` resolves, then drains in-flight requests and lets delivery finish its round.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        self.server.run_until_stopped(stop).await
+        let served = self.server.run_until_stopped(stop).await;
+        if let Some((stop_delivery, task)) = self.delivery {
+            let _ = stop_delivery.send(true);
+            let _ = task.await;
+        }
+        served
     }
 }

@@ -2,5 +2,6 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod delivery;
 mod ingest;
 mod store;

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 const NOW: i64 = 1_780_000_000;
 
-async fn relay_database() -> PgPool {
+pub async fn relay_database() -> PgPool {
     let database = TestDatabase::create().await;
     let settings: DatabaseSettings = serde_json::from_value(json!({
         "url": database.url, "schema": "capi", "max_connections": 4, "connect_timeout_seconds": 5,

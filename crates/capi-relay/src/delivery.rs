@@ -1,0 +1,186 @@
+//! Delivery to Meta's Conversions API: a round leases up to `batch_size` due events of one pixel, sends them
+//! as one request (`POST {base_url}/{version}/{pixel_id}/events`, the same event ids on every re-send), and
+//! records what Meta's answer means (`answer`): delivered; a batch refused for one invalid event is split in
+//! halves until the good events go through and the bad one is a dead letter with Meta's answer; failures
+//! and throttling wait and retry. `queue` owns the SQL.
+
+pub mod answer;
+pub mod queue;
+
+use std::time::Duration;
+
+use adloop_config::Secret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use answer::{BatchVerdict, verdict};
+use queue::{EventOutcome, LeasedEvent, claim_pixel_batch, finish};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Run delivery workers in this relay (they need `delivery.access_token`).
+    pub enabled: bool,
+    /// `https://graph.facebook.com` at Meta; meta-sim locally.
+    pub base_url: String,
+    pub api_version: String,
+    /// The token the relay sends to Meta with (a secret: `ADLOOP_DELIVERY__ACCESS_TOKEN` or `_FILE`).
+    #[serde(default)]
+    pub access_token: Option<Secret<String>>,
+    /// Events per request (Meta takes at most 1,000).
+    pub batch_size: i64,
+    pub lease_seconds: f64,
+    pub poll_interval_milliseconds: u64,
+    pub request_timeout_ms: u64,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub claimed: usize,
+    pub delivered: usize,
+    pub retried: usize,
+    pub dead: usize,
+    pub requests: usize,
+}
+
+pub struct Deliverer {
+    pool: PgPool,
+    http: reqwest::Client,
+    settings: DeliverySettings,
+    worker_name: String,
+}
+
+/// Waits after a failure: 2^attempt seconds, at most five minutes.
+fn backoff(attempt: i32) -> Duration {
+    Duration::from_secs(2_u64.saturating_pow(attempt.clamp(0, 8) as u32).min(300))
+}
+
+impl Deliverer {
+    pub fn new(pool: PgPool, settings: DeliverySettings, worker_name: String) -> Result<Deliverer, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.request_timeout_ms))
+            .build()?;
+        Ok(Deliverer {
+            pool,
+            http,
+            settings,
+            worker_name,
+        })
+    }
+
+    /// Sends one batch; `None` when Meta did not answer.
+    async fn send(&self, pixel_id: &str, events: &[&LeasedEvent]) -> Option<(u16, Value)> {
+        let token = self
+            .settings
+            .access_token
+            .as_ref()
+            .map(|token| token.expose().clone())
+            .unwrap_or_default();
+        let data = Value::Array(events.iter().map(|event| event.body.clone()).collect()).to_string();
+        let url = format!(
+            "{}/{}/{pixel_id}/events",
+            self.settings.base_url.trim_end_matches('/'),
+            self.settings.api_version
+        );
+        let response = self
+            .http
+            .post(url)
+            .form(&[("data", data), ("access_token", token)])
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Some((status, body))
+    }
+
+    /// One round: lease a pixel's batch, send it (splitting on an invalid event), record the outcomes.
+    pub async fn run_once(&self) -> Result<DeliveryReport, sqlx::Error> {
+        let lease = Duration::from_secs_f64(self.settings.lease_seconds);
+        let Some((pixel_id, events)) =
+            claim_pixel_batch(&self.pool, &self.worker_name, self.settings.batch_size, lease).await?
+        else {
+            return Ok(DeliveryReport::default());
+        };
+        let mut report = DeliveryReport {
+            claimed: events.len(),
+            ..DeliveryReport::default()
+        };
+        let mut pending: Vec<Vec<&LeasedEvent>> = vec![events.iter().collect()];
+        while let Some(batch) = pending.pop() {
+            let answer = self.send(&pixel_id, &batch).await;
+            report.requests += 1;
+            let outcome = match verdict(answer.as_ref().map(|(status, body)| (*status, body))) {
+                BatchVerdict::Delivered => EventOutcome::Delivered,
+                BatchVerdict::InvalidEvent if batch.len() > 1 => {
+                    let (first, second) = batch.split_at(batch.len() / 2);
+                    pending.push(second.to_vec());
+                    pending.push(first.to_vec());
+                    continue;
+                }
+                BatchVerdict::InvalidEvent => EventOutcome::Dead {
+                    error: answer.map(|(_, body)| body).unwrap_or(Value::Null),
+                },
+                BatchVerdict::Retry => EventOutcome::Retry {
+                    delay: backoff(batch.iter().map(|event| event.attempt).max().unwrap_or(1)),
+                    error: answer.map_or(json!({"error": "no answer"}), |(_, body)| body),
+                },
+                BatchVerdict::Throttled => EventOutcome::Retry {
+                    delay: Duration::from_secs(60),
+                    error: answer.map(|(_, body)| body).unwrap_or(Value::Null),
+                },
+                BatchVerdict::TokenRejected => {
+                    tracing::error!(
+                        alert = true,
+                        pixel_id = %pixel_id,
+                        "meta rejected the relay's access token for this pixel (code 190): fix delivery.access_token"
+                    );
+                    EventOutcome::Retry {
+                        delay: Duration::from_secs(300),
+                        error: answer.map(|(_, body)| body).unwrap_or(Value::Null),
+                    }
+                }
+            };
+            let counter = match outcome {
+                EventOutcome::Delivered => &mut report.delivered,
+                EventOutcome::Retry { .. } => &mut report.retried,
+                EventOutcome::Dead { .. } => &mut report.dead,
+            };
+            *counter += finish(&self.pool, &self.worker_name, &batch, &outcome).await? as usize;
+        }
+        Ok(report)
+    }
+}
+
+/// Runs delivery rounds until `stop` says so: at once while events are due, then every poll interval.
+pub fn spawn_delivery(deliverer: Deliverer, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let poll_interval = Duration::from_millis(deliverer.settings.poll_interval_milliseconds);
+        while !*stop.borrow() {
+            match deliverer.run_once().await {
+                Ok(round) if round.claimed > 0 => {
+                    tracing::info!(
+                        claimed = round.claimed,
+                        delivered = round.delivered,
+                        retried = round.retried,
+                        dead = round.dead,
+                        requests = round.requests,
+                        "delivery round"
+                    );
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "delivery round failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll_interval) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        tracing::info!("delivery stopped");
+    })
+}

@@ -1,0 +1,106 @@
+//! The delivery queue is the `events` table itself: a worker leases up to N due pending events of one pixel
+//! (`FOR UPDATE SKIP LOCKED`; an expired lease makes them claimable again, with no rescuer), and records
+//! each outcome fenced on (id, lease owner, attempt), so a worker that lost its lease changes nothing.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::PgPool;
+
+/// An event leased for delivery.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LeasedEvent {
+    pub id: i64,
+    pub attempt: i32,
+    pub body: Value,
+}
+
+/// How a leased event's attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventOutcome {
+    Delivered,
+    /// Send the same event (same id) again after `delay`.
+    Retry {
+        delay: Duration,
+        error: Value,
+    },
+    /// Kept as a dead letter with Meta's answer.
+    Dead {
+        error: Value,
+    },
+}
+
+/// Leases up to `limit` due pending events of the pixel whose oldest due event comes first.
+pub async fn claim_pixel_batch(
+    pool: &PgPool,
+    worker: &str,
+    limit: i64,
+    lease: Duration,
+) -> Result<Option<(String, Vec<LeasedEvent>)>, sqlx::Error> {
+    let rows: Vec<(String, i64, i32, Value)> = sqlx::query_as(
+        "WITH next_pixel AS ( \
+             SELECT pixel_id FROM events \
+             WHERE state = 'pending' AND next_attempt_at <= now() \
+                 AND (lease_expires_at IS NULL OR lease_expires_at < now()) \
+             ORDER BY next_attempt_at, id LIMIT 1 \
+         ), \
+         chosen AS ( \
+             SELECT e.id FROM events e JOIN next_pixel ON e.pixel_id = next_pixel.pixel_id \
+             WHERE e.state = 'pending' AND e.next_attempt_at <= now() \
+                 AND (e.lease_expires_at IS NULL OR e.lease_expires_at < now()) \
+             ORDER BY e.id LIMIT $1 \
+             FOR UPDATE OF e SKIP LOCKED \
+         ) \
+         UPDATE events e SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3), \
+             attempt = e.attempt + 1 \
+         FROM chosen WHERE e.id = chosen.id \
+         RETURNING e.pixel_id, e.id, e.attempt, e.body",
+    )
+    .bind(limit)
+    .bind(worker)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    let Some(pixel_id) = rows.first().map(|(pixel_id, ..)| pixel_id.clone()) else {
+        return Ok(None);
+    };
+    let mut events: Vec<LeasedEvent> = rows
+        .into_iter()
+        .map(|(_, id, attempt, body)| LeasedEvent { id, attempt, body })
+        .collect();
+    events.sort_by_key(|event| event.id);
+    Ok(Some((pixel_id, events)))
+}
+
+/// Records `outcome` for `events` still leased by `worker`; returns how many it updated (fewer: leases lost).
+pub async fn finish(
+    pool: &PgPool,
+    worker: &str,
+    events: &[&LeasedEvent],
+    outcome: &EventOutcome,
+) -> Result<u64, sqlx::Error> {
+    let ids: Vec<i64> = events.iter().map(|event| event.id).collect();
+    let attempts: Vec<i32> = events.iter().map(|event| event.attempt).collect();
+    let (state, delay_seconds, error) = match outcome {
+        EventOutcome::Delivered => ("delivered", 0.0, None),
+        EventOutcome::Retry { delay, error } => ("pending", delay.as_secs_f64(), Some(error)),
+        EventOutcome::Dead { error } => ("dead", 0.0, Some(error)),
+    };
+    let updated = sqlx::query(
+        "UPDATE events e SET state = $3, lease_owner = NULL, lease_expires_at = NULL, \
+             next_attempt_at = now() + make_interval(secs => $4), \
+             delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE e.delivered_at END, \
+             last_error = COALESCE($5, e.last_error) \
+         FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt) \
+         WHERE e.id = held.id AND e.attempt = held.attempt AND e.lease_owner = $6 AND e.state = 'pending'",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(state)
+    .bind(delay_seconds)
+    .bind(error)
+    .bind(worker)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected())
+}

@@ -1,0 +1,181 @@
+//! Delivery to meta-sim's Conversions API: events go out in one request per pixel batch with the ids they
+//! were stored with; a batch Meta refuses for one bad event is split until the good ones go through and the
+//! bad one is a dead letter with Meta's answer; an unanswered batch waits and is sent again.
+
+use adloop_capi_events::event::{TimeRules, validate_event};
+use adloop_capi_events::user_data::NormaliseSettings;
+use adloop_config::{EnvironmentVariables, Secret};
+use capi_relay::delivery::{Deliverer, DeliverySettings};
+use capi_relay::store::store_events;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::store::relay_database;
+
+const PIXEL: &str = "100000000000001";
+
+async fn spawn_meta_sim() -> String {
+    let scenario_path = format!("{}/../../scenarios/stationary-10.toml", env!("CARGO_MANIFEST_DIR"));
+    let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs([
+        ("ADLOOP_SERVER__HOST", "127.0.0.1"),
+        ("ADLOOP_SERVER__PORT", "0"),
+        ("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.as_str()),
+    ]))
+    .unwrap();
+    let application = meta_sim::startup::Application::build(settings).await.unwrap();
+    let base_url = format!("http://{}", application.local_address());
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    base_url
+}
+
+fn deliverer(pool: &PgPool, meta_sim_url: &str) -> Deliverer {
+    Deliverer::new(
+        pool.clone(),
+        DeliverySettings {
+            enabled: true,
+            base_url: meta_sim_url.to_owned(),
+            api_version: "v25.0".into(),
+            access_token: Some(Secret::new("meta-sim-dev-token".to_owned())),
+            batch_size: 1000,
+            lease_seconds: 30.0,
+            poll_interval_milliseconds: 100,
+            request_timeout_ms: 5000,
+        },
+        "delivery-test".into(),
+    )
+    .unwrap()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn lead(order: &str) -> adloop_capi_events::event::ValidatedEvent {
+    let event = json!({
+        "event_name": "Lead",
+        "event_time": now() - 60,
+        "action_source": "email",
+        "event_id": order,
+        "user_data": { "em": format!("{order}@example.com") },
+    });
+    validate_event(0, &event, now(), &TimeRules::default(), &NormaliseSettings::default()).unwrap()
+}
+
+async fn states(pool: &PgPool) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT event_id, state FROM events ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn good_events_reach_meta_once_with_their_ids_and_a_bad_one_is_split_out_as_a_dead_letter() {
+    let pool = relay_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    capi_relay::sources::create_source(&pool, "test", &[PIXEL.into()])
+        .await
+        .unwrap();
+    let source_id: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    store_events(&pool, PIXEL, source_id, &[lead("lead-1"), lead("lead-2")])
+        .await
+        .unwrap();
+    // An event Meta refuses (a plain-text email), as if stored by an older relay.
+    sqlx::query(
+        "INSERT INTO events (pixel_id, event_id, event_name, event_time, action_source, body) \
+         VALUES ($1, 'lead-bad', 'Lead', $2, 'email', $3)",
+    )
+    .bind(PIXEL)
+    .bind(now() - 60)
+    .bind(
+        json!({"event_name": "Lead", "event_time": now() - 60, "action_source": "email",
+        "event_id": "lead-bad", "user_data": {"em": "plain@example.com"}}),
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    store_events(&pool, PIXEL, source_id, &[lead("lead-3")]).await.unwrap();
+
+    let round = deliverer(&pool, &meta_sim_url).run_once().await.unwrap();
+    assert_eq!((round.claimed, round.delivered, round.dead), (4, 3, 1), "{round:?}");
+    assert!(round.requests > 1, "the refused batch was split: {round:?}");
+    assert_eq!(
+        states(&pool).await,
+        [
+            ("lead-1".into(), "delivered".into()),
+            ("lead-2".into(), "delivered".into()),
+            ("lead-bad".into(), "dead".into()),
+            ("lead-3".into(), "delivered".into()),
+        ]
+    );
+    let dead_letter: Value = sqlx::query_scalar("SELECT last_error FROM events WHERE event_id = 'lead-bad'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        dead_letter["error"]["code"], 100,
+        "Meta's answer is kept: {dead_letter}"
+    );
+
+    let at_meta: Value = reqwest::get(format!("{meta_sim_url}/_sim/capi/events?pixel_id={PIXEL}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = at_meta["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["event_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["lead-1", "lead-2", "lead-3"], "each good event once, with its id");
+    assert_eq!(
+        deliverer(&pool, &meta_sim_url).run_once().await.unwrap().claimed,
+        0,
+        "nothing left to send"
+    );
+}
+
+#[tokio::test]
+async fn an_unanswered_batch_waits_and_goes_again_with_the_same_ids() {
+    let pool = relay_database().await;
+    capi_relay::sources::create_source(&pool, "test", &[PIXEL.into()])
+        .await
+        .unwrap();
+    let source_id: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    store_events(&pool, PIXEL, source_id, &[lead("lead-1")]).await.unwrap();
+    // Nobody listens there: no answer.
+    let round = deliverer(&pool, "http://127.0.0.1:9").run_once().await.unwrap();
+    assert_eq!((round.claimed, round.retried), (1, 1));
+    let (state, attempt, waits): (String, i32, bool) =
+        sqlx::query_as("SELECT state, attempt, next_attempt_at > now() FROM events WHERE event_id = 'lead-1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), attempt, waits), ("pending", 1, true));
+
+    let meta_sim_url = spawn_meta_sim().await;
+    sqlx::query("UPDATE events SET next_attempt_at = now()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let round = deliverer(&pool, &meta_sim_url).run_once().await.unwrap();
+    assert_eq!(round.delivered, 1);
+    let at_meta: Value = reqwest::get(format!("{meta_sim_url}/_sim/capi/events"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(at_meta["events"][0]["event_id"], "lead-1");
+}

@@ -52,4 +52,5 @@ bench:
 	target/release/executor-bench
 	target/release/executor-bench --pacing-flood
 	ADLOOP_CHAOS_CHANGES=200 cargo test --quiet --release -p gateway-api --test api chaos
+	ADLOOP_RELAY_CRASH_KILLS=25 cargo test --quiet --release -p capi-relay --test relay crash -- --nocapture
 	scripts/quality-table

@@ -35,6 +35,8 @@ pub struct DeliverySettings {
     pub lease_seconds: f64,
     pub poll_interval_milliseconds: u64,
     pub request_timeout_ms: u64,
+    /// How long a throttled batch waits before it is sent again.
+    pub throttle_wait_seconds: u64,
 }
 
 /// What one round did.
@@ -130,7 +132,7 @@ impl Deliverer {
                     error: answer.map_or(json!({"error": "no answer"}), |(_, body)| body),
                 },
                 BatchVerdict::Throttled => EventOutcome::Retry {
-                    delay: Duration::from_secs(60),
+                    delay: Duration::from_secs(self.settings.throttle_wait_seconds),
                     error: answer.map(|(_, body)| body).unwrap_or(Value::Null),
                 },
                 BatchVerdict::TokenRejected => {

@@ -14,7 +14,7 @@ use crate::store::relay_database;
 
 const PIXEL: &str = "100000000000001";
 
-async fn spawn_meta_sim() -> String {
+pub async fn spawn_meta_sim() -> String {
     let scenario_path = format!("{}/../../scenarios/stationary-10.toml", env!("CARGO_MANIFEST_DIR"));
     let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs([
         ("ADLOOP_SERVER__HOST", "127.0.0.1"),
@@ -40,6 +40,7 @@ fn deliverer(pool: &PgPool, meta_sim_url: &str) -> Deliverer {
             lease_seconds: 30.0,
             poll_interval_milliseconds: 100,
             request_timeout_ms: 5000,
+            throttle_wait_seconds: 60,
         },
         "delivery-test".into(),
     )

@@ -59,13 +59,24 @@ impl Default for TimeRules {
 }
 
 /// Why an event was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("data[{index}].{field}: {rule}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventError {
     pub index: usize,
+    /// Empty when the event as a whole is wrong.
     pub field: String,
     pub rule: String,
 }
+
+impl std::fmt::Display for EventError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field.as_str() {
+            "" => write!(formatter, "data[{}]: {}", self.index, self.rule),
+            field => write!(formatter, "data[{}].{field}: {}", self.index, self.rule),
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
 
 /// An event that passed, as it will be stored and sent: the client's fields with `user_data` prepared.
 #[derive(Debug, Clone, PartialEq)]

@@ -203,6 +203,21 @@ pub async fn post_events(
     .into_response()
 }
 
+/// Events as objects: Meta's SDKs send each event of `data` as a JSON string of its own; one that does not
+/// decode to an object is left for the validator to refuse by its index.
+fn decoded_events(events: Vec<Value>) -> Vec<Value> {
+    events
+        .into_iter()
+        .map(|event| match &event {
+            Value::String(text) => serde_json::from_str::<Value>(text)
+                .ok()
+                .filter(Value::is_object)
+                .unwrap_or(event),
+            _ => event,
+        })
+        .collect()
+}
+
 /// The events and the other fields of a JSON or form body.
 fn parse_body(body: &[u8], is_form: bool) -> Result<(Vec<Value>, RequestFields), String> {
     if is_form {
@@ -214,7 +229,7 @@ fn parse_body(body: &[u8], is_form: bool) -> Result<(Vec<Value>, RequestFields),
         let Ok(Value::Array(events)) = serde_json::from_str::<Value>(&data) else {
             return Err("data: must be a JSON array of events".into());
         };
-        return Ok((events, form.fields));
+        return Ok((decoded_events(events), form.fields));
     }
     let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
         return Err("the body must be a JSON object with data (or a form body)".into());
@@ -234,7 +249,7 @@ fn parse_body(body: &[u8], is_form: bool) -> Result<(Vec<Value>, RequestFields),
         _ => None,
     };
     Ok((
-        events,
+        decoded_events(events),
         RequestFields {
             access_token: text_field(object.remove("access_token")),
             test_event_code: text_field(object.remove("test_event_code")),

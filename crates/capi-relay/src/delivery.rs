@@ -37,6 +37,9 @@ pub struct DeliverySettings {
     pub request_timeout_ms: u64,
     /// How long a throttled batch waits before it is sent again.
     pub throttle_wait_seconds: u64,
+    /// Delivered and dead events are kept this long (at least Meta's 48 h de-duplication window, so a
+    /// re-sent event is still recognised), then pruned.
+    pub keep_events_hours: f64,
 }
 
 /// What one round did.
@@ -158,11 +161,26 @@ impl Deliverer {
     }
 }
 
-/// Runs delivery rounds until `stop` says so: at once while events are due, then every poll interval.
+/// How often the delivery loop prunes events past `keep_events_hours`, and how many at a time.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+const PRUNE_BATCH: i64 = 10_000;
+
+/// Runs delivery rounds until `stop` says so: at once while events are due, then every poll interval; and
+/// prunes old delivered and dead events once a minute.
 pub fn spawn_delivery(deliverer: Deliverer, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let poll_interval = Duration::from_millis(deliverer.settings.poll_interval_milliseconds);
+        let keep = Duration::from_secs_f64(deliverer.settings.keep_events_hours * 3600.0);
+        let mut last_prune = tokio::time::Instant::now();
         while !*stop.borrow() {
+            if last_prune.elapsed() >= PRUNE_INTERVAL {
+                match queue::prune(&deliverer.pool, keep, PRUNE_BATCH).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "pruned events past the de-duplication window"),
+                    Err(error) => tracing::warn!(%error, "could not prune old events"),
+                }
+                last_prune = tokio::time::Instant::now();
+            }
             match deliverer.run_once().await {
                 Ok(round) if round.claimed > 0 => {
                     tracing::info!(

@@ -82,6 +82,12 @@ impl RelaySettings {
                 "is required when delivery.enabled is true (the token the relay sends to Meta with)",
             ));
         }
+        if !(delivery.keep_events_hours >= 48.0 && delivery.keep_events_hours.is_finite()) {
+            return Err(ConfigError::rule_violated(
+                "delivery.keep_events_hours",
+                "must be at least 48 (Meta's de-duplication window)",
+            ));
+        }
         if !(1..=1000).contains(&delivery.batch_size) {
             return Err(ConfigError::rule_violated(
                 "delivery.batch_size",

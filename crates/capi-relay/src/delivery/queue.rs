@@ -104,3 +104,18 @@ pub async fn finish(
     .await?;
     Ok(updated.rows_affected())
 }
+
+/// Deletes up to `limit` delivered or dead events received more than `keep` ago (the de-duplication window
+/// has passed for them); returns how many. Pending events are never deleted.
+pub async fn prune(pool: &PgPool, keep: Duration, limit: i64) -> Result<u64, sqlx::Error> {
+    let deleted = sqlx::query(
+        "DELETE FROM events WHERE id IN ( \
+             SELECT id FROM events WHERE state <> 'pending' AND received_at < now() - make_interval(secs => $1) \
+             ORDER BY id LIMIT $2)",
+    )
+    .bind(keep.as_secs_f64())
+    .bind(limit)
+    .execute(pool)
+    .await?;
+    Ok(deleted.rows_affected())
+}

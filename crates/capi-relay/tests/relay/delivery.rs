@@ -29,6 +29,10 @@ pub async fn spawn_meta_sim() -> String {
 }
 
 fn deliverer(pool: &PgPool, meta_sim_url: &str) -> Deliverer {
+    deliverer_named(pool, meta_sim_url, "delivery-test", 1000)
+}
+
+fn deliverer_named(pool: &PgPool, meta_sim_url: &str, name: &str, batch_size: i64) -> Deliverer {
     Deliverer::new(
         pool.clone(),
         DeliverySettings {
@@ -36,13 +40,14 @@ fn deliverer(pool: &PgPool, meta_sim_url: &str) -> Deliverer {
             base_url: meta_sim_url.to_owned(),
             api_version: "v25.0".into(),
             access_token: Some(Secret::new("meta-sim-dev-token".to_owned())),
-            batch_size: 1000,
+            batch_size,
             lease_seconds: 30.0,
             poll_interval_milliseconds: 100,
             request_timeout_ms: 5000,
             throttle_wait_seconds: 60,
+            keep_events_hours: 72.0,
         },
-        "delivery-test".into(),
+        name.into(),
     )
     .unwrap()
 }
@@ -179,4 +184,109 @@ async fn an_unanswered_batch_waits_and_goes_again_with_the_same_ids() {
         .await
         .unwrap();
     assert_eq!(at_meta["events"][0]["event_id"], "lead-1");
+}
+
+#[tokio::test]
+async fn old_delivered_and_dead_events_are_pruned_but_never_pending_ones() {
+    let pool = relay_database().await;
+    capi_relay::sources::create_source(&pool, "test", &[PIXEL.into()])
+        .await
+        .unwrap();
+    let source_id: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    store_events(
+        &pool,
+        PIXEL,
+        source_id,
+        &[
+            lead("old-delivered"),
+            lead("old-dead"),
+            lead("old-pending"),
+            lead("new"),
+        ],
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE events SET received_at = now() - interval '73 hours', \
+             state = CASE event_id WHEN 'old-delivered' THEN 'delivered' WHEN 'old-dead' THEN 'dead' ELSE state END \
+         WHERE event_id LIKE 'old-%'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE events SET state = 'delivered' WHERE event_id = 'new'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let pruned = capi_relay::delivery::queue::prune(&pool, std::time::Duration::from_secs(72 * 3600), 100)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+    let left: Vec<String> = sqlx::query_scalar("SELECT event_id FROM events ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["old-pending", "new"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_share_the_delivery_and_send_each_event_once() {
+    let pool = relay_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    capi_relay::sources::create_source(&pool, "test", &[PIXEL.into()])
+        .await
+        .unwrap();
+    let source_id: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let events: Vec<_> = (0..500).map(|number| lead(&format!("shared-{number}"))).collect();
+    store_events(&pool, PIXEL, source_id, &events).await.unwrap();
+
+    let replicas: Vec<_> = ["relay-a", "relay-b"]
+        .into_iter()
+        .map(|name| {
+            let replica = deliverer_named(&pool, &meta_sim_url, name, 50);
+            tokio::spawn(async move {
+                let mut delivered = 0;
+                loop {
+                    let round = replica.run_once().await.unwrap();
+                    if round.claimed == 0 {
+                        return delivered;
+                    }
+                    delivered += round.delivered;
+                }
+            })
+        })
+        .collect();
+    let mut per_replica = Vec::new();
+    for replica in replicas {
+        per_replica.push(replica.await.unwrap());
+    }
+    assert_eq!(per_replica.iter().sum::<usize>(), 500);
+    assert!(
+        per_replica.iter().all(|delivered| *delivered > 0),
+        "both replicas worked: {per_replica:?}"
+    );
+    let at_meta: Value = reqwest::get(format!("{meta_sim_url}/_sim/capi/events?pixel_id={PIXEL}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = at_meta["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["event_id"].as_str().unwrap())
+        .collect();
+    let distinct: std::collections::HashSet<&&str> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), distinct.len()),
+        (500, 500),
+        "each event reached Meta exactly once"
+    );
 }

@@ -218,6 +218,63 @@ fn decoded_events(events: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
+/// `GET /v1/events/{event_id}?pixel_id=P[&event_name=N]`: where an event stands (pending, delivered, dead),
+/// for a token that may write to the pixel. Without `event_name`, every event with that id on the pixel.
+pub async fn get_event(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(pixel_id) = query.get("pixel_id") else {
+        return bad_request("pixel_id: is required");
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let Some(token) = bearer.or(query.get("access_token").map(String::as_str)) else {
+        return meta_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "an ingest token is required: access_token, or Authorization: Bearer",
+        );
+    };
+    match source_of_token(&state.database_pool, token).await {
+        Ok(Some(source)) if source.may_write(pixel_id) => {}
+        Ok(Some(_)) => {
+            return meta_error(
+                StatusCode::FORBIDDEN,
+                200,
+                "pixel_id: this ingest token may not read this pixel",
+            );
+        }
+        Ok(None) => return meta_error(StatusCode::UNAUTHORIZED, 190, "access_token: not a valid ingest token"),
+        Err(error) => {
+            tracing::error!(%error, "event status: could not look the token up");
+            return meta_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                2,
+                "the relay cannot reach its database; retry",
+            );
+        }
+    }
+    match crate::store::event_status(&state.database_pool, pixel_id, &event_id, query.get("event_name")).await {
+        Ok(events) if events.is_empty() => {
+            meta_error(StatusCode::NOT_FOUND, 100, "event_id: no such event on this pixel")
+        }
+        Ok(events) => Json(json!({ "events": events })).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "event status: could not read the event");
+            meta_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                2,
+                "the relay cannot reach its database; retry",
+            )
+        }
+    }
+}
+
 /// The events and the other fields of a JSON or form body.
 fn parse_body(body: &[u8], is_form: bool) -> Result<(Vec<Value>, RequestFields), String> {
     if is_form {

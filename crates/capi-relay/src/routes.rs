@@ -28,6 +28,7 @@ const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub fn api_router(state: AppState) -> Router {
     Router::new()
         .route("/{version}/{pixel_id}/events", post(crate::ingest::post_events))
+        .route("/v1/events/{event_id}", get(crate::ingest::get_event))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route("/healthz", get(liveness))
         .route("/readyz", get(readiness))

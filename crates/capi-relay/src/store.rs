@@ -86,3 +86,38 @@ pub async fn store_events(
         deduplicated: events.len() - inserted,
     })
 }
+
+/// Where the events with `event_id` on `pixel_id` (and `event_name`, if given) stand: name, state, attempts,
+/// when received and delivered (Unix seconds), and Meta's last error.
+pub async fn event_status(
+    pool: &PgPool,
+    pixel_id: &str,
+    event_id: &str,
+    event_name: Option<&String>,
+) -> Result<Vec<Value>, StoreError> {
+    type StatusRow = (String, String, i32, f64, Option<f64>, Option<Value>);
+    let rows: Vec<StatusRow> = sqlx::query_as(
+        "SELECT event_name, state, attempt, EXTRACT(EPOCH FROM received_at)::float8, \
+             EXTRACT(EPOCH FROM delivered_at)::float8, last_error \
+         FROM events WHERE pixel_id = $1 AND event_id = $2 AND ($3::text IS NULL OR event_name = $3) ORDER BY id",
+    )
+    .bind(pixel_id)
+    .bind(event_id)
+    .bind(event_name)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, state, attempts, received_at, delivered_at, last_error)| {
+            serde_json::json!({
+                "event_id": event_id,
+                "event_name": name,
+                "state": state,
+                "attempts": attempts,
+                "received_at_unix": received_at,
+                "delivered_at_unix": delivered_at,
+                "last_error": last_error,
+            })
+        })
+        .collect())
+}

@@ -187,3 +187,30 @@ fn url_encoded(text: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn an_events_status_is_readable_with_a_token_for_its_pixel() {
+    let relay = spawn_relay().await;
+    let body = json!({ "data": [purchase("order-7")], "access_token": relay.token });
+    assert_eq!(post_json(&relay, PIXEL, &body).await.0, 200);
+    let client = reqwest::Client::new();
+    let status = |path: String| {
+        let request = client
+            .get(format!("{}{path}", relay.base_url))
+            .bearer_auth(&relay.token);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (code, answer) = status(format!("/v1/events/order-7?pixel_id={PIXEL}")).await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["events"][0]["state"], "pending", "delivery is off in this relay");
+    assert_eq!(answer["events"][0]["event_name"], "Purchase");
+    assert_eq!(status(format!("/v1/events/order-8?pixel_id={PIXEL}")).await.0, 404);
+    assert_eq!(
+        status("/v1/events/order-7?pixel_id=100000000000009".into()).await.0,
+        403
+    );
+    assert_eq!(status("/v1/events/order-7".into()).await.0, 400);
+}

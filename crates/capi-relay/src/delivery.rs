@@ -59,6 +59,35 @@ pub struct Deliverer {
     worker_name: String,
 }
 
+/// Posts `events` to the events edge of `pixel_id` with the relay's token (and `test_event_code`, which
+/// makes Meta show them in Events Manager's test view only); `None` when Meta did not answer.
+pub async fn post_to_meta(
+    http: &reqwest::Client,
+    settings: &DeliverySettings,
+    pixel_id: &str,
+    events: Vec<Value>,
+    test_event_code: Option<&str>,
+) -> Option<(u16, Value)> {
+    let token = settings
+        .access_token
+        .as_ref()
+        .map(|token| token.expose().clone())
+        .unwrap_or_default();
+    let url = format!(
+        "{}/{}/{pixel_id}/events",
+        settings.base_url.trim_end_matches('/'),
+        settings.api_version
+    );
+    let mut form = vec![("data", Value::Array(events).to_string()), ("access_token", token)];
+    if let Some(code) = test_event_code {
+        form.push(("test_event_code", code.to_owned()));
+    }
+    let response = http.post(url).form(&form).send().await.ok()?;
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Some((status, body))
+}
+
 /// Waits after a failure: 2^attempt seconds, at most five minutes.
 fn backoff(attempt: i32) -> Duration {
     Duration::from_secs(2_u64.saturating_pow(attempt.clamp(0, 8) as u32).min(300))
@@ -79,28 +108,8 @@ impl Deliverer {
 
     /// Sends one batch; `None` when Meta did not answer.
     async fn send(&self, pixel_id: &str, events: &[&LeasedEvent]) -> Option<(u16, Value)> {
-        let token = self
-            .settings
-            .access_token
-            .as_ref()
-            .map(|token| token.expose().clone())
-            .unwrap_or_default();
-        let data = Value::Array(events.iter().map(|event| event.body.clone()).collect()).to_string();
-        let url = format!(
-            "{}/{}/{pixel_id}/events",
-            self.settings.base_url.trim_end_matches('/'),
-            self.settings.api_version
-        );
-        let response = self
-            .http
-            .post(url)
-            .form(&[("data", data), ("access_token", token)])
-            .send()
-            .await
-            .ok()?;
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Some((status, body))
+        let bodies = events.iter().map(|event| event.body.clone()).collect();
+        post_to_meta(&self.http, &self.settings, pixel_id, bodies, None).await
     }
 
     /// One round: lease a pixel's batch, send it (splitting on an invalid event), record the outcomes.

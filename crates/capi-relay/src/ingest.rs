@@ -78,6 +78,49 @@ fn year_of(unix_seconds: i64) -> u32 {
     u32::try_from(year).unwrap_or(0)
 }
 
+/// The ingest source of the request's token (bearer first, then `access_token`), or the error to answer.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    access_token: Option<&str>,
+) -> Result<crate::sources::IngestSource, Response> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let Some(token) = bearer.or(access_token) else {
+        return Err(meta_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "an ingest token is required: access_token, or Authorization: Bearer",
+        ));
+    };
+    match source_of_token(&state.database_pool, token).await {
+        Ok(Some(source)) => Ok(source),
+        Ok(None) => Err(meta_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "access_token: not a valid ingest token",
+        )),
+        Err(error) => {
+            tracing::error!(%error, "ingest: could not look the token up");
+            Err(meta_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                2,
+                "the relay cannot reach its database; retry",
+            ))
+        }
+    }
+}
+
+fn pixel_refused() -> Response {
+    meta_error(
+        StatusCode::FORBIDDEN,
+        200,
+        "pixel_id: this ingest token may not use this pixel",
+    )
+}
+
 fn is_graph_version(version: &str) -> bool {
     version
         .strip_prefix('v')
@@ -108,36 +151,13 @@ pub async fn post_events(
         Ok(parsed) => parsed,
         Err(message) => return bad_request(&message),
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let Some(token) = bearer.or(fields.access_token).or(query.access_token) else {
-        return meta_error(
-            StatusCode::UNAUTHORIZED,
-            190,
-            "an ingest token is required: access_token, or Authorization: Bearer",
-        );
-    };
-    let source = match source_of_token(&state.database_pool, &token).await {
-        Ok(Some(source)) => source,
-        Ok(None) => return meta_error(StatusCode::UNAUTHORIZED, 190, "access_token: not a valid ingest token"),
-        Err(error) => {
-            tracing::error!(%error, "ingest: could not look the token up");
-            return meta_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                2,
-                "the relay cannot reach its database; retry",
-            );
-        }
+    let access_token = fields.access_token.as_deref().or(query.access_token.as_deref());
+    let source = match authenticate(&state, &headers, access_token).await {
+        Ok(source) => source,
+        Err(refusal) => return refusal,
     };
     if !source.may_write(&pixel_id) {
-        return meta_error(
-            StatusCode::FORBIDDEN,
-            200,
-            "pixel_id: this ingest token may not write to this pixel",
-        );
+        return pixel_refused();
     }
     if events.is_empty() || events.len() > MAX_EVENTS_PER_REQUEST {
         return bad_request("data: must hold 1 to 1000 events");
@@ -229,35 +249,10 @@ pub async fn get_event(
     let Some(pixel_id) = query.get("pixel_id") else {
         return bad_request("pixel_id: is required");
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let Some(token) = bearer.or(query.get("access_token").map(String::as_str)) else {
-        return meta_error(
-            StatusCode::UNAUTHORIZED,
-            190,
-            "an ingest token is required: access_token, or Authorization: Bearer",
-        );
-    };
-    match source_of_token(&state.database_pool, token).await {
-        Ok(Some(source)) if source.may_write(pixel_id) => {}
-        Ok(Some(_)) => {
-            return meta_error(
-                StatusCode::FORBIDDEN,
-                200,
-                "pixel_id: this ingest token may not read this pixel",
-            );
-        }
-        Ok(None) => return meta_error(StatusCode::UNAUTHORIZED, 190, "access_token: not a valid ingest token"),
-        Err(error) => {
-            tracing::error!(%error, "event status: could not look the token up");
-            return meta_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                2,
-                "the relay cannot reach its database; retry",
-            );
-        }
+    match authenticate(&state, &headers, query.get("access_token").map(String::as_str)).await {
+        Ok(source) if source.may_write(pixel_id) => {}
+        Ok(_) => return pixel_refused(),
+        Err(refusal) => return refusal,
     }
     match crate::store::event_status(&state.database_pool, pixel_id, &event_id, query.get("event_name")).await {
         Ok(events) if events.is_empty() => {
@@ -273,6 +268,91 @@ pub async fn get_event(
             )
         }
     }
+}
+
+/// `POST /api/meta/capi/test`: the recovery plan's own check, its body exactly as the plan shows it (one
+/// event: `event_name`, `event_time`, `user_data`, `custom_data`). Answers what was accepted and how it was
+/// normalised (hashes, never the raw values) without storing anything; with a `test_event_code` (query or
+/// body) and delivery configured, it also sends the event to Meta's test view and shows Meta's answer. The
+/// plan's body has no `action_source`: `other` is assumed, and the answer says so. The pixel is the token's
+/// own, or `pixel_id` in the query when the token has several.
+pub async fn post_capi_test(
+    State(state): State<AppState>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(Value::Object(mut event)) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("the body must be one event as a JSON object");
+    };
+    let token_in_body = match event.remove("access_token") {
+        Some(Value::String(token)) => Some(token),
+        _ => None,
+    };
+    let access_token = query.get("access_token").cloned().or(token_in_body);
+    let source = match authenticate(&state, &headers, access_token.as_deref()).await {
+        Ok(source) => source,
+        Err(refusal) => return refusal,
+    };
+    let pixel_id = match (query.get("pixel_id"), source.pixel_ids.as_slice()) {
+        (Some(pixel_id), _) if source.may_write(pixel_id) => pixel_id.clone(),
+        (Some(_), _) => return pixel_refused(),
+        (None, [only]) => only.clone(),
+        (None, _) => return bad_request("pixel_id: required when the token may use several pixels"),
+    };
+    let test_event_code = match event.remove("test_event_code") {
+        Some(Value::String(code)) => Some(code),
+        _ => query.get("test_event_code").cloned(),
+    };
+    let mut defaulted = Vec::new();
+    if !event.contains_key("action_source") {
+        event.insert("action_source".into(), Value::String("other".into()));
+        defaulted.push("action_source");
+    }
+    let now = now_unix();
+    let Some(mut normalise) = state.ingest.normalise_settings() else {
+        return meta_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            1,
+            "the relay's ingest settings are invalid",
+        );
+    };
+    normalise.current_year = year_of(now);
+    let time_rules = TimeRules {
+        future_tolerance_seconds: state.ingest.future_tolerance_seconds,
+        ..TimeRules::default()
+    };
+    let validated = match validate_event(0, &Value::Object(event), now, &time_rules, &normalise) {
+        Ok(validated) => validated,
+        Err(error) => return bad_request(&error.to_string()),
+    };
+    let meta = match (&test_event_code, state.delivery.enabled) {
+        (Some(code), true) => {
+            let answer = crate::delivery::post_to_meta(
+                &state.http,
+                &state.delivery,
+                &pixel_id,
+                vec![Value::Object(validated.body.clone())],
+                Some(code),
+            )
+            .await;
+            match answer {
+                Some((status, answer)) => json!({ "status": status, "answer": answer }),
+                None => json!({ "status": null, "answer": "meta did not answer" }),
+            }
+        }
+        (Some(_), false) => json!("not sent: delivery is not enabled in this relay"),
+        (None, _) => json!("not sent: give a test_event_code to send the event to Meta's test view"),
+    };
+    Json(json!({
+        "accepted": true,
+        "pixel_id": pixel_id,
+        "event": validated.body,
+        "defaulted": defaulted,
+        "stored": false,
+        "meta": meta,
+    }))
+    .into_response()
 }
 
 /// The events and the other fields of a JSON or form body.

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use sqlx::PgPool;
 
+use crate::delivery::DeliverySettings;
 use crate::metrics::IngestMetrics;
 use crate::settings::IngestSettings;
 
@@ -20,6 +21,9 @@ pub struct AppState {
     pub metrics_registry: Arc<Registry>,
     pub ingest: Arc<IngestSettings>,
     pub ingest_metrics: IngestMetrics,
+    /// Where and how the relay sends to Meta (the test endpoint sends with it too).
+    pub delivery: Arc<DeliverySettings>,
+    pub http: reqwest::Client,
 }
 
 /// The largest request body: 1,000 events of a few kilobytes each.
@@ -29,6 +33,7 @@ pub fn api_router(state: AppState) -> Router {
     Router::new()
         .route("/{version}/{pixel_id}/events", post(crate::ingest::post_events))
         .route("/v1/events/{event_id}", get(crate::ingest::get_event))
+        .route("/api/meta/capi/test", post(crate::ingest::post_capi_test))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route("/healthz", get(liveness))
         .route("/readyz", get(readiness))

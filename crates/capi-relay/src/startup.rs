@@ -53,6 +53,11 @@ impl Application {
             metrics_registry: Arc::new(metrics_registry),
             ingest: Arc::new(settings.ingest.clone()),
             ingest_metrics,
+            delivery: Arc::new(settings.delivery.clone()),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_millis(settings.delivery.request_timeout_ms))
+                .build()
+                .map_err(StartupError::DeliveryClient)?,
         };
         let router = traced_and_measured(api_router(state), http_metrics);
         let server = BoundServer::bind(&settings.server, router).await?;

@@ -17,12 +17,14 @@ struct Relay {
 }
 
 async fn spawn_relay() -> Relay {
+    spawn_relay_with(&[]).await
+}
+
+async fn spawn_relay_with(overrides: &[(&str, &str)]) -> Relay {
     let database = TestDatabase::create().await;
-    let settings = RelaySettings::load(&service_environment(
-        &database,
-        &[("ADLOOP_INGEST__DEFAULT_CALLING_CODE", "1")],
-    ))
-    .unwrap();
+    let mut environment = vec![("ADLOOP_INGEST__DEFAULT_CALLING_CODE", "1")];
+    environment.extend_from_slice(overrides);
+    let settings = RelaySettings::load(&service_environment(&database, &environment)).unwrap();
     let application = Application::build(settings).await.unwrap();
     let base_url = format!("http://{}", application.local_address());
     tokio::spawn(application.run_until_stopped(std::future::pending()));
@@ -213,4 +215,73 @@ async fn an_events_status_is_readable_with_a_token_for_its_pixel() {
         403
     );
     assert_eq!(status("/v1/events/order-7".into()).await.0, 400);
+}
+
+/// The recovery plan's own check, with its body exactly as the plan shows it.
+fn plan_body() -> Value {
+    json!({
+        "event_name": "Purchase",
+        "event_time": now(),
+        "user_data": { "em": "test@example.com" },
+        "custom_data": { "value": 100, "currency": "USD" },
+    })
+}
+
+#[tokio::test]
+async fn the_plans_test_request_is_answered_with_its_hashes_and_stores_nothing() {
+    let relay = spawn_relay().await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/meta/capi/test", relay.base_url))
+        .bearer_auth(&relay.token)
+        .json(&plan_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["accepted"], true);
+    assert_eq!(answer["pixel_id"], PIXEL);
+    assert_eq!(
+        answer["event"]["user_data"]["em"],
+        "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"
+    );
+    assert_eq!(answer["defaulted"], json!(["action_source"]));
+    assert!(
+        !answer.to_string().contains("test@example.com"),
+        "never the raw value: {answer}"
+    );
+    assert!(answer["meta"].as_str().unwrap().contains("test_event_code"), "{answer}");
+    assert!(stored_events(&relay.pool).await.is_empty(), "a check stores nothing");
+}
+
+#[tokio::test]
+async fn with_a_test_event_code_the_plans_check_shows_what_meta_answered() {
+    let meta_sim_url = crate::delivery::spawn_meta_sim().await;
+    let relay = spawn_relay_with(&[
+        ("ADLOOP_DELIVERY__ENABLED", "true"),
+        ("ADLOOP_DELIVERY__BASE_URL", &meta_sim_url),
+        ("ADLOOP_DELIVERY__ACCESS_TOKEN", "meta-sim-dev-token"),
+    ])
+    .await;
+    let mut body = plan_body();
+    body["test_event_code"] = json!("TEST4242");
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/api/meta/capi/test", relay.base_url))
+        .bearer_auth(&relay.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["meta"]["status"], 200, "{answer}");
+    assert_eq!(answer["meta"]["answer"]["events_received"], 1);
+    let at_meta: Value = reqwest::get(format!("{meta_sim_url}/_sim/capi/events?pixel_id={PIXEL}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(at_meta["events"][0]["test_event_code"], "TEST4242", "{at_meta}");
 }

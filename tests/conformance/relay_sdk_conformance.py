@@ -45,7 +45,9 @@ def main(relay_url, ingest_token, meta_sim_url):
     user_data = UserData(email="Person@Example.com", client_user_agent="Mozilla/5.0 (X11; Linux x86_64)",
                          fbp="fb.1.1596403881668.1116446470", client_ip_address="203.0.113.9",
                          phone="+1 (650) 555-1212")
-    event = Event(event_name="Purchase", event_time=int(time.time()), event_id="sdk-relay-order-1",
+    # An id of this run's own: the relay's schema outlives a run, and it would de-duplicate a repeated id.
+    event_id = f"sdk-relay-order-{time.time_ns()}"
+    event = Event(event_name="Purchase", event_time=int(time.time()), event_id=event_id,
                   user_data=user_data, custom_data=CustomData(value=49.5, currency="usd"),
                   event_source_url="https://shop.example/checkout", action_source=ActionSource.WEBSITE)
     response = EventRequest(events=[event], pixel_id=PIXEL_ID).execute()
@@ -54,7 +56,7 @@ def main(relay_url, ingest_token, meta_sim_url):
     deadline = time.time() + 20
     delivered = []
     while time.time() < deadline:
-        delivered = [stored for stored in events_at_meta_sim(meta_sim_url) if stored["event_id"] == "sdk-relay-order-1"]
+        delivered = [stored for stored in events_at_meta_sim(meta_sim_url) if stored["event_id"] == event_id]
         if delivered:
             break
         time.sleep(0.2)

@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::metrics::DeliveryMetrics;
 use answer::{BatchVerdict, verdict};
 use queue::{EventOutcome, LeasedEvent, claim_pixel_batch, finish};
 
@@ -57,6 +58,7 @@ pub struct Deliverer {
     http: reqwest::Client,
     settings: DeliverySettings,
     worker_name: String,
+    metrics: DeliveryMetrics,
 }
 
 /// Posts `events` to the events edge of `pixel_id` with the relay's token (and `test_event_code`, which
@@ -103,7 +105,14 @@ impl Deliverer {
             http,
             settings,
             worker_name,
+            metrics: DeliveryMetrics::default(),
         })
+    }
+
+    /// Counts into `metrics` (registered in the relay's registry) instead of unregistered ones.
+    pub fn with_metrics(mut self, metrics: DeliveryMetrics) -> Deliverer {
+        self.metrics = metrics;
+        self
     }
 
     /// Sends one batch; `None` when Meta did not answer.
@@ -128,6 +137,7 @@ impl Deliverer {
         while let Some(batch) = pending.pop() {
             let answer = self.send(&pixel_id, &batch).await;
             report.requests += 1;
+            self.metrics.requests.inc();
             let outcome = match verdict(answer.as_ref().map(|(status, body)| (*status, body))) {
                 BatchVerdict::Delivered => EventOutcome::Delivered,
                 BatchVerdict::InvalidEvent if batch.len() > 1 => {
@@ -159,12 +169,14 @@ impl Deliverer {
                     }
                 }
             };
-            let counter = match outcome {
-                EventOutcome::Delivered => &mut report.delivered,
-                EventOutcome::Retry { .. } => &mut report.retried,
-                EventOutcome::Dead { .. } => &mut report.dead,
+            let (counter, name) = match outcome {
+                EventOutcome::Delivered => (&mut report.delivered, "delivered"),
+                EventOutcome::Retry { .. } => (&mut report.retried, "retried"),
+                EventOutcome::Dead { .. } => (&mut report.dead, "dead"),
             };
-            *counter += finish(&self.pool, &self.worker_name, &batch, &outcome).await? as usize;
+            let recorded = finish(&self.pool, &self.worker_name, &batch, &outcome).await? as usize;
+            *counter += recorded;
+            self.metrics.count(name, recorded);
         }
         Ok(report)
     }

@@ -1,4 +1,5 @@
-//! The relay's Prometheus metrics (under `adloop_relay_`): what became of each event received.
+//! The relay's Prometheus metrics (under `adloop_relay_`): what became of each event received, and of each
+//! delivery attempt.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -58,5 +59,43 @@ impl IngestMetrics {
                 field: field.to_owned(),
             })
             .inc();
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// delivered, retried or dead.
+    pub outcome: &'static str,
+}
+
+/// Delivery: events by what their attempt came to, and the requests sent to Meta.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryMetrics {
+    pub events: Family<DeliveryLabels, Counter>,
+    pub requests: Counter,
+}
+
+impl DeliveryMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = DeliveryMetrics::default();
+        registry.register(
+            "delivered_events",
+            "Events by what their delivery attempt came to (delivered, retried, dead)",
+            metrics.events.clone(),
+        );
+        registry.register(
+            "delivery_requests",
+            "Requests sent to Meta's Conversions API",
+            metrics.requests.clone(),
+        );
+        metrics
+    }
+
+    pub fn count(&self, outcome: &'static str, events: usize) {
+        if events > 0 {
+            self.events
+                .get_or_create(&DeliveryLabels { outcome })
+                .inc_by(events as u64);
+        }
     }
 }

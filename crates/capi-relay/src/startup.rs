@@ -10,7 +10,7 @@ use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 
 use crate::delivery::{Deliverer, spawn_delivery};
-use crate::metrics::IngestMetrics;
+use crate::metrics::{DeliveryMetrics, IngestMetrics};
 use crate::routes::{AppState, api_router};
 use crate::settings::RelaySettings;
 
@@ -36,18 +36,20 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: RelaySettings) -> Result<Self, StartupError> {
         let database_pool = connect_and_migrate(&settings.database, &MIGRATOR).await?;
+        let mut metrics_registry = Registry::with_prefix("adloop_relay");
+        let http_metrics = HttpMetrics::register(&mut metrics_registry);
+        let ingest_metrics = IngestMetrics::register(&mut metrics_registry);
+        let delivery_metrics = DeliveryMetrics::register(&mut metrics_registry);
         let delivery = if settings.delivery.enabled {
             let worker_name = format!("{}-{}", crate::SERVICE_NAME, std::process::id());
             let deliverer = Deliverer::new(database_pool.clone(), settings.delivery.clone(), worker_name)
-                .map_err(StartupError::DeliveryClient)?;
+                .map_err(StartupError::DeliveryClient)?
+                .with_metrics(delivery_metrics);
             let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
             Some((stop_sender, spawn_delivery(deliverer, stop_receiver)))
         } else {
             None
         };
-        let mut metrics_registry = Registry::with_prefix("adloop_relay");
-        let http_metrics = HttpMetrics::register(&mut metrics_registry);
-        let ingest_metrics = IngestMetrics::register(&mut metrics_registry);
         let state = AppState {
             database_pool,
             metrics_registry: Arc::new(metrics_registry),

@@ -285,3 +285,40 @@ async fn with_a_test_event_code_the_plans_check_shows_what_meta_answered() {
         .unwrap();
     assert_eq!(at_meta["events"][0]["test_event_code"], "TEST4242", "{at_meta}");
 }
+
+#[tokio::test]
+async fn a_relay_with_delivery_on_sends_what_it_accepts_and_counts_it() {
+    let meta_sim_url = crate::delivery::spawn_meta_sim().await;
+    let relay = spawn_relay_with(&[
+        ("ADLOOP_DELIVERY__ENABLED", "true"),
+        ("ADLOOP_DELIVERY__BASE_URL", &meta_sim_url),
+        ("ADLOOP_DELIVERY__ACCESS_TOKEN", "meta-sim-dev-token"),
+        ("ADLOOP_DELIVERY__POLL_INTERVAL_MILLISECONDS", "50"),
+    ])
+    .await;
+    let body = json!({ "data": [purchase("d-1"), purchase("d-2"), purchase("d-3")], "access_token": relay.token });
+    assert_eq!(post_json(&relay, PIXEL, &body).await.0, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let delivered: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE state = 'delivered'")
+            .fetch_one(&relay.pool)
+            .await
+            .unwrap();
+        if delivered == 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{delivered} of 3 delivered");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let metrics = reqwest::get(format!("{}/metrics", relay.base_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("adloop_relay_delivered_events_total{outcome=\"delivered\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("adloop_relay_delivery_requests_total 1"), "{metrics}");
+}

@@ -8,6 +8,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use adloop_capi_events::event::{EventError, MAX_EVENTS_PER_REQUEST, TimeRules, ValidatedEvent, validate_event};
+use adloop_capi_events::user_data::NormaliseSettings;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -121,6 +122,26 @@ fn pixel_refused() -> Response {
     )
 }
 
+/// The rules events are checked by at `now`: the relay's ingest settings, this year as the latest birth year
+/// (`None` only for settings that start-up would have refused).
+fn event_rules(state: &AppState, now: i64) -> Option<(NormaliseSettings, TimeRules)> {
+    let mut normalise = state.ingest.normalise_settings()?;
+    normalise.current_year = year_of(now);
+    let time_rules = TimeRules {
+        future_tolerance_seconds: state.ingest.future_tolerance_seconds,
+        ..TimeRules::default()
+    };
+    Some((normalise, time_rules))
+}
+
+fn invalid_ingest_settings() -> Response {
+    meta_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        1,
+        "the relay's ingest settings are invalid",
+    )
+}
+
 fn is_graph_version(version: &str) -> bool {
     version
         .strip_prefix('v')
@@ -167,17 +188,8 @@ pub async fn post_events(
         .or(query.partial)
         .is_some_and(|value| value == "true" || value == "1");
     let now = now_unix();
-    let Some(mut normalise) = state.ingest.normalise_settings() else {
-        return meta_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            1,
-            "the relay's ingest settings are invalid",
-        );
-    };
-    normalise.current_year = year_of(now);
-    let time_rules = TimeRules {
-        future_tolerance_seconds: state.ingest.future_tolerance_seconds,
-        ..TimeRules::default()
+    let Some((normalise, time_rules)) = event_rules(&state, now) else {
+        return invalid_ingest_settings();
     };
     let mut accepted: Vec<ValidatedEvent> = Vec::with_capacity(events.len());
     let mut refused: Vec<EventError> = Vec::new();
@@ -310,17 +322,8 @@ pub async fn post_capi_test(
         defaulted.push("action_source");
     }
     let now = now_unix();
-    let Some(mut normalise) = state.ingest.normalise_settings() else {
-        return meta_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            1,
-            "the relay's ingest settings are invalid",
-        );
-    };
-    normalise.current_year = year_of(now);
-    let time_rules = TimeRules {
-        future_tolerance_seconds: state.ingest.future_tolerance_seconds,
-        ..TimeRules::default()
+    let Some((normalise, time_rules)) = event_rules(&state, now) else {
+        return invalid_ingest_settings();
     };
     let validated = match validate_event(0, &Value::Object(event), now, &time_rules, &normalise) {
         Ok(validated) => validated,

@@ -28,6 +28,17 @@ pub async fn spawn_meta_sim() -> String {
     base_url
 }
 
+/// An ingest source for `PIXEL`; its id.
+async fn test_source(pool: &PgPool) -> i64 {
+    capi_relay::sources::create_source(pool, "test", &[PIXEL.into()])
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT id FROM ingest_sources")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 fn deliverer(pool: &PgPool, meta_sim_url: &str) -> Deliverer {
     deliverer_named(pool, meta_sim_url, "delivery-test", 1000)
 }
@@ -81,13 +92,7 @@ async fn states(pool: &PgPool) -> Vec<(String, String)> {
 async fn good_events_reach_meta_once_with_their_ids_and_a_bad_one_is_split_out_as_a_dead_letter() {
     let pool = relay_database().await;
     let meta_sim_url = spawn_meta_sim().await;
-    capi_relay::sources::create_source(&pool, "test", &[PIXEL.into()])
-        .await
-        .unwrap();
-    let source_id: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let source_id = test_source(&pool).await;
     store_events(&pool, PIXEL, source_id, &[lead("lead-1"), lead("lead-2")])
         .await
         .unwrap();
@@ -152,13 +157,7 @@ async fn good_events_reach_meta_once_with_their_ids_and_a_bad_one_is_split_out_a
 #[tokio::test]
 async fn an_unanswered_batch_waits_and_goes_again_with_the_same_ids() {
     let pool = relay_database().await;
-    capi_relay::sources::create_source(&pool, "test", &[PIXEL.into()])
-        .await
-        .unwrap();
-    let source_id: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let source_id = test_source(&pool).await;
     store_events(&pool, PIXEL, source_id, &[lead("lead-1")]).await.unwrap();
     // Nobody listens there: no answer.
     let round = deliverer(&pool, "http://127.0.0.1:9").run_once().await.unwrap();
@@ -189,13 +188,7 @@ async fn an_unanswered_batch_waits_and_goes_again_with_the_same_ids() {
 #[tokio::test]
 async fn old_delivered_and_dead_events_are_pruned_but_never_pending_ones() {
     let pool = relay_database().await;
-    capi_relay::sources::create_source(&pool, "test", &[PIXEL.into()])
-        .await
-        .unwrap();
-    let source_id: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let source_id = test_source(&pool).await;
     store_events(
         &pool,
         PIXEL,
@@ -236,13 +229,7 @@ async fn old_delivered_and_dead_events_are_pruned_but_never_pending_ones() {
 async fn two_relays_share_the_delivery_and_send_each_event_once() {
     let pool = relay_database().await;
     let meta_sim_url = spawn_meta_sim().await;
-    capi_relay::sources::create_source(&pool, "test", &[PIXEL.into()])
-        .await
-        .unwrap();
-    let source_id: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let source_id = test_source(&pool).await;
     let events: Vec<_> = (0..500).map(|number| lead(&format!("shared-{number}"))).collect();
     store_events(&pool, PIXEL, source_id, &events).await.unwrap();
 

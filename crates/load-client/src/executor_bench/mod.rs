@@ -9,6 +9,7 @@
 mod pacing_flood;
 mod processes;
 mod raw_claim;
+mod stack;
 mod world;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use sqlx::PgPool;
 pub use pacing_flood::{FloodFigures, FloodPlan, run_flood};
 pub use processes::{ProcessError, ServiceProcess, default_binaries_dir};
 pub use raw_claim::bare_claim_ceiling;
+use stack::BenchStack;
 pub use world::WorldShape;
 
 const META_SIM_TOKEN: &str = "meta-sim-dev-token";
@@ -103,57 +105,39 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// Runs the plan once on a fresh database and a fresh meta-sim world.
 pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
-    let database = adloop_test_support::TestDatabase::create().await;
-    let scenario_path = std::env::temp_dir().join(format!("adloop-executor-bench-{}.toml", std::process::id()));
-    std::fs::write(&scenario_path, plan.shape.scenario_toml())
-        .map_err(|error| BenchError::Unexpected(format!("cannot write the bench scenario: {error}")))?;
-    let scenario_path_text = scenario_path.display().to_string();
-    let meta_sim = ServiceProcess::start(
+    let stack = BenchStack::start(
         &plan.binaries_dir,
-        "meta-sim",
-        &pairs(&[
-            ("ADLOOP_WORLD__SCENARIO_PATH", &scenario_path_text),
-            ("ADLOOP_CLOCK__MODE", "manual"),
-            ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
+        &plan.shape,
+        &[
             ("ADLOOP_INSPECTION__REQUEST_LOG_CAPACITY", "100"),
             ("ADLOOP_RATE_LIMITS__APP_CALLS_PER_WINDOW", "1000000000"),
             ("ADLOOP_RATE_LIMITS__ADS_MANAGEMENT_BASE_CALLS", "1000000000"),
             ("ADLOOP_RATE_LIMITS__AD_ACCOUNT_SCORE_LIMIT", "1000000000000"),
             ("ADLOOP_RATE_LIMITS__MUTATIONS_PER_SECOND_PER_ACCOUNT", "1000000000"),
-        ]),
-    )?;
-    let gateway_environment = pairs(&[
-        ("ADLOOP_DATABASE__URL", &database.url),
-        ("ADLOOP_REDIS__URL", &adloop_test_support::redis_url()),
-        ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
-        ("ADLOOP_GRAPH__BASE_URL", &meta_sim.base_url()),
-        ("ADLOOP_GRAPH__ACCESS_TOKEN", META_SIM_TOKEN),
-        ("ADLOOP_EXECUTOR__ENABLED", "true"),
-        ("ADLOOP_EXECUTOR__WRITE_MODE", plan.write_mode.setting()),
-        (
-            "ADLOOP_EXECUTOR__GUARDRAILS__MAX_ACTIONS_PER_CAMPAIGN_PER_HOUR",
-            "1000000",
-        ),
-        ("ADLOOP_EXECUTOR__PACING__PACE_MUTATIONS", "false"),
-    ]);
-    let api_key = processes::run_to_completion(
-        &plan.binaries_dir,
-        "gateway-api",
-        &["keys", "create", "--tenant", "bench"],
-        &gateway_environment,
-    )?;
+        ],
+        &[
+            ("ADLOOP_EXECUTOR__WRITE_MODE", plan.write_mode.setting()),
+            (
+                "ADLOOP_EXECUTOR__GUARDRAILS__MAX_ACTIONS_PER_CAMPAIGN_PER_HOUR",
+                "1000000",
+            ),
+            ("ADLOOP_EXECUTOR__PACING__PACE_MUTATIONS", "false"),
+        ],
+    )
+    .await?;
     let gateways = (0..plan.gateway_replicas.max(1))
-        .map(|_| ServiceProcess::start(&plan.binaries_dir, "gateway-api", &gateway_environment))
+        .map(|_| stack.start_gateway())
         .collect::<Result<Vec<_>, _>>()?;
-    let pool = PgPool::connect(&database.url).await?;
+    let (meta_sim, api_key) = (&stack.meta_sim, &stack.api_key);
+    let pool = PgPool::connect(&stack.database_url).await?;
     let http = reqwest::Client::new();
 
-    let world_before = sim_state(&http, &meta_sim).await?;
+    let world_before = sim_state(&http, meta_sim).await?;
     let changes = budget_changes(&world_before, plan.changes);
     let requests_before = world_before["counters"]["requests"].as_u64().unwrap_or(0);
 
     let started = Instant::now();
-    enqueue_through_the_api(&http, &gateways, &api_key, changes.clone()).await?;
+    enqueue_through_the_api(&http, &gateways, api_key, changes.clone()).await?;
     let enqueue_seconds = started.elapsed().as_secs_f64();
     let changes_by_state = wait_until_terminal(&pool, plan.time_limit).await?;
     let end_to_end_seconds = started.elapsed().as_secs_f64();
@@ -170,7 +154,7 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
             *round_phase_seconds.entry(phase).or_insert(0.0) += seconds;
         }
     }
-    let world_after = sim_state(&http, &meta_sim).await?;
+    let world_after = sim_state(&http, meta_sim).await?;
     let graph_requests = world_after["counters"]["requests"].as_u64().unwrap_or(0) - requests_before;
     let (ad_sets_written_once, ad_sets_written_more_than_once) = budget_writes_per_ad_set(&world_after);
     let audit_entries: i64 = sqlx::query_scalar("SELECT count(*) FROM gateway.audit_log")
@@ -178,8 +162,7 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
         .await?;
     pool.close().await;
     drop(gateways);
-    drop(meta_sim);
-    let _ = std::fs::remove_file(&scenario_path);
+    drop(stack);
     Ok(RunFigures {
         changes: changes.len(),
         enqueue_seconds,

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::{BenchError, ServiceProcess, WorldShape, budget_changes, pairs, processes, sim_state};
+use super::stack::BenchStack;
+use super::{BenchError, ServiceProcess, WorldShape, budget_changes, sim_state};
 
 /// One flood's set-up.
 #[derive(Debug, Clone)]
@@ -44,46 +45,24 @@ pub struct FloodFigures {
 
 /// Runs the flood once on a fresh database and world.
 pub async fn run_flood(plan: &FloodPlan) -> Result<FloodFigures, BenchError> {
-    let database = adloop_test_support::TestDatabase::create().await;
-    let scenario_path = std::env::temp_dir().join(format!("adloop-pacing-flood-{}.toml", std::process::id()));
-    std::fs::write(&scenario_path, plan.shape.scenario_toml())
-        .map_err(|error| BenchError::Unexpected(format!("cannot write the flood scenario: {error}")))?;
-    let scenario_path_text = scenario_path.display().to_string();
-    // Meta's limits as meta-sim ships them: nothing raised.
-    let meta_sim = ServiceProcess::start(
+    // Meta's limits as meta-sim ships them: nothing raised. The original's own 15-an-hour rule would hold
+    // most of a campaign's flood; Meta's limits are the subject here.
+    let stack = BenchStack::start(
         &plan.binaries_dir,
-        "meta-sim",
-        &pairs(&[
-            ("ADLOOP_WORLD__SCENARIO_PATH", &scenario_path_text),
-            ("ADLOOP_CLOCK__MODE", "manual"),
-            ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
-        ]),
-    )?;
-    let gateway_environment = pairs(&[
-        ("ADLOOP_DATABASE__URL", &database.url),
-        ("ADLOOP_REDIS__URL", &adloop_test_support::redis_url()),
-        ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
-        ("ADLOOP_GRAPH__BASE_URL", &meta_sim.base_url()),
-        ("ADLOOP_GRAPH__ACCESS_TOKEN", super::META_SIM_TOKEN),
-        ("ADLOOP_EXECUTOR__ENABLED", "true"),
-        // The original's own 15-an-hour rule would hold most of a campaign's flood; Meta's limits are the
-        // subject here.
-        (
+        &plan.shape,
+        &[],
+        &[(
             "ADLOOP_EXECUTOR__GUARDRAILS__MAX_ACTIONS_PER_CAMPAIGN_PER_HOUR",
             "1000000",
-        ),
-    ]);
-    let api_key = processes::run_to_completion(
-        &plan.binaries_dir,
-        "gateway-api",
-        &["keys", "create", "--tenant", "bench"],
-        &gateway_environment,
-    )?;
-    let gateway = ServiceProcess::start(&plan.binaries_dir, "gateway-api", &gateway_environment)?;
-    let pool = PgPool::connect(&database.url).await?;
+        )],
+    )
+    .await?;
+    let gateway = stack.start_gateway()?;
+    let (meta_sim, api_key) = (&stack.meta_sim, stack.api_key.clone());
+    let pool = PgPool::connect(&stack.database_url).await?;
     let http = reqwest::Client::new();
 
-    let world_before = sim_state(&http, &meta_sim).await?;
+    let world_before = sim_state(&http, meta_sim).await?;
     let wanted = (plan.flood_seconds * u64::from(plan.changes_per_second)) as usize;
     let changes = budget_changes(&world_before, wanted);
     let requests_before = world_before["counters"]["requests"].as_u64().unwrap_or(0);
@@ -153,11 +132,10 @@ pub async fn run_flood(plan: &FloodPlan) -> Result<FloodFigures, BenchError> {
         sqlx::query_scalar("SELECT max(highest_percent) FROM gateway.graph_account_pacing")
             .fetch_one(&pool)
             .await?;
-    let world_after = sim_state(&http, &meta_sim).await?;
+    let world_after = sim_state(&http, meta_sim).await?;
     pool.close().await;
     drop(gateway);
-    drop(meta_sim);
-    let _ = std::fs::remove_file(&scenario_path);
+    drop(stack);
     Ok(FloodFigures {
         enqueued: changes.len(),
         drain_seconds,

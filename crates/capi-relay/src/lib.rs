@@ -3,7 +3,6 @@
 
 pub mod admin;
 pub mod delivery;
-mod ingest;
 pub mod metrics;
 mod routes;
 pub mod settings;

@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,5 +98,39 @@ impl DeliveryMetrics {
                 .get_or_create(&DeliveryLabels { outcome })
                 .inc_by(events as u64);
         }
+    }
+}
+
+/// Group commit: how many events and requests each insert carried, and how long it took.
+#[derive(Clone, Debug)]
+pub struct CommitMetrics {
+    pub events_per_commit: Histogram,
+    pub requests_per_commit: Histogram,
+    pub commit_seconds: Histogram,
+}
+
+impl CommitMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = CommitMetrics {
+            events_per_commit: Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 5000.0]),
+            requests_per_commit: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+            commit_seconds: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+        };
+        registry.register(
+            "commit_events",
+            "Events per insert (group commit: concurrent requests share one)",
+            metrics.events_per_commit.clone(),
+        );
+        registry.register(
+            "commit_requests",
+            "Requests per insert (group commit)",
+            metrics.requests_per_commit.clone(),
+        );
+        registry.register(
+            "commit_seconds",
+            "Time of each insert, committed",
+            metrics.commit_seconds.clone(),
+        );
+        metrics
     }
 }

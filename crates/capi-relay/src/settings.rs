@@ -26,6 +26,15 @@ pub struct IngestSettings {
     pub date_order: String,
     /// How far in the future `event_time` may be (clock skew).
     pub future_tolerance_seconds: i64,
+    /// Group commit: writer tasks (each with one insert in flight), the most events per insert, and the
+    /// requests that may wait for a writer before new ones are refused with 429.
+    pub commit_writers: usize,
+    pub max_events_per_commit: usize,
+    pub commit_queue_requests: usize,
+    /// Request bodies (KiB) the ingest endpoints hold at once; beyond it requests are refused with 429.
+    pub max_body_kib_in_flight: usize,
+    /// How long a looked-up ingest token is remembered (a revoked token works at most this much longer).
+    pub remember_tokens_seconds: u64,
 }
 
 impl IngestSettings {
@@ -51,6 +60,11 @@ impl Default for IngestSettings {
             default_calling_code: String::new(),
             date_order: "month_first".into(),
             future_tolerance_seconds: 600,
+            commit_writers: 4,
+            max_events_per_commit: 5000,
+            commit_queue_requests: 4096,
+            max_body_kib_in_flight: 32 * 1024,
+            remember_tokens_seconds: 10,
         }
     }
 }
@@ -73,6 +87,30 @@ impl RelaySettings {
             return Err(ConfigError::rule_violated(
                 "ingest.date_order",
                 "must be month_first or day_first",
+            ));
+        }
+        if !(1..=64).contains(&ingest.commit_writers) {
+            return Err(ConfigError::rule_violated(
+                "ingest.commit_writers",
+                "must be between 1 and 64",
+            ));
+        }
+        if !(1..=100_000).contains(&ingest.max_events_per_commit) {
+            return Err(ConfigError::rule_violated(
+                "ingest.max_events_per_commit",
+                "must be between 1 and 100000",
+            ));
+        }
+        if ingest.commit_queue_requests == 0 {
+            return Err(ConfigError::rule_violated(
+                "ingest.commit_queue_requests",
+                "must be at least 1",
+            ));
+        }
+        if ingest.max_body_kib_in_flight < crate::routes::MAX_BODY_BYTES / 1024 {
+            return Err(ConfigError::rule_violated(
+                "ingest.max_body_kib_in_flight",
+                "must hold at least one largest request (8192 KiB)",
             ));
         }
         let delivery = &settings.delivery;

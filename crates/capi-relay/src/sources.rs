@@ -32,10 +32,46 @@ pub async fn create_source(pool: &PgPool, name: &str, pixel_ids: &[String]) -> R
     Ok(token)
 }
 
+/// Sources looked up by token, remembered for a short while so a busy relay does not ask Postgres on
+/// every request: a revoked token keeps working for at most `remember_for`. Unknown tokens are not
+/// remembered (a new source works at once, and guessing fills no memory).
+#[derive(Clone)]
+pub struct SourceCache {
+    known: moka::future::Cache<String, IngestSource>,
+}
+
+impl SourceCache {
+    pub fn new(remember_for: std::time::Duration) -> SourceCache {
+        SourceCache {
+            known: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(remember_for)
+                .build(),
+        }
+    }
+
+    /// The live source `token` belongs to.
+    pub async fn source_of_token(&self, pool: &PgPool, token: &str) -> Result<Option<IngestSource>, sqlx::Error> {
+        let token_hash = token_sha256(token);
+        if let Some(source) = self.known.get(&token_hash).await {
+            return Ok(Some(source));
+        }
+        let source = source_of_token_hash(pool, &token_hash).await?;
+        if let Some(source) = &source {
+            self.known.insert(token_hash, source.clone()).await;
+        }
+        Ok(source)
+    }
+}
+
 /// The live source a token belongs to.
 pub async fn source_of_token(pool: &PgPool, token: &str) -> Result<Option<IngestSource>, sqlx::Error> {
+    source_of_token_hash(pool, &token_sha256(token)).await
+}
+
+async fn source_of_token_hash(pool: &PgPool, token_hash: &str) -> Result<Option<IngestSource>, sqlx::Error> {
     sqlx::query_as("SELECT id, name, pixel_ids FROM ingest_sources WHERE token_sha256 = $1 AND revoked_at IS NULL")
-        .bind(token_sha256(token))
+        .bind(token_hash)
         .fetch_optional(pool)
         .await
 }

@@ -10,9 +10,11 @@ use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 
 use crate::delivery::{Deliverer, spawn_delivery};
-use crate::metrics::{DeliveryMetrics, IngestMetrics};
+use crate::metrics::{CommitMetrics, DeliveryMetrics, IngestMetrics};
 use crate::routes::{AppState, api_router};
 use crate::settings::RelaySettings;
+use crate::sources::SourceCache;
+use crate::store::group_commit::{GroupCommitSettings, GroupCommitter};
 
 /// capi-relay's migrations (its schema: the event store).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/capi-relay");
@@ -40,6 +42,7 @@ impl Application {
         let http_metrics = HttpMetrics::register(&mut metrics_registry);
         let ingest_metrics = IngestMetrics::register(&mut metrics_registry);
         let delivery_metrics = DeliveryMetrics::register(&mut metrics_registry);
+        let commit_metrics = CommitMetrics::register(&mut metrics_registry);
         let delivery = if settings.delivery.enabled {
             let worker_name = format!("{}-{}", crate::SERVICE_NAME, std::process::id());
             let deliverer = Deliverer::new(database_pool.clone(), settings.delivery.clone(), worker_name)
@@ -50,7 +53,20 @@ impl Application {
         } else {
             None
         };
+        let ingest = &settings.ingest;
+        let committer = GroupCommitter::start(
+            database_pool.clone(),
+            GroupCommitSettings {
+                writers: ingest.commit_writers,
+                max_events_per_commit: ingest.max_events_per_commit,
+                queue_capacity: ingest.commit_queue_requests,
+            },
+            commit_metrics,
+        );
         let state = AppState {
+            committer,
+            sources: SourceCache::new(std::time::Duration::from_secs(ingest.remember_tokens_seconds)),
+            bodies_in_flight: Arc::new(tokio::sync::Semaphore::new(ingest.max_body_kib_in_flight)),
             database_pool,
             metrics_registry: Arc::new(metrics_registry),
             ingest: Arc::new(settings.ingest.clone()),

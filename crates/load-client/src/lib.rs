@@ -6,4 +6,6 @@
 //!   batch against single-request mode, one replica against two, beside a bare Postgres claim ceiling.
 
 pub mod executor_bench;
+pub mod processes;
+pub mod relay_bench;
 pub mod requests;

@@ -218,11 +218,11 @@ async fn old_delivered_and_dead_events_are_pruned_but_never_pending_ones() {
         .await
         .unwrap();
     assert_eq!(pruned, 2);
-    let left: Vec<String> = sqlx::query_scalar("SELECT event_id FROM events ORDER BY id")
+    let left: Vec<String> = sqlx::query_scalar("SELECT event_id FROM events ORDER BY event_id")
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(left, ["old-pending", "new"]);
+    assert_eq!(left, ["new", "old-pending"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,19 +8,19 @@ use capi_relay::startup::Application;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-const PIXEL: &str = "100000000000001";
+pub const PIXEL: &str = "100000000000001";
 
-struct Relay {
-    base_url: String,
-    pool: PgPool,
-    token: String,
+pub struct Relay {
+    pub base_url: String,
+    pub pool: PgPool,
+    pub token: String,
 }
 
 async fn spawn_relay() -> Relay {
     spawn_relay_with(&[]).await
 }
 
-async fn spawn_relay_with(overrides: &[(&str, &str)]) -> Relay {
+pub async fn spawn_relay_with(overrides: &[(&str, &str)]) -> Relay {
     let database = TestDatabase::create().await;
     let mut environment = vec![("ADLOOP_INGEST__DEFAULT_CALLING_CODE", "1")];
     environment.extend_from_slice(overrides);
@@ -44,7 +44,7 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn purchase(order: &str) -> Value {
+pub fn purchase(order: &str) -> Value {
     json!({
         "event_name": "Purchase",
         "event_time": now() - 60,

@@ -4,5 +4,6 @@
 
 mod crash;
 mod delivery;
+mod group_commit;
 mod ingest;
 mod store;

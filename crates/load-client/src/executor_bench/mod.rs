@@ -7,7 +7,7 @@
 //! measures adloop's own overhead; at Meta each batched operation still counts against the rate limits.
 
 mod pacing_flood;
-mod processes;
+
 mod raw_claim;
 mod stack;
 mod world;
@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use crate::processes::pairs;
+pub use crate::processes::{ProcessError, ServiceProcess, default_binaries_dir};
 pub use pacing_flood::{FloodFigures, FloodPlan, run_flood};
-pub use processes::{ProcessError, ServiceProcess, default_binaries_dir};
 pub use raw_claim::bare_claim_ceiling;
 use stack::BenchStack;
 pub use world::WorldShape;
@@ -94,13 +95,6 @@ impl RunFigures {
     pub fn changes_per_second(&self) -> f64 {
         self.changes as f64 / self.end_to_end_seconds.max(1e-9)
     }
-}
-
-fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-        .collect()
 }
 
 /// Runs the plan once on a fresh database and a fresh meta-sim world.

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{BenchError, META_SIM_TOKEN, ServiceProcess, WorldShape, pairs, processes};
+use super::{BenchError, META_SIM_TOKEN, ServiceProcess, WorldShape, pairs};
+use crate::processes;
 
 pub struct BenchStack {
     pub database_url: String,

@@ -1,5 +1,10 @@
 //! The relay's HTTP routes.
 
+mod capi_test;
+mod drop_in;
+mod event_status;
+mod ingest_common;
+
 use std::sync::Arc;
 
 use adloop_service_kit::health::{DependencyCheck, ReadinessReport, answers_in_time, liveness};
@@ -14,6 +19,8 @@ use sqlx::PgPool;
 use crate::delivery::DeliverySettings;
 use crate::metrics::IngestMetrics;
 use crate::settings::IngestSettings;
+use crate::sources::SourceCache;
+use crate::store::group_commit::GroupCommitter;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,19 +28,24 @@ pub struct AppState {
     pub metrics_registry: Arc<Registry>,
     pub ingest: Arc<IngestSettings>,
     pub ingest_metrics: IngestMetrics,
+    /// Where accepted events are committed (shared transactions for concurrent requests).
+    pub committer: GroupCommitter,
+    pub sources: SourceCache,
+    /// KiB of request bodies the ingest routes may hold at once.
+    pub bodies_in_flight: Arc<tokio::sync::Semaphore>,
     /// Where and how the relay sends to Meta (the test endpoint sends with it too).
     pub delivery: Arc<DeliverySettings>,
     pub http: reqwest::Client,
 }
 
 /// The largest request body: 1,000 events of a few kilobytes each.
-const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 pub fn api_router(state: AppState) -> Router {
     Router::new()
-        .route("/{version}/{pixel_id}/events", post(crate::ingest::post_events))
-        .route("/v1/events/{event_id}", get(crate::ingest::get_event))
-        .route("/api/meta/capi/test", post(crate::ingest::post_capi_test))
+        .route("/{version}/{pixel_id}/events", post(drop_in::post_events))
+        .route("/v1/events/{event_id}", get(event_status::get_event))
+        .route("/api/meta/capi/test", post(capi_test::post_capi_test))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route("/healthz", get(liveness))
         .route("/readyz", get(readiness))

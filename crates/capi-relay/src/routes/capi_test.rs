@@ -1,0 +1,89 @@
+//! `POST /api/meta/capi/test`: the recovery plan's own check.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use adloop_capi_events::event::validate_event;
+
+use super::AppState;
+use super::ingest_common::{authenticate, bad_request, event_rules, invalid_ingest_settings, now_unix, pixel_refused};
+
+/// `POST /api/meta/capi/test`: the recovery plan's own check, its body exactly as the plan shows it (one
+/// event: `event_name`, `event_time`, `user_data`, `custom_data`). Answers what was accepted and how it was
+/// normalised (hashes, never the raw values) without storing anything; with a `test_event_code` (query or
+/// body) and delivery configured, it also sends the event to Meta's test view and shows Meta's answer. The
+/// plan's body has no `action_source`: `other` is assumed, and the answer says so. The pixel is the token's
+/// own, or `pixel_id` in the query when the token has several.
+pub async fn post_capi_test(
+    State(state): State<AppState>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(Value::Object(mut event)) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("the body must be one event as a JSON object");
+    };
+    let token_in_body = match event.remove("access_token") {
+        Some(Value::String(token)) => Some(token),
+        _ => None,
+    };
+    let access_token = query.get("access_token").cloned().or(token_in_body);
+    let source = match authenticate(&state, &headers, access_token.as_deref()).await {
+        Ok(source) => source,
+        Err(refusal) => return refusal,
+    };
+    let pixel_id = match (query.get("pixel_id"), source.pixel_ids.as_slice()) {
+        (Some(pixel_id), _) if source.may_write(pixel_id) => pixel_id.clone(),
+        (Some(_), _) => return pixel_refused(),
+        (None, [only]) => only.clone(),
+        (None, _) => return bad_request("pixel_id: required when the token may use several pixels"),
+    };
+    let test_event_code = match event.remove("test_event_code") {
+        Some(Value::String(code)) => Some(code),
+        _ => query.get("test_event_code").cloned(),
+    };
+    let mut defaulted = Vec::new();
+    if !event.contains_key("action_source") {
+        event.insert("action_source".into(), Value::String("other".into()));
+        defaulted.push("action_source");
+    }
+    let now = now_unix();
+    let Some((normalise, time_rules)) = event_rules(&state, now) else {
+        return invalid_ingest_settings();
+    };
+    let validated = match validate_event(0, &Value::Object(event), now, &time_rules, &normalise) {
+        Ok(validated) => validated,
+        Err(error) => return bad_request(&error.to_string()),
+    };
+    let meta = match (&test_event_code, state.delivery.enabled) {
+        (Some(code), true) => {
+            let answer = crate::delivery::post_to_meta(
+                &state.http,
+                &state.delivery,
+                &pixel_id,
+                vec![Value::Object(validated.body.clone())],
+                Some(code),
+            )
+            .await;
+            match answer {
+                Some((status, answer)) => json!({ "status": status, "answer": answer }),
+                None => json!({ "status": null, "answer": "meta did not answer" }),
+            }
+        }
+        (Some(_), false) => json!("not sent: delivery is not enabled in this relay"),
+        (None, _) => json!("not sent: give a test_event_code to send the event to Meta's test view"),
+    };
+    Json(json!({
+        "accepted": true,
+        "pixel_id": pixel_id,
+        "event": validated.body,
+        "defaulted": defaulted,
+        "stored": false,
+        "meta": meta,
+    }))
+    .into_response()
+}

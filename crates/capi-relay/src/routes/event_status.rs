@@ -1,0 +1,42 @@
+//! `GET /v1/events/{event_id}`: where an accepted event stands.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use super::ingest_common::{authenticate, bad_request, meta_error, pixel_refused};
+
+/// `GET /v1/events/{event_id}?pixel_id=P[&event_name=N]`: where an event stands (pending, delivered, dead),
+/// for a token that may write to the pixel. Without `event_name`, every event with that id on the pixel.
+pub async fn get_event(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(pixel_id) = query.get("pixel_id") else {
+        return bad_request("pixel_id: is required");
+    };
+    match authenticate(&state, &headers, query.get("access_token").map(String::as_str)).await {
+        Ok(source) if source.may_write(pixel_id) => {}
+        Ok(_) => return pixel_refused(),
+        Err(refusal) => return refusal,
+    }
+    match crate::store::event_status(&state.database_pool, pixel_id, &event_id, query.get("event_name")).await {
+        Ok(events) if events.is_empty() => {
+            meta_error(StatusCode::NOT_FOUND, 100, "event_id: no such event on this pixel")
+        }
+        Ok(events) => Json(json!({ "events": events })).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "event status: could not read the event");
+            meta_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                2,
+                "the relay cannot reach its database; retry",
+            )
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! What every ingest route shares: Meta-shaped errors, the ingest token check, and the rules events are
+//! checked by.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use adloop_capi_events::event::TimeRules;
+use adloop_capi_events::user_data::NormaliseSettings;
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::routes::AppState;
+use crate::sources::IngestSource;
+
+/// An error in Meta's shape: `code` 100 for a bad parameter, 190 for a bad token, 200 for a pixel the
+/// token may not write.
+pub(super) fn meta_error(status: StatusCode, code: u32, message: &str) -> Response {
+    (
+        status,
+        Json(json!({
+            "error": {
+                "message": message,
+                "type": "OAuthException",
+                "code": code,
+                "error_user_msg": message,
+                "fbtrace_id": "adloop-relay",
+            }
+        })),
+    )
+        .into_response()
+}
+
+pub(super) fn bad_request(message: &str) -> Response {
+    meta_error(StatusCode::BAD_REQUEST, 100, message)
+}
+
+pub(super) fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The calendar year of a Unix time (UTC).
+pub(super) fn year_of(unix_seconds: i64) -> u32 {
+    // Days to a civil date (the proleptic Gregorian calendar), as in Howard Hinnant's `civil_from_days`.
+    let days = unix_seconds.div_euclid(86_400) + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let year = year_of_era + era * 400 + i64::from(month_index >= 10);
+    u32::try_from(year).unwrap_or(0)
+}
+
+/// The ingest source of the request's token (bearer first, then `access_token`), or the error to answer.
+pub(super) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    access_token: Option<&str>,
+) -> Result<IngestSource, Response> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let Some(token) = bearer.or(access_token) else {
+        return Err(meta_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "an ingest token is required: access_token, or Authorization: Bearer",
+        ));
+    };
+    match state.sources.source_of_token(&state.database_pool, token).await {
+        Ok(Some(source)) => Ok(source),
+        Ok(None) => Err(meta_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "access_token: not a valid ingest token",
+        )),
+        Err(error) => {
+            tracing::error!(%error, "ingest: could not look the token up");
+            Err(meta_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                2,
+                "the relay cannot reach its database; retry",
+            ))
+        }
+    }
+}
+
+pub(super) fn pixel_refused() -> Response {
+    meta_error(
+        StatusCode::FORBIDDEN,
+        200,
+        "pixel_id: this ingest token may not use this pixel",
+    )
+}
+
+/// The rules events are checked by at `now`: the relay's ingest settings, this year as the latest birth year
+/// (`None` only for settings that start-up would have refused).
+pub(super) fn event_rules(state: &AppState, now: i64) -> Option<(NormaliseSettings, TimeRules)> {
+    let mut normalise = state.ingest.normalise_settings()?;
+    normalise.current_year = year_of(now);
+    let time_rules = TimeRules {
+        future_tolerance_seconds: state.ingest.future_tolerance_seconds,
+        ..TimeRules::default()
+    };
+    Some((normalise, time_rules))
+}
+
+pub(super) fn invalid_ingest_settings() -> Response {
+    meta_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        1,
+        "the relay's ingest settings are invalid",
+    )
+}
+
+/// The request's body, read only if the relay can hold it now: bodies in flight are bounded (by their
+/// declared length, or the largest allowed when none is declared), so a burst is refused with 429 rather
+/// than exhausting memory. The permit is held until the request is answered.
+pub(super) async fn admitted_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<(axum::body::Bytes, tokio::sync::OwnedSemaphorePermit), Response> {
+    let declared_bytes = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(super::MAX_BODY_BYTES);
+    if declared_bytes > super::MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    let kib = u32::try_from(declared_bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let Ok(permit) = state.bodies_in_flight.clone().try_acquire_many_owned(kib) else {
+        return Err(overloaded());
+    };
+    match axum::body::to_bytes(body, super::MAX_BODY_BYTES).await {
+        Ok(bytes) => Ok((bytes, permit)),
+        Err(_) => Err(too_large()),
+    }
+}
+
+fn too_large() -> Response {
+    meta_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        100,
+        "the request body is larger than 8 MiB (1,000 events of a few KiB each)",
+    )
+}
+
+/// Too much is in flight: retry after a moment (code 2, "temporary": Meta's SDKs and our clients retry it).
+pub(super) fn overloaded() -> Response {
+    let mut response = meta_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        2,
+        "the relay is overloaded; retry in a moment",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    response
+}
+
+/// Bodies larger than this are parsed and checked on the blocking pool: a thousand events take
+/// milliseconds of CPU, far past what one async task may hold a runtime thread for.
+const LARGE_BODY_BYTES: usize = 16 * 1024;
+
+/// Runs `work` here for a small body, on the blocking pool for a large one.
+pub(super) async fn off_the_runtime_if_large<T: Send + 'static>(
+    body_bytes: usize,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    if body_bytes <= LARGE_BODY_BYTES {
+        return work();
+    }
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_year_of_a_unix_time() {
+        assert_eq!(year_of(0), 1970);
+        assert_eq!(year_of(1_780_000_000), 2026);
+        assert_eq!(year_of(1_798_761_599), 2026, "2026-12-31T23:59:59Z");
+        assert_eq!(year_of(1_798_761_600), 2027);
+    }
+}

@@ -3,10 +3,19 @@
 use sha2::{Digest, Sha256};
 
 pub fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    lowercase_hex(&Sha256::digest(value.as_bytes()))
+}
+
+/// Bytes as lowercase hex (two characters each). Written out rather than formatted byte by byte: it runs
+/// for every identifier of every event.
+pub fn lowercase_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 /// A 64-character hex string: a SHA-256 digest the client computed itself (hashing it again would make it

@@ -114,7 +114,7 @@ pub async fn post_events(
     let accepted_count = rows.len();
     let rows = rows
         .into_iter()
-        .map(|event| EventRow::new(&pixel_id, source.id, &event))
+        .map(|event| EventRow::new(&pixel_id, source.id, event))
         .collect();
     let stored = match state.committer.store(rows).await {
         Ok(stored) => stored,

@@ -9,6 +9,7 @@ pub mod group_commit;
 use std::collections::HashSet;
 
 use adloop_capi_events::event::ValidatedEvent;
+use adloop_capi_events::user_data::hashing::lowercase_hex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -37,10 +38,9 @@ pub fn event_id_of(event: &ValidatedEvent) -> (String, bool) {
         return (event_id.clone(), false);
     }
     // serde_json keeps object keys sorted, so equal events give equal text.
-    let canonical = Value::Object(event.body.clone()).to_string();
+    let canonical = serde_json::to_string(&event.body).unwrap_or_default();
     let digest = Sha256::digest(canonical.as_bytes());
-    let hex: String = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
-    (format!("adl-{hex}"), true)
+    (format!("adl-{}", lowercase_hex(&digest[..16])), true)
 }
 
 /// One event as it is written: its row in `events`.
@@ -59,18 +59,18 @@ pub struct EventRow {
 
 impl EventRow {
     /// The row of `event` sent to `pixel_id` by source `source_id`.
-    pub fn new(pixel_id: &str, source_id: i64, event: &ValidatedEvent) -> EventRow {
-        let (event_id, event_id_derived) = event_id_of(event);
-        let mut body = event.body.clone();
+    pub fn new(pixel_id: &str, source_id: i64, event: ValidatedEvent) -> EventRow {
+        let (event_id, event_id_derived) = event_id_of(&event);
+        let mut body = event.body;
         body.insert("event_id".into(), Value::String(event_id.clone()));
         EventRow {
             pixel_id: pixel_id.to_owned(),
             source_id,
             event_id,
             event_id_derived,
-            event_name: event.event_name.clone(),
+            event_name: event.event_name,
             event_time: event.event_time,
-            action_source: event.action_source.clone(),
+            action_source: event.action_source,
             body: Value::Object(body),
         }
     }
@@ -156,7 +156,7 @@ pub async fn store_events(
 ) -> Result<Stored, StoreError> {
     let rows: Vec<EventRow> = events
         .iter()
-        .map(|event| EventRow::new(pixel_id, source_id, event))
+        .map(|event| EventRow::new(pixel_id, source_id, event.clone()))
         .collect();
     let inserted = insert_rows(pool, &rows.iter().collect::<Vec<_>>()).await?;
     Ok(credit_requests(&[&rows], &inserted)[0])

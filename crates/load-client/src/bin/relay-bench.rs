@@ -1,6 +1,7 @@
 //! capi-relay's durable ingest under load (see `adloop_load::relay_bench`).
 //!
-//!     relay-bench [--seconds 15] [--batch-clients 8] [--single-clients 64] [--rate 2000] [--binaries-dir target/release]
+//!     relay-bench [--seconds 15] [--batch-clients 8] [--single-clients 64] [--rate 2000]
+//!                 [--relay-setting ADLOOP_INGEST__COMMIT_WRITERS=8 …] [--binaries-dir target/release]
 //!
 //! Needs the dev stack (`scripts/dev-stack up`) and a release build of capi-relay. Prints a Markdown table:
 //! each relay figure beside the bare Postgres ceiling measured in the same run on the same machine.
@@ -22,9 +23,19 @@ struct Arguments {
     /// Requests a second (1 event each) in the latency phase.
     #[arg(long, default_value_t = 2000)]
     rate: u32,
+    /// A setting for the relay, as its environment variable (repeatable): `--relay-setting ADLOOP_INGEST__COMMIT_WRITERS=8`.
+    #[arg(long = "relay-setting", value_parser = parse_setting)]
+    relay_settings: Vec<(String, String)>,
     /// Where the release binary of capi-relay is (default: beside this program).
     #[arg(long)]
     binaries_dir: Option<std::path::PathBuf>,
+}
+
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if key.starts_with("ADLOOP_") => Ok((key.to_owned(), value.to_owned())),
+        _ => Err("must be ADLOOP_<SECTION>__<KEY>=VALUE".into()),
+    }
 }
 
 fn row(label: &str, figures: &LoadFigures, ceiling: Option<f64>) -> String {
@@ -58,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
         batch_clients: arguments.batch_clients,
         single_clients: arguments.single_clients,
         latency_requests_per_second: arguments.rate,
+        relay_settings: arguments.relay_settings.clone(),
     };
     let figures = relay_bench::run(&plan).await?;
     println!(

@@ -39,6 +39,8 @@ pub struct RelayBenchPlan {
     pub single_clients: usize,
     /// The fixed rate of the latency phase (1-event requests).
     pub latency_requests_per_second: u32,
+    /// Settings the relay starts with besides the bench's own (`ADLOOP_INGEST__COMMIT_WRITERS=8`, …).
+    pub relay_settings: Vec<(String, String)>,
 }
 
 /// The relay's group-commit counters (from its `/metrics`): inserts, and the requests, events and seconds
@@ -119,6 +121,7 @@ async fn start_relay(plan: &RelayBenchPlan) -> Result<RelayUnderTest, RelayBench
         ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
         ("ADLOOP_DELIVERY__ENABLED", "false"),
     ]);
+    let environment: Vec<(String, String)> = environment.into_iter().chain(plan.relay_settings.clone()).collect();
     let ingest_token = run_to_completion(
         &plan.binaries_dir,
         "capi-relay",

@@ -33,6 +33,8 @@ pub struct DeliverySettings {
     pub access_token: Option<Secret<String>>,
     /// Events per request (Meta takes at most 1,000).
     pub batch_size: i64,
+    /// Delivery loops in this relay, each with one request to Meta in flight.
+    pub workers: usize,
     pub lease_seconds: f64,
     pub poll_interval_milliseconds: u64,
     pub request_timeout_ms: u64,
@@ -188,13 +190,14 @@ const PRUNE_BATCH: i64 = 10_000;
 
 /// Runs delivery rounds until `stop` says so: at once while events are due, then every poll interval; and
 /// prunes old delivered and dead events once a minute.
-pub fn spawn_delivery(deliverer: Deliverer, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Runs delivery rounds until `stop`; the worker that `prunes` also deletes events past the window.
+pub fn spawn_delivery(deliverer: Deliverer, mut stop: watch::Receiver<bool>, prunes: bool) -> JoinHandle<()> {
     tokio::spawn(async move {
         let poll_interval = Duration::from_millis(deliverer.settings.poll_interval_milliseconds);
         let keep = Duration::from_secs_f64(deliverer.settings.keep_events_hours * 3600.0);
         let mut last_prune = tokio::time::Instant::now();
         while !*stop.borrow() {
-            if last_prune.elapsed() >= PRUNE_INTERVAL {
+            if prunes && last_prune.elapsed() >= PRUNE_INTERVAL {
                 match queue::prune(&deliverer.pool, keep, PRUNE_BATCH).await {
                     Ok(0) => {}
                     Ok(pruned) => tracing::info!(pruned, "pruned events past the de-duplication window"),

@@ -132,6 +132,12 @@ impl RelaySettings {
                 "must be between 1 and 1000 (Meta's limit)",
             ));
         }
+        if !(1..=32).contains(&delivery.workers) {
+            return Err(ConfigError::rule_violated(
+                "delivery.workers",
+                "must be between 1 and 32",
+            ));
+        }
         if !(0..=86_400).contains(&ingest.future_tolerance_seconds) {
             return Err(ConfigError::rule_violated(
                 "ingest.future_tolerance_seconds",

@@ -31,8 +31,8 @@ pub enum StartupError {
 
 pub struct Application {
     server: BoundServer,
-    /// The delivery workers' stop signal and task, when delivery is enabled.
-    delivery: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    /// The delivery workers' stop signal and tasks, when delivery is enabled.
+    delivery: Option<(tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>)>,
 }
 
 impl Application {
@@ -44,12 +44,20 @@ impl Application {
         let delivery_metrics = DeliveryMetrics::register(&mut metrics_registry);
         let commit_metrics = CommitMetrics::register(&mut metrics_registry);
         let delivery = if settings.delivery.enabled {
-            let worker_name = format!("{}-{}", crate::SERVICE_NAME, std::process::id());
-            let deliverer = Deliverer::new(database_pool.clone(), settings.delivery.clone(), worker_name)
-                .map_err(StartupError::DeliveryClient)?
-                .with_metrics(delivery_metrics);
+            let instance = adloop_service_kit::instance::instance_name(crate::SERVICE_NAME);
             let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
-            Some((stop_sender, spawn_delivery(deliverer, stop_receiver)))
+            let mut workers = Vec::with_capacity(settings.delivery.workers);
+            for worker in 0..settings.delivery.workers {
+                let deliverer = Deliverer::new(
+                    database_pool.clone(),
+                    settings.delivery.clone(),
+                    format!("{instance}-{worker}"),
+                )
+                .map_err(StartupError::DeliveryClient)?
+                .with_metrics(delivery_metrics.clone());
+                workers.push(spawn_delivery(deliverer, stop_receiver.clone(), worker == 0));
+            }
+            Some((stop_sender, workers))
         } else {
             None
         };
@@ -89,9 +97,11 @@ impl Application {
     /// Serves until `stop` resolves, then drains in-flight requests and lets delivery finish its round.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
         let served = self.server.run_until_stopped(stop).await;
-        if let Some((stop_delivery, task)) = self.delivery {
+        if let Some((stop_delivery, workers)) = self.delivery {
             let _ = stop_delivery.send(true);
-            let _ = task.await;
+            for worker in workers {
+                let _ = worker.await;
+            }
         }
         served
     }

@@ -46,7 +46,7 @@ impl Application {
         let http_metrics = HttpMetrics::register(&mut metrics_registry);
         let executor = if settings.executor.enabled {
             let graph = GraphClient::new(settings.graph.clone()).map_err(StartupError::GraphClient)?;
-            let worker_name = format!("{}-{}", crate::SERVICE_NAME, std::process::id());
+            let worker_name = adloop_service_kit::instance::instance_name(crate::SERVICE_NAME);
             let executor = Executor::new(database_pool.clone(), graph, settings.executor.clone(), worker_name)
                 .with_metrics(ExecutorMetrics::register(&mut metrics_registry));
             let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);

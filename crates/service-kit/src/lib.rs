@@ -2,10 +2,12 @@
 //! - [`error`]: the shared error code set, mapped to both HTTP status and gRPC code;
 //! - [`postgres`]: connect to the service's own schema and run its migrations;
 //! - [`health`]: liveness and readiness answers;
-//! - [`serve`]: serve a router on a bound listener until a stop signal, then drain.
+//! - [`serve`]: serve a router on a bound listener until a stop signal, then drain;
+//! - [`instance`]: a name for this process that no other replica shares (lease owners).
 
 pub mod bearer_tokens;
 pub mod error;
 pub mod health;
+pub mod instance;
 pub mod postgres;
 pub mod serve;

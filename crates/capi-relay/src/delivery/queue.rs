@@ -38,17 +38,19 @@ pub async fn claim_pixel_batch(
     lease: Duration,
 ) -> Result<Option<(String, Vec<LeasedEvent>)>, sqlx::Error> {
     let rows: Vec<(String, i64, i32, Value)> = sqlx::query_as(
-        "WITH next_pixel AS ( \
-             SELECT pixel_id FROM events \
-             WHERE state = 'pending' AND next_attempt_at <= now() \
-                 AND (lease_expires_at IS NULL OR lease_expires_at < now()) \
-             ORDER BY next_attempt_at, id LIMIT 1 \
-         ), \
-         chosen AS ( \
-             SELECT e.id FROM events e JOIN next_pixel ON e.pixel_id = next_pixel.pixel_id \
-             WHERE e.state = 'pending' AND e.next_attempt_at <= now() \
+        // The pixel is a scalar subquery, not a join, so the planner walks `events_pending_by_pixel` in
+        // (next_attempt_at, id) order and stops at the limit instead of sorting every pending event of the
+        // pixel (340 ms per claim with 275k pending, relay-bench).
+        "WITH chosen AS ( \
+             SELECT e.id FROM events e \
+             WHERE e.pixel_id = ( \
+                     SELECT pixel_id FROM events \
+                     WHERE state = 'pending' AND next_attempt_at <= now() \
+                         AND (lease_expires_at IS NULL OR lease_expires_at < now()) \
+                     ORDER BY next_attempt_at, id LIMIT 1) \
+                 AND e.state = 'pending' AND e.next_attempt_at <= now() \
                  AND (e.lease_expires_at IS NULL OR e.lease_expires_at < now()) \
-             ORDER BY e.id LIMIT $1 \
+             ORDER BY e.next_attempt_at, e.id LIMIT $1 \
              FOR UPDATE OF e SKIP LOCKED \
          ) \
          UPDATE events e SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3), \

@@ -52,6 +52,7 @@ fn deliverer_named(pool: &PgPool, meta_sim_url: &str, name: &str, batch_size: i6
             api_version: "v25.0".into(),
             access_token: Some(Secret::new("meta-sim-dev-token".to_owned())),
             batch_size,
+            workers: 1,
             lease_seconds: 30.0,
             poll_interval_milliseconds: 100,
             request_timeout_ms: 5000,

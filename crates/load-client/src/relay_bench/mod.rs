@@ -16,6 +16,8 @@ pub use raw_insert::raw_insert_ceiling;
 use crate::processes::{ProcessError, ServiceProcess, pairs, run_to_completion};
 
 pub const BENCH_PIXEL: &str = "100000000000001";
+/// The token meta-sim's default settings accept for every pixel.
+const META_SIM_TOKEN: &str = "meta-sim-dev-token";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayBenchError {
@@ -98,6 +100,9 @@ pub struct RelayBenchFigures {
     pub fixed_rate: LoadFigures,
     /// Group commit during each of the three phases.
     pub commits: [CommitCounters; 3],
+    /// Delivery to meta-sim of the backlog the load phases left: events delivered and the seconds it took.
+    pub delivered_events: i64,
+    pub delivery_seconds: f64,
     /// Bare Postgres, 100 rows per commit, `batch_clients` connections: rows/s.
     pub raw_batch_ceiling: f64,
     /// Bare Postgres, 1 row per commit, `single_clients` connections: rows/s.
@@ -160,12 +165,12 @@ pub async fn run(plan: &RelayBenchPlan) -> Result<RelayBenchFigures, RelayBenchE
     );
     let fixed_rate = open_loop(target, "rate", plan.latency_requests_per_second, plan.phase, 4096).await;
     let after_rate = CommitCounters::scrape(&target.base_url).await;
+    drop(under_test.relay);
     let commits = [
         before_single.since(before_batch),
         before_rate.since(before_single),
         after_rate.since(before_rate),
     ];
-    drop(under_test.relay);
 
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(plan.single_clients.max(plan.batch_clients) as u32 + 2)
@@ -178,6 +183,11 @@ pub async fn run(plan: &RelayBenchPlan) -> Result<RelayBenchFigures, RelayBenchE
         .fetch_optional(&pool)
         .await?
         .ok_or_else(|| RelayBenchError::Unexpected("the relay stored no event".into()))?;
+    eprintln!(
+        "relay-bench: delivering the backlog to meta-sim for {} s…",
+        plan.phase.as_secs()
+    );
+    let (delivered_events, delivery_seconds) = deliver_backlog(plan, &under_test.database_url, &pool).await?;
     eprintln!("relay-bench: bare Postgres, 100 rows per commit…");
     let raw_batch_ceiling = raw_insert_ceiling(&pool, &body, plan.batch_clients, 100, plan.phase).await?;
     eprintln!("relay-bench: bare Postgres, 1 row per commit…");
@@ -188,9 +198,42 @@ pub async fn run(plan: &RelayBenchPlan) -> Result<RelayBenchFigures, RelayBenchE
         single_requests,
         fixed_rate,
         commits,
+        delivered_events,
+        delivery_seconds,
         raw_batch_ceiling,
         raw_single_ceiling,
         stored_events,
         acknowledged_events,
     })
+}
+
+/// Starts meta-sim and one relay with delivery on (batches of 1,000, Meta's most) against the backlog, and
+/// counts the events delivered within one phase.
+async fn deliver_backlog(
+    plan: &RelayBenchPlan,
+    database_url: &str,
+    pool: &sqlx::PgPool,
+) -> Result<(i64, f64), RelayBenchError> {
+    let meta_sim = ServiceProcess::start(
+        &plan.binaries_dir,
+        "meta-sim",
+        &pairs(&[("ADLOOP_TELEMETRY__LOG_FILTER", "warn,meta_sim=info")]),
+    )?;
+    let environment = pairs(&[
+        ("ADLOOP_DATABASE__URL", database_url),
+        ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
+        ("ADLOOP_DELIVERY__ENABLED", "true"),
+        ("ADLOOP_DELIVERY__BASE_URL", &meta_sim.base_url()),
+        ("ADLOOP_DELIVERY__ACCESS_TOKEN", META_SIM_TOKEN),
+        ("ADLOOP_DELIVERY__POLL_INTERVAL_MILLISECONDS", "100"),
+    ]);
+    let started = std::time::Instant::now();
+    let relay = ServiceProcess::start(&plan.binaries_dir, "capi-relay", &environment)?;
+    tokio::time::sleep(plan.phase).await;
+    drop(relay);
+    let delivery_seconds = started.elapsed().as_secs_f64();
+    let delivered_events: i64 = sqlx::query_scalar("SELECT count(*) FROM capi.events WHERE state = 'delivered'")
+        .fetch_one(pool)
+        .await?;
+    Ok((delivered_events, delivery_seconds))
 }

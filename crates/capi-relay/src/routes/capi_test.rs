@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use adloop_capi_events::event::validate_event;
 
 use super::AppState;
-use super::ingest_common::{authenticate, bad_request, event_rules, invalid_ingest_settings, now_unix, pixel_refused};
+use super::ingest_common::{Refusal, authenticate, event_rules, now_unix};
 
 /// `POST /api/meta/capi/test`: the recovery plan's own check, its body exactly as the plan shows it (one
 /// event: `event_name`, `event_time`, `user_data`, `custom_data`). Answers what was accepted and how it was
@@ -25,7 +25,7 @@ pub async fn post_capi_test(
     body: Bytes,
 ) -> Response {
     let Ok(Value::Object(mut event)) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request("the body must be one event as a JSON object");
+        return Refusal::invalid("", "the body must be one event as a JSON object").meta();
     };
     let token_in_body = match event.remove("access_token") {
         Some(Value::String(token)) => Some(token),
@@ -34,13 +34,13 @@ pub async fn post_capi_test(
     let access_token = query.get("access_token").cloned().or(token_in_body);
     let source = match authenticate(&state, &headers, access_token.as_deref()).await {
         Ok(source) => source,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.meta(),
     };
     let pixel_id = match (query.get("pixel_id"), source.pixel_ids.as_slice()) {
         (Some(pixel_id), _) if source.may_write(pixel_id) => pixel_id.clone(),
-        (Some(_), _) => return pixel_refused(),
+        (Some(_), _) => return Refusal::PixelNotAllowed.meta(),
         (None, [only]) => only.clone(),
-        (None, _) => return bad_request("pixel_id: required when the token may use several pixels"),
+        (None, _) => return Refusal::invalid("pixel_id", "required when the token may use several pixels").meta(),
     };
     let test_event_code = match event.remove("test_event_code") {
         Some(Value::String(code)) => Some(code),
@@ -52,12 +52,13 @@ pub async fn post_capi_test(
         defaulted.push("action_source");
     }
     let now = now_unix();
-    let Some((normalise, time_rules)) = event_rules(&state, now) else {
-        return invalid_ingest_settings();
+    let (normalise, time_rules) = match event_rules(&state, now) {
+        Ok(rules) => rules,
+        Err(refusal) => return refusal.meta(),
     };
     let validated = match validate_event(0, &Value::Object(event), now, &time_rules, &normalise) {
         Ok(validated) => validated,
-        Err(error) => return bad_request(&error.to_string()),
+        Err(error) => return Refusal::invalid("", &error.to_string()).meta(),
     };
     let meta = match (&test_event_code, state.delivery.enabled) {
         (Some(code), true) => {

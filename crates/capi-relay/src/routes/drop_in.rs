@@ -5,22 +5,17 @@
 //! refuses the whole request and nothing is stored, unless `partial=true` asks to store the good ones and
 //! list the refused. Accepted events are committed before the answer. Answers and errors keep Meta's shape.
 
-use adloop_capi_events::event::{EventError, MAX_EVENTS_PER_REQUEST, ValidatedEvent, validate_event};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::ingest_common::{
-    admitted_body, authenticate, bad_request, event_rules, invalid_ingest_settings, meta_error, now_unix,
-    off_the_runtime_if_large, overloaded, pixel_refused,
-};
-use crate::store::EventRow;
-use crate::store::group_commit::GroupCommitError;
+use super::ingest_common::{Refusal, admitted_body, authenticate, off_the_runtime_if_large};
+use super::ingest_pipeline::{EventShape, IngestRequest, check_and_store};
 
 /// The fields of a request besides the events, wherever they came from (query, JSON or form body).
 #[derive(Debug, Default, Deserialize)]
@@ -58,11 +53,11 @@ pub async fn post_events(
     body: Body,
 ) -> Response {
     if !is_graph_version(&version) {
-        return bad_request("version: must look like v25.0");
+        return Refusal::invalid("version", "must look like v25.0").meta();
     }
     let (body, _admitted) = match admitted_body(&state, &headers, body).await {
         Ok(admitted) => admitted,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.meta(),
     };
     let is_form = headers
         .get(header::CONTENT_TYPE)
@@ -72,96 +67,46 @@ pub async fn post_events(
     let parsed = off_the_runtime_if_large(body_bytes, move || parse_body(&body, is_form)).await;
     let (events, fields) = match parsed {
         Ok(parsed) => parsed,
-        Err(message) => return bad_request(&message),
+        Err(refusal) => return refusal.meta(),
     };
     let access_token = fields.access_token.as_deref().or(query.access_token.as_deref());
     let source = match authenticate(&state, &headers, access_token).await {
         Ok(source) => source,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.meta(),
     };
-    if !source.may_write(&pixel_id) {
-        return pixel_refused();
-    }
-    if events.is_empty() || events.len() > MAX_EVENTS_PER_REQUEST {
-        return bad_request("data: must hold 1 to 1000 events");
-    }
     let partial = fields
         .partial
         .or(query.partial)
         .is_some_and(|value| value == "true" || value == "1");
-    let now = now_unix();
-    let Some((normalise, time_rules)) = event_rules(&state, now) else {
-        return invalid_ingest_settings();
+    let request = IngestRequest {
+        pixel_id,
+        source,
+        events,
+        partial,
+        body_bytes,
+        shape: EventShape::Meta,
     };
-    let received = events.len();
-    let checked = off_the_runtime_if_large(body_bytes, move || {
-        checked_rows(&events, partial, |index, event| {
-            validate_event(index, event, now, &time_rules, &normalise)
-        })
-    })
-    .await;
-    let (rows, refused) = match checked {
-        Ok(checked) => checked,
-        Err(error) => {
-            state.ingest_metrics.count_refusal(&error.field);
-            state.ingest_metrics.count("refused", received);
-            return bad_request(&error.to_string());
-        }
+    let ingested = match check_and_store(&state, request).await {
+        Ok(ingested) => ingested,
+        Err(refusal) => return refusal.meta(),
     };
-    for error in &refused {
-        state.ingest_metrics.count_refusal(&error.field);
-    }
-    let accepted_count = rows.len();
-    let rows = rows
-        .into_iter()
-        .map(|event| EventRow::new(&pixel_id, source.id, event))
+    let messages: Vec<String> = ingested
+        .refused
+        .iter()
+        .map(|refused| format!("{}: {}", refused.field, refused.rule))
         .collect();
-    let stored = match state.committer.store(rows).await {
-        Ok(stored) => stored,
-        Err(GroupCommitError::Overloaded) => return overloaded(),
-        Err(error) => {
-            tracing::error!(%error, "ingest: could not store events");
-            return meta_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                2,
-                "the relay could not store the events; retry",
-            );
-        }
-    };
-    state.ingest_metrics.count("stored", stored.stored);
-    state.ingest_metrics.count("deduplicated", stored.deduplicated);
-    state.ingest_metrics.count("refused", refused.len());
     Json(json!({
-        "events_received": accepted_count,
-        "messages": refused.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "events_received": ingested.accepted.len(),
+        "messages": messages,
         "fbtrace_id": "adloop-relay",
         "adloop": {
-            "stored": stored.stored,
-            "deduplicated": stored.deduplicated,
-            "refused": refused.len(),
+            "stored": ingested.stored.stored,
+            "deduplicated": ingested.stored.deduplicated,
+            "refused": ingested.refused.len(),
             "test_event_code": fields.test_event_code.or(query.test_event_code),
         },
     }))
     .into_response()
-}
-
-/// The events that pass their checks, and (with `partial`) the refused ones; without `partial` the first
-/// refusal refuses them all.
-fn checked_rows(
-    events: &[Value],
-    partial: bool,
-    check: impl Fn(usize, &Value) -> Result<ValidatedEvent, EventError>,
-) -> Result<(Vec<ValidatedEvent>, Vec<EventError>), EventError> {
-    let mut accepted = Vec::with_capacity(events.len());
-    let mut refused = Vec::new();
-    for (index, event) in events.iter().enumerate() {
-        match check(index, event) {
-            Ok(validated) => accepted.push(validated),
-            Err(error) if partial => refused.push(error),
-            Err(error) => return Err(error),
-        }
-    }
-    Ok((accepted, refused))
 }
 
 /// Events as objects: Meta's SDKs send each event of `data` as a JSON string of its own; one that does not
@@ -180,29 +125,32 @@ fn decoded_events(events: Vec<Value>) -> Vec<Value> {
 }
 
 /// The events and the other fields of a JSON or form body.
-fn parse_body(body: &[u8], is_form: bool) -> Result<(Vec<Value>, RequestFields), String> {
+fn parse_body(body: &[u8], is_form: bool) -> Result<(Vec<Value>, RequestFields), Refusal> {
     if is_form {
-        let form: FormBody =
-            serde_urlencoded::from_bytes(body).map_err(|_| "the form body is not valid form encoding".to_owned())?;
+        let form: FormBody = serde_urlencoded::from_bytes(body)
+            .map_err(|_| Refusal::invalid("", "the form body is not valid form encoding"))?;
         let Some(data) = form.data else {
-            return Err("data: is required (the events, as a JSON array)".into());
+            return Err(Refusal::invalid("data", "is required (the events, as a JSON array)"));
         };
         let Ok(Value::Array(events)) = serde_json::from_str::<Value>(&data) else {
-            return Err("data: must be a JSON array of events".into());
+            return Err(Refusal::invalid("data", "must be a JSON array of events"));
         };
         return Ok((decoded_events(events), form.fields));
     }
     let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
-        return Err("the body must be a JSON object with data (or a form body)".into());
+        return Err(Refusal::invalid(
+            "",
+            "the body must be a JSON object with data (or a form body)",
+        ));
     };
     let events = match object.remove("data") {
         Some(Value::Array(events)) => events,
         // The SDKs may send `data` as a JSON string inside JSON too.
         Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
             Ok(Value::Array(events)) => events,
-            _ => return Err("data: must be a JSON array of events".into()),
+            _ => return Err(Refusal::invalid("data", "must be a JSON array of events")),
         },
-        _ => return Err("data: is required (an array of events)".into()),
+        _ => return Err(Refusal::invalid("data", "is required (an array of events)")),
     };
     let text_field = |value: Option<Value>| match value {
         Some(Value::String(text)) => Some(text),

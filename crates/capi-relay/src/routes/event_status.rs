@@ -1,13 +1,14 @@
-//! `GET /v1/events/{event_id}`: where an accepted event stands.
+//! `GET /v1/events/{event_id}`: where an accepted event stands (adloop's error shape, like `/v1/events`).
 
+use adloop_service_kit::error::{ErrorCode, ServiceError};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use super::ingest_common::{authenticate, bad_request, meta_error, pixel_refused};
+use super::ingest_common::{Refusal, authenticate};
 
 /// `GET /v1/events/{event_id}?pixel_id=P[&event_name=N]`: where an event stands (pending, delivered, dead),
 /// for a token that may write to the pixel. Without `event_name`, every event with that id on the pixel.
@@ -18,25 +19,21 @@ pub async fn get_event(
     headers: HeaderMap,
 ) -> Response {
     let Some(pixel_id) = query.get("pixel_id") else {
-        return bad_request("pixel_id: is required");
+        return Refusal::invalid("pixel_id", "is required").adloop();
     };
     match authenticate(&state, &headers, query.get("access_token").map(String::as_str)).await {
         Ok(source) if source.may_write(pixel_id) => {}
-        Ok(_) => return pixel_refused(),
-        Err(refusal) => return refusal,
+        Ok(_) => return Refusal::PixelNotAllowed.adloop(),
+        Err(refusal) => return refusal.adloop(),
     }
     match crate::store::event_status(&state.database_pool, pixel_id, &event_id, query.get("event_name")).await {
         Ok(events) if events.is_empty() => {
-            meta_error(StatusCode::NOT_FOUND, 100, "event_id: no such event on this pixel")
+            ServiceError::new(ErrorCode::NotFound, "event_id: no such event on this pixel").into_response()
         }
         Ok(events) => Json(json!({ "events": events })).into_response(),
         Err(error) => {
             tracing::error!(%error, "event status: could not read the event");
-            meta_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                2,
-                "the relay cannot reach its database; retry",
-            )
+            Refusal::StoreUnavailable.adloop()
         }
     }
 }

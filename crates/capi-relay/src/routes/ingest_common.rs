@@ -1,24 +1,75 @@
-//! What every ingest route shares: Meta-shaped errors, the ingest token check, and the rules events are
-//! checked by.
+//! What every ingest route shares: the ingest token check, the bound on bodies in flight, the rules events
+//! are checked by, and refusals — answered in Meta's error shape by the drop-in routes and in adloop's own
+//! (`{"error": {"code", "message", "field"}}`) by `/v1/events`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use adloop_capi_events::event::TimeRules;
 use adloop_capi_events::user_data::NormaliseSettings;
+use adloop_service_kit::error::{ErrorCode, ServiceError};
 use axum::Json;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::routes::AppState;
 use crate::sources::IngestSource;
 
-/// An error in Meta's shape: `code` 100 for a bad parameter, 190 for a bad token, 200 for a pixel the
-/// token may not write.
-pub(super) fn meta_error(status: StatusCode, code: u32, message: &str) -> Response {
-    (
-        status,
-        Json(json!({
+/// Why an ingest request is refused, before either shape renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// Bad input: the field (empty for the request as a whole) and the rule; nothing was stored.
+    Invalid {
+        field: String,
+        rule: String,
+    },
+    MissingToken,
+    UnknownToken,
+    PixelNotAllowed,
+    TooLarge,
+    /// Too much in flight: retry in a moment.
+    Overloaded,
+    /// Postgres did not answer or failed: nothing was acknowledged; retry.
+    StoreUnavailable,
+    InvalidSettings,
+}
+
+impl Refusal {
+    pub(super) fn invalid(field: &str, rule: &str) -> Refusal {
+        Refusal::Invalid {
+            field: field.to_owned(),
+            rule: rule.to_owned(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Refusal::Invalid { field, rule } if field.is_empty() => rule.clone(),
+            Refusal::Invalid { field, rule } => format!("{field}: {rule}"),
+            Refusal::MissingToken => "an ingest token is required: access_token, or Authorization: Bearer".into(),
+            Refusal::UnknownToken => "access_token: not a valid ingest token".into(),
+            Refusal::PixelNotAllowed => "pixel_id: this ingest token may not use this pixel".into(),
+            Refusal::TooLarge => "the request body is larger than 8 MiB (1,000 events of a few KiB each)".into(),
+            Refusal::Overloaded => "the relay is overloaded; retry in a moment".into(),
+            Refusal::StoreUnavailable => "the relay could not store the events; retry".into(),
+            Refusal::InvalidSettings => "the relay's ingest settings are invalid".into(),
+        }
+    }
+
+    /// Meta's shape: code 100 for a bad parameter, 190 for a bad token, 200 for a pixel the token may not
+    /// write, 2 for "temporary, retry" (Meta's SDKs and most clients retry it).
+    pub(super) fn meta(self) -> Response {
+        let (status, code) = match &self {
+            Refusal::Invalid { .. } => (StatusCode::BAD_REQUEST, 100),
+            Refusal::MissingToken | Refusal::UnknownToken => (StatusCode::UNAUTHORIZED, 190),
+            Refusal::PixelNotAllowed => (StatusCode::FORBIDDEN, 200),
+            Refusal::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 100),
+            Refusal::Overloaded => (StatusCode::TOO_MANY_REQUESTS, 2),
+            Refusal::StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, 2),
+            Refusal::InvalidSettings => (StatusCode::INTERNAL_SERVER_ERROR, 1),
+        };
+        let message = self.message();
+        let body = json!({
             "error": {
                 "message": message,
                 "type": "OAuthException",
@@ -26,13 +77,43 @@ pub(super) fn meta_error(status: StatusCode, code: u32, message: &str) -> Respon
                 "error_user_msg": message,
                 "fbtrace_id": "adloop-relay",
             }
-        })),
-    )
-        .into_response()
-}
+        });
+        self.with_retry_after((status, Json(body)).into_response())
+    }
 
-pub(super) fn bad_request(message: &str) -> Response {
-    meta_error(StatusCode::BAD_REQUEST, 100, message)
+    /// adloop's shared error shape and codes.
+    pub(super) fn adloop(self) -> Response {
+        let code = match &self {
+            Refusal::Invalid { .. } | Refusal::TooLarge => ErrorCode::InvalidArgument,
+            Refusal::MissingToken | Refusal::UnknownToken => ErrorCode::Unauthenticated,
+            Refusal::PixelNotAllowed => ErrorCode::PermissionDenied,
+            Refusal::Overloaded => ErrorCode::RateLimited,
+            Refusal::StoreUnavailable => ErrorCode::Unavailable,
+            Refusal::InvalidSettings => ErrorCode::Internal,
+        };
+        let error = match &self {
+            Refusal::Invalid { field, rule } if !field.is_empty() => ServiceError::invalid_field(field, rule),
+            Refusal::PixelNotAllowed => {
+                ServiceError::invalid_field("pixel_id", "this ingest token may not use this pixel")
+            }
+            _ => ServiceError::new(code, self.message()),
+        };
+        let error = ServiceError { code, ..error };
+        let mut response = error.into_response();
+        if self == Refusal::TooLarge {
+            *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        self.with_retry_after(response)
+    }
+
+    fn with_retry_after(&self, mut response: Response) -> Response {
+        if *self == Refusal::Overloaded {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
 }
 
 pub(super) fn now_unix() -> i64 {
@@ -55,67 +136,38 @@ pub(super) fn year_of(unix_seconds: i64) -> u32 {
     u32::try_from(year).unwrap_or(0)
 }
 
-/// The ingest source of the request's token (bearer first, then `access_token`), or the error to answer.
+/// The ingest source of the request's token (bearer first, then `access_token`).
 pub(super) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     access_token: Option<&str>,
-) -> Result<IngestSource, Response> {
+) -> Result<IngestSource, Refusal> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
     let Some(token) = bearer.or(access_token) else {
-        return Err(meta_error(
-            StatusCode::UNAUTHORIZED,
-            190,
-            "an ingest token is required: access_token, or Authorization: Bearer",
-        ));
+        return Err(Refusal::MissingToken);
     };
     match state.sources.source_of_token(&state.database_pool, token).await {
         Ok(Some(source)) => Ok(source),
-        Ok(None) => Err(meta_error(
-            StatusCode::UNAUTHORIZED,
-            190,
-            "access_token: not a valid ingest token",
-        )),
+        Ok(None) => Err(Refusal::UnknownToken),
         Err(error) => {
             tracing::error!(%error, "ingest: could not look the token up");
-            Err(meta_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                2,
-                "the relay cannot reach its database; retry",
-            ))
+            Err(Refusal::StoreUnavailable)
         }
     }
 }
 
-pub(super) fn pixel_refused() -> Response {
-    meta_error(
-        StatusCode::FORBIDDEN,
-        200,
-        "pixel_id: this ingest token may not use this pixel",
-    )
-}
-
-/// The rules events are checked by at `now`: the relay's ingest settings, this year as the latest birth year
-/// (`None` only for settings that start-up would have refused).
-pub(super) fn event_rules(state: &AppState, now: i64) -> Option<(NormaliseSettings, TimeRules)> {
-    let mut normalise = state.ingest.normalise_settings()?;
+/// The rules events are checked by at `now`: the relay's ingest settings, this year as the latest birth year.
+pub(super) fn event_rules(state: &AppState, now: i64) -> Result<(NormaliseSettings, TimeRules), Refusal> {
+    let mut normalise = state.ingest.normalise_settings().ok_or(Refusal::InvalidSettings)?;
     normalise.current_year = year_of(now);
     let time_rules = TimeRules {
         future_tolerance_seconds: state.ingest.future_tolerance_seconds,
         ..TimeRules::default()
     };
-    Some((normalise, time_rules))
-}
-
-pub(super) fn invalid_ingest_settings() -> Response {
-    meta_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        1,
-        "the relay's ingest settings are invalid",
-    )
+    Ok((normalise, time_rules))
 }
 
 /// The request's body, read only if the relay can hold it now: bodies in flight are bounded (by their
@@ -125,44 +177,23 @@ pub(super) async fn admitted_body(
     state: &AppState,
     headers: &HeaderMap,
     body: axum::body::Body,
-) -> Result<(axum::body::Bytes, tokio::sync::OwnedSemaphorePermit), Response> {
+) -> Result<(axum::body::Bytes, tokio::sync::OwnedSemaphorePermit), Refusal> {
     let declared_bytes = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<usize>().ok())
         .unwrap_or(super::MAX_BODY_BYTES);
     if declared_bytes > super::MAX_BODY_BYTES {
-        return Err(too_large());
+        return Err(Refusal::TooLarge);
     }
     let kib = u32::try_from(declared_bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
     let Ok(permit) = state.bodies_in_flight.clone().try_acquire_many_owned(kib) else {
-        return Err(overloaded());
+        return Err(Refusal::Overloaded);
     };
     match axum::body::to_bytes(body, super::MAX_BODY_BYTES).await {
         Ok(bytes) => Ok((bytes, permit)),
-        Err(_) => Err(too_large()),
+        Err(_) => Err(Refusal::TooLarge),
     }
-}
-
-fn too_large() -> Response {
-    meta_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        100,
-        "the request body is larger than 8 MiB (1,000 events of a few KiB each)",
-    )
-}
-
-/// Too much is in flight: retry after a moment (code 2, "temporary": Meta's SDKs and our clients retry it).
-pub(super) fn overloaded() -> Response {
-    let mut response = meta_error(
-        StatusCode::TOO_MANY_REQUESTS,
-        2,
-        "the relay is overloaded; retry in a moment",
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
-    response
 }
 
 /// Bodies larger than this are parsed and checked on the blocking pool: a thousand events take

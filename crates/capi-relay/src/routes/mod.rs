@@ -1,9 +1,11 @@
 //! The relay's HTTP routes.
 
+mod adloop_events;
 mod capi_test;
 mod drop_in;
 mod event_status;
 mod ingest_common;
+mod ingest_pipeline;
 
 use std::sync::Arc;
 
@@ -44,6 +46,7 @@ pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub fn api_router(state: AppState) -> Router {
     Router::new()
         .route("/{version}/{pixel_id}/events", post(drop_in::post_events))
+        .route("/v1/events", post(adloop_events::post_adloop_events))
         .route("/v1/events/{event_id}", get(event_status::get_event))
         .route("/api/meta/capi/test", post(capi_test::post_capi_test))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

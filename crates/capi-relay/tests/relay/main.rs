@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod adloop_events;
 mod crash;
 mod delivery;
 mod group_commit;

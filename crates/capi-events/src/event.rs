@@ -383,4 +383,63 @@ mod tests {
         store_sale["event_time"] = json!(NOW - 63 * 86_400);
         assert!(check(&store_sale).is_err());
     }
+
+    /// Any JSON a client could send, biased towards the field names the checks look at.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            proptest::sample::select(vec![
+                "event_name",
+                "event_time",
+                "event_id",
+                "action_source",
+                "event_source_url",
+                "user_data",
+                "custom_data",
+                "value",
+                "currency",
+                "em",
+                "ph",
+                "fn",
+                "db",
+                "country",
+                "zp",
+                "client_user_agent",
+                "customer",
+                "email",
+                "phone",
+                "value_minor",
+                "ad_id",
+                "opt_out",
+            ])
+            .prop_map(str::to_owned),
+            "\\PC{0,8}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|number| json!(number)),
+            any::<f64>().prop_map(|number| json!(number)),
+            "\\PC{0,24}".prop_map(Value::String),
+            Just(json!("website")),
+            Just(json!(NOW)),
+        ];
+        leaf.prop_recursive(4, 48, 8, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(key.clone(), inner, 0..8)
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_event_a_client_can_send_makes_the_checks_panic(event in any_json()) {
+            let _ = validate_event(0, &event, NOW, &TimeRules::default(), &settings());
+            if let Ok(meta_event) = crate::friendly::to_meta_event(&event) {
+                let _ = validate_event(0, &meta_event, NOW, &TimeRules::default(), &settings());
+            }
+        }
+    }
 }

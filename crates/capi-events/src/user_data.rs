@@ -10,6 +10,8 @@
 //!
 //! Where Meta's documentation and its SDKs differ, the documentation wins (see the rule's docs).
 
+use unicode_normalization::UnicodeNormalization as _;
+
 pub mod hashing;
 pub mod keys;
 pub mod rules;
@@ -45,7 +47,9 @@ pub fn prepare(key: &str, raw: &str, settings: &NormaliseSettings) -> Result<Pre
             if looks_hashed(trimmed) {
                 return Ok(Prepared::Hashed(trimmed.to_ascii_lowercase()));
             }
-            let normalised = rules::normalise(rule, trimmed, settings).map_err(|error| error.for_key(key))?;
+            // One Unicode form (NFC), so "é" typed as e + a combining accent hashes like the precomposed é.
+            let composed: String = trimmed.nfc().collect();
+            let normalised = rules::normalise(rule, &composed, settings).map_err(|error| error.for_key(key))?;
             Ok(Prepared::Hashed(sha256_hex(&normalised)))
         }
         KeyClass::Unknown => Err(NormaliseError::UnknownKey { key: key.to_owned() }),
@@ -156,7 +160,8 @@ mod tests {
             ("db", "1/1/1850"),
             ("db", "1/1/2030"),
             ("ge", "x"),
-            ("country", "usa"),
+            ("country", "zz"),
+            ("country", "atlantis"),
             ("fn", "1234"),
         ] {
             let error = prepare(key, raw, &source).unwrap_err();

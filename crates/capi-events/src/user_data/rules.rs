@@ -133,6 +133,9 @@ fn phone(value: &str, settings: &NormaliseSettings) -> Result<String, NormaliseE
         .filter_map(|marker| lowered.find(marker))
         .min()
         .map_or(lowered.as_str(), |cut| &lowered[..cut]);
+    // "+44 (0)20 7946 0958": the bracketed trunk zero is dialled only inside the country, never after the
+    // country code.
+    let number_part = number_part.replace("(0)", "");
     let digits: String = number_part.chars().filter(char::is_ascii_digit).collect();
     let international = number_part.trim_start().starts_with('+') || digits.starts_with("00");
     let with_country_code = if international {
@@ -200,14 +203,24 @@ fn zip(value: &str) -> Result<String, NormaliseError> {
     non_empty("zp", &cleaned).map(str::to_owned)
 }
 
-/// ISO 3166-1 alpha-2, lowercase.
+/// ISO 3166-1 alpha-2, lowercase. An alpha-2 code must exist; an alpha-3 code or an English name (with or
+/// without spaces: "United States", "USA", "Great Britain") is turned into its alpha-2 code, and "UK" into
+/// "gb" (ISO's code for the United Kingdom).
 fn country(value: &str) -> Result<String, NormaliseError> {
-    let lowered = value.to_lowercase();
-    let letters: String = lowered.chars().filter(|character| !character.is_whitespace()).collect();
-    if letters.len() != 2 || !letters.chars().all(|character| character.is_ascii_lowercase()) {
-        return Err(invalid("country", "must be an ISO 3166-1 alpha-2 code such as us"));
+    const RULE: &str = "must be an ISO 3166-1 alpha-2 code such as us (or a country's alpha-3 code or English name)";
+    let compact: String = value.chars().filter(|character| character.is_alphanumeric()).collect();
+    if compact.eq_ignore_ascii_case("uk") {
+        return Ok("gb".into());
     }
-    Ok(letters)
+    let country = if compact.len() == 2 {
+        celes::Country::from_alpha2(&compact)
+    } else {
+        compact.parse::<celes::Country>()
+    };
+    match country {
+        Ok(country) => Ok(country.alpha2.to_ascii_lowercase()),
+        Err(_) => Err(invalid("country", RULE)),
+    }
 }
 
 /// `f` or `m`, from the initial or the word.

@@ -176,4 +176,18 @@ mod tests {
         assert!(is_graph_version("v25.0"));
         assert!(!is_graph_version("25.0") && !is_graph_version("v25") && !is_graph_version("vx.1"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn no_body_makes_the_parser_panic(body in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..512), is_form: bool) {
+            let _ = parse_body(&body, is_form);
+        }
+
+        #[test]
+        fn no_json_or_form_text_makes_the_parser_panic(text in "\\PC{0,200}", is_form: bool) {
+            let _ = parse_body(text.as_bytes(), is_form);
+            let _ = parse_body(format!("data={text}").as_bytes(), true);
+            let _ = parse_body(format!("{{\"data\": {text}}}").as_bytes(), false);
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! The relay's command line: without arguments it serves; `capi-relay sources create --name N --pixel P`
-//! creates an ingest source for pixel P and prints its token (the only time it is shown).
+//! The relay's command line: without arguments it serves; `capi-relay sources create --name N --pixel P
+//! [--test-event-code C]` creates an ingest source for pixel P and prints its token (the only time it is
+//! shown); `capi-relay pixels resume --pixel P` ends a pixel's pause after its token was fixed.
 
 use adloop_service_kit::postgres::connect_and_migrate;
 
@@ -19,6 +20,20 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: SourceAction,
     },
+    /// Delivery per pixel.
+    Pixels {
+        #[command(subcommand)]
+        action: PixelAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PixelAction {
+    /// Deliver a paused pixel's events again now (after its access token was fixed).
+    Resume {
+        #[arg(long)]
+        pixel: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -30,6 +45,9 @@ pub enum SourceAction {
         /// A pixel the source may write to (repeat for several).
         #[arg(long = "pixel", required = true)]
         pixels: Vec<String>,
+        /// Send this source's events to Meta's test view with this code (unless a request names its own).
+        #[arg(long)]
+        test_event_code: Option<String>,
     },
 }
 
@@ -37,8 +55,22 @@ pub enum SourceAction {
 pub async fn run_admin_command(settings: &RelaySettings, command: AdminCommand) -> anyhow::Result<String> {
     let pool = connect_and_migrate(&settings.database, &crate::startup::MIGRATOR).await?;
     match command {
+        AdminCommand::Pixels {
+            action: PixelAction::Resume { pixel },
+        } => {
+            if crate::delivery::queue::resume_pixel(&pool, &pixel).await? {
+                Ok(format!("pixel {pixel} resumed: its pending events are due now"))
+            } else {
+                Ok(format!("pixel {pixel} was not paused; its pending events are due now"))
+            }
+        }
         AdminCommand::Sources {
-            action: SourceAction::Create { name, pixels },
+            action:
+                SourceAction::Create {
+                    name,
+                    pixels,
+                    test_event_code,
+                },
         } => {
             if name.trim().is_empty() || name.len() > 100 {
                 anyhow::bail!("--name must be 1 to 100 characters");
@@ -49,7 +81,13 @@ pub async fn run_admin_command(settings: &RelaySettings, command: AdminCommand) 
             {
                 anyhow::bail!("--pixel must be a pixel id (digits), got {bad:?}");
             }
-            Ok(crate::sources::create_source(&pool, &name, &pixels).await?)
+            if test_event_code
+                .as_deref()
+                .is_some_and(|code| code.is_empty() || code.len() > 64)
+            {
+                anyhow::bail!("--test-event-code must be 1 to 64 characters");
+            }
+            Ok(crate::sources::create_source_with_test_code(&pool, &name, &pixels, test_event_code.as_deref()).await?)
         }
     }
 }

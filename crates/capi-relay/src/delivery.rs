@@ -6,44 +6,20 @@
 
 pub mod answer;
 pub mod queue;
+pub mod settings;
+
+pub use settings::{DeliverySettings, PixelCredentials};
 
 use std::time::Duration;
 
-use adloop_config::Secret;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::metrics::DeliveryMetrics;
-use answer::{BatchVerdict, verdict};
-use queue::{EventOutcome, LeasedEvent, claim_pixel_batch, finish};
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeliverySettings {
-    /// Run delivery workers in this relay (they need `delivery.access_token`).
-    pub enabled: bool,
-    /// `https://graph.facebook.com` at Meta; meta-sim locally.
-    pub base_url: String,
-    pub api_version: String,
-    /// The token the relay sends to Meta with (a secret: `ADLOOP_DELIVERY__ACCESS_TOKEN` or `_FILE`).
-    #[serde(default)]
-    pub access_token: Option<Secret<String>>,
-    /// Events per request (Meta takes at most 1,000).
-    pub batch_size: i64,
-    /// Delivery loops in this relay, each with one request to Meta in flight.
-    pub workers: usize,
-    pub lease_seconds: f64,
-    pub poll_interval_milliseconds: u64,
-    pub request_timeout_ms: u64,
-    /// How long a throttled batch waits before it is sent again.
-    pub throttle_wait_seconds: u64,
-    /// Delivered and dead events are kept this long (at least Meta's 48 h de-duplication window, so a
-    /// re-sent event is still recognised), then pruned.
-    pub keep_events_hours: f64,
-}
+use answer::{BatchVerdict, names_a_refused_event, verdict};
+use queue::{EventOutcome, LeasedEvent, PixelBatch, claim_pixel_batch, finish, pause_pixel};
 
 /// What one round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,17 +48,20 @@ pub async fn post_to_meta(
     events: Vec<Value>,
     test_event_code: Option<&str>,
 ) -> Option<(u16, Value)> {
-    let token = settings
-        .access_token
-        .as_ref()
-        .map(|token| token.expose().clone())
-        .unwrap_or_default();
+    let Some(credentials) = settings.credentials_for(pixel_id) else {
+        // Nothing can be sent without a token: answered as Meta answers a bad one, so the pixel pauses.
+        return Some((
+            401,
+            json!({ "error": { "code": 190, "message": "adloop: no access token is configured for this pixel" } }),
+        ));
+    };
     let url = format!(
         "{}/{}/{pixel_id}/events",
         settings.base_url.trim_end_matches('/'),
         settings.api_version
     );
-    let mut form = vec![("data", Value::Array(events).to_string()), ("access_token", token)];
+    let mut form: Vec<(&str, String)> = vec![("data", Value::Array(events).to_string())];
+    form.extend(credentials);
     if let Some(code) = test_event_code {
         form.push(("test_event_code", code.to_owned()));
     }
@@ -92,7 +71,6 @@ pub async fn post_to_meta(
     Some((status, body))
 }
 
-/// Waits after a failure: 2^attempt seconds, at most five minutes.
 fn backoff(attempt: i32) -> Duration {
     Duration::from_secs(2_u64.saturating_pow(attempt.clamp(0, 8) as u32).min(300))
 }
@@ -118,28 +96,39 @@ impl Deliverer {
     }
 
     /// Sends one batch; `None` when Meta did not answer.
-    async fn send(&self, pixel_id: &str, events: &[&LeasedEvent]) -> Option<(u16, Value)> {
+    async fn send(&self, batch: &PixelBatch, events: &[&LeasedEvent]) -> Option<(u16, Value)> {
         let bodies = events.iter().map(|event| event.body.clone()).collect();
-        post_to_meta(&self.http, &self.settings, pixel_id, bodies, None).await
+        post_to_meta(
+            &self.http,
+            &self.settings,
+            &batch.pixel_id,
+            bodies,
+            batch.test_event_code.as_deref(),
+        )
+        .await
     }
 
     /// One round: lease a pixel's batch, send it (splitting on an invalid event), record the outcomes.
     pub async fn run_once(&self) -> Result<DeliveryReport, sqlx::Error> {
         let lease = Duration::from_secs_f64(self.settings.lease_seconds);
-        let Some((pixel_id, events)) =
-            claim_pixel_batch(&self.pool, &self.worker_name, self.settings.batch_size, lease).await?
+        let Some(claimed) = claim_pixel_batch(&self.pool, &self.worker_name, self.settings.batch_size, lease).await?
         else {
             return Ok(DeliveryReport::default());
         };
         let mut report = DeliveryReport {
-            claimed: events.len(),
+            claimed: claimed.events.len(),
             ..DeliveryReport::default()
         };
-        let mut pending: Vec<Vec<&LeasedEvent>> = vec![events.iter().collect()];
+        // Single events Meta refused without naming them (no 2804xxx subcode): bad events if anything else
+        // of the batch went through, otherwise most likely a request-level problem (token, app secret,
+        // permissions) that dead-lettering would turn into lost conversions.
+        let mut refused_unnamed: Vec<(&LeasedEvent, Value)> = Vec::new();
+        let mut pending: Vec<Vec<&LeasedEvent>> = vec![claimed.events.iter().collect()];
         while let Some(batch) = pending.pop() {
-            let answer = self.send(&pixel_id, &batch).await;
+            let answer = self.send(&claimed, &batch).await;
             report.requests += 1;
             self.metrics.requests.inc();
+            let body = || answer.as_ref().map(|(_, body)| body.clone()).unwrap_or(Value::Null);
             let outcome = match verdict(answer.as_ref().map(|(status, body)| (*status, body))) {
                 BatchVerdict::Delivered => EventOutcome::Delivered,
                 BatchVerdict::InvalidEvent if batch.len() > 1 => {
@@ -148,43 +137,115 @@ impl Deliverer {
                     pending.push(first.to_vec());
                     continue;
                 }
-                BatchVerdict::InvalidEvent => EventOutcome::Dead {
-                    error: answer.map(|(_, body)| body).unwrap_or(Value::Null),
-                },
+                BatchVerdict::InvalidEvent if !names_a_refused_event(&body()) => {
+                    refused_unnamed.push((batch[0], body()));
+                    continue;
+                }
+                BatchVerdict::InvalidEvent => EventOutcome::Dead { error: body() },
                 BatchVerdict::Retry => EventOutcome::Retry {
                     delay: backoff(batch.iter().map(|event| event.attempt).max().unwrap_or(1)),
-                    error: answer.map_or(json!({"error": "no answer"}), |(_, body)| body),
+                    error: answer
+                        .as_ref()
+                        .map_or(json!({"error": "no answer"}), |(_, body)| body.clone()),
                 },
                 BatchVerdict::Throttled => EventOutcome::Retry {
                     delay: Duration::from_secs(self.settings.throttle_wait_seconds),
-                    error: answer.map(|(_, body)| body).unwrap_or(Value::Null),
+                    error: body(),
                 },
                 BatchVerdict::TokenRejected => {
-                    tracing::error!(
-                        alert = true,
-                        pixel_id = %pixel_id,
-                        "meta rejected the relay's access token for this pixel (code 190): fix delivery.access_token"
-                    );
-                    EventOutcome::Retry {
-                        delay: Duration::from_secs(300),
-                        error: answer.map(|(_, body)| body).unwrap_or(Value::Null),
-                    }
+                    self.pause(
+                        &claimed.pixel_id,
+                        body(),
+                        "meta rejected the access token for this pixel (code 190), or it has none",
+                    )
+                    .await?
                 }
             };
-            let (counter, name) = match outcome {
-                EventOutcome::Delivered => (&mut report.delivered, "delivered"),
-                EventOutcome::Retry { .. } => (&mut report.retried, "retried"),
-                EventOutcome::Dead { .. } => (&mut report.dead, "dead"),
-            };
-            let recorded = finish(&self.pool, &self.worker_name, &batch, &outcome).await? as usize;
-            *counter += recorded;
-            self.metrics.count(name, recorded);
+            self.record(&batch, &outcome, &mut report).await?;
         }
+        self.settle_refused_unnamed(&claimed.pixel_id, refused_unnamed, &mut report)
+            .await?;
         Ok(report)
+    }
+
+    /// Single events refused without Meta naming them: dead letters when other events of the batch went
+    /// through (so the request itself was fine) or after `UNNAMED_REFUSALS_BEFORE_DEAD` attempts; otherwise
+    /// the pixel pauses with an alert and they wait.
+    async fn settle_refused_unnamed(
+        &self,
+        pixel_id: &str,
+        refused: Vec<(&LeasedEvent, Value)>,
+        report: &mut DeliveryReport,
+    ) -> Result<(), sqlx::Error> {
+        let Some((_, last_answer)) = refused.last() else {
+            return Ok(());
+        };
+        let request_was_fine = report.delivered > 0;
+        let pause = if request_was_fine {
+            None
+        } else {
+            Some(
+                self.pause(
+                    pixel_id,
+                    last_answer.clone(),
+                    "meta refused every event of a batch without naming one (code 100): check the pixel's token, \
+                     app secret and permissions",
+                )
+                .await?,
+            )
+        };
+        for (event, answer) in refused {
+            let outcome = match &pause {
+                Some(pause) if event.attempt < UNNAMED_REFUSALS_BEFORE_DEAD => pause.clone(),
+                _ => EventOutcome::Dead { error: answer },
+            };
+            self.record(&[event], &outcome, report).await?;
+        }
+        Ok(())
+    }
+
+    /// Pauses `pixel_id` (its pending events wait, an alert is logged and counted); the outcome for the
+    /// events at hand.
+    async fn pause(&self, pixel_id: &str, reason: Value, why: &str) -> Result<EventOutcome, sqlx::Error> {
+        let pause = Duration::from_secs(self.settings.token_error_pause_seconds);
+        tracing::error!(
+            alert = true,
+            pixel_id = %pixel_id,
+            pause_seconds = pause.as_secs(),
+            why,
+            "delivery for a pixel is paused; fix it, then `capi-relay pixels resume --pixel {pixel_id}`"
+        );
+        pause_pixel(&self.pool, pixel_id, pause, &reason).await?;
+        self.metrics.pixel_pauses.inc();
+        Ok(EventOutcome::Retry {
+            delay: pause,
+            error: reason,
+        })
+    }
+
+    /// Records `outcome` for `batch` (fenced on the lease) and counts it.
+    async fn record(
+        &self,
+        batch: &[&LeasedEvent],
+        outcome: &EventOutcome,
+        report: &mut DeliveryReport,
+    ) -> Result<(), sqlx::Error> {
+        let (counter, name) = match outcome {
+            EventOutcome::Delivered => (&mut report.delivered, "delivered"),
+            EventOutcome::Retry { .. } => (&mut report.retried, "retried"),
+            EventOutcome::Dead { .. } => (&mut report.dead, "dead"),
+        };
+        let recorded = finish(&self.pool, &self.worker_name, batch, outcome).await? as usize;
+        *counter += recorded;
+        self.metrics.count(name, recorded);
+        Ok(())
     }
 }
 
-/// How often the delivery loop prunes events past `keep_events_hours`, and how many at a time.
+/// Attempts after which an event Meta keeps refusing without naming it is a dead letter even when nothing
+/// else of its batch went through.
+const UNNAMED_REFUSALS_BEFORE_DEAD: i32 = 3;
+
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 const PRUNE_BATCH: i64 = 10_000;
 

@@ -74,6 +74,8 @@ pub struct DeliveryLabels {
 pub struct DeliveryMetrics {
     pub events: Family<DeliveryLabels, Counter>,
     pub requests: Counter,
+    /// Pixels paused because Meta rejected their token (190) or none is configured: an alert.
+    pub pixel_pauses: Counter,
 }
 
 impl DeliveryMetrics {
@@ -88,6 +90,11 @@ impl DeliveryMetrics {
             "delivery_requests",
             "Requests sent to Meta's Conversions API",
             metrics.requests.clone(),
+        );
+        registry.register(
+            "pixel_pauses",
+            "Times a pixel was paused because Meta rejected its access token (190) or it has none (alert on any)",
+            metrics.pixel_pauses.clone(),
         );
         metrics
     }

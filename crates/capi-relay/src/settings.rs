@@ -114,10 +114,21 @@ impl RelaySettings {
             ));
         }
         let delivery = &settings.delivery;
-        if delivery.enabled && delivery.access_token.is_none() {
+        if delivery.enabled && !delivery.has_any_token() {
             return Err(ConfigError::rule_violated(
                 "delivery.access_token",
-                "is required when delivery.enabled is true (the token the relay sends to Meta with)",
+                "is required when delivery.enabled is true (the token the relay sends to Meta with; or one per pixel \
+                 in delivery.pixels.<pixel_id>.access_token)",
+            ));
+        }
+        if let Some(bad) = delivery
+            .pixels
+            .keys()
+            .find(|pixel_id| pixel_id.is_empty() || !pixel_id.bytes().all(|byte| byte.is_ascii_digit()))
+        {
+            return Err(ConfigError::rule_violated(
+                "delivery.pixels",
+                format!("keys must be pixel ids (digits), got {bad:?}"),
             ));
         }
         if !(delivery.keep_events_hours >= 48.0 && delivery.keep_events_hours.is_finite()) {

@@ -12,6 +12,8 @@ pub struct IngestSource {
     pub id: i64,
     pub name: String,
     pub pixel_ids: Vec<String>,
+    /// Sent with every event of this source unless its request names one: Meta's test view only.
+    pub test_event_code: Option<String>,
 }
 
 impl IngestSource {
@@ -22,11 +24,23 @@ impl IngestSource {
 
 /// Creates a source allowed to write to `pixel_ids`; returns its token (the only copy).
 pub async fn create_source(pool: &PgPool, name: &str, pixel_ids: &[String]) -> Result<String, sqlx::Error> {
+    create_source_with_test_code(pool, name, pixel_ids, None).await
+}
+
+/// Creates a source whose events all go to Meta's test view with `test_event_code` (unless a request names
+/// its own); returns its token.
+pub async fn create_source_with_test_code(
+    pool: &PgPool,
+    name: &str,
+    pixel_ids: &[String],
+    test_event_code: Option<&str>,
+) -> Result<String, sqlx::Error> {
     let token = new_bearer_token(TOKEN_PREFIX);
-    sqlx::query("INSERT INTO ingest_sources (name, token_sha256, pixel_ids) VALUES ($1, $2, $3)")
+    sqlx::query("INSERT INTO ingest_sources (name, token_sha256, pixel_ids, test_event_code) VALUES ($1, $2, $3, $4)")
         .bind(name)
         .bind(token_sha256(&token))
         .bind(pixel_ids)
+        .bind(test_event_code)
         .execute(pool)
         .await?;
     Ok(token)
@@ -70,7 +84,9 @@ pub async fn source_of_token(pool: &PgPool, token: &str) -> Result<Option<Ingest
 }
 
 async fn source_of_token_hash(pool: &PgPool, token_hash: &str) -> Result<Option<IngestSource>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, pixel_ids FROM ingest_sources WHERE token_sha256 = $1 AND revoked_at IS NULL")
+    sqlx::query_as(
+        "SELECT id, name, pixel_ids, test_event_code FROM ingest_sources WHERE token_sha256 = $1 AND revoked_at IS NULL",
+    )
         .bind(token_hash)
         .fetch_optional(pool)
         .await

@@ -3,8 +3,10 @@
 //! - [`postgres`]: connect to the service's own schema and run its migrations;
 //! - [`health`]: liveness and readiness answers;
 //! - [`serve`]: serve a router on a bound listener until a stop signal, then drain;
+//! - [`appsecret_proof`]: the proof Meta asks of apps that require the app secret;
 //! - [`instance`]: a name for this process that no other replica shares (lease owners).
 
+pub mod appsecret_proof;
 pub mod bearer_tokens;
 pub mod error;
 pub mod health;

@@ -38,6 +38,15 @@ pub fn verdict(answer: Option<(u16, &Value)>) -> BatchVerdict {
     }
 }
 
+/// Whether Meta's refusal names a refused event: the Conversions API's event subcodes (2804xxx, e.g.
+/// 2804016 "user data not hashed", 2804003 "event too old"). A refusal without one may be about the request
+/// itself (token, app secret, permissions) rather than an event.
+pub fn names_a_refused_event(body: &Value) -> bool {
+    body["error"]["error_subcode"]
+        .as_u64()
+        .is_some_and(|subcode| (2_804_000..2_805_000).contains(&subcode))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -58,5 +67,16 @@ mod tests {
         assert_eq!(verdict(Some((500, &error(2)))), BatchVerdict::Retry);
         assert_eq!(verdict(Some((503, &json!("<html>")))), BatchVerdict::Retry);
         assert_eq!(verdict(None), BatchVerdict::Retry);
+    }
+
+    #[test]
+    fn only_conversions_api_subcodes_name_a_refused_event() {
+        assert!(names_a_refused_event(
+            &json!({"error": {"code": 100, "error_subcode": 2_804_016}})
+        ));
+        assert!(!names_a_refused_event(&json!({"error": {"code": 100}})));
+        assert!(!names_a_refused_event(
+            &json!({"error": {"code": 100, "error_subcode": 33}})
+        ));
     }
 }

@@ -30,24 +30,37 @@ pub enum EventOutcome {
     },
 }
 
-/// Leases up to `limit` due pending events of the pixel whose oldest due event comes first.
+/// A leased batch: events of one pixel with one test-event code (or none), so one request carries them.
+#[derive(Debug, Clone)]
+pub struct PixelBatch {
+    pub pixel_id: String,
+    pub test_event_code: Option<String>,
+    pub events: Vec<LeasedEvent>,
+}
+
+/// Leases up to `limit` due pending events of the pixel (and test-event code) whose oldest due event comes
+/// first.
 pub async fn claim_pixel_batch(
     pool: &PgPool,
     worker: &str,
     limit: i64,
     lease: Duration,
-) -> Result<Option<(String, Vec<LeasedEvent>)>, sqlx::Error> {
-    let rows: Vec<(String, i64, i32, Value)> = sqlx::query_as(
+) -> Result<Option<PixelBatch>, sqlx::Error> {
+    type ClaimedRow = (String, Option<String>, i64, i32, Value);
+    let rows: Vec<ClaimedRow> = sqlx::query_as(
         // The pixel is a scalar subquery, not a join, so the planner walks `events_pending_by_pixel` in
         // (next_attempt_at, id) order and stops at the limit instead of sorting every pending event of the
         // pixel (340 ms per claim with 275k pending, relay-bench).
-        "WITH chosen AS ( \
+        "WITH head AS ( \
+             SELECT pixel_id, test_event_code FROM events \
+             WHERE state = 'pending' AND next_attempt_at <= now() \
+                 AND (lease_expires_at IS NULL OR lease_expires_at < now()) \
+             ORDER BY next_attempt_at, id LIMIT 1 \
+         ), \
+         chosen AS ( \
              SELECT e.id FROM events e \
-             WHERE e.pixel_id = ( \
-                     SELECT pixel_id FROM events \
-                     WHERE state = 'pending' AND next_attempt_at <= now() \
-                         AND (lease_expires_at IS NULL OR lease_expires_at < now()) \
-                     ORDER BY next_attempt_at, id LIMIT 1) \
+             WHERE e.pixel_id = (SELECT pixel_id FROM head) \
+                 AND e.test_event_code IS NOT DISTINCT FROM (SELECT test_event_code FROM head) \
                  AND e.state = 'pending' AND e.next_attempt_at <= now() \
                  AND (e.lease_expires_at IS NULL OR e.lease_expires_at < now()) \
              ORDER BY e.next_attempt_at, e.id LIMIT $1 \
@@ -56,22 +69,29 @@ pub async fn claim_pixel_batch(
          UPDATE events e SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3), \
              attempt = e.attempt + 1 \
          FROM chosen WHERE e.id = chosen.id \
-         RETURNING e.pixel_id, e.id, e.attempt, e.body",
+         RETURNING e.pixel_id, e.test_event_code, e.id, e.attempt, e.body",
     )
     .bind(limit)
     .bind(worker)
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await?;
-    let Some(pixel_id) = rows.first().map(|(pixel_id, ..)| pixel_id.clone()) else {
+    let Some((pixel_id, test_event_code)) = rows
+        .first()
+        .map(|(pixel_id, code, ..)| (pixel_id.clone(), code.clone()))
+    else {
         return Ok(None);
     };
     let mut events: Vec<LeasedEvent> = rows
         .into_iter()
-        .map(|(_, id, attempt, body)| LeasedEvent { id, attempt, body })
+        .map(|(_, _, id, attempt, body)| LeasedEvent { id, attempt, body })
         .collect();
     events.sort_by_key(|event| event.id);
-    Ok(Some((pixel_id, events)))
+    Ok(Some(PixelBatch {
+        pixel_id,
+        test_event_code,
+        events,
+    }))
 }
 
 /// Records `outcome` for `events` still leased by `worker`; returns how many it updated (fewer: leases lost).
@@ -120,4 +140,47 @@ pub async fn prune(pool: &PgPool, keep: Duration, limit: i64) -> Result<u64, sql
     .execute(pool)
     .await?;
     Ok(deleted.rows_affected())
+}
+
+/// Pauses `pixel_id` for `pause`: its pending events wait until then (so no worker claims them and fails
+/// again), and `pixel_pauses` records why, for operators and `capi-relay pixels resume`.
+pub async fn pause_pixel(pool: &PgPool, pixel_id: &str, pause: Duration, reason: &Value) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO pixel_pauses (pixel_id, paused_until, reason) \
+         VALUES ($1, now() + make_interval(secs => $2), $3) \
+         ON CONFLICT (pixel_id) DO UPDATE SET paused_until = EXCLUDED.paused_until, reason = EXCLUDED.reason, \
+             paused_at = now()",
+    )
+    .bind(pixel_id)
+    .bind(pause.as_secs_f64())
+    .bind(reason)
+    .execute(&mut *transaction)
+    .await?;
+    sqlx::query(
+        "UPDATE events SET next_attempt_at = now() + make_interval(secs => $2) \
+         WHERE pixel_id = $1 AND state = 'pending' AND next_attempt_at < now() + make_interval(secs => $2)",
+    )
+    .bind(pixel_id)
+    .bind(pause.as_secs_f64())
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await
+}
+
+/// Ends a pixel's pause: its pending events are due now. Returns whether it was paused.
+pub async fn resume_pixel(pool: &PgPool, pixel_id: &str) -> Result<bool, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let was_paused = sqlx::query("DELETE FROM pixel_pauses WHERE pixel_id = $1")
+        .bind(pixel_id)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected()
+        > 0;
+    sqlx::query("UPDATE events SET next_attempt_at = now() WHERE pixel_id = $1 AND state = 'pending'")
+        .bind(pixel_id)
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    Ok(was_paused)
 }

@@ -28,6 +28,7 @@ use super::ingest_pipeline::{EventShape, IngestRequest, check_and_store};
 struct RequestFields {
     pixel_id: String,
     partial: bool,
+    test_event_code: Option<String>,
 }
 
 fn parse_request(body: &[u8]) -> Result<(Vec<Value>, RequestFields), Refusal> {
@@ -53,16 +54,28 @@ fn parse_request(body: &[u8]) -> Result<(Vec<Value>, RequestFields), Refusal> {
         Some(Value::Bool(partial)) => partial,
         Some(_) => return Err(Refusal::invalid("partial", "must be true or false")),
     };
+    let test_event_code = match request.remove("test_event_code") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(code)) => Some(code),
+        Some(_) => return Err(Refusal::invalid("test_event_code", "must be a string")),
+    };
     let Some(Value::Array(events)) = request.remove("events") else {
         return Err(Refusal::invalid("events", "is required (an array of events)"));
     };
     if let Some(unknown) = request.keys().next() {
         return Err(Refusal::invalid(
             unknown,
-            "is not a field of this request (pixel_id, events, partial)",
+            "is not a field of this request (pixel_id, events, partial, test_event_code)",
         ));
     }
-    Ok((events, RequestFields { pixel_id, partial }))
+    Ok((
+        events,
+        RequestFields {
+            pixel_id,
+            partial,
+            test_event_code,
+        },
+    ))
 }
 
 pub async fn post_adloop_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -86,6 +99,7 @@ pub async fn post_adloop_events(State(state): State<AppState>, headers: HeaderMa
         partial: fields.partial,
         body_bytes,
         shape: EventShape::Adloop,
+        test_event_code: fields.test_event_code,
     };
     let ingested = match check_and_store(&state, request).await {
         Ok(ingested) => ingested,

@@ -78,6 +78,7 @@ pub async fn post_events(
         .partial
         .or(query.partial)
         .is_some_and(|value| value == "true" || value == "1");
+    let test_event_code = fields.test_event_code.clone().or(query.test_event_code.clone());
     let request = IngestRequest {
         pixel_id,
         source,
@@ -85,6 +86,7 @@ pub async fn post_events(
         partial,
         body_bytes,
         shape: EventShape::Meta,
+        test_event_code,
     };
     let ingested = match check_and_store(&state, request).await {
         Ok(ingested) => ingested,

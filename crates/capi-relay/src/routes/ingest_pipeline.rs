@@ -83,6 +83,8 @@ pub(super) struct IngestRequest {
     pub partial: bool,
     pub body_bytes: usize,
     pub shape: EventShape,
+    /// The request's own test-event code (else the source's default applies).
+    pub test_event_code: Option<String>,
 }
 
 /// A refused event: its index, the field as the client named it (with the index), and the rule.
@@ -107,6 +109,16 @@ pub(super) async fn check_and_store(state: &AppState, request: IngestRequest) ->
         return Err(Refusal::PixelNotAllowed);
     }
     let list_name = request.shape.list_name();
+    if request
+        .test_event_code
+        .as_deref()
+        .is_some_and(|code| code.is_empty() || code.len() > 64 || code.chars().any(char::is_control))
+    {
+        return Err(Refusal::invalid(
+            "test_event_code",
+            "must be 1 to 64 printable characters",
+        ));
+    }
     if request.events.is_empty() || request.events.len() > MAX_EVENTS_PER_REQUEST {
         return Err(Refusal::invalid(list_name, "must hold 1 to 1000 events"));
     }
@@ -149,9 +161,16 @@ pub(super) async fn check_and_store(state: &AppState, request: IngestRequest) ->
         state.ingest_metrics.count_refusal(metric_field);
     }
     let refused: Vec<RefusedEvent> = refused.into_iter().map(|(_, refusal)| refusal).collect();
+    let test_event_code = request
+        .test_event_code
+        .as_deref()
+        .or(request.source.test_event_code.as_deref());
     let (indexes, rows): (Vec<usize>, Vec<EventRow>) = accepted
         .into_iter()
-        .map(|(index, event)| (index, EventRow::new(&request.pixel_id, request.source.id, event)))
+        .map(|(index, event)| {
+            let row = EventRow::new(&request.pixel_id, request.source.id, event, test_event_code);
+            (index, row)
+        })
         .unzip();
     let accepted: Vec<(usize, String)> = indexes
         .into_iter()

@@ -55,11 +55,13 @@ pub struct EventRow {
     pub action_source: String,
     /// The event as it will be sent to Meta, `event_id` included.
     pub body: Value,
+    /// Sent with Meta's `test_event_code` (Events Manager's test view only).
+    pub test_event_code: Option<String>,
 }
 
 impl EventRow {
     /// The row of `event` sent to `pixel_id` by source `source_id`.
-    pub fn new(pixel_id: &str, source_id: i64, event: ValidatedEvent) -> EventRow {
+    pub fn new(pixel_id: &str, source_id: i64, event: ValidatedEvent, test_event_code: Option<&str>) -> EventRow {
         let (event_id, event_id_derived) = event_id_of(&event);
         let mut body = event.body;
         body.insert("event_id".into(), Value::String(event_id.clone()));
@@ -72,6 +74,7 @@ impl EventRow {
             event_time: event.event_time,
             action_source: event.action_source,
             body: Value::Object(body),
+            test_event_code: test_event_code.map(str::to_owned),
         }
     }
 
@@ -103,13 +106,15 @@ pub async fn insert_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<HashSet<De
     let times: Vec<i64> = ordered.iter().map(|row| row.event_time).collect();
     let derived: Vec<bool> = ordered.iter().map(|row| row.event_id_derived).collect();
     let bodies: Vec<&Value> = ordered.iter().map(|row| &row.body).collect();
+    let test_event_codes: Vec<Option<&str>> = ordered.iter().map(|row| row.test_event_code.as_deref()).collect();
     let inserted: Vec<DeduplicationKey> = sqlx::query_as(
         "INSERT INTO events (pixel_id, source_id, event_id, event_name, event_time, action_source, \
-             event_id_derived, body) \
-         SELECT pixel_id, source_id, event_id, event_name, event_time, action_source, derived, body \
+             event_id_derived, body, test_event_code) \
+         SELECT pixel_id, source_id, event_id, event_name, event_time, action_source, derived, body, test_code \
          FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bool[], \
-             $8::jsonb[]) WITH ORDINALITY \
-             AS new(pixel_id, source_id, event_id, event_name, event_time, action_source, derived, body, position) \
+             $8::jsonb[], $9::text[]) WITH ORDINALITY \
+             AS new(pixel_id, source_id, event_id, event_name, event_time, action_source, derived, body, test_code, \
+                 position) \
          ORDER BY position \
          ON CONFLICT (pixel_id, event_name, event_id) DO NOTHING \
          RETURNING pixel_id, event_name, event_id",
@@ -122,6 +127,7 @@ pub async fn insert_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<HashSet<De
     .bind(&action_sources)
     .bind(&derived)
     .bind(&bodies)
+    .bind(&test_event_codes)
     .fetch_all(pool)
     .await?;
     Ok(inserted.into_iter().collect())
@@ -156,7 +162,7 @@ pub async fn store_events(
 ) -> Result<Stored, StoreError> {
     let rows: Vec<EventRow> = events
         .iter()
-        .map(|event| EventRow::new(pixel_id, source_id, event.clone()))
+        .map(|event| EventRow::new(pixel_id, source_id, event.clone(), None))
         .collect();
     let inserted = insert_rows(pool, &rows.iter().collect::<Vec<_>>()).await?;
     Ok(credit_requests(&[&rows], &inserted)[0])

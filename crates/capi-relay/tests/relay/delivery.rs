@@ -12,16 +12,22 @@ use sqlx::PgPool;
 
 use crate::store::relay_database;
 
-const PIXEL: &str = "100000000000001";
+pub const PIXEL: &str = "100000000000001";
 
 pub async fn spawn_meta_sim() -> String {
+    spawn_meta_sim_with(&[]).await
+}
+
+/// meta-sim with `extra` settings (environment variables) on top of the test defaults.
+pub async fn spawn_meta_sim_with(extra: &[(&str, &str)]) -> String {
     let scenario_path = format!("{}/../../scenarios/stationary-10.toml", env!("CARGO_MANIFEST_DIR"));
-    let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs([
+    let mut variables = vec![
         ("ADLOOP_SERVER__HOST", "127.0.0.1"),
         ("ADLOOP_SERVER__PORT", "0"),
         ("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.as_str()),
-    ]))
-    .unwrap();
+    ];
+    variables.extend_from_slice(extra);
+    let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs(variables)).unwrap();
     let application = meta_sim::startup::Application::build(settings).await.unwrap();
     let base_url = format!("http://{}", application.local_address());
     tokio::spawn(application.run_until_stopped(std::future::pending()));
@@ -29,7 +35,7 @@ pub async fn spawn_meta_sim() -> String {
 }
 
 /// An ingest source for `PIXEL`; its id.
-async fn test_source(pool: &PgPool) -> i64 {
+pub async fn test_source(pool: &PgPool) -> i64 {
     capi_relay::sources::create_source(pool, "test", &[PIXEL.into()])
         .await
         .unwrap();
@@ -44,24 +50,27 @@ fn deliverer(pool: &PgPool, meta_sim_url: &str) -> Deliverer {
 }
 
 fn deliverer_named(pool: &PgPool, meta_sim_url: &str, name: &str, batch_size: i64) -> Deliverer {
-    Deliverer::new(
-        pool.clone(),
-        DeliverySettings {
-            enabled: true,
-            base_url: meta_sim_url.to_owned(),
-            api_version: "v25.0".into(),
-            access_token: Some(Secret::new("meta-sim-dev-token".to_owned())),
-            batch_size,
-            workers: 1,
-            lease_seconds: 30.0,
-            poll_interval_milliseconds: 100,
-            request_timeout_ms: 5000,
-            throttle_wait_seconds: 60,
-            keep_events_hours: 72.0,
-        },
-        name.into(),
-    )
-    .unwrap()
+    Deliverer::new(pool.clone(), delivery_settings(meta_sim_url, batch_size), name.into()).unwrap()
+}
+
+/// Delivery to `meta_sim_url` with meta-sim's all-access token.
+pub fn delivery_settings(meta_sim_url: &str, batch_size: i64) -> DeliverySettings {
+    DeliverySettings {
+        enabled: true,
+        base_url: meta_sim_url.to_owned(),
+        api_version: "v25.0".into(),
+        access_token: Some(Secret::new("meta-sim-dev-token".to_owned())),
+        app_secret: None,
+        pixels: Default::default(),
+        batch_size,
+        workers: 1,
+        lease_seconds: 30.0,
+        poll_interval_milliseconds: 100,
+        request_timeout_ms: 5000,
+        throttle_wait_seconds: 60,
+        token_error_pause_seconds: 900,
+        keep_events_hours: 72.0,
+    }
 }
 
 fn now() -> i64 {
@@ -71,7 +80,7 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn lead(order: &str) -> adloop_capi_events::event::ValidatedEvent {
+pub fn lead(order: &str) -> adloop_capi_events::event::ValidatedEvent {
     let event = json!({
         "event_name": "Lead",
         "event_time": now() - 60,
@@ -82,7 +91,7 @@ fn lead(order: &str) -> adloop_capi_events::event::ValidatedEvent {
     validate_event(0, &event, now(), &TimeRules::default(), &NormaliseSettings::default()).unwrap()
 }
 
-async fn states(pool: &PgPool) -> Vec<(String, String)> {
+pub async fn states(pool: &PgPool) -> Vec<(String, String)> {
     sqlx::query_as("SELECT event_id, state FROM events ORDER BY id")
         .fetch_all(pool)
         .await

@@ -4,6 +4,7 @@
 
 mod adloop_events;
 mod crash;
+mod credentials;
 mod delivery;
 mod group_commit;
 mod ingest;

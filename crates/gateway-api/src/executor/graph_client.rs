@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use adloop_config::Secret;
-use hmac::{KeyInit as _, Mac as _};
+use adloop_service_kit::appsecret_proof::appsecret_proof;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -102,17 +102,8 @@ impl GraphClient {
             .map(|token| token.expose().clone())
             .unwrap_or_default();
         let mut credentials = vec![("access_token", token.clone())];
-        if let Some(app_secret) = &self.settings.app_secret
-            && let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.expose().as_bytes())
-        {
-            mac.update(token.as_bytes());
-            let proof: String = mac
-                .finalize()
-                .into_bytes()
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect();
-            credentials.push(("appsecret_proof", proof));
+        if let Some(app_secret) = &self.settings.app_secret {
+            credentials.push(("appsecret_proof", appsecret_proof(&token, app_secret.expose())));
         }
         credentials
     }

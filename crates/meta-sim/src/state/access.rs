@@ -1,6 +1,6 @@
 //! Who may call: the dev token may use every account and pixel, account tokens only theirs.
 
-use hmac::{KeyInit as _, Mac as _};
+use adloop_service_kit::appsecret_proof::appsecret_proof;
 
 use crate::graph_error::GraphError;
 use crate::settings::AccountToken;
@@ -60,15 +60,7 @@ impl SimState {
                 "API calls from the server require an appsecret_proof argument",
             ));
         };
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.expose().as_bytes())
-            .map_err(|_| GraphError::invalid_parameter("the configured app secret cannot key an HMAC"))?;
-        mac.update(token.unwrap_or_default().as_bytes());
-        let expected: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
+        let expected = appsecret_proof(token.unwrap_or_default(), app_secret.expose());
         if expected != proof.to_ascii_lowercase() {
             return Err(GraphError::invalid_parameter(
                 "Invalid appsecret_proof provided in the API argument",

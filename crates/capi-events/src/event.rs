@@ -170,6 +170,7 @@ pub fn validate_event(
     if let Some(custom_data) = fields.get("custom_data") {
         check_custom_data(custom_data).map_err(|(field, rule)| refuse(&format!("custom_data{field}"), rule))?;
     }
+    check_consent(fields, &user_data).map_err(|(field, rule)| refuse(field, rule))?;
     let mut body = fields.clone();
     body.insert("user_data".into(), Value::Object(user_data));
     Ok(ValidatedEvent {
@@ -243,6 +244,61 @@ fn rule_of(error: &crate::user_data::NormaliseError) -> String {
             "is not a customer information parameter Meta knows".into()
         }
     }
+}
+
+/// Consent as Meta takes it: `opt_out` a boolean; Limited Data Use `data_processing_options` either `[]` or
+/// `["LDU"]`, and with LDU a country (`1` USA, `0` let Meta geolocate) and a state (`1000` California, `0`
+/// geolocate), geolocation needing the client's IP address. An error is (field, rule).
+fn check_consent(
+    fields: &Map<String, Value>,
+    user_data: &Map<String, Value>,
+) -> Result<(), (&'static str, &'static str)> {
+    if fields
+        .get("opt_out")
+        .is_some_and(|opt_out| !opt_out.is_boolean() && !opt_out.is_null())
+    {
+        return Err(("opt_out", "must be true or false"));
+    }
+    let options = match fields.get("data_processing_options") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Array(options)) => options,
+        Some(_) => return Err(("data_processing_options", "must be an array: [] or [\"LDU\"]")),
+    };
+    if options.iter().any(|option| option.as_str() != Some("LDU")) {
+        return Err(("data_processing_options", "may only hold \"LDU\" (or be empty)"));
+    }
+    if options.is_empty() {
+        return Ok(());
+    }
+    let code = |name: &str| fields.get(name).and_then(Value::as_i64);
+    let Some(country) = code("data_processing_options_country") else {
+        return Err((
+            "data_processing_options_country",
+            "is required with LDU (1 for the USA, 0 to let Meta geolocate)",
+        ));
+    };
+    if !matches!(country, 0 | 1) {
+        return Err(("data_processing_options_country", "must be 1 (USA) or 0 (geolocate)"));
+    }
+    let Some(state) = code("data_processing_options_state") else {
+        return Err((
+            "data_processing_options_state",
+            "is required with a country (1000 for California, 0 to let Meta geolocate)",
+        ));
+    };
+    if !matches!(state, 0 | 1000) {
+        return Err((
+            "data_processing_options_state",
+            "must be 1000 (California) or 0 (geolocate)",
+        ));
+    }
+    if (country == 0 || state == 0) && !user_data.contains_key("client_ip_address") {
+        return Err((
+            "user_data.client_ip_address",
+            "is required to geolocate a Limited Data Use event (country or state 0)",
+        ));
+    }
+    Ok(())
 }
 
 /// `value` a number, `currency` three letters. An error is (".field", rule).
@@ -382,6 +438,48 @@ mod tests {
         assert!(check(&store_sale).is_ok());
         store_sale["event_time"] = json!(NOW - 63 * 86_400);
         assert!(check(&store_sale).is_err());
+    }
+
+    #[test]
+    fn limited_data_use_needs_its_country_and_state_as_meta_requires() {
+        let check = |extra: Value| {
+            let mut event = json!({
+                "event_name": "Purchase", "event_time": NOW - 10, "action_source": "email",
+                "user_data": { "em": "a@example.com" },
+            });
+            for (key, value) in extra.as_object().unwrap() {
+                event[key] = value.clone();
+            }
+            validate_event(0, &event, NOW, &TimeRules::default(), &settings()).map_err(|error| error.field)
+        };
+        assert!(check(json!({ "data_processing_options": [] })).is_ok());
+        assert!(check(json!({ "opt_out": true })).is_ok());
+        let ldu = |country: Value, state: Value| {
+            json!({ "data_processing_options": ["LDU"], "data_processing_options_country": country,
+                    "data_processing_options_state": state })
+        };
+        assert!(check(ldu(json!(1), json!(1000))).is_ok());
+        assert_eq!(
+            check(json!({ "data_processing_options": ["LDU"] })).unwrap_err(),
+            "data_processing_options_country"
+        );
+        assert_eq!(
+            check(json!({ "data_processing_options": ["LDU"], "data_processing_options_country": 1 })).unwrap_err(),
+            "data_processing_options_state"
+        );
+        assert_eq!(
+            check(ldu(json!(0), json!(0))).unwrap_err(),
+            "user_data.client_ip_address"
+        );
+        assert_eq!(
+            check(ldu(json!(2), json!(1000))).unwrap_err(),
+            "data_processing_options_country"
+        );
+        assert_eq!(
+            check(json!({ "data_processing_options": ["GDPR"] })).unwrap_err(),
+            "data_processing_options"
+        );
+        assert_eq!(check(json!({ "opt_out": "yes" })).unwrap_err(), "opt_out");
     }
 
     /// Any JSON a client could send, biased towards the field names the checks look at.

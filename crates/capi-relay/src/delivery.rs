@@ -238,6 +238,11 @@ impl Deliverer {
         let recorded = finish(&self.pool, &self.worker_name, batch, outcome).await? as usize;
         *counter += recorded;
         self.metrics.count(name, recorded);
+        if *outcome == EventOutcome::Delivered && recorded > 0 {
+            for event in batch {
+                self.metrics.delivery_lag_seconds.observe(event.seconds_since_received);
+            }
+        }
         Ok(())
     }
 }

@@ -19,10 +19,26 @@ pub struct RefusalLabels {
     pub field: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PixelIdentifierLabels {
+    pub pixel_id: String,
+    /// A `user_data` key (em, ph, external_id, fbc, client_ip_address, …).
+    pub identifier: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PixelLabels {
+    pub pixel_id: String,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct IngestMetrics {
     pub events: Family<OutcomeLabels, Counter>,
     pub refusals: Family<RefusalLabels, Counter>,
+    /// Accepted events per pixel, and how many carried each identifier: their ratio is the pixel's
+    /// match-quality estimate (the more identifiers, the more of its events Meta can match to people).
+    pub stored_by_pixel: Family<PixelLabels, Counter>,
+    pub identifiers: Family<PixelIdentifierLabels, Counter>,
 }
 
 impl IngestMetrics {
@@ -38,7 +54,38 @@ impl IngestMetrics {
             "Refused events by the field whose rule they broke",
             metrics.refusals.clone(),
         );
+        registry.register(
+            "pixel_events",
+            "Events accepted per pixel (stored now or already stored)",
+            metrics.stored_by_pixel.clone(),
+        );
+        registry.register(
+            "pixel_identifiers",
+            "Accepted events per pixel carrying each user_data identifier (divide by pixel_events: match quality)",
+            metrics.identifiers.clone(),
+        );
         metrics
+    }
+
+    /// Counts a request's stored events of `pixel_id` and the identifiers each carried.
+    pub fn count_identifiers<'a>(&self, pixel_id: &str, user_data_keys: impl Iterator<Item = &'a str>, events: usize) {
+        let mut per_identifier: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        for key in user_data_keys {
+            *per_identifier.entry(key).or_default() += 1;
+        }
+        self.stored_by_pixel
+            .get_or_create(&PixelLabels {
+                pixel_id: pixel_id.to_owned(),
+            })
+            .inc_by(events as u64);
+        for (identifier, count) in per_identifier {
+            self.identifiers
+                .get_or_create(&PixelIdentifierLabels {
+                    pixel_id: pixel_id.to_owned(),
+                    identifier: identifier.to_owned(),
+                })
+                .inc_by(count);
+        }
     }
 
     pub fn count(&self, outcome: &'static str, events: usize) {
@@ -69,13 +116,28 @@ pub struct DeliveryLabels {
     pub outcome: &'static str,
 }
 
-/// Delivery: events by what their attempt came to, and the requests sent to Meta.
-#[derive(Clone, Debug, Default)]
+/// Delivery: events by what their attempt came to, the requests sent to Meta, pauses, and lag.
+#[derive(Clone, Debug)]
 pub struct DeliveryMetrics {
     pub events: Family<DeliveryLabels, Counter>,
     pub requests: Counter,
     /// Pixels paused because Meta rejected their token (190) or none is configured: an alert.
     pub pixel_pauses: Counter,
+    /// From acceptance to Meta's acknowledgement, per delivered event.
+    pub delivery_lag_seconds: Histogram,
+}
+
+impl Default for DeliveryMetrics {
+    fn default() -> Self {
+        DeliveryMetrics {
+            events: Family::default(),
+            requests: Counter::default(),
+            pixel_pauses: Counter::default(),
+            delivery_lag_seconds: Histogram::new([
+                0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21_600.0, 86_400.0,
+            ]),
+        }
+    }
 }
 
 impl DeliveryMetrics {
@@ -90,6 +152,11 @@ impl DeliveryMetrics {
             "delivery_requests",
             "Requests sent to Meta's Conversions API",
             metrics.requests.clone(),
+        );
+        registry.register(
+            "delivery_lag_seconds",
+            "Seconds from the relay accepting an event to Meta acknowledging it",
+            metrics.delivery_lag_seconds.clone(),
         );
         registry.register(
             "pixel_pauses",

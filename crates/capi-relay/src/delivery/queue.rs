@@ -13,6 +13,8 @@ pub struct LeasedEvent {
     pub id: i64,
     pub attempt: i32,
     pub body: Value,
+    /// How long ago the relay accepted it (for the delivery-lag metric).
+    pub seconds_since_received: f64,
 }
 
 /// How a leased event's attempt ended.
@@ -46,7 +48,7 @@ pub async fn claim_pixel_batch(
     limit: i64,
     lease: Duration,
 ) -> Result<Option<PixelBatch>, sqlx::Error> {
-    type ClaimedRow = (String, Option<String>, i64, i32, Value);
+    type ClaimedRow = (String, Option<String>, i64, i32, Value, f64);
     let rows: Vec<ClaimedRow> = sqlx::query_as(
         // The pixel is a scalar subquery, not a join, so the planner walks `events_pending_by_pixel` in
         // (next_attempt_at, id) order and stops at the limit instead of sorting every pending event of the
@@ -69,7 +71,8 @@ pub async fn claim_pixel_batch(
          UPDATE events e SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3), \
              attempt = e.attempt + 1 \
          FROM chosen WHERE e.id = chosen.id \
-         RETURNING e.pixel_id, e.test_event_code, e.id, e.attempt, e.body",
+         RETURNING e.pixel_id, e.test_event_code, e.id, e.attempt, e.body, \
+             EXTRACT(EPOCH FROM now() - e.received_at)::float8",
     )
     .bind(limit)
     .bind(worker)
@@ -84,7 +87,12 @@ pub async fn claim_pixel_batch(
     };
     let mut events: Vec<LeasedEvent> = rows
         .into_iter()
-        .map(|(_, _, id, attempt, body)| LeasedEvent { id, attempt, body })
+        .map(|(_, _, id, attempt, body, seconds_since_received)| LeasedEvent {
+            id,
+            attempt,
+            body,
+            seconds_since_received,
+        })
         .collect();
     events.sort_by_key(|event| event.id);
     Ok(Some(PixelBatch {

@@ -176,6 +176,12 @@ pub(super) async fn check_and_store(state: &AppState, request: IngestRequest) ->
         .into_iter()
         .zip(rows.iter().map(|row| row.event_id.clone()))
         .collect();
+    let identifier_keys: Vec<String> = rows
+        .iter()
+        .filter_map(|row| row.body.get("user_data").and_then(Value::as_object))
+        .flat_map(|user_data| user_data.keys().cloned())
+        .collect();
+    let stored_rows = rows.len();
     let stored = match state.committer.store(rows).await {
         Ok(stored) => stored,
         Err(GroupCommitError::Overloaded) => return Err(Refusal::Overloaded),
@@ -187,6 +193,11 @@ pub(super) async fn check_and_store(state: &AppState, request: IngestRequest) ->
     state.ingest_metrics.count("stored", stored.stored);
     state.ingest_metrics.count("deduplicated", stored.deduplicated);
     state.ingest_metrics.count("refused", refused.len());
+    state.ingest_metrics.count_identifiers(
+        &request.pixel_id,
+        identifier_keys.iter().map(String::as_str),
+        stored_rows,
+    );
     Ok(Ingested {
         accepted,
         refused,

@@ -185,6 +185,10 @@ async fn one_bad_event_refuses_the_request_unless_partial_is_asked_for() {
         "adloop_relay_event_refusals_total{field=\"event_time\"} 2",
         "adloop_relay_events_total{outcome=\"refused\"} 3",
         "adloop_relay_events_total{outcome=\"stored\"} 1",
+        // The match-quality estimate: of the pixel's one accepted event, one carried an email and a phone.
+        "adloop_relay_pixel_events_total{pixel_id=\"100000000000001\"} 1",
+        "adloop_relay_pixel_identifiers_total{pixel_id=\"100000000000001\",identifier=\"em\"} 1",
+        "adloop_relay_pixel_identifiers_total{pixel_id=\"100000000000001\",identifier=\"ph\"} 1",
     ] {
         assert!(metrics.contains(expected), "{expected} in\n{metrics}");
     }
@@ -330,4 +334,5 @@ async fn a_relay_with_delivery_on_sends_what_it_accepts_and_counts_it() {
         "{metrics}"
     );
     assert!(metrics.contains("adloop_relay_delivery_requests_total 1"), "{metrics}");
+    assert!(metrics.contains("adloop_relay_delivery_lag_seconds_count 3"), "{metrics}");
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod delivery;
+pub mod learning;
 pub mod metrics;
 mod routes;
 pub mod settings;

@@ -208,3 +208,35 @@ impl CommitMetrics {
         metrics
     }
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LearningLabels {
+    /// forwarded, retried or dead.
+    pub outcome: &'static str,
+}
+
+/// Attributed conversions forwarded to ml-service's learner.
+#[derive(Clone, Debug, Default)]
+pub struct LearningMetrics {
+    pub conversions: Family<LearningLabels, Counter>,
+}
+
+impl LearningMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = LearningMetrics::default();
+        registry.register(
+            "learning_conversions",
+            "Attributed conversions sent to ml-service's learner, by outcome (forwarded, retried, dead)",
+            metrics.conversions.clone(),
+        );
+        metrics
+    }
+
+    pub fn count(&self, outcome: &'static str, conversions: usize) {
+        if conversions > 0 {
+            self.conversions
+                .get_or_create(&LearningLabels { outcome })
+                .inc_by(conversions as u64);
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub struct RelaySettings {
     #[serde(default)]
     pub ingest: IngestSettings,
     pub delivery: crate::delivery::DeliverySettings,
+    pub learning: crate::learning::LearningSettings,
 }
 
 /// How the relay reads incoming events.
@@ -141,6 +142,22 @@ impl RelaySettings {
             return Err(ConfigError::rule_violated(
                 "delivery.batch_size",
                 "must be between 1 and 1000 (Meta's limit)",
+            ));
+        }
+        let learning = &settings.learning;
+        if learning.enabled
+            && !(learning.ml_service_endpoint.starts_with("http://")
+                || learning.ml_service_endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::rule_violated(
+                "learning.ml_service_endpoint",
+                "must be an http:// or https:// URL (ml-service's gRPC endpoint)",
+            ));
+        }
+        if !(1..=1000).contains(&learning.batch_size) {
+            return Err(ConfigError::rule_violated(
+                "learning.batch_size",
+                "must be between 1 and 1000",
             ));
         }
         if !(1..=32).contains(&delivery.workers) {

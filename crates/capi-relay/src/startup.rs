@@ -10,7 +10,8 @@ use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 
 use crate::delivery::{Deliverer, spawn_delivery};
-use crate::metrics::{CommitMetrics, DeliveryMetrics, IngestMetrics};
+use crate::learning::{LearningForwarder, spawn_forwarder};
+use crate::metrics::{CommitMetrics, DeliveryMetrics, IngestMetrics, LearningMetrics};
 use crate::routes::{AppState, api_router};
 use crate::settings::RelaySettings;
 use crate::sources::SourceCache;
@@ -27,12 +28,14 @@ pub enum StartupError {
     Bind(#[from] BindError),
     #[error("cannot build the HTTP client for delivery: {0}")]
     DeliveryClient(reqwest::Error),
+    #[error("invalid value for `learning.ml_service_endpoint`: {0}")]
+    MlServiceEndpoint(tonic::transport::Error),
 }
 
 pub struct Application {
     server: BoundServer,
-    /// The delivery workers' stop signal and tasks, when delivery is enabled.
-    delivery: Option<(tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>)>,
+    /// The background workers (delivery, learning forwarder) and their stop signal.
+    background: (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>),
 }
 
 impl Application {
@@ -43,10 +46,21 @@ impl Application {
         let ingest_metrics = IngestMetrics::register(&mut metrics_registry);
         let delivery_metrics = DeliveryMetrics::register(&mut metrics_registry);
         let commit_metrics = CommitMetrics::register(&mut metrics_registry);
-        let delivery = if settings.delivery.enabled {
-            let instance = adloop_service_kit::instance::instance_name(crate::SERVICE_NAME);
-            let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
-            let mut workers = Vec::with_capacity(settings.delivery.workers);
+        let learning_metrics = LearningMetrics::register(&mut metrics_registry);
+        let instance = adloop_service_kit::instance::instance_name(crate::SERVICE_NAME);
+        let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        if settings.learning.enabled {
+            let forwarder = LearningForwarder::new(
+                database_pool.clone(),
+                settings.learning.clone(),
+                format!("{instance}-learning"),
+                learning_metrics,
+            )
+            .map_err(StartupError::MlServiceEndpoint)?;
+            workers.push(spawn_forwarder(forwarder, stop_receiver.clone()));
+        }
+        if settings.delivery.enabled {
             for worker in 0..settings.delivery.workers {
                 let deliverer = Deliverer::new(
                     database_pool.clone(),
@@ -57,10 +71,8 @@ impl Application {
                 .with_metrics(delivery_metrics.clone());
                 workers.push(spawn_delivery(deliverer, stop_receiver.clone(), worker == 0));
             }
-            Some((stop_sender, workers))
-        } else {
-            None
-        };
+        }
+        let background = (stop_sender, workers);
         let ingest = &settings.ingest;
         let committer = GroupCommitter::start(
             database_pool.clone(),
@@ -68,6 +80,7 @@ impl Application {
                 writers: ingest.commit_writers,
                 max_events_per_commit: ingest.max_events_per_commit,
                 queue_capacity: ingest.commit_queue_requests,
+                learning_outbox: settings.learning.enabled,
             },
             commit_metrics,
         );
@@ -87,7 +100,7 @@ impl Application {
         };
         let router = traced_and_measured(api_router(state), http_metrics);
         let server = BoundServer::bind(&settings.server, router).await?;
-        Ok(Application { server, delivery })
+        Ok(Application { server, background })
     }
 
     pub fn local_address(&self) -> SocketAddr {
@@ -97,11 +110,10 @@ impl Application {
     /// Serves until `stop` resolves, then drains in-flight requests and lets delivery finish its round.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
         let served = self.server.run_until_stopped(stop).await;
-        if let Some((stop_delivery, workers)) = self.delivery {
-            let _ = stop_delivery.send(true);
-            for worker in workers {
-                let _ = worker.await;
-            }
+        let (stop_background, workers) = self.background;
+        let _ = stop_background.send(true);
+        for worker in workers {
+            let _ = worker.await;
         }
         served
     }

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::metrics::CommitMetrics;
 
-use super::{EventRow, StoreError, Stored, credit_requests, insert_rows};
+use super::{EventRow, StoreError, Stored, credit_requests, insert_rows_with_outbox};
 
 /// How group commit is sized.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +23,8 @@ pub struct GroupCommitSettings {
     pub max_events_per_commit: usize,
     /// Requests waiting for a writer before new ones are refused.
     pub queue_capacity: usize,
+    /// Queue attributed conversions for ml-service's learner with their events.
+    pub learning_outbox: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,12 +54,7 @@ impl GroupCommitter {
         let (queue, waiting) = mpsc::channel(settings.queue_capacity.max(1));
         let waiting = Arc::new(Mutex::new(waiting));
         for _ in 0..settings.writers.max(1) {
-            tokio::spawn(write_groups(
-                pool.clone(),
-                waiting.clone(),
-                settings.max_events_per_commit,
-                metrics.clone(),
-            ));
+            tokio::spawn(write_groups(pool.clone(), waiting.clone(), settings, metrics.clone()));
         }
         GroupCommitter { queue }
     }
@@ -86,9 +83,10 @@ impl GroupCommitter {
 async fn write_groups(
     pool: PgPool,
     waiting: Arc<Mutex<mpsc::Receiver<PendingRequest>>>,
-    max_events: usize,
+    settings: GroupCommitSettings,
     metrics: CommitMetrics,
 ) {
+    let max_events = settings.max_events_per_commit;
     loop {
         let group = {
             let mut waiting = waiting.lock().await;
@@ -109,16 +107,16 @@ async fn write_groups(
             group.len(),
             group.iter().map(|request| request.rows.len()).sum::<usize>(),
         );
-        commit_group(&pool, group).await;
+        commit_group(&pool, group, settings.learning_outbox).await;
         metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
         metrics.requests_per_commit.observe(requests as f64);
         metrics.events_per_commit.observe(events as f64);
     }
 }
 
-async fn commit_group(pool: &PgPool, group: Vec<PendingRequest>) {
+async fn commit_group(pool: &PgPool, group: Vec<PendingRequest>, learning_outbox: bool) {
     let rows: Vec<&EventRow> = group.iter().flat_map(|request| request.rows.iter()).collect();
-    match insert_rows(pool, &rows).await {
+    match insert_rows_with_outbox(pool, &rows, learning_outbox).await {
         Ok(inserted) => {
             let requests: Vec<&[EventRow]> = group.iter().map(|request| request.rows.as_slice()).collect();
             let credited = credit_requests(&requests, &inserted);

@@ -88,8 +88,18 @@ pub type DeduplicationKey = (String, String, String);
 
 /// Inserts `rows` in one statement (one commit) and returns the keys it wrote; a row whose key is already
 /// stored, or repeated in `rows`, is written once. Rows go in key order, so two statements that share keys
-/// wait for each other instead of deadlocking.
+/// wait for each other instead of deadlocking. With `learning_outbox`, each newly stored event that names
+/// its ad (`custom_data.ad_id`) is queued for ml-service's learner in the same statement.
 pub async fn insert_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<HashSet<DeduplicationKey>, StoreError> {
+    insert_rows_with_outbox(pool, rows, false).await
+}
+
+/// `insert_rows`, queueing attributed conversions for the learner when `learning_outbox` is on.
+pub async fn insert_rows_with_outbox(
+    pool: &PgPool,
+    rows: &[&EventRow],
+    learning_outbox: bool,
+) -> Result<HashSet<DeduplicationKey>, StoreError> {
     if rows.is_empty() {
         return Ok(HashSet::new());
     }
@@ -108,16 +118,24 @@ pub async fn insert_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<HashSet<De
     let bodies: Vec<&Value> = ordered.iter().map(|row| &row.body).collect();
     let test_event_codes: Vec<Option<&str>> = ordered.iter().map(|row| row.test_event_code.as_deref()).collect();
     let inserted: Vec<DeduplicationKey> = sqlx::query_as(
-        "INSERT INTO events (pixel_id, source_id, event_id, event_name, event_time, action_source, \
-             event_id_derived, body, test_event_code) \
-         SELECT pixel_id, source_id, event_id, event_name, event_time, action_source, derived, body, test_code \
-         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bool[], \
-             $8::jsonb[], $9::text[]) WITH ORDINALITY \
-             AS new(pixel_id, source_id, event_id, event_name, event_time, action_source, derived, body, test_code, \
-                 position) \
-         ORDER BY position \
-         ON CONFLICT (pixel_id, event_name, event_id) DO NOTHING \
-         RETURNING pixel_id, event_name, event_id",
+        "WITH inserted AS ( \
+             INSERT INTO events (pixel_id, source_id, event_id, event_name, event_time, action_source, \
+                 event_id_derived, body, test_event_code) \
+             SELECT pixel_id, source_id, event_id, event_name, event_time, action_source, derived, body, test_code \
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bool[], \
+                 $8::jsonb[], $9::text[]) WITH ORDINALITY \
+                 AS new(pixel_id, source_id, event_id, event_name, event_time, action_source, derived, body, \
+                     test_code, position) \
+             ORDER BY position \
+             ON CONFLICT (pixel_id, event_name, event_id) DO NOTHING \
+             RETURNING pixel_id, event_name, event_id, event_time, body \
+         ), \
+         queued_for_learning AS ( \
+             INSERT INTO learning_outbox (pixel_id, event_id, event_name, event_time, ad_id, custom_data) \
+             SELECT pixel_id, event_id, event_name, event_time, body->'custom_data'->>'ad_id', body->'custom_data' \
+             FROM inserted WHERE $10 AND body->'custom_data'->>'ad_id' IS NOT NULL \
+         ) \
+         SELECT pixel_id, event_name, event_id FROM inserted",
     )
     .bind(&pixels)
     .bind(&sources)
@@ -128,6 +146,7 @@ pub async fn insert_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<HashSet<De
     .bind(&derived)
     .bind(&bodies)
     .bind(&test_event_codes)
+    .bind(learning_outbox)
     .fetch_all(pool)
     .await?;
     Ok(inserted.into_iter().collect())

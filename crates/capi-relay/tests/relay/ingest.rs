@@ -334,5 +334,8 @@ async fn a_relay_with_delivery_on_sends_what_it_accepts_and_counts_it() {
         "{metrics}"
     );
     assert!(metrics.contains("adloop_relay_delivery_requests_total 1"), "{metrics}");
-    assert!(metrics.contains("adloop_relay_delivery_lag_seconds_count 3"), "{metrics}");
+    assert!(
+        metrics.contains("adloop_relay_delivery_lag_seconds_count 3"),
+        "{metrics}"
+    );
 }

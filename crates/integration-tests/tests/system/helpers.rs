@@ -89,8 +89,12 @@ pub async fn spawn_gateway(
 }
 
 pub async fn spawn_capi_relay(database: &TestDatabase) -> RunningService {
+    spawn_capi_relay_with(database, &[]).await
+}
+
+pub async fn spawn_capi_relay_with(database: &TestDatabase, overrides: &[(&str, &str)]) -> RunningService {
     let settings =
-        capi_relay::settings::RelaySettings::load(&service_environment(database, &[])).expect("relay settings");
+        capi_relay::settings::RelaySettings::load(&service_environment(database, overrides)).expect("relay settings");
     let application = capi_relay::startup::Application::build(settings)
         .await
         .expect("capi-relay starts");

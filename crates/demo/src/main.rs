@@ -16,6 +16,8 @@ async fn main() -> anyhow::Result<()> {
         meta_sim_url: required_variable("ADLOOP_META_SIM_URL")?,
         meta_sim_token: required_variable("ADLOOP_META_SIM_TOKEN")?,
         api_key: required_variable("ADLOOP_DEV_API_KEY")?,
+        dev_pixel_id: required_variable("ADLOOP_DEV_PIXEL_ID")?,
+        dev_ingest_token: required_variable("ADLOOP_DEV_INGEST_TOKEN")?,
     };
     let outcomes = run_all_steps(&endpoints).await;
     print!("{}", render_report(&outcomes));

@@ -15,6 +15,9 @@ pub struct ServiceEndpoints {
     pub meta_sim_token: String,
     /// The gateway's API key for the dev tenant.
     pub api_key: String,
+    /// The dev pixel (meta-sim knows it) and the relay's ingest token for it.
+    pub dev_pixel_id: String,
+    pub dev_ingest_token: String,
 }
 
 /// The simulated account's delivery so far, read through meta-sim's Graph API as any Meta client would.
@@ -173,5 +176,16 @@ pub async fn run_all_steps(endpoints: &ServiceEndpoints) -> Vec<StepOutcome> {
     let (allocation_outcome, allocation) = crate::allocation_step::allocate_simulated_account(&http, endpoints).await;
     steps.push(allocation_outcome);
     steps.push(crate::executor_step::apply_through_executor(&http, endpoints, allocation.as_ref()).await);
+    let ad_ids: Vec<String> = allocation
+        .as_ref()
+        .map(|allocation| {
+            allocation
+                .recommendations
+                .iter()
+                .filter_map(|entry| entry["ad_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    steps.push(crate::relay_step::send_conversions_through_relay(&http, endpoints, &ad_ids).await);
     steps
 }

@@ -113,11 +113,25 @@ async fn main() -> anyhow::Result<()> {
             commits.milliseconds_per_insert(),
         );
     }
+    let delivery = &figures.delivery;
     println!(
-        "- delivery to meta-sim (one relay, its 2 delivery workers, batches of 1,000): {} events in {:.1} s, {:.0} events/s",
-        figures.delivered_events,
-        figures.delivery_seconds,
-        figures.delivered_events as f64 / figures.delivery_seconds.max(1e-9),
+        "- delivery to meta-sim, one relay (2 delivery workers, batches of 1,000): {} events in {:.1} s (start-up included), {:.0} events/s",
+        delivery.one_relay_events,
+        delivery.one_relay_seconds,
+        delivery.one_relay_events as f64 / delivery.one_relay_seconds.max(1e-9),
+    );
+    println!(
+        "- then two relays on the same database: {} events in {:.1} s, {:.0} events/s; left pending: {}",
+        delivery.two_relays_events,
+        delivery.two_relays_seconds,
+        delivery.two_relays_events as f64 / delivery.two_relays_seconds.max(1e-9),
+        delivery.left_pending,
+    );
+    println!(
+        "- exactly once: meta-sim received {} events, the relays marked {} delivered ({} sent twice)",
+        delivery.received_at_meta_sim,
+        delivery.marked_delivered,
+        delivery.received_at_meta_sim - delivery.marked_delivered,
     );
     println!(
         "acknowledged events: {}; events in the relay's table: {}",
@@ -125,6 +139,9 @@ async fn main() -> anyhow::Result<()> {
     );
     if figures.stored_events < figures.acknowledged_events as i64 {
         anyhow::bail!("the relay acknowledged events it did not store");
+    }
+    if delivery.left_pending == 0 && delivery.received_at_meta_sim != delivery.marked_delivered {
+        anyhow::bail!("meta-sim did not receive each delivered event exactly once");
     }
     Ok(())
 }

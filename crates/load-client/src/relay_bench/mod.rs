@@ -100,9 +100,7 @@ pub struct RelayBenchFigures {
     pub fixed_rate: LoadFigures,
     /// Group commit during each of the three phases.
     pub commits: [CommitCounters; 3],
-    /// Delivery to meta-sim of the backlog the load phases left: events delivered and the seconds it took.
-    pub delivered_events: i64,
-    pub delivery_seconds: f64,
+    pub delivery: DeliveryFigures,
     /// Bare Postgres, 100 rows per commit, `batch_clients` connections: rows/s.
     pub raw_batch_ceiling: f64,
     /// Bare Postgres, 1 row per commit, `single_clients` connections: rows/s.
@@ -187,7 +185,7 @@ pub async fn run(plan: &RelayBenchPlan) -> Result<RelayBenchFigures, RelayBenchE
         "relay-bench: delivering the backlog to meta-sim for {} s…",
         plan.phase.as_secs()
     );
-    let (delivered_events, delivery_seconds) = deliver_backlog(plan, &under_test.database_url, &pool).await?;
+    let delivery = deliver_backlog(plan, &under_test.database_url, &pool).await?;
     eprintln!("relay-bench: bare Postgres, 100 rows per commit…");
     let raw_batch_ceiling = raw_insert_ceiling(&pool, &body, plan.batch_clients, 100, plan.phase).await?;
     eprintln!("relay-bench: bare Postgres, 1 row per commit…");
@@ -198,8 +196,7 @@ pub async fn run(plan: &RelayBenchPlan) -> Result<RelayBenchFigures, RelayBenchE
         single_requests,
         fixed_rate,
         commits,
-        delivered_events,
-        delivery_seconds,
+        delivery,
         raw_batch_ceiling,
         raw_single_ceiling,
         stored_events,
@@ -207,13 +204,37 @@ pub async fn run(plan: &RelayBenchPlan) -> Result<RelayBenchFigures, RelayBenchE
     })
 }
 
-/// Starts meta-sim and one relay with delivery on (batches of 1,000, Meta's most) against the backlog, and
-/// counts the events delivered within one phase.
+/// Delivery to meta-sim of the backlog the ingest phases left.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliveryFigures {
+    /// One relay (its delivery workers) for one phase.
+    pub one_relay_events: i64,
+    pub one_relay_seconds: f64,
+    /// Then a second relay on the same database, until the backlog is gone (or the time limit).
+    pub two_relays_events: i64,
+    pub two_relays_seconds: f64,
+    /// Still pending at the end (0 unless the time limit cut the run).
+    pub left_pending: i64,
+    /// Events meta-sim received (it de-duplicates nothing here) against events the relays marked delivered:
+    /// any excess was sent twice.
+    pub received_at_meta_sim: i64,
+    pub marked_delivered: i64,
+}
+
+async fn count_in_state(pool: &sqlx::PgPool, state: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM capi.events WHERE state = $1")
+        .bind(state)
+        .fetch_one(pool)
+        .await
+}
+
+/// Starts meta-sim and one relay with delivery on (batches of 1,000, Meta's most) against the backlog for
+/// one phase, then a second relay until the backlog is delivered; counts what meta-sim received.
 async fn deliver_backlog(
     plan: &RelayBenchPlan,
     database_url: &str,
     pool: &sqlx::PgPool,
-) -> Result<(i64, f64), RelayBenchError> {
+) -> Result<DeliveryFigures, RelayBenchError> {
     let meta_sim = ServiceProcess::start(
         &plan.binaries_dir,
         "meta-sim",
@@ -227,13 +248,33 @@ async fn deliver_backlog(
         ("ADLOOP_DELIVERY__ACCESS_TOKEN", META_SIM_TOKEN),
         ("ADLOOP_DELIVERY__POLL_INTERVAL_MILLISECONDS", "100"),
     ]);
+    let mut figures = DeliveryFigures::default();
     let started = std::time::Instant::now();
-    let relay = ServiceProcess::start(&plan.binaries_dir, "capi-relay", &environment)?;
+    let first_relay = ServiceProcess::start(&plan.binaries_dir, "capi-relay", &environment)?;
     tokio::time::sleep(plan.phase).await;
-    drop(relay);
-    let delivery_seconds = started.elapsed().as_secs_f64();
-    let delivered_events: i64 = sqlx::query_scalar("SELECT count(*) FROM capi.events WHERE state = 'delivered'")
-        .fetch_one(pool)
-        .await?;
-    Ok((delivered_events, delivery_seconds))
+    figures.one_relay_events = count_in_state(pool, "delivered").await?;
+    figures.one_relay_seconds = started.elapsed().as_secs_f64();
+
+    let second_started = std::time::Instant::now();
+    let second_relay = ServiceProcess::start(&plan.binaries_dir, "capi-relay", &environment)?;
+    let time_limit = Duration::from_secs(300);
+    loop {
+        figures.left_pending = count_in_state(pool, "pending").await?;
+        if figures.left_pending == 0 || second_started.elapsed() > time_limit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    figures.two_relays_seconds = second_started.elapsed().as_secs_f64();
+    drop((first_relay, second_relay));
+    figures.marked_delivered = count_in_state(pool, "delivered").await?;
+    figures.two_relays_events = figures.marked_delivered - figures.one_relay_events;
+    let state: serde_json::Value = reqwest::get(format!("{}/_sim/state", meta_sim.base_url()))
+        .await
+        .map_err(|error| RelayBenchError::Unexpected(format!("meta-sim state: {error}")))?
+        .json()
+        .await
+        .map_err(|error| RelayBenchError::Unexpected(format!("meta-sim state: {error}")))?;
+    figures.received_at_meta_sim = state["counters"]["capi_events_received"].as_i64().unwrap_or(-1);
+    Ok(figures)
 }

@@ -1,6 +1,7 @@
 //! The relay's command line: without arguments it serves; `capi-relay sources create --name N --pixel P
 //! [--test-event-code C]` creates an ingest source for pixel P and prints its token (the only time it is
-//! shown); `capi-relay pixels resume --pixel P` ends a pixel's pause after its token was fixed.
+//! shown); `capi-relay pixels resume --pixel P` ends a pixel's pause after its token was fixed;
+//! `capi-relay events requeue --pixel P [--event-id E]` sends dead letters again.
 
 use adloop_service_kit::postgres::connect_and_migrate;
 
@@ -24,6 +25,23 @@ pub enum AdminCommand {
     Pixels {
         #[command(subcommand)]
         action: PixelAction,
+    },
+    /// Stored events.
+    Events {
+        #[command(subcommand)]
+        action: EventAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum EventAction {
+    /// Send a pixel's dead letters again (after what Meta refused was fixed at its cause).
+    Requeue {
+        #[arg(long)]
+        pixel: String,
+        /// Only this event id (every dead letter of the pixel otherwise).
+        #[arg(long)]
+        event_id: Option<String>,
     },
 }
 
@@ -55,6 +73,14 @@ pub enum SourceAction {
 pub async fn run_admin_command(settings: &RelaySettings, command: AdminCommand) -> anyhow::Result<String> {
     let pool = connect_and_migrate(&settings.database, &crate::startup::MIGRATOR).await?;
     match command {
+        AdminCommand::Events {
+            action: EventAction::Requeue { pixel, event_id },
+        } => {
+            let requeued = crate::delivery::queue::requeue_dead(&pool, &pixel, event_id.as_deref()).await?;
+            Ok(format!(
+                "{requeued} dead letters of pixel {pixel} are due for delivery again"
+            ))
+        }
         AdminCommand::Pixels {
             action: PixelAction::Resume { pixel },
         } => {

@@ -192,3 +192,16 @@ pub async fn resume_pixel(pool: &PgPool, pixel_id: &str) -> Result<bool, sqlx::E
     transaction.commit().await?;
     Ok(was_paused)
 }
+
+/// Makes dead letters of `pixel_id` (or only `event_id`) pending and due now; returns how many.
+pub async fn requeue_dead(pool: &PgPool, pixel_id: &str, event_id: Option<&str>) -> Result<u64, sqlx::Error> {
+    let requeued = sqlx::query(
+        "UPDATE events SET state = 'pending', next_attempt_at = now(), lease_owner = NULL, lease_expires_at = NULL \
+         WHERE pixel_id = $1 AND state = 'dead' AND ($2::text IS NULL OR event_id = $2)",
+    )
+    .bind(pixel_id)
+    .bind(event_id)
+    .execute(pool)
+    .await?;
+    Ok(requeued.rows_affected())
+}

@@ -162,6 +162,16 @@ async fn good_events_reach_meta_once_with_their_ids_and_a_bad_one_is_split_out_a
         0,
         "nothing left to send"
     );
+    // An operator fixed the cause: the dead letter goes back to the queue, the others stay delivered.
+    let requeued = capi_relay::delivery::queue::requeue_dead(&pool, PIXEL, Some("lead-bad"))
+        .await
+        .unwrap();
+    assert_eq!(requeued, 1);
+    let pending: Vec<String> = sqlx::query_scalar("SELECT event_id FROM events WHERE state = 'pending'")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, ["lead-bad"]);
 }
 
 #[tokio::test]

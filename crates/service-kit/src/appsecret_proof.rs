@@ -4,16 +4,14 @@
 
 use hmac::{KeyInit as _, Mac as _};
 
+use crate::bearer_tokens::lowercase_hex;
+
 /// The proof for `access_token` under `app_secret`, lowercase hex.
 pub fn appsecret_proof(access_token: &str, app_secret: &str) -> String {
     // HMAC takes a key of any length, so this cannot fail.
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes()).expect("hmac keys of any length");
     mac.update(access_token.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    lowercase_hex(&mac.finalize().into_bytes())
 }
 
 #[cfg(test)]

@@ -19,10 +19,12 @@ pub fn new_bearer_token(prefix: &str) -> String {
 
 /// What is stored of a token: its SHA-256, lowercase hex.
 pub fn token_sha256(token: &str) -> String {
-    sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    lowercase_hex(&sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Bytes as lowercase hex, two characters each (digests and proofs are written this way).
+pub fn lowercase_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

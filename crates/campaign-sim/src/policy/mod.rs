@@ -4,11 +4,13 @@
 mod adloop;
 mod oracle;
 mod seed_v1;
+mod ts_basic;
 mod uniform;
 
 pub use adloop::{Adloop, allocation_request};
 pub use oracle::Oracle;
 pub use seed_v1::SeedV1;
+pub use ts_basic::TsBasic;
 pub use uniform::Uniform;
 
 use adloop_money::MinorUnits;
@@ -35,13 +37,14 @@ pub trait Policy {
 }
 
 /// Names of the built-in policies, as the CLI accepts them.
-pub const BUILT_IN_POLICY_NAMES: &[&str] = &["uniform", "seed-v1", "adloop", "oracle"];
+pub const BUILT_IN_POLICY_NAMES: &[&str] = &["uniform", "seed-v1", "ts-basic", "adloop", "oracle"];
 
 /// A fresh built-in policy for one run; `seed` makes its own random draws reproducible.
 pub fn built_in_policy(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
     match name {
         "uniform" => Some(Box::new(Uniform)),
         "seed-v1" => Some(Box::new(SeedV1::new(seed))),
+        "ts-basic" => Some(Box::new(TsBasic::new(seed))),
         "adloop" => Some(Box::new(Adloop::new(seed))),
         "oracle" => Some(Box::new(Oracle)),
         _ => None,

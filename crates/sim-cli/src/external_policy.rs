@@ -7,11 +7,15 @@
 //!   `{"budgets":{"<ad_id>":<minor units>,..}}` (ads it leaves out get no budget);
 //! - `{"type":"end"}` when the run is over; then stdin closes and the process should exit.
 //!
-//! The policy's stderr passes through to the terminal.
+//! The policy's stderr passes through to the terminal. A policy that does not answer a decision within its
+//! time-out (`--policy-timeout-seconds`) is stopped, and the error names the hour; one that exits or prints
+//! something other than an answer is reported with what it printed.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use adloop_money::MinorUnits;
 use campaign_sim::{HiddenTruths, Observation, Policy, PolicyError, Scenario};
@@ -43,7 +47,24 @@ pub struct ExternalPolicy {
     child: Child,
     /// `None` once closed.
     stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    /// The policy's stdout, line by line, read by a thread of its own so a silent policy can time out.
+    stdout_lines: mpsc::Receiver<String>,
+    decision_timeout: Duration,
+}
+
+/// At most this much of what a broken policy printed goes into the error.
+const PRINTED_EXCERPT_CHARACTERS: usize = 300;
+
+fn excerpt(printed: &str) -> String {
+    let trimmed = printed.trim();
+    if trimmed.is_empty() {
+        return "nothing".into();
+    }
+    let mut excerpt: String = trimmed.chars().take(PRINTED_EXCERPT_CHARACTERS).collect();
+    if trimmed.chars().count() > PRINTED_EXCERPT_CHARACTERS {
+        excerpt.push('…');
+    }
+    format!("{excerpt:?}")
 }
 
 fn failed(command_line: &str, reason: impl Into<String>) -> PolicyError {
@@ -54,8 +75,14 @@ fn failed(command_line: &str, reason: impl Into<String>) -> PolicyError {
 }
 
 impl ExternalPolicy {
-    /// Starts `command_line` with `sh -c` and announces the run.
-    pub fn start(command_line: &str, scenario: &Scenario, seed: u64) -> Result<ExternalPolicy, PolicyError> {
+    /// Starts `command_line` with `sh -c` and announces the run; each decision must be answered within
+    /// `decision_timeout`.
+    pub fn start(
+        command_line: &str,
+        scenario: &Scenario,
+        seed: u64,
+        decision_timeout: Duration,
+    ) -> Result<ExternalPolicy, PolicyError> {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(command_line)
@@ -67,11 +94,21 @@ impl ExternalPolicy {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(failed(command_line, "no pipes to the process"));
         };
+        let (line_sender, stdout_lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line_sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let mut policy = ExternalPolicy {
             command_line: command_line.to_owned(),
             child,
             stdin: Some(stdin),
-            stdout: BufReader::new(stdout),
+            stdout_lines,
+            decision_timeout,
         };
         policy.send(&MessageToPolicy::Start {
             scenario: &scenario.name,
@@ -88,28 +125,55 @@ impl ExternalPolicy {
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(failed(&self.command_line, "the run has ended"));
         };
-        stdin
-            .write_all(line.as_bytes())
-            .and_then(|()| stdin.flush())
-            .map_err(|error| failed(&self.command_line, format!("cannot write to the process: {error}")))
+        if stdin.write_all(line.as_bytes()).and_then(|()| stdin.flush()).is_err() {
+            let reason = self.exited_having_printed();
+            return Err(failed(&self.command_line, reason));
+        }
+        Ok(())
     }
 
-    fn receive_decision(&mut self) -> Result<DecisionFromPolicy, PolicyError> {
-        let mut line = String::new();
-        let bytes_read = self
-            .stdout
-            .read_line(&mut line)
-            .map_err(|error| failed(&self.command_line, format!("cannot read from the process: {error}")))?;
-        if bytes_read == 0 {
-            return Err(failed(
-                &self.command_line,
-                "the process exited before answering a decision",
-            ));
-        }
+    /// Why the process stopped listening: its exit status and what it printed that was not an answer.
+    fn exited_having_printed(&mut self) -> String {
+        let exit = match self.child.wait() {
+            Ok(status) => status.to_string(),
+            Err(error) => format!("an unknown status ({error})"),
+        };
+        let printed: Vec<String> = self.stdout_lines.try_iter().collect();
+        format!(
+            "the process exited ({exit}) instead of reading the next message; it printed {}",
+            excerpt(&printed.join("\n"))
+        )
+    }
+
+    fn receive_decision(&mut self, hour: u32) -> Result<DecisionFromPolicy, PolicyError> {
+        let line = match self.stdout_lines.recv_timeout(self.decision_timeout) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                return Err(failed(
+                    &self.command_line,
+                    format!(
+                        "no answer to the decision at hour {hour} within {} s (the process was stopped; raise \
+                         --policy-timeout-seconds if it needs longer)",
+                        self.decision_timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(failed(
+                    &self.command_line,
+                    format!("the process exited before answering the decision at hour {hour}"),
+                ));
+            }
+        };
         serde_json::from_str(&line).map_err(|error| {
             failed(
                 &self.command_line,
-                format!("answer is not {{\"budgets\":{{\"<ad_id>\":<minor units>}}}}: {error}"),
+                format!(
+                    "its answer to the decision at hour {hour} is not {{\"budgets\":{{\"<ad_id>\":<minor units>}}}} \
+                     ({error}); it printed {}",
+                    excerpt(&line)
+                ),
             )
         })
     }
@@ -126,7 +190,7 @@ impl Policy for ExternalPolicy {
         _hidden: &HiddenTruths<'_>,
     ) -> Result<Vec<MinorUnits>, PolicyError> {
         self.send(&MessageToPolicy::Decide { observation })?;
-        let mut decision = self.receive_decision()?;
+        let mut decision = self.receive_decision(observation.hour)?;
         let budgets = observation
             .ads
             .iter()
@@ -135,7 +199,10 @@ impl Policy for ExternalPolicy {
         if let Some(unknown_ad_id) = decision.budgets.keys().next() {
             return Err(failed(
                 &self.command_line,
-                format!("budgets.{unknown_ad_id}: no such ad in the observation"),
+                format!(
+                    "budgets.{unknown_ad_id} in the answer at hour {}: no such ad in the observation",
+                    observation.hour
+                ),
             ));
         }
         Ok(budgets)

@@ -36,7 +36,7 @@ pub enum Command {
     Run {
         #[command(flatten)]
         common: CommonOptions,
-        /// uniform, seed-v1, adloop, oracle, or external (with --policy-cmd).
+        /// uniform, seed-v1, ts-basic, adloop, oracle, or external (with --policy-cmd).
         #[arg(long)]
         policy: String,
     },
@@ -44,7 +44,7 @@ pub enum Command {
     Compare {
         #[command(flatten)]
         common: CommonOptions,
-        /// Comma-separated policy names, e.g. uniform,seed-v1,adloop,oracle.
+        /// Comma-separated policy names, e.g. uniform,seed-v1,ts-basic,adloop,oracle.
         #[arg(long, value_delimiter = ',', required = true)]
         policies: Vec<String>,
     },
@@ -67,6 +67,9 @@ pub struct CommonOptions {
     /// Command line of an external policy (for the policy name `external`), run with `sh -c`.
     #[arg(long)]
     pub policy_cmd: Option<String>,
+    /// How long an external policy may take to answer one decision before it is stopped.
+    #[arg(long, default_value_t = 30.0)]
+    pub policy_timeout_seconds: f64,
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -149,6 +152,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
         Command::Compare { common, policies } => (common, policies),
     };
     anyhow::ensure!(common.seeds >= 1, "--seeds must be at least 1");
+    anyhow::ensure!(
+        common.policy_timeout_seconds > 0.0 && common.policy_timeout_seconds <= 86_400.0,
+        "--policy-timeout-seconds must be more than 0 and at most 86400"
+    );
+    let policy_timeout = std::time::Duration::from_secs_f64(common.policy_timeout_seconds);
     check_policy_names(&policy_names, common.policy_cmd.as_deref())?;
     let scenario = load_scenario(&common.scenario)?;
     let days = common.days.unwrap_or(scenario.days);
@@ -158,7 +166,12 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
     let policy_command = common.policy_cmd.clone().unwrap_or_default();
     let factories: Vec<(String, Box<PolicyFactory<'static>>)> = policy_names
         .iter()
-        .map(|name| (name.clone(), policy_factory(name, &scenario, &policy_command)))
+        .map(|name| {
+            (
+                name.clone(),
+                policy_factory(name, &scenario, &policy_command, policy_timeout),
+            )
+        })
         .collect();
     let factory_refs: Vec<(&str, &PolicyFactory<'_>)> = factories
         .iter()
@@ -191,12 +204,17 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
 }
 
 /// Makes a fresh policy per run: an external process per seed, or a built-in policy.
-fn policy_factory(name: &str, scenario: &Scenario, external_command: &str) -> Box<PolicyFactory<'static>> {
+fn policy_factory(
+    name: &str,
+    scenario: &Scenario,
+    external_command: &str,
+    decision_timeout: std::time::Duration,
+) -> Box<PolicyFactory<'static>> {
     if name == "external" {
         let scenario = scenario.clone();
         let command = external_command.to_owned();
         return Box::new(move |seed| {
-            let policy: Box<dyn Policy> = Box::new(ExternalPolicy::start(&command, &scenario, seed)?);
+            let policy: Box<dyn Policy> = Box::new(ExternalPolicy::start(&command, &scenario, seed, decision_timeout)?);
             Ok(policy)
         });
     }

@@ -166,3 +166,46 @@ fn a_broken_scenario_file_is_reported_with_its_path_and_field() {
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("broken.toml") && error.contains("days"), "{error}");
 }
+
+/// Runs `policy_command` as an external policy on a short stationary run; returns what adloop-sim said.
+fn run_external(policy_command: &str, extra: &[&str]) -> (bool, String) {
+    let scenario = project_path("scenarios/stationary-10.toml");
+    let mut arguments = vec![
+        "run",
+        "--scenario",
+        &scenario,
+        "--policy",
+        "external",
+        "--policy-cmd",
+        policy_command,
+        "--seeds",
+        "1",
+        "--days",
+        "2",
+        "--quiet",
+    ];
+    arguments.extend_from_slice(extra);
+    let output = adloop_sim(&arguments);
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn a_policy_that_never_answers_times_out_naming_the_hour() {
+    let started = std::time::Instant::now();
+    // Reads its messages and never answers.
+    let (succeeded, error) = run_external("cat > /dev/null", &["--policy-timeout-seconds", "0.5"]);
+    assert!(!succeeded);
+    assert!(
+        error.contains("no answer to the decision at hour 24 within 0.5 s"),
+        "the first decision is at the end of day one: {error}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "it did not hang");
+}
+
+#[test]
+fn a_policy_that_prints_something_else_and_exits_is_reported_with_what_it_printed() {
+    let (succeeded, error) = run_external("echo 'Traceback: ModuleNotFoundError: numpy'", &[]);
+    assert!(!succeeded);
+    assert!(error.contains("ModuleNotFoundError: numpy"), "{error}");
+    assert!(!error.contains("Broken pipe"), "{error}");
+}

@@ -8,7 +8,7 @@ mod ts_basic;
 mod uniform;
 
 pub use adloop::{Adloop, allocation_request};
-pub use oracle::Oracle;
+pub use oracle::{LimitedOracle, Oracle};
 pub use seed_v1::SeedV1;
 pub use ts_basic::TsBasic;
 pub use uniform::Uniform;
@@ -37,7 +37,7 @@ pub trait Policy {
 }
 
 /// Names of the built-in policies, as the CLI accepts them.
-pub const BUILT_IN_POLICY_NAMES: &[&str] = &["uniform", "seed-v1", "ts-basic", "adloop", "oracle"];
+pub const BUILT_IN_POLICY_NAMES: &[&str] = &["uniform", "seed-v1", "ts-basic", "adloop", "oracle", "oracle-limited"];
 
 /// A fresh built-in policy for one run; `seed` makes its own random draws reproducible.
 pub fn built_in_policy(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
@@ -47,6 +47,7 @@ pub fn built_in_policy(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
         "ts-basic" => Some(Box::new(TsBasic::new(seed))),
         "adloop" => Some(Box::new(Adloop::new(seed))),
         "oracle" => Some(Box::new(Oracle)),
+        "oracle-limited" => Some(Box::new(LimitedOracle::default())),
         _ => None,
     }
 }

@@ -171,6 +171,10 @@ pub fn validate_event(
         check_custom_data(custom_data).map_err(|(field, rule)| refuse(&format!("custom_data{field}"), rule))?;
     }
     check_consent(fields, &user_data).map_err(|(field, rule)| refuse(field, rule))?;
+    if let Some(field) = field_with_nul(event, "") {
+        // Postgres (and so the relay's store) cannot hold U+0000 in JSON text, and no real value has it.
+        return Err(refuse(&field, "must not contain the NUL character (\\u0000)"));
+    }
     let mut body = fields.clone();
     body.insert("user_data".into(), Value::Object(user_data));
     Ok(ValidatedEvent {
@@ -180,6 +184,31 @@ pub fn validate_event(
         event_id,
         body,
     })
+}
+
+/// The path of the first key or string value holding U+0000 (`""` for the event itself).
+fn field_with_nul(value: &Value, path: &str) -> Option<String> {
+    let child = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => Some(path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| field_with_nul(item, &format!("{path}[{index}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                return Some(child("(a key)"));
+            }
+            field_with_nul(item, &child(key))
+        }),
+        _ => None,
+    }
 }
 
 /// A whole number of seconds, as a JSON integer or a string of digits (as form bodies carry it).
@@ -480,6 +509,17 @@ mod tests {
             "data_processing_options"
         );
         assert_eq!(check(json!({ "opt_out": "yes" })).unwrap_err(), "opt_out");
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_is_refused_by_its_field() {
+        let event = json!({
+            "event_name": "Purchase", "event_time": NOW - 10, "action_source": "email",
+            "user_data": { "em": "a@example.com" },
+            "custom_data": { "order_id": "A\u{0}1" },
+        });
+        let error = validate_event(0, &event, NOW, &TimeRules::default(), &settings()).unwrap_err();
+        assert_eq!(error.field, "custom_data.order_id");
     }
 
     /// Any JSON a client could send, biased towards the field names the checks look at.

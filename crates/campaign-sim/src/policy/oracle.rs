@@ -129,7 +129,9 @@ mod tests {
             .unwrap();
         // The best rises by half, the worst falls by half, the middle takes what is left.
         assert_eq!(budgets, [MinorUnits(5_000), MinorUnits(15_000), MinorUnits(10_000)]);
-        let unlimited = Oracle.decide(&observation, &HiddenTruths { true_roas: &truths }).unwrap();
+        let unlimited = Oracle
+            .decide(&observation, &HiddenTruths { true_roas: &truths })
+            .unwrap();
         assert_eq!(unlimited[1], MinorUnits(30_000));
     }
 }

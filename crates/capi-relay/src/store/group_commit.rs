@@ -124,8 +124,22 @@ async fn commit_group(pool: &PgPool, group: Vec<PendingRequest>, learning_outbox
                 let _ = request.answer.send(Ok(stored));
             }
         }
+        // One request's rows may be what the database refused: each is tried on its own, so only it fails.
+        Err(error) if group.len() > 1 => {
+            tracing::warn!(%error, requests = group.len(), "group commit: a group failed; storing its requests one by one");
+            for request in group {
+                let outcome = insert_rows_with_outbox(pool, &request.rows.iter().collect::<Vec<_>>(), learning_outbox)
+                    .await
+                    .map(|inserted| credit_requests(&[request.rows.as_slice()], &inserted)[0])
+                    .map_err(Arc::new);
+                if let Err(error) = &outcome {
+                    tracing::error!(%error, "group commit: could not store a request");
+                }
+                let _ = request.answer.send(outcome);
+            }
+        }
         Err(error) => {
-            tracing::error!(%error, requests = group.len(), "group commit: could not store a group");
+            tracing::error!(%error, "group commit: could not store a request");
             let error = Arc::new(error);
             for request in group {
                 let _ = request.answer.send(Err(error.clone()));

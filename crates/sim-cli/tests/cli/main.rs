@@ -186,7 +186,10 @@ fn run_external(policy_command: &str, extra: &[&str]) -> (bool, String) {
     ];
     arguments.extend_from_slice(extra);
     let output = adloop_sim(&arguments);
-    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -199,7 +202,10 @@ fn a_policy_that_never_answers_times_out_naming_the_hour() {
         error.contains("no answer to the decision at hour 24 within 0.5 s"),
         "the first decision is at the end of day one: {error}"
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(20), "it did not hang");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "it did not hang"
+    );
 }
 
 #[test]

@@ -59,7 +59,8 @@ pub struct AdObservation {
     /// Conversions and their value reported so far; late conversions are still missing.
     pub conversions: u64,
     pub conversion_value: MinorUnits,
-    /// The same counters over the last 72 hours (conversions by report time).
+    /// The same counters over the last 72 hours: delivery in that window, and the conversions of that
+    /// delivery reported so far (credited to the click's time, as Meta's insights credit them).
     pub last_72_hours: WindowStats,
     pub frequency: f64,
     pub features: BTreeMap<String, f64>,

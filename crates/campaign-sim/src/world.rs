@@ -20,6 +20,9 @@ struct PendingConversion {
     arrival_second: u64,
     /// The day the conversion happened; insights credit it there once it is reported.
     event_day: u32,
+    /// The decision step whose delivery it came from: the trailing window credits it there, as Meta's
+    /// insights for a date range count the conversions of that range's impressions and clicks.
+    event_step: u32,
     value: i64,
 }
 
@@ -50,8 +53,8 @@ struct AdState {
     reported_conversions: u64,
     reported_value: MinorUnits,
     pending_conversions: Vec<PendingConversion>,
-    /// Per-step counters for the trailing window, newest last.
-    recent_steps: VecDeque<WindowStats>,
+    /// Per-step counters for the trailing window (step number, counters), newest last.
+    recent_steps: VecDeque<(u32, WindowStats)>,
     /// Insights per simulated day since the start (index = day).
     daily_stats: Vec<DailyAdStats>,
     spent_today: i64,
@@ -355,8 +358,9 @@ impl World {
             (self.account_daily_budget().get() as f64 * overspend_cap_multiplier) as i64 - self.account_spent_today;
         let truth = &self.truths[truth_index];
         let ad = &mut self.ads[truth_index];
+        let step_number = self.hour / self.decision_interval_hours;
         if ad.paused || ad.daily_budget.get() == 0 {
-            ad.recent_steps.push_back(WindowStats::default());
+            ad.recent_steps.push_back((step_number, WindowStats::default()));
             return StepOutcome::default();
         }
         let budget = ad.daily_budget.get() as f64;
@@ -396,6 +400,7 @@ impl World {
             ad.pending_conversions.push(PendingConversion {
                 arrival_second,
                 event_day: (event_second / (24 * SECONDS_PER_HOUR)) as u32,
+                event_step: step_number,
                 value,
             });
         }
@@ -410,13 +415,16 @@ impl World {
         today.cumulative_impressions = ad.impressions;
         ad.spent_today += spend;
         self.account_spent_today += spend;
-        ad.recent_steps.push_back(WindowStats {
-            impressions,
-            clicks,
-            spend: MinorUnits(spend),
-            conversions: 0,
-            conversion_value: MinorUnits::ZERO,
-        });
+        ad.recent_steps.push_back((
+            step_number,
+            WindowStats {
+                impressions,
+                clicks,
+                spend: MinorUnits(spend),
+                conversions: 0,
+                conversion_value: MinorUnits::ZERO,
+            },
+        ));
         StepOutcome {
             spend: MinorUnits(spend),
             conversion_value: MinorUnits(conversion_value),
@@ -517,9 +525,13 @@ impl World {
         let window_steps = (RECENT_WINDOW_HOURS / self.decision_interval_hours).max(1) as usize;
         for (position, &truth_index) in self.observed_truth_indices.iter().enumerate() {
             let ad = &mut self.ads[truth_index];
+            while ad.recent_steps.len() > window_steps {
+                ad.recent_steps.pop_front();
+            }
             let mut arrived_conversions = 0_u64;
             let mut arrived_value = 0_i64;
             let daily_stats = &mut ad.daily_stats;
+            let recent_steps = &mut ad.recent_steps;
             ad.pending_conversions.retain(|pending| {
                 let arrived = pending.arrival_second <= now_second;
                 if arrived {
@@ -528,20 +540,21 @@ impl World {
                     let event_day = daily_stats_entry(daily_stats, pending.event_day);
                     event_day.conversions += 1;
                     event_day.conversion_value += MinorUnits(pending.value);
+                    // Credited to the step of its click, if that step is still in the window.
+                    if let Some((_, step)) = recent_steps
+                        .iter_mut()
+                        .find(|(number, _)| *number == pending.event_step)
+                    {
+                        step.conversions += 1;
+                        step.conversion_value += MinorUnits(pending.value);
+                    }
                 }
                 !arrived
             });
             ad.reported_conversions += arrived_conversions;
             ad.reported_value += MinorUnits(arrived_value);
-            if let Some(newest_step) = ad.recent_steps.back_mut() {
-                newest_step.conversions += arrived_conversions;
-                newest_step.conversion_value += MinorUnits(arrived_value);
-            }
-            while ad.recent_steps.len() > window_steps {
-                ad.recent_steps.pop_front();
-            }
             let mut last_72_hours = WindowStats::default();
-            for step in &ad.recent_steps {
+            for (_, step) in &ad.recent_steps {
                 last_72_hours.add(step);
             }
 

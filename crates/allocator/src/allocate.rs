@@ -147,16 +147,38 @@ pub fn finish_allocation(
     draws: &[&ScoreDraws],
 ) -> Result<Allocation, InputError> {
     let currency = request.currency;
-    let decisions: Vec<(Decision, String, Interval, Interval)> = request
+    let active_ads = request
+        .ads
+        .iter()
+        .filter(|ad| ad.status == AdStatus::Active)
+        .count()
+        .max(1);
+    let even_daily_share = MinorUnits(request.total_daily_budget.get() / active_ads as i64);
+    let mut decisions: Vec<(Decision, String, Interval, Interval)> = request
         .ads
         .iter()
         .zip(&prepared.ads)
         .map(|(ad, prepared_ad)| {
             let roas = prepared_ad.posterior.roas();
-            let (decision, decision_reason) = decide(&roas, ad.spend, currency, config);
+            let (decision, decision_reason) = decide(&roas, ad.spend, even_daily_share, currency, config);
             (decision, decision_reason, prepared_ad.posterior.ctr(), roas)
         })
         .collect();
+    let every_active_ad_killed = request
+        .ads
+        .iter()
+        .zip(&decisions)
+        .filter(|(ad, _)| ad.status == AdStatus::Active)
+        .all(|(_, (decision, ..))| *decision == Decision::Kill);
+    if every_active_ad_killed {
+        // Killing them all would leave the budget nowhere: the account's best bets keep it, by P(best).
+        for (ad, (decision, reason, ..)) in request.ads.iter().zip(decisions.iter_mut()) {
+            if ad.status == AdStatus::Active {
+                *decision = Decision::Maintain;
+                reason.push_str("; every active ad is below the kill line, so none is killed");
+            }
+        }
+    }
     let eligible: Vec<bool> = request
         .ads
         .iter()

@@ -15,14 +15,25 @@ pub enum Decision {
     Kill,
 }
 
-/// Kill when, after enough spend, even the optimistic end of the ROAS interval is below the kill line; scale
-/// when even its pessimistic end is above the scale line.
-pub fn decide(roas: &Interval, spend: MinorUnits, currency: Currency, config: &AllocatorConfig) -> (Decision, String) {
+/// Kill when, after enough spend (`min_spend_for_decision_even_daily_shares` of `even_daily_share`, the
+/// account's total daily budget over its active ads), even the optimistic end of the ROAS interval is below
+/// the kill line; scale when even its pessimistic end is above the scale line.
+pub fn decide(
+    roas: &Interval,
+    spend: MinorUnits,
+    even_daily_share: MinorUnits,
+    currency: Currency,
+    config: &AllocatorConfig,
+) -> (Decision, String) {
     let spent = Money {
         amount: spend,
         currency,
     };
-    let minimum_spend = MinorUnits::from_major_rounded(config.min_spend_for_decision_major_units, currency);
+    let minimum_spend = MinorUnits(
+        (even_daily_share.get() as f64 * config.min_spend_for_decision_even_daily_shares)
+            .round()
+            .max(1.0) as i64,
+    );
     let roas_text = format!(
         "ROAS {:.2} (95% interval {:.2} to {:.2})",
         roas.mean, roas.lower_95, roas.upper_95

@@ -140,3 +140,66 @@ fn creative_dna_nudges_the_prior_by_at_most_20_percent() {
     // 1.2 up to the ≈3% quantisation of posterior parameters.
     assert!((ratio - 1.2).abs() < 0.04, "{ratio}");
 }
+
+#[test]
+fn the_spend_before_judging_an_ad_is_relative_to_the_account_not_200_in_every_currency() {
+    // A yen account of 1,000,000 JPY a day over ten ads: an even share is 100,000 JPY, a week of it 700,000.
+    // A loser that has spent 50,000 JPY is not judged yet, although 50,000 is far above "200 major units".
+    let mut ads = ten_unequal_ads();
+    ads[0] = ad("money-pit", 400_000, 4_000, 6, 50_000, 3_000, 240.0);
+    let mut yen_request = request(ads, 1_000_000);
+    yen_request.currency = adloop_money::Currency::parse("JPY").unwrap();
+    let allocation = allocate(&yen_request, &AllocatorConfig::default()).unwrap();
+    assert_eq!(allocation.recommendations[0].decision, Decision::Maintain);
+    assert!(
+        allocation.recommendations[0]
+            .reason
+            .contains("too early to judge before 700000 JPY"),
+        "{}",
+        allocation.recommendations[0].reason
+    );
+    // After a week's share the same returns are judged: killed.
+    let mut ads = ten_unequal_ads();
+    ads[0] = ad("money-pit", 800_000, 8_000, 2, 800_000, 4_000, 240.0);
+    yen_request.ads = ads;
+    let allocation = allocate(&yen_request, &AllocatorConfig::default()).unwrap();
+    assert_eq!(
+        allocation.recommendations[0].decision,
+        Decision::Kill,
+        "{}",
+        allocation.recommendations[0].reason
+    );
+}
+
+#[test]
+fn when_every_ad_is_a_confident_loser_none_is_killed_and_the_budget_still_has_a_home() {
+    let losers: Vec<_> = (0..3)
+        .map(|index| {
+            ad(
+                &format!("loser-{index}"),
+                400_000,
+                4_000,
+                2,
+                400_000,
+                4_000 + index * 1_000,
+                240.0,
+            )
+        })
+        .collect();
+    let allocation = allocate(&request(losers, 30_000), &AllocatorConfig::default()).unwrap();
+    assert!(
+        allocation
+            .recommendations
+            .iter()
+            .all(|ad| ad.decision == Decision::Maintain),
+        "{:?}",
+        allocation.recommendations
+    );
+    let total: i64 = allocation
+        .recommendations
+        .iter()
+        .map(|ad| ad.recommended_daily_budget.get())
+        .sum();
+    assert_eq!(total, 30_000);
+    assert!(allocation.recommendations[0].reason.contains("none is killed"));
+}

@@ -70,8 +70,10 @@ fn the_trailing_window_credits_conversions_to_their_clicks_not_to_the_report() {
     // Every conversion is reported 100–110 h after its click: longer than the 72-hour window, so the window
     // (the clicks of the last 72 hours and their conversions reported so far) never holds one, although the
     // lifetime counters fill up. Credited by report time, the window would hold the late arrivals.
-    let scenario_text = LATE_REPORTING_SCENARIO
-        .replace("min_hours = 48.0, max_hours = 72.0", "min_hours = 100.0, max_hours = 110.0");
+    let scenario_text = LATE_REPORTING_SCENARIO.replace(
+        "min_hours = 48.0, max_hours = 72.0",
+        "min_hours = 100.0, max_hours = 110.0",
+    );
     let scenario = Scenario::from_toml(&scenario_text).unwrap();
     let mut world = World::new(&scenario, 11);
     for _ in 0..(10 * 4) {
@@ -80,5 +82,8 @@ fn the_trailing_window_credits_conversions_to_their_clicks_not_to_the_report() {
         assert_eq!(ad.last_72_hours.conversions, 0, "at hour {}", world.hour());
         assert!(ad.last_72_hours.clicks > 0);
     }
-    assert!(world.observation().ads[0].conversions > 100, "lifetime conversions are reported");
+    assert!(
+        world.observation().ads[0].conversions > 100,
+        "lifetime conversions are reported"
+    );
 }

@@ -201,6 +201,11 @@ pub fn finish_allocation(
         probability_best[index] = eligible_probabilities[position];
     }
 
+    let waiting_for_budget = weakest_beyond_the_floor(request, &eligible_indices, &probability_best);
+    let mut eligible = eligible;
+    for &index in &waiting_for_budget {
+        eligible[index] = false;
+    }
     let (budgets, change_limit_relaxed, young_floor_dropped) =
         fit_with_relaxation(request, config, &eligible, &probability_best)?;
 
@@ -263,6 +268,16 @@ pub fn finish_allocation(
                     posterior.fatigue_factor, config.fatigue_projection_hours
                 ));
             }
+            if waiting_for_budget.contains(&index) {
+                reason.push_str(&format!(
+                    "; no budget this time: the total cannot give every active ad the per-ad floor of {}, so the \
+                     ads least likely to be best wait",
+                    Money {
+                        amount: request.constraints.per_ad_floor,
+                        currency
+                    }
+                ));
+            }
             if change_limit_relaxed && eligible[index] {
                 reason.push_str("; the ±change limit was relaxed to keep the total");
             }
@@ -292,6 +307,32 @@ pub fn finish_allocation(
         seed: prepared.seed,
         change_limit_relaxed,
     })
+}
+
+/// The eligible ads that must wait when the total cannot give each the per-ad floor: as many as the total
+/// can fund at the floor keep their place, by P(best); the rest (the weakest) get nothing this time instead
+/// of the allocation being refused. Empty when the floor fits, or when not even one ad can have it (then
+/// the request is refused naming the floor).
+fn weakest_beyond_the_floor(
+    request: &AllocationRequest,
+    eligible_indices: &[usize],
+    probability_best: &[f64],
+) -> Vec<usize> {
+    let floor = request.constraints.per_ad_floor.get();
+    if floor <= 0 {
+        return Vec::new();
+    }
+    let fundable = usize::try_from(request.total_daily_budget.get() / floor).unwrap_or(usize::MAX);
+    if fundable == 0 || eligible_indices.len() <= fundable {
+        return Vec::new();
+    }
+    let mut by_probability_best = eligible_indices.to_vec();
+    by_probability_best.sort_by(|&left, &right| {
+        probability_best[right]
+            .total_cmp(&probability_best[left])
+            .then(left.cmp(&right))
+    });
+    by_probability_best.split_off(fundable)
 }
 
 /// Bounds per ad, loosened step by step until budgets that conserve the total exist: first the change

@@ -121,9 +121,31 @@ fn a_young_ad_is_never_starved_below_its_exploration_floor() {
 }
 
 #[test]
-fn infeasible_floors_are_refused_naming_the_field() {
+fn when_the_floor_cannot_be_given_to_every_ad_the_weakest_wait_instead_of_a_refusal() {
+    // 1,000.00 a day cannot give ten ads 200.00 each: five are funded, the five least likely to be best wait.
     let mut request = request(ten_unequal_ads(), 100_000);
     request.constraints.per_ad_floor = MinorUnits(20_000);
+    let allocation = allocate(&request, &AllocatorConfig::default()).unwrap();
+    assert_eq!(recommended_total(&allocation), 100_000);
+    let (funded, waiting): (Vec<_>, Vec<_>) = allocation
+        .recommendations
+        .iter()
+        .partition(|ad| ad.recommended_daily_budget.get() > 0);
+    assert_eq!(funded.len(), 5);
+    assert!(funded.iter().all(|ad| ad.recommended_daily_budget.get() >= 20_000));
+    let weakest_funded = funded
+        .iter()
+        .map(|ad| ad.probability_best)
+        .fold(f64::INFINITY, f64::min);
+    assert!(waiting.iter().all(|ad| ad.probability_best <= weakest_funded));
+    assert!(
+        waiting
+            .iter()
+            .all(|ad| ad.reason.contains("cannot give every active ad the per-ad floor"))
+    );
+
+    // Not even one ad can have the floor: that is refused, naming it.
+    request.constraints.per_ad_floor = MinorUnits(200_000);
     let error = allocate(&request, &AllocatorConfig::default()).unwrap_err();
     assert_eq!(error.field, "constraints.per_ad_floor");
 }

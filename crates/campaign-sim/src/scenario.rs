@@ -68,6 +68,20 @@ pub struct DeliverySettings {
     pub hour_of_day_weights: Vec<f64>,
     /// CTR and conversion-rate multipliers per day of week (7 values, Monday first).
     pub day_of_week_multipliers: Vec<f64>,
+    /// Meta's learning phase: a large budget edit restarts it, and delivery costs more while it lasts.
+    /// Off unless a scenario sets it.
+    pub learning_phase: Option<LearningPhaseSettings>,
+}
+
+/// A budget edit of at least `budget_change_fraction` (up or down) puts the ad set back into learning for
+/// `days`, during which its CPM is `cpm_multiplier` times higher (Meta: edits of roughly 20% or more restart
+/// learning, and delivery is less stable and efficient until it ends).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearningPhaseSettings {
+    pub budget_change_fraction: f64,
+    pub days: f64,
+    pub cpm_multiplier: f64,
 }
 
 impl Default for DeliverySettings {
@@ -83,6 +97,7 @@ impl Default for DeliverySettings {
                 1.8, 1.6, 1.2, 0.7,
             ],
             day_of_week_multipliers: vec![1.0, 1.0, 0.98, 0.97, 0.95, 1.05, 1.08],
+            learning_phase: None,
         }
     }
 }
@@ -331,6 +346,20 @@ impl Scenario {
         ] {
             if !(value.is_finite() && (0.0..=2.0).contains(&value)) {
                 return Err(invalid(field, "must be between 0 and 2"));
+            }
+        }
+        if let Some(learning) = &delivery.learning_phase {
+            if !(learning.budget_change_fraction.is_finite() && learning.budget_change_fraction > 0.0) {
+                return Err(invalid(
+                    "delivery.learning_phase.budget_change_fraction",
+                    "must be more than 0 (0.2: a 20% edit restarts learning)",
+                ));
+            }
+            if !(learning.days.is_finite() && (0.0..=30.0).contains(&learning.days)) {
+                return Err(invalid("delivery.learning_phase.days", "must be between 0 and 30"));
+            }
+            if !(learning.cpm_multiplier.is_finite() && (1.0..=5.0).contains(&learning.cpm_multiplier)) {
+                return Err(invalid("delivery.learning_phase.cpm_multiplier", "must be between 1 and 5"));
             }
         }
         Ok(())

@@ -58,6 +58,8 @@ struct AdState {
     /// Insights per simulated day since the start (index = day).
     daily_stats: Vec<DailyAdStats>,
     spent_today: i64,
+    /// In Meta's learning phase until this hour (a large budget edit restarts it).
+    learning_until_hour: u32,
     today_pacing_multiplier: f64,
     today_cpm_multiplier: f64,
     today_ctr_multiplier: f64,
@@ -126,6 +128,7 @@ impl World {
                 reported_value: MinorUnits::ZERO,
                 pending_conversions: Vec::new(),
                 recent_steps: VecDeque::new(),
+                learning_until_hour: 0,
                 daily_stats: Vec::new(),
                 spent_today: 0,
                 today_pacing_multiplier: 1.0,
@@ -236,6 +239,7 @@ impl World {
         }
         for (position, budget) in allowed.iter().enumerate() {
             let truth_index = self.observed_truth_indices[position];
+            self.note_budget_edit(truth_index, *budget);
             self.ads[truth_index].daily_budget = *budget;
             self.observation.ads[position].current_daily_budget = *budget;
         }
@@ -287,11 +291,31 @@ impl World {
 
     /// Sets one ad set's daily budget directly, as a Graph API budget update does (no account-total scaling).
     pub fn set_ad_set_daily_budget(&mut self, truth_index: usize, budget: MinorUnits) {
+        if truth_index < self.ads.len() {
+            self.note_budget_edit(truth_index, budget);
+        }
         if let Some(ad) = self.ads.get_mut(truth_index) {
             ad.daily_budget = MinorUnits(budget.get().max(0));
             ad.awaiting_launch_budget = false;
         }
         self.refresh_observed_settings(truth_index);
+    }
+
+    /// A budget edit large enough (`delivery.learning_phase`) restarts the ad set's learning phase. The
+    /// launch budget and edits of a budget of zero do not count: learning starts with delivery anyway.
+    fn note_budget_edit(&mut self, truth_index: usize, new_budget: MinorUnits) {
+        let Some(learning) = &self.delivery.learning_phase else {
+            return;
+        };
+        let ad = &mut self.ads[truth_index];
+        let old = ad.daily_budget.get();
+        if old <= 0 || ad.awaiting_launch_budget {
+            return;
+        }
+        let change = (new_budget.get() - old).abs() as f64 / old as f64;
+        if change >= learning.budget_change_fraction {
+            ad.learning_until_hour = self.hour + (learning.days * 24.0).round() as u32;
+        }
     }
 
     /// Pauses or resumes an ad's delivery, as a Graph API status update does.
@@ -368,7 +392,11 @@ impl World {
         let spend_cap = ad_cap_left.min(account_cap_left).max(0);
 
         let planned_spend = (budget * ad.today_pacing_multiplier * step_share).min(spend_cap as f64);
-        let cpm = truth.cpm * ad.today_cpm_multiplier;
+        let learning_cpm_multiplier = match &self.delivery.learning_phase {
+            Some(learning) if self.hour < ad.learning_until_hour => learning.cpm_multiplier,
+            _ => 1.0,
+        };
+        let cpm = truth.cpm * ad.today_cpm_multiplier * learning_cpm_multiplier;
         let expected_impressions = planned_spend / cpm * 1000.0;
         let mut impressions = draw_poisson(expected_impressions, &mut ad.delivery_rng);
         let mut spend = (impressions as f64 * cpm / 1000.0).round() as i64;

@@ -4,6 +4,7 @@
 
 mod conservation_and_determinism;
 mod delayed_reporting;
+mod learning_phase;
 mod regret;
 mod scenarios;
 mod seed_v1_faithfulness;

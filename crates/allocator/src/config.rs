@@ -21,6 +21,9 @@ pub struct AllocatorConfig {
     pub population_conversion_prior_conversions: f64,
     /// Strength of the population prior on value per conversion, in pseudo-conversions.
     pub value_prior_conversions: f64,
+    /// Strength of the population prior on an ad's CPM, in pseudo-impressions: one thousand, a single CPM's
+    /// worth, so an ad's own price replaces the account's after its first few thousand impressions.
+    pub cpm_prior_impressions: f64,
     /// Spread (log-space sd) of single conversion values, for the uncertainty of the mean value.
     pub conversion_value_log_sd: f64,
     /// Largest boost a creative-DNA score of 1.0 gives the prior (0.2 = +20%, as in the original).
@@ -64,6 +67,7 @@ impl Default for AllocatorConfig {
             population_ctr_prior_impressions: 100.0,
             population_conversion_prior_conversions: 6.0,
             value_prior_conversions: 2.0,
+            cpm_prior_impressions: 1000.0,
             conversion_value_log_sd: 0.6,
             creative_dna_max_boost: 0.2,
             max_ads_per_request: 2000,
@@ -110,6 +114,10 @@ impl AllocatorConfig {
                 (0.0..=1.0).contains(&self.young_ad_floor_of_even_share),
             ),
             ("kill_roas_below", self.kill_roas_below >= 0.0),
+            (
+                "cpm_prior_impressions",
+                self.cpm_prior_impressions.is_finite() && self.cpm_prior_impressions > 0.0,
+            ),
             (
                 "min_spend_for_decision_even_daily_shares",
                 self.min_spend_for_decision_even_daily_shares.is_finite()

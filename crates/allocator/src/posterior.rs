@@ -257,7 +257,7 @@ pub(crate) fn posterior_from_evidence(
         rate_shape += prior_conversions_per_click * prior_clicks;
         rate_rate += prior_clicks;
     }
-    let cpm_prior_impressions = 1000.0;
+    let cpm_prior_impressions = config.cpm_prior_impressions;
     let cpm = (ad.spend.to_major(currency) + population.cpm * cpm_prior_impressions / 1000.0)
         / (ad.impressions as f64 + cpm_prior_impressions)
         * 1000.0;

@@ -359,7 +359,10 @@ impl Scenario {
                 return Err(invalid("delivery.learning_phase.days", "must be between 0 and 30"));
             }
             if !(learning.cpm_multiplier.is_finite() && (1.0..=5.0).contains(&learning.cpm_multiplier)) {
-                return Err(invalid("delivery.learning_phase.cpm_multiplier", "must be between 1 and 5"));
+                return Err(invalid(
+                    "delivery.learning_phase.cpm_multiplier",
+                    "must be between 1 and 5",
+                ));
             }
         }
         Ok(())

@@ -51,7 +51,10 @@ fn a_large_budget_edit_makes_delivery_dearer_for_the_learning_days_and_a_small_o
     let after_large_edit = impressions_per_spend_after_edit(&learning, 60_000, 3);
     let baseline = impressions_per_spend_after_edit(&without, 60_000, 3);
     let ratio = after_large_edit / baseline;
-    assert!((ratio - 1.0 / 1.5).abs() < 0.05, "impressions per spend ×{ratio:.3}, expected ×0.667");
+    assert!(
+        (ratio - 1.0 / 1.5).abs() < 0.05,
+        "impressions per spend ×{ratio:.3}, expected ×0.667"
+    );
     // A 10% edit leaves it as it was.
     let after_small_edit = impressions_per_spend_after_edit(&learning, 90_000, 3);
     let small_baseline = impressions_per_spend_after_edit(&without, 90_000, 3);

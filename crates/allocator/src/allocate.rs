@@ -77,7 +77,12 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         .iter()
         .map(|ad| effective_evidence(ad, request.currency, config))
         .collect();
-    let population = quantize_population(&population_from_evidence(&request.ads, &ad_evidence, request.currency));
+    let population = quantize_population(&population_from_evidence(
+        &request.ads,
+        &ad_evidence,
+        request.currency,
+        config,
+    ));
     let ads = request
         .ads
         .iter()

@@ -16,8 +16,9 @@ pub struct AllocatorConfig {
     pub older_evidence_weight: f64,
     /// Strength of the population prior on CTR, in pseudo-impressions.
     pub population_ctr_prior_impressions: f64,
-    /// Strength of the population prior on conversions per click, in pseudo-conversions. Six shrank noisy
-    /// early conversion rates enough to find winners among 200 ads sooner in `adloop-sim`.
+    /// The most the population prior on conversions per click may weigh, in pseudo-conversions; the prior
+    /// weighs less when the account's ads differ more (estimated from their spread, `posterior`). Six shrank
+    /// noisy early conversion rates enough to find winners among 200 ads sooner in `adloop-sim`.
     pub population_conversion_prior_conversions: f64,
     /// Strength of the population prior on value per conversion, in pseudo-conversions.
     pub value_prior_conversions: f64,

@@ -27,6 +27,10 @@ pub struct PopulationStats {
     pub value_per_conversion: f64,
     /// Cost per 1000 impressions, in major units.
     pub cpm: f64,
+    /// How many pseudo-conversions the population prior on conversions per click is worth for this
+    /// account: as much as the spread between its ads warrants (empirical Bayes), at most
+    /// `population_conversion_prior_conversions`.
+    pub conversion_prior_conversions: f64,
 }
 
 impl PopulationStats {
@@ -81,7 +85,46 @@ pub(crate) fn effective_evidence(ad: &AdInput, currency: Currency, config: &Allo
 /// The population the request's ads form, used as the default prior and as the common scale.
 pub fn population_stats(ads: &[AdInput], currency: Currency, config: &AllocatorConfig) -> PopulationStats {
     let evidence: Vec<EffectiveEvidence> = ads.iter().map(|ad| effective_evidence(ad, currency, config)).collect();
-    population_from_evidence(ads, &evidence, currency)
+    population_from_evidence(ads, &evidence, currency, config)
+}
+
+/// Fewest ads with clicks, and fewest conversions in all, before the spread between ads is trusted to set
+/// the prior's strength (below them the configured strength applies).
+const SPREAD_MIN_ADS: usize = 3;
+const SPREAD_MIN_CONVERSIONS: f64 = 10.0;
+/// The weakest the population prior gets: one pseudo-conversion.
+const WEAKEST_CONVERSION_PRIOR: f64 = 1.0;
+
+/// The population prior's strength in pseudo-conversions, from how much the ads' conversions per click
+/// differ beyond what chance explains (a method-of-moments estimate of the between-ad variance τ² of the
+/// rates, as in a random-effects meta-analysis): a Gamma prior with the pooled mean `pooled_rate` and that
+/// variance has shape rate²/τ². Ads that differ a lot get a weak prior (their own evidence speaks sooner);
+/// ads that look alike keep `strongest`.
+fn conversion_prior_strength(ad_evidence: &[EffectiveEvidence], pooled_rate: f64, strongest: f64) -> f64 {
+    let with_clicks: Vec<(f64, f64)> = ad_evidence
+        .iter()
+        .filter(|evidence| evidence.matured_clicks >= 1.0)
+        .map(|evidence| (evidence.conversions, evidence.matured_clicks))
+        .collect();
+    let total_conversions: f64 = with_clicks.iter().map(|(conversions, _)| conversions).sum();
+    if with_clicks.len() < SPREAD_MIN_ADS || total_conversions < SPREAD_MIN_CONVERSIONS || pooled_rate <= 0.0 {
+        return strongest;
+    }
+    let clicks: f64 = with_clicks.iter().map(|(_, clicks)| clicks).sum();
+    let weighted_squares: f64 = with_clicks
+        .iter()
+        .map(|(conversions, clicks)| clicks * (conversions / clicks - pooled_rate).powi(2))
+        .sum();
+    let chance = (with_clicks.len() - 1) as f64 * pooled_rate;
+    let effective_clicks = clicks - with_clicks.iter().map(|(_, clicks)| clicks * clicks).sum::<f64>() / clicks;
+    if effective_clicks <= 0.0 {
+        return strongest;
+    }
+    let between_variance = (weighted_squares - chance) / effective_clicks;
+    if between_variance <= 0.0 {
+        return strongest;
+    }
+    (pooled_rate * pooled_rate / between_variance).clamp(WEAKEST_CONVERSION_PRIOR.min(strongest), strongest)
 }
 
 /// [`population_stats`] from each ad's evidence, already computed (one entry per ad, in order).
@@ -89,6 +132,7 @@ pub(crate) fn population_from_evidence(
     ads: &[AdInput],
     ad_evidence: &[EffectiveEvidence],
     currency: Currency,
+    config: &AllocatorConfig,
 ) -> PopulationStats {
     debug_assert_eq!(ads.len(), ad_evidence.len());
     let mut impressions = 0.0;
@@ -125,6 +169,11 @@ pub(crate) fn population_from_evidence(
         conversions_per_click: conversions_per_click.max(1e-9),
         value_per_conversion: value_per_conversion.max(1e-9),
         cpm: cpm.max(1e-9),
+        conversion_prior_conversions: conversion_prior_strength(
+            ad_evidence,
+            conversions_per_click,
+            config.population_conversion_prior_conversions,
+        ),
     }
 }
 
@@ -240,7 +289,7 @@ pub(crate) fn posterior_from_evidence(
     let ctr_prior_mean = (population.ctr * dna_boost).min(0.999);
     let mut ctr_alpha = ctr_prior_mean * config.population_ctr_prior_impressions;
     let mut ctr_beta = (1.0 - ctr_prior_mean) * config.population_ctr_prior_impressions;
-    let conversion_prior_strength = config.population_conversion_prior_conversions;
+    let conversion_prior_strength = population.conversion_prior_conversions;
     let mut rate_shape = conversion_prior_strength * dna_boost;
     let mut rate_rate = conversion_prior_strength / population.conversions_per_click;
     for prior in &ad.priors {
@@ -466,5 +515,58 @@ pub fn draw_scores(posterior: &AdPosterior, normals: &ComponentNormals) -> Score
     ScoreDraws {
         ctr: ctr_draws,
         roas: roas_draws,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence(conversions: f64, clicks: f64) -> EffectiveEvidence {
+        EffectiveEvidence {
+            impressions: clicks * 100.0,
+            clicks,
+            conversions,
+            matured_clicks: clicks,
+            value: conversions * 50.0,
+        }
+    }
+
+    fn strength(ads: &[EffectiveEvidence]) -> f64 {
+        let conversions: f64 = ads.iter().map(|ad| ad.conversions).sum();
+        let clicks: f64 = ads.iter().map(|ad| ad.matured_clicks).sum();
+        conversion_prior_strength(ads, conversions / clicks, 6.0)
+    }
+
+    #[test]
+    fn ads_that_convert_alike_keep_the_full_prior_and_very_different_ones_weaken_it() {
+        // Ten ads at 2% within what chance explains.
+        let alike: Vec<_> = (0..10)
+            .map(|index| evidence(40.0 + f64::from(index % 3), 2_000.0))
+            .collect();
+        assert_eq!(strength(&alike), 6.0);
+        // One ad converts at 8%, the rest at 1–2%: the prior must not drown the difference.
+        let mut different: Vec<_> = (0..9)
+            .map(|index| evidence(20.0 + 2.0 * f64::from(index), 1_500.0))
+            .collect();
+        different.push(evidence(32.0, 400.0));
+        let weakened = strength(&different);
+        assert!((1.0..4.5).contains(&weakened), "{weakened}");
+        // Half the ads at 1%, half at 10%: about as weak as it gets.
+        let split: Vec<_> = (0..10)
+            .map(|index| evidence(if index % 2 == 0 { 20.0 } else { 200.0 }, 2_000.0))
+            .collect();
+        let weakest = strength(&split);
+        assert!((1.0..1.5).contains(&weakest), "{weakest}");
+    }
+
+    #[test]
+    fn too_little_evidence_keeps_the_configured_prior() {
+        assert_eq!(strength(&[evidence(1.0, 100.0), evidence(5.0, 100.0)]), 6.0, "two ads");
+        assert_eq!(
+            strength(&[evidence(0.0, 100.0), evidence(3.0, 100.0), evidence(1.0, 100.0)]),
+            6.0,
+            "four conversions"
+        );
     }
 }

@@ -50,6 +50,7 @@ pub fn quantize_population(population: &PopulationStats) -> PopulationStats {
         conversions_per_click: coarse(population.conversions_per_click),
         value_per_conversion: coarse(population.value_per_conversion),
         cpm: coarse(population.cpm),
+        conversion_prior_conversions: coarse(population.conversion_prior_conversions),
     }
 }
 

@@ -62,3 +62,29 @@ fn active_positions(observation: &Observation) -> Vec<usize> {
         .map(|(position, _)| position)
         .collect()
 }
+
+/// An active, observed ad with no delivery yet, for policies' tests.
+#[cfg(test)]
+pub(crate) fn observed_ad_for_tests(ad_id: &str, current_daily_budget: i64) -> crate::observation::AdObservation {
+    use crate::observation::{AdIdentity, AdObservation, AdStatus, WindowStats};
+    AdObservation {
+        identity: AdIdentity {
+            account_id: "act_1".into(),
+            campaign_id: "1".into(),
+            ad_set_id: format!("set-{ad_id}"),
+            ad_id: ad_id.into(),
+            name: ad_id.into(),
+        },
+        status: AdStatus::Active,
+        age_hours: 240.0,
+        current_daily_budget: MinorUnits(current_daily_budget),
+        impressions: 0,
+        clicks: 0,
+        spend: MinorUnits::ZERO,
+        conversions: 0,
+        conversion_value: MinorUnits::ZERO,
+        last_72_hours: WindowStats::default(),
+        frequency: 0.0,
+        features: Default::default(),
+    }
+}

@@ -90,29 +90,11 @@ impl Policy for LimitedOracle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::{AdIdentity, AdObservation, AdStatus, WindowStats};
+    use crate::observation::AdObservation;
+    use crate::policy::observed_ad_for_tests;
 
     fn ad(current_daily_budget: i64) -> AdObservation {
-        AdObservation {
-            identity: AdIdentity {
-                account_id: "act_1".into(),
-                campaign_id: "1".into(),
-                ad_set_id: "1".into(),
-                ad_id: format!("ad-{current_daily_budget}"),
-                name: String::new(),
-            },
-            status: AdStatus::Active,
-            age_hours: 100.0,
-            current_daily_budget: MinorUnits(current_daily_budget),
-            impressions: 0,
-            clicks: 0,
-            spend: MinorUnits::ZERO,
-            conversions: 0,
-            conversion_value: MinorUnits::ZERO,
-            last_72_hours: WindowStats::default(),
-            frequency: 0.0,
-            features: Default::default(),
-        }
+        observed_ad_for_tests(&format!("ad-{current_daily_budget}"), current_daily_budget)
     }
 
     #[test]

@@ -107,28 +107,18 @@ impl Policy for TsBasic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::{AdIdentity, AdStatus, WindowStats};
+    use crate::observation::AdStatus;
+    use crate::policy::observed_ad_for_tests;
 
     fn ad(ad_id: &str, clicks: u64, conversions: u64, spend: i64, value: i64) -> AdObservation {
         AdObservation {
-            identity: AdIdentity {
-                account_id: "act_1".into(),
-                campaign_id: "1".into(),
-                ad_set_id: format!("set-{ad_id}"),
-                ad_id: ad_id.into(),
-                name: ad_id.into(),
-            },
-            status: AdStatus::Active,
-            age_hours: 240.0,
-            current_daily_budget: MinorUnits(10_000),
             impressions: clicks * 100,
             clicks,
             spend: MinorUnits(spend),
             conversions,
             conversion_value: MinorUnits(value),
-            last_72_hours: WindowStats::default(),
             frequency: 1.5,
-            features: Default::default(),
+            ..observed_ad_for_tests(ad_id, 10_000)
         }
     }
 

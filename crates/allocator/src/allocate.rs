@@ -211,8 +211,9 @@ pub fn finish_allocation(
     for &index in &waiting_for_budget {
         eligible[index] = false;
     }
-    let (budgets, change_limit_relaxed, young_floor_dropped) =
+    let (budgets, change_limit_relaxed_for, young_floor_dropped) =
         fit_with_relaxation(request, config, &eligible, &probability_best)?;
+    let change_limit_relaxed = change_limit_relaxed_for.iter().any(|relaxed| *relaxed);
 
     let recommendations = request
         .ads
@@ -283,7 +284,7 @@ pub fn finish_allocation(
                     }
                 ));
             }
-            if change_limit_relaxed && eligible[index] {
+            if change_limit_relaxed_for[index] {
                 reason.push_str("; the ±change limit was relaxed to keep the total");
             }
             if young_floor_dropped && ad.age_hours < config.young_ad_hours && eligible[index] {
@@ -340,6 +341,49 @@ fn weakest_beyond_the_floor(
     by_probability_best.split_off(fundable)
 }
 
+/// The change limit lifted for as few ads as keeping the total needs: when the limited ads cannot absorb
+/// the total, the likeliest best may rise beyond it first; when they cannot give enough back, the least
+/// likely best may fall beyond it first. Returns the bounds and which ads' limit was lifted.
+fn relax_change_limit_where_needed(
+    total: MinorUnits,
+    probability_best: &[f64],
+    limited: &[BudgetBounds],
+    unlimited: &[BudgetBounds],
+) -> (Vec<BudgetBounds>, Vec<bool>) {
+    let total = total.get();
+    let mut bounds = limited.to_vec();
+    let mut relaxed = vec![false; bounds.len()];
+    let mut best_first: Vec<usize> = (0..bounds.len()).collect();
+    best_first.sort_by(|&left, &right| {
+        probability_best[right]
+            .total_cmp(&probability_best[left])
+            .then(left.cmp(&right))
+    });
+    let mut upper_sum: i64 = bounds.iter().map(|bound| bound.upper).sum();
+    for &index in &best_first {
+        if upper_sum >= total {
+            break;
+        }
+        if unlimited[index].upper > bounds[index].upper {
+            upper_sum += unlimited[index].upper - bounds[index].upper;
+            bounds[index].upper = unlimited[index].upper;
+            relaxed[index] = true;
+        }
+    }
+    let mut lower_sum: i64 = bounds.iter().map(|bound| bound.lower).sum();
+    for &index in best_first.iter().rev() {
+        if lower_sum <= total {
+            break;
+        }
+        if unlimited[index].lower < bounds[index].lower {
+            lower_sum -= bounds[index].lower - unlimited[index].lower;
+            bounds[index].lower = unlimited[index].lower;
+            relaxed[index] = true;
+        }
+    }
+    (bounds, relaxed)
+}
+
 /// Bounds per ad, loosened step by step until budgets that conserve the total exist: first the change
 /// limit goes, then the young-ad floors; floors and caps from the request never do.
 fn fit_with_relaxation(
@@ -347,7 +391,7 @@ fn fit_with_relaxation(
     config: &AllocatorConfig,
     eligible: &[bool],
     probability_best: &[f64],
-) -> Result<(Vec<MinorUnits>, bool, bool), InputError> {
+) -> Result<(Vec<MinorUnits>, Vec<bool>, bool), InputError> {
     let total = request.total_daily_budget;
     let eligible_count = eligible.iter().filter(|is_eligible| **is_eligible).count();
     let even_share = total.get() as f64 / eligible_count as f64;
@@ -383,13 +427,22 @@ fn fit_with_relaxation(
             })
             .collect()
     };
-    for (with_change_limit, with_young_floor) in [(true, true), (false, true), (false, false)] {
-        if let Some(budgets) = fit_budgets(
-            total,
-            probability_best,
-            &bounds_for(with_change_limit, with_young_floor),
-        ) {
-            return Ok((budgets, !with_change_limit, !with_young_floor));
+    let every_eligible_ad = |relaxed: bool| -> Vec<bool> { eligible.iter().map(|&is| is && relaxed).collect() };
+    if let Some(budgets) = fit_budgets(total, probability_best, &bounds_for(true, true)) {
+        return Ok((budgets, every_eligible_ad(false), false));
+    }
+    let (targeted_bounds, relaxed_for) = relax_change_limit_where_needed(
+        total,
+        probability_best,
+        &bounds_for(true, true),
+        &bounds_for(false, true),
+    );
+    if let Some(budgets) = fit_budgets(total, probability_best, &targeted_bounds) {
+        return Ok((budgets, relaxed_for, false));
+    }
+    for with_young_floor in [true, false] {
+        if let Some(budgets) = fit_budgets(total, probability_best, &bounds_for(false, with_young_floor)) {
+            return Ok((budgets, every_eligible_ad(true), !with_young_floor));
         }
     }
     if constraints.per_ad_floor.get().saturating_mul(eligible_count as i64) > total.get() {

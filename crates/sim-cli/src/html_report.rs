@@ -67,6 +67,8 @@ fn regret_chart_svg(scenario: &Scenario, summaries: &[PolicySummary]) -> Result<
             .map_err(|error| chart_error("regret")(Box::new(error)))?;
         chart
             .configure_mesh()
+            .x_labels(day_tick_count(last_day))
+            .x_label_formatter(&whole_day_label)
             .x_desc("day")
             .y_desc(format!("regret ({})", scenario.currency))
             .draw()
@@ -170,6 +172,8 @@ fn budget_share_chart_svg(run: &RunResult) -> Result<String, ReportError> {
             .map_err(|error| chart_error("budget share")(Box::new(error)))?;
         chart
             .configure_mesh()
+            .x_labels(day_tick_count(last_day))
+            .x_label_formatter(&whole_day_label)
             .x_desc("day")
             .y_desc("share of daily budget")
             .draw()
@@ -205,25 +209,58 @@ fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// The results as an HTML table: cells wrap, so the table fits the page instead of being clipped.
+fn results_table_html(scenario: &Scenario, days: u32, summaries: &[PolicySummary]) -> String {
+    let rows = crate::table::results_rows(summaries);
+    let mut html = format!(
+        "<table><caption>{}</caption>\n",
+        escape_html(&crate::table::results_caption(scenario, days, summaries))
+    );
+    for (index, row) in rows.iter().enumerate() {
+        let cell_tag = if index == 0 { "th" } else { "td" };
+        html.push_str("<tr>");
+        for cell in row {
+            let _ = write!(html, "<{cell_tag}>{}</{cell_tag}>", escape_html(cell));
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n");
+    if let Some(note) = crate::table::over_total_note(summaries) {
+        let _ = writeln!(html, "<p>{}</p>", escape_html(&note));
+    }
+    html
+}
+
+/// Tick labels on a day axis: whole days only (a fractional tick gets no label).
+fn whole_day_label(day: &f64) -> String {
+    if (day - day.round()).abs() < 1e-6 {
+        format!("{day:.0}")
+    } else {
+        String::new()
+    }
+}
+
+/// How many ticks a day axis up to `last_day` asks for: one a day for short runs, fewer (whole) for long.
+fn day_tick_count(last_day: f64) -> usize {
+    (last_day.ceil() as usize + 1).clamp(2, 16)
+}
+
 /// The whole report as one HTML document.
-pub fn render_html_report(
-    scenario: &Scenario,
-    days: u32,
-    summaries: &[PolicySummary],
-    results_table: &str,
-) -> Result<String, ReportError> {
+pub fn render_html_report(scenario: &Scenario, days: u32, summaries: &[PolicySummary]) -> Result<String, ReportError> {
     let mut html = String::new();
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>adloop-sim: {name}</title>\
          <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}\
-         pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}}svg{{display:block;margin:1em 0}}</style>\
+         table{{border-collapse:collapse;font-size:12px;width:100%}}caption{{text-align:left;padding:0.3em 0}}\
+         th,td{{border:1px solid #ddd;padding:3px 5px;text-align:left;vertical-align:top}}th{{background:#f6f6f6}}\
+         svg{{display:block;margin:1em 0}}</style>\
          </head><body>\n<h1>adloop-sim: {name}</h1>\n<p>{description}</p>\n<p>{days} simulated days, {seeds} seeds, \
-         every policy on the same seeds (common random numbers).</p>\n<h2>Results</h2>\n<pre>{table}</pre>\n",
+         every policy on the same seeds (common random numbers).</p>\n<h2>Results</h2>\n{table}",
         name = escape_html(&scenario.name),
         description = escape_html(&scenario.description),
         seeds = summaries.first().map(|summary| summary.seeds).unwrap_or(0),
-        table = escape_html(results_table),
+        table = results_table_html(scenario, days, summaries),
     );
     let _ = write!(html, "<h2>Regret</h2>\n{}\n", regret_chart_svg(scenario, summaries)?);
     let _ = writeln!(html, "<h2>Budget share per ad</h2>");

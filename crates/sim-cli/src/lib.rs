@@ -197,7 +197,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
         write_json(json_path, &scenario, days, common.seeds, &summaries)?;
     }
     if let Some(report_path) = &common.report {
-        let html = html_report::render_html_report(&scenario, days, &summaries, &results_table)?;
+        let html = html_report::render_html_report(&scenario, days, &summaries)?;
         std::fs::write(report_path, html).with_context(|| format!("cannot write {}", report_path.display()))?;
     }
     Ok(results_table)

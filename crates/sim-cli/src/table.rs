@@ -21,15 +21,9 @@ fn hours_to_shift(summary: &PolicySummary) -> String {
     }
 }
 
-/// One row per policy; money in major units of the scenario's currency; intervals are 95% over seeds.
-pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicySummary]) -> String {
-    let seeds = summaries.first().map(|summary| summary.seeds).unwrap_or(0);
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "scenario {} ({}), {days} days, {seeds} seeds; mean [95% interval] across seeds, money in {}",
-        scenario.name, scenario.currency, scenario.currency
-    );
+/// The results as cells: a header row, then one row per policy (money in major units of the scenario's
+/// currency; intervals are 95% over seeds). The text table and the HTML report both show these.
+pub fn results_rows(summaries: &[PolicySummary]) -> Vec<Vec<String>> {
     let header = [
         "policy",
         "total value",
@@ -62,7 +56,39 @@ pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicyS
             ),
         ]);
     }
-    let column_count = header.len();
+    rows
+}
+
+/// The line above the table: scenario, currency, days and seeds.
+pub fn results_caption(scenario: &Scenario, days: u32, summaries: &[PolicySummary]) -> String {
+    let seeds = summaries.first().map(|summary| summary.seeds).unwrap_or(0);
+    format!(
+        "scenario {} ({}), {days} days, {seeds} seeds; mean [95% interval] across seeds, money in {}",
+        scenario.name, scenario.currency, scenario.currency
+    )
+}
+
+/// Policies whose budgets exceeded the account total (scaled down by the account limit), if any.
+pub fn over_total_note(summaries: &[PolicySummary]) -> Option<String> {
+    let over_total: Vec<String> = summaries
+        .iter()
+        .filter(|summary| summary.decisions_over_total > 0)
+        .map(|summary| format!("{} ({} decisions)", summary.policy, summary.decisions_over_total))
+        .collect();
+    (!over_total.is_empty()).then(|| {
+        format!(
+            "budgets above the account total, scaled down by the account limit: {}",
+            over_total.join(", ")
+        )
+    })
+}
+
+/// One row per policy; money in major units of the scenario's currency; intervals are 95% over seeds.
+pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicySummary]) -> String {
+    let mut text = String::new();
+    let _ = writeln!(text, "{}", results_caption(scenario, days, summaries));
+    let rows = results_rows(summaries);
+    let column_count = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..column_count)
         .map(|column| rows.iter().map(|row| row[column].chars().count()).max().unwrap_or(0))
         .collect();
@@ -74,17 +100,8 @@ pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicyS
             .collect();
         let _ = writeln!(text, "  {}", cells.join("  ").trim_end());
     }
-    let over_total: Vec<String> = summaries
-        .iter()
-        .filter(|summary| summary.decisions_over_total > 0)
-        .map(|summary| format!("{} ({} decisions)", summary.policy, summary.decisions_over_total))
-        .collect();
-    if !over_total.is_empty() {
-        let _ = writeln!(
-            text,
-            "  budgets above the account total, scaled down by the account limit: {}",
-            over_total.join(", ")
-        );
+    if let Some(note) = over_total_note(summaries) {
+        let _ = writeln!(text, "  {note}");
     }
     text
 }

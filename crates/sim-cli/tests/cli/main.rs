@@ -64,6 +64,11 @@ fn compare_prints_a_row_per_policy_and_writes_json_and_an_html_report() {
         "a regret chart and one budget chart per policy"
     );
     assert!(!report.contains("<script"), "the report is static and self-contained");
+    // The results are a table whose cells wrap (not preformatted text clipped at the page edge).
+    assert!(report.contains("<th>policy</th>"), "{report}");
+    for policy in ["uniform", "seed-v1", "oracle"] {
+        assert!(report.contains(&format!("<td>{policy}</td>")), "a row for {policy}");
+    }
 }
 
 #[test]

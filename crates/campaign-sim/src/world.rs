@@ -64,7 +64,6 @@ struct AdState {
     today_cpm_multiplier: f64,
     today_ctr_multiplier: f64,
     noise_rng: SimRng,
-    delivery_rng: SimRng,
 }
 
 /// What one step of delivery produced, for the runner's metrics.
@@ -94,6 +93,8 @@ pub enum BudgetError {
 }
 
 pub struct World {
+    /// The run's seed: every random stream derives from it.
+    seed: u64,
     truths: Vec<AdTruth>,
     /// Each truth's Graph ids, assigned once (accounts and campaigns numbered in order of appearance).
     identities: Vec<AdIdentity>,
@@ -135,11 +136,11 @@ impl World {
                 today_cpm_multiplier: 1.0,
                 today_ctr_multiplier: 1.0,
                 noise_rng: stream(seed, StreamPurpose::AdDailyNoise, index as u64),
-                delivery_rng: stream(seed, StreamPurpose::AdDelivery, index as u64),
             })
             .collect();
         let identities = ad_identities(&truths);
         let mut world = World {
+            seed,
             truths,
             identities,
             ads,
@@ -383,6 +384,13 @@ impl World {
         let truth = &self.truths[truth_index];
         let ad = &mut self.ads[truth_index];
         let step_number = self.hour / self.decision_interval_hours;
+        // A fresh stream per ad and step (common random numbers): how many draws one step took under one
+        // policy never shifts the next step's draws, so policies compared on a seed see the same luck.
+        let mut delivery_rng = stream(
+            self.seed,
+            StreamPurpose::AdDelivery,
+            ((truth_index as u64) << 32) | u64::from(step_number),
+        );
         if ad.paused || ad.daily_budget.get() == 0 {
             ad.recent_steps.push_back((step_number, WindowStats::default()));
             return StepOutcome::default();
@@ -398,7 +406,7 @@ impl World {
         };
         let cpm = truth.cpm * ad.today_cpm_multiplier * learning_cpm_multiplier;
         let expected_impressions = planned_spend / cpm * 1000.0;
-        let mut impressions = draw_poisson(expected_impressions, &mut ad.delivery_rng);
+        let mut impressions = draw_poisson(expected_impressions, &mut delivery_rng);
         let mut spend = (impressions as f64 * cpm / 1000.0).round() as i64;
         if spend > spend_cap {
             impressions = (spend_cap as f64 * 1000.0 / cpm).floor() as u64;
@@ -410,21 +418,21 @@ impl World {
             * day_of_week_multiplier
             * ad.today_ctr_multiplier)
             .clamp(0.0, 1.0);
-        let clicks = draw_binomial(impressions, ctr, &mut ad.delivery_rng);
+        let clicks = draw_binomial(impressions, ctr, &mut delivery_rng);
         let conversion_rate =
             (truth.expected_conversion_rate_at(step_middle_hour) * day_of_week_multiplier).clamp(0.0, 1.0);
-        let conversions = draw_binomial(clicks, conversion_rate, &mut ad.delivery_rng);
+        let conversions = draw_binomial(clicks, conversion_rate, &mut delivery_rng);
 
         let step_start_second = u64::from(self.hour) * SECONDS_PER_HOUR;
         let step_seconds = u64::from(self.decision_interval_hours) * SECONDS_PER_HOUR;
         let mut conversion_value = 0_i64;
         for _ in 0..conversions {
-            let event_second = step_start_second + ad.delivery_rng.random_range(0..step_seconds);
-            let standard_normal: f64 = StandardNormal.sample(&mut ad.delivery_rng);
+            let event_second = step_start_second + delivery_rng.random_range(0..step_seconds);
+            let standard_normal: f64 = StandardNormal.sample(&mut delivery_rng);
             let value_multiplier = (truth.value_sd * standard_normal - truth.value_sd * truth.value_sd / 2.0).exp();
             let value = (truth.value_per_conversion * value_multiplier).round().max(0.0) as i64;
             conversion_value += value;
-            let arrival_second = event_second + self.delay.sample_seconds(&mut ad.delivery_rng);
+            let arrival_second = event_second + self.delay.sample_seconds(&mut delivery_rng);
             ad.pending_conversions.push(PendingConversion {
                 arrival_second,
                 event_day: (event_second / (24 * SECONDS_PER_HOUR)) as u32,

@@ -35,9 +35,14 @@ impl EventShape {
             EventShape::Meta => error.field.clone(),
             EventShape::Adloop => client_field_name(&error.field, value_was_minor),
         };
-        match field.as_str() {
-            "" => format!("{}[{}]", self.list_name(), error.index),
-            field => format!("{}[{}].{field}", self.list_name(), error.index),
+        self.indexed(error.index, &field)
+    }
+
+    /// `field` of event `index` as the client addresses it: `data[3].user_data.em`, `events[3]`.
+    fn indexed(self, index: usize, field: &str) -> String {
+        match field {
+            "" => format!("{}[{index}]", self.list_name()),
+            field => format!("{}[{index}].{field}", self.list_name()),
         }
     }
 
@@ -59,10 +64,8 @@ impl EventShape {
                         field: error.field,
                         rule: error.rule,
                     };
-                    let field = match error.field.as_str() {
-                        "" => format!("events[{index}]"),
-                        field => format!("events[{index}].{field}"),
-                    };
+                    // A rewrite error already names the client's own field.
+                    let field = self.indexed(index, &error.field);
                     return Err((error, field));
                 }
             },

@@ -59,6 +59,7 @@ fn log_loss(probability: f64, trials: f64, successes: f64) -> f64 {
 }
 
 /// Logistic regression fitted offline by Newton's method on aggregated counts (bias + six features).
+#[allow(clippy::needless_range_loop)]
 fn offline_fit(data: &[([bool; 6], f64, f64)]) -> [f64; 7] {
     let mut coefficients = [0.0; 7];
     for _ in 0..50 {
@@ -87,6 +88,7 @@ fn offline_fit(data: &[([bool; 6], f64, f64)]) -> [f64; 7] {
     coefficients
 }
 
+#[allow(clippy::needless_range_loop)] // Gaussian elimination reads clearest with indices
 fn solve(mut matrix: [[f64; 7]; 7], mut vector: [f64; 7]) -> [f64; 7] {
     for pivot in 0..7 {
         let best = (pivot..7)

@@ -110,6 +110,12 @@ pub struct ConfigError {
 }
 
 impl LearnerConfig {
+    /// A stable fingerprint of every constant (FNV-1a over their printed values): state built under one
+    /// fingerprint is only reused under the same one.
+    pub fn fingerprint(&self) -> String {
+        format!("{:016x}", crate::features::fnv1a(format!("{self:?}").as_bytes()))
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.ctr.validate("ctr")?;
         self.conversion.validate("conversion")?;

@@ -31,21 +31,13 @@ impl EncodedFeatures {
     /// A stable 64-bit fingerprint (FNV-1a over names and value bits): equal features, equal fingerprint,
     /// on every machine and build.
     pub fn fingerprint(&self) -> u64 {
-        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
-        let mut hash = OFFSET;
-        let mut mix = |bytes: &[u8]| {
-            for byte in bytes {
-                hash ^= u64::from(*byte);
-                hash = hash.wrapping_mul(PRIME);
-            }
-        };
+        let mut bytes = Vec::with_capacity(self.0.len() * 24);
         for (name, value) in &self.0 {
-            mix(name.as_bytes());
-            mix(&[0xff]);
-            mix(&value.to_bits().to_le_bytes());
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.push(0xff);
+            bytes.extend_from_slice(&value.to_bits().to_le_bytes());
         }
-        hash
+        fnv1a(&bytes)
     }
 
     /// Features already encoded (read back from the learner's own log): trusted, only re-sorted.
@@ -83,6 +75,15 @@ impl FeatureError {
             FeatureError::TooMany { .. } => None,
         }
     }
+}
+
+/// 64-bit FNV-1a: small, stable across machines and builds (unlike the standard library's hasher).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes
+        .iter()
+        .fold(OFFSET, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(PRIME))
 }
 
 /// Encodes raw features: names lower-cased and checked, zeros dropped, large numbers bucketed, sorted.

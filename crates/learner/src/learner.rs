@@ -129,19 +129,31 @@ impl InstantLearner {
         &self.config
     }
 
-    /// Applies one validated update (see [`LearningUpdate::validate`]).
+    /// Applies one validated update (see [`LearningUpdate::validate`]). An update without features (a
+    /// conversion of an ad whose creative is unknown) teaches nothing: the learner learns about creatives,
+    /// and moving only the bias with it would drift the base rates towards whichever events carry no
+    /// creative (relayed conversions arrive apart from their clicks).
     pub fn apply(&mut self, update: &LearningUpdate) -> AppliedUpdate {
         debug_assert!(update.validate().is_ok());
         let features = &update.features;
         let ctr_before = self.ctr.model.predict(features);
         let conversion_rate_before = self.conversion.model.predict(features);
+        self.updates_applied += 1;
+        if features.is_empty() {
+            return AppliedUpdate {
+                ctr_before,
+                ctr_after: ctr_before,
+                conversion_rate_before,
+                conversion_rate_after: conversion_rate_before,
+                drift_detected: false,
+            };
+        }
         let drift = self.config.drift.clone();
         let ctr_step = self.ctr.learn(features, update.impressions, update.clicks, &drift);
         let conversion_step = self
             .conversion
             .learn(features, update.matured_clicks, update.conversions, &drift);
         self.remember_contribution(update, ctr_step.gradient, conversion_step.gradient);
-        self.updates_applied += 1;
         AppliedUpdate {
             ctr_before,
             ctr_after: self.ctr.model.predict(features),

@@ -5,6 +5,7 @@ pub mod admission;
 mod allocation_service;
 mod grpc;
 mod http_routes;
+pub mod learning;
 pub mod score_cache;
 pub mod settings;
 pub mod startup;

@@ -3,9 +3,11 @@ use adloop_config::{
     ConfigError, DatabaseSettings, EnvironmentVariables, RedisSettings, ServerSettings, TelemetrySettings,
     load_settings,
 };
+use adloop_learner::LearnerConfig;
 use serde::Deserialize;
 
 use crate::admission::AllocationLimits;
+use crate::learning::LearningSettings;
 use crate::score_cache::ScoreCacheSettings;
 
 const COMPILED_DEFAULTS: &str = include_str!("defaults.toml");
@@ -20,6 +22,9 @@ pub struct MlServiceSettings {
     pub allocation_limits: AllocationLimits,
     #[serde(default)]
     pub allocator: AllocatorConfig,
+    pub learning: LearningSettings,
+    #[serde(default)]
+    pub learner: LearnerConfig,
 }
 
 impl MlServiceSettings {
@@ -32,6 +37,24 @@ impl MlServiceSettings {
         }
         if let Err(rule) = settings.allocator.validate() {
             return Err(ConfigError::rule_violated("allocator", rule));
+        }
+        if let Err(error) = settings.learner.validate() {
+            return Err(ConfigError::rule_violated(
+                &format!("learner.{}", error.key),
+                error.rule,
+            ));
+        }
+        if settings.learning.max_events_per_request == 0 {
+            return Err(ConfigError::rule_violated(
+                "learning.max_events_per_request",
+                "must be at least 1",
+            ));
+        }
+        if settings.learning.snapshot_every_events < 1 {
+            return Err(ConfigError::rule_violated(
+                "learning.snapshot_every_events",
+                "must be at least 1",
+            ));
         }
         if settings.allocation_limits.max_running == 0 {
             return Err(ConfigError::rule_violated(

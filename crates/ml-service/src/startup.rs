@@ -17,6 +17,7 @@ use crate::admission::Admission;
 use crate::allocation_service::AllocationService;
 use crate::grpc::MlServiceHandler;
 use crate::http_routes::{HttpState, http_router};
+use crate::learning::{LearningError, LearningMetrics, LearningService, spawn_catch_up};
 use crate::score_cache::{CacheMetrics, ScoreCache};
 use crate::settings::MlServiceSettings;
 
@@ -32,11 +33,14 @@ pub enum StartupError {
     Bind(#[from] BindError),
     #[error("cannot build the grpc reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("cannot start the instant learner: {0}")]
+    Learning(#[from] LearningError),
 }
 
 pub struct Application {
     server: BoundServer,
     health_reporter: tonic_health::server::HealthReporter,
+    stop_background: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -66,11 +70,21 @@ impl Application {
             score_cache,
             admission,
         ));
+        let learning_metrics = LearningMetrics::register(&mut metrics_registry);
+        let learning = LearningService::start(
+            database_pool.clone(),
+            settings.learner.clone(),
+            settings.learning.clone(),
+            learning_metrics,
+        )
+        .await?;
+        let (stop_background, stop_receiver) = tokio::sync::watch::channel(false);
+        spawn_catch_up(learning.clone(), stop_receiver);
         let router = build_router(
             database_pool,
             redis_pool,
             grpc_health_service,
-            MlServiceHandler::new(allocation),
+            MlServiceHandler::new(allocation, learning),
             metrics_registry,
             http_metrics,
         )?;
@@ -79,6 +93,7 @@ impl Application {
         Ok(Application {
             server,
             health_reporter,
+            stop_background,
         })
     }
 
@@ -90,8 +105,10 @@ impl Application {
     /// Serves until `stop` resolves; then reports NOT_SERVING on gRPC health and drains in-flight calls.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
         let health_reporter = self.health_reporter;
+        let stop_background = self.stop_background;
         let stop_and_report_not_serving = async move {
             stop.await;
+            let _ = stop_background.send(true);
             health_reporter
                 .set_not_serving::<MlServiceServer<MlServiceHandler>>()
                 .await;

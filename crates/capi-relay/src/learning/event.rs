@@ -34,6 +34,8 @@ pub fn learning_event_of(conversion: &QueuedConversion) -> LearningEvent {
         event_time_unix_seconds: conversion.event_time,
         creative_features: Default::default(),
         value: value_of(&conversion.custom_data),
+        conversions: 1.0,
+        ..LearningEvent::default()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Attributed conversions to ml-service's learner: events that name their ad (`custom_data.ad_id`) are
 //! queued in `learning_outbox` by the statement that stores them (`store::insert_rows_with_outbox`), and a
-//! forwarder sends each to ml-service's `RecordEvent` as a conversion, so the allocator learns from them.
+//! forwarder sends them to ml-service's `RecordEvent` as conversions, a leased round in one request, so the
+//! learner learns from them.
 //! ml-service takes an event id once, so a re-send after a crash is harmless. Until ml-service accepts
 //! them (it may be down, or not yet serving `RecordEvent`), conversions wait with backoff; only one
 //! ml-service calls invalid is a dead letter.
@@ -30,7 +31,7 @@ pub struct LearningSettings {
     /// ml-service's gRPC endpoint.
     pub ml_service_endpoint: String,
     pub request_timeout_ms: u64,
-    /// Conversions leased per round (sent concurrently).
+    /// Conversions leased per round (sent in one request; ml-service takes up to 5,000).
     pub batch_size: i64,
     pub lease_seconds: f64,
     pub poll_interval_milliseconds: u64,
@@ -85,31 +86,30 @@ impl LearningForwarder {
             claimed: conversions.len(),
             ..ForwardReport::default()
         };
-        let answers = futures_util::future::join_all(conversions.iter().map(|conversion| {
-            let mut client = self.client.clone();
-            let request = RecordEventRequest {
-                event: Some(learning_event_of(conversion)),
-            };
-            async move { client.record_event(request).await }
-        }))
-        .await;
+        if conversions.is_empty() {
+            return Ok(report);
+        }
         let mut forwarded = Vec::new();
-        for (conversion, answer) in conversions.iter().zip(answers) {
-            let held = (conversion.id, conversion.attempt);
-            match answer {
-                Ok(_) => forwarded.push(held),
-                Err(status) => {
-                    let error = format!("{:?}: {}", status.code(), status.message());
-                    let delay = match status.code() {
-                        tonic::Code::InvalidArgument => None,
-                        _ => Some(backoff(conversion.attempt)),
+        let whole_round = RecordEventRequest {
+            events: conversions.iter().map(learning_event_of).collect(),
+        };
+        match self.client.clone().record_event(whole_round).await {
+            Ok(_) => forwarded.extend(conversions.iter().map(|conversion| (conversion.id, conversion.attempt))),
+            // One conversion ml-service refuses must not hold back the rest: find it by sending one by one.
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                for conversion in &conversions {
+                    let single = RecordEventRequest {
+                        events: vec![learning_event_of(conversion)],
                     };
-                    if postpone(&self.pool, &self.worker_name, held, delay, &error).await? > 0 {
-                        match delay {
-                            Some(_) => report.retried += 1,
-                            None => report.dead += 1,
-                        }
+                    match self.client.clone().record_event(single).await {
+                        Ok(_) => forwarded.push((conversion.id, conversion.attempt)),
+                        Err(status) => self.postpone_after(conversion, &status, &mut report).await?,
                     }
+                }
+            }
+            Err(status) => {
+                for conversion in &conversions {
+                    self.postpone_after(conversion, &status, &mut report).await?;
                 }
             }
         }
@@ -120,6 +120,30 @@ impl LearningForwarder {
         self.metrics.count("retried", report.retried);
         self.metrics.count("dead", report.dead);
         Ok(report)
+    }
+}
+
+impl LearningForwarder {
+    /// Retries the conversion later, or gives up on it when ml-service calls it invalid.
+    async fn postpone_after(
+        &self,
+        conversion: &event::QueuedConversion,
+        status: &tonic::Status,
+        report: &mut ForwardReport,
+    ) -> Result<(), sqlx::Error> {
+        let error = format!("{:?}: {}", status.code(), status.message());
+        let delay = match status.code() {
+            tonic::Code::InvalidArgument => None,
+            _ => Some(backoff(conversion.attempt)),
+        };
+        let held = (conversion.id, conversion.attempt);
+        if postpone(&self.pool, &self.worker_name, held, delay, &error).await? > 0 {
+            match delay {
+                Some(_) => report.retried += 1,
+                None => report.dead += 1,
+            }
+        }
+        Ok(())
     }
 }
 

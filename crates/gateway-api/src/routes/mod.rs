@@ -7,6 +7,7 @@ mod battle_hardened;
 mod guardrails;
 mod health;
 mod json_body;
+mod learning;
 mod ml_service_info;
 
 use std::sync::Arc;
@@ -37,6 +38,9 @@ pub fn api_router(state: AppState) -> Router {
             "/v1/ad-changes",
             post(ad_changes::post_ad_changes).get(ad_changes::list_ad_changes),
         )
+        .route("/api/internal/learning/event", post(learning::post_learning_event))
+        .route("/api/weights", get(learning::get_weights))
+        .route("/v1/learner", get(learning::get_learner))
         .route("/v1/ad-changes/{id}", get(ad_changes::get_ad_change))
         .route("/v1/ad-changes/{id}/cancel", post(ad_changes::cancel_ad_change))
         .route("/v1/ad-changes/{id}/approve", post(ad_changes::approve_ad_change))

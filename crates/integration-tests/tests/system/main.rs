@@ -6,6 +6,7 @@ mod ad_changes;
 mod allocation;
 mod fixtures;
 mod helpers;
+mod learning;
 mod relay_learning;
 mod score_cache;
 mod service_health;

@@ -1,7 +1,7 @@
 //! Attributed conversions from capi-relay towards ml-service's learner, through the real services: an
 //! accepted event that names its ad is queued in the same commit that stores it (and only once, however
-//! often it is re-sent); an event without an ad is not; and while ml-service does not take the conversion,
-//! it waits in the outbox with the reason — never dropped.
+//! often it is re-sent); an event without an ad is not; the forwarder hands it to ml-service's learner,
+//! which logs it exactly once.
 
 use adloop_test_support::TestDatabase;
 use serde_json::{Value, json};
@@ -31,7 +31,7 @@ fn purchase(order: &str, ad_id: Option<&str>) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn attributed_conversions_are_queued_with_their_event_and_wait_for_the_learner() {
+async fn attributed_conversions_are_queued_with_their_event_and_reach_the_learner_once() {
     let database = TestDatabase::create().await;
     let ml_service = spawn_ml_service(&database).await;
     let endpoint = ml_service.base_url();
@@ -82,25 +82,40 @@ async fn attributed_conversions_are_queued_with_their_event_and_wait_for_the_lea
     );
     assert_eq!(queued[0].2["value"], json!(42.99));
 
-    // ml-service does not serve RecordEvent yet: the forwarder tries, and the conversion waits with why.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let (attempts, last_error): (i32, Option<String>) =
-            sqlx::query_as("SELECT attempt, last_error FROM learning_outbox WHERE event_id = 'order-1'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        if let Some(last_error) = last_error {
-            assert!(attempts >= 1);
-            assert!(last_error.contains("Unimplemented"), "{last_error}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the forwarder never tried");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let state: String = sqlx::query_scalar("SELECT state FROM learning_outbox WHERE event_id = 'order-1'")
-        .fetch_one(&pool)
+    // The forwarder hands the conversion to ml-service's learner, which logs it once (durably) and
+    // borrows the ad's creative features it learned earlier.
+    let ml_pool = sqlx::PgPool::connect(&format!("{}?options=-csearch_path%3Dml", database.url))
         .await
         .unwrap();
-    assert_eq!(state, "pending", "kept for when ml-service takes it");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM learning_outbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the conversion was never forwarded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let logged: Vec<(String, String, f64, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT event_id, ad_id, conversions, value_minor_units, currency FROM learning_events ORDER BY seq",
+    )
+    .fetch_all(&ml_pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        logged,
+        vec![(
+            format!("capi:{PIXEL}:Purchase:order-1"),
+            "120330000000000001".to_owned(),
+            1.0,
+            Some(4299),
+            Some("USD".to_owned())
+        )]
+    );
 }

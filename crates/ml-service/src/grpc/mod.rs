@@ -1,5 +1,6 @@
-//! The `adloop.ml.v1.MlService` handler. Allocate and Score run the allocator over the score cache; the
-//! other rpcs arrive with the subsystems that implement them and answer UNIMPLEMENTED until then.
+//! The `adloop.ml.v1.MlService` handler. Allocate and Score run the allocator over the score cache;
+//! RecordEvent and GetWeights the instant learner; FindSimilarPatterns arrives with the cross-learner and
+//! answers UNIMPLEMENTED until then.
 
 use std::sync::Arc;
 
@@ -16,14 +17,18 @@ use adloop_telemetry::propagation::current_trace_id;
 use tonic::{Request, Response, Status};
 
 use crate::allocation_service::AllocationService;
+use crate::learning::LearningService;
+
+mod learning;
 
 pub struct MlServiceHandler {
     allocation: Arc<AllocationService>,
+    learning: Arc<LearningService>,
 }
 
 impl MlServiceHandler {
-    pub fn new(allocation: Arc<AllocationService>) -> Self {
-        MlServiceHandler { allocation }
+    pub fn new(allocation: Arc<AllocationService>, learning: Arc<LearningService>) -> Self {
+        MlServiceHandler { allocation, learning }
     }
 }
 
@@ -76,13 +81,15 @@ impl MlService for MlServiceHandler {
 
     async fn record_event(
         &self,
-        _request: Request<RecordEventRequest>,
+        request: Request<RecordEventRequest>,
     ) -> Result<Response<RecordEventResponse>, Status> {
-        Err(not_yet_available("RecordEvent"))
+        learning::record_event(&self.learning, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn get_weights(&self, _request: Request<GetWeightsRequest>) -> Result<Response<GetWeightsResponse>, Status> {
-        Err(not_yet_available("GetWeights"))
+        learning::get_weights(&self.learning).await.map(Response::new)
     }
 
     async fn find_similar_patterns(

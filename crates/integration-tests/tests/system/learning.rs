@@ -1,0 +1,271 @@
+//! The instant learner through the real services: the recovery plan's own flow through the gateway,
+//! replicas that agree, duplicates applied once, bad input refused with nothing logged, and a restart
+//! that loses nothing acknowledged.
+
+use std::collections::{BTreeMap, HashMap};
+
+use adloop_proto::ml::v1 as proto;
+use adloop_test_support::TestDatabase;
+use serde_json::{Value, json};
+
+use crate::fixtures::grpc_client;
+use crate::helpers::{spawn_gateway, spawn_ml_service, spawn_ml_service_with};
+
+fn event(event_id: &str, ad_id: &str, features: &[&str], impressions: f64, clicks: f64) -> proto::LearningEvent {
+    proto::LearningEvent {
+        event_id: event_id.to_owned(),
+        ids: Some(proto::AdIds {
+            ad_id: ad_id.to_owned(),
+            ..proto::AdIds::default()
+        }),
+        creative_features: features.iter().map(|name| ((*name).to_owned(), 1.0)).collect(),
+        impressions,
+        clicks,
+        ..proto::LearningEvent::default()
+    }
+}
+
+/// The recovery plan's `test_instant_learning_flow`, step by step, against the running gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_plans_instant_learning_flow_passes() {
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service(&database).await;
+    let gateway = spawn_gateway(&database, &ml_service.base_url(), &[]).await;
+    let http = reqwest::Client::new();
+    let weights = || async {
+        http.get(format!("{}/api/weights", gateway.base_url()))
+            .bearer_auth(gateway.api_key())
+            .send()
+            .await
+            .unwrap()
+            .json::<HashMap<String, f64>>()
+            .await
+            .unwrap()
+    };
+
+    let initial_weights = weights().await;
+    let event_data = json!({
+        "ad_id": "test_ad_123",
+        "event_type": "conversion",
+        "ctr": 0.15,
+        "predicted_ctr": 0.05,
+        "features": { "has_pain_point": true, "has_number": true, "has_question": false }
+    });
+    let response = http
+        .post(format!("{}/api/internal/learning/event", gateway.base_url()))
+        .bearer_auth(gateway.api_key())
+        .json(&event_data)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = response.json().await.unwrap();
+    // No waiting: the answer comes after the event is applied.
+    let updated_weights = weights().await;
+
+    assert!(
+        updated_weights["pain_point"] > initial_weights["pain_point"],
+        "pain point weight should increase after a high-performing event: {initial_weights:?} -> {updated_weights:?}"
+    );
+    assert!(updated_weights["number"] > initial_weights["number"]);
+    assert_eq!(updated_weights["question"], initial_weights["question"]);
+    assert!(answer["prediction_after"]["ctr"].as_f64() > answer["prediction_before"]["ctr"].as_f64());
+    assert_eq!(answer["predicted_ctr"], json!(0.05));
+
+    let learner: Value = http
+        .get(format!("{}/v1/learner", gateway.base_url()))
+        .bearer_auth(gateway.api_key())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(learner["events_applied"], json!(1));
+    assert!(learner["ctr"]["weights"]["has_pain_point"].as_f64().unwrap() > 0.0);
+
+    // Bad input: 400 naming the field, nothing learned.
+    for (body, field) in [
+        (
+            json!({ "ad_id": "a", "features": { "has number": true }, "impressions": 5 }),
+            "features.has number",
+        ),
+        (
+            json!({ "ad_id": "a", "features": { "hook": [1] }, "impressions": 5 }),
+            "features.hook",
+        ),
+        (
+            json!({ "ad_id": "a", "features": { "x": true }, "impressions": 5, "clicks": 9 }),
+            "clicks",
+        ),
+        (json!({ "ad_id": "a", "features": { "x": true }, "ctr": 1.5 }), "ctr"),
+        (
+            json!({ "ad_id": "a", "event_type": "purchase", "features": { "x": true } }),
+            "event_type",
+        ),
+    ] {
+        let refused = http
+            .post(format!("{}/api/internal/learning/event", gateway.base_url()))
+            .bearer_auth(gateway.api_key())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status().as_u16(), 400, "{body}");
+        let error: Value = refused.json().await.unwrap();
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{body}: {message}");
+    }
+    let after_refusals = weights().await;
+    assert_eq!(after_refusals, updated_weights);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
+    let database = TestDatabase::create().await;
+    let snapshot_often = [("ADLOOP_LEARNING__SNAPSHOT_EVERY_EVENTS", "7")];
+    let mut first = spawn_ml_service_with(&database, &snapshot_often).await;
+    let second = spawn_ml_service_with(&database, &snapshot_often).await;
+    let mut first_client = grpc_client(&first.base_url()).await;
+    let mut second_client = grpc_client(&second.base_url()).await;
+
+    let features = [
+        ["has_number", "has_face"],
+        ["has_question", "has_face"],
+        ["has_number", "has_pain_point"],
+    ];
+    for round in 0..6 {
+        let events = (0..5)
+            .map(|index| {
+                let creative = &features[(round + index) % features.len()];
+                event(
+                    &format!("e-{round}-{index}"),
+                    &format!("ad-{index}"),
+                    creative,
+                    100.0,
+                    (index * 2) as f64,
+                )
+            })
+            .collect();
+        let client = if round % 2 == 0 {
+            &mut first_client
+        } else {
+            &mut second_client
+        };
+        let answer = client
+            .record_event(proto::RecordEventRequest { events })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(answer.applied);
+        assert_eq!(answer.events_applied, (round as i64 + 1) * 5);
+    }
+    let weights_of = |response: proto::GetWeightsResponse| {
+        let ctr = response.ctr.unwrap();
+        (
+            (response.model_version, response.events_applied),
+            ctr.weights.into_iter().collect::<BTreeMap<_, _>>(),
+            ctr.bias,
+            response.conversion.unwrap().bias,
+        )
+    };
+    let from_first = weights_of(
+        first_client
+            .get_weights(proto::GetWeightsRequest {})
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    let from_second = weights_of(
+        second_client
+            .get_weights(proto::GetWeightsRequest {})
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(
+        from_first, from_second,
+        "both replicas applied the same log in the same order"
+    );
+    assert_eq!(from_first.0, ("instant-learner@30".to_owned(), 30));
+
+    // The same event again: recorded as a duplicate, applied zero more times.
+    let again = first_client
+        .record_event(proto::RecordEventRequest {
+            events: vec![event("e-0-0", "ad-0", &features[0], 100.0, 0.0)],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.applied && again.outcomes[0].duplicate);
+    assert_eq!(again.events_applied, 30);
+
+    // Bad input: INVALID_ARGUMENT naming the field, and nothing of the batch is logged.
+    let refused = first_client
+        .record_event(proto::RecordEventRequest {
+            events: vec![
+                event("ok-1", "ad-1", &["has_number"], 10.0, 1.0),
+                event("bad-1", "ad-1", &["has_number"], 10.0, 11.0),
+            ],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().starts_with("events[1].clicks"),
+        "{}",
+        refused.message()
+    );
+
+    // A conversion without features learns with its ad's last known features.
+    let conversion = proto::LearningEvent {
+        kind: proto::EventKind::Conversion as i32,
+        ..event("conversion-1", "ad-2", &[], 0.0, 0.0)
+    };
+    first_client
+        .record_event(proto::RecordEventRequest {
+            events: vec![conversion],
+        })
+        .await
+        .unwrap();
+
+    // A restart (from a snapshot plus the log after it) holds exactly what the running replica holds.
+    first.stop();
+    let _ = first.task.await;
+    let restarted = spawn_ml_service_with(&database, &snapshot_often).await;
+    let mut restarted_client = grpc_client(&restarted.base_url()).await;
+    let after_restart = weights_of(
+        restarted_client
+            .get_weights(proto::GetWeightsRequest {})
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    let still_running = weights_of(
+        second_client
+            .get_weights(proto::GetWeightsRequest {})
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(after_restart, still_running);
+    assert_eq!(
+        after_restart.0.1, 31,
+        "30 events, a duplicate not counted, a conversion"
+    );
+    let pool = sqlx::PgPool::connect(&format!("{}?options=-csearch_path%3Dml", database.url))
+        .await
+        .unwrap();
+    let (snapshots, borrowed): (i64, String) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM learner_snapshots), \
+                (SELECT features::text FROM learning_events WHERE event_id = 'conversion-1')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(snapshots >= 1, "snapshots are taken every 7 events");
+    assert!(
+        borrowed.contains("has_question"),
+        "the conversion borrowed ad-2's features: {borrowed}"
+    );
+}

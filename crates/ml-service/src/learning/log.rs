@@ -1,0 +1,207 @@
+//! The learner's event log, the ads' last known features and the snapshots, in Postgres.
+
+use adloop_learner::{EncodedFeatures, InstantLearner, LearningUpdate};
+use sqlx::{PgConnection, PgPool, Row};
+
+use super::validate::AcceptedEvent;
+
+/// Held (transaction-scoped) by every writer of the log: `seq` order is then commit order.
+const LOG_WRITER_LOCK: i64 = 0x6164_6c6f_6f70_4c31; // "adloopL1"
+
+/// Events read per query when catching up (bounds memory on a long replay).
+pub const CATCH_UP_PAGE: i64 = 10_000;
+
+/// One logged event, as every replica applies it.
+pub struct LoggedEvent {
+    pub seq: i64,
+    pub event_id: String,
+    pub update: LearningUpdate,
+}
+
+pub async fn lock_log_for_writing(connection: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOG_WRITER_LOCK)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Events after `after_seq`, oldest first, at most one page.
+pub async fn events_after(connection: &mut PgConnection, after_seq: i64) -> Result<Vec<LoggedEvent>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, event_id, ad_id, features::text AS features, impressions, clicks, matured_clicks, conversions \
+         FROM learning_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after_seq)
+    .bind(CATCH_UP_PAGE)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let features: String = row.try_get("features")?;
+            Ok(LoggedEvent {
+                seq: row.try_get("seq")?,
+                event_id: row.try_get("event_id")?,
+                update: LearningUpdate {
+                    ad_id: row.try_get("ad_id")?,
+                    features: parse_features(&features)?,
+                    impressions: row.try_get("impressions")?,
+                    clicks: row.try_get("clicks")?,
+                    matured_clicks: row.try_get("matured_clicks")?,
+                    conversions: row.try_get("conversions")?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Fills in the features of events that came without them from their ads' last known features, and
+/// remembers the features of events that carry them. Inside the writer's transaction, so every replica's
+/// replay sees the same features.
+pub async fn resolve_features(connection: &mut PgConnection, events: &mut [AcceptedEvent]) -> Result<(), sqlx::Error> {
+    let wanted: Vec<String> = events
+        .iter()
+        .filter(|event| event.needs_known_features)
+        .map(|event| event.update.ad_id.clone())
+        .collect();
+    if !wanted.is_empty() {
+        let rows =
+            sqlx::query("SELECT ad_id, features::text AS features FROM ad_creative_features WHERE ad_id = ANY($1)")
+                .bind(&wanted)
+                .fetch_all(&mut *connection)
+                .await?;
+        let mut known = std::collections::HashMap::new();
+        for row in rows {
+            let features: String = row.try_get("features")?;
+            known.insert(row.try_get::<String, _>("ad_id")?, parse_features(&features)?);
+        }
+        for event in events.iter_mut().filter(|event| event.needs_known_features) {
+            if let Some(features) = known.get(&event.update.ad_id) {
+                event.update.features = features.clone();
+            }
+        }
+    }
+    let mut remembered: std::collections::BTreeMap<&str, String> = std::collections::BTreeMap::new();
+    for event in events
+        .iter()
+        .filter(|event| !event.needs_known_features && !event.update.ad_id.is_empty())
+    {
+        remembered.insert(&event.update.ad_id, features_json(&event.update.features));
+    }
+    if !remembered.is_empty() {
+        let (ad_ids, features): (Vec<&str>, Vec<String>) = remembered.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO ad_creative_features (ad_id, features) \
+             SELECT ad_id, features::jsonb FROM UNNEST($1::text[], $2::text[]) AS given(ad_id, features) \
+             ON CONFLICT (ad_id) DO UPDATE SET features = EXCLUDED.features, updated_at = now()",
+        )
+        .bind(ad_ids)
+        .bind(features)
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Appends the events; an event id already in the log is skipped. Returns the ids appended.
+pub async fn append(connection: &mut PgConnection, events: &[AcceptedEvent]) -> Result<Vec<String>, sqlx::Error> {
+    let mut event_ids = Vec::with_capacity(events.len());
+    let mut ad_ids = Vec::with_capacity(events.len());
+    let mut features = Vec::with_capacity(events.len());
+    let mut impressions = Vec::with_capacity(events.len());
+    let mut clicks = Vec::with_capacity(events.len());
+    let mut matured_clicks = Vec::with_capacity(events.len());
+    let mut conversions = Vec::with_capacity(events.len());
+    let mut values = Vec::with_capacity(events.len());
+    let mut currencies = Vec::with_capacity(events.len());
+    let mut event_times = Vec::with_capacity(events.len());
+    for event in events {
+        event_ids.push(event.event_id.as_str());
+        ad_ids.push(event.update.ad_id.as_str());
+        features.push(features_json(&event.update.features));
+        impressions.push(event.update.impressions);
+        clicks.push(event.update.clicks);
+        matured_clicks.push(event.update.matured_clicks);
+        conversions.push(event.update.conversions);
+        values.push(event.value.map(|(minor_units, _)| minor_units));
+        currencies.push(event.value.map(|(_, currency)| currency.code().to_owned()));
+        event_times.push(event.event_time_unix_seconds);
+    }
+    sqlx::query_scalar(
+        "INSERT INTO learning_events (event_id, ad_id, features, impressions, clicks, matured_clicks, conversions, \
+                                      value_minor_units, currency, event_time) \
+         SELECT event_id, ad_id, features::jsonb, impressions, clicks, matured_clicks, conversions, value_minor_units, \
+                currency, to_timestamp(event_time) \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
+                     $8::int8[], $9::text[], $10::int8[]) WITH ORDINALITY \
+              AS given(event_id, ad_id, features, impressions, clicks, matured_clicks, conversions, value_minor_units, \
+                       currency, event_time, position) \
+         ORDER BY position \
+         ON CONFLICT (event_id) DO NOTHING \
+         RETURNING event_id",
+    )
+    .bind(event_ids)
+    .bind(ad_ids)
+    .bind(features)
+    .bind(impressions)
+    .bind(clicks)
+    .bind(matured_clicks)
+    .bind(conversions)
+    .bind(values)
+    .bind(currencies)
+    .bind(event_times)
+    .fetch_all(connection)
+    .await
+}
+
+/// The newest snapshot taken under `config_fingerprint`, with the seq it covers.
+pub async fn newest_snapshot(pool: &PgPool, config_fingerprint: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT through_seq, state::text FROM learner_snapshots WHERE config_fingerprint = $1 \
+         ORDER BY through_seq DESC LIMIT 1",
+    )
+    .bind(config_fingerprint)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Stores a snapshot and keeps only the newest three under the same constants.
+pub async fn save_snapshot(
+    pool: &PgPool,
+    config_fingerprint: &str,
+    through_seq: i64,
+    state: String,
+) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("INSERT INTO learner_snapshots (through_seq, config_fingerprint, state) VALUES ($1, $2, $3::jsonb)")
+        .bind(through_seq)
+        .bind(config_fingerprint)
+        .bind(state)
+        .execute(&mut *transaction)
+        .await?;
+    sqlx::query(
+        "DELETE FROM learner_snapshots WHERE config_fingerprint = $1 AND id NOT IN \
+         (SELECT id FROM learner_snapshots WHERE config_fingerprint = $1 ORDER BY through_seq DESC LIMIT 3)",
+    )
+    .bind(config_fingerprint)
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await
+}
+
+pub fn serialise(learner: &InstantLearner) -> Result<String, serde_json::Error> {
+    serde_json::to_string(learner)
+}
+
+pub fn restore(state: &str) -> Result<InstantLearner, serde_json::Error> {
+    serde_json::from_str(state)
+}
+
+fn features_json(features: &EncodedFeatures) -> String {
+    serde_json::to_string(features).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn parse_features(text: &str) -> Result<EncodedFeatures, sqlx::Error> {
+    let pairs: Vec<(String, f64)> = serde_json::from_str(text).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+    Ok(EncodedFeatures::from_encoded(pairs))
+}

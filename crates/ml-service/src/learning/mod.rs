@@ -1,0 +1,302 @@
+//! The instant learner in ml-service: an event-sourced model every replica agrees on.
+//!
+//! `RecordEvent` checks a batch, then under the log's writer lock (one Postgres advisory lock) catches this
+//! replica up, appends the batch and commits; only then does it apply the batch from the log and answer, so
+//! an acknowledged event is durable and the next prediction here already reflects it. Other replicas apply
+//! the same log in the same order (a background catch-up, and before every read), so all hold bit-identical
+//! weights. A restart loads the newest snapshot and replays the log after it.
+
+mod log;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adloop_learner::{AppliedUpdate, InstantLearner, LearnerConfig};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{Mutex, watch};
+
+pub use validate::{AcceptedEvent, Refusal, accept_events};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LearningSettings {
+    /// The most events one `RecordEvent` may carry.
+    pub max_events_per_request: usize,
+    /// A snapshot after this many events (a restart replays at most this many).
+    pub snapshot_every_events: i64,
+    /// How often a replica applies events other replicas appended (reads catch up first anyway).
+    pub catch_up_interval_milliseconds: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LearningError {
+    #[error("the learning log is unavailable: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the stored learner snapshot cannot be read: {0}")]
+    Snapshot(#[from] serde_json::Error),
+}
+
+/// What recording a batch did, event by event in request order.
+pub struct RecordedBatch {
+    pub outcomes: Vec<EventOutcome>,
+    /// The log position now applied (the model version).
+    pub applied_through: i64,
+    /// Events applied in all (duplicates never reach the log).
+    pub events_applied: u64,
+}
+
+pub struct EventOutcome {
+    pub event_id: String,
+    pub duplicate: bool,
+    pub applied: AppliedUpdate,
+}
+
+struct AppliedState {
+    learner: InstantLearner,
+    /// The log is applied up to and including this seq.
+    applied_through: i64,
+    snapshot_through: i64,
+}
+
+#[derive(Clone)]
+pub struct LearningMetrics {
+    events_applied: Counter,
+    duplicates: Counter,
+    drifts: Counter,
+    log_position: Gauge,
+}
+
+impl LearningMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = LearningMetrics {
+            events_applied: Counter::default(),
+            duplicates: Counter::default(),
+            drifts: Counter::default(),
+            log_position: Gauge::default(),
+        };
+        registry.register(
+            "learner_events_applied",
+            "Learning events this replica applied from the log",
+            metrics.events_applied.clone(),
+        );
+        registry.register(
+            "learner_duplicate_events",
+            "Learning events refused as already recorded (same event id)",
+            metrics.duplicates.clone(),
+        );
+        registry.register(
+            "learner_drifts_detected",
+            "Abrupt changes the learner's drift test detected on this replica",
+            metrics.drifts.clone(),
+        );
+        registry.register(
+            "learner_log_position",
+            "The last learning-log sequence number this replica has applied",
+            metrics.log_position.clone(),
+        );
+        metrics
+    }
+}
+
+pub struct LearningService {
+    pool: PgPool,
+    settings: LearningSettings,
+    config_fingerprint: String,
+    max_features: usize,
+    state: Mutex<AppliedState>,
+    metrics: LearningMetrics,
+}
+
+impl LearningService {
+    /// Loads the newest snapshot taken under the same constants and replays the log after it.
+    pub async fn start(
+        pool: PgPool,
+        config: LearnerConfig,
+        settings: LearningSettings,
+        metrics: LearningMetrics,
+    ) -> Result<Arc<Self>, LearningError> {
+        let config_fingerprint = config.fingerprint();
+        let max_features = config.max_features_per_event;
+        let (learner, applied_through) = match log::newest_snapshot(&pool, &config_fingerprint).await? {
+            Some((through_seq, state)) => (log::restore(&state)?, through_seq),
+            None => (InstantLearner::new(config), 0),
+        };
+        let service = Arc::new(LearningService {
+            pool,
+            settings,
+            config_fingerprint,
+            max_features,
+            state: Mutex::new(AppliedState {
+                learner,
+                applied_through,
+                snapshot_through: applied_through,
+            }),
+            metrics,
+        });
+        let replayed = service.catch_up().await?;
+        tracing::info!(
+            from_snapshot_through = applied_through,
+            replayed,
+            "instant learner ready"
+        );
+        Ok(service)
+    }
+
+    pub fn settings(&self) -> &LearningSettings {
+        &self.settings
+    }
+
+    pub fn max_features_per_event(&self) -> usize {
+        self.max_features
+    }
+
+    /// Commits the batch to the log (duplicates skipped), applies it, and says what each event did.
+    pub async fn record(&self, mut events: Vec<AcceptedEvent>) -> Result<RecordedBatch, LearningError> {
+        let mut state = self.state.lock().await;
+        let mut transaction = self.pool.begin().await?;
+        log::lock_log_for_writing(&mut transaction).await?;
+        self.apply_new_events(&mut transaction, &mut state, None).await?;
+        log::resolve_features(&mut transaction, &mut events).await?;
+        let appended = log::append(&mut transaction, &events).await?;
+        transaction.commit().await?;
+
+        let mut outcomes_by_event = HashMap::with_capacity(appended.len());
+        let mut connection = self.pool.acquire().await?;
+        self.apply_new_events(&mut connection, &mut state, Some(&mut outcomes_by_event))
+            .await?;
+        let duplicates = events.len() - appended.len();
+        self.metrics.duplicates.inc_by(duplicates as u64);
+        let outcomes = events
+            .iter()
+            .map(|event| match outcomes_by_event.remove(&event.event_id) {
+                Some(applied) => EventOutcome {
+                    event_id: event.event_id.clone(),
+                    duplicate: false,
+                    applied,
+                },
+                None => {
+                    let ctr = state.learner.predict_ctr(&event.update.features);
+                    let conversion_rate = state.learner.predict_conversions_per_click(&event.update.features);
+                    EventOutcome {
+                        event_id: event.event_id.clone(),
+                        duplicate: true,
+                        applied: AppliedUpdate {
+                            ctr_before: ctr,
+                            ctr_after: ctr,
+                            conversion_rate_before: conversion_rate,
+                            conversion_rate_after: conversion_rate,
+                            drift_detected: false,
+                        },
+                    }
+                }
+            })
+            .collect();
+        let applied_through = state.applied_through;
+        let events_applied = state.learner.updates_applied();
+        let snapshot = self.snapshot_if_due(&mut state);
+        drop(state);
+        if let Some((through_seq, serialised)) = snapshot {
+            self.save_snapshot(through_seq, serialised).await;
+        }
+        Ok(RecordedBatch {
+            outcomes,
+            applied_through,
+            events_applied,
+        })
+    }
+
+    /// Applies whatever other replicas appended; returns how many events that was.
+    pub async fn catch_up(&self) -> Result<u64, LearningError> {
+        let mut state = self.state.lock().await;
+        let mut connection = self.pool.acquire().await?;
+        let applied = self.apply_new_events(&mut connection, &mut state, None).await?;
+        let snapshot = self.snapshot_if_due(&mut state);
+        drop(state);
+        if let Some((through_seq, serialised)) = snapshot {
+            self.save_snapshot(through_seq, serialised).await;
+        }
+        Ok(applied)
+    }
+
+    /// Runs `read` on the learner after catching up with the log (a read reflects every committed event).
+    pub async fn read<T>(&self, read: impl FnOnce(&InstantLearner, i64) -> T) -> Result<T, LearningError> {
+        self.catch_up().await?;
+        let state = self.state.lock().await;
+        Ok(read(&state.learner, state.applied_through))
+    }
+
+    async fn apply_new_events(
+        &self,
+        connection: &mut PgConnection,
+        state: &mut AppliedState,
+        mut outcomes: Option<&mut HashMap<String, AppliedUpdate>>,
+    ) -> Result<u64, LearningError> {
+        let mut applied_count = 0;
+        loop {
+            let page = log::events_after(connection, state.applied_through).await?;
+            let page_length = page.len() as i64;
+            for event in page {
+                let applied = state.learner.apply(&event.update);
+                state.applied_through = event.seq;
+                applied_count += 1;
+                if applied.drift_detected {
+                    self.metrics.drifts.inc();
+                    tracing::info!(
+                        seq = event.seq,
+                        "learner detected an abrupt change and learns fast again"
+                    );
+                }
+                if let Some(outcomes) = outcomes.as_deref_mut() {
+                    outcomes.insert(event.event_id, applied);
+                }
+            }
+            if page_length < log::CATCH_UP_PAGE {
+                break;
+            }
+        }
+        self.metrics.events_applied.inc_by(applied_count);
+        self.metrics.log_position.set(state.applied_through);
+        Ok(applied_count)
+    }
+
+    fn snapshot_if_due(&self, state: &mut AppliedState) -> Option<(i64, String)> {
+        if state.applied_through - state.snapshot_through < self.settings.snapshot_every_events {
+            return None;
+        }
+        state.snapshot_through = state.applied_through;
+        match log::serialise(&state.learner) {
+            Ok(serialised) => Some((state.applied_through, serialised)),
+            Err(error) => {
+                tracing::warn!(%error, "cannot serialise the learner for a snapshot; the log still has everything");
+                None
+            }
+        }
+    }
+
+    async fn save_snapshot(&self, through_seq: i64, serialised: String) {
+        if let Err(error) = log::save_snapshot(&self.pool, &self.config_fingerprint, through_seq, serialised).await {
+            tracing::warn!(%error, through_seq, "cannot save a learner snapshot; the log still has everything");
+        }
+    }
+}
+
+/// Catches up with other replicas' events until `stop`.
+pub fn spawn_catch_up(service: Arc<LearningService>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let interval = Duration::from_millis(service.settings.catch_up_interval_milliseconds.max(10));
+        while !*stop.borrow() {
+            if let Err(error) = service.catch_up().await {
+                tracing::warn!(%error, "cannot catch up with the learning log");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    })
+}

@@ -1,0 +1,259 @@
+//! A `RecordEvent` request checked and turned into learner updates; every refusal names the event's field.
+
+use adloop_learner::{EncodedFeatures, FeatureError, LearningUpdate, UpdateError, encode_features};
+use adloop_money::Currency;
+use adloop_proto::ml::v1::{EventKind, LearningEvent};
+
+pub const MAX_EVENT_ID_LENGTH: usize = 200;
+pub const MAX_AD_ID_LENGTH: usize = 100;
+
+/// One accepted event: what the log stores and the learner applies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptedEvent {
+    pub event_id: String,
+    pub update: LearningUpdate,
+    /// The event carried no features: the ad's last known ones are used (looked up under the log's lock).
+    pub needs_known_features: bool,
+    pub value: Option<(i64, Currency)>,
+    pub event_time_unix_seconds: Option<i64>,
+}
+
+/// A refused request: the field (`events[3].creative_features.has number`) and the rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub field: String,
+    pub rule: String,
+}
+
+pub fn accept_events(
+    events: &[LearningEvent],
+    max_events: usize,
+    max_features: usize,
+) -> Result<Vec<AcceptedEvent>, Refusal> {
+    if events.is_empty() {
+        return Err(refusal("events", "must hold at least one event"));
+    }
+    if events.len() > max_events {
+        return Err(refusal(
+            "events",
+            &format!("at most {max_events} events per request, got {}", events.len()),
+        ));
+    }
+    events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| accept_event(event, max_features).map_err(|error| error.at(index)))
+        .collect()
+}
+
+fn accept_event(event: &LearningEvent, max_features: usize) -> Result<AcceptedEvent, Refusal> {
+    let event_id = event.event_id.trim();
+    if event_id.is_empty() || event_id.len() > MAX_EVENT_ID_LENGTH {
+        return Err(refusal(
+            "event_id",
+            &format!("must be 1 to {MAX_EVENT_ID_LENGTH} characters"),
+        ));
+    }
+    let ad_id = event.ids.as_ref().map(|ids| ids.ad_id.trim()).unwrap_or_default();
+    if ad_id.len() > MAX_AD_ID_LENGTH {
+        return Err(refusal(
+            "ids.ad_id",
+            &format!("must be at most {MAX_AD_ID_LENGTH} characters"),
+        ));
+    }
+    let kind =
+        EventKind::try_from(event.kind).map_err(|_| refusal("kind", &format!("unknown event kind {}", event.kind)))?;
+    let features = encode_features(
+        event
+            .creative_features
+            .iter()
+            .map(|(name, value)| (name.as_str(), *value)),
+        max_features,
+    )
+    .map_err(feature_refusal)?;
+    if features.is_empty() && ad_id.is_empty() {
+        return Err(refusal(
+            "creative_features",
+            "an event needs creative features or an ad (ids.ad_id) whose features are known",
+        ));
+    }
+    let update = counted_update(ad_id, features, event, kind);
+    update.validate().map_err(count_refusal)?;
+    let value = match &event.value {
+        None => None,
+        Some(money) => {
+            let currency = Currency::parse(&money.currency)
+                .map_err(|_| refusal("value.currency", "must be an ISO 4217 code adloop knows, e.g. USD"))?;
+            if money.minor_units < 0 {
+                return Err(refusal("value.minor_units", "must not be negative"));
+            }
+            Some((money.minor_units, currency))
+        }
+    };
+    if event.event_time_unix_seconds < 0 {
+        return Err(refusal("event_time_unix_seconds", "must not be negative"));
+    }
+    Ok(AcceptedEvent {
+        event_id: event_id.to_owned(),
+        needs_known_features: update.features.is_empty(),
+        update,
+        value,
+        event_time_unix_seconds: (event.event_time_unix_seconds > 0).then_some(event.event_time_unix_seconds),
+    })
+}
+
+/// The event's counts; when it gives none, its kind supplies one.
+fn counted_update(ad_id: &str, features: EncodedFeatures, event: &LearningEvent, kind: EventKind) -> LearningUpdate {
+    let mut update = LearningUpdate {
+        ad_id: ad_id.to_owned(),
+        features,
+        impressions: event.impressions,
+        clicks: event.clicks,
+        matured_clicks: event.matured_clicks,
+        conversions: event.conversions,
+    };
+    let no_counts = [event.impressions, event.clicks, event.matured_clicks, event.conversions]
+        .iter()
+        .all(|count| *count == 0.0);
+    if no_counts {
+        match kind {
+            EventKind::Impression => update.impressions = 1.0,
+            EventKind::Click => {
+                update.impressions = 1.0;
+                update.clicks = 1.0;
+            }
+            EventKind::Conversion => update.conversions = 1.0,
+            EventKind::Unspecified => {}
+        }
+    }
+    update
+}
+
+fn feature_refusal(error: FeatureError) -> Refusal {
+    match error.feature_name() {
+        Some(name) => refusal(&format!("creative_features.{name}"), &error.to_string()),
+        None => refusal("creative_features", &error.to_string()),
+    }
+}
+
+fn count_refusal(error: UpdateError) -> Refusal {
+    let field = match &error {
+        UpdateError::CountOutOfRange { field } => field,
+        UpdateError::MoreClicksThanImpressions { .. } => "clicks",
+        UpdateError::Empty => "impressions",
+    };
+    refusal(field, &error.to_string())
+}
+
+fn refusal(field: &str, rule: &str) -> Refusal {
+    Refusal {
+        field: field.to_owned(),
+        rule: rule.to_owned(),
+    }
+}
+
+impl Refusal {
+    fn at(self, index: usize) -> Refusal {
+        Refusal {
+            field: format!("events[{index}].{}", self.field),
+            rule: self.rule,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use adloop_proto::ml::v1::{AdIds, Money};
+
+    use super::*;
+
+    fn event(features: &[(&str, f64)]) -> LearningEvent {
+        LearningEvent {
+            event_id: "e-1".into(),
+            ids: Some(AdIds {
+                ad_id: "ad-1".into(),
+                ..AdIds::default()
+            }),
+            kind: EventKind::Unspecified as i32,
+            creative_features: features
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), *value))
+                .collect(),
+            impressions: 100.0,
+            clicks: 3.0,
+            ..LearningEvent::default()
+        }
+    }
+
+    #[test]
+    fn a_relayed_conversion_counts_one_conversion_and_borrows_its_ads_features() {
+        let conversion = LearningEvent {
+            kind: EventKind::Conversion as i32,
+            impressions: 0.0,
+            clicks: 0.0,
+            value: Some(Money {
+                minor_units: 4299,
+                currency: "USD".into(),
+            }),
+            ..event(&[])
+        };
+        let accepted = accept_events(&[conversion], 10, 64).unwrap();
+        assert_eq!(accepted[0].update.conversions, 1.0);
+        assert!(accepted[0].needs_known_features);
+        assert_eq!(accepted[0].value.map(|(minor, _)| minor), Some(4299));
+    }
+
+    #[test]
+    fn refusals_name_the_event_and_its_field() {
+        let cases = [
+            (event(&[("has number", 1.0)]), "events[1].creative_features.has number"),
+            (
+                LearningEvent {
+                    clicks: 200.0,
+                    ..event(&[])
+                },
+                "events[1].clicks",
+            ),
+            (
+                LearningEvent {
+                    impressions: -1.0,
+                    ..event(&[])
+                },
+                "events[1].impressions",
+            ),
+            (
+                LearningEvent {
+                    event_id: " ".into(),
+                    ..event(&[])
+                },
+                "events[1].event_id",
+            ),
+            (
+                LearningEvent {
+                    ids: None,
+                    ..event(&[])
+                },
+                "events[1].creative_features",
+            ),
+            (
+                LearningEvent {
+                    value: Some(Money {
+                        minor_units: 1,
+                        currency: "XYZ".into(),
+                    }),
+                    ..event(&[])
+                },
+                "events[1].value.currency",
+            ),
+        ];
+        for (bad, field) in cases {
+            let refused = accept_events(&[event(&[("has_number", 1.0)]), bad], 10, 64).unwrap_err();
+            assert_eq!(refused.field, field, "{refused:?}");
+        }
+        assert_eq!(accept_events(&[], 10, 64).unwrap_err().field, "events");
+        assert_eq!(
+            accept_events(&vec![event(&[]); 11], 10, 64).unwrap_err().field,
+            "events"
+        );
+    }
+}

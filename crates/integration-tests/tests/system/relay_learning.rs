@@ -102,7 +102,8 @@ async fn attributed_conversions_are_queued_with_their_event_and_reach_the_learne
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let logged: Vec<(String, String, f64, Option<i64>, Option<String>)> = sqlx::query_as(
+    type LoggedConversion = (String, String, f64, Option<i64>, Option<String>);
+    let logged: Vec<LoggedConversion> = sqlx::query_as(
         "SELECT event_id, ad_id, conversions, value_minor_units, currency FROM learning_events ORDER BY seq",
     )
     .fetch_all(&ml_pool)

@@ -44,14 +44,16 @@ lint:
 bench:
 	cargo bench -p campaign-sim --bench simulation_speed
 	cargo bench -p adloop-allocator --bench allocation_speed
+	cargo bench -p adloop-learner --bench learner_speed
 	cargo run --quiet --release -p adloop-allocator --example probability_best_accuracy
 	scripts/dev-stack up >/dev/null
 	cargo run --quiet --release -p adloop-load --bin cache-replay
 	scripts/bench-grpc
-	cargo build --quiet --release -p gateway-api -p meta-sim -p capi-relay -p adloop-load --bins
+	cargo build --quiet --release -p gateway-api -p meta-sim -p capi-relay -p ml-service -p adloop-load --bins
 	target/release/executor-bench
 	target/release/executor-bench --pacing-flood
 	ADLOOP_CHAOS_CHANGES=200 cargo test --quiet --release -p gateway-api --test api chaos
 	target/release/relay-bench
+	target/release/learning-bench
 	ADLOOP_RELAY_CRASH_KILLS=25 cargo test --quiet --release -p capi-relay --test relay crash -- --nocapture
 	scripts/quality-table

@@ -3,9 +3,12 @@
 //! - `cache-replay`: score-cache hit rate and staleness on replayed polling traffic, and the cost of each
 //!   cache tier against recomputing;
 //! - `executor-bench`: the safe executor end to end (API → queue → guardrails → Graph batches → audit),
-//!   batch against single-request mode, one replica against two, beside a bare Postgres claim ceiling.
+//!   batch against single-request mode, one replica against two, beside a bare Postgres claim ceiling;
+//! - `relay-bench`: capi-relay's durable ingest and delivery;
+//! - `learning-bench`: the instant learner's durable intake and read-your-writes latency.
 
 pub mod executor_bench;
+pub mod learning_bench;
 pub mod processes;
 pub mod relay_bench;
 pub mod requests;

@@ -8,6 +8,7 @@ use crate::budget::{BudgetBounds, fit_budgets};
 use crate::config::AllocatorConfig;
 use crate::decision::{Decision, decide};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
+use crate::learned_prior::PriorScales;
 use crate::posterior::{
     AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, draw_scores, effective_evidence,
     population_from_evidence, posterior_from_evidence,
@@ -83,6 +84,7 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         request.currency,
         config,
     ));
+    let prior_scales = PriorScales::of_request(&request.ads);
     let ads = request
         .ads
         .iter()
@@ -93,6 +95,7 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
                 evidence,
                 request.currency,
                 &population,
+                &prior_scales,
                 config,
             ));
             let draws_key = draws_key(&posterior, draws_per_ad, seed);

@@ -20,6 +20,10 @@ pub struct AllocatorConfig {
     /// weighs less when the account's ads differ more (estimated from their spread, `posterior`). Six shrank
     /// noisy early conversion rates enough to find winners among 200 ads sooner in `adloop-sim`.
     pub population_conversion_prior_conversions: f64,
+    /// The most a learned prior (instant learner, cross-learner) weighs against the population prior, as a
+    /// multiple of the population prior's strength: 4 lets a certain learner decide up to 80% of an ad's
+    /// prior mean, and the account's own average always keeps a fifth.
+    pub max_learned_prior_weight_of_population: f64,
     /// Strength of the population prior on value per conversion, in pseudo-conversions.
     pub value_prior_conversions: f64,
     /// Strength of the population prior on an ad's CPM, in pseudo-impressions: one thousand, a single CPM's
@@ -67,6 +71,7 @@ impl Default for AllocatorConfig {
             older_evidence_weight: 0.5,
             population_ctr_prior_impressions: 100.0,
             population_conversion_prior_conversions: 6.0,
+            max_learned_prior_weight_of_population: 4.0,
             value_prior_conversions: 2.0,
             cpm_prior_impressions: 1000.0,
             conversion_value_log_sd: 0.6,
@@ -102,6 +107,10 @@ impl AllocatorConfig {
                 self.population_conversion_prior_conversions > 0.0,
             ),
             ("value_prior_conversions", self.value_prior_conversions > 0.0),
+            (
+                "max_learned_prior_weight_of_population",
+                self.max_learned_prior_weight_of_population >= 0.0,
+            ),
             ("conversion_value_log_sd", self.conversion_value_log_sd >= 0.0),
             (
                 "creative_dna_max_boost",

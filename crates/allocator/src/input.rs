@@ -20,14 +20,18 @@ pub enum AdStatus {
     Paused,
 }
 
-/// A prior belief with an explicit strength (from the instant learner or the cross-learner).
+/// A learned belief about an ad (from the instant learner or the cross-learner), with a strength for each
+/// rate. Its rates count as lifts against the other ads of the request carrying the same source, and move
+/// the population prior's mean in proportion to their strength (`learned_prior`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prior {
     pub source: String,
     pub expected_ctr: f64,
-    pub expected_roas: f64,
-    /// How many impressions of evidence the prior is worth.
-    pub strength_impressions: f64,
+    /// How many impressions of evidence the CTR belief is worth.
+    pub ctr_strength_impressions: f64,
+    pub expected_conversions_per_click: f64,
+    /// How many conversions of evidence the conversions-per-click belief is worth.
+    pub conversion_strength_conversions: f64,
 }
 
 /// Delivery over a trailing window (e.g. the last 72 hours), for forgetting and the fatigue trend.
@@ -130,17 +134,19 @@ pub fn validate_ad(index: usize, ad: &AdInput) -> Result<(), InputError> {
         if !(prior.expected_ctr.is_finite() && (0.0..1.0).contains(&prior.expected_ctr)) {
             return Err(input_error(prior_field("expected_ctr"), "must be in [0, 1)"));
         }
-        if !(prior.expected_roas.is_finite() && prior.expected_roas >= 0.0) {
+        if !(prior.expected_conversions_per_click.is_finite() && prior.expected_conversions_per_click >= 0.0) {
             return Err(input_error(
-                prior_field("expected_roas"),
+                prior_field("expected_conversions_per_click"),
                 "must be a non-negative number",
             ));
         }
-        if !(prior.strength_impressions.is_finite() && prior.strength_impressions >= 0.0) {
-            return Err(input_error(
-                prior_field("strength_impressions"),
-                "must be a non-negative number",
-            ));
+        for (name, strength) in [
+            ("ctr_strength_impressions", prior.ctr_strength_impressions),
+            ("conversion_strength_conversions", prior.conversion_strength_conversions),
+        ] {
+            if !(strength.is_finite() && strength >= 0.0) {
+                return Err(input_error(prior_field(name), "must be a non-negative number"));
+            }
         }
     }
     if let Some(recent) = &ad.recent {

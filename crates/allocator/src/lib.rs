@@ -20,6 +20,7 @@ mod config;
 mod decision;
 mod delay;
 mod input;
+pub mod learned_prior;
 mod posterior;
 mod probability_best;
 pub mod quantize;
@@ -38,6 +39,7 @@ pub use input::{
     AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, InputError, Prior, RecentWindow,
     validate_request,
 };
+pub use learned_prior::PriorScales;
 pub use posterior::{
     AdPosterior, Interval, PopulationStats, ScoreDraws, build_posterior, draw_scores, mean_of, population_stats,
 };

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AllocatorConfig;
 use crate::input::AdInput;
+use crate::learned_prior::{PriorScales, blended_prior_means};
 
 /// A posterior mean with its central 95% interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -265,14 +266,17 @@ fn fatigue_factor(ad: &AdInput, population: &PopulationStats, config: &Allocator
         .clamp(0.05, 1.0)
 }
 
+/// The ad's posterior; `prior_scales` are the request's learned-prior scales
+/// ([`PriorScales::of_request`]), empty when no ad carries a learned prior.
 pub fn build_posterior(
     ad: &AdInput,
     currency: Currency,
     population: &PopulationStats,
+    prior_scales: &PriorScales,
     config: &AllocatorConfig,
 ) -> AdPosterior {
     let evidence = effective_evidence(ad, currency, config);
-    posterior_from_evidence(ad, &evidence, currency, population, config)
+    posterior_from_evidence(ad, &evidence, currency, population, prior_scales, config)
 }
 
 /// [`build_posterior`] from the ad's evidence, already computed.
@@ -281,31 +285,20 @@ pub(crate) fn posterior_from_evidence(
     evidence: &EffectiveEvidence,
     currency: Currency,
     population: &PopulationStats,
+    prior_scales: &PriorScales,
     config: &AllocatorConfig,
 ) -> AdPosterior {
     let dna_boost = 1.0 + config.creative_dna_max_boost * ad.creative_dna_score.unwrap_or(0.0);
+    let prior_means = blended_prior_means(ad, population, prior_scales, config);
     let mut prior_sources = vec!["population".to_owned()];
+    prior_sources.extend(prior_means.learned_sources);
 
-    let ctr_prior_mean = (population.ctr * dna_boost).min(0.999);
-    let mut ctr_alpha = ctr_prior_mean * config.population_ctr_prior_impressions;
-    let mut ctr_beta = (1.0 - ctr_prior_mean) * config.population_ctr_prior_impressions;
+    let ctr_prior_mean = (prior_means.ctr * dna_boost).min(0.999);
+    let ctr_alpha = ctr_prior_mean * config.population_ctr_prior_impressions;
+    let ctr_beta = (1.0 - ctr_prior_mean) * config.population_ctr_prior_impressions;
     let conversion_prior_strength = population.conversion_prior_conversions;
-    let mut rate_shape = conversion_prior_strength * dna_boost;
-    let mut rate_rate = conversion_prior_strength / population.conversions_per_click;
-    for prior in &ad.priors {
-        if prior.strength_impressions <= 0.0 {
-            continue;
-        }
-        prior_sources.push(prior.source.clone());
-        ctr_alpha += prior.expected_ctr * prior.strength_impressions;
-        ctr_beta += (1.0 - prior.expected_ctr) * prior.strength_impressions;
-        // The prior's ROAS, turned into conversions over the clicks it is worth.
-        let prior_clicks = prior.strength_impressions * prior.expected_ctr.max(1e-6);
-        let prior_conversions_per_click = prior.expected_roas * population.cpm
-            / (1000.0 * prior.expected_ctr.max(1e-6) * population.value_per_conversion);
-        rate_shape += prior_conversions_per_click * prior_clicks;
-        rate_rate += prior_clicks;
-    }
+    let rate_shape = conversion_prior_strength * dna_boost;
+    let rate_rate = conversion_prior_strength / prior_means.conversions_per_click.max(1e-12);
     let cpm_prior_impressions = config.cpm_prior_impressions;
     let cpm = (ad.spend.to_major(currency) + population.cpm * cpm_prior_impressions / 1000.0)
         / (ad.impressions as f64 + cpm_prior_impressions)

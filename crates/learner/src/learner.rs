@@ -90,6 +90,14 @@ pub struct LearnedPrior {
     pub conversions_per_click: HeadPrior,
 }
 
+impl LearnedPrior {
+    /// The conversions-per-click belief's strength in pseudo-conversions (its pseudo-clicks times its rate),
+    /// the unit the allocator weighs conversion priors in.
+    pub fn conversion_strength_conversions(&self) -> f64 {
+        self.conversions_per_click.strength_trials * self.conversions_per_click.expected_rate
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct LearningHead {
     model: FtrlHead,

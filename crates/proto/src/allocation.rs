@@ -101,8 +101,9 @@ fn ad_input(index: usize, state: &proto::AdState, currency: Currency) -> Result<
             .map(|prior| Prior {
                 source: prior.source.clone(),
                 expected_ctr: prior.expected_ctr,
-                expected_roas: prior.expected_roas,
-                strength_impressions: prior.strength_impressions,
+                ctr_strength_impressions: prior.ctr_strength_impressions,
+                expected_conversions_per_click: prior.expected_conversions_per_click,
+                conversion_strength_conversions: prior.conversion_strength_conversions,
             })
             .collect(),
         recent,
@@ -286,8 +287,9 @@ pub fn ad_state(ad: &AdInput, currency: Currency) -> proto::AdState {
             .map(|prior| proto::AdPrior {
                 source: prior.source.clone(),
                 expected_ctr: prior.expected_ctr,
-                expected_roas: prior.expected_roas,
-                strength_impressions: prior.strength_impressions,
+                ctr_strength_impressions: prior.ctr_strength_impressions,
+                expected_conversions_per_click: prior.expected_conversions_per_click,
+                conversion_strength_conversions: prior.conversion_strength_conversions,
             })
             .collect(),
         recent: ad.recent.map(|recent| proto::RecentWindow {

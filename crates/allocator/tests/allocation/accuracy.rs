@@ -3,7 +3,8 @@
 
 use adloop_allocator::reference::exact_probability_of_being_best;
 use adloop_allocator::{
-    AllocatorConfig, blended_scores, build_posterior, draw, population_stats, prepare, probability_of_being_best,
+    AllocatorConfig, PriorScales, blended_scores, build_posterior, draw, population_stats, prepare,
+    probability_of_being_best,
 };
 
 use crate::fixtures::*;
@@ -49,6 +50,7 @@ fn probability_of_best_is_within_0_01_of_an_exact_reference() {
         &request.ads[0],
         request.currency,
         &population_stats(&request.ads, request.currency, &config),
+        &PriorScales::of_request(&request.ads),
         &config,
     );
     assert!((raw.ctr_alpha - prepared.ads[0].posterior.ctr_alpha).abs() / raw.ctr_alpha < 0.01);

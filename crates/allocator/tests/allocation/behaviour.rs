@@ -116,18 +116,30 @@ fn a_falling_ctr_shows_as_fatigue_and_lowers_the_score() {
 
 #[test]
 fn priors_from_the_learners_lift_a_new_ad_and_are_named() {
-    let mut newcomer = ad("newcomer", 100, 1, 0, 100, 0, 2.0);
-    newcomer.priors.push(Prior {
+    let learned = |expected_ctr: f64, expected_conversions_per_click: f64| Prior {
         source: "cross_learner".into(),
-        expected_ctr: 0.03,
-        expected_roas: 6.0,
-        strength_impressions: 5_000.0,
-    });
+        expected_ctr,
+        ctr_strength_impressions: 5_000.0,
+        expected_conversions_per_click,
+        conversion_strength_conversions: 50.0,
+    };
+    let mut promising = ad("promising", 100, 1, 0, 100, 0, 2.0);
+    promising.priors.push(learned(0.03, 0.10));
+    let mut doubtful = ad("doubtful", 100, 1, 0, 100, 0, 2.0);
+    doubtful.priors.push(learned(0.01, 0.02));
     let plain = ad("plain", 100, 1, 0, 100, 0, 2.0);
-    let allocation = allocate(&request(vec![newcomer, plain], 20_000), &AllocatorConfig::default()).unwrap();
-    assert!(allocation.recommendations[0].probability_best > allocation.recommendations[1].probability_best);
-    assert_eq!(allocation.recommendations[0].prior_source, "population+cross_learner");
-    assert_eq!(allocation.recommendations[1].prior_source, "population");
+    let allocation = allocate(
+        &request(vec![promising, doubtful, plain], 30_000),
+        &AllocatorConfig::default(),
+    )
+    .unwrap();
+    let [promising, doubtful, plain] = &allocation.recommendations[..] else {
+        panic!("three recommendations")
+    };
+    assert!(promising.probability_best > plain.probability_best);
+    assert!(plain.probability_best > doubtful.probability_best);
+    assert_eq!(promising.prior_source, "population+cross_learner");
+    assert_eq!(plain.prior_source, "population");
 }
 
 #[test]

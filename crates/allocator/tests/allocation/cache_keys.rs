@@ -120,21 +120,30 @@ proptest! {
         let mut more_revenue = base.clone();
         more_revenue.conversion_value = MinorUnits(200_000 + 2_000 * extra_value_percent as i64);
         more_revenue.recent.as_mut().unwrap().conversion_value = more_revenue.conversion_value;
-        let mut with_prior = base.clone();
-        // A prior worth as much evidence as the ad's own delivery (a weak one is quantised away, correctly).
-        with_prior.priors.push(Prior { source: "instant_learner".into(), expected_ctr: 0.02, expected_roas: 3.0, strength_impressions: impressions as f64 });
-        for changed in [more_revenue, with_prior] {
-            let changed_key = &keys_and_draws(vec![changed, ten_unequal_ads().remove(0)])[0].0;
-            prop_assert_ne!(changed_key, base_key);
-        }
+        let more_revenue_key = &keys_and_draws(vec![more_revenue, ten_unequal_ads().remove(0)])[0].0;
+        prop_assert_ne!(more_revenue_key, base_key);
 
-        // A creative-DNA nudge matters while evidence is thin (with plenty of data it is quantised away, and
-        // then the score does not change either).
+        // A creative-DNA nudge or a learned prior matters while evidence is thin (with plenty of data it is
+        // quantised away, and then the score does not change either).
         let newcomer = ad("new", impressions / 1000, 0, 0, 100, 0, 3.0);
         let mut newcomer_with_dna = newcomer.clone();
         newcomer_with_dna.creative_dna_score = Some(0.9);
-        let newcomer_key = &keys_and_draws(vec![newcomer, ten_unequal_ads().remove(0)])[0].0;
+        let newcomer_key = &keys_and_draws(vec![newcomer.clone(), ten_unequal_ads().remove(0)])[0].0;
         let dna_key = &keys_and_draws(vec![newcomer_with_dna, ten_unequal_ads().remove(0)])[0].0;
         prop_assert_ne!(newcomer_key, dna_key);
+        // A learned prior that sees the newcomer twice as likely to be clicked as its neighbour.
+        let learned = |expected_ctr: f64| Prior {
+            source: "instant_learner".into(),
+            expected_ctr,
+            ctr_strength_impressions: 400.0,
+            expected_conversions_per_click: 0.05,
+            conversion_strength_conversions: 0.0,
+        };
+        let mut newcomer_with_prior = newcomer;
+        newcomer_with_prior.priors.push(learned(0.02));
+        let mut neighbour_with_prior = ten_unequal_ads().remove(0);
+        neighbour_with_prior.priors.push(learned(0.01));
+        let prior_key = &keys_and_draws(vec![newcomer_with_prior, neighbour_with_prior])[0].0;
+        prop_assert_ne!(newcomer_key, prior_key);
     }
 }

@@ -89,8 +89,11 @@ pub enum AdStatusBody {
 pub struct PriorBody {
     pub source: String,
     pub expected_ctr: f64,
-    pub expected_roas: f64,
-    pub strength_impressions: f64,
+    pub ctr_strength_impressions: f64,
+    #[serde(default)]
+    pub expected_conversions_per_click: f64,
+    #[serde(default)]
+    pub conversion_strength_conversions: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,8 +189,9 @@ fn ad_input(index: usize, ad: &AdBody) -> Result<AdInput, ServiceError> {
             .map(|prior| Prior {
                 source: prior.source.clone(),
                 expected_ctr: prior.expected_ctr,
-                expected_roas: prior.expected_roas,
-                strength_impressions: prior.strength_impressions,
+                ctr_strength_impressions: prior.ctr_strength_impressions,
+                expected_conversions_per_click: prior.expected_conversions_per_click,
+                conversion_strength_conversions: prior.conversion_strength_conversions,
             })
             .collect(),
         recent,

@@ -269,3 +269,58 @@ async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
         "the conversion borrowed ad-2's features: {borrowed}"
     );
 }
+
+/// What the learner learned moves allocations: two new ads, identical but for one feature the learner has
+/// seen double the click-through rate on, get the learner's prior and are split accordingly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learned_feature_moves_the_allocation_of_new_ads() {
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service(&database).await;
+    let mut client = grpc_client(&ml_service.base_url()).await;
+    let events = (0..400)
+        .map(|index| {
+            let has_face = index % 2 == 0;
+            let features: &[&str] = if has_face {
+                &["has_face", "has_number"]
+            } else {
+                &["has_number"]
+            };
+            let clicks = if has_face { 40.0 } else { 20.0 };
+            event(
+                &format!("history-{index}"),
+                &format!("old-{}", index % 20),
+                features,
+                1_000.0,
+                clicks,
+            )
+        })
+        .collect();
+    client.record_event(proto::RecordEventRequest { events }).await.unwrap();
+
+    let new_ad = |ad_id: &str, features: &[&str]| {
+        let mut state = crate::fixtures::ad_state(ad_id, 0, 0, 0, 0);
+        state.age_hours = 1.0;
+        state.recent = None;
+        state.creative_features = features.iter().map(|name| ((*name).to_owned(), 1.0)).collect();
+        state
+    };
+    let request = crate::fixtures::allocation_request(
+        vec![
+            new_ad("with-face", &["has_face", "has_number"]),
+            new_ad("without-face", &["has_number"]),
+        ],
+        20_000,
+    );
+    let allocation = client.allocate(request).await.unwrap().into_inner();
+    let [with_face, without_face] = &allocation.recommendations[..] else {
+        panic!("two recommendations")
+    };
+    assert_eq!(with_face.prior_source, "population+instant_learner");
+    assert!(
+        with_face.probability_best > without_face.probability_best,
+        "{} vs {}",
+        with_face.probability_best,
+        without_face.probability_best
+    );
+    assert!(with_face.ctr.as_ref().unwrap().mean > without_face.ctr.as_ref().unwrap().mean);
+}

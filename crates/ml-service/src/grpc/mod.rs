@@ -33,6 +33,12 @@ impl MlServiceHandler {
 }
 
 impl MlServiceHandler {
+    async fn add_learned_priors(&self, request: &mut adloop_allocator::AllocationRequest) {
+        if self.learning.settings().priors_in_allocations {
+            self.learning.add_priors(request).await;
+        }
+    }
+
     /// Checked before the ads are even converted: an oversized request costs nothing more.
     fn refuse_too_many_ads(&self, ad_count: usize) -> Result<(), Status> {
         adloop_allocator::check_ad_count(ad_count, self.allocation.config()).map_err(invalid_argument)
@@ -54,7 +60,8 @@ fn not_yet_available(rpc_name: &str) -> Status {
 impl MlService for MlServiceHandler {
     async fn allocate(&self, request: Request<AllocateRequest>) -> Result<Response<AllocateResponse>, Status> {
         self.refuse_too_many_ads(request.get_ref().ads.len())?;
-        let allocation_request = convert::allocation_request(request.get_ref()).map_err(invalid_argument)?;
+        let mut allocation_request = convert::allocation_request(request.get_ref()).map_err(invalid_argument)?;
+        self.add_learned_priors(&mut allocation_request).await;
         let currency = allocation_request.currency;
         let ad_count = allocation_request.ads.len();
         let allocation = self.allocation.allocate(allocation_request).await?;
@@ -64,7 +71,8 @@ impl MlService for MlServiceHandler {
 
     async fn score(&self, request: Request<ScoreRequest>) -> Result<Response<ScoreResponse>, Status> {
         self.refuse_too_many_ads(request.get_ref().ads.len())?;
-        let score_request = convert::score_request(request.get_ref()).map_err(invalid_argument)?;
+        let mut score_request = convert::score_request(request.get_ref()).map_err(invalid_argument)?;
+        self.add_learned_priors(&mut score_request).await;
         let scores = self.allocation.score(score_request).await?;
         Ok(Response::new(ScoreResponse {
             scores: scores

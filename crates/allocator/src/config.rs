@@ -24,6 +24,10 @@ pub struct AllocatorConfig {
     /// multiple of the population prior's strength: 4 lets a certain learner decide up to 80% of an ad's
     /// prior mean, and the account's own average always keeps a fifth.
     pub max_learned_prior_weight_of_population: f64,
+    /// The strongest a conversion prior whose mean learned priors moved may be, in pseudo-conversions: its
+    /// strength comes from how closely the ads follow those means (empirical Bayes, like the population's),
+    /// up to four times the population prior's most.
+    pub max_learned_conversion_prior_conversions: f64,
     /// Strength of the population prior on value per conversion, in pseudo-conversions.
     pub value_prior_conversions: f64,
     /// Strength of the population prior on an ad's CPM, in pseudo-impressions: one thousand, a single CPM's
@@ -72,6 +76,7 @@ impl Default for AllocatorConfig {
             population_ctr_prior_impressions: 100.0,
             population_conversion_prior_conversions: 6.0,
             max_learned_prior_weight_of_population: 4.0,
+            max_learned_conversion_prior_conversions: 24.0,
             value_prior_conversions: 2.0,
             cpm_prior_impressions: 1000.0,
             conversion_value_log_sd: 0.6,
@@ -110,6 +115,10 @@ impl AllocatorConfig {
             (
                 "max_learned_prior_weight_of_population",
                 self.max_learned_prior_weight_of_population >= 0.0,
+            ),
+            (
+                "max_learned_conversion_prior_conversions",
+                self.max_learned_conversion_prior_conversions > 0.0,
             ),
             ("conversion_value_log_sd", self.conversion_value_log_sd >= 0.0),
             (

@@ -65,6 +65,8 @@ impl PriorScales {
 pub struct BlendedPriorMeans {
     pub ctr: f64,
     pub conversions_per_click: f64,
+    /// A learned prior moved the conversions-per-click mean (its strength is then the learned one).
+    pub conversions_per_click_learned: bool,
     pub learned_sources: Vec<String>,
 }
 
@@ -101,6 +103,7 @@ pub fn blended_prior_means(
     BlendedPriorMeans {
         ctr: ctr.mean().min(0.999),
         conversions_per_click: rate.mean(),
+        conversions_per_click_learned: rate.blended,
         learned_sources,
     }
 }
@@ -144,6 +147,32 @@ impl Blend {
     }
 }
 
+/// The strength of the conversion prior of ads with learned priors: from the ads' spread around their
+/// blended means (`conversion_prior_strength_around`), at most `max_learned_conversion_prior_conversions`.
+/// Ads without a learned conversion prior count with the population's rate. The population's strength when
+/// no ad has a learned conversion prior.
+pub(crate) fn learned_conversion_prior_strength(
+    ads: &[AdInput],
+    ad_evidence: &[crate::posterior::EffectiveEvidence],
+    population: &PopulationStats,
+    scales: &PriorScales,
+    config: &AllocatorConfig,
+) -> f64 {
+    let means: Vec<BlendedPriorMeans> = ads
+        .iter()
+        .map(|ad| blended_prior_means(ad, population, scales, config))
+        .collect();
+    if !means.iter().any(|mean| mean.conversions_per_click_learned) {
+        return population.conversion_prior_conversions;
+    }
+    let predicted: Vec<f64> = means.iter().map(|mean| mean.conversions_per_click).collect();
+    crate::posterior::conversion_prior_strength_around(
+        ad_evidence,
+        &predicted,
+        config.max_learned_conversion_prior_conversions,
+    )
+}
+
 /// Whether `prior` says anything the allocator uses.
 pub fn is_informative(prior: &Prior) -> bool {
     prior.ctr_strength_impressions > 0.0 || prior.conversion_strength_conversions > 0.0
@@ -160,6 +189,7 @@ mod tests {
             value_per_conversion: 50.0,
             cpm: 10.0,
             conversion_prior_conversions: 6.0,
+            learned_conversion_prior_conversions: 6.0,
         }
     }
 

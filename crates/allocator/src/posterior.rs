@@ -32,6 +32,10 @@ pub struct PopulationStats {
     /// account: as much as the spread between its ads warrants (empirical Bayes), at most
     /// `population_conversion_prior_conversions`.
     pub conversion_prior_conversions: f64,
+    /// The strength, in pseudo-conversions, of the conversion prior of ads whose mean learned priors moved:
+    /// as much as the ads' spread around those means warrants, at most
+    /// `max_learned_conversion_prior_conversions` (`learned_prior`). The population's when no ad has one.
+    pub learned_conversion_prior_conversions: f64,
 }
 
 impl PopulationStats {
@@ -128,6 +132,44 @@ fn conversion_prior_strength(ad_evidence: &[EffectiveEvidence], pooled_rate: f64
     (pooled_rate * pooled_rate / between_variance).clamp(WEAKEST_CONVERSION_PRIOR.min(strongest), strongest)
 }
 
+/// The strength of a prior that predicts each ad its own conversions per click (`predicted[i]` for ad `i`),
+/// from how much the ads still differ from their predictions beyond chance: the same method-of-moments
+/// estimate as [`conversion_prior_strength`], around the predictions instead of one pooled rate (no degree
+/// of freedom is spent on a mean). Predictions that explain the ads' differences earn a strong prior.
+pub(crate) fn conversion_prior_strength_around(
+    ad_evidence: &[EffectiveEvidence],
+    predicted: &[f64],
+    strongest: f64,
+) -> f64 {
+    debug_assert_eq!(ad_evidence.len(), predicted.len());
+    let with_clicks: Vec<(f64, f64, f64)> = ad_evidence
+        .iter()
+        .zip(predicted)
+        .filter(|(evidence, _)| evidence.matured_clicks >= 1.0)
+        .map(|(evidence, predicted)| (evidence.conversions, evidence.matured_clicks, *predicted))
+        .collect();
+    let total_conversions: f64 = with_clicks.iter().map(|(conversions, _, _)| conversions).sum();
+    let clicks: f64 = with_clicks.iter().map(|(_, clicks, _)| clicks).sum();
+    if with_clicks.len() < SPREAD_MIN_ADS || total_conversions < SPREAD_MIN_CONVERSIONS || clicks <= 0.0 {
+        return WEAKEST_CONVERSION_PRIOR.min(strongest);
+    }
+    let weighted_squares: f64 = with_clicks
+        .iter()
+        .map(|(conversions, clicks, predicted)| clicks * (conversions / clicks - predicted).powi(2))
+        .sum();
+    let chance: f64 = with_clicks.iter().map(|(_, _, predicted)| predicted).sum();
+    let mean_prediction = with_clicks
+        .iter()
+        .map(|(_, clicks, predicted)| clicks * predicted)
+        .sum::<f64>()
+        / clicks;
+    let between_variance = (weighted_squares - chance) / clicks;
+    if between_variance <= 0.0 {
+        return strongest;
+    }
+    (mean_prediction * mean_prediction / between_variance).clamp(WEAKEST_CONVERSION_PRIOR.min(strongest), strongest)
+}
+
 /// [`population_stats`] from each ad's evidence, already computed (one entry per ad, in order).
 pub(crate) fn population_from_evidence(
     ads: &[AdInput],
@@ -165,16 +207,18 @@ pub(crate) fn population_from_evidence(
     } else {
         10.0
     };
+    let conversion_prior_conversions = conversion_prior_strength(
+        ad_evidence,
+        conversions_per_click,
+        config.population_conversion_prior_conversions,
+    );
     PopulationStats {
         ctr,
         conversions_per_click: conversions_per_click.max(1e-9),
         value_per_conversion: value_per_conversion.max(1e-9),
         cpm: cpm.max(1e-9),
-        conversion_prior_conversions: conversion_prior_strength(
-            ad_evidence,
-            conversions_per_click,
-            config.population_conversion_prior_conversions,
-        ),
+        conversion_prior_conversions,
+        learned_conversion_prior_conversions: conversion_prior_conversions,
     }
 }
 
@@ -296,7 +340,11 @@ pub(crate) fn posterior_from_evidence(
     let ctr_prior_mean = (prior_means.ctr * dna_boost).min(0.999);
     let ctr_alpha = ctr_prior_mean * config.population_ctr_prior_impressions;
     let ctr_beta = (1.0 - ctr_prior_mean) * config.population_ctr_prior_impressions;
-    let conversion_prior_strength = population.conversion_prior_conversions;
+    let conversion_prior_strength = if prior_means.conversions_per_click_learned {
+        population.learned_conversion_prior_conversions
+    } else {
+        population.conversion_prior_conversions
+    };
     let rate_shape = conversion_prior_strength * dna_boost;
     let rate_rate = conversion_prior_strength / prior_means.conversions_per_click.max(1e-12);
     let cpm_prior_impressions = config.cpm_prior_impressions;

@@ -51,6 +51,7 @@ pub fn quantize_population(population: &PopulationStats) -> PopulationStats {
         value_per_conversion: coarse(population.value_per_conversion),
         cpm: coarse(population.cpm),
         conversion_prior_conversions: coarse(population.conversion_prior_conversions),
+        learned_conversion_prior_conversions: coarse(population.learned_conversion_prior_conversions),
     }
 }
 

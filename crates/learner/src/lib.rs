@@ -11,13 +11,17 @@
 //! fast again without forgetting what it knows. An ad's prior is computed without that ad's own events (the
 //! allocator already counts them as evidence), with a strength derived from the learner's own certainty.
 
+mod allocator_priors;
 mod config;
+mod delivery_feed;
 mod drift;
 mod features;
 mod ftrl;
 mod learner;
 
+pub use allocator_priors::{INSTANT_LEARNER_SOURCE, add_instant_learner_priors};
 pub use config::{ConfigError, DriftConfig, FtrlConfig, LearnerConfig};
+pub use delivery_feed::{DeliveryFeed, DeliveryTotals};
 pub use drift::PageHinkley;
 pub use features::{EncodedFeatures, FeatureError, categorical_feature_name, display_name, encode_features};
 pub use ftrl::{FtrlHead, HeadCertainty};

@@ -1,8 +1,13 @@
-//! adloop's own allocator (the library ml-service serves) as a simulator policy.
+//! adloop's own allocator (the library ml-service serves) as a simulator policy, with the instant learner
+//! trained from the observations' deltas and features and its priors added to every request, as ml-service
+//! does (`adloop-priors-off` runs the allocator alone).
 
 use adloop_allocator::{
     AdIds, AdInput, AdStatus as AllocatorAdStatus, AllocationConstraints, AllocationRequest, AllocatorConfig,
     RecentWindow, allocate,
+};
+use adloop_learner::{
+    DeliveryFeed, DeliveryTotals, InstantLearner, LearnerConfig, add_instant_learner_priors, encode_features,
 };
 use adloop_money::MinorUnits;
 
@@ -13,26 +18,74 @@ use crate::observation::{AdStatus, Observation};
 const RECENT_WINDOW_HOURS: f64 = 72.0;
 
 pub struct Adloop {
+    name: &'static str,
     config: AllocatorConfig,
     seed: u64,
     /// Largest change per ad per decision, as a fraction of its current budget.
     max_change_fraction: f64,
+    /// The instant learner and what it was last shown; `None` runs the allocator without learned priors.
+    learning: Option<PolicyLearning>,
+}
+
+struct PolicyLearning {
+    learner: InstantLearner,
+    feed: DeliveryFeed,
 }
 
 impl Adloop {
+    /// adloop as shipped: the allocator with the instant learner's priors.
     pub fn new(seed: u64) -> Adloop {
+        Adloop::with_config(seed, AllocatorConfig::default())
+    }
+
+    /// The allocator alone, without learned priors.
+    pub fn without_priors(seed: u64) -> Adloop {
         Adloop {
-            config: AllocatorConfig::default(),
-            seed,
-            max_change_fraction: 0.5,
+            name: "adloop-priors-off",
+            learning: None,
+            ..Adloop::new(seed)
         }
     }
 
     pub fn with_config(seed: u64, config: AllocatorConfig) -> Adloop {
         Adloop {
+            name: "adloop",
             config,
             seed,
             max_change_fraction: 0.5,
+            learning: Some(PolicyLearning {
+                learner: InstantLearner::new(LearnerConfig::default()),
+                feed: DeliveryFeed::default(),
+            }),
+        }
+    }
+
+    /// The instant learner as it stands (for parity checks against ml-service).
+    pub fn learner(&self) -> Option<&InstantLearner> {
+        self.learning.as_ref().map(|learning| &learning.learner)
+    }
+}
+
+impl PolicyLearning {
+    /// Teaches the learner what changed since the last decision, ad by ad in launch order.
+    fn learn_from(&mut self, observation: &Observation, reporting_delay: &adloop_allocator::ReportingDelay) {
+        let max_features = self.learner.config().max_features_per_event;
+        let totals = observation.ads.iter().filter_map(|ad| {
+            let raw = ad.features.iter().map(|(name, value)| (name.as_str(), *value));
+            let features = encode_features(raw, max_features).ok()?;
+            Some(DeliveryTotals {
+                ad_id: ad.identity.ad_id.clone(),
+                features,
+                impressions: ad.impressions,
+                clicks: ad.clicks,
+                conversions: ad.conversions,
+            })
+        });
+        let updates = self.feed.updates(totals, f64::from(observation.hour), |age_hours| {
+            reporting_delay.reported_share_at(age_hours)
+        });
+        for update in &updates {
+            self.learner.apply(update);
         }
     }
 }
@@ -92,7 +145,7 @@ pub fn allocation_request(observation: &Observation, seed: u64, max_change_fract
 
 impl Policy for Adloop {
     fn name(&self) -> &str {
-        "adloop"
+        self.name
     }
 
     fn decide(
@@ -100,7 +153,11 @@ impl Policy for Adloop {
         observation: &Observation,
         _hidden: &HiddenTruths<'_>,
     ) -> Result<Vec<MinorUnits>, PolicyError> {
-        let request = allocation_request(observation, self.seed, self.max_change_fraction);
+        let mut request = allocation_request(observation, self.seed, self.max_change_fraction);
+        if let Some(learning) = &mut self.learning {
+            learning.learn_from(observation, &self.config.reporting_delay);
+            add_instant_learner_priors(&learning.learner, &mut request);
+        }
         let allocation = allocate(&request, &self.config).map_err(|error| PolicyError::Failed {
             policy: "adloop".into(),
             reason: error.to_string(),

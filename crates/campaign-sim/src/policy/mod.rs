@@ -37,7 +37,15 @@ pub trait Policy {
 }
 
 /// Names of the built-in policies, as the CLI accepts them.
-pub const BUILT_IN_POLICY_NAMES: &[&str] = &["uniform", "seed-v1", "ts-basic", "adloop", "oracle", "oracle-limited"];
+pub const BUILT_IN_POLICY_NAMES: &[&str] = &[
+    "uniform",
+    "seed-v1",
+    "ts-basic",
+    "adloop",
+    "adloop-priors-off",
+    "oracle",
+    "oracle-limited",
+];
 
 /// A fresh built-in policy for one run; `seed` makes its own random draws reproducible.
 pub fn built_in_policy(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
@@ -46,6 +54,7 @@ pub fn built_in_policy(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
         "seed-v1" => Some(Box::new(SeedV1::new(seed))),
         "ts-basic" => Some(Box::new(TsBasic::new(seed))),
         "adloop" => Some(Box::new(Adloop::new(seed))),
+        "adloop-priors-off" => Some(Box::new(Adloop::without_priors(seed))),
         "oracle" => Some(Box::new(Oracle)),
         "oracle-limited" => Some(Box::new(LimitedOracle::default())),
         _ => None,

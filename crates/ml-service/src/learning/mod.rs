@@ -23,9 +23,6 @@ use tokio::sync::{Mutex, watch};
 
 pub use validate::{AcceptedEvent, Refusal, accept_events};
 
-/// The name the instant learner's priors carry in allocations (`prior_source` in every recommendation).
-pub const INSTANT_LEARNER_SOURCE: &str = "instant_learner";
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct LearningSettings {
     /// The most events one `RecordEvent` may carry.
@@ -230,27 +227,10 @@ impl LearningService {
 
     /// Adds the instant learner's prior to every ad with creative features that has none from it yet, as the
     /// learner stands now (the background catch-up keeps it within `catch_up_interval_milliseconds` of the
-    /// log; an allocation does not wait for the database). An ad whose features the learner refuses gets none.
+    /// log; an allocation does not wait for the database).
     pub async fn add_priors(&self, request: &mut adloop_allocator::AllocationRequest) {
         let state = self.state.lock().await;
-        for ad in &mut request.ads {
-            let has_one = ad.priors.iter().any(|prior| prior.source == INSTANT_LEARNER_SOURCE);
-            if has_one || ad.creative_features.is_empty() {
-                continue;
-            }
-            let raw = ad.creative_features.iter().map(|(name, value)| (name.as_str(), *value));
-            let Ok(features) = adloop_learner::encode_features(raw, self.max_features) else {
-                continue;
-            };
-            let learned = state.learner.prior_for(&ad.ids.ad_id, &features);
-            ad.priors.push(adloop_allocator::Prior {
-                source: INSTANT_LEARNER_SOURCE.to_owned(),
-                expected_ctr: learned.ctr.expected_rate,
-                ctr_strength_impressions: learned.ctr.strength_trials,
-                expected_conversions_per_click: learned.conversions_per_click.expected_rate,
-                conversion_strength_conversions: learned.conversion_strength_conversions(),
-            });
-        }
+        adloop_learner::add_instant_learner_priors(&state.learner, request);
     }
 
     /// Runs `read` on the learner after catching up with the log (a read reflects every committed event).

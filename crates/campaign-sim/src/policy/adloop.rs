@@ -66,11 +66,13 @@ impl Adloop {
     }
 }
 
-impl PolicyLearning {
-    /// Teaches the learner what changed since the last decision, ad by ad in launch order.
-    fn learn_from(&mut self, observation: &Observation, reporting_delay: &adloop_allocator::ReportingDelay) {
-        let max_features = self.learner.config().max_features_per_event;
-        let totals = observation.ads.iter().filter_map(|ad| {
+/// Every ad's lifetime totals with its encoded features, in launch order (ads whose features the learner
+/// refuses are left out).
+pub fn delivery_totals(observation: &Observation, max_features: usize) -> Vec<DeliveryTotals> {
+    observation
+        .ads
+        .iter()
+        .filter_map(|ad| {
             let raw = ad.features.iter().map(|(name, value)| (name.as_str(), *value));
             let features = encode_features(raw, max_features).ok()?;
             Some(DeliveryTotals {
@@ -80,12 +82,31 @@ impl PolicyLearning {
                 clicks: ad.clicks,
                 conversions: ad.conversions,
             })
-        });
-        let updates = self.feed.updates(totals, f64::from(observation.hour), |age_hours| {
-            reporting_delay.reported_share_at(age_hours)
-        });
-        for update in &updates {
-            self.learner.apply(update);
+        })
+        .collect()
+}
+
+/// The learner's updates since the last observation `feed` saw, as the `adloop` policy applies them (and as
+/// a client of ml-service would send them).
+pub fn learning_updates(
+    feed: &mut DeliveryFeed,
+    observation: &Observation,
+    reporting_delay: &adloop_allocator::ReportingDelay,
+    max_features: usize,
+) -> Vec<adloop_learner::LearningUpdate> {
+    feed.updates(
+        delivery_totals(observation, max_features),
+        f64::from(observation.hour),
+        |age_hours| reporting_delay.reported_share_at(age_hours),
+    )
+}
+
+impl PolicyLearning {
+    /// Teaches the learner what changed since the last decision, ad by ad in launch order.
+    fn learn_from(&mut self, observation: &Observation, reporting_delay: &adloop_allocator::ReportingDelay) {
+        let max_features = self.learner.config().max_features_per_event;
+        for update in learning_updates(&mut self.feed, observation, reporting_delay, max_features) {
+            self.learner.apply(&update);
         }
     }
 }

@@ -7,7 +7,7 @@ mod seed_v1;
 mod ts_basic;
 mod uniform;
 
-pub use adloop::{Adloop, allocation_request};
+pub use adloop::{Adloop, allocation_request, delivery_totals, learning_updates};
 pub use oracle::{LimitedOracle, Oracle};
 pub use seed_v1::SeedV1;
 pub use ts_basic::TsBasic;

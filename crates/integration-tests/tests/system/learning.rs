@@ -324,3 +324,98 @@ async fn a_learned_feature_moves_the_allocation_of_new_ads() {
     );
     assert!(with_face.ctr.as_ref().unwrap().mean > without_face.ctr.as_ref().unwrap().mean);
 }
+
+/// The simulator's `adloop` policy and ml-service run the same learner: fed the same deltas (the policy
+/// learns them itself; ml-service takes them through `RecordEvent`), they hold bit-identical weights, and
+/// with the learner's priors they allocate the same budgets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ml_service_learns_and_allocates_exactly_as_the_simulators_adloop_policy() {
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service(&database).await;
+    let mut client = grpc_client(&ml_service.base_url()).await;
+    let scenario_text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/cold-start.toml")).unwrap();
+    let scenario = campaign_sim::Scenario::from_toml(&scenario_text).unwrap();
+    let mut world = campaign_sim::World::new(&scenario, 23);
+    let mut policy = campaign_sim::policy::Adloop::new(23);
+    let mut client_feed = adloop_learner::DeliveryFeed::default();
+    let reporting_delay = adloop_allocator::AllocatorConfig::default().reporting_delay;
+    for day in 0..8 {
+        for _ in 0..24 {
+            world.advance();
+        }
+        let observation = world.observation().clone();
+        let true_roas = vec![1.0; observation.ads.len()];
+        let events: Vec<proto::LearningEvent> =
+            campaign_sim::policy::learning_updates(&mut client_feed, &observation, &reporting_delay, 64)
+                .into_iter()
+                .enumerate()
+                .map(|(index, update)| proto::LearningEvent {
+                    event_id: format!("day-{day}-{index}"),
+                    ids: Some(proto::AdIds {
+                        ad_id: update.ad_id.clone(),
+                        ..proto::AdIds::default()
+                    }),
+                    creative_features: update
+                        .features
+                        .iter()
+                        .map(|(name, value)| (name.to_owned(), value))
+                        .collect(),
+                    impressions: update.impressions,
+                    clicks: update.clicks,
+                    matured_clicks: update.matured_clicks,
+                    conversions: update.conversions,
+                    ..proto::LearningEvent::default()
+                })
+                .collect();
+        client.record_event(proto::RecordEventRequest { events }).await.unwrap();
+        let simulated = campaign_sim::Policy::decide(
+            &mut policy,
+            &observation,
+            &campaign_sim::HiddenTruths { true_roas: &true_roas },
+        )
+        .unwrap();
+        let request = campaign_sim::policy::allocation_request(&observation, 23, 0.5);
+        let served = client
+            .allocate(proto::AllocateRequest::from(&request))
+            .await
+            .unwrap()
+            .into_inner();
+        for (index, (recommendation, expected)) in served.recommendations.iter().zip(&simulated).enumerate() {
+            let budget = recommendation.recommended_daily_budget.as_ref().unwrap().minor_units;
+            assert!(
+                (budget - expected.get()).abs() <= 1,
+                "day {day}, ad {index}: ml-service {budget}, simulator {}",
+                expected.get()
+            );
+        }
+    }
+    let learner = policy.learner().unwrap();
+    let served = client
+        .get_weights(proto::GetWeightsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let ctr = served.ctr.unwrap();
+    let conversion = served.conversion.unwrap();
+    let as_map = |weights: Vec<(&str, f64)>| -> BTreeMap<String, f64> {
+        weights
+            .into_iter()
+            .map(|(name, weight)| (name.to_owned(), weight))
+            .collect()
+    };
+    assert!(!ctr.weights.is_empty(), "the learner learned features");
+    assert_eq!(
+        ctr.weights.into_iter().collect::<BTreeMap<_, _>>(),
+        as_map(learner.ctr_head().weights().collect())
+    );
+    assert_eq!(
+        conversion.weights.into_iter().collect::<BTreeMap<_, _>>(),
+        as_map(learner.conversion_head().weights().collect())
+    );
+    assert_eq!(
+        (ctr.bias, conversion.bias),
+        (learner.ctr_head().bias(), learner.conversion_head().bias())
+    );
+    assert_eq!(served.events_applied as u64, learner.updates_applied());
+}

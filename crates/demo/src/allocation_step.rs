@@ -208,6 +208,8 @@ async fn build_allocation_request(
 /// The allocation the run obtained, for the executor step.
 pub struct ObtainedAllocation {
     pub recommendations: Vec<Value>,
+    /// The ad states the allocation was asked for (lifetime delivery per ad, from insights).
+    pub ad_states: Vec<Value>,
     pub currency: Currency,
 }
 
@@ -277,6 +279,7 @@ pub async fn allocate_simulated_account(
     }
     let obtained = ObtainedAllocation {
         recommendations,
+        ad_states: request["ads"].as_array().cloned().unwrap_or_default(),
         currency,
     };
     (StepOutcome::passed(step_name, lines.join("\n")), Some(obtained))

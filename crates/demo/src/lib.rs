@@ -3,6 +3,7 @@
 
 pub mod allocation_step;
 pub mod executor_step;
+pub mod learning_step;
 pub mod relay_step;
 pub mod report;
 pub mod steps;

@@ -1,6 +1,6 @@
 //! Conversions through capi-relay: purchases attributed to the allocated ads are sent to the relay in
-//! adloop's own event shape with the dev ingest token, followed until meta-sim's Conversions API has them,
-//! and the relay's counters show what went to ml-service's learner.
+//! adloop's own event shape with the dev ingest token, followed until meta-sim's Conversions API has them
+//! and the relay has forwarded them to ml-service's learner (which learns each with its ad's creative flags).
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,18 @@ fn counter(metrics: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Conversions the relay has forwarded to ml-service's learner since it started.
+async fn forwarded_count(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> f64 {
+    let metrics = match http.get(format!("{}/metrics", endpoints.relay_url)).send().await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    counter(
+        &metrics,
+        "adloop_relay_learning_conversions_total{outcome=\"forwarded\"}",
+    )
+}
+
 async fn delivered_count(http: &reqwest::Client, endpoints: &ServiceEndpoints, event_ids: &[String]) -> usize {
     let mut delivered = 0;
     for event_id in event_ids {
@@ -75,7 +87,8 @@ pub async fn send_conversions_through_relay(
     endpoints: &ServiceEndpoints,
     ad_ids: &[String],
 ) -> StepOutcome {
-    let step_name = "conversions (relay → meta-sim, → learner outbox)";
+    let step_name = "conversions (relay → meta-sim, relay → learner)";
+    let forwarded_before = forwarded_count(http, endpoints).await;
     let events = purchases(ad_ids);
     let event_ids: Vec<String> = events
         .iter()
@@ -103,32 +116,24 @@ pub async fn send_conversions_through_relay(
         }
     };
     let mut delivered = 0;
+    let mut forwarded = 0.0;
     while started.elapsed() < DELIVERY_DEADLINE {
         delivered = delivered_count(http, endpoints, &event_ids).await;
-        if delivered == event_ids.len() {
+        forwarded = forwarded_count(http, endpoints).await - forwarded_before;
+        if delivered == event_ids.len() && forwarded >= event_ids.len() as f64 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let delivery_seconds = started.elapsed().as_secs_f64();
-    let metrics = match http.get(format!("{}/metrics", endpoints.relay_url)).send().await {
-        Ok(response) => response.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    };
-    let forwarded = counter(
-        &metrics,
-        "adloop_relay_learning_conversions_total{outcome=\"forwarded\"}",
-    );
-    let waiting = counter(&metrics, "adloop_relay_learning_conversions_total{outcome=\"retried\"}");
+    let seconds = started.elapsed().as_secs_f64();
     let detail = format!(
-        "{} accepted ({} stored), {delivered} of {} delivered to meta-sim's Conversions API in {delivery_seconds:.1} s; \
-         to the learner so far: {forwarded} forwarded, {waiting} attempts waiting (ml-service takes RecordEvent once \
-         the learner is built)",
+        "{} accepted ({} stored); after {seconds:.1} s, {delivered} of {} delivered to meta-sim's Conversions API and \
+         {forwarded} forwarded to ml-service's learner",
         answer["accepted"].as_array().map_or(0, Vec::len),
         answer["stored"],
         event_ids.len(),
     );
-    if delivered == event_ids.len() {
+    if delivered == event_ids.len() && forwarded >= event_ids.len() as f64 {
         StepOutcome::passed(step_name, detail)
     } else {
         StepOutcome::failed(step_name, detail)

@@ -186,6 +186,15 @@ pub async fn run_all_steps(endpoints: &ServiceEndpoints) -> Vec<StepOutcome> {
                 .collect()
         })
         .unwrap_or_default();
+    let ad_states = allocation
+        .as_ref()
+        .map(|allocation| allocation.ad_states.clone())
+        .unwrap_or_default();
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    steps.push(crate::learning_step::teach_the_learner(&http, endpoints, &ad_states, run_id).await);
     steps.push(crate::relay_step::send_conversions_through_relay(&http, endpoints, &ad_ids).await);
     steps
 }

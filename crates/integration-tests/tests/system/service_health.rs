@@ -1,7 +1,5 @@
 use std::time::Duration;
 
-use adloop_proto::ml::v1::GetWeightsRequest;
-use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -77,14 +75,6 @@ async fn ml_service_grpc_reflection_lists_the_ml_service() {
     let names: Vec<String> = listed.service.into_iter().map(|service| service.name).collect();
     assert!(names.contains(&"adloop.ml.v1.MlService".to_owned()), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
-}
-
-#[tokio::test]
-async fn rpcs_not_yet_built_answer_unimplemented() {
-    let stack = spawn_stack().await;
-    let mut client = MlServiceClient::connect(stack.ml_service.base_url()).await.unwrap();
-    let status = client.get_weights(GetWeightsRequest::default()).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
 }
 
 #[tokio::test]

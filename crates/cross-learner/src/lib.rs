@@ -1,0 +1,21 @@
+//! adloop's cross-learner, as a pure library: ml-service keeps its store and answers `FindSimilarPatterns`
+//! with it, and the simulator can run the very same code.
+//!
+//! A *pattern* is a creative: its encoded features (hashed into a fixed-length vector) or a client's own
+//! embedding. For each pattern the store pools delivery across the accounts that opted in, as *lifts*: the
+//! pattern's clicks against the clicks its impressions would have had at its account's average CTR, and its
+//! conversions against its matured clicks at the account's average conversion rate. Money never travels
+//! (it differs by currency, price and CPM); account ids never leave the store; a pattern is shared only once
+//! enough distinct accounts contributed (k-anonymity).
+//!
+//! A new ad's similar patterns (exact cosine top-k, without its own account's contributions) become a
+//! prior: similarity-weighted pseudo-counts shrunk towards "no lift", with bounded strength, and an effect on
+//! the ad's expected return of at most ±20%.
+
+mod prior;
+mod store;
+mod vector;
+
+pub use prior::{CrossPrior, CrossPriorConfig, cross_prior};
+pub use store::{Delivery, PatternStore, SimilarPattern, StoreConfig, StoreError};
+pub use vector::{PatternVector, VectorError, embedding_vector, feature_vector};

@@ -32,6 +32,10 @@ pub struct Prior {
     pub expected_conversions_per_click: f64,
     /// How many conversions of evidence the conversions-per-click belief is worth.
     pub conversion_strength_conversions: f64,
+    /// The rates are lifts over the ad's own account average (1.2 = 20% above it), as the cross-learner
+    /// gives them, rather than rates to compare with the request's other ads of the same source.
+    #[serde(default)]
+    pub rates_are_lifts: bool,
 }
 
 /// Delivery over a trailing window (e.g. the last 72 hours), for forgetting and the fatigue trend.

@@ -9,6 +9,8 @@
 //! A source's rates count as lifts: an ad's expected rate over the mean expected rate of the request's ads
 //! carrying the same source, times the population's rate. An account whose rates sit far from the learner's
 //! base keeps its own level, and only what the features say about one ad against its neighbours moves it.
+//! A prior whose rates already are lifts over the account's average (`rates_are_lifts`, the cross-learner's)
+//! multiplies the population's rate directly.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +33,11 @@ struct SourceScale {
 impl PriorScales {
     pub fn of_request(ads: &[AdInput]) -> PriorScales {
         let mut sums: BTreeMap<&str, (f64, f64, f64, f64)> = BTreeMap::new();
-        for prior in ads.iter().flat_map(|ad| &ad.priors) {
+        for prior in ads
+            .iter()
+            .flat_map(|ad| &ad.priors)
+            .filter(|prior| !prior.rates_are_lifts)
+        {
             let entry = sums.entry(prior.source.as_str()).or_default();
             if prior.ctr_strength_impressions > 0.0 {
                 entry.0 += prior.expected_ctr;
@@ -83,7 +89,14 @@ pub fn blended_prior_means(
     let mut rate = Blend::new(population.conversions_per_click, population_rate_strength);
     let mut learned_sources = Vec::new();
     for prior in &ad.priors {
-        let scale = scales.of(&prior.source);
+        let scale = if prior.rates_are_lifts {
+            SourceScale {
+                mean_ctr: 1.0,
+                mean_conversions_per_click: 1.0,
+            }
+        } else {
+            scales.of(&prior.source)
+        };
         let ctr_strength = learned_strength(prior.ctr_strength_impressions, population_ctr_strength, config);
         let rate_strength = learned_strength(prior.conversion_strength_conversions, population_rate_strength, config);
         let mut used = false;
@@ -200,6 +213,7 @@ mod tests {
             ctr_strength_impressions: strength,
             expected_conversions_per_click: rate,
             conversion_strength_conversions: strength / 100.0,
+            rates_are_lifts: false,
         }
     }
 
@@ -253,6 +267,25 @@ mod tests {
             config.max_learned_prior_weight_of_population / (1.0 + config.max_learned_prior_weight_of_population);
         let lifted = 0.02 * 0.04 / 0.025;
         assert!((blended.ctr - (0.02 * (1.0 - share) + lifted * share)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn lifts_over_the_account_average_apply_to_a_lone_ad_too() {
+        let lifted = ad_with(vec![Prior {
+            source: "cross_learner".into(),
+            expected_ctr: 1.2,
+            ctr_strength_impressions: 100.0,
+            expected_conversions_per_click: 0.9,
+            conversion_strength_conversions: 6.0,
+            rates_are_lifts: true,
+        }]);
+        let scales = PriorScales::of_request(std::slice::from_ref(&lifted));
+        let blended = blended_prior_means(&lifted, &population(), &scales, &AllocatorConfig::default());
+        assert!((blended.ctr - 0.02 * 1.1).abs() < 1e-12, "{blended:?}");
+        assert!(
+            (blended.conversions_per_click - 0.05 * 0.95).abs() < 1e-12,
+            "{blended:?}"
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub fn add_instant_learner_priors(learner: &InstantLearner, request: &mut Alloca
             ctr_strength_impressions: learned.ctr.strength_trials,
             expected_conversions_per_click: learned.conversions_per_click.expected_rate,
             conversion_strength_conversions: learned.conversion_strength_conversions(),
+            rates_are_lifts: false,
         });
     }
 }

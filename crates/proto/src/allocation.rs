@@ -104,6 +104,7 @@ fn ad_input(index: usize, state: &proto::AdState, currency: Currency) -> Result<
                 ctr_strength_impressions: prior.ctr_strength_impressions,
                 expected_conversions_per_click: prior.expected_conversions_per_click,
                 conversion_strength_conversions: prior.conversion_strength_conversions,
+                rates_are_lifts: prior.rates_are_lifts,
             })
             .collect(),
         recent,
@@ -290,6 +291,7 @@ pub fn ad_state(ad: &AdInput, currency: Currency) -> proto::AdState {
                 ctr_strength_impressions: prior.ctr_strength_impressions,
                 expected_conversions_per_click: prior.expected_conversions_per_click,
                 conversion_strength_conversions: prior.conversion_strength_conversions,
+                rates_are_lifts: prior.rates_are_lifts,
             })
             .collect(),
         recent: ad.recent.map(|recent| proto::RecentWindow {

@@ -122,6 +122,7 @@ fn priors_from_the_learners_lift_a_new_ad_and_are_named() {
         ctr_strength_impressions: 5_000.0,
         expected_conversions_per_click,
         conversion_strength_conversions: 50.0,
+        rates_are_lifts: false,
     };
     let mut promising = ad("promising", 100, 1, 0, 100, 0, 2.0);
     promising.priors.push(learned(0.03, 0.10));

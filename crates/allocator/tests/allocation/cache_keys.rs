@@ -138,6 +138,7 @@ proptest! {
             ctr_strength_impressions: 400.0,
             expected_conversions_per_click: 0.05,
             conversion_strength_conversions: 0.0,
+            rates_are_lifts: false,
         };
         let mut newcomer_with_prior = newcomer;
         newcomer_with_prior.priors.push(learned(0.02));

@@ -94,6 +94,9 @@ pub struct PriorBody {
     pub expected_conversions_per_click: f64,
     #[serde(default)]
     pub conversion_strength_conversions: f64,
+    /// The rates are lifts over the ad's account average (1.2 = 20% above).
+    #[serde(default)]
+    pub rates_are_lifts: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +195,7 @@ fn ad_input(index: usize, ad: &AdBody) -> Result<AdInput, ServiceError> {
                 ctr_strength_impressions: prior.ctr_strength_impressions,
                 expected_conversions_per_click: prior.expected_conversions_per_click,
                 conversion_strength_conversions: prior.conversion_strength_conversions,
+                rates_are_lifts: prior.rates_are_lifts,
             })
             .collect(),
         recent,

@@ -135,7 +135,14 @@ pub fn validate_ad(index: usize, ad: &AdInput) -> Result<(), InputError> {
     }
     for (prior_index, prior) in ad.priors.iter().enumerate() {
         let prior_field = |name: &str| format!("ads[{index}].priors[{prior_index}].{name}");
-        if !(prior.expected_ctr.is_finite() && (0.0..1.0).contains(&prior.expected_ctr)) {
+        if prior.rates_are_lifts {
+            if !(prior.expected_ctr.is_finite() && (0.0..=100.0).contains(&prior.expected_ctr)) {
+                return Err(input_error(
+                    prior_field("expected_ctr"),
+                    "a lift must be a number from 0 to 100",
+                ));
+            }
+        } else if !(prior.expected_ctr.is_finite() && (0.0..1.0).contains(&prior.expected_ctr)) {
             return Err(input_error(prior_field("expected_ctr"), "must be in [0, 1)"));
         }
         if !(prior.expected_conversions_per_click.is_finite() && prior.expected_conversions_per_click >= 0.0) {

@@ -18,4 +18,4 @@ mod vector;
 
 pub use prior::{CrossPrior, CrossPriorConfig, cross_prior};
 pub use store::{Delivery, PatternStore, SimilarPattern, StoreConfig, StoreError};
-pub use vector::{PatternVector, VectorError, embedding_vector, feature_vector};
+pub use vector::{MAX_EMBEDDING_DIMENSIONS, PatternVector, VectorError, embedding_vector, feature_vector};

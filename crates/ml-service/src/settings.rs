@@ -7,7 +7,7 @@ use adloop_learner::LearnerConfig;
 use serde::Deserialize;
 
 use crate::admission::AllocationLimits;
-use crate::learning::LearningSettings;
+use crate::learning::{CrossLearnerSettings, LearningSettings};
 use crate::score_cache::ScoreCacheSettings;
 
 const COMPILED_DEFAULTS: &str = include_str!("defaults.toml");
@@ -25,6 +25,8 @@ pub struct MlServiceSettings {
     pub learning: LearningSettings,
     #[serde(default)]
     pub learner: LearnerConfig,
+    #[serde(default)]
+    pub cross_learner: CrossLearnerSettings,
 }
 
 impl MlServiceSettings {
@@ -42,6 +44,21 @@ impl MlServiceSettings {
             return Err(ConfigError::rule_violated(
                 &format!("learner.{}", error.key),
                 error.rule,
+            ));
+        }
+        if !(1..=adloop_cross_learner::MAX_EMBEDDING_DIMENSIONS).contains(&settings.cross_learner.feature_dimensions) {
+            return Err(ConfigError::rule_violated(
+                "cross_learner.feature_dimensions",
+                "must be 1 to 1024",
+            ));
+        }
+        if !(1..=100).contains(&settings.cross_learner.top_k) {
+            return Err(ConfigError::rule_violated("cross_learner.top_k", "must be 1 to 100"));
+        }
+        if settings.cross_learner.store.min_accounts_to_share == 0 {
+            return Err(ConfigError::rule_violated(
+                "cross_learner.store.min_accounts_to_share",
+                "must be at least 1",
             ));
         }
         if settings.learning.max_events_per_request == 0 {

@@ -75,6 +75,7 @@ impl Application {
             database_pool.clone(),
             settings.learner.clone(),
             settings.learning.clone(),
+            settings.cross_learner.clone(),
             learning_metrics,
         )
         .await?;

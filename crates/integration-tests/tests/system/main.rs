@@ -4,6 +4,7 @@
 
 mod ad_changes;
 mod allocation;
+mod cross_learning;
 mod fixtures;
 mod helpers;
 mod learning;

@@ -1,6 +1,6 @@
 //! The `adloop.ml.v1.MlService` handler. Allocate and Score run the allocator over the score cache;
-//! RecordEvent and GetWeights the instant learner; FindSimilarPatterns arrives with the cross-learner and
-//! answers UNIMPLEMENTED until then.
+//! RecordEvent and GetWeights the instant learner; FindSimilarPatterns and the pattern-sharing rpcs the
+//! cross-learner.
 
 use std::sync::Arc;
 
@@ -8,9 +8,9 @@ use adloop_allocator::InputError;
 use adloop_proto::allocation as convert;
 use adloop_proto::ml::v1::ml_service_server::MlService;
 use adloop_proto::ml::v1::{
-    AllocateRequest, AllocateResponse, FindSimilarPatternsRequest, FindSimilarPatternsResponse, GetServiceInfoRequest,
-    GetServiceInfoResponse, GetWeightsRequest, GetWeightsResponse, RecordEventRequest, RecordEventResponse,
-    ScoreRequest, ScoreResponse,
+    AllocateRequest, AllocateResponse, FindSimilarPatternsRequest, FindSimilarPatternsResponse,
+    GetPatternSharingRequest, GetServiceInfoRequest, GetServiceInfoResponse, GetWeightsRequest, GetWeightsResponse,
+    PatternSharing, RecordEventRequest, RecordEventResponse, ScoreRequest, ScoreResponse, SetPatternSharingRequest,
 };
 use adloop_service_kit::error::ServiceError;
 use adloop_telemetry::propagation::current_trace_id;
@@ -20,6 +20,7 @@ use crate::allocation_service::AllocationService;
 use crate::learning::LearningService;
 
 mod learning;
+mod patterns;
 
 pub struct MlServiceHandler {
     allocation: Arc<AllocationService>,
@@ -37,6 +38,9 @@ impl MlServiceHandler {
         if self.learning.settings().priors_in_allocations {
             self.learning.add_priors(request).await;
         }
+        if self.learning.cross_learner_settings().priors_in_allocations {
+            self.learning.add_cross_learner_priors(request).await;
+        }
     }
 
     /// Checked before the ads are even converted: an oversized request costs nothing more.
@@ -47,13 +51,6 @@ impl MlServiceHandler {
 
 fn invalid_argument(error: InputError) -> Status {
     Status::from(ServiceError::invalid_field(error.field, error.rule))
-}
-
-fn not_yet_available(rpc_name: &str) -> Status {
-    Status::unimplemented(format!(
-        "{rpc_name} is not available in ml-service {}",
-        crate::SERVICE_VERSION
-    ))
 }
 
 #[tonic::async_trait]
@@ -102,9 +99,29 @@ impl MlService for MlServiceHandler {
 
     async fn find_similar_patterns(
         &self,
-        _request: Request<FindSimilarPatternsRequest>,
+        request: Request<FindSimilarPatternsRequest>,
     ) -> Result<Response<FindSimilarPatternsResponse>, Status> {
-        Err(not_yet_available("FindSimilarPatterns"))
+        patterns::find_similar_patterns(&self.learning, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn set_pattern_sharing(
+        &self,
+        request: Request<SetPatternSharingRequest>,
+    ) -> Result<Response<PatternSharing>, Status> {
+        patterns::set_pattern_sharing(&self.learning, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_pattern_sharing(
+        &self,
+        request: Request<GetPatternSharingRequest>,
+    ) -> Result<Response<PatternSharing>, Status> {
+        patterns::get_pattern_sharing(&self.learning, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn get_service_info(

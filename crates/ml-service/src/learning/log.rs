@@ -1,8 +1,9 @@
 //! The learner's event log, the ads' last known features and the snapshots, in Postgres.
 
-use adloop_learner::{EncodedFeatures, InstantLearner, LearningUpdate};
+use adloop_learner::{EncodedFeatures, LearningUpdate};
 use sqlx::{PgConnection, PgPool, Row};
 
+use super::state::LearningState;
 use super::validate::AcceptedEvent;
 
 /// Held (transaction-scoped) by every writer of the log: `seq` order is then commit order.
@@ -15,6 +16,7 @@ pub const CATCH_UP_PAGE: i64 = 10_000;
 pub struct LoggedEvent {
     pub seq: i64,
     pub event_id: String,
+    pub account_id: String,
     pub update: LearningUpdate,
 }
 
@@ -27,13 +29,19 @@ pub async fn lock_log_for_writing(connection: &mut PgConnection) -> Result<(), s
 }
 
 /// Events after `after_seq`, oldest first, at most one page.
-pub async fn events_after(connection: &mut PgConnection, after_seq: i64) -> Result<Vec<LoggedEvent>, sqlx::Error> {
+pub async fn events_after(
+    connection: &mut PgConnection,
+    after_seq: i64,
+    through_seq: i64,
+) -> Result<Vec<LoggedEvent>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT seq, event_id, ad_id, features::text AS features, impressions, clicks, matured_clicks, conversions \
-         FROM learning_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        "SELECT seq, event_id, account_id, ad_id, features::text AS features, impressions, clicks, matured_clicks, \
+                conversions \
+         FROM learning_events WHERE seq > $1 AND seq <= $3 ORDER BY seq LIMIT $2",
     )
     .bind(after_seq)
     .bind(CATCH_UP_PAGE)
+    .bind(through_seq)
     .fetch_all(connection)
     .await?;
     rows.into_iter()
@@ -42,6 +50,7 @@ pub async fn events_after(connection: &mut PgConnection, after_seq: i64) -> Resu
             Ok(LoggedEvent {
                 seq: row.try_get("seq")?,
                 event_id: row.try_get("event_id")?,
+                account_id: row.try_get("account_id")?,
                 update: LearningUpdate {
                     ad_id: row.try_get("ad_id")?,
                     features: parse_features(&features)?,
@@ -106,6 +115,7 @@ pub async fn resolve_features(connection: &mut PgConnection, events: &mut [Accep
 /// Appends the events; an event id already in the log is skipped. Returns the ids appended.
 pub async fn append(connection: &mut PgConnection, events: &[AcceptedEvent]) -> Result<Vec<String>, sqlx::Error> {
     let mut event_ids = Vec::with_capacity(events.len());
+    let mut account_ids = Vec::with_capacity(events.len());
     let mut ad_ids = Vec::with_capacity(events.len());
     let mut features = Vec::with_capacity(events.len());
     let mut impressions = Vec::with_capacity(events.len());
@@ -117,6 +127,7 @@ pub async fn append(connection: &mut PgConnection, events: &[AcceptedEvent]) -> 
     let mut event_times = Vec::with_capacity(events.len());
     for event in events {
         event_ids.push(event.event_id.as_str());
+        account_ids.push(event.account_id.as_str());
         ad_ids.push(event.update.ad_id.as_str());
         features.push(features_json(&event.update.features));
         impressions.push(event.update.impressions);
@@ -129,13 +140,13 @@ pub async fn append(connection: &mut PgConnection, events: &[AcceptedEvent]) -> 
     }
     sqlx::query_scalar(
         "INSERT INTO learning_events (event_id, ad_id, features, impressions, clicks, matured_clicks, conversions, \
-                                      value_minor_units, currency, event_time) \
+                                      value_minor_units, currency, event_time, account_id) \
          SELECT event_id, ad_id, features::jsonb, impressions, clicks, matured_clicks, conversions, value_minor_units, \
-                currency, to_timestamp(event_time) \
+                currency, to_timestamp(event_time), account_id \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
-                     $8::int8[], $9::text[], $10::int8[]) WITH ORDINALITY \
+                     $8::int8[], $9::text[], $10::int8[], $11::text[]) WITH ORDINALITY \
               AS given(event_id, ad_id, features, impressions, clicks, matured_clicks, conversions, value_minor_units, \
-                       currency, event_time, position) \
+                       currency, event_time, account_id, position) \
          ORDER BY position \
          ON CONFLICT (event_id) DO NOTHING \
          RETURNING event_id",
@@ -150,8 +161,36 @@ pub async fn append(connection: &mut PgConnection, events: &[AcceptedEvent]) -> 
     .bind(values)
     .bind(currencies)
     .bind(event_times)
+    .bind(account_ids)
     .fetch_all(connection)
     .await
+}
+
+/// The accounts that share their patterns, sorted.
+pub async fn sharing_accounts(connection: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT account_id FROM pattern_sharing_accounts WHERE shares ORDER BY account_id")
+        .fetch_all(connection)
+        .await
+}
+
+pub async fn set_sharing(pool: &PgPool, account_id: &str, shares: bool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO pattern_sharing_accounts (account_id, shares) VALUES ($1, $2) \
+         ON CONFLICT (account_id) DO UPDATE SET shares = EXCLUDED.shares, updated_at = now()",
+    )
+    .bind(account_id)
+    .bind(shares)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn shares(pool: &PgPool, account_id: &str) -> Result<bool, sqlx::Error> {
+    let shares: Option<bool> = sqlx::query_scalar("SELECT shares FROM pattern_sharing_accounts WHERE account_id = $1")
+        .bind(account_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(shares.unwrap_or(false))
 }
 
 /// The newest snapshot taken under `config_fingerprint`, with the seq it covers.
@@ -189,11 +228,11 @@ pub async fn save_snapshot(
     transaction.commit().await
 }
 
-pub fn serialise(learner: &InstantLearner) -> Result<String, serde_json::Error> {
-    serde_json::to_string(learner)
+pub fn serialise(state: &LearningState) -> Result<String, serde_json::Error> {
+    serde_json::to_string(state)
 }
 
-pub fn restore(state: &str) -> Result<InstantLearner, serde_json::Error> {
+pub fn restore(state: &str) -> Result<LearningState, serde_json::Error> {
     serde_json::from_str(state)
 }
 

@@ -7,12 +7,14 @@
 //! weights. A restart loads the newest snapshot and replays the log after it.
 
 mod log;
+mod state;
 pub mod validate;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use adloop_cross_learner::{CrossPriorConfig, SimilarPattern, StoreConfig, cross_prior, feature_vector};
 use adloop_learner::{AppliedUpdate, InstantLearner, LearnerConfig};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -21,7 +23,43 @@ use serde::Deserialize;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Mutex, watch};
 
+pub use state::{LearningState, pattern_id};
 pub use validate::{AcceptedEvent, Refusal, accept_events};
+
+/// The cross-learner's settings (`[cross_learner]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrossLearnerSettings {
+    /// Give every ad with creative features in a sharing account the cross-learner's prior in Allocate.
+    pub priors_in_allocations: bool,
+    /// Length of the hashed feature vectors patterns are compared by.
+    pub feature_dimensions: usize,
+    /// Similar patterns a prior is made from.
+    pub top_k: usize,
+    pub store: StoreConfig,
+    pub prior: CrossPriorConfig,
+}
+
+impl Default for CrossLearnerSettings {
+    fn default() -> Self {
+        CrossLearnerSettings {
+            priors_in_allocations: true,
+            feature_dimensions: 64,
+            top_k: 5,
+            store: StoreConfig::default(),
+            prior: CrossPriorConfig::default(),
+        }
+    }
+}
+
+/// The name the cross-learner's priors carry in allocations.
+pub const CROSS_LEARNER_SOURCE: &str = "cross_learner";
+
+/// Similar patterns for a query, and the prior they make.
+pub struct SimilarPatterns {
+    pub patterns: Vec<SimilarPattern>,
+    pub prior: Option<adloop_allocator::Prior>,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LearningSettings {
@@ -59,7 +97,7 @@ pub struct EventOutcome {
 }
 
 struct AppliedState {
-    learner: InstantLearner,
+    state: LearningState,
     /// The log is applied up to and including this seq.
     applied_through: i64,
     snapshot_through: i64,
@@ -108,6 +146,7 @@ impl LearningMetrics {
 pub struct LearningService {
     pool: PgPool,
     settings: LearningSettings,
+    cross_learner: CrossLearnerSettings,
     config_fingerprint: String,
     max_features: usize,
     state: Mutex<AppliedState>,
@@ -120,21 +159,29 @@ impl LearningService {
         pool: PgPool,
         config: LearnerConfig,
         settings: LearningSettings,
+        cross_learner: CrossLearnerSettings,
         metrics: LearningMetrics,
     ) -> Result<Arc<Self>, LearningError> {
-        let config_fingerprint = config.fingerprint();
+        // Snapshots hold the learner and the pattern store: one taken under other constants is not reused.
+        let config_fingerprint = format!(
+            "learner {} patterns {} {:?} state v2",
+            config.fingerprint(),
+            cross_learner.feature_dimensions,
+            cross_learner.store
+        );
         let max_features = config.max_features_per_event;
-        let (learner, applied_through) = match log::newest_snapshot(&pool, &config_fingerprint).await? {
+        let (state, applied_through) = match log::newest_snapshot(&pool, &config_fingerprint).await? {
             Some((through_seq, state)) => (log::restore(&state)?, through_seq),
-            None => (InstantLearner::new(config), 0),
+            None => (LearningState::new(InstantLearner::new(config), &cross_learner), 0),
         };
         let service = Arc::new(LearningService {
             pool,
             settings,
+            cross_learner,
             config_fingerprint,
             max_features,
             state: Mutex::new(AppliedState {
-                learner,
+                state,
                 applied_through,
                 snapshot_through: applied_through,
             }),
@@ -182,8 +229,11 @@ impl LearningService {
                     applied,
                 },
                 None => {
-                    let ctr = state.learner.predict_ctr(&event.update.features);
-                    let conversion_rate = state.learner.predict_conversions_per_click(&event.update.features);
+                    let ctr = state.state.learner.predict_ctr(&event.update.features);
+                    let conversion_rate = state
+                        .state
+                        .learner
+                        .predict_conversions_per_click(&event.update.features);
                     EventOutcome {
                         event_id: event.event_id.clone(),
                         duplicate: true,
@@ -199,7 +249,7 @@ impl LearningService {
             })
             .collect();
         let applied_through = state.applied_through;
-        let events_applied = state.learner.updates_applied();
+        let events_applied = state.state.learner.updates_applied();
         let snapshot = self.snapshot_if_due(&mut state);
         drop(state);
         if let Some((through_seq, serialised)) = snapshot {
@@ -216,6 +266,7 @@ impl LearningService {
     pub async fn catch_up(&self) -> Result<u64, LearningError> {
         let mut state = self.state.lock().await;
         let mut connection = self.pool.acquire().await?;
+        self.follow_sharing_changes(&mut connection, &mut state).await?;
         let applied = self.apply_new_events(&mut connection, &mut state, None).await?;
         let snapshot = self.snapshot_if_due(&mut state);
         drop(state);
@@ -230,14 +281,14 @@ impl LearningService {
     /// log; an allocation does not wait for the database).
     pub async fn add_priors(&self, request: &mut adloop_allocator::AllocationRequest) {
         let state = self.state.lock().await;
-        adloop_learner::add_instant_learner_priors(&state.learner, request);
+        adloop_learner::add_instant_learner_priors(&state.state.learner, request);
     }
 
     /// Runs `read` on the learner after catching up with the log (a read reflects every committed event).
     pub async fn read<T>(&self, read: impl FnOnce(&InstantLearner, i64) -> T) -> Result<T, LearningError> {
         self.catch_up().await?;
         let state = self.state.lock().await;
-        Ok(read(&state.learner, state.applied_through))
+        Ok(read(&state.state.learner, state.applied_through))
     }
 
     async fn apply_new_events(
@@ -248,10 +299,10 @@ impl LearningService {
     ) -> Result<u64, LearningError> {
         let mut applied_count = 0;
         loop {
-            let page = log::events_after(connection, state.applied_through).await?;
+            let page = log::events_after(connection, state.applied_through, i64::MAX).await?;
             let page_length = page.len() as i64;
             for event in page {
-                let applied = state.learner.apply(&event.update);
+                let applied = state.state.apply(&event.account_id, &event.update);
                 state.applied_through = event.seq;
                 applied_count += 1;
                 if applied.drift_detected {
@@ -274,12 +325,107 @@ impl LearningService {
         Ok(applied_count)
     }
 
+    /// When the sharing accounts changed, rebuilds the pattern store from the log applied so far (an account
+    /// that stops sharing leaves no trace; one that starts brings its history).
+    async fn follow_sharing_changes(
+        &self,
+        connection: &mut PgConnection,
+        state: &mut AppliedState,
+    ) -> Result<(), LearningError> {
+        let sharing: BTreeSet<String> = log::sharing_accounts(connection).await?.into_iter().collect();
+        if sharing == state.state.sharing_accounts {
+            return Ok(());
+        }
+        tracing::info!(
+            sharing_accounts = sharing.len(),
+            "sharing accounts changed: rebuilding the pattern store"
+        );
+        state.state.reset_patterns(sharing, &self.cross_learner);
+        let mut replayed_through = 0;
+        loop {
+            let page = log::events_after(connection, replayed_through, state.applied_through).await?;
+            let page_length = page.len() as i64;
+            for event in page {
+                state.state.add_to_patterns(&event.account_id, &event.update);
+                replayed_through = event.seq;
+            }
+            if page_length < log::CATCH_UP_PAGE {
+                break;
+            }
+        }
+        // The next snapshot records the new store.
+        state.snapshot_through = state
+            .snapshot_through
+            .min(state.applied_through - self.settings.snapshot_every_events);
+        Ok(())
+    }
+
+    /// The `top_k` patterns most similar to `features` that other accounts shared, and the prior they make,
+    /// for `account_id` (which must share to receive).
+    pub async fn similar_patterns(
+        &self,
+        features: &adloop_learner::EncodedFeatures,
+        account_id: &str,
+        top_k: usize,
+    ) -> Result<SimilarPatterns, LearningError> {
+        self.catch_up().await?;
+        let state = self.state.lock().await;
+        Ok(similar_in(
+            &state.state,
+            features,
+            account_id,
+            top_k,
+            &self.cross_learner.prior,
+        ))
+    }
+
+    /// Adds the cross-learner's prior to every ad with creative features in a sharing account that has none
+    /// from it yet.
+    pub async fn add_cross_learner_priors(&self, request: &mut adloop_allocator::AllocationRequest) {
+        let state = self.state.lock().await;
+        for ad in &mut request.ads {
+            let has_one = ad.priors.iter().any(|prior| prior.source == CROSS_LEARNER_SOURCE);
+            if has_one || ad.creative_features.is_empty() || ad.ids.account_id.is_empty() {
+                continue;
+            }
+            let raw = ad.creative_features.iter().map(|(name, value)| (name.as_str(), *value));
+            let Ok(features) = adloop_learner::encode_features(raw, self.max_features) else {
+                continue;
+            };
+            let found = similar_in(
+                &state.state,
+                &features,
+                &ad.ids.account_id,
+                self.cross_learner.top_k,
+                &self.cross_learner.prior,
+            );
+            if let Some(prior) = found.prior {
+                ad.priors.push(prior);
+            }
+        }
+    }
+
+    pub async fn set_sharing(&self, account_id: &str, shares: bool) -> Result<(), LearningError> {
+        log::set_sharing(&self.pool, account_id, shares).await?;
+        // This replica follows at once (others at their next catch-up).
+        self.catch_up().await?;
+        Ok(())
+    }
+
+    pub async fn shares(&self, account_id: &str) -> Result<bool, LearningError> {
+        Ok(log::shares(&self.pool, account_id).await?)
+    }
+
+    pub fn cross_learner_settings(&self) -> &CrossLearnerSettings {
+        &self.cross_learner
+    }
+
     fn snapshot_if_due(&self, state: &mut AppliedState) -> Option<(i64, String)> {
         if state.applied_through - state.snapshot_through < self.settings.snapshot_every_events {
             return None;
         }
         state.snapshot_through = state.applied_through;
-        match log::serialise(&state.learner) {
+        match log::serialise(&state.state) {
             Ok(serialised) => Some((state.applied_through, serialised)),
             Err(error) => {
                 tracing::warn!(%error, "cannot serialise the learner for a snapshot; the log still has everything");
@@ -293,6 +439,36 @@ impl LearningService {
             tracing::warn!(%error, through_seq, "cannot save a learner snapshot; the log still has everything");
         }
     }
+}
+
+/// Similar shared patterns and their prior, from `state` (nothing for an account that does not share).
+fn similar_in(
+    state: &LearningState,
+    features: &adloop_learner::EncodedFeatures,
+    account_id: &str,
+    top_k: usize,
+    prior_config: &CrossPriorConfig,
+) -> SimilarPatterns {
+    let nothing = SimilarPatterns {
+        patterns: Vec::new(),
+        prior: None,
+    };
+    if !state.sharing_accounts.contains(account_id) {
+        return nothing;
+    }
+    let Some(query) = feature_vector(features, state.feature_dimensions()) else {
+        return nothing;
+    };
+    let patterns = state.patterns.find_similar(&query, top_k, Some(account_id));
+    let prior = cross_prior(&patterns, prior_config).map(|prior| adloop_allocator::Prior {
+        source: CROSS_LEARNER_SOURCE.to_owned(),
+        expected_ctr: prior.ctr_lift,
+        ctr_strength_impressions: prior.ctr_strength_impressions,
+        expected_conversions_per_click: prior.conversion_lift,
+        conversion_strength_conversions: prior.conversion_strength_conversions,
+        rates_are_lifts: true,
+    });
+    SimilarPatterns { patterns, prior }
 }
 
 /// Catches up with other replicas' events until `stop`.

@@ -11,6 +11,8 @@ pub const MAX_AD_ID_LENGTH: usize = 100;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcceptedEvent {
     pub event_id: String,
+    /// The ad account (for the cross-learner; empty when not given).
+    pub account_id: String,
     pub update: LearningUpdate,
     /// The event carried no features: the ad's last known ones are used (looked up under the log's lock).
     pub needs_known_features: bool,
@@ -55,11 +57,14 @@ fn accept_event(event: &LearningEvent, max_features: usize) -> Result<AcceptedEv
         ));
     }
     let ad_id = event.ids.as_ref().map(|ids| ids.ad_id.trim()).unwrap_or_default();
-    if ad_id.len() > MAX_AD_ID_LENGTH {
-        return Err(refusal(
-            "ids.ad_id",
-            &format!("must be at most {MAX_AD_ID_LENGTH} characters"),
-        ));
+    let account_id = event.ids.as_ref().map(|ids| ids.account_id.trim()).unwrap_or_default();
+    for (field, id) in [("ids.ad_id", ad_id), ("ids.account_id", account_id)] {
+        if id.len() > MAX_AD_ID_LENGTH {
+            return Err(refusal(
+                field,
+                &format!("must be at most {MAX_AD_ID_LENGTH} characters"),
+            ));
+        }
     }
     let kind =
         EventKind::try_from(event.kind).map_err(|_| refusal("kind", &format!("unknown event kind {}", event.kind)))?;
@@ -95,6 +100,7 @@ fn accept_event(event: &LearningEvent, max_features: usize) -> Result<AcceptedEv
     }
     Ok(AcceptedEvent {
         event_id: event_id.to_owned(),
+        account_id: account_id.to_owned(),
         needs_known_features: update.features.is_empty(),
         update,
         value,

@@ -1,0 +1,185 @@
+//! The cross-learner through the real ml-service: accounts opt in, their events pool into creative patterns,
+//! a new ad in another sharing account finds them (as lifts, without any account id) and gets a prior that
+//! moves its allocation; an account that does not share neither finds nor contributes; opting out removes
+//! an account's contributions at once.
+
+use adloop_proto::ml::v1 as proto;
+use adloop_test_support::TestDatabase;
+
+use crate::fixtures::grpc_client;
+use crate::helpers::spawn_ml_service;
+
+const STAR: [&str; 2] = ["has_number", "ugc_style"];
+const PLAIN: [&str; 1] = ["long_video"];
+
+fn delivery(
+    event_id: String,
+    account: &str,
+    ad: &str,
+    features: &[&str],
+    impressions: f64,
+    ctr: f64,
+) -> proto::LearningEvent {
+    proto::LearningEvent {
+        event_id,
+        ids: Some(proto::AdIds {
+            account_id: account.to_owned(),
+            ad_id: ad.to_owned(),
+            ..proto::AdIds::default()
+        }),
+        creative_features: features.iter().map(|name| ((*name).to_owned(), 1.0)).collect(),
+        impressions,
+        clicks: impressions * ctr,
+        matured_clicks: impressions * ctr,
+        conversions: impressions * ctr * 0.05,
+        ..proto::LearningEvent::default()
+    }
+}
+
+fn query(features: &[&str], account: &str) -> proto::FindSimilarPatternsRequest {
+    proto::FindSimilarPatternsRequest {
+        creative_features: features.iter().map(|name| ((*name).to_owned(), 1.0)).collect(),
+        top_k: 3,
+        account_id: account.to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn similar_patterns_from_other_sharing_accounts_become_a_bounded_prior() {
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service(&database).await;
+    let mut client = grpc_client(&ml_service.base_url()).await;
+    for account in ["act-low", "act-mid", "act-high", "act-new"] {
+        client
+            .set_pattern_sharing(proto::SetPatternSharingRequest {
+                account_id: account.to_owned(),
+                shares: true,
+            })
+            .await
+            .unwrap();
+    }
+    // Three accounts at different levels; in each the star creative earns 1.5× the account's plain ads.
+    let mut events = Vec::new();
+    for (account, level) in [("act-low", 0.01), ("act-mid", 0.02), ("act-high", 0.04)] {
+        events.push(delivery(
+            format!("{account}-star"),
+            account,
+            &format!("{account}-1"),
+            &STAR,
+            50_000.0,
+            level * 1.5,
+        ));
+        events.push(delivery(
+            format!("{account}-plain"),
+            account,
+            &format!("{account}-2"),
+            &PLAIN,
+            450_000.0,
+            level * 0.9444,
+        ));
+    }
+    // A pattern only two accounts ran (at their usual rates) stays private.
+    for (account, level) in [("act-low", 0.01), ("act-mid", 0.02)] {
+        events.push(delivery(
+            format!("{account}-rare"),
+            account,
+            &format!("{account}-3"),
+            &["has_face"],
+            10_000.0,
+            level,
+        ));
+    }
+    client.record_event(proto::RecordEventRequest { events }).await.unwrap();
+
+    let found = client
+        .find_similar_patterns(query(&STAR, "act-new"))
+        .await
+        .unwrap()
+        .into_inner();
+    let top = &found.patterns[0];
+    assert_eq!((top.accounts, top.similarity > 0.999), (3, true), "{found:?}");
+    assert!((top.ctr_lift - 1.5).abs() < 0.02, "{found:?}");
+    let prior = found.prior.clone().expect("a prior from the similar patterns");
+    assert!(prior.rates_are_lifts && prior.source == "cross_learner");
+    assert!(
+        prior.expected_ctr > 1.1 && prior.expected_ctr * prior.expected_conversions_per_click <= 1.2 + 1e-9,
+        "{prior:?}"
+    );
+    for account in ["act-low", "act-mid", "act-high"] {
+        assert!(!format!("{found:?}").contains(account), "an account id left ml-service");
+    }
+    let rare = client
+        .find_similar_patterns(query(&["has_face"], "act-new"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(rare.patterns.iter().all(|pattern| pattern.accounts >= 3), "{rare:?}");
+
+    // An account that does not share receives nothing.
+    let outsider = client
+        .find_similar_patterns(query(&STAR, "act-outsider"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(outsider.patterns.is_empty() && outsider.prior.is_none());
+
+    // The prior moves a new ad of the sharing account.
+    let new_ad = |ad_id: &str, features: &[&str]| {
+        let mut state = crate::fixtures::ad_state(ad_id, 0, 0, 0, 0);
+        state.ids.as_mut().unwrap().account_id = "act-new".into();
+        state.age_hours = 1.0;
+        state.recent = None;
+        state.creative_features = features.iter().map(|name| ((*name).to_owned(), 1.0)).collect();
+        state
+    };
+    let allocation = client
+        .allocate(crate::fixtures::allocation_request(
+            vec![new_ad("new-star", &STAR), new_ad("new-plain", &PLAIN)],
+            20_000,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let [star, plain] = &allocation.recommendations[..] else {
+        panic!("two recommendations")
+    };
+    assert!(star.prior_source.contains("cross_learner"), "{}", star.prior_source);
+    assert!(star.probability_best > plain.probability_best);
+
+    // Opting out removes the account's contributions at once: two accounts left, the pattern is private.
+    client
+        .set_pattern_sharing(proto::SetPatternSharingRequest {
+            account_id: "act-high".into(),
+            shares: false,
+        })
+        .await
+        .unwrap();
+    let after_opt_out = client
+        .find_similar_patterns(query(&STAR, "act-new"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        after_opt_out.patterns.iter().all(|pattern| pattern.accounts >= 3),
+        "{after_opt_out:?}"
+    );
+    assert!(after_opt_out.patterns.iter().all(|pattern| pattern.similarity < 0.999));
+    let sharing = client
+        .get_pattern_sharing(proto::GetPatternSharingRequest {
+            account_id: "act-high".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!sharing.shares);
+
+    let refused = client
+        .find_similar_patterns(proto::FindSimilarPatternsRequest {
+            top_k: 1_000,
+            ..query(&STAR, "act-new")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().starts_with("top_k"), "{}", refused.message());
+}

@@ -1,0 +1,74 @@
+//! What a replica builds from the learning log: the instant learner and the cross-learner's pattern store,
+//! both applied event by event in log order, and the accounts sharing patterns when the store was built.
+
+use std::collections::BTreeSet;
+
+use adloop_cross_learner::{Delivery, PatternStore, feature_vector};
+use adloop_learner::{AppliedUpdate, EncodedFeatures, InstantLearner, LearningUpdate};
+use serde::{Deserialize, Serialize};
+
+use super::CrossLearnerSettings;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LearningState {
+    pub learner: InstantLearner,
+    pub patterns: PatternStore,
+    /// The accounts whose events the pattern store holds (those sharing when it was built).
+    pub sharing_accounts: BTreeSet<String>,
+    feature_dimensions: usize,
+}
+
+/// A pattern's id: the fingerprint of its encoded features, in hex.
+pub fn pattern_id(features: &EncodedFeatures) -> String {
+    format!("{:016x}", features.fingerprint())
+}
+
+impl LearningState {
+    pub fn new(learner: InstantLearner, cross_learner: &CrossLearnerSettings) -> Self {
+        LearningState {
+            learner,
+            patterns: PatternStore::new(cross_learner.store.clone()),
+            sharing_accounts: BTreeSet::new(),
+            feature_dimensions: cross_learner.feature_dimensions,
+        }
+    }
+
+    /// Applies one logged event to the learner and, when its account shares, to the pattern store.
+    pub fn apply(&mut self, account_id: &str, update: &LearningUpdate) -> AppliedUpdate {
+        let applied = self.learner.apply(update);
+        self.add_to_patterns(account_id, update);
+        applied
+    }
+
+    /// Adds the event to the pattern store only (rebuilding it after the sharing accounts changed).
+    pub fn add_to_patterns(&mut self, account_id: &str, update: &LearningUpdate) {
+        if !self.sharing_accounts.contains(account_id) {
+            return;
+        }
+        let Some(vector) = feature_vector(&update.features, self.feature_dimensions) else {
+            return;
+        };
+        let delivery = Delivery {
+            impressions: update.impressions,
+            clicks: update.clicks,
+            matured_clicks: update.matured_clicks,
+            conversions: update.conversions,
+        };
+        if let Err(error) = self
+            .patterns
+            .record(&pattern_id(&update.features), &vector, account_id, delivery)
+        {
+            tracing::debug!(%error, "a pattern was not kept");
+        }
+    }
+
+    /// Starts the pattern store afresh for a new set of sharing accounts (the caller replays the log).
+    pub fn reset_patterns(&mut self, sharing_accounts: BTreeSet<String>, cross_learner: &CrossLearnerSettings) {
+        self.patterns = PatternStore::new(cross_learner.store.clone());
+        self.sharing_accounts = sharing_accounts;
+    }
+
+    pub fn feature_dimensions(&self) -> usize {
+        self.feature_dimensions
+    }
+}

@@ -238,7 +238,7 @@ fn learning_event(body: &LearningEventBody) -> Result<proto::LearningEvent, Serv
     })
 }
 
-fn creative_features(features: &BTreeMap<String, Value>) -> Result<HashMap<String, f64>, ServiceError> {
+pub(super) fn creative_features(features: &BTreeMap<String, Value>) -> Result<HashMap<String, f64>, ServiceError> {
     let mut encoded = HashMap::with_capacity(features.len());
     for (name, value) in features {
         match value {

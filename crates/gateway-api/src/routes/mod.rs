@@ -9,6 +9,7 @@ mod health;
 mod json_body;
 mod learning;
 mod ml_service_info;
+mod patterns;
 
 use std::sync::Arc;
 
@@ -41,6 +42,11 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/internal/learning/event", post(learning::post_learning_event))
         .route("/api/weights", get(learning::get_weights))
         .route("/v1/learner", get(learning::get_learner))
+        .route("/v1/patterns/similar", post(patterns::post_similar_patterns))
+        .route(
+            "/v1/accounts/{account_id}/pattern-sharing",
+            get(patterns::get_pattern_sharing).put(patterns::put_pattern_sharing),
+        )
         .route("/v1/ad-changes/{id}", get(ad_changes::get_ad_change))
         .route("/v1/ad-changes/{id}/cancel", post(ad_changes::cancel_ad_change))
         .route("/v1/ad-changes/{id}/approve", post(ad_changes::approve_ad_change))

@@ -183,3 +183,71 @@ async fn similar_patterns_from_other_sharing_accounts_become_a_bounded_prior() {
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert!(refused.message().starts_with("top_k"), "{}", refused.message());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_opt_in_and_query_patterns_through_the_gateway() {
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service(&database).await;
+    let gateway = crate::helpers::spawn_gateway(&database, &ml_service.base_url(), &[]).await;
+    let http = reqwest::Client::new();
+    let sharing_url = format!("{}/v1/accounts/act_42/pattern-sharing", gateway.base_url());
+    let before: serde_json::Value = http
+        .get(&sharing_url)
+        .bearer_auth(gateway.api_key())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before["shares"], false, "sharing is off until turned on");
+    let turned_on = http
+        .put(&sharing_url)
+        .bearer_auth(gateway.api_key())
+        .json(&serde_json::json!({ "shares": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(turned_on.status().as_u16(), 200);
+    let after: serde_json::Value = http
+        .get(&sharing_url)
+        .bearer_auth(gateway.api_key())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["shares"], true);
+
+    // Nothing shared yet: no patterns, no prior, no error.
+    let similar_url = format!("{}/v1/patterns/similar", gateway.base_url());
+    let empty: serde_json::Value = http
+        .post(&similar_url)
+        .bearer_auth(gateway.api_key())
+        .json(&serde_json::json!({ "account_id": "act_42", "features": { "has_number": true, "hook_type": "demo" } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty, serde_json::json!({ "patterns": [], "prior": null }));
+
+    let refused = http
+        .post(&similar_url)
+        .bearer_auth(gateway.api_key())
+        .json(&serde_json::json!({ "account_id": "act_42", "features": { "has number": true } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    let error: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("features.has number"),
+        "{error}"
+    );
+}

@@ -317,3 +317,66 @@ fn one_conversion_with_a_huge_value_does_not_teach_that_everything_converts() {
     assert!(learner.predict_conversions_per_click(&other) < 0.1);
     assert!(learner.predict_conversions_per_click(&deal) < 0.5);
 }
+
+/// Held-out calibration: outcomes regressed on the learner's logit by logistic regression (Newton's method
+/// on two coefficients); a slope of 1 means its probabilities are neither over- nor under-confident.
+fn calibration_slope(predictions: &[(f64, f64, f64)]) -> f64 {
+    let (mut intercept, mut slope) = (0.0_f64, 1.0_f64);
+    for _ in 0..50 {
+        let (mut g0, mut g1, mut h00, mut h01, mut h11) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (probability, trials, successes) in predictions {
+            let x = (probability / (1.0 - probability)).ln();
+            let p = 1.0 / (1.0 + (-(intercept + slope * x)).exp());
+            let residual = trials * p - successes;
+            let weight = trials * p * (1.0 - p);
+            g0 += residual;
+            g1 += residual * x;
+            h00 += weight;
+            h01 += weight * x;
+            h11 += weight * x * x;
+        }
+        let determinant = h00 * h11 - h01 * h01;
+        intercept -= (h11 * g0 - h01 * g1) / determinant;
+        slope -= (h00 * g1 - h01 * g0) / determinant;
+    }
+    slope
+}
+
+#[test]
+fn on_held_out_events_the_learner_beats_the_base_rate_and_is_calibrated() {
+    let true_weights = [0.7, 0.4, -0.5, 0.2, 0.9, -0.3];
+    for seed in [404_u64, 505, 606] {
+        let mut random = Pcg64::seed_from_u64(seed);
+        let mut learner = InstantLearner::new(LearnerConfig::default());
+        let (mut training_clicks, mut training_impressions) = (0.0, 0.0);
+        for _ in 0..50_000 {
+            let creative = random_creative(&mut random);
+            let impressions = random.random_range(1..=20) as f64;
+            let p = true_probability(-3.5, &true_weights, &creative.present);
+            let clicks = Binomial::new(impressions as u64, p).expect("valid").sample(&mut random) as f64;
+            learner.apply(&ctr_update(&creative.features, impressions, clicks));
+            training_clicks += clicks;
+            training_impressions += impressions;
+        }
+        let base_rate = training_clicks / training_impressions;
+        let mut held_out = Vec::new();
+        let (mut learner_loss, mut base_loss) = (0.0, 0.0);
+        for _ in 0..20_000 {
+            let creative = random_creative(&mut random);
+            let p = true_probability(-3.5, &true_weights, &creative.present);
+            let clicks = Binomial::new(50, p).expect("valid").sample(&mut random) as f64;
+            let predicted = learner.predict_ctr(&creative.features);
+            learner_loss += log_loss(predicted, 50.0, clicks);
+            base_loss += log_loss(base_rate, 50.0, clicks);
+            held_out.push((predicted, 50.0, clicks));
+        }
+        let slope = calibration_slope(&held_out);
+        assert!(learner_loss < base_loss, "seed {seed}: {learner_loss:.0} vs base rate {base_loss:.0}");
+        assert!((0.9..=1.1).contains(&slope), "seed {seed}: calibration slope {slope:.3}");
+        println!(
+            "seed {seed}: held-out log loss {:.4} per impression vs base rate {:.4}; calibration slope {slope:.3}",
+            learner_loss / 1e6,
+            base_loss / 1e6
+        );
+    }
+}

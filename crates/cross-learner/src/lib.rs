@@ -12,10 +12,12 @@
 //! prior: similarity-weighted pseudo-counts shrunk towards "no lift", with bounded strength, and an effect on
 //! the ad's expected return of at most ±20%.
 
+mod approximate;
 mod prior;
 mod store;
 mod vector;
 
+pub use approximate::{ApproximateConfig, ApproximateIndex};
 pub use prior::{CrossPrior, CrossPriorConfig, cross_prior};
 pub use store::{Delivery, PatternStore, SimilarPattern, StoreConfig, StoreError};
 pub use vector::{MAX_EMBEDDING_DIMENSIONS, PatternVector, VectorError, embedding_vector, feature_vector};

@@ -5,6 +5,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::approximate::{ApproximateConfig, ApproximateIndex};
 use crate::vector::{PatternVector, dot};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,8 +16,10 @@ pub struct StoreConfig {
     /// A pattern is shared (found, used in priors) only once this many distinct accounts contributed,
     /// not counting the account asking.
     pub min_accounts_to_share: usize,
-    /// The most patterns held (about 400 bytes each with 64 dimensions); new patterns beyond it are refused.
+    /// The most patterns held (about 400 bytes each with 64 dimensions, twice that once the approximate
+    /// index holds them too); new patterns beyond it are refused.
     pub max_patterns: usize,
+    pub approximate: ApproximateConfig,
 }
 
 impl Default for StoreConfig {
@@ -22,6 +27,7 @@ impl Default for StoreConfig {
         StoreConfig {
             min_accounts_to_share: 3,
             max_patterns: 200_000,
+            approximate: ApproximateConfig::default(),
         }
     }
 }
@@ -97,6 +103,9 @@ pub struct PatternStore {
     vectors: Vec<f32>,
     index_by_id: HashMap<String, usize>,
     account_totals: HashMap<String, Delivery>,
+    /// HNSW over the first patterns (built on demand, never stored; patterns after it are scanned exactly).
+    #[serde(skip)]
+    approximate: Option<Arc<ApproximateIndex>>,
 }
 
 impl PatternStore {
@@ -153,9 +162,72 @@ impl PatternStore {
         Ok(())
     }
 
-    /// The `top_k` most similar shared patterns by exact cosine similarity, most similar first, pooled
-    /// without `asking_account`'s own contributions. A query of another length finds nothing.
+    /// Whether an approximate index should be (re)built: the store is above the exact scan's size and the
+    /// patterns the index does not cover have grown past a fifth of those it does.
+    pub fn wants_approximate_index(&self) -> bool {
+        let covered = self.approximate.as_ref().map_or(0, |index| index.covers());
+        self.patterns.len() >= self.config.approximate.above_patterns
+            && (self.patterns.len() - covered) * 5 >= covered.max(1)
+    }
+
+    /// What building the approximate index needs (a copy, so it can be built without holding the store):
+    /// the vectors, their length and the index settings.
+    pub fn approximate_index_inputs(&self) -> Option<(Vec<f32>, usize, ApproximateConfig)> {
+        Some((self.vectors.clone(), self.dimensions?, self.config.approximate.clone()))
+    }
+
+    /// Installs an index built from [`Self::approximate_index_inputs`]; one built before the store was
+    /// reset (it covers more patterns than the store holds) is dropped.
+    pub fn install_approximate_index(&mut self, index: ApproximateIndex) {
+        if index.covers() <= self.patterns.len() {
+            self.approximate = Some(Arc::new(index));
+        }
+    }
+
+    /// The `top_k` most similar shared patterns, most similar first, pooled without `asking_account`'s own
+    /// contributions: exact below `approximate.above_patterns` (or without an index yet), through the
+    /// approximate index above it. A query of another length finds nothing.
     pub fn find_similar(
+        &self,
+        query: &PatternVector,
+        top_k: usize,
+        asking_account: Option<&str>,
+    ) -> Vec<SimilarPattern> {
+        match &self.approximate {
+            Some(index) if self.patterns.len() >= self.config.approximate.above_patterns => {
+                self.find_similar_approximately(index, query, top_k, asking_account)
+            }
+            _ => self.find_similar_exactly(query, top_k, asking_account),
+        }
+    }
+
+    fn find_similar_approximately(
+        &self,
+        index: &ApproximateIndex,
+        query: &PatternVector,
+        top_k: usize,
+        asking_account: Option<&str>,
+    ) -> Vec<SimilarPattern> {
+        let Some(dimensions) = self.dimensions.filter(|dimensions| *dimensions == query.dimensions()) else {
+            return Vec::new();
+        };
+        let mut candidates = index.candidates(query.values());
+        // Patterns added since the index was built: scanned exactly.
+        let uncovered = self.vectors[index.covers() * dimensions..].chunks_exact(dimensions);
+        for (offset, row) in uncovered.enumerate() {
+            candidates.push((dot(query.values(), row), index.covers() + offset));
+        }
+        candidates.sort_by(|left, right| right.0.total_cmp(&left.0));
+        candidates
+            .into_iter()
+            .filter(|(_, pattern)| self.is_shared(*pattern, asking_account))
+            .take(top_k)
+            .map(|(similarity, pattern)| self.pooled(pattern, similarity, asking_account))
+            .collect()
+    }
+
+    /// [`Self::find_similar`] by scanning every pattern: always exact.
+    pub fn find_similar_exactly(
         &self,
         query: &PatternVector,
         top_k: usize,

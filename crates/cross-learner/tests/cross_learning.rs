@@ -141,3 +141,51 @@ fn exact_search_returns_the_true_top_k() {
     assert!(store.find_similar(&wrong_length, 5, None).is_empty());
     assert!(store.record("x", &wrong_length, "a", Delivery::default()).is_err());
 }
+
+#[test]
+fn above_its_threshold_the_store_searches_an_approximate_index_and_still_finds_new_patterns() {
+    let mut random = Pcg64::seed_from_u64(9);
+    let mut store = PatternStore::new(StoreConfig {
+        min_accounts_to_share: 1,
+        approximate: adloop_cross_learner::ApproximateConfig {
+            above_patterns: 1_000,
+            ..Default::default()
+        },
+        ..StoreConfig::default()
+    });
+    let random_vector = |random: &mut Pcg64| {
+        let values: Vec<f32> = (0..16).map(|_| random.random_range(-1.0..1.0)).collect();
+        embedding_vector(&values).unwrap()
+    };
+    for index in 0..3_000 {
+        let vector = random_vector(&mut random);
+        store
+            .record(&format!("p{index}"), &vector, "a", delivery(100.0, 0.01))
+            .unwrap();
+    }
+    assert!(store.wants_approximate_index());
+    let (vectors, dimensions, config) = store.approximate_index_inputs().unwrap();
+    store.install_approximate_index(adloop_cross_learner::ApproximateIndex::build(
+        &vectors, dimensions, &config,
+    ));
+    assert!(!store.wants_approximate_index());
+    let mut found_of_true = 0;
+    for _ in 0..100 {
+        let query = random_vector(&mut random);
+        let approximate: Vec<String> = store
+            .find_similar(&query, 5, None)
+            .into_iter()
+            .map(|found| found.pattern_id)
+            .collect();
+        let exact = store.find_similar_exactly(&query, 5, None);
+        found_of_true += exact
+            .iter()
+            .filter(|found| approximate.contains(&found.pattern_id))
+            .count();
+    }
+    assert!(found_of_true >= 475, "recall@5 {}", found_of_true as f64 / 500.0);
+    // A pattern recorded after the build is found at once (scanned exactly until the next build).
+    let newcomer = random_vector(&mut random);
+    store.record("newcomer", &newcomer, "a", delivery(100.0, 0.01)).unwrap();
+    assert_eq!(store.find_similar(&newcomer, 1, None)[0].pattern_id, "newcomer");
+}

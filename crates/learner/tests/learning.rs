@@ -371,8 +371,14 @@ fn on_held_out_events_the_learner_beats_the_base_rate_and_is_calibrated() {
             held_out.push((predicted, 50.0, clicks));
         }
         let slope = calibration_slope(&held_out);
-        assert!(learner_loss < base_loss, "seed {seed}: {learner_loss:.0} vs base rate {base_loss:.0}");
-        assert!((0.9..=1.1).contains(&slope), "seed {seed}: calibration slope {slope:.3}");
+        assert!(
+            learner_loss < base_loss,
+            "seed {seed}: {learner_loss:.0} vs base rate {base_loss:.0}"
+        );
+        assert!(
+            (0.9..=1.1).contains(&slope),
+            "seed {seed}: calibration slope {slope:.3}"
+        );
         println!(
             "seed {seed}: held-out log loss {:.4} per impression vs base rate {:.4}; calibration slope {slope:.3}",
             learner_loss / 1e6,

@@ -416,6 +416,40 @@ impl LearningService {
         Ok(log::shares(&self.pool, account_id).await?)
     }
 
+    /// Builds the pattern store's approximate index when it has grown enough to want one: the vectors are
+    /// copied under the lock, the index is built on the blocking pool without it (minutes for a million
+    /// patterns) and installed if the store was not rebuilt meanwhile.
+    pub async fn maintain_approximate_index(&self) {
+        let (inputs, generation) = {
+            let state = self.state.lock().await;
+            if !state.state.patterns.wants_approximate_index() {
+                return;
+            }
+            (
+                state.state.patterns.approximate_index_inputs(),
+                state.state.pattern_store_generation,
+            )
+        };
+        let Some((vectors, dimensions, config)) = inputs else {
+            return;
+        };
+        let patterns = vectors.len() / dimensions.max(1);
+        tracing::info!(patterns, "building the pattern store's approximate index");
+        let built = tokio::task::spawn_blocking(move || {
+            adloop_cross_learner::ApproximateIndex::build(&vectors, dimensions, &config)
+        })
+        .await;
+        let Ok(index) = built else {
+            tracing::warn!("building the approximate index failed; searches stay exact");
+            return;
+        };
+        let mut state = self.state.lock().await;
+        if state.state.pattern_store_generation == generation {
+            state.state.patterns.install_approximate_index(index);
+            tracing::info!(patterns, "approximate index installed");
+        }
+    }
+
     pub fn cross_learner_settings(&self) -> &CrossLearnerSettings {
         &self.cross_learner
     }
@@ -479,6 +513,7 @@ pub fn spawn_catch_up(service: Arc<LearningService>, mut stop: watch::Receiver<b
             if let Err(error) = service.catch_up().await {
                 tracing::warn!(%error, "cannot catch up with the learning log");
             }
+            service.maintain_approximate_index().await;
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = stop.changed() => {}

@@ -15,6 +15,9 @@ pub struct LearningState {
     pub patterns: PatternStore,
     /// The accounts whose events the pattern store holds (those sharing when it was built).
     pub sharing_accounts: BTreeSet<String>,
+    /// Counts pattern-store rebuilds, so an approximate index built from an older store is not installed.
+    #[serde(skip)]
+    pub pattern_store_generation: u64,
     feature_dimensions: usize,
 }
 
@@ -29,6 +32,7 @@ impl LearningState {
             learner,
             patterns: PatternStore::new(cross_learner.store.clone()),
             sharing_accounts: BTreeSet::new(),
+            pattern_store_generation: 0,
             feature_dimensions: cross_learner.feature_dimensions,
         }
     }
@@ -66,6 +70,7 @@ impl LearningState {
     pub fn reset_patterns(&mut self, sharing_accounts: BTreeSet<String>, cross_learner: &CrossLearnerSettings) {
         self.patterns = PatternStore::new(cross_learner.store.clone());
         self.sharing_accounts = sharing_accounts;
+        self.pattern_store_generation += 1;
     }
 
     pub fn feature_dimensions(&self) -> usize {

@@ -163,7 +163,7 @@ impl Blend {
 /// The strength of the conversion prior of ads with learned priors: from the ads' spread around their
 /// blended means (`conversion_prior_strength_around`), at most `max_learned_conversion_prior_conversions`.
 /// Ads without a learned conversion prior count with the population's rate. The population's strength when
-/// no ad has a learned conversion prior.
+/// no ad has a learned conversion prior, or while the ads have too little evidence to measure their spread.
 pub(crate) fn learned_conversion_prior_strength(
     ads: &[AdInput],
     ad_evidence: &[crate::posterior::EffectiveEvidence],
@@ -182,6 +182,7 @@ pub(crate) fn learned_conversion_prior_strength(
     crate::posterior::conversion_prior_strength_around(
         ad_evidence,
         &predicted,
+        population.conversion_prior_conversions,
         config.max_learned_conversion_prior_conversions,
     )
 }

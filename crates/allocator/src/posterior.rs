@@ -139,6 +139,7 @@ fn conversion_prior_strength(ad_evidence: &[EffectiveEvidence], pooled_rate: f64
 pub(crate) fn conversion_prior_strength_around(
     ad_evidence: &[EffectiveEvidence],
     predicted: &[f64],
+    too_little_evidence: f64,
     strongest: f64,
 ) -> f64 {
     debug_assert_eq!(ad_evidence.len(), predicted.len());
@@ -151,7 +152,7 @@ pub(crate) fn conversion_prior_strength_around(
     let total_conversions: f64 = with_clicks.iter().map(|(conversions, _, _)| conversions).sum();
     let clicks: f64 = with_clicks.iter().map(|(_, clicks, _)| clicks).sum();
     if with_clicks.len() < SPREAD_MIN_ADS || total_conversions < SPREAD_MIN_CONVERSIONS || clicks <= 0.0 {
-        return WEAKEST_CONVERSION_PRIOR.min(strongest);
+        return too_little_evidence.min(strongest);
     }
     let weighted_squares: f64 = with_clicks
         .iter()

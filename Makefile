@@ -45,6 +45,8 @@ bench:
 	cargo bench -p campaign-sim --bench simulation_speed
 	cargo bench -p adloop-allocator --bench allocation_speed
 	cargo bench -p adloop-learner --bench learner_speed
+	cargo bench -p adloop-cross-learner --bench similar_patterns
+	cargo bench -p adloop-cross-learner --bench approximate_patterns
 	cargo run --quiet --release -p adloop-allocator --example probability_best_accuracy
 	scripts/dev-stack up >/dev/null
 	cargo run --quiet --release -p adloop-load --bin cache-replay
@@ -57,3 +59,4 @@ bench:
 	target/release/learning-bench
 	ADLOOP_RELAY_CRASH_KILLS=25 cargo test --quiet --release -p capi-relay --test relay crash -- --nocapture
 	scripts/quality-table
+	scripts/learner-quality-table

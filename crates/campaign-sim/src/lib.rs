@@ -25,6 +25,9 @@ pub use observation::{AdIdentity, AdObservation, AdStatus, Observation, WindowSt
 pub use policy::{HiddenTruths, Policy, PolicyError};
 pub use runner::{DecisionRecord, RunResult, SimulationError, run_simulation};
 pub use scenario::{Scenario, ScenarioError};
-pub use summary::{IntervalEstimate, PolicyFactory, PolicySummary, compare_policies, summarize_runs};
+pub use summary::{
+    IntervalEstimate, PairedDifference, PolicyFactory, PolicySummary, compare_policies, paired_regret_difference,
+    summarize_runs,
+};
 pub use truth::AdTruth;
 pub use world::{BudgetApplication, BudgetError, DailyAdStats, StepOutcome, World};

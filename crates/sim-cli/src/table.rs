@@ -103,5 +103,23 @@ pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicyS
     if let Some(note) = over_total_note(summaries) {
         let _ = writeln!(text, "  {note}");
     }
+    if let Some((first, others)) = summaries.split_first() {
+        for other in others {
+            if let Some(paired) = campaign_sim::paired_regret_difference(scenario, first, other) {
+                let difference = paired.regret_difference;
+                let _ = writeln!(
+                    text,
+                    "  paired by seed, {} − {} regret: {:.0} [{:.0}, {:.0}] ({:+.1}% of {}'s regret)",
+                    first.policy,
+                    other.policy,
+                    difference.mean,
+                    difference.lower_95,
+                    difference.upper_95,
+                    100.0 * paired.relative,
+                    other.policy,
+                );
+            }
+        }
+    }
     text
 }

@@ -8,7 +8,7 @@ use crate::budget::{BudgetBounds, fit_budgets};
 use crate::config::AllocatorConfig;
 use crate::decision::{Decision, decide};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
-use crate::learned_prior::{PriorScales, learned_conversion_prior_strength};
+use crate::learned_prior::{PriorScales, learned_conversion_prior_strength, learned_ctr_prior_strength};
 use crate::posterior::{
     AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, draw_scores, effective_evidence,
     population_from_evidence, posterior_from_evidence,
@@ -82,6 +82,13 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
     let prior_scales = PriorScales::of_request(&request.ads);
     let population = quantize_population(&PopulationStats {
         learned_conversion_prior_conversions: learned_conversion_prior_strength(
+            &request.ads,
+            &ad_evidence,
+            &population,
+            &prior_scales,
+            config,
+        ),
+        learned_ctr_prior_impressions: learned_ctr_prior_strength(
             &request.ads,
             &ad_evidence,
             &population,

@@ -28,6 +28,11 @@ pub struct AllocatorConfig {
     /// strength comes from how closely the ads follow those means (empirical Bayes, like the population's),
     /// up to four times the population prior's most.
     pub max_learned_conversion_prior_conversions: f64,
+    /// The most a learned CTR prior may weigh, as a multiple of `population_ctr_prior_impressions`. Its
+    /// weight is the share of the ads' CTR spread the learned means explain (the spread around the account's
+    /// CTR over the spread around the learned CTRs, `learned_prior`): a learner that explains nothing keeps
+    /// the population's strength.
+    pub max_learned_ctr_prior_weight_of_population: f64,
     /// Strength of the population prior on value per conversion, in pseudo-conversions.
     pub value_prior_conversions: f64,
     /// Strength of the population prior on an ad's CPM, in pseudo-impressions: one thousand, a single CPM's
@@ -77,6 +82,7 @@ impl Default for AllocatorConfig {
             population_conversion_prior_conversions: 6.0,
             max_learned_prior_weight_of_population: 4.0,
             max_learned_conversion_prior_conversions: 24.0,
+            max_learned_ctr_prior_weight_of_population: 10.0,
             value_prior_conversions: 2.0,
             cpm_prior_impressions: 1000.0,
             conversion_value_log_sd: 0.6,
@@ -119,6 +125,11 @@ impl AllocatorConfig {
             (
                 "max_learned_conversion_prior_conversions",
                 self.max_learned_conversion_prior_conversions > 0.0,
+            ),
+            (
+                "max_learned_ctr_prior_weight_of_population",
+                self.max_learned_ctr_prior_weight_of_population.is_finite()
+                    && self.max_learned_ctr_prior_weight_of_population >= 1.0,
             ),
             ("conversion_value_log_sd", self.conversion_value_log_sd >= 0.0),
             (

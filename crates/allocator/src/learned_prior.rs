@@ -71,6 +71,8 @@ impl PriorScales {
 pub struct BlendedPriorMeans {
     pub ctr: f64,
     pub conversions_per_click: f64,
+    /// A learned prior moved the CTR mean (its strength is then the learned one).
+    pub ctr_learned: bool,
     /// A learned prior moved the conversions-per-click mean (its strength is then the learned one).
     pub conversions_per_click_learned: bool,
     pub learned_sources: Vec<String>,
@@ -115,6 +117,7 @@ pub fn blended_prior_means(
     }
     BlendedPriorMeans {
         ctr: ctr.mean().min(0.999),
+        ctr_learned: ctr.blended,
         conversions_per_click: rate.mean(),
         conversions_per_click_learned: rate.blended,
         learned_sources,
@@ -187,6 +190,44 @@ pub(crate) fn learned_conversion_prior_strength(
     )
 }
 
+/// The strength of the CTR prior of ads with learned priors: the population's, times how much of the ads'
+/// CTR spread (beyond chance) the blended means explain — the spread around the account's CTR over the
+/// spread around the blended means — between 1 and `max_learned_ctr_prior_weight_of_population`. Means
+/// that explain nothing, or too little evidence to tell, keep the population's strength; means that explain
+/// everything get the most.
+pub(crate) fn learned_ctr_prior_strength(
+    ads: &[AdInput],
+    ad_evidence: &[crate::posterior::EffectiveEvidence],
+    population: &PopulationStats,
+    scales: &PriorScales,
+    config: &AllocatorConfig,
+) -> f64 {
+    let population_strength = config.population_ctr_prior_impressions;
+    let strongest = population_strength * config.max_learned_ctr_prior_weight_of_population;
+    let means: Vec<BlendedPriorMeans> = ads
+        .iter()
+        .map(|ad| blended_prior_means(ad, population, scales, config))
+        .collect();
+    if !means.iter().any(|mean| mean.ctr_learned) {
+        return population_strength;
+    }
+    let pooled = vec![population.ctr; ads.len()];
+    let learned: Vec<f64> = means.iter().map(|mean| mean.ctr).collect();
+    let (Some(spread_around_pooled), Some(spread_around_learned)) = (
+        crate::posterior::ctr_spread_around(ad_evidence, &pooled),
+        crate::posterior::ctr_spread_around(ad_evidence, &learned),
+    ) else {
+        return population_strength;
+    };
+    if spread_around_pooled <= 0.0 {
+        return population_strength;
+    }
+    if spread_around_learned <= 0.0 {
+        return strongest;
+    }
+    (population_strength * spread_around_pooled / spread_around_learned).clamp(population_strength, strongest)
+}
+
 /// Whether `prior` says anything the allocator uses.
 pub fn is_informative(prior: &Prior) -> bool {
     prior.ctr_strength_impressions > 0.0 || prior.conversion_strength_conversions > 0.0
@@ -204,6 +245,7 @@ mod tests {
             cpm: 10.0,
             conversion_prior_conversions: 6.0,
             learned_conversion_prior_conversions: 6.0,
+            learned_ctr_prior_impressions: 100.0,
         }
     }
 
@@ -286,6 +328,45 @@ mod tests {
         assert!(
             (blended.conversions_per_click - 0.05 * 0.95).abs() < 1e-12,
             "{blended:?}"
+        );
+    }
+
+    /// Six ads, three clicking at 3% and three at 1% over 20,000 impressions each (the account: 2%), with
+    /// the learner predicting `predicted_ctrs` for them.
+    fn ctr_strength_for(predicted_ctrs: [f64; 6]) -> f64 {
+        let true_ctrs = [0.03, 0.03, 0.03, 0.01, 0.01, 0.01];
+        let ads: Vec<AdInput> = predicted_ctrs
+            .iter()
+            .map(|&ctr| ad_with(vec![prior(ctr, 0.05, 1e6)]))
+            .collect();
+        let evidence: Vec<crate::posterior::EffectiveEvidence> = true_ctrs
+            .iter()
+            .map(|&ctr| crate::posterior::EffectiveEvidence {
+                impressions: 20_000.0,
+                clicks: 20_000.0 * ctr,
+                conversions: 0.0,
+                matured_clicks: 0.0,
+                value: 0.0,
+            })
+            .collect();
+        let scales = PriorScales::of_request(&ads);
+        learned_ctr_prior_strength(&ads, &evidence, &population(), &scales, &AllocatorConfig::default())
+    }
+
+    #[test]
+    fn a_learned_ctr_prior_weighs_as_much_as_the_spread_it_explains() {
+        let config = AllocatorConfig::default();
+        let population_strength = config.population_ctr_prior_impressions;
+        let strongest = population_strength * config.max_learned_ctr_prior_weight_of_population;
+        let right = ctr_strength_for([0.03, 0.03, 0.03, 0.01, 0.01, 0.01]);
+        assert!(right > population_strength * 2.0 && right <= strongest, "{right}");
+        let half_right = ctr_strength_for([0.025, 0.025, 0.025, 0.015, 0.015, 0.015]);
+        assert!(half_right > population_strength && half_right < right, "{half_right}");
+        // A learner that knows nothing, or is wrong, never makes the prior weaker than the population's.
+        assert_eq!(ctr_strength_for([0.02; 6]), population_strength);
+        assert_eq!(
+            ctr_strength_for([0.01, 0.01, 0.01, 0.03, 0.03, 0.03]),
+            population_strength
         );
     }
 

@@ -36,6 +36,10 @@ pub struct PopulationStats {
     /// as much as the ads' spread around those means warrants, at most
     /// `max_learned_conversion_prior_conversions` (`learned_prior`). The population's when no ad has one.
     pub learned_conversion_prior_conversions: f64,
+    /// The strength, in pseudo-impressions, of the CTR prior of ads whose mean learned priors moved:
+    /// `population_ctr_prior_impressions` times the share of the ads' CTR spread those means explain, at
+    /// most `max_learned_ctr_prior_weight_of_population` times it (`learned_prior`).
+    pub learned_ctr_prior_impressions: f64,
 }
 
 impl PopulationStats {
@@ -171,6 +175,38 @@ pub(crate) fn conversion_prior_strength_around(
     (mean_prediction * mean_prediction / between_variance).clamp(WEAKEST_CONVERSION_PRIOR.min(strongest), strongest)
 }
 
+/// Fewest ads with impressions, and fewest clicks in all, before the CTR spread between ads is measured.
+const CTR_SPREAD_MIN_ADS: usize = 3;
+const CTR_SPREAD_MIN_CLICKS: f64 = 30.0;
+
+/// How much the ads' CTRs differ from `predicted` (one per ad) beyond chance: a method-of-moments estimate
+/// of the between-ad variance of CTR around the predictions (binomial chance removed), the same estimate as
+/// [`conversion_prior_strength`]. `None` while the ads have too little evidence; zero or less when the
+/// predictions explain every difference.
+pub(crate) fn ctr_spread_around(ad_evidence: &[EffectiveEvidence], predicted: &[f64]) -> Option<f64> {
+    debug_assert_eq!(ad_evidence.len(), predicted.len());
+    let with_impressions: Vec<(f64, f64, f64)> = ad_evidence
+        .iter()
+        .zip(predicted)
+        .filter(|(evidence, _)| evidence.impressions >= 1.0)
+        .map(|(evidence, predicted)| (evidence.clicks, evidence.impressions, *predicted))
+        .collect();
+    let impressions: f64 = with_impressions.iter().map(|(_, impressions, _)| impressions).sum();
+    let clicks: f64 = with_impressions.iter().map(|(clicks, _, _)| clicks).sum();
+    if with_impressions.len() < CTR_SPREAD_MIN_ADS || clicks < CTR_SPREAD_MIN_CLICKS || impressions <= 0.0 {
+        return None;
+    }
+    let weighted_squares: f64 = with_impressions
+        .iter()
+        .map(|(clicks, impressions, predicted)| impressions * (clicks / impressions - predicted).powi(2))
+        .sum();
+    let chance: f64 = with_impressions
+        .iter()
+        .map(|(_, _, predicted)| predicted * (1.0 - predicted))
+        .sum();
+    Some((weighted_squares - chance) / impressions)
+}
+
 /// [`population_stats`] from each ad's evidence, already computed (one entry per ad, in order).
 pub(crate) fn population_from_evidence(
     ads: &[AdInput],
@@ -220,6 +256,7 @@ pub(crate) fn population_from_evidence(
         cpm: cpm.max(1e-9),
         conversion_prior_conversions,
         learned_conversion_prior_conversions: conversion_prior_conversions,
+        learned_ctr_prior_impressions: config.population_ctr_prior_impressions,
     }
 }
 
@@ -339,8 +376,13 @@ pub(crate) fn posterior_from_evidence(
     prior_sources.extend(prior_means.learned_sources);
 
     let ctr_prior_mean = (prior_means.ctr * dna_boost).min(0.999);
-    let ctr_alpha = ctr_prior_mean * config.population_ctr_prior_impressions;
-    let ctr_beta = (1.0 - ctr_prior_mean) * config.population_ctr_prior_impressions;
+    let ctr_prior_strength = if prior_means.ctr_learned {
+        population.learned_ctr_prior_impressions
+    } else {
+        config.population_ctr_prior_impressions
+    };
+    let ctr_alpha = ctr_prior_mean * ctr_prior_strength;
+    let ctr_beta = (1.0 - ctr_prior_mean) * ctr_prior_strength;
     let conversion_prior_strength = if prior_means.conversions_per_click_learned {
         population.learned_conversion_prior_conversions
     } else {

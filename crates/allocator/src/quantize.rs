@@ -52,6 +52,7 @@ pub fn quantize_population(population: &PopulationStats) -> PopulationStats {
         cpm: coarse(population.cpm),
         conversion_prior_conversions: coarse(population.conversion_prior_conversions),
         learned_conversion_prior_conversions: coarse(population.learned_conversion_prior_conversions),
+        learned_ctr_prior_impressions: coarse(population.learned_ctr_prior_impressions),
     }
 }
 

@@ -44,6 +44,8 @@ pub struct RunResult {
     pub conversions: u64,
     /// Spend on ads whose true ROAS was below half the best active ad's at the time.
     pub spend_on_losing_ads: MinorUnits,
+    /// The part of it spent on ads in their first 72 hours.
+    pub spend_on_losing_ads_while_young: MinorUnits,
     /// Hours until a decision first gave at least 80% of the budget to the truly best ad, if ever.
     pub hours_to_shift_80_percent_to_best: Option<u32>,
     /// Decisions whose budgets added up to more than the account total (scaled down by the world).
@@ -87,6 +89,7 @@ pub fn run_simulation(
         total_spend: MinorUnits::ZERO,
         conversions: 0,
         spend_on_losing_ads: MinorUnits::ZERO,
+        spend_on_losing_ads_while_young: MinorUnits::ZERO,
         hours_to_shift_80_percent_to_best: None,
         decisions_over_total: 0,
         highest_daily_spend: MinorUnits::ZERO,
@@ -126,6 +129,7 @@ pub fn run_simulation(
         result.total_spend += outcome.spend;
         result.conversions += outcome.conversions;
         result.spend_on_losing_ads += outcome.spend_on_losing_ads;
+        result.spend_on_losing_ads_while_young += outcome.spend_on_losing_ads_while_young;
         result.cumulative_value_by_step.push((world.hour(), result.total_value));
     }
     result.highest_daily_spend = world.highest_daily_spend();

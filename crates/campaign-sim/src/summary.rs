@@ -66,6 +66,8 @@ pub struct PolicySummary {
     /// Regret as a share of the oracle's value.
     pub regret_fraction: IntervalEstimate,
     pub spend_on_losing_ads: IntervalEstimate,
+    /// Spend on losing ads in their first 72 hours.
+    pub spend_on_losing_ads_while_young: IntervalEstimate,
     /// Median over the seeds that got there; `None` when fewer than half did.
     pub median_hours_to_shift_80_percent_to_best: Option<f64>,
     pub seeds_that_shifted_80_percent: usize,
@@ -84,6 +86,10 @@ pub struct PolicySummary {
 pub struct PairedDifference {
     pub regret_difference: IntervalEstimate,
     pub relative: f64,
+    /// The policy's spend on losing ads in their first 72 hours minus the baseline's, in major units.
+    pub young_losing_spend_difference: IntervalEstimate,
+    /// That difference over the baseline's mean young losing spend.
+    pub young_losing_spend_relative: f64,
 }
 
 /// `policy` against `baseline`, paired by seed; `None` when their seeds differ.
@@ -105,9 +111,21 @@ pub fn paired_regret_difference(
         .map(|(ours, theirs)| theirs.total_value.to_major(currency) - ours.total_value.to_major(currency))
         .collect();
     let regret_difference = IntervalEstimate::from_samples(&differences);
+    let young_losing_spend_differences: Vec<f64> = policy
+        .runs
+        .iter()
+        .zip(&baseline.runs)
+        .map(|(ours, theirs)| {
+            ours.spend_on_losing_ads_while_young.to_major(currency)
+                - theirs.spend_on_losing_ads_while_young.to_major(currency)
+        })
+        .collect();
+    let young_losing_spend_difference = IntervalEstimate::from_samples(&young_losing_spend_differences);
     Some(PairedDifference {
         regret_difference,
         relative: regret_difference.mean / baseline.regret.mean,
+        young_losing_spend_difference,
+        young_losing_spend_relative: young_losing_spend_difference.mean / baseline.spend_on_losing_ads_while_young.mean,
     })
 }
 
@@ -182,6 +200,7 @@ pub fn summarize_runs(scenario: &Scenario, runs: Vec<RunResult>, oracle_runs: &[
             }
         }),
         spend_on_losing_ads: collect(&|run, _| major(run.spend_on_losing_ads)),
+        spend_on_losing_ads_while_young: collect(&|run, _| major(run.spend_on_losing_ads_while_young)),
         median_hours_to_shift_80_percent_to_best,
         seeds_that_shifted_80_percent: shift_hours.len(),
         decision_latency_mean_micros,

@@ -75,7 +75,13 @@ pub struct StepOutcome {
     pub conversions: u64,
     /// Spend on ads whose true ROAS was below half the best active ad's.
     pub spend_on_losing_ads: MinorUnits,
+    /// The part of `spend_on_losing_ads` spent while the ad was younger than
+    /// [`YOUNG_AD_HOURS`]: what judging a new creative before its own data arrives can save.
+    pub spend_on_losing_ads_while_young: MinorUnits,
 }
+
+/// An ad counts as young, for [`StepOutcome::spend_on_losing_ads_while_young`], for its first 72 hours.
+pub const YOUNG_AD_HOURS: u32 = 72;
 
 /// How the world applied a policy's budgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +271,10 @@ impl World {
             outcome.conversions += delivered.conversions;
             if true_roas[position] < 0.5 * best_true_roas {
                 outcome.spend_on_losing_ads += delivered.spend;
+                let age_hours = self.hour.saturating_sub(self.truths[truth_index].launch_hour);
+                if age_hours < YOUNG_AD_HOURS {
+                    outcome.spend_on_losing_ads_while_young += delivered.spend;
+                }
             }
         }
 
@@ -466,6 +476,7 @@ impl World {
             conversion_value: MinorUnits(conversion_value),
             conversions,
             spend_on_losing_ads: MinorUnits::ZERO,
+            spend_on_losing_ads_while_young: MinorUnits::ZERO,
         }
     }
 

@@ -32,6 +32,7 @@ pub fn results_rows(summaries: &[PolicySummary]) -> Vec<Vec<String>> {
         "regret vs oracle",
         "regret %",
         "spend on losing ads",
+        "… in their first 72 h",
         "80% to best ad",
         "decision mean/p99",
     ];
@@ -49,6 +50,7 @@ pub fn results_rows(summaries: &[PolicySummary]) -> Vec<Vec<String>> {
             estimate(summary.regret, 0),
             estimate(regret_percent, 1),
             estimate(summary.spend_on_losing_ads, 0),
+            estimate(summary.spend_on_losing_ads_while_young, 0),
             hours_to_shift(summary),
             format!(
                 "{:.0} µs / {:.0} µs",
@@ -116,6 +118,18 @@ pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicyS
                     difference.lower_95,
                     difference.upper_95,
                     100.0 * paired.relative,
+                    other.policy,
+                );
+                let young = paired.young_losing_spend_difference;
+                let _ = writeln!(
+                    text,
+                    "  paired by seed, {} − {} spend on losing ads in their first 72 h: {:.0} [{:.0}, {:.0}] ({:+.1}% of {}'s)",
+                    first.policy,
+                    other.policy,
+                    young.mean,
+                    young.lower_95,
+                    young.upper_95,
+                    100.0 * paired.young_losing_spend_relative,
                     other.policy,
                 );
             }

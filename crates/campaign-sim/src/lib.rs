@@ -22,7 +22,7 @@ mod truth;
 mod world;
 
 pub use observation::{AdIdentity, AdObservation, AdStatus, Observation, WindowStats};
-pub use policy::{HiddenTruths, Policy, PolicyError};
+pub use policy::{HiddenTruths, Policy, PolicyError, TrueRates};
 pub use runner::{DecisionRecord, RunResult, SimulationError, run_simulation};
 pub use scenario::{Scenario, ScenarioError};
 pub use summary::{

@@ -101,7 +101,11 @@ pub fn run_simulation(
     for step in 0..step_count {
         if step > 0 {
             let true_roas = world.true_roas_of_observed_ads();
-            let hidden = HiddenTruths { true_roas: &true_roas };
+            let true_rates = world.true_rates_of_observed_ads();
+            let hidden = HiddenTruths {
+                true_roas: &true_roas,
+                true_rates: &true_rates,
+            };
             let started_at = Instant::now();
             let budgets = policy.decide(world.observation(), &hidden)?;
             result

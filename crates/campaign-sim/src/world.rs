@@ -8,6 +8,7 @@ use rand_distr::{Binomial, Distribution as _, Poisson, StandardNormal};
 
 use crate::delay::ConversionDelay;
 use crate::observation::{AdIdentity, AdObservation, AdStatus, Observation, WindowStats};
+use crate::policy::TrueRates;
 use crate::rng::{SimRng, StreamPurpose, stream};
 use crate::scenario::{DeliverySettings, Scenario};
 use crate::truth::{AdTruth, resolve_truths};
@@ -203,6 +204,27 @@ impl World {
                     0.0
                 } else {
                     self.truths[index].expected_roas_at(hour, self.ads[index].impressions)
+                }
+            })
+            .collect()
+    }
+
+    /// Each observed ad's true expected CTR and conversions per click now (zero for paused ads).
+    pub fn true_rates_of_observed_ads(&self) -> Vec<TrueRates> {
+        let hour = f64::from(self.hour);
+        self.observed_truth_indices
+            .iter()
+            .map(|&index| {
+                if self.ads[index].paused {
+                    return TrueRates {
+                        ctr: 0.0,
+                        conversions_per_click: 0.0,
+                    };
+                }
+                let truth = &self.truths[index];
+                TrueRates {
+                    ctr: truth.expected_ctr_at(hour, self.ads[index].impressions),
+                    conversions_per_click: truth.expected_conversion_rate_at(hour),
                 }
             })
             .collect()

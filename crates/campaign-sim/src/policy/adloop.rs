@@ -3,7 +3,7 @@
 //! does (`adloop-priors-off` runs the allocator alone).
 
 use adloop_allocator::{
-    AdIds, AdInput, AdStatus as AllocatorAdStatus, AllocationConstraints, AllocationRequest, AllocatorConfig,
+    AdIds, AdInput, AdStatus as AllocatorAdStatus, AllocationConstraints, AllocationRequest, AllocatorConfig, Prior,
     RecentWindow, allocate,
 };
 use adloop_learner::{
@@ -25,7 +25,14 @@ pub struct Adloop {
     max_change_fraction: f64,
     /// The instant learner and what it was last shown; `None` runs the allocator without learned priors.
     learning: Option<PolicyLearning>,
+    /// Give every ad a prior at its hidden true rates instead (`adloop-true-priors`, a bound, not a policy).
+    priors_from_truth: bool,
 }
+
+/// The source name of the priors `adloop-true-priors` gives.
+const TRUE_RATES_SOURCE: &str = "true_rates";
+/// Strength of a true-rate prior: far beyond the allocator's caps, so the caps decide.
+const TRUE_PRIOR_STRENGTH: f64 = 1e6;
 
 struct PolicyLearning {
     learner: InstantLearner,
@@ -47,12 +54,24 @@ impl Adloop {
         }
     }
 
+    /// The allocator given priors at the ads' hidden true rates, as certain as its caps allow: how much the
+    /// best possible learner could lower adloop's regret (a bound for the learners, like `oracle-limited`
+    /// for the allocator).
+    pub fn with_true_priors(seed: u64) -> Adloop {
+        Adloop {
+            name: "adloop-true-priors",
+            priors_from_truth: true,
+            ..Adloop::without_priors(seed)
+        }
+    }
+
     pub fn with_config(seed: u64, config: AllocatorConfig) -> Adloop {
         Adloop {
             name: "adloop",
             config,
             seed,
             max_change_fraction: 0.5,
+            priors_from_truth: false,
             learning: Some(PolicyLearning {
                 learner: InstantLearner::new(LearnerConfig::default()),
                 feed: DeliveryFeed::default(),
@@ -164,17 +183,30 @@ pub fn allocation_request(observation: &Observation, seed: u64, max_change_fract
     }
 }
 
+/// Every ad's prior at its true rates (`adloop-true-priors`).
+fn add_true_rate_priors(request: &mut AllocationRequest, true_rates: &[crate::policy::TrueRates]) {
+    for (ad, rates) in request.ads.iter_mut().zip(true_rates) {
+        ad.priors.push(Prior {
+            source: TRUE_RATES_SOURCE.to_owned(),
+            expected_ctr: rates.ctr,
+            ctr_strength_impressions: TRUE_PRIOR_STRENGTH,
+            expected_conversions_per_click: rates.conversions_per_click,
+            conversion_strength_conversions: TRUE_PRIOR_STRENGTH,
+            rates_are_lifts: false,
+        });
+    }
+}
+
 impl Policy for Adloop {
     fn name(&self) -> &str {
         self.name
     }
 
-    fn decide(
-        &mut self,
-        observation: &Observation,
-        _hidden: &HiddenTruths<'_>,
-    ) -> Result<Vec<MinorUnits>, PolicyError> {
+    fn decide(&mut self, observation: &Observation, hidden: &HiddenTruths<'_>) -> Result<Vec<MinorUnits>, PolicyError> {
         let mut request = allocation_request(observation, self.seed, self.max_change_fraction);
+        if self.priors_from_truth {
+            add_true_rate_priors(&mut request, hidden.true_rates);
+        }
         if let Some(learning) = &mut self.learning {
             learning.learn_from(observation, &self.config.reporting_delay);
             add_instant_learner_priors(&learning.learner, &mut request);

@@ -17,10 +17,19 @@ use adloop_money::MinorUnits;
 
 use crate::observation::Observation;
 
-/// What the world knows and policies must not: each observed ad's true ROAS now, in observation order.
-/// Only the oracle, the upper bound every other policy is measured against, reads it.
+/// What the world knows and policies must not: each observed ad's true ROAS and rates now, in observation
+/// order. Only the bounds other policies are measured against read them: the oracles, and
+/// `adloop-true-priors` (the allocator given priors from the true rates: the most a learner could give it).
 pub struct HiddenTruths<'a> {
     pub true_roas: &'a [f64],
+    pub true_rates: &'a [TrueRates],
+}
+
+/// One ad's expected CTR and conversions per click now (before seasonality and daily noise).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrueRates {
+    pub ctr: f64,
+    pub conversions_per_click: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +54,7 @@ pub const BUILT_IN_POLICY_NAMES: &[&str] = &[
     "adloop-priors-off",
     "oracle",
     "oracle-limited",
+    "adloop-true-priors",
 ];
 
 /// A fresh built-in policy for one run; `seed` makes its own random draws reproducible.
@@ -57,6 +67,7 @@ pub fn built_in_policy(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
         "adloop-priors-off" => Some(Box::new(Adloop::without_priors(seed))),
         "oracle" => Some(Box::new(Oracle)),
         "oracle-limited" => Some(Box::new(LimitedOracle::default())),
+        "adloop-true-priors" => Some(Box::new(Adloop::with_true_priors(seed))),
         _ => None,
     }
 }

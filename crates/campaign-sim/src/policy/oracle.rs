@@ -107,12 +107,24 @@ mod tests {
         };
         let truths = [0.5, 3.0, 1.5];
         let budgets = LimitedOracle::default()
-            .decide(&observation, &HiddenTruths { true_roas: &truths })
+            .decide(
+                &observation,
+                &HiddenTruths {
+                    true_roas: &truths,
+                    true_rates: &[],
+                },
+            )
             .unwrap();
         // The best rises by half, the worst falls by half, the middle takes what is left.
         assert_eq!(budgets, [MinorUnits(5_000), MinorUnits(15_000), MinorUnits(10_000)]);
         let unlimited = Oracle
-            .decide(&observation, &HiddenTruths { true_roas: &truths })
+            .decide(
+                &observation,
+                &HiddenTruths {
+                    true_roas: &truths,
+                    true_rates: &[],
+                },
+            )
             .unwrap();
         assert_eq!(unlimited[1], MinorUnits(30_000));
     }

@@ -140,7 +140,13 @@ mod tests {
             ad("c", 2_000, 60, 200_000, 600_000),
         ];
         let budgets = TsBasic::new(7)
-            .decide(&observation(ads), &HiddenTruths { true_roas: &[] })
+            .decide(
+                &observation(ads),
+                &HiddenTruths {
+                    true_roas: &[],
+                    true_rates: &[],
+                },
+            )
             .unwrap();
         assert_eq!(budgets.iter().map(|budget| budget.get()).sum::<i64>(), 100_000);
         assert!(budgets[1].get() > 95_000, "{budgets:?}");
@@ -153,7 +159,10 @@ mod tests {
         let budgets = TsBasic::new(7)
             .decide(
                 &observation(vec![ad("a", 0, 0, 0, 0), ad("b", 0, 0, 0, 0), paused]),
-                &HiddenTruths { true_roas: &[] },
+                &HiddenTruths {
+                    true_roas: &[],
+                    true_rates: &[],
+                },
             )
             .unwrap();
         assert_eq!(budgets[2], MinorUnits::ZERO);

@@ -46,7 +46,13 @@ fn three_unequal_ads_all_get_plus_50_percent_and_the_total_is_not_conserved() {
     };
     for seed in 0..20 {
         let budgets = SeedV1::new(seed)
-            .decide(&observation, &HiddenTruths { true_roas: &[0.0; 3] })
+            .decide(
+                &observation,
+                &HiddenTruths {
+                    true_roas: &[0.0; 3],
+                    true_rates: &[],
+                },
+            )
             .unwrap();
         assert_eq!(budgets, vec![MinorUnits(7_500); 3], "seed {seed}");
     }

@@ -372,7 +372,10 @@ async fn ml_service_learns_and_allocates_exactly_as_the_simulators_adloop_policy
         let simulated = campaign_sim::Policy::decide(
             &mut policy,
             &observation,
-            &campaign_sim::HiddenTruths { true_roas: &true_roas },
+            &campaign_sim::HiddenTruths {
+                true_roas: &true_roas,
+                true_rates: &[],
+            },
         )
         .unwrap();
         let request = campaign_sim::policy::allocation_request(&observation, 23, 0.5);

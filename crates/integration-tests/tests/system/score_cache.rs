@@ -257,7 +257,13 @@ async fn ml_service_allocates_exactly_as_the_simulators_adloop_policy() {
         }
         let observation = world.observation().clone();
         let simulated = policy
-            .decide(&observation, &campaign_sim::HiddenTruths { true_roas: &true_roas })
+            .decide(
+                &observation,
+                &campaign_sim::HiddenTruths {
+                    true_roas: &true_roas,
+                    true_rates: &[],
+                },
+            )
             .unwrap();
         let request = campaign_sim::policy::allocation_request(&observation, 17, 0.5);
         // Twice: the second answer comes from the score cache.

@@ -8,7 +8,9 @@ use crate::budget::{BudgetBounds, fit_budgets};
 use crate::config::AllocatorConfig;
 use crate::decision::{Decision, decide};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
-use crate::learned_prior::{PriorScales, learned_conversion_prior_strength, learned_ctr_prior_strength};
+use crate::learned_prior::{
+    PriorScales, blended_prior_means_of, learned_conversion_prior_strength, learned_ctr_prior_strength,
+};
 use crate::posterior::{
     AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, draw_scores, effective_evidence,
     population_from_evidence, posterior_from_evidence,
@@ -80,21 +82,15 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         .collect();
     let population = population_from_evidence(&request.ads, &ad_evidence, request.currency, config);
     let prior_scales = PriorScales::of_request(&request.ads);
+    let prior_means = blended_prior_means_of(&request.ads, &population, &prior_scales, config);
     let population = quantize_population(&PopulationStats {
         learned_conversion_prior_conversions: learned_conversion_prior_strength(
-            &request.ads,
+            &prior_means,
             &ad_evidence,
             &population,
-            &prior_scales,
             config,
         ),
-        learned_ctr_prior_impressions: learned_ctr_prior_strength(
-            &request.ads,
-            &ad_evidence,
-            &population,
-            &prior_scales,
-            config,
-        ),
+        learned_ctr_prior_impressions: learned_ctr_prior_strength(&prior_means, &ad_evidence, &population, config),
         ..population
     });
     let ads = request

@@ -163,21 +163,28 @@ impl Blend {
     }
 }
 
+/// Every ad's blended prior means, in request order.
+pub(crate) fn blended_prior_means_of(
+    ads: &[AdInput],
+    population: &PopulationStats,
+    scales: &PriorScales,
+    config: &AllocatorConfig,
+) -> Vec<BlendedPriorMeans> {
+    ads.iter()
+        .map(|ad| blended_prior_means(ad, population, scales, config))
+        .collect()
+}
+
 /// The strength of the conversion prior of ads with learned priors: from the ads' spread around their
 /// blended means (`conversion_prior_strength_around`), at most `max_learned_conversion_prior_conversions`.
 /// Ads without a learned conversion prior count with the population's rate. The population's strength when
 /// no ad has a learned conversion prior, or while the ads have too little evidence to measure their spread.
 pub(crate) fn learned_conversion_prior_strength(
-    ads: &[AdInput],
+    means: &[BlendedPriorMeans],
     ad_evidence: &[crate::posterior::EffectiveEvidence],
     population: &PopulationStats,
-    scales: &PriorScales,
     config: &AllocatorConfig,
 ) -> f64 {
-    let means: Vec<BlendedPriorMeans> = ads
-        .iter()
-        .map(|ad| blended_prior_means(ad, population, scales, config))
-        .collect();
     if !means.iter().any(|mean| mean.conversions_per_click_learned) {
         return population.conversion_prior_conversions;
     }
@@ -196,22 +203,17 @@ pub(crate) fn learned_conversion_prior_strength(
 /// that explain nothing, or too little evidence to tell, keep the population's strength; means that explain
 /// everything get the most.
 pub(crate) fn learned_ctr_prior_strength(
-    ads: &[AdInput],
+    means: &[BlendedPriorMeans],
     ad_evidence: &[crate::posterior::EffectiveEvidence],
     population: &PopulationStats,
-    scales: &PriorScales,
     config: &AllocatorConfig,
 ) -> f64 {
     let population_strength = config.population_ctr_prior_impressions;
     let strongest = population_strength * config.max_learned_ctr_prior_weight_of_population;
-    let means: Vec<BlendedPriorMeans> = ads
-        .iter()
-        .map(|ad| blended_prior_means(ad, population, scales, config))
-        .collect();
     if !means.iter().any(|mean| mean.ctr_learned) {
         return population_strength;
     }
-    let pooled = vec![population.ctr; ads.len()];
+    let pooled = vec![population.ctr; means.len()];
     let learned: Vec<f64> = means.iter().map(|mean| mean.ctr).collect();
     let (Some(spread_around_pooled), Some(spread_around_learned)) = (
         crate::posterior::ctr_spread_around(ad_evidence, &pooled),
@@ -350,7 +352,9 @@ mod tests {
             })
             .collect();
         let scales = PriorScales::of_request(&ads);
-        learned_ctr_prior_strength(&ads, &evidence, &population(), &scales, &AllocatorConfig::default())
+        let config = AllocatorConfig::default();
+        let means = blended_prior_means_of(&ads, &population(), &scales, &config);
+        learned_ctr_prior_strength(&means, &evidence, &population(), &config)
     }
 
     #[test]

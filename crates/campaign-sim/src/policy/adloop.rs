@@ -1,10 +1,16 @@
 //! adloop's own allocator (the library ml-service serves) as a simulator policy, with the instant learner
-//! trained from the observations' deltas and features and its priors added to every request, as ml-service
-//! does (`adloop-priors-off` runs the allocator alone).
+//! trained from the observations' deltas and features, the cross-learner's pattern store fed by every account
+//! (each opts in), and both learners' priors added to every request, as ml-service does (`adloop-priors-off`
+//! runs the allocator alone).
+
+use std::collections::{BTreeSet, HashMap};
 
 use adloop_allocator::{
     AdIds, AdInput, AdStatus as AllocatorAdStatus, AllocationConstraints, AllocationRequest, AllocatorConfig, Prior,
     RecentWindow, allocate,
+};
+use adloop_cross_learner::{
+    PatternQuerySettings, PatternStore, StoreConfig, add_cross_learner_priors, record_shared_event,
 };
 use adloop_learner::{
     DeliveryFeed, DeliveryTotals, InstantLearner, LearnerConfig, add_instant_learner_priors, encode_features,
@@ -37,6 +43,10 @@ const TRUE_PRIOR_STRENGTH: f64 = 1e6;
 struct PolicyLearning {
     learner: InstantLearner,
     feed: DeliveryFeed,
+    /// The cross-learner's store, fed by every account's events (in the simulator every account shares).
+    patterns: PatternStore,
+    sharing_accounts: BTreeSet<String>,
+    pattern_settings: PatternQuerySettings,
 }
 
 impl Adloop {
@@ -75,6 +85,9 @@ impl Adloop {
             learning: Some(PolicyLearning {
                 learner: InstantLearner::new(LearnerConfig::default()),
                 feed: DeliveryFeed::default(),
+                patterns: PatternStore::new(StoreConfig::default()),
+                sharing_accounts: BTreeSet::new(),
+                pattern_settings: PatternQuerySettings::default(),
             }),
         }
     }
@@ -82,6 +95,16 @@ impl Adloop {
     /// The instant learner as it stands (for parity checks against ml-service).
     pub fn learner(&self) -> Option<&InstantLearner> {
         self.learning.as_ref().map(|learning| &learning.learner)
+    }
+
+    /// The allocation request for `observation` with the priors both learners give now, without teaching
+    /// them anything (what the next decision would allocate from, for tests and parity checks).
+    pub fn request_with_priors(&self, observation: &Observation) -> AllocationRequest {
+        let mut request = allocation_request(observation, self.seed, self.max_change_fraction);
+        if let Some(learning) = &self.learning {
+            learning.add_priors(&mut request);
+        }
+        request
     }
 }
 
@@ -121,12 +144,41 @@ pub fn learning_updates(
 }
 
 impl PolicyLearning {
-    /// Teaches the learner what changed since the last decision, ad by ad in launch order.
+    /// Teaches both learners what changed since the last decision, ad by ad in launch order.
     fn learn_from(&mut self, observation: &Observation, reporting_delay: &adloop_allocator::ReportingDelay) {
         let max_features = self.learner.config().max_features_per_event;
+        let account_of: HashMap<&str, &str> = observation
+            .ads
+            .iter()
+            .map(|ad| (ad.identity.ad_id.as_str(), ad.identity.account_id.as_str()))
+            .collect();
+        self.sharing_accounts
+            .extend(account_of.values().map(|account| (*account).to_owned()));
         for update in learning_updates(&mut self.feed, observation, reporting_delay, max_features) {
             self.learner.apply(&update);
+            let Some(account_id) = account_of.get(update.ad_id.as_str()) else {
+                continue;
+            };
+            // A store at its capacity keeps the patterns it has; the simulator's worlds stay far below it.
+            let _ = record_shared_event(
+                &mut self.patterns,
+                account_id,
+                &update,
+                self.pattern_settings.feature_dimensions,
+            );
         }
+    }
+
+    /// Both learners' priors for every ad with creative features, in ml-service's order.
+    fn add_priors(&self, request: &mut AllocationRequest) {
+        add_instant_learner_priors(&self.learner, request);
+        add_cross_learner_priors(
+            &self.patterns,
+            &self.sharing_accounts,
+            request,
+            &self.pattern_settings,
+            self.learner.config().max_features_per_event,
+        );
     }
 }
 
@@ -209,7 +261,7 @@ impl Policy for Adloop {
         }
         if let Some(learning) = &mut self.learning {
             learning.learn_from(observation, &self.config.reporting_delay);
-            add_instant_learner_priors(&learning.learner, &mut request);
+            learning.add_priors(&mut request);
         }
         let allocation = allocate(&request, &self.config).map_err(|error| PolicyError::Failed {
             policy: "adloop".into(),

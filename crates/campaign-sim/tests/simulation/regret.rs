@@ -102,3 +102,45 @@ fn true_rate_priors_lower_regret_and_young_losing_spend_on_cold_start() {
     // Uniform keeps feeding new losers; the measure sees it.
     assert!(uniform_summary[0].spend_on_losing_ads_while_young.mean > 0.0);
 }
+
+/// The `adloop` policy runs the cross-learner too: after a few launches in five sharing accounts, new ads
+/// carry a prior from patterns the other accounts ran, and only a lift (never money) travels.
+#[test]
+fn adloop_gives_new_ads_cross_learner_priors_from_other_accounts() {
+    let scenario = load_scenario("creative-accounts");
+    let mut world = campaign_sim::World::new(&scenario, 7);
+    let mut policy = campaign_sim::policy::Adloop::new(7);
+    for _ in 0..12 {
+        world.advance();
+        let observation = world.observation().clone();
+        let budgets = policy
+            .decide(
+                &observation,
+                &campaign_sim::HiddenTruths {
+                    true_roas: &[],
+                    true_rates: &[],
+                },
+            )
+            .unwrap();
+        world.apply_budgets(&budgets).unwrap();
+    }
+    let request = policy.request_with_priors(world.observation());
+    let cross_priors: Vec<&adloop_allocator::Prior> = request
+        .ads
+        .iter()
+        .flat_map(|ad| &ad.priors)
+        .filter(|prior| prior.source == adloop_cross_learner::CROSS_LEARNER_SOURCE)
+        .collect();
+    assert!(
+        cross_priors.len() >= request.ads.len() / 2,
+        "{} of {}",
+        cross_priors.len(),
+        request.ads.len()
+    );
+    for prior in cross_priors {
+        assert!(prior.rates_are_lifts);
+        // The cross-learner moves an ad's expected return by at most ±20%.
+        let lift = prior.expected_ctr * prior.expected_conversions_per_click;
+        assert!((0.8 - 1e-9..=1.2 + 1e-9).contains(&lift), "{prior:?}");
+    }
+}

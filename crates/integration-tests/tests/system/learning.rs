@@ -330,21 +330,48 @@ async fn a_learned_feature_moves_the_allocation_of_new_ads() {
 /// with the learner's priors they allocate the same budgets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ml_service_learns_and_allocates_exactly_as_the_simulators_adloop_policy() {
+    ml_service_matches_the_adloop_policy("cold-start", 23, 8).await;
+}
+
+/// The same with five accounts that all share patterns: the cross-learner's store and priors agree too
+/// (the policy's requests carry cross-learner priors, and ml-service allocates the same budgets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ml_service_shares_patterns_across_accounts_exactly_as_the_simulators_adloop_policy() {
+    ml_service_matches_the_adloop_policy("creative-accounts", 29, 10).await;
+}
+
+async fn ml_service_matches_the_adloop_policy(scenario_name: &str, seed: u64, days: u32) {
     let database = TestDatabase::create().await;
     let ml_service = spawn_ml_service(&database).await;
     let mut client = grpc_client(&ml_service.base_url()).await;
-    let scenario_text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/cold-start.toml")).unwrap();
-    let scenario = campaign_sim::Scenario::from_toml(&scenario_text).unwrap();
-    let mut world = campaign_sim::World::new(&scenario, 23);
-    let mut policy = campaign_sim::policy::Adloop::new(23);
+    let scenario_path = format!("{}/../../scenarios/{scenario_name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let scenario = campaign_sim::Scenario::from_toml(&std::fs::read_to_string(scenario_path).unwrap()).unwrap();
+    let mut world = campaign_sim::World::new(&scenario, seed);
+    let mut policy = campaign_sim::policy::Adloop::new(seed);
     let mut client_feed = adloop_learner::DeliveryFeed::default();
     let reporting_delay = adloop_allocator::AllocatorConfig::default().reporting_delay;
-    for day in 0..8 {
-        for _ in 0..24 {
-            world.advance();
-        }
+    let mut sharing_accounts = std::collections::BTreeSet::new();
+    let mut cross_learner_priors_seen = 0;
+    for day in 0..days {
+        world.advance();
         let observation = world.observation().clone();
+        let account_of: HashMap<String, String> = observation
+            .ads
+            .iter()
+            .map(|ad| (ad.identity.ad_id.clone(), ad.identity.account_id.clone()))
+            .collect();
+        // In the simulator every account shares; ml-service learns it through SetPatternSharing.
+        for account in account_of.values() {
+            if sharing_accounts.insert(account.clone()) {
+                client
+                    .set_pattern_sharing(proto::SetPatternSharingRequest {
+                        account_id: account.clone(),
+                        shares: true,
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
         let true_roas = vec![1.0; observation.ads.len()];
         let events: Vec<proto::LearningEvent> =
             campaign_sim::policy::learning_updates(&mut client_feed, &observation, &reporting_delay, 64)
@@ -353,6 +380,7 @@ async fn ml_service_learns_and_allocates_exactly_as_the_simulators_adloop_policy
                 .map(|(index, update)| proto::LearningEvent {
                     event_id: format!("day-{day}-{index}"),
                     ids: Some(proto::AdIds {
+                        account_id: account_of[&update.ad_id].clone(),
                         ad_id: update.ad_id.clone(),
                         ..proto::AdIds::default()
                     }),
@@ -378,7 +406,14 @@ async fn ml_service_learns_and_allocates_exactly_as_the_simulators_adloop_policy
             },
         )
         .unwrap();
-        let request = campaign_sim::policy::allocation_request(&observation, 23, 0.5);
+        cross_learner_priors_seen += policy
+            .request_with_priors(&observation)
+            .ads
+            .iter()
+            .flat_map(|ad| &ad.priors)
+            .filter(|prior| prior.source == adloop_cross_learner::CROSS_LEARNER_SOURCE)
+            .count();
+        let request = campaign_sim::policy::allocation_request(&observation, seed, 0.5);
         let served = client
             .allocate(proto::AllocateRequest::from(&request))
             .await
@@ -388,10 +423,13 @@ async fn ml_service_learns_and_allocates_exactly_as_the_simulators_adloop_policy
             let budget = recommendation.recommended_daily_budget.as_ref().unwrap().minor_units;
             assert!(
                 (budget - expected.get()).abs() <= 1,
-                "day {day}, ad {index}: ml-service {budget}, simulator {}",
+                "{scenario_name} day {day}, ad {index}: ml-service {budget}, simulator {}",
                 expected.get()
             );
         }
+    }
+    if sharing_accounts.len() > 3 {
+        assert!(cross_learner_priors_seen > 0, "the cross-learner gave priors");
     }
     let learner = policy.learner().unwrap();
     let served = client

@@ -14,7 +14,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use adloop_cross_learner::{CrossPriorConfig, SimilarPattern, StoreConfig, cross_prior, feature_vector};
+use adloop_cross_learner::{
+    CrossPriorConfig, PatternQuerySettings, StoreConfig, add_cross_learner_priors, similar_patterns,
+};
 use adloop_learner::{AppliedUpdate, InstantLearner, LearnerConfig};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -23,7 +25,8 @@ use serde::Deserialize;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Mutex, watch};
 
-pub use state::{LearningState, pattern_id};
+pub use adloop_cross_learner::{CROSS_LEARNER_SOURCE, SimilarPatterns, pattern_id};
+pub use state::LearningState;
 pub use validate::{AcceptedEvent, Refusal, accept_events};
 
 /// The cross-learner's settings (`[cross_learner]`).
@@ -52,13 +55,15 @@ impl Default for CrossLearnerSettings {
     }
 }
 
-/// The name the cross-learner's priors carry in allocations.
-pub const CROSS_LEARNER_SOURCE: &str = "cross_learner";
-
-/// Similar patterns for a query, and the prior they make.
-pub struct SimilarPatterns {
-    pub patterns: Vec<SimilarPattern>,
-    pub prior: Option<adloop_allocator::Prior>,
+impl CrossLearnerSettings {
+    /// How patterns are found and turned into priors, in the library's terms.
+    pub fn query_settings(&self) -> PatternQuerySettings {
+        PatternQuerySettings {
+            feature_dimensions: self.feature_dimensions,
+            top_k: self.top_k,
+            prior: self.prior.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -370,12 +375,13 @@ impl LearningService {
     ) -> Result<SimilarPatterns, LearningError> {
         self.catch_up().await?;
         let state = self.state.lock().await;
-        Ok(similar_in(
-            &state.state,
+        Ok(similar_patterns(
+            &state.state.patterns,
+            &state.state.sharing_accounts,
             features,
             account_id,
             top_k,
-            &self.cross_learner.prior,
+            &self.cross_learner.query_settings(),
         ))
     }
 
@@ -383,26 +389,13 @@ impl LearningService {
     /// from it yet.
     pub async fn add_cross_learner_priors(&self, request: &mut adloop_allocator::AllocationRequest) {
         let state = self.state.lock().await;
-        for ad in &mut request.ads {
-            let has_one = ad.priors.iter().any(|prior| prior.source == CROSS_LEARNER_SOURCE);
-            if has_one || ad.creative_features.is_empty() || ad.ids.account_id.is_empty() {
-                continue;
-            }
-            let raw = ad.creative_features.iter().map(|(name, value)| (name.as_str(), *value));
-            let Ok(features) = adloop_learner::encode_features(raw, self.max_features) else {
-                continue;
-            };
-            let found = similar_in(
-                &state.state,
-                &features,
-                &ad.ids.account_id,
-                self.cross_learner.top_k,
-                &self.cross_learner.prior,
-            );
-            if let Some(prior) = found.prior {
-                ad.priors.push(prior);
-            }
-        }
+        add_cross_learner_priors(
+            &state.state.patterns,
+            &state.state.sharing_accounts,
+            request,
+            &self.cross_learner.query_settings(),
+            self.max_features,
+        );
     }
 
     pub async fn set_sharing(&self, account_id: &str, shares: bool) -> Result<(), LearningError> {
@@ -476,35 +469,6 @@ impl LearningService {
 }
 
 /// Similar shared patterns and their prior, from `state` (nothing for an account that does not share).
-fn similar_in(
-    state: &LearningState,
-    features: &adloop_learner::EncodedFeatures,
-    account_id: &str,
-    top_k: usize,
-    prior_config: &CrossPriorConfig,
-) -> SimilarPatterns {
-    let nothing = SimilarPatterns {
-        patterns: Vec::new(),
-        prior: None,
-    };
-    if !state.sharing_accounts.contains(account_id) {
-        return nothing;
-    }
-    let Some(query) = feature_vector(features, state.feature_dimensions()) else {
-        return nothing;
-    };
-    let patterns = state.patterns.find_similar(&query, top_k, Some(account_id));
-    let prior = cross_prior(&patterns, prior_config).map(|prior| adloop_allocator::Prior {
-        source: CROSS_LEARNER_SOURCE.to_owned(),
-        expected_ctr: prior.ctr_lift,
-        ctr_strength_impressions: prior.ctr_strength_impressions,
-        expected_conversions_per_click: prior.conversion_lift,
-        conversion_strength_conversions: prior.conversion_strength_conversions,
-        rates_are_lifts: true,
-    });
-    SimilarPatterns { patterns, prior }
-}
-
 /// Catches up with other replicas' events until `stop`.
 pub fn spawn_catch_up(service: Arc<LearningService>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

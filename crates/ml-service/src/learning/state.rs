@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use adloop_cross_learner::{Delivery, PatternStore, feature_vector};
-use adloop_learner::{AppliedUpdate, EncodedFeatures, InstantLearner, LearningUpdate};
+use adloop_cross_learner::{PatternStore, record_shared_event};
+use adloop_learner::{AppliedUpdate, InstantLearner, LearningUpdate};
 use serde::{Deserialize, Serialize};
 
 use super::CrossLearnerSettings;
@@ -19,11 +19,6 @@ pub struct LearningState {
     #[serde(skip)]
     pub pattern_store_generation: u64,
     feature_dimensions: usize,
-}
-
-/// A pattern's id: the fingerprint of its encoded features, in hex.
-pub fn pattern_id(features: &EncodedFeatures) -> String {
-    format!("{:016x}", features.fingerprint())
 }
 
 impl LearningState {
@@ -49,19 +44,7 @@ impl LearningState {
         if !self.sharing_accounts.contains(account_id) {
             return;
         }
-        let Some(vector) = feature_vector(&update.features, self.feature_dimensions) else {
-            return;
-        };
-        let delivery = Delivery {
-            impressions: update.impressions,
-            clicks: update.clicks,
-            matured_clicks: update.matured_clicks,
-            conversions: update.conversions,
-        };
-        if let Err(error) = self
-            .patterns
-            .record(&pattern_id(&update.features), &vector, account_id, delivery)
-        {
+        if let Err(error) = record_shared_event(&mut self.patterns, account_id, update, self.feature_dimensions) {
             tracing::debug!(%error, "a pattern was not kept");
         }
     }

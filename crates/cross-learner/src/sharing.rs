@@ -1,7 +1,10 @@
-//! The cross-learner between a learning stream and the allocator: which events feed the pattern store (those
+//! The cross-learner between a learning stream and the allocator: which events feed the pattern stores (those
 //! of sharing accounts), and the prior a sharing account's new ad gets from its similar patterns. ml-service
 //! and the simulator's `adloop` policy both go through here, so they hold the same store and give the same
 //! priors.
+//!
+//! Creatives are compared by their hashed features, or by a client's own embedding of them: embeddings live
+//! in a store of their own (they cannot be compared with feature vectors), keyed by their content.
 
 use std::collections::BTreeSet;
 
@@ -11,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::prior::{CrossPriorConfig, cross_prior};
 use crate::store::{Delivery, PatternStore, SimilarPattern, StoreError};
-use crate::vector::feature_vector;
+use crate::vector::{PatternVector, feature_vector, fnv1a};
 
 /// The name the cross-learner's priors carry in allocations.
 pub const CROSS_LEARNER_SOURCE: &str = "cross_learner";
@@ -49,6 +52,40 @@ pub fn pattern_id(features: &EncodedFeatures) -> String {
     format!("{:016x}", features.fingerprint())
 }
 
+/// An embedded pattern's id: the fingerprint of the embedding's values, in hex after an `e`.
+pub fn embedding_pattern_id(embedding: &PatternVector) -> String {
+    let bytes: Vec<u8> = embedding
+        .values()
+        .iter()
+        .flat_map(|value| value.to_bits().to_le_bytes())
+        .collect();
+    format!("e{:016x}", fnv1a(&bytes))
+}
+
+/// Adds one learning event of `account_id` about a creative with this `embedding` to the embedding store.
+pub fn record_shared_embedding_event(
+    store: &mut PatternStore,
+    account_id: &str,
+    update: &LearningUpdate,
+    embedding: &PatternVector,
+) -> Result<(), StoreError> {
+    store.record(
+        &embedding_pattern_id(embedding),
+        embedding,
+        account_id,
+        delivery_of(update),
+    )
+}
+
+fn delivery_of(update: &LearningUpdate) -> Delivery {
+    Delivery {
+        impressions: update.impressions,
+        clicks: update.clicks,
+        matured_clicks: update.matured_clicks,
+        conversions: update.conversions,
+    }
+}
+
 /// Adds one learning event of `account_id` to `store`. Events without features (a relayed conversion that
 /// names only its ad) add nothing: the store pools creatives, and such an event does not say which.
 pub fn record_shared_event(
@@ -60,37 +97,29 @@ pub fn record_shared_event(
     let Some(vector) = feature_vector(&update.features, feature_dimensions) else {
         return Ok(());
     };
-    let delivery = Delivery {
-        impressions: update.impressions,
-        clicks: update.clicks,
-        matured_clicks: update.matured_clicks,
-        conversions: update.conversions,
-    };
-    store.record(&pattern_id(&update.features), &vector, account_id, delivery)
+    store.record(&pattern_id(&update.features), &vector, account_id, delivery_of(update))
 }
 
-/// The patterns other accounts shared that are most similar to `features`, and the prior they make, for
-/// `account_id`; nothing when that account does not share (it neither gives nor receives).
+/// The patterns other accounts shared that are most similar to `query` (a feature vector or an embedding,
+/// searched in the store that holds its kind), and the prior they make, for `account_id`; nothing when that
+/// account does not share (it neither gives nor receives) or the query is empty.
 pub fn similar_patterns(
     store: &PatternStore,
     sharing_accounts: &BTreeSet<String>,
-    features: &EncodedFeatures,
+    query: Option<&PatternVector>,
     account_id: &str,
     top_k: usize,
-    settings: &PatternQuerySettings,
+    prior_config: &CrossPriorConfig,
 ) -> SimilarPatterns {
     let nothing = SimilarPatterns {
         patterns: Vec::new(),
         prior: None,
     };
-    if !sharing_accounts.contains(account_id) {
-        return nothing;
-    }
-    let Some(query) = feature_vector(features, settings.feature_dimensions) else {
+    let Some(query) = query.filter(|_| sharing_accounts.contains(account_id)) else {
         return nothing;
     };
-    let patterns = store.find_similar(&query, top_k, Some(account_id));
-    let prior = cross_prior(&patterns, &settings.prior).map(|prior| Prior {
+    let patterns = store.find_similar(query, top_k, Some(account_id));
+    let prior = cross_prior(&patterns, prior_config).map(|prior| Prior {
         source: CROSS_LEARNER_SOURCE.to_owned(),
         expected_ctr: prior.ctr_lift,
         ctr_strength_impressions: prior.ctr_strength_impressions,
@@ -119,13 +148,14 @@ pub fn add_cross_learner_priors(
         let Ok(features) = encode_features(raw, max_features) else {
             continue;
         };
+        let query = feature_vector(&features, settings.feature_dimensions);
         let found = similar_patterns(
             store,
             sharing_accounts,
-            &features,
+            query.as_ref(),
             &ad.ids.account_id,
             settings.top_k,
-            settings,
+            &settings.prior,
         );
         if let Some(prior) = found.prior {
             ad.priors.push(prior);

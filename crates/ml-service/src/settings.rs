@@ -52,6 +52,12 @@ impl MlServiceSettings {
                 "must be 1 to 1024",
             ));
         }
+        if settings.cross_learner.embedding_dimensions > adloop_cross_learner::MAX_EMBEDDING_DIMENSIONS {
+            return Err(ConfigError::rule_violated(
+                "cross_learner.embedding_dimensions",
+                "must be 0 (embeddings off) to 1024",
+            ));
+        }
         if !(1..=100).contains(&settings.cross_learner.top_k) {
             return Err(ConfigError::rule_violated("cross_learner.top_k", "must be 1 to 100"));
         }

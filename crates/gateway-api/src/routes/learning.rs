@@ -61,6 +61,10 @@ pub struct LearningEventBody {
     pub currency: Option<String>,
     #[serde(default)]
     pub event_time: Option<i64>,
+    /// The caller's own embedding of the creative (ml-service's `cross_learner.embedding_dimensions` values),
+    /// pooled by the cross-learner so `POST /v1/patterns/similar` can search by it.
+    #[serde(default)]
+    pub embedding: Vec<f32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -235,6 +239,7 @@ fn learning_event(body: &LearningEventBody) -> Result<proto::LearningEvent, Serv
         clicks,
         matured_clicks: body.matured_clicks.unwrap_or(0.0),
         conversions,
+        creative_embedding: body.embedding.clone(),
     })
 }
 
@@ -292,6 +297,7 @@ fn in_body_terms(mut error: ServiceError) -> ServiceError {
 
 fn body_field_names(text: &str) -> String {
     text.replace("events[0].creative_features", "features")
+        .replace("events[0].creative_embedding", "embedding")
         .replace("events[0].ids.", "")
         .replace("events[0].value.", "")
         .replace("events[0].", "")

@@ -1,7 +1,8 @@
 //! The cross-learner through the gateway (ml-service's `FindSimilarPatterns` and pattern sharing):
 //!
 //! - `POST /v1/patterns/similar`: creative patterns other sharing accounts ran that resemble the given
-//!   features, as lifts over their accounts' averages, and the prior the allocator would take from them.
+//!   features (or the caller's embedding of the creative), as lifts over their accounts' averages, and the
+//!   prior the allocator would take from them.
 //! - `GET` / `PUT /v1/accounts/{account_id}/pattern-sharing`: whether the ad account shares (and so
 //!   receives) pattern performance. Off until turned on.
 
@@ -25,7 +26,11 @@ use crate::ml_client::ml_service_call_failed;
 pub struct SimilarPatternsBody {
     /// The asking ad account: its own patterns are left out, and it must share to receive.
     pub account_id: String,
+    #[serde(default)]
     pub features: BTreeMap<String, Value>,
+    /// Instead of `features`: the caller's own embedding of the creative.
+    #[serde(default)]
+    pub embedding: Vec<f32>,
     /// 1 to 100; 5 when absent.
     #[serde(default)]
     pub top_k: Option<u32>,
@@ -69,6 +74,7 @@ pub async fn post_similar_patterns(
             creative_features: creative_features(&body.features)?,
             top_k: body.top_k.unwrap_or(0),
             account_id: body.account_id.clone(),
+            embedding: body.embedding.clone(),
         })
         .await
         .map_err(|status| in_body_terms(ml_service_call_failed(status)))?

@@ -7,7 +7,7 @@ use adloop_proto::ml::v1 as proto;
 use adloop_test_support::TestDatabase;
 
 use crate::fixtures::grpc_client;
-use crate::helpers::spawn_ml_service;
+use crate::helpers::{spawn_ml_service, spawn_ml_service_with};
 
 const STAR: [&str; 2] = ["has_number", "ugc_style"];
 const PLAIN: [&str; 1] = ["long_video"];
@@ -41,6 +41,7 @@ fn query(features: &[&str], account: &str) -> proto::FindSimilarPatternsRequest 
         creative_features: features.iter().map(|name| ((*name).to_owned(), 1.0)).collect(),
         top_k: 3,
         account_id: account.to_owned(),
+        embedding: Vec::new(),
     }
 }
 
@@ -249,5 +250,157 @@ async fn accounts_opt_in_and_query_patterns_through_the_gateway() {
             .unwrap()
             .starts_with("features.has number"),
         "{error}"
+    );
+    // Searching by embedding needs ml-service's embeddings turned on (off here): 400 naming the field.
+    let embedding_refused = http
+        .post(&similar_url)
+        .bearer_auth(gateway.api_key())
+        .json(&serde_json::json!({ "account_id": "act_42", "embedding": [0.5, 0.5] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(embedding_refused.status().as_u16(), 400);
+    let error: serde_json::Value = embedding_refused.json().await.unwrap();
+    assert!(
+        error["error"]["message"].as_str().unwrap().starts_with("embedding"),
+        "{error}"
+    );
+}
+
+/// A unit vector near `direction` (0..8 picks the axis, `tilt` leans it towards the next axis).
+fn embedding_towards(direction: usize, tilt: f32) -> Vec<f32> {
+    let mut values = vec![0.01_f32; 8];
+    values[direction] = 1.0;
+    values[(direction + 1) % 8] = tilt;
+    values
+}
+
+/// Clients may describe creatives by their own embeddings: events carry one, the cross-learner pools them in
+/// a store of embedded patterns, and a search by a nearby embedding finds the pattern (shared once three
+/// other accounts ran it). An embedding of the wrong length, or one sent while embeddings are off, is
+/// refused naming the field, and nothing is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creatives_are_found_by_the_clients_own_embeddings() {
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service_with(&database, &[("ADLOOP_CROSS_LEARNER__EMBEDDING_DIMENSIONS", "8")]).await;
+    let mut client = grpc_client(&ml_service.base_url()).await;
+    for account in ["act-a", "act-b", "act-c", "act-new"] {
+        client
+            .set_pattern_sharing(proto::SetPatternSharingRequest {
+                account_id: account.to_owned(),
+                shares: true,
+            })
+            .await
+            .unwrap();
+    }
+    let mut events = Vec::new();
+    for account in ["act-a", "act-b", "act-c"] {
+        let mut winner = delivery(
+            format!("{account}-winner"),
+            account,
+            &format!("{account}-1"),
+            &PLAIN,
+            40_000.0,
+            0.03,
+        );
+        winner.creative_embedding = embedding_towards(2, 0.0);
+        let mut usual = delivery(
+            format!("{account}-usual"),
+            account,
+            &format!("{account}-2"),
+            &PLAIN,
+            400_000.0,
+            0.02,
+        );
+        usual.creative_embedding = embedding_towards(5, 0.0);
+        events.extend([winner, usual]);
+    }
+    client.record_event(proto::RecordEventRequest { events }).await.unwrap();
+
+    let found = client
+        .find_similar_patterns(proto::FindSimilarPatternsRequest {
+            embedding: embedding_towards(2, 0.2),
+            top_k: 1,
+            account_id: "act-new".into(),
+            ..proto::FindSimilarPatternsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let top = &found.patterns[0];
+    assert!(top.pattern_id.starts_with('e') && top.accounts == 3, "{found:?}");
+    assert!(top.similarity > 0.97 && top.similarity < 1.0, "{found:?}");
+    assert!(
+        top.ctr_lift > 1.3,
+        "the winner's lift over its accounts' averages: {found:?}"
+    );
+    assert!(found.prior.is_some());
+    // Another replica builds the same store from the log.
+    let replica = spawn_ml_service_with(&database, &[("ADLOOP_CROSS_LEARNER__EMBEDDING_DIMENSIONS", "8")]).await;
+    let replica_found = grpc_client(&replica.base_url())
+        .await
+        .find_similar_patterns(proto::FindSimilarPatternsRequest {
+            embedding: embedding_towards(2, 0.2),
+            top_k: 1,
+            account_id: "act-new".into(),
+            ..proto::FindSimilarPatternsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replica_found, found);
+
+    let wrong_length = client
+        .find_similar_patterns(proto::FindSimilarPatternsRequest {
+            embedding: vec![1.0; 3],
+            account_id: "act-new".into(),
+            ..proto::FindSimilarPatternsRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_length.code(), tonic::Code::InvalidArgument);
+    assert!(
+        wrong_length.message().contains("embedding"),
+        "{}",
+        wrong_length.message()
+    );
+
+    let mut bad_event = delivery("bad-embedding".into(), "act-a", "act-a-9", &PLAIN, 10.0, 0.1);
+    bad_event.creative_embedding = vec![0.0; 8];
+    let refused = client
+        .record_event(proto::RecordEventRequest {
+            events: vec![bad_event],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("events[0].creative_embedding"),
+        "{}",
+        refused.message()
+    );
+    let weights = client
+        .get_weights(proto::GetWeightsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(weights.events_applied, 6, "the refused event was not logged");
+
+    // With embeddings off (the default), one is refused naming the setting.
+    let other_database = TestDatabase::create().await;
+    let embeddings_off = spawn_ml_service(&other_database).await;
+    let mut off_client = grpc_client(&embeddings_off.base_url()).await;
+    let mut with_embedding = delivery("with-embedding".into(), "act-a", "act-a-1", &PLAIN, 10.0, 0.1);
+    with_embedding.creative_embedding = embedding_towards(1, 0.0);
+    let off = off_client
+        .record_event(proto::RecordEventRequest {
+            events: vec![with_embedding],
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        off.message().contains("cross_learner.embedding_dimensions"),
+        "{}",
+        off.message()
     );
 }

@@ -15,6 +15,7 @@ pub async fn record_event(
         &request.events,
         learning.settings().max_events_per_request,
         learning.max_features_per_event(),
+        learning.cross_learner_settings().embedding_dimensions,
     )
     .map_err(|refusal| Status::from(ServiceError::invalid_field(refusal.field, refusal.rule)))?;
     let recorded = learning.record(events).await.map_err(unavailable)?;

@@ -7,8 +7,8 @@ use adloop_proto::ml::v1::{
 use adloop_service_kit::error::{ErrorCode, ServiceError};
 use tonic::Status;
 
-use crate::learning::validate::MAX_AD_ID_LENGTH;
-use crate::learning::{LearningError, LearningService};
+use crate::learning::validate::{MAX_AD_ID_LENGTH, accept_embedding};
+use crate::learning::{LearningError, LearningService, PatternQuery};
 
 /// The most patterns one query may ask for.
 pub const MAX_TOP_K: u32 = 100;
@@ -24,21 +24,9 @@ pub async fn find_similar_patterns(
         _ => return Err(invalid("top_k", &format!("must be at most {MAX_TOP_K}"))),
     };
     let account_id = checked_account_id(&request.account_id)?;
-    let raw = request
-        .creative_features
-        .iter()
-        .map(|(name, value)| (name.as_str(), *value));
-    let features = adloop_learner::encode_features(raw, learning.max_features_per_event()).map_err(|error| {
-        let field = error.feature_name().map_or("creative_features".to_owned(), |name| {
-            format!("creative_features.{name}")
-        });
-        invalid(&field, &error.to_string())
-    })?;
-    if features.is_empty() {
-        return Err(invalid("creative_features", "must name at least one feature"));
-    }
+    let query = pattern_query(learning, &request)?;
     let found = learning
-        .similar_patterns(&features, account_id, top_k as usize)
+        .similar_patterns(&query, account_id, top_k as usize)
         .await
         .map_err(unavailable)?;
     Ok(FindSimilarPatternsResponse {
@@ -65,6 +53,35 @@ pub async fn find_similar_patterns(
             rates_are_lifts: prior.rates_are_lifts,
         }),
     })
+}
+
+/// The request's features or embedding (one of them, not both), checked.
+fn pattern_query(learning: &LearningService, request: &FindSimilarPatternsRequest) -> Result<PatternQuery, Status> {
+    if !request.embedding.is_empty() {
+        if !request.creative_features.is_empty() {
+            return Err(invalid("embedding", "give creative_features or an embedding, not both"));
+        }
+        let dimensions = learning.cross_learner_settings().embedding_dimensions;
+        let embedding = accept_embedding(&request.embedding, dimensions).map_err(|rule| invalid("embedding", &rule))?;
+        return Ok(PatternQuery::Embedding(embedding.unwrap_or_default()));
+    }
+    let raw = request
+        .creative_features
+        .iter()
+        .map(|(name, value)| (name.as_str(), *value));
+    let features = adloop_learner::encode_features(raw, learning.max_features_per_event()).map_err(|error| {
+        let field = error.feature_name().map_or("creative_features".to_owned(), |name| {
+            format!("creative_features.{name}")
+        });
+        invalid(&field, &error.to_string())
+    })?;
+    if features.is_empty() {
+        return Err(invalid(
+            "creative_features",
+            "must name at least one feature (or give an embedding)",
+        ));
+    }
+    Ok(PatternQuery::Features(features))
 }
 
 pub async fn set_pattern_sharing(

@@ -18,6 +18,8 @@ pub struct LoggedEvent {
     pub event_id: String,
     pub account_id: String,
     pub update: LearningUpdate,
+    /// The client's embedding of the creative, when it sent one.
+    pub embedding: Option<Vec<f32>>,
 }
 
 pub async fn lock_log_for_writing(connection: &mut PgConnection) -> Result<(), sqlx::Error> {
@@ -36,7 +38,7 @@ pub async fn events_after(
 ) -> Result<Vec<LoggedEvent>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT seq, event_id, account_id, ad_id, features::text AS features, impressions, clicks, matured_clicks, \
-                conversions \
+                conversions, creative_embedding::text AS creative_embedding \
          FROM learning_events WHERE seq > $1 AND seq <= $3 ORDER BY seq LIMIT $2",
     )
     .bind(after_seq)
@@ -47,6 +49,7 @@ pub async fn events_after(
     rows.into_iter()
         .map(|row| {
             let features: String = row.try_get("features")?;
+            let embedding: Option<String> = row.try_get("creative_embedding")?;
             Ok(LoggedEvent {
                 seq: row.try_get("seq")?,
                 event_id: row.try_get("event_id")?,
@@ -59,6 +62,7 @@ pub async fn events_after(
                     matured_clicks: row.try_get("matured_clicks")?,
                     conversions: row.try_get("conversions")?,
                 },
+                embedding: embedding.map(|text| parse_embedding(&text)).transpose()?,
             })
         })
         .collect()
@@ -125,6 +129,7 @@ pub async fn append(connection: &mut PgConnection, events: &[AcceptedEvent]) -> 
     let mut values = Vec::with_capacity(events.len());
     let mut currencies = Vec::with_capacity(events.len());
     let mut event_times = Vec::with_capacity(events.len());
+    let mut embeddings = Vec::with_capacity(events.len());
     for event in events {
         event_ids.push(event.event_id.as_str());
         account_ids.push(event.account_id.as_str());
@@ -137,16 +142,17 @@ pub async fn append(connection: &mut PgConnection, events: &[AcceptedEvent]) -> 
         values.push(event.value.map(|(minor_units, _)| minor_units));
         currencies.push(event.value.map(|(_, currency)| currency.code().to_owned()));
         event_times.push(event.event_time_unix_seconds);
+        embeddings.push(event.embedding.as_ref().map(|values| embedding_json(values)));
     }
     sqlx::query_scalar(
         "INSERT INTO learning_events (event_id, ad_id, features, impressions, clicks, matured_clicks, conversions, \
-                                      value_minor_units, currency, event_time, account_id) \
+                                      value_minor_units, currency, event_time, account_id, creative_embedding) \
          SELECT event_id, ad_id, features::jsonb, impressions, clicks, matured_clicks, conversions, value_minor_units, \
-                currency, to_timestamp(event_time), account_id \
+                currency, to_timestamp(event_time), account_id, creative_embedding::jsonb \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
-                     $8::int8[], $9::text[], $10::int8[], $11::text[]) WITH ORDINALITY \
+                     $8::int8[], $9::text[], $10::int8[], $11::text[], $12::text[]) WITH ORDINALITY \
               AS given(event_id, ad_id, features, impressions, clicks, matured_clicks, conversions, value_minor_units, \
-                       currency, event_time, account_id, position) \
+                       currency, event_time, account_id, creative_embedding, position) \
          ORDER BY position \
          ON CONFLICT (event_id) DO NOTHING \
          RETURNING event_id",
@@ -162,6 +168,7 @@ pub async fn append(connection: &mut PgConnection, events: &[AcceptedEvent]) -> 
     .bind(currencies)
     .bind(event_times)
     .bind(account_ids)
+    .bind(embeddings)
     .fetch_all(connection)
     .await
 }
@@ -243,4 +250,12 @@ fn features_json(features: &EncodedFeatures) -> String {
 fn parse_features(text: &str) -> Result<EncodedFeatures, sqlx::Error> {
     let pairs: Vec<(String, f64)> = serde_json::from_str(text).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
     Ok(EncodedFeatures::from_encoded(pairs))
+}
+
+fn embedding_json(values: &[f32]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn parse_embedding(text: &str) -> Result<Vec<f32>, sqlx::Error> {
+    serde_json::from_str(text).map_err(|error| sqlx::Error::Decode(Box::new(error)))
 }

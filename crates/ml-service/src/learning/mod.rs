@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adloop_cross_learner::{
-    CrossPriorConfig, PatternQuerySettings, StoreConfig, add_cross_learner_priors, similar_patterns,
+    CrossPriorConfig, PatternQuerySettings, StoreConfig, add_cross_learner_priors, embedding_vector, feature_vector,
+    similar_patterns,
 };
 use adloop_learner::{AppliedUpdate, InstantLearner, LearnerConfig};
 use prometheus_client::metrics::counter::Counter;
@@ -39,6 +40,10 @@ pub struct CrossLearnerSettings {
     pub feature_dimensions: usize,
     /// Similar patterns a prior is made from.
     pub top_k: usize,
+    /// The length of the clients' creative embeddings; 0 refuses embeddings.
+    pub embedding_dimensions: usize,
+    /// The most patterns the store of embedded patterns holds (each is `embedding_dimensions` floats).
+    pub max_embedded_patterns: usize,
     pub store: StoreConfig,
     pub prior: CrossPriorConfig,
 }
@@ -49,13 +54,29 @@ impl Default for CrossLearnerSettings {
             priors_in_allocations: true,
             feature_dimensions: 64,
             top_k: 5,
+            embedding_dimensions: 0,
+            max_embedded_patterns: 20_000,
             store: StoreConfig::default(),
             prior: CrossPriorConfig::default(),
         }
     }
 }
 
+/// What a similar-pattern search compares: a creative's features, or the client's embedding of it.
+pub enum PatternQuery {
+    Features(adloop_learner::EncodedFeatures),
+    Embedding(Vec<f32>),
+}
+
 impl CrossLearnerSettings {
+    /// The store of embedded patterns: the feature store's rules, its own capacity.
+    pub fn embedded_store(&self) -> StoreConfig {
+        StoreConfig {
+            max_patterns: self.max_embedded_patterns,
+            ..self.store.clone()
+        }
+    }
+
     /// How patterns are found and turned into priors, in the library's terms.
     pub fn query_settings(&self) -> PatternQuerySettings {
         PatternQuerySettings {
@@ -169,7 +190,7 @@ impl LearningService {
     ) -> Result<Arc<Self>, LearningError> {
         // Snapshots hold the learner and the pattern store: one taken under other constants is not reused.
         let config_fingerprint = format!(
-            "learner {} patterns {} {:?} state v2",
+            "learner {} patterns {} {:?} state v3",
             config.fingerprint(),
             cross_learner.feature_dimensions,
             cross_learner.store
@@ -307,7 +328,9 @@ impl LearningService {
             let page = log::events_after(connection, state.applied_through, i64::MAX).await?;
             let page_length = page.len() as i64;
             for event in page {
-                let applied = state.state.apply(&event.account_id, &event.update);
+                let applied = state
+                    .state
+                    .apply(&event.account_id, &event.update, event.embedding.as_deref());
                 state.applied_through = event.seq;
                 applied_count += 1;
                 if applied.drift_detected {
@@ -351,7 +374,9 @@ impl LearningService {
             let page = log::events_after(connection, replayed_through, state.applied_through).await?;
             let page_length = page.len() as i64;
             for event in page {
-                state.state.add_to_patterns(&event.account_id, &event.update);
+                state
+                    .state
+                    .add_to_patterns(&event.account_id, &event.update, event.embedding.as_deref());
                 replayed_through = event.seq;
             }
             if page_length < log::CATCH_UP_PAGE {
@@ -365,23 +390,30 @@ impl LearningService {
         Ok(())
     }
 
-    /// The `top_k` patterns most similar to `features` that other accounts shared, and the prior they make,
+    /// The `top_k` patterns most similar to `query` that other accounts shared, and the prior they make,
     /// for `account_id` (which must share to receive).
     pub async fn similar_patterns(
         &self,
-        features: &adloop_learner::EncodedFeatures,
+        query: &PatternQuery,
         account_id: &str,
         top_k: usize,
     ) -> Result<SimilarPatterns, LearningError> {
         self.catch_up().await?;
         let state = self.state.lock().await;
+        let (store, vector) = match query {
+            PatternQuery::Features(features) => (
+                &state.state.patterns,
+                feature_vector(features, self.cross_learner.feature_dimensions),
+            ),
+            PatternQuery::Embedding(values) => (&state.state.embedded_patterns, embedding_vector(values).ok()),
+        };
         Ok(similar_patterns(
-            &state.state.patterns,
+            store,
             &state.state.sharing_accounts,
-            features,
+            vector.as_ref(),
             account_id,
             top_k,
-            &self.cross_learner.query_settings(),
+            &self.cross_learner.prior,
         ))
     }
 

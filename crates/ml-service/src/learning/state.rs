@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use adloop_cross_learner::{PatternStore, record_shared_event};
+use adloop_cross_learner::{PatternStore, embedding_vector, record_shared_embedding_event, record_shared_event};
 use adloop_learner::{AppliedUpdate, InstantLearner, LearningUpdate};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,8 @@ use super::CrossLearnerSettings;
 pub struct LearningState {
     pub learner: InstantLearner,
     pub patterns: PatternStore,
+    /// Patterns under the clients' own embeddings of their creatives (not comparable with feature vectors).
+    pub embedded_patterns: PatternStore,
     /// The accounts whose events the pattern store holds (those sharing when it was built).
     pub sharing_accounts: BTreeSet<String>,
     /// Counts pattern-store rebuilds, so an approximate index built from an older store is not installed.
@@ -26,32 +28,40 @@ impl LearningState {
         LearningState {
             learner,
             patterns: PatternStore::new(cross_learner.store.clone()),
+            embedded_patterns: PatternStore::new(cross_learner.embedded_store()),
             sharing_accounts: BTreeSet::new(),
             pattern_store_generation: 0,
             feature_dimensions: cross_learner.feature_dimensions,
         }
     }
 
-    /// Applies one logged event to the learner and, when its account shares, to the pattern store.
-    pub fn apply(&mut self, account_id: &str, update: &LearningUpdate) -> AppliedUpdate {
+    /// Applies one logged event to the learner and, when its account shares, to the pattern stores.
+    pub fn apply(&mut self, account_id: &str, update: &LearningUpdate, embedding: Option<&[f32]>) -> AppliedUpdate {
         let applied = self.learner.apply(update);
-        self.add_to_patterns(account_id, update);
+        self.add_to_patterns(account_id, update, embedding);
         applied
     }
 
-    /// Adds the event to the pattern store only (rebuilding it after the sharing accounts changed).
-    pub fn add_to_patterns(&mut self, account_id: &str, update: &LearningUpdate) {
+    /// Adds the event to the pattern stores only (rebuilding them after the sharing accounts changed).
+    pub fn add_to_patterns(&mut self, account_id: &str, update: &LearningUpdate, embedding: Option<&[f32]>) {
         if !self.sharing_accounts.contains(account_id) {
             return;
         }
         if let Err(error) = record_shared_event(&mut self.patterns, account_id, update, self.feature_dimensions) {
             tracing::debug!(%error, "a pattern was not kept");
         }
+        let Some(embedding) = embedding.and_then(|values| embedding_vector(values).ok()) else {
+            return;
+        };
+        if let Err(error) = record_shared_embedding_event(&mut self.embedded_patterns, account_id, update, &embedding) {
+            tracing::debug!(%error, "an embedded pattern was not kept");
+        }
     }
 
     /// Starts the pattern store afresh for a new set of sharing accounts (the caller replays the log).
     pub fn reset_patterns(&mut self, sharing_accounts: BTreeSet<String>, cross_learner: &CrossLearnerSettings) {
         self.patterns = PatternStore::new(cross_learner.store.clone());
+        self.embedded_patterns = PatternStore::new(cross_learner.embedded_store());
         self.sharing_accounts = sharing_accounts;
         self.pattern_store_generation += 1;
     }

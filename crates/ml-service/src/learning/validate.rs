@@ -18,6 +18,8 @@ pub struct AcceptedEvent {
     pub needs_known_features: bool,
     pub value: Option<(i64, Currency)>,
     pub event_time_unix_seconds: Option<i64>,
+    /// The client's embedding of the creative, checked (its length, finite, not all zero).
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// A refused request: the field (`events[3].creative_features.has number`) and the rule.
@@ -27,10 +29,12 @@ pub struct Refusal {
     pub rule: String,
 }
 
+/// `embedding_dimensions`: the length every creative embedding must have; 0 refuses embeddings.
 pub fn accept_events(
     events: &[LearningEvent],
     max_events: usize,
     max_features: usize,
+    embedding_dimensions: usize,
 ) -> Result<Vec<AcceptedEvent>, Refusal> {
     if events.is_empty() {
         return Err(refusal("events", "must hold at least one event"));
@@ -44,11 +48,34 @@ pub fn accept_events(
     events
         .iter()
         .enumerate()
-        .map(|(index, event)| accept_event(event, max_features).map_err(|error| error.at(index)))
+        .map(|(index, event)| accept_event(event, max_features, embedding_dimensions).map_err(|error| error.at(index)))
         .collect()
 }
 
-fn accept_event(event: &LearningEvent, max_features: usize) -> Result<AcceptedEvent, Refusal> {
+/// A client's embedding, checked: exactly `embedding_dimensions` finite values, not all zero. Empty means
+/// none was given. The field is named by the caller.
+pub fn accept_embedding(values: &[f32], embedding_dimensions: usize) -> Result<Option<Vec<f32>>, String> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    if embedding_dimensions == 0 {
+        return Err("embeddings are off: set cross_learner.embedding_dimensions to the length of yours".into());
+    }
+    if values.len() != embedding_dimensions {
+        return Err(format!(
+            "must have {embedding_dimensions} values (cross_learner.embedding_dimensions), got {}",
+            values.len()
+        ));
+    }
+    adloop_cross_learner::embedding_vector(values).map_err(|error| error.to_string())?;
+    Ok(Some(values.to_vec()))
+}
+
+fn accept_event(
+    event: &LearningEvent,
+    max_features: usize,
+    embedding_dimensions: usize,
+) -> Result<AcceptedEvent, Refusal> {
     let event_id = event.event_id.trim();
     if event_id.is_empty() || event_id.len() > MAX_EVENT_ID_LENGTH {
         return Err(refusal(
@@ -98,6 +125,8 @@ fn accept_event(event: &LearningEvent, max_features: usize) -> Result<AcceptedEv
     if event.event_time_unix_seconds < 0 {
         return Err(refusal("event_time_unix_seconds", "must not be negative"));
     }
+    let embedding = accept_embedding(&event.creative_embedding, embedding_dimensions)
+        .map_err(|rule| refusal("creative_embedding", &rule))?;
     Ok(AcceptedEvent {
         event_id: event_id.to_owned(),
         account_id: account_id.to_owned(),
@@ -105,6 +134,7 @@ fn accept_event(event: &LearningEvent, max_features: usize) -> Result<AcceptedEv
         update,
         value,
         event_time_unix_seconds: (event.event_time_unix_seconds > 0).then_some(event.event_time_unix_seconds),
+        embedding,
     })
 }
 
@@ -203,7 +233,7 @@ mod tests {
             }),
             ..event(&[])
         };
-        let accepted = accept_events(&[conversion], 10, 64).unwrap();
+        let accepted = accept_events(&[conversion], 10, 64, 0).unwrap();
         assert_eq!(accepted[0].update.conversions, 1.0);
         assert!(accepted[0].needs_known_features);
         assert_eq!(accepted[0].value.map(|(minor, _)| minor), Some(4299));
@@ -253,12 +283,12 @@ mod tests {
             ),
         ];
         for (bad, field) in cases {
-            let refused = accept_events(&[event(&[("has_number", 1.0)]), bad], 10, 64).unwrap_err();
+            let refused = accept_events(&[event(&[("has_number", 1.0)]), bad], 10, 64, 0).unwrap_err();
             assert_eq!(refused.field, field, "{refused:?}");
         }
-        assert_eq!(accept_events(&[], 10, 64).unwrap_err().field, "events");
+        assert_eq!(accept_events(&[], 10, 64, 0).unwrap_err().field, "events");
         assert_eq!(
-            accept_events(&vec![event(&[]); 11], 10, 64).unwrap_err().field,
+            accept_events(&vec![event(&[]); 11], 10, 64, 0).unwrap_err().field,
             "events"
         );
     }

@@ -220,3 +220,29 @@ fn a_policy_that_prints_something_else_and_exits_is_reported_with_what_it_printe
     assert!(error.contains("ModuleNotFoundError: numpy"), "{error}");
     assert!(!error.contains("Broken pipe"), "{error}");
 }
+
+/// The README's learners table: one row per scenario, the same columns in each; on a scenario without creative
+/// features the learners cannot change a single budget, so adloop and priors-off tie seed by seed.
+#[test]
+fn the_learners_quality_table_has_a_row_per_scenario_and_ties_where_there_are_no_features() {
+    let output = adloop_sim(&[
+        "quality-table",
+        "--table",
+        "learners",
+        "--seeds",
+        "2",
+        "--scenarios-dir",
+        &project_path("scenarios"),
+        "--quiet",
+    ]);
+    let table = stdout_of(&output);
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 2 + 6, "{table}");
+    let column_count = rows[0].matches('|').count();
+    assert!(
+        rows.iter().all(|row| row.matches('|').count() == column_count),
+        "{table}"
+    );
+    let featureless = rows.iter().find(|row| row.starts_with("| stationary-10 ")).unwrap();
+    assert!(featureless.contains("| 0 [0, 0] | +0.0% |"), "{featureless}");
+}

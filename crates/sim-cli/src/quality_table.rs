@@ -1,0 +1,228 @@
+//! The README's decision-quality tables, as markdown: every scenario of a table under its policies on the same
+//! seeds, regret against the oracle with 95% intervals, and paired differences (same seeds, so the same worlds
+//! and the same oracle).
+//!
+//! - `allocator`: uniform, seed-v1, ts-basic, adloop and the oracle held to adloop's change limit, on every
+//!   allocator scenario; adloop against ts-basic, paired.
+//! - `learners`: adloop with its learners against adloop with priors off, on the scenarios where creative
+//!   features matter, mean nothing or flip between accounts; and the bound a perfect learner would give
+//!   (`adloop-true-priors`).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use campaign_sim::policy::built_in_policy;
+use campaign_sim::{
+    IntervalEstimate, PolicyError, PolicyFactory, PolicySummary, Scenario, compare_policies, paired_regret_difference,
+};
+use clap::ValueEnum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QualityTable {
+    Allocator,
+    Learners,
+}
+
+const ALLOCATOR_SCENARIOS: &[&str] = &[
+    "stationary-10",
+    "fatigue",
+    "delayed-conversions",
+    "many-ads-200",
+    "cold-start",
+    "drift",
+    "tiny-budget",
+    "jpy-account",
+    "late-reporting",
+    "high-ctr-launches",
+    "low-ctr-best-buyers",
+    "conversion-collapse",
+    "weekly-seasonality",
+    "idr-account",
+    "heavy-tailed-values",
+    "learning-resets",
+];
+const ALLOCATOR_POLICIES: &[&str] = &["uniform", "seed-v1", "ts-basic", "adloop", "oracle-limited"];
+
+const LEARNER_SCENARIOS: &[&str] = &[
+    "cold-start",
+    "creative-signals",
+    "creative-accounts",
+    "creative-noise",
+    "creative-reversed",
+    "stationary-10",
+];
+const LEARNER_POLICIES: &[&str] = &["adloop", "adloop-priors-off", "adloop-true-priors"];
+
+/// The table over seeds `first_seed..first_seed + seeds`, reading scenarios from `scenarios_dir`;
+/// `on_scenario_done` hears each scenario's name as it finishes.
+pub fn render_quality_table(
+    table: QualityTable,
+    scenarios_dir: &Path,
+    first_seed: u64,
+    seeds: u64,
+    on_scenario_done: &mut dyn FnMut(&str),
+) -> anyhow::Result<String> {
+    let (scenario_names, policy_names) = match table {
+        QualityTable::Allocator => (ALLOCATOR_SCENARIOS, ALLOCATOR_POLICIES),
+        QualityTable::Learners => (LEARNER_SCENARIOS, LEARNER_POLICIES),
+    };
+    let seed_list: Vec<u64> = (first_seed..first_seed + seeds).collect();
+    let mut text = header(table);
+    for scenario_name in scenario_names {
+        let path = scenarios_dir.join(format!("{scenario_name}.toml"));
+        let scenario_text =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read scenario {}", path.display()))?;
+        let scenario = Scenario::from_toml(&scenario_text).with_context(|| format!("scenario {}", path.display()))?;
+        let summaries = summaries_of(&scenario, policy_names, &seed_list)?;
+        let row = match table {
+            QualityTable::Allocator => allocator_row(&scenario, &summaries),
+            QualityTable::Learners => learner_row(&scenario, &summaries),
+        };
+        let _ = writeln!(text, "{row}");
+        on_scenario_done(scenario_name);
+    }
+    Ok(text)
+}
+
+fn summaries_of(
+    scenario: &Scenario,
+    policy_names: &[&'static str],
+    seeds: &[u64],
+) -> anyhow::Result<Vec<PolicySummary>> {
+    let factories: Vec<(&str, Box<PolicyFactory<'static>>)> = policy_names
+        .iter()
+        .map(|&name| {
+            let factory: Box<PolicyFactory<'static>> = Box::new(move |seed| {
+                built_in_policy(name, seed).ok_or_else(|| PolicyError::Failed {
+                    policy: name.to_owned(),
+                    reason: "unknown policy".into(),
+                })
+            });
+            (name, factory)
+        })
+        .collect();
+    let factory_refs: Vec<(&str, &PolicyFactory<'_>)> = factories
+        .iter()
+        .map(|(name, factory)| (*name, factory.as_ref()))
+        .collect();
+    Ok(compare_policies(
+        scenario,
+        &factory_refs,
+        seeds,
+        scenario.days,
+        &mut |_| {},
+    )?)
+}
+
+fn header(table: QualityTable) -> String {
+    let columns: &[&str] = match table {
+        QualityTable::Allocator => &[
+            "scenario",
+            "uniform regret",
+            "seed-v1 regret",
+            "ts-basic regret",
+            "adloop regret",
+            "limited oracle regret",
+            "adloop / uniform",
+            "adloop / ts-basic",
+            "adloop − ts-basic regret, paired",
+        ],
+        QualityTable::Learners => &[
+            "scenario",
+            "adloop regret",
+            "priors-off regret",
+            "regret, adloop − priors-off [95%]",
+            "relative",
+            "losing-ad spend in first 72 h, adloop − priors-off [95%]",
+            "relative",
+            "total value, adloop / priors-off",
+            "bound: true-rate priors − priors-off regret",
+        ],
+    };
+    format!("| {} |\n|{}\n", columns.join(" | "), "---|".repeat(columns.len()))
+}
+
+fn allocator_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
+    let [uniform, seed_v1, ts_basic, adloop, limited_oracle] = summaries else {
+        return String::new();
+    };
+    let paired = paired_regret_difference(scenario, adloop, ts_basic).map(|paired| paired.regret_difference);
+    format!(
+        "| {} ({}) | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} |",
+        scenario.name,
+        scenario.currency.code(),
+        interval(uniform.regret),
+        interval(seed_v1.regret),
+        interval(ts_basic.regret),
+        interval(adloop.regret),
+        interval(limited_oracle.regret),
+        adloop.regret.mean / uniform.regret.mean,
+        adloop.regret.mean / ts_basic.regret.mean,
+        paired.map_or_else(|| "–".to_owned(), interval),
+    )
+}
+
+fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
+    let [adloop, priors_off, true_priors] = summaries else {
+        return String::new();
+    };
+    let Some(paired) = paired_regret_difference(scenario, adloop, priors_off) else {
+        return String::new();
+    };
+    let bound = (true_priors.regret.mean - priors_off.regret.mean) / priors_off.regret.mean;
+    format!(
+        "| {} | {} | {} | {} | {:+.1}% | {} | {:+.1}% | {:.3} | {:+.1}% |",
+        scenario.name,
+        interval(adloop.regret),
+        interval(priors_off.regret),
+        interval(paired.regret_difference),
+        100.0 * paired.relative,
+        interval(paired.young_losing_spend_difference),
+        100.0 * finite_or_zero(paired.young_losing_spend_relative),
+        adloop.total_value.mean / priors_off.total_value.mean,
+        100.0 * finite_or_zero(bound),
+    )
+}
+
+/// A ratio over a baseline of zero (no losing ads, no regret) reads as no change.
+fn finite_or_zero(value: f64) -> f64 {
+    if value.is_finite() { value } else { 0.0 }
+}
+
+/// `mean [low, high]`, whole major units with thousands separators.
+fn interval(estimate: IntervalEstimate) -> String {
+    format!(
+        "{} [{}, {}]",
+        with_thousands(estimate.mean),
+        with_thousands(estimate.lower_95),
+        with_thousands(estimate.upper_95)
+    )
+}
+
+fn with_thousands(value: f64) -> String {
+    let rounded = value.round();
+    let digits = format!("{:.0}", rounded.abs());
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (position, digit) in digits.chars().enumerate() {
+        if position > 0 && (digits.len() - position) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if rounded < 0.0 { format!("-{grouped}") } else { grouped }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_reads_with_thousands_separators() {
+        assert_eq!(with_thousands(44_768.4), "44,768");
+        assert_eq!(with_thousands(-2_333.0), "-2,333");
+        assert_eq!(with_thousands(999.6), "1,000");
+        assert_eq!(with_thousands(-0.2), "0");
+        assert_eq!(with_thousands(1_234_567.0), "1,234,567");
+    }
+}

@@ -190,10 +190,11 @@ impl LearningService {
     ) -> Result<Arc<Self>, LearningError> {
         // Snapshots hold the learner and the pattern store: one taken under other constants is not reused.
         let config_fingerprint = format!(
-            "learner {} patterns {} {:?} state v3",
+            "learner {} patterns {} {:?} embedded {} state v3",
             config.fingerprint(),
             cross_learner.feature_dimensions,
-            cross_learner.store
+            cross_learner.store,
+            cross_learner.max_embedded_patterns
         );
         let max_features = config.max_features_per_event;
         let (state, applied_through) = match log::newest_snapshot(&pool, &config_fingerprint).await? {

@@ -33,7 +33,9 @@ pub enum DatabaseError {
 pub async fn connect_and_migrate(settings: &DatabaseSettings, migrator: &Migrator) -> Result<PgPool, DatabaseError> {
     let connect_options = PgConnectOptions::from_str(settings.url.expose())
         .map_err(DatabaseError::InvalidUrl)?
-        .options([("search_path", settings.schema.as_str())]);
+        // JIT compilation only pays for long analytical queries; for these services' short ones it cost up to
+        // 100 ms whenever the planner overestimated a query (relay-bench's claims).
+        .options([("search_path", settings.schema.as_str()), ("jit", "off")]);
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(settings.connect_timeout_seconds))

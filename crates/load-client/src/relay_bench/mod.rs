@@ -220,6 +220,12 @@ pub struct DeliveryFigures {
     pub marked_delivered: i64,
 }
 
+async fn any_pending(pool: &sqlx::PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM capi.events WHERE state = 'pending')")
+        .fetch_one(pool)
+        .await
+}
+
 async fn count_in_state(pool: &sqlx::PgPool, state: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM capi.events WHERE state = $1")
         .bind(state)
@@ -257,13 +263,12 @@ async fn deliver_backlog(
     let second_started = std::time::Instant::now();
     let second_relay = ServiceProcess::start(&plan.binaries_dir, "capi-relay", &environment)?;
     let time_limit = Duration::from_secs(300);
-    loop {
-        figures.left_pending = count_in_state(pool, "pending").await?;
-        if figures.left_pending == 0 || second_started.elapsed() > time_limit {
-            break;
-        }
+    // Asks only whether anything is pending (the partial index answers at once): counting every pending row
+    // while the relays deliver would load the database the run measures.
+    while any_pending(pool).await? && second_started.elapsed() <= time_limit {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    figures.left_pending = count_in_state(pool, "pending").await?;
     figures.two_relays_seconds = second_started.elapsed().as_secs_f64();
     drop((first_relay, second_relay));
     figures.marked_delivered = count_in_state(pool, "delivered").await?;

@@ -6,7 +6,7 @@
 use adloop_proto::ml::v1 as proto;
 use adloop_test_support::TestDatabase;
 
-use crate::fixtures::grpc_client;
+use crate::fixtures::{grpc_client, share_patterns};
 use crate::helpers::{spawn_ml_service, spawn_ml_service_with};
 
 const STAR: [&str; 2] = ["has_number", "ugc_style"];
@@ -50,15 +50,7 @@ async fn similar_patterns_from_other_sharing_accounts_become_a_bounded_prior() {
     let database = TestDatabase::create().await;
     let ml_service = spawn_ml_service(&database).await;
     let mut client = grpc_client(&ml_service.base_url()).await;
-    for account in ["act-low", "act-mid", "act-high", "act-new"] {
-        client
-            .set_pattern_sharing(proto::SetPatternSharingRequest {
-                account_id: account.to_owned(),
-                shares: true,
-            })
-            .await
-            .unwrap();
-    }
+    share_patterns(&mut client, &["act-low", "act-mid", "act-high", "act-new"]).await;
     // Three accounts at different levels; in each the star creative earns 1.5× the account's plain ads.
     let mut events = Vec::new();
     for (account, level) in [("act-low", 0.01), ("act-mid", 0.02), ("act-high", 0.04)] {
@@ -284,15 +276,7 @@ async fn creatives_are_found_by_the_clients_own_embeddings() {
     let database = TestDatabase::create().await;
     let ml_service = spawn_ml_service_with(&database, &[("ADLOOP_CROSS_LEARNER__EMBEDDING_DIMENSIONS", "8")]).await;
     let mut client = grpc_client(&ml_service.base_url()).await;
-    for account in ["act-a", "act-b", "act-c", "act-new"] {
-        client
-            .set_pattern_sharing(proto::SetPatternSharingRequest {
-                account_id: account.to_owned(),
-                shares: true,
-            })
-            .await
-            .unwrap();
-    }
+    share_patterns(&mut client, &["act-a", "act-b", "act-c", "act-new"]).await;
     let mut events = Vec::new();
     for account in ["act-a", "act-b", "act-c"] {
         let mut winner = delivery(

@@ -107,3 +107,16 @@ pub async fn grpc_client(base_url: &str) -> MlServiceClient<tonic::transport::Ch
     )
     .max_decoding_message_size(64 * 1024 * 1024)
 }
+
+/// Turns pattern sharing on for each of `accounts` (the cross-learner's opt-in).
+pub async fn share_patterns(client: &mut MlServiceClient<tonic::transport::Channel>, accounts: &[&str]) {
+    for account in accounts {
+        client
+            .set_pattern_sharing(proto::SetPatternSharingRequest {
+                account_id: (*account).to_owned(),
+                shares: true,
+            })
+            .await
+            .unwrap();
+    }
+}

@@ -363,13 +363,7 @@ async fn ml_service_matches_the_adloop_policy(scenario_name: &str, seed: u64, da
         // In the simulator every account shares; ml-service learns it through SetPatternSharing.
         for account in account_of.values() {
             if sharing_accounts.insert(account.clone()) {
-                client
-                    .set_pattern_sharing(proto::SetPatternSharingRequest {
-                        account_id: account.clone(),
-                        shares: true,
-                    })
-                    .await
-                    .unwrap();
+                crate::fixtures::share_patterns(&mut client, &[account.as_str()]).await;
             }
         }
         let true_roas = vec![1.0; observation.ads.len()];

@@ -46,10 +46,7 @@ fn purchases(ad_ids: &[String]) -> Vec<Value> {
 
 /// A counter of the relay's `/metrics` (0 when absent).
 fn counter(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
+    adloop_telemetry::metrics::sample_value(metrics, name).unwrap_or(0.0)
 }
 
 /// Conversions the relay has forwarded to ml-service's learner since it started.

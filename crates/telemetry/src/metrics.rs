@@ -7,6 +7,33 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 pub use prometheus_client::registry::Registry;
 
+/// The value of one sample in Prometheus text: `sample` is the metric name with its labels exactly as
+/// rendered (`adloop_relay_events_total{outcome="stored"}`). `None` when the text has no such sample.
+pub fn sample_value(prometheus_text: &str, sample: &str) -> Option<f64> {
+    prometheus_text
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Every sample of `metric` with its value of `label`, in the text's order (`("claim", 1.2)` for
+/// `metric{phase="claim"} 1.2`).
+pub fn samples_by_label(prometheus_text: &str, metric: &str, label: &str) -> Vec<(String, f64)> {
+    let label_prefix = format!("{label}=\"");
+    prometheus_text
+        .lines()
+        .filter_map(|line| {
+            let labels_and_value = line.strip_prefix(metric)?.strip_prefix('{')?;
+            let label_value = labels_and_value
+                .split(label_prefix.as_str())
+                .nth(1)?
+                .split('"')
+                .next()?;
+            let value = labels_and_value.rsplit(' ').next()?.parse().ok()?;
+            Some((label_value.to_owned(), value))
+        })
+        .collect()
+}
+
 /// The Prometheus text exposition of every metric in the registry.
 pub fn render_prometheus_text(registry: &Registry) -> String {
     let mut text = String::new();
@@ -58,5 +85,31 @@ impl HttpMetrics {
             requests_total,
             request_duration_seconds,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "# HELP x_total things\n\
+        x_total{phase=\"claim\"} 1.5\n\
+        x_total{phase=\"write\",worker=\"a\"} 2\n\
+        x_total_other 7\n\
+        y_sum 3.25\n";
+
+    #[test]
+    fn samples_are_read_by_exact_name_and_by_label() {
+        assert_eq!(sample_value(TEXT, "y_sum"), Some(3.25));
+        assert_eq!(sample_value(TEXT, "x_total{phase=\"claim\"}"), Some(1.5));
+        assert_eq!(
+            sample_value(TEXT, "x_total"),
+            None,
+            "a prefix of another sample is not a sample"
+        );
+        assert_eq!(
+            samples_by_label(TEXT, "x_total", "phase"),
+            vec![("claim".to_owned(), 1.5), ("write".to_owned(), 2.0)]
+        );
     }
 }

@@ -9,9 +9,7 @@ use crate::ingest::{PIXEL, purchase, spawn_relay_with};
 
 /// A value of the relay's `/metrics` text (0 when absent).
 fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+    adloop_telemetry::metrics::sample_value(text, name).unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

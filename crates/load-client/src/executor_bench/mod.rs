@@ -172,15 +172,11 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
 
 /// `(phase, seconds)` from the executor's `round_phase_seconds` counters in Prometheus text.
 fn phase_seconds(metrics_text: &str) -> Vec<(String, f64)> {
-    metrics_text
-        .lines()
-        .filter(|line| line.starts_with("adloop_gateway_executor_round_phase_seconds_total{"))
-        .filter_map(|line| {
-            let phase = line.split("phase=\"").nth(1)?.split('"').next()?;
-            let seconds = line.rsplit(' ').next()?.parse().ok()?;
-            Some((phase.to_owned(), seconds))
-        })
-        .collect()
+    adloop_telemetry::metrics::samples_by_label(
+        metrics_text,
+        "adloop_gateway_executor_round_phase_seconds_total",
+        "phase",
+    )
 }
 
 async fn sim_state(http: &reqwest::Client, meta_sim: &ServiceProcess) -> Result<Value, BenchError> {

@@ -61,16 +61,12 @@ impl CommitCounters {
             Ok(answer) => answer.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
-        let value = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
+        let value = |name: &str| adloop_telemetry::metrics::sample_value(&text, name).unwrap_or(0.0);
         CommitCounters {
-            inserts: value("adloop_relay_commit_requests_count "),
-            requests: value("adloop_relay_commit_requests_sum "),
-            events: value("adloop_relay_commit_events_sum "),
-            seconds: value("adloop_relay_commit_seconds_sum "),
+            inserts: value("adloop_relay_commit_requests_count"),
+            requests: value("adloop_relay_commit_requests_sum"),
+            events: value("adloop_relay_commit_events_sum"),
+            seconds: value("adloop_relay_commit_seconds_sum"),
         }
     }
 

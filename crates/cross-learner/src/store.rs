@@ -211,13 +211,23 @@ impl PatternStore {
         let Some(dimensions) = self.dimensions.filter(|dimensions| *dimensions == query.dimensions()) else {
             return Vec::new();
         };
-        let mut candidates = index.candidates(query.values());
+        // The index finds the candidates; their similarity is computed as the exact scan computes it, so both
+        // paths rank (and break ties) alike.
+        let mut candidates: Vec<(f64, usize)> = index
+            .candidates(query.values())
+            .into_iter()
+            .map(|(_, pattern)| {
+                let row = &self.vectors[pattern * dimensions..(pattern + 1) * dimensions];
+                (dot(query.values(), row), pattern)
+            })
+            .collect();
         // Patterns added since the index was built: scanned exactly.
         let uncovered = self.vectors[index.covers() * dimensions..].chunks_exact(dimensions);
         for (offset, row) in uncovered.enumerate() {
             candidates.push((dot(query.values(), row), index.covers() + offset));
         }
-        candidates.sort_by(|left, right| right.0.total_cmp(&left.0));
+        // Ties go to the pattern recorded first, as in the exact scan, so both paths answer alike.
+        candidates.sort_by(|left, right| right.0.total_cmp(&left.0).then(left.1.cmp(&right.1)));
         candidates
             .into_iter()
             .filter(|(_, pattern)| self.is_shared(*pattern, asking_account))

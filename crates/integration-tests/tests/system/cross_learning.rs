@@ -388,3 +388,70 @@ async fn creatives_are_found_by_the_clients_own_embeddings() {
         off.message()
     );
 }
+
+/// Above `store.approximate.above_patterns` ml-service builds the HNSW index in the background (its own loop,
+/// so catching up with the log never waits for a build), says so in `/metrics`, and searches through it
+/// answer as the exact scan did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_store_gets_an_approximate_index_in_the_background_and_answers_alike() {
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service_with(
+        &database,
+        &[("ADLOOP_CROSS_LEARNER__STORE__APPROXIMATE__ABOVE_PATTERNS", "20")],
+    )
+    .await;
+    let mut client = grpc_client(&ml_service.base_url()).await;
+    share_patterns(&mut client, &["act-a", "act-b", "act-c", "act-new"]).await;
+    // Thirty creatives, each run by the three accounts: every combination of two of eight features, and more.
+    let names = ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7"];
+    let mut creatives: Vec<Vec<&str>> = Vec::new();
+    for first in 0..names.len() {
+        for second in first + 1..names.len() {
+            creatives.push(vec![names[first], names[second]]);
+        }
+    }
+    creatives.push(vec!["f0", "f1", "f2"]);
+    creatives.push(vec!["f3", "f4", "f5"]);
+    let mut events = Vec::new();
+    for (index, creative) in creatives.iter().enumerate() {
+        for account in ["act-a", "act-b", "act-c"] {
+            let ctr = 0.01 + 0.0005 * index as f64;
+            events.push(delivery(
+                format!("{account}-{index}"),
+                account,
+                &format!("{account}-{index}"),
+                creative,
+                10_000.0,
+                ctr,
+            ));
+        }
+    }
+    client.record_event(proto::RecordEventRequest { events }).await.unwrap();
+    let exact = client
+        .find_similar_patterns(query(&["f0", "f1", "f2"], "act-new"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let metrics_url = format!("{}/metrics", ml_service.base_url());
+    let mut covered = 0.0;
+    for _ in 0..100 {
+        let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+        covered = adloop_telemetry::metrics::sample_value(&text, "adloop_ml_pattern_index_patterns").unwrap_or(0.0);
+        if covered > 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(covered, creatives.len() as f64, "the index covers every pattern");
+    let through_the_index = client
+        .find_similar_patterns(query(&["f0", "f1", "f2"], "act-new"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(through_the_index, exact);
+    assert!(
+        through_the_index.patterns[0].similarity > 0.999,
+        "{through_the_index:?}"
+    );
+}

@@ -135,6 +135,7 @@ pub struct LearningMetrics {
     duplicates: Counter,
     drifts: Counter,
     log_position: Gauge,
+    approximate_index_patterns: Gauge,
 }
 
 impl LearningMetrics {
@@ -144,6 +145,7 @@ impl LearningMetrics {
             duplicates: Counter::default(),
             drifts: Counter::default(),
             log_position: Gauge::default(),
+            approximate_index_patterns: Gauge::default(),
         };
         registry.register(
             "learner_events_applied",
@@ -164,6 +166,11 @@ impl LearningMetrics {
             "learner_log_position",
             "The last learning-log sequence number this replica has applied",
             metrics.log_position.clone(),
+        );
+        registry.register(
+            "pattern_index_patterns",
+            "Patterns the cross-learner's approximate (HNSW) index covers (0 while searches are exact)",
+            metrics.approximate_index_patterns.clone(),
         );
         metrics
     }
@@ -370,6 +377,7 @@ impl LearningService {
             "sharing accounts changed: rebuilding the pattern store"
         );
         state.state.reset_patterns(sharing, &self.cross_learner);
+        self.metrics.approximate_index_patterns.set(0);
         let mut replayed_through = 0;
         loop {
             let page = log::events_after(connection, replayed_through, state.applied_through).await?;
@@ -472,6 +480,7 @@ impl LearningService {
         let mut state = self.state.lock().await;
         if state.state.pattern_store_generation == generation {
             state.state.patterns.install_approximate_index(index);
+            self.metrics.approximate_index_patterns.set(patterns as i64);
             tracing::info!(patterns, "approximate index installed");
         }
     }
@@ -504,17 +513,40 @@ impl LearningService {
 /// Similar shared patterns and their prior, from `state` (nothing for an account that does not share).
 /// Catches up with other replicas' events until `stop`.
 pub fn spawn_catch_up(service: Arc<LearningService>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let index_service = service.clone();
+    let index_stop = stop.clone();
     tokio::spawn(async move {
         let interval = Duration::from_millis(service.settings.catch_up_interval_milliseconds.max(10));
-        while !*stop.borrow() {
-            if let Err(error) = service.catch_up().await {
-                tracing::warn!(%error, "cannot catch up with the learning log");
+        let catching_up = async {
+            while !*stop.borrow() {
+                if let Err(error) = service.catch_up().await {
+                    tracing::warn!(%error, "cannot catch up with the learning log");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = stop.changed() => {}
+                }
             }
-            service.maintain_approximate_index().await;
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = stop.changed() => {}
-            }
-        }
+        };
+        // Its own loop: a build takes minutes for a million patterns, and catching up must not wait for it.
+        tokio::join!(catching_up, maintain_index_until_stopped(index_service, index_stop));
     })
+}
+
+/// How often ml-service checks whether the pattern store wants a (new) approximate index.
+const APPROXIMATE_INDEX_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Builds and installs the pattern store's approximate index whenever it wants one, until `stop` (a build
+/// under way is abandoned then: nothing is installed).
+async fn maintain_index_until_stopped(service: Arc<LearningService>, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = service.maintain_approximate_index() => {}
+            _ = stop.changed() => break,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(APPROXIMATE_INDEX_CHECK_INTERVAL) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }

@@ -103,24 +103,22 @@ pub fn paired_regret_difference(
         return None;
     }
     let currency = scenario.currency;
+    let major = |amount: MinorUnits| amount.to_major(currency);
+    // One difference per seed, (policy's run, baseline's run) → major units.
+    let paired = |difference: &dyn Fn(&RunResult, &RunResult) -> f64| {
+        let differences: Vec<f64> = policy
+            .runs
+            .iter()
+            .zip(&baseline.runs)
+            .map(|(ours, theirs)| difference(ours, theirs))
+            .collect();
+        IntervalEstimate::from_samples(&differences)
+    };
     // Same oracle per seed: the regret difference is the baseline's value minus the policy's.
-    let differences: Vec<f64> = policy
-        .runs
-        .iter()
-        .zip(&baseline.runs)
-        .map(|(ours, theirs)| theirs.total_value.to_major(currency) - ours.total_value.to_major(currency))
-        .collect();
-    let regret_difference = IntervalEstimate::from_samples(&differences);
-    let young_losing_spend_differences: Vec<f64> = policy
-        .runs
-        .iter()
-        .zip(&baseline.runs)
-        .map(|(ours, theirs)| {
-            ours.spend_on_losing_ads_while_young.to_major(currency)
-                - theirs.spend_on_losing_ads_while_young.to_major(currency)
-        })
-        .collect();
-    let young_losing_spend_difference = IntervalEstimate::from_samples(&young_losing_spend_differences);
+    let regret_difference = paired(&|ours, theirs| major(theirs.total_value) - major(ours.total_value));
+    let young_losing_spend_difference = paired(&|ours, theirs| {
+        major(ours.spend_on_losing_ads_while_young) - major(theirs.spend_on_losing_ads_while_young)
+    });
     Some(PairedDifference {
         regret_difference,
         relative: regret_difference.mean / baseline.regret.mean,

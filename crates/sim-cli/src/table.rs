@@ -107,29 +107,28 @@ pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicyS
     }
     if let Some((first, others)) = summaries.split_first() {
         for other in others {
-            if let Some(paired) = campaign_sim::paired_regret_difference(scenario, first, other) {
-                let difference = paired.regret_difference;
+            let Some(paired) = campaign_sim::paired_regret_difference(scenario, first, other) else {
+                continue;
+            };
+            let lines = [
+                ("regret", paired.regret_difference, paired.relative, "'s regret"),
+                (
+                    "spend on losing ads in their first 72 h",
+                    paired.young_losing_spend_difference,
+                    paired.young_losing_spend_relative,
+                    "'s",
+                ),
+            ];
+            for (measure, difference, relative, of_whose) in lines {
                 let _ = writeln!(
                     text,
-                    "  paired by seed, {} − {} regret: {:.0} [{:.0}, {:.0}] ({:+.1}% of {}'s regret)",
+                    "  paired by seed, {} − {} {measure}: {:.0} [{:.0}, {:.0}] ({:+.1}% of {}{of_whose})",
                     first.policy,
                     other.policy,
                     difference.mean,
                     difference.lower_95,
                     difference.upper_95,
-                    100.0 * paired.relative,
-                    other.policy,
-                );
-                let young = paired.young_losing_spend_difference;
-                let _ = writeln!(
-                    text,
-                    "  paired by seed, {} − {} spend on losing ads in their first 72 h: {:.0} [{:.0}, {:.0}] ({:+.1}% of {}'s)",
-                    first.policy,
-                    other.policy,
-                    young.mean,
-                    young.lower_95,
-                    young.upper_95,
-                    100.0 * paired.young_losing_spend_relative,
+                    100.0 * relative,
                     other.policy,
                 );
             }

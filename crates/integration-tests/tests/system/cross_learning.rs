@@ -259,6 +259,16 @@ async fn accounts_opt_in_and_query_patterns_through_the_gateway() {
     );
 }
 
+/// A search by embedding for `act-new` (top_k 0 asks for the default).
+fn embedding_query(embedding: Vec<f32>, top_k: u32) -> proto::FindSimilarPatternsRequest {
+    proto::FindSimilarPatternsRequest {
+        embedding,
+        top_k,
+        account_id: "act-new".into(),
+        ..proto::FindSimilarPatternsRequest::default()
+    }
+}
+
 /// A unit vector near `direction` (0..8 picks the axis, `tilt` leans it towards the next axis).
 fn embedding_towards(direction: usize, tilt: f32) -> Vec<f32> {
     let mut values = vec![0.01_f32; 8];
@@ -302,12 +312,7 @@ async fn creatives_are_found_by_the_clients_own_embeddings() {
     client.record_event(proto::RecordEventRequest { events }).await.unwrap();
 
     let found = client
-        .find_similar_patterns(proto::FindSimilarPatternsRequest {
-            embedding: embedding_towards(2, 0.2),
-            top_k: 1,
-            account_id: "act-new".into(),
-            ..proto::FindSimilarPatternsRequest::default()
-        })
+        .find_similar_patterns(embedding_query(embedding_towards(2, 0.2), 1))
         .await
         .unwrap()
         .into_inner();
@@ -323,23 +328,14 @@ async fn creatives_are_found_by_the_clients_own_embeddings() {
     let replica = spawn_ml_service_with(&database, &[("ADLOOP_CROSS_LEARNER__EMBEDDING_DIMENSIONS", "8")]).await;
     let replica_found = grpc_client(&replica.base_url())
         .await
-        .find_similar_patterns(proto::FindSimilarPatternsRequest {
-            embedding: embedding_towards(2, 0.2),
-            top_k: 1,
-            account_id: "act-new".into(),
-            ..proto::FindSimilarPatternsRequest::default()
-        })
+        .find_similar_patterns(embedding_query(embedding_towards(2, 0.2), 1))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(replica_found, found);
 
     let wrong_length = client
-        .find_similar_patterns(proto::FindSimilarPatternsRequest {
-            embedding: vec![1.0; 3],
-            account_id: "act-new".into(),
-            ..proto::FindSimilarPatternsRequest::default()
-        })
+        .find_similar_patterns(embedding_query(vec![1.0; 3], 0))
         .await
         .unwrap_err();
     assert_eq!(wrong_length.code(), tonic::Code::InvalidArgument);

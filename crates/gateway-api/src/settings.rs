@@ -50,6 +50,16 @@ impl GatewaySettings {
                 "must be between 1 and 500",
             ));
         }
+        // A round holds a connection for its queries and one for its lease keeper; the wake-up listener
+        // holds one more, and the API needs some.
+        if settings.executor.workers == 0
+            || settings.executor.workers * 2 + 2 > settings.database.max_connections as usize
+        {
+            return Err(ConfigError::rule_violated(
+                "executor.workers",
+                "must be at least 1 and at most (database.max_connections - 2) / 2",
+            ));
+        }
         if let Err((key, rule)) = settings.executor.guardrails.validate() {
             return Err(ConfigError::rule_violated(&format!("executor.guardrails.{key}"), rule));
         }
@@ -69,5 +79,34 @@ impl GatewaySettings {
             ));
         }
         Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(pairs: &[(&str, &str)]) -> Result<GatewaySettings, ConfigError> {
+        let mut environment = vec![("ADLOOP_DATABASE__URL", "postgres://adloop@127.0.0.1/adloop")];
+        environment.extend_from_slice(pairs);
+        GatewaySettings::load(&EnvironmentVariables::from_pairs(environment))
+    }
+
+    #[test]
+    fn executor_workers_must_fit_the_database_pool() {
+        assert_eq!(
+            load_with(&[]).unwrap().executor.workers,
+            4,
+            "the shipped default fits 10 connections"
+        );
+        let error = load_with(&[("ADLOOP_EXECUTOR__WORKERS", "5")]).unwrap_err().to_string();
+        assert!(error.contains("executor.workers"), "{error}");
+        let error = load_with(&[("ADLOOP_EXECUTOR__WORKERS", "0")]).unwrap_err().to_string();
+        assert!(error.contains("executor.workers"), "{error}");
+        let bigger_pool = [
+            ("ADLOOP_EXECUTOR__WORKERS", "5"),
+            ("ADLOOP_DATABASE__MAX_CONNECTIONS", "12"),
+        ];
+        assert_eq!(load_with(&bigger_pool).unwrap().executor.workers, 5);
     }
 }

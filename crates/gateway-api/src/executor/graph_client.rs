@@ -71,11 +71,13 @@ pub enum GraphClientError {
     Refused(OperationResult),
 }
 
+/// Clones share the connection pool and the request count.
+#[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
     settings: GraphSettings,
     /// Requests sent, for the batch-versus-single comparison.
-    requests_sent: std::sync::atomic::AtomicU64,
+    requests_sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl GraphClient {
@@ -86,7 +88,7 @@ impl GraphClient {
         Ok(GraphClient {
             http,
             settings,
-            requests_sent: std::sync::atomic::AtomicU64::new(0),
+            requests_sent: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
         })
     }
 

@@ -1,7 +1,9 @@
-//! The executor running inside the gateway: one worker task that runs rounds while changes are due, sleeps
-//! until a notification (`LISTEN adloop_ad_changes`) or the poll interval, rescues expired leases on its
-//! own interval, and analyses the queue table when it grew (`table_statistics`). On stop it finishes the
-//! round in hand (every claimed change gets an outcome) and exits.
+//! The executor running inside the gateway: `executor.workers` worker tasks, each running rounds while
+//! changes are due and otherwise sleeping until a wake-up (`LISTEN adloop_ad_changes`, relayed by one
+//! listener task) or the poll interval; one housekeeping task that rescues expired leases on its own
+//! interval and analyses the queue table when it grew (`table_statistics`). Several workers let one round
+//! wait for Postgres while another waits for the Graph API. On stop every worker finishes the round in
+//! hand (every claimed change gets an outcome) and exits.
 
 use std::time::Duration;
 
@@ -14,87 +16,115 @@ use super::queue::{self, WAKE_UP_CHANNEL};
 use super::table_statistics;
 use super::worker::Executor;
 
-/// How often the worker asks whether the queue table needs fresh planner statistics (a cheap catalog read).
+/// How often housekeeping asks whether the queue table needs fresh planner statistics (a cheap catalog
+/// read).
 const STATISTICS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
-pub fn spawn_executor(executor: Executor, pool: PgPool, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn_executor(executor: Executor, pool: PgPool, stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let poll_interval = Duration::from_millis(executor_poll_interval(&executor));
-        let rescue_interval = Duration::from_secs(executor_rescue_interval(&executor));
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(WAKE_UP_CHANNEL).await {
-                Ok(()) => Some(listener),
-                Err(error) => {
-                    tracing::warn!(%error, "executor: no LISTEN; polling only");
-                    None
-                }
-            },
-            Err(error) => {
-                tracing::warn!(%error, "executor: no LISTEN connection; polling only");
-                None
-            }
-        };
-        let mut last_rescue = tokio::time::Instant::now();
-        let mut last_statistics_check = tokio::time::Instant::now();
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            if last_statistics_check.elapsed() >= STATISTICS_CHECK_INTERVAL {
-                match table_statistics::analyze_queue_if_stale(&pool).await {
-                    Ok(true) => tracing::info!("executor: analysed the queue table (it grew since its statistics)"),
-                    Ok(false) => {}
-                    Err(error) => tracing::warn!(%error, "executor: could not check the queue's statistics"),
-                }
-                last_statistics_check = tokio::time::Instant::now();
-            }
-            if last_rescue.elapsed() >= rescue_interval {
-                match queue::rescue(&pool, "executor-rescuer").await {
-                    Ok(0) => {}
-                    Ok(rescued) => tracing::info!(rescued, "executor: returned expired leases to the queue"),
-                    Err(error) => tracing::warn!(%error, "executor: rescue failed"),
-                }
-                last_rescue = tokio::time::Instant::now();
-            }
-            match executor.run_once().await {
-                Ok(round) if round.claimed > 0 => {
-                    tracing::info!(
-                        claimed = round.claimed,
-                        completed = round.completed,
-                        retried = round.retried,
-                        discarded = round.discarded,
-                        held = round.held,
-                        awaiting_approval = round.awaiting_approval,
-                        leases_lost = round.leases_lost,
-                        "executor round"
-                    );
-                    continue;
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "executor round failed"),
-            }
-            let wake_up = async {
-                match listener.as_mut() {
-                    Some(listener) => {
-                        let _ = listener.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                () = wake_up => {}
-                () = tokio::time::sleep(poll_interval) => {}
-                _ = stop.changed() => {}
-            }
+        // Each notification bumps the counter; a worker that saw no change since its last round sleeps.
+        let (wake_sender, wake_receiver) = watch::channel(0_u64);
+        let listener = tokio::spawn(relay_wake_ups(pool.clone(), wake_sender, stop.clone()));
+        let housekeeping = tokio::spawn(keep_house(
+            pool,
+            Duration::from_secs(executor.settings().rescue_interval_seconds),
+            stop.clone(),
+        ));
+        let workers: Vec<JoinHandle<()>> = (0..executor.settings().workers.max(1))
+            .map(|index| tokio::spawn(run_worker(executor.worker(index), wake_receiver.clone(), stop.clone())))
+            .collect();
+        for worker in workers {
+            let _ = worker.await;
         }
+        listener.abort();
+        let _ = housekeeping.await;
         tracing::info!("executor stopped");
     })
 }
 
-fn executor_poll_interval(executor: &Executor) -> u64 {
-    executor.settings().poll_interval_milliseconds
+/// Runs rounds while they claim something; otherwise waits for a wake-up, the poll interval or the stop.
+async fn run_worker(executor: Executor, mut wake_up: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
+    let poll_interval = Duration::from_millis(executor.settings().poll_interval_milliseconds);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        // Marks what this round has seen: a notification during the round makes the wait below return.
+        wake_up.borrow_and_update();
+        match executor.run_once().await {
+            Ok(round) if round.claimed > 0 => {
+                tracing::info!(
+                    worker = executor.worker_name(),
+                    claimed = round.claimed,
+                    completed = round.completed,
+                    retried = round.retried,
+                    discarded = round.discarded,
+                    held = round.held,
+                    awaiting_approval = round.awaiting_approval,
+                    leases_lost = round.leases_lost,
+                    "executor round"
+                );
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(worker = executor.worker_name(), %error, "executor round failed"),
+        }
+        tokio::select! {
+            _ = wake_up.changed() => {}
+            () = tokio::time::sleep(poll_interval) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
-fn executor_rescue_interval(executor: &Executor) -> u64 {
-    executor.settings().rescue_interval_seconds
+/// Relays `NOTIFY adloop_ad_changes` to the workers; without a listener they poll.
+async fn relay_wake_ups(pool: PgPool, wake_up: watch::Sender<u64>, mut stop: watch::Receiver<bool>) {
+    let mut listener = match PgListener::connect_with(&pool).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::warn!(%error, "executor: no LISTEN connection; polling only");
+            return;
+        }
+    };
+    if let Err(error) = listener.listen(WAKE_UP_CHANNEL).await {
+        tracing::warn!(%error, "executor: no LISTEN; polling only");
+        return;
+    }
+    loop {
+        tokio::select! {
+            notification = listener.recv() => {
+                // Either way the workers look: a lost connection may have swallowed a notification.
+                wake_up.send_modify(|count| *count = count.wrapping_add(1));
+                if let Err(error) = notification {
+                    tracing::warn!(%error, "executor: LISTEN connection lost; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Rescues expired leases and refreshes the queue's planner statistics, each on its own interval.
+async fn keep_house(pool: PgPool, rescue_interval: Duration, mut stop: watch::Receiver<bool>) {
+    let mut last_rescue = tokio::time::Instant::now();
+    loop {
+        match table_statistics::analyze_queue_if_stale(&pool).await {
+            Ok(true) => tracing::info!("executor: analysed the queue table (it grew since its statistics)"),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "executor: could not check the queue's statistics"),
+        }
+        if last_rescue.elapsed() >= rescue_interval {
+            match queue::rescue(&pool, "executor-rescuer").await {
+                Ok(0) => {}
+                Ok(rescued) => tracing::info!(rescued, "executor: returned expired leases to the queue"),
+                Err(error) => tracing::warn!(%error, "executor: rescue failed"),
+            }
+            last_rescue = tokio::time::Instant::now();
+        }
+        tokio::select! {
+            () = tokio::time::sleep(STATISTICS_CHECK_INTERVAL.min(rescue_interval)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! `meta_answers`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use adloop_money::{Currency, GraphAmount, MinorUnits};
@@ -55,6 +55,10 @@ pub struct ExecutorSettings {
     #[serde(default = "default_rescue_interval_seconds")]
     pub rescue_interval_seconds: u64,
     pub claim_batch_size: i64,
+    /// Rounds this gateway runs at once, each its own worker with its own claims: while one waits for
+    /// Postgres another waits for the Graph API.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
     pub lease_seconds: f64,
     pub write_mode: WriteMode,
     /// Validate every write with `execution_options=["validate_only"]` and record it, changing nothing.
@@ -69,6 +73,10 @@ pub struct ExecutorSettings {
     /// Pausing an account from Meta's usage headers, shared by every worker.
     #[serde(default)]
     pub pacing: super::pacing::PacingSettings,
+}
+
+fn default_workers() -> usize {
+    4
 }
 
 fn default_poll_interval_milliseconds() -> u64 {
@@ -151,6 +159,9 @@ fn url_encoded(value: &str) -> String {
         .collect()
 }
 
+/// One worker of the executor. Workers of one gateway are clones with their own names (their leases are
+/// their own) sharing the account facts they read.
+#[derive(Clone)]
 pub struct Executor {
     pool: PgPool,
     graph: GraphClient,
@@ -159,7 +170,10 @@ pub struct Executor {
     backoff: Backoff,
     metrics: ExecutorMetrics,
     /// Accounts' currency and minimum budget as last read, and when.
-    account_facts_cache: Mutex<HashMap<String, (Value, Instant)>>,
+    account_facts_cache: Arc<Mutex<HashMap<String, (Value, Instant)>>>,
+    /// Workers of one gateway claim one at a time: claims made at the same moment would look at the same
+    /// candidates and skip each other's locks, each getting fewer changes for the same work.
+    claim_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 const HOUR_SECONDS: f64 = 3600.0;
@@ -189,7 +203,8 @@ impl Executor {
             worker_name,
             backoff: Backoff::default(),
             metrics: ExecutorMetrics::default(),
-            account_facts_cache: Mutex::new(HashMap::new()),
+            account_facts_cache: Arc::new(Mutex::new(HashMap::new())),
+            claim_turn: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -197,6 +212,18 @@ impl Executor {
     pub fn with_metrics(mut self, metrics: ExecutorMetrics) -> Executor {
         self.metrics = metrics;
         self
+    }
+
+    /// Worker `index` of this gateway: the same executor under the name `<name>-<index>`.
+    pub fn worker(&self, index: usize) -> Executor {
+        Executor {
+            worker_name: format!("{}-{index}", self.worker_name),
+            ..self.clone()
+        }
+    }
+
+    pub fn worker_name(&self) -> &str {
+        &self.worker_name
     }
 
     pub fn graph(&self) -> &GraphClient {
@@ -268,6 +295,7 @@ impl Executor {
     /// One round; returns what it did.
     pub async fn run_once(&self) -> Result<RoundReport, ExecutorError> {
         let started = Instant::now();
+        let claim_turn = self.claim_turn.lock().await;
         let claimed = queue::claim(
             &self.pool,
             &self.worker_name,
@@ -275,6 +303,7 @@ impl Executor {
             self.lease(),
         )
         .await?;
+        drop(claim_turn);
         self.metrics.add_phase_time("claim", started.elapsed());
         let mut report = RoundReport {
             claimed: claimed.len(),

@@ -29,7 +29,8 @@ const WORKERS: usize = 3;
 
 fn start_worker(database_url: &str, meta_sim_url: &str) -> Child {
     gateway_command(database_url)
-        .env("ADLOOP_DATABASE__MAX_CONNECTIONS", "4")
+        .env("ADLOOP_DATABASE__MAX_CONNECTIONS", "6")
+        .env("ADLOOP_EXECUTOR__WORKERS", "2")
         .env("ADLOOP_TELEMETRY__LOG_FILTER", "warn")
         .env("ADLOOP_EXECUTOR__ENABLED", "true")
         .env("ADLOOP_EXECUTOR__CLAIM_BATCH_SIZE", "20")

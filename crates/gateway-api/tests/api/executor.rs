@@ -83,6 +83,7 @@ fn executor_settings(write_mode: WriteMode) -> ExecutorSettings {
         poll_interval_milliseconds: 100,
         rescue_interval_seconds: 5,
         claim_batch_size: 50,
+        workers: 1,
         lease_seconds: 30.0,
         write_mode,
         dry_run: false,

@@ -526,6 +526,43 @@ async fn a_claim_takes_one_ad_set_per_campaign_before_a_second_of_any() {
 }
 
 #[tokio::test]
+async fn a_campaign_queued_later_takes_turns_from_the_current_round_instead_of_jumping_the_queue() {
+    let pool = queue_database().await;
+    // campaign-1 queues four ad sets; the first two are applied.
+    let campaign_one: Vec<NewAdChange> = (1..=4)
+        .map(|number| budget(&format!("set-{number}"), 11_000, &format!("k{number}")))
+        .collect();
+    enqueue_ids(&pool, &campaign_one).await;
+    let done = Outcome::Completed {
+        detail: serde_json::json!({}),
+    };
+    for expected in ["set-1", "set-2"] {
+        let claimed = queue::claim(&pool, "w", 1, LONG_LEASE).await.unwrap();
+        assert_eq!(claimed[0].object_id, expected);
+        queue::finish(&pool, "w", claimed[0].id, claimed[0].attempt, &done)
+            .await
+            .unwrap();
+    }
+
+    // Then campaign-2 queues three.
+    let campaign_two: Vec<NewAdChange> = ["a", "b", "c"]
+        .iter()
+        .map(|letter| {
+            let mut change = budget(&format!("set-c2{letter}"), 11_000, &format!("kc2{letter}"));
+            change.campaign_id = Some("campaign-2".into());
+            change
+        })
+        .collect();
+    enqueue_ids(&pool, &campaign_two).await;
+
+    let claimed = queue::claim(&pool, "w", 4, LONG_LEASE).await.unwrap();
+    let mut objects: Vec<&str> = claimed.iter().map(|change| change.object_id.as_str()).collect();
+    objects.sort();
+    // The campaigns alternate from here: campaign-2's backlog does not go first as a block.
+    assert_eq!(objects, ["set-3", "set-4", "set-c2a", "set-c2b"]);
+}
+
+#[tokio::test]
 async fn one_bulk_request_keeps_its_order_repeats_and_supersedes_like_separate_ones() {
     let pool = queue_database().await;
     let known = enqueue_ids(&pool, &[budget("set-0", 10_500, "known")]).await[0];

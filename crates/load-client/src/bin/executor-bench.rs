@@ -1,6 +1,7 @@
 //! The safe executor end to end under load (see `adloop_load::executor_bench`).
 //!
 //!     executor-bench [--changes 10000] [--single-changes 10000] [--binaries-dir target/release]
+//!                    [--runs batch-1,batch-2,single] [--gateway-setting ADLOOP_…=VALUE]…
 //!     executor-bench --pacing-flood [--flood-seconds 60] [--flood-changes-per-second 100]
 //!
 //! Throughput (the default) runs, one after another on fresh databases and worlds: batch mode with one
@@ -35,6 +36,23 @@ struct Arguments {
     /// second each account gets 3,000 changes in 30 s, more than its score allows).
     #[arg(long, default_value_t = 100)]
     flood_changes_per_second: u32,
+    /// Which throughput runs to make: any of batch-1, batch-2, single (default: all three).
+    #[arg(long, value_delimiter = ',', default_values_t = ["batch-1".to_owned(), "batch-2".to_owned(), "single".to_owned()])]
+    runs: Vec<String>,
+    /// An extra setting for every gateway of the throughput runs, as NAME=VALUE (e.g.
+    /// ADLOOP_EXECUTOR__CLAIM_BATCH_SIZE=200); may be repeated.
+    #[arg(long = "gateway-setting", value_parser = parse_setting)]
+    gateway_settings: Vec<(String, String)>,
+}
+
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("--gateway-setting {text:?}: expected NAME=VALUE"))?;
+    if !name.starts_with("ADLOOP_") {
+        return Err(format!("--gateway-setting {name}: gateway settings start with ADLOOP_"));
+    }
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 async fn pacing_flood(arguments: &Arguments, binaries_dir: std::path::PathBuf) -> anyhow::Result<()> {
@@ -110,15 +128,20 @@ async fn main() -> anyhow::Result<()> {
         gateway_replicas,
         binaries_dir: binaries_dir.clone(),
         time_limit: Duration::from_secs(900),
+        extra_gateway_settings: arguments.gateway_settings.clone(),
     };
-    let runs = [
-        ("batch, 1 replica", plan(arguments.changes, WriteMode::Batch, 1)),
-        ("batch, 2 replicas", plan(arguments.changes, WriteMode::Batch, 2)),
-        (
-            "single, 1 replica",
-            plan(arguments.single_changes, WriteMode::Single, 1),
-        ),
-    ];
+    let mut runs = Vec::new();
+    for run in &arguments.runs {
+        runs.push(match run.as_str() {
+            "batch-1" => ("batch, 1 replica", plan(arguments.changes, WriteMode::Batch, 1)),
+            "batch-2" => ("batch, 2 replicas", plan(arguments.changes, WriteMode::Batch, 2)),
+            "single" => (
+                "single, 1 replica",
+                plan(arguments.single_changes, WriteMode::Single, 1),
+            ),
+            other => anyhow::bail!("--runs: unknown run {other:?} (batch-1, batch-2 or single)"),
+        });
+    }
     let mut results = Vec::new();
     for (label, plan) in &runs {
         eprintln!("executor-bench: {label}, {} changes…", plan.changes);
@@ -154,15 +177,32 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     println!("bare Postgres SKIP LOCKED claim-50 + complete, 2 workers, 10,000 rows: {ceiling:.0} rows/s");
-    let batch = &results[0].1;
-    let two_replicas = &results[1].1;
-    let single = &results[2].1;
+    let figures_of = |label: &str| {
+        results
+            .iter()
+            .find(|(run_label, _)| *run_label == label)
+            .map(|(_, figures)| figures)
+    };
     let requests_per_change = |figures: &RunFigures| figures.graph_requests as f64 / figures.changes.max(1) as f64;
-    println!(
-        "single/batch Graph requests per change: {:.1}x; two replicas / one, changes/s: {:.2}x; batch changes/s / bare ceiling: {:.2}",
-        requests_per_change(single) / requests_per_change(batch).max(1e-9),
-        two_replicas.changes_per_second() / batch.changes_per_second().max(1e-9),
-        batch.changes_per_second() / ceiling.max(1e-9),
-    );
+    let mut ratios = Vec::new();
+    if let Some(batch) = figures_of("batch, 1 replica") {
+        if let Some(single) = figures_of("single, 1 replica") {
+            ratios.push(format!(
+                "single/batch Graph requests per change: {:.1}x",
+                requests_per_change(single) / requests_per_change(batch).max(1e-9)
+            ));
+        }
+        if let Some(two_replicas) = figures_of("batch, 2 replicas") {
+            ratios.push(format!(
+                "two replicas / one, changes/s: {:.2}x",
+                two_replicas.changes_per_second() / batch.changes_per_second().max(1e-9)
+            ));
+        }
+        ratios.push(format!(
+            "batch changes/s / bare ceiling: {:.2}",
+            batch.changes_per_second() / ceiling.max(1e-9)
+        ));
+    }
+    println!("{}", ratios.join("; "));
     Ok(())
 }

@@ -69,6 +69,8 @@ pub struct RunPlan {
     pub binaries_dir: PathBuf,
     /// Give up waiting for the changes after this long.
     pub time_limit: Duration,
+    /// Settings for every gateway beyond the run's own (`ADLOOP_…` names and values).
+    pub extra_gateway_settings: Vec<(String, String)>,
 }
 
 /// What one run measured.
@@ -99,7 +101,7 @@ impl RunFigures {
 
 /// Runs the plan once on a fresh database and a fresh meta-sim world.
 pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
-    let stack = BenchStack::start(
+    let mut stack = BenchStack::start(
         &plan.binaries_dir,
         &plan.shape,
         &[
@@ -119,6 +121,9 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
         ],
     )
     .await?;
+    stack
+        .gateway_environment
+        .extend(plan.extra_gateway_settings.iter().cloned());
     let gateways = (0..plan.gateway_replicas.max(1))
         .map(|_| stack.start_gateway())
         .collect::<Result<Vec<_>, _>>()?;

@@ -86,20 +86,42 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
     }
     let columns = NewChangeColumns::of(changes);
     let mut transaction = pool.begin().await?;
+    // Each change's fair round (see the migration `fair_claim_order`): after its campaign's open changes,
+    // and never below the round the claims are serving now, so a campaign that had nothing queued is
+    // served in the current round rather than after every round the others have queued.
     let inserted: Vec<(i64, String, String)> = sqlx::query_as(
-        "INSERT INTO ad_changes (tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \
+        "WITH new AS ( \
+             SELECT *, COALESCE(campaign_id, object_id) AS campaign_key \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                 $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::float8[], \
+                 $15::text[], $16::text[], $17::text[], $18::smallint[], $19::float8[], $20::int[]) \
+                 WITH ORDINALITY AS new(tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \
+                 currency, old_budget, requested_budget, old_status, requested_status, reason, confidence, \
+                 source, idempotency_key, state, priority, delay, max_attempts, position) \
+         ), \
+         serving AS ( \
+             SELECT COALESCE((SELECT fair_round FROM ad_changes \
+                 WHERE state IN ('available', 'retryable') AND run_at <= now() \
+                 ORDER BY priority DESC, fair_round, run_at, id LIMIT 1), 0) AS round \
+         ), \
+         next_of_campaign AS ( \
+             SELECT keys.campaign_key, ( \
+                 SELECT max(a.fair_round) + 1 FROM ad_changes a \
+                 WHERE COALESCE(a.campaign_id, a.object_id) = keys.campaign_key \
+                     AND a.state IN ('available', 'retryable', 'running')) AS round \
+             FROM (SELECT DISTINCT campaign_key FROM new) AS keys \
+         ) \
+         INSERT INTO ad_changes (tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \
              currency, old_budget_minor, requested_budget_minor, old_status, requested_status, reason, \
-             confidence, source, idempotency_key, state, priority, run_at, max_attempts) \
-         SELECT tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, currency, old_budget, \
-             requested_budget, old_status, requested_status, reason, confidence, source, idempotency_key, state, \
-             priority, now() + make_interval(secs => delay), max_attempts \
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-             $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::float8[], \
-             $15::text[], $16::text[], $17::text[], $18::smallint[], $19::float8[], $20::int[]) \
-             WITH ORDINALITY AS new(tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \
-             currency, old_budget, requested_budget, old_status, requested_status, reason, confidence, source, \
-             idempotency_key, state, priority, delay, max_attempts, position) \
-         ORDER BY position \
+             confidence, source, idempotency_key, state, priority, run_at, max_attempts, fair_round) \
+         SELECT new.tenant_id, new.ad_account_id, new.campaign_id, new.ad_set_id, new.ad_id, new.object_id, \
+             new.kind, new.currency, new.old_budget, new.requested_budget, new.old_status, new.requested_status, \
+             new.reason, new.confidence, new.source, new.idempotency_key, new.state, new.priority, \
+             now() + make_interval(secs => new.delay), new.max_attempts, \
+             GREATEST(COALESCE(next_of_campaign.round, 0), serving.round) \
+                 + row_number() OVER (PARTITION BY new.campaign_key ORDER BY new.position) - 1 \
+         FROM new JOIN next_of_campaign USING (campaign_key) CROSS JOIN serving \
+         ORDER BY new.position \
          ON CONFLICT (tenant_id, idempotency_key) DO NOTHING \
          RETURNING id, tenant_id, idempotency_key",
     )

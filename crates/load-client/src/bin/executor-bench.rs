@@ -1,15 +1,15 @@
 //! The safe executor end to end under load (see `adloop_load::executor_bench`).
 //!
 //!     executor-bench [--changes 10000] [--single-changes 10000] [--binaries-dir target/release]
-//!                    [--runs batch-1,batch-2,single] [--gateway-setting ADLOOP_…=VALUE]…
+//!                    [--runs batch-1,batch-2,single,…] [--gateway-setting ADLOOP_…=VALUE]…
 //!     executor-bench --pacing-flood [--flood-seconds 60] [--flood-changes-per-second 100]
 //!
 //! Throughput (the default) runs, one after another on fresh databases and worlds: batch mode with one
-//! gateway replica, batch mode with two, single-request mode with one; then the bare Postgres claim
-//! ceiling. Prints a Markdown table. `--pacing-flood` instead pours changes into two ad accounts of a
-//! meta-sim at Meta's default limits for a minute and checks no throttling answer reached a change (exits
-//! non-zero if one did). Needs the dev stack (`scripts/dev-stack up`) and release builds of gateway-api and
-//! meta-sim.
+//! gateway replica, batch mode with two, single-request mode with one, and the scale-out pair (one replica
+//! and two, at one executor worker each); then the bare Postgres claim ceiling. Prints a Markdown table.
+//! `--pacing-flood` instead pours changes into two ad accounts of a meta-sim at Meta's default limits for
+//! a minute and checks no throttling answer reached a change (exits non-zero if one did). Needs the dev
+//! stack (`scripts/dev-stack up`) and release builds of gateway-api and meta-sim.
 
 use std::time::Duration;
 
@@ -36,14 +36,23 @@ struct Arguments {
     /// second each account gets 3,000 changes in 30 s, more than its score allows).
     #[arg(long, default_value_t = 100)]
     flood_changes_per_second: u32,
-    /// Which throughput runs to make: any of batch-1, batch-2, single (default: all three).
-    #[arg(long, value_delimiter = ',', default_values_t = ["batch-1".to_owned(), "batch-2".to_owned(), "single".to_owned()])]
+    /// Which throughput runs to make: any of batch-1, batch-2, single, and the scale-out pair at one worker
+    /// per gateway, batch-1-one-worker and batch-2-one-worker (default: all five).
+    #[arg(long, value_delimiter = ',', default_values_t = ALL_RUNS.map(str::to_owned))]
     runs: Vec<String>,
     /// An extra setting for every gateway of the throughput runs, as NAME=VALUE (e.g.
     /// ADLOOP_EXECUTOR__CLAIM_BATCH_SIZE=200); may be repeated.
     #[arg(long = "gateway-setting", value_parser = parse_setting)]
     gateway_settings: Vec<(String, String)>,
 }
+
+const ALL_RUNS: [&str; 5] = [
+    "batch-1",
+    "batch-2",
+    "single",
+    "batch-1-one-worker",
+    "batch-2-one-worker",
+];
 
 fn parse_setting(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
@@ -130,6 +139,13 @@ async fn main() -> anyhow::Result<()> {
         time_limit: Duration::from_secs(900),
         extra_gateway_settings: arguments.gateway_settings.clone(),
     };
+    // On 2 cores one gateway's workers already keep the machine busy; the scale-out pair shows how
+    // replicas share the work at one worker each.
+    let one_worker = |mut plan: RunPlan| {
+        plan.extra_gateway_settings
+            .push(("ADLOOP_EXECUTOR__WORKERS".to_owned(), "1".to_owned()));
+        plan
+    };
     let mut runs = Vec::new();
     for run in &arguments.runs {
         runs.push(match run.as_str() {
@@ -139,7 +155,15 @@ async fn main() -> anyhow::Result<()> {
                 "single, 1 replica",
                 plan(arguments.single_changes, WriteMode::Single, 1),
             ),
-            other => anyhow::bail!("--runs: unknown run {other:?} (batch-1, batch-2 or single)"),
+            "batch-1-one-worker" => (
+                "batch, 1 replica × 1 worker",
+                one_worker(plan(arguments.changes, WriteMode::Batch, 1)),
+            ),
+            "batch-2-one-worker" => (
+                "batch, 2 replicas × 1 worker",
+                one_worker(plan(arguments.changes, WriteMode::Batch, 2)),
+            ),
+            other => anyhow::bail!("--runs: unknown run {other:?} (one of {})", ALL_RUNS.join(", ")),
         });
     }
     let mut results = Vec::new();
@@ -196,6 +220,15 @@ async fn main() -> anyhow::Result<()> {
             ratios.push(format!(
                 "two replicas / one, changes/s: {:.2}x",
                 two_replicas.changes_per_second() / batch.changes_per_second().max(1e-9)
+            ));
+        }
+        if let (Some(one), Some(two)) = (
+            figures_of("batch, 1 replica × 1 worker"),
+            figures_of("batch, 2 replicas × 1 worker"),
+        ) {
+            ratios.push(format!(
+                "at one worker each, two replicas / one: {:.2}x",
+                two.changes_per_second() / one.changes_per_second().max(1e-9)
             ));
         }
         ratios.push(format!(

@@ -52,9 +52,9 @@ impl GatewaySettings {
         }
         // A round holds a connection for its queries and one for its lease keeper; the wake-up listener
         // holds one more, and the API needs some.
-        if settings.executor.workers == 0
-            || settings.executor.workers * 2 + 2 > settings.database.max_connections as usize
-        {
+        let workers = settings.executor.workers;
+        let pool_fits = workers >= 1 && workers * 2 + 2 <= settings.database.max_connections as usize;
+        if settings.executor.enabled && !pool_fits {
             return Err(ConfigError::rule_violated(
                 "executor.workers",
                 "must be at least 1 and at most (database.max_connections - 2) / 2",
@@ -87,7 +87,11 @@ mod tests {
     use super::*;
 
     fn load_with(pairs: &[(&str, &str)]) -> Result<GatewaySettings, ConfigError> {
-        let mut environment = vec![("ADLOOP_DATABASE__URL", "postgres://adloop@127.0.0.1/adloop")];
+        let mut environment = vec![
+            ("ADLOOP_DATABASE__URL", "postgres://adloop@127.0.0.1/adloop"),
+            ("ADLOOP_EXECUTOR__ENABLED", "true"),
+            ("ADLOOP_GRAPH__ACCESS_TOKEN", "test-token"),
+        ];
         environment.extend_from_slice(pairs);
         GatewaySettings::load(&EnvironmentVariables::from_pairs(environment))
     }
@@ -108,5 +112,13 @@ mod tests {
             ("ADLOOP_DATABASE__MAX_CONNECTIONS", "12"),
         ];
         assert_eq!(load_with(&bigger_pool).unwrap().executor.workers, 5);
+        let executor_off = [
+            ("ADLOOP_EXECUTOR__ENABLED", "false"),
+            ("ADLOOP_DATABASE__MAX_CONNECTIONS", "4"),
+        ];
+        assert!(
+            load_with(&executor_off).is_ok(),
+            "a gateway without the executor needs no connections for it"
+        );
     }
 }

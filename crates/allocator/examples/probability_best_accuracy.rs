@@ -1,7 +1,7 @@
 //! How close the allocator's P(best) is to a 1,000,000-draw reference for a 100-ad account: the reference
 //! draws jointly from the exact posteriors (Beta, Gamma, log-normal) and counts each ad's wins.
 //!
-//!     cargo run --release -p adloop-allocator --example probability_best_accuracy [draws-per-ad]
+//!     cargo run --release -p adloop-allocator --example probability_best_accuracy [draws-per-ad [account-seed]]
 
 mod support;
 
@@ -10,7 +10,12 @@ use adloop_allocator::{AllocatorConfig, blended_scores, draw, prepare, probabili
 const REFERENCE_DRAWS: usize = 1_000_000;
 
 fn main() {
-    let request = support::account_like_request(100, 7);
+    // The account the benchmark uses (7) unless a second argument names another.
+    let request_seed = std::env::args()
+        .nth(2)
+        .and_then(|argument| argument.parse().ok())
+        .unwrap_or(7);
+    let request = support::account_like_request(100, request_seed);
     let mut config = AllocatorConfig::default();
     if let Some(draws_per_ad) = std::env::args().nth(1).and_then(|argument| argument.parse().ok()) {
         config.draws_per_ad = draws_per_ad;

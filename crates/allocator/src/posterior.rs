@@ -534,10 +534,16 @@ fn gamma_from_normal(shape: f64, standard_normal: f64) -> f64 {
     shape * cube_root.max(0.0).powi(3)
 }
 
-/// The standard-normal draws behind every ad's posterior components: the stratified quantiles, shuffled
-/// once per component (Latin hypercube sampling). All ads of an allocation share them: each ad's empirical
+/// The standard-normal draws behind every ad's posterior components: each component's draws are the
+/// stratified quantiles (its marginal represented exactly), and the draws are paired across components by a
+/// scrambled Sobol sequence instead of independent shuffles: draw k of every component takes the stratum
+/// that the k-th Sobol point's coordinate ranks in, so the pairs fill the joint space evenly too. With
+/// independent shuffles (plain Latin hypercube) the random pairing was what was left of the error in
+/// P(best) (about ±0.016 at 1,024 draws); scrambled Sobol points are the standard quasi-Monte Carlo remedy
+/// (`sobol_burley`: Owen-scrambled, so each seed gives an independent, unbiased randomisation). Beyond the
+/// sequence's 65,536 points, independent shuffles. All ads of an allocation share them: each ad's empirical
 /// distribution is what P(best) reads, and sharing the pairing across ads costs nothing in accuracy while
-/// saving a shuffle per ad and component.
+/// saving the work per ad and component.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComponentNormals {
     pub ctr: Vec<f64>,
@@ -546,13 +552,56 @@ pub struct ComponentNormals {
     pub value: Vec<f64>,
 }
 
+/// The longest sequence `sobol_burley` provides.
+const SOBOL_MAX_POINTS: usize = 1 << 16;
+
 impl ComponentNormals {
     pub fn new(draw_count: usize, seed: u64) -> ComponentNormals {
-        use rand::seq::SliceRandom as _;
         let quantiles = stratified_normal_quantiles(draw_count);
+        if draw_count > SOBOL_MAX_POINTS {
+            return ComponentNormals::shuffled(&quantiles, seed);
+        }
+        let scramble_seed = (seed ^ (seed >> 32)) as u32;
+        // The components that multiply into ROAS take the sequence's first (most even) dimensions.
+        let paired = |dimension: u32| {
+            let coordinates: Vec<f32> = (0..draw_count as u32)
+                .map(|index| sobol_burley::sample(index, dimension, scramble_seed))
+                .collect();
+            if draw_count.is_power_of_two() {
+                // The first 2^m points put exactly one coordinate in each of the 2^m equal intervals.
+                let mut values = vec![0.0; draw_count];
+                for (draw_index, coordinate) in coordinates.iter().enumerate() {
+                    let stratum = ((f64::from(*coordinate) * draw_count as f64) as usize).min(draw_count - 1);
+                    values[draw_index] = quantiles[stratum];
+                }
+                return values;
+            }
+            let mut by_coordinate: Vec<usize> = (0..draw_count).collect();
+            by_coordinate.sort_by(|first, second| {
+                coordinates[*first]
+                    .total_cmp(&coordinates[*second])
+                    .then(first.cmp(second))
+            });
+            let mut values = vec![0.0; draw_count];
+            for (stratum, draw_index) in by_coordinate.into_iter().enumerate() {
+                values[draw_index] = quantiles[stratum];
+            }
+            values
+        };
+        ComponentNormals {
+            ctr: paired(0),
+            conversion_rate: paired(1),
+            value: paired(2),
+            ctr_second: paired(3),
+        }
+    }
+
+    /// Independent shuffles of the quantiles (plain Latin hypercube sampling).
+    fn shuffled(quantiles: &[f64], seed: u64) -> ComponentNormals {
+        use rand::seq::SliceRandom as _;
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
         let mut shuffled = || {
-            let mut values = quantiles.clone();
+            let mut values = quantiles.to_vec();
             values.shuffle(&mut rng);
             values
         };
@@ -642,6 +691,52 @@ mod tests {
             .collect();
         let weakest = strength(&split);
         assert!((1.0..1.5).contains(&weakest), "{weakest}");
+    }
+
+    #[test]
+    fn every_component_keeps_each_stratum_once_whatever_the_draw_count() {
+        for draw_count in [16, 256, 1000, 1024, 4096] {
+            for seed in [0, 7, u64::MAX] {
+                let normals = ComponentNormals::new(draw_count, seed);
+                let mut expected = stratified_normal_quantiles(draw_count);
+                expected.sort_by(f64::total_cmp);
+                for component in [
+                    &normals.ctr,
+                    &normals.ctr_second,
+                    &normals.conversion_rate,
+                    &normals.value,
+                ] {
+                    let mut sorted = component.clone();
+                    sorted.sort_by(f64::total_cmp);
+                    assert_eq!(sorted, expected, "{draw_count} draws, seed {seed}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quasi_random_pairing_fills_the_joint_space_more_evenly_than_shuffles() {
+        // The share of draws with both of two components above their medians is 1/4 in expectation; the
+        // Sobol pairing hits it almost exactly, independent shuffles only within sampling noise.
+        let draw_count = 1024;
+        let both_high = |first: &[f64], second: &[f64]| {
+            first
+                .iter()
+                .zip(second)
+                .filter(|(first, second)| **first > 0.0 && **second > 0.0)
+                .count() as f64
+                / draw_count as f64
+        };
+        let mut sobol_error: f64 = 0.0;
+        let mut shuffled_error: f64 = 0.0;
+        for seed in 0..20 {
+            let sobol = ComponentNormals::new(draw_count, seed);
+            let shuffled = ComponentNormals::shuffled(&stratified_normal_quantiles(draw_count), seed);
+            sobol_error = sobol_error.max((both_high(&sobol.ctr, &sobol.conversion_rate) - 0.25).abs());
+            shuffled_error = shuffled_error.max((both_high(&shuffled.ctr, &shuffled.conversion_rate) - 0.25).abs());
+        }
+        assert!(sobol_error < 0.002, "{sobol_error}");
+        assert!(shuffled_error > 4.0 * sobol_error, "{shuffled_error} vs {sobol_error}");
     }
 
     #[test]

@@ -247,8 +247,8 @@ fn transition_of(attempt: i32, outcome: &Outcome) -> (&'static str, Option<f64>,
     }
 }
 
-/// `finish` for many changes in one transaction (one update, one audit insert); the answers are in the
-/// order of `finishes`.
+/// `finish` for many changes with one statement (the updates and their audit entries); the answers are in
+/// the order of `finishes`.
 pub async fn finish_many(
     pool: &PgPool,
     worker: &str,
@@ -272,25 +272,32 @@ pub async fn finish_many(
         entries.push(entry);
         given_back.push(give_back);
     }
-    let mut transaction = pool.begin().await?;
+    // One statement records the outcomes and their audit entries (atomic on its own).
     let finished: Vec<(i64, String, String, String)> = sqlx::query_as(
-        "UPDATE ad_changes a SET \
-             state = CASE \
-                 WHEN f.next_state = 'release' THEN CASE WHEN a.attempt > 1 THEN 'retryable' ELSE 'available' END \
-                 WHEN f.next_state = 'retryable' AND a.attempt >= a.max_attempts THEN 'discarded' \
-                 ELSE f.next_state END, \
-             run_at = CASE WHEN f.delay IS NULL THEN a.run_at ELSE now() + make_interval(secs => f.delay) END, \
-             attempt = a.attempt - f.given_back, \
-             lease_owner = NULL, lease_expires_at = NULL, \
-             needs_reconcile = CASE WHEN f.next_state = 'completed' THEN false ELSE a.needs_reconcile END, \
-             errors = a.errors || jsonb_build_array(f.entry), \
-             updated_at = now(), \
-             finalized_at = CASE WHEN f.next_state IN ('completed', 'discarded') \
-                 OR (f.next_state = 'retryable' AND a.attempt >= a.max_attempts) THEN now() END \
-         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::jsonb[], $6::int[]) \
-             AS f(id, attempt, next_state, delay, entry, given_back) \
-         WHERE a.id = f.id AND a.state = 'running' AND a.lease_owner = $7 AND a.attempt = f.attempt \
-         RETURNING a.id, a.tenant_id, a.object_id, a.state",
+        "WITH finished AS ( \
+             UPDATE ad_changes a SET \
+                 state = CASE \
+                     WHEN f.next_state = 'release' THEN CASE WHEN a.attempt > 1 THEN 'retryable' ELSE 'available' END \
+                     WHEN f.next_state = 'retryable' AND a.attempt >= a.max_attempts THEN 'discarded' \
+                     ELSE f.next_state END, \
+                 run_at = CASE WHEN f.delay IS NULL THEN a.run_at ELSE now() + make_interval(secs => f.delay) END, \
+                 attempt = a.attempt - f.given_back, \
+                 lease_owner = NULL, lease_expires_at = NULL, \
+                 needs_reconcile = CASE WHEN f.next_state = 'completed' THEN false ELSE a.needs_reconcile END, \
+                 errors = a.errors || jsonb_build_array(f.entry), \
+                 updated_at = now(), \
+                 finalized_at = CASE WHEN f.next_state IN ('completed', 'discarded') \
+                     OR (f.next_state = 'retryable' AND a.attempt >= a.max_attempts) THEN now() END \
+             FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::jsonb[], $6::int[]) \
+                 AS f(id, attempt, next_state, delay, entry, given_back) \
+             WHERE a.id = f.id AND a.state = 'running' AND a.lease_owner = $7 AND a.attempt = f.attempt \
+             RETURNING a.id, a.tenant_id, a.object_id, a.state, f.entry \
+         ), \
+         audited AS ( \
+             INSERT INTO audit_log (tenant_id, ad_change_id, object_id, event, actor, detail) \
+             SELECT tenant_id, id, object_id, state, $7, entry FROM finished \
+         ) \
+         SELECT id, tenant_id, object_id, state FROM finished",
     )
     .bind(&ids)
     .bind(&attempts)
@@ -299,24 +306,26 @@ pub async fn finish_many(
     .bind(&entries)
     .bind(&given_back)
     .bind(worker)
-    .fetch_all(&mut *transaction)
+    .fetch_all(pool)
     .await?;
     let position_of: HashMap<i64, usize> = ids.iter().enumerate().map(|(position, id)| (*id, position)).collect();
     let mut answers = vec![Fenced::LeaseLost; finishes.len()];
-    let mut audit_rows = AuditRows::default();
-    for (id, tenant_id, object_id, state) in finished {
-        let Some(&position) = position_of.get(&id) else {
-            continue;
-        };
-        answers[position] = Fenced::Applied;
-        audit_rows.push(tenant_id, id, object_id, state, worker, entries[position].clone());
+    for (id, _, _, _) in finished {
+        if let Some(&position) = position_of.get(&id) {
+            answers[position] = Fenced::Applied;
+        }
     }
+    if answers.iter().all(|answer| *answer == Fenced::Applied) {
+        return Ok(answers);
+    }
+    // The lease was lost (rescued, then maybe claimed by another worker): the outcome is kept, the state is
+    // not touched.
+    let mut transaction = pool.begin().await?;
+    let mut audit_rows = AuditRows::default();
     for (position, answer) in answers.iter().enumerate() {
         if *answer == Fenced::Applied {
             continue;
         }
-        // The lease was lost (rescued, then maybe claimed by another worker): the outcome is kept, the state
-        // is not touched.
         let mut lost = entries[position].clone();
         lost["lease_lost_by"] = json!(worker);
         let owner: Option<(String, String)> = sqlx::query_as(

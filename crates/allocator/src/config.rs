@@ -33,6 +33,10 @@ pub struct AllocatorConfig {
     /// CTR over the spread around the learned CTRs, `learned_prior`): a learner that explains nothing keeps
     /// the population's strength.
     pub max_learned_ctr_prior_weight_of_population: f64,
+    /// The largest |β| of the link between an ad's CTR and its prior conversions per click (`ctr_link`):
+    /// 1 lets the prior go as far as equal conversions per *impression* across the account's ads. The link
+    /// is used only where the account's own ads show it (a likelihood-ratio test at 5%); 0 switches it off.
+    pub max_conversion_ctr_link: f64,
     /// Strength of the population prior on value per conversion, in pseudo-conversions.
     pub value_prior_conversions: f64,
     /// Strength of the population prior on an ad's CPM, in pseudo-impressions: one thousand, a single CPM's
@@ -83,6 +87,7 @@ impl Default for AllocatorConfig {
             max_learned_prior_weight_of_population: 4.0,
             max_learned_conversion_prior_conversions: 24.0,
             max_learned_ctr_prior_weight_of_population: 10.0,
+            max_conversion_ctr_link: 1.0,
             value_prior_conversions: 2.0,
             cpm_prior_impressions: 1000.0,
             conversion_value_log_sd: 0.6,
@@ -118,6 +123,10 @@ impl AllocatorConfig {
                 self.population_conversion_prior_conversions > 0.0,
             ),
             ("value_prior_conversions", self.value_prior_conversions > 0.0),
+            (
+                "max_conversion_ctr_link",
+                (0.0..=2.0).contains(&self.max_conversion_ctr_link),
+            ),
             (
                 "max_learned_prior_weight_of_population",
                 self.max_learned_prior_weight_of_population >= 0.0,

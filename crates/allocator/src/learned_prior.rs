@@ -248,6 +248,7 @@ mod tests {
             conversion_prior_conversions: 6.0,
             learned_conversion_prior_conversions: 6.0,
             learned_ctr_prior_impressions: 100.0,
+            conversion_ctr_link: 0.0,
         }
     }
 

@@ -17,6 +17,7 @@ mod allocate;
 mod blend;
 mod budget;
 mod config;
+mod ctr_link;
 mod decision;
 mod delay;
 mod input;
@@ -46,4 +47,4 @@ pub use posterior::{
 pub use probability_best::probability_of_being_best;
 
 /// Changes whenever a change to the code would change any score or allocation, so cached results miss.
-pub const MODEL_VERSION: &str = "allocator-4";
+pub const MODEL_VERSION: &str = "allocator-5";

@@ -6,6 +6,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
 use crate::config::AllocatorConfig;
+use crate::ctr_link::{estimate_ctr_link, relative_ctr};
 use crate::input::AdInput;
 use crate::learned_prior::{PriorScales, blended_prior_means};
 
@@ -40,6 +41,10 @@ pub struct PopulationStats {
     /// `population_ctr_prior_impressions` times the share of the ads' CTR spread those means explain, at
     /// most `max_learned_ctr_prior_weight_of_population` times it (`learned_prior`).
     pub learned_ctr_prior_impressions: f64,
+    /// β of the link between an ad's CTR and its prior conversions per click (`ctr_link`; 0: none, the
+    /// pooled rate for every ad). When it is not 0, `conversions_per_click` is the rate at the account's CTR.
+    #[serde(default)]
+    pub conversion_ctr_link: f64,
 }
 
 impl PopulationStats {
@@ -238,18 +243,31 @@ pub(crate) fn population_from_evidence(
         0.01
     };
     let value_per_conversion = if conversions > 0.0 { value / conversions } else { 1.0 };
-    let conversions_per_click = (conversions + 0.02) / (matured_clicks + 1.0);
+    let pooled_conversions_per_click = (conversions + 0.02) / (matured_clicks + 1.0);
     let cpm = if lifetime_impressions > 0.0 {
         spend / lifetime_impressions * 1000.0
     } else {
         10.0
     };
+    let link = estimate_ctr_link(
+        ad_evidence,
+        ctr,
+        config.population_ctr_prior_impressions,
+        config.max_conversion_ctr_link,
+    );
+    // The link moves the prior's mean, never its strength: that stays what the ads' spread in conversions
+    // per click warrants (a stronger prior around the linked means measured worse on the tuning seeds).
     let conversion_prior_conversions = conversion_prior_strength(
         ad_evidence,
-        conversions_per_click,
+        pooled_conversions_per_click,
         config.population_conversion_prior_conversions,
     );
+    let (conversions_per_click, conversion_ctr_link) = match link {
+        None => (pooled_conversions_per_click, 0.0),
+        Some(link) => (link.conversions_per_click_at_account_ctr, link.exponent),
+    };
     PopulationStats {
+        conversion_ctr_link,
         ctr,
         conversions_per_click: conversions_per_click.max(1e-9),
         value_per_conversion: value_per_conversion.max(1e-9),
@@ -258,6 +276,19 @@ pub(crate) fn population_from_evidence(
         learned_conversion_prior_conversions: conversion_prior_conversions,
         learned_ctr_prior_impressions: config.population_ctr_prior_impressions,
     }
+}
+
+/// An ad's prior conversions per click under the account's CTR link: `at_account_ctr` scaled by its
+/// relative CTR to the power −`exponent` (`ctr_link`).
+fn linked_conversions_per_click(
+    at_account_ctr: f64,
+    exponent: f64,
+    evidence: &EffectiveEvidence,
+    account_ctr: f64,
+    config: &AllocatorConfig,
+) -> f64 {
+    let relative = relative_ctr(evidence, account_ctr, config.population_ctr_prior_impressions);
+    at_account_ctr * relative.powf(-exponent)
 }
 
 /// An ad's posterior: CTR ~ Beta(ctr_alpha, ctr_beta); conversions per click ~ Gamma(shape, rate) (Poisson
@@ -389,7 +420,19 @@ pub(crate) fn posterior_from_evidence(
         population.conversion_prior_conversions
     };
     let rate_shape = conversion_prior_strength * dna_boost;
-    let rate_rate = conversion_prior_strength / prior_means.conversions_per_click.max(1e-12);
+    // A learned prior already speaks for this ad; the account's CTR link shapes only the population's.
+    let conversion_prior_mean = if prior_means.conversions_per_click_learned || population.conversion_ctr_link == 0.0 {
+        prior_means.conversions_per_click
+    } else {
+        linked_conversions_per_click(
+            prior_means.conversions_per_click,
+            population.conversion_ctr_link,
+            evidence,
+            population.ctr,
+            config,
+        )
+    };
+    let rate_rate = conversion_prior_strength / conversion_prior_mean.max(1e-12);
     let cpm_prior_impressions = config.cpm_prior_impressions;
     let cpm = (ad.spend.to_major(currency) + population.cpm * cpm_prior_impressions / 1000.0)
         / (ad.impressions as f64 + cpm_prior_impressions)

@@ -53,6 +53,8 @@ pub fn quantize_population(population: &PopulationStats) -> PopulationStats {
         conversion_prior_conversions: coarse(population.conversion_prior_conversions),
         learned_conversion_prior_conversions: coarse(population.learned_conversion_prior_conversions),
         learned_ctr_prior_impressions: coarse(population.learned_ctr_prior_impressions),
+        // A multiple of a tenth already.
+        conversion_ctr_link: population.conversion_ctr_link,
     }
 }
 

@@ -89,7 +89,7 @@ fn true_rate_priors_lower_regret_and_young_losing_spend_on_cold_start() {
     let summaries = compare_policies(
         &scenario,
         &[("adloop-true-priors", &true_priors), ("adloop-priors-off", &priors_off)],
-        &(101..=112).collect::<Vec<u64>>(),
+        &(101..=124).collect::<Vec<u64>>(),
         30,
         &mut |_| {},
     )

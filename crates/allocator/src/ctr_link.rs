@@ -14,7 +14,7 @@
 //! when the likelihood-ratio test against β = 0 rejects at the 5% level: an account whose ads show no link
 //! keeps the pooled prior.
 
-use crate::posterior::EffectiveEvidence;
+use crate::posterior::{EffectiveEvidence, shrunk_ctr};
 
 /// The χ² (one degree of freedom) 95% quantile: the likelihood-ratio test's threshold at 5%.
 const LIKELIHOOD_RATIO_THRESHOLD: f64 = 3.841;
@@ -34,8 +34,7 @@ pub(crate) struct CtrLink {
 /// An ad's CTR relative to the account's, shrunk towards 1 with `strength` pseudo-impressions (the CTR
 /// prior's) so that an ad with few impressions is not linked to an extreme CTR.
 pub(crate) fn relative_ctr(evidence: &EffectiveEvidence, account_ctr: f64, strength: f64) -> f64 {
-    let shrunk = (evidence.clicks + account_ctr * strength) / (evidence.impressions + strength);
-    (shrunk / account_ctr).max(1e-6)
+    (shrunk_ctr(evidence.clicks, evidence.impressions, account_ctr, strength) / account_ctr).max(1e-6)
 }
 
 /// The link the ads support, or `None` (keep the pooled prior): too little evidence, or no link

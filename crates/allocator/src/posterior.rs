@@ -352,7 +352,7 @@ impl AdPosterior {
 }
 
 /// A smoothed CTR for the trend: clicks and impressions shrunk towards the population CTR.
-fn shrunk_ctr(clicks: f64, impressions: f64, population_ctr: f64, strength: f64) -> f64 {
+pub(crate) fn shrunk_ctr(clicks: f64, impressions: f64, population_ctr: f64, strength: f64) -> f64 {
     (clicks + population_ctr * strength) / (impressions + strength)
 }
 
@@ -610,26 +610,28 @@ impl ComponentNormals {
             let coordinates: Vec<f32> = (0..draw_count as u32)
                 .map(|index| sobol_burley::sample(index, dimension, scramble_seed))
                 .collect();
+            // Each draw's stratum: the rank of its coordinate. The first 2^m points put exactly one coordinate
+            // in each of 2^m equal intervals, so for those counts the interval is the rank (no sort).
+            let mut stratum_of_draw = vec![0; draw_count];
             if draw_count.is_power_of_two() {
-                // The first 2^m points put exactly one coordinate in each of the 2^m equal intervals.
-                let mut values = vec![0.0; draw_count];
-                for (draw_index, coordinate) in coordinates.iter().enumerate() {
-                    let stratum = ((f64::from(*coordinate) * draw_count as f64) as usize).min(draw_count - 1);
-                    values[draw_index] = quantiles[stratum];
+                for (stratum, coordinate) in stratum_of_draw.iter_mut().zip(&coordinates) {
+                    *stratum = ((f64::from(*coordinate) * draw_count as f64) as usize).min(draw_count - 1);
                 }
-                return values;
+            } else {
+                let mut by_coordinate: Vec<usize> = (0..draw_count).collect();
+                by_coordinate.sort_by(|first, second| {
+                    coordinates[*first]
+                        .total_cmp(&coordinates[*second])
+                        .then(first.cmp(second))
+                });
+                for (stratum, draw_index) in by_coordinate.into_iter().enumerate() {
+                    stratum_of_draw[draw_index] = stratum;
+                }
             }
-            let mut by_coordinate: Vec<usize> = (0..draw_count).collect();
-            by_coordinate.sort_by(|first, second| {
-                coordinates[*first]
-                    .total_cmp(&coordinates[*second])
-                    .then(first.cmp(second))
-            });
-            let mut values = vec![0.0; draw_count];
-            for (stratum, draw_index) in by_coordinate.into_iter().enumerate() {
-                values[draw_index] = quantiles[stratum];
-            }
-            values
+            stratum_of_draw
+                .into_iter()
+                .map(|stratum| quantiles[stratum])
+                .collect::<Vec<f64>>()
         };
         ComponentNormals {
             ctr: paired(0),

@@ -3,6 +3,7 @@
 //! shown); `capi-relay pixels resume --pixel P` ends a pixel's pause after its token was fixed;
 //! `capi-relay events requeue --pixel P [--event-id E]` sends dead letters again.
 
+use adloop_service_kit::operations::OperationCommand;
 use adloop_service_kit::postgres::connect_and_migrate;
 
 use crate::settings::RelaySettings;
@@ -11,7 +12,16 @@ use crate::settings::RelaySettings;
 #[command(name = "capi-relay", about = "adloop's durable Conversions API relay")]
 pub struct Command {
     #[command(subcommand)]
-    pub admin: Option<AdminCommand>,
+    pub command: Option<ServiceCommand>,
+}
+
+/// Without a command the service serves.
+#[derive(Debug, clap::Subcommand)]
+pub enum ServiceCommand {
+    #[command(flatten)]
+    Operation(OperationCommand),
+    #[command(flatten)]
+    Admin(AdminCommand),
 }
 
 #[derive(Debug, clap::Subcommand)]

@@ -1,9 +1,10 @@
 use adloop_config::EnvironmentVariables;
+use adloop_service_kit::operations::run_operation;
 use adloop_service_kit::serve::stop_signal;
 use adloop_telemetry::{init_telemetry, otlp_endpoint_from_environment};
-use capi_relay::admin::{Command, run_admin_command};
+use capi_relay::admin::{Command, ServiceCommand, run_admin_command};
 use capi_relay::settings::RelaySettings;
-use capi_relay::startup::Application;
+use capi_relay::startup::{Application, MIGRATOR};
 use clap::Parser as _;
 
 /// mimalloc: ingest allocates and frees many small maps and strings per event; with glibc's allocator
@@ -15,10 +16,18 @@ static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let command = Command::parse();
     let settings = RelaySettings::load(&EnvironmentVariables::from_process())?;
-    if let Some(admin) = command.admin {
-        let printed = run_admin_command(&settings, admin).await?;
-        println!("{printed}");
-        return Ok(());
+    match command.command {
+        None => {}
+        Some(ServiceCommand::Operation(operation)) => {
+            let printed = run_operation(operation, capi_relay::SERVICE_NAME, &settings.database, &MIGRATOR).await?;
+            println!("{printed}");
+            return Ok(());
+        }
+        Some(ServiceCommand::Admin(admin)) => {
+            let printed = run_admin_command(&settings, admin).await?;
+            println!("{printed}");
+            return Ok(());
+        }
     }
     let otlp_endpoint = otlp_endpoint_from_environment();
     let telemetry = init_telemetry(capi_relay::SERVICE_NAME, &settings.telemetry, otlp_endpoint.as_deref())?;

@@ -12,6 +12,8 @@ pub enum ConfigError {
     },
     #[error("invalid configuration: {0}")]
     Invalid(#[from] config::ConfigError),
+    #[error("unknown setting `{key}` (set by {set_by}): no such key in this service's settings")]
+    UnknownSetting { key: String, set_by: String },
     #[error("invalid value for `{key}`: {rule}")]
     RuleViolated { key: String, rule: String },
 }

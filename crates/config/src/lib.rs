@@ -6,7 +6,8 @@
 //! 4. secrets from files: `ADLOOP_<SECTION>__<KEY>_FILE=/path` reads the value of `<section>.<key>` from
 //!    that file (how Kubernetes and Secret Manager mount secrets).
 //!
-//! A bad or missing value fails loading with an error that names the key.
+//! A bad or missing value fails loading with an error that names the key, and so does a key the service does
+//! not read (a misspelt setting, or another service's), naming the variable or file that set it.
 
 mod error;
 mod layering;

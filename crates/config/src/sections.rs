@@ -32,6 +32,14 @@ pub struct DatabaseSettings {
     pub schema: String,
     pub max_connections: u32,
     pub connect_timeout_seconds: u64,
+    /// Apply the service's migrations at start-up. Off where a separate step runs `<service> migrate`
+    /// first; the service then only checks that every migration is in place.
+    #[serde(default = "migrate_on_start_by_default")]
+    pub migrate_on_start: bool,
+}
+
+fn migrate_on_start_by_default() -> bool {
+    true
 }
 
 impl DatabaseSettings {

@@ -159,3 +159,59 @@ fn unrelated_adloop_variables_are_ignored() {
     variables.push(("ADLOOP_GATEWAY_URL".into(), "http://127.0.0.1:8080".into()));
     assert!(load(variables).is_ok());
 }
+
+#[test]
+fn a_misspelt_setting_is_refused_naming_its_variable() {
+    let mut variables = required_variables();
+    variables.push(("ADLOOP_API__REQUEST_TIMEOUT_MILLIS".into(), "100".into()));
+    let error = load(variables).unwrap_err().to_string();
+    assert!(error.contains("api.request_timeout_millis"), "{error}");
+    assert!(error.contains("ADLOOP_API__REQUEST_TIMEOUT_MILLIS"), "{error}");
+}
+
+#[test]
+fn a_section_the_service_does_not_have_is_refused() {
+    let mut variables = required_variables();
+    variables.push(("ADLOOP_EXECUTOR__WORKERS".into(), "4".into()));
+    let error = load(variables).unwrap_err().to_string();
+    assert!(error.contains("`executor`"), "{error}");
+    assert!(error.contains("ADLOOP_EXECUTOR__WORKERS"), "{error}");
+}
+
+#[test]
+fn a_secret_file_for_an_unknown_key_is_refused_naming_its_variable() {
+    let directory = tempfile::tempdir().unwrap();
+    let secret_path = directory.path().join("token");
+    std::fs::write(&secret_path, "value").unwrap();
+    let mut variables = required_variables();
+    variables.push(("ADLOOP_API__TOKN_FILE".into(), secret_path.display().to_string()));
+    let error = load(variables).unwrap_err().to_string();
+    assert!(error.contains("ADLOOP_API__TOKN_FILE"), "{error}");
+    assert!(!error.contains("value"), "the secret is never echoed: {error}");
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_is_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    let file_path = directory.path().join("adloop.toml");
+    std::fs::write(&file_path, "[server]\nprot = 9000\n").unwrap();
+    let mut variables = required_variables();
+    variables.push((CONFIG_FILE_VARIABLE.into(), file_path.display().to_string()));
+    let error = load(variables).unwrap_err().to_string();
+    assert!(error.contains("server.prot"), "{error}");
+    assert!(error.contains(CONFIG_FILE_VARIABLE), "{error}");
+}
+
+#[test]
+fn a_loader_that_reads_one_section_accepts_the_other_compiled_defaults() {
+    #[derive(Debug, Deserialize)]
+    struct OnlyApi {
+        api: ApiSettingsWithoutToken,
+    }
+    #[derive(Debug, Deserialize)]
+    struct ApiSettingsWithoutToken {
+        request_timeout_ms: u64,
+    }
+    let settings: OnlyApi = load_settings(DEFAULTS, &EnvironmentVariables::default()).unwrap();
+    assert_eq!(settings.api.request_timeout_ms, 3000);
+}

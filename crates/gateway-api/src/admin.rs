@@ -1,6 +1,7 @@
 //! The gateway's command line: without arguments it serves; `gateway-api keys create --tenant T` issues an
 //! API key for tenant T and prints it (the only time the key is shown).
 
+use adloop_service_kit::operations::OperationCommand;
 use adloop_service_kit::postgres::connect_and_migrate;
 
 use crate::executor::controls::{self, PauseScope};
@@ -10,7 +11,16 @@ use crate::settings::GatewaySettings;
 #[command(name = "gateway-api", about = "adloop's HTTP front door and safe executor")]
 pub struct Command {
     #[command(subcommand)]
-    pub admin: Option<AdminCommand>,
+    pub command: Option<ServiceCommand>,
+}
+
+/// Without a command the service serves.
+#[derive(Debug, clap::Subcommand)]
+pub enum ServiceCommand {
+    #[command(flatten)]
+    Operation(OperationCommand),
+    #[command(flatten)]
+    Admin(AdminCommand),
 }
 
 #[derive(Debug, clap::Subcommand)]

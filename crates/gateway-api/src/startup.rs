@@ -4,7 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use adloop_service_kit::postgres::{DatabaseError, connect_and_migrate};
+use adloop_service_kit::postgres::{DatabaseError, connect_for_serving};
 use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
 use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
@@ -40,7 +40,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: GatewaySettings) -> Result<Self, StartupError> {
-        let database_pool = connect_and_migrate(&settings.database, &MIGRATOR).await?;
+        let database_pool = connect_for_serving(&settings.database, &MIGRATOR).await?;
         let ml_service = MlServiceConnection::connect_lazily(&settings.ml_service)?;
         let mut metrics_registry = Registry::with_prefix("adloop_gateway");
         let http_metrics = HttpMetrics::register(&mut metrics_registry);

@@ -100,7 +100,6 @@ async fn run_on(
     )?;
     let gateway_environment = pairs(&[
         ("ADLOOP_DATABASE__URL", &database.url),
-        ("ADLOOP_REDIS__URL", &redis_url),
         ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
         ("ADLOOP_ML_SERVICE__ENDPOINT", &ml_service.base_url()),
     ]);

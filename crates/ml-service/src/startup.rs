@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use adloop_proto::ml::v1::ml_service_server::MlServiceServer;
-use adloop_service_kit::postgres::{DatabaseError, connect_and_migrate};
+use adloop_service_kit::postgres::{DatabaseError, connect_for_serving};
 use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
 use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
@@ -21,7 +21,7 @@ use crate::learning::{LearningError, LearningMetrics, LearningService, spawn_cat
 use crate::score_cache::{CacheMetrics, ScoreCache};
 use crate::settings::MlServiceSettings;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/ml-service");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/ml-service");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -45,7 +45,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: MlServiceSettings) -> Result<Self, StartupError> {
-        let database_pool = connect_and_migrate(&settings.database, &MIGRATOR).await?;
+        let database_pool = connect_for_serving(&settings.database, &MIGRATOR).await?;
         let redis_pool = build_redis_pool(&settings)?;
 
         let (health_reporter, grpc_health_service) = tonic_health::server::health_reporter();

@@ -1,6 +1,7 @@
 //! The parts every adloop service does identically, kept in one place:
 //! - [`error`]: the shared error code set, mapped to both HTTP status and gRPC code;
 //! - [`postgres`]: connect to the service's own schema and run its migrations;
+//! - [`operations`]: the `migrate` and `check-settings` commands of every service;
 //! - [`health`]: liveness and readiness answers;
 //! - [`serve`]: serve a router on a bound listener until a stop signal, then drain;
 //! - [`appsecret_proof`]: the proof Meta asks of apps that require the app secret;
@@ -11,5 +12,6 @@ pub mod bearer_tokens;
 pub mod error;
 pub mod health;
 pub mod instance;
+pub mod operations;
 pub mod postgres;
 pub mod serve;

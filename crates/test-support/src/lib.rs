@@ -66,15 +66,14 @@ fn replace_database_in_url(server_url: &str, database_name: &str) -> String {
     format!("{server_part}/{database_name}")
 }
 
-/// The environment a service under test reads its settings from: the test database, Redis, port 0 and
-/// quiet logs, plus any overrides.
+/// The environment a service under test reads its settings from: the test database, port 0 and quiet logs,
+/// plus any overrides (ml-service adds `ADLOOP_REDIS__URL` with [`redis_url`]; the others have no Redis).
 pub fn service_environment(database: &TestDatabase, overrides: &[(&str, &str)]) -> EnvironmentVariables {
     let mut pairs: Vec<(String, String)> = vec![
         ("ADLOOP_SERVER__HOST".into(), "127.0.0.1".into()),
         ("ADLOOP_SERVER__PORT".into(), "0".into()),
         ("ADLOOP_DATABASE__URL".into(), database.url.clone()),
         ("ADLOOP_DATABASE__MAX_CONNECTIONS".into(), "4".into()),
-        ("ADLOOP_REDIS__URL".into(), redis_url()),
     ];
     for (key, value) in overrides {
         pairs.push(((*key).to_owned(), (*value).to_owned()));

@@ -11,7 +11,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use adloop_test_support::{TestDatabase, redis_url};
+use adloop_test_support::TestDatabase;
 use rand::RngExt as _;
 use serde_json::{Value, json};
 
@@ -27,7 +27,6 @@ fn relay_command(database_url: &str, meta_sim_url: &str) -> Command {
         .env("ADLOOP_SERVER__HOST", "127.0.0.1")
         .env("ADLOOP_SERVER__PORT", "0")
         .env("ADLOOP_DATABASE__URL", database_url)
-        .env("ADLOOP_REDIS__URL", redis_url())
         .env("ADLOOP_TELEMETRY__LOG_FORMAT", "json")
         .env("ADLOOP_TELEMETRY__LOG_FILTER", "info")
         .env("ADLOOP_DELIVERY__ENABLED", "true")

@@ -2,7 +2,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use adloop_test_support::{TestDatabase, redis_url};
+use adloop_test_support::TestDatabase;
 
 const GATEWAY_BINARY: &str = env!("CARGO_BIN_EXE_gateway-api");
 
@@ -14,7 +14,6 @@ pub fn gateway_command(database_url: &str) -> Command {
         .env("ADLOOP_SERVER__HOST", "127.0.0.1")
         .env("ADLOOP_SERVER__PORT", "0")
         .env("ADLOOP_DATABASE__URL", database_url)
-        .env("ADLOOP_REDIS__URL", redis_url())
         .env("ADLOOP_TELEMETRY__LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -167,4 +166,60 @@ fn an_out_of_range_guardrail_or_jitter_stops_start_up_naming_the_key() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(named), "{key}={value}: {stderr}");
     }
+}
+
+#[test]
+fn a_misspelt_setting_stops_start_up_naming_its_variable() {
+    let output = gateway_command("postgres://adloop@127.0.0.1:55432/adloop")
+        .env("ADLOOP_ML_SERVICE__ENDPIONT", "http://127.0.0.1:50051")
+        .output()
+        .expect("run gateway-api");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ADLOOP_ML_SERVICE__ENDPIONT"), "{stderr}");
+}
+
+#[tokio::test]
+async fn with_migrations_off_at_start_up_the_gateway_serves_only_after_its_migrate_command() {
+    let database = TestDatabase::create().await;
+    let refused = gateway_command(&database.url)
+        .env("ADLOOP_DATABASE__MIGRATE_ON_START", "false")
+        .output()
+        .expect("run gateway-api");
+    assert!(!refused.status.success(), "a schema without migrations is refused");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("migrate"),
+        "the error names the command to run: {stderr}"
+    );
+
+    let checked = gateway_command(&database.url)
+        .env("ADLOOP_DATABASE__MIGRATE_ON_START", "false")
+        .arg("check-settings")
+        .output()
+        .expect("gateway-api check-settings");
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+
+    let migrated = gateway_command(&database.url)
+        .arg("migrate")
+        .output()
+        .expect("gateway-api migrate");
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+
+    let mut gateway = gateway_command(&database.url)
+        .env("ADLOOP_DATABASE__MIGRATE_ON_START", "false")
+        .spawn()
+        .expect("start gateway-api");
+    let stdout = gateway.stdout.take().expect("piped stdout");
+    let address = tokio::task::spawn_blocking(move || wait_for_listening_address(stdout))
+        .await
+        .unwrap();
+    let readiness = reqwest::get(format!("http://{address}/readyz")).await.unwrap();
+    assert_eq!(readiness.status(), 200);
+    gateway.kill().unwrap();
+    gateway.wait().unwrap();
 }

@@ -57,7 +57,10 @@ pub async fn spawn_ml_service(database: &TestDatabase) -> RunningService {
 }
 
 pub async fn spawn_ml_service_with(database: &TestDatabase, overrides: &[(&str, &str)]) -> RunningService {
-    let settings = ml_service::settings::MlServiceSettings::load(&service_environment(database, overrides))
+    let redis_url = adloop_test_support::redis_url();
+    let mut with_redis = vec![("ADLOOP_REDIS__URL", redis_url.as_str())];
+    with_redis.extend_from_slice(overrides);
+    let settings = ml_service::settings::MlServiceSettings::load(&service_environment(database, &with_redis))
         .expect("ml-service settings");
     let application = ml_service::startup::Application::build(settings)
         .await

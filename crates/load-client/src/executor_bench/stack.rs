@@ -42,7 +42,6 @@ impl BenchStack {
         let meta_sim = ServiceProcess::start(binaries_dir, "meta-sim", &meta_sim_environment)?;
         let mut gateway_environment = pairs(&[
             ("ADLOOP_DATABASE__URL", &database.url),
-            ("ADLOOP_REDIS__URL", &adloop_test_support::redis_url()),
             ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
             ("ADLOOP_GRAPH__BASE_URL", &meta_sim.base_url()),
             ("ADLOOP_GRAPH__ACCESS_TOKEN", META_SIM_TOKEN),

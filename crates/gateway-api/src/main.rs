@@ -19,7 +19,14 @@ async fn main() -> anyhow::Result<()> {
     match command.command {
         None => {}
         Some(ServiceCommand::Operation(operation)) => {
-            let printed = run_operation(operation, gateway_api::SERVICE_NAME, &settings.database, &MIGRATOR).await?;
+            let printed = run_operation(
+                operation,
+                gateway_api::SERVICE_NAME,
+                &settings.server,
+                &settings.database,
+                &MIGRATOR,
+            )
+            .await?;
             println!("{printed}");
             return Ok(());
         }

@@ -27,7 +27,14 @@ async fn main() -> anyhow::Result<()> {
     let command = Command::parse();
     let settings = MlServiceSettings::load(&EnvironmentVariables::from_process())?;
     if let Some(operation) = command.operation {
-        let printed = run_operation(operation, ml_service::SERVICE_NAME, &settings.database, &MIGRATOR).await?;
+        let printed = run_operation(
+            operation,
+            ml_service::SERVICE_NAME,
+            &settings.server,
+            &settings.database,
+            &MIGRATOR,
+        )
+        .await?;
         println!("{printed}");
         return Ok(());
     }

@@ -180,7 +180,7 @@ fn a_misspelt_setting_stops_start_up_naming_its_variable() {
 }
 
 #[tokio::test]
-async fn with_migrations_off_at_start_up_the_gateway_serves_only_after_its_migrate_command() {
+async fn with_migrations_off_at_start_up_the_gateway_serves_only_after_its_migrate_command_and_its_probe_sees_it() {
     let database = TestDatabase::create().await;
     let refused = gateway_command(&database.url)
         .env("ADLOOP_DATABASE__MIGRATE_ON_START", "false")
@@ -220,6 +220,21 @@ async fn with_migrations_off_at_start_up_the_gateway_serves_only_after_its_migra
         .unwrap();
     let readiness = reqwest::get(format!("http://{address}/readyz")).await.unwrap();
     assert_eq!(readiness.status(), 200);
+
+    // The container's health check: the binary probes the service on its configured port.
+    let port = address.rsplit(':').next().expect("address has a port").to_owned();
+    let probe = gateway_command(&database.url)
+        .env("ADLOOP_SERVER__PORT", &port)
+        .arg("probe")
+        .output()
+        .expect("gateway-api probe");
+    assert!(probe.status.success(), "{}", String::from_utf8_lossy(&probe.stderr));
     gateway.kill().unwrap();
     gateway.wait().unwrap();
+    let probe_after_exit = gateway_command(&database.url)
+        .env("ADLOOP_SERVER__PORT", &port)
+        .arg("probe")
+        .output()
+        .expect("gateway-api probe");
+    assert!(!probe_after_exit.status.success(), "nothing serves the port any more");
 }

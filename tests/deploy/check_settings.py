@@ -1,13 +1,14 @@
 """Every setting a deployment manifest gives a service must be one the service reads.
 
 Reads the environment each adloop container gets from rendered Kubernetes manifests (env and envFrom of
-ConfigMaps) and from the Cloud Run service YAMLs, then runs that service's own binary with exactly that
+ConfigMaps), from the Cloud Run service YAMLs and from Terraform's Cloud Run services (terraform/*.tf, parsed
+with python-hcl2), then runs that service's own binary with exactly that
 environment and `check-settings`: the service loads its settings as at start-up, and refuses any variable
 it does not know (a misspelt name, another service's section). Secret files named by *_FILE variables are
 replaced by local files holding placeholder values of the right shape. A deliberately misspelt variable
 must be refused too, or the check itself is broken.
 
-usage: check_settings.py BINARIES_DIR MANIFEST.yaml [MANIFEST.yaml ...]
+usage: check_settings.py BINARIES_DIR TERRAFORM_DIR MANIFEST.yaml [MANIFEST.yaml ...]
 """
 
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 
+import hcl2
 import yaml
 
 SERVICES = ("gateway-api", "ml-service", "capi-relay")
@@ -74,6 +76,30 @@ def cloud_run_environments(documents):
             yield f"Cloud Run service {document['metadata']['name']}", service, environment
 
 
+def first(block):
+    """python-hcl2 wraps each attribute value of a locals block in a list."""
+    return block[0] if isinstance(block, list) else block
+
+
+def terraform_environments(terraform_dir):
+    """(source, service, {name: value}) for the Cloud Run services terraform/run.tf declares."""
+    local_values = {}
+    for file_name in sorted(os.listdir(terraform_dir)):
+        if file_name.endswith(".tf"):
+            with open(os.path.join(terraform_dir, file_name)) as terraform_file:
+                for block in hcl2.load(terraform_file).get("locals", []):
+                    local_values.update({name: first(value) for name, value in block.items() if not name.startswith("__")})
+    services = local_values["services"]
+    for service, facts in services.items():
+        environment = {"ADLOOP_SERVER__PORT": str(facts["port"]), "ADLOOP_DATABASE__SCHEMA": facts["schema"]}
+        for name, value in local_values["service_settings"].get(service, {}).items():
+            # Interpolations (another resource's URL) become a value of the same shape.
+            environment[name] = "https://placeholder.a.run.app" if "${" in str(value) else str(value)
+        for name in local_values["service_secret_files"].get(service, {}):
+            environment[name] = f"/secrets/{name}/value"
+        yield "Terraform google_cloud_run_v2_service", service, environment
+
+
 def check(binaries_dir, source, service, environment, secrets_dir):
     process_environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     for name, value in environment.items():
@@ -95,16 +121,18 @@ def check(binaries_dir, source, service, environment, secrets_dir):
 
 
 def main():
-    binaries_dir, manifest_paths = sys.argv[1], sys.argv[2:]
+    binaries_dir, terraform_dir, manifest_paths = sys.argv[1], sys.argv[2], sys.argv[3:]
     checked = 0
     failures = []
+    sources = []
+    for manifest_path in manifest_paths:
+        with open(manifest_path) as manifest:
+            documents = list(yaml.safe_load_all(manifest))
+        sources.append((manifest_path, list(kubernetes_environments(documents)) + list(cloud_run_environments(documents))))
+    sources.append((terraform_dir, list(terraform_environments(terraform_dir))))
     with tempfile.TemporaryDirectory() as secrets_dir:
-        for manifest_path in manifest_paths:
-            with open(manifest_path) as manifest:
-                documents = list(yaml.safe_load_all(manifest))
-            for source, service, environment in list(kubernetes_environments(documents)) + list(
-                cloud_run_environments(documents)
-            ):
+        for manifest_path, environments in sources:
+            for source, service, environment in environments:
                 ok, output = check(binaries_dir, source, service, environment, secrets_dir)
                 checked += 1
                 settings_count = sum(1 for name in environment if name.startswith("ADLOOP_"))

@@ -28,8 +28,8 @@ pub enum StartupError {
     Bind(#[from] BindError),
     #[error("cannot build the HTTP client for delivery: {0}")]
     DeliveryClient(reqwest::Error),
-    #[error("invalid value for `learning.ml_service_endpoint`: {0}")]
-    MlServiceEndpoint(tonic::transport::Error),
+    #[error(transparent)]
+    MlServiceEndpoint(adloop_service_kit::grpc_client::GrpcEndpointError),
 }
 
 pub struct Application {

@@ -13,9 +13,30 @@ pub struct ServerSettings {
     pub port: u16,
     /// How long in-flight requests may take to finish after a stop signal.
     pub shutdown_grace_seconds: u64,
+    /// Serve TLS with this certificate chain and private key (PEM files), e.g. a TLS-serving ml-service whose
+    /// clients reach it at an https:// endpoint. Both or neither; without them the service speaks plain
+    /// HTTP (behind a TLS-terminating load balancer or inside a private network).
+    pub tls_certificate_path: Option<String>,
+    pub tls_private_key_path: Option<String>,
 }
 
 impl ServerSettings {
+    /// The TLS files when both are set; an error naming the missing one when only one is.
+    pub fn tls_files(&self) -> Result<Option<(&str, &str)>, ConfigError> {
+        match (&self.tls_certificate_path, &self.tls_private_key_path) {
+            (None, None) => Ok(None),
+            (Some(certificate), Some(private_key)) => Ok(Some((certificate, private_key))),
+            (Some(_), None) => Err(ConfigError::rule_violated(
+                "server.tls_private_key_path",
+                "must be set with server.tls_certificate_path",
+            )),
+            (None, Some(_)) => Err(ConfigError::rule_violated(
+                "server.tls_certificate_path",
+                "must be set with server.tls_private_key_path",
+            )),
+        }
+    }
+
     pub fn socket_address(&self) -> Result<SocketAddr, ConfigError> {
         format!("{}:{}", self.host, self.port)
             .parse()

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
+use adloop_service_kit::grpc_client::{GrpcEndpointSettings, grpc_endpoint};
 use adloop_telemetry::propagation::TraceContextInterceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -19,9 +20,7 @@ pub type TracedMlServiceClient = MlServiceClient<InterceptedService<Channel, Tra
 
 const ML_SERVICE_NAME: &str = "adloop.ml.v1.MlService";
 
-#[derive(Debug, thiserror::Error)]
-#[error("invalid value for `ml_service.endpoint`: {0}")]
-pub struct InvalidEndpoint(#[from] tonic::transport::Error);
+pub use adloop_service_kit::grpc_client::GrpcEndpointError as InvalidEndpoint;
 
 /// A connection to ml-service. Connects lazily, so the gateway starts (and reports itself not fully ready)
 /// while ml-service is still starting.
@@ -32,10 +31,15 @@ pub struct MlServiceConnection {
 
 impl MlServiceConnection {
     pub fn connect_lazily(settings: &MlServiceClientSettings) -> Result<Self, InvalidEndpoint> {
-        let channel = Endpoint::from_shared(settings.endpoint.clone())?
-            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-            .timeout(Duration::from_millis(settings.request_timeout_ms))
-            .connect_lazy();
+        let channel = grpc_endpoint(&GrpcEndpointSettings {
+            url: &settings.endpoint,
+            url_key: "ml_service.endpoint",
+            ca_certificate_path: settings.ca_certificate_path.as_deref(),
+            ca_certificate_key: "ml_service.ca_certificate_path",
+            connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
+            request_timeout: Duration::from_millis(settings.request_timeout_ms),
+        })?
+        .connect_lazy();
         Ok(MlServiceConnection { channel })
     }
 

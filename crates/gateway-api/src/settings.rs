@@ -22,6 +22,9 @@ pub struct GatewaySettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct MlServiceClientSettings {
     pub endpoint: String,
+    /// The CA (PEM) that signed ml-service's certificate when `endpoint` is https:// and not signed by a
+    /// public CA; without it the public roots verify the server.
+    pub ca_certificate_path: Option<String>,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
 }

@@ -2,6 +2,7 @@
 //! - [`error`]: the shared error code set, mapped to both HTTP status and gRPC code;
 //! - [`postgres`]: connect to the service's own schema and run its migrations;
 //! - [`operations`]: the `migrate` and `check-settings` commands of every service;
+//! - [`grpc_client`]: endpoints for gRPC clients, plain or TLS;
 //! - [`health`]: liveness and readiness answers;
 //! - [`serve`]: serve a router on a bound listener until a stop signal, then drain;
 //! - [`appsecret_proof`]: the proof Meta asks of apps that require the app secret;
@@ -10,6 +11,7 @@
 pub mod appsecret_proof;
 pub mod bearer_tokens;
 pub mod error;
+pub mod grpc_client;
 pub mod health;
 pub mod instance;
 pub mod operations;

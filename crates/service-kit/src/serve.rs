@@ -1,11 +1,13 @@
 //! Serving a router (HTTP/1.1 and HTTP/2, so gRPC too) on an already-bound listener until a stop signal,
-//! then draining in-flight requests for at most the grace period.
+//! then draining in-flight requests for at most the grace period; over TLS when `server.tls_certificate_path`
+//! and `server.tls_private_key_path` are set (rustls, ALPN h2 and http/1.1).
 
 use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
 use axum::serve::ListenerExt as _;
+use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 /// Resolves on SIGTERM (Kubernetes, Cloud Run) or Ctrl-C.
@@ -87,10 +89,42 @@ fn flatten_server_result(finished: Result<std::io::Result<()>, tokio::task::Join
     }
 }
 
+/// Serves `router` over TLS until `stop` resolves, then lets in-flight requests finish for at most
+/// `grace_period` (connections still open then are closed).
+async fn serve_tls_until_stopped(
+    listener: TcpListener,
+    tls: RustlsConfig,
+    router: Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+    grace_period: Duration,
+) -> Result<(), ServeError> {
+    let handle = axum_server::Handle::new();
+    let stop_handle = handle.clone();
+    tokio::spawn(async move {
+        stop.await;
+        tracing::info!(grace_seconds = grace_period.as_secs(), "draining in-flight requests");
+        stop_handle.graceful_shutdown(Some(grace_period));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(router.into_make_service())
+        .await?;
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
     #[error(transparent)]
     Address(#[from] adloop_config::ConfigError),
+    #[error(
+        "cannot load the TLS certificate {certificate} and key {private_key} (server.tls_certificate_path, server.tls_private_key_path): {source}"
+    )]
+    Tls {
+        certificate: String,
+        private_key: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot bind {address} (server.host, server.port): {source}")]
     Bind {
         address: std::net::SocketAddr,
@@ -120,17 +154,31 @@ pub struct BoundServer {
     local_address: std::net::SocketAddr,
     router: Router,
     shutdown_grace_period: Duration,
+    tls: Option<RustlsConfig>,
 }
 
 impl BoundServer {
     /// Binds `settings`' address (port 0 picks a free one) for `router`.
     pub async fn bind(settings: &adloop_config::ServerSettings, router: Router) -> Result<BoundServer, BindError> {
+        let tls = match settings.tls_files()? {
+            None => None,
+            Some((certificate, private_key)) => Some(
+                RustlsConfig::from_pem_file(certificate, private_key)
+                    .await
+                    .map_err(|source| BindError::Tls {
+                        certificate: certificate.to_owned(),
+                        private_key: private_key.to_owned(),
+                        source,
+                    })?,
+            ),
+        };
         let (listener, local_address) = bind_listener(settings).await?;
         Ok(BoundServer {
             listener,
             local_address,
             router,
             shutdown_grace_period: Duration::from_secs(settings.shutdown_grace_seconds),
+            tls,
         })
     }
 
@@ -141,6 +189,11 @@ impl BoundServer {
 
     /// Serves until `stop` resolves, then drains in-flight requests for at most the grace period.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
-        serve_until_stopped(self.listener, self.router, stop, self.shutdown_grace_period).await
+        match self.tls {
+            None => serve_until_stopped(self.listener, self.router, stop, self.shutdown_grace_period).await,
+            Some(tls) => {
+                serve_tls_until_stopped(self.listener, tls, self.router, stop, self.shutdown_grace_period).await
+            }
+        }
     }
 }

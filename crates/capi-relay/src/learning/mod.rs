@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use adloop_proto::ml::v1::RecordEventRequest;
 use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
+use adloop_service_kit::grpc_client::{GrpcEndpointError, GrpcEndpointSettings, grpc_endpoint};
 use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::metrics::LearningMetrics;
 use event::learning_event_of;
@@ -30,6 +31,9 @@ pub struct LearningSettings {
     pub enabled: bool,
     /// ml-service's gRPC endpoint.
     pub ml_service_endpoint: String,
+    /// The CA (PEM) that signed ml-service's certificate when the endpoint is https:// and not signed by a
+    /// public CA.
+    pub ml_service_ca_certificate_path: Option<String>,
     pub request_timeout_ms: u64,
     /// Conversions leased per round (sent in one request; ml-service takes up to 5,000).
     pub batch_size: i64,
@@ -65,11 +69,16 @@ impl LearningForwarder {
         settings: LearningSettings,
         worker_name: String,
         metrics: LearningMetrics,
-    ) -> Result<LearningForwarder, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(settings.ml_service_endpoint.clone())?
-            .connect_timeout(Duration::from_millis(settings.request_timeout_ms))
-            .timeout(Duration::from_millis(settings.request_timeout_ms))
-            .connect_lazy();
+    ) -> Result<LearningForwarder, GrpcEndpointError> {
+        let channel = grpc_endpoint(&GrpcEndpointSettings {
+            url: &settings.ml_service_endpoint,
+            url_key: "learning.ml_service_endpoint",
+            ca_certificate_path: settings.ml_service_ca_certificate_path.as_deref(),
+            ca_certificate_key: "learning.ml_service_ca_certificate_path",
+            connect_timeout: Duration::from_millis(settings.request_timeout_ms),
+            request_timeout: Duration::from_millis(settings.request_timeout_ms),
+        })?
+        .connect_lazy();
         Ok(LearningForwarder {
             pool,
             client: MlServiceClient::new(channel),

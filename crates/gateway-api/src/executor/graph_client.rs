@@ -61,6 +61,20 @@ impl OperationResult {
     }
 }
 
+/// The error and each cause beneath it ("error sending request: ... invalid peer certificate: UnknownIssuer"),
+/// without the URL (it carries the access token in its query).
+fn cause_chain(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GraphClientError {
     /// No answer (connection refused or dropped, time-out): for a write, the outcome is unknown.
@@ -145,12 +159,12 @@ impl GraphClient {
             .send()
             .await
             // Without the URL: it never carries the token here, but errors are logged.
-            .map_err(|error| GraphClientError::NoAnswer(error.without_url().to_string()))?;
+            .map_err(|error| GraphClientError::NoAnswer(cause_chain(error)))?;
         let status = response.status().as_u16();
         let body: Value = response
             .json()
             .await
-            .map_err(|error| GraphClientError::NoAnswer(error.without_url().to_string()))?;
+            .map_err(|error| GraphClientError::NoAnswer(cause_chain(error)))?;
         let Value::Array(results) = body else {
             return Err(GraphClientError::Refused(OperationResult {
                 http_status: status,
@@ -180,7 +194,7 @@ impl GraphClient {
         let response = request
             .send()
             .await
-            .map_err(|error| GraphClientError::NoAnswer(error.without_url().to_string()))?;
+            .map_err(|error| GraphClientError::NoAnswer(cause_chain(error)))?;
         let http_status = response.status().as_u16();
         let headers: Vec<(String, String)> = response
             .headers()
@@ -190,7 +204,7 @@ impl GraphClient {
         let body: Value = response
             .json()
             .await
-            .map_err(|error| GraphClientError::NoAnswer(error.without_url().to_string()))?;
+            .map_err(|error| GraphClientError::NoAnswer(cause_chain(error)))?;
         let usage = parse_usage(
             headers.iter().map(|(name, value)| (name.as_str(), value.as_str())),
             None,

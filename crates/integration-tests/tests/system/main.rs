@@ -12,4 +12,5 @@ mod relay_learning;
 mod score_cache;
 mod service_health;
 mod shutdown;
+mod tls;
 mod tracing_across_services;

@@ -1,5 +1,6 @@
 //! An axum middleware that gives every request a span joined to the caller's trace (W3C `traceparent`) and
-//! records request metrics. gRPC calls served through an axum router pass through it too.
+//! records request metrics. gRPC calls served through an axum router pass through it too, and are measured
+//! per service, method and status code ([`crate::grpc_metrics`]) instead of by route.
 
 use std::time::Instant;
 
@@ -9,6 +10,7 @@ use axum::response::Response;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::grpc_metrics::{GrpcCall, service_and_method};
 use crate::metrics::{HttpMetrics, HttpRequestLabels, HttpRouteLabels};
 use crate::propagation::extract_remote_context;
 
@@ -29,6 +31,12 @@ pub async fn trace_and_measure_request(
     let request_span = tracing::info_span!("request", http.method = %method, http.route = %route);
     let _ = request_span.set_parent(extract_remote_context(request.headers()));
 
+    if let Some((service, method)) = grpc_service_and_method(&request) {
+        let call = GrpcCall::start(http_metrics.grpc.clone(), service, method);
+        let response = next.run(request).instrument(request_span).await;
+        return call.observe(response);
+    }
+
     let started_at = Instant::now();
     let response = next.run(request).instrument(request_span).await;
     let elapsed_seconds = started_at.elapsed().as_secs_f64();
@@ -46,6 +54,18 @@ pub async fn trace_and_measure_request(
         .get_or_create(&HttpRouteLabels { method, route })
         .observe(elapsed_seconds);
     response
+}
+
+fn grpc_service_and_method(request: &Request) -> Option<(String, String)> {
+    let is_grpc = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|content_type| content_type.starts_with("application/grpc"));
+    if !is_grpc {
+        return None;
+    }
+    service_and_method(request.uri().path())
 }
 
 /// `router` with a span per request (joined to the caller's trace) and request metrics.

@@ -3,8 +3,10 @@
 //!   exports over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set;
 //! - [`propagation`]: W3C trace-context in and out of HTTP headers and gRPC metadata;
 //! - [`http_middleware`]: one span and request metrics per HTTP (or gRPC-over-HTTP/2) request;
+//! - [`grpc_metrics`]: per-method gRPC call counts by status code, and latencies;
 //! - [`metrics`]: Prometheus text rendering.
 
+pub mod grpc_metrics;
 pub mod http_middleware;
 pub mod metrics;
 pub mod propagation;

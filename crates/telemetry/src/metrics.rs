@@ -56,11 +56,13 @@ pub struct HttpRouteLabels {
     pub route: String,
 }
 
-/// Request counters and latency histograms recorded by [`crate::http_middleware`].
+/// Request counters and latency histograms recorded by [`crate::http_middleware`]: per route for HTTP,
+/// per gRPC service, method and status code for gRPC calls.
 #[derive(Clone, Debug)]
 pub struct HttpMetrics {
     pub requests_total: Family<HttpRequestLabels, Counter>,
     pub request_duration_seconds: Family<HttpRouteLabels, Histogram>,
+    pub grpc: crate::grpc_metrics::GrpcMetrics,
 }
 
 impl HttpMetrics {
@@ -84,6 +86,7 @@ impl HttpMetrics {
         HttpMetrics {
             requests_total,
             request_duration_seconds,
+            grpc: crate::grpc_metrics::GrpcMetrics::register(registry),
         }
     }
 }

@@ -81,6 +81,32 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
         !metrics.contains("score_cache_lookups_total{tier=\"l1\""),
         "nothing was looked up or cached:\n{metrics}"
     );
+    // Per-method gRPC metrics: the six refusals under Allocate with code 3 (INVALID_ARGUMENT), one valid
+    // call under code 0, each with its latency.
+    client.allocate(request(three_ads(), 30_000)).await.unwrap();
+    let metrics = reqwest::get(format!("{}/metrics", stack.ml_service.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let allocate = "grpc_service=\"adloop.ml.v1.MlService\",grpc_method=\"Allocate\"";
+    let handled = |code: &str| {
+        adloop_telemetry::metrics::sample_value(
+            &metrics,
+            &format!("adloop_ml_grpc_server_handled_total{{{allocate},grpc_code=\"{code}\"}}"),
+        )
+    };
+    assert_eq!(handled("3"), Some(6.0), "{metrics}");
+    assert_eq!(handled("0"), Some(1.0), "{metrics}");
+    assert_eq!(
+        adloop_telemetry::metrics::sample_value(
+            &metrics,
+            &format!("adloop_ml_grpc_server_handling_seconds_count{{{allocate}}}")
+        ),
+        Some(7.0),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The executor's Prometheus metrics (under `adloop_gateway_executor_`): what became of each claimed
-//! change, the Graph requests it took, how long a round lasts and where its time goes. Unregistered metrics (the default)
+//! change, the Graph requests it took, how long a round lasts and where its time goes, and what waits in the
+//! queue. Unregistered metrics (the default)
 //! count into nothing, so tests and tools can run an executor without a registry.
 
 use std::sync::atomic::AtomicU64;
@@ -7,6 +8,7 @@ use std::sync::atomic::AtomicU64;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -46,6 +48,13 @@ pub struct ExecutorMetrics {
     pub round_duration_seconds: Histogram,
     pub round_phase_seconds: Family<PhaseLabels, Counter<f64, AtomicU64>>,
     pub self_pauses: Family<PauseLabels, Counter>,
+    pub queue_changes: Family<StateLabels, Gauge>,
+    pub oldest_due_change_seconds: Gauge<f64, AtomicU64>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: &'static str,
 }
 
 impl Default for ExecutorMetrics {
@@ -57,6 +66,8 @@ impl Default for ExecutorMetrics {
             round_duration_seconds: Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             round_phase_seconds: Family::default(),
             self_pauses: Family::default(),
+            queue_changes: Family::default(),
+            oldest_due_change_seconds: Gauge::default(),
         }
     }
 }
@@ -95,7 +106,24 @@ impl ExecutorMetrics {
             "Times the executor paused itself because Meta said to stop",
             metrics.self_pauses.clone(),
         );
+        registry.register(
+            "queue_changes",
+            "Open changes in the queue by state (every gateway reports the whole queue: aggregate with max)",
+            metrics.queue_changes.clone(),
+        );
+        registry.register(
+            "oldest_due_change_seconds",
+            "How long the oldest due change has waited to be claimed (0 when none is due)",
+            metrics.oldest_due_change_seconds.clone(),
+        );
         metrics
+    }
+
+    pub fn set_queue_depth(&self, depth: &super::queue::QueueDepth) {
+        for (state, changes) in &depth.open_by_state {
+            self.queue_changes.get_or_create(&StateLabels { state }).set(*changes);
+        }
+        self.oldest_due_change_seconds.set(depth.oldest_due_seconds);
     }
 
     pub fn add_phase_time(&self, phase: &'static str, elapsed: std::time::Duration) {

@@ -21,9 +21,11 @@ use sqlx::PgPool;
 
 use super::change::AdChangeRow;
 
+mod depth;
 mod enqueue;
 mod history;
 
+pub use depth::{QueueDepth, queue_depth};
 pub use enqueue::enqueue;
 pub use history::{AppliedHistory, AppliedObjectChange, applied_history};
 

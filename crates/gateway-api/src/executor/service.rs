@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::queue::{self, WAKE_UP_CHANNEL};
+use super::metrics::ExecutorMetrics;
 use super::table_statistics;
 use super::worker::Executor;
 
@@ -27,6 +28,7 @@ pub fn spawn_executor(executor: Executor, pool: PgPool, stop: watch::Receiver<bo
         let listener = tokio::spawn(relay_wake_ups(pool.clone(), wake_sender, stop.clone()));
         let housekeeping = tokio::spawn(keep_house(
             pool,
+            executor.metrics().clone(),
             Duration::from_secs(executor.settings().rescue_interval_seconds),
             stop.clone(),
         ));
@@ -105,22 +107,36 @@ async fn relay_wake_ups(pool: PgPool, wake_up: watch::Sender<u64>, mut stop: wat
     }
 }
 
-/// Rescues expired leases and refreshes the queue's planner statistics, each on its own interval.
-async fn keep_house(pool: PgPool, rescue_interval: Duration, mut stop: watch::Receiver<bool>) {
-    let mut last_rescue = tokio::time::Instant::now();
+/// Rescues expired leases and measures the queue's depth on one interval, and refreshes the queue's
+/// planner statistics on another.
+async fn keep_house(
+    pool: PgPool,
+    metrics: ExecutorMetrics,
+    rescue_interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last_rescue: Option<tokio::time::Instant> = None;
     loop {
         match table_statistics::analyze_queue_if_stale(&pool).await {
             Ok(true) => tracing::info!("executor: analysed the queue table (it grew since its statistics)"),
             Ok(false) => {}
             Err(error) => tracing::warn!(%error, "executor: could not check the queue's statistics"),
         }
-        if last_rescue.elapsed() >= rescue_interval {
-            match queue::rescue(&pool, "executor-rescuer").await {
-                Ok(0) => {}
-                Ok(rescued) => tracing::info!(rescued, "executor: returned expired leases to the queue"),
-                Err(error) => tracing::warn!(%error, "executor: rescue failed"),
+        if last_rescue.is_none_or(|rescued_at| rescued_at.elapsed() >= rescue_interval) {
+            // The first pass only measures: a lease can have expired only after the process's first rescue
+            // interval.
+            if last_rescue.is_some() {
+                match queue::rescue(&pool, "executor-rescuer").await {
+                    Ok(0) => {}
+                    Ok(rescued) => tracing::info!(rescued, "executor: returned expired leases to the queue"),
+                    Err(error) => tracing::warn!(%error, "executor: rescue failed"),
+                }
             }
-            last_rescue = tokio::time::Instant::now();
+            match queue::queue_depth(&pool).await {
+                Ok(depth) => metrics.set_queue_depth(&depth),
+                Err(error) => tracing::warn!(%error, "executor: could not measure the queue"),
+            }
+            last_rescue = Some(tokio::time::Instant::now());
         }
         tokio::select! {
             () = tokio::time::sleep(STATISTICS_CHECK_INTERVAL.min(rescue_interval)) => {}

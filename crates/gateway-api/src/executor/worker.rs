@@ -234,6 +234,10 @@ impl Executor {
         &self.settings
     }
 
+    pub fn metrics(&self) -> &ExecutorMetrics {
+        &self.metrics
+    }
+
     fn lease(&self) -> Duration {
         Duration::from_secs_f64(self.settings.lease_seconds)
     }

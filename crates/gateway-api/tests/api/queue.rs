@@ -695,3 +695,39 @@ async fn a_relative_budget_change_folds_the_objects_queued_budget_changes_into_o
     );
     assert_eq!(state_of(&pool, trim).await, ChangeState::Running);
 }
+
+#[tokio::test]
+async fn queue_depth_counts_open_changes_by_state_and_ages_the_oldest_due_one() {
+    let pool = queue_database().await;
+    let empty = queue::queue_depth(&pool).await.unwrap();
+    assert!(empty.open_by_state.iter().all(|(_, changes)| *changes == 0), "{empty:?}");
+    assert_eq!(empty.oldest_due_seconds, 0.0);
+
+    enqueue_ids(
+        &pool,
+        &[
+            budget("set-1", 1_000, "a"),
+            budget("set-2", 1_000, "b"),
+            budget("set-3", 1_000, "c"),
+            budget("set-4", 1_000, "d"),
+        ],
+    )
+    .await;
+    let finished = queue::claim(&pool, "worker", 1, LONG_LEASE).await.unwrap();
+    let completed = Outcome::Completed {
+        detail: serde_json::json!({}),
+    };
+    queue::finish(&pool, "worker", finished[0].id, 1, &completed).await.unwrap();
+    queue::claim(&pool, "worker", 1, LONG_LEASE).await.unwrap();
+    sqlx::query("UPDATE ad_changes SET run_at = now() - interval '90 seconds' WHERE state = 'available'")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let depth = queue::queue_depth(&pool).await.unwrap();
+    let count = |state: &str| depth.open_by_state.iter().find(|(name, _)| *name == state).unwrap().1;
+    assert_eq!(count("available"), 2, "the completed change is not open: {depth:?}");
+    assert_eq!(count("running"), 1, "{depth:?}");
+    assert_eq!(count("retryable"), 0, "{depth:?}");
+    assert!(depth.oldest_due_seconds >= 90.0, "{depth:?}");
+}

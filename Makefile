@@ -18,6 +18,7 @@ test: stack-up
 	scripts/run-python-grpc-client
 	scripts/check-report-renders
 	scripts/check-deploy
+	scripts/check-prometheus-scrape
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-tests=fail; \
 	else \

@@ -9,12 +9,15 @@ locals {
       ADLOOP_EXECUTOR__ENABLED    = "true"
       ADLOOP_GRAPH__BASE_URL      = "https://graph.facebook.com"
       ADLOOP_ML_SERVICE__ENDPOINT = google_cloud_run_v2_service.ml_service.uri
+      # ml-service's IAM admits this service account: every call carries its ID token.
+      ADLOOP_ML_SERVICE__GOOGLE_ID_TOKEN = "true"
     }
     "capi-relay" = {
-      ADLOOP_DELIVERY__ENABLED             = "true"
-      ADLOOP_DELIVERY__BASE_URL            = "https://graph.facebook.com"
-      ADLOOP_LEARNING__ENABLED             = "true"
-      ADLOOP_LEARNING__ML_SERVICE_ENDPOINT = google_cloud_run_v2_service.ml_service.uri
+      ADLOOP_DELIVERY__ENABLED                    = "true"
+      ADLOOP_DELIVERY__BASE_URL                   = "https://graph.facebook.com"
+      ADLOOP_LEARNING__ENABLED                    = "true"
+      ADLOOP_LEARNING__ML_SERVICE_ENDPOINT        = google_cloud_run_v2_service.ml_service.uri
+      ADLOOP_LEARNING__ML_SERVICE_GOOGLE_ID_TOKEN = "true"
     }
   }
   # Secret files per service: setting => secret key.

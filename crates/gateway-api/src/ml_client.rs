@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
+use adloop_service_kit::google_id_token::IdTokens;
 use adloop_service_kit::grpc_client::{GrpcEndpointSettings, grpc_endpoint};
 use adloop_telemetry::propagation::TraceContextInterceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -16,7 +17,24 @@ use adloop_service_kit::error::{ErrorCode, ServiceError};
 
 use crate::settings::MlServiceClientSettings;
 
-pub type TracedMlServiceClient = MlServiceClient<InterceptedService<Channel, TraceContextInterceptor>>;
+pub type TracedMlServiceClient = MlServiceClient<InterceptedService<Channel, MlCallInterceptor>>;
+
+/// What every call to ml-service carries: the current trace, and where ml-service sits behind Cloud Run's
+/// IAM, a Google-signed ID token of the gateway's service account.
+#[derive(Clone, Debug)]
+pub struct MlCallInterceptor {
+    id_tokens: Option<IdTokens>,
+}
+
+impl tonic::service::Interceptor for MlCallInterceptor {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let mut request = TraceContextInterceptor.call(request)?;
+        if let Some(id_tokens) = &self.id_tokens {
+            id_tokens.attach(request.metadata_mut());
+        }
+        Ok(request)
+    }
+}
 
 const ML_SERVICE_NAME: &str = "adloop.ml.v1.MlService";
 
@@ -27,6 +45,7 @@ pub use adloop_service_kit::grpc_client::GrpcEndpointError as InvalidEndpoint;
 #[derive(Clone)]
 pub struct MlServiceConnection {
     channel: Channel,
+    interceptor: MlCallInterceptor,
 }
 
 impl MlServiceConnection {
@@ -40,16 +59,23 @@ impl MlServiceConnection {
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
         })?
         .connect_lazy();
-        Ok(MlServiceConnection { channel })
+        // Cloud Run checks the token's audience against the called service's URL.
+        let id_tokens = settings
+            .google_id_token
+            .then(|| IdTokens::start(&settings.google_metadata_url, &settings.endpoint));
+        Ok(MlServiceConnection {
+            channel,
+            interceptor: MlCallInterceptor { id_tokens },
+        })
     }
 
     pub fn client(&self) -> TracedMlServiceClient {
-        MlServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+        MlServiceClient::with_interceptor(self.channel.clone(), self.interceptor.clone())
     }
 
     /// True when ml-service's gRPC health service reports `adloop.ml.v1.MlService` as serving.
     pub async fn is_serving(&self) -> bool {
-        let mut health_client = HealthClient::new(self.channel.clone());
+        let mut health_client = HealthClient::with_interceptor(self.channel.clone(), self.interceptor.clone());
         let request = HealthCheckRequest {
             service: ML_SERVICE_NAME.to_owned(),
         };

@@ -25,6 +25,10 @@ pub struct MlServiceClientSettings {
     /// The CA (PEM) that signed ml-service's certificate when `endpoint` is https:// and not signed by a
     /// public CA; without it the public roots verify the server.
     pub ca_certificate_path: Option<String>,
+    /// Attach a Google-signed ID token of this gateway's service account to every call (ml-service on
+    /// Cloud Run, where IAM admits only its callers' accounts), fetched from `google_metadata_url`.
+    pub google_id_token: bool,
+    pub google_metadata_url: String,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
 }

@@ -3,6 +3,7 @@
 //! - [`postgres`]: connect to the service's own schema and run its migrations;
 //! - [`operations`]: the `migrate` and `check-settings` commands of every service;
 //! - [`grpc_client`]: endpoints for gRPC clients, plain or TLS;
+//! - [`google_id_token`]: ID tokens for calling an IAM-protected Cloud Run service;
 //! - [`health`]: liveness and readiness answers;
 //! - [`serve`]: serve a router on a bound listener until a stop signal, then drain;
 //! - [`appsecret_proof`]: the proof Meta asks of apps that require the app secret;
@@ -11,6 +12,7 @@
 pub mod appsecret_proof;
 pub mod bearer_tokens;
 pub mod error;
+pub mod google_id_token;
 pub mod grpc_client;
 pub mod health;
 pub mod instance;

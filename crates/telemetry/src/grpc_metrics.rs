@@ -70,7 +70,9 @@ pub fn service_and_method(path: &str) -> Option<(String, String)> {
     let plausible = |name: &str| {
         !name.is_empty()
             && name.len() <= 128
-            && name.chars().all(|character| character.is_ascii_alphanumeric() || character == '.' || character == '_')
+            && name
+                .chars()
+                .all(|character| character.is_ascii_alphanumeric() || character == '.' || character == '_')
     };
     (plausible(service) && plausible(method)).then(|| (service.to_owned(), method.to_owned()))
 }

@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use adloop_proto::ml::v1::RecordEventRequest;
 use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
+use adloop_service_kit::google_id_token::{IdTokenInterceptor, IdTokens};
 use adloop_service_kit::grpc_client::{GrpcEndpointError, GrpcEndpointSettings, grpc_endpoint};
 use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::metrics::LearningMetrics;
@@ -34,6 +36,10 @@ pub struct LearningSettings {
     /// The CA (PEM) that signed ml-service's certificate when the endpoint is https:// and not signed by a
     /// public CA.
     pub ml_service_ca_certificate_path: Option<String>,
+    /// Attach a Google-signed ID token of this relay's service account (ml-service on Cloud Run behind
+    /// IAM), fetched from `google_metadata_url`.
+    pub ml_service_google_id_token: bool,
+    pub google_metadata_url: String,
     pub request_timeout_ms: u64,
     /// Conversions leased per round (sent in one request; ml-service takes up to 5,000).
     pub batch_size: i64,
@@ -52,7 +58,7 @@ pub struct ForwardReport {
 
 pub struct LearningForwarder {
     pool: PgPool,
-    client: MlServiceClient<Channel>,
+    client: MlServiceClient<InterceptedService<Channel, IdTokenInterceptor>>,
     settings: LearningSettings,
     worker_name: String,
     metrics: LearningMetrics,
@@ -79,9 +85,12 @@ impl LearningForwarder {
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
         })?
         .connect_lazy();
+        let id_tokens = settings
+            .ml_service_google_id_token
+            .then(|| IdTokens::start(&settings.google_metadata_url, &settings.ml_service_endpoint));
         Ok(LearningForwarder {
             pool,
-            client: MlServiceClient::new(channel),
+            client: MlServiceClient::with_interceptor(channel, IdTokenInterceptor(id_tokens)),
             settings,
             worker_name,
             metrics,

@@ -12,8 +12,8 @@ use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::queue::{self, WAKE_UP_CHANNEL};
 use super::metrics::ExecutorMetrics;
+use super::queue::{self, WAKE_UP_CHANNEL};
 use super::table_statistics;
 use super::worker::Executor;
 

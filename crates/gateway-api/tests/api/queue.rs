@@ -700,7 +700,10 @@ async fn a_relative_budget_change_folds_the_objects_queued_budget_changes_into_o
 async fn queue_depth_counts_open_changes_by_state_and_ages_the_oldest_due_one() {
     let pool = queue_database().await;
     let empty = queue::queue_depth(&pool).await.unwrap();
-    assert!(empty.open_by_state.iter().all(|(_, changes)| *changes == 0), "{empty:?}");
+    assert!(
+        empty.open_by_state.iter().all(|(_, changes)| *changes == 0),
+        "{empty:?}"
+    );
     assert_eq!(empty.oldest_due_seconds, 0.0);
 
     enqueue_ids(
@@ -717,7 +720,9 @@ async fn queue_depth_counts_open_changes_by_state_and_ages_the_oldest_due_one() 
     let completed = Outcome::Completed {
         detail: serde_json::json!({}),
     };
-    queue::finish(&pool, "worker", finished[0].id, 1, &completed).await.unwrap();
+    queue::finish(&pool, "worker", finished[0].id, 1, &completed)
+        .await
+        .unwrap();
     queue::claim(&pool, "worker", 1, LONG_LEASE).await.unwrap();
     sqlx::query("UPDATE ad_changes SET run_at = now() - interval '90 seconds' WHERE state = 'available'")
         .execute(&pool)

@@ -1,13 +1,12 @@
 //! Commands every service answers besides serving, for deployment steps: `migrate` (a Kubernetes init
 //! container or a Cloud Run job, before the serving containers start with `database.migrate_on_start` off),
 //! `check-settings` (a manifest's settings, loaded exactly as start-up loads them) and `probe` (the
-//! container's health check, in an image without curl).
+//! container's health check, in an image without curl; over TLS when the service serves TLS).
 
 use std::time::Duration;
 
 use adloop_config::{DatabaseSettings, ServerSettings};
 use sqlx::migrate::Migrator;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::postgres::{DatabaseError, connect_and_migrate};
 
@@ -43,22 +42,7 @@ pub async fn run_operation(
     match command {
         OperationCommand::CheckSettings => Ok(format!("{service_name}: settings hold")),
         OperationCommand::Probe => {
-            let status_line = tokio::time::timeout(PROBE_TIME_OUT, liveness_status_line(server.port))
-                .await
-                .map_err(|_| OperationError::ProbeFailed {
-                    port: server.port,
-                    reason: format!("no answer within {PROBE_TIME_OUT:?}"),
-                })?
-                .map_err(|error| OperationError::ProbeFailed {
-                    port: server.port,
-                    reason: error.to_string(),
-                })?;
-            if status_line.split_whitespace().nth(1) != Some("200") {
-                return Err(OperationError::ProbeFailed {
-                    port: server.port,
-                    reason: format!("answered `{status_line}`"),
-                });
-            }
+            probe_liveness(server).await?;
             Ok(format!("{service_name}: live"))
         }
         OperationCommand::Migrate => {
@@ -73,21 +57,30 @@ pub async fn run_operation(
     }
 }
 
-/// The first line of the service's answer to `GET /healthz` on the loopback address.
-async fn liveness_status_line(port: u16) -> std::io::Result<String> {
-    let mut connection = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    connection
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut answer = Vec::with_capacity(256);
-    let mut buffer = [0_u8; 256];
-    while !answer.contains(&b'\n') && answer.len() < 4096 {
-        let read = connection.read(&mut buffer).await?;
-        if read == 0 {
-            break;
-        }
-        answer.extend_from_slice(&buffer[..read]);
+/// `GET /healthz` on the loopback address, over TLS when the service serves TLS. The certificate is not
+/// checked: it names the service's public host, and this asks the process in its own container.
+async fn probe_liveness(server: &ServerSettings) -> Result<(), OperationError> {
+    let failed = |reason: String| OperationError::ProbeFailed {
+        port: server.port,
+        reason,
+    };
+    let scheme = if server.tls_certificate_path.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let http = reqwest::Client::builder()
+        .timeout(PROBE_TIME_OUT)
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .map_err(|error| failed(error.to_string()))?;
+    let answer = http
+        .get(format!("{scheme}://127.0.0.1:{}/healthz", server.port))
+        .send()
+        .await
+        .map_err(|error| failed(error.to_string()))?;
+    if answer.status() != reqwest::StatusCode::OK {
+        return Err(failed(format!("answered HTTP {}", answer.status().as_u16())));
     }
-    let text = String::from_utf8_lossy(&answer);
-    Ok(text.lines().next().unwrap_or_default().trim().to_owned())
+    Ok(())
 }

@@ -45,6 +45,27 @@ async fn the_gateway_reaches_a_tls_serving_ml_service_and_refuses_one_it_cannot_
     .await;
     let https_endpoint = format!("https://127.0.0.1:{}", ml_service.address.port());
 
+    // The container's health check (`ml-service probe`) speaks TLS to a TLS-serving service.
+    let probe_settings = ml_service::settings::MlServiceSettings::load(&adloop_test_support::service_environment(
+        &database,
+        &[
+            ("ADLOOP_SERVER__PORT", &ml_service.address.port().to_string()),
+            ("ADLOOP_SERVER__TLS_CERTIFICATE_PATH", &certificate_path),
+            ("ADLOOP_SERVER__TLS_PRIVATE_KEY_PATH", &key_path),
+            ("ADLOOP_REDIS__URL", &adloop_test_support::redis_url()),
+        ],
+    ))
+    .unwrap();
+    adloop_service_kit::operations::run_operation(
+        adloop_service_kit::operations::OperationCommand::Probe,
+        "ml-service",
+        &probe_settings.server,
+        &probe_settings.database,
+        &ml_service::startup::MIGRATOR,
+    )
+    .await
+    .unwrap();
+
     let trusting_gateway = crate::helpers::spawn_gateway(
         &database,
         &https_endpoint,

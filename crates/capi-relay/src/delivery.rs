@@ -252,17 +252,28 @@ impl Deliverer {
 const UNNAMED_REFUSALS_BEFORE_DEAD: i32 = 3;
 
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+const BACKLOG_MEASURE_INTERVAL: Duration = Duration::from_secs(15);
 const PRUNE_BATCH: i64 = 10_000;
 
-/// Runs delivery rounds until `stop` says so: at once while events are due, then every poll interval; and
-/// prunes old delivered and dead events once a minute.
-/// Runs delivery rounds until `stop`; the worker that `prunes` also deletes events past the window.
+/// Runs delivery rounds until `stop` says so: at once while events are due, then every poll interval. The
+/// worker that `prunes` also deletes delivered and dead events past the window once a minute, and measures
+/// the backlog's age (`oldest_due_event_seconds`) every 15 s.
 pub fn spawn_delivery(deliverer: Deliverer, mut stop: watch::Receiver<bool>, prunes: bool) -> JoinHandle<()> {
     tokio::spawn(async move {
         let poll_interval = Duration::from_millis(deliverer.settings.poll_interval_milliseconds);
         let keep = Duration::from_secs_f64(deliverer.settings.keep_events_hours * 3600.0);
         let mut last_prune = tokio::time::Instant::now();
+        let mut last_backlog_measure: Option<tokio::time::Instant> = None;
         while !*stop.borrow() {
+            if prunes && last_backlog_measure.is_none_or(|measured| measured.elapsed() >= BACKLOG_MEASURE_INTERVAL) {
+                match queue::oldest_due_seconds(&deliverer.pool).await {
+                    Ok(seconds) => {
+                        deliverer.metrics.oldest_due_event_seconds.set(seconds);
+                    }
+                    Err(error) => tracing::warn!(%error, "could not measure the delivery backlog"),
+                }
+                last_backlog_measure = Some(tokio::time::Instant::now());
+            }
             if prunes && last_prune.elapsed() >= PRUNE_INTERVAL {
                 match queue::prune(&deliverer.pool, keep, PRUNE_BATCH).await {
                     Ok(0) => {}

@@ -1,9 +1,12 @@
 //! The relay's Prometheus metrics (under `adloop_relay_`): what became of each event received, and of each
 //! delivery attempt.
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -125,6 +128,8 @@ pub struct DeliveryMetrics {
     pub pixel_pauses: Counter,
     /// From acceptance to Meta's acknowledgement, per delivered event.
     pub delivery_lag_seconds: Histogram,
+    /// The delivery backlog's age, measured by the pruning worker.
+    pub oldest_due_event_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl Default for DeliveryMetrics {
@@ -133,6 +138,7 @@ impl Default for DeliveryMetrics {
             events: Family::default(),
             requests: Counter::default(),
             pixel_pauses: Counter::default(),
+            oldest_due_event_seconds: Gauge::default(),
             delivery_lag_seconds: Histogram::new([
                 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21_600.0, 86_400.0,
             ]),
@@ -157,6 +163,11 @@ impl DeliveryMetrics {
             "delivery_lag_seconds",
             "Seconds from the relay accepting an event to Meta acknowledging it",
             metrics.delivery_lag_seconds.clone(),
+        );
+        registry.register(
+            "oldest_due_event_seconds",
+            "How long the most overdue pending event has waited to be sent (0 when none is due; every relay reports the whole table: aggregate with max)",
+            metrics.oldest_due_event_seconds.clone(),
         );
         registry.register(
             "pixel_pauses",

@@ -151,6 +151,19 @@ pub async fn prune(pool: &PgPool, keep: Duration, limit: i64) -> Result<u64, sql
     Ok(deleted.rows_affected())
 }
 
+/// How long the most overdue pending event has waited to be sent (0 when none is due): it grows while
+/// delivery is stopped or slower than acceptance. Paused pixels' events are not due. Reads one row of the
+/// due index.
+pub async fn oldest_due_seconds(pool: &PgPool) -> Result<f64, sqlx::Error> {
+    let oldest: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM now() - next_attempt_at)::float8 FROM events \
+         WHERE state = 'pending' AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(oldest.unwrap_or(0.0).max(0.0))
+}
+
 /// Pauses `pixel_id` for `pause`: its pending events wait until then (so no worker claims them and fails
 /// again), and `pixel_pauses` records why, for operators and `capi-relay pixels resume`.
 pub async fn pause_pixel(pool: &PgPool, pixel_id: &str, pause: Duration, reason: &Value) -> Result<(), sqlx::Error> {

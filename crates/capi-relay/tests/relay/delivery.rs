@@ -297,3 +297,30 @@ async fn two_relays_share_the_delivery_and_send_each_event_once() {
         "each event reached Meta exactly once"
     );
 }
+
+#[tokio::test]
+async fn the_backlog_age_is_the_wait_of_the_most_overdue_pending_event() {
+    let pool = relay_database().await;
+    let source_id = test_source(&pool).await;
+    assert_eq!(
+        capi_relay::delivery::queue::oldest_due_seconds(&pool).await.unwrap(),
+        0.0
+    );
+    store_events(&pool, PIXEL, source_id, &[lead("waiting"), lead("sent"), lead("later")])
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE events SET next_attempt_at = now() + CASE event_id \
+             WHEN 'waiting' THEN interval '-10 minutes' WHEN 'sent' THEN interval '-1 hour' \
+             ELSE interval '5 minutes' END, \
+             state = CASE event_id WHEN 'sent' THEN 'delivered' ELSE state END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let oldest = capi_relay::delivery::queue::oldest_due_seconds(&pool).await.unwrap();
+    assert!(
+        (600.0..660.0).contains(&oldest),
+        "the delivered event and the one not yet due do not count: {oldest}"
+    );
+}

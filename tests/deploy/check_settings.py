@@ -19,7 +19,7 @@ import tempfile
 import hcl2
 import yaml
 
-SERVICES = ("gateway-api", "ml-service", "capi-relay")
+SERVICES = ("gateway-api", "ml-service", "capi-relay", "meta-sim")
 
 
 def placeholder_for(variable: str) -> str:

@@ -59,7 +59,7 @@ pub async fn run_operation(
 
 /// `GET /healthz` on the loopback address, over TLS when the service serves TLS. The certificate is not
 /// checked: it names the service's public host, and this asks the process in its own container.
-async fn probe_liveness(server: &ServerSettings) -> Result<(), OperationError> {
+pub async fn probe_liveness(server: &ServerSettings) -> Result<(), OperationError> {
     let failed = |reason: String| OperationError::ProbeFailed {
         port: server.port,
         reason,

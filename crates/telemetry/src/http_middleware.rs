@@ -31,7 +31,11 @@ pub async fn trace_and_measure_request(
     let request_span = tracing::info_span!("request", http.method = %method, http.route = %route);
     let _ = request_span.set_parent(extract_remote_context(request.headers()));
 
-    if let Some((service, method)) = grpc_service_and_method(&request) {
+    // Only calls to a service the router serves: a made-up service path stays one "unmatched" HTTP route
+    // instead of a new gRPC series per name.
+    if route != UNMATCHED_ROUTE
+        && let Some((service, method)) = grpc_service_and_method(&request)
+    {
         let call = GrpcCall::start(http_metrics.grpc.clone(), service, method);
         let response = next.run(request).instrument(request_span).await;
         return call.observe(response);

@@ -84,6 +84,14 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
     // Per-method gRPC metrics: the six refusals under Allocate with code 3 (INVALID_ARGUMENT), one valid
     // call under code 0, each with its latency.
     client.allocate(request(three_ads(), 30_000)).await.unwrap();
+    // A call to a service ml-service does not serve adds no gRPC series of its own (names are the caller's).
+    reqwest::Client::new()
+        .post(format!("{}/made.up.Service/AnyMethod", stack.ml_service.base_url()))
+        .header("content-type", "application/grpc")
+        .body(vec![0_u8; 5])
+        .send()
+        .await
+        .unwrap();
     let metrics = reqwest::get(format!("{}/metrics", stack.ml_service.base_url()))
         .await
         .unwrap()
@@ -98,6 +106,7 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
         )
     };
     assert_eq!(handled("3"), Some(6.0), "{metrics}");
+    assert!(!metrics.contains("made.up.Service"), "{metrics}");
     assert_eq!(handled("0"), Some(1.0), "{metrics}");
     assert_eq!(
         adloop_telemetry::metrics::sample_value(

@@ -1,9 +1,10 @@
 //! The relay's command line: without arguments it serves; `capi-relay sources create --name N --pixel P
 //! [--test-event-code C]` creates an ingest source for pixel P and prints its token (the only time it is
 //! shown); `capi-relay pixels resume --pixel P` ends a pixel's pause after its token was fixed;
-//! `capi-relay events requeue --pixel P [--event-id E]` sends dead letters again.
+//! `capi-relay events requeue --pixel P [--event-id E]` sends dead letters again; `migrate`, `check-settings`
+//! and `probe` are every service's deployment commands (`adloop_service_kit::operations`).
 
-use adloop_service_kit::operations::OperationCommand;
+use adloop_service_kit::operations::{ServiceCommand, run_operation};
 use adloop_service_kit::postgres::connect_and_migrate;
 
 use crate::settings::RelaySettings;
@@ -12,16 +13,7 @@ use crate::settings::RelaySettings;
 #[command(name = "capi-relay", about = "adloop's durable Conversions API relay")]
 pub struct Command {
     #[command(subcommand)]
-    pub command: Option<ServiceCommand>,
-}
-
-/// Without a command the service serves.
-#[derive(Debug, clap::Subcommand)]
-pub enum ServiceCommand {
-    #[command(flatten)]
-    Operation(OperationCommand),
-    #[command(flatten)]
-    Admin(AdminCommand),
+    pub command: Option<ServiceCommand<AdminCommand>>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -77,6 +69,21 @@ pub enum SourceAction {
         #[arg(long)]
         test_event_code: Option<String>,
     },
+}
+
+/// Runs a command given on the command line; returns what to print.
+pub async fn run_command(settings: &RelaySettings, command: ServiceCommand<AdminCommand>) -> anyhow::Result<String> {
+    match command {
+        ServiceCommand::Operation(operation) => Ok(run_operation(
+            operation,
+            crate::SERVICE_NAME,
+            &settings.server,
+            &settings.database,
+            &crate::startup::MIGRATOR,
+        )
+        .await?),
+        ServiceCommand::Admin(admin) => run_admin_command(settings, admin).await,
+    }
 }
 
 /// Runs an admin command against the configured database; returns what to print.

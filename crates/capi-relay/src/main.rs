@@ -1,10 +1,9 @@
 use adloop_config::EnvironmentVariables;
-use adloop_service_kit::operations::run_operation;
 use adloop_service_kit::serve::stop_signal;
 use adloop_telemetry::{init_telemetry, otlp_endpoint_from_environment};
-use capi_relay::admin::{Command, ServiceCommand, run_admin_command};
+use capi_relay::admin::{Command, run_command};
 use capi_relay::settings::RelaySettings;
-use capi_relay::startup::{Application, MIGRATOR};
+use capi_relay::startup::Application;
 use clap::Parser as _;
 
 /// mimalloc: ingest allocates and frees many small maps and strings per event; with glibc's allocator
@@ -14,27 +13,11 @@ static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let command = Command::parse();
+    let command_line = Command::parse();
     let settings = RelaySettings::load(&EnvironmentVariables::from_process())?;
-    match command.command {
-        None => {}
-        Some(ServiceCommand::Operation(operation)) => {
-            let printed = run_operation(
-                operation,
-                capi_relay::SERVICE_NAME,
-                &settings.server,
-                &settings.database,
-                &MIGRATOR,
-            )
-            .await?;
-            println!("{printed}");
-            return Ok(());
-        }
-        Some(ServiceCommand::Admin(admin)) => {
-            let printed = run_admin_command(&settings, admin).await?;
-            println!("{printed}");
-            return Ok(());
-        }
+    if let Some(command) = command_line.command {
+        println!("{}", run_command(&settings, command).await?);
+        return Ok(());
     }
     let otlp_endpoint = otlp_endpoint_from_environment();
     let telemetry = init_telemetry(capi_relay::SERVICE_NAME, &settings.telemetry, otlp_endpoint.as_deref())?;

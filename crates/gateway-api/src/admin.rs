@@ -1,7 +1,8 @@
 //! The gateway's command line: without arguments it serves; `gateway-api keys create --tenant T` issues an
-//! API key for tenant T and prints it (the only time the key is shown).
+//! API key for tenant T and prints it (the only time the key is shown); `migrate`, `check-settings` and `probe`
+//! are every service's deployment commands (`adloop_service_kit::operations`).
 
-use adloop_service_kit::operations::OperationCommand;
+use adloop_service_kit::operations::{ServiceCommand, run_operation};
 use adloop_service_kit::postgres::connect_and_migrate;
 
 use crate::executor::controls::{self, PauseScope};
@@ -11,16 +12,7 @@ use crate::settings::GatewaySettings;
 #[command(name = "gateway-api", about = "adloop's HTTP front door and safe executor")]
 pub struct Command {
     #[command(subcommand)]
-    pub command: Option<ServiceCommand>,
-}
-
-/// Without a command the service serves.
-#[derive(Debug, clap::Subcommand)]
-pub enum ServiceCommand {
-    #[command(flatten)]
-    Operation(OperationCommand),
-    #[command(flatten)]
-    Admin(AdminCommand),
+    pub command: Option<ServiceCommand<AdminCommand>>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -58,6 +50,21 @@ pub enum KeyAction {
         #[arg(long, default_value = "")]
         name: String,
     },
+}
+
+/// Runs a command given on the command line; returns what to print.
+pub async fn run_command(settings: &GatewaySettings, command: ServiceCommand<AdminCommand>) -> anyhow::Result<String> {
+    match command {
+        ServiceCommand::Operation(operation) => Ok(run_operation(
+            operation,
+            crate::SERVICE_NAME,
+            &settings.server,
+            &settings.database,
+            &crate::startup::MIGRATOR,
+        )
+        .await?),
+        ServiceCommand::Admin(admin) => run_admin_command(settings, admin).await,
+    }
 }
 
 /// Runs an admin command against the configured database; returns what to print.

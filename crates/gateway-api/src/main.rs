@@ -1,11 +1,10 @@
 use adloop_config::EnvironmentVariables;
-use adloop_service_kit::operations::run_operation;
 use adloop_service_kit::serve::stop_signal;
 use adloop_telemetry::{init_telemetry, otlp_endpoint_from_environment};
 use clap::Parser as _;
-use gateway_api::admin::{Command, ServiceCommand, run_admin_command};
+use gateway_api::admin::{Command, run_command};
 use gateway_api::settings::GatewaySettings;
-use gateway_api::startup::{Application, MIGRATOR};
+use gateway_api::startup::Application;
 
 /// mimalloc instead of glibc's allocator: the executor benchmark spent about a twentieth of the service's
 /// CPU in glibc's free lists (`perf`), and ml-service and capi-relay already run on it.
@@ -14,27 +13,11 @@ static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let command = Command::parse();
+    let command_line = Command::parse();
     let settings = GatewaySettings::load(&EnvironmentVariables::from_process())?;
-    match command.command {
-        None => {}
-        Some(ServiceCommand::Operation(operation)) => {
-            let printed = run_operation(
-                operation,
-                gateway_api::SERVICE_NAME,
-                &settings.server,
-                &settings.database,
-                &MIGRATOR,
-            )
-            .await?;
-            println!("{printed}");
-            return Ok(());
-        }
-        Some(ServiceCommand::Admin(admin)) => {
-            let printed = run_admin_command(&settings, admin).await?;
-            println!("{printed}");
-            return Ok(());
-        }
+    if let Some(command) = command_line.command {
+        println!("{}", run_command(&settings, command).await?);
+        return Ok(());
     }
     let otlp_endpoint = otlp_endpoint_from_environment();
     let telemetry = init_telemetry(gateway_api::SERVICE_NAME, &settings.telemetry, otlp_endpoint.as_deref())?;

@@ -31,6 +31,16 @@ pub enum OperationCommand {
     Probe,
 }
 
+/// A service's command line below its name: an operation every service answers, or the service's own
+/// admin commands `A`. Without a command the service serves.
+#[derive(Debug, clap::Subcommand)]
+pub enum ServiceCommand<A: clap::Subcommand> {
+    #[command(flatten)]
+    Operation(OperationCommand),
+    #[command(flatten)]
+    Admin(A),
+}
+
 /// Runs an operation for a service whose settings already loaded; returns what to print.
 pub async fn run_operation(
     command: OperationCommand,

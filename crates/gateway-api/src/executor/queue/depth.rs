@@ -13,32 +13,32 @@ pub struct QueueDepth {
 
 pub const OPEN_STATES: [&str; 4] = ["available", "retryable", "running", "awaiting_approval"];
 
-/// Counts through the partial indexes on open states; the table's completed history is never scanned.
+/// One pass over the open changes (through the open-state indexes); the completed history is never scanned.
 pub async fn queue_depth(pool: &PgPool) -> Result<QueueDepth, sqlx::Error> {
-    let counts: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT state, count(*) FROM ad_changes \
-         WHERE state IN ('available', 'retryable', 'running', 'awaiting_approval') GROUP BY state",
+    let rows: Vec<(String, i64, Option<f64>)> = sqlx::query_as(
+        "SELECT state, count(*), \
+                EXTRACT(EPOCH FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8 \
+         FROM ad_changes WHERE state IN ('available', 'retryable', 'running', 'awaiting_approval') GROUP BY state",
     )
     .fetch_all(pool)
-    .await?;
-    let oldest_due_seconds: Option<f64> = sqlx::query_scalar(
-        "SELECT EXTRACT(EPOCH FROM now() - min(run_at))::float8 FROM ad_changes \
-         WHERE state IN ('available', 'retryable') AND run_at <= now()",
-    )
-    .fetch_one(pool)
     .await?;
     let open_by_state = OPEN_STATES
         .iter()
         .map(|state| {
-            let count = counts
+            let count = rows
                 .iter()
-                .find(|(counted, _)| counted == state)
-                .map_or(0, |(_, count)| *count);
+                .find(|(counted, _, _)| counted == state)
+                .map_or(0, |(_, count, _)| *count);
             (*state, count)
         })
         .collect();
+    let oldest_due_seconds = rows
+        .iter()
+        .filter(|(state, _, _)| state == "available" || state == "retryable")
+        .filter_map(|(_, _, waited)| *waited)
+        .fold(0.0_f64, f64::max);
     Ok(QueueDepth {
         open_by_state,
-        oldest_due_seconds: oldest_due_seconds.unwrap_or(0.0).max(0.0),
+        oldest_due_seconds,
     })
 }

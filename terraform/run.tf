@@ -8,7 +8,7 @@ locals {
     "gateway-api" = {
       ADLOOP_EXECUTOR__ENABLED    = "true"
       ADLOOP_GRAPH__BASE_URL      = "https://graph.facebook.com"
-      ADLOOP_ML_SERVICE__ENDPOINT = google_cloud_run_v2_service.ml_service.uri
+      ADLOOP_ML_SERVICE__ENDPOINT = module.ml_service.uri
       # ml-service's IAM admits this service account: every call carries its ID token.
       ADLOOP_ML_SERVICE__GOOGLE_ID_TOKEN = "true"
     }
@@ -16,7 +16,7 @@ locals {
       ADLOOP_DELIVERY__ENABLED                    = "true"
       ADLOOP_DELIVERY__BASE_URL                   = "https://graph.facebook.com"
       ADLOOP_LEARNING__ENABLED                    = "true"
-      ADLOOP_LEARNING__ML_SERVICE_ENDPOINT        = google_cloud_run_v2_service.ml_service.uri
+      ADLOOP_LEARNING__ML_SERVICE_ENDPOINT        = module.ml_service.uri
       ADLOOP_LEARNING__ML_SERVICE_GOOGLE_ID_TOKEN = "true"
     }
   }
@@ -39,190 +39,71 @@ locals {
   }
 }
 
-resource "google_cloud_run_v2_service" "ml_service" {
-  name                = "adloop-ml-service"
-  location            = var.region
-  ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
-  deletion_protection = var.deletion_protection
-
-  template {
-    service_account                  = google_service_account.service["ml-service"].email
-    max_instance_request_concurrency = 80
-    scaling {
-      min_instance_count = 1
-      max_instance_count = var.max_instances["ml-service"]
-    }
-    vpc_access {
-      connector = google_vpc_access_connector.adloop.id
-      egress    = "PRIVATE_RANGES_ONLY"
-    }
-    containers {
-      image = "${var.image_repository}/ml-service:${var.image_tag}"
-      ports {
-        # gRPC: HTTP/2 end to end.
-        name           = "h2c"
-        container_port = local.services["ml-service"].port
-      }
-      env {
-        name  = "ADLOOP_SERVER__PORT"
-        value = tostring(local.services["ml-service"].port)
-      }
-      env {
-        name  = "ADLOOP_DATABASE__SCHEMA"
-        value = local.services["ml-service"].schema
-      }
-      dynamic "env" {
-        for_each = local.service_secret_files["ml-service"]
-        content {
-          name  = env.key
-          value = "/secrets/${env.value}/value"
-        }
-      }
-      resources {
-        limits = {
-          cpu    = "2"
-          memory = "1Gi"
-        }
-        startup_cpu_boost = true
-      }
-      startup_probe {
-        period_seconds    = 2
-        failure_threshold = 60
-        grpc {
-          port = local.services["ml-service"].port
-        }
-      }
-      liveness_probe {
-        period_seconds = 10
-        grpc {
-          port = local.services["ml-service"].port
-        }
-      }
-      dynamic "volume_mounts" {
-        for_each = local.service_secret_files["ml-service"]
-        content {
-          name       = volume_mounts.value
-          mount_path = "/secrets/${volume_mounts.value}"
-        }
-      }
-    }
-    dynamic "volumes" {
-      for_each = local.service_secret_files["ml-service"]
-      content {
-        name = volumes.value
-        secret {
-          secret = google_secret_manager_secret.adloop[volumes.value].secret_id
-          items {
-            version = "latest"
-            path    = "value"
-          }
-        }
-      }
-    }
+locals {
+  # Every service's settings: its port and schema, then its own (above).
+  all_settings = {
+    for name, service in local.services : name => merge(
+      {
+        ADLOOP_SERVER__PORT     = tostring(service.port)
+        ADLOOP_DATABASE__SCHEMA = service.schema
+      },
+      lookup(local.service_settings, name, {})
+    )
   }
-  depends_on = [google_secret_manager_secret_iam_member.reader, google_secret_manager_secret_version.adloop]
 }
 
-resource "google_cloud_run_v2_service" "client_facing" {
-  for_each            = { for name, service in local.services : name => service if service.public }
-  name                = "adloop-${each.key}"
-  location            = var.region
-  ingress             = "INGRESS_TRAFFIC_ALL"
-  deletion_protection = var.deletion_protection
-
-  template {
-    service_account                  = google_service_account.service[each.key].email
-    max_instance_request_concurrency = 200
-    scaling {
-      # Background workers (the executor, delivery) run between requests: keep one instance up.
-      min_instance_count = 1
-      max_instance_count = var.max_instances[each.key]
-    }
-    vpc_access {
-      connector = google_vpc_access_connector.adloop.id
-      egress    = "PRIVATE_RANGES_ONLY"
-    }
-    containers {
-      image = "${var.image_repository}/${each.key}:${var.image_tag}"
-      ports {
-        name           = "http1"
-        container_port = each.value.port
-      }
-      env {
-        name  = "ADLOOP_SERVER__PORT"
-        value = tostring(each.value.port)
-      }
-      env {
-        name  = "ADLOOP_DATABASE__SCHEMA"
-        value = each.value.schema
-      }
-      dynamic "env" {
-        for_each = local.service_settings[each.key]
-        content {
-          name  = env.key
-          value = env.value
-        }
-      }
-      dynamic "env" {
-        for_each = local.service_secret_files[each.key]
-        content {
-          name  = env.key
-          value = "/secrets/${env.value}/value"
-        }
-      }
-      resources {
-        limits = {
-          cpu    = "2"
-          memory = "512Mi"
-        }
-        # The executor's and the relay's workers need CPU outside requests.
-        cpu_idle          = false
-        startup_cpu_boost = true
-      }
-      startup_probe {
-        period_seconds    = 2
-        failure_threshold = 30
-        http_get {
-          path = "/healthz"
-          port = each.value.port
-        }
-      }
-      liveness_probe {
-        period_seconds = 10
-        http_get {
-          path = "/healthz"
-          port = each.value.port
-        }
-      }
-      dynamic "volume_mounts" {
-        for_each = local.service_secret_files[each.key]
-        content {
-          name       = volume_mounts.value
-          mount_path = "/secrets/${volume_mounts.value}"
-        }
-      }
-    }
-    dynamic "volumes" {
-      for_each = local.service_secret_files[each.key]
-      content {
-        name = volumes.value
-        secret {
-          secret = google_secret_manager_secret.adloop[volumes.value].secret_id
-          items {
-            version = "latest"
-            path    = "value"
-          }
-        }
-      }
-    }
+module "ml_service" {
+  source               = "./modules/cloud-run-service"
+  name                 = "adloop-ml-service"
+  region               = var.region
+  image                = "${var.image_repository}/ml-service:${var.image_tag}"
+  service_account      = google_service_account.service["ml-service"].email
+  port                 = local.services["ml-service"].port
+  grpc                 = true
+  ingress              = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  max_instances        = var.max_instances["ml-service"]
+  concurrency          = 80
+  memory               = "1Gi"
+  cpu_always_allocated = false
+  settings             = local.all_settings["ml-service"]
+  secret_files = {
+    for setting, secret in local.service_secret_files["ml-service"] :
+    setting => google_secret_manager_secret.adloop[secret].secret_id
   }
-  depends_on = [google_secret_manager_secret_iam_member.reader, google_secret_manager_secret_version.adloop]
+  vpc_connector       = google_vpc_access_connector.adloop.id
+  deletion_protection = var.deletion_protection
+  depends_on          = [google_secret_manager_secret_iam_member.reader, google_secret_manager_secret_version.adloop]
+}
+
+module "client_facing" {
+  source          = "./modules/cloud-run-service"
+  for_each        = { for name, service in local.services : name => service if service.public }
+  name            = "adloop-${each.key}"
+  region          = var.region
+  image           = "${var.image_repository}/${each.key}:${var.image_tag}"
+  service_account = google_service_account.service[each.key].email
+  port            = each.value.port
+  grpc            = false
+  ingress         = "INGRESS_TRAFFIC_ALL"
+  max_instances   = var.max_instances[each.key]
+  concurrency     = 200
+  memory          = "512Mi"
+  # Background workers (the executor, delivery) run between requests.
+  cpu_always_allocated = true
+  settings             = local.all_settings[each.key]
+  secret_files = {
+    for setting, secret in local.service_secret_files[each.key] :
+    setting => google_secret_manager_secret.adloop[secret].secret_id
+  }
+  vpc_connector       = google_vpc_access_connector.adloop.id
+  deletion_protection = var.deletion_protection
+  depends_on          = [google_secret_manager_secret_iam_member.reader, google_secret_manager_secret_version.adloop]
 }
 
 # Only gateway-api and capi-relay may call ml-service.
 resource "google_cloud_run_v2_service_iam_member" "ml_service_invoker" {
   for_each = toset(local.ml_service_callers)
-  name     = google_cloud_run_v2_service.ml_service.name
+  name     = module.ml_service.name
   location = var.region
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.service[each.value].email}"
@@ -231,7 +112,7 @@ resource "google_cloud_run_v2_service_iam_member" "ml_service_invoker" {
 # Clients reach gateway-api and capi-relay without Google credentials: both check their own API keys and
 # ingest tokens on every request.
 resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
-  for_each = google_cloud_run_v2_service.client_facing
+  for_each = module.client_facing
   name     = each.value.name
   location = var.region
   role     = "roles/run.invoker"

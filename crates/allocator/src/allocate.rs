@@ -217,13 +217,19 @@ pub fn finish_allocation(
         probability_best[index] = eligible_probabilities[position];
     }
 
-    let waiting_for_budget = weakest_beyond_the_floor(request, &eligible_indices, &probability_best);
+    let mut waiting_for_budget = weakest_beyond_the_floor(request, &eligible_indices, &probability_best);
     let mut eligible = eligible;
     for &index in &waiting_for_budget {
         eligible[index] = false;
     }
+    waiting_for_budget.extend(weakest_that_would_fall_below_the_floor(
+        request,
+        config,
+        &mut eligible,
+        &probability_best,
+    ));
     let (budgets, change_limit_relaxed_for, young_floor_dropped) =
-        fit_with_relaxation(request, config, &eligible, &probability_best)?;
+        fit_with_relaxation(request, config, &eligible, &probability_best, FitLimits::AS_REQUESTED)?;
     let change_limit_relaxed = change_limit_relaxed_for.iter().any(|relaxed| *relaxed);
 
     let recommendations = request
@@ -287,8 +293,8 @@ pub fn finish_allocation(
             }
             if waiting_for_budget.contains(&index) {
                 reason.push_str(&format!(
-                    "; no budget this time: the total cannot give every active ad the per-ad floor of {}, so the \
-                     ads least likely to be best wait",
+                    "; no budget this time: an ad gets nothing or at least the per-ad floor of {}, and the total \
+                     cannot give it to every active ad, so the ads least likely to be best wait",
                     Money {
                         amount: request.constraints.per_ad_floor,
                         currency
@@ -352,6 +358,52 @@ fn weakest_beyond_the_floor(
     by_probability_best.split_off(fundable)
 }
 
+/// The per-ad floor is Meta's minimum budget: an ad set gets nothing or at least the floor. An ad drops out
+/// when, fitted without the floor, it would fall below it both within the change limit and by the share its
+/// P(best) earns it without the limit (so an ad that is merely shrinking gradually keeps the floor); they drop
+/// one at a time, the least likely best first, and the rest are fitted again, until every ad left reaches
+/// the floor one way or the other (the final fit then holds them to it). Marks the dropped ads ineligible and
+/// returns them.
+fn weakest_that_would_fall_below_the_floor(
+    request: &AllocationRequest,
+    config: &AllocatorConfig,
+    eligible: &mut [bool],
+    probability_best: &[f64],
+) -> Vec<usize> {
+    let floor = request.constraints.per_ad_floor;
+    let mut dropped = Vec::new();
+    if floor.get() <= 0 || floor > request.total_daily_budget {
+        return dropped;
+    }
+    loop {
+        let funded_count = eligible.iter().filter(|is_eligible| **is_eligible).count();
+        if funded_count <= 1 {
+            return dropped;
+        }
+        let fit_without_floor = |limits| {
+            fit_with_relaxation(request, config, eligible, probability_best, limits).map(|(budgets, ..)| budgets)
+        };
+        let (Ok(within_change_limit), Ok(share_earned)) = (
+            fit_without_floor(FitLimits::CHANGE_LIMIT_ONLY),
+            fit_without_floor(FitLimits::SHARE_EARNED),
+        ) else {
+            return dropped;
+        };
+        let weakest_below_floor = (0..share_earned.len())
+            .filter(|&index| eligible[index] && within_change_limit[index] < floor && share_earned[index] < floor)
+            .min_by(|&left, &right| {
+                probability_best[left]
+                    .total_cmp(&probability_best[right])
+                    .then(right.cmp(&left))
+            });
+        let Some(index) = weakest_below_floor else {
+            return dropped;
+        };
+        eligible[index] = false;
+        dropped.push(index);
+    }
+}
+
 /// The change limit lifted for as few ads as keeping the total needs: when the limited ads cannot absorb
 /// the total, the likeliest best may rise beyond it first; when they cannot give enough back, the least
 /// likely best may fall beyond it first. Returns the bounds and which ads' limit was lifted.
@@ -395,6 +447,29 @@ fn relax_change_limit_where_needed(
     (bounds, relaxed)
 }
 
+/// Which of the request's limits a fit holds to (the young-ad floor and the cap always hold).
+#[derive(Debug, Clone, Copy)]
+struct FitLimits {
+    per_ad_floor: bool,
+    change_limit: bool,
+}
+
+impl FitLimits {
+    const AS_REQUESTED: FitLimits = FitLimits {
+        per_ad_floor: true,
+        change_limit: true,
+    };
+    const CHANGE_LIMIT_ONLY: FitLimits = FitLimits {
+        per_ad_floor: false,
+        change_limit: true,
+    };
+    /// The share of the total each ad's P(best) earns it.
+    const SHARE_EARNED: FitLimits = FitLimits {
+        per_ad_floor: false,
+        change_limit: false,
+    };
+}
+
 /// Bounds per ad, loosened step by step until budgets that conserve the total exist: first the change
 /// limit goes, then the young-ad floors; floors and caps from the request never do.
 fn fit_with_relaxation(
@@ -402,7 +477,13 @@ fn fit_with_relaxation(
     config: &AllocatorConfig,
     eligible: &[bool],
     probability_best: &[f64],
+    limits: FitLimits,
 ) -> Result<(Vec<MinorUnits>, Vec<bool>, bool), InputError> {
+    let per_ad_floor = if limits.per_ad_floor {
+        request.constraints.per_ad_floor
+    } else {
+        MinorUnits::ZERO
+    };
     let total = request.total_daily_budget;
     let eligible_count = eligible.iter().filter(|is_eligible| **is_eligible).count();
     let even_share = total.get() as f64 / eligible_count as f64;
@@ -421,13 +502,13 @@ fn fit_with_relaxation(
                 if !eligible[index] {
                     return BudgetBounds { lower: 0, upper: 0 };
                 }
-                let mut lower = constraints.per_ad_floor.get();
+                let mut lower = per_ad_floor.get();
                 if with_young_floor && ad.age_hours < config.young_ad_hours {
                     lower = lower.max((even_share * config.young_ad_floor_of_even_share).floor() as i64);
                 }
                 let mut upper = cap;
                 let current = ad.current_daily_budget.get() as f64;
-                if with_change_limit && current > 0.0 {
+                if with_change_limit && limits.change_limit && current > 0.0 {
                     lower = lower.max((current * (1.0 - constraints.max_change_fraction)).floor() as i64);
                     upper = upper.min((current * (1.0 + constraints.max_change_fraction)).ceil() as i64);
                 }
@@ -456,7 +537,7 @@ fn fit_with_relaxation(
             return Ok((budgets, every_eligible_ad(true), !with_young_floor));
         }
     }
-    if constraints.per_ad_floor.get().saturating_mul(eligible_count as i64) > total.get() {
+    if per_ad_floor.get().saturating_mul(eligible_count as i64) > total.get() {
         return Err(input_error(
             "constraints.per_ad_floor",
             format!("{eligible_count} active ads at this floor need more than total_daily_budget"),

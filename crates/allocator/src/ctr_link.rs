@@ -6,7 +6,9 @@
 //! winner for thousands of clicks, and holds a low-CTR ad with the best buyers near the account's rate
 //! until its own conversions arrive (days, with reporting delays). So the prior's mean follows the ad's CTR:
 //!
-//!     prior conversions per click of ad i = c · (CTR_i / CTR_account)^(−β)
+//! ```text
+//! prior conversions per click of ad i = c · (CTR_i / CTR_account)^(−β)
+//! ```
 //!
 //! β = 0 is today's prior (CTR says nothing about buyers), β = 1 makes conversions per *impression* equal
 //! across the ads, β < 0 lets good clickers be good buyers. β and c are a Poisson regression of the ads'

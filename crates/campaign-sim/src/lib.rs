@@ -11,6 +11,7 @@
 //! Each ad has its own ad set (the usual one-ad-per-ad-set testing structure), so an ad's budget is its ad
 //! set's daily budget.
 
+pub mod auction;
 mod delay;
 mod observation;
 pub mod policy;

@@ -72,6 +72,10 @@ pub struct Observation {
     pub hour: u32,
     pub currency: Currency,
     pub total_daily_budget: MinorUnits,
+    /// The smallest positive daily budget the account accepts for an ad set (0: none). The world refuses a
+    /// positive budget below it and the ad set keeps its budget.
+    #[serde(default)]
+    pub minimum_daily_budget: MinorUnits,
     /// Every launched ad, in launch order. A decision returns one budget per entry, in this order.
     pub ads: Vec<AdObservation>,
 }

@@ -102,9 +102,11 @@ pub fn run_simulation(
         if step > 0 {
             let true_roas = world.true_roas_of_observed_ads();
             let true_rates = world.true_rates_of_observed_ads();
+            let daily_auction_curves = world.daily_auction_curves_of_observed_ads();
             let hidden = HiddenTruths {
                 true_roas: &true_roas,
                 true_rates: &true_rates,
+                daily_auction_curves: &daily_auction_curves,
             };
             let started_at = Instant::now();
             let budgets = policy.decide(world.observation(), &hidden)?;

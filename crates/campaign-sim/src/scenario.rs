@@ -38,6 +38,10 @@ pub struct Scenario {
     /// Day of week the simulation starts on, 0 = Monday.
     #[serde(default)]
     pub start_weekday: u32,
+    /// The smallest daily budget Meta accepts for an ad set in this account's currency, in minor units; 0 for
+    /// none. A positive budget below it is refused (the ad set keeps its budget), as the Graph API does.
+    #[serde(default)]
+    pub minimum_daily_budget: MinorUnits,
     #[serde(default)]
     pub delivery: DeliverySettings,
     #[serde(default)]
@@ -58,8 +62,15 @@ fn default_decision_interval_hours() -> u32 {
 pub struct DeliverySettings {
     /// Spread (log-normal sd) of each day's spend around the budget; spend never exceeds the overspend cap.
     pub pacing_noise_sd: f64,
-    /// Meta may spend up to this fraction over an ad set's daily budget on a given day.
+    /// Meta may spend up to this fraction over an ad set's daily budget on a given day (Meta: 75%).
     pub max_overspend_fraction: f64,
+    /// Meta spends at most this many daily budgets on an ad set in a calendar week, Sunday to Saturday
+    /// (Meta: 7). Read strictly: the budget in force when the spend happens, times this, less the week's spend.
+    pub max_weekly_spend_in_daily_budgets: f64,
+    /// How an ad set's spend buys impressions from a finite audience: the auction curve.
+    pub auction: AuctionSettings,
+    /// Fatigue wears off with rest: the exposure behind it halves every this many days. None: it never does.
+    pub fatigue_recovery_half_life_days: Option<f64>,
     /// Day-to-day spread (log-normal sd) of each ad's CPM.
     pub cpm_noise_sd: f64,
     /// Day-to-day spread (log-normal sd) of each ad's CTR.
@@ -71,6 +82,29 @@ pub struct DeliverySettings {
     /// Meta's learning phase: a large budget edit restarts it, and delivery costs more while it lasts.
     /// Off unless a scenario sets it.
     pub learning_phase: Option<LearningPhaseSettings>,
+}
+
+/// Delivery is not linear in budget: an ad set can buy at most `daily_impressions_per_person` impressions per
+/// person of its audience a day (its capacity; a budget beyond it goes unspent), and the marginal CPM rises
+/// linearly with the share of that capacity bought, to `1 + marginal_cpm_rise_at_capacity` times the base
+/// CPM at capacity (a bigger share means outbidding more of the auction).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuctionSettings {
+    pub daily_impressions_per_person: f64,
+    pub marginal_cpm_rise_at_capacity: f64,
+}
+
+impl Default for AuctionSettings {
+    /// At most two impressions of one ad set per person a day, and buying all of them costs four times the
+    /// base CPM at the margin. With the default audience (2 million) an ad set spending 100 USD a day at a
+    /// 10 USD CPM buys 0.25% of its capacity, so only small audiences or large budgets feel the curve.
+    fn default() -> Self {
+        AuctionSettings {
+            daily_impressions_per_person: 2.0,
+            marginal_cpm_rise_at_capacity: 3.0,
+        }
+    }
 }
 
 /// A budget edit of at least `budget_change_fraction` (up or down) puts the ad set back into learning for
@@ -88,7 +122,10 @@ impl Default for DeliverySettings {
     fn default() -> Self {
         DeliverySettings {
             pacing_noise_sd: 0.1,
-            max_overspend_fraction: 0.25,
+            max_overspend_fraction: 0.75,
+            max_weekly_spend_in_daily_budgets: 7.0,
+            auction: AuctionSettings::default(),
+            fatigue_recovery_half_life_days: None,
             cpm_noise_sd: 0.1,
             ctr_noise_sd: 0.05,
             // Quiet nights, a morning rise and an evening peak.
@@ -160,9 +197,17 @@ pub struct AdSpec {
     pub value_sd: f64,
     /// Cost per 1000 impressions, in minor units.
     pub cpm: MinorUnits,
+    /// Order values follow a Lomax (Pareto II) law with this tail index (> 1; smaller is heavier) and the
+    /// same mean, instead of the log-normal with `value_sd`.
+    pub value_tail_index: Option<f64>,
     /// How fast CTR falls as frequency rises: CTR × exp(−fatigue_rate × (frequency − 1)).
     #[serde(default)]
     pub fatigue_rate: f64,
+    /// The same for the conversion rate: the people who see an ad too often stop buying as well as clicking.
+    #[serde(default)]
+    pub conversion_fatigue_rate: f64,
+    /// The ad's own weekly rhythm, on top of the account's day-of-week multipliers.
+    pub weekly_seasonality: Option<WeeklySeasonalitySpec>,
     #[serde(default = "default_audience_size")]
     pub audience_size: f64,
     #[serde(default)]
@@ -205,6 +250,16 @@ fn one() -> f64 {
     1.0
 }
 
+/// CTR and conversion rate × exp(log_amplitude × cos(2π (weekday − peak_weekday) / 7)), weekday 0 = Monday:
+/// an ad for a weekend product peaks on Saturday while the account's other ads do not.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklySeasonalitySpec {
+    pub log_amplitude: f64,
+    #[serde(default)]
+    pub peak_weekday: f64,
+}
+
 /// A log-normal distribution given by its median and log-space standard deviation.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -244,8 +299,15 @@ pub struct AdGroupSpec {
     pub cpm: LogNormalSpec,
     #[serde(default = "default_value_sd")]
     pub value_sd: f64,
+    /// As for [`AdSpec::value_tail_index`].
+    pub value_tail_index: Option<f64>,
     #[serde(default)]
     pub fatigue_rate: f64,
+    #[serde(default)]
+    pub conversion_fatigue_rate: f64,
+    /// Each ad gets its own weekly rhythm of this log amplitude, peaking on a weekday drawn per ad.
+    #[serde(default)]
+    pub weekly_seasonality_log_amplitude: f64,
     #[serde(default = "default_audience_size")]
     pub audience_size: f64,
     #[serde(default)]
@@ -290,6 +352,15 @@ impl Scenario {
         }
         if self.total_daily_budget.get() <= 0 {
             return Err(invalid("total_daily_budget", "must be positive (minor units)"));
+        }
+        if self.minimum_daily_budget.get() < 0 {
+            return Err(invalid("minimum_daily_budget", "must not be negative (minor units)"));
+        }
+        if self.minimum_daily_budget > self.total_daily_budget {
+            return Err(invalid(
+                "minimum_daily_budget",
+                "must not be above total_daily_budget (no ad set could run)",
+            ));
         }
         if self.start_weekday > 6 {
             return Err(invalid("start_weekday", "must be 0 (Monday) to 6 (Sunday)"));
@@ -348,6 +419,37 @@ impl Scenario {
                 return Err(invalid(field, "must be between 0 and 2"));
             }
         }
+        if !(delivery.max_weekly_spend_in_daily_budgets.is_finite()
+            && (1.0..=14.0).contains(&delivery.max_weekly_spend_in_daily_budgets))
+        {
+            return Err(invalid(
+                "delivery.max_weekly_spend_in_daily_budgets",
+                "must be between 1 and 14 (Meta: 7)",
+            ));
+        }
+        let auction = delivery.auction;
+        if !(auction.daily_impressions_per_person.is_finite() && auction.daily_impressions_per_person > 0.0) {
+            return Err(invalid(
+                "delivery.auction.daily_impressions_per_person",
+                "must be more than 0",
+            ));
+        }
+        if !(auction.marginal_cpm_rise_at_capacity.is_finite()
+            && (0.0..=20.0).contains(&auction.marginal_cpm_rise_at_capacity))
+        {
+            return Err(invalid(
+                "delivery.auction.marginal_cpm_rise_at_capacity",
+                "must be between 0 and 20",
+            ));
+        }
+        if let Some(half_life) = delivery.fatigue_recovery_half_life_days
+            && !(half_life.is_finite() && half_life > 0.0)
+        {
+            return Err(invalid(
+                "delivery.fatigue_recovery_half_life_days",
+                "must be more than 0 days",
+            ));
+        }
         if let Some(learning) = &delivery.learning_phase {
             if !(learning.budget_change_fraction.is_finite() && learning.budget_change_fraction > 0.0) {
                 return Err(invalid(
@@ -405,6 +507,23 @@ fn check_non_negative(field: String, value: f64) -> Result<(), ScenarioError> {
     }
 }
 
+fn check_value_tail_index(field: String, tail_index: Option<f64>) -> Result<(), ScenarioError> {
+    match tail_index {
+        Some(index) if !(index.is_finite() && index > 1.0 && index <= 100.0) => {
+            Err(invalid(field, "must be above 1 (the mean must exist) and at most 100"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_seasonality_amplitude(field: String, log_amplitude: f64) -> Result<(), ScenarioError> {
+    if log_amplitude.is_finite() && (0.0..=2.0).contains(&log_amplitude) {
+        Ok(())
+    } else {
+        Err(invalid(field, "must be between 0 and 2"))
+    }
+}
+
 fn validate_ad(field: &str, ad: &AdSpec) -> Result<(), ScenarioError> {
     if ad.name.trim().is_empty() {
         return Err(invalid(format!("{field}.name"), "must not be empty"));
@@ -421,7 +540,21 @@ fn validate_ad(field: &str, ad: &AdSpec) -> Result<(), ScenarioError> {
         ));
     }
     check_non_negative(format!("{field}.value_sd"), ad.value_sd)?;
+    check_value_tail_index(format!("{field}.value_tail_index"), ad.value_tail_index)?;
     check_non_negative(format!("{field}.fatigue_rate"), ad.fatigue_rate)?;
+    check_non_negative(format!("{field}.conversion_fatigue_rate"), ad.conversion_fatigue_rate)?;
+    if let Some(seasonality) = ad.weekly_seasonality {
+        check_seasonality_amplitude(
+            format!("{field}.weekly_seasonality.log_amplitude"),
+            seasonality.log_amplitude,
+        )?;
+        if !(seasonality.peak_weekday.is_finite() && (0.0..7.0).contains(&seasonality.peak_weekday)) {
+            return Err(invalid(
+                format!("{field}.weekly_seasonality.peak_weekday"),
+                "must be from 0 (Monday) to below 7",
+            ));
+        }
+    }
     check_non_negative(format!("{field}.launch_day"), ad.launch_day)?;
     if !(ad.audience_size.is_finite() && ad.audience_size >= 1.0) {
         return Err(invalid(format!("{field}.audience_size"), "must be at least 1"));
@@ -465,6 +598,19 @@ fn validate_group(field: &str, group: &AdGroupSpec) -> Result<(), ScenarioError>
     }
     check_rate(format!("{field}.ctr.median"), group.ctr.median)?;
     check_rate(format!("{field}.conversion_rate.median"), group.conversion_rate.median)?;
+    check_value_tail_index(format!("{field}.value_tail_index"), group.value_tail_index)?;
+    check_non_negative(format!("{field}.fatigue_rate"), group.fatigue_rate)?;
+    check_non_negative(
+        format!("{field}.conversion_fatigue_rate"),
+        group.conversion_fatigue_rate,
+    )?;
+    check_seasonality_amplitude(
+        format!("{field}.weekly_seasonality_log_amplitude"),
+        group.weekly_seasonality_log_amplitude,
+    )?;
+    if !(group.audience_size.is_finite() && group.audience_size >= 1.0) {
+        return Err(invalid(format!("{field}.audience_size"), "must be at least 1"));
+    }
     check_non_negative(format!("{field}.first_launch_day"), group.first_launch_day)?;
     check_non_negative(format!("{field}.launch_every_days"), group.launch_every_days)?;
     if group.launch_every_days > 0.0 && group.ads_per_launch == 0 {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rand_distr::{Distribution as _, StandardNormal};
 
 use crate::rng::SimRng;
-use crate::scenario::{AdGroupSpec, AdSpec, DriftSpec, LogNormalSpec, Scenario};
+use crate::scenario::{AdGroupSpec, AdSpec, DriftSpec, LogNormalSpec, Scenario, WeeklySeasonalitySpec};
 
 /// What the world knows about an ad and no policy but the oracle may see.
 #[derive(Debug, Clone)]
@@ -18,9 +18,13 @@ pub struct AdTruth {
     /// Mean value of one conversion, in minor units.
     pub value_per_conversion: f64,
     pub value_sd: f64,
+    /// Lomax tail index of order values, when they are heavy-tailed that way instead of log-normal.
+    pub value_tail_index: Option<f64>,
     /// Cost per 1000 impressions, in minor units.
     pub cpm: f64,
     pub fatigue_rate: f64,
+    pub conversion_fatigue_rate: f64,
+    pub own_weekly_rhythm: Option<WeeklyRhythm>,
     pub audience_size: f64,
     pub launch_hour: u32,
     pub pause_hour: Option<u32>,
@@ -28,11 +32,33 @@ pub struct AdTruth {
     pub drift: Option<DriftSpec>,
 }
 
+/// An ad's own weekly rhythm: × exp(log_amplitude × cos(2π (day − peak_day) / 7)), days counted from the
+/// start of the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WeeklyRhythm {
+    pub log_amplitude: f64,
+    pub peak_day: f64,
+}
+
+impl WeeklyRhythm {
+    fn from_spec(spec: WeeklySeasonalitySpec, start_weekday: u32) -> WeeklyRhythm {
+        WeeklyRhythm {
+            log_amplitude: spec.log_amplitude,
+            peak_day: (spec.peak_weekday - f64::from(start_weekday)).rem_euclid(7.0),
+        }
+    }
+
+    fn multiplier_at(&self, hour: f64) -> f64 {
+        let day = hour / 24.0;
+        (self.log_amplitude * (std::f64::consts::TAU * (day - self.peak_day) / 7.0).cos()).exp()
+    }
+}
+
 impl AdTruth {
     /// Average times each reached person has seen the ad, as Meta reports it: impressions over reach, with
-    /// reach growing towards the audience size.
-    pub fn frequency(&self, cumulative_impressions: u64) -> f64 {
-        let impressions = cumulative_impressions as f64;
+    /// reach growing towards the audience size. Fatigue reads the same curve from the ad's *exposure*
+    /// (impressions that have not yet worn off).
+    pub fn frequency(&self, impressions: f64) -> f64 {
         if impressions <= 0.0 {
             return 1.0;
         }
@@ -41,8 +67,17 @@ impl AdTruth {
     }
 
     /// CTR multiplier from creative fatigue: 1 for a fresh audience, falling as frequency rises.
-    pub fn fatigue_multiplier(&self, cumulative_impressions: u64) -> f64 {
-        (-self.fatigue_rate * (self.frequency(cumulative_impressions) - 1.0)).exp()
+    pub fn fatigue_multiplier(&self, exposure_impressions: f64) -> f64 {
+        (-self.fatigue_rate * (self.frequency(exposure_impressions) - 1.0)).exp()
+    }
+
+    /// Conversion-rate multiplier from fatigue.
+    pub fn conversion_fatigue_multiplier(&self, exposure_impressions: f64) -> f64 {
+        (-self.conversion_fatigue_rate * (self.frequency(exposure_impressions) - 1.0)).exp()
+    }
+
+    fn own_weekly_multiplier(&self, hour: f64) -> f64 {
+        self.own_weekly_rhythm.map_or(1.0, |rhythm| rhythm.multiplier_at(hour))
     }
 
     /// (CTR multiplier, conversion-rate multiplier) from drift at `hour`.
@@ -65,22 +100,28 @@ impl AdTruth {
         )
     }
 
-    /// Expected CTR at `hour` given the impressions served so far (before seasonality and daily noise).
-    pub fn expected_ctr_at(&self, hour: f64, cumulative_impressions: u64) -> f64 {
+    /// Expected CTR at `hour` given the ad's exposure (before the account's seasonality and daily noise,
+    /// which move every ad alike; with the ad's own weekly rhythm, which does not).
+    pub fn expected_ctr_at(&self, hour: f64, exposure_impressions: f64) -> f64 {
         let (ctr_drift, _) = self.drift_multipliers(hour);
-        (self.ctr * ctr_drift * self.fatigue_multiplier(cumulative_impressions)).clamp(0.0, 1.0)
+        (self.ctr * ctr_drift * self.fatigue_multiplier(exposure_impressions) * self.own_weekly_multiplier(hour))
+            .clamp(0.0, 1.0)
     }
 
-    pub fn expected_conversion_rate_at(&self, hour: f64) -> f64 {
+    pub fn expected_conversion_rate_at(&self, hour: f64, exposure_impressions: f64) -> f64 {
         let (_, conversion_rate_drift) = self.drift_multipliers(hour);
-        (self.conversion_rate * conversion_rate_drift).clamp(0.0, 1.0)
+        (self.conversion_rate
+            * conversion_rate_drift
+            * self.conversion_fatigue_multiplier(exposure_impressions)
+            * self.own_weekly_multiplier(hour))
+        .clamp(0.0, 1.0)
     }
 
-    /// Expected conversion value per unit of spend (true ROAS) at `hour`, before seasonality and noise,
-    /// which move every ad alike.
-    pub fn expected_roas_at(&self, hour: f64, cumulative_impressions: u64) -> f64 {
-        let value_per_impression = self.expected_ctr_at(hour, cumulative_impressions)
-            * self.expected_conversion_rate_at(hour)
+    /// Expected conversion value per unit of spend (true ROAS) at `hour` at the base CPM (before the auction
+    /// curve, the account's seasonality and noise).
+    pub fn expected_roas_at(&self, hour: f64, exposure_impressions: f64) -> f64 {
+        let value_per_impression = self.expected_ctr_at(hour, exposure_impressions)
+            * self.expected_conversion_rate_at(hour, exposure_impressions)
             * self.value_per_conversion;
         value_per_impression * 1000.0 / self.cpm
     }
@@ -96,7 +137,7 @@ fn draw_log_normal(spec: LogNormalSpec, extra_log_effect: f64, rng: &mut SimRng)
     spec.median * (spec.log_sd * standard_normal + extra_log_effect).exp()
 }
 
-fn truth_from_ad_spec(spec: &AdSpec, decision_interval_hours: u32) -> AdTruth {
+fn truth_from_ad_spec(spec: &AdSpec, decision_interval_hours: u32, start_weekday: u32) -> AdTruth {
     AdTruth {
         name: spec.name.clone(),
         account: spec.account.clone(),
@@ -105,8 +146,13 @@ fn truth_from_ad_spec(spec: &AdSpec, decision_interval_hours: u32) -> AdTruth {
         conversion_rate: spec.conversion_rate,
         value_per_conversion: spec.value_per_conversion.get() as f64,
         value_sd: spec.value_sd,
+        value_tail_index: spec.value_tail_index,
         cpm: spec.cpm.get() as f64,
         fatigue_rate: spec.fatigue_rate,
+        conversion_fatigue_rate: spec.conversion_fatigue_rate,
+        own_weekly_rhythm: spec
+            .weekly_seasonality
+            .map(|seasonality| WeeklyRhythm::from_spec(seasonality, start_weekday)),
         audience_size: spec.audience_size,
         launch_hour: hour_of_day_boundary(spec.launch_day, decision_interval_hours),
         pause_hour: spec
@@ -145,8 +191,15 @@ fn truths_from_group(group: &AdGroupSpec, decision_interval_hours: u32, rng: &mu
                 conversion_rate: draw_log_normal(group.conversion_rate, conversion_rate_log_effect, rng).min(1.0),
                 value_per_conversion: draw_log_normal(group.value_per_conversion, 0.0, rng),
                 value_sd: group.value_sd,
+                value_tail_index: group.value_tail_index,
                 cpm: draw_log_normal(group.cpm, 0.0, rng).max(1.0),
                 fatigue_rate: group.fatigue_rate,
+                conversion_fatigue_rate: group.conversion_fatigue_rate,
+                // Drawn only when the group has a rhythm, so other scenarios' truths keep their draws.
+                own_weekly_rhythm: (group.weekly_seasonality_log_amplitude > 0.0).then(|| WeeklyRhythm {
+                    log_amplitude: group.weekly_seasonality_log_amplitude,
+                    peak_day: rng.random_range(0.0..7.0),
+                }),
                 audience_size: group.audience_size,
                 launch_hour: hour_of_day_boundary(launch_day, decision_interval_hours),
                 pause_hour: None,
@@ -162,7 +215,7 @@ pub fn resolve_truths(scenario: &Scenario, world_rng: &mut SimRng) -> Vec<AdTrut
     let mut truths: Vec<AdTruth> = scenario
         .ads
         .iter()
-        .map(|spec| truth_from_ad_spec(spec, scenario.decision_interval_hours))
+        .map(|spec| truth_from_ad_spec(spec, scenario.decision_interval_hours, scenario.start_weekday))
         .collect();
     for group in &scenario.ad_groups {
         truths.extend(truths_from_group(group, scenario.decision_interval_hours, world_rng));
@@ -183,8 +236,11 @@ mod tests {
             conversion_rate: 0.05,
             value_per_conversion: 5000.0,
             value_sd: 0.0,
+            value_tail_index: None,
             cpm: 1000.0,
             fatigue_rate: 0.5,
+            conversion_fatigue_rate: 0.0,
+            own_weekly_rhythm: None,
             audience_size: 10_000.0,
             launch_hour: 0,
             pause_hour: None,
@@ -206,15 +262,57 @@ mod tests {
             ..plain_truth()
         };
         // 0.02 × 0.05 × 5000 = 5 minor units per impression; 1000/1000 = 1 per impression.
-        assert!((truth.expected_roas_at(0.0, 0) - 5.0).abs() < 1e-12);
+        assert!((truth.expected_roas_at(0.0, 0.0) - 5.0).abs() < 1e-12);
     }
 
     #[test]
     fn fatigue_lowers_ctr_as_frequency_rises() {
         let truth = plain_truth();
-        assert!((truth.fatigue_multiplier(0) - 1.0).abs() < 1e-12);
-        assert!(truth.fatigue_multiplier(10_000) < truth.fatigue_multiplier(1_000));
-        assert!(truth.frequency(50_000) > 4.9, "half the audience size five times over");
+        assert!((truth.fatigue_multiplier(0.0) - 1.0).abs() < 1e-12);
+        assert!(truth.fatigue_multiplier(10_000.0) < truth.fatigue_multiplier(1_000.0));
+        assert!(
+            truth.frequency(50_000.0) > 4.9,
+            "half the audience size five times over"
+        );
+        assert_eq!(
+            truth.expected_conversion_rate_at(0.0, 50_000.0),
+            0.05,
+            "conversion fatigue is off unless set"
+        );
+    }
+
+    #[test]
+    fn conversion_fatigue_lowers_the_conversion_rate_but_not_ctr() {
+        let truth = AdTruth {
+            fatigue_rate: 0.0,
+            conversion_fatigue_rate: 0.3,
+            drift: None,
+            ..plain_truth()
+        };
+        assert_eq!(truth.expected_ctr_at(0.0, 50_000.0), 0.02);
+        let tired = truth.expected_conversion_rate_at(0.0, 50_000.0);
+        assert!(tired < 0.05 * 0.4, "frequency ~5 → × e^−1.2: {tired}");
+    }
+
+    #[test]
+    fn an_own_weekly_rhythm_peaks_on_its_day_and_repeats_every_week() {
+        let spec = WeeklySeasonalitySpec {
+            log_amplitude: 0.5,
+            peak_weekday: 5.0,
+        };
+        // The run starts on a Wednesday (2): Saturday (5) is run day 3.
+        let truth = AdTruth {
+            fatigue_rate: 0.0,
+            drift: None,
+            own_weekly_rhythm: Some(WeeklyRhythm::from_spec(spec, 2)),
+            ..plain_truth()
+        };
+        let saturday = truth.expected_conversion_rate_at(3.0 * 24.0, 0.0);
+        let next_saturday = truth.expected_conversion_rate_at(10.0 * 24.0, 0.0);
+        let tuesday = truth.expected_conversion_rate_at(6.5 * 24.0, 0.0);
+        assert!((saturday - 0.05 * 0.5_f64.exp()).abs() < 1e-12, "{saturday}");
+        assert!((next_saturday - saturday).abs() < 1e-12);
+        assert!((tuesday - 0.05 * (-0.5_f64).exp()).abs() < 1e-12, "{tuesday}");
     }
 
     #[test]
@@ -223,7 +321,7 @@ mod tests {
             fatigue_rate: 0.0,
             ..plain_truth()
         };
-        assert!((truth.expected_ctr_at(9.9 * 24.0, 0) - 0.02).abs() < 1e-12);
-        assert!((truth.expected_ctr_at(10.0 * 24.0, 0) - 0.01).abs() < 1e-12);
+        assert!((truth.expected_ctr_at(9.9 * 24.0, 0.0) - 0.02).abs() < 1e-12);
+        assert!((truth.expected_ctr_at(10.0 * 24.0, 0.0) - 0.01).abs() < 1e-12);
     }
 }

@@ -6,11 +6,12 @@ use adloop_money::{MinorUnits, split_proportionally};
 use rand::RngExt as _;
 use rand_distr::{Binomial, Distribution as _, Poisson, StandardNormal};
 
+use crate::auction::AuctionCurve;
 use crate::delay::ConversionDelay;
 use crate::observation::{AdIdentity, AdObservation, AdStatus, Observation, WindowStats};
 use crate::policy::TrueRates;
 use crate::rng::{SimRng, StreamPurpose, stream};
-use crate::scenario::{DeliverySettings, Scenario};
+use crate::scenario::{AuctionSettings, DeliverySettings, Scenario};
 use crate::truth::{AdTruth, resolve_truths};
 
 const RECENT_WINDOW_HOURS: u32 = 72;
@@ -59,6 +60,13 @@ struct AdState {
     /// Insights per simulated day since the start (index = day).
     daily_stats: Vec<DailyAdStats>,
     spent_today: i64,
+    /// Spend since the start of the calendar week (Sunday), for Meta's weekly cap.
+    spent_this_week: i64,
+    /// The daily budgets in force over the week's hours so far, prorated by hour (Meta prorates the weekly cap
+    /// for budgets changed mid-week and for ad sets that start mid-week).
+    week_budget_so_far: f64,
+    /// Impressions that still tire the audience: the lifetime impressions, less what rest has worn off.
+    fatigue_exposure: f64,
     /// In Meta's learning phase until this hour (a large budget edit restarts it).
     learning_until_hour: u32,
     today_pacing_multiplier: f64,
@@ -89,6 +97,9 @@ pub const YOUNG_AD_HOURS: u32 = 72;
 pub struct BudgetApplication {
     /// The budgets asked for more than the account's total and were scaled down to it.
     pub scaled_down_to_total: bool,
+    /// Budgets refused because they were positive but below the account's minimum daily budget (those ad sets
+    /// kept their budget, as after a refused Graph API edit).
+    pub refused_below_minimum: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +122,7 @@ pub struct World {
     decision_interval_hours: u32,
     start_weekday: u32,
     total_daily_budget: MinorUnits,
+    minimum_daily_budget: MinorUnits,
     hour: u32,
     account_spent_today: i64,
     highest_daily_spend: i64,
@@ -139,6 +151,9 @@ impl World {
                 learning_until_hour: 0,
                 daily_stats: Vec::new(),
                 spent_today: 0,
+                spent_this_week: 0,
+                week_budget_so_far: 0.0,
+                fatigue_exposure: 0.0,
                 today_pacing_multiplier: 1.0,
                 today_cpm_multiplier: 1.0,
                 today_ctr_multiplier: 1.0,
@@ -156,6 +171,7 @@ impl World {
             decision_interval_hours: scenario.decision_interval_hours,
             start_weekday: scenario.start_weekday,
             total_daily_budget: scenario.total_daily_budget,
+            minimum_daily_budget: scenario.minimum_daily_budget,
             hour: 0,
             account_spent_today: 0,
             highest_daily_spend: 0,
@@ -164,6 +180,7 @@ impl World {
                 hour: 0,
                 currency: scenario.currency,
                 total_daily_budget: scenario.total_daily_budget,
+                minimum_daily_budget: scenario.minimum_daily_budget,
                 ads: Vec::new(),
             },
         };
@@ -203,7 +220,7 @@ impl World {
                 if self.ads[index].paused {
                     0.0
                 } else {
-                    self.truths[index].expected_roas_at(hour, self.ads[index].impressions)
+                    self.truths[index].expected_roas_at(hour, self.ads[index].fatigue_exposure)
                 }
             })
             .collect()
@@ -222,11 +239,21 @@ impl World {
                     };
                 }
                 let truth = &self.truths[index];
+                let exposure = self.ads[index].fatigue_exposure;
                 TrueRates {
-                    ctr: truth.expected_ctr_at(hour, self.ads[index].impressions),
-                    conversions_per_click: truth.expected_conversion_rate_at(hour),
+                    ctr: truth.expected_ctr_at(hour, exposure),
+                    conversions_per_click: truth.expected_conversion_rate_at(hour, exposure),
                 }
             })
+            .collect()
+    }
+
+    /// Each observed ad's auction curve over a whole day at its base CPM (no daily noise or learning phase),
+    /// in observation order: what an oracle needs to split a budget where delivery is not linear.
+    pub fn daily_auction_curves_of_observed_ads(&self) -> Vec<AuctionCurve> {
+        self.observed_truth_indices
+            .iter()
+            .map(|&index| auction_curve(self.delivery.auction, &self.truths[index], self.truths[index].cpm, 1.0))
             .collect()
     }
 
@@ -246,6 +273,7 @@ impl World {
             });
         }
         let mut allowed: Vec<MinorUnits> = Vec::with_capacity(budgets.len());
+        let mut refused_below_minimum = 0;
         for (position, budget) in budgets.iter().enumerate() {
             let truth_index = self.observed_truth_indices[position];
             if budget.get() < 0 {
@@ -254,8 +282,12 @@ impl World {
                     amount: budget.get(),
                 });
             }
-            allowed.push(if self.ads[truth_index].paused {
+            let ad = &self.ads[truth_index];
+            allowed.push(if ad.paused {
                 MinorUnits::ZERO
+            } else if budget.get() > 0 && *budget < self.minimum_daily_budget {
+                refused_below_minimum += 1;
+                ad.daily_budget
             } else {
                 *budget
             });
@@ -272,7 +304,10 @@ impl World {
             self.ads[truth_index].daily_budget = *budget;
             self.observation.ads[position].current_daily_budget = *budget;
         }
-        Ok(BudgetApplication { scaled_down_to_total })
+        Ok(BudgetApplication {
+            scaled_down_to_total,
+            refused_below_minimum,
+        })
     }
 
     /// Delivers one decision interval, then moves the clock, launches and pauses ads that are due and
@@ -300,19 +335,42 @@ impl World {
             }
         }
 
+        for ad in &mut self.ads {
+            if !ad.paused {
+                ad.week_budget_so_far += ad.daily_budget.get() as f64 * f64::from(step_hours) / 24.0;
+            }
+        }
         let previous_day = self.hour / 24;
         self.hour += step_hours;
+        self.let_fatigue_wear_off(step_hours);
         if self.hour / 24 != previous_day {
             self.highest_daily_spend = self.highest_daily_spend.max(self.account_spent_today);
             self.account_spent_today = 0;
+            let week_starts = days_since_sunday(self.hour, self.start_weekday) == 0;
             for ad in &mut self.ads {
                 ad.spent_today = 0;
+                if week_starts {
+                    ad.spent_this_week = 0;
+                    ad.week_budget_so_far = 0.0;
+                }
             }
             self.draw_daily_noise();
         }
         self.launch_and_pause_due_ads();
         self.refresh_observation();
         outcome
+    }
+
+    /// Rest lets fatigue wear off: every ad's exposure decays with the scenario's half-life, whether it
+    /// delivered in the step or not.
+    fn let_fatigue_wear_off(&mut self, hours: u32) {
+        let Some(half_life_days) = self.delivery.fatigue_recovery_half_life_days else {
+            return;
+        };
+        let remaining_share = 0.5_f64.powf(f64::from(hours) / (24.0 * half_life_days));
+        for ad in &mut self.ads {
+            ad.fatigue_exposure *= remaining_share;
+        }
     }
 
     /// The account's daily budget: the configured total, or the sum of the ad sets' budgets when an
@@ -428,8 +486,15 @@ impl World {
             return StepOutcome::default();
         }
         let budget = ad.daily_budget.get() as f64;
-        let ad_cap_left = (budget * overspend_cap_multiplier) as i64 - ad.spent_today;
-        let spend_cap = ad_cap_left.min(account_cap_left).max(0);
+        let ad_day_cap_left = (budget * overspend_cap_multiplier) as i64 - ad.spent_today;
+        // The week's cap: the budgets in force so far this week, and today's for the rest of it.
+        let weekly_multiple_per_day = self.delivery.max_weekly_spend_in_daily_budgets / 7.0;
+        let hours_left_in_week =
+            f64::from(24 * (7 - days_since_sunday(self.hour, self.start_weekday)) - self.hour % 24);
+        let ad_week_cap_left = (weekly_multiple_per_day * (ad.week_budget_so_far + budget * hours_left_in_week / 24.0))
+            as i64
+            - ad.spent_this_week;
+        let spend_cap = ad_day_cap_left.min(ad_week_cap_left).min(account_cap_left).max(0);
 
         let planned_spend = (budget * ad.today_pacing_multiplier * step_share).min(spend_cap as f64);
         let learning_cpm_multiplier = match &self.delivery.learning_phase {
@@ -437,22 +502,25 @@ impl World {
             _ => 1.0,
         };
         let cpm = truth.cpm * ad.today_cpm_multiplier * learning_cpm_multiplier;
-        let expected_impressions = planned_spend / cpm * 1000.0;
-        let mut impressions = draw_poisson(expected_impressions, &mut delivery_rng);
-        let mut spend = (impressions as f64 * cpm / 1000.0).round() as i64;
+        let curve = auction_curve(self.delivery.auction, truth, cpm, step_share);
+        let expected_impressions = curve.impressions_for_spend(planned_spend);
+        let mut impressions =
+            draw_poisson(expected_impressions, &mut delivery_rng).min(curve.capacity_impressions.floor() as u64);
+        let mut spend = curve.cost_of_impressions(impressions as f64).round() as i64;
         if spend > spend_cap {
-            impressions = (spend_cap as f64 * 1000.0 / cpm).floor() as u64;
-            spend = ((impressions as f64 * cpm / 1000.0).round() as i64).min(spend_cap);
+            impressions = curve.impressions_for_spend(spend_cap as f64).floor() as u64;
+            spend = (curve.cost_of_impressions(impressions as f64).round() as i64).min(spend_cap);
         }
 
         let step_middle_hour = f64::from(self.hour) + f64::from(self.decision_interval_hours) / 2.0;
-        let ctr = (truth.expected_ctr_at(step_middle_hour, ad.impressions)
+        let ctr = (truth.expected_ctr_at(step_middle_hour, ad.fatigue_exposure)
             * day_of_week_multiplier
             * ad.today_ctr_multiplier)
             .clamp(0.0, 1.0);
         let clicks = draw_binomial(impressions, ctr, &mut delivery_rng);
-        let conversion_rate =
-            (truth.expected_conversion_rate_at(step_middle_hour) * day_of_week_multiplier).clamp(0.0, 1.0);
+        let conversion_rate = (truth.expected_conversion_rate_at(step_middle_hour, ad.fatigue_exposure)
+            * day_of_week_multiplier)
+            .clamp(0.0, 1.0);
         let conversions = draw_binomial(clicks, conversion_rate, &mut delivery_rng);
 
         let step_start_second = u64::from(self.hour) * SECONDS_PER_HOUR;
@@ -460,9 +528,7 @@ impl World {
         let mut conversion_value = 0_i64;
         for _ in 0..conversions {
             let event_second = step_start_second + delivery_rng.random_range(0..step_seconds);
-            let standard_normal: f64 = StandardNormal.sample(&mut delivery_rng);
-            let value_multiplier = (truth.value_sd * standard_normal - truth.value_sd * truth.value_sd / 2.0).exp();
-            let value = (truth.value_per_conversion * value_multiplier).round().max(0.0) as i64;
+            let value = draw_conversion_value(truth, &mut delivery_rng);
             conversion_value += value;
             let arrival_second = event_second + self.delay.sample_seconds(&mut delivery_rng);
             ad.pending_conversions.push(PendingConversion {
@@ -474,6 +540,7 @@ impl World {
         }
 
         ad.impressions += impressions;
+        ad.fatigue_exposure += impressions as f64;
         ad.clicks += clicks;
         ad.spend += MinorUnits(spend);
         let today = daily_stats_entry(&mut ad.daily_stats, self.hour / 24);
@@ -482,6 +549,7 @@ impl World {
         today.spend += MinorUnits(spend);
         today.cumulative_impressions = ad.impressions;
         ad.spent_today += spend;
+        ad.spent_this_week += spend;
         self.account_spent_today += spend;
         ad.recent_steps.push_back((
             step_number,
@@ -553,7 +621,8 @@ impl World {
         }
     }
 
-    /// New ads start with an even share of the total; ads already running shrink proportionally to fit.
+    /// New ads start with an even share of the total (at least the account's minimum); ads already running
+    /// shrink proportionally to fit.
     fn make_room_for_launched_ads(&mut self) {
         let active_count = self
             .observed_truth_indices
@@ -563,7 +632,9 @@ impl World {
         if active_count == 0 {
             return;
         }
-        let launch_budget = self.total_daily_budget.get() as f64 / active_count as f64;
+        // An even share, but never below what the account accepts.
+        let launch_budget =
+            (self.total_daily_budget.get() as f64 / active_count as f64).max(self.minimum_daily_budget.get() as f64);
         let weights: Vec<f64> = self
             .observed_truth_indices
             .iter()
@@ -638,7 +709,7 @@ impl World {
             observed.conversions = ad.reported_conversions;
             observed.conversion_value = ad.reported_value;
             observed.last_72_hours = last_72_hours;
-            observed.frequency = truth.frequency(ad.impressions);
+            observed.frequency = truth.frequency(ad.impressions as f64);
         }
         self.observation.hour = self.hour;
     }
@@ -684,6 +755,39 @@ fn ad_identities(truths: &[AdTruth]) -> Vec<AdIdentity> {
             }
         })
         .collect()
+}
+
+/// Whole days since the calendar week (Sunday to Saturday) began, for a run that started on `start_weekday`
+/// (0 = Monday).
+fn days_since_sunday(hour: u32, start_weekday: u32) -> u32 {
+    (hour / 24 + start_weekday + 1) % 7
+}
+
+/// An ad set's auction curve over `share_of_day` of a day at `cpm`.
+fn auction_curve(auction: AuctionSettings, truth: &AdTruth, cpm: f64, share_of_day: f64) -> AuctionCurve {
+    AuctionCurve {
+        base_cpm: cpm,
+        capacity_impressions: truth.audience_size * auction.daily_impressions_per_person * share_of_day,
+        marginal_cpm_rise_at_capacity: auction.marginal_cpm_rise_at_capacity,
+    }
+}
+
+/// One conversion's value: log-normal around the ad's mean with its `value_sd`, or Lomax (Pareto II) with its
+/// tail index and the same mean when it has one.
+fn draw_conversion_value(truth: &AdTruth, rng: &mut SimRng) -> i64 {
+    let value = match truth.value_tail_index {
+        Some(tail_index) => {
+            let uniform: f64 = rng.random();
+            let scale = truth.value_per_conversion * (tail_index - 1.0);
+            scale * ((1.0 - uniform).powf(-1.0 / tail_index) - 1.0)
+        }
+        None => {
+            let standard_normal: f64 = StandardNormal.sample(rng);
+            truth.value_per_conversion
+                * (truth.value_sd * standard_normal - truth.value_sd * truth.value_sd / 2.0).exp()
+        }
+    };
+    value.round().max(0.0) as i64
 }
 
 fn draw_poisson(mean: f64, rng: &mut SimRng) -> u64 {

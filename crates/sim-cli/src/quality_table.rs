@@ -41,6 +41,10 @@ const ALLOCATOR_SCENARIOS: &[&str] = &[
     "idr-account",
     "heavy-tailed-values",
     "learning-resets",
+    "saturating-audiences",
+    "binding-minimums",
+    "own-rhythms-and-rest",
+    "pareto-order-values",
 ];
 const ALLOCATOR_POLICIES: &[&str] = &["uniform", "seed-v1", "ts-basic", "adloop", "oracle-limited"];
 

@@ -224,7 +224,9 @@ pub fn allocation_request(observation: &Observation, seed: u64, max_change_fract
         total_daily_budget: observation.total_daily_budget,
         currency: observation.currency,
         constraints: AllocationConstraints {
-            per_ad_floor: MinorUnits::ZERO,
+            // Meta refuses a positive budget below the account's minimum: the allocator funds the likeliest
+            // best at it and gives the weakest nothing.
+            per_ad_floor: observation.minimum_daily_budget,
             per_ad_cap: MinorUnits::ZERO,
             max_change_fraction,
         },

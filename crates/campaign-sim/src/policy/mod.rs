@@ -23,6 +23,8 @@ use crate::observation::Observation;
 pub struct HiddenTruths<'a> {
     pub true_roas: &'a [f64],
     pub true_rates: &'a [TrueRates],
+    /// Each ad's auction curve over a day, where delivery is not linear in budget; empty: linear.
+    pub daily_auction_curves: &'a [crate::auction::AuctionCurve],
 }
 
 /// One ad's expected CTR and conversions per click now (before seasonality and daily noise).
@@ -83,6 +85,34 @@ fn active_positions(observation: &Observation) -> Vec<usize> {
         .collect()
 }
 
+/// Makes budgets the account accepts: a positive budget below its minimum would be refused, so the smallest
+/// such budget drops to zero and its money is spread over the other funded ads in proportion, until every
+/// positive budget meets the minimum. It is what a policy written against the Graph API does after its first
+/// refusal; the textbook peers use it so that comparisons measure allocation, not error handling.
+pub(crate) fn fit_to_minimum_budget(budgets: &mut [MinorUnits], minimum: MinorUnits) {
+    loop {
+        let smallest_below_minimum = budgets
+            .iter()
+            .enumerate()
+            .filter(|(_, budget)| budget.get() > 0 && **budget < minimum)
+            .min_by(|(left_position, left), (right_position, right)| {
+                left.cmp(right).then(right_position.cmp(left_position))
+            })
+            .map(|(position, _)| position);
+        let Some(dropped) = smallest_below_minimum else {
+            return;
+        };
+        let total: MinorUnits = budgets.iter().copied().sum();
+        budgets[dropped] = MinorUnits::ZERO;
+        let weights: Vec<f64> = budgets.iter().map(|budget| budget.get() as f64).collect();
+        if weights.iter().all(|weight| *weight <= 0.0) {
+            budgets[dropped] = total;
+            return;
+        }
+        budgets.copy_from_slice(&adloop_money::split_proportionally(total, &weights));
+    }
+}
+
 /// An active, observed ad with no delivery yet, for policies' tests.
 #[cfg(test)]
 pub(crate) fn observed_ad_for_tests(ad_id: &str, current_daily_budget: i64) -> crate::observation::AdObservation {
@@ -106,5 +136,33 @@ pub(crate) fn observed_ad_for_tests(ad_id: &str, current_daily_budget: i64) -> c
         last_72_hours: WindowStats::default(),
         frequency: 0.0,
         features: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_below_the_minimum_give_way_to_the_others_and_the_total_is_kept() {
+        let mut budgets: Vec<MinorUnits> = [5_000, 3_000, 1_500, 500, 0].map(MinorUnits).to_vec();
+        fit_to_minimum_budget(&mut budgets, MinorUnits(2_000));
+        assert_eq!(budgets.iter().copied().sum::<MinorUnits>(), MinorUnits(10_000));
+        assert!(
+            budgets.iter().all(|budget| budget.get() == 0 || budget.get() >= 2_000),
+            "{budgets:?}"
+        );
+        assert_eq!(budgets[3], MinorUnits::ZERO, "the smallest goes first");
+        assert_eq!(budgets[4], MinorUnits::ZERO, "an ad without budget stays without");
+        assert!(budgets[0] > budgets[1] && budgets[1] > MinorUnits::ZERO, "{budgets:?}");
+    }
+
+    #[test]
+    fn an_even_split_too_thin_for_the_minimum_funds_as_many_ads_as_it_can() {
+        let mut budgets = vec![MinorUnits(1_000); 10];
+        fit_to_minimum_budget(&mut budgets, MinorUnits(3_000));
+        let funded = budgets.iter().filter(|budget| budget.get() > 0).count();
+        assert_eq!(funded, 3, "{budgets:?}");
+        assert_eq!(budgets.iter().copied().sum::<MinorUnits>(), MinorUnits(10_000));
     }
 }

@@ -9,7 +9,7 @@
 use adloop_money::{MinorUnits, split_proportionally};
 use rand_distr::{Beta, Distribution as _};
 
-use super::{HiddenTruths, Policy, PolicyError, active_positions};
+use super::{HiddenTruths, Policy, PolicyError, active_positions, fit_to_minimum_budget};
 use crate::observation::{AdObservation, Observation};
 use crate::rng::{SimRng, StreamPurpose, stream};
 
@@ -100,6 +100,7 @@ impl Policy for TsBasic {
         {
             budgets[position] = share;
         }
+        fit_to_minimum_budget(&mut budgets, observation.minimum_daily_budget);
         Ok(budgets)
     }
 }
@@ -127,6 +128,7 @@ mod tests {
             hour: 240,
             currency: adloop_money::Currency::parse("USD").unwrap(),
             total_daily_budget: MinorUnits(100_000),
+            minimum_daily_budget: MinorUnits::ZERO,
             ads,
         }
     }
@@ -145,6 +147,7 @@ mod tests {
                 &HiddenTruths {
                     true_roas: &[],
                     true_rates: &[],
+                    daily_auction_curves: &[],
                 },
             )
             .unwrap();
@@ -162,6 +165,7 @@ mod tests {
                 &HiddenTruths {
                     true_roas: &[],
                     true_rates: &[],
+                    daily_auction_curves: &[],
                 },
             )
             .unwrap();

@@ -1,6 +1,6 @@
 use adloop_money::{MinorUnits, split_proportionally};
 
-use super::{HiddenTruths, Policy, PolicyError, active_positions};
+use super::{HiddenTruths, Policy, PolicyError, active_positions, fit_to_minimum_budget};
 use crate::observation::Observation;
 
 /// The same budget for every active ad: the baseline that learns nothing.
@@ -22,6 +22,7 @@ impl Policy for Uniform {
         for (position, share) in active.into_iter().zip(shares) {
             budgets[position] = share;
         }
+        fit_to_minimum_budget(&mut budgets, observation.minimum_daily_budget);
         Ok(budgets)
     }
 }

@@ -4,6 +4,7 @@
 
 mod conservation_and_determinism;
 mod delayed_reporting;
+mod delivery_realism;
 mod learning_phase;
 mod regret;
 mod scenarios;
@@ -20,6 +21,10 @@ pub const ALL_SCENARIOS: &[&str] = &[
     "drift",
     "tiny-budget",
     "jpy-account",
+    "saturating-audiences",
+    "binding-minimums",
+    "own-rhythms-and-rest",
+    "pareto-order-values",
 ];
 
 pub fn load_scenario(name: &str) -> Scenario {

@@ -119,6 +119,7 @@ fn adloop_gives_new_ads_cross_learner_priors_from_other_accounts() {
                 &campaign_sim::HiddenTruths {
                     true_roas: &[],
                     true_rates: &[],
+                    daily_auction_curves: &[],
                 },
             )
             .unwrap();

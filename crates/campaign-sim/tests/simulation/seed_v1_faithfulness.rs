@@ -38,6 +38,7 @@ fn three_unequal_ads_all_get_plus_50_percent_and_the_total_is_not_conserved() {
         hour: 48,
         currency: Currency::parse("USD").unwrap(),
         total_daily_budget: MinorUnits(30_000),
+        minimum_daily_budget: MinorUnits::ZERO,
         ads: vec![
             ad("winner", 10_000, 500, 10_000, 50_000, 48.0),
             ad("middle", 10_000, 300, 10_000, 30_000, 48.0),
@@ -51,6 +52,7 @@ fn three_unequal_ads_all_get_plus_50_percent_and_the_total_is_not_conserved() {
                 &HiddenTruths {
                     true_roas: &[0.0; 3],
                     true_rates: &[],
+                    daily_auction_curves: &[],
                 },
             )
             .unwrap();

@@ -397,6 +397,7 @@ async fn ml_service_matches_the_adloop_policy(scenario_name: &str, seed: u64, da
             &campaign_sim::HiddenTruths {
                 true_roas: &true_roas,
                 true_rates: &[],
+                daily_auction_curves: &[],
             },
         )
         .unwrap();

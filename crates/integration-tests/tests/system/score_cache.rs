@@ -262,6 +262,7 @@ async fn ml_service_allocates_exactly_as_the_simulators_adloop_policy() {
                 &campaign_sim::HiddenTruths {
                     true_roas: &true_roas,
                     true_rates: &[],
+                    daily_auction_curves: &[],
                 },
             )
             .unwrap();

@@ -75,10 +75,11 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         .draws_per_ad
         .min((config.max_total_draws / request.ads.len()).max(64));
     // Each ad's evidence feeds both the population and its own posterior: compute it once.
+    let recent_maturity_factor = crate::delay::recent_maturity_factor(&request.ads, request.currency, config);
     let ad_evidence: Vec<_> = request
         .ads
         .iter()
-        .map(|ad| effective_evidence(ad, request.currency, config))
+        .map(|ad| effective_evidence(ad, request.currency, config, recent_maturity_factor))
         .collect();
     let population = population_from_evidence(&request.ads, &ad_evidence, request.currency, config);
     let prior_scales = PriorScales::of_request(&request.ads);
@@ -91,6 +92,7 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
             config,
         ),
         learned_ctr_prior_impressions: learned_ctr_prior_strength(&prior_means, &ad_evidence, &population, config),
+        recent_maturity_factor,
         ..population
     });
     let ads = request

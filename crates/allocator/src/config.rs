@@ -11,6 +11,11 @@ use crate::delay::ReportingDelay;
 pub struct AllocatorConfig {
     pub ctr_weight_schedule: CtrWeightSchedule,
     pub reporting_delay: ReportingDelay,
+    /// How many conversions of the account's own evidence the reporting-delay schedule is worth when the
+    /// allocator checks it against the account (`delay::recent_maturity_factor`): ten, chosen before any
+    /// measurement as "a handful of days of a small account", so the schedule decides for a young account
+    /// and the account's own conversions once it has a few dozen. 0 trusts the account alone.
+    pub reporting_delay_calibration_prior_conversions: f64,
     /// Weight of evidence older than the recent window (the recent window counts fully): forgetting, so
     /// drift and fatigue show quickly.
     pub older_evidence_weight: f64,
@@ -42,8 +47,13 @@ pub struct AllocatorConfig {
     /// Strength of the population prior on an ad's CPM, in pseudo-impressions: one thousand, a single CPM's
     /// worth, so an ad's own price replaces the account's after its first few thousand impressions.
     pub cpm_prior_impressions: f64,
-    /// Spread (log-space sd) of single conversion values, for the uncertainty of the mean value.
+    /// Spread (log-space sd) of single conversion values, for the uncertainty of the mean value: the prior
+    /// of the account's own estimate (`value_dispersion`).
     pub conversion_value_log_sd: f64,
+    /// How many ads' worth of evidence `conversion_value_log_sd` counts as against the spread measured on the
+    /// account's own ads: three, chosen before any measurement, so a handful of ads with conversions in both
+    /// windows already outweigh it.
+    pub value_dispersion_prior_ads: f64,
     /// Largest boost a creative-DNA score of 1.0 gives the prior (0.2 = +20%, as in the original).
     pub creative_dna_max_boost: f64,
     /// The most ads one request may carry: bounds the memory and time of one allocation (its P(best) sweep
@@ -81,6 +91,7 @@ impl Default for AllocatorConfig {
         AllocatorConfig {
             ctr_weight_schedule: CtrWeightSchedule::default(),
             reporting_delay: ReportingDelay::default(),
+            reporting_delay_calibration_prior_conversions: 10.0,
             older_evidence_weight: 0.5,
             population_ctr_prior_impressions: 100.0,
             population_conversion_prior_conversions: 6.0,
@@ -91,6 +102,7 @@ impl Default for AllocatorConfig {
             value_prior_conversions: 2.0,
             cpm_prior_impressions: 1000.0,
             conversion_value_log_sd: 0.6,
+            value_dispersion_prior_ads: 3.0,
             creative_dna_max_boost: 0.2,
             max_ads_per_request: 2000,
             draws_per_ad: 1024,
@@ -113,6 +125,15 @@ impl AllocatorConfig {
             (
                 "older_evidence_weight",
                 (0.0..=1.0).contains(&self.older_evidence_weight),
+            ),
+            (
+                "value_dispersion_prior_ads",
+                self.value_dispersion_prior_ads.is_finite() && self.value_dispersion_prior_ads >= 0.0,
+            ),
+            (
+                "reporting_delay_calibration_prior_conversions",
+                self.reporting_delay_calibration_prior_conversions.is_finite()
+                    && self.reporting_delay_calibration_prior_conversions >= 0.0,
             ),
             (
                 "population_ctr_prior_impressions",

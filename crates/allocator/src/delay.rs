@@ -2,7 +2,11 @@
 //! Counting that spend at full weight would make every young or fast-growing ad look worse than it is, so
 //! conversion rates are measured against spend weighted by how much of its conversions should have arrived.
 
+use adloop_money::Currency;
 use serde::{Deserialize, Serialize};
+
+use crate::config::AllocatorConfig;
+use crate::input::AdInput;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DelayComponent {
@@ -79,6 +83,49 @@ impl ReportingDelay {
         sum / INTEGRATION_STEPS as f64
     }
 }
+
+/// How much more (or less) of the recent window's conversions have really been reported than the schedule
+/// says, measured on the account's own ads: each ad's older conversion rate predicts its recent conversions
+/// at the schedule's maturity, and the account's recent conversions over those predictions is the factor
+/// (1: the schedule is right; 0.5: only half of what it expects has arrived, as when conversions come in the
+/// second week). The schedule is the prior, worth `reporting_delay_calibration_prior_conversions`
+/// conversions, so a young or small account keeps it. The factor moves every ad alike, so what it changes is
+/// how an ad whose spend moved recently compares with one whose spend did not.
+pub(crate) fn recent_maturity_factor(ads: &[AdInput], _currency: Currency, config: &AllocatorConfig) -> f64 {
+    let delay = &config.reporting_delay;
+    let mut recent_conversions = 0.0;
+    let mut predicted_recent_conversions = 0.0;
+    for ad in ads {
+        let Some(recent) = ad.recent else {
+            continue;
+        };
+        let age_hours = ad.age_hours.floor();
+        let recent_hours = recent.hours.min(age_hours);
+        let older_clicks = ad.clicks.saturating_sub(recent.clicks) as f64;
+        if recent_hours < 1.0 || age_hours <= recent_hours || older_clicks <= 0.0 {
+            continue;
+        }
+        let older_conversions = ad.conversions.saturating_sub(recent.conversions) as f64;
+        let recent_maturity = delay.average_reported_share(0.0, recent_hours);
+        let older_maturity = delay.average_reported_share(recent_hours, age_hours);
+        if older_maturity <= 0.0 {
+            continue;
+        }
+        recent_conversions += recent.conversions as f64;
+        predicted_recent_conversions +=
+            recent.clicks as f64 * older_conversions / older_clicks * recent_maturity / older_maturity;
+    }
+    let prior = config.reporting_delay_calibration_prior_conversions;
+    if prior <= 0.0 && predicted_recent_conversions <= 0.0 {
+        return 1.0;
+    }
+    ((recent_conversions + prior) / (predicted_recent_conversions + prior)).clamp(MIN_FACTOR, MAX_FACTOR)
+}
+
+/// The calibration never makes the recent window look less than a tenth as mature as the schedule says,
+/// nor more than twice (the recent maturity is capped at 1 anyway).
+const MIN_FACTOR: f64 = 0.1;
+const MAX_FACTOR: f64 = 2.0;
 
 #[cfg(test)]
 mod tests {

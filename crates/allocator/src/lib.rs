@@ -26,6 +26,7 @@ mod posterior;
 mod probability_best;
 pub mod quantize;
 pub mod reference;
+mod value_dispersion;
 
 pub use allocate::{
     AdScore, Allocation, PreparedAd, PreparedAllocation, Recommendation, allocate, blended_scores, check_ad_count,
@@ -47,4 +48,4 @@ pub use posterior::{
 pub use probability_best::probability_of_being_best;
 
 /// Changes whenever a change to the code would change any score or allocation, so cached results miss.
-pub const MODEL_VERSION: &str = "allocator-5";
+pub const MODEL_VERSION: &str = "allocator-6";

@@ -45,6 +45,21 @@ pub struct PopulationStats {
     /// pooled rate for every ad). When it is not 0, `conversions_per_click` is the rate at the account's CTR.
     #[serde(default)]
     pub conversion_ctr_link: f64,
+    /// How mature the recent window really is against the reporting-delay schedule, measured on the
+    /// account's ads (`delay::recent_maturity_factor`; 1: as the schedule says).
+    #[serde(default = "one")]
+    pub recent_maturity_factor: f64,
+    /// Log-space sd of one conversion's value, measured on the account's ads (`value_dispersion`).
+    #[serde(default = "default_conversion_value_log_sd")]
+    pub conversion_value_log_sd: f64,
+}
+
+fn default_conversion_value_log_sd() -> f64 {
+    AllocatorConfig::default().conversion_value_log_sd
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl PopulationStats {
@@ -70,7 +85,12 @@ fn age_in_whole_hours(ad: &AdInput) -> f64 {
     ad.age_hours.floor()
 }
 
-pub(crate) fn effective_evidence(ad: &AdInput, currency: Currency, config: &AllocatorConfig) -> EffectiveEvidence {
+pub(crate) fn effective_evidence(
+    ad: &AdInput,
+    currency: Currency,
+    config: &AllocatorConfig,
+    recent_maturity_factor: f64,
+) -> EffectiveEvidence {
     let major = |minor: adloop_money::MinorUnits| minor.to_major(currency);
     let recent = ad.recent.unwrap_or_default();
     let recent_hours = if ad.recent.is_some() {
@@ -85,7 +105,7 @@ pub(crate) fn effective_evidence(ad: &AdInput, currency: Currency, config: &Allo
     let older_value = (major(ad.conversion_value) - major(recent.conversion_value)).max(0.0);
 
     let delay = &config.reporting_delay;
-    let recent_maturity = delay.average_reported_share(0.0, recent_hours.max(1.0));
+    let recent_maturity = (delay.average_reported_share(0.0, recent_hours.max(1.0)) * recent_maturity_factor).min(1.0);
     let older_maturity = delay.average_reported_share(recent_hours, age_in_whole_hours(ad).max(recent_hours + 1.0));
     EffectiveEvidence {
         impressions: recent.impressions as f64 + older_weight * older_impressions,
@@ -98,8 +118,15 @@ pub(crate) fn effective_evidence(ad: &AdInput, currency: Currency, config: &Allo
 
 /// The population the request's ads form, used as the default prior and as the common scale.
 pub fn population_stats(ads: &[AdInput], currency: Currency, config: &AllocatorConfig) -> PopulationStats {
-    let evidence: Vec<EffectiveEvidence> = ads.iter().map(|ad| effective_evidence(ad, currency, config)).collect();
-    population_from_evidence(ads, &evidence, currency, config)
+    let recent_maturity_factor = crate::delay::recent_maturity_factor(ads, currency, config);
+    let evidence: Vec<EffectiveEvidence> = ads
+        .iter()
+        .map(|ad| effective_evidence(ad, currency, config, recent_maturity_factor))
+        .collect();
+    PopulationStats {
+        recent_maturity_factor,
+        ..population_from_evidence(ads, &evidence, currency, config)
+    }
 }
 
 /// Fewest ads with clicks, and fewest conversions in all, before the spread between ads is trusted to set
@@ -268,6 +295,8 @@ pub(crate) fn population_from_evidence(
     };
     PopulationStats {
         conversion_ctr_link,
+        recent_maturity_factor: 1.0,
+        conversion_value_log_sd: crate::value_dispersion::conversion_value_log_sd(ads, currency, config),
         ctr,
         conversions_per_click: conversions_per_click.max(1e-9),
         value_per_conversion: value_per_conversion.max(1e-9),
@@ -388,7 +417,7 @@ pub fn build_posterior(
     prior_scales: &PriorScales,
     config: &AllocatorConfig,
 ) -> AdPosterior {
-    let evidence = effective_evidence(ad, currency, config);
+    let evidence = effective_evidence(ad, currency, config, population.recent_maturity_factor);
     posterior_from_evidence(ad, &evidence, currency, population, prior_scales, config)
 }
 
@@ -441,7 +470,7 @@ pub(crate) fn posterior_from_evidence(
     let value_prior = config.value_prior_conversions;
     let mean_value =
         (evidence.value + value_prior * population.value_per_conversion) / (evidence.conversions + value_prior);
-    let value_log_sd = config.conversion_value_log_sd / (evidence.conversions + value_prior).sqrt();
+    let value_log_sd = population.conversion_value_log_sd / (evidence.conversions + value_prior).sqrt();
     AdPosterior {
         ctr_alpha: ctr_alpha + evidence.clicks,
         ctr_beta: ctr_beta + (evidence.impressions - evidence.clicks).max(0.0),

@@ -55,6 +55,8 @@ pub fn quantize_population(population: &PopulationStats) -> PopulationStats {
         learned_ctr_prior_impressions: coarse(population.learned_ctr_prior_impressions),
         // A multiple of a tenth already.
         conversion_ctr_link: population.conversion_ctr_link,
+        recent_maturity_factor: coarse(population.recent_maturity_factor),
+        conversion_value_log_sd: coarse(population.conversion_value_log_sd),
     }
 }
 

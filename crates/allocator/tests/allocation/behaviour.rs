@@ -55,15 +55,26 @@ fn a_confident_loser_is_killed_with_the_numbers_that_decided_it() {
 #[test]
 fn young_ads_are_not_judged_before_enough_spend() {
     let young = ad("young", 2_000, 10, 0, 2_000, 0, 10.0);
-    let allocation = allocate(
-        &request(vec![young, ten_unequal_ads().remove(5)], 20_000),
-        &AllocatorConfig::default(),
-    )
-    .unwrap();
+    let allocate_with = |config: &AllocatorConfig| {
+        allocate(
+            &request(vec![young.clone(), ten_unequal_ads().remove(5)], 20_000),
+            config,
+        )
+        .unwrap()
+    };
+    let allocation = allocate_with(&AllocatorConfig::default());
     assert_eq!(allocation.recommendations[0].decision, Decision::Maintain);
     assert!(allocation.recommendations[0].reason.contains("too early to judge"));
+    assert_eq!(
+        allocation.recommendations[0].ctr_blend_weight, 0.0,
+        "no CTR blend by default"
+    );
+    let with_the_originals_blend = allocate_with(&AllocatorConfig {
+        ctr_weight_schedule: adloop_allocator::CtrWeightSchedule::original(),
+        ..AllocatorConfig::default()
+    });
     let expected_weight = 1.0 - 0.3 * 4.0 / 18.0;
-    assert!((allocation.recommendations[0].ctr_blend_weight - expected_weight).abs() <= 1.0 / 256.0);
+    assert!((with_the_originals_blend.recommendations[0].ctr_blend_weight - expected_weight).abs() <= 1.0 / 256.0);
 }
 
 #[test]

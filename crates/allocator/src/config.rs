@@ -16,9 +16,12 @@ pub struct AllocatorConfig {
     /// measurement as "a handful of days of a small account", so the schedule decides for a young account
     /// and the account's own conversions once it has a few dozen. 0 trusts the account alone.
     pub reporting_delay_calibration_prior_conversions: f64,
-    /// Weight of evidence older than the recent window (the recent window counts fully): forgetting, so
-    /// drift and fatigue show quickly.
-    pub older_evidence_weight: f64,
+    /// Evidence halves in weight every this many hours (continuous forgetting, so drift and fatigue show).
+    /// The request carries an ad's lifetime and its recent window: the window counts fully, and the older part
+    /// (spread evenly over the ad's life before the window) at its mean age relative to the window's. 336 h, a fortnight, chosen before any
+    /// measurement: longer than the weekly cycle, so a week's rhythm is averaged rather than chased, and short
+    /// enough that what an ad did a month ago weighs a quarter.
+    pub evidence_half_life_hours: f64,
     /// Strength of the population prior on CTR, in pseudo-impressions.
     pub population_ctr_prior_impressions: f64,
     /// The most the population prior on conversions per click may weigh, in pseudo-conversions; the prior
@@ -92,7 +95,7 @@ impl Default for AllocatorConfig {
             ctr_weight_schedule: CtrWeightSchedule::default(),
             reporting_delay: ReportingDelay::default(),
             reporting_delay_calibration_prior_conversions: 10.0,
-            older_evidence_weight: 0.5,
+            evidence_half_life_hours: 336.0,
             population_ctr_prior_impressions: 100.0,
             population_conversion_prior_conversions: 6.0,
             max_learned_prior_weight_of_population: 4.0,
@@ -123,8 +126,8 @@ impl AllocatorConfig {
         self.ctr_weight_schedule.validate()?;
         let checks = [
             (
-                "older_evidence_weight",
-                (0.0..=1.0).contains(&self.older_evidence_weight),
+                "evidence_half_life_hours",
+                self.evidence_half_life_hours.is_finite() && self.evidence_half_life_hours > 0.0,
             ),
             (
                 "value_dispersion_prior_ads",

@@ -20,6 +20,7 @@ mod config;
 mod ctr_link;
 mod decision;
 mod delay;
+mod forgetting;
 mod input;
 pub mod learned_prior;
 mod posterior;

@@ -1,5 +1,6 @@
 //! Per-ad posteriors from evidence and priors, their summaries, and posterior draws of the blended score.
 
+use crate::forgetting::{WindowRate, older_evidence_weight};
 use adloop_money::Currency;
 use rand::SeedableRng as _;
 use rand_pcg::Pcg64Mcg;
@@ -98,7 +99,6 @@ pub(crate) fn effective_evidence(
     } else {
         0.0
     };
-    let older_weight = config.older_evidence_weight;
     let older_impressions = ad.impressions.saturating_sub(recent.impressions) as f64;
     let older_clicks = ad.clicks.saturating_sub(recent.clicks) as f64;
     let older_conversions = ad.conversions.saturating_sub(recent.conversions) as f64;
@@ -107,6 +107,30 @@ pub(crate) fn effective_evidence(
     let delay = &config.reporting_delay;
     let recent_maturity = (delay.average_reported_share(0.0, recent_hours.max(1.0)) * recent_maturity_factor).min(1.0);
     let older_maturity = delay.average_reported_share(recent_hours, age_in_whole_hours(ad).max(recent_hours + 1.0));
+    let older_weight = older_evidence_weight(
+        age_in_whole_hours(ad),
+        (
+            WindowRate {
+                events: recent.clicks as f64,
+                exposure: recent.impressions as f64,
+            },
+            WindowRate {
+                events: older_clicks,
+                exposure: older_impressions,
+            },
+        ),
+        (
+            WindowRate {
+                events: recent.conversions as f64,
+                exposure: recent.clicks as f64 * recent_maturity,
+            },
+            WindowRate {
+                events: older_conversions,
+                exposure: older_clicks * older_maturity,
+            },
+        ),
+        config,
+    );
     EffectiveEvidence {
         impressions: recent.impressions as f64 + older_weight * older_impressions,
         clicks: recent.clicks as f64 + older_weight * older_clicks,

@@ -2,13 +2,15 @@
 //! very same code as the `adloop` policy.
 //!
 //! For each ad it builds posteriors from the evidence a real allocator has (recent evidence at full weight,
-//! older evidence discounted; conversions measured against the spend old enough to have reported them):
-//! CTR ~ Beta, conversions per click ~ Gamma (Poisson counts), cost per impression observed, value per conversion ~ log-normal
-//! around a shrunk mean. Priors come from the request's own population, from the instant learner and
-//! cross-learner, and from a bounded creative-DNA nudge, each with an explicit strength.
+//! older evidence forgotten as far as the ad's own data show it changed; conversions measured against the
+//! spend old enough to have reported them, the reporting schedule checked against the account): CTR ~ Beta,
+//! conversions per click ~ Gamma (Poisson counts), cost per impression observed, value per conversion ~
+//! log-normal around a shrunk mean with the account's measured spread. Priors come from the request's own
+//! population, from the instant learner and cross-learner, and from a bounded creative-DNA nudge, each with an
+//! explicit strength.
 //!
-//! The objective blends relative CTR and relative ROAS by ad age (CTR early, ROAS later) on every posterior
-//! draw, projected through the ad's fatigue trend. Budget shares follow each ad's probability of being the
+//! The objective is relative ROAS (value per unit of spend) on every posterior draw (the original's CTR→ROAS
+//! age blend is a setting, off), projected through the ad's fatigue trend. Budget shares follow each ad's probability of being the
 //! best (Thompson sampling's allocation rule), estimated from posterior draws, then held to floors, caps, an
 //! exploration floor for young ads and a maximum change per step relative to the real current budget, and
 //! rounded so the total is conserved exactly in minor units. Every recommendation explains itself.

@@ -224,14 +224,19 @@ pub fn finish_allocation(
     for &index in &waiting_for_budget {
         eligible[index] = false;
     }
-    waiting_for_budget.extend(weakest_that_would_fall_below_the_floor(
-        request,
-        config,
-        &mut eligible,
-        &probability_best,
-    ));
-    let (budgets, change_limit_relaxed_for, young_floor_dropped) =
-        fit_with_relaxation(request, config, &eligible, &probability_best, FitLimits::AS_REQUESTED)?;
+    let mut fitted = fit_with_relaxation(request, config, &eligible, &probability_best, FitLimits::AS_REQUESTED)?;
+    // Only an ad the floor holds up (at the floor, not above it) might do better waiting.
+    let floor = request.constraints.per_ad_floor;
+    let floor_holds_an_ad_up =
+        floor.get() > 0 && (0..eligible.len()).any(|index| eligible[index] && fitted.0[index] <= floor);
+    if floor_holds_an_ad_up {
+        let dropped = weakest_that_would_fall_below_the_floor(request, config, &mut eligible, &probability_best);
+        if !dropped.is_empty() {
+            waiting_for_budget.extend(dropped);
+            fitted = fit_with_relaxation(request, config, &eligible, &probability_best, FitLimits::AS_REQUESTED)?;
+        }
+    }
+    let (budgets, change_limit_relaxed_for, young_floor_dropped) = fitted;
     let change_limit_relaxed = change_limit_relaxed_for.iter().any(|relaxed| *relaxed);
 
     let recommendations = request

@@ -46,8 +46,6 @@ impl Default for ReportingDelay {
     }
 }
 
-const INTEGRATION_STEPS: usize = 48;
-
 impl ReportingDelay {
     /// Share of a conversion's probability that has been reported `age_hours` after the spend.
     pub fn reported_share_at(&self, age_hours: f64) -> f64 {
@@ -71,17 +69,43 @@ impl ReportingDelay {
         reported / total_share
     }
 
-    /// Average reported share of spend spread evenly over ages `from_hours..to_hours`.
+    /// Average reported share of spend spread evenly over ages `from_hours..to_hours`: exact, as each
+    /// component's reported share is piecewise linear in the age.
     pub fn average_reported_share(&self, from_hours: f64, to_hours: f64) -> f64 {
         if to_hours <= from_hours {
             return self.reported_share_at(from_hours);
         }
-        let step = (to_hours - from_hours) / INTEGRATION_STEPS as f64;
-        let sum: f64 = (0..INTEGRATION_STEPS)
-            .map(|index| self.reported_share_at(from_hours + (index as f64 + 0.5) * step))
+        let total_share: f64 = self.components.iter().map(|component| component.share).sum();
+        if total_share <= 0.0 {
+            return 1.0;
+        }
+        let integral: f64 = self
+            .components
+            .iter()
+            .map(|component| {
+                component.share
+                    * (component_reported_share_integral(component, to_hours)
+                        - component_reported_share_integral(component, from_hours))
+            })
             .sum();
-        sum / INTEGRATION_STEPS as f64
+        integral / total_share / (to_hours - from_hours)
     }
+}
+
+/// ∫₀ᵗ of one component's reported share (0 before `min_hours`, rising linearly to 1 at `max_hours`).
+fn component_reported_share_integral(component: &DelayComponent, age_hours: f64) -> f64 {
+    let width = component.max_hours - component.min_hours;
+    if age_hours <= component.min_hours {
+        return 0.0;
+    }
+    if width <= 0.0 {
+        return age_hours - component.max_hours;
+    }
+    if age_hours < component.max_hours {
+        let into = age_hours - component.min_hours;
+        return into * into / (2.0 * width);
+    }
+    width / 2.0 + (age_hours - component.max_hours)
 }
 
 /// How much more (or less) of the recent window's conversions have really been reported than the schedule
@@ -139,5 +163,9 @@ mod tests {
         assert!((delay.reported_share_at(168.0) - 1.0).abs() < 1e-9);
         let last_day = delay.average_reported_share(0.0, 24.0);
         assert!(last_day > 0.35 && last_day < 0.5, "{last_day}");
+        // Spend over the last day: 35% within its first hour (0.35 × 23.5 / 24 on average) and the 1–24 h part
+        // rising linearly (0.15 × 23² / (2 × 23) / 24).
+        let exact = (0.35 * 23.5 + 0.15 * 23.0 / 2.0) / 24.0;
+        assert!((last_day - exact).abs() < 1e-12, "{last_day} vs {exact}");
     }
 }

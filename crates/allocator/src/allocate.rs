@@ -367,10 +367,10 @@ fn weakest_beyond_the_floor(
 
 /// The per-ad floor is Meta's minimum budget: an ad set gets nothing or at least the floor. An ad drops out
 /// when, fitted without the floor, it would fall below it both within the change limit and by the share its
-/// P(best) earns it without the limit (so an ad that is merely shrinking gradually keeps the floor); they drop
-/// one at a time, the least likely best first, and the rest are fitted again, until every ad left reaches
-/// the floor one way or the other (the final fit then holds them to it). Marks the dropped ads ineligible and
-/// returns them.
+/// P(best) earns it without the limit (so an ad that is merely shrinking gradually keeps the floor); the
+/// weaker half of such ads drop, least likely best first, and the rest are fitted again, until every ad left
+/// reaches the floor one way or the other (the final fit then holds them to it). Marks the dropped ads
+/// ineligible and returns them.
 fn weakest_that_would_fall_below_the_floor(
     request: &AllocationRequest,
     config: &AllocatorConfig,
@@ -396,18 +396,24 @@ fn weakest_that_would_fall_below_the_floor(
         ) else {
             return dropped;
         };
-        let weakest_below_floor = (0..share_earned.len())
+        let mut below_floor: Vec<usize> = (0..share_earned.len())
             .filter(|&index| eligible[index] && within_change_limit[index] < floor && share_earned[index] < floor)
-            .min_by(|&left, &right| {
-                probability_best[left]
-                    .total_cmp(&probability_best[right])
-                    .then(right.cmp(&left))
-            });
-        let Some(index) = weakest_below_floor else {
+            .collect();
+        if below_floor.is_empty() {
             return dropped;
-        };
-        eligible[index] = false;
-        dropped.push(index);
+        }
+        below_floor.sort_by(|&left, &right| {
+            probability_best[left]
+                .total_cmp(&probability_best[right])
+                .then(right.cmp(&left))
+        });
+        // The weaker half of them (at least one) each round, so a request of thousands of ads needs a dozen
+        // rounds, not thousands; never the last funded ad.
+        let round_size = below_floor.len().div_ceil(2).min(funded_count - 1);
+        for &index in &below_floor[..round_size] {
+            eligible[index] = false;
+            dropped.push(index);
+        }
     }
 }
 

@@ -50,6 +50,8 @@ pub struct RunResult {
     pub hours_to_shift_80_percent_to_best: Option<u32>,
     /// Decisions whose budgets added up to more than the account total (scaled down by the world).
     pub decisions_over_total: u32,
+    /// Budgets the world refused because they were positive but below the account's minimum daily budget.
+    pub budgets_refused_below_minimum: u32,
     /// The account's largest single-day spend.
     pub highest_daily_spend: MinorUnits,
     /// Cumulative true value after each step, for regret curves.
@@ -92,6 +94,7 @@ pub fn run_simulation(
         spend_on_losing_ads_while_young: MinorUnits::ZERO,
         hours_to_shift_80_percent_to_best: None,
         decisions_over_total: 0,
+        budgets_refused_below_minimum: 0,
         highest_daily_spend: MinorUnits::ZERO,
         cumulative_value_by_step: Vec::with_capacity(step_count as usize),
         decisions: Vec::new(),
@@ -124,6 +127,7 @@ pub fn run_simulation(
             if application.scaled_down_to_total {
                 result.decisions_over_total += 1;
             }
+            result.budgets_refused_below_minimum += application.refused_below_minimum as u32;
             let record = decision_record(&world, &true_roas, total_budget);
             if result.hours_to_shift_80_percent_to_best.is_none() && record.best_ad_share >= 0.8 {
                 result.hours_to_shift_80_percent_to_best = Some(world.hour());

@@ -74,6 +74,7 @@ pub struct PolicySummary {
     pub decision_latency_mean_micros: f64,
     pub decision_latency_p99_micros: f64,
     pub decisions_over_total: u32,
+    pub budgets_refused_below_minimum: u32,
     /// Cumulative regret after each step (hour, estimate across seeds), in major units.
     pub cumulative_regret_by_step: Vec<(u32, IntervalEstimate)>,
     pub runs: Vec<RunResult>,
@@ -204,6 +205,7 @@ pub fn summarize_runs(scenario: &Scenario, runs: Vec<RunResult>, oracle_runs: &[
         decision_latency_mean_micros,
         decision_latency_p99_micros,
         decisions_over_total: runs.iter().map(|run| run.decisions_over_total).sum(),
+        budgets_refused_below_minimum: runs.iter().map(|run| run.budgets_refused_below_minimum).sum(),
         cumulative_regret_by_step,
         runs,
     }

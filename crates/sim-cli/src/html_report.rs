@@ -225,7 +225,11 @@ fn results_table_html(scenario: &Scenario, days: u32, summaries: &[PolicySummary
         html.push_str("</tr>\n");
     }
     html.push_str("</table>\n");
-    if let Some(note) = crate::table::over_total_note(summaries) {
+    let notes = [
+        crate::table::over_total_note(summaries),
+        crate::table::below_minimum_note(summaries),
+    ];
+    for note in notes.into_iter().flatten() {
         let _ = writeln!(html, "<p>{}</p>", escape_html(&note));
     }
     html

@@ -133,6 +133,7 @@ struct JsonSummary<'a> {
     decision_latency_mean_micros: f64,
     decision_latency_p99_micros: f64,
     decisions_over_total: u32,
+    budgets_refused_below_minimum: u32,
 }
 
 #[derive(Serialize)]
@@ -291,6 +292,7 @@ fn write_json(
                     decision_latency_mean_micros: summary.decision_latency_mean_micros,
                     decision_latency_p99_micros: summary.decision_latency_p99_micros,
                     decisions_over_total: summary.decisions_over_total,
+                    budgets_refused_below_minimum: summary.budgets_refused_below_minimum,
                 },
                 runs: summary
                     .runs

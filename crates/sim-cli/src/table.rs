@@ -85,6 +85,22 @@ pub fn over_total_note(summaries: &[PolicySummary]) -> Option<String> {
     })
 }
 
+/// Policies some of whose budgets the world refused as below the account's minimum (the ad sets kept their
+/// budgets), if any.
+pub fn below_minimum_note(summaries: &[PolicySummary]) -> Option<String> {
+    let refused: Vec<String> = summaries
+        .iter()
+        .filter(|summary| summary.budgets_refused_below_minimum > 0)
+        .map(|summary| format!("{} ({} budgets)", summary.policy, summary.budgets_refused_below_minimum))
+        .collect();
+    (!refused.is_empty()).then(|| {
+        format!(
+            "budgets below the account's minimum, refused (the ad sets kept their budgets): {}",
+            refused.join(", ")
+        )
+    })
+}
+
 /// One row per policy; money in major units of the scenario's currency; intervals are 95% over seeds.
 pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicySummary]) -> String {
     let mut text = String::new();
@@ -102,7 +118,10 @@ pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicyS
             .collect();
         let _ = writeln!(text, "  {}", cells.join("  ").trim_end());
     }
-    if let Some(note) = over_total_note(summaries) {
+    for note in [over_total_note(summaries), below_minimum_note(summaries)]
+        .into_iter()
+        .flatten()
+    {
         let _ = writeln!(text, "  {note}");
     }
     if let Some((first, others)) = summaries.split_first() {

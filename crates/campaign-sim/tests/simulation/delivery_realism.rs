@@ -211,3 +211,24 @@ fn settings_that_make_no_sense_are_refused_naming_the_field() {
         assert!(error.contains(field), "{error}");
     }
 }
+
+#[test]
+fn adloop_and_the_textbook_peers_never_send_a_budget_below_the_accounts_minimum() {
+    use campaign_sim::policy::built_in_policy;
+    let scenario = crate::load_scenario("binding-minimums");
+    for policy_name in ["adloop", "uniform", "ts-basic", "seed-v1"] {
+        let run = campaign_sim::run_simulation(
+            &scenario,
+            built_in_policy(policy_name, 4).unwrap().as_mut(),
+            4,
+            scenario.days,
+        )
+        .unwrap();
+        if policy_name == "seed-v1" {
+            // The original knew nothing of minimums: Meta refuses its thin budgets.
+            assert!(run.budgets_refused_below_minimum > 0, "seed-v1");
+        } else {
+            assert_eq!(run.budgets_refused_below_minimum, 0, "{policy_name}");
+        }
+    }
+}

@@ -181,50 +181,48 @@ mod tests {
         observed_ad_for_tests(&format!("ad-{current_daily_budget}"), current_daily_budget)
     }
 
-    #[test]
-    fn the_limited_oracle_moves_budget_to_the_best_ads_within_the_limit_and_keeps_the_total() {
-        let observation = Observation {
+    fn observation(total_daily_budget: i64, ads: Vec<crate::observation::AdObservation>) -> Observation {
+        Observation {
             hour: 48,
             currency: adloop_money::Currency::parse("USD").unwrap(),
-            total_daily_budget: MinorUnits(30_000),
+            total_daily_budget: MinorUnits(total_daily_budget),
             minimum_daily_budget: MinorUnits::ZERO,
-            ads: vec![ad(10_000), ad(10_000), ad(10_000)],
-        };
-        let truths = [0.5, 3.0, 1.5];
-        let budgets = LimitedOracle::default()
+            ads,
+        }
+    }
+
+    fn decide(
+        policy: &mut dyn Policy,
+        observation: &Observation,
+        true_roas: &[f64],
+        daily_auction_curves: &[crate::auction::AuctionCurve],
+    ) -> Vec<MinorUnits> {
+        policy
             .decide(
-                &observation,
+                observation,
                 &HiddenTruths {
-                    true_roas: &truths,
+                    true_roas,
                     true_rates: &[],
-                    daily_auction_curves: &[],
+                    daily_auction_curves,
                 },
             )
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn the_limited_oracle_moves_budget_to_the_best_ads_within_the_limit_and_keeps_the_total() {
+        let observation = observation(30_000, vec![ad(10_000), ad(10_000), ad(10_000)]);
+        let truths = [0.5, 3.0, 1.5];
+        let budgets = decide(&mut LimitedOracle::default(), &observation, &truths, &[]);
         // The best rises by half, the worst falls by half, the middle takes what is left.
         assert_eq!(budgets, [MinorUnits(5_000), MinorUnits(15_000), MinorUnits(10_000)]);
-        let unlimited = Oracle
-            .decide(
-                &observation,
-                &HiddenTruths {
-                    true_roas: &truths,
-                    true_rates: &[],
-                    daily_auction_curves: &[],
-                },
-            )
-            .unwrap();
+        let unlimited = decide(&mut Oracle, &observation, &truths, &[]);
         assert_eq!(unlimited[1], MinorUnits(30_000));
     }
 
     #[test]
     fn where_the_best_ad_saturates_the_oracle_spreads_the_budget_by_marginal_roas() {
-        let observation = Observation {
-            hour: 48,
-            currency: adloop_money::Currency::parse("USD").unwrap(),
-            total_daily_budget: MinorUnits(100_000),
-            minimum_daily_budget: MinorUnits::ZERO,
-            ads: vec![ad(50_000), ad(50_001)],
-        };
+        let observation = observation(100_000, vec![ad(50_000), ad(50_001)]);
         let truths = [3.0, 2.0];
         let small_audience = crate::auction::AuctionCurve {
             base_cpm: 1000.0,
@@ -235,32 +233,13 @@ mod tests {
             capacity_impressions: 1e12,
             ..small_audience
         };
-        let curves = [small_audience, large_audience];
-        let budgets = Oracle
-            .decide(
-                &observation,
-                &HiddenTruths {
-                    true_roas: &truths,
-                    true_rates: &[],
-                    daily_auction_curves: &curves,
-                },
-            )
-            .unwrap();
+        let budgets = decide(&mut Oracle, &observation, &truths, &[small_audience, large_audience]);
         assert_eq!(budgets[0].get() + budgets[1].get(), 100_000);
         // The better ad is worth buying until its marginal ROAS falls to the other's: 3 / (1 + 3 n / 40,000)
         // = 2 at n ≈ 6,667 impressions, which cost 6,667 + 3 × 6,667² / 80,000 ≈ 8,333 minor units (to within
         // a piece of 100; the other ad's audience is so large that its curve is flat).
         assert!((budgets[0].get() - 8_333).abs() <= 150, "{budgets:?}");
-        let linear = Oracle
-            .decide(
-                &observation,
-                &HiddenTruths {
-                    true_roas: &truths,
-                    true_rates: &[],
-                    daily_auction_curves: &[],
-                },
-            )
-            .unwrap();
+        let linear = decide(&mut Oracle, &observation, &truths, &[]);
         assert_eq!(linear[0], MinorUnits(100_000), "linear delivery: all on the best");
     }
 }

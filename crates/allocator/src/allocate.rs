@@ -75,7 +75,7 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         .draws_per_ad
         .min((config.max_total_draws / request.ads.len()).max(64));
     // Each ad's evidence feeds both the population and its own posterior: compute it once.
-    let recent_maturity_factor = crate::delay::recent_maturity_factor(&request.ads, request.currency, config);
+    let recent_maturity_factor = crate::delay::recent_maturity_factor(&request.ads, config);
     let ad_evidence: Vec<_> = request
         .ads
         .iter()

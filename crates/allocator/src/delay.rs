@@ -2,7 +2,6 @@
 //! Counting that spend at full weight would make every young or fast-growing ad look worse than it is, so
 //! conversion rates are measured against spend weighted by how much of its conversions should have arrived.
 
-use adloop_money::Currency;
 use serde::{Deserialize, Serialize};
 
 use crate::config::AllocatorConfig;
@@ -115,7 +114,7 @@ fn component_reported_share_integral(component: &DelayComponent, age_hours: f64)
 /// second week). The schedule is the prior, worth `reporting_delay_calibration_prior_conversions`
 /// conversions, so a young or small account keeps it. The factor moves every ad alike, so what it changes is
 /// how an ad whose spend moved recently compares with one whose spend did not.
-pub(crate) fn recent_maturity_factor(ads: &[AdInput], _currency: Currency, config: &AllocatorConfig) -> f64 {
+pub(crate) fn recent_maturity_factor(ads: &[AdInput], config: &AllocatorConfig) -> f64 {
     let delay = &config.reporting_delay;
     let mut recent_conversions = 0.0;
     let mut predicted_recent_conversions = 0.0;

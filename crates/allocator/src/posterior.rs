@@ -142,7 +142,7 @@ pub(crate) fn effective_evidence(
 
 /// The population the request's ads form, used as the default prior and as the common scale.
 pub fn population_stats(ads: &[AdInput], currency: Currency, config: &AllocatorConfig) -> PopulationStats {
-    let recent_maturity_factor = crate::delay::recent_maturity_factor(ads, currency, config);
+    let recent_maturity_factor = crate::delay::recent_maturity_factor(ads, config);
     let evidence: Vec<EffectiveEvidence> = ads
         .iter()
         .map(|ad| effective_evidence(ad, currency, config, recent_maturity_factor))

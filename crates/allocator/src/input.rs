@@ -72,6 +72,8 @@ pub struct AdInput {
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AllocationConstraints {
+    /// Meta's minimum ad-set budget: each ad gets nothing or at least this (`allocate`: the ads whose share
+    /// would fall below it wait, the least likely best first). Zero means no floor.
     pub per_ad_floor: MinorUnits,
     /// Zero means no cap.
     pub per_ad_cap: MinorUnits,

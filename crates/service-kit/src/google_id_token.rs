@@ -40,7 +40,7 @@ impl IdTokens {
         let request_url = format!(
             "{}/computeMetadata/v1/instance/service-accounts/default/identity?audience={}&format=full",
             metadata_url.trim_end_matches('/'),
-            percent_encode_query_value(audience)
+            crate::percent_encoding::percent_encode(audience)
         );
         tokio::spawn(keep_fresh(Arc::downgrade(&current), request_url));
         IdTokens { current }
@@ -119,17 +119,6 @@ async fn fetch(http: &reqwest::Client, request_url: &str) -> Result<AsciiMetadat
     AsciiMetadataValue::try_from(format!("Bearer {}", token.trim())).map_err(|_| IdTokenError::Malformed)
 }
 
-/// The audience is a URL inside a query: its reserved characters escaped.
-fn percent_encode_query_value(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,13 +175,5 @@ mod tests {
         let mut interceptor = IdTokenInterceptor(Some(id_tokens));
         let request = tonic::service::Interceptor::call(&mut interceptor, tonic::Request::new(())).unwrap();
         assert!(request.metadata().get("authorization").is_none());
-    }
-
-    #[test]
-    fn the_audience_url_is_escaped_inside_the_query() {
-        assert_eq!(
-            percent_encode_query_value("https://ml.a.run.app"),
-            "https%3A%2F%2Fml.a.run.app"
-        );
     }
 }

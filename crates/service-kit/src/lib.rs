@@ -7,7 +7,8 @@
 //! - [`health`]: liveness and readiness answers;
 //! - [`serve`]: serve a router on a bound listener until a stop signal, then drain;
 //! - [`appsecret_proof`]: the proof Meta asks of apps that require the app secret;
-//! - [`instance`]: a name for this process that no other replica shares (lease owners).
+//! - [`instance`]: a name for this process that no other replica shares (lease owners);
+//! - [`percent_encoding`]: values escaped for a URL query or a form body.
 
 pub mod appsecret_proof;
 pub mod bearer_tokens;
@@ -17,5 +18,6 @@ pub mod grpc_client;
 pub mod health;
 pub mod instance;
 pub mod operations;
+pub mod percent_encoding;
 pub mod postgres;
 pub mod serve;

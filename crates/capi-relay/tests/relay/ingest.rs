@@ -85,7 +85,9 @@ async fn events_in_metas_shape_are_stored_once_hashed_and_acknowledged() {
     // The same events again, as a form body with `data` as a JSON string and the token as a bearer.
     let form = format!(
         "data={}",
-        url_encoded(&json!([purchase("order-1"), purchase("order-2")]).to_string())
+        adloop_service_kit::percent_encoding::percent_encode(
+            &json!([purchase("order-1"), purchase("order-2")]).to_string()
+        )
     );
     let response = reqwest::Client::new()
         .post(format!("{}/v25.0/{PIXEL}/events", relay.base_url))
@@ -192,15 +194,6 @@ async fn one_bad_event_refuses_the_request_unless_partial_is_asked_for() {
     ] {
         assert!(metrics.contains(expected), "{expected} in\n{metrics}");
     }
-}
-
-fn url_encoded(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]

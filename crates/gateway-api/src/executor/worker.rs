@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use adloop_money::{Currency, GraphAmount, MinorUnits};
+use adloop_service_kit::percent_encoding::percent_encode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -143,20 +144,10 @@ impl PendingWrite {
     fn form_body(&self) -> String {
         self.params
             .iter()
-            .map(|(name, value)| format!("{name}={}", url_encoded(value)))
+            .map(|(name, value)| format!("{name}={}", percent_encode(value)))
             .collect::<Vec<_>>()
             .join("&")
     }
-}
-
-fn url_encoded(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// One worker of the executor. Workers of one gateway are clones with their own names (their leases are

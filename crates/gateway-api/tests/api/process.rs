@@ -34,6 +34,16 @@ fn wait_for_listening_address(stdout: impl std::io::Read) -> String {
     panic!("gateway-api exited before logging its address");
 }
 
+/// Starts gateway-api and waits until it logs the address it listens on.
+async fn start_gateway(mut command: Command) -> (std::process::Child, String) {
+    let mut gateway = command.spawn().expect("start gateway-api");
+    let stdout = gateway.stdout.take().expect("piped stdout");
+    let address = tokio::task::spawn_blocking(move || wait_for_listening_address(stdout))
+        .await
+        .unwrap();
+    (gateway, address)
+}
+
 #[tokio::test]
 async fn sigterm_drains_and_exits_successfully() {
     let database = TestDatabase::create().await;
@@ -47,15 +57,11 @@ async fn sigterm_drains_and_exits_successfully() {
             open_connections.push(connection);
         }
     });
-    let mut gateway = gateway_command(&database.url)
+    let mut command = gateway_command(&database.url);
+    command
         .env("ADLOOP_ML_SERVICE__ENDPOINT", format!("http://{silent_address}"))
-        .env("ADLOOP_ML_SERVICE__REQUEST_TIMEOUT_MS", "1500")
-        .spawn()
-        .expect("start gateway-api");
-    let stdout = gateway.stdout.take().expect("piped stdout");
-    let address = tokio::task::spawn_blocking(move || wait_for_listening_address(stdout))
-        .await
-        .unwrap();
+        .env("ADLOOP_ML_SERVICE__REQUEST_TIMEOUT_MS", "1500");
+    let (mut gateway, address) = start_gateway(command).await;
 
     let liveness = reqwest::get(format!("http://{address}/healthz")).await.unwrap();
     assert_eq!(liveness.status(), 200);
@@ -210,14 +216,9 @@ async fn with_migrations_off_at_start_up_the_gateway_serves_only_after_its_migra
         String::from_utf8_lossy(&migrated.stderr)
     );
 
-    let mut gateway = gateway_command(&database.url)
-        .env("ADLOOP_DATABASE__MIGRATE_ON_START", "false")
-        .spawn()
-        .expect("start gateway-api");
-    let stdout = gateway.stdout.take().expect("piped stdout");
-    let address = tokio::task::spawn_blocking(move || wait_for_listening_address(stdout))
-        .await
-        .unwrap();
+    let mut command = gateway_command(&database.url);
+    command.env("ADLOOP_DATABASE__MIGRATE_ON_START", "false");
+    let (mut gateway, address) = start_gateway(command).await;
     let readiness = reqwest::get(format!("http://{address}/readyz")).await.unwrap();
     assert_eq!(readiness.status(), 200);
 

@@ -71,12 +71,7 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
         assert!(status.message().starts_with(field), "{field}: {}", status.message());
     }
 
-    let metrics = reqwest::get(format!("{}/metrics", stack.ml_service.base_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.ml_service.metrics_text().await;
     assert!(
         !metrics.contains("score_cache_lookups_total{tier=\"l1\""),
         "nothing was looked up or cached:\n{metrics}"
@@ -92,12 +87,7 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
         .send()
         .await
         .unwrap();
-    let metrics = reqwest::get(format!("{}/metrics", stack.ml_service.base_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.ml_service.metrics_text().await;
     let allocate = "grpc_service=\"adloop.ml.v1.MlService\",grpc_method=\"Allocate\"";
     let handled = |code: &str| {
         adloop_telemetry::metrics::sample_value(
@@ -147,12 +137,7 @@ async fn repeated_polls_hit_the_cache_and_metrics_count_it() {
     assert!(scores.scores.iter().all(|score| score.from_cache));
     assert!(scores.scores[0].score > scores.scores[2].score);
 
-    let metrics = reqwest::get(format!("{}/metrics", stack.ml_service.base_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.ml_service.metrics_text().await;
     let counter = |labels: &str| -> f64 {
         metrics
             .lines()
@@ -304,12 +289,7 @@ async fn redis_down_means_the_in_process_cache_only_never_an_error() {
             .unwrap();
         assert_eq!(response.into_inner().recommendations.len(), 3);
     }
-    let metrics = reqwest::get(format!("{}/metrics", ml_service.base_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ml_service.metrics_text().await;
     assert!(metrics.contains("adloop_ml_score_cache_redis_available 0"), "{metrics}");
     assert!(
         metrics.contains("tier=\"l1\",outcome=\"hit\""),

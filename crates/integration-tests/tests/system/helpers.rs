@@ -19,6 +19,16 @@ impl RunningService {
         format!("http://{}", self.address)
     }
 
+    /// The service's `/metrics` page (Prometheus text).
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base_url()))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     /// The gateway's API key for the test tenant (`Authorization: Bearer`).
     pub fn api_key(&self) -> &str {
         self.api_key.as_deref().expect("the gateway was spawned with a key")

@@ -72,33 +72,38 @@ pub fn results_caption(scenario: &Scenario, days: u32, summaries: &[PolicySummar
 
 /// Policies whose budgets exceeded the account total (scaled down by the account limit), if any.
 pub fn over_total_note(summaries: &[PolicySummary]) -> Option<String> {
-    let over_total: Vec<String> = summaries
-        .iter()
-        .filter(|summary| summary.decisions_over_total > 0)
-        .map(|summary| format!("{} ({} decisions)", summary.policy, summary.decisions_over_total))
-        .collect();
-    (!over_total.is_empty()).then(|| {
-        format!(
-            "budgets above the account total, scaled down by the account limit: {}",
-            over_total.join(", ")
-        )
-    })
+    note_of_policies(
+        summaries,
+        |summary| summary.decisions_over_total,
+        "decisions",
+        "budgets above the account total, scaled down by the account limit",
+    )
 }
 
 /// Policies some of whose budgets the world refused as below the account's minimum (the ad sets kept their
 /// budgets), if any.
 pub fn below_minimum_note(summaries: &[PolicySummary]) -> Option<String> {
-    let refused: Vec<String> = summaries
+    note_of_policies(
+        summaries,
+        |summary| summary.budgets_refused_below_minimum,
+        "budgets",
+        "budgets below the account's minimum, refused (the ad sets kept their budgets)",
+    )
+}
+
+/// "`what`: policy (n `unit`), ..." over the policies whose `count` is not zero; `None` when none.
+fn note_of_policies(
+    summaries: &[PolicySummary],
+    count: impl Fn(&PolicySummary) -> u32,
+    unit: &str,
+    what: &str,
+) -> Option<String> {
+    let counted: Vec<String> = summaries
         .iter()
-        .filter(|summary| summary.budgets_refused_below_minimum > 0)
-        .map(|summary| format!("{} ({} budgets)", summary.policy, summary.budgets_refused_below_minimum))
+        .filter(|summary| count(summary) > 0)
+        .map(|summary| format!("{} ({} {unit})", summary.policy, count(summary)))
         .collect();
-    (!refused.is_empty()).then(|| {
-        format!(
-            "budgets below the account's minimum, refused (the ad sets kept their budgets): {}",
-            refused.join(", ")
-        )
-    })
+    (!counted.is_empty()).then(|| format!("{what}: {}", counted.join(", ")))
 }
 
 /// One row per policy; money in major units of the scenario's currency; intervals are 95% over seeds.

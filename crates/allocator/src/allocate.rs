@@ -12,8 +12,8 @@ use crate::learned_prior::{
     PriorScales, blended_prior_means_of, learned_conversion_prior_strength, learned_ctr_prior_strength,
 };
 use crate::posterior::{
-    AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, draw_scores, effective_evidence,
-    population_from_evidence, posterior_from_evidence,
+    AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, draw_scores, evidence_and_population,
+    posterior_from_evidence,
 };
 use crate::probability_best::probability_of_being_best;
 use crate::quantize::{draws_key, quantize_population, quantize_posterior};
@@ -74,14 +74,7 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
     let draws_per_ad = config
         .draws_per_ad
         .min((config.max_total_draws / request.ads.len()).max(64));
-    // Each ad's evidence feeds both the population and its own posterior: compute it once.
-    let recent_maturity_factor = crate::delay::recent_maturity_factor(&request.ads, config);
-    let ad_evidence: Vec<_> = request
-        .ads
-        .iter()
-        .map(|ad| effective_evidence(ad, request.currency, config, recent_maturity_factor))
-        .collect();
-    let population = population_from_evidence(&request.ads, &ad_evidence, request.currency, config);
+    let (ad_evidence, population) = evidence_and_population(&request.ads, request.currency, config);
     let prior_scales = PriorScales::of_request(&request.ads);
     let prior_means = blended_prior_means_of(&request.ads, &population, &prior_scales, config);
     let population = quantize_population(&PopulationStats {
@@ -92,7 +85,6 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
             config,
         ),
         learned_ctr_prior_impressions: learned_ctr_prior_strength(&prior_means, &ad_evidence, &population, config),
-        recent_maturity_factor,
         ..population
     });
     let ads = request

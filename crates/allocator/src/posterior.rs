@@ -142,15 +142,23 @@ pub(crate) fn effective_evidence(
 
 /// The population the request's ads form, used as the default prior and as the common scale.
 pub fn population_stats(ads: &[AdInput], currency: Currency, config: &AllocatorConfig) -> PopulationStats {
+    evidence_and_population(ads, currency, config).1
+}
+
+/// Every ad's evidence and the population the ads form, each computed once: the population and every ad's
+/// posterior read the same evidence, and the evidence reads the account's reporting-delay check.
+pub(crate) fn evidence_and_population(
+    ads: &[AdInput],
+    currency: Currency,
+    config: &AllocatorConfig,
+) -> (Vec<EffectiveEvidence>, PopulationStats) {
     let recent_maturity_factor = crate::delay::recent_maturity_factor(ads, config);
     let evidence: Vec<EffectiveEvidence> = ads
         .iter()
         .map(|ad| effective_evidence(ad, currency, config, recent_maturity_factor))
         .collect();
-    PopulationStats {
-        recent_maturity_factor,
-        ..population_from_evidence(ads, &evidence, currency, config)
-    }
+    let population = population_from_evidence(ads, &evidence, currency, config, recent_maturity_factor);
+    (evidence, population)
 }
 
 /// Fewest ads with clicks, and fewest conversions in all, before the spread between ads is trusted to set
@@ -269,6 +277,7 @@ pub(crate) fn population_from_evidence(
     ad_evidence: &[EffectiveEvidence],
     currency: Currency,
     config: &AllocatorConfig,
+    recent_maturity_factor: f64,
 ) -> PopulationStats {
     debug_assert_eq!(ads.len(), ad_evidence.len());
     let mut impressions = 0.0;
@@ -319,7 +328,7 @@ pub(crate) fn population_from_evidence(
     };
     PopulationStats {
         conversion_ctr_link,
-        recent_maturity_factor: 1.0,
+        recent_maturity_factor,
         conversion_value_log_sd: crate::value_dispersion::conversion_value_log_sd(ads, currency, config),
         ctr,
         conversions_per_click: conversions_per_click.max(1e-9),

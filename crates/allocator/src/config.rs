@@ -16,9 +16,11 @@ pub struct AllocatorConfig {
     /// measurement as "a handful of days of a small account", so the schedule decides for a young account
     /// and the account's own conversions once it has a few dozen. 0 trusts the account alone.
     pub reporting_delay_calibration_prior_conversions: f64,
-    /// Evidence halves in weight every this many hours (continuous forgetting, so drift and fatigue show).
-    /// The request carries an ad's lifetime and its recent window: the window counts fully, and the older part
-    /// (spread evenly over the ad's life before the window) at its mean age relative to the window's. 336 h, a fortnight, chosen before any
+    /// Evidence halves in weight every this many hours while a change of the ad is in doubt (`forgetting`:
+    /// steady rates keep all their evidence, a change beyond doubt drops the older evidence of the rate that
+    /// changed). The request carries an ad's lifetime and its recent window: the window counts fully, and the
+    /// older part (spread evenly over the ad's life before the window) at its mean age relative to the
+    /// window's. 336 h, a fortnight, chosen before any
     /// measurement: longer than the weekly cycle, so a week's rhythm is averaged rather than chased, and short
     /// enough that what an ad did a month ago weighs a quarter.
     pub evidence_half_life_hours: f64,

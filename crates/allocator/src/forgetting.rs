@@ -1,9 +1,12 @@
 //! How much an ad's older evidence still counts. The request carries each ad's lifetime and its recent
 //! window; the recent window always counts fully. The older part is forgotten only as far as the ad's own
-//! data say it changed: when the recent window's CTR and conversions per matured click agree with the older
-//! part's (a likelihood-ratio test of one rate against two, at 5%), the older evidence keeps its full weight,
-//! because discarding it only makes a stationary ad look noisier than it is; the clearer the disagreement, the
-//! closer its weight comes to continuous forgetting at the configured half-life, weighed at its mean age.
+//! data say it changed, and only for the rate that changed: clicks per impression and conversions per matured
+//! click are tested apart (a likelihood-ratio test of one rate against two each), so a CTR worn down by
+//! fatigue does not throw away the conversions that still describe the ad, and a collapse of conversions does
+//! not throw away its clicks. When the windows agree, the older evidence keeps its full weight, because
+//! discarding it only makes a steady ad look noisier than it is. The clearer the disagreement, the less of it
+//! counts: towards continuous forgetting at the configured half-life while a change is in doubt, and towards
+//! nothing once the change is beyond doubt (the older window then describes an ad that no longer exists).
 
 use crate::config::AllocatorConfig;
 
@@ -14,22 +17,35 @@ pub(crate) struct WindowRate {
     pub exposure: f64,
 }
 
-/// The weight of the older evidence of an ad of `age_hours`, given its two windows' CTR and conversion
-/// rate counts.
-pub(crate) fn older_evidence_weight(
+/// The weight of an ad's older evidence, per rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct OlderEvidenceWeights {
+    /// Of its impressions and clicks (the CTR's evidence).
+    pub ctr: f64,
+    /// Of its conversions, matured clicks and conversion value.
+    pub conversions: f64,
+}
+
+/// The weights of the older evidence of an ad of `age_hours`, given its two windows' (recent, older) CTR and
+/// conversion rate counts.
+pub(crate) fn older_evidence_weights(
     age_hours: f64,
     ctr: (WindowRate, WindowRate),
     conversions: (WindowRate, WindowRate),
     config: &AllocatorConfig,
-) -> f64 {
-    let forgotten_weight = 0.5_f64.powf(age_hours.max(0.0) / 2.0 / config.evidence_half_life_hours);
-    // Two tests: Bonferroni, so "changed" means either would pass at 2.5%.
-    let evidence_of_change = [ctr, conversions]
-        .into_iter()
-        .map(|(recent, older)| 2.0 * same_rate_p_value(recent, older))
-        .fold(1.0_f64, f64::min);
-    let share_kept = (evidence_of_change / CHANGE_SIGNIFICANCE).min(1.0);
-    forgotten_weight + (1.0 - forgotten_weight) * share_kept
+) -> OlderEvidenceWeights {
+    let half_life_weight = 0.5_f64.powf(age_hours.max(0.0) / 2.0 / config.evidence_half_life_hours);
+    // Two tests, each at 2.5% (Bonferroni): a steady ad loses any of its older evidence 5% of the time.
+    let weight_given = |(recent, older): (WindowRate, WindowRate)| {
+        let p_value = 2.0 * same_rate_p_value(recent, older);
+        // 1 while the windows agree at 5%, falling to 0 as the evidence of a change grows.
+        let doubt_of_change = (p_value / CHANGE_SIGNIFICANCE).min(1.0);
+        doubt_of_change + (1.0 - doubt_of_change) * half_life_weight * doubt_of_change
+    };
+    OlderEvidenceWeights {
+        ctr: weight_given(ctr),
+        conversions: weight_given(conversions),
+    }
 }
 
 /// The conventional 5%: below it the windows disagree and the half-life applies in full.
@@ -85,35 +101,53 @@ mod tests {
     }
 
     #[test]
-    fn a_steady_ad_keeps_its_older_evidence_and_a_changed_one_forgets_it() {
+    fn a_steady_ad_keeps_its_older_evidence_and_a_changed_rate_forgets_its_own() {
         let config = AllocatorConfig::default();
         let steady_ctr = (rate(100.0, 10_000.0), rate(300.0, 30_000.0));
         let steady_conversions = (rate(3.0, 100.0), rate(9.0, 300.0));
-        let kept = older_evidence_weight(720.0, steady_ctr, steady_conversions, &config);
-        assert_eq!(kept, 1.0);
-        // Conversions per click collapsed in the recent window: none in 100 matured clicks, against 30 in 300.
-        let collapsed_conversions = (rate(0.0, 100.0), rate(30.0, 300.0));
-        let forgotten = older_evidence_weight(720.0, steady_ctr, collapsed_conversions, &config);
-        let half_life_weight = 0.5_f64.powf(360.0 / config.evidence_half_life_hours);
-        assert!(
-            (forgotten - half_life_weight).abs() < 0.01,
-            "{forgotten} vs {half_life_weight}"
+        let kept = older_evidence_weights(720.0, steady_ctr, steady_conversions, &config);
+        assert_eq!(
+            kept,
+            OlderEvidenceWeights {
+                ctr: 1.0,
+                conversions: 1.0
+            }
         );
+        // Conversions per click collapsed in the recent window: none in 100 matured clicks, against 30 in 300.
+        // Beyond doubt: the older conversions go, the clicks (which did not change) stay.
+        let collapsed_conversions = (rate(0.0, 100.0), rate(30.0, 300.0));
+        let collapsed = older_evidence_weights(720.0, steady_ctr, collapsed_conversions, &config);
+        assert_eq!(collapsed.ctr, 1.0);
+        assert!(collapsed.conversions < 0.01, "{collapsed:?}");
         // A weaker disagreement forgets part of the way.
         let dipped_conversions = (rate(3.0, 100.0), rate(30.0, 300.0));
-        let partly = older_evidence_weight(720.0, steady_ctr, dipped_conversions, &config);
-        assert!(partly > forgotten && partly < 1.0, "{partly}");
+        let partly = older_evidence_weights(720.0, steady_ctr, dipped_conversions, &config);
+        assert!(
+            partly.conversions > collapsed.conversions && partly.conversions < 1.0,
+            "{partly:?}"
+        );
+        // A CTR worn down by fatigue forgets the older clicks and keeps the older conversions.
+        let fatigued_ctr = (rate(50.0, 10_000.0), rate(300.0, 30_000.0));
+        let fatigued = older_evidence_weights(720.0, fatigued_ctr, steady_conversions, &config);
+        assert!(fatigued.ctr < 0.01, "{fatigued:?}");
+        assert_eq!(fatigued.conversions, 1.0);
     }
 
     #[test]
     fn without_a_recent_window_nothing_is_forgotten() {
         let config = AllocatorConfig::default();
-        let weight = older_evidence_weight(
+        let weights = older_evidence_weights(
             720.0,
             (rate(0.0, 0.0), rate(300.0, 30_000.0)),
             (rate(0.0, 0.0), rate(9.0, 300.0)),
             &config,
         );
-        assert_eq!(weight, 1.0);
+        assert_eq!(
+            weights,
+            OlderEvidenceWeights {
+                ctr: 1.0,
+                conversions: 1.0
+            }
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Per-ad posteriors from evidence and priors, their summaries, and posterior draws of the blended score.
 
-use crate::forgetting::{WindowRate, older_evidence_weight};
+use crate::forgetting::{WindowRate, older_evidence_weights};
 use adloop_money::Currency;
 use rand::SeedableRng as _;
 use rand_pcg::Pcg64Mcg;
@@ -107,7 +107,7 @@ pub(crate) fn effective_evidence(
     let delay = &config.reporting_delay;
     let recent_maturity = (delay.average_reported_share(0.0, recent_hours.max(1.0)) * recent_maturity_factor).min(1.0);
     let older_maturity = delay.average_reported_share(recent_hours, age_in_whole_hours(ad).max(recent_hours + 1.0));
-    let older_weight = older_evidence_weight(
+    let older_weights = older_evidence_weights(
         age_in_whole_hours(ad),
         (
             WindowRate {
@@ -132,11 +132,12 @@ pub(crate) fn effective_evidence(
         config,
     );
     EffectiveEvidence {
-        impressions: recent.impressions as f64 + older_weight * older_impressions,
-        clicks: recent.clicks as f64 + older_weight * older_clicks,
-        conversions: recent.conversions as f64 + older_weight * older_conversions,
-        matured_clicks: recent.clicks as f64 * recent_maturity + older_weight * older_clicks * older_maturity,
-        value: major(recent.conversion_value) + older_weight * older_value,
+        impressions: recent.impressions as f64 + older_weights.ctr * older_impressions,
+        clicks: recent.clicks as f64 + older_weights.ctr * older_clicks,
+        conversions: recent.conversions as f64 + older_weights.conversions * older_conversions,
+        matured_clicks: recent.clicks as f64 * recent_maturity
+            + older_weights.conversions * older_clicks * older_maturity,
+        value: major(recent.conversion_value) + older_weights.conversions * older_value,
     }
 }
 

@@ -20,9 +20,9 @@ pub struct AllocatorConfig {
     /// steady rates keep all their evidence, a change beyond doubt drops the older evidence of the rate that
     /// changed). The request carries an ad's lifetime and its recent window: the window counts fully, and the
     /// older part (spread evenly over the ad's life before the window) at its mean age relative to the
-    /// window's. 336 h, a fortnight, chosen before any
-    /// measurement: longer than the weekly cycle, so a week's rhythm is averaged rather than chased, and short
-    /// enough that what an ad did a month ago weighs a quarter.
+    /// window's. 336 h, a fortnight, chosen before any measurement: longer than the weekly cycle, so a week's
+    /// rhythm is averaged rather than chased, and short enough that what an ad did a month ago weighs a
+    /// quarter.
     pub evidence_half_life_hours: f64,
     /// Strength of the population prior on CTR, in pseudo-impressions.
     pub population_ctr_prior_impressions: f64,

@@ -48,7 +48,8 @@ pub(crate) fn older_evidence_weights(
     }
 }
 
-/// The conventional 5%: below it the windows disagree and the half-life applies in full.
+/// The conventional 5%: below it the windows disagree, and the older evidence's weight falls from 1 (at 5%)
+/// towards 0 (a change beyond doubt), through the half-life's weight on the way.
 const CHANGE_SIGNIFICANCE: f64 = 0.05;
 
 /// The p-value of "both windows have the same rate" for Poisson counts over exposures (G-test, χ² with one

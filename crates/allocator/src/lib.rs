@@ -4,17 +4,17 @@
 //! For each ad it builds posteriors from the evidence a real allocator has (recent evidence at full weight,
 //! older evidence of each rate forgotten as far as the ad's own data show that rate changed; conversions
 //! measured against the spend old enough to have reported them, the reporting schedule checked against the
-//! account): CTR ~ Beta,
-//! conversions per click ~ Gamma (Poisson counts), cost per impression observed, value per conversion ~
-//! log-normal around a shrunk mean with the account's measured spread. Priors come from the request's own
-//! population, from the instant learner and cross-learner, and from a bounded creative-DNA nudge, each with an
-//! explicit strength.
+//! account): CTR ~ Beta, conversions per click ~ Gamma (Poisson counts), cost per impression observed, value
+//! per conversion ~ log-normal around a shrunk mean with the account's measured spread. Priors come from the
+//! request's own population, from the instant learner and cross-learner, and from a bounded creative-DNA
+//! nudge, each with an explicit strength.
 //!
 //! The objective is relative ROAS (value per unit of spend) on every posterior draw (the original's CTR→ROAS
 //! age blend is a setting, off), projected through the ad's fatigue trend. Budget shares follow each ad's
-//! probability of being the best (Thompson sampling's allocation rule), estimated from posterior draws, then held to floors, caps, an
-//! exploration floor for young ads and a maximum change per step relative to the real current budget, and
-//! rounded so the total is conserved exactly in minor units. Every recommendation explains itself.
+//! probability of being the best (Thompson sampling's allocation rule), estimated from posterior draws, then
+//! held to floors, caps, an exploration floor for young ads and a maximum change per step relative to the real
+//! current budget, and rounded so the total is conserved exactly in minor units. Every recommendation explains
+//! itself.
 
 mod allocate;
 mod blend;

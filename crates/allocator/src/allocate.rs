@@ -109,7 +109,7 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         ads,
         draws_per_ad,
         seed,
-        normals: std::sync::Arc::new(ComponentNormals::new(draws_per_ad, seed)),
+        normals: ComponentNormals::shared(draws_per_ad, seed),
     })
 }
 

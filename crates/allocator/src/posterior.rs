@@ -1,5 +1,7 @@
 //! Per-ad posteriors from evidence and priors, their summaries, and posterior draws of the blended score.
 
+use std::sync::{Arc, Mutex, OnceLock};
+
 use crate::forgetting::{WindowRate, older_evidence_weights};
 use adloop_money::Currency;
 use rand::SeedableRng as _;
@@ -658,6 +660,9 @@ pub struct ComponentNormals {
     pub value: Vec<f64>,
 }
 
+/// Normals kept by [`ComponentNormals::shared`], with their (draw count, seed).
+type KeptNormals = ((usize, u64), Arc<ComponentNormals>);
+
 /// The longest sequence `sobol_burley` provides.
 const SOBOL_MAX_POINTS: usize = 1 << 16;
 
@@ -702,6 +707,36 @@ impl ComponentNormals {
             value: paired(2),
             ctr_second: paired(3),
         }
+    }
+
+    /// The normals for `draw_count` draws under `seed`, built once per process for the few combinations in
+    /// use: they depend on nothing else, and most requests share the default seed and one draw count, so
+    /// rebuilding them (a few hundred inverse normal CDFs and Sobol points per component) on every
+    /// allocation is wasted work. Large draw counts are built fresh to keep the memo small.
+    pub fn shared(draw_count: usize, seed: u64) -> Arc<ComponentNormals> {
+        /// Combinations kept; the oldest leaves first.
+        const KEPT: usize = 16;
+        /// Above this many draws (32 KiB a component) the normals are not kept.
+        const LARGEST_KEPT_DRAW_COUNT: usize = 4096;
+        static BUILT: OnceLock<Mutex<Vec<KeptNormals>>> = OnceLock::new();
+        if draw_count > LARGEST_KEPT_DRAW_COUNT {
+            return Arc::new(ComponentNormals::new(draw_count, seed));
+        }
+        let built = BUILT.get_or_init(Default::default);
+        let lock = || built.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (draw_count, seed);
+        if let Some((_, normals)) = lock().iter().find(|(kept_key, _)| *kept_key == key) {
+            return normals.clone();
+        }
+        let normals = Arc::new(ComponentNormals::new(draw_count, seed));
+        let mut kept = lock();
+        if !kept.iter().any(|(kept_key, _)| *kept_key == key) {
+            if kept.len() >= KEPT {
+                kept.remove(0);
+            }
+            kept.push((key, normals.clone()));
+        }
+        normals
     }
 
     /// Independent shuffles of the quantiles (plain Latin hypercube sampling).
@@ -799,6 +834,20 @@ mod tests {
             .collect();
         let weakest = strength(&split);
         assert!((1.0..1.5).contains(&weakest), "{weakest}");
+    }
+
+    #[test]
+    fn shared_normals_are_built_once_and_equal_fresh_ones() {
+        let first = ComponentNormals::shared(512, 97);
+        let again = ComponentNormals::shared(512, 97);
+        assert!(Arc::ptr_eq(&first, &again), "the same combination is built once");
+        let fresh = ComponentNormals::new(512, 97);
+        assert_eq!(first.ctr, fresh.ctr);
+        assert_eq!(first.conversion_rate, fresh.conversion_rate);
+        assert_eq!(first.value, fresh.value);
+        assert_eq!(first.ctr_second, fresh.ctr_second);
+        let other_seed = ComponentNormals::shared(512, 98);
+        assert_ne!(other_seed.ctr, first.ctr, "another seed is another pairing");
     }
 
     #[test]

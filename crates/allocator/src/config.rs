@@ -1,5 +1,8 @@
-//! The allocator's tunable constants, with defaults. Every constant the original system hard-coded is here,
-//! named, and can be changed without touching code.
+//! The allocator's tunable constants, with defaults. Every constant of the model is here — the ones the
+//! original system hard-coded and the thresholds by which the account's own data decide — named, with how
+//! its default was chosen, and can be changed without touching code (ml-service's `[allocator]` settings).
+//! What stays in the modules is numerical: grid sizes, the point where a Beta is drawn as a normal, cache
+//! quantisation.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +50,35 @@ pub struct AllocatorConfig {
     /// 1 lets the prior go as far as equal conversions per *impression* across the account's ads. The link
     /// is used only where the account's own ads show it (a likelihood-ratio test at 5%); 0 switches it off.
     pub max_conversion_ctr_link: f64,
+    /// The significance of the tests by which the account's own data decide something: whether an ad's
+    /// recent rates changed (`forgetting`, split over its two rates) and whether its ads' CTR and conversions
+    /// per click are linked (`ctr_link`). The conventional 5%, chosen before any measurement.
+    pub evidence_test_significance: f64,
+    /// Fewest ads with clicks before the account's ads decide something about all of them (the spread of
+    /// their conversions per click, which sets the population prior's strength; the spread of their CTRs;
+    /// the CTR link). Three, chosen before any measurement: with two, one ad's luck is half the account.
+    pub account_estimate_min_ads: usize,
+    /// Fewest conversions among those ads before their conversions per click are compared (the prior's
+    /// strength, the CTR link): ten, chosen before any measurement, so that one lucky conversion moves the
+    /// comparison by at most a tenth.
+    pub account_estimate_min_conversions: f64,
+    /// Fewest clicks among those ads before the spread of their CTRs is measured (`learned_prior`): thirty,
+    /// ten an ad at the fewest ads, chosen before any measurement.
+    pub ctr_spread_min_clicks: f64,
+    /// The weakest the population prior on conversions per click gets however much the ads differ, in
+    /// pseudo-conversions: one, chosen before any measurement, so an ad's first conversion never decides its
+    /// rate alone.
+    pub weakest_population_conversion_prior_conversions: f64,
+    /// The range of the reporting-delay check's factor (`delay::recent_maturity_factor`): the recent window
+    /// never counts as less than a tenth, nor as more than twice, as mature as the schedule says. Chosen
+    /// before any measurement, wider than any reporting a real account shows, so only a broken feed hits it.
+    pub min_recent_maturity_factor: f64,
+    pub max_recent_maturity_factor: f64,
+    /// The range of the measured spread of order values (`value_dispersion`, log-space sd): never identical
+    /// orders (0.1), never more spread than 3 (a 1-in-1000 order worth ~10,000 times the median). Chosen
+    /// before any measurement.
+    pub min_conversion_value_log_sd: f64,
+    pub max_conversion_value_log_sd: f64,
     /// Strength of the population prior on value per conversion, in pseudo-conversions.
     pub value_prior_conversions: f64,
     /// Strength of the population prior on an ad's CPM, in pseudo-impressions: one thousand, a single CPM's
@@ -106,6 +138,15 @@ impl Default for AllocatorConfig {
             max_learned_conversion_prior_conversions: 24.0,
             max_learned_ctr_prior_weight_of_population: 10.0,
             max_conversion_ctr_link: 1.0,
+            evidence_test_significance: 0.05,
+            account_estimate_min_ads: 3,
+            account_estimate_min_conversions: 10.0,
+            ctr_spread_min_clicks: 30.0,
+            weakest_population_conversion_prior_conversions: 1.0,
+            min_recent_maturity_factor: 0.1,
+            max_recent_maturity_factor: 2.0,
+            min_conversion_value_log_sd: 0.1,
+            max_conversion_value_log_sd: 3.0,
             value_prior_conversions: 2.0,
             cpm_prior_impressions: 1000.0,
             conversion_value_log_sd: 0.6,
@@ -151,6 +192,39 @@ impl AllocatorConfig {
                 self.population_conversion_prior_conversions > 0.0,
             ),
             ("value_prior_conversions", self.value_prior_conversions > 0.0),
+            (
+                "evidence_test_significance",
+                self.evidence_test_significance > 0.0 && self.evidence_test_significance < 1.0,
+            ),
+            ("account_estimate_min_ads", self.account_estimate_min_ads >= 2),
+            (
+                "account_estimate_min_conversions",
+                self.account_estimate_min_conversions.is_finite() && self.account_estimate_min_conversions >= 0.0,
+            ),
+            (
+                "ctr_spread_min_clicks",
+                self.ctr_spread_min_clicks.is_finite() && self.ctr_spread_min_clicks >= 0.0,
+            ),
+            (
+                "weakest_population_conversion_prior_conversions",
+                self.weakest_population_conversion_prior_conversions > 0.0
+                    && self.weakest_population_conversion_prior_conversions
+                        <= self.population_conversion_prior_conversions,
+            ),
+            (
+                "min_recent_maturity_factor",
+                self.min_recent_maturity_factor > 0.0 && self.min_recent_maturity_factor <= 1.0,
+            ),
+            (
+                "max_recent_maturity_factor",
+                self.max_recent_maturity_factor.is_finite() && self.max_recent_maturity_factor >= 1.0,
+            ),
+            ("min_conversion_value_log_sd", self.min_conversion_value_log_sd > 0.0),
+            (
+                "max_conversion_value_log_sd",
+                self.max_conversion_value_log_sd.is_finite()
+                    && self.max_conversion_value_log_sd > self.min_conversion_value_log_sd,
+            ),
             (
                 "max_conversion_ctr_link",
                 (0.0..=2.0).contains(&self.max_conversion_ctr_link),

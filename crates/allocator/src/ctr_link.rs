@@ -16,13 +16,9 @@
 //! when the likelihood-ratio test against β = 0 rejects at the 5% level: an account whose ads show no link
 //! keeps the pooled prior.
 
-use crate::posterior::{EffectiveEvidence, shrunk_ctr};
+use crate::config::AllocatorConfig;
+use crate::posterior::{EffectiveEvidence, inverse_standard_normal_cdf, shrunk_ctr};
 
-/// The χ² (one degree of freedom) 95% quantile: the likelihood-ratio test's threshold at 5%.
-const LIKELIHOOD_RATIO_THRESHOLD: f64 = 3.841;
-/// Fewest ads with matured clicks, and fewest conversions in all, before a link is estimated.
-const MIN_ADS: usize = 3;
-const MIN_CONVERSIONS: f64 = 10.0;
 /// Grid steps per unit of β.
 const STEPS_PER_UNIT: i32 = 10;
 
@@ -39,14 +35,16 @@ pub(crate) fn relative_ctr(evidence: &EffectiveEvidence, account_ctr: f64, stren
     (shrunk_ctr(evidence.clicks, evidence.impressions, account_ctr, strength) / account_ctr).max(1e-6)
 }
 
-/// The link the ads support, or `None` (keep the pooled prior): too little evidence, or no link
-/// significant at 5%. β is searched in [−`max_exponent`, `max_exponent`].
+/// The link the ads support, or `None` (keep the pooled prior): too little evidence
+/// (`account_estimate_min_ads`, `account_estimate_min_conversions`), or no link significant at
+/// `evidence_test_significance`. β is searched in [−`max_conversion_ctr_link`, `max_conversion_ctr_link`].
 pub(crate) fn estimate_ctr_link(
     ad_evidence: &[EffectiveEvidence],
     account_ctr: f64,
-    ctr_prior_impressions: f64,
-    max_exponent: f64,
+    config: &AllocatorConfig,
 ) -> Option<CtrLink> {
+    let ctr_prior_impressions = config.population_ctr_prior_impressions;
+    let max_exponent = config.max_conversion_ctr_link;
     // (conversions, matured clicks, ln relative CTR) of the ads with matured clicks.
     let ads: Vec<(f64, f64, f64)> = ad_evidence
         .iter()
@@ -60,7 +58,10 @@ pub(crate) fn estimate_ctr_link(
         })
         .collect();
     let conversions: f64 = ads.iter().map(|(conversions, _, _)| conversions).sum();
-    if ads.len() < MIN_ADS || conversions < MIN_CONVERSIONS || max_exponent <= 0.0 {
+    if ads.len() < config.account_estimate_min_ads
+        || conversions < config.account_estimate_min_conversions
+        || max_exponent <= 0.0
+    {
         return None;
     }
     // The log-likelihood at β with c at its maximum for that β (c = conversions / Σ exposure), and that c.
@@ -86,13 +87,19 @@ pub(crate) fn estimate_ctr_link(
         .map(|step| f64::from(step) / f64::from(STEPS_PER_UNIT))
         .map(|exponent| (exponent, profile(exponent)))
         .max_by(|(_, (first, _)), (_, (second, _))| first.total_cmp(second))?;
-    if 2.0 * (linked - unlinked) < LIKELIHOOD_RATIO_THRESHOLD || exponent == 0.0 {
+    if 2.0 * (linked - unlinked) < likelihood_ratio_threshold(config.evidence_test_significance) || exponent == 0.0 {
         return None;
     }
     Some(CtrLink {
         exponent,
         conversions_per_click_at_account_ctr: rate,
     })
+}
+
+/// The χ² (one degree of freedom) quantile the likelihood-ratio statistic must reach at `significance`:
+/// the square of the two-sided normal quantile (3.84 at 5%).
+fn likelihood_ratio_threshold(significance: f64) -> f64 {
+    inverse_standard_normal_cdf(1.0 - significance / 2.0).powi(2)
 }
 
 #[cfg(test)]
@@ -122,7 +129,7 @@ mod tests {
             .iter()
             .map(|ctr| ad(200_000.0, *ctr, 0.0002 / ctr))
             .collect();
-        let link = estimate_ctr_link(&ads, account_ctr(&ads), 100.0, 1.0).expect("a clear link");
+        let link = estimate_ctr_link(&ads, account_ctr(&ads), &AllocatorConfig::default()).expect("a clear link");
         assert!((0.8..=1.0).contains(&link.exponent), "{link:?}");
     }
 
@@ -133,7 +140,10 @@ mod tests {
             .iter()
             .map(|ctr| ad(200_000.0, *ctr, 0.02))
             .collect();
-        assert_eq!(estimate_ctr_link(&ads, account_ctr(&ads), 100.0, 1.0), None);
+        assert_eq!(
+            estimate_ctr_link(&ads, account_ctr(&ads), &AllocatorConfig::default()),
+            None
+        );
     }
 
     #[test]
@@ -142,7 +152,7 @@ mod tests {
             .iter()
             .map(|ctr| ad(200_000.0, *ctr, 2.0 * ctr))
             .collect();
-        let link = estimate_ctr_link(&ads, account_ctr(&ads), 100.0, 1.0).expect("a clear link");
+        let link = estimate_ctr_link(&ads, account_ctr(&ads), &AllocatorConfig::default()).expect("a clear link");
         assert!(link.exponent < -0.5, "{link:?}");
     }
 
@@ -152,15 +162,29 @@ mod tests {
             .iter()
             .map(|ctr| ad(200_000.0, *ctr, 0.0002 / ctr))
             .collect();
-        assert_eq!(estimate_ctr_link(&few, account_ctr(&few), 100.0, 1.0), None, "two ads");
+        assert_eq!(
+            estimate_ctr_link(&few, account_ctr(&few), &AllocatorConfig::default()),
+            None,
+            "two ads"
+        );
         let ads: Vec<_> = [0.004, 0.008, 0.01, 0.015, 0.02]
             .iter()
             .map(|ctr| ad(200_000.0, *ctr, 0.0002 / ctr))
             .collect();
+        let switched_off = AllocatorConfig {
+            max_conversion_ctr_link: 0.0,
+            ..AllocatorConfig::default()
+        };
         assert_eq!(
-            estimate_ctr_link(&ads, account_ctr(&ads), 100.0, 0.0),
+            estimate_ctr_link(&ads, account_ctr(&ads), &switched_off),
             None,
             "switched off"
         );
+    }
+
+    #[test]
+    fn the_test_threshold_is_the_chi_squared_quantile() {
+        assert!((likelihood_ratio_threshold(0.05) - 3.841).abs() < 1e-3);
+        assert!((likelihood_ratio_threshold(0.01) - 6.635).abs() < 1e-2);
     }
 }

@@ -142,13 +142,9 @@ pub(crate) fn recent_maturity_factor(ads: &[AdInput], config: &AllocatorConfig) 
     if prior <= 0.0 && predicted_recent_conversions <= 0.0 {
         return 1.0;
     }
-    ((recent_conversions + prior) / (predicted_recent_conversions + prior)).clamp(MIN_FACTOR, MAX_FACTOR)
+    ((recent_conversions + prior) / (predicted_recent_conversions + prior))
+        .clamp(config.min_recent_maturity_factor, config.max_recent_maturity_factor)
 }
-
-/// The calibration never makes the recent window look less than a tenth as mature as the schedule says,
-/// nor more than twice (the recent maturity is capped at 1 anyway).
-const MIN_FACTOR: f64 = 0.1;
-const MAX_FACTOR: f64 = 2.0;
 
 #[cfg(test)]
 mod tests {

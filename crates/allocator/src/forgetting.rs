@@ -35,11 +35,13 @@ pub(crate) fn older_evidence_weights(
     config: &AllocatorConfig,
 ) -> OlderEvidenceWeights {
     let half_life_weight = 0.5_f64.powf(age_hours.max(0.0) / 2.0 / config.evidence_half_life_hours);
-    // Two tests, each at 2.5% (Bonferroni): a steady ad loses any of its older evidence 5% of the time.
+    // Two tests, each at half the significance (Bonferroni): a steady ad loses any of its older evidence at
+    // the configured rate (5%).
     let weight_given = |(recent, older): (WindowRate, WindowRate)| {
         let p_value = 2.0 * same_rate_p_value(recent, older);
-        // 1 while the windows agree at 5%, falling to 0 as the evidence of a change grows.
-        let doubt_of_change = (p_value / CHANGE_SIGNIFICANCE).min(1.0);
+        // 1 while the windows agree, falling to 0 as the evidence of a change grows; below the significance
+        // the half-life's weight is passed on the way.
+        let doubt_of_change = (p_value / config.evidence_test_significance).min(1.0);
         doubt_of_change + (1.0 - doubt_of_change) * half_life_weight * doubt_of_change
     };
     OlderEvidenceWeights {
@@ -47,10 +49,6 @@ pub(crate) fn older_evidence_weights(
         conversions: weight_given(conversions),
     }
 }
-
-/// The conventional 5%: below it the windows disagree, and the older evidence's weight falls from 1 (at 5%)
-/// towards 0 (a change beyond doubt), through the half-life's weight on the way.
-const CHANGE_SIGNIFICANCE: f64 = 0.05;
 
 /// The p-value of "both windows have the same rate" for Poisson counts over exposures (G-test, χ² with one
 /// degree of freedom); 1 when either window has no exposure.

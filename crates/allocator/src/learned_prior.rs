@@ -194,6 +194,7 @@ pub(crate) fn learned_conversion_prior_strength(
         &predicted,
         population.conversion_prior_conversions,
         config.max_learned_conversion_prior_conversions,
+        config,
     )
 }
 
@@ -216,8 +217,8 @@ pub(crate) fn learned_ctr_prior_strength(
     let pooled = vec![population.ctr; means.len()];
     let learned: Vec<f64> = means.iter().map(|mean| mean.ctr).collect();
     let (Some(spread_around_pooled), Some(spread_around_learned)) = (
-        crate::posterior::ctr_spread_around(ad_evidence, &pooled),
-        crate::posterior::ctr_spread_around(ad_evidence, &learned),
+        crate::posterior::ctr_spread_around(ad_evidence, &pooled, config),
+        crate::posterior::ctr_spread_around(ad_evidence, &learned, config),
     ) else {
         return population_strength;
     };

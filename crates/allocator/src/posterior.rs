@@ -164,26 +164,28 @@ pub(crate) fn evidence_and_population(
     (evidence, population)
 }
 
-/// Fewest ads with clicks, and fewest conversions in all, before the spread between ads is trusted to set
-/// the prior's strength (below them the configured strength applies).
-const SPREAD_MIN_ADS: usize = 3;
-const SPREAD_MIN_CONVERSIONS: f64 = 10.0;
-/// The weakest the population prior gets: one pseudo-conversion.
-const WEAKEST_CONVERSION_PRIOR: f64 = 1.0;
-
 /// The population prior's strength in pseudo-conversions, from how much the ads' conversions per click
 /// differ beyond what chance explains (a method-of-moments estimate of the between-ad variance τ² of the
 /// rates, as in a random-effects meta-analysis): a Gamma prior with the pooled mean `pooled_rate` and that
 /// variance has shape rate²/τ². Ads that differ a lot get a weak prior (their own evidence speaks sooner);
-/// ads that look alike keep `strongest`.
-fn conversion_prior_strength(ad_evidence: &[EffectiveEvidence], pooled_rate: f64, strongest: f64) -> f64 {
+/// ads that look alike keep `strongest`, and so do ads with too little evidence to tell
+/// (`account_estimate_min_ads`, `account_estimate_min_conversions`).
+fn conversion_prior_strength(
+    ad_evidence: &[EffectiveEvidence],
+    pooled_rate: f64,
+    strongest: f64,
+    config: &AllocatorConfig,
+) -> f64 {
     let with_clicks: Vec<(f64, f64)> = ad_evidence
         .iter()
         .filter(|evidence| evidence.matured_clicks >= 1.0)
         .map(|evidence| (evidence.conversions, evidence.matured_clicks))
         .collect();
     let total_conversions: f64 = with_clicks.iter().map(|(conversions, _)| conversions).sum();
-    if with_clicks.len() < SPREAD_MIN_ADS || total_conversions < SPREAD_MIN_CONVERSIONS || pooled_rate <= 0.0 {
+    if with_clicks.len() < config.account_estimate_min_ads
+        || total_conversions < config.account_estimate_min_conversions
+        || pooled_rate <= 0.0
+    {
         return strongest;
     }
     let clicks: f64 = with_clicks.iter().map(|(_, clicks)| clicks).sum();
@@ -200,7 +202,8 @@ fn conversion_prior_strength(ad_evidence: &[EffectiveEvidence], pooled_rate: f64
     if between_variance <= 0.0 {
         return strongest;
     }
-    (pooled_rate * pooled_rate / between_variance).clamp(WEAKEST_CONVERSION_PRIOR.min(strongest), strongest)
+    let weakest = config.weakest_population_conversion_prior_conversions.min(strongest);
+    (pooled_rate * pooled_rate / between_variance).clamp(weakest, strongest)
 }
 
 /// The strength of a prior that predicts each ad its own conversions per click (`predicted[i]` for ad `i`),
@@ -212,6 +215,7 @@ pub(crate) fn conversion_prior_strength_around(
     predicted: &[f64],
     too_little_evidence: f64,
     strongest: f64,
+    config: &AllocatorConfig,
 ) -> f64 {
     debug_assert_eq!(ad_evidence.len(), predicted.len());
     let with_clicks: Vec<(f64, f64, f64)> = ad_evidence
@@ -222,7 +226,10 @@ pub(crate) fn conversion_prior_strength_around(
         .collect();
     let total_conversions: f64 = with_clicks.iter().map(|(conversions, _, _)| conversions).sum();
     let clicks: f64 = with_clicks.iter().map(|(_, clicks, _)| clicks).sum();
-    if with_clicks.len() < SPREAD_MIN_ADS || total_conversions < SPREAD_MIN_CONVERSIONS || clicks <= 0.0 {
+    if with_clicks.len() < config.account_estimate_min_ads
+        || total_conversions < config.account_estimate_min_conversions
+        || clicks <= 0.0
+    {
         return too_little_evidence.min(strongest);
     }
     let weighted_squares: f64 = with_clicks
@@ -239,18 +246,19 @@ pub(crate) fn conversion_prior_strength_around(
     if between_variance <= 0.0 {
         return strongest;
     }
-    (mean_prediction * mean_prediction / between_variance).clamp(WEAKEST_CONVERSION_PRIOR.min(strongest), strongest)
+    let weakest = config.weakest_population_conversion_prior_conversions.min(strongest);
+    (mean_prediction * mean_prediction / between_variance).clamp(weakest, strongest)
 }
-
-/// Fewest ads with impressions, and fewest clicks in all, before the CTR spread between ads is measured.
-const CTR_SPREAD_MIN_ADS: usize = 3;
-const CTR_SPREAD_MIN_CLICKS: f64 = 30.0;
 
 /// How much the ads' CTRs differ from `predicted` (one per ad) beyond chance: a method-of-moments estimate
 /// of the between-ad variance of CTR around the predictions (binomial chance removed), the same estimate as
 /// [`conversion_prior_strength`]. `None` while the ads have too little evidence; zero or less when the
 /// predictions explain every difference.
-pub(crate) fn ctr_spread_around(ad_evidence: &[EffectiveEvidence], predicted: &[f64]) -> Option<f64> {
+pub(crate) fn ctr_spread_around(
+    ad_evidence: &[EffectiveEvidence],
+    predicted: &[f64],
+    config: &AllocatorConfig,
+) -> Option<f64> {
     debug_assert_eq!(ad_evidence.len(), predicted.len());
     let with_impressions: Vec<(f64, f64, f64)> = ad_evidence
         .iter()
@@ -260,7 +268,10 @@ pub(crate) fn ctr_spread_around(ad_evidence: &[EffectiveEvidence], predicted: &[
         .collect();
     let impressions: f64 = with_impressions.iter().map(|(_, impressions, _)| impressions).sum();
     let clicks: f64 = with_impressions.iter().map(|(clicks, _, _)| clicks).sum();
-    if with_impressions.len() < CTR_SPREAD_MIN_ADS || clicks < CTR_SPREAD_MIN_CLICKS || impressions <= 0.0 {
+    if with_impressions.len() < config.account_estimate_min_ads
+        || clicks < config.ctr_spread_min_clicks
+        || impressions <= 0.0
+    {
         return None;
     }
     let weighted_squares: f64 = with_impressions
@@ -312,18 +323,14 @@ pub(crate) fn population_from_evidence(
     } else {
         10.0
     };
-    let link = estimate_ctr_link(
-        ad_evidence,
-        ctr,
-        config.population_ctr_prior_impressions,
-        config.max_conversion_ctr_link,
-    );
+    let link = estimate_ctr_link(ad_evidence, ctr, config);
     // The link moves the prior's mean, never its strength: that stays what the ads' spread in conversions
     // per click warrants (a stronger prior around the linked means measured worse on the tuning seeds).
     let conversion_prior_conversions = conversion_prior_strength(
         ad_evidence,
         pooled_conversions_per_click,
         config.population_conversion_prior_conversions,
+        config,
     );
     let (conversions_per_click, conversion_ctr_link) = match link {
         None => (pooled_conversions_per_click, 0.0),
@@ -811,7 +818,7 @@ mod tests {
     fn strength(ads: &[EffectiveEvidence]) -> f64 {
         let conversions: f64 = ads.iter().map(|ad| ad.conversions).sum();
         let clicks: f64 = ads.iter().map(|ad| ad.matured_clicks).sum();
-        conversion_prior_strength(ads, conversions / clicks, 6.0)
+        conversion_prior_strength(ads, conversions / clicks, 6.0, &AllocatorConfig::default())
     }
 
     #[test]

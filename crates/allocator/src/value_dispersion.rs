@@ -42,13 +42,11 @@ pub(crate) fn conversion_value_log_sd(ads: &[AdInput], currency: Currency, confi
         return configured_log_sd;
     }
     let squared_variation = (estimates_sum + prior_ads * prior_squared_variation) / (estimate_count + prior_ads);
-    squared_variation.ln_1p().sqrt().clamp(MIN_LOG_SD, MAX_LOG_SD)
+    squared_variation
+        .ln_1p()
+        .sqrt()
+        .clamp(config.min_conversion_value_log_sd, config.max_conversion_value_log_sd)
 }
-
-/// Order values never count as identical, nor as more spread than a log-sd of 3 (a 1-in-1000 order worth
-/// ~10,000 times the median).
-const MIN_LOG_SD: f64 = 0.1;
-const MAX_LOG_SD: f64 = 3.0;
 
 #[cfg(test)]
 mod tests {

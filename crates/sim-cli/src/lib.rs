@@ -14,7 +14,7 @@ pub mod table;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use campaign_sim::policy::{BUILT_IN_POLICY_NAMES, built_in_policy};
+use campaign_sim::policy::{BUILT_IN_POLICY_NAMES, PolicySettings, built_in_policy_with};
 use campaign_sim::{Policy, PolicyError, PolicyFactory, PolicySummary, Scenario, compare_policies};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -68,7 +68,79 @@ pub enum Command {
         /// Print no progress lines on stderr.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        adloop: AdloopOptions,
     },
+}
+
+/// How the adloop policies (and the limited oracle) run, for trying settings before giving them to
+/// ml-service.
+#[derive(Debug, Args)]
+pub struct AdloopOptions {
+    /// Allocator constants for the adloop policies: a TOML file with `AllocatorConfig`'s keys, as in
+    /// ml-service's `[allocator]` settings (crates/allocator/src/config.rs); keys it leaves out keep their
+    /// defaults, unknown keys are refused.
+    #[arg(long)]
+    pub allocator_config: Option<PathBuf>,
+    /// The largest change per ad per decision the adloop policies keep, as a fraction of its current
+    /// budget; the limited oracle keeps the same.
+    #[arg(long, default_value_t = campaign_sim::policy::DEFAULT_MAX_CHANGE_FRACTION)]
+    pub max_change_fraction: f64,
+}
+
+impl AdloopOptions {
+    /// The settings these options ask for, checked.
+    pub fn policy_settings(&self) -> anyhow::Result<PolicySettings> {
+        anyhow::ensure!(
+            self.max_change_fraction.is_finite() && self.max_change_fraction > 0.0 && self.max_change_fraction <= 100.0,
+            "--max-change-fraction must be more than 0 and at most 100 (0.5: ±50% a decision)"
+        );
+        let allocator = match &self.allocator_config {
+            Some(path) => load_allocator_config(path)?,
+            None => adloop_allocator::AllocatorConfig::default(),
+        };
+        Ok(PolicySettings {
+            allocator,
+            max_change_fraction: self.max_change_fraction,
+        })
+    }
+
+    /// A line saying what differs from the shipped settings, if anything.
+    fn note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.max_change_fraction != campaign_sim::policy::DEFAULT_MAX_CHANGE_FRACTION {
+            parts.push(format!(
+                "adloop and oracle-limited keep ±{:.0}% a decision",
+                self.max_change_fraction * 100.0
+            ));
+        }
+        if let Some(path) = &self.allocator_config {
+            parts.push(format!("allocator constants from {}", path.display()));
+        }
+        (!parts.is_empty()).then(|| format!("settings: {}\n", parts.join("; ")))
+    }
+}
+
+/// An `AllocatorConfig` from a TOML file: unknown keys (a misspelt constant would silently keep its default)
+/// and values out of range are refused, naming them.
+fn load_allocator_config(path: &Path) -> anyhow::Result<adloop_allocator::AllocatorConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read allocator config {}", path.display()))?;
+    let value: toml::Value = toml::from_str(&text).with_context(|| format!("allocator config {}", path.display()))?;
+    let mut unknown_keys = Vec::new();
+    let config: adloop_allocator::AllocatorConfig =
+        serde_ignored::deserialize(value, |key| unknown_keys.push(key.to_string()))
+            .with_context(|| format!("allocator config {}", path.display()))?;
+    anyhow::ensure!(
+        unknown_keys.is_empty(),
+        "allocator config {}: unknown key(s) {} (the keys are AllocatorConfig's, crates/allocator/src/config.rs)",
+        path.display(),
+        unknown_keys.join(", ")
+    );
+    config
+        .validate()
+        .map_err(|reason| anyhow::anyhow!("allocator config {}: {reason}", path.display()))?;
+    Ok(config)
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +172,8 @@ pub struct CommonOptions {
     /// Print no progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub adloop: AdloopOptions,
 }
 
 /// The JSON written by `--json`: per policy, the summary and each seed's headline numbers.
@@ -179,13 +253,23 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
             seeds,
             scenarios_dir,
             quiet,
+            adloop,
         } => {
             anyhow::ensure!(seeds >= 2, "--seeds must be at least 2 (intervals need two)");
-            return quality_table::render_quality_table(table, &scenarios_dir, first_seed, seeds, &mut |scenario| {
-                if !quiet {
-                    eprintln!("adloop-sim: {scenario} done");
-                }
-            });
+            let settings = adloop.policy_settings()?;
+            let table = quality_table::render_quality_table(
+                table,
+                &scenarios_dir,
+                first_seed,
+                seeds,
+                &settings,
+                &mut |scenario| {
+                    if !quiet {
+                        eprintln!("adloop-sim: {scenario} done");
+                    }
+                },
+            )?;
+            return Ok(format!("{}{table}", adloop.note().unwrap_or_default()));
         }
     };
     anyhow::ensure!(common.seeds >= 1, "--seeds must be at least 1");
@@ -195,6 +279,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
     );
     let policy_timeout = std::time::Duration::from_secs_f64(common.policy_timeout_seconds);
     check_policy_names(&policy_names, common.policy_cmd.as_deref())?;
+    let settings = common.adloop.policy_settings()?;
     let scenario = load_scenario(&common.scenario)?;
     let days = common.days.unwrap_or(scenario.days);
     anyhow::ensure!(days >= 1, "--days must be at least 1");
@@ -206,7 +291,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
         .map(|name| {
             (
                 name.clone(),
-                policy_factory(name, &scenario, &policy_command, policy_timeout),
+                policy_factory(name, &scenario, &policy_command, policy_timeout, &settings),
             )
         })
         .collect();
@@ -237,7 +322,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
         let html = html_report::render_html_report(&scenario, days, &summaries)?;
         std::fs::write(report_path, html).with_context(|| format!("cannot write {}", report_path.display()))?;
     }
-    Ok(results_table)
+    Ok(format!("{}{results_table}", common.adloop.note().unwrap_or_default()))
 }
 
 /// Makes a fresh policy per run: an external process per seed, or a built-in policy.
@@ -246,6 +331,7 @@ fn policy_factory(
     scenario: &Scenario,
     external_command: &str,
     decision_timeout: std::time::Duration,
+    settings: &PolicySettings,
 ) -> Box<PolicyFactory<'static>> {
     if name == "external" {
         let scenario = scenario.clone();
@@ -256,8 +342,9 @@ fn policy_factory(
         });
     }
     let built_in_name = name.to_owned();
+    let settings = settings.clone();
     Box::new(move |seed| {
-        built_in_policy(&built_in_name, seed).ok_or_else(|| PolicyError::Failed {
+        built_in_policy_with(&built_in_name, seed, &settings).ok_or_else(|| PolicyError::Failed {
             policy: built_in_name.clone(),
             reason: "unknown policy".into(),
         })

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use campaign_sim::policy::built_in_policy;
+use campaign_sim::policy::{PolicySettings, built_in_policy_with};
 use campaign_sim::{
     IntervalEstimate, PolicyError, PolicyFactory, PolicySummary, Scenario, compare_policies, paired_regret_difference,
 };
@@ -65,6 +65,7 @@ pub fn render_quality_table(
     scenarios_dir: &Path,
     first_seed: u64,
     seeds: u64,
+    settings: &PolicySettings,
     on_scenario_done: &mut dyn FnMut(&str),
 ) -> anyhow::Result<String> {
     let (scenario_names, policy_names) = match table {
@@ -78,7 +79,7 @@ pub fn render_quality_table(
         let scenario_text =
             std::fs::read_to_string(&path).with_context(|| format!("cannot read scenario {}", path.display()))?;
         let scenario = Scenario::from_toml(&scenario_text).with_context(|| format!("scenario {}", path.display()))?;
-        let summaries = summaries_of(&scenario, policy_names, &seed_list)?;
+        let summaries = summaries_of(&scenario, policy_names, &seed_list, settings)?;
         let row = match table {
             QualityTable::Allocator => allocator_row(&scenario, &summaries),
             QualityTable::Learners => learner_row(&scenario, &summaries),
@@ -93,12 +94,14 @@ fn summaries_of(
     scenario: &Scenario,
     policy_names: &[&'static str],
     seeds: &[u64],
+    settings: &PolicySettings,
 ) -> anyhow::Result<Vec<PolicySummary>> {
     let factories: Vec<(&str, Box<PolicyFactory<'static>>)> = policy_names
         .iter()
         .map(|&name| {
+            let settings = settings.clone();
             let factory: Box<PolicyFactory<'static>> = Box::new(move |seed| {
-                built_in_policy(name, seed).ok_or_else(|| PolicyError::Failed {
+                built_in_policy_with(name, seed, &settings).ok_or_else(|| PolicyError::Failed {
                     policy: name.to_owned(),
                     reason: "unknown policy".into(),
                 })

@@ -80,7 +80,7 @@ impl Adloop {
             name: "adloop",
             config,
             seed,
-            max_change_fraction: 0.5,
+            max_change_fraction: super::DEFAULT_MAX_CHANGE_FRACTION,
             priors_from_truth: false,
             learning: Some(PolicyLearning {
                 learner: InstantLearner::new(LearnerConfig::default()),
@@ -89,6 +89,15 @@ impl Adloop {
                 sharing_accounts: BTreeSet::new(),
                 pattern_settings: PatternQuerySettings::default(),
             }),
+        }
+    }
+
+    /// The same policy with `settings`' allocator constants and change limit.
+    pub fn configured(self, settings: &super::PolicySettings) -> Adloop {
+        Adloop {
+            config: settings.allocator.clone(),
+            max_change_fraction: settings.max_change_fraction,
+            ..self
         }
     }
 

@@ -59,17 +59,46 @@ pub const BUILT_IN_POLICY_NAMES: &[&str] = &[
     "adloop-true-priors",
 ];
 
-/// A fresh built-in policy for one run; `seed` makes its own random draws reproducible.
+/// How the adloop policies and the limited oracle run: the allocator's constants, and the change limit
+/// adloop keeps per decision (the limited oracle keeps the same one, so that its regret stays the cost of
+/// that guard rail).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySettings {
+    pub allocator: adloop_allocator::AllocatorConfig,
+    /// Largest change per ad per decision, as a fraction of its current budget.
+    pub max_change_fraction: f64,
+}
+
+/// The change limit adloop keeps in the simulator unless told otherwise: ±50% a decision.
+pub const DEFAULT_MAX_CHANGE_FRACTION: f64 = 0.5;
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        PolicySettings {
+            allocator: adloop_allocator::AllocatorConfig::default(),
+            max_change_fraction: DEFAULT_MAX_CHANGE_FRACTION,
+        }
+    }
+}
+
+/// A fresh built-in policy for one run, as shipped; `seed` makes its own random draws reproducible.
 pub fn built_in_policy(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
+    built_in_policy_with(name, seed, &PolicySettings::default())
+}
+
+/// A fresh built-in policy for one run, the adloop policies and the limited oracle under `settings`.
+pub fn built_in_policy_with(name: &str, seed: u64, settings: &PolicySettings) -> Option<Box<dyn Policy>> {
     match name {
         "uniform" => Some(Box::new(Uniform)),
         "seed-v1" => Some(Box::new(SeedV1::new(seed))),
         "ts-basic" => Some(Box::new(TsBasic::new(seed))),
-        "adloop" => Some(Box::new(Adloop::new(seed))),
-        "adloop-priors-off" => Some(Box::new(Adloop::without_priors(seed))),
+        "adloop" => Some(Box::new(Adloop::new(seed).configured(settings))),
+        "adloop-priors-off" => Some(Box::new(Adloop::without_priors(seed).configured(settings))),
         "oracle" => Some(Box::new(Oracle)),
-        "oracle-limited" => Some(Box::new(LimitedOracle::default())),
-        "adloop-true-priors" => Some(Box::new(Adloop::with_true_priors(seed))),
+        "oracle-limited" => Some(Box::new(LimitedOracle {
+            max_change_fraction: settings.max_change_fraction,
+        })),
+        "adloop-true-priors" => Some(Box::new(Adloop::with_true_priors(seed).configured(settings))),
         _ => None,
     }
 }

@@ -30,9 +30,9 @@ pub struct LimitedOracle {
 
 impl Default for LimitedOracle {
     fn default() -> Self {
-        // adloop's simulator policy keeps ±50% (`policy::Adloop`).
+        // adloop's simulator policy keeps the same limit (`policy::Adloop`).
         LimitedOracle {
-            max_change_fraction: 0.5,
+            max_change_fraction: super::DEFAULT_MAX_CHANGE_FRACTION,
         }
     }
 }

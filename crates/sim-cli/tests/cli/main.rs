@@ -246,3 +246,114 @@ fn the_learners_quality_table_has_a_row_per_scenario_and_ties_where_there_are_no
     let featureless = rows.iter().find(|row| row.starts_with("| stationary-10 ")).unwrap();
     assert!(featureless.contains("| 0 [0, 0] | +0.0% |"), "{featureless}");
 }
+
+/// The regret mean of `policy` in `compare --json` output.
+fn regret_of(results: &serde_json::Value, policy: &str) -> f64 {
+    results["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|summary| summary["policy"] == policy)
+        .unwrap()["regret"]["mean"]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn adloop_runs_under_the_allocator_constants_and_change_limit_it_is_given() {
+    let directory = tempfile::tempdir().unwrap();
+    let scenario = project_path("scenarios/stationary-10.toml");
+    let run = |extra: &[&str], name: &str| {
+        let json_path = directory.path().join(format!("{name}.json"));
+        let mut arguments = vec![
+            "compare",
+            "--scenario",
+            &scenario,
+            "--policies",
+            "adloop,oracle-limited",
+            "--seeds",
+            "2",
+            "--days",
+            "10",
+            "--quiet",
+            "--json",
+            json_path.to_str().unwrap(),
+        ];
+        arguments.extend_from_slice(extra);
+        let table = stdout_of(&adloop_sim(&arguments));
+        let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+        (table, results)
+    };
+    let (shipped_table, shipped) = run(&[], "shipped");
+    assert!(!shipped_table.contains("settings:"), "{shipped_table}");
+
+    // A wider limit lets the limited oracle (and adloop) move faster: the oracle's regret falls.
+    let (wide_table, wide) = run(&["--max-change-fraction", "1.0"], "wide");
+    assert!(
+        wide_table.contains("settings: adloop and oracle-limited keep ±100% a decision"),
+        "{wide_table}"
+    );
+    assert!(
+        regret_of(&wide, "oracle-limited") < regret_of(&shipped, "oracle-limited"),
+        "±100%: {} against ±50%: {}",
+        regret_of(&wide, "oracle-limited"),
+        regret_of(&shipped, "oracle-limited")
+    );
+
+    // Allocator constants from a file change adloop's decisions (here: a strong population prior and few
+    // draws), and are named in the output.
+    let config_path = directory.path().join("allocator.toml");
+    std::fs::write(
+        &config_path,
+        "population_ctr_prior_impressions = 100000.0\ndraws_per_ad = 64\n",
+    )
+    .unwrap();
+    let (configured_table, configured) = run(&["--allocator-config", config_path.to_str().unwrap()], "configured");
+    assert!(
+        configured_table.contains("allocator constants from"),
+        "{configured_table}"
+    );
+    assert_ne!(regret_of(&configured, "adloop"), regret_of(&shipped, "adloop"));
+    assert_eq!(
+        regret_of(&configured, "oracle-limited"),
+        regret_of(&shipped, "oracle-limited"),
+        "the oracle reads no allocator constant"
+    );
+}
+
+#[test]
+fn a_misspelt_or_out_of_range_allocator_constant_is_refused_by_name() {
+    let directory = tempfile::tempdir().unwrap();
+    let scenario = project_path("scenarios/stationary-10.toml");
+    let refusal = |config: &str| {
+        let config_path = directory.path().join("allocator.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let output = adloop_sim(&[
+            "run",
+            "--scenario",
+            &scenario,
+            "--policy",
+            "adloop",
+            "--allocator-config",
+            config_path.to_str().unwrap(),
+        ]);
+        assert!(!output.status.success(), "{config} was accepted");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let misspelt = refusal("kill_roas_bellow = 0.2\n");
+    assert!(misspelt.contains("kill_roas_bellow"), "{misspelt}");
+    let out_of_range = refusal("evidence_test_significance = 1.5\n");
+    assert!(out_of_range.contains("evidence_test_significance"), "{out_of_range}");
+
+    let output = adloop_sim(&[
+        "run",
+        "--scenario",
+        &scenario,
+        "--policy",
+        "adloop",
+        "--max-change-fraction",
+        "0",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--max-change-fraction"));
+}

@@ -93,17 +93,7 @@ fn best_split_within_bounds(
     for &position in &active {
         budgets[position] = bounds[position].0;
     }
-    let mut left_to_give = total - lowest_sum;
-    if hidden.daily_auction_curves.is_empty() {
-        // Linear delivery: the best ads fill up first.
-        for &position in &active {
-            let extra = (bounds[position].1 - budgets[position]).min(left_to_give);
-            budgets[position] += extra;
-            left_to_give -= extra;
-        }
-    } else {
-        left_to_give = fill_by_marginal_roas(&mut budgets, left_to_give, &active, bounds, hidden);
-    }
+    let left_to_give = fill_by_marginal_roas(&mut budgets, total - lowest_sum, &active, bounds, hidden);
     budgets[best] += left_to_give;
     debug_assert_eq!(budgets.iter().sum::<i64>(), total);
     let mut budgets: Vec<MinorUnits> = budgets.into_iter().map(MinorUnits).collect();
@@ -112,7 +102,8 @@ fn best_split_within_bounds(
 }
 
 /// Hands `left_to_give` out in pieces, each to the ad (below its upper bound) whose next piece earns most
-/// per unit of spend on its auction curve; returns what no ad could take.
+/// per unit of spend on its auction curve (its true ROAS throughout where delivery is linear, so the best
+/// ads fill up first); returns what no ad could take.
 fn fill_by_marginal_roas(
     budgets: &mut [i64],
     mut left_to_give: i64,
@@ -143,8 +134,9 @@ fn fill_by_marginal_roas(
     }
 
     let piece = (left_to_give / FILL_PIECES).max(1);
-    let marginal_roas = |position: usize, budget: i64| {
-        hidden.daily_auction_curves[position].marginal_roas(hidden.true_roas[position], budget as f64)
+    let marginal_roas = |position: usize, budget: i64| match hidden.daily_auction_curves.get(position) {
+        Some(curve) => curve.marginal_roas(hidden.true_roas[position], budget as f64),
+        None => hidden.true_roas[position],
     };
     let mut candidates: BinaryHeap<Candidate> = active
         .iter()

@@ -48,24 +48,14 @@ impl Default for ReportingDelay {
 impl ReportingDelay {
     /// Share of a conversion's probability that has been reported `age_hours` after the spend.
     pub fn reported_share_at(&self, age_hours: f64) -> f64 {
-        let total_share: f64 = self.components.iter().map(|component| component.share).sum();
-        if total_share <= 0.0 {
-            return 1.0;
-        }
-        let reported: f64 = self
-            .components
-            .iter()
-            .map(|component| {
-                let width = component.max_hours - component.min_hours;
-                let fraction = if width <= 0.0 {
-                    if age_hours >= component.max_hours { 1.0 } else { 0.0 }
-                } else {
-                    ((age_hours - component.min_hours) / width).clamp(0.0, 1.0)
-                };
-                component.share * fraction
-            })
-            .sum();
-        reported / total_share
+        self.share_weighted(|component| {
+            let width = component.max_hours - component.min_hours;
+            if width <= 0.0 {
+                if age_hours >= component.max_hours { 1.0 } else { 0.0 }
+            } else {
+                ((age_hours - component.min_hours) / width).clamp(0.0, 1.0)
+            }
+        })
     }
 
     /// Average reported share of spend spread evenly over ages `from_hours..to_hours`: exact, as each
@@ -74,20 +64,27 @@ impl ReportingDelay {
         if to_hours <= from_hours {
             return self.reported_share_at(from_hours);
         }
+        let width = to_hours - from_hours;
+        self.share_weighted(|component| {
+            (component_reported_share_integral(component, to_hours)
+                - component_reported_share_integral(component, from_hours))
+                / width
+        })
+    }
+
+    /// `per_component` averaged over the components by their shares (1 for a schedule without shares:
+    /// everything counts as reported).
+    fn share_weighted(&self, per_component: impl Fn(&DelayComponent) -> f64) -> f64 {
         let total_share: f64 = self.components.iter().map(|component| component.share).sum();
         if total_share <= 0.0 {
             return 1.0;
         }
-        let integral: f64 = self
+        let weighted: f64 = self
             .components
             .iter()
-            .map(|component| {
-                component.share
-                    * (component_reported_share_integral(component, to_hours)
-                        - component_reported_share_integral(component, from_hours))
-            })
+            .map(|component| component.share * per_component(component))
             .sum();
-        integral / total_share / (to_hours - from_hours)
+        weighted / total_share
     }
 }
 

@@ -7,7 +7,7 @@
 //!   write instead of several), never a running one.
 //! - `claim`: up to N due changes with one statement (`FOR UPDATE SKIP LOCKED`), at most one per object and
 //!   never an object that already has a running change, by priority, then fair round (a change's place among
-//!   its campaign's open changes, given at enqueue: the first changes of a claim are of different
+//!   its campaign's queued changes, given at enqueue: the first changes of a claim are of different
 //!   campaigns), then due time; marked running under a lease.
 //! - `heartbeat`, `finish`, `rescue`: fenced on (id, state, lease owner, attempt). A worker whose lease was
 //!   lost updates nothing; its outcome is still appended to the change's attempt log, because the Graph call

@@ -563,6 +563,29 @@ async fn a_campaign_queued_later_takes_turns_from_the_current_round_instead_of_j
 }
 
 #[tokio::test]
+async fn a_campaign_whose_only_change_is_running_queues_its_next_in_the_current_round() {
+    let pool = queue_database().await;
+    // campaign-1 queues one ad set, campaign-2 three; the first claim takes campaign-1's.
+    let mut changes = vec![budget("set-1", 11_000, "k1")];
+    for letter in ["a", "b", "c"] {
+        let mut change = budget(&format!("set-c2{letter}"), 11_000, &format!("kc2{letter}"));
+        change.campaign_id = Some("campaign-2".into());
+        changes.push(change);
+    }
+    enqueue_ids(&pool, &changes).await;
+    let running = queue::claim(&pool, "w", 1, LONG_LEASE).await.unwrap();
+    assert_eq!(running[0].object_id, "set-1");
+
+    // While it runs, campaign-1 queues another: it has nothing queued, so it takes its turn now rather
+    // than a round behind campaign-2's backlog.
+    enqueue_ids(&pool, &[budget("set-2", 11_000, "k2")]).await;
+    let claimed = queue::claim(&pool, "w", 2, LONG_LEASE).await.unwrap();
+    let mut objects: Vec<&str> = claimed.iter().map(|change| change.object_id.as_str()).collect();
+    objects.sort();
+    assert_eq!(objects, ["set-2", "set-c2a"]);
+}
+
+#[tokio::test]
 async fn one_bulk_request_keeps_its_order_repeats_and_supersedes_like_separate_ones() {
     let pool = queue_database().await;
     let known = enqueue_ids(&pool, &[budget("set-0", 10_500, "known")]).await[0];

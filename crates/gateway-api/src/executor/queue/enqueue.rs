@@ -86,7 +86,7 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
     }
     let columns = NewChangeColumns::of(changes);
     let mut transaction = pool.begin().await?;
-    // Each change's fair round (see the migration `fair_claim_order`): after its campaign's open changes,
+    // Each change's fair round (see the migration `fair_claim_order`): after its campaign's queued changes,
     // and never below the round the claims are serving now, so a campaign that had nothing queued is
     // served in the current round rather than after every round the others have queued.
     let inserted: Vec<(i64, String, String)> = sqlx::query_as(
@@ -108,7 +108,7 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
              SELECT keys.campaign_key, ( \
                  SELECT max(a.fair_round) + 1 FROM ad_changes a \
                  WHERE COALESCE(a.campaign_id, a.object_id) = keys.campaign_key \
-                     AND a.state IN ('available', 'retryable', 'running')) AS round \
+                     AND a.state IN ('available', 'retryable')) AS round \
              FROM (SELECT DISTINCT campaign_key FROM new) AS keys \
          ) \
          INSERT INTO ad_changes (tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \

@@ -586,6 +586,29 @@ async fn a_campaign_whose_only_change_is_running_queues_its_next_in_the_current_
 }
 
 #[tokio::test]
+async fn a_bulk_requests_changes_are_numbered_in_its_order_whatever_their_keys() {
+    let pool = queue_database().await;
+    // Keys in reverse alphabetical order, the same object's budget twice: the later change must get the
+    // higher id (ids order changes: the later absolute change supersedes the earlier).
+    let ids = enqueue_ids(
+        &pool,
+        &[
+            budget("set-1", 11_000, "key-z"),
+            budget("set-2", 12_000, "key-y"),
+            budget("set-1", 13_000, "key-x"),
+        ],
+    )
+    .await;
+    assert!(ids[0] < ids[1] && ids[1] < ids[2], "ids {ids:?}");
+    let (state,): (String,) = sqlx::query_as("SELECT state FROM ad_changes WHERE id = $1")
+        .bind(ids[0])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "cancelled", "set-1's later change supersedes its first");
+}
+
+#[tokio::test]
 async fn one_bulk_request_keeps_its_order_repeats_and_supersedes_like_separate_ones() {
     let pool = queue_database().await;
     let known = enqueue_ids(&pool, &[budget("set-0", 10_500, "known")]).await[0];

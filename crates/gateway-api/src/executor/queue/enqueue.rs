@@ -99,6 +99,18 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
                  currency, old_budget, requested_budget, old_status, requested_status, reason, confidence, \
                  source, idempotency_key, state, priority, delay, max_attempts, position) \
          ), \
+         numbered AS ( \
+             SELECT first_of_key.*, nextval('ad_changes_id_seq') AS id \
+             FROM (SELECT DISTINCT ON (tenant_id, idempotency_key) * FROM new \
+                 ORDER BY tenant_id, idempotency_key, position) AS first_of_key \
+             ORDER BY position \
+         ), \
+         new_keys AS ( \
+             INSERT INTO ad_change_idempotency_keys (tenant_id, idempotency_key, ad_change_id) \
+             SELECT tenant_id, idempotency_key, id FROM numbered \
+             ON CONFLICT (tenant_id, idempotency_key) DO NOTHING \
+             RETURNING ad_change_id \
+         ), \
          serving AS ( \
              SELECT COALESCE((SELECT fair_round FROM ad_changes \
                  WHERE state IN ('available', 'retryable') AND run_at <= now() \
@@ -111,18 +123,18 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
                      AND a.state IN ('available', 'retryable')) AS round \
              FROM (SELECT DISTINCT campaign_key FROM new) AS keys \
          ) \
-         INSERT INTO ad_changes (tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \
+         INSERT INTO ad_changes (id, tenant_id, ad_account_id, campaign_id, ad_set_id, ad_id, object_id, kind, \
              currency, old_budget_minor, requested_budget_minor, old_status, requested_status, reason, \
              confidence, source, idempotency_key, state, priority, run_at, max_attempts, fair_round) \
-         SELECT new.tenant_id, new.ad_account_id, new.campaign_id, new.ad_set_id, new.ad_id, new.object_id, \
-             new.kind, new.currency, new.old_budget, new.requested_budget, new.old_status, new.requested_status, \
-             new.reason, new.confidence, new.source, new.idempotency_key, new.state, new.priority, \
-             now() + make_interval(secs => new.delay), new.max_attempts, \
+         SELECT new.id, new.tenant_id, new.ad_account_id, new.campaign_id, new.ad_set_id, new.ad_id, \
+             new.object_id, new.kind, new.currency, new.old_budget, new.requested_budget, new.old_status, \
+             new.requested_status, new.reason, new.confidence, new.source, new.idempotency_key, new.state, \
+             new.priority, now() + make_interval(secs => new.delay), new.max_attempts, \
              GREATEST(COALESCE(next_of_campaign.round, 0), serving.round) \
                  + row_number() OVER (PARTITION BY new.campaign_key ORDER BY new.position) - 1 \
-         FROM new JOIN next_of_campaign USING (campaign_key) CROSS JOIN serving \
+         FROM numbered AS new JOIN new_keys ON new_keys.ad_change_id = new.id \
+             JOIN next_of_campaign USING (campaign_key) CROSS JOIN serving \
          ORDER BY new.position \
-         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING \
          RETURNING id, tenant_id, idempotency_key",
     )
     .bind(&columns.tenant_ids)
@@ -171,9 +183,9 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
             .map(|position| columns.idempotency_keys[*position].as_str())
             .collect();
         sqlx::query_as::<_, (i64, String, String)>(
-            "SELECT a.id, a.tenant_id, a.idempotency_key FROM ad_changes a \
+            "SELECT k.ad_change_id, k.tenant_id, k.idempotency_key FROM ad_change_idempotency_keys k \
              JOIN unnest($1::text[], $2::text[]) AS wanted(tenant_id, idempotency_key) \
-                 ON a.tenant_id = wanted.tenant_id AND a.idempotency_key = wanted.idempotency_key",
+                 ON k.tenant_id = wanted.tenant_id AND k.idempotency_key = wanted.idempotency_key",
         )
         .bind(&tenants)
         .bind(&keys)

@@ -572,17 +572,20 @@ pub async fn list(
     tenant_id: &str,
     state: Option<&str>,
     ad_account_id: Option<&str>,
+    before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AdChangeRow>, QueueError> {
     Ok(sqlx::query_as::<_, AdChangeRow>(
         "SELECT *, EXTRACT(EPOCH FROM run_at)::float8 AS run_at_unix FROM ad_changes \
          WHERE tenant_id = $1 AND ($2::text IS NULL OR state = $2) \
-             AND ($3::text IS NULL OR ad_account_id = $3) ORDER BY id DESC LIMIT $4",
+             AND ($3::text IS NULL OR ad_account_id = $3) AND ($5::bigint IS NULL OR id < $5) \
+         ORDER BY id DESC LIMIT $4",
     )
     .bind(tenant_id)
     .bind(state)
     .bind(ad_account_id)
     .bind(limit)
+    .bind(before_id)
     .fetch_all(pool)
     .await?)
 }
@@ -599,20 +602,24 @@ pub struct AuditEntry {
     pub at_unix: f64,
 }
 
-/// A tenant's audit trail, optionally for one object, oldest first.
+/// A tenant's audit trail, optionally for one object, oldest first from the entry after `after_id`.
 pub async fn audit_trail(
     pool: &PgPool,
     tenant_id: &str,
     object_id: Option<&str>,
+    after_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, QueueError> {
     Ok(sqlx::query_as::<_, AuditEntry>(
         "SELECT id, ad_change_id, object_id, event, actor, detail, EXTRACT(EPOCH FROM at)::float8 AS at_unix \
-         FROM audit_log WHERE tenant_id = $1 AND ($2::text IS NULL OR object_id = $2) ORDER BY id LIMIT $3",
+         FROM audit_log WHERE tenant_id = $1 AND ($2::text IS NULL OR object_id = $2) \
+             AND ($4::bigint IS NULL OR id > $4) \
+         ORDER BY id LIMIT $3",
     )
     .bind(tenant_id)
     .bind(object_id)
     .bind(limit)
+    .bind(after_id)
     .fetch_all(pool)
     .await?)
 }

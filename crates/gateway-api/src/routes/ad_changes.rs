@@ -331,6 +331,9 @@ pub struct ListQuery {
     pub state: Option<String>,
     #[serde(default)]
     pub account: Option<String>,
+    /// Only changes with a smaller id: the `next_before` of the previous page.
+    #[serde(default)]
+    pub before: Option<i64>,
     #[serde(default)]
     pub limit: Option<i64>,
 }
@@ -351,13 +354,16 @@ pub async fn list_ad_changes(
         &tenant,
         query.state.as_deref(),
         query.account.as_deref(),
+        query.before,
         limit,
     )
     .await
     .map_err(queue_failure)?;
-    Ok(Json(
-        json!({ "changes": rows.iter().map(change_json).collect::<Vec<_>>() }),
-    ))
+    let next_before = next_page_cursor(rows.iter().map(|row| row.id), limit);
+    Ok(Json(json!({
+        "changes": rows.iter().map(change_json).collect::<Vec<_>>(),
+        "next_before": next_before,
+    })))
 }
 
 fn transition_failure(error: TransitionError) -> ServiceError {
@@ -399,6 +405,9 @@ pub async fn approve_ad_change(
 pub struct AuditQuery {
     #[serde(default)]
     pub object: Option<String>,
+    /// Only entries with a larger id: the `next_after` of the previous page.
+    #[serde(default)]
+    pub after: Option<i64>,
     #[serde(default)]
     pub limit: Option<i64>,
 }
@@ -409,10 +418,26 @@ pub async fn get_audit(
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Value>, ServiceError> {
     let limit = query.limit.unwrap_or(500).clamp(1, 5000);
-    let entries = queue::audit_trail(&state.database_pool, &tenant, query.object.as_deref(), limit)
-        .await
-        .map_err(queue_failure)?;
-    Ok(Json(json!({ "entries": entries })))
+    let entries = queue::audit_trail(
+        &state.database_pool,
+        &tenant,
+        query.object.as_deref(),
+        query.after,
+        limit,
+    )
+    .await
+    .map_err(queue_failure)?;
+    let next_after = next_page_cursor(entries.iter().map(|entry| entry.id), limit);
+    Ok(Json(json!({ "entries": entries, "next_after": next_after })))
+}
+
+/// The cursor of the next page — the last id of a full page — or `None` when this page was the last.
+fn next_page_cursor(ids: impl ExactSizeIterator<Item = i64>, limit: i64) -> Option<i64> {
+    let count = ids.len() as i64;
+    if count < limit {
+        return None;
+    }
+    ids.last()
 }
 
 pub async fn rollback_ad_change(

@@ -165,6 +165,64 @@ async fn changes_are_enqueued_once_per_key_read_back_cancelled_and_audited() {
 }
 
 #[tokio::test]
+async fn the_change_list_and_the_audit_trail_are_read_a_page_at_a_time_to_the_end() {
+    let stack = spawn_stack().await;
+    let gateway = &stack.gateway;
+    let key = gateway.api_key();
+    let changes: Vec<Value> = (1..=5)
+        .map(|number| budget_change(&format!("2385100000000{number}"), 11_000, &format!("page-{number}")))
+        .collect();
+    let (status, enqueued) = post(gateway, Some(key), "/v1/ad-changes", &json!({ "changes": changes })).await;
+    assert_eq!(status, 200, "{enqueued}");
+    let mut ids: Vec<i64> = enqueued["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["id"].as_i64().unwrap())
+        .collect();
+
+    // Newest first, two a page, each page's `next_before` leading to the next, null after the last.
+    let (mut listed, mut path) = (Vec::new(), "/v1/ad-changes?limit=2".to_owned());
+    loop {
+        let (status, page) = get(gateway, key, &path).await;
+        assert_eq!(status, 200, "{page}");
+        listed.extend(
+            page["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|change| change["id"].as_i64().unwrap()),
+        );
+        let Some(before) = page["next_before"].as_i64() else {
+            break;
+        };
+        path = format!("/v1/ad-changes?limit=2&before={before}");
+    }
+    ids.reverse();
+    assert_eq!(listed, ids, "every change once, newest first");
+
+    // Oldest first from `after`: the five enqueue entries, then nothing more.
+    let (mut events, mut path) = (Vec::new(), "/v1/audit?limit=2".to_owned());
+    loop {
+        let (status, page) = get(gateway, key, &path).await;
+        assert_eq!(status, 200, "{page}");
+        events.extend(page["entries"].as_array().unwrap().iter().map(|entry| {
+            (
+                entry["ad_change_id"].as_i64().unwrap(),
+                entry["event"].as_str().unwrap().to_owned(),
+            )
+        }));
+        let Some(after) = page["next_after"].as_i64() else {
+            break;
+        };
+        path = format!("/v1/audit?limit=2&after={after}");
+    }
+    ids.reverse();
+    let expected: Vec<(i64, String)> = ids.iter().map(|id| (*id, "enqueued".to_owned())).collect();
+    assert_eq!(events, expected);
+}
+
+#[tokio::test]
 async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
     let stack = spawn_stack().await;
     let gateway = &stack.gateway;

@@ -5,14 +5,14 @@ use adloop_money::{Currency, MinorUnits};
 use adloop_service_kit::error::{ErrorCode, ServiceError};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Tenant;
-use super::json_body::parse_json_body;
+use super::json_body::{parse_json_body, parse_query};
 use crate::executor::change::{AdChangeRow, ChangeRequest, NewAdChange, TargetStatus};
 use crate::executor::controls;
 use crate::executor::queue::{self, QueueError, TransitionError};
@@ -341,8 +341,9 @@ pub struct ListQuery {
 pub async fn list_ad_changes(
     State(state): State<AppState>,
     Extension(Tenant(tenant)): Extension<Tenant>,
-    Query(query): Query<ListQuery>,
+    RawQuery(raw_query): RawQuery,
 ) -> Result<Json<Value>, ServiceError> {
+    let query: ListQuery = parse_query(raw_query.as_deref())?;
     if let Some(wanted) = &query.state
         && crate::executor::change::ChangeState::parse(wanted).is_none()
     {
@@ -415,8 +416,9 @@ pub struct AuditQuery {
 pub async fn get_audit(
     State(state): State<AppState>,
     Extension(Tenant(tenant)): Extension<Tenant>,
-    Query(query): Query<AuditQuery>,
+    RawQuery(raw_query): RawQuery,
 ) -> Result<Json<Value>, ServiceError> {
+    let query: AuditQuery = parse_query(raw_query.as_deref())?;
     let limit = query.limit.unwrap_or(500).clamp(1, 5000);
     let entries = queue::audit_trail(
         &state.database_pool,

@@ -4,14 +4,14 @@
 use adloop_service_kit::error::ServiceError;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Extension, RawQuery, State};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::ad_changes::{api_actor, is_ad_account_id, queue_failure};
 use super::auth::Tenant;
-use super::json_body::parse_json_body;
+use super::json_body::{parse_json_body, parse_query};
 use crate::executor::guardrail_overrides::{effective, resolve, store, stored_layers};
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,8 +57,9 @@ async fn answer(state: &AppState, tenant: &str, account: Option<&str>) -> Result
 pub async fn get_guardrails(
     State(state): State<AppState>,
     Extension(Tenant(tenant)): Extension<Tenant>,
-    Query(query): Query<GuardrailsQuery>,
+    RawQuery(raw_query): RawQuery,
 ) -> Result<Json<Value>, ServiceError> {
+    let query: GuardrailsQuery = parse_query(raw_query.as_deref())?;
     checked_account(query.account.as_deref(), "account")?;
     Ok(Json(answer(&state, &tenant, query.account.as_deref()).await?))
 }

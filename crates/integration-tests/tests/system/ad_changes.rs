@@ -257,6 +257,22 @@ async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
         listed["changes"].as_array().unwrap().is_empty(),
         "nothing was written: {listed}"
     );
+
+    // Query strings too: a bad or unknown parameter is named in the same JSON error.
+    for (path, field, named) in [
+        ("/v1/ad-changes?limit=ten", "limit", "invalid digit"),
+        ("/v1/audit?after=x", "after", "invalid digit"),
+        ("/v1/audit?objects=1", "objects", "unknown field"),
+        ("/v1/guardrails?acount=act_1", "acount", "unknown field"),
+    ] {
+        let (status, answer) = get(gateway, key, path).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{path}: {answer}");
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains(named),
+            "{path}: {answer}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -15,6 +15,8 @@ pub enum ErrorCode {
     NotFound,
     /// The request conflicts with the current state (e.g. an idempotency key reused with another body).
     Conflict,
+    /// The path exists but does not take the request's method.
+    MethodNotAllowed,
     RateLimited,
     /// A dependency is down or the service is draining; retrying later may succeed.
     Unavailable,
@@ -31,6 +33,7 @@ impl ErrorCode {
             ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -46,6 +49,7 @@ impl ErrorCode {
             ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
             ErrorCode::NotFound => tonic::Code::NotFound,
             ErrorCode::Conflict => tonic::Code::AlreadyExists,
+            ErrorCode::MethodNotAllowed => tonic::Code::Unimplemented,
             ErrorCode::RateLimited => tonic::Code::ResourceExhausted,
             ErrorCode::Unavailable => tonic::Code::Unavailable,
             ErrorCode::Timeout => tonic::Code::DeadlineExceeded,
@@ -193,4 +197,18 @@ mod tests {
         assert_eq!(error.code.http_status(), StatusCode::BAD_REQUEST);
         assert_eq!(tonic::Status::from(error).code(), tonic::Code::InvalidArgument);
     }
+}
+
+/// The answer to a request no route takes (a router's fallback): the error body instead of an empty 404.
+pub async fn no_such_route(method: axum::http::Method, uri: axum::http::Uri) -> ServiceError {
+    ServiceError::new(ErrorCode::NotFound, format!("no route {method} {}", uri.path()))
+}
+
+/// The answer to a method a route does not take (a router's method-not-allowed fallback; the router still
+/// lists the methods it does take in `Allow`).
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} does not take {method}", uri.path()),
+    )
 }

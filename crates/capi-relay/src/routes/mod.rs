@@ -53,6 +53,8 @@ pub fn api_router(state: AppState) -> Router {
         .route("/healthz", get(liveness))
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics))
+        .fallback(adloop_service_kit::error::no_such_route)
+        .method_not_allowed_fallback(adloop_service_kit::error::method_not_allowed)
         .with_state(state)
 }
 

@@ -223,6 +223,26 @@ async fn an_events_status_is_readable_with_a_token_for_its_pixel() {
     assert_eq!(status("/v1/events/order-7".into()).await.0, 400);
 }
 
+#[tokio::test]
+async fn an_unknown_path_or_method_is_answered_with_an_error_that_says_so() {
+    let relay = spawn_relay().await;
+    let client = reqwest::Client::new();
+    let response = client.get(format!("{}/v1/event", relay.base_url)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["message"], "no route GET /v1/event", "{answer}");
+
+    let response = client
+        .get(format!("{}/v1/events", relay.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "method_not_allowed", "{answer}");
+}
+
 /// The recovery plan's own check, with its body exactly as the plan shows it.
 fn plan_body() -> Value {
     json!({

@@ -69,5 +69,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
         .merge(protected)
+        .fallback(adloop_service_kit::error::no_such_route)
+        .method_not_allowed_fallback(adloop_service_kit::error::method_not_allowed)
         .with_state(state)
 }

@@ -74,6 +74,26 @@ async fn every_route_but_health_needs_a_key_and_says_so() {
 }
 
 #[tokio::test]
+async fn an_unknown_path_or_method_is_answered_with_an_error_that_says_so() {
+    let stack = spawn_stack().await;
+    let gateway = &stack.gateway;
+    let (status, answer) = get(gateway, gateway.api_key(), "/v1/ad-change").await;
+    assert_eq!(status, 404);
+    assert_eq!(answer["error"]["message"], "no route GET /v1/ad-change", "{answer}");
+
+    let response = reqwest::Client::new()
+        .delete(format!("{}/v1/audit", gateway.base_url()))
+        .bearer_auth(gateway.api_key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert!(response.headers()["allow"].to_str().unwrap().contains("GET"));
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["message"], "/v1/audit does not take DELETE", "{answer}");
+}
+
+#[tokio::test]
 async fn a_key_of_one_tenant_can_neither_read_nor_change_another_tenants_changes() {
     let stack = spawn_stack().await;
     let gateway = &stack.gateway;

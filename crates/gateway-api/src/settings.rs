@@ -1,6 +1,7 @@
 use adloop_config::{
     ConfigError, DatabaseSettings, EnvironmentVariables, ServerSettings, TelemetrySettings, load_settings,
 };
+use adloop_service_kit::request_bounds::RequestBounds;
 use serde::Deserialize;
 
 use crate::executor::graph_client::GraphSettings;
@@ -16,6 +17,8 @@ pub struct GatewaySettings {
     pub telemetry: TelemetrySettings,
     pub executor: ExecutorSettings,
     pub graph: GraphSettings,
+    /// Bounds on the API's requests (health, readiness and metrics are exempt).
+    pub http_limits: RequestBounds,
 }
 
 /// How the gateway reaches ml-service over gRPC.
@@ -38,6 +41,9 @@ impl GatewaySettings {
         let settings: GatewaySettings = load_settings(COMPILED_DEFAULTS, environment)?;
         settings.server.socket_address()?;
         settings.database.validate()?;
+        if let Err((key, rule)) = settings.http_limits.validate() {
+            return Err(ConfigError::rule_violated(&format!("http_limits.{key}"), rule));
+        }
         let endpoint = &settings.ml_service.endpoint;
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err(ConfigError::rule_violated(

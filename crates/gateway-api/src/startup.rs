@@ -62,7 +62,7 @@ impl Application {
             ml_service,
             metrics_registry: Arc::new(metrics_registry),
         };
-        let router = traced_and_measured(api_router(state), http_metrics);
+        let router = traced_and_measured(api_router(state, settings.http_limits.clone()), http_metrics);
         let server = BoundServer::bind(&settings.server, router).await?;
         Ok(Application { server, executor })
     }

@@ -8,7 +8,8 @@
 //! - [`serve`]: serve a router on a bound listener until a stop signal, then drain;
 //! - [`appsecret_proof`]: the proof Meta asks of apps that require the app secret;
 //! - [`instance`]: a name for this process that no other replica shares (lease owners);
-//! - [`percent_encoding`]: values escaped for a URL query or a form body.
+//! - [`percent_encoding`]: values escaped for a URL query or a form body;
+//! - [`request_bounds`]: requests in flight and body size of an HTTP API, refused with clear errors.
 
 pub mod appsecret_proof;
 pub mod bearer_tokens;
@@ -20,4 +21,5 @@ pub mod instance;
 pub mod operations;
 pub mod percent_encoding;
 pub mod postgres;
+pub mod request_bounds;
 pub mod serve;

@@ -13,6 +13,7 @@ mod patterns;
 
 use std::sync::Arc;
 
+use adloop_service_kit::request_bounds::{RequestBounds, bounded};
 use adloop_telemetry::metrics::Registry;
 use axum::Router;
 use axum::routing::{get, post};
@@ -30,7 +31,9 @@ pub struct AppState {
     pub guardrail_defaults: crate::executor::guardrails::GuardrailSettings,
 }
 
-pub fn api_router(state: AppState) -> Router {
+/// The gateway's routes; `bounds` apply to every route but health, readiness, metrics and the OpenAPI
+/// document, which must answer under load.
+pub fn api_router(state: AppState, bounds: RequestBounds) -> Router {
     let protected = Router::new()
         .route("/v1/ml/service-info", get(ml_service_info::get_ml_service_info))
         .route("/v1/allocations", post(allocations::post_allocation))
@@ -63,6 +66,7 @@ pub fn api_router(state: AppState) -> Router {
             state.clone(),
             auth::require_api_key,
         ));
+    let protected = bounded(protected, bounds, "http_limits");
     Router::new()
         .route("/healthz", get(adloop_service_kit::health::liveness))
         .route("/readyz", get(health::readiness))

@@ -74,7 +74,7 @@ async fn every_route_but_health_needs_a_key_and_says_so() {
 }
 
 #[tokio::test]
-async fn an_unknown_path_or_method_is_answered_with_an_error_that_says_so() {
+async fn an_unknown_path_a_wrong_method_and_a_body_too_large_are_answered_with_errors_that_say_so() {
     let stack = spawn_stack().await;
     let gateway = &stack.gateway;
     let (status, answer) = get(gateway, gateway.api_key(), "/v1/ad-change").await;
@@ -91,6 +91,26 @@ async fn an_unknown_path_or_method_is_answered_with_an_error_that_says_so() {
     assert!(response.headers()["allow"].to_str().unwrap().contains("GET"));
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["message"], "/v1/audit does not take DELETE", "{answer}");
+
+    // A body over `http_limits.max_body_kib` (2 MiB) is refused before it is read, naming the setting.
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/ad-changes", gateway.base_url()))
+        .bearer_auth(gateway.api_key())
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 * 1024 * 1024 + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["field"], "body", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("http_limits.max_body_kib"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]

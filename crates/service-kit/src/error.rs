@@ -158,6 +158,20 @@ impl From<tonic::Status> for ServiceError {
     }
 }
 
+/// The answer to a request no route takes (a router's fallback): the error body instead of an empty 404.
+pub async fn no_such_route(method: axum::http::Method, uri: axum::http::Uri) -> ServiceError {
+    ServiceError::new(ErrorCode::NotFound, format!("no route {method} {}", uri.path()))
+}
+
+/// The answer to a method a route does not take (a router's method-not-allowed fallback; the router still
+/// lists the methods it does take in `Allow`).
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} does not take {method}", uri.path()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,18 +211,4 @@ mod tests {
         assert_eq!(error.code.http_status(), StatusCode::BAD_REQUEST);
         assert_eq!(tonic::Status::from(error).code(), tonic::Code::InvalidArgument);
     }
-}
-
-/// The answer to a request no route takes (a router's fallback): the error body instead of an empty 404.
-pub async fn no_such_route(method: axum::http::Method, uri: axum::http::Uri) -> ServiceError {
-    ServiceError::new(ErrorCode::NotFound, format!("no route {method} {}", uri.path()))
-}
-
-/// The answer to a method a route does not take (a router's method-not-allowed fallback; the router still
-/// lists the methods it does take in `Allow`).
-pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ServiceError {
-    ServiceError::new(
-        ErrorCode::MethodNotAllowed,
-        format!("{} does not take {method}", uri.path()),
-    )
 }

@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -48,13 +48,22 @@ fn is_graph_version(version: &str) -> bool {
 pub async fn post_events(
     State(state): State<AppState>,
     Path((version, pixel_id)): Path<(String, String)>,
-    Query(query): Query<RequestFields>,
+    RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     if !is_graph_version(&version) {
         return Refusal::invalid("version", "must look like v25.0").meta();
     }
+    // Parsed here rather than by the framework's extractor, whose refusal is plain text. The only way these
+    // text fields fail is a repeated one; the rule names them without echoing a value (a token).
+    let Ok(query) = serde_urlencoded::from_str::<RequestFields>(raw_query.as_deref().unwrap_or_default()) else {
+        return Refusal::invalid(
+            "query",
+            "access_token, test_event_code and partial may each appear once",
+        )
+        .meta();
+    };
     let (body, _admitted) = match admitted_body(&state, &headers, body).await {
         Ok(admitted) => admitted,
         Err(refusal) => return refusal.meta(),

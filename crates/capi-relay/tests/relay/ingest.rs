@@ -224,7 +224,7 @@ async fn an_events_status_is_readable_with_a_token_for_its_pixel() {
 }
 
 #[tokio::test]
-async fn an_unknown_path_or_method_is_answered_with_an_error_that_says_so() {
+async fn an_unknown_path_a_wrong_method_or_a_repeated_query_field_is_answered_with_an_error_that_says_so() {
     let relay = spawn_relay().await;
     let client = reqwest::Client::new();
     let response = client.get(format!("{}/v1/event", relay.base_url)).send().await.unwrap();
@@ -241,6 +241,24 @@ async fn an_unknown_path_or_method_is_answered_with_an_error_that_says_so() {
     assert_eq!(response.headers()["allow"], "POST");
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "method_not_allowed", "{answer}");
+
+    // A repeated query field on the drop-in route: Meta's error shape, naming the rule, not the token.
+    let response = client
+        .post(format!(
+            "{}/v25.0/{PIXEL}/events?access_token=secret-one&access_token=secret-two",
+            relay.base_url
+        ))
+        .json(&json!({ "data": [purchase("order-9")] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let answer = response.text().await.unwrap();
+    assert!(
+        answer.contains("may each appear once") && answer.contains("OAuthException"),
+        "{answer}"
+    );
+    assert!(!answer.contains("secret-"), "{answer}");
 }
 
 /// The recovery plan's own check, with its body exactly as the plan shows it.

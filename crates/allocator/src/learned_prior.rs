@@ -9,6 +9,10 @@
 //! A source's rates count as lifts: an ad's expected rate over the mean expected rate of the request's ads
 //! carrying the same source, times the population's rate. An account whose rates sit far from the learner's
 //! base keeps its own level, and only what the features say about one ad against its neighbours moves it.
+//! That mean is weighted as the population's rate is — each ad by its delivery so far (impressions for CTR,
+//! clicks for conversions per click, plus one so that a request without delivery weighs its ads alike) —
+//! because the population's rate is mostly the rate of the ads that got the budget: against a plain mean, an
+//! ordinary newcomer in an account whose budget sits on its best ads was priored at the best ads' rate.
 //! A prior whose rates already are lifts over the account's average (`rates_are_lifts`, the cross-learner's)
 //! multiplies the population's rate directly.
 
@@ -18,7 +22,8 @@ use crate::config::AllocatorConfig;
 use crate::input::{AdInput, Prior};
 use crate::posterior::PopulationStats;
 
-/// The mean expected rates of each prior source over the request's ads that carry it.
+/// The mean expected rates of each prior source over the request's ads that carry it, weighted by their
+/// delivery as the population's rates are (see the module docs).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PriorScales {
     by_source: BTreeMap<String, SourceScale>,
@@ -33,27 +38,27 @@ struct SourceScale {
 impl PriorScales {
     pub fn of_request(ads: &[AdInput]) -> PriorScales {
         let mut sums: BTreeMap<&str, (f64, f64, f64, f64)> = BTreeMap::new();
-        for prior in ads
-            .iter()
-            .flat_map(|ad| &ad.priors)
-            .filter(|prior| !prior.rates_are_lifts)
-        {
-            let entry = sums.entry(prior.source.as_str()).or_default();
-            if prior.ctr_strength_impressions > 0.0 {
-                entry.0 += prior.expected_ctr;
-                entry.1 += 1.0;
-            }
-            if prior.conversion_strength_conversions > 0.0 {
-                entry.2 += prior.expected_conversions_per_click;
-                entry.3 += 1.0;
+        for ad in ads {
+            let ctr_weight = ad.impressions as f64 + 1.0;
+            let rate_weight = ad.clicks as f64 + 1.0;
+            for prior in ad.priors.iter().filter(|prior| !prior.rates_are_lifts) {
+                let entry = sums.entry(prior.source.as_str()).or_default();
+                if prior.ctr_strength_impressions > 0.0 {
+                    entry.0 += ctr_weight * prior.expected_ctr;
+                    entry.1 += ctr_weight;
+                }
+                if prior.conversion_strength_conversions > 0.0 {
+                    entry.2 += rate_weight * prior.expected_conversions_per_click;
+                    entry.3 += rate_weight;
+                }
             }
         }
         let by_source = sums
             .into_iter()
             .map(|(source, (ctr_sum, ctr_count, rate_sum, rate_count))| {
                 let scale = SourceScale {
-                    mean_ctr: ctr_sum / ctr_count.max(1.0),
-                    mean_conversions_per_click: rate_sum / rate_count.max(1.0),
+                    mean_ctr: if ctr_count > 0.0 { ctr_sum / ctr_count } else { 0.0 },
+                    mean_conversions_per_click: if rate_count > 0.0 { rate_sum / rate_count } else { 0.0 },
                 };
                 (source.to_owned(), scale)
             })
@@ -303,6 +308,27 @@ mod tests {
         assert!((blended.ctr - (0.02 + 0.02 * lift) / 2.0).abs() < 1e-12, "{blended:?}");
         assert!(blended.conversions_per_click > 0.05);
         assert_eq!(blended.learned_sources, vec!["instant_learner".to_owned()]);
+    }
+
+    #[test]
+    fn a_source_s_rates_are_lifts_over_its_mean_weighted_by_delivery_as_the_population_is() {
+        // The account's budget sits on a proven ad the learner rates 0.02 CTR; a newcomer is rated 0.01.
+        // The population's CTR (2%) is the proven ad's, so the newcomer's lift is measured against it: 0.5,
+        // not 0.01 / 0.015.
+        let mut proven = ad_with(vec![prior(0.02, 0.03, 100.0)]);
+        proven.impressions = 99_999;
+        proven.clicks = 1_999;
+        let newcomer = ad_with(vec![prior(0.01, 0.03, 100.0)]);
+        let scales = PriorScales::of_request(&[proven, newcomer.clone()]);
+        let config = AllocatorConfig::default();
+        let blended = blended_prior_means(&newcomer, &population(), &scales, &config);
+        let weighted_mean = (100_000.0 * 0.02 + 0.01) / 100_001.0;
+        let lift = 0.01 / weighted_mean;
+        assert!((blended.ctr - (0.02 + 0.02 * lift) / 2.0).abs() < 1e-12, "{blended:?}");
+        assert!(
+            blended.ctr < 0.016,
+            "the newcomer stays below the proven ad: {blended:?}"
+        );
     }
 
     #[test]

@@ -180,7 +180,9 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("executor-bench: bare SKIP LOCKED claim-50/complete ceiling…");
     let database = adloop_test_support::TestDatabase::create().await;
     let pool = sqlx::PgPool::connect(&database.url).await?;
+    let bare_wal_before = executor_bench::wal_position(&pool).await?;
     let ceiling = executor_bench::bare_claim_ceiling(&pool, 10_000, 2).await?;
+    let bare_wal_bytes_per_row = (executor_bench::wal_position(&pool).await? - bare_wal_before) as f64 / 10_000.0;
 
     println!(
         "| run | changes | enqueue (API) | end to end | changes/s | Graph requests | changes per request | states | audit entries | ad sets written twice |"
@@ -199,6 +201,12 @@ async fn main() -> anyhow::Result<()> {
             .collect();
         println!("- {label}: {}", phases.join(", "));
     }
+    println!();
+    println!("Postgres WAL bytes per change over each run (the whole cluster; write work, steady where time is not):");
+    for (label, figures) in &results {
+        println!("- {label}: {:.0}", figures.wal_bytes_per_change);
+    }
+    println!("- bare claim-50 + complete loop, its table's setup included: {bare_wal_bytes_per_row:.0} per row");
     println!();
     println!("bare Postgres SKIP LOCKED claim-50 + complete, 2 workers, 10,000 rows: {ceiling:.0} rows/s");
     let figures_of = |label: &str| {

@@ -91,6 +91,9 @@ pub struct RunFigures {
     pub ad_sets_written_once: usize,
     /// Seconds the executor's rounds spent per phase, summed over replicas (from their `/metrics`).
     pub round_phase_seconds: BTreeMap<String, f64>,
+    /// Bytes of Postgres WAL written during the run (the whole cluster), per change: the run's write work, a
+    /// figure the machine's noise hardly moves.
+    pub wal_bytes_per_change: f64,
 }
 
 impl RunFigures {
@@ -135,11 +138,13 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
     let changes = budget_changes(&world_before, plan.changes);
     let requests_before = world_before["counters"]["requests"].as_u64().unwrap_or(0);
 
+    let wal_before = wal_position(&pool).await?;
     let started = Instant::now();
     enqueue_through_the_api(&http, &gateways, api_key, changes.clone()).await?;
     let enqueue_seconds = started.elapsed().as_secs_f64();
     let changes_by_state = wait_until_terminal(&pool, plan.time_limit).await?;
     let end_to_end_seconds = started.elapsed().as_secs_f64();
+    let wal_bytes_per_change = (wal_position(&pool).await? - wal_before) as f64 / changes.len().max(1) as f64;
 
     let mut round_phase_seconds = BTreeMap::new();
     for gateway in &gateways {
@@ -172,7 +177,17 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
         ad_sets_written_more_than_once,
         ad_sets_written_once,
         round_phase_seconds,
+        wal_bytes_per_change,
     })
+}
+
+/// Where the Postgres cluster's WAL insertion stands, in bytes: two readings bracket what was written between.
+pub async fn wal_position(pool: &PgPool) -> Result<i64, BenchError> {
+    Ok(
+        sqlx::query_scalar("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// `(phase, seconds)` from the executor's `round_phase_seconds` counters in Prometheus text.

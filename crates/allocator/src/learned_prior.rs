@@ -55,10 +55,11 @@ impl PriorScales {
         }
         let by_source = sums
             .into_iter()
-            .map(|(source, (ctr_sum, ctr_count, rate_sum, rate_count))| {
+            .map(|(source, (ctr_sum, ctr_weights, rate_sum, rate_weights))| {
+                // Each ad weighs at least one, so a source with a prior has weights of at least one.
                 let scale = SourceScale {
-                    mean_ctr: if ctr_count > 0.0 { ctr_sum / ctr_count } else { 0.0 },
-                    mean_conversions_per_click: if rate_count > 0.0 { rate_sum / rate_count } else { 0.0 },
+                    mean_ctr: ctr_sum / ctr_weights.max(1.0),
+                    mean_conversions_per_click: rate_sum / rate_weights.max(1.0),
                 };
                 (source.to_owned(), scale)
             })

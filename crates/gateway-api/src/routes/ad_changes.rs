@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Tenant;
-use super::json_body::{parse_json_body, parse_query};
+use super::request_input::{parse_json_body, parse_query};
 use crate::executor::change::{AdChangeRow, ChangeRequest, NewAdChange, TargetStatus};
 use crate::executor::controls;
 use crate::executor::queue::{self, QueueError, TransitionError};

@@ -14,7 +14,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::json_body::parse_json_body;
+use super::request_input::parse_json_body;
 use crate::ml_client::ml_service_call_failed;
 
 #[derive(Debug, Deserialize)]

@@ -21,7 +21,7 @@ use super::AppState;
 use super::allocations::{
     AdBody, AdStatusBody, AllocationBody, ConstraintsBody, allocation_answer, allocation_request,
 };
-use super::json_body::parse_json_body;
+use super::request_input::parse_json_body;
 use crate::ml_client::ml_service_call_failed;
 
 /// Value (major units) that counts as one conversion when the caller gives no conversion count.

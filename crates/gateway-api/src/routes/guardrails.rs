@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::ad_changes::{api_actor, is_ad_account_id, queue_failure};
 use super::auth::Tenant;
-use super::json_body::{parse_json_body, parse_query};
+use super::request_input::{parse_json_body, parse_query};
 use crate::executor::guardrail_overrides::{effective, resolve, store, stored_layers};
 
 #[derive(Debug, Default, Deserialize)]

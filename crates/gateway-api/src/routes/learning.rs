@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
-use super::json_body::parse_json_body;
+use super::request_input::parse_json_body;
 use crate::ml_client::ml_service_call_failed;
 
 /// Feature weights `GET /api/weights` always reports (0 until learned): the recovery plan's creative flags.

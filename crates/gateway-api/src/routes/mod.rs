@@ -6,10 +6,10 @@ pub mod auth;
 mod battle_hardened;
 mod guardrails;
 mod health;
-mod json_body;
 mod learning;
 mod ml_service_info;
 mod patterns;
+mod request_input;
 
 use std::sync::Arc;
 

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
-use super::json_body::parse_json_body;
 use super::learning::creative_features;
+use super::request_input::parse_json_body;
 use crate::ml_client::ml_service_call_failed;
 
 #[derive(Debug, Deserialize)]

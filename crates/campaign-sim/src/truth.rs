@@ -15,6 +15,11 @@ pub struct AdTruth {
     pub campaign: String,
     pub ctr: f64,
     pub conversion_rate: f64,
+    /// The share of `ctr` and `conversion_rate` that no creative feature explains: the ad's own luck in its
+    /// group's draw (1 for ads written out in the scenario, whose rates are stated, not drawn). A rate over
+    /// this factor is what a learner that knew every feature's effect exactly could predict.
+    pub ctr_unexplained_factor: f64,
+    pub conversion_rate_unexplained_factor: f64,
     /// Mean value of one conversion, in minor units.
     pub value_per_conversion: f64,
     pub value_sd: f64,
@@ -144,6 +149,8 @@ fn truth_from_ad_spec(spec: &AdSpec, decision_interval_hours: u32, start_weekday
         campaign: spec.campaign.clone(),
         ctr: spec.ctr,
         conversion_rate: spec.conversion_rate,
+        ctr_unexplained_factor: 1.0,
+        conversion_rate_unexplained_factor: 1.0,
         value_per_conversion: spec.value_per_conversion.get() as f64,
         value_sd: spec.value_sd,
         value_tail_index: spec.value_tail_index,
@@ -183,12 +190,18 @@ fn truths_from_group(group: &AdGroupSpec, decision_interval_hours: u32, rng: &mu
             } else {
                 group.first_launch_day
             };
+            let ctr = draw_log_normal(group.ctr, ctr_log_effect, rng).min(1.0);
+            let conversion_rate = draw_log_normal(group.conversion_rate, conversion_rate_log_effect, rng).min(1.0);
+            let ctr_explained = (group.ctr.median * ctr_log_effect.exp()).min(1.0);
+            let conversion_rate_explained = (group.conversion_rate.median * conversion_rate_log_effect.exp()).min(1.0);
             AdTruth {
                 name: format!("{}-{:03}", group.name_prefix, index_in_group + 1),
                 account: group.account.clone(),
                 campaign: group.campaign.clone(),
-                ctr: draw_log_normal(group.ctr, ctr_log_effect, rng).min(1.0),
-                conversion_rate: draw_log_normal(group.conversion_rate, conversion_rate_log_effect, rng).min(1.0),
+                ctr,
+                conversion_rate,
+                ctr_unexplained_factor: ctr / ctr_explained,
+                conversion_rate_unexplained_factor: conversion_rate / conversion_rate_explained,
                 value_per_conversion: draw_log_normal(group.value_per_conversion, 0.0, rng),
                 value_sd: group.value_sd,
                 value_tail_index: group.value_tail_index,
@@ -234,6 +247,8 @@ mod tests {
             campaign: "campaign-1".into(),
             ctr: 0.02,
             conversion_rate: 0.05,
+            ctr_unexplained_factor: 1.0,
+            conversion_rate_unexplained_factor: 1.0,
             value_per_conversion: 5000.0,
             value_sd: 0.0,
             value_tail_index: None,

@@ -226,7 +226,8 @@ impl World {
             .collect()
     }
 
-    /// Each observed ad's true expected CTR and conversions per click now (zero for paused ads).
+    /// Each observed ad's true expected CTR and conversions per click now, whole and as far as its creative
+    /// features explain them (zero for paused ads).
     pub fn true_rates_of_observed_ads(&self) -> Vec<TrueRates> {
         let hour = f64::from(self.hour);
         self.observed_truth_indices
@@ -236,13 +237,20 @@ impl World {
                     return TrueRates {
                         ctr: 0.0,
                         conversions_per_click: 0.0,
+                        ctr_from_features: 0.0,
+                        conversions_per_click_from_features: 0.0,
                     };
                 }
                 let truth = &self.truths[index];
                 let exposure = self.ads[index].fatigue_exposure;
+                let ctr = truth.expected_ctr_at(hour, exposure);
+                let conversions_per_click = truth.expected_conversion_rate_at(hour, exposure);
                 TrueRates {
-                    ctr: truth.expected_ctr_at(hour, exposure),
-                    conversions_per_click: truth.expected_conversion_rate_at(hour, exposure),
+                    ctr,
+                    conversions_per_click,
+                    ctr_from_features: ctr / truth.ctr_unexplained_factor,
+                    conversions_per_click_from_features: conversions_per_click
+                        / truth.conversion_rate_unexplained_factor,
                 }
             })
             .collect()

@@ -30,6 +30,7 @@ fn updates() -> Vec<LearningUpdate> {
             });
             LearningUpdate {
                 ad_id: format!("ad-{}", index % 500),
+                account_id: format!("act_{}", index % 20),
                 features: encode_features(raw, 64).expect("valid features"),
                 impressions: 20.0 + (index % 7) as f64,
                 clicks: (index % 3) as f64,

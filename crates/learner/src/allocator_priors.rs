@@ -22,7 +22,7 @@ pub fn add_instant_learner_priors(learner: &InstantLearner, request: &mut Alloca
         let Ok(features) = encode_features(raw, max_features) else {
             continue;
         };
-        let learned = learner.prior_for(&ad.ids.ad_id, &features);
+        let learned = learner.prior_for(&ad.ids.ad_id, &ad.ids.account_id, &features);
         ad.priors.push(Prior {
             source: INSTANT_LEARNER_SOURCE.to_owned(),
             expected_ctr: learned.ctr.expected_rate,

@@ -12,6 +12,10 @@ pub struct LearnerConfig {
     /// conversions, successes conversions.
     pub conversion: FtrlConfig,
     pub drift: DriftConfig,
+    /// Learn each ad account's own level (an offset from the bias) apart from the features, from the
+    /// account ids events carry. Without it, features seen more often in a better account take the credit
+    /// for the account (measured in the learners table, README).
+    pub account_offsets: bool,
     /// The most features one event may carry (creatives have a handful; more is a client bug).
     pub max_features_per_event: usize,
     /// The most ads whose own contribution is remembered, so their prior can leave it out (about 100 bytes
@@ -70,6 +74,7 @@ impl Default for LearnerConfig {
                 ..FtrlConfig::default()
             },
             drift: DriftConfig::default(),
+            account_offsets: true,
             max_features_per_event: 64,
             max_tracked_ads: 200_000,
         }

@@ -16,6 +16,7 @@ const REMEMBERED_CLICK_BATCHES: usize = 64;
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryTotals {
     pub ad_id: String,
+    pub account_id: String,
     pub features: EncodedFeatures,
     pub impressions: u64,
     pub clicks: u64,
@@ -83,6 +84,7 @@ impl DeliveryFeed {
             history.matured_so_far = history.matured_so_far.max(matured_now);
             let update = LearningUpdate {
                 ad_id: reading.ad_id,
+                account_id: reading.account_id,
                 features: reading.features,
                 impressions: new_impressions as f64,
                 clicks: new_clicks as f64,
@@ -104,6 +106,7 @@ mod tests {
     fn totals(impressions: u64, clicks: u64, conversions: u64) -> DeliveryTotals {
         DeliveryTotals {
             ad_id: "ad".into(),
+            account_id: "act_1".into(),
             features: EncodedFeatures::default(),
             impressions,
             clicks,

@@ -8,6 +8,12 @@
 //! on the summed gradient `trials * p - successes`. The expected square of that gradient is the binomial
 //! variance `trials * p * (1 - p)`, so `n` also estimates the Fisher information each coordinate has seen,
 //! which is where a prior's strength comes from.
+//!
+//! Each ad account has one more coordinate, its offset from the bias (a fixed effect), when events name
+//! their account. Accounts differ in level (audience, price, product), and without their offsets whatever
+//! feature happens to be commoner in a high-converting account takes the credit for its level: with a few
+//! dozen ads the feature weights are confounded with the accounts they were seen in. Offsets are not feature
+//! weights: `weights()` leaves them out, and a prediction without an account uses none.
 
 use std::collections::HashMap;
 
@@ -17,6 +23,10 @@ use crate::config::FtrlConfig;
 use crate::features::EncodedFeatures;
 
 const SMALLEST_PROBABILITY: f64 = 1e-12;
+
+/// The most accounts a head keeps an offset for (about 100 bytes each); events of further accounts train
+/// the shared coordinates only.
+pub const MAX_ACCOUNT_OFFSETS: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 struct Coordinate {
@@ -36,6 +46,8 @@ pub struct FtrlHead {
     config: FtrlConfig,
     bias: Coordinate,
     coordinates: HashMap<String, Coordinate>,
+    /// Each account's offset from the bias, by account id (regularised as feature weights are).
+    account_offsets: HashMap<String, Coordinate>,
 }
 
 /// How sure the head is of its prediction for some features.
@@ -62,6 +74,7 @@ impl FtrlHead {
             config,
             bias: Coordinate::default(),
             coordinates: HashMap::new(),
+            account_offsets: HashMap::new(),
         }
     }
 
@@ -69,30 +82,40 @@ impl FtrlHead {
         &self.config
     }
 
-    pub fn predict(&self, features: &EncodedFeatures) -> f64 {
-        sigmoid(self.logit(features, None))
+    /// The predicted rate for `features` in `account` (empty: no account, no offset).
+    pub fn predict(&self, features: &EncodedFeatures, account: &str) -> f64 {
+        sigmoid(self.logit(features, account, None))
     }
 
     /// The prediction without `left_out` (one ad's own evidence) and its certainty.
-    pub fn certainty_without(&self, features: &EncodedFeatures, left_out: Option<&AdEvidence>) -> HeadCertainty {
+    pub fn certainty_without(
+        &self,
+        features: &EncodedFeatures,
+        account: &str,
+        left_out: Option<&AdEvidence>,
+    ) -> HeadCertainty {
         let precision_floor = self.config.l2.max(f64::MIN_POSITIVE);
         let (_, bias_information) = self.weight_and_information_without(&self.bias, 1.0, left_out, true);
         let mut logit_variance = 1.0 / (bias_information + precision_floor);
+        if let Some(offset) = self.account_offsets.get(account) {
+            let (_, information) = self.weight_and_information_without(offset, 1.0, left_out, false);
+            logit_variance += 1.0 / (information + precision_floor);
+        }
         for (name, value) in features.iter() {
             let coordinate = self.coordinates.get(name).copied().unwrap_or_default();
             let (_, information) = self.weight_and_information_without(&coordinate, value, left_out, false);
             logit_variance += value * value / (information + precision_floor);
         }
         HeadCertainty {
-            probability: sigmoid(self.logit(features, left_out)),
+            probability: sigmoid(self.logit(features, account, left_out)),
             logit_variance,
         }
     }
 
-    /// One step on `trials` with `successes`; returns the loss per trial before the step and the summed
-    /// gradient taken (for the ad's own sums).
-    pub fn update(&mut self, features: &EncodedFeatures, trials: f64, successes: f64) -> (f64, f64) {
-        let probability = self.predict(features);
+    /// One step on `trials` with `successes` of an ad with `features` in `account` (empty: none); returns
+    /// the loss per trial before the step and the summed gradient taken (for the ad's own sums).
+    pub fn update(&mut self, features: &EncodedFeatures, account: &str, trials: f64, successes: f64) -> (f64, f64) {
+        let probability = self.predict(features, account);
         let gradient = trials * probability - successes;
         let loss = loss_per_trial(probability, trials, successes);
         if gradient == 0.0 {
@@ -100,6 +123,9 @@ impl FtrlHead {
         }
         let config = self.config.clone();
         step(&mut self.bias, gradient, &config, true);
+        if let Some(offset) = self.account_offset_to_train(account) {
+            step(offset, gradient, &config, false);
+        }
         for (name, value) in features.iter() {
             let coordinate = match self.coordinates.get_mut(name) {
                 Some(coordinate) => coordinate,
@@ -115,7 +141,7 @@ impl FtrlHead {
     pub fn forget(&mut self, fraction: f64) {
         let config = self.config.clone();
         rescale_keeping_weight(&mut self.bias, fraction, &config, true);
-        for coordinate in self.coordinates.values_mut() {
+        for coordinate in self.coordinates.values_mut().chain(self.account_offsets.values_mut()) {
             rescale_keeping_weight(coordinate, fraction, &config, false);
         }
     }
@@ -136,9 +162,27 @@ impl FtrlHead {
         self.coordinates.len()
     }
 
-    fn logit(&self, features: &EncodedFeatures, left_out: Option<&AdEvidence>) -> f64 {
+    /// The offset of `account` an update trains: none without an account, or for a new one once
+    /// `MAX_ACCOUNT_OFFSETS` are kept.
+    fn account_offset_to_train(&mut self, account: &str) -> Option<&mut Coordinate> {
+        if account.is_empty() {
+            return None;
+        }
+        if !self.account_offsets.contains_key(account) {
+            if self.account_offsets.len() >= MAX_ACCOUNT_OFFSETS {
+                return None;
+            }
+            self.account_offsets.insert(account.to_owned(), Coordinate::default());
+        }
+        self.account_offsets.get_mut(account)
+    }
+
+    fn logit(&self, features: &EncodedFeatures, account: &str, left_out: Option<&AdEvidence>) -> f64 {
         let (bias, _) = self.weight_and_information_without(&self.bias, 1.0, left_out, true);
         let mut total = logit(self.config.base_rate) + bias;
+        if let Some(offset) = self.account_offsets.get(account) {
+            total += self.weight_and_information_without(offset, 1.0, left_out, false).0;
+        }
         for (name, value) in features.iter() {
             if let Some(coordinate) = self.coordinates.get(name) {
                 let (weight, _) = self.weight_and_information_without(coordinate, value, left_out, false);
@@ -227,7 +271,7 @@ mod tests {
     #[test]
     fn an_untrained_head_predicts_its_base_rate() {
         let head = FtrlHead::new(FtrlConfig::default());
-        assert!((head.predict(&features(&["has_number"])) - 0.01).abs() < 1e-12);
+        assert!((head.predict(&features(&["has_number"]), "") - 0.01).abs() < 1e-12);
     }
 
     #[test]
@@ -235,33 +279,33 @@ mod tests {
         let mut head = FtrlHead::new(FtrlConfig::default());
         let creative = features(&["has_number", "has_question"]);
         for _ in 0..200 {
-            head.update(&creative, 20.0, 3.0);
+            head.update(&creative, "", 20.0, 3.0);
         }
         let before: HashMap<String, f64> = head.weights().map(|(name, value)| (name.to_owned(), value)).collect();
-        let prediction = head.predict(&creative);
+        let prediction = head.predict(&creative, "");
         let mut forgetful = head.clone();
         forgetful.forget(0.01);
         for (name, value) in forgetful.weights() {
             assert!((value - before[name]).abs() < 1e-9, "{name} moved");
         }
-        assert!((forgetful.predict(&creative) - prediction).abs() < 1e-9);
+        assert!((forgetful.predict(&creative, "") - prediction).abs() < 1e-9);
         // The same new evidence moves the forgetful head further.
-        head.update(&creative, 20.0, 0.0);
-        forgetful.update(&creative, 20.0, 0.0);
-        assert!(forgetful.predict(&creative) < head.predict(&creative));
+        head.update(&creative, "", 20.0, 0.0);
+        forgetful.update(&creative, "", 20.0, 0.0);
+        assert!(forgetful.predict(&creative, "") < head.predict(&creative, ""));
     }
 
     #[test]
     fn more_evidence_means_more_certainty() {
         let mut head = FtrlHead::new(FtrlConfig::default());
         let creative = features(&["has_number"]);
-        let untrained = head.certainty_without(&creative, None).equivalent_trials();
+        let untrained = head.certainty_without(&creative, "", None).equivalent_trials();
         // 2% CTR: one click in every fifth event of ten impressions.
         for event in 0..500 {
             let clicks = if event % 5 == 0 { 1.0 } else { 0.0 };
-            head.update(&creative, 10.0, clicks);
+            head.update(&creative, "", 10.0, clicks);
         }
-        let trained = head.certainty_without(&creative, None).equivalent_trials();
+        let trained = head.certainty_without(&creative, "", None).equivalent_trials();
         assert!(untrained < 100.0, "an untrained head claims {untrained} trials");
         assert!(trained > 10.0 * untrained, "{trained} vs {untrained}");
     }

@@ -20,6 +20,9 @@ pub const MAX_COUNT: f64 = 1e12;
 pub struct LearningUpdate {
     /// Empty when the event is not about a known ad.
     pub ad_id: String,
+    /// The ad's account (empty: unknown): both heads learn each account's own level apart from what its
+    /// creatives' features are worth.
+    pub account_id: String,
     pub features: EncodedFeatures,
     pub impressions: f64,
     pub clicks: f64,
@@ -144,8 +147,9 @@ impl InstantLearner {
     pub fn apply(&mut self, update: &LearningUpdate) -> AppliedUpdate {
         debug_assert!(update.validate().is_ok());
         let features = &update.features;
-        let ctr_before = self.ctr.model.predict(features);
-        let conversion_rate_before = self.conversion.model.predict(features);
+        let account = self.offset_account(&update.account_id);
+        let ctr_before = self.ctr.model.predict(features, account);
+        let conversion_rate_before = self.conversion.model.predict(features, account);
         self.updates_applied += 1;
         if features.is_empty() {
             return AppliedUpdate {
@@ -157,39 +161,47 @@ impl InstantLearner {
             };
         }
         let drift = self.config.drift.clone();
-        let ctr_step = self.ctr.learn(features, update.impressions, update.clicks, &drift);
-        let conversion_step = self
-            .conversion
-            .learn(features, update.matured_clicks, update.conversions, &drift);
+        let ctr_step = self
+            .ctr
+            .learn(features, account, update.impressions, update.clicks, &drift);
+        let conversion_step =
+            self.conversion
+                .learn(features, account, update.matured_clicks, update.conversions, &drift);
         self.remember_contribution(update, ctr_step.gradient, conversion_step.gradient);
         AppliedUpdate {
             ctr_before,
-            ctr_after: self.ctr.model.predict(features),
+            ctr_after: self.ctr.model.predict(features, account),
             conversion_rate_before,
-            conversion_rate_after: self.conversion.model.predict(features),
+            conversion_rate_after: self.conversion.model.predict(features, account),
             drift_detected: ctr_step.drift_detected || conversion_step.drift_detected,
         }
     }
 
-    pub fn predict_ctr(&self, features: &EncodedFeatures) -> f64 {
-        self.ctr.model.predict(features)
+    /// The CTR predicted for `features` in `account_id` (empty: no particular account).
+    pub fn predict_ctr(&self, features: &EncodedFeatures, account_id: &str) -> f64 {
+        self.ctr.model.predict(features, self.offset_account(account_id))
     }
 
-    pub fn predict_conversions_per_click(&self, features: &EncodedFeatures) -> f64 {
-        self.conversion.model.predict(features)
+    /// The conversions per click predicted for `features` in `account_id` (empty: no particular account).
+    pub fn predict_conversions_per_click(&self, features: &EncodedFeatures, account_id: &str) -> f64 {
+        self.conversion.model.predict(features, self.offset_account(account_id))
     }
 
-    /// The prior for `ad_id` with `features`, leaving out that ad's own events.
-    pub fn prior_for(&self, ad_id: &str, features: &EncodedFeatures) -> LearnedPrior {
+    /// The prior for `ad_id` of `account_id` with `features`, leaving out that ad's own events.
+    pub fn prior_for(&self, ad_id: &str, account_id: &str, features: &EncodedFeatures) -> LearnedPrior {
         let own = self
             .ads
             .get(ad_id)
             .filter(|contribution| contribution.features_fingerprint == features.fingerprint());
-        let ctr = self.ctr.model.certainty_without(features, own.map(|own| &own.ctr));
+        let account = self.offset_account(account_id);
+        let ctr = self
+            .ctr
+            .model
+            .certainty_without(features, account, own.map(|own| &own.ctr));
         let conversion = self
             .conversion
             .model
-            .certainty_without(features, own.map(|own| &own.conversion));
+            .certainty_without(features, account, own.map(|own| &own.conversion));
         LearnedPrior {
             ctr: head_prior(ctr, self.config.ctr.max_prior_trials),
             conversions_per_click: head_prior(conversion, self.config.conversion.max_prior_trials),
@@ -220,6 +232,11 @@ impl InstantLearner {
 
     pub fn tracked_ads(&self) -> usize {
         self.ads.len()
+    }
+
+    /// The account whose offset a prediction or update uses: none when offsets are off.
+    fn offset_account<'account>(&self, account_id: &'account str) -> &'account str {
+        if self.config.account_offsets { account_id } else { "" }
     }
 
     fn remember_contribution(&mut self, update: &LearningUpdate, ctr_gradient: f64, conversion_gradient: f64) {
@@ -258,14 +275,21 @@ impl LearningHead {
         }
     }
 
-    fn learn(&mut self, features: &EncodedFeatures, trials: f64, successes: f64, drift: &DriftConfig) -> HeadStep {
+    fn learn(
+        &mut self,
+        features: &EncodedFeatures,
+        account: &str,
+        trials: f64,
+        successes: f64,
+        drift: &DriftConfig,
+    ) -> HeadStep {
         if trials == 0.0 && successes == 0.0 {
             return HeadStep {
                 gradient: 0.0,
                 drift_detected: false,
             };
         }
-        let (loss, gradient) = self.model.update(features, trials, successes);
+        let (loss, gradient) = self.model.update(features, account, trials, successes);
         // Only complete observations feed the drift test: a conversion reported alone (its clicks come in
         // another event) always has a high loss and would look like drift.
         let complete = trials > 0.0 && successes <= trials;

@@ -134,7 +134,7 @@ fn on_a_stream_with_known_weights_the_log_loss_is_within_two_percent_of_an_offli
             let creative = random_creative(&mut random);
             let p = true_probability(true_bias, &true_weights, &creative.present);
             let clicks = Binomial::new(100, p).expect("valid").sample(&mut random) as f64;
-            online_loss += log_loss(learner.predict_ctr(&creative.features), 100.0, clicks);
+            online_loss += log_loss(learner.predict_ctr(&creative.features, ""), 100.0, clicks);
             let offline_logit = offline[0]
                 + creative
                     .present
@@ -173,7 +173,7 @@ fn run(stream: &[(EncodedFeatures, f64)], config: &LearnerConfig) -> (Vec<usize>
     let mut loss_after_flip = 0.0;
     for (index, (features, label)) in stream.iter().enumerate() {
         if index >= 3_500 {
-            loss_after_flip += log_loss(learner.predict_ctr(features), 1.0, *label);
+            loss_after_flip += log_loss(learner.predict_ctr(features, ""), 1.0, *label);
         }
         if learner.apply(&ctr_update(features, 1.0, *label)).drift_detected {
             alarms.push(index);
@@ -234,6 +234,7 @@ fn replaying_the_same_updates_gives_identical_state_even_through_a_snapshot() {
         .enumerate()
         .map(|(index, (features, label))| LearningUpdate {
             ad_id: format!("ad-{}", index % 40),
+            account_id: format!("act_{}", index % 3),
             features: features.clone(),
             impressions: 1.0,
             clicks: *label,
@@ -267,8 +268,8 @@ fn an_ads_prior_leaves_out_its_own_events() {
             ..ctr_update(&star, 100.0, 10.0)
         });
     }
-    let for_a_new_ad = learner.prior_for("new-ad", &star);
-    let for_the_star_itself = learner.prior_for("star", &star);
+    let for_a_new_ad = learner.prior_for("new-ad", "", &star);
+    let for_the_star_itself = learner.prior_for("star", "", &star);
     assert!(
         for_a_new_ad.ctr.expected_rate > 0.05,
         "a new ad with the star's features should inherit its CTR: {for_a_new_ad:?}"
@@ -279,6 +280,62 @@ fn an_ads_prior_leaves_out_its_own_events() {
     );
     assert!(for_a_new_ad.ctr.strength_trials > for_the_star_itself.ctr.strength_trials);
     assert!(for_a_new_ad.ctr.strength_trials <= LearnerConfig::default().ctr.max_prior_trials);
+}
+
+/// Two accounts at different levels (3% and 1% CTR) in which `has_face` is worth nothing, but three of
+/// the better account's four video ads have a face and one of the other's four: 60 days of delivery.
+fn learner_after_two_accounts_of_different_levels(account_offsets: bool) -> InstantLearner {
+    let mut learner = InstantLearner::new(LearnerConfig {
+        account_offsets,
+        ..LearnerConfig::default()
+    });
+    let with_face = encode_features([("is_video", 1.0), ("has_face", 1.0)], 64).expect("valid");
+    let without_face = encode_features([("is_video", 1.0)], 64).expect("valid");
+    let ads = [
+        ("act_high", 0.03, [true, true, true, false]),
+        ("act_low", 0.01, [true, false, false, false]),
+    ];
+    let mut random = Pcg64::seed_from_u64(11);
+    for _day in 0..60 {
+        for (account, ctr, faces) in ads {
+            for (index, has_face) in faces.into_iter().enumerate() {
+                let clicks = Binomial::new(2_000, ctr).expect("valid").sample(&mut random) as f64;
+                learner.apply(&LearningUpdate {
+                    ad_id: format!("{account}-{index}"),
+                    account_id: account.to_owned(),
+                    ..ctr_update(if has_face { &with_face } else { &without_face }, 2_000.0, clicks)
+                });
+            }
+        }
+    }
+    learner
+}
+
+#[test]
+fn account_offsets_keep_a_better_accounts_level_out_of_its_features_weights() {
+    let face_weight = |learner: &InstantLearner| {
+        learner
+            .ctr_head()
+            .weights()
+            .find(|(name, _)| *name == "has_face")
+            .map_or(0.0, |(_, weight)| weight)
+    };
+    let confounded = learner_after_two_accounts_of_different_levels(false);
+    let with_offsets = learner_after_two_accounts_of_different_levels(true);
+    assert!(
+        face_weight(&confounded) > 0.3,
+        "without offsets the face takes the better account's credit: {}",
+        face_weight(&confounded)
+    );
+    assert!(
+        face_weight(&with_offsets).abs() < 0.15,
+        "with offsets the face is worth about nothing, as it is: {}",
+        face_weight(&with_offsets)
+    );
+    // A new ad with a face in the weaker account is priored at that account's level, not the better one's.
+    let face = encode_features([("is_video", 1.0), ("has_face", 1.0)], 64).expect("valid");
+    let prior = with_offsets.prior_for("new-ad", "act_low", &face).ctr.expected_rate;
+    assert!((0.007..0.014).contains(&prior), "{prior}");
 }
 
 #[test]
@@ -314,8 +371,8 @@ fn one_conversion_with_a_huge_value_does_not_teach_that_everything_converts() {
         ..LearningUpdate::default()
     });
     let other = encode_features([("has_number", 1.0)], 64).expect("valid");
-    assert!(learner.predict_conversions_per_click(&other) < 0.1);
-    assert!(learner.predict_conversions_per_click(&deal) < 0.5);
+    assert!(learner.predict_conversions_per_click(&other, "") < 0.1);
+    assert!(learner.predict_conversions_per_click(&deal, "") < 0.5);
 }
 
 /// Held-out calibration: outcomes regressed on the learner's logit by logistic regression (Newton's method
@@ -365,7 +422,7 @@ fn on_held_out_events_the_learner_beats_the_base_rate_and_is_calibrated() {
             let creative = random_creative(&mut random);
             let p = true_probability(-3.5, &true_weights, &creative.present);
             let clicks = Binomial::new(50, p).expect("valid").sample(&mut random) as f64;
-            let predicted = learner.predict_ctr(&creative.features);
+            let predicted = learner.predict_ctr(&creative.features, "");
             learner_loss += log_loss(predicted, 50.0, clicks);
             base_loss += log_loss(base_rate, 50.0, clicks);
             held_out.push((predicted, 50.0, clicks));

@@ -5,7 +5,8 @@
 //! - `allocator`: uniform, seed-v1, ts-basic, adloop and the oracle held to adloop's change limit, on every
 //!   allocator scenario; adloop against ts-basic, paired.
 //! - `learners`: adloop with its learners against adloop with priors off, on the scenarios where creative
-//!   features matter, mean nothing or flip between accounts; and the bound a perfect learner would give
+//!   features matter, mean nothing or flip between accounts; and two bounds: what a perfect learner of
+//!   creative features would give (`adloop-feature-priors`), and a learner that knew each ad's true rates
 //!   (`adloop-true-priors`).
 
 use std::fmt::Write as _;
@@ -56,7 +57,12 @@ const LEARNER_SCENARIOS: &[&str] = &[
     "creative-reversed",
     "stationary-10",
 ];
-const LEARNER_POLICIES: &[&str] = &["adloop", "adloop-priors-off", "adloop-true-priors"];
+const LEARNER_POLICIES: &[&str] = &[
+    "adloop",
+    "adloop-priors-off",
+    "adloop-feature-priors",
+    "adloop-true-priors",
+];
 
 /// The table over seeds `first_seed..first_seed + seeds`, reading scenarios from `scenarios_dir`;
 /// `on_scenario_done` hears each scenario's name as it finishes.
@@ -144,6 +150,7 @@ fn header(table: QualityTable) -> String {
             "losing-ad spend in first 72 h, adloop − priors-off [95%]",
             "relative",
             "total value, adloop / priors-off",
+            "bound: feature-explained priors − priors-off regret",
             "bound: true-rate priors − priors-off regret",
         ],
     };
@@ -171,15 +178,15 @@ fn allocator_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
 }
 
 fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
-    let [adloop, priors_off, true_priors] = summaries else {
+    let [adloop, priors_off, feature_priors, true_priors] = summaries else {
         return String::new();
     };
     let Some(paired) = paired_regret_difference(scenario, adloop, priors_off) else {
         return String::new();
     };
-    let bound = (true_priors.regret.mean - priors_off.regret.mean) / priors_off.regret.mean;
+    let bound_of = |bound: &PolicySummary| (bound.regret.mean - priors_off.regret.mean) / priors_off.regret.mean;
     format!(
-        "| {} | {} | {} | {} | {:+.1}% | {} | {:+.1}% | {:.3} | {:+.1}% |",
+        "| {} | {} | {} | {} | {:+.1}% | {} | {:+.1}% | {:.3} | {:+.1}% | {:+.1}% |",
         scenario.name,
         interval(adloop.regret),
         interval(priors_off.regret),
@@ -188,7 +195,8 @@ fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
         interval(paired.young_losing_spend_difference),
         100.0 * finite_or_zero(paired.young_losing_spend_relative),
         adloop.total_value.mean / priors_off.total_value.mean,
-        100.0 * finite_or_zero(bound),
+        100.0 * finite_or_zero(bound_of(feature_priors)),
+        100.0 * finite_or_zero(bound_of(true_priors)),
     )
 }
 

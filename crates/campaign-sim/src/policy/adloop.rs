@@ -31,11 +31,21 @@ pub struct Adloop {
     max_change_fraction: f64,
     /// The instant learner and what it was last shown; `None` runs the allocator without learned priors.
     learning: Option<PolicyLearning>,
-    /// Give every ad a prior at its hidden true rates instead (`adloop-true-priors`, a bound, not a policy).
-    priors_from_truth: bool,
+    /// Give every ad a prior from its hidden truths instead (the bounds, not policies).
+    priors_from_truth: Option<TruthPriors>,
 }
 
-/// The source name of the priors `adloop-true-priors` gives.
+/// Which hidden rates the bounds give as priors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TruthPriors {
+    /// Each ad's true rates (`adloop-true-priors`): the most any learner could give.
+    WholeRates,
+    /// The part of them its creative features explain (`adloop-feature-priors`): the most a learner that
+    /// predicts from creative features alone could give.
+    FeatureExplainedRates,
+}
+
+/// The source name of the priors the bounds give.
 const TRUE_RATES_SOURCE: &str = "true_rates";
 /// Strength of a true-rate prior: far beyond the allocator's caps, so the caps decide.
 const TRUE_PRIOR_STRENGTH: f64 = 1e6;
@@ -70,7 +80,18 @@ impl Adloop {
     pub fn with_true_priors(seed: u64) -> Adloop {
         Adloop {
             name: "adloop-true-priors",
-            priors_from_truth: true,
+            priors_from_truth: Some(TruthPriors::WholeRates),
+            ..Adloop::without_priors(seed)
+        }
+    }
+
+    /// The allocator given priors at the part of the ads' true rates their creative features explain, as
+    /// certain as its caps allow: how much a perfect learner of creative features could lower adloop's
+    /// regret (between priors-off and `adloop-true-priors`, which also knows each ad's own luck).
+    pub fn with_feature_priors(seed: u64) -> Adloop {
+        Adloop {
+            name: "adloop-feature-priors",
+            priors_from_truth: Some(TruthPriors::FeatureExplainedRates),
             ..Adloop::without_priors(seed)
         }
     }
@@ -81,7 +102,7 @@ impl Adloop {
             config,
             seed,
             max_change_fraction: super::DEFAULT_MAX_CHANGE_FRACTION,
-            priors_from_truth: false,
+            priors_from_truth: None,
             learning: Some(PolicyLearning {
                 learner: InstantLearner::new(LearnerConfig::default()),
                 feed: DeliveryFeed::default(),
@@ -128,6 +149,7 @@ pub fn delivery_totals(observation: &Observation, max_features: usize) -> Vec<De
             let features = encode_features(raw, max_features).ok()?;
             Some(DeliveryTotals {
                 ad_id: ad.identity.ad_id.clone(),
+                account_id: ad.identity.account_id.clone(),
                 features,
                 impressions: ad.impressions,
                 clicks: ad.clicks,
@@ -246,14 +268,18 @@ pub fn allocation_request(observation: &Observation, seed: u64, max_change_fract
     }
 }
 
-/// Every ad's prior at its true rates (`adloop-true-priors`).
-fn add_true_rate_priors(request: &mut AllocationRequest, true_rates: &[crate::policy::TrueRates]) {
+/// Every ad's prior at its true rates, whole or as far as its features explain them (the bounds).
+fn add_true_rate_priors(request: &mut AllocationRequest, true_rates: &[crate::policy::TrueRates], which: TruthPriors) {
     for (ad, rates) in request.ads.iter_mut().zip(true_rates) {
+        let (ctr, conversions_per_click) = match which {
+            TruthPriors::WholeRates => (rates.ctr, rates.conversions_per_click),
+            TruthPriors::FeatureExplainedRates => (rates.ctr_from_features, rates.conversions_per_click_from_features),
+        };
         ad.priors.push(Prior {
             source: TRUE_RATES_SOURCE.to_owned(),
-            expected_ctr: rates.ctr,
+            expected_ctr: ctr,
             ctr_strength_impressions: TRUE_PRIOR_STRENGTH,
-            expected_conversions_per_click: rates.conversions_per_click,
+            expected_conversions_per_click: conversions_per_click,
             conversion_strength_conversions: TRUE_PRIOR_STRENGTH,
             rates_are_lifts: false,
         });
@@ -267,8 +293,8 @@ impl Policy for Adloop {
 
     fn decide(&mut self, observation: &Observation, hidden: &HiddenTruths<'_>) -> Result<Vec<MinorUnits>, PolicyError> {
         let mut request = allocation_request(observation, self.seed, self.max_change_fraction);
-        if self.priors_from_truth {
-            add_true_rate_priors(&mut request, hidden.true_rates);
+        if let Some(which) = self.priors_from_truth {
+            add_true_rate_priors(&mut request, hidden.true_rates, which);
         }
         if let Some(learning) = &mut self.learning {
             learning.learn_from(observation, &self.config.reporting_delay);

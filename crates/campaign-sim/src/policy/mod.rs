@@ -19,7 +19,8 @@ use crate::observation::Observation;
 
 /// What the world knows and policies must not: each observed ad's true ROAS and rates now, in observation
 /// order. Only the bounds other policies are measured against read them: the oracles, and
-/// `adloop-true-priors` (the allocator given priors from the true rates: the most a learner could give it).
+/// `adloop-true-priors` and `adloop-feature-priors` (the allocator given priors from the true rates, or from
+/// the part of them the ads' creative features explain: the most a learner could give it).
 pub struct HiddenTruths<'a> {
     pub true_roas: &'a [f64],
     pub true_rates: &'a [TrueRates],
@@ -27,11 +28,15 @@ pub struct HiddenTruths<'a> {
     pub daily_auction_curves: &'a [crate::auction::AuctionCurve],
 }
 
-/// One ad's expected CTR and conversions per click now (before seasonality and daily noise).
+/// One ad's expected CTR and conversions per click now (before seasonality and daily noise), and the part
+/// of each its creative features explain (the rate without the ad's own luck in its group's draw: what a
+/// learner that knew every feature's effect exactly could predict).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrueRates {
     pub ctr: f64,
     pub conversions_per_click: f64,
+    pub ctr_from_features: f64,
+    pub conversions_per_click_from_features: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +62,7 @@ pub const BUILT_IN_POLICY_NAMES: &[&str] = &[
     "oracle",
     "oracle-limited",
     "adloop-true-priors",
+    "adloop-feature-priors",
 ];
 
 /// How the adloop policies and the limited oracle run: the allocator's constants, and the change limit
@@ -99,6 +105,7 @@ pub fn built_in_policy_with(name: &str, seed: u64, settings: &PolicySettings) ->
             max_change_fraction: settings.max_change_fraction,
         })),
         "adloop-true-priors" => Some(Box::new(Adloop::with_true_priors(seed).configured(settings))),
+        "adloop-feature-priors" => Some(Box::new(Adloop::with_feature_priors(seed).configured(settings))),
         _ => None,
     }
 }

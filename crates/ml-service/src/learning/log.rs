@@ -16,7 +16,7 @@ pub const CATCH_UP_PAGE: i64 = 10_000;
 pub struct LoggedEvent {
     pub seq: i64,
     pub event_id: String,
-    pub account_id: String,
+    /// The update, its ad account included (empty when the event named none).
     pub update: LearningUpdate,
     /// The client's embedding of the creative, when it sent one.
     pub embedding: Option<Vec<f32>>,
@@ -53,9 +53,9 @@ pub async fn events_after(
             Ok(LoggedEvent {
                 seq: row.try_get("seq")?,
                 event_id: row.try_get("event_id")?,
-                account_id: row.try_get("account_id")?,
                 update: LearningUpdate {
                     ad_id: row.try_get("ad_id")?,
+                    account_id: row.try_get("account_id")?,
                     features: parse_features(&features)?,
                     impressions: row.try_get("impressions")?,
                     clicks: row.try_get("clicks")?,
@@ -132,7 +132,7 @@ pub async fn append(connection: &mut PgConnection, events: &[AcceptedEvent]) -> 
     let mut embeddings = Vec::with_capacity(events.len());
     for event in events {
         event_ids.push(event.event_id.as_str());
-        account_ids.push(event.account_id.as_str());
+        account_ids.push(event.update.account_id.as_str());
         ad_ids.push(event.update.ad_id.as_str());
         features.push(features_json(&event.update.features));
         impressions.push(event.update.impressions);

@@ -263,11 +263,9 @@ impl LearningService {
                     applied,
                 },
                 None => {
-                    let ctr = state.state.learner.predict_ctr(&event.update.features);
-                    let conversion_rate = state
-                        .state
-                        .learner
-                        .predict_conversions_per_click(&event.update.features);
+                    let (features, account_id) = (&event.update.features, &event.update.account_id);
+                    let ctr = state.state.learner.predict_ctr(features, account_id);
+                    let conversion_rate = state.state.learner.predict_conversions_per_click(features, account_id);
                     EventOutcome {
                         event_id: event.event_id.clone(),
                         duplicate: true,
@@ -336,9 +334,7 @@ impl LearningService {
             let page = log::events_after(connection, state.applied_through, i64::MAX).await?;
             let page_length = page.len() as i64;
             for event in page {
-                let applied = state
-                    .state
-                    .apply(&event.account_id, &event.update, event.embedding.as_deref());
+                let applied = state.state.apply(&event.update, event.embedding.as_deref());
                 state.applied_through = event.seq;
                 applied_count += 1;
                 if applied.drift_detected {
@@ -383,9 +379,7 @@ impl LearningService {
             let page = log::events_after(connection, replayed_through, state.applied_through).await?;
             let page_length = page.len() as i64;
             for event in page {
-                state
-                    .state
-                    .add_to_patterns(&event.account_id, &event.update, event.embedding.as_deref());
+                state.state.add_to_patterns(&event.update, event.embedding.as_deref());
                 replayed_through = event.seq;
             }
             if page_length < log::CATCH_UP_PAGE {

@@ -36,14 +36,15 @@ impl LearningState {
     }
 
     /// Applies one logged event to the learner and, when its account shares, to the pattern stores.
-    pub fn apply(&mut self, account_id: &str, update: &LearningUpdate, embedding: Option<&[f32]>) -> AppliedUpdate {
+    pub fn apply(&mut self, update: &LearningUpdate, embedding: Option<&[f32]>) -> AppliedUpdate {
         let applied = self.learner.apply(update);
-        self.add_to_patterns(account_id, update, embedding);
+        self.add_to_patterns(update, embedding);
         applied
     }
 
     /// Adds the event to the pattern stores only (rebuilding them after the sharing accounts changed).
-    pub fn add_to_patterns(&mut self, account_id: &str, update: &LearningUpdate, embedding: Option<&[f32]>) {
+    pub fn add_to_patterns(&mut self, update: &LearningUpdate, embedding: Option<&[f32]>) {
+        let account_id = update.account_id.as_str();
         if !self.sharing_accounts.contains(account_id) {
             return;
         }

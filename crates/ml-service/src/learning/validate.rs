@@ -11,8 +11,8 @@ pub const MAX_AD_ID_LENGTH: usize = 100;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcceptedEvent {
     pub event_id: String,
-    /// The ad account (for the cross-learner; empty when not given).
-    pub account_id: String,
+    /// The update, with the ad account (the learner's account offsets and the cross-learner; empty when not
+    /// given).
     pub update: LearningUpdate,
     /// The event carried no features: the ad's last known ones are used (looked up under the log's lock).
     pub needs_known_features: bool,
@@ -109,7 +109,7 @@ fn accept_event(
             "an event needs creative features or an ad (ids.ad_id) whose features are known",
         ));
     }
-    let update = counted_update(ad_id, features, event, kind);
+    let update = counted_update(ad_id, account_id, features, event, kind);
     update.validate().map_err(count_refusal)?;
     let value = match &event.value {
         None => None,
@@ -129,7 +129,6 @@ fn accept_event(
         .map_err(|rule| refusal("creative_embedding", &rule))?;
     Ok(AcceptedEvent {
         event_id: event_id.to_owned(),
-        account_id: account_id.to_owned(),
         needs_known_features: update.features.is_empty(),
         update,
         value,
@@ -139,9 +138,16 @@ fn accept_event(
 }
 
 /// The event's counts; when it gives none, its kind supplies one.
-fn counted_update(ad_id: &str, features: EncodedFeatures, event: &LearningEvent, kind: EventKind) -> LearningUpdate {
+fn counted_update(
+    ad_id: &str,
+    account_id: &str,
+    features: EncodedFeatures,
+    event: &LearningEvent,
+    kind: EventKind,
+) -> LearningUpdate {
     let mut update = LearningUpdate {
         ad_id: ad_id.to_owned(),
+        account_id: account_id.to_owned(),
         features,
         impressions: event.impressions,
         clicks: event.clicks,

@@ -344,16 +344,18 @@ pub async fn list_ad_changes(
     RawQuery(raw_query): RawQuery,
 ) -> Result<Json<Value>, ServiceError> {
     let query: ListQuery = parse_query(raw_query.as_deref())?;
-    if let Some(wanted) = &query.state
-        && crate::executor::change::ChangeState::parse(wanted).is_none()
-    {
-        return Err(invalid("state".into(), format!("`{wanted}` is not a change state")));
-    }
+    let wanted_state = match &query.state {
+        None => None,
+        Some(wanted) => Some(
+            crate::executor::change::ChangeState::parse(wanted)
+                .ok_or_else(|| invalid("state".into(), format!("`{wanted}` is not a change state")))?,
+        ),
+    };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let rows = queue::list(
         &state.database_pool,
         &tenant,
-        query.state.as_deref(),
+        wanted_state,
         query.account.as_deref(),
         query.before,
         limit,

@@ -85,6 +85,9 @@ impl GatewaySettings {
         if let Err((key, rule)) = settings.executor.pacing.validate() {
             return Err(ConfigError::rule_violated(&format!("executor.pacing.{key}"), rule));
         }
+        if let Err((key, rule)) = settings.executor.retention.validate() {
+            return Err(ConfigError::rule_violated(&format!("executor.retention.{key}"), rule));
+        }
         if settings.ml_service.request_timeout_ms == 0 {
             return Err(ConfigError::rule_violated(
                 "ml_service.request_timeout_ms",

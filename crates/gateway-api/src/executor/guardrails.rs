@@ -46,11 +46,19 @@ impl GuardrailSettings {
         if !positive_fraction(self.max_net_change_fraction) {
             return Err(("max_net_change_fraction", "must be a positive fraction"));
         }
-        if !(self.net_change_window_seconds >= 0.0 && self.net_change_window_seconds.is_finite()) {
-            return Err(("net_change_window_seconds", "must be zero or more seconds"));
+        // Finished changes are kept a little longer than this (`retention`), so no window outlives its history.
+        let window = 0.0..=super::retention::MAX_GUARDRAIL_WINDOW_SECONDS;
+        if !window.contains(&self.net_change_window_seconds) {
+            return Err((
+                "net_change_window_seconds",
+                "must be between 0 and 604800 seconds (a week)",
+            ));
         }
-        if !(self.min_seconds_between_changes >= 0.0 && self.min_seconds_between_changes.is_finite()) {
-            return Err(("min_seconds_between_changes", "must be zero or more seconds"));
+        if !window.contains(&self.min_seconds_between_changes) {
+            return Err((
+                "min_seconds_between_changes",
+                "must be between 0 and 604800 seconds (a week)",
+            ));
         }
         if !(0.0..=1.0).contains(&self.min_confidence) {
             return Err(("min_confidence", "must be between 0 and 1"));
@@ -650,6 +658,14 @@ mod tests {
             ..GuardrailSettings::default()
         };
         assert_eq!(no_step.validate().unwrap_err().0, "max_change_fraction_per_step");
+        let longer_than_finished_changes_are_kept = GuardrailSettings {
+            net_change_window_seconds: 8.0 * 24.0 * 3600.0,
+            ..GuardrailSettings::default()
+        };
+        assert_eq!(
+            longer_than_finished_changes_are_kept.validate().unwrap_err().0,
+            "net_change_window_seconds"
+        );
         let inverted = GuardrailSettings {
             min_budget: Some(5_000),
             max_budget: Some(1_000),

@@ -40,6 +40,12 @@ pub struct PauseLabels {
     pub scope: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrunedLabels {
+    /// changes (finished and dead letters), audit_entries or idempotency_keys.
+    pub kind: &'static str,
+}
+
 #[derive(Clone, Debug)]
 pub struct ExecutorMetrics {
     pub changes: Family<OutcomeLabels, Counter>,
@@ -50,6 +56,7 @@ pub struct ExecutorMetrics {
     pub self_pauses: Family<PauseLabels, Counter>,
     pub queue_changes: Family<StateLabels, Gauge>,
     pub oldest_due_change_seconds: Gauge<f64, AtomicU64>,
+    pub pruned_rows: Family<PrunedLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -68,6 +75,7 @@ impl Default for ExecutorMetrics {
             self_pauses: Family::default(),
             queue_changes: Family::default(),
             oldest_due_change_seconds: Gauge::default(),
+            pruned_rows: Family::default(),
         }
     }
 }
@@ -116,7 +124,22 @@ impl ExecutorMetrics {
             "How long the oldest due change has waited to be claimed (0 when none is due)",
             metrics.oldest_due_change_seconds.clone(),
         );
+        registry.register(
+            "pruned_rows",
+            "Rows removed past their retention (executor.retention), by kind",
+            metrics.pruned_rows.clone(),
+        );
         metrics
+    }
+
+    pub fn count_pruned(&self, report: &super::retention::PruneReport) {
+        for (kind, rows) in [
+            ("changes", report.changes),
+            ("audit_entries", report.audit_entries),
+            ("idempotency_keys", report.idempotency_keys),
+        ] {
+            self.pruned_rows.get_or_create(&PrunedLabels { kind }).inc_by(rows);
+        }
     }
 
     pub fn set_queue_depth(&self, depth: &super::queue::QueueDepth) {

@@ -22,6 +22,7 @@ pub mod lease_keeper;
 pub mod metrics;
 pub mod pacing;
 pub mod queue;
+pub mod retention;
 pub mod service;
 pub mod table_statistics;
 pub mod worker;

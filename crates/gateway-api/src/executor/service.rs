@@ -1,7 +1,8 @@
 //! The executor running inside the gateway: `executor.workers` worker tasks, each running rounds while
 //! changes are due and otherwise sleeping until a wake-up (`LISTEN adloop_ad_changes`, relayed by one
 //! listener task) or the poll interval; one housekeeping task that rescues expired leases on its own
-//! interval and analyses the queue table when it grew (`table_statistics`). Several workers let one round
+//! interval, analyses the queue table when it grew (`table_statistics`) and prunes rows past their
+//! retention (`retention`). Several workers let one round
 //! wait for Postgres while another waits for the Graph API. On stop every worker finishes the round in
 //! hand (every claimed change gets an outcome) and exits.
 
@@ -14,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::metrics::ExecutorMetrics;
 use super::queue::{self, WAKE_UP_CHANNEL};
+use super::retention::{self, RetentionSettings};
 use super::table_statistics;
 use super::worker::Executor;
 
@@ -30,6 +32,7 @@ pub fn spawn_executor(executor: Executor, pool: PgPool, stop: watch::Receiver<bo
             pool,
             executor.metrics().clone(),
             Duration::from_secs(executor.settings().rescue_interval_seconds),
+            executor.settings().retention.clone(),
             stop.clone(),
         ));
         let workers: Vec<JoinHandle<()>> = (0..executor.settings().workers.max(1))
@@ -107,16 +110,36 @@ async fn relay_wake_ups(pool: PgPool, wake_up: watch::Sender<u64>, mut stop: wat
     }
 }
 
-/// Rescues expired leases and measures the queue's depth on one interval, and refreshes the queue's
-/// planner statistics on another.
+/// Rescues expired leases and measures the queue's depth on one interval, refreshes the queue's planner
+/// statistics on another, and prunes on a third (the first pass at start).
 async fn keep_house(
     pool: PgPool,
     metrics: ExecutorMetrics,
     rescue_interval: Duration,
+    retention: RetentionSettings,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut last_rescue: Option<tokio::time::Instant> = None;
+    let mut last_prune: Option<tokio::time::Instant> = None;
+    let prune_interval = Duration::from_secs(retention.prune_interval_seconds);
     loop {
+        if last_prune.is_none_or(|pruned_at| pruned_at.elapsed() >= prune_interval) {
+            match retention::prune_once(&pool, &retention).await {
+                Ok(report) => {
+                    metrics.count_pruned(&report);
+                    if report.total() > 0 {
+                        tracing::info!(
+                            changes = report.changes,
+                            audit_entries = report.audit_entries,
+                            idempotency_keys = report.idempotency_keys,
+                            "executor: pruned rows past their retention"
+                        );
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "executor: pruning failed"),
+            }
+            last_prune = Some(tokio::time::Instant::now());
+        }
         match table_statistics::analyze_queue_if_stale(&pool).await {
             Ok(true) => tracing::info!("executor: analysed the queue table (it grew since its statistics)"),
             Ok(false) => {}

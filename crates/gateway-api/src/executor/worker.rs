@@ -74,6 +74,9 @@ pub struct ExecutorSettings {
     /// Pausing an account from Meta's usage headers, shared by every worker.
     #[serde(default)]
     pub pacing: super::pacing::PacingSettings,
+    /// How long finished changes, the audit trail and idempotency keys are kept.
+    #[serde(default)]
+    pub retention: super::retention::RetentionSettings,
 }
 
 fn default_workers() -> usize {

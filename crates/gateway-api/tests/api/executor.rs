@@ -91,6 +91,7 @@ fn executor_settings(write_mode: WriteMode) -> ExecutorSettings {
         guardrails: GuardrailSettings::default(),
         enqueue_jitter: Default::default(),
         pacing: Default::default(),
+        retention: Default::default(),
     }
 }
 

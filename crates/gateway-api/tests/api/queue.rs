@@ -10,6 +10,7 @@ use adloop_test_support::TestDatabase;
 use gateway_api::executor::change::{ChangeRequest, ChangeState, NewAdChange, TargetStatus};
 use gateway_api::executor::controls;
 use gateway_api::executor::queue::{self, AttemptError, Fenced, Outcome};
+use gateway_api::executor::retention::{self, PruneReport, RetentionSettings};
 use sqlx::PgPool;
 
 const LONG_LEASE: Duration = Duration::from_secs(60);
@@ -781,4 +782,102 @@ async fn queue_depth_counts_open_changes_by_state_and_ages_the_oldest_due_one() 
     assert_eq!(count("running"), 1, "{depth:?}");
     assert_eq!(count("retryable"), 0, "{depth:?}");
     assert!(depth.oldest_due_seconds >= 90.0, "{depth:?}");
+}
+
+#[tokio::test]
+async fn retention_prunes_each_kind_of_row_past_its_own_age_and_nothing_else() {
+    let pool = queue_database().await;
+    let ids = enqueue_ids(
+        &pool,
+        &[
+            budget("set-old", 1_000, "old"),
+            budget("set-recent", 1_000, "recent"),
+            budget("set-dead", 1_000, "dead"),
+            budget("set-queued", 1_000, "queued"),
+        ],
+    )
+    .await;
+    let claimed = queue::claim(&pool, "worker", 3, LONG_LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let completed = Outcome::Completed {
+        detail: serde_json::json!({}),
+    };
+    let refused = Outcome::Discard {
+        error: AttemptError {
+            code: Some(100),
+            subcode: None,
+            message: "invalid parameter".into(),
+        },
+    };
+    for change in &claimed {
+        let outcome = if change.id == ids[2] { &refused } else { &completed };
+        queue::finish(&pool, "worker", change.id, change.attempt, outcome)
+            .await
+            .unwrap();
+    }
+    let age = |table: &str, column: &str, days: i32, id_column: &str, id: i64| {
+        let statement =
+            format!("UPDATE {table} SET {column} = now() - make_interval(days => $1) WHERE {id_column} = $2");
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .bind(days)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    // Completed 40 days ago (past the 30 kept), 10 days ago (kept); a dead letter of 40 days (90 kept); a
+    // change still queued since 100 days ago (never pruned: it has not finished).
+    age("ad_changes", "finalized_at", 40, "id", ids[0]).await;
+    age("ad_changes", "finalized_at", 10, "id", ids[1]).await;
+    age("ad_changes", "finalized_at", 40, "id", ids[2]).await;
+    age("ad_changes", "created_at", 100, "id", ids[3]).await;
+    // The old change's key is 8 days old (7 kept), the recent one's 3; the old change's audit entries 500
+    // days (400 kept).
+    age("ad_change_idempotency_keys", "created_at", 8, "ad_change_id", ids[0]).await;
+    age("ad_change_idempotency_keys", "created_at", 3, "ad_change_id", ids[1]).await;
+    age("audit_log", "at", 500, "ad_change_id", ids[0]).await;
+    let old_audit_entries: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE ad_change_id = $1")
+        .bind(ids[0])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    let settings = RetentionSettings {
+        batch_rows: 1,
+        ..RetentionSettings::default()
+    };
+    let report = retention::prune_once(&pool, &settings).await.unwrap();
+    assert_eq!(
+        report,
+        PruneReport {
+            changes: 1,
+            audit_entries: old_audit_entries as u64,
+            idempotency_keys: 1,
+        }
+    );
+    let changes_left: Vec<i64> = sqlx::query_scalar("SELECT id FROM ad_changes ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(changes_left, ids[1..].to_vec());
+    let keys_left: Vec<String> =
+        sqlx::query_scalar("SELECT idempotency_key FROM ad_change_idempotency_keys ORDER BY idempotency_key")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(keys_left, ["dead", "queued", "recent"]);
+    let audit_left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE ad_change_id = $1")
+        .bind(ids[1])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(audit_left >= 2, "the recent change keeps its trail");
+    assert_eq!(
+        retention::prune_once(&pool, &settings).await.unwrap(),
+        PruneReport::default(),
+        "a second pass finds nothing"
+    );
 }

@@ -2,9 +2,9 @@
 //! changes are due and otherwise sleeping until a wake-up (`LISTEN adloop_ad_changes`, relayed by one
 //! listener task) or the poll interval; one housekeeping task that rescues expired leases on its own
 //! interval, analyses the queue table when it grew (`table_statistics`) and prunes rows past their
-//! retention (`retention`). Several workers let one round
-//! wait for Postgres while another waits for the Graph API. On stop every worker finishes the round in
-//! hand (every claimed change gets an outcome) and exits.
+//! retention (`retention`). Several workers let one round wait for Postgres while another waits for the
+//! Graph API. On stop every worker finishes the round in hand (every claimed change gets an outcome) and
+//! exits.
 
 use std::time::Duration;
 

@@ -150,8 +150,8 @@ fn header(table: QualityTable) -> String {
             "losing-ad spend in first 72 h, adloop − priors-off [95%]",
             "relative",
             "total value, adloop / priors-off",
-            "bound: feature-explained priors − priors-off regret",
-            "bound: true-rate priors − priors-off regret",
+            "bound: feature-explained priors − priors-off (regret / losing-ad spend, 72 h)",
+            "bound: true-rate priors − priors-off (regret / losing-ad spend, 72 h)",
         ],
     };
     format!("| {} |\n|{}\n", columns.join(" | "), "---|".repeat(columns.len()))
@@ -184,9 +184,17 @@ fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
     let Some(paired) = paired_regret_difference(scenario, adloop, priors_off) else {
         return String::new();
     };
-    let bound_of = |bound: &PolicySummary| (bound.regret.mean - priors_off.regret.mean) / priors_off.regret.mean;
+    // A bound's effect on regret and on young losing ads' spend, as the learners' own is measured.
+    let bound_of = |bound: &PolicySummary| match paired_regret_difference(scenario, bound, priors_off) {
+        Some(paired) => format!(
+            "{:+.1}% / {:+.1}%",
+            100.0 * finite_or_zero(paired.relative),
+            100.0 * finite_or_zero(paired.young_losing_spend_relative)
+        ),
+        None => "–".to_owned(),
+    };
     format!(
-        "| {} | {} | {} | {} | {:+.1}% | {} | {:+.1}% | {:.3} | {:+.1}% | {:+.1}% |",
+        "| {} | {} | {} | {} | {:+.1}% | {} | {:+.1}% | {:.3} | {} | {} |",
         scenario.name,
         interval(adloop.regret),
         interval(priors_off.regret),
@@ -195,8 +203,8 @@ fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
         interval(paired.young_losing_spend_difference),
         100.0 * finite_or_zero(paired.young_losing_spend_relative),
         adloop.total_value.mean / priors_off.total_value.mean,
-        100.0 * finite_or_zero(bound_of(feature_priors)),
-        100.0 * finite_or_zero(bound_of(true_priors)),
+        bound_of(feature_priors),
+        bound_of(true_priors),
     )
 }
 

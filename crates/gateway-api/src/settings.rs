@@ -41,9 +41,7 @@ impl GatewaySettings {
         let settings: GatewaySettings = load_settings(COMPILED_DEFAULTS, environment)?;
         settings.server.socket_address()?;
         settings.database.validate()?;
-        if let Err((key, rule)) = settings.http_limits.validate() {
-            return Err(ConfigError::rule_violated(&format!("http_limits.{key}"), rule));
-        }
+        checked_section("http_limits", settings.http_limits.validate())?;
         let endpoint = &settings.ml_service.endpoint;
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err(ConfigError::rule_violated(
@@ -73,21 +71,10 @@ impl GatewaySettings {
                 "must be at least 1 and at most (database.max_connections - 2) / 2",
             ));
         }
-        if let Err((key, rule)) = settings.executor.guardrails.validate() {
-            return Err(ConfigError::rule_violated(&format!("executor.guardrails.{key}"), rule));
-        }
-        if let Err((key, rule)) = settings.executor.enqueue_jitter.validate() {
-            return Err(ConfigError::rule_violated(
-                &format!("executor.enqueue_jitter.{key}"),
-                rule,
-            ));
-        }
-        if let Err((key, rule)) = settings.executor.pacing.validate() {
-            return Err(ConfigError::rule_violated(&format!("executor.pacing.{key}"), rule));
-        }
-        if let Err((key, rule)) = settings.executor.retention.validate() {
-            return Err(ConfigError::rule_violated(&format!("executor.retention.{key}"), rule));
-        }
+        checked_section("executor.guardrails", settings.executor.guardrails.validate())?;
+        checked_section("executor.enqueue_jitter", settings.executor.enqueue_jitter.validate())?;
+        checked_section("executor.pacing", settings.executor.pacing.validate())?;
+        checked_section("executor.retention", settings.executor.retention.validate())?;
         if settings.ml_service.request_timeout_ms == 0 {
             return Err(ConfigError::rule_violated(
                 "ml_service.request_timeout_ms",
@@ -96,6 +83,11 @@ impl GatewaySettings {
         }
         Ok(settings)
     }
+}
+
+/// A settings section's own check, its failing key named under the section (`executor.pacing.{key}`).
+fn checked_section(section: &str, checked: Result<(), (&'static str, &'static str)>) -> Result<(), ConfigError> {
+    checked.map_err(|(key, rule)| ConfigError::rule_violated(&format!("{section}.{key}"), rule))
 }
 
 #[cfg(test)]

@@ -10,12 +10,15 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 /// The longest window any guardrail may look back over (`net_change_window_seconds`,
-/// `min_seconds_between_changes`): a week. Finished changes are kept at least a day longer, so pruning can
-/// never hide from a guardrail a change it must count.
-pub const MAX_GUARDRAIL_WINDOW_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+/// `min_seconds_between_changes`), in days: a week. Finished changes are kept at least a day longer, so
+/// pruning can never hide from a guardrail a change it must count.
+const MAX_GUARDRAIL_WINDOW_DAYS: u32 = 7;
 
-/// Fewest days finished changes may be kept when they are pruned at all (see `MAX_GUARDRAIL_WINDOW_SECONDS`).
-const MIN_FINISHED_CHANGE_DAYS: u32 = 8;
+/// The same window in seconds, as the guardrail settings count it.
+pub const MAX_GUARDRAIL_WINDOW_SECONDS: f64 = MAX_GUARDRAIL_WINDOW_DAYS as f64 * 24.0 * 3600.0;
+
+/// Fewest days finished changes may be kept when they are pruned at all.
+const MIN_FINISHED_CHANGE_DAYS: u32 = MAX_GUARDRAIL_WINDOW_DAYS + 1;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

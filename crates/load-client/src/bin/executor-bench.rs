@@ -46,6 +46,9 @@ struct Arguments {
     gateway_settings: Vec<(String, String)>,
 }
 
+/// Rows the bare claim/complete loop works through for the ceiling.
+const BARE_LOOP_ROWS: i64 = 10_000;
+
 const ALL_RUNS: [&str; 5] = [
     "batch-1",
     "batch-2",
@@ -181,8 +184,9 @@ async fn main() -> anyhow::Result<()> {
     let database = adloop_test_support::TestDatabase::create().await;
     let pool = sqlx::PgPool::connect(&database.url).await?;
     let bare_wal_before = executor_bench::wal_position(&pool).await?;
-    let ceiling = executor_bench::bare_claim_ceiling(&pool, 10_000, 2).await?;
-    let bare_wal_bytes_per_row = (executor_bench::wal_position(&pool).await? - bare_wal_before) as f64 / 10_000.0;
+    let ceiling = executor_bench::bare_claim_ceiling(&pool, BARE_LOOP_ROWS, 2).await?;
+    let bare_wal_bytes_per_row =
+        (executor_bench::wal_position(&pool).await? - bare_wal_before) as f64 / BARE_LOOP_ROWS as f64;
 
     println!(
         "| run | changes | enqueue (API) | end to end | changes/s | Graph requests | changes per request | states | audit entries | ad sets written twice |"

@@ -62,6 +62,18 @@ impl CivilDate {
     }
 }
 
+/// A Unix time as the Graph API writes object times (`created_time`): `2026-12-01T06:00:00+0000`.
+pub fn graph_time(unix_seconds: i64) -> String {
+    let date = civil_from_days(unix_seconds.div_euclid(86_400));
+    let second_of_day = unix_seconds.rem_euclid(86_400);
+    format!(
+        "{date}T{:02}:{:02}:{:02}+0000",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
 impl std::fmt::Display for CivilDate {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(formatter, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
@@ -92,6 +104,8 @@ mod tests {
         );
         assert!(CivilDate::parse("2026-02-29").is_none());
         assert!(CivilDate::parse("2026-1-05").is_none());
+        assert_eq!(graph_time(0), "1970-01-01T00:00:00+0000");
+        assert_eq!(graph_time(1_796_103_723), "2026-12-01T05:42:03+0000");
         for days in -1000..100_000 {
             assert_eq!(days_from_civil(civil_from_days(days)), days);
         }

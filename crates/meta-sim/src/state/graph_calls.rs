@@ -55,6 +55,9 @@ impl SimState {
             ("GET", Some("insights")) => self.read_insights(call),
             ("POST", Some("insights")) => self.start_report_run(call, &account_id),
             ("GET", Some("minimum_budgets")) if call.object_id.starts_with("act_") => Ok(self.read_minimum_budgets()),
+            ("GET", Some(edge @ ("campaigns" | "adsets" | "ads"))) if call.object_id.starts_with("act_") => {
+                self.list_account_objects(call, edge)
+            }
             ("POST", None) => self.update_object(&call.object_id, &call.params, source),
             ("DELETE", None) => {
                 let mut params = call.params.clone();
@@ -104,6 +107,54 @@ impl SimState {
         Ok(Value::Object(result))
     }
 
+    /// `GET act_{id}/campaigns|adsets|ads`: the account's objects of that kind with the requested fields, a
+    /// page at a time. As at Meta, archived and deleted ones are left out unless `effective_status` (a JSON
+    /// list) asks for them.
+    fn list_account_objects(&self, call: &GraphCall, edge: &str) -> Result<Value, GraphError> {
+        let kind = match edge {
+            "campaigns" => ObjectKind::Campaign,
+            "adsets" => ObjectKind::AdSet,
+            _ => ObjectKind::Ad,
+        };
+        let wanted_statuses: Vec<String> = match call.params.get("effective_status") {
+            Some(text) => serde_json::from_str(text).map_err(|_| {
+                GraphError::invalid_parameter(format!(
+                    "param effective_status must be a JSON list of statuses, e.g. [\"ACTIVE\",\"PAUSED\"]; got `{text}`"
+                ))
+            })?,
+            None => Vec::new(),
+        };
+        let is_listed = |status: &str| {
+            if wanted_statuses.is_empty() {
+                !matches!(status, "ARCHIVED" | "DELETED")
+            } else {
+                wanted_statuses.iter().any(|wanted| wanted == status)
+            }
+        };
+        let page = parse_page_request(&call.params)?;
+        let fields = call.params.get("fields").map(String::as_str);
+        let rows = self
+            .objects
+            .all()
+            .filter(|object| object.kind == kind && object.account_id == call.object_id)
+            .filter(|object| is_listed(self.objects.effective_status(object)))
+            .map(|object| self.read_object(&object.id, fields))
+            .collect::<Result<Vec<Value>, GraphError>>()?;
+        let link = format!("{}/{}/{edge}", call.link_base, call.object_id);
+        Ok(page_of_rows(rows, page, &link, &call.params))
+    }
+
+    /// When an object was created, as Unix seconds: an ad set or ad when its ad launched; an account or a
+    /// campaign when the simulation began.
+    fn created_unix(&self, object: &GraphObject) -> i64 {
+        let start_unix = crate::dates::days_from_civil(self.start_date) * 86_400;
+        let launch_hour = object
+            .truth_index
+            .and_then(|index| self.world.truths().get(index))
+            .map_or(0, |truth| i64::from(truth.launch_hour));
+        start_unix + launch_hour * 3600
+    }
+
     /// A field of an object, `Value::Null` when it exists but has no value, `None` when it does not exist.
     fn object_field(&self, object: &GraphObject, field: &str) -> Option<Value> {
         // Budgets cross the Graph API in Meta's units for the currency (adloop_money::GraphAmount).
@@ -124,6 +175,9 @@ impl SimState {
             (ObjectKind::AdAccount, "currency") => json!(self.scenario.currency.code()),
             (ObjectKind::AdAccount, "account_status") => json!(1),
             (ObjectKind::AdAccount, "timezone_name") => json!("Etc/UTC"),
+            (_, "created_time") => {
+                json!(crate::dates::graph_time(self.created_unix(object)))
+            }
             (ObjectKind::AdAccount, "min_daily_budget") => {
                 json!(self.minimum_daily_budget().to_graph_amount_rounded_down(currency).get())
             }

@@ -400,3 +400,47 @@ async fn an_archived_object_can_only_be_renamed_or_deleted_and_its_children_cann
     let (_, body) = sim.set_budget("23851000000002", 20000).await;
     assert_eq!(error_code(&body).0, 100, "{body}");
 }
+
+#[tokio::test]
+async fn an_account_lists_its_ads_a_page_at_a_time_without_archived_ones() {
+    let sim = spawn_meta_sim(&[]).await;
+    let list = |query: String| {
+        let sim = &sim;
+        async move {
+            sim.get(&format!("{VERSION}/{ACCOUNT}/ads?{query}&access_token={TOKEN}"))
+                .await
+        }
+    };
+    let (status, first_page) = list("fields=id,adset_id,effective_status,created_time&limit=4".into()).await;
+    assert_eq!(status, 200, "{first_page}");
+    let rows = first_page["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["id"], FIRST_AD);
+    assert_eq!(rows[0]["adset_id"], FIRST_AD_SET);
+    assert_eq!(rows[0]["effective_status"], "ACTIVE");
+    let created = rows[0]["created_time"].as_str().unwrap();
+    assert!(created.ends_with("T00:00:00+0000"), "{created}");
+    let after = first_page["paging"]["cursors"]["after"].as_str().unwrap();
+    let (_, rest) = list(format!("fields=id&limit=100&after={after}")).await;
+    assert_eq!(rest["data"].as_array().unwrap().len(), 6, "ten ads in all");
+    assert!(rest["paging"].get("next").is_none(), "{rest}");
+
+    sim.post_form(
+        &format!("{VERSION}/{FIRST_AD}"),
+        &[("status", "ARCHIVED"), ("access_token", TOKEN)],
+    )
+    .await;
+    let (_, listed) = list("fields=id&limit=100".into()).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 9, "archived ads are left out");
+    let (_, archived) = list("fields=id&effective_status=[\"ARCHIVED\"]".into()).await;
+    assert_eq!(archived["data"][0]["id"], FIRST_AD, "{archived}");
+    let (_, ad_sets) = sim
+        .get(&format!(
+            "{VERSION}/{ACCOUNT}/adsets?fields=daily_budget&limit=100&access_token={TOKEN}"
+        ))
+        .await;
+    assert_eq!(ad_sets["data"].as_array().unwrap().len(), 10);
+    assert_eq!(ad_sets["data"][0]["daily_budget"], "10000");
+    let (status, refused) = list("effective_status=ACTIVE".into()).await;
+    assert_eq!((status, error_code(&refused).0), (400, 100), "{refused}");
+}

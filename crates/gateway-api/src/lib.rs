@@ -1,8 +1,10 @@
 //! gateway-api: adloop's HTTP front door. It calls ml-service over gRPC, carrying the caller's trace, and
-//! hosts the safe executor (`executor`): the queue of ad changes applied to Meta.
+//! hosts the safe executor (`executor`): the queue of ad changes applied to Meta, and the autopilot
+//! (`autopilot`) that keeps each enabled account's budgets following the allocator.
 
 pub mod admin;
 pub mod api_keys;
+pub mod autopilot;
 pub mod executor;
 pub mod ml_client;
 mod routes;

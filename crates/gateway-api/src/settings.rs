@@ -4,6 +4,7 @@ use adloop_config::{
 use adloop_service_kit::request_bounds::RequestBounds;
 use serde::Deserialize;
 
+use crate::autopilot::settings::AutopilotSettings;
 use crate::executor::graph_client::GraphSettings;
 use crate::executor::worker::ExecutorSettings;
 
@@ -19,6 +20,7 @@ pub struct GatewaySettings {
     pub graph: GraphSettings,
     /// Bounds on the API's requests (health, readiness and metrics are exempt).
     pub http_limits: RequestBounds,
+    pub autopilot: AutopilotSettings,
 }
 
 /// How the gateway reaches ml-service over gRPC.
@@ -75,6 +77,13 @@ impl GatewaySettings {
         checked_section("executor.enqueue_jitter", settings.executor.enqueue_jitter.validate())?;
         checked_section("executor.pacing", settings.executor.pacing.validate())?;
         checked_section("executor.retention", settings.executor.retention.validate())?;
+        checked_section("autopilot", settings.autopilot.validate())?;
+        if settings.autopilot.enabled && settings.graph.access_token.is_none() {
+            return Err(ConfigError::rule_violated(
+                "graph.access_token",
+                "is required when autopilot.enabled is true (the Meta token the autopilot reads accounts with)",
+            ));
+        }
         if settings.ml_service.request_timeout_ms == 0 {
             return Err(ConfigError::rule_violated(
                 "ml_service.request_timeout_ms",

@@ -9,6 +9,9 @@ use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
 use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 
+use crate::autopilot::clock::ClockReader;
+use crate::autopilot::cycle::CycleContext;
+use crate::autopilot::service::{Scheduler, spawn_scheduler};
 use crate::executor::metrics::ExecutorMetrics;
 
 use crate::executor::graph_client::GraphClient;
@@ -33,9 +36,13 @@ pub enum StartupError {
     GraphClient(#[source] reqwest::Error),
 }
 
+/// A background task of the gateway and the signal that stops it.
+type StoppableTask = (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>);
+
 pub struct Application {
     server: BoundServer,
-    executor: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    executor: Option<StoppableTask>,
+    autopilot: Option<StoppableTask>,
 }
 
 impl Application {
@@ -55,6 +62,23 @@ impl Application {
         } else {
             None
         };
+        let autopilot = if settings.autopilot.enabled {
+            let scheduler = Scheduler {
+                context: CycleContext {
+                    pool: database_pool.clone(),
+                    graph: GraphClient::new(settings.graph.clone()).map_err(StartupError::GraphClient)?,
+                    ml_service: ml_service.clone(),
+                    guardrail_defaults: settings.executor.guardrails.clone(),
+                    settings: settings.autopilot.clone(),
+                },
+                clock: ClockReader::new(settings.autopilot.clock, &settings.graph.base_url),
+                runner: adloop_service_kit::instance::instance_name(crate::SERVICE_NAME),
+            };
+            let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+            Some((stop_sender, spawn_scheduler(scheduler, stop_receiver)))
+        } else {
+            None
+        };
         let state = AppState {
             enqueue_jitter: settings.executor.enqueue_jitter,
             guardrail_defaults: settings.executor.guardrails.clone(),
@@ -64,18 +88,24 @@ impl Application {
         };
         let router = traced_and_measured(api_router(state, settings.http_limits.clone()), http_metrics);
         let server = BoundServer::bind(&settings.server, router).await?;
-        Ok(Application { server, executor })
+        Ok(Application {
+            server,
+            executor,
+            autopilot,
+        })
     }
 
     pub fn local_address(&self) -> SocketAddr {
         self.server.local_address()
     }
 
-    /// Serves until `stop` resolves, then drains in-flight requests and lets the executor finish its round.
+    /// Serves until `stop` resolves, then drains in-flight requests, lets the autopilot finish its cycles and
+    /// the executor its round.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
         let served = self.server.run_until_stopped(stop).await;
-        if let Some((stop_executor, task)) = self.executor {
-            let _ = stop_executor.send(true);
+        // The autopilot first: a cycle it finishes may still enqueue changes.
+        for (stop_task, task) in [self.autopilot, self.executor].into_iter().flatten() {
+            let _ = stop_task.send(true);
             let _ = task.await;
         }
         served

@@ -189,6 +189,17 @@ impl GraphClient {
         self.send_one(self.http.get(self.url(object_id)).query(&query)).await
     }
 
+    /// One read of `path` (an object or an edge such as `act_1/insights`) with its query parameters.
+    pub async fn get_with_query(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<OperationResult, GraphClientError> {
+        let mut query = self.credentials();
+        query.extend(params.iter().map(|(name, value)| (*name, value.clone())));
+        self.send_one(self.http.get(self.url(path)).query(&query)).await
+    }
+
     async fn send_one(&self, request: reqwest::RequestBuilder) -> Result<OperationResult, GraphClientError> {
         self.requests_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = request

@@ -436,7 +436,7 @@ pub async fn get_audit(
 }
 
 /// The cursor of the next page — the last id of a full page — or `None` when this page was the last.
-fn next_page_cursor(ids: impl ExactSizeIterator<Item = i64>, limit: i64) -> Option<i64> {
+pub(super) fn next_page_cursor(ids: impl ExactSizeIterator<Item = i64>, limit: i64) -> Option<i64> {
     let count = ids.len() as i64;
     if count < limit {
         return None;

@@ -1,8 +1,9 @@
 //! The gateway's HTTP routes, one module per resource.
 
 mod ad_changes;
-mod allocations;
+pub(crate) mod allocations;
 pub mod auth;
+mod autopilot;
 mod battle_hardened;
 mod guardrails;
 mod health;
@@ -49,6 +50,14 @@ pub fn api_router(state: AppState, bounds: RequestBounds) -> Router {
         .route(
             "/v1/accounts/{account_id}/pattern-sharing",
             get(patterns::get_pattern_sharing).put(patterns::put_pattern_sharing),
+        )
+        .route(
+            "/v1/accounts/{account_id}/autopilot",
+            get(autopilot::get_autopilot).post(autopilot::post_autopilot),
+        )
+        .route(
+            "/v1/accounts/{account_id}/autopilot/runs",
+            get(autopilot::list_autopilot_runs),
         )
         .route("/v1/ad-changes/{id}", get(ad_changes::get_ad_change))
         .route("/v1/ad-changes/{id}/cancel", post(ad_changes::cancel_ad_change))

@@ -1,0 +1,328 @@
+//! Reads an ad account through the Graph API as a cycle needs it: its currency and minimum budget, its ads
+//! with their ad sets' budgets, and each ad's delivery (lifetime and recent) from insights. Parsing is pure
+//! (`parse_*`), the requests are paged and bounded.
+
+use std::collections::HashMap;
+
+use adloop_money::{Currency, GraphAmount, MinorUnits};
+use serde_json::Value;
+
+use crate::executor::graph_client::{GraphClient, GraphClientError};
+
+/// The action type whose count and value are the account's conversions and revenue.
+pub const CONVERSION_ACTION_TYPE: &str = "purchase";
+/// Rows per page (Meta allows up to 5,000 for insights; 500 keeps each answer small).
+const PAGE_SIZE: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountReadError {
+    #[error(transparent)]
+    Graph(#[from] GraphClientError),
+    #[error("the Graph API refused GET {path}: code {code:?}, {message}")]
+    Refused {
+        path: String,
+        code: Option<u32>,
+        message: String,
+    },
+    #[error("unexpected Graph answer for {what}")]
+    Malformed { what: String },
+    #[error("the account has more than {max} active ads (autopilot.max_ads_per_account)")]
+    TooManyAds { max: usize },
+}
+
+/// Delivery and reported conversions over some days.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Delivery {
+    pub impressions: u64,
+    pub clicks: u64,
+    pub spend: MinorUnits,
+    pub conversions: u64,
+    pub conversion_value: MinorUnits,
+}
+
+/// One delivering ad and what the cycle knows of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedAd {
+    pub ad_id: String,
+    pub ad_set_id: String,
+    pub campaign_id: String,
+    /// When the ad was created, Unix seconds.
+    pub created_unix: Option<i64>,
+    /// Its ad set's daily budget; `None` when the ad set has none (a lifetime or campaign budget).
+    pub ad_set_daily_budget: Option<MinorUnits>,
+    pub lifetime: Delivery,
+    pub recent: Delivery,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountSnapshot {
+    pub currency: Currency,
+    /// The smallest daily budget an ad set of this account may have.
+    pub minimum_daily_budget: MinorUnits,
+    /// The account's active ads (effective status ACTIVE), in the Graph API's order.
+    pub ads: Vec<ObservedAd>,
+}
+
+/// A Graph count (`"1234"`; Meta writes numbers in insights as strings).
+fn parse_count(value: &Value) -> u64 {
+    match value {
+        Value::String(text) => text.parse().unwrap_or(0),
+        Value::Number(number) => number.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Insights money (`"12.34"`, major units) in minor units of `currency`.
+fn parse_major_amount(value: &Value, currency: Currency) -> MinorUnits {
+    let major = match value {
+        Value::String(text) => text.parse::<f64>().unwrap_or(0.0),
+        Value::Number(number) => number.as_f64().unwrap_or(0.0),
+        _ => 0.0,
+    };
+    MinorUnits::from_major_rounded(major.max(0.0), currency)
+}
+
+/// The `value` of the conversion action in an `actions` or `action_values` list.
+fn conversion_action_value(actions: &Value) -> Option<&Value> {
+    actions
+        .as_array()?
+        .iter()
+        .find(|action| action["action_type"] == CONVERSION_ACTION_TYPE)
+        .map(|action| &action["value"])
+}
+
+/// One insights row (fields impressions, clicks, spend, actions, action_values).
+pub fn parse_delivery(row: &Value, currency: Currency) -> Delivery {
+    Delivery {
+        impressions: parse_count(&row["impressions"]),
+        clicks: parse_count(&row["clicks"]),
+        spend: parse_major_amount(&row["spend"], currency),
+        conversions: conversion_action_value(&row["actions"]).map_or(0, parse_count),
+        conversion_value: conversion_action_value(&row["action_values"])
+            .map_or(MinorUnits::ZERO, |value| parse_major_amount(value, currency)),
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// A Graph object time (`2026-12-01T05:42:03+0000`, or `-0800` and other offsets) as Unix seconds.
+pub fn parse_graph_time(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 24 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let offset_sign = match bytes[19] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let offset_seconds = offset_sign * (number(20..22)? * 3600 + number(22..24)? * 60);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds)
+}
+
+/// Every row of a paged Graph read, following `paging.cursors.after` while `paging.next` is given, up to
+/// `max_rows`; `None` when there are more.
+async fn read_all_pages(
+    graph: &GraphClient,
+    path: &str,
+    params: &[(&str, String)],
+    max_rows: usize,
+) -> Result<Option<Vec<Value>>, AccountReadError> {
+    let mut rows = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut page_params = params.to_vec();
+        page_params.push(("limit", PAGE_SIZE.to_string()));
+        if let Some(cursor) = &after {
+            page_params.push(("after", cursor.clone()));
+        }
+        let answer = graph.get_with_query(path, &page_params).await?;
+        if !answer.is_success() {
+            return Err(AccountReadError::Refused {
+                path: path.to_owned(),
+                code: answer.error_code().0,
+                message: answer.error_message(),
+            });
+        }
+        let Some(page_rows) = answer.body["data"].as_array() else {
+            return Err(AccountReadError::Malformed { what: path.to_owned() });
+        };
+        rows.extend(page_rows.iter().cloned());
+        if rows.len() > max_rows {
+            return Ok(None);
+        }
+        let next_cursor = answer.body["paging"]["cursors"]["after"].as_str();
+        match (answer.body["paging"].get("next"), next_cursor) {
+            (Some(_), Some(cursor)) if !page_rows.is_empty() => after = Some(cursor.to_owned()),
+            _ => return Ok(Some(rows)),
+        }
+    }
+}
+
+/// Each ad's delivery over `date_preset`, by ad id.
+async fn delivery_by_ad(
+    graph: &GraphClient,
+    account_id: &str,
+    date_preset: &str,
+    currency: Currency,
+    max_ads: usize,
+) -> Result<HashMap<String, Delivery>, AccountReadError> {
+    let params = [
+        ("level", "ad".to_owned()),
+        (
+            "fields",
+            "ad_id,impressions,clicks,spend,actions,action_values".to_owned(),
+        ),
+        ("date_preset", date_preset.to_owned()),
+    ];
+    // Insights also carry ads that are no longer active; allow for them beyond the active ones.
+    let rows = read_all_pages(graph, &format!("{account_id}/insights"), &params, max_ads * 4)
+        .await?
+        .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| Some((row["ad_id"].as_str()?.to_owned(), parse_delivery(row, currency))))
+        .collect())
+}
+
+/// The account as a cycle needs it. `recent_date_preset` is Meta's `last_Nd` preset of the recent window.
+pub async fn read_account(
+    graph: &GraphClient,
+    account_id: &str,
+    recent_date_preset: &str,
+    max_ads: usize,
+) -> Result<AccountSnapshot, AccountReadError> {
+    let account = graph.get(account_id, "currency,min_daily_budget").await?;
+    if !account.is_success() {
+        return Err(AccountReadError::Refused {
+            path: account_id.to_owned(),
+            code: account.error_code().0,
+            message: account.error_message(),
+        });
+    }
+    let currency = account.body["currency"]
+        .as_str()
+        .and_then(|code| Currency::parse(code).ok())
+        .ok_or_else(|| AccountReadError::Malformed {
+            what: format!("{account_id} currency"),
+        })?;
+    let minimum_daily_budget =
+        GraphAmount(parse_count(&account.body["min_daily_budget"]) as i64).to_minor_units(currency);
+    let active_only = ("effective_status", r#"["ACTIVE"]"#.to_owned());
+    let ad_rows = read_all_pages(
+        graph,
+        &format!("{account_id}/ads"),
+        &[
+            ("fields", "id,adset_id,campaign_id,created_time".to_owned()),
+            active_only.clone(),
+        ],
+        max_ads,
+    )
+    .await?
+    .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
+    let ad_set_rows = read_all_pages(
+        graph,
+        &format!("{account_id}/adsets"),
+        &[("fields", "id,daily_budget".to_owned()), active_only.clone()],
+        max_ads,
+    )
+    .await?
+    .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
+    let budgets: HashMap<&str, MinorUnits> = ad_set_rows
+        .iter()
+        .filter_map(|row| {
+            let graph_amount = parse_count(&row["daily_budget"]);
+            (graph_amount > 0).then_some((
+                row["id"].as_str()?,
+                GraphAmount(graph_amount as i64).to_minor_units(currency),
+            ))
+        })
+        .collect();
+    let lifetime = delivery_by_ad(graph, account_id, "maximum", currency, max_ads).await?;
+    let recent = delivery_by_ad(graph, account_id, recent_date_preset, currency, max_ads).await?;
+    let ads = ad_rows
+        .iter()
+        .filter_map(|row| {
+            let ad_id = row["id"].as_str()?.to_owned();
+            let ad_set_id = row["adset_id"].as_str()?.to_owned();
+            Some(ObservedAd {
+                campaign_id: row["campaign_id"].as_str().unwrap_or_default().to_owned(),
+                created_unix: row["created_time"].as_str().and_then(parse_graph_time),
+                ad_set_daily_budget: budgets.get(ad_set_id.as_str()).copied(),
+                lifetime: lifetime.get(&ad_id).copied().unwrap_or_default(),
+                recent: recent.get(&ad_id).copied().unwrap_or_default(),
+                ad_set_id,
+                ad_id,
+            })
+        })
+        .collect();
+    Ok(AccountSnapshot {
+        currency,
+        minimum_daily_budget,
+        ads,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn graph_times_with_any_offset_become_unix_seconds() {
+        assert_eq!(parse_graph_time("1970-01-01T00:00:00+0000"), Some(0));
+        assert_eq!(parse_graph_time("2026-12-01T05:42:03+0000"), Some(1_796_103_723));
+        // Eight hours behind UTC is eight hours later in Unix time.
+        assert_eq!(parse_graph_time("2026-11-30T21:42:03-0800"), Some(1_796_103_723));
+        assert_eq!(parse_graph_time("2024-02-29T00:00:00+0000"), Some(1_709_164_800));
+        for malformed in ["", "2026-12-01", "2026-13-01T00:00:00+0000", "2026-12-01T00:00:00Z"] {
+            assert_eq!(parse_graph_time(malformed), None, "{malformed}");
+        }
+    }
+
+    #[test]
+    fn an_insights_row_becomes_delivery_in_minor_units_of_the_account_currency() {
+        let row = json!({
+            "impressions": "12000", "clicks": "240", "spend": "123.45",
+            "actions": [{"action_type": "link_click", "value": "240"}, {"action_type": "purchase", "value": "7"}],
+            "action_values": [{"action_type": "purchase", "value": "456.7"}],
+        });
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(
+            parse_delivery(&row, usd),
+            Delivery {
+                impressions: 12_000,
+                clicks: 240,
+                spend: MinorUnits(12_345),
+                conversions: 7,
+                conversion_value: MinorUnits(45_670),
+            }
+        );
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(
+            parse_delivery(&row, jpy).spend,
+            MinorUnits(123),
+            "JPY has no minor unit"
+        );
+        assert_eq!(
+            parse_delivery(&json!({}), usd),
+            Delivery::default(),
+            "a row without data is no delivery"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! One cycle of one account: read it, allocate, plan, enqueue (or only record, in dry-run), and say what
+//! happened in the run's outcome. A cycle never fails silently: every error ends in the run row.
+
+use std::time::Duration;
+
+use adloop_money::MinorUnits;
+use adloop_proto::ml::v1 as proto;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use super::account_reader::{AccountReadError, read_account};
+use super::account_settings::{self, AutopilotMode};
+use super::plan::{self, AllocatedAd, AllocationTerms};
+use super::runs::{self, ClaimedRun, RunOutcome};
+use super::settings::AutopilotSettings;
+use crate::executor::graph_client::GraphClient;
+use crate::executor::guardrail_overrides::{resolve, stored_layers};
+use crate::executor::guardrails::GuardrailSettings;
+use crate::executor::queue::{self, QueueError};
+use crate::ml_client::MlServiceConnection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error("the account's autopilot is no longer enabled")]
+    Disabled,
+    #[error("reading the account: {0}")]
+    Account(#[from] AccountReadError),
+    #[error("ml-service: {0}")]
+    Allocation(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("enqueueing the changes: {0}")]
+    Queue(#[from] QueueError),
+}
+
+/// What a cycle needs, shared by every cycle of this gateway.
+#[derive(Clone)]
+pub struct CycleContext {
+    pub pool: PgPool,
+    pub graph: GraphClient,
+    pub ml_service: MlServiceConnection,
+    pub guardrail_defaults: GuardrailSettings,
+    pub settings: AutopilotSettings,
+}
+
+/// Runs one claimed cycle to its outcome (an error is an outcome too).
+pub async fn run_cycle(context: &CycleContext, run: &ClaimedRun) -> RunOutcome {
+    let mut outcome = RunOutcome::default();
+    if let Err(error) = run_cycle_steps(context, run, &mut outcome).await {
+        outcome.error = Some(error.to_string());
+    }
+    outcome
+}
+
+async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut RunOutcome) -> Result<(), CycleError> {
+    let account = account_settings::find(&context.pool, &run.tenant_id, &run.ad_account_id)
+        .await?
+        .filter(|account| account.enabled)
+        .ok_or(CycleError::Disabled)?;
+    let recent_preset = match context.settings.recent_window_days {
+        1 => "yesterday".to_owned(),
+        days => format!("last_{days}d"),
+    };
+    let snapshot = read_account(
+        &context.graph,
+        &run.ad_account_id,
+        &recent_preset,
+        context.settings.max_ads_per_account,
+    )
+    .await?;
+    outcome.ads_read = i32::try_from(snapshot.ads.len()).unwrap_or(i32::MAX);
+    let current_total = plan::current_total(&snapshot);
+    let total = match account.total_daily_budget {
+        Some(total) => MinorUnits(total),
+        None => runs::last_total(&context.pool, &run.tenant_id, &run.ad_account_id)
+            .await?
+            .map_or(current_total, MinorUnits),
+    };
+    if plan::allocatable_ads(&snapshot).is_empty() || total.get() == 0 {
+        outcome.summary = json!({
+            "note": "no active ad with a daily budget: nothing to allocate",
+            "currency": snapshot.currency.code(),
+        });
+        return Ok(());
+    }
+    let layers = stored_layers(&context.pool, std::slice::from_ref(&run.tenant_id)).await?;
+    let guardrails = resolve(&context.guardrail_defaults, &layers, &run.tenant_id, &run.ad_account_id);
+    let terms = AllocationTerms {
+        total_daily_budget: total,
+        max_change_fraction: guardrails.max_change_fraction_per_step,
+        recent_window_hours: f64::from(context.settings.recent_window_days) * 24.0,
+        seed: u64::try_from(run.cycle_slot).unwrap_or(1),
+    };
+    let request = plan::allocation_request(&run.ad_account_id, &snapshot, run.clock_unix, terms);
+    let response = context
+        .ml_service
+        .client()
+        .allocate(proto::AllocateRequest::from(&request))
+        .await
+        .map_err(|status| CycleError::Allocation(format!("{:?}: {}", status.code(), status.message())))?
+        .into_inner();
+    outcome.model_version = Some(response.model_version.clone());
+    let allocated: Vec<AllocatedAd> = response
+        .recommendations
+        .iter()
+        .map(|recommendation| AllocatedAd {
+            ad_id: recommendation
+                .ids
+                .as_ref()
+                .map(|ids| ids.ad_id.clone())
+                .unwrap_or_default(),
+            recommended_daily_budget: MinorUnits(
+                recommendation
+                    .recommended_daily_budget
+                    .as_ref()
+                    .map_or(0, |money| money.minor_units),
+            ),
+            probability_best: recommendation.probability_best,
+            is_kill: recommendation.decision == proto::Decision::Kill as i32,
+            reason: recommendation.reason.clone(),
+        })
+        .collect();
+    let planned = plan::plan_changes(&snapshot, &allocated);
+    outcome.changes_planned = i32::try_from(planned.len()).unwrap_or(i32::MAX);
+    let mode = AutopilotMode::parse(&run.mode).unwrap_or(AutopilotMode::DryRun);
+    let mut change_ids: Vec<Option<i64>> = vec![None; planned.len()];
+    if mode != AutopilotMode::DryRun {
+        let rows = plan::queue_rows(
+            &run.tenant_id,
+            &run.ad_account_id,
+            run.cycle_slot,
+            snapshot.currency,
+            mode,
+            &planned,
+        );
+        let enqueued = queue::enqueue(&context.pool, &rows, &format!("autopilot run {}", run.id)).await?;
+        outcome.changes_enqueued = i32::try_from(enqueued.iter().filter(|change| change.created).count()).unwrap_or(0);
+        change_ids = enqueued.iter().map(|change| Some(change.id)).collect();
+    }
+    let changes: Vec<Value> = planned
+        .iter()
+        .zip(&change_ids)
+        .map(|(change, id)| {
+            let mut entry = json!(change);
+            entry["ad_change_id"] = json!(id);
+            entry
+        })
+        .collect();
+    let answer = crate::routes::allocations::allocation_answer(response, snapshot.currency.code());
+    outcome.summary = json!({
+        "currency": snapshot.currency.code(),
+        "total_daily_budget": total.get(),
+        "current_total_daily_budget": current_total.get(),
+        "max_change_fraction": terms.max_change_fraction,
+        "changes": changes,
+        "recommendations": answer.recommendations,
+    });
+    Ok(())
+}
+
+/// A cycle that takes longer than this much of its lease is abandoned (another runner may take it over).
+pub fn cycle_deadline(settings: &AutopilotSettings) -> Duration {
+    Duration::from_secs(settings.run_lease_seconds) * 4 / 5
+}

@@ -1,0 +1,67 @@
+//! The autopilot's deployment settings (`[autopilot]`); each account's own schedule and mode are stored
+//! per account (`account_settings`).
+
+use serde::Deserialize;
+
+/// Where the autopilot reads the time its schedules run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutopilotClock {
+    /// The machine's UTC clock (production, against Meta).
+    System,
+    /// meta-sim's simulated clock (`{graph.base_url}/_sim/clock`), so a simulated month runs on its own
+    /// accelerated calendar.
+    MetaSim,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutopilotSettings {
+    /// Run the autopilot's scheduler in this gateway (it also needs the Graph token).
+    pub enabled: bool,
+    pub clock: AutopilotClock,
+    /// How often the scheduler looks for accounts whose next cycle is due (wall-clock milliseconds).
+    pub tick_milliseconds: u64,
+    /// Cycles this gateway runs at once.
+    pub max_concurrent_cycles: usize,
+    /// A cycle not finished in this long is taken over by another runner (it crashed).
+    pub run_lease_seconds: u64,
+    /// A failed cycle is tried again after this long, at most `max_attempts` times in its slot.
+    pub failed_run_retry_seconds: u64,
+    pub max_attempts: i32,
+    /// Accounts with more ads than this are refused (one allocation request carries them all).
+    pub max_ads_per_account: usize,
+    /// The allocator's lookback for recent performance (its fatigue and trend window), in days of insights.
+    pub recent_window_days: u32,
+}
+
+impl AutopilotSettings {
+    /// The failing key and its rule.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.tick_milliseconds == 0 {
+            return Err(("tick_milliseconds", "must be at least 1"));
+        }
+        if !(1..=16).contains(&self.max_concurrent_cycles) {
+            return Err(("max_concurrent_cycles", "must be between 1 and 16"));
+        }
+        if self.run_lease_seconds < 10 {
+            return Err(("run_lease_seconds", "must be at least 10"));
+        }
+        if self.max_attempts < 1 {
+            return Err(("max_attempts", "must be at least 1"));
+        }
+        if !(1..=2000).contains(&self.max_ads_per_account) {
+            return Err((
+                "max_ads_per_account",
+                "must be between 1 and 2000 (the allocation request's bound)",
+            ));
+        }
+        if !matches!(self.recent_window_days, 1 | 3 | 7 | 14 | 28 | 30 | 90) {
+            return Err((
+                "recent_window_days",
+                "must be one of Meta's last_Nd presets: 1 (yesterday), 3, 7, 14, 28, 30, 90",
+            ));
+        }
+        Ok(())
+    }
+}

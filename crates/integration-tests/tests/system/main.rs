@@ -4,6 +4,7 @@
 
 mod ad_changes;
 mod allocation;
+mod autopilot;
 mod cross_learning;
 mod fixtures;
 mod helpers;

@@ -1,0 +1,310 @@
+//! The autopilot end to end: meta-sim's simulated account read through the Graph API, ml-service's
+//! allocation, the changes queued and applied by the executor, one run per cycle of the simulated clock,
+//! a crashed cycle rerun without enqueuing anything twice, and the dry-run and approval modes.
+
+use std::time::{Duration, Instant};
+
+use adloop_config::EnvironmentVariables;
+use serde_json::{Value, json};
+
+use crate::helpers::{RunningService, gateway_key_for, gateway_pool, spawn_gateway, spawn_ml_service};
+use adloop_test_support::TestDatabase;
+
+const ACCOUNT: &str = "act_100000001";
+const META_SIM_TOKEN: &str = "meta-sim-dev-token";
+
+/// meta-sim on port 0 with a manual clock over the ten-ad stationary scenario; its base URL.
+async fn spawn_meta_sim() -> String {
+    let scenario_path = format!("{}/../../scenarios/stationary-10.toml", env!("CARGO_MANIFEST_DIR"));
+    let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs(vec![
+        ("ADLOOP_SERVER__HOST", "127.0.0.1"),
+        ("ADLOOP_SERVER__PORT", "0"),
+        ("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.as_str()),
+        ("ADLOOP_CLOCK__MODE", "manual"),
+    ]))
+    .unwrap();
+    let application = meta_sim::startup::Application::build(settings).await.unwrap();
+    let base_url = format!("http://{}", application.local_address());
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    base_url
+}
+
+async fn advance_simulated_hours(meta_sim_url: &str, hours: f64) {
+    let response = reqwest::Client::new()
+        .post(format!("{meta_sim_url}/_sim/clock"))
+        .json(&json!({ "advance_hours": hours }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}
+
+struct AutopilotStack {
+    meta_sim_url: String,
+    gateway: RunningService,
+    _ml_service: RunningService,
+    database: TestDatabase,
+}
+
+/// meta-sim three simulated days in, ml-service, and a gateway running the executor and the autopilot on
+/// meta-sim's clock.
+async fn spawn_autopilot_stack() -> AutopilotStack {
+    adloop_telemetry::init_telemetry_for_tests();
+    let meta_sim_url = spawn_meta_sim().await;
+    advance_simulated_hours(&meta_sim_url, 72.0).await;
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service(&database).await;
+    let gateway = spawn_gateway(
+        &database,
+        &ml_service.base_url(),
+        &[
+            ("ADLOOP_DATABASE__MAX_CONNECTIONS", "6"),
+            ("ADLOOP_GRAPH__BASE_URL", meta_sim_url.as_str()),
+            ("ADLOOP_GRAPH__ACCESS_TOKEN", META_SIM_TOKEN),
+            ("ADLOOP_EXECUTOR__ENABLED", "true"),
+            ("ADLOOP_EXECUTOR__WORKERS", "1"),
+            ("ADLOOP_EXECUTOR__POLL_INTERVAL_MILLISECONDS", "100"),
+            ("ADLOOP_AUTOPILOT__ENABLED", "true"),
+            ("ADLOOP_AUTOPILOT__CLOCK", "meta_sim"),
+            ("ADLOOP_AUTOPILOT__TICK_MILLISECONDS", "100"),
+            ("ADLOOP_AUTOPILOT__RUN_LEASE_SECONDS", "10"),
+        ],
+    )
+    .await;
+    AutopilotStack {
+        meta_sim_url,
+        gateway,
+        _ml_service: ml_service,
+        database,
+    }
+}
+
+async fn call(gateway: &RunningService, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let url = format!("{}{path}", gateway.base_url());
+    let mut request = match method {
+        "POST" => client.post(url),
+        _ => client.get(url),
+    }
+    .bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The account's runs once `done` holds for them, newest first (fails after 30 s).
+async fn runs_when(gateway: &RunningService, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let (_, page) = call(
+            gateway,
+            gateway.api_key(),
+            "GET",
+            &format!("/v1/accounts/{ACCOUNT}/autopilot/runs"),
+            None,
+        )
+        .await;
+        let runs = page["runs"].as_array().cloned().unwrap_or_default();
+        if done(&runs) {
+            return runs;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "runs: {runs:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn finished(run: &Value) -> bool {
+    matches!(run["state"].as_str(), Some("completed" | "failed"))
+}
+
+async fn account_changes(gateway: &RunningService) -> Vec<Value> {
+    let (_, page) = call(
+        gateway,
+        gateway.api_key(),
+        "GET",
+        &format!("/v1/ad-changes?account={ACCOUNT}&limit=1000"),
+        None,
+    )
+    .await;
+    page["changes"].as_array().cloned().unwrap_or_default()
+}
+
+async fn meta_sim_budget(meta_sim_url: &str, ad_set_id: &str) -> i64 {
+    let body: Value = reqwest::get(format!(
+        "{meta_sim_url}/v25.0/{ad_set_id}?fields=daily_budget&access_token={META_SIM_TOKEN}"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    body["daily_budget"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle_reruns_without_duplicates() {
+    let stack = spawn_autopilot_stack().await;
+    let gateway = &stack.gateway;
+    let (status, stored) = call(
+        gateway,
+        gateway.api_key(),
+        "POST",
+        &format!("/v1/accounts/{ACCOUNT}/autopilot"),
+        Some(json!({ "enabled": true, "interval_seconds": 86_400 })),
+    )
+    .await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!((stored["mode"].as_str(), stored["enabled"].as_bool()), (Some("live"), Some(true)));
+
+    let runs = runs_when(gateway, |runs| runs.first().is_some_and(finished)).await;
+    let first = &runs[0];
+    assert_eq!(first["state"], "completed", "{first}");
+    assert_eq!(first["ads_read"], 10);
+    let enqueued = first["changes_enqueued"].as_i64().unwrap();
+    assert!(enqueued > 0, "three days in, the allocation moves budgets: {first}");
+    assert_eq!(first["summary"]["total_daily_budget"], 100_000, "the account's total is kept");
+    assert_eq!(first["summary"]["recommendations"].as_array().unwrap().len(), 10);
+
+    // The executor applies them; meta-sim shows each completed budget.
+    let started = Instant::now();
+    let changes = loop {
+        let changes = account_changes(gateway).await;
+        let terminal = changes
+            .iter()
+            .all(|change| matches!(change["state"].as_str(), Some("completed" | "discarded" | "cancelled")));
+        if terminal && changes.len() as i64 == enqueued {
+            break changes;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{changes:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(changes.iter().all(|change| change["source"] == "autopilot"));
+    let completed_budget = changes
+        .iter()
+        .find(|change| change["state"] == "completed" && change["kind"] == "budget_set")
+        .expect("a budget change applied");
+    let ad_set = completed_budget["ad_set_id"].as_str().unwrap();
+    assert_eq!(
+        meta_sim_budget(&stack.meta_sim_url, ad_set).await,
+        completed_budget["amount"].as_i64().unwrap(),
+        "meta-sim has the budget the autopilot asked for"
+    );
+    assert!(
+        completed_budget["reason"].as_str().unwrap().contains("P(best)"),
+        "the allocator's reason travels with the change: {completed_budget}"
+    );
+
+    // The same simulated day: no second cycle. A runner that crashed mid-cycle (its lease expired) is
+    // replaced, and the rerun finds every change under its key instead of adding it again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(runs_when(gateway, |_| true).await.len(), 1);
+    let pool = gateway_pool(&stack.database).await;
+    sqlx::query("UPDATE autopilot_runs SET state = 'running', lease_expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rerun = runs_when(gateway, |runs| runs[0]["attempt"] == 2 && finished(&runs[0])).await;
+    assert_eq!(rerun.len(), 1, "the rerun is the same cycle");
+    assert_eq!(rerun[0]["state"], "completed", "{}", rerun[0]);
+    assert_eq!(rerun[0]["changes_enqueued"], 0, "nothing enqueued twice: {}", rerun[0]);
+    assert_eq!(account_changes(gateway).await.len(), changes.len());
+
+    // The next simulated day is the next cycle.
+    advance_simulated_hours(&stack.meta_sim_url, 24.0).await;
+    let runs = runs_when(gateway, |runs| runs.len() == 2 && finished(&runs[0])).await;
+    assert_eq!(runs[0]["state"], "completed", "{}", runs[0]);
+    assert_eq!(
+        runs[0]["cycle_slot"].as_i64().unwrap(),
+        runs[1]["cycle_slot"].as_i64().unwrap() + 1
+    );
+
+    // Another tenant sees none of it.
+    let other_key = gateway_key_for(&stack.database, "other-tenant").await;
+    let (status, _) = call(gateway, &other_key, "GET", &format!("/v1/accounts/{ACCOUNT}/autopilot"), None).await;
+    assert_eq!(status, 404);
+    let (_, other_runs) = call(
+        gateway,
+        &other_key,
+        "GET",
+        &format!("/v1/accounts/{ACCOUNT}/autopilot/runs"),
+        None,
+    )
+    .await;
+    assert_eq!(other_runs["runs"], json!([]));
+}
+
+#[tokio::test]
+async fn dry_run_records_the_plan_only_and_approval_mode_holds_every_change() {
+    let stack = spawn_autopilot_stack().await;
+    let gateway = &stack.gateway;
+    let key = gateway.api_key();
+    let path = format!("/v1/accounts/{ACCOUNT}/autopilot");
+    let (status, refused) = call(
+        gateway,
+        key,
+        "POST",
+        &path,
+        Some(json!({ "enabled": true, "mode": "yolo" })),
+    )
+    .await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (400, Some("mode")), "{refused}");
+    let (status, refused) = call(
+        gateway,
+        key,
+        "POST",
+        &path,
+        Some(json!({ "enabled": true, "interval_seconds": 0 })),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (400, Some("interval_seconds")),
+        "{refused}"
+    );
+    let (status, _) = call(gateway, key, "GET", "/v1/accounts/act_x/autopilot", None).await;
+    assert_eq!(status, 400);
+
+    call(
+        gateway,
+        key,
+        "POST",
+        &path,
+        Some(json!({ "enabled": true, "mode": "dry_run" })),
+    )
+    .await;
+    let runs = runs_when(gateway, |runs| runs.first().is_some_and(finished)).await;
+    assert_eq!(runs[0]["state"], "completed", "{}", runs[0]);
+    let planned = runs[0]["changes_planned"].as_i64().unwrap();
+    assert!(planned > 0, "{}", runs[0]);
+    assert_eq!(runs[0]["changes_enqueued"], 0);
+    assert_eq!(runs[0]["summary"]["changes"].as_array().unwrap().len() as i64, planned);
+    assert!(account_changes(gateway).await.is_empty(), "a dry run enqueues nothing");
+
+    call(
+        gateway,
+        key,
+        "POST",
+        &path,
+        Some(json!({ "enabled": true, "mode": "approval" })),
+    )
+    .await;
+    advance_simulated_hours(&stack.meta_sim_url, 24.0).await;
+    let runs = runs_when(gateway, |runs| runs.len() == 2 && finished(&runs[0])).await;
+    assert_eq!(runs[0]["mode"], "approval");
+    assert!(runs[0]["changes_enqueued"].as_i64().unwrap() > 0, "{}", runs[0]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let changes = account_changes(gateway).await;
+    assert!(!changes.is_empty());
+    assert!(
+        changes.iter().all(|change| change["state"] == "awaiting_approval"),
+        "{changes:?}"
+    );
+
+    call(gateway, key, "POST", &path, Some(json!({ "enabled": false }))).await;
+    advance_simulated_hours(&stack.meta_sim_url, 24.0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(runs_when(gateway, |_| true).await.len(), 2, "a disabled account runs no cycle");
+}

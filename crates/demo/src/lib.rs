@@ -2,6 +2,7 @@
 //! (their URLs come from the `ADLOOP_*` variables of `.data/dev.env`) and reports what it saw.
 
 pub mod allocation_step;
+pub mod autopilot_step;
 pub mod executor_step;
 pub mod learning_step;
 pub mod relay_step;

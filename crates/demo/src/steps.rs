@@ -196,5 +196,6 @@ pub async fn run_all_steps(endpoints: &ServiceEndpoints) -> Vec<StepOutcome> {
         .unwrap_or(0);
     steps.push(crate::learning_step::teach_the_learner(&http, endpoints, &ad_states, run_id).await);
     steps.push(crate::relay_step::send_conversions_through_relay(&http, endpoints, &ad_ids).await);
+    steps.push(crate::autopilot_step::run_autopilot_for_simulated_days(&http, endpoints).await);
     steps
 }

@@ -157,7 +157,10 @@ async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle
     )
     .await;
     assert_eq!(status, 200, "{stored}");
-    assert_eq!((stored["mode"].as_str(), stored["enabled"].as_bool()), (Some("live"), Some(true)));
+    assert_eq!(
+        (stored["mode"].as_str(), stored["enabled"].as_bool()),
+        (Some("live"), Some(true))
+    );
 
     let runs = runs_when(gateway, |runs| runs.first().is_some_and(finished)).await;
     let first = &runs[0];
@@ -165,7 +168,10 @@ async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle
     assert_eq!(first["ads_read"], 10);
     let enqueued = first["changes_enqueued"].as_i64().unwrap();
     assert!(enqueued > 0, "three days in, the allocation moves budgets: {first}");
-    assert_eq!(first["summary"]["total_daily_budget"], 100_000, "the account's total is kept");
+    assert_eq!(
+        first["summary"]["total_daily_budget"], 100_000,
+        "the account's total is kept"
+    );
     assert_eq!(first["summary"]["recommendations"].as_array().unwrap().len(), 10);
 
     // The executor applies them; meta-sim shows each completed budget.
@@ -223,7 +229,14 @@ async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle
 
     // Another tenant sees none of it.
     let other_key = gateway_key_for(&stack.database, "other-tenant").await;
-    let (status, _) = call(gateway, &other_key, "GET", &format!("/v1/accounts/{ACCOUNT}/autopilot"), None).await;
+    let (status, _) = call(
+        gateway,
+        &other_key,
+        "GET",
+        &format!("/v1/accounts/{ACCOUNT}/autopilot"),
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
     let (_, other_runs) = call(
         gateway,
@@ -250,7 +263,11 @@ async fn dry_run_records_the_plan_only_and_approval_mode_holds_every_change() {
         Some(json!({ "enabled": true, "mode": "yolo" })),
     )
     .await;
-    assert_eq!((status, refused["error"]["field"].as_str()), (400, Some("mode")), "{refused}");
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (400, Some("mode")),
+        "{refused}"
+    );
     let (status, refused) = call(
         gateway,
         key,
@@ -306,5 +323,9 @@ async fn dry_run_records_the_plan_only_and_approval_mode_holds_every_change() {
     call(gateway, key, "POST", &path, Some(json!({ "enabled": false }))).await;
     advance_simulated_hours(&stack.meta_sim_url, 24.0).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(runs_when(gateway, |_| true).await.len(), 2, "a disabled account runs no cycle");
+    assert_eq!(
+        runs_when(gateway, |_| true).await.len(),
+        2,
+        "a disabled account runs no cycle"
+    );
 }

@@ -11,6 +11,7 @@ use adloop_telemetry::metrics::{HttpMetrics, Registry};
 
 use crate::autopilot::clock::ClockReader;
 use crate::autopilot::cycle::CycleContext;
+use crate::autopilot::metrics::AutopilotMetrics;
 use crate::autopilot::service::{Scheduler, spawn_scheduler};
 use crate::executor::metrics::ExecutorMetrics;
 
@@ -73,6 +74,7 @@ impl Application {
                 },
                 clock: ClockReader::new(settings.autopilot.clock, &settings.graph.base_url),
                 runner: adloop_service_kit::instance::instance_name(crate::SERVICE_NAME),
+                metrics: AutopilotMetrics::register(&mut metrics_registry),
             };
             let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
             Some((stop_sender, spawn_scheduler(scheduler, stop_receiver)))

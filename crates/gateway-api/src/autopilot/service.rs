@@ -9,12 +9,14 @@ use tokio::task::JoinHandle;
 
 use super::clock::ClockReader;
 use super::cycle::{CycleContext, cycle_deadline, run_cycle};
+use super::metrics::{AutopilotMetrics, CycleLabels};
 use super::runs::{self, ClaimRules, ClaimedRun, RunOutcome};
 
 pub struct Scheduler {
     pub context: CycleContext,
     pub clock: ClockReader,
     pub runner: String,
+    pub metrics: AutopilotMetrics,
 }
 
 impl Scheduler {
@@ -50,7 +52,20 @@ impl Scheduler {
                 ..RunOutcome::default()
             },
         };
-        match runs::finish(&self.context.pool, run, &self.runner, &outcome).await {
+        let recorded = runs::finish(&self.context.pool, run, &self.runner, &outcome).await;
+        let label = match (&recorded, &outcome.error) {
+            (Ok(false), _) => "lease_lost",
+            (_, Some(_)) => "failed",
+            (_, None) => "completed",
+        };
+        self.metrics.cycles.get_or_create(&CycleLabels { outcome: label }).inc();
+        self.metrics
+            .changes_planned
+            .inc_by(outcome.changes_planned.max(0) as u64);
+        self.metrics
+            .changes_enqueued
+            .inc_by(outcome.changes_enqueued.max(0) as u64);
+        match recorded {
             Ok(true) => tracing::info!(
                 run = run.id,
                 account = %run.ad_account_id,

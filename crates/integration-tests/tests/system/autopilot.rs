@@ -173,6 +173,11 @@ async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle
         "the account's total is kept"
     );
     assert_eq!(first["summary"]["recommendations"].as_array().unwrap().len(), 10);
+    let metrics = gateway.metrics_text().await;
+    assert!(
+        metrics.contains("adloop_gateway_autopilot_cycles_total{outcome=\"completed\"} 1"),
+        "{metrics}"
+    );
 
     // The executor applies them; meta-sim shows each completed budget.
     let started = Instant::now();

@@ -139,14 +139,7 @@ async fn build_allocation_request(
         &format!("{ACCOUNT_ID}/insights?level=ad&fields={fields}&date_preset=last_3d"),
     )
     .await?;
-    let clock: Value = http
-        .get(format!("{}/_sim/clock", endpoints.meta_sim_url))
-        .send()
-        .await
-        .map_err(crate::request_failure)?
-        .json()
-        .await
-        .map_err(crate::request_failure)?;
+    let clock = crate::steps::meta_sim_clock(http, endpoints).await?;
     let simulated_hour = clock["simulated_hour"].as_f64().unwrap_or(24.0);
     if rows.is_empty() {
         return Err("the simulated account has no delivery yet".into());

@@ -54,14 +54,7 @@ async fn wait_for_cycle(http: &reqwest::Client, endpoints: &ServiceEndpoints, sl
 }
 
 async fn meta_sim_now_unix(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> Result<i64, String> {
-    let clock: Value = http
-        .get(format!("{}/_sim/clock", endpoints.meta_sim_url))
-        .send()
-        .await
-        .map_err(crate::request_failure)?
-        .json()
-        .await
-        .map_err(crate::request_failure)?;
+    let clock = crate::steps::meta_sim_clock(http, endpoints).await?;
     clock["now_unix"]
         .as_i64()
         .ok_or_else(|| "meta-sim's clock has no now_unix".to_owned())

@@ -69,6 +69,17 @@ pub async fn read_simulated_account_insights(http: &reqwest::Client, endpoints: 
     }
 }
 
+/// meta-sim's clock report (`/_sim/clock`: simulated hour, `now_unix`, date).
+pub async fn meta_sim_clock(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> Result<serde_json::Value, String> {
+    http.get(format!("{}/_sim/clock", endpoints.meta_sim_url))
+        .send()
+        .await
+        .map_err(crate::request_failure)?
+        .json()
+        .await
+        .map_err(crate::request_failure)
+}
+
 pub async fn check_readiness(http: &reqwest::Client, service_name: &str, base_url: &str) -> StepOutcome {
     let step_name = format!("{service_name} ready");
     let response = match http.get(format!("{base_url}/readyz")).send().await {

@@ -514,8 +514,11 @@ fn fit_with_relaxation(
                 let mut upper = cap;
                 let current = ad.current_daily_budget.get() as f64;
                 if with_change_limit && limits.change_limit && current > 0.0 {
-                    lower = lower.max((current * (1.0 - constraints.max_change_fraction)).floor() as i64);
-                    upper = upper.min((current * (1.0 + constraints.max_change_fraction)).ceil() as i64);
+                    // Rounded inwards: a budget one minor unit past the limit is refused by the executor's
+                    // guardrail on the same limit (the slack absorbs floating-point error on exact values).
+                    let slack = 1e-9;
+                    lower = lower.max((current * (1.0 - constraints.max_change_fraction) - slack).ceil() as i64);
+                    upper = upper.min((current * (1.0 + constraints.max_change_fraction) + slack).floor() as i64);
                 }
                 BudgetBounds {
                     lower: lower.min(cap),

@@ -56,6 +56,30 @@ fn budgets_move_at_most_the_change_limit_from_the_real_current_budget() {
 }
 
 #[test]
+fn no_budget_moves_past_the_change_limit_even_by_rounding() {
+    // Budgets whose limit falls between two minor units (9,764 × 0.8 = 7,811.2): the executor refuses a
+    // budget one unit past the limit, so the allocator must round towards the current budget.
+    let mut request = request(ten_unequal_ads(), 0);
+    for (index, ad) in request.ads.iter_mut().enumerate() {
+        ad.current_daily_budget = MinorUnits(9_764 + 37 * index as i64);
+    }
+    request.total_daily_budget = MinorUnits(request.ads.iter().map(|ad| ad.current_daily_budget.get()).sum());
+    request.constraints.max_change_fraction = 0.2;
+    let allocation = allocate(&request, &AllocatorConfig::default()).unwrap();
+    assert!(!allocation.change_limit_relaxed);
+    for (recommendation, ad) in allocation.recommendations.iter().zip(&request.ads) {
+        let current = ad.current_daily_budget.get();
+        let moved = (recommendation.recommended_daily_budget.get() - current).abs();
+        assert!(
+            moved * 5 <= current,
+            "{}: {current} → {} is more than 20%",
+            recommendation.ids.ad_id,
+            recommendation.recommended_daily_budget.get()
+        );
+    }
+}
+
+#[test]
 fn when_the_change_limit_cannot_conserve_the_total_it_is_relaxed_only_where_needed_and_said() {
     let mut request = request(ten_unequal_ads(), 300_000);
     for ad in &mut request.ads {

@@ -5,6 +5,7 @@ use adloop_service_kit::request_bounds::RequestBounds;
 use serde::Deserialize;
 
 use crate::autopilot::settings::AutopilotSettings;
+use crate::clock::ClockSettings;
 use crate::executor::graph_client::GraphSettings;
 use crate::executor::worker::ExecutorSettings;
 
@@ -21,6 +22,7 @@ pub struct GatewaySettings {
     /// Bounds on the API's requests (health, readiness and metrics are exempt).
     pub http_limits: RequestBounds,
     pub autopilot: AutopilotSettings,
+    pub clock: ClockSettings,
 }
 
 /// How the gateway reaches ml-service over gRPC.

@@ -9,10 +9,10 @@ use adloop_service_kit::serve::{BindError, BoundServer, ServeError};
 use adloop_telemetry::http_middleware::traced_and_measured;
 use adloop_telemetry::metrics::{HttpMetrics, Registry};
 
-use crate::autopilot::clock::ClockReader;
 use crate::autopilot::cycle::CycleContext;
 use crate::autopilot::metrics::AutopilotMetrics;
 use crate::autopilot::service::{Scheduler, spawn_scheduler};
+use crate::clock::Clock;
 use crate::executor::metrics::ExecutorMetrics;
 
 use crate::executor::graph_client::GraphClient;
@@ -52,11 +52,13 @@ impl Application {
         let ml_service = MlServiceConnection::connect_lazily(&settings.ml_service)?;
         let mut metrics_registry = Registry::with_prefix("adloop_gateway");
         let http_metrics = HttpMetrics::register(&mut metrics_registry);
+        let clock = Clock::new(settings.clock.source, &settings.graph.base_url);
         let executor = if settings.executor.enabled {
             let graph = GraphClient::new(settings.graph.clone()).map_err(StartupError::GraphClient)?;
             let worker_name = adloop_service_kit::instance::instance_name(crate::SERVICE_NAME);
             let executor = Executor::new(database_pool.clone(), graph, settings.executor.clone(), worker_name)
-                .with_metrics(ExecutorMetrics::register(&mut metrics_registry));
+                .with_metrics(ExecutorMetrics::register(&mut metrics_registry))
+                .with_clock(clock.clone());
             let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
             let task = spawn_executor(executor, database_pool.clone(), stop_receiver);
             Some((stop_sender, task))
@@ -72,7 +74,7 @@ impl Application {
                     guardrail_defaults: settings.executor.guardrails.clone(),
                     settings: settings.autopilot.clone(),
                 },
-                clock: ClockReader::new(settings.autopilot.clock, &settings.graph.base_url),
+                clock: clock.clone(),
                 runner: adloop_service_kit::instance::instance_name(crate::SERVICE_NAME),
                 metrics: AutopilotMetrics::register(&mut metrics_registry),
             };

@@ -7,14 +7,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::clock::ClockReader;
+use crate::clock::Clock;
+
 use super::cycle::{CycleContext, cycle_deadline, run_cycle};
 use super::metrics::{AutopilotMetrics, CycleLabels};
 use super::runs::{self, ClaimRules, ClaimedRun, RunOutcome};
 
 pub struct Scheduler {
     pub context: CycleContext,
-    pub clock: ClockReader,
+    pub clock: Clock,
     pub runner: String,
     pub metrics: AutopilotMetrics,
 }
@@ -33,7 +34,7 @@ impl Scheduler {
 
     /// One tick: claims the due cycles and runs them to their outcomes. Returns how many ran.
     pub async fn run_due_cycles(&self) -> anyhow::Result<usize> {
-        let clock_unix = self.clock.now_unix().await?;
+        let clock_unix = self.clock.now_unix().await?.floor() as i64;
         let claimed = runs::claim_due(&self.context.pool, clock_unix, &self.claim_rules()).await?;
         let cycles = claimed.iter().map(|run| self.run_and_record(run));
         let ran = futures_util::future::join_all(cycles).await.len();

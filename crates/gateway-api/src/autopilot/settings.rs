@@ -1,25 +1,13 @@
 //! The autopilot's deployment settings (`[autopilot]`); each account's own schedule and mode are stored
-//! per account (`account_settings`).
+//! per account (`account_settings`); the clock the schedules run on is the gateway's (`[clock]`).
 
 use serde::Deserialize;
-
-/// Where the autopilot reads the time its schedules run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AutopilotClock {
-    /// The machine's UTC clock (production, against Meta).
-    System,
-    /// meta-sim's simulated clock (`{graph.base_url}/_sim/clock`), so a simulated month runs on its own
-    /// accelerated calendar.
-    MetaSim,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutopilotSettings {
     /// Run the autopilot's scheduler in this gateway (it also needs the Graph token).
     pub enabled: bool,
-    pub clock: AutopilotClock,
     /// How often the scheduler looks for accounts whose next cycle is due (wall-clock milliseconds).
     pub tick_milliseconds: u64,
     /// Cycles this gateway runs at once.

@@ -188,29 +188,40 @@ pub async fn record(pool: &PgPool, settings: &PacingSettings, reports: &[&UsageR
 pub const META_BUDGET_LOCK: Duration = Duration::from_secs(3600);
 
 /// Remembers that Meta locked `object_id`'s budget from now for `META_BUDGET_LOCK` (never shortening a lock).
-pub async fn remember_budget_lock(pool: &PgPool, object_id: &str) -> Result<(), QueueError> {
+/// `simulated_now` is the time on a simulated clock (the lock is then in that clock's time); `None`: the
+/// database's.
+pub async fn remember_budget_lock(
+    pool: &PgPool,
+    object_id: &str,
+    simulated_now: Option<f64>,
+) -> Result<(), QueueError> {
     sqlx::query(
-        "INSERT INTO graph_budget_locks (object_id, locked_until) VALUES ($1, now() + make_interval(secs => $2)) \
+        "INSERT INTO graph_budget_locks (object_id, locked_until) \
+         VALUES ($1, COALESCE(to_timestamp($3), now()) + make_interval(secs => $2)) \
          ON CONFLICT (object_id) DO UPDATE \
              SET locked_until = GREATEST(graph_budget_locks.locked_until, EXCLUDED.locked_until)",
     )
     .bind(object_id)
     .bind(META_BUDGET_LOCK.as_secs_f64())
+    .bind(simulated_now)
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// The budget locks still in force among `object_ids`, as Unix seconds when each ends.
+/// The budget locks still in force among `object_ids` (at `simulated_now` on a simulated clock), as Unix
+/// seconds when each ends.
 pub async fn budget_locks(
     pool: &PgPool,
     object_ids: &[&str],
+    simulated_now: Option<f64>,
 ) -> Result<std::collections::HashMap<String, f64>, QueueError> {
     let locks: Vec<(String, f64)> = sqlx::query_as(
         "SELECT object_id, EXTRACT(EPOCH FROM locked_until)::float8 FROM graph_budget_locks \
-         WHERE object_id = ANY($1) AND locked_until > now()",
+         WHERE object_id = ANY($1) AND locked_until > COALESCE(to_timestamp($2), now())",
     )
     .bind(object_ids)
+    .bind(simulated_now)
     .fetch_all(pool)
     .await?;
     Ok(locks.into_iter().collect())

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use adloop_money::{Currency, GraphAmount, MinorUnits};
 use adloop_service_kit::percent_encoding::percent_encode;
@@ -27,6 +27,7 @@ use super::lease_keeper::LeaseKeeper;
 use super::metrics::ExecutorMetrics;
 use super::pacing;
 use super::queue::{self, AttemptError, Fenced, Outcome, QueueError};
+use crate::clock::{Clock, ClockError};
 
 mod meta_answers;
 mod reads;
@@ -95,6 +96,8 @@ fn default_rescue_interval_seconds() -> u64 {
 pub enum ExecutorError {
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Clock(#[from] ClockError),
 }
 
 /// What one round did.
@@ -127,6 +130,8 @@ struct ObjectState {
 /// What a round knows when it decides: what was applied lately and Meta's budget locks (from Postgres), and
 /// the accounts and objects as the Graph API reported them (or why it could not).
 struct RoundKnowledge {
+    /// The round's time on the executor's clock.
+    now: f64,
     history: queue::AppliedHistory,
     /// Unix seconds when each locked ad set's budget lock ends.
     budget_locks: HashMap<String, f64>,
@@ -168,16 +173,11 @@ pub struct Executor {
     /// Workers of one gateway claim one at a time: claims made at the same moment would look at the same
     /// candidates and skip each other's locks, each getting fewer changes for the same work.
     claim_turn: Arc<tokio::sync::Mutex<()>>,
+    /// The time guardrail windows are counted in (simulated in development).
+    clock: Clock,
 }
 
 const HOUR_SECONDS: f64 = 3600.0;
-
-fn now_unix() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs_f64())
-        .unwrap_or(0.0)
-}
 
 fn attempt_error(result: &OperationResult) -> AttemptError {
     let (code, subcode) = result.error_code();
@@ -199,7 +199,14 @@ impl Executor {
             metrics: ExecutorMetrics::default(),
             account_facts_cache: Arc::new(Mutex::new(HashMap::new())),
             claim_turn: Arc::new(tokio::sync::Mutex::new(())),
+            clock: Clock::System,
         }
+    }
+
+    /// Counts guardrail windows on `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Executor {
+        self.clock = clock;
+        self
     }
 
     /// Counts into `metrics` (registered in the service's registry) instead of unregistered ones.
@@ -293,6 +300,8 @@ impl Executor {
     /// One round; returns what it did.
     pub async fn run_once(&self) -> Result<RoundReport, ExecutorError> {
         let started = Instant::now();
+        // Before claiming: a clock that cannot be read leaves the changes where they are.
+        let now = self.clock.now_unix().await?;
         let claim_turn = self.claim_turn.lock().await;
         let claimed = queue::claim(
             &self.pool,
@@ -356,10 +365,12 @@ impl Executor {
                 )
             })
             .collect();
-        let history = self.applied_history(&claimed, &guardrails_of_changes).await?;
+        let history = self.applied_history(&claimed, &guardrails_of_changes, now).await?;
         let object_ids: Vec<&str> = claimed.iter().map(|change| change.object_id.as_str()).collect();
-        let budget_locks = pacing::budget_locks(&self.pool, &object_ids).await?;
+        let simulated_now = self.clock.is_simulated().then_some(now);
+        let budget_locks = pacing::budget_locks(&self.pool, &object_ids, simulated_now).await?;
         let mut known = RoundKnowledge {
+            now,
             history,
             budget_locks,
             accounts,
@@ -383,7 +394,7 @@ impl Executor {
                             .campaign_actions
                             .entry((change.tenant_id.clone(), campaign_id.clone()))
                             .or_default()
-                            .push(now_unix());
+                            .push(now);
                     }
                     writes.push(write);
                 }
@@ -411,6 +422,7 @@ impl Executor {
         &self,
         claimed: &[AdChangeRow],
         guardrails_of_changes: &[GuardrailSettings],
+        now: f64,
     ) -> Result<queue::AppliedHistory, ExecutorError> {
         let mut objects: Vec<(String, String)> = claimed
             .iter()
@@ -432,7 +444,8 @@ impl Executor {
                     .max(guardrails.min_seconds_between_changes)
             })
             .fold(HOUR_SECONDS, f64::max);
-        Ok(queue::applied_history(&self.pool, &objects, &campaigns, longest_window_seconds).await?)
+        let simulated_now = self.clock.is_simulated().then_some(now);
+        Ok(queue::applied_history(&self.pool, &objects, &campaigns, longest_window_seconds, simulated_now).await?)
     }
 
     /// The write a change needs, or the outcome it ends this round with.
@@ -485,7 +498,7 @@ impl Executor {
             })
             .unwrap_or(&no_actions);
         let context = ObjectContext {
-            now: now_unix(),
+            now: known.now,
             current_budget: state.daily_budget,
             current_status: state.status.as_deref(),
             effective_status: state.effective_status.as_deref(),
@@ -540,11 +553,15 @@ impl Executor {
                 decide_budget(guardrails, request, &context)
             }
         };
-        let base_detail = json!({
+        let mut base_detail = json!({
             "budget_before": state.daily_budget.map(MinorUnits::get),
             "reconciled": change.needs_reconcile,
             "dry_run": self.settings.dry_run,
         });
+        // On a simulated clock the guardrails count applied changes by their time on that clock.
+        if self.clock.is_simulated() {
+            base_detail["clock_unix"] = json!(known.now);
+        }
         let with_dry_run = |mut params: Vec<(&'static str, String)>| {
             if self.settings.dry_run {
                 params.push(("execution_options", r#"["validate_only"]"#.to_owned()));
@@ -588,7 +605,7 @@ impl Executor {
                 },
             }),
             Decision::Hold { rule, until } => Err(Outcome::Hold {
-                delay: Duration::from_secs_f64((until - now_unix()).max(1.0)),
+                delay: self.clock.real_wait((until - known.now).max(1.0)),
                 detail: json!({ "rule": rule }),
             }),
             Decision::NeedsApproval { rule, detail } => Err(Outcome::AwaitApproval {

@@ -734,3 +734,56 @@ async fn a_flood_into_one_account_completes_without_meta_ever_throttling_a_chang
         "the flood pressed the account: the executor slowed down from its usage"
     );
 }
+
+#[tokio::test]
+async fn on_meta_sims_clock_the_guardrail_windows_count_simulated_hours() {
+    use gateway_api::clock::{Clock, ClockSource};
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    let on_system_clock = executor(&pool, &meta_sim_url, WriteMode::Batch, false);
+    let on_simulated_clock = executor(&pool, &meta_sim_url, WriteMode::Batch, false)
+        .with_clock(Clock::new(ClockSource::MetaSim, &meta_sim_url));
+    let apply = |executor: &Executor, amount: i64, key: &str| {
+        let (pool, executor, key) = (pool.clone(), executor.clone(), key.to_owned());
+        async move {
+            let ids = enqueue_ids(&pool, &[change(&ad_set(1), set_budget(amount), &key)]).await;
+            run_until_idle(&executor).await;
+            row(&pool, ids[0]).await
+        }
+    };
+    // 100.00 → 120.00 (+20%), then at once 144.00: 44% within six hours, refused on either clock.
+    assert_eq!(
+        apply(&on_simulated_clock, 12_000, "first").await.state(),
+        Some(ChangeState::Completed)
+    );
+    let refused = apply(&on_simulated_clock, 14_400, "second").await;
+    assert_eq!(refused.state(), Some(ChangeState::Discarded));
+    assert!(
+        refused.errors.to_string().contains("max_net_change_in_window"),
+        "{}",
+        refused.errors
+    );
+
+    // Seven simulated hours later, seconds of real time: only the simulated clock's window has passed.
+    let response = reqwest::Client::new()
+        .post(format!("{meta_sim_url}/_sim/clock"))
+        .json(&serde_json::json!({ "advance_hours": 7 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let on_wall_time = apply(&on_system_clock, 14_400, "third, on the system clock").await;
+    assert_eq!(
+        on_wall_time.state(),
+        Some(ChangeState::Discarded),
+        "real time: still within 6 h"
+    );
+    let on_simulated_time = apply(&on_simulated_clock, 14_400, "third").await;
+    assert_eq!(
+        on_simulated_time.state(),
+        Some(ChangeState::Completed),
+        "{}",
+        on_simulated_time.errors
+    );
+    assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 14_400);
+}

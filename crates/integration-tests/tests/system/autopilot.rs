@@ -65,7 +65,7 @@ async fn spawn_autopilot_stack() -> AutopilotStack {
             ("ADLOOP_EXECUTOR__WORKERS", "1"),
             ("ADLOOP_EXECUTOR__POLL_INTERVAL_MILLISECONDS", "100"),
             ("ADLOOP_AUTOPILOT__ENABLED", "true"),
-            ("ADLOOP_AUTOPILOT__CLOCK", "meta_sim"),
+            ("ADLOOP_CLOCK__SOURCE", "meta_sim"),
             ("ADLOOP_AUTOPILOT__TICK_MILLISECONDS", "100"),
             ("ADLOOP_AUTOPILOT__RUN_LEASE_SECONDS", "10"),
         ],

@@ -18,41 +18,67 @@ pub struct AppliedHistory {
     pub campaign_actions: HashMap<(String, String), Vec<f64>>,
 }
 
+/// When a completed change was applied, in Unix seconds: on the system clock when it was finalised; on a
+/// simulated clock the clock's time its attempt recorded (`clock_unix`).
+const FINALIZED_AT: &str = "EXTRACT(EPOCH FROM a.finalized_at)::float8";
+const APPLIED_AT_ON_SIMULATED_CLOCK: &str = "(a.errors -> -1 -> 'detail' ->> 'clock_unix')::float8";
+
 /// Completed writes to `objects` in the last `object_window_seconds` (oldest first), and to any object of
-/// `campaigns` in the last hour: two statements for a whole round.
+/// `campaigns` in the last hour: two statements for a whole round. `simulated_now` is the time on a
+/// simulated clock (development), whose windows are counted in that clock's time; `None` on the system clock.
 pub async fn applied_history(
     pool: &PgPool,
     objects: &[(String, String)],
     campaigns: &[(String, String)],
     object_window_seconds: f64,
+    simulated_now: Option<f64>,
 ) -> Result<AppliedHistory, QueueError> {
+    // Statements built from the constants above only (no input). $2 is the window; on a simulated clock
+    // $3 is its now. The system clock's windows are ranges of finalized_at, which its index serves.
+    let (applied_at, object_window, campaign_window) = match simulated_now {
+        None => (
+            FINALIZED_AT,
+            "a.finalized_at > now() - make_interval(secs => $2)".to_owned(),
+            "a.finalized_at > now() - interval '1 hour'".to_owned(),
+        ),
+        Some(_) => (
+            APPLIED_AT_ON_SIMULATED_CLOCK,
+            format!("{APPLIED_AT_ON_SIMULATED_CLOCK} > $3 - $2"),
+            format!("{APPLIED_AT_ON_SIMULATED_CLOCK} > $3 - 3600"),
+        ),
+    };
     let object_ids: Vec<&str> = objects.iter().map(|(_, object)| object.as_str()).collect();
     type ObjectRow = (String, String, f64, Option<i64>, Option<i64>);
-    let object_rows: Vec<ObjectRow> = sqlx::query_as(
-        "SELECT a.tenant_id, a.object_id, EXTRACT(EPOCH FROM a.finalized_at)::float8, \
+    let object_statement = format!(
+        "SELECT a.tenant_id, a.object_id, {applied_at}, \
              (a.errors -> -1 -> 'detail' ->> 'budget_before')::bigint, \
              (a.errors -> -1 -> 'detail' ->> 'budget_sent')::bigint \
          FROM ad_changes a \
-         WHERE a.state = 'completed' AND a.object_id = ANY($1) \
-             AND a.finalized_at > now() - make_interval(secs => $2) \
+         WHERE a.state = 'completed' AND a.object_id = ANY($1) AND {object_window} \
              AND NOT COALESCE((a.errors -> -1 -> 'detail' ->> 'no_write')::boolean, false) \
-         ORDER BY a.finalized_at",
-    )
-    .bind(&object_ids)
-    .bind(object_window_seconds)
-    .fetch_all(pool)
-    .await?;
+         ORDER BY 3"
+    );
+    let mut object_query = sqlx::query_as::<_, ObjectRow>(sqlx::AssertSqlSafe(object_statement))
+        .bind(&object_ids)
+        .bind(object_window_seconds);
+    if let Some(now) = simulated_now {
+        object_query = object_query.bind(now);
+    }
+    let object_rows = object_query.fetch_all(pool).await?;
     let campaign_ids: Vec<&str> = campaigns.iter().map(|(_, campaign)| campaign.as_str()).collect();
-    let campaign_rows: Vec<(String, String, f64)> = sqlx::query_as(
-        "SELECT a.tenant_id, a.campaign_id, EXTRACT(EPOCH FROM a.finalized_at)::float8 \
+    let campaign_statement = format!(
+        "SELECT a.tenant_id, a.campaign_id, {applied_at} \
          FROM ad_changes a \
-         WHERE a.state = 'completed' AND a.campaign_id = ANY($1) \
-             AND a.finalized_at > now() - interval '1 hour' \
+         WHERE a.state = 'completed' AND a.campaign_id = ANY($1) AND {} \
              AND NOT COALESCE((a.errors -> -1 -> 'detail' ->> 'no_write')::boolean, false)",
-    )
-    .bind(&campaign_ids)
-    .fetch_all(pool)
-    .await?;
+        campaign_window.replace("$3", "$2")
+    );
+    let mut campaign_query =
+        sqlx::query_as::<_, (String, String, f64)>(sqlx::AssertSqlSafe(campaign_statement)).bind(&campaign_ids);
+    if let Some(now) = simulated_now {
+        campaign_query = campaign_query.bind(now);
+    }
+    let campaign_rows = campaign_query.fetch_all(pool).await?;
     // Both statements look objects and campaigns up by id alone (their indexes); keep the wanted tenants'.
     let mut history = AppliedHistory::default();
     let wanted_objects: HashSet<&(String, String)> = objects.iter().collect();

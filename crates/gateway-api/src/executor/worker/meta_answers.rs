@@ -96,7 +96,11 @@ impl Executor {
         };
         let (code, subcode) = result.error_code();
         if classify(Some(result.http_status), code, subcode) == ErrorClass::BudgetLocked {
-            pacing::remember_budget_lock(&self.pool, &change.object_id).await?;
+            let simulated_now = match self.clock.is_simulated() {
+                true => Some(self.clock.now_unix().await?),
+                false => None,
+            };
+            pacing::remember_budget_lock(&self.pool, &change.object_id, simulated_now).await?;
         }
         Ok(())
     }

@@ -70,6 +70,7 @@ pub async fn get_state(State(state): State<AppState>) -> Json<Value> {
         "currency": sim.currency().code(),
         "clock": clock_report(&sim),
         "counters": sim.counters,
+        "world_totals": sim.world_totals,
         "objects": objects,
     }))
 }

@@ -68,6 +68,17 @@ pub struct Counters {
     pub faults_injected: u64,
 }
 
+/// What the world truly delivered so far, every conversion counted when it happened (reported yet or not):
+/// what a run is judged on, beside what insights have reported.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct WorldTotals {
+    pub spend: i64,
+    pub conversion_value: i64,
+    pub conversions: u64,
+    /// Spend on ads whose true ROAS was below half the best active ad's.
+    pub spend_on_losing_ads: i64,
+}
+
 /// A Graph API call: an HTTP method on an object (optionally an edge), with its parameters.
 #[derive(Debug, Clone)]
 pub struct GraphCall {
@@ -94,6 +105,7 @@ pub struct SimState {
     requests: VecDeque<RequestRecord>,
     next_request_sequence: u64,
     pub counters: Counters,
+    pub world_totals: WorldTotals,
 }
 
 fn unix_now() -> i64 {
@@ -148,6 +160,7 @@ impl SimState {
             requests: VecDeque::new(),
             next_request_sequence: 1,
             counters: Counters::default(),
+            world_totals: WorldTotals::default(),
             settings,
         };
         state.register_launched_ads();
@@ -220,7 +233,11 @@ impl SimState {
     pub fn catch_up_at_most(&mut self, hours: u32) -> bool {
         let target_hour = self.clock_hour().min(self.world.hour().saturating_add(hours));
         while self.world.hour() < target_hour {
-            self.world.advance();
+            let outcome = self.world.advance();
+            self.world_totals.spend += outcome.spend.get();
+            self.world_totals.conversion_value += outcome.conversion_value.get();
+            self.world_totals.conversions += outcome.conversions;
+            self.world_totals.spend_on_losing_ads += outcome.spend_on_losing_ads.get();
             self.register_launched_ads();
             self.record_scenario_pauses();
         }

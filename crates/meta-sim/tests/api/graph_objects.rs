@@ -444,3 +444,36 @@ async fn an_account_lists_its_ads_a_page_at_a_time_without_archived_ones() {
     let (status, refused) = list("effective_status=ACTIVE".into()).await;
     assert_eq!((status, error_code(&refused).0), (400, 100), "{refused}");
 }
+
+#[tokio::test]
+async fn the_worlds_true_totals_match_insights_spend_and_count_conversions_not_yet_reported() {
+    let sim = spawn_meta_sim(&[]).await;
+    let (_, before) = sim.get("_sim/state").await;
+    assert_eq!(before["world_totals"]["spend"], 0);
+    sim.advance_hours(48.0).await;
+    let (_, state) = sim.get("_sim/state").await;
+    let totals = &state["world_totals"];
+    let (_, insights) = sim
+        .get(&format!(
+            "{VERSION}/{ACCOUNT}/insights?fields=spend,action_values&date_preset=maximum&access_token={TOKEN}"
+        ))
+        .await;
+    let reported_spend_cents = (insights["data"][0]["spend"].as_str().unwrap().parse::<f64>().unwrap() * 100.0).round();
+    assert_eq!(
+        totals["spend"].as_f64().unwrap(),
+        reported_spend_cents,
+        "{totals} {insights}"
+    );
+    let reported_value: f64 = insights["data"][0]["action_values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|action| action["action_type"] == "purchase")
+        .map(|action| action["value"].as_str().unwrap().parse::<f64>().unwrap() * 100.0)
+        .sum();
+    let true_value = totals["conversion_value"].as_f64().unwrap();
+    assert!(
+        true_value > 0.0 && true_value >= reported_value.round(),
+        "{totals} {insights}"
+    );
+}

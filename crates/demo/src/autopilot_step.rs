@@ -1,148 +1,48 @@
 //! The run's autopilot: turned on for the simulated account, then a cycle per simulated day (meta-sim's
 //! clock moved a day at a time), each read from the gateway's run record and its changes followed to their
-//! end in the executor.
+//! end in the executor; turned off again at the end, so the account is left as it was.
 
-use std::time::{Duration, Instant};
+use serde_json::Value;
 
-use serde_json::{Value, json};
-
+use crate::autopilot_client::{DAY_SECONDS, GatewayTenant, advance_simulated_hours, last_error, meta_sim_now_unix};
 use crate::report::StepOutcome;
 use crate::steps::ServiceEndpoints;
 
 const ACCOUNT_ID: &str = "act_100000001";
 const SIMULATED_DAYS: usize = 3;
-const WAIT_LIMIT: Duration = Duration::from_secs(60);
-
-async fn gateway_json(endpoints: &ServiceEndpoints, request: reqwest::RequestBuilder) -> Result<Value, String> {
-    let response = request
-        .bearer_auth(&endpoints.api_key)
-        .send()
-        .await
-        .map_err(crate::request_failure)?;
-    let status = response.status();
-    let body: Value = response.json().await.map_err(crate::request_failure)?;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(format!("the gateway answered {status}: {body}"))
-    }
-}
-
-const DAY_SECONDS: i64 = 86_400;
-
-async fn runs(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> Result<Vec<Value>, String> {
-    let url = format!("{}/v1/accounts/{ACCOUNT_ID}/autopilot/runs", endpoints.gateway_url);
-    let page = gateway_json(endpoints, http.get(url)).await?;
-    Ok(page["runs"].as_array().cloned().unwrap_or_default())
-}
-
-/// The run of cycle `slot` once it has finished.
-async fn wait_for_cycle(http: &reqwest::Client, endpoints: &ServiceEndpoints, slot: i64) -> Result<Value, String> {
-    let started = Instant::now();
-    loop {
-        let newest = runs(http, endpoints).await?.into_iter().next();
-        if let Some(run) = newest.filter(|run| {
-            run["cycle_slot"].as_i64() == Some(slot) && matches!(run["state"].as_str(), Some("completed" | "failed"))
-        }) {
-            return Ok(run);
-        }
-        if started.elapsed() > WAIT_LIMIT {
-            return Err(format!("cycle {slot} did not finish within {} s", WAIT_LIMIT.as_secs()));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn meta_sim_now_unix(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> Result<i64, String> {
-    let clock = crate::steps::meta_sim_clock(http, endpoints).await?;
-    clock["now_unix"]
-        .as_i64()
-        .ok_or_else(|| "meta-sim's clock has no now_unix".to_owned())
-}
-
-/// Each change of a run at the end of its way through the executor (or as far as it got in the wait).
-async fn follow_changes(
-    http: &reqwest::Client,
-    endpoints: &ServiceEndpoints,
-    run: &Value,
-) -> Result<Vec<Value>, String> {
-    let ids: Vec<i64> = run["summary"]["changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|change| change["ad_change_id"].as_i64())
-        .collect();
-    let started = Instant::now();
-    loop {
-        let mut changes = Vec::new();
-        for id in &ids {
-            let url = format!("{}/v1/ad-changes/{id}", endpoints.gateway_url);
-            changes.push(gateway_json(endpoints, http.get(url)).await?);
-        }
-        let all_finished = changes
-            .iter()
-            .all(|change| matches!(change["state"].as_str(), Some("completed" | "discarded" | "cancelled")));
-        if all_finished || started.elapsed() > WAIT_LIMIT {
-            return Ok(changes);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn last_error(change: &Value) -> String {
-    change["attempts"]
-        .as_array()
-        .and_then(|attempts| attempts.last())
-        .and_then(|attempt| attempt["message"].as_str())
-        .unwrap_or("no reason recorded")
-        .to_owned()
-}
-
-async fn advance_simulated_hours(
-    http: &reqwest::Client,
-    endpoints: &ServiceEndpoints,
-    hours: f64,
-) -> Result<(), String> {
-    let response = http
-        .post(format!("{}/_sim/clock", endpoints.meta_sim_url))
-        .json(&json!({ "advance_hours": hours }))
-        .send()
-        .await
-        .map_err(crate::request_failure)?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("meta-sim's clock answered {}", response.status()))
-    }
-}
 
 async fn run_days(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> Result<(Vec<String>, usize, bool), String> {
+    let tenant = GatewayTenant {
+        http,
+        gateway_url: &endpoints.gateway_url,
+        api_key: &endpoints.api_key,
+    };
+    let meta_sim_url = endpoints.meta_sim_url.as_str();
     // meta-sim's world starts afresh with every `make up`, while the gateway remembers the cycles of
     // earlier runs: move the new world past the last cycle already run, so this run's cycles are new.
-    let last_slot = runs(http, endpoints)
+    let last_slot = tenant
+        .runs(ACCOUNT_ID)
         .await?
         .first()
         .and_then(|run| run["cycle_slot"].as_i64());
-    let mut now_unix = meta_sim_now_unix(http, endpoints).await?;
+    let mut now_unix = meta_sim_now_unix(http, meta_sim_url).await?;
     if let Some(last_slot) = last_slot.filter(|slot| *slot >= now_unix / DAY_SECONDS) {
         let seconds_to_next_slot = (last_slot + 1) * DAY_SECONDS - now_unix;
-        advance_simulated_hours(http, endpoints, seconds_to_next_slot as f64 / 3600.0 + 0.01).await?;
-        now_unix = meta_sim_now_unix(http, endpoints).await?;
+        advance_simulated_hours(http, meta_sim_url, seconds_to_next_slot as f64 / 3600.0 + 0.01).await?;
+        now_unix = meta_sim_now_unix(http, meta_sim_url).await?;
     }
     let first_slot = now_unix / DAY_SECONDS;
-    let url = format!("{}/v1/accounts/{ACCOUNT_ID}/autopilot", endpoints.gateway_url);
-    let body = json!({ "enabled": true, "mode": "live", "interval_seconds": DAY_SECONDS });
-    gateway_json(endpoints, http.post(url).json(&body)).await?;
+    tenant.set_autopilot(ACCOUNT_ID, true).await?;
     let mut lines = Vec::new();
     let mut applied_in_all = 0;
     let mut every_cycle_completed = true;
     for day in 0..SIMULATED_DAYS as i64 {
         if day > 0 {
-            advance_simulated_hours(http, endpoints, 24.0).await?;
+            advance_simulated_hours(http, meta_sim_url, 24.0).await?;
         }
-        let run = &wait_for_cycle(http, endpoints, first_slot + day).await?;
+        let run = &tenant.wait_for_cycle(ACCOUNT_ID, first_slot + day).await?;
         every_cycle_completed &= run["state"] == "completed";
-        let changes = follow_changes(http, endpoints, run).await?;
+        let changes = tenant.follow_changes(run).await?;
         let applied = changes.iter().filter(|change| change["state"] == "completed").count();
         let refused: Vec<&Value> = changes.iter().filter(|change| change["state"] == "discarded").collect();
         applied_in_all += applied;
@@ -164,6 +64,7 @@ async fn run_days(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> Resul
         }
         lines.push(line);
     }
+    tenant.set_autopilot(ACCOUNT_ID, false).await?;
     Ok((lines, applied_in_all, every_cycle_completed))
 }
 

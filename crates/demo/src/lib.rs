@@ -2,9 +2,11 @@
 //! (their URLs come from the `ADLOOP_*` variables of `.data/dev.env`) and reports what it saw.
 
 pub mod allocation_step;
+pub mod autopilot_client;
 pub mod autopilot_step;
 pub mod executor_step;
 pub mod learning_step;
+pub mod month;
 pub mod relay_step;
 pub mod report;
 pub mod steps;

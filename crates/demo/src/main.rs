@@ -1,3 +1,5 @@
+use adloop_demo::autopilot_client::GatewayTenant;
+use adloop_demo::month::{baselines, render_month_report, run_month};
 use adloop_demo::report::render_report;
 use adloop_demo::steps::{ServiceEndpoints, run_all_steps};
 use anyhow::Context as _;
@@ -7,8 +9,18 @@ fn required_variable(name: &str) -> anyhow::Result<String> {
         .with_context(|| format!("{name} is not set: source .data/dev.env (scripts/services up writes it)"))
 }
 
+/// `adloop-demo`: each part against the running services in turn. `adloop-demo month <scenario> <days>
+/// <report path>`: the month on meta-sim's manual clock, for the tenant of `ADLOOP_MONTH_API_KEY`.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if arguments.first().map(String::as_str) == Some("month") {
+        let [_, scenario_path, days, report_path] = arguments.as_slice() else {
+            anyhow::bail!("usage: adloop-demo month <scenario.toml> <days> <report path>");
+        };
+        let days: u32 = days.parse().context("days must be a whole number")?;
+        return run_the_month(scenario_path, days, report_path).await;
+    }
     let endpoints = ServiceEndpoints {
         gateway_url: required_variable("ADLOOP_GATEWAY_URL")?,
         ml_service_url: format!("http://{}", required_variable("ADLOOP_ML_GRPC_ADDR")?),
@@ -23,6 +35,31 @@ async fn main() -> anyhow::Result<()> {
     print!("{}", render_report(&outcomes));
     if outcomes.iter().any(|outcome| !outcome.passed) {
         anyhow::bail!("the run failed");
+    }
+    Ok(())
+}
+
+async fn run_the_month(scenario_path: &str, days: u32, report_path: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let gateway_url = required_variable("ADLOOP_GATEWAY_URL")?;
+    let api_key = required_variable("ADLOOP_MONTH_API_KEY")?;
+    let meta_sim_url = required_variable("ADLOOP_META_SIM_URL")?;
+    let tenant = GatewayTenant {
+        http: &http,
+        gateway_url: &gateway_url,
+        api_key: &api_key,
+    };
+    let result = run_month(&http, &meta_sim_url, &tenant, days)
+        .await
+        .map_err(|error| anyhow::anyhow!("the month failed: {error}"))?;
+    let baselines = baselines(scenario_path, result.seed, days).map_err(|error| anyhow::anyhow!(error))?;
+    let report = render_month_report(&result, &baselines);
+    print!("{report}");
+    std::fs::write(report_path, &report).with_context(|| format!("cannot write {report_path}"))?;
+    println!("  report written to {report_path}");
+    let failed_cycles: usize = result.days.iter().map(|day| day.cycles_failed).sum();
+    if failed_cycles > 0 {
+        anyhow::bail!("{failed_cycles} autopilot cycles failed");
     }
     Ok(())
 }

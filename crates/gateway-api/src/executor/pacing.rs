@@ -210,7 +210,8 @@ pub async fn remember_budget_lock(
 }
 
 /// The budget locks still in force among `object_ids` (at `simulated_now` on a simulated clock), as Unix
-/// seconds when each ends.
+/// seconds when each ends. A lock ending more than a lock's length from now was taken on a simulated clock
+/// in an earlier run of its world (that clock went back) and no longer holds.
 pub async fn budget_locks(
     pool: &PgPool,
     object_ids: &[&str],
@@ -218,10 +219,12 @@ pub async fn budget_locks(
 ) -> Result<std::collections::HashMap<String, f64>, QueueError> {
     let locks: Vec<(String, f64)> = sqlx::query_as(
         "SELECT object_id, EXTRACT(EPOCH FROM locked_until)::float8 FROM graph_budget_locks \
-         WHERE object_id = ANY($1) AND locked_until > COALESCE(to_timestamp($2), now())",
+         WHERE object_id = ANY($1) AND locked_until > COALESCE(to_timestamp($2), now()) \
+             AND locked_until <= COALESCE(to_timestamp($2), now()) + make_interval(secs => $3)",
     )
     .bind(object_ids)
     .bind(simulated_now)
+    .bind(META_BUDGET_LOCK.as_secs_f64())
     .fetch_all(pool)
     .await?;
     Ok(locks.into_iter().collect())

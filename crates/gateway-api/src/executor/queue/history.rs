@@ -34,7 +34,9 @@ pub async fn applied_history(
     simulated_now: Option<f64>,
 ) -> Result<AppliedHistory, QueueError> {
     // Statements built from the constants above only (no input). $2 is the window; on a simulated clock
-    // $3 is its now. The system clock's windows are ranges of finalized_at, which its index serves.
+    // $3 is its now. The system clock's windows are ranges of finalized_at, which its index serves. A
+    // simulated clock goes back when its world starts afresh: changes recorded "after" now belong to an
+    // earlier run of the world and are not counted.
     let (applied_at, object_window, campaign_window) = match simulated_now {
         None => (
             FINALIZED_AT,
@@ -43,8 +45,8 @@ pub async fn applied_history(
         ),
         Some(_) => (
             APPLIED_AT_ON_SIMULATED_CLOCK,
-            format!("{APPLIED_AT_ON_SIMULATED_CLOCK} > $3 - $2"),
-            format!("{APPLIED_AT_ON_SIMULATED_CLOCK} > $3 - 3600"),
+            format!("{APPLIED_AT_ON_SIMULATED_CLOCK} BETWEEN $3 - $2 AND $3"),
+            format!("{APPLIED_AT_ON_SIMULATED_CLOCK} BETWEEN $3 - 3600 AND $3"),
         ),
     };
     let object_ids: Vec<&str> = objects.iter().map(|(_, object)| object.as_str()).collect();

@@ -1,0 +1,332 @@
+//! The month `make run` shows: meta-sim serves a month scenario on a manual clock; every ad account's
+//! autopilot is turned on; each simulated day the run waits for every account's cycle and its changes, then
+//! moves the clock a day. At the end it compares what the world truly earned with the same month under a
+//! uniform split and under the original allocator (the same scenario and seed in campaign-sim, without the
+//! services), and counts what the executor applied and which guardrails refused what.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use campaign_sim::policy::{Oracle, SeedV1, Uniform};
+use campaign_sim::{Policy, Scenario, run_simulation};
+use serde_json::Value;
+
+use crate::autopilot_client::{DAY_SECONDS, GatewayTenant, advance_simulated_hours, meta_sim_get, refusing_guardrail};
+
+/// One simulated day of the month, as the run saw it.
+#[derive(Debug, Clone, Default)]
+pub struct DayRecord {
+    pub day: u32,
+    pub cycles_completed: usize,
+    pub cycles_failed: usize,
+    pub changes_planned: i64,
+    pub changes_applied: usize,
+    pub changes_refused: usize,
+    /// The world's true totals at the end of the day (minor units).
+    pub cumulative_value: i64,
+    pub cumulative_spend: i64,
+    /// Each account's ad-set budgets at the end of the day (minor units).
+    pub budget_by_account: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MonthResult {
+    pub scenario: String,
+    pub seed: u64,
+    pub currency: String,
+    pub accounts: Vec<String>,
+    pub days: Vec<DayRecord>,
+    pub refused_by_guardrail: BTreeMap<String, usize>,
+    pub failed_otherwise: usize,
+    /// meta-sim's counters at the end: Graph calls (a batch counts each operation) and batches.
+    pub graph_calls: u64,
+    pub graph_batches: u64,
+    pub graph_http_requests: u64,
+}
+
+/// What a policy earned in campaign-sim on the same scenario and seed.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub policy: String,
+    pub value: i64,
+    pub spend: i64,
+}
+
+fn ad_accounts(state: &Value) -> Vec<String> {
+    let mut accounts: Vec<String> = state["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|object| object["kind"] == "ad_account")
+        .filter_map(|object| object["id"].as_str().map(str::to_owned))
+        .collect();
+    accounts.sort();
+    accounts
+}
+
+/// Each account's active ad sets' budgets summed.
+fn budget_by_account(state: &Value) -> BTreeMap<String, i64> {
+    let mut budgets = BTreeMap::new();
+    for object in state["objects"].as_array().into_iter().flatten() {
+        if object["kind"] == "ad_set" && object["effective_status"] == "ACTIVE" {
+            let account = object["account_id"].as_str().unwrap_or_default().to_owned();
+            *budgets.entry(account).or_insert(0) += object["daily_budget"].as_i64().unwrap_or(0);
+        }
+    }
+    budgets
+}
+
+fn money(minor_units: i64) -> String {
+    let major = minor_units as f64 / 100.0;
+    let whole = major.trunc() as i64;
+    let mut digits = whole.abs().to_string();
+    let mut grouped = String::new();
+    while digits.len() > 3 {
+        let tail = digits.split_off(digits.len() - 3);
+        grouped = format!(",{tail}{grouped}");
+    }
+    format!(
+        "{}{digits}{grouped}.{:02}",
+        if whole < 0 { "-" } else { "" },
+        (major.fract().abs() * 100.0).round() as i64 % 100
+    )
+}
+
+fn ratio(value: i64, spend: i64) -> f64 {
+    if spend == 0 { 0.0 } else { value as f64 / spend as f64 }
+}
+
+/// Runs the month: `days` simulated days on meta-sim's manual clock, every account on autopilot.
+pub async fn run_month(
+    http: &reqwest::Client,
+    meta_sim_url: &str,
+    tenant: &GatewayTenant<'_>,
+    days: u32,
+) -> Result<MonthResult, String> {
+    let state = meta_sim_get(http, meta_sim_url, "_sim/state").await?;
+    if state["clock"]["mode"] != "manual" {
+        return Err(format!(
+            "meta-sim's clock is {}; the month steps a manual clock (scripts/run restarts meta-sim with one)",
+            state["clock"]["mode"]
+        ));
+    }
+    let accounts = ad_accounts(&state);
+    let mut result = MonthResult {
+        scenario: state["scenario"].as_str().unwrap_or("?").to_owned(),
+        seed: state["seed"].as_u64().unwrap_or(1),
+        currency: state["currency"].as_str().unwrap_or("?").to_owned(),
+        accounts: accounts.clone(),
+        ..MonthResult::default()
+    };
+    let first_slot = state["clock"]["now_unix"].as_i64().unwrap_or(0) / DAY_SECONDS;
+    for account in &accounts {
+        tenant.set_autopilot(account, true).await?;
+    }
+    for day in 0..days {
+        let mut record = DayRecord {
+            day: day + 1,
+            ..DayRecord::default()
+        };
+        for account in &accounts {
+            let run = tenant.wait_for_cycle(account, first_slot + i64::from(day)).await?;
+            if run["state"] == "completed" {
+                record.cycles_completed += 1;
+            } else {
+                record.cycles_failed += 1;
+            }
+            record.changes_planned += run["changes_planned"].as_i64().unwrap_or(0);
+            for change in tenant.follow_changes(&run).await? {
+                match change["state"].as_str() {
+                    Some("completed") => record.changes_applied += 1,
+                    Some("discarded") => {
+                        record.changes_refused += 1;
+                        match refusing_guardrail(&change) {
+                            Some(rule) => *result.refused_by_guardrail.entry(rule).or_insert(0) += 1,
+                            None => result.failed_otherwise += 1,
+                        }
+                    }
+                    _ => result.failed_otherwise += 1,
+                }
+            }
+        }
+        advance_simulated_hours(http, meta_sim_url, 24.0).await?;
+        let state = meta_sim_get(http, meta_sim_url, "_sim/state").await?;
+        record.cumulative_value = state["world_totals"]["conversion_value"].as_i64().unwrap_or(0);
+        record.cumulative_spend = state["world_totals"]["spend"].as_i64().unwrap_or(0);
+        record.budget_by_account = budget_by_account(&state);
+        result.graph_calls = state["counters"]["graph_calls"].as_u64().unwrap_or(0);
+        result.graph_batches = state["counters"]["batches"].as_u64().unwrap_or(0);
+        result.graph_http_requests = state["counters"]["requests"].as_u64().unwrap_or(0);
+        print_progress(&record, days, &result.currency);
+        result.days.push(record);
+    }
+    for account in &accounts {
+        tenant.set_autopilot(account, false).await?;
+    }
+    Ok(result)
+}
+
+fn print_progress(record: &DayRecord, days: u32, currency: &str) {
+    let width = 30;
+    let filled = (record.day as usize * width) / days.max(1) as usize;
+    let bar: String = "#".repeat(filled) + &".".repeat(width - filled);
+    eprintln!(
+        "month [{bar}] day {:>2}/{days}: {} changes applied, {} refused; value {} {currency}, ROAS {:.2}",
+        record.day,
+        record.changes_applied,
+        record.changes_refused,
+        money(record.cumulative_value),
+        ratio(record.cumulative_value, record.cumulative_spend),
+    );
+    let _ = std::io::stderr().flush();
+}
+
+/// The same month without the services: the scenario and seed in campaign-sim under a uniform split, the
+/// original allocator, and the oracle that knows every ad's truth.
+pub fn baselines(scenario_path: &str, seed: u64, days: u32) -> Result<Vec<Baseline>, String> {
+    let text =
+        std::fs::read_to_string(scenario_path).map_err(|error| format!("cannot read {scenario_path}: {error}"))?;
+    let scenario = Scenario::from_toml(&text).map_err(|error| format!("{scenario_path}: {error}"))?;
+    let mut policies: Vec<Box<dyn Policy>> = vec![Box::new(Uniform), Box::new(SeedV1::new(seed)), Box::new(Oracle)];
+    let mut baselines = Vec::new();
+    for policy in &mut policies {
+        let run = run_simulation(&scenario, policy.as_mut(), seed, days).map_err(|error| error.to_string())?;
+        baselines.push(Baseline {
+            policy: run.policy.clone(),
+            value: run.total_value.get(),
+            spend: run.total_spend.get(),
+        });
+    }
+    Ok(baselines)
+}
+
+pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> String {
+    let mut text = String::new();
+    let last = result.days.last().cloned().unwrap_or_default();
+    let currency = &result.currency;
+    let _ = writeln!(
+        text,
+        "adloop month report: scenario {} (seed {}), {} days, {} ad accounts on autopilot",
+        result.scenario,
+        result.seed,
+        result.days.len(),
+        result.accounts.len()
+    );
+    let _ = writeln!(
+        text,
+        "  value and ROAS (every conversion counted when it happened, reported yet or not):"
+    );
+    let _ = writeln!(
+        text,
+        "    {:<38} {:>14} {currency}  spend {:>12} {currency}  ROAS {:.2}",
+        "adloop (services, through meta-sim)",
+        money(last.cumulative_value),
+        money(last.cumulative_spend),
+        ratio(last.cumulative_value, last.cumulative_spend)
+    );
+    for baseline in baselines {
+        let label = match baseline.policy.as_str() {
+            "uniform" => "uniform split (campaign-sim)",
+            "seed-v1" => "the original allocator (campaign-sim)",
+            "oracle" => "oracle, knows every truth (campaign-sim)",
+            other => other,
+        };
+        let _ = writeln!(
+            text,
+            "    {label:<38} {:>14} {currency}  spend {:>12} {currency}  ROAS {:.2}  (adloop {:+.1}%)",
+            money(baseline.value),
+            money(baseline.spend),
+            ratio(baseline.value, baseline.spend),
+            (last.cumulative_value as f64 / baseline.value.max(1) as f64 - 1.0) * 100.0
+        );
+    }
+    let cycles: usize = result.days.iter().map(|day| day.cycles_completed).sum();
+    let failed_cycles: usize = result.days.iter().map(|day| day.cycles_failed).sum();
+    let planned: i64 = result.days.iter().map(|day| day.changes_planned).sum();
+    let applied: usize = result.days.iter().map(|day| day.changes_applied).sum();
+    let refused: usize = result.days.iter().map(|day| day.changes_refused).sum();
+    let _ = writeln!(
+        text,
+        "  autopilot: {cycles} cycles completed, {failed_cycles} failed; {planned} changes planned, {applied} applied, {refused} refused"
+    );
+    let rules: Vec<String> = result
+        .refused_by_guardrail
+        .iter()
+        .map(|(rule, count)| format!("{rule} {count}"))
+        .collect();
+    let _ = writeln!(
+        text,
+        "  refused by guardrail: {}{}",
+        if rules.is_empty() {
+            "none".to_owned()
+        } else {
+            rules.join(", ")
+        },
+        if result.failed_otherwise > 0 {
+            format!("; {} failed or unfinished otherwise", result.failed_otherwise)
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        text,
+        "  Graph API: {} calls counted by Meta's rules in {} HTTP requests to meta-sim ({} batches)",
+        result.graph_calls, result.graph_http_requests, result.graph_batches
+    );
+    let _ = writeln!(text, "  budget by account (daily, {currency}), first day → last day:");
+    let first = result.days.first().cloned().unwrap_or_default();
+    for account in &result.accounts {
+        let _ = writeln!(
+            text,
+            "    {account}: {} → {}",
+            money(first.budget_by_account.get(account).copied().unwrap_or(0)),
+            money(last.budget_by_account.get(account).copied().unwrap_or(0))
+        );
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_grouped_with_two_decimals() {
+        assert_eq!(money(0), "0.00");
+        assert_eq!(money(123_456_789), "1,234,567.89");
+        assert_eq!(money(-5_005), "-50.05");
+    }
+
+    #[test]
+    fn the_report_compares_the_month_with_each_baseline() {
+        let result = MonthResult {
+            scenario: "month".into(),
+            seed: 1,
+            currency: "USD".into(),
+            accounts: vec!["act_1".into()],
+            days: vec![DayRecord {
+                day: 1,
+                cycles_completed: 1,
+                changes_applied: 3,
+                cumulative_value: 30_000,
+                cumulative_spend: 10_000,
+                ..DayRecord::default()
+            }],
+            refused_by_guardrail: BTreeMap::from([("max_change_per_step".to_owned(), 2)]),
+            ..MonthResult::default()
+        };
+        let report = render_month_report(
+            &result,
+            &[Baseline {
+                policy: "uniform".into(),
+                value: 20_000,
+                spend: 10_000,
+            }],
+        );
+        assert!(report.contains("ROAS 3.00"), "{report}");
+        assert!(report.contains("uniform split (campaign-sim)"), "{report}");
+        assert!(report.contains("(adloop +50.0%)"), "{report}");
+        assert!(report.contains("max_change_per_step 2"), "{report}");
+    }
+}

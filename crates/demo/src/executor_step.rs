@@ -81,22 +81,30 @@ pub async fn apply_through_executor(
             };
             states.push(change);
         }
-        let finished = states
-            .iter()
-            .all(|change| matches!(change["state"].as_str(), Some("completed" | "discarded" | "cancelled")));
+        let finished = states.iter().all(|change| {
+            matches!(change["state"].as_str(), Some("completed" | "discarded" | "cancelled"))
+                || held_by_guardrail(change).is_some()
+        });
         if finished {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let completed: Vec<&Value> = states.iter().filter(|change| change["state"] == "completed").collect();
+    let held: Vec<String> = states.iter().filter_map(held_by_guardrail).collect();
     let mut lines = vec![format!(
-        "{} budget changes enqueued, {} applied by the executor in {:.1} s ({} refused or unfinished)",
+        "{} budget changes enqueued, {} applied by the executor in {:.1} s, {} held by a guardrail, {} refused or unfinished",
         ids.len(),
         completed.len(),
         started.elapsed().as_secs_f64(),
-        ids.len() - completed.len()
+        held.len(),
+        ids.len() - completed.len() - held.len()
     )];
+    if let Some(rule) = held.first() {
+        lines.push(format!(
+            "    held by {rule}: they wait for the guardrail's window (an earlier run within the hour used it)"
+        ));
+    }
     let mut all_match = true;
     for change in completed.iter().take(3) {
         let ad_set_id = change["ad_set_id"].as_str().unwrap_or_default();
@@ -141,11 +149,24 @@ pub async fn apply_through_executor(
         lines.push(format!("    audit of ad set {object}: {}", trail.join(" → ")));
     }
     let detail = lines.join("\n");
-    if completed.is_empty() || !all_match {
+    let every_change_accounted_for = completed.len() + held.len() == ids.len();
+    if !every_change_accounted_for || !all_match {
         StepOutcome::failed(step_name, detail)
     } else {
         StepOutcome::passed(step_name, detail)
     }
+}
+
+/// The guardrail a queued change waits on (its last attempt was held), if it waits on one.
+fn held_by_guardrail(change: &Value) -> Option<String> {
+    let last_attempt = change["attempts"].as_array()?.last()?;
+    let waiting = matches!(change["state"].as_str(), Some("available" | "retryable"));
+    (waiting && last_attempt["outcome"] == "held").then(|| {
+        last_attempt["detail"]["rule"]
+            .as_str()
+            .unwrap_or("a guardrail")
+            .to_owned()
+    })
 }
 
 async fn read_budget(

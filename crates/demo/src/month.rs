@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use adloop_money::MinorUnits;
 use campaign_sim::policy::{Oracle, SeedV1, Uniform};
-use campaign_sim::{Policy, Scenario, run_simulation};
+use campaign_sim::{AdStatus, HiddenTruths, Observation, Policy, PolicyError, Scenario, run_simulation};
 use serde_json::Value;
 
 use crate::autopilot_client::{DAY_SECONDS, GatewayTenant, advance_simulated_hours, meta_sim_get, refusing_guardrail};
@@ -182,16 +183,45 @@ fn print_progress(record: &DayRecord, days: u32, currency: &str) {
     let _ = std::io::stderr().flush();
 }
 
-/// The same month without the services: the scenario and seed in campaign-sim under a uniform split, the
-/// original allocator, and the oracle that knows every ad's truth.
+/// A policy that decides once a simulated day in a world stepped hour by hour, as meta-sim steps it and the
+/// autopilot decides: between decisions every ad keeps its budget.
+struct DailyDecisions {
+    inner: Box<dyn Policy>,
+}
+
+impl Policy for DailyDecisions {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn decide(&mut self, observation: &Observation, hidden: &HiddenTruths<'_>) -> Result<Vec<MinorUnits>, PolicyError> {
+        if observation.hour.is_multiple_of(24) {
+            return self.inner.decide(observation, hidden);
+        }
+        Ok(observation
+            .ads
+            .iter()
+            .map(|ad| match ad.status {
+                AdStatus::Paused => MinorUnits::ZERO,
+                _ => ad.current_daily_budget,
+            })
+            .collect())
+    }
+}
+
+/// The same month without the services: the scenario and seed in campaign-sim, its world stepped hour by
+/// hour as meta-sim steps it, under a uniform split, the original allocator, and the oracle that knows every
+/// ad's truth, each deciding once a day.
 pub fn baselines(scenario_path: &str, seed: u64, days: u32) -> Result<Vec<Baseline>, String> {
     let text =
         std::fs::read_to_string(scenario_path).map_err(|error| format!("cannot read {scenario_path}: {error}"))?;
-    let scenario = Scenario::from_toml(&text).map_err(|error| format!("{scenario_path}: {error}"))?;
-    let mut policies: Vec<Box<dyn Policy>> = vec![Box::new(Uniform), Box::new(SeedV1::new(seed)), Box::new(Oracle)];
+    let mut scenario = Scenario::from_toml(&text).map_err(|error| format!("{scenario_path}: {error}"))?;
+    scenario.decision_interval_hours = 1;
+    let policies: Vec<Box<dyn Policy>> = vec![Box::new(Uniform), Box::new(SeedV1::new(seed)), Box::new(Oracle)];
     let mut baselines = Vec::new();
-    for policy in &mut policies {
-        let run = run_simulation(&scenario, policy.as_mut(), seed, days).map_err(|error| error.to_string())?;
+    for inner in policies {
+        let mut policy = DailyDecisions { inner };
+        let run = run_simulation(&scenario, &mut policy, seed, days).map_err(|error| error.to_string())?;
         baselines.push(Baseline {
             policy: run.policy.clone(),
             value: run.total_value.get(),
@@ -290,6 +320,22 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_baselines_live_the_same_month_and_the_oracle_earns_most() {
+        let scenario = format!("{}/../../scenarios/month.toml", env!("CARGO_MANIFEST_DIR"));
+        let baselines = baselines(&scenario, 1, 30).unwrap();
+        let names: Vec<&str> = baselines.iter().map(|baseline| baseline.policy.as_str()).collect();
+        assert_eq!(names, ["uniform", "seed-v1", "oracle"]);
+        let value_of = |name: &str| baselines.iter().find(|baseline| baseline.policy == name).unwrap().value;
+        assert!(value_of("oracle") > value_of("uniform") && value_of("oracle") > value_of("seed-v1"));
+        // A uniform split spends the account's 3,000.00 a day, give or take Meta's pacing.
+        let uniform_spend = baselines[0].spend as f64;
+        assert!(
+            (uniform_spend / (30.0 * 300_000.0) - 1.0).abs() < 0.05,
+            "{uniform_spend}"
+        );
+    }
 
     #[test]
     fn money_is_grouped_with_two_decimals() {

@@ -44,12 +44,13 @@ async fn run_the_month(scenario_path: &str, days: u32, report_path: &str) -> any
     let gateway_url = required_variable("ADLOOP_GATEWAY_URL")?;
     let api_key = required_variable("ADLOOP_MONTH_API_KEY")?;
     let meta_sim_url = required_variable("ADLOOP_META_SIM_URL")?;
+    let ml_service_url = format!("http://{}", required_variable("ADLOOP_ML_GRPC_ADDR")?);
     let tenant = GatewayTenant {
         http: &http,
         gateway_url: &gateway_url,
         api_key: &api_key,
     };
-    let result = run_month(&http, &meta_sim_url, &tenant, days)
+    let result = run_month(&http, &meta_sim_url, &ml_service_url, &tenant, days)
         .await
         .map_err(|error| anyhow::anyhow!("the month failed: {error}"))?;
     let baselines = baselines(scenario_path, result.seed, days).map_err(|error| anyhow::anyhow!(error))?;

@@ -44,6 +44,45 @@ pub struct MonthResult {
     pub graph_calls: u64,
     pub graph_batches: u64,
     pub graph_http_requests: u64,
+    /// ml-service's score cache over the month: lookups and hits (either tier).
+    pub cache_lookups: u64,
+    pub cache_hits: u64,
+}
+
+/// Score-cache lookups and hits so far, from ml-service's `/metrics` (a lookup tries L1, then L2).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CacheCounts {
+    pub lookups: u64,
+    pub hits: u64,
+}
+
+/// Reads the score cache's counters from Prometheus text.
+pub fn cache_counts(metrics_text: &str) -> CacheCounts {
+    let count = |tier: &str, outcome: &str| -> u64 {
+        let series = format!("adloop_ml_score_cache_lookups_total{{tier=\"{tier}\",outcome=\"{outcome}\"}}");
+        metrics_text
+            .lines()
+            .find_map(|line| line.strip_prefix(series.as_str()))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .map_or(0, |value| value as u64)
+    };
+    let l1_hits = count("l1", "hit");
+    CacheCounts {
+        lookups: l1_hits + count("l1", "miss"),
+        hits: l1_hits + count("l2", "hit"),
+    }
+}
+
+async fn ml_service_cache_counts(http: &reqwest::Client, ml_service_url: &str) -> Result<CacheCounts, String> {
+    let text = http
+        .get(format!("{ml_service_url}/metrics"))
+        .send()
+        .await
+        .map_err(crate::request_failure)?
+        .text()
+        .await
+        .map_err(crate::request_failure)?;
+    Ok(cache_counts(&text))
 }
 
 /// What a policy earned in campaign-sim on the same scenario and seed.
@@ -102,9 +141,11 @@ fn ratio(value: i64, spend: i64) -> f64 {
 pub async fn run_month(
     http: &reqwest::Client,
     meta_sim_url: &str,
+    ml_service_url: &str,
     tenant: &GatewayTenant<'_>,
     days: u32,
 ) -> Result<MonthResult, String> {
+    let cache_before = ml_service_cache_counts(http, ml_service_url).await?;
     let state = meta_sim_get(http, meta_sim_url, "_sim/state").await?;
     if state["clock"]["mode"] != "manual" {
         return Err(format!(
@@ -165,6 +206,9 @@ pub async fn run_month(
     for account in &accounts {
         tenant.set_autopilot(account, false).await?;
     }
+    let cache_after = ml_service_cache_counts(http, ml_service_url).await?;
+    result.cache_lookups = cache_after.lookups.saturating_sub(cache_before.lookups);
+    result.cache_hits = cache_after.hits.saturating_sub(cache_before.hits);
     Ok(result)
 }
 
@@ -304,6 +348,13 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         "  Graph API: {} calls counted by Meta's rules in {} HTTP requests to meta-sim ({} batches)",
         result.graph_calls, result.graph_http_requests, result.graph_batches
     );
+    let _ = writeln!(
+        text,
+        "  ml-service's score cache: {} hits of {} lookups ({:.1}%); an ad's draws are reused only while its state, quantised, is unchanged",
+        result.cache_hits,
+        result.cache_lookups,
+        100.0 * ratio(result.cache_hits as i64, result.cache_lookups as i64)
+    );
     let _ = writeln!(text, "  budget by account (daily, {currency}), first day → last day:");
     let first = result.days.first().cloned().unwrap_or_default();
     for account in &result.accounts {
@@ -335,6 +386,17 @@ mod tests {
             (uniform_spend / (30.0 * 300_000.0) - 1.0).abs() < 0.05,
             "{uniform_spend}"
         );
+    }
+
+    #[test]
+    fn cache_counts_add_both_tiers_hits_over_first_tier_lookups() {
+        let text = "# HELP x\n\
+            adloop_ml_score_cache_lookups_total{tier=\"l1\",outcome=\"hit\"} 30\n\
+            adloop_ml_score_cache_lookups_total{tier=\"l1\",outcome=\"miss\"} 70\n\
+            adloop_ml_score_cache_lookups_total{tier=\"l2\",outcome=\"hit\"} 20\n\
+            adloop_ml_score_cache_lookups_total{tier=\"l2\",outcome=\"miss\"} 50\n";
+        assert_eq!(cache_counts(text), CacheCounts { lookups: 100, hits: 50 });
+        assert_eq!(cache_counts(""), CacheCounts::default());
     }
 
     #[test]

@@ -358,10 +358,32 @@ fn validate_custom_data(index: usize, custom_data: &Value) -> Result<(), GraphEr
     Ok(())
 }
 
+/// Where an event came from: the browser's pixel (`/tr`) or a server (the Conversions API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Browser,
+    Server,
+}
+
+/// Meta keeps the browser's copy when the browser and server copies of an event arrive within this long.
+const BROWSER_PREFERRED_WITHIN_SECONDS: i64 = 300;
+
+/// How copies of one event (pixel, event_name, event_id) are told apart.
+#[derive(Debug, Clone, Copy)]
+pub struct DeduplicationRules {
+    /// Copies from the other channel within this long of the first are de-duplicated (Meta: 48 h).
+    pub window_hours: u64,
+    /// Repeats from the same channel are de-duplicated too (off, the strict reading: Meta promises it only
+    /// between browser and server).
+    pub same_channel_repeats: bool,
+}
+
 /// One event as meta-sim received it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredEvent {
     pub pixel_id: String,
+    pub channel: Channel,
     pub event_name: String,
     pub event_id: Option<String>,
     /// A repeat of (event_name, event_id) within the de-duplication window: received, but not counted again.
@@ -378,7 +400,11 @@ pub struct StoredEvent {
 pub struct CapiStore {
     events: std::collections::VecDeque<StoredEvent>,
     capacity: usize,
-    first_received_unix: HashMap<(String, String, String), i64>,
+    /// The first copy of each event within the window: when, from which channel, and its place in `events`
+    /// (counted from the first event ever stored, so it survives the oldest events going).
+    first_received: HashMap<(String, String, String), FirstCopy>,
+    /// How many events were ever stored (the sequence number of the next one).
+    stored_total: u64,
     last_pruned_unix: i64,
 }
 
@@ -390,12 +416,20 @@ pub struct RequestContext<'a> {
     pub partner_agent: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct FirstCopy {
+    received_at_unix: i64,
+    channel: Channel,
+    sequence: u64,
+}
+
 impl CapiStore {
     pub fn new(capacity: usize) -> CapiStore {
         CapiStore {
             events: std::collections::VecDeque::new(),
             capacity,
-            first_received_unix: HashMap::new(),
+            first_received: HashMap::new(),
+            stored_total: 0,
             last_pruned_unix: i64::MIN,
         }
     }
@@ -405,40 +439,60 @@ impl CapiStore {
         if now_unix.saturating_sub(self.last_pruned_unix) < 3600 {
             return;
         }
-        self.first_received_unix
-            .retain(|_, first_received| now_unix - *first_received <= window_seconds);
+        self.first_received
+            .retain(|_, first| now_unix - first.received_at_unix <= window_seconds);
         self.last_pruned_unix = now_unix;
     }
 
-    /// Stores validated events; returns how many were received. With `window_hours` (server-side
-    /// de-duplication on), a repeat of (pixel, event_name, event_id) within it is marked de-duplicated.
-    pub fn store(&mut self, events: Vec<Value>, context: &RequestContext<'_>, window_hours: Option<u64>) -> usize {
+    /// Stores validated events from `channel`; returns how many were received. A copy of an event already
+    /// received from the other channel within the window is de-duplicated — the later one, except that a
+    /// browser copy within 5 minutes of the server's is kept in its place (Meta prefers the browser's);
+    /// repeats from the same channel only when `rules.same_channel_repeats`.
+    pub fn store(
+        &mut self,
+        events: Vec<Value>,
+        context: &RequestContext<'_>,
+        channel: Channel,
+        rules: DeduplicationRules,
+    ) -> usize {
         let received = events.len();
-        let window_seconds = window_hours.map(|hours| (hours * 3600) as i64);
-        if let Some(window_seconds) = window_seconds {
-            self.prune_past_window(context.received_at_unix, window_seconds);
-        }
+        let window_seconds = (rules.window_hours * 3600) as i64;
+        self.prune_past_window(context.received_at_unix, window_seconds);
         for event in events {
             let event_name = event.get("event_name").and_then(Value::as_str).unwrap_or("").to_owned();
             let event_id = event.get("event_id").and_then(Value::as_str).map(str::to_owned);
-            let deduplicated = match (&event_id, window_seconds) {
-                (Some(event_id), Some(window_seconds)) => {
-                    let key = (context.pixel_id.to_owned(), event_name.clone(), event_id.clone());
-                    match self.first_received_unix.get(&key) {
-                        Some(first) if context.received_at_unix - first <= window_seconds => true,
-                        _ => {
-                            self.first_received_unix.insert(key, context.received_at_unix);
-                            false
+            let sequence = self.stored_total;
+            let mut deduplicated = false;
+            if let Some(event_id) = &event_id {
+                let key = (context.pixel_id.to_owned(), event_name.clone(), event_id.clone());
+                let this_copy = FirstCopy {
+                    received_at_unix: context.received_at_unix,
+                    channel,
+                    sequence,
+                };
+                match self.first_received.get(&key).copied() {
+                    Some(first) if context.received_at_unix - first.received_at_unix <= window_seconds => {
+                        let browser_replaces_server = channel == Channel::Browser
+                            && first.channel == Channel::Server
+                            && context.received_at_unix - first.received_at_unix <= BROWSER_PREFERRED_WITHIN_SECONDS;
+                        if browser_replaces_server {
+                            self.mark_deduplicated(first.sequence);
+                            self.first_received.insert(key, this_copy);
+                        } else {
+                            deduplicated = first.channel != channel || rules.same_channel_repeats;
                         }
                     }
+                    _ => {
+                        self.first_received.insert(key, this_copy);
+                    }
                 }
-                _ => false,
-            };
+            }
             if self.events.len() >= self.capacity {
                 self.events.pop_front();
             }
             self.events.push_back(StoredEvent {
                 pixel_id: context.pixel_id.to_owned(),
+                channel,
                 event_name,
                 event_id,
                 deduplicated,
@@ -447,8 +501,19 @@ impl CapiStore {
                 partner_agent: context.partner_agent.clone(),
                 event,
             });
+            self.stored_total += 1;
         }
         received
+    }
+
+    /// Marks the stored event with sequence number `sequence` de-duplicated, if it is still kept.
+    fn mark_deduplicated(&mut self, sequence: u64) {
+        let oldest_kept = self.stored_total - self.events.len() as u64;
+        if let Some(offset) = sequence.checked_sub(oldest_kept)
+            && let Some(event) = self.events.get_mut(offset as usize)
+        {
+            event.deduplicated = true;
+        }
     }
 
     pub fn events(&self) -> &std::collections::VecDeque<StoredEvent> {
@@ -457,7 +522,7 @@ impl CapiStore {
 
     /// Event ids remembered for de-duplication.
     pub fn remembered_event_ids(&self) -> usize {
-        self.first_received_unix.len()
+        self.first_received.len()
     }
 }
 
@@ -574,20 +639,74 @@ mod tests {
         );
     }
 
-    #[test]
-    fn repeats_within_48_hours_are_deduplicated() {
-        let mut store = CapiStore::new(100);
-        let context = |received_at_unix| RequestContext {
+    const SERVER_REPEATS_TOO: DeduplicationRules = DeduplicationRules {
+        window_hours: 48,
+        same_channel_repeats: true,
+    };
+    const STRICT: DeduplicationRules = DeduplicationRules {
+        window_hours: 48,
+        same_channel_repeats: false,
+    };
+
+    fn context(received_at_unix: i64) -> RequestContext<'static> {
+        RequestContext {
             pixel_id: "1",
             received_at_unix,
             test_event_code: None,
             partner_agent: None,
-        };
-        store.store(vec![website_event()], &context(NOW), Some(48));
-        store.store(vec![website_event()], &context(NOW + 3600), Some(48));
-        store.store(vec![website_event()], &context(NOW + 49 * 3600), Some(48));
-        let flags: Vec<bool> = store.events().iter().map(|event| event.deduplicated).collect();
-        assert_eq!(flags, vec![false, true, false]);
+        }
+    }
+
+    fn flags(store: &CapiStore) -> Vec<bool> {
+        store.events().iter().map(|event| event.deduplicated).collect()
+    }
+
+    #[test]
+    fn repeats_within_48_hours_are_deduplicated() {
+        let mut store = CapiStore::new(100);
+        store.store(
+            vec![website_event()],
+            &context(NOW),
+            Channel::Server,
+            SERVER_REPEATS_TOO,
+        );
+        store.store(
+            vec![website_event()],
+            &context(NOW + 3600),
+            Channel::Server,
+            SERVER_REPEATS_TOO,
+        );
+        store.store(
+            vec![website_event()],
+            &context(NOW + 49 * 3600),
+            Channel::Server,
+            SERVER_REPEATS_TOO,
+        );
+        assert_eq!(flags(&store), vec![false, true, false]);
+    }
+
+    #[test]
+    fn browser_and_server_copies_count_once_and_a_prompt_browser_copy_is_the_one_kept() {
+        // The server's copy first, the browser's an hour later: the server's stands.
+        let mut store = CapiStore::new(100);
+        store.store(vec![website_event()], &context(NOW), Channel::Server, STRICT);
+        store.store(vec![website_event()], &context(NOW + 3600), Channel::Browser, STRICT);
+        assert_eq!(flags(&store), vec![false, true]);
+        // The browser's within five minutes of the server's: the browser's is kept instead.
+        let mut store = CapiStore::new(100);
+        store.store(vec![website_event()], &context(NOW), Channel::Server, STRICT);
+        store.store(vec![website_event()], &context(NOW + 60), Channel::Browser, STRICT);
+        assert_eq!(flags(&store), vec![true, false]);
+        // Strictly, two server copies both count (Meta promises de-duplication between channels only).
+        let mut store = CapiStore::new(100);
+        store.store(vec![website_event()], &context(NOW), Channel::Server, STRICT);
+        store.store(vec![website_event()], &context(NOW + 60), Channel::Server, STRICT);
+        store.store(vec![website_event()], &context(NOW + 120), Channel::Browser, STRICT);
+        assert_eq!(
+            flags(&store),
+            vec![true, false, false],
+            "the browser copy replaced the first server copy"
+        );
     }
 
     #[test]
@@ -602,7 +721,11 @@ mod tests {
                 test_event_code: None,
                 partner_agent: None,
             };
-            store.store(vec![event], &context, Some(12));
+            let rules = DeduplicationRules {
+                window_hours: 12,
+                same_channel_repeats: true,
+            };
+            store.store(vec![event], &context, Channel::Server, rules);
         }
         assert_eq!(store.events().len(), 10, "the oldest events went first");
         assert_eq!(

@@ -106,9 +106,17 @@ pub async fn get_capi_events(
         .map(|event| json!(event))
         .collect();
     let unique = events.iter().filter(|event| event["deduplicated"] == false).count();
+    let from = |channel: &str| events.iter().filter(|event| event["channel"] == channel).count();
     Json(json!({
-        "events": events,
-        "counts": { "received": events.len(), "unique": unique, "deduplicated": events.len() - unique },
+        "counts": {
+            "received": events.len(),
+            "unique": unique,
+            "deduplicated": events.len() - unique,
+            "browser": from("browser"),
+            "server": from("server"),
+        },
+        // `?counts_only=true` leaves the events out (a month of them is megabytes).
+        "events": if query.get("counts_only").is_some_and(|value| value == "true") { Vec::new() } else { events },
     }))
 }
 

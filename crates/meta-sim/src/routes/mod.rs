@@ -5,6 +5,7 @@ mod capi;
 mod graph;
 mod inspect;
 mod params;
+mod pixel;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -93,6 +94,8 @@ fn routes(state: AppState) -> Router {
         .route("/healthz", get(adloop_service_kit::health::liveness))
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics))
+        .route("/tr", get(pixel::get_pixel))
+        .route("/tr/", get(pixel::get_pixel))
         .route("/_sim/state", get(inspect::get_state))
         .route("/_sim/requests", get(inspect::get_requests))
         .route("/_sim/capi/events", get(inspect::get_capi_events))

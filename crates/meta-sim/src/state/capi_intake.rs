@@ -4,13 +4,20 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::capi::{RequestContext, parse_events, validate_events};
+use crate::capi::{Channel, DeduplicationRules, RequestContext, parse_events, validate_events};
 use crate::graph_error::GraphError;
 use crate::rate_limits::{BusinessUseCase, CallCharge, CallKind};
 
 use super::SimState;
 
 impl SimState {
+    fn deduplication_rules(&self) -> DeduplicationRules {
+        DeduplicationRules {
+            window_hours: self.settings.capi.deduplication_window_hours,
+            same_channel_repeats: self.settings.capi.deduplicate_server_events,
+        }
+    }
+
     /// Validates and stores CAPI events for a pixel.
     pub fn receive_capi_events(
         &mut self,
@@ -50,16 +57,32 @@ impl SimState {
             test_event_code: text_param("test_event_code"),
             partner_agent: text_param("partner_agent"),
         };
-        let capi = &self.settings.capi;
-        let deduplication_window = capi
-            .deduplicate_server_events
-            .then_some(capi.deduplication_window_hours);
-        let received = self.capi.store(events, &context, deduplication_window);
+        let received = self
+            .capi
+            .store(events, &context, Channel::Server, self.deduplication_rules());
         self.counters.capi_events_received += received as u64;
         Ok(json!({
             "events_received": received,
             "messages": [],
             "fbtrace_id": crate::graph_error::new_fbtrace_id(),
         }))
+    }
+
+    /// Stores a browser pixel's event (`GET /tr`): no token (the pixel is public), only a pixel meta-sim
+    /// knows (the strict reading: Meta answers an image whatever the id).
+    pub fn receive_pixel_event(&mut self, pixel_id: &str, event: Value) -> Result<(), String> {
+        if !self.settings.capi.pixel_ids.iter().any(|known| known == pixel_id) {
+            return Err(format!("meta-sim knows no pixel {pixel_id} (capi.pixel_ids)"));
+        }
+        self.counters.pixel_events_received += 1;
+        let context = RequestContext {
+            pixel_id,
+            received_at_unix: self.now_unix(),
+            test_event_code: None,
+            partner_agent: None,
+        };
+        self.capi
+            .store(vec![event], &context, Channel::Browser, self.deduplication_rules());
+        Ok(())
     }
 }

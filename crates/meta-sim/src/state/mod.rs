@@ -65,6 +65,8 @@ pub struct Counters {
     pub batches: u64,
     pub capi_requests: u64,
     pub capi_events_received: u64,
+    /// Browser pixel events (`GET /tr`).
+    pub pixel_events_received: u64,
     pub faults_injected: u64,
 }
 

@@ -43,7 +43,7 @@ async fn valid_events_are_received_and_stored() {
     assert!(body["fbtrace_id"].as_str().is_some());
     assert_eq!(
         stored_counts(&sim).await,
-        json!({"received": 2, "unique": 2, "deduplicated": 0})
+        json!({"received": 2, "unique": 2, "deduplicated": 0, "browser": 0, "server": 2})
     );
 }
 
@@ -188,7 +188,7 @@ async fn with_server_deduplication_on_repeats_within_48_hours_are_received_but_d
     assert_eq!((status, body["events_received"].clone()), (200, json!(1)));
     assert_eq!(
         stored_counts(&sim).await,
-        json!({"received": 2, "unique": 1, "deduplicated": 1})
+        json!({"received": 2, "unique": 1, "deduplicated": 1, "browser": 0, "server": 2})
     );
 
     // 47 simulated hours after the first sighting: still within the window.
@@ -196,14 +196,14 @@ async fn with_server_deduplication_on_repeats_within_48_hours_are_received_but_d
     send(&sim, vec![purchase("order-1", now_unix(&sim).await)]).await;
     assert_eq!(
         stored_counts(&sim).await,
-        json!({"received": 3, "unique": 1, "deduplicated": 2})
+        json!({"received": 3, "unique": 1, "deduplicated": 2, "browser": 0, "server": 3})
     );
     // 49 hours after it: past the window, the same id counts again.
     sim.advance_hours(2.0).await;
     send(&sim, vec![purchase("order-1", now_unix(&sim).await)]).await;
     assert_eq!(
         stored_counts(&sim).await,
-        json!({"received": 4, "unique": 2, "deduplicated": 2})
+        json!({"received": 4, "unique": 2, "deduplicated": 2, "browser": 0, "server": 4})
     );
 }
 
@@ -235,7 +235,7 @@ async fn by_default_a_server_event_sent_twice_counts_twice() {
     send(&sim, vec![purchase("order-1", now)]).await;
     assert_eq!(
         stored_counts(&sim).await,
-        json!({"received": 2, "unique": 2, "deduplicated": 0}),
+        json!({"received": 2, "unique": 2, "deduplicated": 0, "browser": 0, "server": 2}),
         "Meta promises de-duplication between browser and server events, not of a repeated server event"
     );
 }
@@ -361,4 +361,52 @@ async fn website_events_without_a_user_agent_are_refused_unless_the_setting_allo
     assert_eq!(send(&strict, vec![without_agent.clone()]).await.0, 400);
     let lenient = spawn_meta_sim(&[("ADLOOP_CAPI__WEBSITE_EVENTS_REQUIRE_CLIENT_USER_AGENT", "false")]).await;
     assert_eq!(send(&lenient, vec![without_agent]).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_pixel_event_and_its_server_copy_count_once_and_unshared_ids_count_apart() {
+    let sim = spawn_meta_sim(&[]).await;
+    let now = now_unix(&sim).await;
+    let pixel = |event_id: &str| {
+        format!(
+            "tr/?id={PIXEL_ID}&ev=Purchase&eid={event_id}&cd[value]=49.5&cd[currency]=USD&ts={}",
+            now * 1000
+        )
+    };
+    let response = sim
+        .http
+        .get(format!("{}/{}", sim.base_url, pixel("order-1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/gif");
+    sim.http
+        .get(format!("{}/{}", sim.base_url, pixel("order-2")))
+        .send()
+        .await
+        .unwrap();
+    // The server sends both orders and a third the browser never reported (an ad blocker, say).
+    let (status, body) = send(
+        &sim,
+        vec![
+            purchase("order-1", now),
+            purchase("order-2", now),
+            purchase("order-3", now),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        stored_counts(&sim).await,
+        json!({"received": 5, "unique": 3, "deduplicated": 2, "browser": 2, "server": 3})
+    );
+    let (status, refused) = sim.get("tr?id=999&ev=Purchase").await;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (400, Some("id")),
+        "{refused}"
+    );
+    let (status, _) = sim.get(&format!("tr?id={PIXEL_ID}")).await;
+    assert_eq!(status, 400, "an event name is required");
 }

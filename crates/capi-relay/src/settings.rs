@@ -14,6 +14,7 @@ pub struct RelaySettings {
     pub ingest: IngestSettings,
     pub delivery: crate::delivery::DeliverySettings,
     pub learning: crate::learning::LearningSettings,
+    pub clock: adloop_service_kit::clock::ClockSettings,
 }
 
 /// How the relay reads incoming events.

@@ -97,6 +97,7 @@ impl Application {
                 .timeout(std::time::Duration::from_millis(settings.delivery.request_timeout_ms))
                 .build()
                 .map_err(StartupError::DeliveryClient)?,
+            clock: adloop_service_kit::clock::Clock::new(settings.clock.source, &settings.delivery.base_url),
         };
         let router = traced_and_measured(api_router(state), http_metrics);
         let server = BoundServer::bind(&settings.server, router).await?;

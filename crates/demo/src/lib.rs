@@ -10,6 +10,7 @@ pub mod month;
 pub mod relay_step;
 pub mod report;
 pub mod steps;
+pub mod website;
 
 /// A request failure as the report shows it: without the request's URL, which may carry an access token.
 pub(crate) fn request_failure(error: reqwest::Error) -> String {

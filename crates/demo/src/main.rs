@@ -2,6 +2,7 @@ use adloop_demo::autopilot_client::GatewayTenant;
 use adloop_demo::month::{baselines, render_month_report, run_month};
 use adloop_demo::report::render_report;
 use adloop_demo::steps::{ServiceEndpoints, run_all_steps};
+use adloop_demo::website::Website;
 use anyhow::Context as _;
 
 fn required_variable(name: &str) -> anyhow::Result<String> {
@@ -50,7 +51,36 @@ async fn run_the_month(scenario_path: &str, days: u32, report_path: &str) -> any
         gateway_url: &gateway_url,
         api_key: &api_key,
     };
-    let result = run_month(&http, &meta_sim_url, &ml_service_url, &tenant, days)
+    let relay_url = required_variable("ADLOOP_RELAY_URL")?;
+    let pixel_id = required_variable("ADLOOP_DEV_PIXEL_ID")?;
+    let ingest_token = required_variable("ADLOOP_DEV_INGEST_TOKEN")?;
+    let pixel_loss_percent: u64 = std::env::var("ADLOOP_MONTH_PIXEL_LOSS_PERCENT")
+        .unwrap_or_else(|_| "30".into())
+        .parse()
+        .context("ADLOOP_MONTH_PIXEL_LOSS_PERCENT must be a whole number from 0 to 100")?;
+    let run_tag = format!(
+        "month-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs())
+    );
+    let currency = adloop_demo::autopilot_client::meta_sim_get(&http, &meta_sim_url, "_sim/state")
+        .await
+        .map_err(|error| anyhow::anyhow!(error))?["currency"]
+        .as_str()
+        .unwrap_or("USD")
+        .to_owned();
+    let website = Website {
+        http: &http,
+        meta_sim_url: &meta_sim_url,
+        relay_url: &relay_url,
+        pixel_id: &pixel_id,
+        ingest_token: &ingest_token,
+        currency: &currency,
+        pixel_loss_percent: pixel_loss_percent.min(100),
+        run_tag: &run_tag,
+    };
+    let result = run_month(&http, &meta_sim_url, &ml_service_url, &tenant, &website, days)
         .await
         .map_err(|error| anyhow::anyhow!("the month failed: {error}"))?;
     let baselines = baselines(scenario_path, result.seed, days).map_err(|error| anyhow::anyhow!(error))?;

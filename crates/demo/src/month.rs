@@ -14,6 +14,7 @@ use campaign_sim::{AdStatus, HiddenTruths, Observation, Policy, PolicyError, Sce
 use serde_json::Value;
 
 use crate::autopilot_client::{DAY_SECONDS, GatewayTenant, advance_simulated_hours, meta_sim_get, refusing_guardrail};
+use crate::website::{DayOfPurchases, Website};
 
 /// One simulated day of the month, as the run saw it.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +48,21 @@ pub struct MonthResult {
     /// ml-service's score cache over the month: lookups and hits (either tier).
     pub cache_lookups: u64,
     pub cache_hits: u64,
+    /// The website's purchases and what reached Meta of them.
+    pub attribution: Attribution,
+}
+
+/// Purchases the world made, what the browser's pixel and the relay sent of them, and what Meta counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Attribution {
+    pub purchases: u64,
+    pub pixel_sent: u64,
+    pub relay_accepted: u64,
+    /// meta-sim's counts for the pixel: copies from each channel, and events counted once.
+    pub received_from_browser: u64,
+    pub received_from_server: u64,
+    pub counted: u64,
+    pub deduplicated: u64,
 }
 
 /// Score-cache lookups and hits so far, from ml-service's `/metrics` (a lookup tries L1, then L2).
@@ -143,6 +159,7 @@ pub async fn run_month(
     meta_sim_url: &str,
     ml_service_url: &str,
     tenant: &GatewayTenant<'_>,
+    website: &Website<'_>,
     days: u32,
 ) -> Result<MonthResult, String> {
     let cache_before = ml_service_cache_counts(http, ml_service_url).await?;
@@ -196,6 +213,17 @@ pub async fn run_month(
         let state = meta_sim_get(http, meta_sim_url, "_sim/state").await?;
         record.cumulative_value = state["world_totals"]["conversion_value"].as_i64().unwrap_or(0);
         record.cumulative_spend = state["world_totals"]["spend"].as_i64().unwrap_or(0);
+        let cumulative_purchases = state["world_totals"]["conversions"].as_u64().unwrap_or(0);
+        let purchases = DayOfPurchases {
+            day: day + 1,
+            count: cumulative_purchases.saturating_sub(result.attribution.purchases),
+            value: record.cumulative_value - result.days.last().map_or(0, |previous| previous.cumulative_value),
+            day_start_unix: (first_slot + i64::from(day)) * DAY_SECONDS,
+        };
+        let sent = website.report_day(&purchases).await?;
+        result.attribution.purchases += sent.purchases;
+        result.attribution.pixel_sent += sent.pixel_sent;
+        result.attribution.relay_accepted += sent.relay_accepted;
         record.budget_by_account = budget_by_account(&state);
         result.graph_calls = state["counters"]["graph_calls"].as_u64().unwrap_or(0);
         result.graph_batches = state["counters"]["batches"].as_u64().unwrap_or(0);
@@ -207,9 +235,41 @@ pub async fn run_month(
         tenant.set_autopilot(account, false).await?;
     }
     let cache_after = ml_service_cache_counts(http, ml_service_url).await?;
+    wait_for_relay_delivery(http, meta_sim_url, website.pixel_id, &mut result.attribution).await?;
     result.cache_lookups = cache_after.lookups.saturating_sub(cache_before.lookups);
     result.cache_hits = cache_after.hits.saturating_sub(cache_before.hits);
     Ok(result)
+}
+
+/// Waits (up to a minute) until meta-sim has received the relay's copy of every purchase the relay
+/// accepted, then reads what Meta counts for the pixel.
+async fn wait_for_relay_delivery(
+    http: &reqwest::Client,
+    meta_sim_url: &str,
+    pixel_id: &str,
+    attribution: &mut Attribution,
+) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    loop {
+        let counts = meta_sim_get(
+            http,
+            meta_sim_url,
+            &format!("_sim/capi/events?pixel_id={pixel_id}&counts_only=true"),
+        )
+        .await?["counts"]
+            .clone();
+        let count = |name: &str| counts[name].as_u64().unwrap_or(0);
+        attribution.received_from_browser = count("browser");
+        attribution.received_from_server = count("server");
+        attribution.counted = count("unique");
+        attribution.deduplicated = count("deduplicated");
+        if attribution.received_from_server >= attribution.relay_accepted
+            || started.elapsed() > std::time::Duration::from_secs(60)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 fn print_progress(record: &DayRecord, days: u32, currency: &str) {
@@ -347,6 +407,26 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         text,
         "  Graph API: {} calls counted by Meta's rules in {} HTTP requests to meta-sim ({} batches)",
         result.graph_calls, result.graph_http_requests, result.graph_batches
+    );
+    let attribution = &result.attribution;
+    let share = |count: u64| 100.0 * count as f64 / attribution.purchases.max(1) as f64;
+    let _ = writeln!(
+        text,
+        "  conversions reaching Meta: the world made {} purchases; the browser pixel alone reported {} ({:.1}%); with the relay's server copies Meta counts {} ({:.1}%), {:+.1}% over the pixel alone",
+        attribution.purchases,
+        attribution.pixel_sent,
+        share(attribution.pixel_sent),
+        attribution.counted,
+        share(attribution.counted),
+        (attribution.counted as f64 / attribution.pixel_sent.max(1) as f64 - 1.0) * 100.0
+    );
+    let _ = writeln!(
+        text,
+        "    relay: {} accepted, {} delivered to meta-sim; {} browser copies received, {} copies de-duplicated by event id",
+        attribution.relay_accepted,
+        attribution.received_from_server,
+        attribution.received_from_browser,
+        attribution.deduplicated
     );
     let _ = writeln!(
         text,

@@ -5,7 +5,6 @@
 pub mod admin;
 pub mod api_keys;
 pub mod autopilot;
-pub mod clock;
 pub mod executor;
 pub mod ml_client;
 mod routes;

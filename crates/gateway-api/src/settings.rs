@@ -5,9 +5,9 @@ use adloop_service_kit::request_bounds::RequestBounds;
 use serde::Deserialize;
 
 use crate::autopilot::settings::AutopilotSettings;
-use crate::clock::ClockSettings;
 use crate::executor::graph_client::GraphSettings;
 use crate::executor::worker::ExecutorSettings;
+use adloop_service_kit::clock::ClockSettings;
 
 const COMPILED_DEFAULTS: &str = include_str!("defaults.toml");
 

@@ -12,8 +12,8 @@ use adloop_telemetry::metrics::{HttpMetrics, Registry};
 use crate::autopilot::cycle::CycleContext;
 use crate::autopilot::metrics::AutopilotMetrics;
 use crate::autopilot::service::{Scheduler, spawn_scheduler};
-use crate::clock::Clock;
 use crate::executor::metrics::ExecutorMetrics;
+use adloop_service_kit::clock::Clock;
 
 use crate::executor::graph_client::GraphClient;
 use crate::executor::service::spawn_executor;

@@ -1,5 +1,6 @@
 //! The parts every adloop service does identically, kept in one place:
 //! - [`error`]: the shared error code set, mapped to both HTTP status and gRPC code;
+//! - [`clock`]: the system clock, or meta-sim's simulated one in development;
 //! - [`postgres`]: connect to the service's own schema and run its migrations;
 //! - [`operations`]: the `migrate` and `check-settings` commands of every service;
 //! - [`grpc_client`]: endpoints for gRPC clients, plain or TLS;
@@ -13,6 +14,7 @@
 
 pub mod appsecret_proof;
 pub mod bearer_tokens;
+pub mod clock;
 pub mod error;
 pub mod google_id_token;
 pub mod grpc_client;

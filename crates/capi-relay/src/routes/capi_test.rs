@@ -51,7 +51,10 @@ pub async fn post_capi_test(
         event.insert("action_source".into(), Value::String("other".into()));
         defaulted.push("action_source");
     }
-    let now = now_unix();
+    let now = match now_unix(&state).await {
+        Ok(now) => now,
+        Err(refusal) => return refusal.meta(),
+    };
     let (normalise, time_rules) = match event_rules(&state, now) {
         Ok(rules) => rules,
         Err(refusal) => return refusal.meta(),

@@ -2,8 +2,6 @@
 //! are checked by, and refusals — answered in Meta's error shape by the drop-in routes and in adloop's own
 //! (`{"error": {"code", "message", "field"}}`) by `/v1/events`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use adloop_capi_events::event::TimeRules;
 use adloop_capi_events::user_data::NormaliseSettings;
 use adloop_service_kit::error::{ErrorCode, ServiceError};
@@ -31,6 +29,8 @@ pub(super) enum Refusal {
     Overloaded,
     /// Postgres did not answer or failed: nothing was acknowledged; retry.
     StoreUnavailable,
+    /// The clock events are judged by (`clock.source`) could not be read: retry.
+    ClockUnavailable,
     InvalidSettings,
 }
 
@@ -52,6 +52,7 @@ impl Refusal {
             Refusal::TooLarge => "the request body is larger than 8 MiB (1,000 events of a few KiB each)".into(),
             Refusal::Overloaded => "the relay is overloaded; retry in a moment".into(),
             Refusal::StoreUnavailable => "the relay could not store the events; retry".into(),
+            Refusal::ClockUnavailable => "the relay cannot read its clock (clock.source); retry".into(),
             Refusal::InvalidSettings => "the relay's ingest settings are invalid".into(),
         }
     }
@@ -65,7 +66,7 @@ impl Refusal {
             Refusal::PixelNotAllowed => (StatusCode::FORBIDDEN, 200),
             Refusal::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 100),
             Refusal::Overloaded => (StatusCode::TOO_MANY_REQUESTS, 2),
-            Refusal::StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, 2),
+            Refusal::StoreUnavailable | Refusal::ClockUnavailable => (StatusCode::SERVICE_UNAVAILABLE, 2),
             Refusal::InvalidSettings => (StatusCode::INTERNAL_SERVER_ERROR, 1),
         };
         let message = self.message();
@@ -88,7 +89,7 @@ impl Refusal {
             Refusal::MissingToken | Refusal::UnknownToken => ErrorCode::Unauthenticated,
             Refusal::PixelNotAllowed => ErrorCode::PermissionDenied,
             Refusal::Overloaded => ErrorCode::RateLimited,
-            Refusal::StoreUnavailable => ErrorCode::Unavailable,
+            Refusal::StoreUnavailable | Refusal::ClockUnavailable => ErrorCode::Unavailable,
             Refusal::InvalidSettings => ErrorCode::Internal,
         };
         let error = match &self {
@@ -116,11 +117,15 @@ impl Refusal {
     }
 }
 
-pub(super) fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs() as i64)
-        .unwrap_or(0)
+/// Now on the relay's clock (the system's, or meta-sim's simulated one in development), in Unix seconds.
+pub(super) async fn now_unix(state: &AppState) -> Result<i64, Refusal> {
+    match state.clock.now_unix().await {
+        Ok(now) => Ok(now.floor() as i64),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the clock");
+            Err(Refusal::ClockUnavailable)
+        }
+    }
 }
 
 /// The calendar year of a Unix time (UTC).

@@ -125,7 +125,7 @@ pub(super) async fn check_and_store(state: &AppState, request: IngestRequest) ->
     if request.events.is_empty() || request.events.len() > MAX_EVENTS_PER_REQUEST {
         return Err(Refusal::invalid(list_name, "must hold 1 to 1000 events"));
     }
-    let now = now_unix();
+    let now = now_unix(state).await?;
     let (normalise, time_rules) = event_rules(state, now)?;
     let received = request.events.len();
     let (events, partial, shape) = (request.events, request.partial, request.shape);

@@ -38,6 +38,8 @@ pub struct AppState {
     /// Where and how the relay sends to Meta (the test endpoint sends with it too).
     pub delivery: Arc<DeliverySettings>,
     pub http: reqwest::Client,
+    /// The time events are judged by: the system's, or meta-sim's simulated clock in development.
+    pub clock: adloop_service_kit::clock::Clock,
 }
 
 /// The largest request body: 1,000 events of a few kilobytes each.

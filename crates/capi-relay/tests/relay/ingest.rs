@@ -370,3 +370,40 @@ async fn a_relay_with_delivery_on_sends_what_it_accepts_and_counts_it() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn on_meta_sims_clock_event_times_are_judged_by_the_simulated_calendar() {
+    let meta_sim_url = crate::delivery::spawn_meta_sim_with(&[("ADLOOP_CLOCK__MODE", "manual")]).await;
+    // Ten simulated days ahead of the machine's calendar, as in a simulated month.
+    let response = reqwest::Client::new()
+        .post(format!("{meta_sim_url}/_sim/clock"))
+        .json(&json!({ "advance_hours": 240 }))
+        .send()
+        .await
+        .unwrap();
+    let simulated_now = response.json::<Value>().await.unwrap()["now_unix"].as_i64().unwrap();
+    let mut purchase_in_the_simulated_month = purchase("order-sim-1");
+    purchase_in_the_simulated_month["event_time"] = json!(simulated_now - 60);
+    let body = json!({ "data": [purchase_in_the_simulated_month], "access_token": "" });
+
+    let on_the_system_clock = spawn_relay_with(&[("ADLOOP_DELIVERY__BASE_URL", meta_sim_url.as_str())]).await;
+    let mut request = body.clone();
+    request["access_token"] = json!(on_the_system_clock.token);
+    let (status, refused) = post_json(&on_the_system_clock, PIXEL, &request).await;
+    assert_eq!(status, 400, "days in the machine's future: {refused}");
+    assert!(
+        refused["error"]["error_user_msg"].to_string().contains("event_time"),
+        "{refused}"
+    );
+
+    let on_the_simulated_clock = spawn_relay_with(&[
+        ("ADLOOP_DELIVERY__BASE_URL", meta_sim_url.as_str()),
+        ("ADLOOP_CLOCK__SOURCE", "meta_sim"),
+    ])
+    .await;
+    let mut request = body;
+    request["access_token"] = json!(on_the_simulated_clock.token);
+    let (status, accepted) = post_json(&on_the_simulated_clock, PIXEL, &request).await;
+    assert_eq!(status, 200, "a minute ago on the simulated calendar: {accepted}");
+    assert_eq!(accepted["events_received"], 1);
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::clock::Clock;
+use adloop_service_kit::clock::Clock;
 
 use super::cycle::{CycleContext, cycle_deadline, run_cycle};
 use super::metrics::{AutopilotMetrics, CycleLabels};

@@ -27,7 +27,7 @@ use super::lease_keeper::LeaseKeeper;
 use super::metrics::ExecutorMetrics;
 use super::pacing;
 use super::queue::{self, AttemptError, Fenced, Outcome, QueueError};
-use crate::clock::{Clock, ClockError};
+use adloop_service_kit::clock::{Clock, ClockError};
 
 mod meta_answers;
 mod reads;

@@ -737,7 +737,7 @@ async fn a_flood_into_one_account_completes_without_meta_ever_throttling_a_chang
 
 #[tokio::test]
 async fn on_meta_sims_clock_the_guardrail_windows_count_simulated_hours() {
-    use gateway_api::clock::{Clock, ClockSource};
+    use adloop_service_kit::clock::{Clock, ClockSource};
     let pool = queue_database().await;
     let meta_sim_url = spawn_meta_sim().await;
     let on_system_clock = executor(&pool, &meta_sim_url, WriteMode::Batch, false);

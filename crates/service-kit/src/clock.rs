@@ -1,6 +1,7 @@
-//! The time the gateway's schedules and guardrail windows run on: the system clock in production, or
-//! meta-sim's simulated clock in development, so a simulated month — days passing in seconds — gets a cycle
-//! per simulated day and guardrails that count simulated hours (`[clock] source`).
+//! The time a service's schedules, windows and event-time checks run on (`[clock] source`): the system
+//! clock in production, or meta-sim's simulated clock in development, so a simulated month — days passing
+//! in seconds — gets an autopilot cycle per simulated day, guardrails that count simulated hours, and a relay
+//! that judges event times by the simulated calendar.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,8 +13,9 @@ use serde::Deserialize;
 pub enum ClockSource {
     /// The machine's UTC clock (production, against Meta).
     System,
-    /// meta-sim's simulated clock (`{graph.base_url}/_sim/clock`). It must not run slower than real time
-    /// while changes wait on it (meta-sim's accelerated or manual clock, moved forward by the run).
+    /// meta-sim's simulated clock (`/_sim/clock` beside the Meta APIs the service calls). It must not run
+    /// slower than real time while changes wait on it (meta-sim's accelerated or manual clock, moved forward
+    /// by the run).
     MetaSim,
 }
 
@@ -40,12 +42,13 @@ pub enum Clock {
 }
 
 impl Clock {
-    /// `graph_base_url` is where meta-sim serves the Graph API; its clock is at `/_sim/clock` beside it.
-    pub fn new(source: ClockSource, graph_base_url: &str) -> Clock {
+    /// `meta_sim_base_url` is where meta-sim serves the Graph and Conversions APIs; its clock is at
+    /// `/_sim/clock` beside them.
+    pub fn new(source: ClockSource, meta_sim_base_url: &str) -> Clock {
         match source {
             ClockSource::System => Clock::System,
             ClockSource::MetaSim => Clock::MetaSim {
-                clock_url: format!("{}/_sim/clock", graph_base_url.trim_end_matches('/')),
+                clock_url: format!("{}/_sim/clock", meta_sim_base_url.trim_end_matches('/')),
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(5))
                     .build()

@@ -227,7 +227,9 @@ pub async fn run_month(
         record.budget_by_account = budget_by_account(&state);
         result.graph_calls = state["counters"]["graph_calls"].as_u64().unwrap_or(0);
         result.graph_batches = state["counters"]["batches"].as_u64().unwrap_or(0);
-        result.graph_http_requests = state["counters"]["requests"].as_u64().unwrap_or(0);
+        // meta-sim's Meta API requests apart from the Conversions API's.
+        let counter = |name: &str| state["counters"][name].as_u64().unwrap_or(0);
+        result.graph_http_requests = counter("requests").saturating_sub(counter("capi_requests"));
         print_progress(&record, days, &result.currency);
         result.days.push(record);
     }

@@ -37,13 +37,16 @@ pub struct WebsiteCounts {
     pub relay_accepted: u64,
 }
 
+/// FNV-1a: a hash stable across runs and platforms, unlike the standard library's.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// Whether the browser blocks the pixel for this purchase: a stable share of purchases, by event id.
 pub fn pixel_blocked(event_id: &str, loss_percent: u64) -> bool {
-    // FNV-1a: stable across runs and platforms, unlike the standard library's hasher.
-    let hash = event_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    hash % 100 < loss_percent
+    stable_hash(event_id) % 100 < loss_percent
 }
 
 /// The purchases of a day spread over it: (event id, event time, value in minor units), the value split
@@ -104,7 +107,8 @@ impl Website<'_> {
             let data: Vec<Value> = chunk
                 .iter()
                 .map(|(event_id, event_time, value)| {
-                    let customer = event_id.bytes().fold(0_u64, |sum, byte| sum * 31 + u64::from(byte)) % 10_000;
+                    // One of 10,000 customers, the same for the same order.
+                    let customer = (stable_hash(event_id) >> 32) % 10_000;
                     json!({
                         "event_name": "Purchase",
                         "event_time": event_time,

@@ -158,7 +158,10 @@ async fn log_request(State(state): State<AppState>, request: Request, next: Next
         .map(|elapsed| elapsed.as_millis())
         .unwrap_or(0);
     let response = next.run(request).await;
-    if path.starts_with("/_sim") || path == "/healthz" || path == "/readyz" || path == "/metrics" {
+    // The pixel's image requests are counted apart (counters.pixel_events_received), not logged: a month
+    // of them would push every Graph request out of the log.
+    let not_a_meta_api_call = path.starts_with("/_sim") || path.starts_with("/tr");
+    if not_a_meta_api_call || path == "/healthz" || path == "/readyz" || path == "/metrics" {
         return response;
     }
     let annotations = response

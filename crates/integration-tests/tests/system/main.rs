@@ -5,6 +5,7 @@
 mod ad_changes;
 mod allocation;
 mod autopilot;
+mod closed_loop;
 mod cross_learning;
 mod fixtures;
 mod helpers;

@@ -7,6 +7,7 @@ pub mod autopilot_step;
 pub mod executor_step;
 pub mod learning_step;
 pub mod month;
+pub mod month_html;
 pub mod relay_step;
 pub mod report;
 pub mod steps;

@@ -1,5 +1,6 @@
 use adloop_demo::autopilot_client::GatewayTenant;
 use adloop_demo::month::{baselines, render_month_report, run_month};
+use adloop_demo::month_html::render_month_html;
 use adloop_demo::report::render_report;
 use adloop_demo::steps::{ServiceEndpoints, run_all_steps};
 use adloop_demo::website::Website;
@@ -87,7 +88,13 @@ async fn run_the_month(scenario_path: &str, days: u32, report_path: &str) -> any
     let report = render_month_report(&result, &baselines);
     print!("{report}");
     std::fs::write(report_path, &report).with_context(|| format!("cannot write {report_path}"))?;
-    println!("  report written to {report_path}");
+    let html_path = std::path::Path::new(report_path).with_extension("html");
+    let html = render_month_html(&result, &baselines, &report).map_err(|error| anyhow::anyhow!(error))?;
+    std::fs::write(&html_path, html).with_context(|| format!("cannot write {}", html_path.display()))?;
+    println!(
+        "  report written to {report_path} and, with charts, {}",
+        html_path.display()
+    );
     let failed_cycles: usize = result.days.iter().map(|day| day.cycles_failed).sum();
     if failed_cycles > 0 {
         anyhow::bail!("{failed_cycles} autopilot cycles failed");

@@ -107,6 +107,8 @@ pub struct Baseline {
     pub policy: String,
     pub value: i64,
     pub spend: i64,
+    /// The value so far at the end of each day (minor units).
+    pub cumulative_value_by_day: Vec<i64>,
 }
 
 fn ad_accounts(state: &Value) -> Vec<String> {
@@ -133,7 +135,7 @@ fn budget_by_account(state: &Value) -> BTreeMap<String, i64> {
     budgets
 }
 
-fn money(minor_units: i64) -> String {
+pub(crate) fn money(minor_units: i64) -> String {
     let major = minor_units as f64 / 100.0;
     let whole = major.trunc() as i64;
     let mut digits = whole.abs().to_string();
@@ -289,6 +291,15 @@ fn print_progress(record: &DayRecord, days: u32, currency: &str) {
     let _ = std::io::stderr().flush();
 }
 
+pub(crate) fn policy_label(policy: &str) -> &str {
+    match policy {
+        "uniform" => "uniform split (campaign-sim)",
+        "seed-v1" => "the original allocator (campaign-sim)",
+        "oracle" => "oracle, knows every truth (campaign-sim)",
+        other => other,
+    }
+}
+
 /// A policy that decides once a simulated day in a world stepped hour by hour, as meta-sim steps it and the
 /// autopilot decides: between decisions every ad keeps its budget.
 struct DailyDecisions {
@@ -328,10 +339,17 @@ pub fn baselines(scenario_path: &str, seed: u64, days: u32) -> Result<Vec<Baseli
     for inner in policies {
         let mut policy = DailyDecisions { inner };
         let run = run_simulation(&scenario, &mut policy, seed, days).map_err(|error| error.to_string())?;
+        let cumulative_value_by_day = run
+            .cumulative_value_by_step
+            .iter()
+            .filter(|(hour, _)| hour % 24 == 0)
+            .map(|(_, value)| value.get())
+            .collect();
         baselines.push(Baseline {
             policy: run.policy.clone(),
             value: run.total_value.get(),
             spend: run.total_spend.get(),
+            cumulative_value_by_day,
         });
     }
     Ok(baselines)
@@ -362,12 +380,7 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         ratio(last.cumulative_value, last.cumulative_spend)
     );
     for baseline in baselines {
-        let label = match baseline.policy.as_str() {
-            "uniform" => "uniform split (campaign-sim)",
-            "seed-v1" => "the original allocator (campaign-sim)",
-            "oracle" => "oracle, knows every truth (campaign-sim)",
-            other => other,
-        };
+        let label = policy_label(&baseline.policy);
         let _ = writeln!(
             text,
             "    {label:<38} {:>14} {currency}  spend {:>12} {currency}  ROAS {:.2}  (adloop {:+.1}%)",
@@ -460,6 +473,16 @@ mod tests {
         let baselines = baselines(&scenario, 1, 30).unwrap();
         let names: Vec<&str> = baselines.iter().map(|baseline| baseline.policy.as_str()).collect();
         assert_eq!(names, ["uniform", "seed-v1", "oracle"]);
+        assert!(
+            baselines
+                .iter()
+                .all(|baseline| baseline.cumulative_value_by_day.len() == 30)
+        );
+        assert!(
+            baselines
+                .iter()
+                .all(|baseline| baseline.cumulative_value_by_day.last() == Some(&baseline.value))
+        );
         let value_of = |name: &str| baselines.iter().find(|baseline| baseline.policy == name).unwrap().value;
         assert!(value_of("oracle") > value_of("uniform") && value_of("oracle") > value_of("seed-v1"));
         // A uniform split spends the account's 3,000.00 a day, give or take Meta's pacing.
@@ -512,6 +535,7 @@ mod tests {
                 policy: "uniform".into(),
                 value: 20_000,
                 spend: 10_000,
+                cumulative_value_by_day: vec![20_000],
             }],
         );
         assert!(report.contains("ROAS 3.00"), "{report}");

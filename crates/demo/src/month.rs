@@ -30,6 +30,8 @@ pub struct DayRecord {
     pub cumulative_spend: i64,
     /// Each account's ad-set budgets at the end of the day (minor units).
     pub budget_by_account: BTreeMap<String, i64>,
+    /// Each active ad set's budget at the end of the day, by its name (minor units).
+    pub budget_by_ad_set: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -123,16 +125,33 @@ fn ad_accounts(state: &Value) -> Vec<String> {
     accounts
 }
 
+/// The active ad sets in meta-sim's state.
+fn active_ad_sets(state: &Value) -> impl Iterator<Item = &Value> {
+    state["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|object| object["kind"] == "ad_set" && object["effective_status"] == "ACTIVE")
+}
+
 /// Each account's active ad sets' budgets summed.
 fn budget_by_account(state: &Value) -> BTreeMap<String, i64> {
     let mut budgets = BTreeMap::new();
-    for object in state["objects"].as_array().into_iter().flatten() {
-        if object["kind"] == "ad_set" && object["effective_status"] == "ACTIVE" {
-            let account = object["account_id"].as_str().unwrap_or_default().to_owned();
-            *budgets.entry(account).or_insert(0) += object["daily_budget"].as_i64().unwrap_or(0);
-        }
+    for ad_set in active_ad_sets(state) {
+        let account = ad_set["account_id"].as_str().unwrap_or_default().to_owned();
+        *budgets.entry(account).or_insert(0) += ad_set["daily_budget"].as_i64().unwrap_or(0);
     }
     budgets
+}
+
+/// Each active ad set's budget, by name.
+fn budget_by_ad_set(state: &Value) -> BTreeMap<String, i64> {
+    active_ad_sets(state)
+        .map(|ad_set| {
+            let name = ad_set["name"].as_str().unwrap_or_default().trim_end_matches(" ad set");
+            (name.to_owned(), ad_set["daily_budget"].as_i64().unwrap_or(0))
+        })
+        .collect()
 }
 
 pub(crate) fn money(minor_units: i64) -> String {
@@ -227,6 +246,7 @@ pub async fn run_month(
         result.attribution.pixel_sent += sent.pixel_sent;
         result.attribution.relay_accepted += sent.relay_accepted;
         record.budget_by_account = budget_by_account(&state);
+        record.budget_by_ad_set = budget_by_ad_set(&state);
         result.graph_calls = state["counters"]["graph_calls"].as_u64().unwrap_or(0);
         result.graph_batches = state["counters"]["batches"].as_u64().unwrap_or(0);
         // meta-sim's Meta API requests apart from the Conversions API's.

@@ -1,6 +1,6 @@
 //! The month's report as a self-contained HTML page (inline SVG drawn with plotters, no scripts, no
-//! network): the value earned day by day beside the baselines, each account's daily budget, and the text
-//! report.
+//! network): the value earned day by day beside the baselines, each ad set's share of the budget, each
+//! account's daily budget, and the text report.
 
 use std::fmt::Write as _;
 
@@ -10,6 +10,8 @@ use crate::month::{Baseline, MonthResult, policy_label};
 
 const CHART_WIDTH: u32 = 960;
 const CHART_HEIGHT: u32 = 400;
+/// Ad sets drawn apart in the budget-share chart (the rest are "others").
+const LARGEST_AD_SETS_SHOWN: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw the {chart} chart: {reason}")]
@@ -19,13 +21,17 @@ pub struct ChartError {
 }
 
 fn colour(index: usize) -> RGBColor {
-    const PALETTE: [RGBColor; 6] = [
+    const PALETTE: [RGBColor; 10] = [
         RGBColor(31, 119, 180),
         RGBColor(127, 127, 127),
         RGBColor(214, 39, 40),
         RGBColor(44, 160, 44),
         RGBColor(255, 127, 14),
         RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
     ];
     PALETTE[index % PALETTE.len()]
 }
@@ -88,6 +94,79 @@ fn line_chart_svg(
     Ok(svg)
 }
 
+/// Each ad set's share of the day's budget, stacked: the ad sets with the most budget over the month apart,
+/// the rest together.
+fn budget_share_chart_svg(result: &MonthResult) -> Result<String, ChartError> {
+    let failed = |error: &dyn std::fmt::Display| ChartError {
+        chart: "budget share",
+        reason: error.to_string(),
+    };
+    let mut totals: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for day in &result.days {
+        for (ad_set, budget) in &day.budget_by_ad_set {
+            *totals.entry(ad_set).or_insert(0) += budget;
+        }
+    }
+    let mut largest: Vec<(&str, i64)> = totals.into_iter().collect();
+    largest.sort_by(|left, right| right.1.cmp(&left.1).then(left.0.cmp(right.0)));
+    let shown: Vec<&str> = largest
+        .iter()
+        .take(LARGEST_AD_SETS_SHOWN)
+        .map(|(name, _)| *name)
+        .collect();
+    // layers[k][day] = the share of the first k+1 shown ad sets; the last layer is everything (1.0).
+    let mut layers: Vec<Vec<(f64, f64)>> = vec![Vec::new(); shown.len() + 1];
+    for (index, day) in result.days.iter().enumerate() {
+        let day_total = day.budget_by_ad_set.values().sum::<i64>().max(1) as f64;
+        let mut cumulative = 0.0;
+        for (layer, name) in shown.iter().enumerate() {
+            cumulative += day.budget_by_ad_set.get(*name).copied().unwrap_or(0) as f64 / day_total;
+            layers[layer].push((index as f64 + 1.0, cumulative));
+        }
+        layers[shown.len()].push((index as f64 + 1.0, 1.0));
+    }
+    let days = result.days.len().max(2) as f64;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (CHART_WIDTH, CHART_HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|error| failed(&error))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Share of the daily budget per ad set", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(1.0..days, 0.0..1.0)
+            .map_err(|error| failed(&error))?;
+        chart
+            .configure_mesh()
+            .x_desc("day")
+            .y_desc("share of the daily budget")
+            .draw()
+            .map_err(|error| failed(&error))?;
+        // From the top layer down, so each lower layer paints over the one above it.
+        for layer in (0..layers.len()).rev() {
+            let (fill, label) = match shown.get(layer) {
+                Some(name) => (colour(layer + 2), (*name).to_owned()),
+                None => (RGBColor(210, 210, 210), "others".to_owned()),
+            };
+            chart
+                .draw_series(AreaSeries::new(layers[layer].iter().copied(), 0.0, fill.filled()))
+                .map_err(|error| failed(&error))?
+                .label(label)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], fill.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|error| failed(&error))?;
+        root.present().map_err(|error| failed(&error))?;
+    }
+    Ok(svg)
+}
+
 fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -133,6 +212,7 @@ pub fn render_month_html(
         &format!("daily budget ({currency})"),
         &budget_lines,
     )?;
+    let share_chart = budget_share_chart_svg(result)?;
     let mut html = String::new();
     let _ = write!(
         html,
@@ -140,7 +220,7 @@ pub fn render_month_html(
          <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}\
          pre{{font-size:12px;white-space:pre-wrap}}svg{{display:block;margin:1em 0}}</style></head><body>\n\
          <h1>adloop month: {scenario} (seed {seed})</h1>\n<h2>Value</h2>\n{value_chart}\n<h2>Budgets</h2>\n\
-         {budget_chart}\n<h2>Report</h2>\n<pre>{report}</pre>\n</body></html>\n",
+         {share_chart}\n{budget_chart}\n<h2>Report</h2>\n<pre>{report}</pre>\n</body></html>\n",
         scenario = escape_html(&result.scenario),
         seed = result.seed,
         report = escape_html(text_report),
@@ -164,6 +244,7 @@ mod tests {
                     day,
                     cumulative_value: i64::from(day) * 10_000,
                     budget_by_account: [("act_1".to_owned(), 50_000)].into(),
+                    budget_by_ad_set: [("north-01".to_owned(), 30_000), ("north-02".to_owned(), 20_000)].into(),
                     ..DayRecord::default()
                 })
                 .collect(),
@@ -176,7 +257,7 @@ mod tests {
             cumulative_value_by_day: vec![5_000, 12_000, 20_000],
         }];
         let html = render_month_html(&result, &baselines, "a <report> & more").unwrap();
-        assert_eq!(html.matches("<svg").count(), 2);
+        assert_eq!(html.matches("<svg").count(), 3);
         assert!(html.contains("uniform split (campaign-sim)"));
         assert!(html.contains("a &lt;report&gt; &amp; more"));
         assert!(html.matches("<polyline").count() >= 3, "three lines drawn");

@@ -21,6 +21,18 @@ pub async fn get_event(
     let Some(pixel_id) = query.get("pixel_id") else {
         return Refusal::invalid("pixel_id", "is required").adloop();
     };
+    // Postgres stores no NUL character; none of these can hold one.
+    let texts = [
+        ("event_id", Some(&event_id)),
+        ("pixel_id", Some(pixel_id)),
+        ("event_name", query.get("event_name")),
+    ];
+    if let Some((field, _)) = texts
+        .iter()
+        .find(|(_, text)| text.is_some_and(|text| text.contains('\0')))
+    {
+        return Refusal::invalid(field, "must not contain the NUL character (\\u0000)").adloop();
+    }
     match authenticate(&state, &headers, query.get("access_token").map(String::as_str)).await {
         Ok(source) if source.may_write(pixel_id) => {}
         Ok(_) => return Refusal::PixelNotAllowed.adloop(),

@@ -55,6 +55,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/healthz", get(liveness))
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .fallback(adloop_service_kit::error::no_such_route)
         .method_not_allowed_fallback(adloop_service_kit::error::method_not_allowed)
         .with_state(state)
@@ -67,6 +68,16 @@ async fn readiness(State(state): State<AppState>) -> ReadinessReport {
         crate::SERVICE_NAME,
         crate::SERVICE_VERSION,
         vec![DependencyCheck::required("postgres", postgres_answered)],
+    )
+}
+
+/// The relay's OpenAPI document, kept beside the routes (`src/openapi.json`).
+pub const OPENAPI_DOCUMENT: &str = include_str!("../openapi.json");
+
+async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_DOCUMENT,
     )
 }
 

@@ -221,6 +221,12 @@ async fn an_events_status_is_readable_with_a_token_for_its_pixel() {
         403
     );
     assert_eq!(status("/v1/events/order-7".into()).await.0, 400);
+    let (code, refused) = status(format!("/v1/events/order%007?pixel_id={PIXEL}")).await;
+    assert_eq!(
+        (code, refused["error"]["field"].as_str()),
+        (400, Some("event_id")),
+        "{refused}"
+    );
 }
 
 #[tokio::test]
@@ -406,4 +412,42 @@ async fn on_meta_sims_clock_event_times_are_judged_by_the_simulated_calendar() {
     let (status, accepted) = post_json(&on_the_simulated_clock, PIXEL, &request).await;
     assert_eq!(status, 200, "a minute ago on the simulated calendar: {accepted}");
     assert_eq!(accepted["events_received"], 1);
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_only_routes_the_relay_serves() {
+    let relay = spawn_relay().await;
+    let document: Value = reqwest::get(format!("{}/openapi.json", relay.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let client = reqwest::Client::new();
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/v1/events") && paths.contains_key("/{version}/{pixel_id}/events"));
+    for (path, operations) in paths {
+        let url = format!(
+            "{}{}",
+            relay.base_url,
+            path.replace("{version}", "v25.0")
+                .replace("{pixel_id}", PIXEL)
+                .replace("{event_id}", "order-1")
+        );
+        for method in operations
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|key| *key != "parameters")
+        {
+            let request = match method.as_str() {
+                "get" => client.get(&url),
+                "post" => client.post(&url).json(&json!({})),
+                other => panic!("{path}: unexpected method {other}"),
+            };
+            let status = request.send().await.unwrap().status().as_u16();
+            assert!(status != 404 && status != 405, "{method} {path}: {status}");
+        }
+    }
 }

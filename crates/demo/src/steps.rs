@@ -71,13 +71,7 @@ pub async fn read_simulated_account_insights(http: &reqwest::Client, endpoints: 
 
 /// meta-sim's clock report (`/_sim/clock`: simulated hour, `now_unix`, date).
 pub async fn meta_sim_clock(http: &reqwest::Client, endpoints: &ServiceEndpoints) -> Result<serde_json::Value, String> {
-    http.get(format!("{}/_sim/clock", endpoints.meta_sim_url))
-        .send()
-        .await
-        .map_err(crate::request_failure)?
-        .json()
-        .await
-        .map_err(crate::request_failure)
+    crate::autopilot_client::meta_sim_get(http, &endpoints.meta_sim_url, "_sim/clock").await
 }
 
 pub async fn check_readiness(http: &reqwest::Client, service_name: &str, base_url: &str) -> StepOutcome {

@@ -4,30 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use adloop_config::EnvironmentVariables;
 use serde_json::{Value, json};
 
-use crate::helpers::{RunningService, gateway_key_for, gateway_pool, spawn_gateway, spawn_ml_service};
+use crate::helpers::{
+    RunningService, gateway_key_for, gateway_pool, spawn_gateway, spawn_manual_meta_sim, spawn_ml_service,
+};
 use adloop_test_support::TestDatabase;
 
 const ACCOUNT: &str = "act_100000001";
 const META_SIM_TOKEN: &str = "meta-sim-dev-token";
-
-/// meta-sim on port 0 with a manual clock over the ten-ad stationary scenario; its base URL.
-async fn spawn_meta_sim() -> String {
-    let scenario_path = format!("{}/../../scenarios/stationary-10.toml", env!("CARGO_MANIFEST_DIR"));
-    let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs(vec![
-        ("ADLOOP_SERVER__HOST", "127.0.0.1"),
-        ("ADLOOP_SERVER__PORT", "0"),
-        ("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.as_str()),
-        ("ADLOOP_CLOCK__MODE", "manual"),
-    ]))
-    .unwrap();
-    let application = meta_sim::startup::Application::build(settings).await.unwrap();
-    let base_url = format!("http://{}", application.local_address());
-    tokio::spawn(application.run_until_stopped(std::future::pending()));
-    base_url
-}
 
 async fn advance_simulated_hours(meta_sim_url: &str, hours: f64) {
     let response = reqwest::Client::new()
@@ -50,7 +35,7 @@ struct AutopilotStack {
 /// meta-sim's clock.
 async fn spawn_autopilot_stack() -> AutopilotStack {
     adloop_telemetry::init_telemetry_for_tests();
-    let meta_sim_url = spawn_meta_sim().await;
+    let meta_sim_url = spawn_manual_meta_sim("stationary-10", &[]).await;
     advance_simulated_hours(&meta_sim_url, 72.0).await;
     let database = TestDatabase::create().await;
     let ml_service = spawn_ml_service(&database).await;

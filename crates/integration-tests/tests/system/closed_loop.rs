@@ -5,14 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use adloop_config::EnvironmentVariables;
 use adloop_demo::autopilot_client::{GatewayTenant, meta_sim_get};
 use adloop_demo::month::{baselines, run_month};
 use adloop_demo::website::Website;
 use adloop_test_support::TestDatabase;
 use serde_json::Value;
 
-use crate::helpers::{gateway_key_for, spawn_capi_relay_with, spawn_gateway, spawn_ml_service};
+use crate::helpers::{gateway_key_for, spawn_capi_relay_with, spawn_gateway, spawn_manual_meta_sim, spawn_ml_service};
 
 const DAYS: u32 = 10;
 const PIXEL: &str = "100000000000001";
@@ -20,24 +19,6 @@ const META_SIM_TOKEN: &str = "meta-sim-dev-token";
 
 fn month_scenario_path() -> String {
     format!("{}/../../scenarios/month.toml", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// meta-sim with the month scenario on a manual clock from a fixed date, so the cycles (and the draws the
-/// cycle slot seeds) are the same on every run.
-async fn spawn_month_meta_sim() -> String {
-    let scenario_path = month_scenario_path();
-    let settings = meta_sim::settings::MetaSimSettings::load(&EnvironmentVariables::from_pairs(vec![
-        ("ADLOOP_SERVER__HOST", "127.0.0.1"),
-        ("ADLOOP_SERVER__PORT", "0"),
-        ("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.as_str()),
-        ("ADLOOP_WORLD__START_DATE", "2026-11-02"),
-        ("ADLOOP_CLOCK__MODE", "manual"),
-    ]))
-    .unwrap();
-    let application = meta_sim::startup::Application::build(settings).await.unwrap();
-    let base_url = format!("http://{}", application.local_address());
-    tokio::spawn(application.run_until_stopped(std::future::pending()));
-    base_url
 }
 
 /// Every budget change meta-sim applied through the API: (ad set, campaign, simulated hour, old, new).
@@ -65,7 +46,8 @@ fn budget_changes(state: &Value) -> Vec<(String, String, f64, f64, f64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shortened_month_on_autopilot_beats_a_uniform_split_within_the_guardrails_and_loses_no_conversion() {
     adloop_telemetry::init_telemetry_for_tests();
-    let meta_sim_url = spawn_month_meta_sim().await;
+    // From a fixed date, so the cycles (and the draws each cycle slot seeds) are the same on every run.
+    let meta_sim_url = spawn_manual_meta_sim("month", &[("ADLOOP_WORLD__START_DATE", "2026-11-02")]).await;
     let database = TestDatabase::create().await;
     let ml_service = spawn_ml_service(&database).await;
     let gateway = spawn_gateway(

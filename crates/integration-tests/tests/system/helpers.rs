@@ -151,3 +151,24 @@ pub async fn spawn_stack() -> Stack {
         database,
     }
 }
+
+/// meta-sim on port 0 with a manual clock, serving `scenarios/<scenario>.toml`, plus `extra` settings; its
+/// base URL.
+pub async fn spawn_manual_meta_sim(scenario: &str, extra: &[(&str, &str)]) -> String {
+    let scenario_path = format!("{}/../../scenarios/{scenario}.toml", env!("CARGO_MANIFEST_DIR"));
+    let mut variables = vec![
+        ("ADLOOP_SERVER__HOST", "127.0.0.1"),
+        ("ADLOOP_SERVER__PORT", "0"),
+        ("ADLOOP_WORLD__SCENARIO_PATH", scenario_path.as_str()),
+        ("ADLOOP_CLOCK__MODE", "manual"),
+    ];
+    variables.extend_from_slice(extra);
+    let environment = adloop_config::EnvironmentVariables::from_pairs(variables);
+    let settings = meta_sim::settings::MetaSimSettings::load(&environment).expect("meta-sim settings");
+    let application = meta_sim::startup::Application::build(settings)
+        .await
+        .expect("meta-sim starts");
+    let base_url = format!("http://{}", application.local_address());
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    base_url
+}

@@ -1,8 +1,9 @@
 //! Reads an ad account through the Graph API as a cycle needs it: its currency and minimum budget, its ads
-//! with their ad sets' budgets, and each ad's delivery (lifetime and recent) from insights. Parsing is pure
+//! with their ad sets' budgets and their creative features (ad labels `feature:<name>`, the platform's tags),
+//! and each ad's delivery (lifetime and recent) from insights. Parsing is pure
 //! (`parse_*`), the requests are paged and bounded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use adloop_money::{Currency, GraphAmount, MinorUnits};
 use serde_json::Value;
@@ -50,6 +51,8 @@ pub struct ObservedAd {
     pub created_unix: Option<i64>,
     /// Its ad set's daily budget; `None` when the ad set has none (a lifetime or campaign budget).
     pub ad_set_daily_budget: Option<MinorUnits>,
+    /// The creative's features, from its ad labels.
+    pub creative_features: BTreeMap<String, f64>,
     pub lifetime: Delivery,
     pub recent: Delivery,
 }
@@ -101,6 +104,31 @@ pub fn parse_delivery(row: &Value, currency: Currency) -> Delivery {
         conversion_value: conversion_action_value(&row["action_values"])
             .map_or(MinorUnits::ZERO, |value| parse_major_amount(value, currency)),
     }
+}
+
+/// The label prefix that marks a creative feature: `feature:testimonial` (1), `feature:duration=0.5`.
+const FEATURE_LABEL_PREFIX: &str = "feature:";
+/// Features read from one ad's labels at most (the learner bounds what one event carries too).
+const MAX_FEATURES_PER_AD: usize = 64;
+
+/// An ad's creative features from its `adlabels` (`[{"id", "name"}]`): labels named `feature:<name>` are 1,
+/// `feature:<name>=<number>` that number; other labels, and numbers that do not parse, are not features.
+pub fn features_from_labels(labels: &Value) -> BTreeMap<String, f64> {
+    labels
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|label| label["name"].as_str()?.strip_prefix(FEATURE_LABEL_PREFIX))
+        .filter_map(|feature| match feature.split_once('=') {
+            Some((name, value)) => Some((
+                name.to_owned(),
+                value.parse::<f64>().ok().filter(|value| value.is_finite())?,
+            )),
+            None => Some((feature.to_owned(), 1.0)),
+        })
+        .filter(|(name, _)| !name.is_empty())
+        .take(MAX_FEATURES_PER_AD)
+        .collect()
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -228,7 +256,7 @@ pub async fn read_account(
         graph,
         &format!("{account_id}/ads"),
         &[
-            ("fields", "id,adset_id,campaign_id,created_time".to_owned()),
+            ("fields", "id,adset_id,campaign_id,created_time,adlabels".to_owned()),
             active_only.clone(),
         ],
         max_ads,
@@ -263,6 +291,7 @@ pub async fn read_account(
             Some(ObservedAd {
                 campaign_id: row["campaign_id"].as_str().unwrap_or_default().to_owned(),
                 created_unix: row["created_time"].as_str().and_then(parse_graph_time),
+                creative_features: features_from_labels(&row["adlabels"]),
                 ad_set_daily_budget: budgets.get(ad_set_id.as_str()).copied(),
                 lifetime: lifetime.get(&ad_id).copied().unwrap_or_default(),
                 recent: recent.get(&ad_id).copied().unwrap_or_default(),
@@ -282,6 +311,23 @@ pub async fn read_account(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn feature_labels_become_creative_features_and_other_labels_do_not() {
+        let labels = json!([
+            {"id": "1", "name": "feature:testimonial"},
+            {"id": "2", "name": "feature:duration=0.5"},
+            {"id": "3", "name": "summer sale"},
+            {"id": "4", "name": "feature:broken=abc"},
+            {"id": "5", "name": "feature:"},
+        ]);
+        let features = features_from_labels(&labels);
+        assert_eq!(
+            features,
+            BTreeMap::from([("duration".to_owned(), 0.5), ("testimonial".to_owned(), 1.0)])
+        );
+        assert!(features_from_labels(&json!(null)).is_empty());
+    }
 
     #[test]
     fn graph_times_with_any_offset_become_unix_seconds() {

@@ -130,7 +130,7 @@ pub fn allocation_request(
                 age_hours,
                 current_daily_budget: MinorUnits(ad_set_budget / sharing_ads),
                 status: AdStatus::Active,
-                creative_features: BTreeMap::new(),
+                creative_features: ad.creative_features.clone(),
                 creative_dna_score: None,
                 priors: Vec::new(),
                 recent: Some(recent_window(
@@ -301,6 +301,7 @@ mod tests {
             campaign_id: "c1".into(),
             created_unix: Some(1_000_000),
             ad_set_daily_budget: Some(MinorUnits(budget)),
+            creative_features: BTreeMap::from([("testimonial".to_owned(), 1.0)]),
             lifetime: Delivery {
                 impressions: 10_000,
                 clicks: 200,
@@ -359,6 +360,10 @@ mod tests {
             "the ad without a daily budget is not allocated; two ads share s2's"
         );
         assert_eq!(request.ads[0].age_hours, 36.0);
+        assert_eq!(
+            request.ads[0].creative_features["testimonial"], 1.0,
+            "the learners' priors key on them"
+        );
         assert_eq!(
             request.ads[0].recent.as_ref().unwrap().hours,
             36.0,

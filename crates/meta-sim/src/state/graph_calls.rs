@@ -144,6 +144,30 @@ impl SimState {
         Ok(page_of_rows(rows, page, &link, &call.params))
     }
 
+    /// An ad's creative features as Meta ad labels (`{"id", "name"}`): `feature:testimonial` for a feature
+    /// the creative has, `feature:duration=0.5` for a number; absent features get no label. (Meta's ads carry
+    /// the labels their advertiser gives them; this is how a platform's own creative tags reach adloop.)
+    fn creative_feature_labels(&self, object: &GraphObject) -> Value {
+        let Some(truth) = object.truth_index.and_then(|index| self.world.truths().get(index)) else {
+            return json!([]);
+        };
+        let labels: Vec<Value> = truth
+            .features
+            .iter()
+            .filter(|(_, value)| **value != 0.0)
+            .enumerate()
+            .map(|(index, (name, value))| {
+                let label = if *value == 1.0 {
+                    format!("feature:{name}")
+                } else {
+                    format!("feature:{name}={value}")
+                };
+                json!({ "id": format!("{}{index:02}", object.id), "name": label })
+            })
+            .collect();
+        json!(labels)
+    }
+
     /// When an object was created, as Unix seconds: an ad set or ad when its ad launched; an account or a
     /// campaign when the simulation began.
     fn created_unix(&self, object: &GraphObject) -> i64 {
@@ -193,6 +217,7 @@ impl SimState {
             (ObjectKind::AdSet, "budget_remaining") => budget(),
             (ObjectKind::AdSet | ObjectKind::Ad, "campaign_id") => json!(object.campaign_id),
             (ObjectKind::Ad, "adset_id") => json!(object.ad_set_id),
+            (ObjectKind::Ad, "adlabels") => self.creative_feature_labels(object),
             _ => return None,
         };
         Some(value)

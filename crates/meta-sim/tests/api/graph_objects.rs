@@ -477,3 +477,41 @@ async fn the_worlds_true_totals_match_insights_spend_and_count_conversions_not_y
         "{totals} {insights}"
     );
 }
+
+#[tokio::test]
+async fn an_ads_creative_features_come_as_its_ad_labels() {
+    let scenario = format!("{}/../../scenarios/creative-signals.toml", env!("CARGO_MANIFEST_DIR"));
+    let sim = spawn_meta_sim(&[("ADLOOP_WORLD__SCENARIO_PATH", scenario.as_str())]).await;
+    // A week in, several creatives have launched.
+    sim.advance_hours(24.0 * 7.0).await;
+    let (status, ads) = sim
+        .get(&format!(
+            "{VERSION}/{ACCOUNT}/ads?fields=id,adlabels&limit=100&access_token={TOKEN}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{ads}");
+    let label_names: Vec<String> = ads["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|ad| ad["adlabels"].as_array().cloned().unwrap_or_default())
+        .map(|label| label["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!label_names.is_empty(), "{ads}");
+    let known = [
+        "feature:face_first_frame",
+        "feature:price_in_copy",
+        "feature:bold_hook",
+        "feature:stock_footage",
+    ];
+    assert!(
+        label_names.iter().all(|name| known.contains(&name.as_str())),
+        "{label_names:?}"
+    );
+    // stationary-10's ads have no features, so no labels.
+    let plain = spawn_meta_sim(&[]).await;
+    let (_, ad) = plain
+        .get(&format!("{VERSION}/{FIRST_AD}?fields=adlabels&access_token={TOKEN}"))
+        .await;
+    assert_eq!(ad["adlabels"], serde_json::json!([]));
+}

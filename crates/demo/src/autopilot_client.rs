@@ -40,6 +40,12 @@ impl GatewayTenant<'_> {
         self.json(self.http.post(url).json(&body)).await.map(|_| ())
     }
 
+    /// ml-service's instant learner as the gateway shows it (`GET /v1/learner`).
+    pub async fn learner(&self) -> Result<Value, String> {
+        self.json(self.http.get(format!("{}/v1/learner", self.gateway_url)))
+            .await
+    }
+
     /// The account's runs, newest first.
     pub async fn runs(&self, account_id: &str) -> Result<Vec<Value>, String> {
         let url = format!("{}/v1/accounts/{account_id}/autopilot/runs", self.gateway_url);

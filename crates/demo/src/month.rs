@@ -52,6 +52,9 @@ pub struct MonthResult {
     pub cache_hits: u64,
     /// The website's purchases and what reached Meta of them.
     pub attribution: Attribution,
+    /// ml-service's instant learner before and after the month (`GET /v1/learner`).
+    pub learner_before: Value,
+    pub learner_after: Value,
 }
 
 /// Purchases the world made, what the browser's pixel and the relay sent of them, and what Meta counted.
@@ -184,6 +187,7 @@ pub async fn run_month(
     days: u32,
 ) -> Result<MonthResult, String> {
     let cache_before = ml_service_cache_counts(http, ml_service_url).await?;
+    let learner_before = tenant.learner().await?;
     let state = meta_sim_get(http, meta_sim_url, "_sim/state").await?;
     if state["clock"]["mode"] != "manual" {
         return Err(format!(
@@ -259,6 +263,8 @@ pub async fn run_month(
         tenant.set_autopilot(account, false).await?;
     }
     let cache_after = ml_service_cache_counts(http, ml_service_url).await?;
+    result.learner_before = learner_before;
+    result.learner_after = tenant.learner().await?;
     wait_for_relay_delivery(http, meta_sim_url, website.pixel_id, &mut result.attribution).await?;
     result.cache_lookups = cache_after.lookups.saturating_sub(cache_before.lookups);
     result.cache_hits = cache_after.hits.saturating_sub(cache_before.hits);
@@ -375,6 +381,26 @@ pub fn baselines(scenario_path: &str, seed: u64, days: u32) -> Result<Vec<Baseli
     Ok(baselines)
 }
 
+/// The learner's feature weights, both heads, as `; weights: name ctr/conversion, ...` (nothing without any).
+fn learned_weights(learner: &Value) -> String {
+    let weights = |head: &str| learner[head]["weights"].as_object().cloned().unwrap_or_default();
+    let (ctr, conversion) = (weights("ctr"), weights("conversions_per_click"));
+    let mut names: Vec<&String> = ctr.keys().chain(conversion.keys()).collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return String::new();
+    }
+    let entries: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let of = |head: &serde_json::Map<String, Value>| head.get(*name).and_then(Value::as_f64).unwrap_or(0.0);
+            format!("{name} {:+.2}/{:+.2}", of(&ctr), of(&conversion))
+        })
+        .collect();
+    format!("; weights (CTR/conversions per click): {}", entries.join(", "))
+}
+
 pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> String {
     let mut text = String::new();
     let last = result.days.last().cloned().unwrap_or_default();
@@ -462,6 +488,18 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         attribution.received_from_server,
         attribution.received_from_browser,
         attribution.deduplicated
+    );
+    let events_applied = |learner: &Value| learner["events_applied"].as_i64().unwrap_or(0);
+    let bias = |learner: &Value, head: &str| learner[head]["bias"].as_f64().unwrap_or(0.0);
+    let _ = writeln!(
+        text,
+        "  instant learner: {} delivery events applied during the month; CTR bias {:+.3} → {:+.3}, conversions-per-click bias {:+.3} → {:+.3}{}",
+        events_applied(&result.learner_after) - events_applied(&result.learner_before),
+        bias(&result.learner_before, "ctr"),
+        bias(&result.learner_after, "ctr"),
+        bias(&result.learner_before, "conversions_per_click"),
+        bias(&result.learner_after, "conversions_per_click"),
+        learned_weights(&result.learner_after)
     );
     let _ = writeln!(
         text,

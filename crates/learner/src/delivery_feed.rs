@@ -23,7 +23,7 @@ pub struct DeliveryTotals {
     pub conversions: u64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct AdHistory {
     impressions: u64,
     clicks: u64,
@@ -35,8 +35,9 @@ struct AdHistory {
     matured_so_far: f64,
 }
 
-/// Remembers the last totals of every ad it was shown.
-#[derive(Debug, Clone, Default)]
+/// Remembers the last totals of every ad it was shown. It serialises (serde), so a service that reads totals
+/// in separate runs (the gateway's autopilot cycles) keeps it between them.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct DeliveryFeed {
     ads: HashMap<String, AdHistory>,
 }

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 
 use super::account_reader::{AccountReadError, read_account};
 use super::account_settings::{self, AutopilotMode};
+use super::learning_feed;
 use super::plan::{self, AllocatedAd, AllocationTerms};
 use super::runs::{self, ClaimedRun, RunOutcome};
 use super::settings::AutopilotSettings;
@@ -27,6 +28,8 @@ pub enum CycleError {
     Account(#[from] AccountReadError),
     #[error("ml-service: {0}")]
     Allocation(String),
+    #[error("ml-service's learner: {0}")]
+    Learning(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("enqueueing the changes: {0}")]
@@ -75,6 +78,12 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         None => runs::last_total(&context.pool, &run.tenant_id, &run.ad_account_id)
             .await?
             .map_or(current_total, MinorUnits),
+    };
+    // Before allocating, so the allocation's priors already know what the account delivered since.
+    let learning_events_sent = if context.settings.learn_from_delivery {
+        teach_the_learner(context, run, &snapshot).await?
+    } else {
+        0
     };
     if plan::allocatable_ads(&snapshot).is_empty() || total.get() == 0 {
         outcome.summary = json!({
@@ -152,11 +161,42 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         "total_daily_budget": total.get(),
         "current_total_daily_budget": current_total.get(),
         "max_change_fraction": terms.max_change_fraction,
+        "learning_events_sent": learning_events_sent,
         "changes": changes,
         "recommendations": answer.recommendations,
     });
     Ok(())
 }
+
+/// Sends ml-service's learner what each ad delivered since the account's previous cycle (once per cycle:
+/// a rerun finds the feed already at its slot, and the events' ids are the cycle's). Returns how many events
+/// were sent.
+async fn teach_the_learner(
+    context: &CycleContext,
+    run: &ClaimedRun,
+    snapshot: &super::account_reader::AccountSnapshot,
+) -> Result<usize, CycleError> {
+    let stored = learning_feed::load(&context.pool, &run.tenant_id, &run.ad_account_id).await?;
+    if stored.as_ref().is_some_and(|(slot, _)| *slot >= run.cycle_slot) {
+        return Ok(0);
+    }
+    let mut feed = stored.map(|(_, feed)| feed).unwrap_or_default();
+    let updates = learning_feed::delivery_updates(&mut feed, &run.ad_account_id, snapshot, run.clock_unix);
+    let events = learning_feed::learning_events(&updates, snapshot, &run.ad_account_id, run.cycle_slot, run.clock_unix);
+    for chunk in events.chunks(MAX_EVENTS_PER_RECORD_REQUEST) {
+        context
+            .ml_service
+            .client()
+            .record_event(proto::RecordEventRequest { events: chunk.to_vec() })
+            .await
+            .map_err(|status| CycleError::Learning(format!("{:?}: {}", status.code(), status.message())))?;
+    }
+    learning_feed::store(&context.pool, &run.tenant_id, &run.ad_account_id, run.cycle_slot, &feed).await?;
+    Ok(events.len())
+}
+
+/// ml-service's bound on one `RecordEvent` request (`learning.max_events_per_request`, 5,000 by default).
+const MAX_EVENTS_PER_RECORD_REQUEST: usize = 1000;
 
 /// A cycle that takes longer than this much of its lease is abandoned (another runner may take it over).
 pub fn cycle_deadline(settings: &AutopilotSettings) -> Duration {

@@ -8,6 +8,7 @@
 pub mod account_reader;
 pub mod account_settings;
 pub mod cycle;
+pub mod learning_feed;
 pub mod metrics;
 pub mod plan;
 pub mod runs;

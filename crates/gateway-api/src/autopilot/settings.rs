@@ -21,6 +21,8 @@ pub struct AutopilotSettings {
     pub max_ads_per_account: usize,
     /// The allocator's lookback for recent performance (its fatigue and trend window), in days of insights.
     pub recent_window_days: u32,
+    /// Each cycle sends ml-service's instant learner what every ad delivered since the previous cycle.
+    pub learn_from_delivery: bool,
 }
 
 impl AutopilotSettings {

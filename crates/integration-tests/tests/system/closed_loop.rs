@@ -1,7 +1,8 @@
 //! The closed loop, shortened from `make run`'s month: meta-sim's month scenario on a manual clock, every
 //! account on autopilot through the gateway, ml-service and the executor, the shop's purchases reported by
 //! the browser pixel and through the relay. Money moves to better ads than a uniform split finds, meta-sim's
-//! own change history never breaks a guardrail, and every purchase the relay accepted reaches meta-sim.
+//! own change history never breaks a guardrail, every purchase the relay accepted reaches meta-sim, and the
+//! instant learner learns the creatives' features from what the cycles feed it.
 
 use std::collections::BTreeMap;
 

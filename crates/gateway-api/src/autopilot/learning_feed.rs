@@ -1,0 +1,116 @@
+//! What a cycle teaches ml-service's instant learner: each ad's impressions, clicks, matured clicks and
+//! reported conversions since the account's previous cycle, read from insights' lifetime totals by the
+//! learner library's `DeliveryFeed` (clicks count as conversion trials only once their conversions could have
+//! been reported, by the allocator's reporting-delay model). The feed's memory is kept per account in
+//! Postgres; events carry ids of the cycle, so a rerun teaches nothing twice.
+
+use std::collections::BTreeMap;
+
+use adloop_allocator::ReportingDelay;
+use adloop_learner::{DeliveryFeed, DeliveryTotals, EncodedFeatures, LearningUpdate};
+use adloop_proto::ml::v1 as proto;
+use sqlx::PgPool;
+
+use super::account_reader::AccountSnapshot;
+
+/// The account's feed as the last cycle left it, and that cycle's slot.
+pub async fn load(
+    pool: &PgPool,
+    tenant_id: &str,
+    ad_account_id: &str,
+) -> Result<Option<(i64, DeliveryFeed)>, sqlx::Error> {
+    let row: Option<(i64, serde_json::Value)> = sqlx::query_as(
+        "SELECT cycle_slot, feed FROM autopilot_learning_feeds WHERE tenant_id = $1 AND ad_account_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(ad_account_id)
+    .fetch_optional(pool)
+    .await?;
+    // A feed that no longer reads (an older shape) starts afresh: its ads are read as new.
+    Ok(row.map(|(slot, feed)| (slot, serde_json::from_value(feed).unwrap_or_default())))
+}
+
+pub async fn store(
+    pool: &PgPool,
+    tenant_id: &str,
+    ad_account_id: &str,
+    cycle_slot: i64,
+    feed: &DeliveryFeed,
+) -> Result<(), sqlx::Error> {
+    let feed = serde_json::to_value(feed).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO autopilot_learning_feeds (tenant_id, ad_account_id, cycle_slot, feed) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id, ad_account_id) DO UPDATE
+             SET cycle_slot = EXCLUDED.cycle_slot, feed = EXCLUDED.feed, updated_at = now()
+         WHERE autopilot_learning_feeds.cycle_slot < EXCLUDED.cycle_slot",
+    )
+    .bind(tenant_id)
+    .bind(ad_account_id)
+    .bind(cycle_slot)
+    .bind(feed)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The updates since the feed's last reading, from the snapshot's lifetime totals at `clock_unix`.
+pub fn delivery_updates(
+    feed: &mut DeliveryFeed,
+    account_id: &str,
+    snapshot: &AccountSnapshot,
+    clock_unix: i64,
+) -> Vec<LearningUpdate> {
+    let totals = snapshot.ads.iter().map(|ad| DeliveryTotals {
+        ad_id: ad.ad_id.clone(),
+        account_id: account_id.to_owned(),
+        // The events carry the raw features (below); ml-service encodes them.
+        features: EncodedFeatures::default(),
+        impressions: ad.lifetime.impressions,
+        clicks: ad.lifetime.clicks.min(ad.lifetime.impressions),
+        conversions: ad.lifetime.conversions,
+    });
+    let reporting_delay = ReportingDelay::default();
+    feed.updates(totals, clock_unix as f64 / 3600.0, |age_hours| {
+        reporting_delay.reported_share_at(age_hours)
+    })
+}
+
+/// The updates as `RecordEvent` events: ids name the account, the cycle slot and the ad; each carries the
+/// ad's creative features.
+pub fn learning_events(
+    updates: &[LearningUpdate],
+    snapshot: &AccountSnapshot,
+    account_id: &str,
+    cycle_slot: i64,
+    clock_unix: i64,
+) -> Vec<proto::LearningEvent> {
+    let features_of: BTreeMap<&str, &BTreeMap<String, f64>> = snapshot
+        .ads
+        .iter()
+        .map(|ad| (ad.ad_id.as_str(), &ad.creative_features))
+        .collect();
+    updates
+        .iter()
+        .filter(|update| update.impressions + update.clicks + update.matured_clicks + update.conversions > 0.0)
+        .map(|update| proto::LearningEvent {
+            event_id: format!("autopilot/{account_id}/{cycle_slot}/{}", update.ad_id),
+            ids: Some(proto::AdIds {
+                account_id: account_id.to_owned(),
+                ad_id: update.ad_id.clone(),
+                ..proto::AdIds::default()
+            }),
+            kind: proto::EventKind::Unspecified as i32,
+            event_time_unix_seconds: clock_unix,
+            creative_features: features_of
+                .get(update.ad_id.as_str())
+                .map(|features| features.iter().map(|(name, value)| (name.clone(), *value)).collect())
+                .unwrap_or_default(),
+            value: None,
+            impressions: update.impressions,
+            clicks: update.clicks,
+            matured_clicks: update.matured_clicks,
+            conversions: update.conversions,
+            creative_embedding: Vec::new(),
+        })
+        .collect()
+}

@@ -32,6 +32,9 @@ pub struct DayRecord {
     pub budget_by_account: BTreeMap<String, i64>,
     /// Each active ad set's budget at the end of the day, by its name (minor units).
     pub budget_by_ad_set: BTreeMap<String, i64>,
+    /// Per cycle: milliseconds to commit the learner's events, then to allocate with them.
+    pub learned_in_ms: Vec<f64>,
+    pub allocated_in_ms: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -55,6 +58,37 @@ pub struct MonthResult {
     /// ml-service's instant learner before and after the month (`GET /v1/learner`).
     pub learner_before: Value,
     pub learner_after: Value,
+    /// The executor's Graph API requests over the month (reads and writes, batched).
+    pub executor_graph_requests: u64,
+}
+
+/// The executor's Graph requests so far (every purpose and mode) from the gateway's `/metrics`.
+pub fn executor_graph_requests(metrics_text: &str) -> u64 {
+    metrics_text
+        .lines()
+        .filter(|line| line.starts_with("adloop_gateway_executor_graph_requests_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as u64)
+        .sum()
+}
+
+async fn gateway_executor_graph_requests(http: &reqwest::Client, gateway_url: &str) -> Result<u64, String> {
+    let text = http
+        .get(format!("{gateway_url}/metrics"))
+        .send()
+        .await
+        .map_err(crate::request_failure)?
+        .text()
+        .await
+        .map_err(crate::request_failure)?;
+    Ok(executor_graph_requests(&text))
+}
+
+/// The median of `values` (0 for none).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Purchases the world made, what the browser's pixel and the relay sent of them, and what Meta counted.
@@ -188,6 +222,7 @@ pub async fn run_month(
 ) -> Result<MonthResult, String> {
     let cache_before = ml_service_cache_counts(http, ml_service_url).await?;
     let learner_before = tenant.learner().await?;
+    let executor_requests_before = gateway_executor_graph_requests(http, tenant.gateway_url).await?;
     let state = meta_sim_get(http, meta_sim_url, "_sim/state").await?;
     if state["clock"]["mode"] != "manual" {
         return Err(format!(
@@ -220,6 +255,13 @@ pub async fn run_month(
                 record.cycles_failed += 1;
             }
             record.changes_planned += run["changes_planned"].as_i64().unwrap_or(0);
+            if let (Some(learned), Some(allocated)) = (
+                run["summary"]["learned_in_ms"].as_f64(),
+                run["summary"]["allocated_in_ms"].as_f64(),
+            ) {
+                record.learned_in_ms.push(learned);
+                record.allocated_in_ms.push(allocated);
+            }
             for change in tenant.follow_changes(&run).await? {
                 match change["state"].as_str() {
                     Some("completed") => record.changes_applied += 1,
@@ -265,6 +307,9 @@ pub async fn run_month(
     let cache_after = ml_service_cache_counts(http, ml_service_url).await?;
     result.learner_before = learner_before;
     result.learner_after = tenant.learner().await?;
+    result.executor_graph_requests = gateway_executor_graph_requests(http, tenant.gateway_url)
+        .await?
+        .saturating_sub(executor_requests_before);
     wait_for_relay_delivery(http, meta_sim_url, website.pixel_id, &mut result.attribution).await?;
     result.cache_lookups = cache_after.lookups.saturating_sub(cache_before.lookups);
     result.cache_hits = cache_after.hits.saturating_sub(cache_before.hits);
@@ -466,8 +511,8 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
     );
     let _ = writeln!(
         text,
-        "  Graph API: {} calls counted by Meta's rules in {} HTTP requests to meta-sim ({} batches)",
-        result.graph_calls, result.graph_http_requests, result.graph_batches
+        "  Graph API: {} calls counted by Meta's rules in {} HTTP requests to meta-sim ({} batches); the executor's {} changes took {} requests in batch mode (reads and writes)",
+        result.graph_calls, result.graph_http_requests, result.graph_batches, applied, result.executor_graph_requests
     );
     let attribution = &result.attribution;
     let share = |count: u64| 100.0 * count as f64 / attribution.purchases.max(1) as f64;
@@ -500,6 +545,22 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         bias(&result.learner_before, "conversions_per_click"),
         bias(&result.learner_after, "conversions_per_click"),
         learned_weights(&result.learner_after)
+    );
+    let learned: Vec<f64> = result
+        .days
+        .iter()
+        .flat_map(|day| day.learned_in_ms.iter().copied())
+        .collect();
+    let allocated: Vec<f64> = result
+        .days
+        .iter()
+        .flat_map(|day| day.allocated_in_ms.iter().copied())
+        .collect();
+    let _ = writeln!(
+        text,
+        "  learning latency per cycle (median): the delivery events committed in {:.1} ms, then the allocation that used them in {:.1} ms",
+        median(&learned),
+        median(&allocated)
     );
     let _ = writeln!(
         text,
@@ -560,6 +621,16 @@ mod tests {
             adloop_ml_score_cache_lookups_total{tier=\"l2\",outcome=\"miss\"} 50\n";
         assert_eq!(cache_counts(text), CacheCounts { lookups: 100, hits: 50 });
         assert_eq!(cache_counts(""), CacheCounts::default());
+    }
+
+    #[test]
+    fn the_executors_graph_requests_add_every_purpose_and_mode() {
+        let text = "adloop_gateway_executor_graph_requests_total{purpose=\"read\",mode=\"batch\"} 12\n\
+            adloop_gateway_executor_graph_requests_total{purpose=\"write\",mode=\"batch\"} 30\n\
+            adloop_gateway_executor_changes_total{outcome=\"completed\"} 99\n";
+        assert_eq!(executor_graph_requests(text), 42);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[]), 0.0);
     }
 
     #[test]

@@ -80,11 +80,13 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
             .map_or(current_total, MinorUnits),
     };
     // Before allocating, so the allocation's priors already know what the account delivered since.
+    let learning_started = std::time::Instant::now();
     let learning_events_sent = if context.settings.learn_from_delivery {
         teach_the_learner(context, run, &snapshot).await?
     } else {
         0
     };
+    let learned_in_ms = learning_started.elapsed().as_secs_f64() * 1000.0;
     if plan::allocatable_ads(&snapshot).is_empty() || total.get() == 0 {
         outcome.summary = json!({
             "note": "no active ad with a daily budget: nothing to allocate",
@@ -101,6 +103,7 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         seed: u64::try_from(run.cycle_slot).unwrap_or(1),
     };
     let request = plan::allocation_request(&run.ad_account_id, &snapshot, run.clock_unix, terms);
+    let allocation_started = std::time::Instant::now();
     let response = context
         .ml_service
         .client()
@@ -108,6 +111,7 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         .await
         .map_err(|status| CycleError::Allocation(format!("{:?}: {}", status.code(), status.message())))?
         .into_inner();
+    let allocated_in_ms = allocation_started.elapsed().as_secs_f64() * 1000.0;
     outcome.model_version = Some(response.model_version.clone());
     let allocated: Vec<AllocatedAd> = response
         .recommendations
@@ -162,6 +166,9 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         "current_total_daily_budget": current_total.get(),
         "max_change_fraction": terms.max_change_fraction,
         "learning_events_sent": learning_events_sent,
+        // The learner's events committed, then the allocation that already used them (read your writes).
+        "learned_in_ms": learned_in_ms,
+        "allocated_in_ms": allocated_in_ms,
         "changes": changes,
         "recommendations": answer.recommendations,
     });

@@ -42,7 +42,7 @@ pub struct PauseLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PrunedLabels {
-    /// changes (finished and dead letters), audit_entries or idempotency_keys.
+    /// changes (finished and dead letters), audit_entries, idempotency_keys or autopilot_runs.
     pub kind: &'static str,
 }
 
@@ -137,6 +137,7 @@ impl ExecutorMetrics {
             ("changes", report.changes),
             ("audit_entries", report.audit_entries),
             ("idempotency_keys", report.idempotency_keys),
+            ("autopilot_runs", report.autopilot_runs),
         ] {
             self.pruned_rows.get_or_create(&PrunedLabels { kind }).inc_by(rows);
         }

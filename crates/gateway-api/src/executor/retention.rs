@@ -1,5 +1,5 @@
-//! How long finished changes, the audit trail and idempotency keys are kept, and the pruning that enforces
-//! it. A queue that keeps every change forever grows without bound: its tables and indexes, the planner's
+//! How long finished changes, the audit trail, idempotency keys and the autopilot's finished cycles are
+//! kept, and the pruning that enforces it. A queue that keeps every change forever grows without bound: its tables and indexes, the planner's
 //! statistics and every scan that is not an index look-up (the status counts) with it. Housekeeping prunes
 //! on `prune_interval_seconds`, in batches of `batch_rows` under `SKIP LOCKED`, so several replicas can
 //! prune at once without waiting on each other, and a pass stops after `max_batches_per_pass` batches so a
@@ -31,6 +31,9 @@ pub struct RetentionSettings {
     pub audit_days: u32,
     /// Idempotency keys: a request retried with a key older than this enqueues again.
     pub idempotency_key_days: u32,
+    /// The autopilot's finished cycles (`autopilot_runs`, each with its plan and every recommendation's
+    /// reason), counted from when they finished.
+    pub autopilot_run_days: u32,
     pub prune_interval_seconds: u64,
     pub batch_rows: i64,
     pub max_batches_per_pass: u32,
@@ -43,6 +46,7 @@ impl Default for RetentionSettings {
             dead_letter_days: 90,
             audit_days: 400,
             idempotency_key_days: 7,
+            autopilot_run_days: 90,
             prune_interval_seconds: 3600,
             batch_rows: 5_000,
             max_batches_per_pass: 100,
@@ -95,11 +99,12 @@ pub struct PruneReport {
     pub changes: u64,
     pub audit_entries: u64,
     pub idempotency_keys: u64,
+    pub autopilot_runs: u64,
 }
 
 impl PruneReport {
     pub fn total(&self) -> u64 {
-        self.changes + self.audit_entries + self.idempotency_keys
+        self.changes + self.audit_entries + self.idempotency_keys + self.autopilot_runs
     }
 }
 
@@ -110,14 +115,16 @@ enum Prunable {
     DeadLetters,
     AuditEntries,
     IdempotencyKeys,
+    AutopilotRuns,
 }
 
 impl Prunable {
-    const ALL: [Prunable; 4] = [
+    const ALL: [Prunable; 5] = [
         Prunable::FinishedChanges,
         Prunable::DeadLetters,
         Prunable::AuditEntries,
         Prunable::IdempotencyKeys,
+        Prunable::AutopilotRuns,
     ];
 
     fn retention_days(self, settings: &RetentionSettings) -> u32 {
@@ -126,6 +133,7 @@ impl Prunable {
             Prunable::DeadLetters => settings.dead_letter_days,
             Prunable::AuditEntries => settings.audit_days,
             Prunable::IdempotencyKeys => settings.idempotency_key_days,
+            Prunable::AutopilotRuns => settings.autopilot_run_days,
         }
     }
 
@@ -157,6 +165,13 @@ impl Prunable {
                      WHERE created_at < now() - make_interval(days => $1) \
                      LIMIT $2 FOR UPDATE SKIP LOCKED)"
             }
+            // One row per account and cycle: small enough to find without an index of its own.
+            Prunable::AutopilotRuns => {
+                "DELETE FROM autopilot_runs WHERE id IN ( \
+                     SELECT id FROM autopilot_runs \
+                     WHERE finished_at < now() - make_interval(days => $1) AND state IN ('completed', 'failed') \
+                     LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            }
         }
     }
 }
@@ -184,6 +199,7 @@ pub async fn prune_once(pool: &PgPool, settings: &RetentionSettings) -> Result<P
                 Prunable::FinishedChanges | Prunable::DeadLetters => report.changes += removed,
                 Prunable::AuditEntries => report.audit_entries += removed,
                 Prunable::IdempotencyKeys => report.idempotency_keys += removed,
+                Prunable::AutopilotRuns => report.autopilot_runs += removed,
             }
             if removed < settings.batch_rows as u64 {
                 break;
@@ -215,6 +231,7 @@ mod tests {
             dead_letter_days: 0,
             audit_days: 0,
             idempotency_key_days: 0,
+            autopilot_run_days: 0,
             ..RetentionSettings::default()
         };
         assert_eq!(keep_everything.validate(), Ok(()), "0 keeps a kind forever");

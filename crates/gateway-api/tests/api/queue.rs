@@ -845,6 +845,26 @@ async fn retention_prunes_each_kind_of_row_past_its_own_age_and_nothing_else() {
         .await
         .unwrap();
 
+    // Autopilot cycles: one finished 100 days ago (90 kept), one 10 days ago, one still running since 100.
+    for (slot, state, finished_days_ago) in [
+        (1_i64, "completed", Some(100)),
+        (2, "failed", Some(10)),
+        (3, "running", None),
+    ] {
+        sqlx::query(
+            "INSERT INTO autopilot_runs (tenant_id, ad_account_id, cycle_slot, mode, state, runner, lease_expires_at, \
+                 clock_unix, started_at, finished_at) \
+             VALUES ('tenant-a', 'act_1', $1, 'live', $2, 'runner', now(), 0, now() - interval '100 days', \
+                 now() - make_interval(days => $3))",
+        )
+        .bind(slot)
+        .bind(state)
+        .bind(finished_days_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
     let settings = RetentionSettings {
         batch_rows: 1,
         ..RetentionSettings::default()
@@ -856,8 +876,14 @@ async fn retention_prunes_each_kind_of_row_past_its_own_age_and_nothing_else() {
             changes: 1,
             audit_entries: old_audit_entries as u64,
             idempotency_keys: 1,
+            autopilot_runs: 1,
         }
     );
+    let cycles_left: Vec<i64> = sqlx::query_scalar("SELECT cycle_slot FROM autopilot_runs ORDER BY cycle_slot")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(cycles_left, [2, 3], "the recent and the running cycles stay");
     let changes_left: Vec<i64> = sqlx::query_scalar("SELECT id FROM ad_changes ORDER BY id")
         .fetch_all(&pool)
         .await

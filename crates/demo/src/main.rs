@@ -65,19 +65,19 @@ async fn run_the_month(scenario_path: &str, days: u32, report_path: &str) -> any
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs())
     );
-    let currency = adloop_demo::autopilot_client::meta_sim_get(&http, &meta_sim_url, "_sim/state")
+    let state = adloop_demo::autopilot_client::meta_sim_get(&http, &meta_sim_url, "_sim/state")
         .await
-        .map_err(|error| anyhow::anyhow!(error))?["currency"]
-        .as_str()
-        .unwrap_or("USD")
-        .to_owned();
+        .map_err(|error| anyhow::anyhow!(error))?;
+    let currency_code = state["currency"].as_str().unwrap_or_default();
+    let currency = adloop_money::Currency::parse(currency_code)
+        .with_context(|| format!("meta-sim's world is in a currency adloop does not know: `{currency_code}`"))?;
     let website = Website {
         http: &http,
         meta_sim_url: &meta_sim_url,
         relay_url: &relay_url,
         pixel_id: &pixel_id,
         ingest_token: &ingest_token,
-        currency: &currency,
+        currency,
         pixel_loss_percent: pixel_loss_percent.min(100),
         run_tag: &run_tag,
     };

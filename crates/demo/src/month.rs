@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use adloop_money::MinorUnits;
+use adloop_money::{Currency, MinorUnits};
 use campaign_sim::policy::{Oracle, SeedV1, Uniform};
 use campaign_sim::{AdStatus, HiddenTruths, Observation, Policy, PolicyError, Scenario, run_simulation};
 use serde_json::Value;
@@ -72,16 +72,15 @@ pub fn executor_graph_requests(metrics_text: &str) -> u64 {
         .sum()
 }
 
-async fn gateway_executor_graph_requests(http: &reqwest::Client, gateway_url: &str) -> Result<u64, String> {
-    let text = http
-        .get(format!("{gateway_url}/metrics"))
+/// A service's `/metrics` page (Prometheus text).
+async fn metrics_text(http: &reqwest::Client, base_url: &str) -> Result<String, String> {
+    http.get(format!("{base_url}/metrics"))
         .send()
         .await
         .map_err(crate::request_failure)?
         .text()
         .await
-        .map_err(crate::request_failure)?;
-    Ok(executor_graph_requests(&text))
+        .map_err(crate::request_failure)
 }
 
 /// The median of `values` (0 for none).
@@ -126,18 +125,6 @@ pub fn cache_counts(metrics_text: &str) -> CacheCounts {
         lookups: l1_hits + count("l1", "miss"),
         hits: l1_hits + count("l2", "hit"),
     }
-}
-
-async fn ml_service_cache_counts(http: &reqwest::Client, ml_service_url: &str) -> Result<CacheCounts, String> {
-    let text = http
-        .get(format!("{ml_service_url}/metrics"))
-        .send()
-        .await
-        .map_err(crate::request_failure)?
-        .text()
-        .await
-        .map_err(crate::request_failure)?;
-    Ok(cache_counts(&text))
 }
 
 /// What a policy earned in campaign-sim on the same scenario and seed.
@@ -191,20 +178,30 @@ fn budget_by_ad_set(state: &Value) -> BTreeMap<String, i64> {
         .collect()
 }
 
-pub(crate) fn money(minor_units: i64) -> String {
-    let major = minor_units as f64 / 100.0;
-    let whole = major.trunc() as i64;
-    let mut digits = whole.abs().to_string();
+/// An amount in minor units of the currency `currency_code` names, with as many decimals as it has and its
+/// thousands grouped (`1,234,567.89` USD, `1,234,568` JPY); raw minor units for a code adloop does not know.
+pub(crate) fn money(minor_units: i64, currency_code: &str) -> String {
+    let Ok(currency) = Currency::parse(currency_code) else {
+        return format!("{minor_units} minor units");
+    };
+    let decimals = usize::from(currency.minor_unit_exponent());
+    let text = format!("{:.decimals$}", MinorUnits(minor_units).to_major(currency));
+    let (sign, unsigned) = match text.strip_prefix('-') {
+        Some(unsigned) => ("-", unsigned),
+        None => ("", text.as_str()),
+    };
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((whole, fraction)) => (whole, format!(".{fraction}")),
+        None => (unsigned, String::new()),
+    };
     let mut grouped = String::new();
-    while digits.len() > 3 {
-        let tail = digits.split_off(digits.len() - 3);
-        grouped = format!(",{tail}{grouped}");
+    for (index, digit) in whole.chars().enumerate() {
+        if index > 0 && (whole.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
     }
-    format!(
-        "{}{digits}{grouped}.{:02}",
-        if whole < 0 { "-" } else { "" },
-        (major.fract().abs() * 100.0).round() as i64 % 100
-    )
+    format!("{sign}{grouped}{fraction}")
 }
 
 fn ratio(value: i64, spend: i64) -> f64 {
@@ -220,9 +217,9 @@ pub async fn run_month(
     website: &Website<'_>,
     days: u32,
 ) -> Result<MonthResult, String> {
-    let cache_before = ml_service_cache_counts(http, ml_service_url).await?;
+    let cache_before = cache_counts(&metrics_text(http, ml_service_url).await?);
     let learner_before = tenant.learner().await?;
-    let executor_requests_before = gateway_executor_graph_requests(http, tenant.gateway_url).await?;
+    let executor_requests_before = executor_graph_requests(&metrics_text(http, tenant.gateway_url).await?);
     let state = meta_sim_get(http, meta_sim_url, "_sim/state").await?;
     if state["clock"]["mode"] != "manual" {
         return Err(format!(
@@ -304,11 +301,10 @@ pub async fn run_month(
     for account in &accounts {
         tenant.set_autopilot(account, false).await?;
     }
-    let cache_after = ml_service_cache_counts(http, ml_service_url).await?;
+    let cache_after = cache_counts(&metrics_text(http, ml_service_url).await?);
     result.learner_before = learner_before;
     result.learner_after = tenant.learner().await?;
-    result.executor_graph_requests = gateway_executor_graph_requests(http, tenant.gateway_url)
-        .await?
+    result.executor_graph_requests = executor_graph_requests(&metrics_text(http, tenant.gateway_url).await?)
         .saturating_sub(executor_requests_before);
     wait_for_relay_delivery(http, meta_sim_url, website.pixel_id, &mut result.attribution).await?;
     result.cache_lookups = cache_after.lookups.saturating_sub(cache_before.lookups);
@@ -356,7 +352,7 @@ fn print_progress(record: &DayRecord, days: u32, currency: &str) {
         record.day,
         record.changes_applied,
         record.changes_refused,
-        money(record.cumulative_value),
+        money(record.cumulative_value, currency),
         ratio(record.cumulative_value, record.cumulative_spend),
     );
     let _ = std::io::stderr().flush();
@@ -466,8 +462,8 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         text,
         "    {:<38} {:>14} {currency}  spend {:>12} {currency}  ROAS {:.2}",
         "adloop (services, through meta-sim)",
-        money(last.cumulative_value),
-        money(last.cumulative_spend),
+        money(last.cumulative_value, currency),
+        money(last.cumulative_spend, currency),
         ratio(last.cumulative_value, last.cumulative_spend)
     );
     for baseline in baselines {
@@ -475,8 +471,8 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         let _ = writeln!(
             text,
             "    {label:<38} {:>14} {currency}  spend {:>12} {currency}  ROAS {:.2}  (adloop {:+.1}%)",
-            money(baseline.value),
-            money(baseline.spend),
+            money(baseline.value, currency),
+            money(baseline.spend, currency),
             ratio(baseline.value, baseline.spend),
             (last.cumulative_value as f64 / baseline.value.max(1) as f64 - 1.0) * 100.0
         );
@@ -575,8 +571,8 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         let _ = writeln!(
             text,
             "    {account}: {} → {}",
-            money(first.budget_by_account.get(account).copied().unwrap_or(0)),
-            money(last.budget_by_account.get(account).copied().unwrap_or(0))
+            money(first.budget_by_account.get(account).copied().unwrap_or(0), currency),
+            money(last.budget_by_account.get(account).copied().unwrap_or(0), currency)
         );
     }
     text
@@ -635,9 +631,12 @@ mod tests {
 
     #[test]
     fn money_is_grouped_with_two_decimals() {
-        assert_eq!(money(0), "0.00");
-        assert_eq!(money(123_456_789), "1,234,567.89");
-        assert_eq!(money(-5_005), "-50.05");
+        assert_eq!(money(0, "USD"), "0.00");
+        assert_eq!(money(123_456_789, "USD"), "1,234,567.89");
+        assert_eq!(money(-5_005, "USD"), "-50.05");
+        assert_eq!(money(1_234_568, "JPY"), "1,234,568", "no minor unit");
+        assert_eq!(money(123_456_789, "KWD"), "123,456.789");
+        assert_eq!(money(42, "XYZ"), "42 minor units");
     }
 
     #[test]

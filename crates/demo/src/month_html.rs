@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use adloop_money::{Currency, MinorUnits};
 use plotters::prelude::*;
 
 use crate::month::{Baseline, MonthResult, policy_label};
@@ -36,12 +37,13 @@ fn colour(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
-/// Lines over days 1..=N, one per (label, values in minor units), in major units of `currency`.
+/// Lines over days 1..=N, one per (label, values in minor units), drawn in major units of `currency`.
 fn line_chart_svg(
     chart_name: &'static str,
     caption: &str,
     y_description: &str,
     lines: &[(String, Vec<i64>)],
+    currency: Currency,
 ) -> Result<String, ChartError> {
     let failed = |error: &dyn std::fmt::Display| ChartError {
         chart: chart_name,
@@ -51,7 +53,7 @@ fn line_chart_svg(
     let highest = lines
         .iter()
         .flat_map(|(_, values)| values.iter())
-        .map(|value| *value as f64 / 100.0)
+        .map(|value| MinorUnits(*value).to_major(currency))
         .fold(1.0_f64, f64::max);
     let mut svg = String::new();
     {
@@ -75,7 +77,7 @@ fn line_chart_svg(
             let points = values
                 .iter()
                 .enumerate()
-                .map(|(day, value)| (day as f64 + 1.0, *value as f64 / 100.0));
+                .map(|(day, value)| (day as f64 + 1.0, MinorUnits(*value).to_major(currency)));
             chart
                 .draw_series(LineSeries::new(points, line_colour.stroke_width(3)))
                 .map_err(|error| failed(&error))?
@@ -199,18 +201,23 @@ pub fn render_month_html(
             (account.clone(), budgets)
         })
         .collect();
-    let currency = &result.currency;
+    let currency = Currency::parse(&result.currency).map_err(|error| ChartError {
+        chart: "value",
+        reason: error.to_string(),
+    })?;
     let value_chart = line_chart_svg(
         "value",
         &format!("Value earned so far, {currency} (every conversion when it happened)"),
         &format!("value ({currency})"),
         &value_lines,
+        currency,
     )?;
     let budget_chart = line_chart_svg(
         "budget",
         &format!("Each account's daily budget, {currency}"),
         &format!("daily budget ({currency})"),
         &budget_lines,
+        currency,
     )?;
     let share_chart = budget_share_chart_svg(result)?;
     let mut html = String::new();

@@ -4,6 +4,7 @@
 //! the customer's email and phone for the relay to normalise and hash, under the same event id — so Meta
 //! counts each purchase once whichever copies arrive.
 
+use adloop_money::{Currency, MinorUnits};
 use serde_json::{Value, json};
 
 /// The purchases of one simulated day: how many and their value, as the world made them.
@@ -23,7 +24,7 @@ pub struct Website<'a> {
     pub relay_url: &'a str,
     pub pixel_id: &'a str,
     pub ingest_token: &'a str,
-    pub currency: &'a str,
+    pub currency: Currency,
     pub pixel_loss_percent: u64,
     /// Makes this run's event ids its own (the relay remembers ids across runs).
     pub run_tag: &'a str,
@@ -83,7 +84,7 @@ impl Website<'_> {
             if pixel_blocked(event_id, self.pixel_loss_percent) {
                 continue;
             }
-            let major = *value as f64 / 100.0;
+            let major = MinorUnits(*value).to_major(self.currency);
             let response = self
                 .http
                 .get(format!("{}/tr", self.meta_sim_url))
@@ -91,8 +92,8 @@ impl Website<'_> {
                     ("id", self.pixel_id.to_owned()),
                     ("ev", "Purchase".to_owned()),
                     ("eid", event_id.clone()),
-                    ("cd[value]", format!("{major:.2}")),
-                    ("cd[currency]", self.currency.to_owned()),
+                    ("cd[value]", major.to_string()),
+                    ("cd[currency]", self.currency.code().to_owned()),
                     ("ts", (event_time * 1000).to_string()),
                 ])
                 .send()
@@ -120,7 +121,10 @@ impl Website<'_> {
                             "ph": format!("+1 (650) 555-{customer:04}"),
                             "client_user_agent": "Mozilla/5.0 (adloop month)",
                         },
-                        "custom_data": { "value": *value as f64 / 100.0, "currency": self.currency },
+                        "custom_data": {
+                            "value": MinorUnits(*value).to_major(self.currency),
+                            "currency": self.currency.code(),
+                        },
                     })
                 })
                 .collect();

@@ -99,7 +99,7 @@ async fn a_shortened_month_on_autopilot_beats_a_uniform_split_within_the_guardra
         relay_url: &relay_url,
         pixel_id: PIXEL,
         ingest_token: &ingest_token,
-        currency: "USD",
+        currency: adloop_money::Currency::parse("USD").unwrap(),
         pixel_loss_percent: 30,
         run_tag: "loop",
     };

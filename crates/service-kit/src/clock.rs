@@ -98,7 +98,7 @@ impl Clock {
     }
 }
 
-pub fn system_now_unix() -> f64 {
+fn system_now_unix() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |elapsed| elapsed.as_secs_f64())

@@ -1,5 +1,6 @@
 //! The parts every adloop service does identically, kept in one place:
 //! - [`error`]: the shared error code set, mapped to both HTTP status and gRPC code;
+//! - [`calendar`]: civil dates ↔ days since 1970, without a date library;
 //! - [`clock`]: the system clock, or meta-sim's simulated one in development;
 //! - [`postgres`]: connect to the service's own schema and run its migrations;
 //! - [`operations`]: the `migrate` and `check-settings` commands of every service;
@@ -14,6 +15,7 @@
 
 pub mod appsecret_proof;
 pub mod bearer_tokens;
+pub mod calendar;
 pub mod clock;
 pub mod error;
 pub mod google_id_token;

@@ -130,15 +130,8 @@ pub(super) async fn now_unix(state: &AppState) -> Result<i64, Refusal> {
 
 /// The calendar year of a Unix time (UTC).
 pub(super) fn year_of(unix_seconds: i64) -> u32 {
-    // Days to a civil date (the proleptic Gregorian calendar), as in Howard Hinnant's `civil_from_days`.
-    let days = unix_seconds.div_euclid(86_400) + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let year = year_of_era + era * 400 + i64::from(month_index >= 10);
-    u32::try_from(year).unwrap_or(0)
+    let date = adloop_service_kit::calendar::civil_from_days(unix_seconds.div_euclid(86_400));
+    u32::try_from(date.year).unwrap_or(0)
 }
 
 /// The ingest source of the request's token (bearer first, then `access_token`).

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use adloop_money::{Currency, GraphAmount, MinorUnits};
+use adloop_service_kit::calendar::{CivilDate, days_from_civil};
 use serde_json::Value;
 
 use crate::executor::graph_client::{GraphClient, GraphClientError};
@@ -131,17 +132,6 @@ pub fn features_from_labels(labels: &Value) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
 /// A Graph object time (`2026-12-01T05:42:03+0000`, or `-0800` and other offsets) as Unix seconds.
 pub fn parse_graph_time(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
@@ -160,7 +150,12 @@ pub fn parse_graph_time(text: &str) -> Option<i64> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds)
+    let date = CivilDate {
+        year: i32::try_from(year).ok()?,
+        month: u32::try_from(month).ok()?,
+        day: u32::try_from(day).ok()?,
+    };
+    Some(days_from_civil(date) * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds)
 }
 
 /// Every row of a paged Graph read, following `paging.cursors.after` while `paging.next` is given, up to

@@ -10,13 +10,15 @@ run:
 ## test: start Postgres and Redis, then run the whole test suite against them
 # First the checks that drive real clients and tools nobody here wrote (Meta's Python SDK against meta-sim, a
 # grpcio client against ml-service, schemathesis fuzzing gateway-api from its OpenAPI document, headless
-# Chromium on the simulator's report, the deployment validators), then the Rust suite: cargo-nextest (one
+# Chromium on the simulator's report and clicking through the operator page, the deployment validators), then
+# the Rust suite: cargo-nextest (one
 # process per test, a clear summary) when installed, plain cargo test otherwise.
 test: stack-up
 	scripts/check-dev-stack-anywhere
 	scripts/run-sdk-conformance
 	scripts/run-python-grpc-client
 	scripts/run-http-fuzzer
+	scripts/check-operator-page
 	scripts/check-report-renders
 	scripts/check-deploy
 	scripts/check-prometheus-scrape

@@ -88,7 +88,7 @@ pub async fn run_admin_command(settings: &GatewaySettings, command: AdminCommand
         AdminCommand::Executor {
             action: ExecutorAction::Resume,
         } => {
-            let was_paused = controls::resume(&pool, &PauseScope::Global).await?;
+            let was_paused = controls::resume(&pool, &PauseScope::Global, "admin").await?;
             Ok(if was_paused {
                 "the global pause is lifted".to_owned()
             } else {

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod autopilot;
 pub mod executor;
 pub mod ml_client;
+pub mod relay_health;
 mod routes;
 pub mod settings;
 pub mod startup;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::autopilot::settings::AutopilotSettings;
 use crate::executor::graph_client::GraphSettings;
 use crate::executor::worker::ExecutorSettings;
+use crate::relay_health::RelaySettings;
 use adloop_service_kit::clock::ClockSettings;
 
 const COMPILED_DEFAULTS: &str = include_str!("defaults.toml");
@@ -23,6 +24,8 @@ pub struct GatewaySettings {
     pub http_limits: RequestBounds,
     pub autopilot: AutopilotSettings,
     pub clock: ClockSettings,
+    /// capi-relay, as the operator's page reads its health.
+    pub relay: RelaySettings,
 }
 
 /// How the gateway reaches ml-service over gRPC.
@@ -80,6 +83,7 @@ impl GatewaySettings {
         checked_section("executor.pacing", settings.executor.pacing.validate())?;
         checked_section("executor.retention", settings.executor.retention.validate())?;
         checked_section("autopilot", settings.autopilot.validate())?;
+        checked_section("relay", settings.relay.validate())?;
         if settings.autopilot.enabled && settings.graph.access_token.is_none() {
             return Err(ConfigError::rule_violated(
                 "graph.access_token",

@@ -19,6 +19,7 @@ use crate::executor::graph_client::GraphClient;
 use crate::executor::service::spawn_executor;
 use crate::executor::worker::Executor;
 use crate::ml_client::{InvalidEndpoint, MlServiceConnection};
+use crate::relay_health::RelayHealthReader;
 use crate::routes::{AppState, api_router};
 use crate::settings::GatewaySettings;
 
@@ -35,6 +36,8 @@ pub enum StartupError {
     Bind(#[from] BindError),
     #[error("cannot build the Graph API client: {0}")]
     GraphClient(#[source] reqwest::Error),
+    #[error("cannot build the relay health client: {0}")]
+    RelayHealthClient(#[source] reqwest::Error),
 }
 
 /// A background task of the gateway and the signal that stops it.
@@ -86,6 +89,7 @@ impl Application {
         let state = AppState {
             enqueue_jitter: settings.executor.enqueue_jitter,
             guardrail_defaults: settings.executor.guardrails.clone(),
+            relay_health: RelayHealthReader::new(&settings.relay).map_err(StartupError::RelayHealthClient)?,
             database_pool,
             ml_service,
             metrics_registry: Arc::new(metrics_registry),

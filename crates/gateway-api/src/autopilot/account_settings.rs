@@ -111,6 +111,19 @@ pub async fn store(
     Ok(from_row(row))
 }
 
+/// A tenant's accounts with autopilot settings (enabled or not), by account id, at most `limit`.
+pub async fn list_for_tenant(pool: &PgPool, tenant_id: &str, limit: i64) -> Result<Vec<AccountAutopilot>, sqlx::Error> {
+    let rows: Vec<AccountRow> = sqlx::query_as(
+        "SELECT ad_account_id, enabled, mode, interval_seconds, total_daily_budget_minor
+         FROM autopilot_accounts WHERE tenant_id = $1 ORDER BY ad_account_id LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
 pub async fn find(
     pool: &PgPool,
     tenant_id: &str,

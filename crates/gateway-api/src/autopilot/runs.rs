@@ -157,6 +157,30 @@ pub async fn list(
     .await
 }
 
+/// Each of `ad_account_ids`' latest completed run: the allocation it runs on now.
+pub async fn latest_completed(
+    pool: &PgPool,
+    tenant_id: &str,
+    ad_account_ids: &[String],
+) -> Result<Vec<RunRecord>, sqlx::Error> {
+    sqlx::query_as(
+        // Per account, the unique (tenant, account, slot) index read backwards to its first completed run.
+        "SELECT latest.* FROM unnest($2::text[]) AS account(id) CROSS JOIN LATERAL (
+             SELECT id, ad_account_id, cycle_slot, mode, state, attempt, clock_unix,
+                    EXTRACT(EPOCH FROM started_at)::float8 AS started_at_unix,
+                    EXTRACT(EPOCH FROM finished_at)::float8 AS finished_at_unix,
+                    ads_read, changes_planned, changes_enqueued, model_version, error, summary
+             FROM autopilot_runs
+             WHERE tenant_id = $1 AND ad_account_id = account.id AND state = 'completed'
+             ORDER BY cycle_slot DESC LIMIT 1
+         ) AS latest",
+    )
+    .bind(tenant_id)
+    .bind(ad_account_ids)
+    .fetch_all(pool)
+    .await
+}
+
 /// The daily total the account's latest completed cycle split (minor units), if any: without a
 /// configured total, cycles keep splitting it, so pausing an ad does not shrink the account's spend.
 pub async fn last_total(pool: &PgPool, tenant_id: &str, ad_account_id: &str) -> Result<Option<i64>, sqlx::Error> {

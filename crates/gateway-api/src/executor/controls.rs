@@ -28,40 +28,72 @@ impl PauseScope {
     }
 }
 
-/// Stops claiming changes in `scope` at once (a change already running finishes its attempt).
+/// Stops claiming changes in `scope` at once (a change already running finishes its attempt); the pause and
+/// its audit entry are one transaction.
 pub async fn pause(pool: &PgPool, scope: &PauseScope, reason: &str, actor: &str) -> Result<(), QueueError> {
     let (kind, scope_id, tenant_id) = scope.columns();
+    let mut transaction = pool.begin().await?;
     sqlx::query(
         "INSERT INTO executor_pauses (scope, scope_id, tenant_id, reason, paused_by) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (scope, tenant_id, scope_id) DO UPDATE SET reason = $4, paused_by = $5, paused_at = now()",
     )
     .bind(kind)
-    .bind(scope_id)
-    .bind(tenant_id)
+    .bind(&scope_id)
+    .bind(&tenant_id)
     .bind(reason)
     .bind(actor)
-    .execute(pool)
+    .execute(&mut *transaction)
     .await?;
+    audit_pause_change(&mut transaction, scope, "executor_paused", reason, actor).await?;
+    transaction.commit().await?;
     Ok(())
 }
 
-/// Lifts a pause; returns whether there was one.
-pub async fn resume(pool: &PgPool, scope: &PauseScope) -> Result<bool, QueueError> {
+/// Lifts a pause; returns whether there was one (only a lifted pause is audited).
+pub async fn resume(pool: &PgPool, scope: &PauseScope, actor: &str) -> Result<bool, QueueError> {
     let (kind, scope_id, tenant_id) = scope.columns();
+    let mut transaction = pool.begin().await?;
     let removed = sqlx::query("DELETE FROM executor_pauses WHERE scope = $1 AND scope_id = $2 AND tenant_id = $3")
         .bind(kind)
-        .bind(scope_id)
-        .bind(tenant_id)
-        .execute(pool)
+        .bind(&scope_id)
+        .bind(&tenant_id)
+        .execute(&mut *transaction)
         .await?
         .rows_affected();
     if removed > 0 {
+        audit_pause_change(&mut transaction, scope, "executor_resumed", "", actor).await?;
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(WAKE_UP_CHANNEL)
-            .execute(pool)
+            .execute(&mut *transaction)
             .await?;
     }
+    transaction.commit().await?;
     Ok(removed > 0)
+}
+
+/// The audit trail's entry for a pause or resume: no change of its own; the object is the paused account or
+/// tenant (none for a global pause, which is audited under no tenant).
+async fn audit_pause_change(
+    transaction: &mut sqlx::PgConnection,
+    scope: &PauseScope,
+    event: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<(), QueueError> {
+    let (kind, scope_id, tenant_id) = scope.columns();
+    let object_id = (!scope_id.is_empty()).then_some(scope_id);
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, ad_change_id, object_id, event, actor, detail) \
+         VALUES ($1, NULL, $2, $3, $4, $5)",
+    )
+    .bind(tenant_id)
+    .bind(object_id)
+    .bind(event)
+    .bind(actor)
+    .bind(json!({ "scope": kind, "reason": reason }))
+    .execute(transaction)
+    .await?;
+    Ok(())
 }
 
 /// The pauses that cover `tenant_id` (global, its own, its accounts') and its changes by state.

@@ -609,24 +609,39 @@ pub struct AuditEntry {
     pub at_unix: f64,
 }
 
-/// A tenant's audit trail, optionally for one object, oldest first from the entry after `after_id`.
+/// Which end of the audit trail a page reads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditPage {
+    /// Oldest first, from the entry after this id (a reader following the trail).
+    OldestAfter(Option<i64>),
+    /// Newest first, from the entry before this id (an operator looking at what just happened).
+    NewestBefore(Option<i64>),
+}
+
+/// A tenant's audit trail, optionally for one object, a page from either end.
 pub async fn audit_trail(
     pool: &PgPool,
     tenant_id: &str,
     object_id: Option<&str>,
-    after_id: Option<i64>,
+    page: AuditPage,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, QueueError> {
-    Ok(sqlx::query_as::<_, AuditEntry>(
+    let (cursor_rule, order, cursor) = match page {
+        AuditPage::OldestAfter(after_id) => ("id > $4", "ASC", after_id),
+        AuditPage::NewestBefore(before_id) => ("id < $4", "DESC", before_id),
+    };
+    // Both pieces of text come from the match above, never from the request.
+    let statement = format!(
         "SELECT id, ad_change_id, object_id, event, actor, detail, EXTRACT(EPOCH FROM at)::float8 AS at_unix \
          FROM audit_log WHERE tenant_id = $1 AND ($2::text IS NULL OR object_id = $2) \
-             AND ($4::bigint IS NULL OR id > $4) \
-         ORDER BY id LIMIT $3",
-    )
-    .bind(tenant_id)
-    .bind(object_id)
-    .bind(limit)
-    .bind(after_id)
-    .fetch_all(pool)
-    .await?)
+             AND ($4::bigint IS NULL OR {cursor_rule}) \
+         ORDER BY id {order} LIMIT $3"
+    );
+    Ok(sqlx::query_as::<_, AuditEntry>(sqlx::AssertSqlSafe(statement))
+        .bind(tenant_id)
+        .bind(object_id)
+        .bind(limit)
+        .bind(cursor)
+        .fetch_all(pool)
+        .await?)
 }

@@ -408,11 +408,33 @@ pub async fn approve_ad_change(
 pub struct AuditQuery {
     #[serde(default)]
     pub object: Option<String>,
-    /// Only entries with a larger id: the `next_after` of the previous page.
+    /// `oldest` (the default: oldest first, paged with `after`) or `newest` (newest first, paged with `before`).
+    #[serde(default)]
+    pub order: Option<String>,
+    /// Only entries with a larger id: the `next_after` of the previous page (oldest first).
     #[serde(default)]
     pub after: Option<i64>,
+    /// Only entries with a smaller id: the `next_before` of the previous page (newest first).
+    #[serde(default)]
+    pub before: Option<i64>,
     #[serde(default)]
     pub limit: Option<i64>,
+}
+
+fn audit_page(query: &AuditQuery) -> Result<queue::AuditPage, ServiceError> {
+    match query.order.as_deref().unwrap_or("oldest") {
+        "oldest" if query.before.is_some() => Err(invalid(
+            "before".to_owned(),
+            "pages newest-first reads only: use after, or order=newest",
+        )),
+        "oldest" => Ok(queue::AuditPage::OldestAfter(query.after)),
+        "newest" if query.after.is_some() => Err(invalid(
+            "after".to_owned(),
+            "pages oldest-first reads only: use before, or order=oldest",
+        )),
+        "newest" => Ok(queue::AuditPage::NewestBefore(query.before)),
+        _ => Err(invalid("order".to_owned(), "must be oldest or newest")),
+    }
 }
 
 pub async fn get_audit(
@@ -421,18 +443,16 @@ pub async fn get_audit(
     RawQuery(raw_query): RawQuery,
 ) -> Result<Json<Value>, ServiceError> {
     let query: AuditQuery = parse_query(raw_query.as_deref())?;
+    let page = audit_page(&query)?;
     let limit = query.limit.unwrap_or(500).clamp(1, 5000);
-    let entries = queue::audit_trail(
-        &state.database_pool,
-        &tenant,
-        query.object.as_deref(),
-        query.after,
-        limit,
-    )
-    .await
-    .map_err(queue_failure)?;
-    let next_after = next_page_cursor(entries.iter().map(|entry| entry.id), limit);
-    Ok(Json(json!({ "entries": entries, "next_after": next_after })))
+    let entries = queue::audit_trail(&state.database_pool, &tenant, query.object.as_deref(), page, limit)
+        .await
+        .map_err(queue_failure)?;
+    let next_cursor = next_page_cursor(entries.iter().map(|entry| entry.id), limit);
+    Ok(Json(match page {
+        queue::AuditPage::OldestAfter(_) => json!({ "entries": entries, "next_after": next_cursor }),
+        queue::AuditPage::NewestBefore(_) => json!({ "entries": entries, "next_before": next_cursor }),
+    }))
 }
 
 /// The cursor of the next page — the last id of a full page — or `None` when this page was the last.
@@ -530,7 +550,7 @@ pub async fn resume_executor(
     body: Bytes,
 ) -> Result<Json<Value>, ServiceError> {
     let body = pause_body(&body)?;
-    controls::resume(&state.database_pool, &pause_scope(&tenant, &body))
+    controls::resume(&state.database_pool, &pause_scope(&tenant, &body), &api_actor(&tenant))
         .await
         .map_err(queue_failure)?;
     let status = controls::executor_status(&state.database_pool, &tenant)

@@ -112,3 +112,32 @@ pub async fn list_autopilot_runs(
     let next_before = next_page_cursor(rows.iter().map(|run| run.cycle_slot), limit);
     Ok(Json(json!({ "runs": rows, "next_before": next_before })))
 }
+
+/// The most accounts `GET /v1/accounts` lists.
+const MAX_ACCOUNTS_LISTED: i64 = 500;
+
+/// `GET /v1/accounts`: the tenant's accounts with autopilot settings, each with its latest completed cycle
+/// (the allocation it runs on now: every ad's recommendation, P(best) and reason).
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+) -> Result<Json<Value>, ServiceError> {
+    let accounts = account_settings::list_for_tenant(&state.database_pool, &tenant, MAX_ACCOUNTS_LISTED)
+        .await
+        .map_err(storage_failure)?;
+    let account_ids: Vec<String> = accounts.iter().map(|account| account.ad_account_id.clone()).collect();
+    let mut latest_runs = runs::latest_completed(&state.database_pool, &tenant, &account_ids)
+        .await
+        .map_err(storage_failure)?;
+    let listed: Vec<Value> = accounts
+        .into_iter()
+        .map(|account| {
+            let latest = latest_runs
+                .iter()
+                .position(|run| run.ad_account_id == account.ad_account_id)
+                .map(|index| latest_runs.swap_remove(index));
+            json!({ "ad_account_id": account.ad_account_id, "autopilot": account, "latest_completed_run": latest })
+        })
+        .collect();
+    Ok(Json(json!({ "accounts": listed })))
+}

@@ -36,3 +36,8 @@ pub async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static
         OPENAPI_DOCUMENT,
     )
 }
+
+/// `GET /v1/relay/health`: capi-relay's readiness and event counts, for the operator's page.
+pub async fn relay_health(State(state): State<AppState>) -> axum::Json<crate::relay_health::RelayHealth> {
+    axum::Json(state.relay_health.read().await)
+}

@@ -11,6 +11,7 @@ mod learning;
 mod ml_service_info;
 mod patterns;
 mod request_input;
+mod ui;
 
 use std::sync::Arc;
 
@@ -30,10 +31,11 @@ pub struct AppState {
     pub enqueue_jitter: crate::executor::enqueue_jitter::EnqueueJitter,
     /// The deployment's guardrails, under each tenant's and account's own keys.
     pub guardrail_defaults: crate::executor::guardrails::GuardrailSettings,
+    pub relay_health: crate::relay_health::RelayHealthReader,
 }
 
-/// The gateway's routes; `bounds` apply to every route but health, readiness, metrics and the OpenAPI
-/// document, which must answer under load.
+/// The gateway's routes; `bounds` apply to every route but health, readiness, metrics, the OpenAPI
+/// document and the operator page's static files, which must answer under load.
 pub fn api_router(state: AppState, bounds: RequestBounds) -> Router {
     let protected = Router::new()
         .route("/v1/ml/service-info", get(ml_service_info::get_ml_service_info))
@@ -51,6 +53,7 @@ pub fn api_router(state: AppState, bounds: RequestBounds) -> Router {
             "/v1/accounts/{account_id}/pattern-sharing",
             get(patterns::get_pattern_sharing).put(patterns::put_pattern_sharing),
         )
+        .route("/v1/accounts", get(autopilot::list_accounts))
         .route(
             "/v1/accounts/{account_id}/autopilot",
             get(autopilot::get_autopilot).post(autopilot::post_autopilot),
@@ -67,6 +70,7 @@ pub fn api_router(state: AppState, bounds: RequestBounds) -> Router {
         .route("/v1/executor/resume", post(ad_changes::resume_executor))
         .route("/v1/executor/status", get(ad_changes::executor_status))
         .route("/v1/audit", get(ad_changes::get_audit))
+        .route("/v1/relay/health", get(health::relay_health))
         .route(
             "/v1/guardrails",
             get(guardrails::get_guardrails).put(guardrails::put_guardrails),
@@ -81,6 +85,10 @@ pub fn api_router(state: AppState, bounds: RequestBounds) -> Router {
         .route("/readyz", get(health::readiness))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::stylesheet))
         .merge(protected)
         .fallback(adloop_service_kit::error::no_such_route)
         .method_not_allowed_fallback(adloop_service_kit::error::method_not_allowed)

@@ -353,7 +353,7 @@ async fn meta_stopping_an_account_or_retiring_the_version_pauses_the_executor_un
         tenant_id: "tenant-a".into(),
         ad_account_id: ACCOUNT.into(),
     };
-    assert!(controls::resume(&pool, &account).await.unwrap());
+    assert!(controls::resume(&pool, &account, "admin").await.unwrap());
     run_until_idle(&live).await;
     assert_eq!(row(&pool, id).await.state(), Some(ChangeState::Completed));
     assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 11_000);

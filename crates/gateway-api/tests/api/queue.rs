@@ -410,9 +410,15 @@ async fn a_pause_stops_claims_in_its_scope_only_and_resume_lets_them_through() {
     let status = controls::executor_status(&pool, "tenant-b").await.unwrap();
     assert_eq!(status["paused"], true);
     assert_eq!(status["pauses"][0]["reason"], "incident");
-    assert!(controls::resume(&pool, &controls::PauseScope::Global).await.unwrap());
     assert!(
-        !controls::resume(&pool, &controls::PauseScope::Global).await.unwrap(),
+        controls::resume(&pool, &controls::PauseScope::Global, "admin")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !controls::resume(&pool, &controls::PauseScope::Global, "admin")
+            .await
+            .unwrap(),
         "nothing left to resume"
     );
 
@@ -442,8 +448,8 @@ async fn a_pause_stops_claims_in_its_scope_only_and_resume_lets_them_through() {
         1,
         "a tenant sees its own pauses, not another tenant's"
     );
-    controls::resume(&pool, &account).await.unwrap();
-    controls::resume(&pool, &controls::PauseScope::Tenant("tenant-b".into()))
+    controls::resume(&pool, &account, "api:tenant-a").await.unwrap();
+    controls::resume(&pool, &controls::PauseScope::Tenant("tenant-b".into()), "api:tenant-b")
         .await
         .unwrap();
     assert_eq!(

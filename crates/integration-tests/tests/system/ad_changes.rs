@@ -260,6 +260,26 @@ async fn the_change_list_and_the_audit_trail_are_read_a_page_at_a_time_to_the_en
     ids.reverse();
     let expected: Vec<(i64, String)> = ids.iter().map(|id| (*id, "enqueued".to_owned())).collect();
     assert_eq!(events, expected);
+
+    // Newest first from `before` (the operator page's view): the same entries the other way round.
+    let (mut newest_first, mut path) = (Vec::new(), "/v1/audit?order=newest&limit=2".to_owned());
+    loop {
+        let (status, page) = get(gateway, key, &path).await;
+        assert_eq!(status, 200, "{page}");
+        newest_first.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|entry| entry["ad_change_id"].as_i64().unwrap()),
+        );
+        let Some(before) = page["next_before"].as_i64() else {
+            break;
+        };
+        path = format!("/v1/audit?order=newest&limit=2&before={before}");
+    }
+    ids.reverse();
+    assert_eq!(newest_first, ids);
 }
 
 #[tokio::test]
@@ -304,6 +324,9 @@ async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
         ("/v1/audit?after=x", "after", "invalid digit"),
         ("/v1/audit?objects=1", "objects", "unknown field"),
         ("/v1/guardrails?acount=act_1", "acount", "unknown field"),
+        ("/v1/audit?order=sideways", "order", "oldest or newest"),
+        ("/v1/audit?order=newest&after=3", "after", "order=oldest"),
+        ("/v1/audit?before=3", "before", "order=newest"),
     ] {
         let (status, answer) = get(gateway, key, path).await;
         assert_eq!(status, 400, "{path}: {answer}");
@@ -353,6 +376,30 @@ async fn a_tenant_pauses_and_resumes_its_own_executor_and_a_bad_account_is_refus
     )
     .await;
     assert_eq!((status, body["paused"].clone()), (200, json!(false)), "{body}");
+
+    // Both are in the tenant's audit trail with who and why; the other tenant's trail has neither.
+    let (_, audit) = get(gateway, key, "/v1/audit?order=newest&object=act_100000001").await;
+    let entries: Vec<(&str, &str, &str)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["event"].as_str().unwrap(),
+                entry["actor"].as_str().unwrap(),
+                entry["detail"]["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("executor_resumed", "api:test-tenant", ""),
+            ("executor_paused", "api:test-tenant", "launch review"),
+        ]
+    );
+    let (_, theirs) = get(gateway, &other_tenant, "/v1/audit").await;
+    assert_eq!(theirs["entries"], json!([]));
 }
 
 #[tokio::test]

@@ -158,6 +158,19 @@ async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle
         "the account's total is kept"
     );
     assert_eq!(first["summary"]["recommendations"].as_array().unwrap().len(), 10);
+    // The operator page's listing: the account with the allocation it runs on now.
+    let (status, listed) = call(gateway, gateway.api_key(), "GET", "/v1/accounts", None).await;
+    assert_eq!(status, 200, "{listed}");
+    let account = &listed["accounts"][0];
+    assert_eq!(
+        (account["ad_account_id"].as_str(), account["autopilot"]["mode"].as_str()),
+        (Some(ACCOUNT), Some("live"))
+    );
+    assert_eq!(account["latest_completed_run"]["id"], first["id"], "{listed}");
+    assert!(
+        account["latest_completed_run"]["summary"]["recommendations"][0]["probability_best"].is_number(),
+        "{listed}"
+    );
     let metrics = gateway.metrics_text().await;
     assert!(
         metrics.contains("adloop_gateway_autopilot_cycles_total{outcome=\"completed\"} 1"),
@@ -237,6 +250,8 @@ async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle
     )
     .await;
     assert_eq!(other_runs["runs"], json!([]));
+    let (_, other_accounts) = call(gateway, &other_key, "GET", "/v1/accounts", None).await;
+    assert_eq!(other_accounts["accounts"], json!([]));
 }
 
 #[tokio::test]

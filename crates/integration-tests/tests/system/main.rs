@@ -10,6 +10,7 @@ mod cross_learning;
 mod fixtures;
 mod helpers;
 mod learning;
+mod operator_page;
 mod relay_learning;
 mod score_cache;
 mod service_health;

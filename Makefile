@@ -10,8 +10,8 @@ run:
 ## test: start Postgres and Redis, then run the whole test suite against them
 # First the checks that drive real clients and tools nobody here wrote (Meta's Python SDK against meta-sim, a
 # grpcio client against ml-service, schemathesis fuzzing gateway-api from its OpenAPI document, headless
-# Chromium on the simulator's report and clicking through the operator page, the deployment validators), then
-# the Rust suite: cargo-nextest (one
+# Chromium on the simulator's report and clicking through the operator page, the deployment validators), a
+# short load of the three services with faults and a Redis crash, then the Rust suite: cargo-nextest (one
 # process per test, a clear summary) when installed, plain cargo test otherwise.
 test: stack-up
 	scripts/check-dev-stack-anywhere
@@ -19,6 +19,7 @@ test: stack-up
 	scripts/run-python-grpc-client
 	scripts/run-http-fuzzer
 	scripts/check-operator-page
+	scripts/run-stack-load
 	scripts/check-report-renders
 	scripts/check-deploy
 	scripts/check-prometheus-scrape
@@ -62,6 +63,7 @@ bench:
 	target/release/executor-bench --pacing-flood
 	ADLOOP_CHAOS_CHANGES=200 cargo test --quiet --release -p gateway-api --test api chaos
 	target/release/relay-bench
+	scripts/run-stack-load --full
 	target/release/learning-bench
 	ADLOOP_RELAY_CRASH_KILLS=25 cargo test --quiet --release -p capi-relay --test relay crash -- --nocapture
 	scripts/quality-table

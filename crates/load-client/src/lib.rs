@@ -5,10 +5,13 @@
 //! - `executor-bench`: the safe executor end to end (API → queue → guardrails → Graph batches → audit),
 //!   batch against single-request mode, one replica against two, beside a bare Postgres claim ceiling;
 //! - `relay-bench`: capi-relay's durable ingest and delivery;
-//! - `learning-bench`: the instant learner's durable intake and read-your-writes latency.
+//! - `learning-bench`: the instant learner's durable intake and read-your-writes latency;
+//! - `stack-load`: gateway-api, capi-relay and ml-service together under steady load, with faults in
+//!   meta-sim and a Redis crash: nothing lost, nothing stuck, memory flat.
 
 pub mod executor_bench;
 pub mod learning_bench;
 pub mod processes;
 pub mod relay_bench;
 pub mod requests;
+pub mod stack_load;

@@ -9,7 +9,7 @@
 mod pacing_flood;
 
 mod raw_claim;
-mod stack;
+pub(crate) mod stack;
 mod world;
 
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ use crate::processes::pairs;
 pub use crate::processes::{ProcessError, ServiceProcess, default_binaries_dir};
 pub use pacing_flood::{FloodFigures, FloodPlan, run_flood};
 pub use raw_claim::bare_claim_ceiling;
-use stack::BenchStack;
+pub(crate) use stack::BenchStack;
 pub use world::WorldShape;
 
 const META_SIM_TOKEN: &str = "meta-sim-dev-token";

@@ -57,13 +57,20 @@ fn stream_row(stream: &StreamTally) -> String {
 fn print_report(figures: &StackLoadFigures) {
     println!("| stream | requests | a second | 2xx | 429 shed | failed | not sent | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    for stream in figures.streams.iter().chain(std::iter::once(&figures.allocations_while_redis_down)) {
+    for stream in figures
+        .streams
+        .iter()
+        .chain(std::iter::once(&figures.allocations_while_redis_down))
+    {
         println!("{}", stream_row(stream));
     }
     println!();
     println!(
         "meta-sim: {} requests, {} faults injected, {} Conversions API events received; drained in {:.1} s after the load",
-        figures.graph_requests, figures.faults_injected, figures.capi_events_received_at_meta_sim, figures.drain_seconds
+        figures.graph_requests,
+        figures.faults_injected,
+        figures.capi_events_received_at_meta_sim,
+        figures.drain_seconds
     );
     let states: Vec<String> = figures
         .changes_by_state
@@ -76,11 +83,19 @@ fn print_report(figures: &StackLoadFigures) {
     println!("|---|---|---|---|---|");
     for (service, limit, trace) in &figures.memory {
         let (first, last) = trace.first_and_last_thirds();
-        println!("| {service} | {limit:.0} | {:.0} | {first:.0} | {last:.0} |", trace.peak());
+        println!(
+            "| {service} | {limit:.0} | {:.0} | {first:.0} | {last:.0} |",
+            trace.peak()
+        );
     }
     println!();
     for check in &figures.checks {
-        println!("{} {}: {}", if check.passed { "PASS" } else { "FAIL" }, check.name, check.finding);
+        println!(
+            "{} {}: {}",
+            if check.passed { "PASS" } else { "FAIL" },
+            check.name,
+            check.finding
+        );
     }
 }
 

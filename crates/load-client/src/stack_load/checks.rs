@@ -70,12 +70,21 @@ pub async fn checks_of(
         .iter()
         .chain(std::iter::once(during_outage))
         .filter(|stream| stream.failed() > 0)
-        .map(|stream| format!("{}: {:?}, {} unanswered", stream.name, stream.statuses, stream.transport_errors))
+        .map(|stream| {
+            format!(
+                "{}: {:?}, {} unanswered",
+                stream.name, stream.statuses, stream.transport_errors
+            )
+        })
         .collect();
     checks.push(check(
         "every request answered 2xx (or 429 when shed), Redis down included",
         failed.is_empty(),
-        if failed.is_empty() { "none failed".into() } else { failed.join("; ") },
+        if failed.is_empty() {
+            "none failed".into()
+        } else {
+            failed.join("; ")
+        },
     ));
 
     // Changes: every acknowledged one is in the queue, in a final state; completed ones are at meta-sim.
@@ -98,9 +107,7 @@ pub async fn checks_of(
     let held = states.iter().filter(|(_, _, rule)| rule.is_some()).count();
     let unfinished: Vec<(i64, String)> = states
         .iter()
-        .filter(|(_, state, rule)| {
-            rule.is_none() && !matches!(state.as_str(), "completed" | "discarded" | "cancelled")
-        })
+        .filter(|(_, state, rule)| rule.is_none() && !matches!(state.as_str(), "completed" | "discarded" | "cancelled"))
         .map(|(id, state, _)| (*id, state.clone()))
         .collect();
     checks.push(check(
@@ -128,7 +135,12 @@ pub async fn checks_of(
     let mismatched: Vec<String> = expected_budgets
         .iter()
         .filter(|(ad_set, amount)| budgets_at_meta_sim.get(*ad_set) != Some(amount))
-        .map(|(ad_set, amount)| format!("{ad_set}: queue {amount}, meta-sim {:?}", budgets_at_meta_sim.get(ad_set)))
+        .map(|(ad_set, amount)| {
+            format!(
+                "{ad_set}: queue {amount}, meta-sim {:?}",
+                budgets_at_meta_sim.get(ad_set)
+            )
+        })
         .collect();
     checks.push(check(
         "each ad set's budget at meta-sim is its last completed change's",
@@ -137,7 +149,10 @@ pub async fn checks_of(
             "{} ad sets changed, {} differ{}",
             expected_budgets.len(),
             mismatched.len(),
-            mismatched.first().map(|first| format!(" (e.g. {first})")).unwrap_or_default()
+            mismatched
+                .first()
+                .map(|first| format!(" (e.g. {first})"))
+                .unwrap_or_default()
         ),
     ));
     let expired_leases: i64 = sqlx::query_scalar(

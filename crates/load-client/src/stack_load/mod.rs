@@ -96,11 +96,13 @@ fn fault_schedule() -> Value {
 }
 
 /// Every service's limit in its Kubernetes manifest (deploy/kubernetes/base), MiB.
-const MEMORY_LIMITS_MEBIBYTES: [(&str, f64); 3] = [("gateway-api", 512.0), ("capi-relay", 512.0), ("ml-service", 1024.0)];
+const MEMORY_LIMITS_MEBIBYTES: [(&str, f64); 3] =
+    [("gateway-api", 512.0), ("capi-relay", 512.0), ("ml-service", 1024.0)];
 
 /// Runs the plan on a fresh database, a fresh meta-sim world and a private Redis.
 pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
-    let mut redis = RedisProcess::start(free_port().map_err(BenchError::Unexpected)?).map_err(BenchError::Unexpected)?;
+    let mut redis =
+        RedisProcess::start(free_port().map_err(BenchError::Unexpected)?).map_err(BenchError::Unexpected)?;
     // 200 ad sets over 4 accounts and 20 campaigns, meta-sim on the real clock (the relay's purchases are
     // stamped now) at Meta's own rate limits.
     let shape = WorldShape {
@@ -111,12 +113,21 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
     let stack = BenchStack::start(
         &plan.binaries_dir,
         &shape,
-        &[("ADLOOP_CLOCK__MODE", "real"), ("ADLOOP_INSPECTION__REQUEST_LOG_CAPACITY", "100")],
+        &[
+            ("ADLOOP_CLOCK__MODE", "real"),
+            ("ADLOOP_INSPECTION__REQUEST_LOG_CAPACITY", "100"),
+        ],
         // The per-ad-set and per-campaign hourly counts would hold most of a random stream for an hour; the
         // step and net-change guardrails stay as shipped.
         &[
-            ("ADLOOP_EXECUTOR__GUARDRAILS__MAX_BUDGET_CHANGES_PER_AD_SET_PER_HOUR", "100000"),
-            ("ADLOOP_EXECUTOR__GUARDRAILS__MAX_ACTIONS_PER_CAMPAIGN_PER_HOUR", "100000"),
+            (
+                "ADLOOP_EXECUTOR__GUARDRAILS__MAX_BUDGET_CHANGES_PER_AD_SET_PER_HOUR",
+                "100000",
+            ),
+            (
+                "ADLOOP_EXECUTOR__GUARDRAILS__MAX_ACTIONS_PER_CAMPAIGN_PER_HOUR",
+                "100000",
+            ),
             ("ADLOOP_EXECUTOR__RESCUE_INTERVAL_SECONDS", "5"),
         ],
     )
@@ -155,11 +166,14 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
     ]));
     let gateway = ServiceProcess::start(&plan.binaries_dir, "gateway-api", &gateway_environment)?;
 
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let meta_sim_url = stack.meta_sim.base_url();
-    let world: Value = http.get(format!("{meta_sim_url}/_sim/state")).send().await?.json().await?;
+    let world: Value = http
+        .get(format!("{meta_sim_url}/_sim/state"))
+        .send()
+        .await?
+        .json()
+        .await?;
     let targets = Targets {
         http: http.clone(),
         gateway_url: gateway.base_url(),
@@ -187,35 +201,87 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
     let (memory_stop, memory_stopped) = tokio::sync::watch::channel(false);
     let memory_sampler = tokio::spawn(sample_memory(processes, memory_stopped));
 
-    eprintln!("stack-load: {} s of steady load with faults in meta-sim…", plan.duration.as_secs());
+    eprintln!(
+        "stack-load: {} s of steady load with faults in meta-sim…",
+        plan.duration.as_secs()
+    );
     let duration = plan.duration;
-    let changes = tokio::spawn(run_stream("ad changes (5 a request)", plan.change_requests_per_second, duration,
-        MAX_IN_FLIGHT_PER_STREAM, { let targets = targets.clone(); move |sequence| change_request(&targets, sequence) }));
-    let allocations = tokio::spawn(run_stream("allocations", plan.allocations_per_second, duration,
-        MAX_IN_FLIGHT_PER_STREAM, { let targets = targets.clone(); move |sequence| allocation_request(&targets, sequence) }));
-    let learning = tokio::spawn(run_stream("learning events", plan.learning_events_per_second, duration,
-        MAX_IN_FLIGHT_PER_STREAM, { let targets = targets.clone(); move |sequence| learning_request(&targets, sequence) }));
-    let purchases = tokio::spawn(run_stream("purchases via the relay (10 a request)", plan.relay_requests_per_second,
-        duration, MAX_IN_FLIGHT_PER_STREAM, { let targets = targets.clone(); move |sequence| relay_request(&targets, sequence) }));
+    let changes = tokio::spawn(run_stream(
+        "ad changes (5 a request)",
+        plan.change_requests_per_second,
+        duration,
+        MAX_IN_FLIGHT_PER_STREAM,
+        {
+            let targets = targets.clone();
+            move |sequence| change_request(&targets, sequence)
+        },
+    ));
+    let allocations = tokio::spawn(run_stream(
+        "allocations",
+        plan.allocations_per_second,
+        duration,
+        MAX_IN_FLIGHT_PER_STREAM,
+        {
+            let targets = targets.clone();
+            move |sequence| allocation_request(&targets, sequence)
+        },
+    ));
+    let learning = tokio::spawn(run_stream(
+        "learning events",
+        plan.learning_events_per_second,
+        duration,
+        MAX_IN_FLIGHT_PER_STREAM,
+        {
+            let targets = targets.clone();
+            move |sequence| learning_request(&targets, sequence)
+        },
+    ));
+    let purchases = tokio::spawn(run_stream(
+        "purchases via the relay (10 a request)",
+        plan.relay_requests_per_second,
+        duration,
+        MAX_IN_FLIGHT_PER_STREAM,
+        {
+            let targets = targets.clone();
+            move |sequence| relay_request(&targets, sequence)
+        },
+    ));
 
     // A third of the way in, Redis crashes; allocations go on meanwhile (ml-service's L1 only).
     tokio::time::sleep(duration / 3).await;
     eprintln!("stack-load: Redis crashes for {} s…", plan.redis_down_for.as_secs());
     let outage_targets = targets.clone();
-    let during_outage = tokio::spawn(run_stream("allocations while Redis is down", plan.allocations_per_second,
-        plan.redis_down_for, MAX_IN_FLIGHT_PER_STREAM,
+    let during_outage = tokio::spawn(run_stream(
+        "allocations while Redis is down",
+        plan.allocations_per_second,
+        plan.redis_down_for,
+        MAX_IN_FLIGHT_PER_STREAM,
         // Sequence numbers far from the main stream's: states the cache has not seen.
-        move |sequence| allocation_request(&outage_targets, 1_000_000 + sequence)));
-    redis.crash_and_restart(plan.redis_down_for).await.map_err(BenchError::Unexpected)?;
+        move |sequence| allocation_request(&outage_targets, 1_000_000 + sequence),
+    ));
+    redis
+        .crash_and_restart(plan.redis_down_for)
+        .await
+        .map_err(BenchError::Unexpected)?;
     eprintln!("stack-load: Redis is back");
     let join = |handle: tokio::task::JoinHandle<StreamTally>| async move {
-        handle.await.map_err(|error| BenchError::Unexpected(format!("a load stream panicked: {error}")))
+        handle
+            .await
+            .map_err(|error| BenchError::Unexpected(format!("a load stream panicked: {error}")))
     };
     let allocations_while_redis_down = join(during_outage).await?;
-    let streams = vec![join(changes).await?, join(allocations).await?, join(learning).await?, join(purchases).await?];
+    let streams = vec![
+        join(changes).await?,
+        join(allocations).await?,
+        join(learning).await?,
+        join(purchases).await?,
+    ];
 
     eprintln!("stack-load: load stopped; faults off; waiting for the queue and the relay to drain…");
-    http.delete(format!("{meta_sim_url}/_sim/faults")).send().await?.error_for_status()?;
+    http.delete(format!("{meta_sim_url}/_sim/faults"))
+        .send()
+        .await?
+        .error_for_status()?;
     let pool = sqlx::PgPool::connect(&database_url).await?;
     let drain_started = Instant::now();
     while checks::work_left(&pool).await? && drain_started.elapsed() < plan.drain_limit {
@@ -232,9 +298,27 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
         .map(|((name, limit), trace)| (*name, *limit, trace))
         .collect();
 
-    let world_after: Value = http.get(format!("{meta_sim_url}/_sim/state")).send().await?.json().await?;
-    let capi_events: Value = http.get(format!("{meta_sim_url}/_sim/capi/events")).send().await?.json().await?;
-    let checks = checks_of(&pool, &streams, &allocations_while_redis_down, &world_after, &capi_events, &memory).await?;
+    let world_after: Value = http
+        .get(format!("{meta_sim_url}/_sim/state"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let capi_events: Value = http
+        .get(format!("{meta_sim_url}/_sim/capi/events"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let checks = checks_of(
+        &pool,
+        &streams,
+        &allocations_while_redis_down,
+        &world_after,
+        &capi_events,
+        &memory,
+    )
+    .await?;
     let changes_by_state = checks::changes_by_state(&pool).await?;
     pool.close().await;
     drop((gateway, relay, ml_service, stack));

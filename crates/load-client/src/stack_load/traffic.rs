@@ -279,7 +279,7 @@ pub fn learning_request(targets: &Targets, sequence: u64) -> impl Future<Output 
             "event_id": event_id,
             "ad_id": format!("load-ad-{}", draw % 50),
             "account_id": format!("act_{}", 1 + draw % 4),
-            "features": { "has_number": draw % 2 == 0, "has_question": draw % 3 == 0, "hook_type": "testimonial" },
+            "features": { "has_number": draw.is_multiple_of(2), "has_question": draw.is_multiple_of(3), "hook_type": "testimonial" },
             "impressions": impressions,
             "clicks": impressions / 100,
             "matured_clicks": impressions / 100,
@@ -287,7 +287,11 @@ pub fn learning_request(targets: &Targets, sequence: u64) -> impl Future<Output 
         }));
     async move {
         let (status, _) = post(request).await;
-        let acknowledged = if status == Some(200) { vec![event_id] } else { Vec::new() };
+        let acknowledged = if status == Some(200) {
+            vec![event_id]
+        } else {
+            Vec::new()
+        };
         Answer { status, acknowledged }
     }
 }

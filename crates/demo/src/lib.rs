@@ -8,6 +8,7 @@ pub mod executor_step;
 pub mod learning_step;
 pub mod month;
 pub mod month_html;
+pub mod month_replay;
 pub mod relay_step;
 pub mod report;
 pub mod steps;

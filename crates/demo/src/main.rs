@@ -1,6 +1,7 @@
 use adloop_demo::autopilot_client::GatewayTenant;
 use adloop_demo::month::{baselines, render_month_report, run_month};
 use adloop_demo::month_html::render_month_html;
+use adloop_demo::month_replay::{ReplayFigures, render_batching_section, replay_month_changes};
 use adloop_demo::report::render_report;
 use adloop_demo::steps::{ServiceEndpoints, run_all_steps};
 use adloop_demo::website::Website;
@@ -12,7 +13,11 @@ fn required_variable(name: &str) -> anyhow::Result<String> {
 }
 
 /// `adloop-demo`: each part against the running services in turn. `adloop-demo month <scenario> <days>
-/// <report path>`: the month on meta-sim's manual clock, for the tenant of `ADLOOP_MONTH_API_KEY`.
+/// <report path>`: the month on meta-sim's manual clock, for the tenant of `ADLOOP_MONTH_API_KEY` (it also
+/// writes the changes it applied, by day, to `month-changes.json` beside the report). `adloop-demo
+/// replay-changes <month-changes.json> <mode> <figures.json>`: those changes again on a fresh world, for the
+/// tenant of `ADLOOP_MONTH_API_KEY`, with the gateway in `mode`. `adloop-demo batching-report <report.txt>
+/// <batch.json> <single.json>`: the two replays compared, added to the report.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +27,18 @@ async fn main() -> anyhow::Result<()> {
         };
         let days: u32 = days.parse().context("days must be a whole number")?;
         return run_the_month(scenario_path, days, report_path).await;
+    }
+    if arguments.first().map(String::as_str) == Some("replay-changes") {
+        let [_, changes_path, mode, figures_path] = arguments.as_slice() else {
+            anyhow::bail!("usage: adloop-demo replay-changes <month-changes.json> <batch|single> <figures.json>");
+        };
+        return replay_the_months_changes(changes_path, mode, figures_path).await;
+    }
+    if arguments.first().map(String::as_str) == Some("batching-report") {
+        let [_, report_path, batch_path, single_path] = arguments.as_slice() else {
+            anyhow::bail!("usage: adloop-demo batching-report <report.txt> <batch.json> <single.json>");
+        };
+        return add_the_batching_section(report_path, batch_path, single_path);
     }
     let endpoints = ServiceEndpoints {
         gateway_url: required_variable("ADLOOP_GATEWAY_URL")?,
@@ -95,9 +112,57 @@ async fn run_the_month(scenario_path: &str, days: u32, report_path: &str) -> any
         "  report written to {report_path} and, with charts, {}",
         html_path.display()
     );
+    let changes_path = std::path::Path::new(report_path).with_file_name("month-changes.json");
+    let applied_by_day: Vec<&Vec<serde_json::Value>> = result.days.iter().map(|day| &day.applied_changes).collect();
+    std::fs::write(&changes_path, serde_json::to_vec(&applied_by_day)?)
+        .with_context(|| format!("cannot write {}", changes_path.display()))?;
     let failed_cycles: usize = result.days.iter().map(|day| day.cycles_failed).sum();
     if failed_cycles > 0 {
         anyhow::bail!("{failed_cycles} autopilot cycles failed");
+    }
+    Ok(())
+}
+
+async fn replay_the_months_changes(changes_path: &str, mode: &str, figures_path: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let gateway_url = required_variable("ADLOOP_GATEWAY_URL")?;
+    let api_key = required_variable("ADLOOP_MONTH_API_KEY")?;
+    let meta_sim_url = required_variable("ADLOOP_META_SIM_URL")?;
+    let tenant = GatewayTenant {
+        http: &http,
+        gateway_url: &gateway_url,
+        api_key: &api_key,
+    };
+    let text = std::fs::read_to_string(changes_path).with_context(|| format!("cannot read {changes_path}"))?;
+    let days: Vec<Vec<serde_json::Value>> =
+        serde_json::from_str(&text).with_context(|| format!("{changes_path} is not the month's changes by day"))?;
+    let figures = replay_month_changes(&tenant, &meta_sim_url, &days, mode)
+        .await
+        .map_err(|error| anyhow::anyhow!("the {mode} replay failed: {error}"))?;
+    println!(
+        "  {mode} mode: {} of {} changes completed, {} Graph requests, {:.1} s applying",
+        figures.completed, figures.changes, figures.executor_graph_requests, figures.seconds_applying
+    );
+    std::fs::write(figures_path, serde_json::to_vec(&figures)?)
+        .with_context(|| format!("cannot write {figures_path}"))?;
+    Ok(())
+}
+
+fn add_the_batching_section(report_path: &str, batch_path: &str, single_path: &str) -> anyhow::Result<()> {
+    let read = |path: &str| -> anyhow::Result<ReplayFigures> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+        serde_json::from_str(&text).with_context(|| format!("{path} is not a replay's figures"))
+    };
+    let section = render_batching_section(&read(batch_path)?, &read(single_path)?);
+    print!("{section}");
+    let mut report = std::fs::read_to_string(report_path).with_context(|| format!("cannot read {report_path}"))?;
+    report.push_str(&section);
+    std::fs::write(report_path, report).with_context(|| format!("cannot write {report_path}"))?;
+    let html_path = std::path::Path::new(report_path).with_extension("html");
+    if let Ok(html) = std::fs::read_to_string(&html_path) {
+        let escaped = section.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let html = html.replacen("</body>", &format!("<pre>{escaped}</pre>\n</body>"), 1);
+        std::fs::write(&html_path, html).with_context(|| format!("cannot write {}", html_path.display()))?;
     }
     Ok(())
 }

@@ -35,6 +35,8 @@ pub struct DayRecord {
     /// Per cycle: milliseconds to commit the learner's events, then to allocate with them.
     pub learned_in_ms: Vec<f64>,
     pub allocated_in_ms: Vec<f64>,
+    /// The changes the executor applied that day, as the API shows them (replayed in batch and single mode).
+    pub applied_changes: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -261,7 +263,10 @@ pub async fn run_month(
             }
             for change in tenant.follow_changes(&run).await? {
                 match change["state"].as_str() {
-                    Some("completed") => record.changes_applied += 1,
+                    Some("completed") => {
+                        record.changes_applied += 1;
+                        record.applied_changes.push(change);
+                    }
                     Some("discarded") => {
                         record.changes_refused += 1;
                         match refusing_guardrail(&change) {

@@ -167,10 +167,11 @@ impl ExecutorMetrics {
         self.operations_per_batch.observe(operations as f64);
     }
 
-    pub fn count_single_write(&self) {
+    /// One Graph request for one read or write (single mode).
+    pub fn count_single(&self, purpose: &'static str) {
         self.graph_requests
             .get_or_create(&GraphRequestLabels {
-                purpose: "write",
+                purpose,
                 mode: "single",
             })
             .inc();

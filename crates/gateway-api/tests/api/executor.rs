@@ -264,7 +264,9 @@ async fn a_change_already_in_place_completes_without_a_write_and_dry_runs_change
     );
     assert_eq!(row(&pool, id).await.errors[0]["detail"]["dry_run"], true);
 
-    let live = executor(&pool, &meta_sim_url, WriteMode::Single, false);
+    let mut registry = adloop_telemetry::metrics::Registry::with_prefix("adloop_gateway");
+    let live = executor(&pool, &meta_sim_url, WriteMode::Single, false)
+        .with_metrics(gateway_api::executor::metrics::ExecutorMetrics::register(&mut registry));
     queue::enqueue(&pool, &[change(&ad_set(2), set_budget(10_000), "same")], "test")
         .await
         .unwrap();
@@ -272,6 +274,11 @@ async fn a_change_already_in_place_completes_without_a_write_and_dry_runs_change
     let report = run_until_idle(&live).await;
     assert_eq!(report.completed, 1);
     assert_eq!(live.graph().requests_sent() - before, 2, "two reads, no write");
+    let metrics = adloop_telemetry::metrics::render_prometheus_text(&registry);
+    assert!(
+        metrics.contains("adloop_gateway_executor_graph_requests_total{purpose=\"read\",mode=\"single\"} 2"),
+        "single mode counts each read request: {metrics}"
+    );
 }
 
 #[tokio::test]

@@ -71,6 +71,7 @@ impl Executor {
         if self.settings.write_mode == WriteMode::Single {
             // A client that does not batch: one request per read.
             for read in reads {
+                self.metrics.count_single("read");
                 let answer = self.graph.get(&read.object_id, read.fields).await;
                 match answer {
                     Ok(result) | Err(GraphClientError::Refused(result)) => {

@@ -40,7 +40,7 @@ impl Executor {
                         continue;
                     }
                     self.wait_for_one_mutation(&write.change.ad_account_id).await?;
-                    self.metrics.count_single_write();
+                    self.metrics.count_single("write");
                     let answer = self.graph.post(&write.change.object_id, &write.params).await;
                     self.pace(match &answer {
                         Ok(result) | Err(GraphClientError::Refused(result)) => {

@@ -18,7 +18,8 @@ pub struct GatewayTenant<'a> {
 }
 
 impl GatewayTenant<'_> {
-    async fn json(&self, request: reqwest::RequestBuilder) -> Result<Value, String> {
+    /// The JSON answer to `request`, sent with the tenant's key; an error status is an error naming it.
+    pub(crate) async fn json(&self, request: reqwest::RequestBuilder) -> Result<Value, String> {
         let response = request
             .bearer_auth(self.api_key)
             .send()

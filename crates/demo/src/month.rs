@@ -75,7 +75,7 @@ pub fn executor_graph_requests(metrics_text: &str) -> u64 {
 }
 
 /// A service's `/metrics` page (Prometheus text).
-async fn metrics_text(http: &reqwest::Client, base_url: &str) -> Result<String, String> {
+pub(crate) async fn metrics_text(http: &reqwest::Client, base_url: &str) -> Result<String, String> {
     http.get(format!("{base_url}/metrics"))
         .send()
         .await

@@ -206,46 +206,34 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
         plan.duration.as_secs()
     );
     let duration = plan.duration;
-    let changes = tokio::spawn(run_stream(
+    let changes = spawn_stream(
         "ad changes (5 a request)",
         plan.change_requests_per_second,
         duration,
-        MAX_IN_FLIGHT_PER_STREAM,
-        {
-            let targets = targets.clone();
-            move |sequence| change_request(&targets, sequence)
-        },
-    ));
-    let allocations = tokio::spawn(run_stream(
+        &targets,
+        change_request,
+    );
+    let allocations = spawn_stream(
         "allocations",
         plan.allocations_per_second,
         duration,
-        MAX_IN_FLIGHT_PER_STREAM,
-        {
-            let targets = targets.clone();
-            move |sequence| allocation_request(&targets, sequence)
-        },
-    ));
-    let learning = tokio::spawn(run_stream(
+        &targets,
+        allocation_request,
+    );
+    let learning = spawn_stream(
         "learning events",
         plan.learning_events_per_second,
         duration,
-        MAX_IN_FLIGHT_PER_STREAM,
-        {
-            let targets = targets.clone();
-            move |sequence| learning_request(&targets, sequence)
-        },
-    ));
-    let purchases = tokio::spawn(run_stream(
+        &targets,
+        learning_request,
+    );
+    let purchases = spawn_stream(
         "purchases via the relay (10 a request)",
         plan.relay_requests_per_second,
         duration,
-        MAX_IN_FLIGHT_PER_STREAM,
-        {
-            let targets = targets.clone();
-            move |sequence| relay_request(&targets, sequence)
-        },
-    ));
+        &targets,
+        relay_request,
+    );
 
     // A third of the way in, Redis crashes; allocations go on meanwhile (ml-service's L1 only).
     tokio::time::sleep(duration / 3).await;
@@ -333,6 +321,27 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
         capi_events_received_at_meta_sim: capi_events["counts"]["received"].as_u64().unwrap_or(0),
         checks,
     })
+}
+
+/// One of the load's streams, on a task of its own.
+fn spawn_stream<Request>(
+    name: &'static str,
+    rate_per_second: f64,
+    duration: Duration,
+    targets: &Targets,
+    request: fn(&Targets, u64) -> Request,
+) -> tokio::task::JoinHandle<StreamTally>
+where
+    Request: std::future::Future<Output = traffic::Answer> + Send + 'static,
+{
+    let targets = targets.clone();
+    tokio::spawn(run_stream(
+        name,
+        rate_per_second,
+        duration,
+        MAX_IN_FLIGHT_PER_STREAM,
+        move |sequence| request(&targets, sequence),
+    ))
 }
 
 /// Each process's resident memory once a second until told to stop.

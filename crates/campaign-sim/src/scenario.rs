@@ -46,6 +46,10 @@ pub struct Scenario {
     pub delivery: DeliverySettings,
     #[serde(default)]
     pub conversion_delay: ConversionDelaySettings,
+    /// How the advertiser's website reports conversions to Meta (used by `make run`'s website, not by the
+    /// simulation itself).
+    #[serde(default)]
+    pub tracking: TrackingSettings,
     #[serde(default)]
     pub ads: Vec<AdSpec>,
     #[serde(default)]
@@ -137,6 +141,15 @@ impl Default for DeliverySettings {
             learning_phase: None,
         }
     }
+}
+
+/// The website's own reporting of its conversions.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingSettings {
+    /// The share of conversions the browser pixel never reports (ad blockers, browser privacy settings),
+    /// 0..=1; server-side events through the relay report every one.
+    pub browser_pixel_loss: f64,
 }
 
 /// Conversion reporting lag as a mixture of uniform intervals.
@@ -343,6 +356,9 @@ impl Scenario {
         }
         if self.days == 0 {
             return Err(invalid("days", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.tracking.browser_pixel_loss) {
+            return Err(invalid("tracking.browser_pixel_loss", "must be between 0 and 1"));
         }
         if self.decision_interval_hours == 0 || 24 % self.decision_interval_hours != 0 {
             return Err(invalid(

@@ -72,10 +72,17 @@ async fn run_the_month(scenario_path: &str, days: u32, report_path: &str) -> any
     let relay_url = required_variable("ADLOOP_RELAY_URL")?;
     let pixel_id = required_variable("ADLOOP_DEV_PIXEL_ID")?;
     let ingest_token = required_variable("ADLOOP_DEV_INGEST_TOKEN")?;
-    let pixel_loss_percent: u64 = std::env::var("ADLOOP_MONTH_PIXEL_LOSS_PERCENT")
-        .unwrap_or_else(|_| "30".into())
-        .parse()
-        .context("ADLOOP_MONTH_PIXEL_LOSS_PERCENT must be a whole number from 0 to 100")?;
+    let scenario_text =
+        std::fs::read_to_string(scenario_path).with_context(|| format!("cannot read {scenario_path}"))?;
+    let scenario = campaign_sim::Scenario::from_toml(&scenario_text)
+        .map_err(|error| anyhow::anyhow!("{scenario_path}: {error}"))?;
+    // The scenario's tracking.browser_pixel_loss, unless ADLOOP_MONTH_PIXEL_LOSS_PERCENT says otherwise.
+    let pixel_loss_percent: u64 = match std::env::var("ADLOOP_MONTH_PIXEL_LOSS_PERCENT") {
+        Ok(percent) => percent
+            .parse()
+            .context("ADLOOP_MONTH_PIXEL_LOSS_PERCENT must be a whole number from 0 to 100")?,
+        Err(_) => (scenario.tracking.browser_pixel_loss * 100.0).round() as u64,
+    };
     let run_tag = format!(
         "month-{}",
         std::time::SystemTime::now()

@@ -95,6 +95,10 @@ fn invalid_scenarios_are_rejected_naming_the_field() {
         (base.replace("ctr = 0.008", "ctr = 1.5"), "ads[0].ctr"),
         (base.replace("currency = \"USD\"", "currency = \"XXX\""), "XXX"),
         (base.replace("days = 30", "days = 30\nbudget_typo = 1"), "budget_typo"),
+        (
+            format!("{base}\n[tracking]\nbrowser_pixel_loss = 1.5\n"),
+            "tracking.browser_pixel_loss",
+        ),
     ];
     for (text, expected_field) in cases {
         let error = Scenario::from_toml(&text).unwrap_err().to_string();

@@ -559,7 +559,8 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         .collect();
     let _ = writeln!(
         text,
-        "  learning latency per cycle (median): the delivery events committed in {:.1} ms, then the allocation that used them in {:.1} ms",
+        "  learning latency per cycle (median): a conversion reaches the learner with the first daily cycle after Meta reports it (insights); \
+         that cycle's delivery events were committed to the weights in {:.1} ms, and the allocation that used them answered {:.1} ms later",
         median(&learned),
         median(&allocated)
     );

@@ -614,17 +614,31 @@ impl Executor {
         }
     }
 
+    /// A read that failed holds its change (no attempt counted: nothing was written): a transient failure
+    /// (5xx, codes 1 and 2) for the backoff's first delay, seconds; throttling until Meta's usage headers say
+    /// access returns, or `throttle_wait_seconds` when they do not say.
     fn outcome_of_failed_read(&self, failed_read: Option<&OperationResult>) -> Outcome {
         match failed_read {
             Some(result) => {
                 let (code, subcode) = result.error_code();
+                let detail = json!({ "read_failed": attempt_error(result).message, "code": code, "subcode": subcode });
                 match classify(Some(result.http_status), code, subcode) {
                     ErrorClass::Permanent => Outcome::Discard {
                         error: attempt_error(result),
                     },
+                    ErrorClass::Transient => Outcome::Hold {
+                        delay: self.backoff.delay_after(1, &mut rand::rng()),
+                        detail,
+                    },
                     _ => Outcome::Hold {
-                        delay: Duration::from_secs_f64(self.settings.throttle_wait_seconds),
-                        detail: json!({ "read_failed": attempt_error(result).message, "code": code, "subcode": subcode }),
+                        delay: result
+                            .usage
+                            .accounts
+                            .iter()
+                            .filter_map(|usage| usage.regain_access_after)
+                            .max()
+                            .unwrap_or(Duration::from_secs_f64(self.settings.throttle_wait_seconds)),
+                        detail,
                     },
                 }
             }

@@ -380,6 +380,56 @@ async fn meta_stopping_an_account_or_retiring_the_version_pauses_the_executor_un
 }
 
 #[tokio::test]
+async fn a_read_that_fails_on_a_server_error_holds_its_change_seconds_not_a_throttling_minute() {
+    let pool = queue_database().await;
+    let meta_sim_url = spawn_meta_sim().await;
+    let live = executor(&pool, &meta_sim_url, WriteMode::Single, false);
+    let client = reqwest::Client::new();
+    let bad_gateway = serde_json::json!({ "rules": [{
+        "endpoint": "graph_read", "probability": 1.0, "fault": { "kind": "http_status", "status": 502 },
+    }] });
+    assert!(
+        client
+            .post(format!("{meta_sim_url}/_sim/faults"))
+            .json(&bad_gateway)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let id = enqueue_ids(&pool, &[change(&ad_set(1), set_budget(11_000), "read-502")]).await[0];
+    let report = live.run_once().await.unwrap();
+    assert_eq!(report.held, 1, "{report:?}");
+    let (state, attempt, due_in): (String, i32, f64) = sqlx::query_as(
+        "SELECT state, attempt, EXTRACT(EPOCH FROM run_at - now())::float8 FROM ad_changes WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (state.as_str(), attempt),
+        ("available", 0),
+        "held without counting an attempt"
+    );
+    assert!(
+        (0.0..5.0).contains(&due_in),
+        "a 502 is transient: back in seconds (the backoff's first delay), not throttle_wait_seconds: {due_in}"
+    );
+
+    client
+        .delete(format!("{meta_sim_url}/_sim/faults"))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs_f64(due_in.max(0.0) + 0.1)).await;
+    run_until_idle(&live).await;
+    assert_eq!(row(&pool, id).await.state(), Some(ChangeState::Completed));
+    assert_eq!(sim_budget(&meta_sim_url, &ad_set(1)).await, 11_000);
+}
+
+#[tokio::test]
 async fn a_batch_refused_with_code_1_is_split_and_sent_again_until_it_fits() {
     let pool = queue_database().await;
     let meta_sim_url = spawn_meta_sim().await;

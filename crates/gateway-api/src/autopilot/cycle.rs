@@ -189,7 +189,14 @@ async fn teach_the_learner(
     }
     let mut feed = stored.map(|(_, feed)| feed).unwrap_or_default();
     let updates = learning_feed::delivery_updates(&mut feed, &run.ad_account_id, snapshot, run.clock_unix);
-    let events = learning_feed::learning_events(&updates, snapshot, &run.ad_account_id, run.cycle_slot, run.clock_unix);
+    let events = learning_feed::learning_events(
+        &updates,
+        snapshot,
+        &run.ad_account_id,
+        run.cycle_slot,
+        run.clock_unix,
+        context.settings.conversions_from_delivery,
+    );
     for chunk in events.chunks(MAX_EVENTS_PER_RECORD_REQUEST) {
         context
             .ml_service

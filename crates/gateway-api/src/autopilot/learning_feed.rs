@@ -83,15 +83,17 @@ pub fn learning_events(
     account_id: &str,
     cycle_slot: i64,
     clock_unix: i64,
+    with_conversions: bool,
 ) -> Vec<proto::LearningEvent> {
     let features_of: BTreeMap<&str, &BTreeMap<String, f64>> = snapshot
         .ads
         .iter()
         .map(|ad| (ad.ad_id.as_str(), &ad.creative_features))
         .collect();
+    let conversions_of = |update: &LearningUpdate| if with_conversions { update.conversions } else { 0.0 };
     updates
         .iter()
-        .filter(|update| update.impressions + update.clicks + update.matured_clicks + update.conversions > 0.0)
+        .filter(|update| update.impressions + update.clicks + update.matured_clicks + conversions_of(update) > 0.0)
         .map(|update| proto::LearningEvent {
             event_id: format!("autopilot/{account_id}/{cycle_slot}/{}", update.ad_id),
             ids: Some(proto::AdIds {
@@ -109,8 +111,50 @@ pub fn learning_events(
             impressions: update.impressions,
             clicks: update.clicks,
             matured_clicks: update.matured_clicks,
-            conversions: update.conversions,
+            conversions: conversions_of(update),
             creative_embedding: Vec::new(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use adloop_money::{Currency, MinorUnits};
+
+    use super::*;
+
+    fn delivered(conversions: f64) -> LearningUpdate {
+        LearningUpdate {
+            ad_id: "ad-1".into(),
+            account_id: "act_1".into(),
+            features: Default::default(),
+            impressions: 1_000.0,
+            clicks: 10.0,
+            matured_clicks: 8.0,
+            conversions,
+        }
+    }
+
+    #[test]
+    fn without_conversions_from_delivery_the_learner_gets_the_clicks_and_no_conversions() {
+        let snapshot = AccountSnapshot {
+            currency: Currency::parse("USD").unwrap(),
+            minimum_daily_budget: MinorUnits(100),
+            ads: Vec::new(),
+        };
+        let with = learning_events(&[delivered(2.0)], &snapshot, "act_1", 5, 0, true);
+        assert_eq!((with[0].conversions, with[0].matured_clicks), (2.0, 8.0));
+        let without = learning_events(&[delivered(2.0)], &snapshot, "act_1", 5, 0, false);
+        assert_eq!((without[0].conversions, without[0].matured_clicks), (0.0, 8.0));
+        let only_conversions = LearningUpdate {
+            impressions: 0.0,
+            clicks: 0.0,
+            matured_clicks: 0.0,
+            ..delivered(1.0)
+        };
+        assert!(
+            learning_events(&[only_conversions], &snapshot, "act_1", 5, 0, false).is_empty(),
+            "nothing left to send"
+        );
+    }
 }

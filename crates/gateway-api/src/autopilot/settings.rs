@@ -23,6 +23,9 @@ pub struct AutopilotSettings {
     pub recent_window_days: u32,
     /// Each cycle sends ml-service's instant learner what every ad delivered since the previous cycle.
     pub learn_from_delivery: bool,
+    /// With that delivery, the conversions insights report. Off where capi-relay forwards conversions that
+    /// name their ad to the learner (its `learning.enabled`): each conversion would be learned twice.
+    pub conversions_from_delivery: bool,
 }
 
 impl AutopilotSettings {

@@ -99,10 +99,20 @@ fn fault_schedule() -> Value {
 const MEMORY_LIMITS_MEBIBYTES: [(&str, f64); 3] =
     [("gateway-api", 512.0), ("capi-relay", 512.0), ("ml-service", 1024.0)];
 
-/// Runs the plan on a fresh database, a fresh meta-sim world and a private Redis.
-pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
-    let mut redis =
-        RedisProcess::start(free_port().map_err(BenchError::Unexpected)?).map_err(BenchError::Unexpected)?;
+/// The services under load, each killed when this is dropped.
+struct RunningStack {
+    redis: RedisProcess,
+    bench: BenchStack,
+    ml_service: ServiceProcess,
+    relay: ServiceProcess,
+    gateway: ServiceProcess,
+    targets: Targets,
+}
+
+/// Starts a private Redis, meta-sim's world, ml-service, capi-relay and gateway-api on a fresh database, and
+/// turns meta-sim's faults on.
+async fn start_stack(plan: &StackLoadPlan, http: &reqwest::Client) -> Result<RunningStack, BenchError> {
+    let redis = RedisProcess::start(free_port().map_err(BenchError::Unexpected)?).map_err(BenchError::Unexpected)?;
     // 200 ad sets over 4 accounts and 20 campaigns, meta-sim on the real clock (the relay's purchases are
     // stamped now) at Meta's own rate limits.
     let shape = WorldShape {
@@ -166,7 +176,6 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
     ]));
     let gateway = ServiceProcess::start(&plan.binaries_dir, "gateway-api", &gateway_environment)?;
 
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let meta_sim_url = stack.meta_sim.base_url();
     let world: Value = http
         .get(format!("{meta_sim_url}/_sim/state"))
@@ -193,6 +202,29 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
         .await?
         .error_for_status()?;
 
+    Ok(RunningStack {
+        redis,
+        bench: stack,
+        ml_service,
+        relay,
+        gateway,
+        targets,
+    })
+}
+
+/// Runs the plan on a fresh database, a fresh meta-sim world and a private Redis.
+pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let RunningStack {
+        mut redis,
+        bench: stack,
+        ml_service,
+        relay,
+        gateway,
+        targets,
+    } = start_stack(plan, &http).await?;
+    let database_url = stack.database_url.clone();
+    let meta_sim_url = stack.meta_sim.base_url();
     let processes = [
         ("gateway-api", gateway.id()),
         ("capi-relay", relay.id()),
@@ -201,69 +233,7 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
     let (memory_stop, memory_stopped) = tokio::sync::watch::channel(false);
     let memory_sampler = tokio::spawn(sample_memory(processes, memory_stopped));
 
-    eprintln!(
-        "stack-load: {} s of steady load with faults in meta-sim…",
-        plan.duration.as_secs()
-    );
-    let duration = plan.duration;
-    let changes = spawn_stream(
-        "ad changes (5 a request)",
-        plan.change_requests_per_second,
-        duration,
-        &targets,
-        change_request,
-    );
-    let allocations = spawn_stream(
-        "allocations",
-        plan.allocations_per_second,
-        duration,
-        &targets,
-        allocation_request,
-    );
-    let learning = spawn_stream(
-        "learning events",
-        plan.learning_events_per_second,
-        duration,
-        &targets,
-        learning_request,
-    );
-    let purchases = spawn_stream(
-        "purchases via the relay (10 a request)",
-        plan.relay_requests_per_second,
-        duration,
-        &targets,
-        relay_request,
-    );
-
-    // A third of the way in, Redis crashes; allocations go on meanwhile (ml-service's L1 only).
-    tokio::time::sleep(duration / 3).await;
-    eprintln!("stack-load: Redis crashes for {} s…", plan.redis_down_for.as_secs());
-    let outage_targets = targets.clone();
-    let during_outage = tokio::spawn(run_stream(
-        "allocations while Redis is down",
-        plan.allocations_per_second,
-        plan.redis_down_for,
-        MAX_IN_FLIGHT_PER_STREAM,
-        // Sequence numbers far from the main stream's: states the cache has not seen.
-        move |sequence| allocation_request(&outage_targets, 1_000_000 + sequence),
-    ));
-    redis
-        .crash_and_restart(plan.redis_down_for)
-        .await
-        .map_err(BenchError::Unexpected)?;
-    eprintln!("stack-load: Redis is back");
-    let join = |handle: tokio::task::JoinHandle<StreamTally>| async move {
-        handle
-            .await
-            .map_err(|error| BenchError::Unexpected(format!("a load stream panicked: {error}")))
-    };
-    let allocations_while_redis_down = join(during_outage).await?;
-    let streams = vec![
-        join(changes).await?,
-        join(allocations).await?,
-        join(learning).await?,
-        join(purchases).await?,
-    ];
+    let (streams, allocations_while_redis_down) = apply_load(plan, &targets, &mut redis).await?;
 
     eprintln!("stack-load: load stopped; faults off; waiting for the queue and the relay to drain…");
     http.delete(format!("{meta_sim_url}/_sim/faults"))
@@ -321,6 +291,80 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
         capi_events_received_at_meta_sim: capi_events["counts"]["received"].as_u64().unwrap_or(0),
         checks,
     })
+}
+
+/// The steady load, with Redis crashed a third of the way in; each stream's tally, and the allocations'
+/// during the outage.
+async fn apply_load(
+    plan: &StackLoadPlan,
+    targets: &Targets,
+    redis: &mut RedisProcess,
+) -> Result<(Vec<StreamTally>, StreamTally), BenchError> {
+    eprintln!(
+        "stack-load: {} s of steady load with faults in meta-sim…",
+        plan.duration.as_secs()
+    );
+    let duration = plan.duration;
+    let changes = spawn_stream(
+        "ad changes (5 a request)",
+        plan.change_requests_per_second,
+        duration,
+        targets,
+        change_request,
+    );
+    let allocations = spawn_stream(
+        "allocations",
+        plan.allocations_per_second,
+        duration,
+        targets,
+        allocation_request,
+    );
+    let learning = spawn_stream(
+        "learning events",
+        plan.learning_events_per_second,
+        duration,
+        targets,
+        learning_request,
+    );
+    let purchases = spawn_stream(
+        "purchases via the relay (10 a request)",
+        plan.relay_requests_per_second,
+        duration,
+        targets,
+        relay_request,
+    );
+
+    // A third of the way in, Redis crashes; allocations go on meanwhile (ml-service's L1 only).
+    tokio::time::sleep(duration / 3).await;
+    eprintln!("stack-load: Redis crashes for {} s…", plan.redis_down_for.as_secs());
+    let outage_targets = targets.clone();
+    let during_outage = tokio::spawn(run_stream(
+        "allocations while Redis is down",
+        plan.allocations_per_second,
+        plan.redis_down_for,
+        MAX_IN_FLIGHT_PER_STREAM,
+        // Sequence numbers far from the main stream's: states the cache has not seen.
+        move |sequence| allocation_request(&outage_targets, 1_000_000 + sequence),
+    ));
+    redis
+        .crash_and_restart(plan.redis_down_for)
+        .await
+        .map_err(BenchError::Unexpected)?;
+    eprintln!("stack-load: Redis is back");
+    let join = |handle: tokio::task::JoinHandle<StreamTally>| async move {
+        handle
+            .await
+            .map_err(|error| BenchError::Unexpected(format!("a load stream panicked: {error}")))
+    };
+    let allocations_while_redis_down = join(during_outage).await?;
+    let streams = vec![
+        join(changes).await?,
+        join(allocations).await?,
+        join(learning).await?,
+        join(purchases).await?,
+    ];
+
+    Ok((streams, allocations_while_redis_down))
 }
 
 /// One of the load's streams, on a task of its own.

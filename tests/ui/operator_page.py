@@ -31,6 +31,8 @@ SCREENSHOTS = os.environ.get("ADLOOP_UI_SCREENSHOT_DIR", ".data/ui-check")
 # meta-sim's first (and, in stationary-10, only) ad account.
 ACCOUNT = "act_100000001"
 TIMEOUT_SECONDS = 60
+# The page reads everything again after each action; on a busy 2-core machine that can take seconds.
+expect.set_options(timeout=15_000)
 
 
 def api(method, path, body=None):

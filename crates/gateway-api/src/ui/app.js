@@ -6,6 +6,9 @@
 const KEY_STORAGE = "adloop.apiKey";
 const REFRESH_MILLISECONDS = 5000;
 let refreshing = false;
+// An action while a refresh is in flight: that refresh may have read the state before the action, so read
+// again once it is done.
+let refreshAgain = false;
 
 function element(tag, text, className) {
   const node = document.createElement(tag);
@@ -215,8 +218,13 @@ function renderAudit(answer) {
 }
 
 async function refresh() {
-  if (refreshing || !sessionStorage.getItem(KEY_STORAGE)) return;
+  if (!sessionStorage.getItem(KEY_STORAGE)) return;
+  if (refreshing) {
+    refreshAgain = true;
+    return;
+  }
   refreshing = true;
+  refreshAgain = false;
   try {
     const [status, approvals, accounts, relay, audit] = await Promise.all([
       api("/v1/executor/status"),
@@ -238,6 +246,7 @@ async function refresh() {
   } finally {
     refreshing = false;
   }
+  if (refreshAgain) await refresh();
 }
 
 // Every action goes through the API, then the page reads everything again.

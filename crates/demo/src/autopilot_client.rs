@@ -83,22 +83,30 @@ impl GatewayTenant<'_> {
             .flatten()
             .filter_map(|change| change["ad_change_id"].as_i64())
             .collect();
+        self.wait_for_changes(&ids, Duration::from_millis(100)).await
+    }
+
+    /// The changes `ids`, read every `poll_interval` until each is finished (completed, discarded or
+    /// cancelled) or the wait limit has passed: as far as they got.
+    pub async fn wait_for_changes(&self, ids: &[i64], poll_interval: Duration) -> Result<Vec<Value>, String> {
         let started = Instant::now();
         loop {
-            let mut changes = Vec::new();
-            for id in &ids {
+            let mut changes = Vec::with_capacity(ids.len());
+            for id in ids {
                 let url = format!("{}/v1/ad-changes/{id}", self.gateway_url);
                 changes.push(self.json(self.http.get(url)).await?);
             }
-            let all_finished = changes
-                .iter()
-                .all(|change| matches!(change["state"].as_str(), Some("completed" | "discarded" | "cancelled")));
-            if all_finished || started.elapsed() > WAIT_LIMIT {
+            if changes.iter().all(is_finished) || started.elapsed() > WAIT_LIMIT {
                 return Ok(changes);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(poll_interval).await;
         }
     }
+}
+
+/// Whether a change has reached the end of its way through the executor.
+pub fn is_finished(change: &Value) -> bool {
+    matches!(change["state"].as_str(), Some("completed" | "discarded" | "cancelled"))
 }
 
 /// Why the executor refused or dropped a change: its last attempt's message.

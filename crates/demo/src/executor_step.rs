@@ -7,6 +7,7 @@ use adloop_money::{GraphAmount, MinorUnits, Money};
 use serde_json::{Value, json};
 
 use crate::allocation_step::ObtainedAllocation;
+use crate::autopilot_client::is_finished;
 use crate::report::StepOutcome;
 use crate::steps::ServiceEndpoints;
 
@@ -81,10 +82,9 @@ pub async fn apply_through_executor(
             };
             states.push(change);
         }
-        let finished = states.iter().all(|change| {
-            matches!(change["state"].as_str(), Some("completed" | "discarded" | "cancelled"))
-                || held_by_guardrail(change).is_some()
-        });
+        let finished = states
+            .iter()
+            .all(|change| is_finished(change) || held_by_guardrail(change).is_some());
         if finished {
             break;
         }

@@ -1,6 +1,6 @@
 use adloop_demo::autopilot_client::GatewayTenant;
 use adloop_demo::month::{baselines, render_month_report, run_month};
-use adloop_demo::month_html::render_month_html;
+use adloop_demo::month_html::{escape_html, render_month_html};
 use adloop_demo::month_replay::{ReplayFigures, render_batching_section, replay_month_changes};
 use adloop_demo::report::render_report;
 use adloop_demo::steps::{ServiceEndpoints, run_all_steps};
@@ -167,8 +167,7 @@ fn add_the_batching_section(report_path: &str, batch_path: &str, single_path: &s
     std::fs::write(report_path, report).with_context(|| format!("cannot write {report_path}"))?;
     let html_path = std::path::Path::new(report_path).with_extension("html");
     if let Ok(html) = std::fs::read_to_string(&html_path) {
-        let escaped = section.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-        let html = html.replacen("</body>", &format!("<pre>{escaped}</pre>\n</body>"), 1);
+        let html = html.replacen("</body>", &format!("<pre>{}</pre>\n</body>", escape_html(&section)), 1);
         std::fs::write(&html_path, html).with_context(|| format!("cannot write {}", html_path.display()))?;
     }
     Ok(())

@@ -169,7 +169,8 @@ fn budget_share_chart_svg(result: &MonthResult) -> Result<String, ChartError> {
     Ok(svg)
 }
 
-fn escape_html(text: &str) -> String {
+/// `text` safe inside HTML (a `<pre>`, an attribute-free element).
+pub fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 

@@ -10,11 +10,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::autopilot_client::{GatewayTenant, advance_simulated_hours};
+use crate::autopilot_client::{GatewayTenant, advance_simulated_hours, is_finished};
 use crate::month::{executor_graph_requests, metrics_text};
-
-/// How long a day's changes may take before the replay says so.
-const DAY_LIMIT: Duration = Duration::from_secs(60);
 
 /// One replay's figures.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -110,29 +107,18 @@ async fn enqueue(tenant: &GatewayTenant<'_>, bodies: &[Value]) -> Result<Vec<i64
     Ok(ids)
 }
 
-/// The changes' final states, once every one is completed, discarded or cancelled.
+/// The changes' final states, once every one is completed, discarded or cancelled (polled often: the
+/// replay times each day's changes).
 async fn wait_until_finished(tenant: &GatewayTenant<'_>, ids: &[i64]) -> Result<Vec<String>, String> {
-    let started = Instant::now();
-    loop {
-        let mut states = Vec::with_capacity(ids.len());
-        for id in ids {
-            let url = format!("{}/v1/ad-changes/{id}", tenant.gateway_url);
-            let change = tenant.json(tenant.http.get(url)).await?;
-            states.push(change["state"].as_str().unwrap_or_default().to_owned());
-        }
-        if states
-            .iter()
-            .all(|state| matches!(state.as_str(), "completed" | "discarded" | "cancelled"))
-        {
-            return Ok(states);
-        }
-        if started.elapsed() > DAY_LIMIT {
-            return Err(format!(
-                "the replay's changes did not finish within {} s: {states:?}",
-                DAY_LIMIT.as_secs()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let changes = tenant.wait_for_changes(ids, Duration::from_millis(20)).await?;
+    let states: Vec<String> = changes
+        .iter()
+        .map(|change| change["state"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    if changes.iter().all(is_finished) {
+        Ok(states)
+    } else {
+        Err(format!("the replay's changes did not finish in time: {states:?}"))
     }
 }
 

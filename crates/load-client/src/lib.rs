@@ -11,6 +11,7 @@
 
 pub mod executor_bench;
 pub mod learning_bench;
+pub mod open_loop;
 pub mod processes;
 pub mod relay_bench;
 pub mod requests;

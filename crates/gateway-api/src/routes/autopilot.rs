@@ -1,6 +1,8 @@
 //! `/v1/accounts/{account_id}/autopilot`: a tenant turns the autopilot on or off for one of its ad accounts,
 //! chooses its mode and interval, and reads the cycles it ran.
 
+use std::collections::HashMap;
+
 use adloop_service_kit::error::{ErrorCode, ServiceError};
 use axum::Json;
 use axum::body::Bytes;
@@ -126,16 +128,17 @@ pub async fn list_accounts(
         .await
         .map_err(storage_failure)?;
     let account_ids: Vec<String> = accounts.iter().map(|account| account.ad_account_id.clone()).collect();
-    let mut latest_runs = runs::latest_completed(&state.database_pool, &tenant, &account_ids)
-        .await
-        .map_err(storage_failure)?;
+    let mut latest_by_account: HashMap<String, runs::RunRecord> =
+        runs::latest_completed(&state.database_pool, &tenant, &account_ids)
+            .await
+            .map_err(storage_failure)?
+            .into_iter()
+            .map(|run| (run.ad_account_id.clone(), run))
+            .collect();
     let listed: Vec<Value> = accounts
         .into_iter()
         .map(|account| {
-            let latest = latest_runs
-                .iter()
-                .position(|run| run.ad_account_id == account.ad_account_id)
-                .map(|index| latest_runs.swap_remove(index));
+            let latest = latest_by_account.remove(&account.ad_account_id);
             json!({ "ad_account_id": account.ad_account_id, "autopilot": account, "latest_completed_run": latest })
         })
         .collect();

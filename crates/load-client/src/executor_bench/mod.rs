@@ -293,6 +293,11 @@ async fn wait_until_terminal(pool: &PgPool, time_limit: Duration) -> Result<BTre
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(changes_by_state(pool).await?)
+}
+
+/// The gateway's ad changes counted by state.
+pub(crate) async fn changes_by_state(pool: &PgPool) -> Result<BTreeMap<String, i64>, sqlx::Error> {
     let counts: Vec<(String, i64)> = sqlx::query_as("SELECT state, count(*) FROM gateway.ad_changes GROUP BY state")
         .fetch_all(pool)
         .await?;

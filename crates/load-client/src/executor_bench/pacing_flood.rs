@@ -117,9 +117,7 @@ pub async fn run_flood(plan: &FloodPlan) -> Result<FloodFigures, BenchError> {
     }
     let drain_seconds = started.elapsed().as_secs_f64();
 
-    let counts: Vec<(String, i64)> = sqlx::query_as("SELECT state, count(*) FROM gateway.ad_changes GROUP BY state")
-        .fetch_all(&pool)
-        .await?;
+    let changes_by_state = super::changes_by_state(&pool).await?;
     let changes_that_saw_throttling: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM gateway.ad_changes c WHERE EXISTS ( \
              SELECT 1 FROM jsonb_array_elements(c.errors) AS logged(entry) \
@@ -139,7 +137,7 @@ pub async fn run_flood(plan: &FloodPlan) -> Result<FloodFigures, BenchError> {
     Ok(FloodFigures {
         enqueued: changes.len(),
         drain_seconds,
-        changes_by_state: counts.into_iter().collect(),
+        changes_by_state,
         changes_that_saw_throttling,
         graph_errors_at_meta: world_after["counters"]["graph_errors"].as_u64().unwrap_or(0) - errors_before,
         graph_requests: world_after["counters"]["requests"].as_u64().unwrap_or(0) - requests_before,

@@ -1,12 +1,12 @@
 //! HTTP load on the relay's drop-in endpoint: closed loops (each client sends its next request when the
-//! last is answered) for throughput, and an open loop at a fixed request rate for accept latency, timed
-//! from when each request was due so a slow relay cannot hide its queueing (no coordinated omission).
+//! last is answered) for throughput, and an open loop at a fixed request rate for accept latency
+//! (`crate::open_loop`: timed from when each request was due, so a slow relay cannot hide its queueing).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+
+use crate::open_loop::{Answer, run_stream};
 
 /// Where the load goes and with which token.
 #[derive(Debug, Clone)]
@@ -68,8 +68,8 @@ fn request_body(run: &str, client: usize, first_sequence: u64, events: usize) ->
     format!(r#"{{"data":[{}]}}"#, events.join(","))
 }
 
-/// Sends one request; its events if the relay acknowledged them.
-async fn send(http: &reqwest::Client, target: &Target, body: String, events: usize) -> Option<u64> {
+/// Sends one request; the relay's HTTP status, if it answered.
+async fn send_for_status(http: &reqwest::Client, target: &Target, body: String) -> Option<u16> {
     let answer = http
         .post(format!("{}/v25.0/{}/events", target.base_url, target.pixel_id))
         .bearer_auth(&target.ingest_token)
@@ -78,7 +78,13 @@ async fn send(http: &reqwest::Client, target: &Target, body: String, events: usi
         .send()
         .await
         .ok()?;
-    answer.status().is_success().then_some(events as u64)
+    Some(answer.status().as_u16())
+}
+
+/// Sends one request; its events if the relay acknowledged them.
+async fn send(http: &reqwest::Client, target: &Target, body: String, events: usize) -> Option<u64> {
+    let status = send_for_status(http, target, body).await?;
+    (200..300).contains(&status).then_some(events as u64)
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -143,46 +149,30 @@ pub async fn open_loop(
     max_in_flight: usize,
 ) -> LoadFigures {
     let http = reqwest::Client::new();
-    let interval = Duration::from_secs_f64(1.0 / f64::from(requests_per_second.max(1)));
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
-    let shed = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut requests = tokio::task::JoinSet::new();
-    let mut sequence = 0_u64;
-    loop {
-        let due = started + interval.mul_f64(sequence as f64);
-        if due.duration_since(started) >= duration {
-            break;
-        }
-        tokio::time::sleep_until(due.into()).await;
-        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            shed.fetch_add(1, Ordering::Relaxed);
-            sequence += 1;
-            continue;
-        };
-        let body = request_body(run, 0, sequence, 1);
-        let (http, target) = (http.clone(), target.clone());
-        requests.spawn(async move {
-            let acknowledged = send(&http, &target, body, 1).await;
-            drop(permit);
-            (due.elapsed().as_micros() as u64, acknowledged)
-        });
-        sequence += 1;
+    let (target, run) = (target.clone(), run.to_owned());
+    let tally = run_stream(
+        "relay open loop",
+        f64::from(requests_per_second.max(1)),
+        duration,
+        max_in_flight,
+        move |sequence| {
+            let body = request_body(&run, 0, sequence, 1);
+            let (http, target) = (http.clone(), target.clone());
+            async move {
+                let status = send_for_status(&http, &target, body).await;
+                Answer {
+                    status,
+                    acknowledged: Vec::new(),
+                }
+            }
+        },
+    )
+    .await;
+    LoadFigures {
+        requests: tally.requests + tally.not_sent,
+        events: tally.succeeded(),
+        failed_requests: tally.not_sent + tally.shed() + tally.failed(),
+        seconds: tally.seconds,
+        latency: tally.latency,
     }
-    let mut total = LoadFigures {
-        requests: sequence,
-        events: 0,
-        failed_requests: shed.load(Ordering::Relaxed),
-        seconds: 0.0,
-        latency: new_histogram(),
-    };
-    while let Some(Ok((latency_micros, acknowledged))) = requests.join_next().await {
-        let _ = total.latency.record(latency_micros.max(1));
-        match acknowledged {
-            Some(events) => total.events += events,
-            None => total.failed_requests += 1,
-        }
-    }
-    total.seconds = started.elapsed().as_secs_f64();
-    total
 }

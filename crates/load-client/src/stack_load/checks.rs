@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use super::MemoryTrace;
-use super::traffic::StreamTally;
+use crate::open_loop::StreamTally;
 
 /// One verdict with what it found.
 #[derive(Debug, Clone)]
@@ -31,12 +31,6 @@ pub async fn work_left(pool: &PgPool) -> Result<bool, sqlx::Error> {
     )
     .fetch_one(pool)
     .await
-}
-
-pub async fn changes_by_state(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT state, count(*) FROM gateway.ad_changes GROUP BY state ORDER BY state")
-        .fetch_all(pool)
-        .await
 }
 
 /// Each ad set's budget as its last completed change set it (changes to one object are applied one at a

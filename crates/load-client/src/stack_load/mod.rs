@@ -23,12 +23,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub use crate::open_loop::StreamTally;
+use crate::open_loop::{Answer, run_stream};
 pub use checks::{Check, checks_of};
 pub use memory::MemoryTrace;
 use memory::resident_mebibytes;
 use redis::{RedisProcess, free_port};
-pub use traffic::StreamTally;
-use traffic::{Targets, ad_sets_of, allocation_request, change_request, learning_request, relay_request, run_stream};
+use traffic::{Targets, ad_sets_of, allocation_request, change_request, learning_request, relay_request};
 
 use crate::executor_bench::{BenchError, BenchStack, WorldShape};
 use crate::processes::{ServiceProcess, pairs, run_to_completion};
@@ -61,7 +62,7 @@ pub struct StackLoadFigures {
     pub streams: Vec<StreamTally>,
     /// Allocation answers while Redis was down, by status.
     pub allocations_while_redis_down: StreamTally,
-    pub changes_by_state: Vec<(String, i64)>,
+    pub changes_by_state: std::collections::BTreeMap<String, i64>,
     pub drain_seconds: f64,
     pub memory: Vec<(&'static str, f64, MemoryTrace)>,
     /// Faults meta-sim injected (its own count).
@@ -277,7 +278,7 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
         &memory,
     )
     .await?;
-    let changes_by_state = checks::changes_by_state(&pool).await?;
+    let changes_by_state = crate::executor_bench::changes_by_state(&pool).await?;
     pool.close().await;
     drop((gateway, relay, ml_service, stack));
     Ok(StackLoadFigures {
@@ -376,7 +377,7 @@ fn spawn_stream<Request>(
     request: fn(&Targets, u64) -> Request,
 ) -> tokio::task::JoinHandle<StreamTally>
 where
-    Request: std::future::Future<Output = traffic::Answer> + Send + 'static,
+    Request: std::future::Future<Output = Answer> + Send + 'static,
 {
     let targets = targets.clone();
     tokio::spawn(run_stream(

@@ -74,7 +74,8 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
     let draws_per_ad = config
         .draws_per_ad
         .min((config.max_total_draws / request.ads.len()).max(64));
-    let (ad_evidence, population) = evidence_and_population(&request.ads, request.currency, config);
+    let (ad_evidence, population) =
+        evidence_and_population(&request.ads, request.currency, &request.reporting_delays, config);
     let prior_scales = PriorScales::of_request(&request.ads);
     let prior_means = blended_prior_means_of(&request.ads, &population, &prior_scales, config);
     let population = quantize_population(&PopulationStats {

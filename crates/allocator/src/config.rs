@@ -19,6 +19,11 @@ pub struct AllocatorConfig {
     /// measurement as "a handful of days of a small account", so the schedule decides for a young account
     /// and the account's own conversions once it has a few dozen. 0 trusts the account alone.
     pub reporting_delay_calibration_prior_conversions: f64,
+    /// How many conversions `reporting_delay` is worth as the prior of an account's own estimated schedule
+    /// (`ReportingDelayEstimator::estimate`): thirty, chosen before any measurement as "about a week of a
+    /// small account", so a young account keeps the configured schedule and one with a few hundred
+    /// conversions reads its own.
+    pub reporting_delay_estimate_prior_conversions: f64,
     /// Evidence halves in weight every this many hours while a change of the ad is in doubt (`forgetting`:
     /// steady rates keep all their evidence, a change beyond doubt drops the older evidence of the rate that
     /// changed). The request carries an ad's lifetime and its recent window: the window counts fully, and the
@@ -131,6 +136,7 @@ impl Default for AllocatorConfig {
             ctr_weight_schedule: CtrWeightSchedule::default(),
             reporting_delay: ReportingDelay::default(),
             reporting_delay_calibration_prior_conversions: 10.0,
+            reporting_delay_estimate_prior_conversions: 30.0,
             evidence_half_life_hours: 336.0,
             population_ctr_prior_impressions: 100.0,
             population_conversion_prior_conversions: 6.0,
@@ -169,6 +175,9 @@ impl Default for AllocatorConfig {
 impl AllocatorConfig {
     pub fn validate(&self) -> Result<(), String> {
         self.ctr_weight_schedule.validate()?;
+        self.reporting_delay
+            .validate()
+            .map_err(|(field, rule)| format!("allocator.reporting_delay.{field}: {rule}"))?;
         let checks = [
             (
                 "evidence_half_life_hours",
@@ -182,6 +191,11 @@ impl AllocatorConfig {
                 "reporting_delay_calibration_prior_conversions",
                 self.reporting_delay_calibration_prior_conversions.is_finite()
                     && self.reporting_delay_calibration_prior_conversions >= 0.0,
+            ),
+            (
+                "reporting_delay_estimate_prior_conversions",
+                self.reporting_delay_estimate_prior_conversions.is_finite()
+                    && self.reporting_delay_estimate_prior_conversions >= 0.0,
             ),
             (
                 "population_ctr_prior_impressions",

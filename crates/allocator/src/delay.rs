@@ -2,10 +2,15 @@
 //! Counting that spend at full weight would make every young or fast-growing ad look worse than it is, so
 //! conversion rates are measured against spend weighted by how much of its conversions should have arrived.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::AllocatorConfig;
 use crate::input::AdInput;
+
+/// The longest reporting delay a schedule may describe: 90 days.
+const MAX_SCHEDULE_HOURS: f64 = 90.0 * 24.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DelayComponent {
@@ -46,6 +51,33 @@ impl Default for ReportingDelay {
 }
 
 impl ReportingDelay {
+    /// Checks the schedule: at least one component, shares non-negative with a positive sum, each interval
+    /// within 0..=90 days with its start not after its end. The error names the component's field.
+    pub fn validate(&self) -> Result<(), (String, &'static str)> {
+        if self.components.is_empty() {
+            return Err(("components".into(), "at least one component is required"));
+        }
+        for (index, component) in self.components.iter().enumerate() {
+            let field = |name: &str| format!("components[{index}].{name}");
+            if !(component.share.is_finite() && component.share >= 0.0) {
+                return Err((field("share"), "must be a non-negative number"));
+            }
+            if !(component.min_hours.is_finite() && (0.0..=MAX_SCHEDULE_HOURS).contains(&component.min_hours)) {
+                return Err((field("min_hours"), "must be between 0 and 2160 hours (90 days)"));
+            }
+            if !(component.max_hours.is_finite() && (0.0..=MAX_SCHEDULE_HOURS).contains(&component.max_hours)) {
+                return Err((field("max_hours"), "must be between 0 and 2160 hours (90 days)"));
+            }
+            if component.max_hours < component.min_hours {
+                return Err((field("max_hours"), "must not be below min_hours"));
+            }
+        }
+        if self.components.iter().map(|component| component.share).sum::<f64>() <= 0.0 {
+            return Err(("components".into(), "the shares must add up to more than zero"));
+        }
+        Ok(())
+    }
+
     /// Share of a conversion's probability that has been reported `age_hours` after the spend.
     pub fn reported_share_at(&self, age_hours: f64) -> f64 {
         self.share_weighted(|component| {
@@ -104,6 +136,18 @@ fn component_reported_share_integral(component: &DelayComponent, age_hours: f64)
     width / 2.0 + (age_hours - component.max_hours)
 }
 
+/// The schedule an ad's conversions report on: the request's estimate for its account
+/// ([`crate::ReportingDelayEstimator`]), or the configured schedule for accounts without one.
+pub(crate) fn schedule_for<'a>(
+    ad: &AdInput,
+    account_schedules: &'a BTreeMap<String, ReportingDelay>,
+    config: &'a AllocatorConfig,
+) -> &'a ReportingDelay {
+    account_schedules
+        .get(&ad.ids.account_id)
+        .unwrap_or(&config.reporting_delay)
+}
+
 /// How much more (or less) of the recent window's conversions have really been reported than the schedule
 /// says, measured on the account's own ads: each ad's older conversion rate predicts its recent conversions
 /// at the schedule's maturity, and the account's recent conversions over those predictions is the factor
@@ -111,11 +155,15 @@ fn component_reported_share_integral(component: &DelayComponent, age_hours: f64)
 /// second week). The schedule is the prior, worth `reporting_delay_calibration_prior_conversions`
 /// conversions, so a young or small account keeps it. The factor moves every ad alike, so what it changes is
 /// how an ad whose spend moved recently compares with one whose spend did not.
-pub(crate) fn recent_maturity_factor(ads: &[AdInput], config: &AllocatorConfig) -> f64 {
-    let delay = &config.reporting_delay;
+pub(crate) fn recent_maturity_factor(
+    ads: &[AdInput],
+    account_schedules: &BTreeMap<String, ReportingDelay>,
+    config: &AllocatorConfig,
+) -> f64 {
     let mut recent_conversions = 0.0;
     let mut predicted_recent_conversions = 0.0;
     for ad in ads {
+        let delay = schedule_for(ad, account_schedules, config);
         let Some(recent) = ad.recent else {
             continue;
         };

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use adloop_money::{Currency, MinorUnits};
 use serde::{Deserialize, Serialize};
 
+use crate::delay::ReportingDelay;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AdIds {
     pub account_id: String,
@@ -88,6 +90,10 @@ pub struct AllocationRequest {
     pub currency: Currency,
     pub constraints: AllocationConstraints,
     pub seed: u64,
+    /// Each account's reporting-delay schedule as estimated from its own reports
+    /// ([`crate::ReportingDelayEstimator`]), by account id; ads of other accounts use the configured one.
+    #[serde(default)]
+    pub reporting_delays: BTreeMap<String, ReportingDelay>,
 }
 
 /// Bad input: the field (with its index) and the rule it breaks.
@@ -219,6 +225,11 @@ pub fn validate_request(request: &AllocationRequest) -> Result<(), InputError> {
             "constraints.max_change_fraction",
             "must be positive (0.5 = ±50% per step)",
         ));
+    }
+    for (account_id, schedule) in &request.reporting_delays {
+        schedule
+            .validate()
+            .map_err(|(field, rule)| input_error(format!("reporting_delays[{account_id}].{field}"), rule))?;
     }
     Ok(())
 }

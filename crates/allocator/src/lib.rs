@@ -23,6 +23,7 @@ mod config;
 mod ctr_link;
 mod decision;
 mod delay;
+mod delay_estimate;
 mod forgetting;
 mod input;
 pub mod learned_prior;
@@ -41,6 +42,7 @@ pub use budget::BudgetBounds;
 pub use config::AllocatorConfig;
 pub use decision::Decision;
 pub use delay::{DelayComponent, ReportingDelay};
+pub use delay_estimate::{DailyConversionReport, ReportingDelayEstimator};
 pub use input::{
     AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, InputError, Prior, RecentWindow,
     validate_request,

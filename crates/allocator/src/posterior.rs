@@ -1,5 +1,6 @@
 //! Per-ad posteriors from evidence and priors, their summaries, and posterior draws of the blended score.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::forgetting::{WindowRate, older_evidence_weights};
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AllocatorConfig;
 use crate::ctr_link::{estimate_ctr_link, relative_ctr};
+use crate::delay::ReportingDelay;
 use crate::input::AdInput;
 use crate::learned_prior::{PriorScales, blended_prior_means};
 
@@ -91,6 +93,7 @@ fn age_in_whole_hours(ad: &AdInput) -> f64 {
 pub(crate) fn effective_evidence(
     ad: &AdInput,
     currency: Currency,
+    delay: &ReportingDelay,
     config: &AllocatorConfig,
     recent_maturity_factor: f64,
 ) -> EffectiveEvidence {
@@ -106,7 +109,6 @@ pub(crate) fn effective_evidence(
     let older_conversions = ad.conversions.saturating_sub(recent.conversions) as f64;
     let older_value = (major(ad.conversion_value) - major(recent.conversion_value)).max(0.0);
 
-    let delay = &config.reporting_delay;
     let recent_maturity = (delay.average_reported_share(0.0, recent_hours.max(1.0)) * recent_maturity_factor).min(1.0);
     let older_maturity = delay.average_reported_share(recent_hours, age_in_whole_hours(ad).max(recent_hours + 1.0));
     let older_weights = older_evidence_weights(
@@ -144,8 +146,9 @@ pub(crate) fn effective_evidence(
 }
 
 /// The population the request's ads form, used as the default prior and as the common scale.
+/// (every ad on the configured reporting-delay schedule).
 pub fn population_stats(ads: &[AdInput], currency: Currency, config: &AllocatorConfig) -> PopulationStats {
-    evidence_and_population(ads, currency, config).1
+    evidence_and_population(ads, currency, &BTreeMap::new(), config).1
 }
 
 /// Every ad's evidence and the population the ads form, each computed once: the population and every ad's
@@ -153,12 +156,16 @@ pub fn population_stats(ads: &[AdInput], currency: Currency, config: &AllocatorC
 pub(crate) fn evidence_and_population(
     ads: &[AdInput],
     currency: Currency,
+    account_schedules: &BTreeMap<String, ReportingDelay>,
     config: &AllocatorConfig,
 ) -> (Vec<EffectiveEvidence>, PopulationStats) {
-    let recent_maturity_factor = crate::delay::recent_maturity_factor(ads, config);
+    let recent_maturity_factor = crate::delay::recent_maturity_factor(ads, account_schedules, config);
     let evidence: Vec<EffectiveEvidence> = ads
         .iter()
-        .map(|ad| effective_evidence(ad, currency, config, recent_maturity_factor))
+        .map(|ad| {
+            let delay = crate::delay::schedule_for(ad, account_schedules, config);
+            effective_evidence(ad, currency, delay, config, recent_maturity_factor)
+        })
         .collect();
     let population = population_from_evidence(ads, &evidence, currency, config, recent_maturity_factor);
     (evidence, population)
@@ -451,8 +458,8 @@ fn fatigue_factor(ad: &AdInput, population: &PopulationStats, config: &Allocator
         .clamp(0.05, 1.0)
 }
 
-/// The ad's posterior; `prior_scales` are the request's learned-prior scales
-/// ([`PriorScales::of_request`]), empty when no ad carries a learned prior.
+/// The ad's posterior on the configured reporting-delay schedule; `prior_scales` are the request's
+/// learned-prior scales ([`PriorScales::of_request`]), empty when no ad carries a learned prior.
 pub fn build_posterior(
     ad: &AdInput,
     currency: Currency,
@@ -460,7 +467,13 @@ pub fn build_posterior(
     prior_scales: &PriorScales,
     config: &AllocatorConfig,
 ) -> AdPosterior {
-    let evidence = effective_evidence(ad, currency, config, population.recent_maturity_factor);
+    let evidence = effective_evidence(
+        ad,
+        currency,
+        &config.reporting_delay,
+        config,
+        population.recent_maturity_factor,
+    );
     posterior_from_evidence(ad, &evidence, currency, population, prior_scales, config)
 }
 

@@ -22,7 +22,9 @@ mod summary;
 mod truth;
 mod world;
 
-pub use observation::{AdIdentity, AdObservation, AdStatus, Observation, WindowStats};
+pub use observation::{
+    AdIdentity, AdObservation, AdStatus, DAILY_INSIGHTS_DAYS, DailyInsights, Observation, WindowStats,
+};
 pub use policy::{HiddenTruths, Policy, PolicyError, TrueRates};
 pub use runner::{DecisionRecord, RunResult, SimulationError, run_simulation};
 pub use scenario::{Scenario, ScenarioError};

@@ -44,6 +44,22 @@ impl WindowStats {
     }
 }
 
+/// One day of an ad's insights (Meta's insights with one row per day): the day's delivery, and the conversions
+/// of that day's clicks reported so far, which keep growing for days after the day itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DailyInsights {
+    /// Days since the simulation started.
+    pub day: u32,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub spend: MinorUnits,
+    pub conversions: u64,
+    pub conversion_value: MinorUnits,
+}
+
+/// Days of insights each observation carries per ad, today included: four weeks, Meta's longest window.
+pub const DAILY_INSIGHTS_DAYS: u32 = 28;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdObservation {
     #[serde(flatten)]
@@ -62,6 +78,10 @@ pub struct AdObservation {
     /// The same counters over the last 72 hours: delivery in that window, and the conversions of that
     /// delivery reported so far (credited to the click's time, as Meta's insights credit them).
     pub last_72_hours: WindowStats,
+    /// The last [`DAILY_INSIGHTS_DAYS`] days since launch, oldest first: how each day's conversions mature
+    /// from one observation to the next is how a policy can learn the account's reporting delays.
+    #[serde(default)]
+    pub daily: Vec<DailyInsights>,
     pub frequency: f64,
     pub features: BTreeMap<String, f64>,
 }

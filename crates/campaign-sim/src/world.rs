@@ -8,7 +8,9 @@ use rand_distr::{Binomial, Distribution as _, Poisson, StandardNormal};
 
 use crate::auction::AuctionCurve;
 use crate::delay::ConversionDelay;
-use crate::observation::{AdIdentity, AdObservation, AdStatus, Observation, WindowStats};
+use crate::observation::{
+    AdIdentity, AdObservation, AdStatus, DAILY_INSIGHTS_DAYS, DailyInsights, Observation, WindowStats,
+};
 use crate::policy::TrueRates;
 use crate::rng::{SimRng, StreamPurpose, stream};
 use crate::scenario::{AuctionSettings, DeliverySettings, Scenario};
@@ -615,6 +617,7 @@ impl World {
                     conversions: 0,
                     conversion_value: MinorUnits::ZERO,
                     last_72_hours: WindowStats::default(),
+                    daily: Vec::new(),
                     frequency: 1.0,
                     features: truth.features.clone(),
                 });
@@ -717,10 +720,29 @@ impl World {
             observed.conversions = ad.reported_conversions;
             observed.conversion_value = ad.reported_value;
             observed.last_72_hours = last_72_hours;
+            observed.daily = recent_daily_insights(&ad.daily_stats, truth.launch_hour / 24, self.hour / 24);
             observed.frequency = truth.frequency(ad.impressions as f64);
         }
         self.observation.hour = self.hour;
     }
+}
+
+/// The days from launch (at most [`DAILY_INSIGHTS_DAYS`] back from `today`) that the world has insights for.
+fn recent_daily_insights(daily_stats: &[DailyAdStats], launch_day: u32, today: u32) -> Vec<DailyInsights> {
+    let first_day = launch_day.max((today + 1).saturating_sub(DAILY_INSIGHTS_DAYS));
+    (first_day..=today)
+        .filter_map(|day| {
+            let stats = daily_stats.get(day as usize)?;
+            Some(DailyInsights {
+                day,
+                impressions: stats.impressions,
+                clicks: stats.clicks,
+                spend: stats.spend,
+                conversions: stats.conversions,
+                conversion_value: stats.conversion_value,
+            })
+        })
+        .collect()
 }
 
 fn daily_stats_entry(daily_stats: &mut Vec<DailyAdStats>, day: u32) -> &mut DailyAdStats {

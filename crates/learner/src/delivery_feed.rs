@@ -43,14 +43,14 @@ pub struct DeliveryFeed {
 }
 
 impl DeliveryFeed {
-    /// The updates since the previous reading, at `hour`, in the order of `totals`. `reported_share(age)` is
-    /// the share of a click's conversions reported `age` hours after it. Totals that went down (a reset
+    /// The updates since the previous reading, at `hour`, in the order of `totals`. `reported_share(account,
+    /// age)` is the share of a click's conversions the account has reported `age` hours after it. Totals that went down (a reset
     /// account) start the ad afresh.
     pub fn updates(
         &mut self,
         totals: impl IntoIterator<Item = DeliveryTotals>,
         hour: f64,
-        reported_share: impl Fn(f64) -> f64,
+        reported_share: impl Fn(&str, f64) -> f64,
     ) -> Vec<LearningUpdate> {
         let mut updates = Vec::new();
         for reading in totals {
@@ -79,7 +79,9 @@ impl DeliveryFeed {
                 + history
                     .click_batches
                     .iter()
-                    .map(|(counted_at, clicks)| clicks * reported_share((hour - counted_at).max(0.0)))
+                    .map(|(counted_at, clicks)| {
+                        clicks * reported_share(&reading.account_id, (hour - counted_at).max(0.0))
+                    })
                     .sum::<f64>();
             let new_matured_clicks = (matured_now - history.matured_so_far).max(0.0);
             history.matured_so_far = history.matured_so_far.max(matured_now);
@@ -116,7 +118,7 @@ mod tests {
     }
 
     /// Conversions are reported over two days: half after one day, all after two.
-    fn two_day_delay(age_hours: f64) -> f64 {
+    fn two_day_delay(_account_id: &str, age_hours: f64) -> f64 {
         (age_hours / 48.0).clamp(0.0, 1.0)
     }
 

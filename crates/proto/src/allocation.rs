@@ -2,11 +2,11 @@
 //! Every check on the way in names the field and the rule; a request that fails one is refused whole
 //! (ml-service answers INVALID_ARGUMENT) before anything is computed or cached.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use adloop_allocator::{
-    AdIds, AdInput, AdScore, AdStatus, Allocation, AllocationConstraints, AllocationRequest, Decision, InputError,
-    Interval, Prior, RecentWindow, Recommendation,
+    AdIds, AdInput, AdScore, AdStatus, Allocation, AllocationConstraints, AllocationRequest, Decision, DelayComponent,
+    InputError, Interval, Prior, RecentWindow, Recommendation, ReportingDelay,
 };
 use adloop_money::{Currency, MinorUnits};
 
@@ -131,6 +131,45 @@ fn ads_input(states: &[proto::AdState], currency: Currency) -> Result<Vec<AdInpu
     Ok(ads)
 }
 
+/// The most reporting-delay components one account's schedule may have.
+const MAX_REPORTING_DELAY_COMPONENTS: usize = 64;
+
+/// Accounts' own reporting-delay schedules by account id (the schedules themselves are checked with the
+/// rest of the request).
+fn reporting_delays(accounts: &[proto::AccountReportingDelay]) -> Result<BTreeMap<String, ReportingDelay>, InputError> {
+    let mut schedules = BTreeMap::new();
+    for (index, account) in accounts.iter().enumerate() {
+        let field = |name: &str| format!("reporting_delays[{index}].{name}");
+        if account.account_id.trim().is_empty() {
+            return Err(invalid(field("account_id"), "must not be empty"));
+        }
+        if account.components.len() > MAX_REPORTING_DELAY_COMPONENTS {
+            return Err(invalid(
+                field("components"),
+                format!("at most {MAX_REPORTING_DELAY_COMPONENTS} components"),
+            ));
+        }
+        let schedule = ReportingDelay {
+            components: account
+                .components
+                .iter()
+                .map(|component| DelayComponent {
+                    share: component.share,
+                    min_hours: component.min_hours,
+                    max_hours: component.max_hours,
+                })
+                .collect(),
+        };
+        if schedules.insert(account.account_id.clone(), schedule).is_some() {
+            return Err(invalid(
+                field("account_id"),
+                format!("duplicate account {}", account.account_id),
+            ));
+        }
+    }
+    Ok(schedules)
+}
+
 /// The allocator's request from the contract's, checked field by field.
 pub fn allocation_request(request: &proto::AllocateRequest) -> Result<AllocationRequest, InputError> {
     let currency = currency_of("total_daily_budget", request.total_daily_budget.as_ref())?;
@@ -158,6 +197,7 @@ pub fn allocation_request(request: &proto::AllocateRequest) -> Result<Allocation
         currency,
         constraints,
         seed: request.seed,
+        reporting_delays: reporting_delays(&request.reporting_delays)?,
     };
     adloop_allocator::validate_request(&allocation_request)?;
     Ok(allocation_request)
@@ -184,6 +224,7 @@ pub fn score_request(request: &proto::ScoreRequest) -> Result<AllocationRequest,
             max_change_fraction: DEFAULT_MAX_CHANGE_FRACTION,
         },
         seed: 0,
+        reporting_delays: BTreeMap::new(),
     };
     adloop_allocator::validate_request(&allocation_request)?;
     Ok(allocation_request)
@@ -318,6 +359,22 @@ impl From<&AllocationRequest> for proto::AllocateRequest {
                 max_change_fraction: request.constraints.max_change_fraction,
             }),
             seed: request.seed,
+            reporting_delays: request
+                .reporting_delays
+                .iter()
+                .map(|(account_id, schedule)| proto::AccountReportingDelay {
+                    account_id: account_id.clone(),
+                    components: schedule
+                        .components
+                        .iter()
+                        .map(|component| proto::ReportingDelayComponent {
+                            share: component.share,
+                            min_hours: component.min_hours,
+                            max_hours: component.max_hours,
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 }

@@ -62,5 +62,6 @@ pub fn account_like_request(ad_count: usize, seed: u64) -> AllocationRequest {
             max_change_fraction: 0.5,
         },
         seed: 1,
+        reporting_delays: Default::default(),
     }
 }

@@ -1,4 +1,6 @@
-use adloop_allocator::{AllocatorConfig, Decision, Prior, RecentWindow, allocate};
+use adloop_allocator::{
+    AdIds, AdInput, AllocatorConfig, Decision, DelayComponent, Prior, RecentWindow, ReportingDelay, allocate,
+};
 use adloop_money::MinorUnits;
 
 use crate::fixtures::*;
@@ -98,6 +100,89 @@ fn recent_spend_is_not_counted_against_conversions_that_have_not_been_reported_y
         fresh_roas > settled_roas,
         "fresh {fresh_roas} vs settled {settled_roas}"
     );
+}
+
+#[test]
+fn an_accounts_own_reporting_schedule_replaces_the_configured_one_for_its_ads_only() {
+    // Two accounts with the same two ads: a settled one and one whose clicks all came in the last four days.
+    // The request says the second account reports most conversions in the second week (as its own reports
+    // showed), so its fresh ad has had far fewer of its conversions reported than the configured schedule
+    // (everything within a week) expects, and is read as better than the same ad in the first account.
+    let settled_ad = |account: &str, id: &str| AdInput {
+        ids: AdIds {
+            account_id: account.into(),
+            ..ad(id, 50_000, 500, 10, 50_000, 50_000, 400.0).ids
+        },
+        recent: Some(RecentWindow {
+            hours: 72.0,
+            ..RecentWindow::default()
+        }),
+        ..ad(id, 50_000, 500, 10, 50_000, 50_000, 400.0)
+    };
+    let fresh_ad = |account: &str, id: &str| AdInput {
+        ids: AdIds {
+            account_id: account.into(),
+            ..ad(id, 50_000, 500, 4, 50_000, 20_000, 96.0).ids
+        },
+        ..ad(id, 50_000, 500, 4, 50_000, 20_000, 96.0)
+    };
+    let ads = vec![
+        settled_ad("act_1", "settled-1"),
+        fresh_ad("act_1", "fresh-1"),
+        settled_ad("act_2", "settled-2"),
+        fresh_ad("act_2", "fresh-2"),
+    ];
+    let mut late_account = request(ads.clone(), 40_000);
+    late_account.reporting_delays.insert(
+        "act_2".into(),
+        ReportingDelay {
+            components: vec![
+                DelayComponent {
+                    share: 0.2,
+                    min_hours: 0.0,
+                    max_hours: 24.0,
+                },
+                DelayComponent {
+                    share: 0.8,
+                    min_hours: 168.0,
+                    max_hours: 336.0,
+                },
+            ],
+        },
+    );
+    let config = AllocatorConfig::default();
+    let with_own_schedule = allocate(&late_account, &config).unwrap();
+    let on_configured_schedule = allocate(&request(ads, 40_000), &config).unwrap();
+    let roas = |allocation: &adloop_allocator::Allocation, index: usize| allocation.recommendations[index].roas.mean;
+    assert!(
+        roas(&with_own_schedule, 3) > 1.5 * roas(&with_own_schedule, 1),
+        "the late account's fresh ad {} vs the same ad in the other account {}",
+        roas(&with_own_schedule, 3),
+        roas(&with_own_schedule, 1)
+    );
+    assert!(
+        (roas(&on_configured_schedule, 3) - roas(&on_configured_schedule, 1)).abs()
+            < 0.05 * roas(&on_configured_schedule, 1),
+        "without the account's schedule both accounts read alike"
+    );
+}
+
+#[test]
+fn a_bad_account_schedule_is_refused_naming_the_account_and_field() {
+    let mut bad = request(ten_unequal_ads(), 100_000);
+    bad.reporting_delays.insert(
+        "act_9".into(),
+        ReportingDelay {
+            components: vec![DelayComponent {
+                share: 1.0,
+                min_hours: 48.0,
+                max_hours: 24.0,
+            }],
+        },
+    );
+    let error = allocate(&bad, &AllocatorConfig::default()).unwrap_err();
+    assert_eq!(error.field, "reporting_delays[act_9].components[0].max_hours");
+    assert_eq!(error.rule, "must not be below min_hours");
 }
 
 #[test]

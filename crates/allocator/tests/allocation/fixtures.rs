@@ -60,6 +60,7 @@ pub fn request(ads: Vec<AdInput>, total_cents: i64) -> AllocationRequest {
             max_change_fraction: 0.5,
         },
         seed: 42,
+        reporting_delays: Default::default(),
     }
 }
 

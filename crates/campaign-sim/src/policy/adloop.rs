@@ -3,11 +3,11 @@
 //! (each opts in), and both learners' priors added to every request, as ml-service does (`adloop-priors-off`
 //! runs the allocator alone).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use adloop_allocator::{
     AdIds, AdInput, AdStatus as AllocatorAdStatus, AllocationConstraints, AllocationRequest, AllocatorConfig, Prior,
-    RecentWindow, allocate,
+    RecentWindow, ReportingDelay, allocate,
 };
 use adloop_cross_learner::{
     PatternQuerySettings, PatternStore, StoreConfig, add_cross_learner_priors, record_shared_event,
@@ -17,7 +17,7 @@ use adloop_learner::{
 };
 use adloop_money::MinorUnits;
 
-use super::{HiddenTruths, Policy, PolicyError};
+use super::{AccountDelayEstimates, HiddenTruths, Policy, PolicyError};
 use crate::observation::{AdStatus, Observation};
 
 /// Hours covered by the observation's recent window.
@@ -33,6 +33,8 @@ pub struct Adloop {
     learning: Option<PolicyLearning>,
     /// Give every ad a prior from its hidden truths instead (the bounds, not policies).
     priors_from_truth: Option<TruthPriors>,
+    /// Each account's reporting delays, as its own observations show them.
+    account_delays: AccountDelayEstimates,
 }
 
 /// Which hidden rates the bounds give as priors.
@@ -103,6 +105,7 @@ impl Adloop {
             seed,
             max_change_fraction: super::DEFAULT_MAX_CHANGE_FRACTION,
             priors_from_truth: None,
+            account_delays: AccountDelayEstimates::default(),
             learning: Some(PolicyLearning {
                 learner: InstantLearner::new(LearnerConfig::default()),
                 feed: DeliveryFeed::default(),
@@ -127,10 +130,11 @@ impl Adloop {
         self.learning.as_ref().map(|learning| &learning.learner)
     }
 
-    /// The allocation request for `observation` with the priors both learners give now, without teaching
-    /// them anything (what the next decision would allocate from, for tests and parity checks).
+    /// The allocation request for `observation` with the priors both learners give now and the reporting
+    /// delays estimated so far, without teaching them or the estimates anything (what the next decision would allocate from, for tests and parity checks).
     pub fn request_with_priors(&self, observation: &Observation) -> AllocationRequest {
         let mut request = allocation_request(observation, self.seed, self.max_change_fraction);
+        request.reporting_delays = self.account_delays.schedules(&self.config);
         if let Some(learning) = &self.learning {
             learning.add_priors(&mut request);
         }
@@ -160,23 +164,35 @@ pub fn delivery_totals(observation: &Observation, max_features: usize) -> Vec<De
 }
 
 /// The learner's updates since the last observation `feed` saw, as the `adloop` policy applies them (and as
-/// a client of ml-service would send them).
+/// a client of ml-service would send them): clicks mature on their account's schedule in
+/// `account_schedules`, or on `default_schedule`.
 pub fn learning_updates(
     feed: &mut DeliveryFeed,
     observation: &Observation,
-    reporting_delay: &adloop_allocator::ReportingDelay,
+    account_schedules: &BTreeMap<String, ReportingDelay>,
+    default_schedule: &ReportingDelay,
     max_features: usize,
 ) -> Vec<adloop_learner::LearningUpdate> {
     feed.updates(
         delivery_totals(observation, max_features),
         f64::from(observation.hour),
-        |age_hours| reporting_delay.reported_share_at(age_hours),
+        |account_id, age_hours| {
+            account_schedules
+                .get(account_id)
+                .unwrap_or(default_schedule)
+                .reported_share_at(age_hours)
+        },
     )
 }
 
 impl PolicyLearning {
     /// Teaches both learners what changed since the last decision, ad by ad in launch order.
-    fn learn_from(&mut self, observation: &Observation, reporting_delay: &adloop_allocator::ReportingDelay) {
+    fn learn_from(
+        &mut self,
+        observation: &Observation,
+        account_schedules: &BTreeMap<String, ReportingDelay>,
+        default_schedule: &ReportingDelay,
+    ) {
         let max_features = self.learner.config().max_features_per_event;
         let account_of: HashMap<&str, &str> = observation
             .ads
@@ -185,7 +201,13 @@ impl PolicyLearning {
             .collect();
         self.sharing_accounts
             .extend(account_of.values().map(|account| (*account).to_owned()));
-        for update in learning_updates(&mut self.feed, observation, reporting_delay, max_features) {
+        for update in learning_updates(
+            &mut self.feed,
+            observation,
+            account_schedules,
+            default_schedule,
+            max_features,
+        ) {
             self.learner.apply(&update);
             let Some(account_id) = account_of.get(update.ad_id.as_str()) else {
                 continue;
@@ -265,6 +287,7 @@ pub fn allocation_request(observation: &Observation, seed: u64, max_change_fract
             .wrapping_mul(1_000_003)
             .wrapping_add(u64::from(observation.hour))
             .max(1),
+        reporting_delays: Default::default(),
     }
 }
 
@@ -296,8 +319,10 @@ impl Policy for Adloop {
         if let Some(which) = self.priors_from_truth {
             add_true_rate_priors(&mut request, hidden.true_rates, which);
         }
+        self.account_delays.record(observation);
+        request.reporting_delays = self.account_delays.schedules(&self.config);
         if let Some(learning) = &mut self.learning {
-            learning.learn_from(observation, &self.config.reporting_delay);
+            learning.learn_from(observation, &request.reporting_delays, &self.config.reporting_delay);
             learning.add_priors(&mut request);
         }
         let allocation = allocate(&request, &self.config).map_err(|error| PolicyError::Failed {

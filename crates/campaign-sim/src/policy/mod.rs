@@ -1,12 +1,14 @@
 //! Budget allocation policies. A policy sees an [`Observation`] (what a real allocator could know) and returns
 //! one daily budget per observed ad. Only the oracle also reads the hidden truths, through [`HiddenTruths`].
 
+mod account_delays;
 mod adloop;
 mod oracle;
 mod seed_v1;
 mod ts_basic;
 mod uniform;
 
+pub use account_delays::AccountDelayEstimates;
 pub use adloop::{Adloop, allocation_request, delivery_totals, learning_updates};
 pub use oracle::{LimitedOracle, Oracle};
 pub use seed_v1::SeedV1;
@@ -170,6 +172,7 @@ pub(crate) fn observed_ad_for_tests(ad_id: &str, current_daily_budget: i64) -> c
         conversions: 0,
         conversion_value: MinorUnits::ZERO,
         last_72_hours: WindowStats::default(),
+        daily: Vec::new(),
         frequency: 0.0,
         features: Default::default(),
     }

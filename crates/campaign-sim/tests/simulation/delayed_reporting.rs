@@ -87,3 +87,34 @@ fn the_trailing_window_credits_conversions_to_their_clicks_not_to_the_report() {
         "lifetime conversions are reported"
     );
 }
+
+#[test]
+fn daily_insights_credit_conversions_to_their_day_and_grow_as_reports_arrive() {
+    let scenario = Scenario::from_toml(LATE_REPORTING_SCENARIO).unwrap();
+    let mut world = World::new(&scenario, 11);
+    let day_zero_conversions = |world: &World| {
+        world.observation().ads[0]
+            .daily
+            .iter()
+            .find(|insights| insights.day == 0)
+            .map(|insights| insights.conversions)
+    };
+    // Day 0's clicks are in, its conversions (48–72 h late) are not.
+    for _ in 0..4 {
+        world.advance();
+    }
+    assert_eq!(day_zero_conversions(&world), Some(0));
+    let mut counts = Vec::new();
+    for _ in 0..16 {
+        world.advance();
+        counts.push(day_zero_conversions(&world).unwrap());
+    }
+    assert!(counts.windows(2).all(|pair| pair[0] <= pair[1]), "{counts:?}");
+    assert!(counts[0] < *counts.last().unwrap(), "{counts:?}");
+    let observed = &world.observation().ads[0];
+    // Every reported conversion sits on a day within the window (10 days < four weeks).
+    let by_day: u64 = observed.daily.iter().map(|insights| insights.conversions).sum();
+    assert_eq!(by_day, observed.conversions);
+    let clicks_by_day: u64 = observed.daily.iter().map(|insights| insights.clicks).sum();
+    assert_eq!(clicks_by_day, observed.clicks);
+}

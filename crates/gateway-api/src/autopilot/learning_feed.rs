@@ -70,7 +70,7 @@ pub fn delivery_updates(
         conversions: ad.lifetime.conversions,
     });
     let reporting_delay = ReportingDelay::default();
-    feed.updates(totals, clock_unix as f64 / 3600.0, |age_hours| {
+    feed.updates(totals, clock_unix as f64 / 3600.0, |_account_id, age_hours| {
         reporting_delay.reported_share_at(age_hours)
     })
 }

@@ -154,6 +154,7 @@ pub fn allocation_request(
             max_change_fraction: terms.max_change_fraction,
         },
         seed: terms.seed.max(1),
+        reporting_delays: Default::default(),
     }
 }
 

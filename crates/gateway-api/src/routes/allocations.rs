@@ -139,6 +139,7 @@ pub fn allocation_request(body: &AllocationBody) -> Result<AllocationRequest, Se
             max_change_fraction: constraints.map_or(0.0, |constraints| constraints.max_change_fraction),
         },
         seed: body.seed,
+        reporting_delays: Default::default(),
     })
 }
 

@@ -67,6 +67,7 @@ pub fn allocation_request(ads: Vec<proto::AdState>, total: i64) -> proto::Alloca
             max_change_fraction: 0.5,
         },
         seed: 0,
+        reporting_delays: Default::default(),
     };
     proto::AllocateRequest {
         ads,

@@ -349,7 +349,8 @@ async fn ml_service_matches_the_adloop_policy(scenario_name: &str, seed: u64, da
     let mut world = campaign_sim::World::new(&scenario, seed);
     let mut policy = campaign_sim::policy::Adloop::new(seed);
     let mut client_feed = adloop_learner::DeliveryFeed::default();
-    let reporting_delay = adloop_allocator::AllocatorConfig::default().reporting_delay;
+    let allocator_config = adloop_allocator::AllocatorConfig::default();
+    let mut account_delays = campaign_sim::policy::AccountDelayEstimates::default();
     let mut sharing_accounts = std::collections::BTreeSet::new();
     let mut cross_learner_priors_seen = 0;
     for day in 0..days {
@@ -367,29 +368,37 @@ async fn ml_service_matches_the_adloop_policy(scenario_name: &str, seed: u64, da
             }
         }
         let true_roas = vec![1.0; observation.ads.len()];
-        let events: Vec<proto::LearningEvent> =
-            campaign_sim::policy::learning_updates(&mut client_feed, &observation, &reporting_delay, 64)
-                .into_iter()
-                .enumerate()
-                .map(|(index, update)| proto::LearningEvent {
-                    event_id: format!("day-{day}-{index}"),
-                    ids: Some(proto::AdIds {
-                        account_id: account_of[&update.ad_id].clone(),
-                        ad_id: update.ad_id.clone(),
-                        ..proto::AdIds::default()
-                    }),
-                    creative_features: update
-                        .features
-                        .iter()
-                        .map(|(name, value)| (name.to_owned(), value))
-                        .collect(),
-                    impressions: update.impressions,
-                    clicks: update.clicks,
-                    matured_clicks: update.matured_clicks,
-                    conversions: update.conversions,
-                    ..proto::LearningEvent::default()
-                })
-                .collect();
+        // The client estimates each account's reporting delays as the policy does, and sends them along.
+        account_delays.record(&observation);
+        let account_schedules = account_delays.schedules(&allocator_config);
+        let events: Vec<proto::LearningEvent> = campaign_sim::policy::learning_updates(
+            &mut client_feed,
+            &observation,
+            &account_schedules,
+            &allocator_config.reporting_delay,
+            64,
+        )
+        .into_iter()
+        .enumerate()
+        .map(|(index, update)| proto::LearningEvent {
+            event_id: format!("day-{day}-{index}"),
+            ids: Some(proto::AdIds {
+                account_id: account_of[&update.ad_id].clone(),
+                ad_id: update.ad_id.clone(),
+                ..proto::AdIds::default()
+            }),
+            creative_features: update
+                .features
+                .iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+            impressions: update.impressions,
+            clicks: update.clicks,
+            matured_clicks: update.matured_clicks,
+            conversions: update.conversions,
+            ..proto::LearningEvent::default()
+        })
+        .collect();
         client.record_event(proto::RecordEventRequest { events }).await.unwrap();
         let simulated = campaign_sim::Policy::decide(
             &mut policy,
@@ -408,7 +417,10 @@ async fn ml_service_matches_the_adloop_policy(scenario_name: &str, seed: u64, da
             .flat_map(|ad| &ad.priors)
             .filter(|prior| prior.source == adloop_cross_learner::CROSS_LEARNER_SOURCE)
             .count();
-        let request = campaign_sim::policy::allocation_request(&observation, seed, 0.5);
+        let request = adloop_allocator::AllocationRequest {
+            reporting_delays: account_schedules,
+            ..campaign_sim::policy::allocation_request(&observation, seed, 0.5)
+        };
         let served = client
             .allocate(proto::AllocateRequest::from(&request))
             .await

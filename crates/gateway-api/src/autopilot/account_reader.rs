@@ -1,10 +1,12 @@
 //! Reads an ad account through the Graph API as a cycle needs it: its currency and minimum budget, its ads
 //! with their ad sets' budgets and their creative features (ad labels `feature:<name>`, the platform's tags),
-//! and each ad's delivery (lifetime and recent) from insights. Parsing is pure
+//! each ad's delivery (lifetime and recent) from insights, and the account's conversions by day over the last
+//! four weeks (how they mature between cycles is how the account's reporting delays are learned). Parsing is pure
 //! (`parse_*`), the requests are paged and bounded.
 
 use std::collections::{BTreeMap, HashMap};
 
+use adloop_allocator::DailyConversionReport;
 use adloop_money::{Currency, GraphAmount, MinorUnits};
 use adloop_service_kit::calendar::{CivilDate, days_from_civil};
 use serde_json::Value;
@@ -65,6 +67,9 @@ pub struct AccountSnapshot {
     pub minimum_daily_budget: MinorUnits,
     /// The account's active ads (effective status ACTIVE), in the Graph API's order.
     pub ads: Vec<ObservedAd>,
+    /// The account's conversions per day over the last 28 days (yesterday the newest), each credited to its
+    /// click's day and counted as far as reported now; days are counted from 1970-01-01.
+    pub daily_conversions: Vec<DailyConversionReport>,
 }
 
 /// A Graph count (`"1234"`; Meta writes numbers in insights as strings).
@@ -223,6 +228,40 @@ async fn delivery_by_ad(
         .collect())
 }
 
+/// Days of conversions read for the reporting-delay estimate: Meta's `last_28d`, the longest attribution
+/// window Meta has offered.
+const DAILY_CONVERSIONS_PRESET: &str = "last_28d";
+
+/// One row of account-level insights with `time_increment=1`: its day (`date_start`, `YYYY-MM-DD`) and its
+/// conversions; `None` for a row without a readable date.
+pub fn parse_daily_conversions(row: &Value) -> Option<DailyConversionReport> {
+    let date = CivilDate::parse(row["date_start"].as_str()?)?;
+    Some(DailyConversionReport {
+        day: u32::try_from(days_from_civil(date)).ok()?,
+        conversions: conversion_action_value(&row["actions"]).map_or(0, parse_count),
+    })
+}
+
+/// The account's conversions by day over [`DAILY_CONVERSIONS_PRESET`].
+async fn daily_conversions(
+    graph: &GraphClient,
+    account_id: &str,
+) -> Result<Vec<DailyConversionReport>, AccountReadError> {
+    let params = [
+        ("level", "account".to_owned()),
+        ("fields", "actions".to_owned()),
+        ("time_increment", "1".to_owned()),
+        ("date_preset", DAILY_CONVERSIONS_PRESET.to_owned()),
+    ];
+    // 28 rows; a bound well above it guards against an answer that never ends.
+    let rows = read_all_pages(graph, &format!("{account_id}/insights"), &params, 100)
+        .await?
+        .ok_or_else(|| AccountReadError::Malformed {
+            what: format!("{account_id} daily insights (more than 100 rows)"),
+        })?;
+    Ok(rows.iter().filter_map(parse_daily_conversions).collect())
+}
+
 /// The account as a cycle needs it. `recent_date_preset` is Meta's `last_Nd` preset of the recent window.
 pub async fn read_account(
     graph: &GraphClient,
@@ -278,6 +317,7 @@ pub async fn read_account(
         .collect();
     let lifetime = delivery_by_ad(graph, account_id, "maximum", currency, max_ads).await?;
     let recent = delivery_by_ad(graph, account_id, recent_date_preset, currency, max_ads).await?;
+    let daily_conversions = daily_conversions(graph, account_id).await?;
     let ads = ad_rows
         .iter()
         .filter_map(|row| {
@@ -299,6 +339,7 @@ pub async fn read_account(
         currency,
         minimum_daily_budget,
         ads,
+        daily_conversions,
     })
 }
 
@@ -322,6 +363,21 @@ mod tests {
             BTreeMap::from([("duration".to_owned(), 0.5), ("testimonial".to_owned(), 1.0)])
         );
         assert!(features_from_labels(&json!(null)).is_empty());
+    }
+
+    #[test]
+    fn a_daily_insights_row_becomes_its_days_conversions() {
+        let row = json!({
+            "date_start": "2026-12-01",
+            "date_stop": "2026-12-01",
+            "actions": [{"action_type": "link_click", "value": "40"}, {"action_type": "purchase", "value": "7"}],
+        });
+        let report = parse_daily_conversions(&row).unwrap();
+        assert_eq!(report.conversions, 7);
+        assert_eq!(i64::from(report.day) * 86_400, parse_graph_time("2026-12-01T00:00:00+0000").unwrap());
+        let without_purchases = json!({"date_start": "2026-12-02", "date_stop": "2026-12-02"});
+        assert_eq!(parse_daily_conversions(&without_purchases).unwrap().conversions, 0);
+        assert_eq!(parse_daily_conversions(&json!({"actions": []})), None);
     }
 
     #[test]

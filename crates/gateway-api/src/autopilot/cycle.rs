@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use adloop_allocator::ReportingDelay;
+use adloop_learner::DeliveryFeed;
 use adloop_money::MinorUnits;
 use adloop_proto::ml::v1 as proto;
 use serde_json::{Value, json};
@@ -10,8 +12,10 @@ use sqlx::PgPool;
 
 use super::account_reader::{AccountReadError, read_account};
 use super::account_settings::{self, AutopilotMode};
+use super::cycle_memory::{self, CycleMemory};
 use super::learning_feed;
 use super::plan::{self, AllocatedAd, AllocationTerms};
+use super::reporting_delays;
 use super::runs::{self, ClaimedRun, RunOutcome};
 use super::settings::AutopilotSettings;
 use crate::executor::graph_client::GraphClient;
@@ -79,10 +83,23 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
             .await?
             .map_or(current_total, MinorUnits),
     };
+    let reporting_delay = if context.settings.estimate_reporting_delays {
+        reporting_delays::account_schedule(
+            &context.pool,
+            &run.tenant_id,
+            &run.ad_account_id,
+            run.cycle_slot,
+            run.clock_unix,
+            &snapshot,
+        )
+        .await?
+    } else {
+        ReportingDelay::default()
+    };
     // Before allocating, so the allocation's priors already know what the account delivered since.
     let learning_started = std::time::Instant::now();
     let learning_events_sent = if context.settings.learn_from_delivery {
-        teach_the_learner(context, run, &snapshot).await?
+        teach_the_learner(context, run, &snapshot, &reporting_delay).await?
     } else {
         0
     };
@@ -102,7 +119,12 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         recent_window_hours: f64::from(context.settings.recent_window_days) * 24.0,
         seed: u64::try_from(run.cycle_slot).unwrap_or(1),
     };
-    let request = plan::allocation_request(&run.ad_account_id, &snapshot, run.clock_unix, terms);
+    let mut request = plan::allocation_request(&run.ad_account_id, &snapshot, run.clock_unix, terms);
+    if context.settings.estimate_reporting_delays {
+        request
+            .reporting_delays
+            .insert(run.ad_account_id.clone(), reporting_delay.clone());
+    }
     let allocation_started = std::time::Instant::now();
     let response = context
         .ml_service
@@ -166,6 +188,7 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         "current_total_daily_budget": current_total.get(),
         "max_change_fraction": terms.max_change_fraction,
         "learning_events_sent": learning_events_sent,
+        "reporting_delay": reporting_delays::summary_of(&reporting_delay),
         // The learner's events committed, then the allocation that already used them (read your writes).
         "learned_in_ms": learned_in_ms,
         "allocated_in_ms": allocated_in_ms,
@@ -182,13 +205,21 @@ async fn teach_the_learner(
     context: &CycleContext,
     run: &ClaimedRun,
     snapshot: &super::account_reader::AccountSnapshot,
+    reporting_delay: &ReportingDelay,
 ) -> Result<usize, CycleError> {
-    let stored = learning_feed::load(&context.pool, &run.tenant_id, &run.ad_account_id).await?;
+    let stored: Option<(i64, DeliveryFeed)> =
+        cycle_memory::load(&context.pool, CycleMemory::LearningFeed, &run.tenant_id, &run.ad_account_id).await?;
     if stored.as_ref().is_some_and(|(slot, _)| *slot >= run.cycle_slot) {
         return Ok(0);
     }
     let mut feed = stored.map(|(_, feed)| feed).unwrap_or_default();
-    let updates = learning_feed::delivery_updates(&mut feed, &run.ad_account_id, snapshot, run.clock_unix);
+    let updates = learning_feed::delivery_updates(
+        &mut feed,
+        &run.ad_account_id,
+        snapshot,
+        run.clock_unix,
+        reporting_delay,
+    );
     let events = learning_feed::learning_events(
         &updates,
         snapshot,
@@ -205,7 +236,15 @@ async fn teach_the_learner(
             .await
             .map_err(|status| CycleError::Learning(format!("{:?}: {}", status.code(), status.message())))?;
     }
-    learning_feed::store(&context.pool, &run.tenant_id, &run.ad_account_id, run.cycle_slot, &feed).await?;
+    cycle_memory::store(
+        &context.pool,
+        CycleMemory::LearningFeed,
+        &run.tenant_id,
+        &run.ad_account_id,
+        run.cycle_slot,
+        &feed,
+    )
+    .await?;
     Ok(events.len())
 }
 

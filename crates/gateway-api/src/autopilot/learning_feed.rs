@@ -1,64 +1,25 @@
 //! What a cycle teaches ml-service's instant learner: each ad's impressions, clicks, matured clicks and
 //! reported conversions since the account's previous cycle, read from insights' lifetime totals by the
 //! learner library's `DeliveryFeed` (clicks count as conversion trials only once their conversions could have
-//! been reported, by the allocator's reporting-delay model). The feed's memory is kept per account in
-//! Postgres; events carry ids of the cycle, so a rerun teaches nothing twice.
+//! been reported, on the account's reporting-delay schedule). The feed's memory is kept per account in
+//! Postgres (`cycle_memory`); events carry ids of the cycle, so a rerun teaches nothing twice.
 
 use std::collections::BTreeMap;
 
 use adloop_allocator::ReportingDelay;
 use adloop_learner::{DeliveryFeed, DeliveryTotals, EncodedFeatures, LearningUpdate};
 use adloop_proto::ml::v1 as proto;
-use sqlx::PgPool;
 
 use super::account_reader::AccountSnapshot;
 
-/// The account's feed as the last cycle left it, and that cycle's slot.
-pub async fn load(
-    pool: &PgPool,
-    tenant_id: &str,
-    ad_account_id: &str,
-) -> Result<Option<(i64, DeliveryFeed)>, sqlx::Error> {
-    let row: Option<(i64, serde_json::Value)> = sqlx::query_as(
-        "SELECT cycle_slot, feed FROM autopilot_learning_feeds WHERE tenant_id = $1 AND ad_account_id = $2",
-    )
-    .bind(tenant_id)
-    .bind(ad_account_id)
-    .fetch_optional(pool)
-    .await?;
-    // A feed that no longer reads (an older shape) starts afresh: its ads are read as new.
-    Ok(row.map(|(slot, feed)| (slot, serde_json::from_value(feed).unwrap_or_default())))
-}
-
-pub async fn store(
-    pool: &PgPool,
-    tenant_id: &str,
-    ad_account_id: &str,
-    cycle_slot: i64,
-    feed: &DeliveryFeed,
-) -> Result<(), sqlx::Error> {
-    let feed = serde_json::to_value(feed).unwrap_or_default();
-    sqlx::query(
-        "INSERT INTO autopilot_learning_feeds (tenant_id, ad_account_id, cycle_slot, feed) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (tenant_id, ad_account_id) DO UPDATE
-             SET cycle_slot = EXCLUDED.cycle_slot, feed = EXCLUDED.feed, updated_at = now()
-         WHERE autopilot_learning_feeds.cycle_slot < EXCLUDED.cycle_slot",
-    )
-    .bind(tenant_id)
-    .bind(ad_account_id)
-    .bind(cycle_slot)
-    .bind(feed)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// The updates since the feed's last reading, from the snapshot's lifetime totals at `clock_unix`.
+/// The updates since the feed's last reading, from the snapshot's lifetime totals at `clock_unix`, clicks
+/// maturing on the account's `reporting_delay`.
 pub fn delivery_updates(
     feed: &mut DeliveryFeed,
     account_id: &str,
     snapshot: &AccountSnapshot,
     clock_unix: i64,
+    reporting_delay: &ReportingDelay,
 ) -> Vec<LearningUpdate> {
     let totals = snapshot.ads.iter().map(|ad| DeliveryTotals {
         ad_id: ad.ad_id.clone(),
@@ -69,7 +30,6 @@ pub fn delivery_updates(
         clicks: ad.lifetime.clicks.min(ad.lifetime.impressions),
         conversions: ad.lifetime.conversions,
     });
-    let reporting_delay = ReportingDelay::default();
     feed.updates(totals, clock_unix as f64 / 3600.0, |_account_id, age_hours| {
         reporting_delay.reported_share_at(age_hours)
     })
@@ -141,6 +101,7 @@ mod tests {
             currency: Currency::parse("USD").unwrap(),
             minimum_daily_budget: MinorUnits(100),
             ads: Vec::new(),
+            daily_conversions: Vec::new(),
         };
         let with = learning_events(&[delivered(2.0)], &snapshot, "act_1", 5, 0, true);
         assert_eq!((with[0].conversions, with[0].matured_clicks), (2.0, 8.0));

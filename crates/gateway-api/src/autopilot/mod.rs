@@ -8,9 +8,11 @@
 pub mod account_reader;
 pub mod account_settings;
 pub mod cycle;
+pub mod cycle_memory;
 pub mod learning_feed;
 pub mod metrics;
 pub mod plan;
+pub mod reporting_delays;
 pub mod runs;
 pub mod service;
 pub mod settings;

@@ -319,6 +319,7 @@ mod tests {
             currency: usd(),
             minimum_daily_budget: MinorUnits(100),
             ads,
+            daily_conversions: Vec::new(),
         }
     }
 

@@ -26,6 +26,10 @@ pub struct AutopilotSettings {
     /// With that delivery, the conversions insights report. Off where capi-relay forwards conversions that
     /// name their ad to the learner (its `learning.enabled`): each conversion would be learned twice.
     pub conversions_from_delivery: bool,
+    /// Each cycle reads the account's conversions by day and learns its reporting delays from how they
+    /// grow between cycles; the allocator and the learner's matured clicks then use the account's own
+    /// schedule instead of the configured one.
+    pub estimate_reporting_delays: bool,
 }
 
 impl AutopilotSettings {

@@ -34,8 +34,12 @@ struct AutopilotStack {
 /// meta-sim three simulated days in, ml-service, and a gateway running the executor and the autopilot on
 /// meta-sim's clock.
 async fn spawn_autopilot_stack() -> AutopilotStack {
+    spawn_autopilot_stack_on("stationary-10").await
+}
+
+async fn spawn_autopilot_stack_on(scenario: &str) -> AutopilotStack {
     adloop_telemetry::init_telemetry_for_tests();
-    let meta_sim_url = spawn_manual_meta_sim("stationary-10", &[]).await;
+    let meta_sim_url = spawn_manual_meta_sim(scenario, &[]).await;
     advance_simulated_hours(&meta_sim_url, 72.0).await;
     let database = TestDatabase::create().await;
     let ml_service = spawn_ml_service(&database).await;
@@ -252,6 +256,47 @@ async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle
     assert_eq!(other_runs["runs"], json!([]));
     let (_, other_accounts) = call(gateway, &other_key, "GET", "/v1/accounts", None).await;
     assert_eq!(other_accounts["accounts"], json!([]));
+}
+
+#[tokio::test]
+async fn an_account_whose_purchases_report_in_the_second_week_has_its_reporting_delays_learned() {
+    // Half of late-reporting's purchases are reported 7–14 days after the click; the default schedule says
+    // everything is in within a week.
+    let stack = spawn_autopilot_stack_on("late-reporting").await;
+    let gateway = &stack.gateway;
+    let (status, stored) = call(
+        gateway,
+        gateway.api_key(),
+        "POST",
+        &format!("/v1/accounts/{ACCOUNT}/autopilot"),
+        Some(json!({ "enabled": true, "mode": "dry_run", "interval_seconds": 86_400 })),
+    )
+    .await;
+    assert_eq!(status, 200, "{stored}");
+    runs_when(gateway, |runs| runs.first().is_some_and(finished)).await;
+    let cycles = 17;
+    for cycle in 2..=cycles {
+        advance_simulated_hours(&stack.meta_sim_url, 24.0).await;
+        runs_when(gateway, |runs| runs.len() == cycle && finished(&runs[0])).await;
+    }
+    let runs = runs_when(gateway, |_| true).await;
+    assert!(runs.iter().all(|run| run["state"] == "completed"), "{runs:?}");
+    let learned = &runs[0]["summary"]["reporting_delay"];
+    let within_a_week = learned["reported_within_7_days"].as_f64().unwrap();
+    let within_two_weeks = learned["reported_within_14_days"].as_f64().unwrap();
+    assert!(
+        (0.3..0.75).contains(&within_a_week),
+        "about half reported within a week (the default schedule says all): {learned}"
+    );
+    assert!(within_two_weeks > 0.9, "{learned}");
+    // The estimator's memory is the last cycle's (each cycle recorded its read once).
+    let pool = gateway_pool(&stack.database).await;
+    let (slot,): (i64,) = sqlx::query_as("SELECT cycle_slot FROM autopilot_reporting_delays WHERE ad_account_id = $1")
+        .bind(ACCOUNT)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(slot, runs[0]["cycle_slot"].as_i64().unwrap());
 }
 
 #[tokio::test]

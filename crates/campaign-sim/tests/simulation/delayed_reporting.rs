@@ -118,3 +118,41 @@ fn daily_insights_credit_conversions_to_their_day_and_grow_as_reports_arrive() {
     let clicks_by_day: u64 = observed.daily.iter().map(|insights| insights.clicks).sum();
     assert_eq!(clicks_by_day, observed.clicks);
 }
+
+#[test]
+fn the_late_reporting_worlds_schedule_is_learned_from_its_observations() {
+    let path = format!("{}/../../scenarios/late-reporting.toml", env!("CARGO_MANIFEST_DIR"));
+    let scenario = Scenario::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let truth = adloop_allocator::ReportingDelay {
+        components: scenario
+            .conversion_delay
+            .components
+            .iter()
+            .map(|component| adloop_allocator::DelayComponent {
+                share: component.share,
+                min_hours: component.min_hours,
+                max_hours: component.max_hours,
+            })
+            .collect(),
+    };
+    let config = adloop_allocator::AllocatorConfig::default();
+    let mut world = World::new(&scenario, 3);
+    let mut estimates = campaign_sim::policy::AccountDelayEstimates::default();
+    for _ in 0..30 {
+        world.advance();
+        estimates.record(world.observation());
+    }
+    let schedules = estimates.schedules(&config);
+    let learned = schedules.values().next().unwrap();
+    for age_hours in [24.0, 48.0, 96.0, 168.0, 240.0, 336.0] {
+        let (estimated, true_share) = (learned.reported_share_at(age_hours), truth.reported_share_at(age_hours));
+        assert!(
+            (estimated - true_share).abs() < 0.05,
+            "at {age_hours} h: learned {estimated:.3}, true {true_share:.3}"
+        );
+    }
+    assert!(
+        (config.reporting_delay.reported_share_at(168.0) - truth.reported_share_at(168.0)).abs() > 0.4,
+        "the default schedule is far from this world's"
+    );
+}

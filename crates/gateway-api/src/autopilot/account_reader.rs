@@ -374,7 +374,10 @@ mod tests {
         });
         let report = parse_daily_conversions(&row).unwrap();
         assert_eq!(report.conversions, 7);
-        assert_eq!(i64::from(report.day) * 86_400, parse_graph_time("2026-12-01T00:00:00+0000").unwrap());
+        assert_eq!(
+            i64::from(report.day) * 86_400,
+            parse_graph_time("2026-12-01T00:00:00+0000").unwrap()
+        );
         let without_purchases = json!({"date_start": "2026-12-02", "date_stop": "2026-12-02"});
         assert_eq!(parse_daily_conversions(&without_purchases).unwrap().conversions, 0);
         assert_eq!(parse_daily_conversions(&json!({"actions": []})), None);

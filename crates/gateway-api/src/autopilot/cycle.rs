@@ -207,19 +207,19 @@ async fn teach_the_learner(
     snapshot: &super::account_reader::AccountSnapshot,
     reporting_delay: &ReportingDelay,
 ) -> Result<usize, CycleError> {
-    let stored: Option<(i64, DeliveryFeed)> =
-        cycle_memory::load(&context.pool, CycleMemory::LearningFeed, &run.tenant_id, &run.ad_account_id).await?;
+    let stored: Option<(i64, DeliveryFeed)> = cycle_memory::load(
+        &context.pool,
+        CycleMemory::LearningFeed,
+        &run.tenant_id,
+        &run.ad_account_id,
+    )
+    .await?;
     if stored.as_ref().is_some_and(|(slot, _)| *slot >= run.cycle_slot) {
         return Ok(0);
     }
     let mut feed = stored.map(|(_, feed)| feed).unwrap_or_default();
-    let updates = learning_feed::delivery_updates(
-        &mut feed,
-        &run.ad_account_id,
-        snapshot,
-        run.clock_unix,
-        reporting_delay,
-    );
+    let updates =
+        learning_feed::delivery_updates(&mut feed, &run.ad_account_id, snapshot, run.clock_unix, reporting_delay);
     let events = learning_feed::learning_events(
         &updates,
         snapshot,

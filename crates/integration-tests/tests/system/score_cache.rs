@@ -251,6 +251,8 @@ async fn ml_service_allocates_exactly_as_the_simulators_adloop_policy() {
     let mut world = campaign_sim::World::new(&scenario, 17);
     let true_roas = vec![1.0; world.observation().ads.len()];
     let mut policy = campaign_sim::policy::built_in_policy("adloop", 17).unwrap();
+    // The client estimates the account's reporting delays from the same observations, as the policy does.
+    let mut account_delays = campaign_sim::policy::AccountDelayEstimates::default();
     for _day in 0..3 {
         for _ in 0..24 {
             world.advance();
@@ -266,7 +268,11 @@ async fn ml_service_allocates_exactly_as_the_simulators_adloop_policy() {
                 },
             )
             .unwrap();
-        let request = campaign_sim::policy::allocation_request(&observation, 17, 0.5);
+        account_delays.record(&observation);
+        let request = adloop_allocator::AllocationRequest {
+            reporting_delays: account_delays.schedules(&adloop_allocator::AllocatorConfig::default()),
+            ..campaign_sim::policy::allocation_request(&observation, 17, 0.5)
+        };
         // Twice: the second answer comes from the score cache.
         for _ in 0..2 {
             let served = client

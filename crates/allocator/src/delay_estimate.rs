@@ -77,7 +77,7 @@ impl ReportingDelayEstimator {
         for report in reports {
             let day_start_hour = f64::from(report.day) * HOURS_PER_DAY;
             let age_hours = hour - day_start_hour;
-            if age_hours < HOURS_PER_DAY || age_hours > MAX_TRACKED_AGE_HOURS {
+            if !(HOURS_PER_DAY..=MAX_TRACKED_AGE_HOURS).contains(&age_hours) {
                 continue;
             }
             let cohort = self.cohorts.entry(report.day).or_default();

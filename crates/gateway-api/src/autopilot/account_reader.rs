@@ -68,8 +68,11 @@ pub struct AccountSnapshot {
     /// The account's active ads (effective status ACTIVE), in the Graph API's order.
     pub ads: Vec<ObservedAd>,
     /// The account's conversions per day over the last 28 days (yesterday the newest), each credited to its
-    /// click's day and counted as far as reported now; days are counted from 1970-01-01.
+    /// click's day and counted as far as reported now; days are the account's, counted from 1970-01-01.
     pub daily_conversions: Vec<DailyConversionReport>,
+    /// Hours the account's time zone is ahead of UTC (Meta's `timezone_offset_hours_utc`): its days start
+    /// this much earlier than UTC days.
+    pub timezone_offset_hours: f64,
 }
 
 /// A Graph count (`"1234"`; Meta writes numbers in insights as strings).
@@ -269,7 +272,9 @@ pub async fn read_account(
     recent_date_preset: &str,
     max_ads: usize,
 ) -> Result<AccountSnapshot, AccountReadError> {
-    let account = graph.get(account_id, "currency,min_daily_budget").await?;
+    let account = graph
+        .get(account_id, "currency,min_daily_budget,timezone_offset_hours_utc")
+        .await?;
     if !account.is_success() {
         return Err(AccountReadError::Refused {
             path: account_id.to_owned(),
@@ -340,7 +345,19 @@ pub async fn read_account(
         minimum_daily_budget,
         ads,
         daily_conversions,
+        timezone_offset_hours: parse_timezone_offset_hours(&account.body["timezone_offset_hours_utc"]),
     })
+}
+
+/// `timezone_offset_hours_utc` (a number, e.g. -8 or 5.5; Meta may write it as a string); 0 when missing or
+/// outside the world's offsets (−12 to +14 hours).
+pub fn parse_timezone_offset_hours(value: &Value) -> f64 {
+    let hours = match value {
+        Value::Number(number) => number.as_f64().unwrap_or(0.0),
+        Value::String(text) => text.trim().parse::<f64>().unwrap_or(0.0),
+        _ => 0.0,
+    };
+    if (-12.0..=14.0).contains(&hours) { hours } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -381,6 +398,15 @@ mod tests {
         let without_purchases = json!({"date_start": "2026-12-02", "date_stop": "2026-12-02"});
         assert_eq!(parse_daily_conversions(&without_purchases).unwrap().conversions, 0);
         assert_eq!(parse_daily_conversions(&json!({"actions": []})), None);
+    }
+
+    #[test]
+    fn an_accounts_time_zone_offset_is_read_tolerantly() {
+        assert_eq!(parse_timezone_offset_hours(&json!(-8)), -8.0);
+        assert_eq!(parse_timezone_offset_hours(&json!(5.5)), 5.5);
+        assert_eq!(parse_timezone_offset_hours(&json!("9")), 9.0);
+        assert_eq!(parse_timezone_offset_hours(&json!(null)), 0.0);
+        assert_eq!(parse_timezone_offset_hours(&json!(40)), 0.0);
     }
 
     #[test]

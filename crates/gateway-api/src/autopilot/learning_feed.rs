@@ -102,6 +102,7 @@ mod tests {
             minimum_daily_budget: MinorUnits(100),
             ads: Vec::new(),
             daily_conversions: Vec::new(),
+            timezone_offset_hours: 0.0,
         };
         let with = learning_events(&[delivered(2.0)], &snapshot, "act_1", 5, 0, true);
         assert_eq!((with[0].conversions, with[0].matured_clicks), (2.0, 8.0));

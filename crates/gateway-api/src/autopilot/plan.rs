@@ -320,6 +320,7 @@ mod tests {
             minimum_daily_budget: MinorUnits(100),
             ads,
             daily_conversions: Vec::new(),
+            timezone_offset_hours: 0.0,
         }
     }
 

@@ -26,7 +26,9 @@ pub async fn account_schedule(
     let already_recorded = stored.as_ref().is_some_and(|(slot, _)| *slot >= cycle_slot);
     let mut estimator = stored.map(|(_, estimator)| estimator).unwrap_or_default();
     if !already_recorded {
-        estimator.record_report(clock_unix as f64 / 3600.0, &snapshot.daily_conversions);
+        // The report's days are the account's: its clock, in hours since its own 1970-01-01.
+        let account_hour = clock_unix as f64 / 3600.0 + snapshot.timezone_offset_hours;
+        estimator.record_report(account_hour, &snapshot.daily_conversions);
         cycle_memory::store(
             pool,
             CycleMemory::ReportingDelays,

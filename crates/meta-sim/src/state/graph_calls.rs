@@ -199,6 +199,7 @@ impl SimState {
             (ObjectKind::AdAccount, "currency") => json!(self.scenario.currency.code()),
             (ObjectKind::AdAccount, "account_status") => json!(1),
             (ObjectKind::AdAccount, "timezone_name") => json!("Etc/UTC"),
+            (ObjectKind::AdAccount, "timezone_offset_hours_utc") => json!(0.0),
             (_, "created_time") => {
                 json!(crate::dates::graph_time(self.created_unix(object)))
             }

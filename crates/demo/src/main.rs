@@ -1,5 +1,5 @@
 use adloop_demo::autopilot_client::GatewayTenant;
-use adloop_demo::month::{baselines, render_month_report, run_month};
+use adloop_demo::month::{baselines, render_month_report, run_month, scenario_reporting_shares};
 use adloop_demo::month_html::{escape_html, render_month_html};
 use adloop_demo::month_replay::{ReplayFigures, render_batching_section, replay_month_changes};
 use adloop_demo::report::render_report;
@@ -105,9 +105,11 @@ async fn run_the_month(scenario_path: &str, days: u32, report_path: &str) -> any
         pixel_loss_percent: pixel_loss_percent.min(100),
         run_tag: &run_tag,
     };
-    let result = run_month(&http, &meta_sim_url, &ml_service_url, &tenant, &website, days)
+    let mut result = run_month(&http, &meta_sim_url, &ml_service_url, &tenant, &website, days)
         .await
         .map_err(|error| anyhow::anyhow!("the month failed: {error}"))?;
+    result.true_reporting_shares =
+        Some(scenario_reporting_shares(scenario_path).map_err(|error| anyhow::anyhow!(error))?);
     let baselines = baselines(scenario_path, result.seed, days).map_err(|error| anyhow::anyhow!(error))?;
     let report = render_month_report(&result, &baselines);
     print!("{report}");

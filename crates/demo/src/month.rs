@@ -62,6 +62,34 @@ pub struct MonthResult {
     pub learner_after: Value,
     /// The executor's Graph API requests over the month (reads and writes, batched).
     pub executor_graph_requests: u64,
+    /// Each account's reporting delays as its last cycle had learned them (the run summary's
+    /// `reporting_delay`: shares reported within 1, 7 and 14 days).
+    pub learned_reporting_delays: BTreeMap<String, Value>,
+    /// The scenario's true reporting delays, the same three shares.
+    pub true_reporting_shares: Option<[f64; 3]>,
+}
+
+/// The ages the reports compare reporting delays at: a day, a week, two weeks.
+pub const REPORTING_AGES_HOURS: [f64; 3] = [24.0, 168.0, 336.0];
+
+/// The scenario's reporting delays as the shares reported within [`REPORTING_AGES_HOURS`].
+pub fn scenario_reporting_shares(scenario_path: &str) -> Result<[f64; 3], String> {
+    let text =
+        std::fs::read_to_string(scenario_path).map_err(|error| format!("cannot read {scenario_path}: {error}"))?;
+    let scenario = Scenario::from_toml(&text).map_err(|error| format!("{scenario_path}: {error}"))?;
+    let schedule = adloop_allocator::ReportingDelay {
+        components: scenario
+            .conversion_delay
+            .components
+            .iter()
+            .map(|component| adloop_allocator::DelayComponent {
+                share: component.share,
+                min_hours: component.min_hours,
+                max_hours: component.max_hours,
+            })
+            .collect(),
+    };
+    Ok(REPORTING_AGES_HOURS.map(|age| schedule.reported_share_at(age)))
 }
 
 /// The executor's Graph requests so far (every purpose and mode) from the gateway's `/metrics`.
@@ -254,6 +282,11 @@ pub async fn run_month(
                 record.cycles_failed += 1;
             }
             record.changes_planned += run["changes_planned"].as_i64().unwrap_or(0);
+            if run["summary"]["reporting_delay"].is_object() {
+                result
+                    .learned_reporting_delays
+                    .insert(account.clone(), run["summary"]["reporting_delay"].clone());
+            }
             if let (Some(learned), Some(allocated)) = (
                 run["summary"]["learned_in_ms"].as_f64(),
                 run["summary"]["allocated_in_ms"].as_f64(),
@@ -447,6 +480,36 @@ fn learned_weights(learner: &Value) -> String {
     format!("; weights (CTR/conversions per click): {}", entries.join(", "))
 }
 
+/// What the autopilot learned of each account's reporting delays, beside the scenario's truth.
+fn reporting_delays_line(result: &MonthResult) -> Option<String> {
+    if result.learned_reporting_delays.is_empty() {
+        return None;
+    }
+    let shares = |values: [f64; 3]| format!("{:.2} / {:.2} / {:.2}", values[0], values[1], values[2]);
+    let learned: Vec<String> = result
+        .learned_reporting_delays
+        .iter()
+        .map(|(account, delay)| {
+            let share = |key: &str| delay[key].as_f64().unwrap_or(f64::NAN);
+            format!(
+                "{account} {}",
+                shares([
+                    share("reported_within_1_day"),
+                    share("reported_within_7_days"),
+                    share("reported_within_14_days"),
+                ])
+            )
+        })
+        .collect();
+    let truth = result
+        .true_reporting_shares
+        .map_or(String::new(), |truth| format!("; the world's own {}", shares(truth)));
+    Some(format!(
+        "  reporting delays learned from each account's daily reports (share reported within 1 / 7 / 14 days): {}{truth}",
+        learned.join(", ")
+    ))
+}
+
 pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> String {
     let mut text = String::new();
     let last = result.days.last().cloned().unwrap_or_default();
@@ -547,6 +610,9 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         bias(&result.learner_after, "conversions_per_click"),
         learned_weights(&result.learner_after)
     );
+    if let Some(line) = reporting_delays_line(result) {
+        let _ = writeln!(text, "{line}");
+    }
     let learned: Vec<f64> = result
         .days
         .iter()
@@ -661,6 +727,15 @@ mod tests {
                 ..DayRecord::default()
             }],
             refused_by_guardrail: BTreeMap::from([("max_change_per_step".to_owned(), 2)]),
+            learned_reporting_delays: BTreeMap::from([(
+                "act_1".to_owned(),
+                serde_json::json!({
+                    "reported_within_1_day": 0.46,
+                    "reported_within_7_days": 0.98,
+                    "reported_within_14_days": 1.0,
+                }),
+            )]),
+            true_reporting_shares: Some([0.47, 1.0, 1.0]),
             ..MonthResult::default()
         };
         let report = render_month_report(
@@ -676,5 +751,19 @@ mod tests {
         assert!(report.contains("uniform split (campaign-sim)"), "{report}");
         assert!(report.contains("(adloop +50.0%)"), "{report}");
         assert!(report.contains("max_change_per_step 2"), "{report}");
+        assert!(
+            report.contains("act_1 0.46 / 0.98 / 1.00; the world's own 0.47 / 1.00 / 1.00"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn the_scenarios_reporting_delays_are_read_as_shares_within_a_day_a_week_and_two_weeks() {
+        let scenario = format!("{}/../../scenarios/month.toml", env!("CARGO_MANIFEST_DIR"));
+        let shares = scenario_reporting_shares(&scenario).unwrap();
+        // month.toml: 30% within 6 hours, 40% between 6 and 48 hours, 30% between 2 and 7 days.
+        let within_a_day = 0.30 + 0.40 * 18.0 / 42.0;
+        assert!((shares[0] - within_a_day).abs() < 1e-9, "{shares:?}");
+        assert_eq!(&shares[1..], &[1.0, 1.0]);
     }
 }

@@ -107,6 +107,9 @@ def check_the_page():
         top_row = account_block.locator("tbody tr", has_text=top["ad_id"]).first
         expect(top_row).to_contain_text(f'{top["probability_best"] * 100:.1f}%')
         expect(top_row).to_contain_text(top["reason"][:40])
+        # The account's reporting delays as its autopilot learned them.
+        within_a_week = round(100 * run["summary"]["reporting_delay"]["reported_within_7_days"])
+        expect(account_block).to_contain_text(f"{within_a_week}% within a week")
         page.screenshot(path=f"{SCREENSHOTS}/1-allocation.png", full_page=True)
 
         # Approve the first budget change: it leaves the list, is audited, and reaches meta-sim.

@@ -179,6 +179,13 @@ function renderAccounts(answer, status) {
       money(run.summary.total_daily_budget, run.summary.currency) + " a day across " +
       run.summary.recommendations.length + " ads; " + run.changes_enqueued + " changes queued; model " +
       (run.model_version || "—") + "."));
+    const delay = run.summary.reporting_delay;
+    if (delay) {
+      const percent = (share) => Math.round(100 * share) + "%";
+      block.appendChild(element("p", "Conversions reported, as learned from this account's daily reports: " +
+        percent(delay.reported_within_1_day) + " within a day, " + percent(delay.reported_within_7_days) +
+        " within a week, " + percent(delay.reported_within_14_days) + " within two weeks."));
+    }
     block.appendChild(allocationTable(run.summary));
     return block;
   }));

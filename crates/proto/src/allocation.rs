@@ -136,7 +136,20 @@ const MAX_REPORTING_DELAY_COMPONENTS: usize = 64;
 
 /// Accounts' own reporting-delay schedules by account id (the schedules themselves are checked with the
 /// rest of the request).
-fn reporting_delays(accounts: &[proto::AccountReportingDelay]) -> Result<BTreeMap<String, ReportingDelay>, InputError> {
+fn reporting_delays(
+    accounts: &[proto::AccountReportingDelay],
+    ad_count: usize,
+) -> Result<BTreeMap<String, ReportingDelay>, InputError> {
+    // One schedule per account of the request's ads at most: no more entries than ads.
+    if accounts.len() > ad_count.max(1) {
+        return Err(invalid(
+            "reporting_delays",
+            format!(
+                "{} entries for {ad_count} ads: at most one per account of the request's ads",
+                accounts.len()
+            ),
+        ));
+    }
     let mut schedules = BTreeMap::new();
     for (index, account) in accounts.iter().enumerate() {
         let field = |name: &str| format!("reporting_delays[{index}].{name}");
@@ -197,7 +210,7 @@ pub fn allocation_request(request: &proto::AllocateRequest) -> Result<Allocation
         currency,
         constraints,
         seed: request.seed,
-        reporting_delays: reporting_delays(&request.reporting_delays)?,
+        reporting_delays: reporting_delays(&request.reporting_delays, request.ads.len())?,
     };
     adloop_allocator::validate_request(&allocation_request)?;
     Ok(allocation_request)

@@ -65,6 +65,28 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
     });
     cases.push((mixed_currency, "ads[0].spend.currency"));
 
+    let late_schedule = |account_id: &str, min_hours: f64, max_hours: f64| proto::AccountReportingDelay {
+        account_id: account_id.into(),
+        components: vec![proto::ReportingDelayComponent {
+            share: 1.0,
+            min_hours,
+            max_hours,
+        }],
+    };
+    let mut backwards_schedule = request(three_ads(), 30_000);
+    backwards_schedule.reporting_delays = vec![late_schedule("act_1", 48.0, 24.0)];
+    cases.push((backwards_schedule, "reporting_delays[act_1].components[0].max_hours"));
+
+    let mut twice_for_one_account = request(three_ads(), 30_000);
+    twice_for_one_account.reporting_delays = vec![late_schedule("act_1", 0.0, 24.0), late_schedule("act_1", 0.0, 48.0)];
+    cases.push((twice_for_one_account, "reporting_delays[1].account_id"));
+
+    let mut more_schedules_than_ads = request(three_ads(), 30_000);
+    more_schedules_than_ads.reporting_delays = (0..4)
+        .map(|index| late_schedule(&format!("act_{index}"), 0.0, 24.0))
+        .collect();
+    cases.push((more_schedules_than_ads, "reporting_delays"));
+
     for (bad_request, field) in cases {
         let status = client.allocate(bad_request).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}: {status:?}");
@@ -76,7 +98,7 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
         !metrics.contains("score_cache_lookups_total{tier=\"l1\""),
         "nothing was looked up or cached:\n{metrics}"
     );
-    // Per-method gRPC metrics: the six refusals under Allocate with code 3 (INVALID_ARGUMENT), one valid
+    // Per-method gRPC metrics: the nine refusals under Allocate with code 3 (INVALID_ARGUMENT), one valid
     // call under code 0, each with its latency.
     client.allocate(request(three_ads(), 30_000)).await.unwrap();
     // A call to a service ml-service does not serve adds no gRPC series of its own (names are the caller's).
@@ -95,7 +117,7 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
             &format!("adloop_ml_grpc_server_handled_total{{{allocate},grpc_code=\"{code}\"}}"),
         )
     };
-    assert_eq!(handled("3"), Some(6.0), "{metrics}");
+    assert_eq!(handled("3"), Some(9.0), "{metrics}");
     assert!(!metrics.contains("made.up.Service"), "{metrics}");
     assert_eq!(handled("0"), Some(1.0), "{metrics}");
     assert_eq!(
@@ -103,7 +125,7 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
             &metrics,
             &format!("adloop_ml_grpc_server_handling_seconds_count{{{allocate}}}")
         ),
-        Some(7.0),
+        Some(10.0),
         "{metrics}"
     );
 }

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use adloop_allocator::{AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, Prior, RecentWindow};
+use adloop_allocator::{
+    AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, DelayComponent, Prior, RecentWindow,
+    ReportingDelay,
+};
 use adloop_money::{Currency, MinorUnits};
 use adloop_proto::ml::v1 as proto;
 use adloop_service_kit::error::ServiceError;
@@ -27,7 +30,25 @@ pub struct AllocationBody {
     /// 0 (the default) lets ml-service pick its stable default seed.
     #[serde(default)]
     pub seed: u64,
+    /// Accounts whose conversions report on their own schedule, by account id.
+    #[serde(default)]
+    pub reporting_delays: BTreeMap<String, ReportingDelayBody>,
     pub ads: Vec<AdBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportingDelayBody {
+    pub components: Vec<DelayComponentBody>,
+}
+
+/// `share` of the conversions are reported evenly between `min_hours` and `max_hours` after the click.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelayComponentBody {
+    pub share: f64,
+    pub min_hours: f64,
+    pub max_hours: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,7 +160,22 @@ pub fn allocation_request(body: &AllocationBody) -> Result<AllocationRequest, Se
             max_change_fraction: constraints.map_or(0.0, |constraints| constraints.max_change_fraction),
         },
         seed: body.seed,
-        reporting_delays: Default::default(),
+        reporting_delays: body
+            .reporting_delays
+            .iter()
+            .map(|(account_id, schedule)| {
+                let components = schedule
+                    .components
+                    .iter()
+                    .map(|component| DelayComponent {
+                        share: component.share,
+                        min_hours: component.min_hours,
+                        max_hours: component.max_hours,
+                    })
+                    .collect();
+                (account_id.clone(), ReportingDelay { components })
+            })
+            .collect(),
     })
 }
 

@@ -7,7 +7,7 @@
 //! `conversions` may be added per ad (default: one per 100.00 of pipeline value, at least one when there is
 //! any); `current_budget` may be added per ad (default: lifetime average daily spend, as the original used).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use adloop_money::{Currency, MinorUnits};
 use adloop_proto::ml::v1 as proto;
@@ -181,6 +181,7 @@ pub async fn post_select(State(state): State<AppState>, body: Bytes) -> Result<J
             max_change_fraction: 0.5,
         }),
         seed: 0,
+        reporting_delays: BTreeMap::new(),
         ads,
     };
     let request = allocation_request(&allocation_body).map_err(in_original_terms)?;

@@ -235,6 +235,54 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
         error["error"]["message"].as_str().unwrap().starts_with("ads[1].clicks"),
         "{error}"
     );
+
+    // The account's own reporting schedule travels to ml-service and is checked there.
+    let mut in_one_account = body.clone();
+    for ad in in_one_account["ads"].as_array_mut().unwrap() {
+        ad["account_id"] = json!("act_1");
+    }
+    let mut late_account = in_one_account.clone();
+    late_account["reporting_delays"] = json!({
+        "act_1": {"components": [{"share": 1.0, "min_hours": 168.0, "max_hours": 336.0}]}
+    });
+    let mut answers = Vec::new();
+    for request_body in [&in_one_account, &late_account] {
+        let response = http
+            .post(format!("{}/v1/allocations", stack.gateway.base_url()))
+            .bearer_auth(stack.gateway.api_key())
+            .json(request_body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        answers.push(response.json::<Value>().await.unwrap());
+    }
+    let newcomer_roas = |answer: &Value| answer["recommendations"][2]["roas"]["mean"].as_f64().unwrap();
+    assert_ne!(
+        newcomer_roas(&answers[1]),
+        newcomer_roas(&answers[0]),
+        "the schedule changes how the young ad's conversions are read"
+    );
+    let mut backwards = body.clone();
+    backwards["reporting_delays"] = json!({
+        "act_9": {"components": [{"share": 1.0, "min_hours": 48.0, "max_hours": 24.0}]}
+    });
+    let response = http
+        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
+        .json(&backwards)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("reporting_delays[act_9].components[0].max_hours"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -144,4 +144,19 @@ mod tests {
             "a gateway without the executor needs no connections for it"
         );
     }
+
+    #[test]
+    fn the_autopilots_reporting_delay_prior_is_the_allocators_default_and_a_bad_one_is_refused() {
+        let settings = load_with(&[]).unwrap();
+        let allocator = adloop_allocator::AllocatorConfig::default();
+        assert_eq!(settings.autopilot.reporting_delay_prior, allocator.reporting_delay);
+        assert_eq!(
+            settings.autopilot.reporting_delay_prior_conversions,
+            allocator.reporting_delay_estimate_prior_conversions
+        );
+        let error = load_with(&[("ADLOOP_AUTOPILOT__REPORTING_DELAY_PRIOR_CONVERSIONS", "-1")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("autopilot.reporting_delay_prior_conversions"), "{error}");
+    }
 }

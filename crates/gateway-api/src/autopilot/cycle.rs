@@ -91,10 +91,11 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
             run.cycle_slot,
             run.clock_unix,
             &snapshot,
+            &context.settings,
         )
         .await?
     } else {
-        ReportingDelay::default()
+        context.settings.reporting_delay_prior.clone()
     };
     // Before allocating, so the allocation's priors already know what the account delivered since.
     let learning_started = std::time::Instant::now();

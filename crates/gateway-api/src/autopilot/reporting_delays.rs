@@ -1,15 +1,16 @@
 //! Each account's reporting-delay schedule, learned cycle by cycle: every cycle reads the account's
 //! conversions by day (`AccountSnapshot::daily_conversions`), the allocator library's
 //! `ReportingDelayEstimator` records how each day's count grew since the previous cycle's read, and its
-//! estimate (the allocator's default schedule as a prior worth `reporting_delay_estimate_prior_conversions`)
-//! goes with the allocation request and matures the learner's clicks. The estimator's memory is kept per
+//! estimate (from `autopilot.reporting_delay_prior`, worth `reporting_delay_prior_conversions`) goes with
+//! the allocation request and matures the learner's clicks. The estimator's memory is kept per
 //! account in Postgres (`cycle_memory`).
 
-use adloop_allocator::{AllocatorConfig, ReportingDelay, ReportingDelayEstimator};
+use adloop_allocator::{ReportingDelay, ReportingDelayEstimator};
 use sqlx::PgPool;
 
 use super::account_reader::AccountSnapshot;
 use super::cycle_memory::{self, CycleMemory};
+use super::settings::AutopilotSettings;
 
 /// The account's schedule after this cycle's read (recorded once per cycle: a rerun of the cycle finds the
 /// estimator already at its slot and only estimates).
@@ -20,6 +21,7 @@ pub async fn account_schedule(
     cycle_slot: i64,
     clock_unix: i64,
     snapshot: &AccountSnapshot,
+    settings: &AutopilotSettings,
 ) -> Result<ReportingDelay, sqlx::Error> {
     let stored: Option<(i64, ReportingDelayEstimator)> =
         cycle_memory::load(pool, CycleMemory::ReportingDelays, tenant_id, ad_account_id).await?;
@@ -39,16 +41,10 @@ pub async fn account_schedule(
         )
         .await?;
     }
-    Ok(schedule_from(&estimator))
-}
-
-/// The estimate with the allocator's default schedule as its prior.
-pub fn schedule_from(estimator: &ReportingDelayEstimator) -> ReportingDelay {
-    let defaults = AllocatorConfig::default();
-    estimator.estimate(
-        &defaults.reporting_delay,
-        defaults.reporting_delay_estimate_prior_conversions,
-    )
+    Ok(estimator.estimate(
+        &settings.reporting_delay_prior,
+        settings.reporting_delay_prior_conversions,
+    ))
 }
 
 /// The schedule as the run's summary shows it: the share reported after a day, a week and two weeks.

@@ -1,6 +1,7 @@
 //! The autopilot's deployment settings (`[autopilot]`); each account's own schedule and mode are stored
 //! per account (`account_settings`); the clock the schedules run on is the gateway's (`[clock]`).
 
+use adloop_allocator::ReportingDelay;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +31,10 @@ pub struct AutopilotSettings {
     /// grow between cycles; the allocator and the learner's matured clicks then use the account's own
     /// schedule instead of the configured one.
     pub estimate_reporting_delays: bool,
+    /// The schedule each account's estimate starts from, and how many conversions it is worth: the
+    /// allocator's defaults. Where ml-service's `allocator.reporting_delay` was changed, set the same here.
+    pub reporting_delay_prior: ReportingDelay,
+    pub reporting_delay_prior_conversions: f64,
 }
 
 impl AutopilotSettings {
@@ -52,6 +57,12 @@ impl AutopilotSettings {
                 "max_ads_per_account",
                 "must be between 1 and 2000 (the allocation request's bound)",
             ));
+        }
+        if let Err((_, rule)) = self.reporting_delay_prior.validate() {
+            return Err(("reporting_delay_prior", rule));
+        }
+        if !(self.reporting_delay_prior_conversions.is_finite() && self.reporting_delay_prior_conversions >= 0.0) {
+            return Err(("reporting_delay_prior_conversions", "must be a non-negative number"));
         }
         if !matches!(self.recent_window_days, 1 | 3 | 7 | 14 | 28 | 30 | 90) {
             return Err((

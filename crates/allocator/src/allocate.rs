@@ -88,17 +88,20 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         learned_ctr_prior_impressions: learned_ctr_prior_strength(&prior_means, &ad_evidence, &population, config),
         ..population
     });
+    let common_ctr_trends = crate::fatigue::common_ctr_trends(&request.ads, config);
     let ads = request
         .ads
         .iter()
         .zip(&ad_evidence)
-        .map(|(ad, evidence)| {
+        .zip(common_ctr_trends)
+        .map(|((ad, evidence), common_ctr_trend)| {
             let posterior = quantize_posterior(&posterior_from_evidence(
                 ad,
                 evidence,
                 request.currency,
                 &population,
                 &prior_scales,
+                common_ctr_trend,
                 config,
             ));
             let draws_key = draws_key(&posterior, draws_per_ad, seed);

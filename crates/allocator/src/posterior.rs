@@ -435,30 +435,8 @@ pub(crate) fn shrunk_ctr(clicks: f64, impressions: f64, population_ctr: f64, str
     (clicks + population_ctr * strength) / (impressions + strength)
 }
 
-/// The CTR trend: the recent window against everything older, projected `fatigue_projection_hours` ahead per
-/// window length. 1.0 means no fatigue; rising CTRs never raise scores.
-fn fatigue_factor(ad: &AdInput, population: &PopulationStats, config: &AllocatorConfig) -> f64 {
-    let Some(recent) = ad.recent else { return 1.0 };
-    let older_impressions = ad.impressions.saturating_sub(recent.impressions) as f64;
-    let recent_impressions = recent.impressions as f64;
-    if older_impressions < config.fatigue_min_impressions || recent_impressions < config.fatigue_min_impressions {
-        return 1.0;
-    }
-    let strength = config.population_ctr_prior_impressions;
-    let recent_ctr = shrunk_ctr(recent.clicks as f64, recent_impressions, population.ctr, strength);
-    let older_ctr = shrunk_ctr(
-        ad.clicks.saturating_sub(recent.clicks) as f64,
-        older_impressions,
-        population.ctr,
-        strength,
-    );
-    let trend = (recent_ctr / older_ctr).min(1.0);
-    trend
-        .powf(config.fatigue_projection_hours / recent.hours.max(1.0))
-        .clamp(0.05, 1.0)
-}
-
-/// The ad's posterior on the configured reporting-delay schedule; `prior_scales` are the request's
+/// The ad's posterior on the configured reporting-delay schedule, its fatigue read on its own (no
+/// account-wide trend, which needs the other ads); `prior_scales` are the request's
 /// learned-prior scales ([`PriorScales::of_request`]), empty when no ad carries a learned prior.
 pub fn build_posterior(
     ad: &AdInput,
@@ -474,16 +452,18 @@ pub fn build_posterior(
         config,
         population.recent_maturity_factor,
     );
-    posterior_from_evidence(ad, &evidence, currency, population, prior_scales, config)
+    posterior_from_evidence(ad, &evidence, currency, population, prior_scales, 1.0, config)
 }
 
-/// [`build_posterior`] from the ad's evidence, already computed.
+/// [`build_posterior`] from the ad's evidence, already computed; `common_ctr_trend` is how the CTR of the
+/// account's other ads moved over the same windows (`fatigue::common_ctr_trends`; 1: no common move).
 pub(crate) fn posterior_from_evidence(
     ad: &AdInput,
     evidence: &EffectiveEvidence,
     currency: Currency,
     population: &PopulationStats,
     prior_scales: &PriorScales,
+    common_ctr_trend: f64,
     config: &AllocatorConfig,
 ) -> AdPosterior {
     let dna_boost = 1.0 + config.creative_dna_max_boost * ad.creative_dna_score.unwrap_or(0.0);
@@ -536,7 +516,7 @@ pub(crate) fn posterior_from_evidence(
         value_log_sd,
         cpm: cpm.max(1e-9),
         ctr_weight: config.ctr_weight_schedule.ctr_weight(age_in_whole_hours(ad)),
-        fatigue_factor: fatigue_factor(ad, population, config),
+        fatigue_factor: crate::fatigue::fatigue_factor(ad, population.ctr, common_ctr_trend, config),
         prior_source: prior_sources.join("+"),
     }
 }

@@ -91,8 +91,18 @@ pub(crate) fn fatigue_factor(
     };
     let Some(recent) = ad.recent else { return 1.0 };
     let strength = config.population_ctr_prior_impressions;
-    let recent_ctr = shrunk_ctr(windows.recent_clicks, windows.recent_impressions, population_ctr, strength);
-    let older_ctr = shrunk_ctr(windows.older_clicks, windows.older_impressions, population_ctr, strength);
+    let recent_ctr = shrunk_ctr(
+        windows.recent_clicks,
+        windows.recent_impressions,
+        population_ctr,
+        strength,
+    );
+    let older_ctr = shrunk_ctr(
+        windows.older_clicks,
+        windows.older_impressions,
+        population_ctr,
+        strength,
+    );
     // A dip every ad shares excuses the ad's own; other ads rising does not make it tired.
     let trend = (recent_ctr / older_ctr / common_ctr_trend.min(1.0)).min(1.0);
     trend
@@ -177,7 +187,11 @@ mod tests {
             ad("rising-1", 20_000, 0.010, 10_000, 0.014),
             ad("rising-2", 20_000, 0.010, 10_000, 0.014),
         ];
-        assert!(fatigue_of(&others_rising, 0) > 0.99, "{}", fatigue_of(&others_rising, 0));
+        assert!(
+            fatigue_of(&others_rising, 0) > 0.99,
+            "{}",
+            fatigue_of(&others_rising, 0)
+        );
         let alone = vec![ad("alone", 400_000, 0.010, 200_000, 0.007)];
         assert_eq!(common_ctr_trends(&alone, &AllocatorConfig::default()), vec![1.0]);
         assert!(fatigue_of(&alone, 0) < 0.75);

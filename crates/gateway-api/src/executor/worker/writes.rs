@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::meta_answers::{asks_for_less_data, usage_of_batch};
 use super::{Executor, ExecutorError, PendingWrite, RoundReport, WriteMode};
 use crate::executor::batch_plan::{MAX_OPERATIONS_PER_BATCH, PlannedWrite, plan_batches};
+use crate::executor::change::AdChangeRow;
 use crate::executor::graph_client::{GraphClientError, Operation, OperationResult};
 use crate::executor::lease_keeper::LeaseKeeper;
 use crate::executor::pacing;
@@ -75,55 +76,72 @@ impl Executor {
                     .collect();
                 let mut pending: Vec<Vec<usize>> = plan_batches(&planned, MAX_OPERATIONS_PER_BATCH);
                 pending.reverse();
-                while let Some(batch) = pending.pop() {
-                    let batch = self.hold_writes_to_waiting_accounts(&writes, batch, report).await?;
-                    let (batch, deferred, wait) = self.within_mutation_pace(&writes, batch).await?;
-                    if !deferred.is_empty() {
-                        pending.push(deferred);
-                    }
-                    if batch.is_empty() {
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let operations: Vec<Operation> = batch
-                        .iter()
-                        .map(|index| Operation {
-                            method: "POST",
-                            relative_url: writes[*index].change.object_id.clone(),
-                            body: Some(writes[*index].form_body()),
-                        })
-                        .collect();
-                    self.metrics.count_batch("write", operations.len());
-                    let answer = self.graph.batch(&operations).await;
-                    let accounts: Vec<&str> = batch
-                        .iter()
-                        .map(|index| writes[*index].change.ad_account_id.as_str())
-                        .collect();
-                    self.pace(usage_of_batch(&answer, &accounts)).await;
-                    let results: Vec<Option<OperationResult>> = match answer {
-                        Ok(results) => results,
-                        // Refused whole, so nothing in it ran: send it again as two halves (each still
-                        // obeys the plan's rules, being a part of a batch that did).
-                        Err(GraphClientError::Refused(result)) if asks_for_less_data(&result) && batch.len() > 1 => {
-                            let (first, second) = batch.split_at(batch.len() / 2);
-                            pending.push(second.to_vec());
-                            pending.push(first.to_vec());
-                            continue;
-                        }
-                        Err(GraphClientError::Refused(result)) => vec![Some(result); operations.len()],
-                        Err(GraphClientError::NoAnswer(_)) => vec![None; operations.len()],
-                    };
-                    let mut outcomes = Vec::with_capacity(batch.len());
-                    for (position, index) in batch.iter().enumerate() {
-                        let write = &writes[*index];
-                        let result = results.get(position).and_then(Option::as_ref);
-                        self.stop_when_meta_says_so(&write.change, result).await?;
-                        self.remember_budget_lock(&write.change, result).await?;
-                        let outcome = self.outcome_of_write(&write.change, write.detail.clone(), result);
-                        outcomes.push((write.change.clone(), outcome));
-                    }
-                    self.finish_all(outcomes, report).await?;
+                // Every batch's outcomes are recorded together once the round's writes are sent: one
+                // statement (and one commit) per round instead of one per batch. What was sent before an
+                // error is still recorded.
+                let mut outcomes = Vec::with_capacity(writes.len());
+                let sent = self.send_batches(&writes, pending, &mut outcomes, report).await;
+                self.finish_all(outcomes, report).await?;
+                sent?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the planned batches in order (splitting one when Meta asks for less data, holding what an
+    /// account's pacing does not allow yet), adding each write's outcome to `outcomes`.
+    async fn send_batches(
+        &self,
+        writes: &[PendingWrite],
+        mut pending: Vec<Vec<usize>>,
+        outcomes: &mut Vec<(AdChangeRow, Outcome)>,
+        report: &mut RoundReport,
+    ) -> Result<(), ExecutorError> {
+        while let Some(batch) = pending.pop() {
+            let batch = self.hold_writes_to_waiting_accounts(writes, batch, report).await?;
+            let (batch, deferred, wait) = self.within_mutation_pace(writes, batch).await?;
+            if !deferred.is_empty() {
+                pending.push(deferred);
+            }
+            if batch.is_empty() {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let operations: Vec<Operation> = batch
+                .iter()
+                .map(|index| Operation {
+                    method: "POST",
+                    relative_url: writes[*index].change.object_id.clone(),
+                    body: Some(writes[*index].form_body()),
+                })
+                .collect();
+            self.metrics.count_batch("write", operations.len());
+            let answer = self.graph.batch(&operations).await;
+            let accounts: Vec<&str> = batch
+                .iter()
+                .map(|index| writes[*index].change.ad_account_id.as_str())
+                .collect();
+            self.pace(usage_of_batch(&answer, &accounts)).await;
+            let results: Vec<Option<OperationResult>> = match answer {
+                Ok(results) => results,
+                // Refused whole, so nothing in it ran: send it again as two halves (each still
+                // obeys the plan's rules, being a part of a batch that did).
+                Err(GraphClientError::Refused(result)) if asks_for_less_data(&result) && batch.len() > 1 => {
+                    let (first, second) = batch.split_at(batch.len() / 2);
+                    pending.push(second.to_vec());
+                    pending.push(first.to_vec());
+                    continue;
                 }
+                Err(GraphClientError::Refused(result)) => vec![Some(result); operations.len()],
+                Err(GraphClientError::NoAnswer(_)) => vec![None; operations.len()],
+            };
+            for (position, index) in batch.iter().enumerate() {
+                let write = &writes[*index];
+                let result = results.get(position).and_then(Option::as_ref);
+                self.stop_when_meta_says_so(&write.change, result).await?;
+                self.remember_budget_lock(&write.change, result).await?;
+                let outcome = self.outcome_of_write(&write.change, write.detail.clone(), result);
+                outcomes.push((write.change.clone(), outcome));
             }
         }
         Ok(())

@@ -41,7 +41,7 @@ struct Arguments {
     #[arg(long, value_delimiter = ',', default_values_t = ALL_RUNS.map(str::to_owned))]
     runs: Vec<String>,
     /// An extra setting for every gateway of the throughput runs, as NAME=VALUE (e.g.
-    /// ADLOOP_EXECUTOR__CLAIM_BATCH_SIZE=200); may be repeated.
+    /// ADLOOP_EXECUTOR__CLAIM_BATCH_SIZE=500); may be repeated.
     #[arg(long = "gateway-setting", value_parser = parse_setting)]
     gateway_settings: Vec<(String, String)>,
 }

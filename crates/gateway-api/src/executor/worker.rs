@@ -331,8 +331,6 @@ impl Executor {
             claimed.iter().map(|change| (change.id, change.attempt)).collect(),
             self.lease(),
         );
-        let phase_started = Instant::now();
-        let accounts = self.accounts_of(&claimed).await;
         // Ads have no budget field: asking for one is an error at Meta.
         let object_reads: Vec<GraphRead> = claimed
             .iter()
@@ -350,10 +348,6 @@ impl Executor {
                 }
             })
             .collect();
-        let (objects, failed_reads) = self.read_state(&object_reads).await;
-        self.metrics.add_phase_time("read", phase_started.elapsed());
-        let phase_started = Instant::now();
-
         let guardrails_of_changes: Vec<GuardrailSettings> = claimed
             .iter()
             .map(|change| {
@@ -365,10 +359,26 @@ impl Executor {
                 )
             })
             .collect();
-        let history = self.applied_history(&claimed, &guardrails_of_changes, now).await?;
         let object_ids: Vec<&str> = claimed.iter().map(|change| change.object_id.as_str()).collect();
         let simulated_now = self.clock.is_simulated().then_some(now);
-        let budget_locks = pacing::budget_locks(&self.pool, &object_ids, simulated_now).await?;
+        // What Meta says of the objects now, and what Postgres says they went through: read side by side.
+        let read_from_meta = async {
+            let phase_started = Instant::now();
+            let accounts = self.accounts_of(&claimed).await;
+            let (objects, failed_reads) = self.read_state(&object_reads).await;
+            self.metrics.add_phase_time("read", phase_started.elapsed());
+            (accounts, objects, failed_reads)
+        };
+        let read_history = async {
+            let phase_started = Instant::now();
+            let history = self.applied_history(&claimed, &guardrails_of_changes, now).await?;
+            let budget_locks = pacing::budget_locks(&self.pool, &object_ids, simulated_now).await?;
+            history_time += phase_started.elapsed();
+            Ok::<_, ExecutorError>((history, budget_locks))
+        };
+        let ((accounts, objects, failed_reads), history_read) = tokio::join!(read_from_meta, read_history);
+        let (history, budget_locks) = history_read?;
+        self.metrics.add_phase_time("history", history_time);
         let mut known = RoundKnowledge {
             now,
             history,
@@ -377,8 +387,6 @@ impl Executor {
             objects,
             failed_reads,
         };
-        history_time += phase_started.elapsed();
-        self.metrics.add_phase_time("history", history_time);
         let phase_started = Instant::now();
 
         let mut writes = Vec::new();

@@ -159,6 +159,23 @@ pub struct ConversionDelaySettings {
     pub components: Vec<DelayComponent>,
 }
 
+impl ConversionDelaySettings {
+    /// The world's reporting lag as the allocator's schedule type (what an allocator that knew it would use).
+    pub fn as_reporting_delay(&self) -> adloop_allocator::ReportingDelay {
+        adloop_allocator::ReportingDelay {
+            components: self
+                .components
+                .iter()
+                .map(|component| adloop_allocator::DelayComponent {
+                    share: component.share,
+                    min_hours: component.min_hours,
+                    max_hours: component.max_hours,
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DelayComponent {

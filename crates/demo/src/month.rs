@@ -77,18 +77,7 @@ pub fn scenario_reporting_shares(scenario_path: &str) -> Result<[f64; 3], String
     let text =
         std::fs::read_to_string(scenario_path).map_err(|error| format!("cannot read {scenario_path}: {error}"))?;
     let scenario = Scenario::from_toml(&text).map_err(|error| format!("{scenario_path}: {error}"))?;
-    let schedule = adloop_allocator::ReportingDelay {
-        components: scenario
-            .conversion_delay
-            .components
-            .iter()
-            .map(|component| adloop_allocator::DelayComponent {
-                share: component.share,
-                min_hours: component.min_hours,
-                max_hours: component.max_hours,
-            })
-            .collect(),
-    };
+    let schedule = scenario.conversion_delay.as_reporting_delay();
     Ok(REPORTING_AGES_HOURS.map(|age| schedule.reported_share_at(age)))
 }
 

@@ -123,18 +123,7 @@ fn daily_insights_credit_conversions_to_their_day_and_grow_as_reports_arrive() {
 fn the_late_reporting_worlds_schedule_is_learned_from_its_observations() {
     let path = format!("{}/../../scenarios/late-reporting.toml", env!("CARGO_MANIFEST_DIR"));
     let scenario = Scenario::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let truth = adloop_allocator::ReportingDelay {
-        components: scenario
-            .conversion_delay
-            .components
-            .iter()
-            .map(|component| adloop_allocator::DelayComponent {
-                share: component.share,
-                min_hours: component.min_hours,
-                max_hours: component.max_hours,
-            })
-            .collect(),
-    };
+    let truth = scenario.conversion_delay.as_reporting_delay();
     let config = adloop_allocator::AllocatorConfig::default();
     let mut world = World::new(&scenario, 3);
     let mut estimates = campaign_sim::policy::AccountDelayEstimates::default();

@@ -106,7 +106,7 @@ impl ExecutorMetrics {
         );
         registry.register(
             "round_phase_seconds",
-            "Seconds rounds spent in each phase (finish overlaps decide and write)",
+            "Seconds rounds spent in each phase (read and history run side by side; finish overlaps decide and write)",
             metrics.round_phase_seconds.clone(),
         );
         registry.register(

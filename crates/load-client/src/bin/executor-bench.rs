@@ -196,7 +196,9 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", row(label, figures));
     }
     println!();
-    println!("seconds the executor's rounds spent per phase (summed over replicas; finish overlaps decide and write):");
+    println!(
+        "seconds the executor's rounds spent per phase (summed over replicas; read and history run side by side, finish overlaps decide and write):"
+    );
     for (label, figures) in &results {
         let phases: Vec<String> = figures
             .round_phase_seconds

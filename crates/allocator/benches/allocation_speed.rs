@@ -1,7 +1,8 @@
 //! Allocation latency: 100 ads (target ≤ 5 ms p50 on one core) and 1,000 ads (target ≤ 50 ms), on
-//! account-like states: ages from hours to weeks, CTRs around 1%, a few conversions per ad.
+//! account-like states: ages from hours to weeks, CTRs around 1%, a few conversions per ad. And the fit of
+//! an account's reporting-delay schedule on six weeks of daily reports (what the gateway runs per cycle).
 
-use adloop_allocator::{AllocatorConfig, allocate};
+use adloop_allocator::{AllocatorConfig, DailyConversionReport, ReportingDelayEstimator, allocate};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 #[path = "../examples/support/mod.rs"]
@@ -20,5 +21,33 @@ fn allocation_latency(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, allocation_latency);
+/// An account reporting once a day for six weeks, each day's conversions maturing over two weeks.
+fn estimator_after_six_weeks_of_daily_reports() -> ReportingDelayEstimator {
+    let mut estimator = ReportingDelayEstimator::default();
+    for today in 1_u32..=42 {
+        let reports: Vec<DailyConversionReport> = (today.saturating_sub(28)..today)
+            .map(|day| DailyConversionReport {
+                day,
+                conversions: u64::from((today - day).min(14)) * 3,
+            })
+            .collect();
+        estimator.record_report(f64::from(today) * 24.0, &reports);
+    }
+    estimator
+}
+
+fn reporting_delay_fit(criterion: &mut Criterion) {
+    let config = AllocatorConfig::default();
+    let estimator = estimator_after_six_weeks_of_daily_reports();
+    criterion.bench_function("reporting_delay_fit/six_weeks_daily", |bencher| {
+        bencher.iter(|| {
+            estimator.estimate(
+                &config.reporting_delay,
+                config.reporting_delay_estimate_prior_conversions,
+            )
+        })
+    });
+}
+
+criterion_group!(benches, allocation_latency, reporting_delay_fit);
 criterion_main!(benches);

@@ -121,7 +121,7 @@ impl ReportingDelay {
 }
 
 /// ∫₀ᵗ of one component's reported share (0 before `min_hours`, rising linearly to 1 at `max_hours`).
-fn component_reported_share_integral(component: &DelayComponent, age_hours: f64) -> f64 {
+pub(crate) fn component_reported_share_integral(component: &DelayComponent, age_hours: f64) -> f64 {
     let width = component.max_hours - component.min_hours;
     if age_hours <= component.min_hours {
         return 0.0;

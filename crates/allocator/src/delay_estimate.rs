@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::delay::{DelayComponent, ReportingDelay};
+use crate::delay::{DelayComponent, ReportingDelay, component_reported_share_integral};
 
 /// One day's conversions as one report showed them (Meta's insights with one row per day).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,13 +248,12 @@ fn estimate_bins() -> Vec<DelayComponent> {
 }
 
 /// The share of a day's conversions (spread evenly over the day) one bin has reported `age_hours` after the
-/// day began.
+/// day began: the bin's reported share averaged over the day's 24 hours of conversions, whose ages run from
+/// `age_hours − 24` to `age_hours` (an age below zero is a conversion still to come, nothing reported).
 fn day_reported_share(bin: &DelayComponent, age_hours: f64) -> f64 {
-    let single = ReportingDelay {
-        components: vec![bin.clone()],
-    };
-    single.average_reported_share((age_hours - HOURS_PER_DAY).max(0.0), age_hours)
-        * (age_hours.min(HOURS_PER_DAY) / HOURS_PER_DAY)
+    (component_reported_share_integral(bin, age_hours)
+        - component_reported_share_integral(bin, age_hours - HOURS_PER_DAY))
+        / HOURS_PER_DAY
 }
 
 #[cfg(test)]

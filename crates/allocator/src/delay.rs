@@ -13,6 +13,7 @@ use crate::input::AdInput;
 const MAX_SCHEDULE_HOURS: f64 = 90.0 * 24.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DelayComponent {
     pub share: f64,
     pub min_hours: f64,
@@ -22,6 +23,7 @@ pub struct DelayComponent {
 /// The reporting lag as a mixture of uniform intervals; by default about 35% within an hour, 50% within a
 /// day and the rest within 7 days.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReportingDelay {
     pub components: Vec<DelayComponent>,
 }

@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use adloop_allocator::{
-    AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, DelayComponent, Prior, RecentWindow,
-    ReportingDelay,
+    AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, Prior, RecentWindow, ReportingDelay,
 };
 use adloop_money::{Currency, MinorUnits};
 use adloop_proto::ml::v1 as proto;
@@ -30,25 +29,11 @@ pub struct AllocationBody {
     /// 0 (the default) lets ml-service pick its stable default seed.
     #[serde(default)]
     pub seed: u64,
-    /// Accounts whose conversions report on their own schedule, by account id.
+    /// Accounts whose conversions report on their own schedule, by account id (the allocator's own type:
+    /// `components` of `share`, `min_hours`, `max_hours`, unknown fields refused).
     #[serde(default)]
-    pub reporting_delays: BTreeMap<String, ReportingDelayBody>,
+    pub reporting_delays: BTreeMap<String, ReportingDelay>,
     pub ads: Vec<AdBody>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReportingDelayBody {
-    pub components: Vec<DelayComponentBody>,
-}
-
-/// `share` of the conversions are reported evenly between `min_hours` and `max_hours` after the click.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DelayComponentBody {
-    pub share: f64,
-    pub min_hours: f64,
-    pub max_hours: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,22 +145,7 @@ pub fn allocation_request(body: &AllocationBody) -> Result<AllocationRequest, Se
             max_change_fraction: constraints.map_or(0.0, |constraints| constraints.max_change_fraction),
         },
         seed: body.seed,
-        reporting_delays: body
-            .reporting_delays
-            .iter()
-            .map(|(account_id, schedule)| {
-                let components = schedule
-                    .components
-                    .iter()
-                    .map(|component| DelayComponent {
-                        share: component.share,
-                        min_hours: component.min_hours,
-                        max_hours: component.max_hours,
-                    })
-                    .collect();
-                (account_id.clone(), ReportingDelay { components })
-            })
-            .collect(),
+        reporting_delays: body.reporting_delays.clone(),
     })
 }
 

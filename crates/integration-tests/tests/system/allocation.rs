@@ -283,6 +283,18 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
             .starts_with("reporting_delays[act_9].components[0].max_hours"),
         "{error}"
     );
+    let mut unknown_field = body.clone();
+    unknown_field["reporting_delays"] = json!({
+        "act_9": {"components": [{"share": 1.0, "min_hours": 0.0, "max_hours": 24.0, "weight": 2.0}]}
+    });
+    let response = http
+        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
+        .json(&unknown_field)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "an unknown field in a schedule is refused");
 }
 
 #[tokio::test]

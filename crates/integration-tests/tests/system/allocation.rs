@@ -6,7 +6,7 @@ use adloop_proto::ml::v1 as proto;
 use serde_json::{Value, json};
 
 use crate::fixtures::{allocation_request as request, grpc_client, three_ads};
-use crate::helpers::spawn_stack;
+use crate::helpers::{Stack, spawn_stack};
 
 #[tokio::test]
 async fn allocate_over_grpc_conserves_the_total_and_explains_each_ad() {
@@ -176,10 +176,20 @@ async fn repeated_polls_hit_the_cache_and_metrics_count_it() {
     );
 }
 
+/// `POST /v1/allocations` with the stack's API key.
+async fn post_allocation(stack: &Stack, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
     let stack = spawn_stack().await;
-    let http = reqwest::Client::new();
     let body = json!({
         "currency": "USD",
         "total_daily_budget": 30000,
@@ -189,13 +199,7 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
             {"ad_id": "newcomer", "impressions": 800, "clicks": 9, "spend": 800, "age_hours": 10, "current_daily_budget": 10000}
         ]
     });
-    let response = http
-        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
-        .bearer_auth(stack.gateway.api_key())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_allocation(&stack, &body).await;
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     let total: i64 = answer["recommendations"]
@@ -209,26 +213,14 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
 
     let mut bad = body.clone();
     bad["ads"][1]["clicks"] = json!("many");
-    let response = http
-        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
-        .bearer_auth(stack.gateway.api_key())
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
+    let response = post_allocation(&stack, &bad).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["field"], "ads[1].clicks", "{error}");
 
     let mut rule_broken = body.clone();
     rule_broken["ads"][1]["clicks"] = json!(200000);
-    let response = http
-        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
-        .bearer_auth(stack.gateway.api_key())
-        .json(&rule_broken)
-        .send()
-        .await
-        .unwrap();
+    let response = post_allocation(&stack, &rule_broken).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert!(
@@ -247,13 +239,7 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
     });
     let mut answers = Vec::new();
     for request_body in [&in_one_account, &late_account] {
-        let response = http
-            .post(format!("{}/v1/allocations", stack.gateway.base_url()))
-            .bearer_auth(stack.gateway.api_key())
-            .json(request_body)
-            .send()
-            .await
-            .unwrap();
+        let response = post_allocation(&stack, request_body).await;
         assert_eq!(response.status(), 200);
         answers.push(response.json::<Value>().await.unwrap());
     }
@@ -267,13 +253,7 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
     backwards["reporting_delays"] = json!({
         "act_9": {"components": [{"share": 1.0, "min_hours": 48.0, "max_hours": 24.0}]}
     });
-    let response = http
-        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
-        .bearer_auth(stack.gateway.api_key())
-        .json(&backwards)
-        .send()
-        .await
-        .unwrap();
+    let response = post_allocation(&stack, &backwards).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert!(
@@ -287,13 +267,7 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
     unknown_field["reporting_delays"] = json!({
         "act_9": {"components": [{"share": 1.0, "min_hours": 0.0, "max_hours": 24.0, "weight": 2.0}]}
     });
-    let response = http
-        .post(format!("{}/v1/allocations", stack.gateway.base_url()))
-        .bearer_auth(stack.gateway.api_key())
-        .json(&unknown_field)
-        .send()
-        .await
-        .unwrap();
+    let response = post_allocation(&stack, &unknown_field).await;
     assert_eq!(response.status(), 400, "an unknown field in a schedule is refused");
 }
 

@@ -371,7 +371,9 @@ impl Executor {
         };
         let read_history = async {
             let phase_started = Instant::now();
-            let history = self.applied_history(&claimed, &guardrails_of_changes, now).await?;
+            let history = self
+                .applied_history(&claimed, &guardrails_of_changes, simulated_now)
+                .await?;
             let budget_locks = pacing::budget_locks(&self.pool, &object_ids, simulated_now).await?;
             history_time += phase_started.elapsed();
             Ok::<_, ExecutorError>((history, budget_locks))
@@ -425,12 +427,13 @@ impl Executor {
     }
 
     /// What the guardrails need to know about the round's objects and campaigns: two statements for the
-    /// whole round, over the longest window any of its accounts' guardrails looks back.
+    /// whole round, over the longest window any of its accounts' guardrails looks back (`simulated_now`: the
+    /// round's time on a simulated clock, `None` on the system clock).
     async fn applied_history(
         &self,
         claimed: &[AdChangeRow],
         guardrails_of_changes: &[GuardrailSettings],
-        now: f64,
+        simulated_now: Option<f64>,
     ) -> Result<queue::AppliedHistory, ExecutorError> {
         let mut objects: Vec<(String, String)> = claimed
             .iter()
@@ -452,7 +455,6 @@ impl Executor {
                     .max(guardrails.min_seconds_between_changes)
             })
             .fold(HOUR_SECONDS, f64::max);
-        let simulated_now = self.clock.is_simulated().then_some(now);
         Ok(queue::applied_history(&self.pool, &objects, &campaigns, longest_window_seconds, simulated_now).await?)
     }
 

@@ -52,8 +52,10 @@ pub struct AllocatorConfig {
     /// the population's strength.
     pub max_learned_ctr_prior_weight_of_population: f64,
     /// The largest |β| of the link between an ad's CTR and its prior conversions per click (`ctr_link`):
-    /// 1 lets the prior go as far as equal conversions per *impression* across the account's ads. The link
-    /// is used only where the account's own ads show it (a likelihood-ratio test at 5%); 0 switches it off.
+    /// 1 lets the prior go as far as equal conversions per *impression* across the account's ads. The
+    /// prior's centre follows the link only where the account's own ads show it (a likelihood-ratio test at
+    /// 5%); its width follows how uncertain the link still is (a uniform prior over ±this, updated by the
+    /// ads' conversions); 0 switches both off.
     pub max_conversion_ctr_link: f64,
     /// The significance of the tests by which the account's own data decide something: whether an ad's
     /// recent rates changed (`forgetting`, split over its two rates) and whether its ads' CTR and conversions

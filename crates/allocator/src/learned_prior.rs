@@ -256,6 +256,7 @@ mod tests {
             learned_conversion_prior_conversions: 6.0,
             learned_ctr_prior_impressions: 100.0,
             conversion_ctr_link: 0.0,
+            conversion_ctr_link_sd: 0.0,
             recent_maturity_factor: 1.0,
             conversion_value_log_sd: 0.6,
         }

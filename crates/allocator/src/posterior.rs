@@ -10,7 +10,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
 use crate::config::AllocatorConfig;
-use crate::ctr_link::{estimate_ctr_link, relative_ctr};
+use crate::ctr_link::{LinkBelief, estimate_ctr_link, prior_moments, relative_ctr};
 use crate::delay::ReportingDelay;
 use crate::input::AdInput;
 use crate::learned_prior::{PriorScales, blended_prior_means};
@@ -46,10 +46,13 @@ pub struct PopulationStats {
     /// `population_ctr_prior_impressions` times the share of the ads' CTR spread those means explain, at
     /// most `max_learned_ctr_prior_weight_of_population` times it (`learned_prior`).
     pub learned_ctr_prior_impressions: f64,
-    /// β of the link between an ad's CTR and its prior conversions per click (`ctr_link`; 0: none, the
-    /// pooled rate for every ad). When it is not 0, `conversions_per_click` is the rate at the account's CTR.
+    /// What the account's ads say about β of the link between an ad's CTR and its prior conversions per
+    /// click (`ctr_link`): its mean and sd (both 0: no link, the pooled rate for every ad).
+    /// `conversions_per_click` is the rate at the account's CTR.
     #[serde(default)]
     pub conversion_ctr_link: f64,
+    #[serde(default)]
+    pub conversion_ctr_link_sd: f64,
     /// How mature the recent window really is against the reporting-delay schedule, measured on the
     /// account's ads (`delay::recent_maturity_factor`; 1: as the schedule says).
     #[serde(default = "one")]
@@ -330,21 +333,19 @@ pub(crate) fn population_from_evidence(
     } else {
         10.0
     };
-    let link = estimate_ctr_link(ad_evidence, ctr, config);
-    // The link moves the prior's mean, never its strength: that stays what the ads' spread in conversions
-    // per click warrants (a stronger prior around the linked means measured worse on the tuning seeds).
+    let link = estimate_ctr_link(ad_evidence, ctr, pooled_conversions_per_click, config);
+    // The strength is what the ads' spread in conversions per click warrants; the link's uncertainty
+    // weakens it further for ads far from the account's CTR (`linked_conversion_prior`).
     let conversion_prior_conversions = conversion_prior_strength(
         ad_evidence,
         pooled_conversions_per_click,
         config.population_conversion_prior_conversions,
         config,
     );
-    let (conversions_per_click, conversion_ctr_link) = match link {
-        None => (pooled_conversions_per_click, 0.0),
-        Some(link) => (link.conversions_per_click_at_account_ctr, link.exponent),
-    };
+    let conversions_per_click = link.conversions_per_click_at_account_ctr;
     PopulationStats {
-        conversion_ctr_link,
+        conversion_ctr_link: link.exponent_centre,
+        conversion_ctr_link_sd: link.exponent_sd,
         recent_maturity_factor,
         conversion_value_log_sd: crate::value_dispersion::conversion_value_log_sd(ads, currency, config),
         ctr,
@@ -357,17 +358,27 @@ pub(crate) fn population_from_evidence(
     }
 }
 
-/// An ad's prior conversions per click under the account's CTR link: `at_account_ctr` scaled by its
-/// relative CTR to the power −`exponent` (`ctr_link`).
-fn linked_conversions_per_click(
-    at_account_ctr: f64,
-    exponent: f64,
+/// An ad's population prior on conversions per click under the account's belief about the CTR link: its
+/// mean, and its strength in pseudo-conversions. A Gamma prior of strength k around a mean m has variance
+/// m²/k; over the belief about β the ad's mean itself varies (`ctr_link::prior_moments`: second-moment
+/// ratio q), so the prior's variance is m²·(q/k + q − 1) and its strength k / (q + k·(q − 1)): the full
+/// strength at the account's CTR or where the link is known, less the farther the ad's CTR is from the
+/// account's while the link is uncertain.
+fn linked_conversion_prior(
+    population: &PopulationStats,
+    strength: f64,
     evidence: &EffectiveEvidence,
-    account_ctr: f64,
     config: &AllocatorConfig,
-) -> f64 {
-    let relative = relative_ctr(evidence, account_ctr, config.population_ctr_prior_impressions);
-    at_account_ctr * relative.powf(-exponent)
+) -> (f64, f64) {
+    let belief = LinkBelief {
+        exponent_centre: population.conversion_ctr_link,
+        exponent_sd: population.conversion_ctr_link_sd,
+        conversions_per_click_at_account_ctr: population.conversions_per_click,
+    };
+    let relative = relative_ctr(evidence, population.ctr, config.population_ctr_prior_impressions);
+    let (mean, second_moment_ratio) = prior_moments(&belief, relative);
+    let linked_strength = strength / (second_moment_ratio + strength * (second_moment_ratio - 1.0));
+    (mean, linked_strength)
 }
 
 /// An ad's posterior: CTR ~ Beta(ctr_alpha, ctr_beta); conversions per click ~ Gamma(shape, rate) (Poisson
@@ -479,24 +490,21 @@ pub(crate) fn posterior_from_evidence(
     };
     let ctr_alpha = ctr_prior_mean * ctr_prior_strength;
     let ctr_beta = (1.0 - ctr_prior_mean) * ctr_prior_strength;
-    let conversion_prior_strength = if prior_means.conversions_per_click_learned {
-        population.learned_conversion_prior_conversions
+    // A learned prior already speaks for this ad; the account's CTR link shapes only the population's.
+    let (conversion_prior_mean, conversion_prior_strength) = if prior_means.conversions_per_click_learned {
+        (
+            prior_means.conversions_per_click,
+            population.learned_conversion_prior_conversions,
+        )
+    } else if population.conversion_ctr_link == 0.0 && population.conversion_ctr_link_sd == 0.0 {
+        (
+            prior_means.conversions_per_click,
+            population.conversion_prior_conversions,
+        )
     } else {
-        population.conversion_prior_conversions
+        linked_conversion_prior(population, population.conversion_prior_conversions, evidence, config)
     };
     let rate_shape = conversion_prior_strength * dna_boost;
-    // A learned prior already speaks for this ad; the account's CTR link shapes only the population's.
-    let conversion_prior_mean = if prior_means.conversions_per_click_learned || population.conversion_ctr_link == 0.0 {
-        prior_means.conversions_per_click
-    } else {
-        linked_conversions_per_click(
-            prior_means.conversions_per_click,
-            population.conversion_ctr_link,
-            evidence,
-            population.ctr,
-            config,
-        )
-    };
     let rate_rate = conversion_prior_strength / conversion_prior_mean.max(1e-12);
     let cpm_prior_impressions = config.cpm_prior_impressions;
     let cpm = (ad.spend.to_major(currency) + population.cpm * cpm_prior_impressions / 1000.0)

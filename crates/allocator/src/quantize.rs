@@ -53,8 +53,8 @@ pub fn quantize_population(population: &PopulationStats) -> PopulationStats {
         conversion_prior_conversions: coarse(population.conversion_prior_conversions),
         learned_conversion_prior_conversions: coarse(population.learned_conversion_prior_conversions),
         learned_ctr_prior_impressions: coarse(population.learned_ctr_prior_impressions),
-        // A multiple of a tenth already.
-        conversion_ctr_link: population.conversion_ctr_link,
+        conversion_ctr_link: population.conversion_ctr_link.signum() * coarse(population.conversion_ctr_link.abs()),
+        conversion_ctr_link_sd: coarse(population.conversion_ctr_link_sd),
         recent_maturity_factor: coarse(population.recent_maturity_factor),
         conversion_value_log_sd: coarse(population.conversion_value_log_sd),
     }

@@ -1,5 +1,6 @@
 use adloop_allocator::{
-    AdIds, AdInput, AllocatorConfig, Decision, DelayComponent, Prior, RecentWindow, ReportingDelay, allocate,
+    AdIds, AdInput, AllocatorConfig, Decision, DelayComponent, Prior, PriorScales, RecentWindow, ReportingDelay,
+    allocate, build_posterior, population_stats,
 };
 use adloop_money::MinorUnits;
 
@@ -311,4 +312,34 @@ fn when_every_ad_is_a_confident_loser_none_is_killed_and_the_budget_still_has_a_
         .sum();
     assert_eq!(total, 30_000);
     assert!(allocation.recommendations[0].reason.contains("none is killed"));
+}
+
+#[test]
+fn a_low_ctr_ad_keeps_a_wide_conversion_prior_while_the_accounts_ctr_link_is_unknown() {
+    // A day in: nine ads click 1.5% and convert a few of their clicks; one clicks 0.4% and has no
+    // conversion yet. Whether low clickers are better buyers is not known, so the low-CTR ad may still be:
+    // its prior on conversions per click is weaker than the account's ads' (the link switched off, it is
+    // as strong as theirs).
+    let mut ads: Vec<AdInput> = (0..9)
+        .map(|index| ad(&format!("ad-{index}"), 10_000, 150, 2, 10_000, 10_000, 24.0))
+        .collect();
+    ads.push(ad("low-ctr", 10_000, 40, 0, 10_000, 0, 24.0));
+    let conversion_prior_shapes = |config: &AllocatorConfig| {
+        let population = population_stats(&ads, usd(), config);
+        let shape = |ad: &AdInput| {
+            let posterior = build_posterior(ad, usd(), &population, &PriorScales::of_request(&ads), config);
+            posterior.conversion_rate_shape - ad.conversions as f64
+        };
+        (shape(&ads[0]), shape(&ads[9]))
+    };
+    let (typical, low_ctr) = conversion_prior_shapes(&AllocatorConfig::default());
+    assert!(
+        low_ctr < 0.5 * typical,
+        "prior strength {low_ctr:.2} against {typical:.2}"
+    );
+    let (typical_without_link, low_ctr_without_link) = conversion_prior_shapes(&AllocatorConfig {
+        max_conversion_ctr_link: 0.0,
+        ..AllocatorConfig::default()
+    });
+    assert_eq!(low_ctr_without_link, typical_without_link);
 }

@@ -157,40 +157,77 @@ pub(crate) fn schedule_for<'a>(
 /// second week). The schedule is the prior, worth `reporting_delay_calibration_prior_conversions`
 /// conversions, so a young or small account keeps it. The factor moves every ad alike, so what it changes is
 /// how an ad whose spend moved recently compares with one whose spend did not.
-pub(crate) fn recent_maturity_factor(
+///
+/// Each ad's own factor leaves the ad out ([`MaturityFactors::for_ad`]): a collapse of the ad that spends
+/// most would otherwise read as slow reporting across the account and excuse itself (traced on
+/// `conversion-collapse`: the best ad's conversions fell to a fifth, the account's factor with it, and the ad
+/// kept 90% of the budget for three days).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MaturityFactors {
+    /// The factor on every ad of the request (the population's).
+    pub account: f64,
+    /// Each ad's factor on the other ads, in request order.
+    pub leaving_out_each_ad: Vec<f64>,
+}
+
+impl MaturityFactors {
+    pub(crate) fn for_ad(&self, index: usize) -> f64 {
+        self.leaving_out_each_ad.get(index).copied().unwrap_or(self.account)
+    }
+}
+
+/// The reporting-delay check (see [`MaturityFactors`]) for the request's ads.
+pub(crate) fn recent_maturity_factors(
     ads: &[AdInput],
     account_schedules: &BTreeMap<String, ReportingDelay>,
     config: &AllocatorConfig,
-) -> f64 {
-    let mut recent_conversions = 0.0;
-    let mut predicted_recent_conversions = 0.0;
-    for ad in ads {
-        let delay = schedule_for(ad, account_schedules, config);
-        let Some(recent) = ad.recent else {
-            continue;
-        };
-        let age_hours = ad.age_hours.floor();
-        let recent_hours = recent.hours.min(age_hours);
-        let older_clicks = ad.clicks.saturating_sub(recent.clicks) as f64;
-        if recent_hours < 1.0 || age_hours <= recent_hours || older_clicks <= 0.0 {
-            continue;
+) -> MaturityFactors {
+    // Each ad's (recent conversions, recent conversions its older rate predicts at the schedule's maturity).
+    let per_ad: Vec<(f64, f64)> = ads
+        .iter()
+        .map(|ad| recent_and_predicted_conversions(ad, schedule_for(ad, account_schedules, config)))
+        .collect();
+    let recent_total: f64 = per_ad.iter().map(|(recent, _)| recent).sum();
+    let predicted_total: f64 = per_ad.iter().map(|(_, predicted)| predicted).sum();
+    let factor = |recent: f64, predicted: f64| {
+        let prior = config.reporting_delay_calibration_prior_conversions;
+        if prior <= 0.0 && predicted <= 0.0 {
+            return 1.0;
         }
-        let older_conversions = ad.conversions.saturating_sub(recent.conversions) as f64;
-        let recent_maturity = delay.average_reported_share(0.0, recent_hours);
-        let older_maturity = delay.average_reported_share(recent_hours, age_hours);
-        if older_maturity <= 0.0 {
-            continue;
-        }
-        recent_conversions += recent.conversions as f64;
-        predicted_recent_conversions +=
-            recent.clicks as f64 * older_conversions / older_clicks * recent_maturity / older_maturity;
+        ((recent + prior) / (predicted + prior))
+            .clamp(config.min_recent_maturity_factor, config.max_recent_maturity_factor)
+    };
+    MaturityFactors {
+        account: factor(recent_total, predicted_total),
+        leaving_out_each_ad: per_ad
+            .iter()
+            .map(|(recent, predicted)| factor((recent_total - recent).max(0.0), (predicted_total - predicted).max(0.0)))
+            .collect(),
     }
-    let prior = config.reporting_delay_calibration_prior_conversions;
-    if prior <= 0.0 && predicted_recent_conversions <= 0.0 {
-        return 1.0;
+}
+
+/// An ad's recent conversions and those its older conversion rate predicts for the recent window at the
+/// schedule's maturity; (0, 0) for an ad without both windows.
+fn recent_and_predicted_conversions(ad: &AdInput, delay: &ReportingDelay) -> (f64, f64) {
+    let Some(recent) = ad.recent else {
+        return (0.0, 0.0);
+    };
+    let age_hours = ad.age_hours.floor();
+    let recent_hours = recent.hours.min(age_hours);
+    let older_clicks = ad.clicks.saturating_sub(recent.clicks) as f64;
+    if recent_hours < 1.0 || age_hours <= recent_hours || older_clicks <= 0.0 {
+        return (0.0, 0.0);
     }
-    ((recent_conversions + prior) / (predicted_recent_conversions + prior))
-        .clamp(config.min_recent_maturity_factor, config.max_recent_maturity_factor)
+    let older_conversions = ad.conversions.saturating_sub(recent.conversions) as f64;
+    let recent_maturity = delay.average_reported_share(0.0, recent_hours);
+    let older_maturity = delay.average_reported_share(recent_hours, age_hours);
+    if older_maturity <= 0.0 {
+        return (0.0, 0.0);
+    }
+    (
+        recent.conversions as f64,
+        recent.clicks as f64 * older_conversions / older_clicks * recent_maturity / older_maturity,
+    )
 }
 
 #[cfg(test)]

@@ -162,15 +162,16 @@ pub(crate) fn evidence_and_population(
     account_schedules: &BTreeMap<String, ReportingDelay>,
     config: &AllocatorConfig,
 ) -> (Vec<EffectiveEvidence>, PopulationStats) {
-    let recent_maturity_factor = crate::delay::recent_maturity_factor(ads, account_schedules, config);
+    let maturity_factors = crate::delay::recent_maturity_factors(ads, account_schedules, config);
     let evidence: Vec<EffectiveEvidence> = ads
         .iter()
-        .map(|ad| {
+        .enumerate()
+        .map(|(index, ad)| {
             let delay = crate::delay::schedule_for(ad, account_schedules, config);
-            effective_evidence(ad, currency, delay, config, recent_maturity_factor)
+            effective_evidence(ad, currency, delay, config, maturity_factors.for_ad(index))
         })
         .collect();
-    let population = population_from_evidence(ads, &evidence, currency, config, recent_maturity_factor);
+    let population = population_from_evidence(ads, &evidence, currency, config, maturity_factors.account);
     (evidence, population)
 }
 

@@ -343,3 +343,31 @@ fn a_low_ctr_ad_keeps_a_wide_conversion_prior_while_the_accounts_ctr_link_is_unk
     });
     assert_eq!(low_ctr_without_link, typical_without_link);
 }
+
+#[test]
+fn a_collapse_of_the_ad_that_spends_most_is_not_excused_as_slow_reporting() {
+    // Three weeks in, ad "big" has nearly all of the account's clicks and converted 5% of them; in the last three
+    // days a fifth of that. The other ads report as usual, so the account's reporting is not late: the
+    // collapse is the ad's own, and its ROAS must fall with it.
+    let account = |big_recent_conversions: u64| {
+        let mut big = ad("big", 2_000_000, 24_000, 1_200, 2_000_000, 6_000_000, 504.0);
+        let recent = big.recent.as_mut().unwrap();
+        big.conversions = big.conversions - recent.conversions + big_recent_conversions;
+        big.conversion_value = MinorUnits(big.conversions as i64 * 5_000);
+        recent.conversion_value = MinorUnits(big_recent_conversions as i64 * 5_000);
+        recent.conversions = big_recent_conversions;
+        let mut ads = vec![big];
+        ads.extend((0..3).map(|index| ad(&format!("small-{index}"), 50_000, 600, 24, 50_000, 120_000, 504.0)));
+        ads
+    };
+    let roas_of_big = |ads: Vec<AdInput>| {
+        let allocation = allocate(&request(ads, 100_000), &AllocatorConfig::default()).unwrap();
+        allocation.recommendations[0].roas.mean
+    };
+    let steady = roas_of_big(account(171));
+    let collapsed = roas_of_big(account(34));
+    assert!(
+        collapsed < 0.75 * steady,
+        "ROAS {collapsed:.2} after the collapse, {steady:.2} before"
+    );
+}

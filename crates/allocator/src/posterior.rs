@@ -47,8 +47,9 @@ pub struct PopulationStats {
     /// most `max_learned_ctr_prior_weight_of_population` times it (`learned_prior`).
     pub learned_ctr_prior_impressions: f64,
     /// What the account's ads say about β of the link between an ad's CTR and its prior conversions per
-    /// click (`ctr_link`): its mean and sd (both 0: no link, the pooled rate for every ad).
-    /// `conversions_per_click` is the rate at the account's CTR.
+    /// click (`ctr_link`): the prior's centre (0 unless the ads show a link) and, in the next field, how
+    /// uncertain β still is (both 0: no link, the pooled rate for every ad). `conversions_per_click` is the
+    /// rate at the account's CTR.
     #[serde(default)]
     pub conversion_ctr_link: f64,
     #[serde(default)]
@@ -367,6 +368,7 @@ pub(crate) fn population_from_evidence(
 /// account's while the link is uncertain.
 fn linked_conversion_prior(
     population: &PopulationStats,
+    at_account_ctr: f64,
     strength: f64,
     evidence: &EffectiveEvidence,
     config: &AllocatorConfig,
@@ -374,7 +376,7 @@ fn linked_conversion_prior(
     let belief = LinkBelief {
         exponent_centre: population.conversion_ctr_link,
         exponent_sd: population.conversion_ctr_link_sd,
-        conversions_per_click_at_account_ctr: population.conversions_per_click,
+        conversions_per_click_at_account_ctr: at_account_ctr,
     };
     let relative = relative_ctr(evidence, population.ctr, config.population_ctr_prior_impressions);
     let (mean, second_moment_ratio) = prior_moments(&belief, relative);
@@ -503,7 +505,13 @@ pub(crate) fn posterior_from_evidence(
             population.conversion_prior_conversions,
         )
     } else {
-        linked_conversion_prior(population, population.conversion_prior_conversions, evidence, config)
+        linked_conversion_prior(
+            population,
+            prior_means.conversions_per_click,
+            population.conversion_prior_conversions,
+            evidence,
+            config,
+        )
     };
     let rate_shape = conversion_prior_strength * dna_boost;
     let rate_rate = conversion_prior_strength / conversion_prior_mean.max(1e-12);

@@ -1,12 +1,15 @@
 //! The safe executor end to end under load (see `adloop_load::executor_bench`).
 //!
 //!     executor-bench [--changes 10000] [--single-changes 10000] [--binaries-dir target/release]
-//!                    [--runs batch-1,batch-2,single,…] [--gateway-setting ADLOOP_…=VALUE]…
+//!                    [--runs batch-1,batch-2,single,…] [--gateway-setting ADLOOP_…=VALUE]… [--repeat N]
 //!     executor-bench --pacing-flood [--flood-seconds 60] [--flood-changes-per-second 100]
 //!
 //! Throughput (the default) runs, one after another on fresh databases and worlds: batch mode with one
 //! gateway replica, batch mode with two, single-request mode with one, and the scale-out pair (one replica
 //! and two, at one executor worker each); then the bare Postgres claim ceiling. Prints a Markdown table.
+//! `--repeat N` makes the whole sequence N times (the runs and the ceiling alternate, so each repetition's
+//! ratio compares figures from the same minutes) and ends with each run's median, lowest and highest: on a
+//! shared 2-core machine one run says little.
 //! `--pacing-flood` instead pours changes into two ad accounts of a meta-sim at Meta's default limits for
 //! a minute and checks no throttling answer reached a change (exits non-zero if one did). Needs the dev
 //! stack (`scripts/dev-stack up`) and release builds of gateway-api and meta-sim.
@@ -44,6 +47,86 @@ struct Arguments {
     /// ADLOOP_EXECUTOR__CLAIM_BATCH_SIZE=500); may be repeated.
     #[arg(long = "gateway-setting", value_parser = parse_setting)]
     gateway_settings: Vec<(String, String)>,
+    /// How many times to make the runs and the ceiling (at least 1); the tables describe the first
+    /// repetition, a summary line per run all of them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
+}
+
+/// One repetition: each run's figures, the bare loop's rows per second and WAL bytes per row.
+struct Repetition {
+    results: Vec<(&'static str, RunFigures)>,
+    ceiling: f64,
+    bare_wal_bytes_per_row: f64,
+}
+
+async fn measure_once(runs: &[(&'static str, RunPlan)]) -> anyhow::Result<Repetition> {
+    let mut results = Vec::new();
+    for (label, plan) in runs {
+        eprintln!("executor-bench: {label}, {} changes…", plan.changes);
+        let figures = executor_bench::run(plan).await?;
+        eprintln!(
+            "executor-bench: {label}: {:.2} s, {:.0} changes/s",
+            figures.end_to_end_seconds,
+            figures.changes_per_second()
+        );
+        results.push((*label, figures));
+    }
+    eprintln!("executor-bench: bare SKIP LOCKED claim-50/complete ceiling…");
+    let database = adloop_test_support::TestDatabase::create().await;
+    let pool = sqlx::PgPool::connect(&database.url).await?;
+    let bare_wal_before = executor_bench::wal_position(&pool).await?;
+    let ceiling = executor_bench::bare_claim_ceiling(&pool, BARE_LOOP_ROWS, 2).await?;
+    let bare_wal_bytes_per_row =
+        (executor_bench::wal_position(&pool).await? - bare_wal_before) as f64 / BARE_LOOP_ROWS as f64;
+    pool.close().await;
+    Ok(Repetition {
+        results,
+        ceiling,
+        bare_wal_bytes_per_row,
+    })
+}
+
+/// The median, lowest and highest of `values` (not empty).
+fn spread(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    let median = if values.len().is_multiple_of(2) {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    };
+    (median, values[0], values[values.len() - 1])
+}
+
+/// Each run's changes/s and ratio to the same repetition's ceiling, over every repetition.
+fn print_repetition_summary(repetitions: &[Repetition]) {
+    println!();
+    println!("over {} repetitions (median [lowest, highest]):", repetitions.len());
+    let labels: Vec<&str> = repetitions[0].results.iter().map(|(label, _)| *label).collect();
+    for label in labels {
+        let figures: Vec<(f64, f64)> = repetitions
+            .iter()
+            .filter_map(|repetition| {
+                let (_, figures) = repetition.results.iter().find(|(run_label, _)| *run_label == label)?;
+                let changes_per_second = figures.changes_per_second();
+                Some((changes_per_second, changes_per_second / repetition.ceiling.max(1e-9)))
+            })
+            .collect();
+        let (median, lowest, highest) = spread(&mut figures.iter().map(|(rate, _)| *rate).collect::<Vec<_>>());
+        let (ratio, lowest_ratio, highest_ratio) =
+            spread(&mut figures.iter().map(|(_, ratio)| *ratio).collect::<Vec<_>>());
+        println!(
+            "- {label}: {median:.0} [{lowest:.0}, {highest:.0}] changes/s; / bare ceiling {ratio:.2} [{lowest_ratio:.2}, {highest_ratio:.2}]"
+        );
+    }
+    let (ceiling, lowest, highest) = spread(
+        &mut repetitions
+            .iter()
+            .map(|repetition| repetition.ceiling)
+            .collect::<Vec<_>>(),
+    );
+    println!("- bare ceiling: {ceiling:.0} [{lowest:.0}, {highest:.0}] rows/s");
 }
 
 /// Rows the bare claim/complete loop works through for the ceiling.
@@ -169,37 +252,32 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("--runs: unknown run {other:?} (one of {})", ALL_RUNS.join(", ")),
         });
     }
-    let mut results = Vec::new();
-    for (label, plan) in &runs {
-        eprintln!("executor-bench: {label}, {} changes…", plan.changes);
-        let figures = executor_bench::run(plan).await?;
-        eprintln!(
-            "executor-bench: {label}: {:.2} s, {:.0} changes/s",
-            figures.end_to_end_seconds,
-            figures.changes_per_second()
-        );
-        results.push((*label, figures));
+    let mut repetitions = Vec::new();
+    for repetition in 1..=arguments.repeat {
+        if arguments.repeat > 1 {
+            eprintln!("executor-bench: repetition {repetition} of {}", arguments.repeat);
+        }
+        repetitions.push(measure_once(&runs).await?);
     }
-    eprintln!("executor-bench: bare SKIP LOCKED claim-50/complete ceiling…");
-    let database = adloop_test_support::TestDatabase::create().await;
-    let pool = sqlx::PgPool::connect(&database.url).await?;
-    let bare_wal_before = executor_bench::wal_position(&pool).await?;
-    let ceiling = executor_bench::bare_claim_ceiling(&pool, BARE_LOOP_ROWS, 2).await?;
-    let bare_wal_bytes_per_row =
-        (executor_bench::wal_position(&pool).await? - bare_wal_before) as f64 / BARE_LOOP_ROWS as f64;
+    let Repetition {
+        results,
+        ceiling,
+        bare_wal_bytes_per_row,
+    } = &repetitions[0];
+    let (ceiling, bare_wal_bytes_per_row) = (*ceiling, *bare_wal_bytes_per_row);
 
     println!(
         "| run | changes | enqueue (API) | end to end | changes/s | Graph requests | changes per request | states | audit entries | ad sets written twice |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (label, figures) in &results {
+    for (label, figures) in results {
         println!("{}", row(label, figures));
     }
     println!();
     println!(
         "seconds the executor's rounds spent per phase (summed over replicas; read and history run side by side, finish overlaps decide and write):"
     );
-    for (label, figures) in &results {
+    for (label, figures) in results {
         let phases: Vec<String> = figures
             .round_phase_seconds
             .iter()
@@ -209,7 +287,7 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     println!("Postgres WAL bytes per change over each run (the whole cluster; write work, steady where time is not):");
-    for (label, figures) in &results {
+    for (label, figures) in results {
         println!("- {label}: {:.0}", figures.wal_bytes_per_change);
     }
     println!("- bare claim-50 + complete loop, its table's setup included: {bare_wal_bytes_per_row:.0} per row");
@@ -251,5 +329,8 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     println!("{}", ratios.join("; "));
+    if repetitions.len() > 1 {
+        print_repetition_summary(&repetitions);
+    }
     Ok(())
 }

@@ -40,7 +40,7 @@ pub enum Command {
     Run {
         #[command(flatten)]
         common: CommonOptions,
-        /// uniform, seed-v1, ts-basic, adloop, oracle, or external (with --policy-cmd).
+        /// uniform, seed-v1, ts-basic, ts-basic-limited, adloop, oracle, or external (with --policy-cmd).
         #[arg(long)]
         policy: String,
     },
@@ -55,7 +55,7 @@ pub enum Command {
     /// Print one of the README's decision-quality tables (markdown): every scenario of the table, its
     /// policies on the same seeds, regret against the oracle and paired differences.
     QualityTable {
-        /// allocator (uniform, seed-v1, ts-basic, adloop, the limited oracle) or learners (adloop against
+        /// allocator (uniform, seed-v1, ts-basic, ts-basic-limited, adloop, the limited oracle) or learners (adloop against
         /// adloop-priors-off, and the true-rate bound).
         #[arg(long, value_enum)]
         table: quality_table::QualityTable,

@@ -2,8 +2,8 @@
 //! seeds, regret against the oracle with 95% intervals, and paired differences (same seeds, so the same worlds
 //! and the same oracle).
 //!
-//! - `allocator`: uniform, seed-v1, ts-basic, adloop and the oracle held to adloop's change limit, on every
-//!   allocator scenario; adloop against ts-basic, paired.
+//! - `allocator`: uniform, seed-v1, ts-basic, ts-basic held to adloop's change limit, adloop and the oracle
+//!   held to the same limit, on every allocator scenario; adloop against both ts-basics, paired.
 //! - `learners`: adloop with its learners against adloop with priors off, on the scenarios where creative
 //!   features matter, mean nothing or flip between accounts; and two bounds: what a perfect learner of
 //!   creative features would give (`adloop-feature-priors`), and a learner that knew each ad's true rates
@@ -47,7 +47,14 @@ const ALLOCATOR_SCENARIOS: &[&str] = &[
     "own-rhythms-and-rest",
     "pareto-order-values",
 ];
-const ALLOCATOR_POLICIES: &[&str] = &["uniform", "seed-v1", "ts-basic", "adloop", "oracle-limited"];
+const ALLOCATOR_POLICIES: &[&str] = &[
+    "uniform",
+    "seed-v1",
+    "ts-basic",
+    "ts-basic-limited",
+    "adloop",
+    "oracle-limited",
+];
 
 const LEARNER_SCENARIOS: &[&str] = &[
     "cold-start",
@@ -135,11 +142,13 @@ fn header(table: QualityTable) -> String {
             "uniform regret",
             "seed-v1 regret",
             "ts-basic regret",
+            "ts-basic-limited regret",
             "adloop regret",
             "limited oracle regret",
             "adloop / uniform",
             "adloop / ts-basic",
             "adloop − ts-basic regret, paired",
+            "adloop − ts-basic-limited regret, paired",
         ],
         QualityTable::Learners => &[
             "scenario",
@@ -158,22 +167,27 @@ fn header(table: QualityTable) -> String {
 }
 
 fn allocator_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
-    let [uniform, seed_v1, ts_basic, adloop, limited_oracle] = summaries else {
+    let [uniform, seed_v1, ts_basic, ts_basic_limited, adloop, limited_oracle] = summaries else {
         return String::new();
     };
-    let paired = paired_regret_difference(scenario, adloop, ts_basic).map(|paired| paired.regret_difference);
+    let paired_with = |peer: &PolicySummary| {
+        paired_regret_difference(scenario, adloop, peer)
+            .map_or_else(|| "–".to_owned(), |paired| interval(paired.regret_difference))
+    };
     format!(
-        "| {} ({}) | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} |",
+        "| {} ({}) | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} | {} |",
         scenario.name,
         scenario.currency.code(),
         interval(uniform.regret),
         interval(seed_v1.regret),
         interval(ts_basic.regret),
+        interval(ts_basic_limited.regret),
         interval(adloop.regret),
         interval(limited_oracle.regret),
         adloop.regret.mean / uniform.regret.mean,
         adloop.regret.mean / ts_basic.regret.mean,
-        paired.map_or_else(|| "–".to_owned(), interval),
+        paired_with(ts_basic),
+        paired_with(ts_basic_limited),
     )
 }
 

@@ -5,6 +5,11 @@
 //! conversions yet borrows the account's pooled figures). Budget is split in proportion to each ad's
 //! probability of having the highest value per spend, estimated from joint draws. No CTR blend, no fatigue, no
 //! reporting-delay model, no floors or change limits.
+//!
+//! `ts-basic-limited` is the same sampler held to adloop's change limit (each ad with a budget moves at most
+//! ±`max_change_fraction` of it per decision, the budgets as near proportional to P(best) as that allows, with
+//! the allocator's own `fit_budgets`): the textbook peer under the guard rail adloop keeps, so that adloop's
+//! regret over it is the cost of adloop's modelling alone.
 
 use adloop_money::{MinorUnits, split_proportionally};
 use rand_distr::{Beta, Distribution as _};
@@ -18,14 +23,53 @@ const DRAWS: usize = 1_000;
 
 pub struct TsBasic {
     rng: SimRng,
+    /// The change limit per decision (`ts-basic-limited`); `None` for none.
+    max_change_fraction: Option<f64>,
 }
 
 impl TsBasic {
     pub fn new(seed: u64) -> TsBasic {
         TsBasic {
             rng: stream(seed, StreamPurpose::PolicyDraws, 2),
+            max_change_fraction: None,
         }
     }
+
+    /// The same sampler (the same draws) held to ±`max_change_fraction` per decision.
+    pub fn limited(seed: u64, max_change_fraction: f64) -> TsBasic {
+        TsBasic {
+            max_change_fraction: Some(max_change_fraction),
+            ..TsBasic::new(seed)
+        }
+    }
+}
+
+/// Budgets near proportional to `weights` with each ad at `positions` within ±`max_change_fraction` of its
+/// current budget (an ad without one is unbounded) and the total kept; `None` when the limit cannot hold.
+fn split_within_change_limit(
+    observation: &Observation,
+    positions: &[usize],
+    weights: &[f64],
+    max_change_fraction: f64,
+) -> Option<Vec<MinorUnits>> {
+    let total = observation.total_daily_budget.get();
+    let bounds: Vec<adloop_allocator::BudgetBounds> = positions
+        .iter()
+        .map(|&position| {
+            let current = observation.ads[position].current_daily_budget.get() as f64;
+            if current <= 0.0 {
+                return adloop_allocator::BudgetBounds { lower: 0, upper: total };
+            }
+            // Rounded inwards, as the allocator rounds its own limit.
+            let lower = (current * (1.0 - max_change_fraction)).ceil() as i64;
+            let upper = (current * (1.0 + max_change_fraction)).floor() as i64;
+            adloop_allocator::BudgetBounds {
+                lower: lower.clamp(0, total),
+                upper: upper.clamp(lower.clamp(0, total), total),
+            }
+        })
+        .collect();
+    adloop_allocator::fit_budgets(observation.total_daily_budget, weights, &bounds)
 }
 
 /// The account's pooled cost per click and value per conversion (major units; `None` before any click or
@@ -42,7 +86,11 @@ fn pooled_rates(ads: &[&AdObservation]) -> (Option<f64>, Option<f64>) {
 
 impl Policy for TsBasic {
     fn name(&self) -> &str {
-        "ts-basic"
+        if self.max_change_fraction.is_some() {
+            "ts-basic-limited"
+        } else {
+            "ts-basic"
+        }
     }
 
     fn decide(
@@ -94,10 +142,11 @@ impl Policy for TsBasic {
             times_best[best.0] += 1;
         }
         let weights: Vec<f64> = times_best.iter().map(|&count| f64::from(count)).collect();
-        for (position, share) in active
-            .into_iter()
-            .zip(split_proportionally(observation.total_daily_budget, &weights))
-        {
+        let limited = self
+            .max_change_fraction
+            .and_then(|fraction| split_within_change_limit(observation, &active, &weights, fraction));
+        let shares = limited.unwrap_or_else(|| split_proportionally(observation.total_daily_budget, &weights));
+        for (position, share) in active.into_iter().zip(shares) {
             budgets[position] = share;
         }
         fit_to_minimum_budget(&mut budgets, observation.minimum_daily_budget);
@@ -175,6 +224,40 @@ mod tests {
         assert!(
             (first - second).abs() < 10_000,
             "two unknown ads are close to even: {budgets:?}"
+        );
+    }
+
+    #[test]
+    fn the_limited_sampler_moves_each_budget_at_most_half_and_keeps_the_total() {
+        // The same clear winner, every ad at 10,000 of a 30,000 total: unlimited, ad b takes nearly all of it.
+        let ads = vec![
+            ad("a", 2_000, 40, 200_000, 400_000),
+            ad("b", 2_000, 120, 200_000, 1_200_000),
+            ad("c", 2_000, 60, 200_000, 600_000),
+        ];
+        let account = Observation {
+            total_daily_budget: MinorUnits(30_000),
+            ..observation(ads)
+        };
+        let no_truths = HiddenTruths {
+            true_roas: &[],
+            true_rates: &[],
+            daily_auction_curves: &[],
+        };
+        let unlimited = TsBasic::new(7).decide(&account, &no_truths).unwrap();
+        assert!(unlimited[1].get() > 28_000, "{unlimited:?}");
+        let mut limited_policy = TsBasic::limited(7, 0.5);
+        assert_eq!(limited_policy.name(), "ts-basic-limited");
+        let limited = limited_policy.decide(&account, &no_truths).unwrap();
+        assert_eq!(limited.iter().map(|budget| budget.get()).sum::<i64>(), 30_000);
+        assert!(
+            limited.iter().all(|budget| (5_000..=15_000).contains(&budget.get())),
+            "{limited:?}"
+        );
+        assert_eq!(
+            limited[1],
+            MinorUnits(15_000),
+            "the winner grows as far as the limit allows"
         );
     }
 }

@@ -182,14 +182,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_clear_winner_on_value_per_spend_gets_most_of_the_budget_and_the_total_is_kept() {
-        // Same clicks and cost; ad b converts three times as often at the same order value.
-        let ads = vec![
+    /// Same clicks and cost; ad b converts three times as often as ad a at the same order value.
+    fn ad_b_converting_three_times_as_often() -> Vec<AdObservation> {
+        vec![
             ad("a", 2_000, 40, 200_000, 400_000),
             ad("b", 2_000, 120, 200_000, 1_200_000),
             ad("c", 2_000, 60, 200_000, 600_000),
-        ];
+        ]
+    }
+
+    #[test]
+    fn the_clear_winner_on_value_per_spend_gets_most_of_the_budget_and_the_total_is_kept() {
+        let ads = ad_b_converting_three_times_as_often();
         let budgets = TsBasic::new(7)
             .decide(
                 &observation(ads),
@@ -229,12 +233,8 @@ mod tests {
 
     #[test]
     fn the_limited_sampler_moves_each_budget_at_most_half_and_keeps_the_total() {
-        // The same clear winner, every ad at 10,000 of a 30,000 total: unlimited, ad b takes nearly all of it.
-        let ads = vec![
-            ad("a", 2_000, 40, 200_000, 400_000),
-            ad("b", 2_000, 120, 200_000, 1_200_000),
-            ad("c", 2_000, 60, 200_000, 600_000),
-        ];
+        // Every ad at 10,000 of a 30,000 total: unlimited, ad b takes nearly all of it.
+        let ads = ad_b_converting_three_times_as_often();
         let account = Observation {
             total_daily_budget: MinorUnits(30_000),
             ..observation(ads)

@@ -113,50 +113,47 @@ pub(crate) fn estimate_ctr_link(
         (log_likelihood, rate)
     };
     let steps = (max_exponent * f64::from(STEPS_PER_UNIT)).round() as i32;
-    let grid: Vec<(f64, f64)> = (-steps..=steps)
+    // (β, log-likelihood, c) at each grid step; step 0 is β = 0.
+    let grid: Vec<(f64, f64, f64)> = (-steps..=steps)
         .map(|step| f64::from(step) / f64::from(STEPS_PER_UNIT))
-        .map(|exponent| (exponent, profile(exponent).0))
+        .map(|exponent| {
+            let (log_likelihood, rate) = profile(exponent);
+            (exponent, log_likelihood, rate)
+        })
         .collect();
-    let highest = grid
+    let unlinked = grid[steps as usize];
+    let best = grid
         .iter()
-        .map(|(_, log_likelihood)| *log_likelihood)
-        .fold(f64::NEG_INFINITY, f64::max);
+        .copied()
+        .max_by(|(_, first, _), (_, second, _)| first.total_cmp(second))
+        .unwrap_or(unlinked);
+    let highest = best.1;
     if !highest.is_finite() {
         return prior;
     }
     let weights: Vec<f64> = grid
         .iter()
-        .map(|(_, log_likelihood)| (log_likelihood - highest).exp())
+        .map(|(_, log_likelihood, _)| (log_likelihood - highest).exp())
         .collect();
     let total: f64 = weights.iter().sum();
     let mean = grid
         .iter()
         .zip(&weights)
-        .map(|((exponent, _), weight)| exponent * weight)
+        .map(|((exponent, _, _), weight)| exponent * weight)
         .sum::<f64>()
         / total;
     let variance = grid
         .iter()
         .zip(&weights)
-        .map(|((exponent, _), weight)| (exponent - mean).powi(2) * weight)
+        .map(|((exponent, _, _), weight)| (exponent - mean).powi(2) * weight)
         .sum::<f64>()
         / total;
-    let (best_exponent, best_log_likelihood) = grid
-        .iter()
-        .copied()
-        .max_by(|(_, first), (_, second)| first.total_cmp(second))
-        .unwrap_or((0.0, highest));
-    let centre = if 2.0 * (best_log_likelihood - profile(0.0).0)
-        < likelihood_ratio_threshold(config.evidence_test_significance)
-    {
-        0.0
-    } else {
-        best_exponent
-    };
+    let link_shown = 2.0 * (best.1 - unlinked.1) >= likelihood_ratio_threshold(config.evidence_test_significance);
+    let (centre, _, rate_at_centre) = if link_shown { best } else { unlinked };
     LinkBelief {
         exponent_centre: centre,
         exponent_sd: variance.sqrt(),
-        conversions_per_click_at_account_ctr: profile(centre).1,
+        conversions_per_click_at_account_ctr: rate_at_centre,
     }
 }
 

@@ -112,12 +112,11 @@ pub(crate) fn fatigue_factor(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use adloop_money::MinorUnits;
 
     use super::*;
-    use crate::input::{AdIds, AdStatus, RecentWindow};
+    use crate::input::RecentWindow;
 
     /// An ad with `older_impressions` before its 72-hour window at `older_ctr` and `recent_impressions` in it
     /// at `recent_ctr`.
@@ -125,30 +124,18 @@ mod tests {
         let older_clicks = (older_impressions as f64 * older_ctr).round() as u64;
         let recent_clicks = (recent_impressions as f64 * recent_ctr).round() as u64;
         AdInput {
-            ids: AdIds {
-                account_id: "act_1".into(),
-                campaign_id: "c".into(),
-                ad_set_id: format!("set-{id}"),
-                ad_id: id.into(),
-            },
             impressions: older_impressions + recent_impressions,
             clicks: older_clicks + recent_clicks,
-            conversions: 0,
             spend: MinorUnits(100_000),
-            conversion_value: MinorUnits::ZERO,
             age_hours: 480.0,
             current_daily_budget: MinorUnits(10_000),
-            status: AdStatus::Active,
-            creative_features: BTreeMap::new(),
-            creative_dna_score: None,
-            priors: Vec::new(),
             recent: Some(RecentWindow {
                 hours: 72.0,
                 impressions: recent_impressions,
                 clicks: recent_clicks,
                 ..RecentWindow::default()
             }),
-            frequency: None,
+            ..AdInput::blank_for_tests(id)
         }
     }
 

@@ -72,6 +72,35 @@ pub struct AdInput {
     pub frequency: Option<f64>,
 }
 
+#[cfg(test)]
+impl AdInput {
+    /// An active ad of account `act_1` with nothing delivered, no budget and no priors: the base the unit tests
+    /// fill in with what they vary.
+    pub(crate) fn blank_for_tests(ad_id: &str) -> AdInput {
+        AdInput {
+            ids: AdIds {
+                account_id: "act_1".into(),
+                campaign_id: "c".into(),
+                ad_set_id: format!("set-{ad_id}"),
+                ad_id: ad_id.into(),
+            },
+            impressions: 0,
+            clicks: 0,
+            conversions: 0,
+            spend: MinorUnits::ZERO,
+            conversion_value: MinorUnits::ZERO,
+            age_hours: 0.0,
+            current_daily_budget: MinorUnits::ZERO,
+            status: AdStatus::Active,
+            creative_features: BTreeMap::new(),
+            creative_dna_score: None,
+            priors: Vec::new(),
+            recent: None,
+            frequency: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AllocationConstraints {
     /// Meta's minimum ad-set budget: each ad gets nothing or at least this (`allocate`: the ads whose share

@@ -275,25 +275,8 @@ mod tests {
 
     fn ad_with(priors: Vec<Prior>) -> AdInput {
         AdInput {
-            ids: crate::input::AdIds {
-                account_id: String::new(),
-                campaign_id: String::new(),
-                ad_set_id: String::new(),
-                ad_id: String::new(),
-            },
-            impressions: 0,
-            clicks: 0,
-            conversions: 0,
-            spend: adloop_money::MinorUnits::ZERO,
-            conversion_value: adloop_money::MinorUnits::ZERO,
-            age_hours: 0.0,
-            current_daily_budget: adloop_money::MinorUnits::ZERO,
-            status: crate::input::AdStatus::Active,
-            creative_features: BTreeMap::new(),
-            creative_dna_score: None,
             priors,
-            recent: None,
-            frequency: None,
+            ..AdInput::blank_for_tests("")
         }
     }
 

@@ -53,16 +53,10 @@ mod tests {
     use adloop_money::MinorUnits;
 
     use super::*;
-    use crate::input::{AdStatus, RecentWindow};
+    use crate::input::RecentWindow;
 
     fn ad(recent: (u64, i64), older: (u64, i64)) -> AdInput {
         AdInput {
-            ids: crate::input::AdIds {
-                account_id: "act_1".into(),
-                campaign_id: "c".into(),
-                ad_set_id: "s".into(),
-                ad_id: "a".into(),
-            },
             impressions: 100_000,
             clicks: 1_000,
             conversions: recent.0 + older.0,
@@ -70,10 +64,6 @@ mod tests {
             conversion_value: MinorUnits(recent.1 + older.1),
             age_hours: 240.0,
             current_daily_budget: MinorUnits(10_000),
-            status: AdStatus::Active,
-            creative_features: Default::default(),
-            creative_dna_score: None,
-            priors: Vec::new(),
             recent: Some(RecentWindow {
                 hours: 72.0,
                 impressions: 30_000,
@@ -82,7 +72,7 @@ mod tests {
                 conversions: recent.0,
                 conversion_value: MinorUnits(recent.1),
             }),
-            frequency: None,
+            ..AdInput::blank_for_tests("a")
         }
     }
 

@@ -85,6 +85,18 @@ async fn call(gateway: &RunningService, key: &str, method: &str, path: &str, bod
 }
 
 /// The account's runs once `done` holds for them, newest first (fails after 30 s).
+/// Posts `settings` to the test account's autopilot as the gateway's own tenant.
+async fn configure_autopilot(gateway: &RunningService, settings: Value) -> (u16, Value) {
+    call(
+        gateway,
+        gateway.api_key(),
+        "POST",
+        &format!("/v1/accounts/{ACCOUNT}/autopilot"),
+        Some(settings),
+    )
+    .await
+}
+
 async fn runs_when(gateway: &RunningService, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let started = Instant::now();
     loop {
@@ -137,14 +149,7 @@ async fn meta_sim_budget(meta_sim_url: &str, ad_set_id: &str) -> i64 {
 async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle_reruns_without_duplicates() {
     let stack = spawn_autopilot_stack().await;
     let gateway = &stack.gateway;
-    let (status, stored) = call(
-        gateway,
-        gateway.api_key(),
-        "POST",
-        &format!("/v1/accounts/{ACCOUNT}/autopilot"),
-        Some(json!({ "enabled": true, "interval_seconds": 86_400 })),
-    )
-    .await;
+    let (status, stored) = configure_autopilot(gateway, json!({ "enabled": true, "interval_seconds": 86_400 })).await;
     assert_eq!(status, 200, "{stored}");
     assert_eq!(
         (stored["mode"].as_str(), stored["enabled"].as_bool()),
@@ -264,12 +269,9 @@ async fn an_account_whose_purchases_report_in_the_second_week_has_its_reporting_
     // everything is in within a week.
     let stack = spawn_autopilot_stack_on("late-reporting").await;
     let gateway = &stack.gateway;
-    let (status, stored) = call(
+    let (status, stored) = configure_autopilot(
         gateway,
-        gateway.api_key(),
-        "POST",
-        &format!("/v1/accounts/{ACCOUNT}/autopilot"),
-        Some(json!({ "enabled": true, "mode": "dry_run", "interval_seconds": 86_400 })),
+        json!({ "enabled": true, "mode": "dry_run", "interval_seconds": 86_400 }),
     )
     .await;
     assert_eq!(status, 200, "{stored}");
@@ -304,28 +306,13 @@ async fn dry_run_records_the_plan_only_and_approval_mode_holds_every_change() {
     let stack = spawn_autopilot_stack().await;
     let gateway = &stack.gateway;
     let key = gateway.api_key();
-    let path = format!("/v1/accounts/{ACCOUNT}/autopilot");
-    let (status, refused) = call(
-        gateway,
-        key,
-        "POST",
-        &path,
-        Some(json!({ "enabled": true, "mode": "yolo" })),
-    )
-    .await;
+    let (status, refused) = configure_autopilot(gateway, json!({ "enabled": true, "mode": "yolo" })).await;
     assert_eq!(
         (status, refused["error"]["field"].as_str()),
         (400, Some("mode")),
         "{refused}"
     );
-    let (status, refused) = call(
-        gateway,
-        key,
-        "POST",
-        &path,
-        Some(json!({ "enabled": true, "interval_seconds": 0 })),
-    )
-    .await;
+    let (status, refused) = configure_autopilot(gateway, json!({ "enabled": true, "interval_seconds": 0 })).await;
     assert_eq!(
         (status, refused["error"]["field"].as_str()),
         (400, Some("interval_seconds")),
@@ -334,14 +321,7 @@ async fn dry_run_records_the_plan_only_and_approval_mode_holds_every_change() {
     let (status, _) = call(gateway, key, "GET", "/v1/accounts/act_x/autopilot", None).await;
     assert_eq!(status, 400);
 
-    call(
-        gateway,
-        key,
-        "POST",
-        &path,
-        Some(json!({ "enabled": true, "mode": "dry_run" })),
-    )
-    .await;
+    configure_autopilot(gateway, json!({ "enabled": true, "mode": "dry_run" })).await;
     let runs = runs_when(gateway, |runs| runs.first().is_some_and(finished)).await;
     assert_eq!(runs[0]["state"], "completed", "{}", runs[0]);
     let planned = runs[0]["changes_planned"].as_i64().unwrap();
@@ -350,14 +330,7 @@ async fn dry_run_records_the_plan_only_and_approval_mode_holds_every_change() {
     assert_eq!(runs[0]["summary"]["changes"].as_array().unwrap().len() as i64, planned);
     assert!(account_changes(gateway).await.is_empty(), "a dry run enqueues nothing");
 
-    call(
-        gateway,
-        key,
-        "POST",
-        &path,
-        Some(json!({ "enabled": true, "mode": "approval" })),
-    )
-    .await;
+    configure_autopilot(gateway, json!({ "enabled": true, "mode": "approval" })).await;
     advance_simulated_hours(&stack.meta_sim_url, 24.0).await;
     let runs = runs_when(gateway, |runs| runs.len() == 2 && finished(&runs[0])).await;
     assert_eq!(runs[0]["mode"], "approval");
@@ -370,7 +343,7 @@ async fn dry_run_records_the_plan_only_and_approval_mode_holds_every_change() {
         "{changes:?}"
     );
 
-    call(gateway, key, "POST", &path, Some(json!({ "enabled": false }))).await;
+    configure_autopilot(gateway, json!({ "enabled": false })).await;
     advance_simulated_hours(&stack.meta_sim_url, 24.0).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(

@@ -23,6 +23,7 @@ use super::change::{AdChangeRow, ChangeState};
 
 mod depth;
 mod enqueue;
+mod folding;
 mod history;
 
 pub use depth::{QueueDepth, queue_depth};

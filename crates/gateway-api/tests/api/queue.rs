@@ -750,6 +750,69 @@ async fn a_relative_budget_change_folds_the_objects_queued_budget_changes_into_o
 }
 
 #[tokio::test]
+async fn relative_budget_changes_of_one_request_fold_in_the_requests_order() {
+    let pool = queue_database().await;
+    let usd = Currency::parse("USD").unwrap();
+    let relative = |object: &str, request: ChangeRequest, key: &str| {
+        let mut change = budget(object, 0, key);
+        change.request = request;
+        change
+    };
+    let queued_before = enqueue_ids(&pool, &[budget("set-1", 10_000, "base")]).await[0];
+    let request = [
+        relative(
+            "set-1",
+            ChangeRequest::BudgetIncrease {
+                currency: usd,
+                by: MinorUnits(400),
+            },
+            "raise",
+        ),
+        relative(
+            "set-2",
+            ChangeRequest::BudgetIncrease {
+                currency: usd,
+                by: MinorUnits(50),
+            },
+            "other-object",
+        ),
+        relative(
+            "set-1",
+            ChangeRequest::BudgetDecrease {
+                currency: usd,
+                by: MinorUnits(100),
+            },
+            "trim",
+        ),
+    ];
+    let [raise, other_object, trim] = enqueue_ids(&pool, &request).await[..] else {
+        panic!("three changes enqueued");
+    };
+    for folded in [queued_before, raise] {
+        assert_eq!(state_of(&pool, folded).await, ChangeState::Cancelled);
+    }
+    assert_eq!(audit_events(&pool, queued_before).await, ["enqueued", "superseded"]);
+    assert_eq!(
+        audit_events(&pool, raise).await,
+        ["enqueued", "coalesced", "superseded"],
+        "the raise folded the queued budget, then the trim folded the raise"
+    );
+    let last = queue::find(&pool, "tenant-a", trim).await.unwrap().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.requested_budget_minor),
+        ("budget_set", Some(10_300)),
+        "one write carries the queued budget, the raise and the trim"
+    );
+    assert_eq!(audit_events(&pool, trim).await, ["enqueued", "coalesced"]);
+    let untouched = queue::find(&pool, "tenant-a", other_object).await.unwrap().unwrap();
+    assert_eq!(
+        (untouched.kind.as_str(), untouched.requested_budget_minor),
+        ("budget_increase", Some(50))
+    );
+    assert_eq!(state_of(&pool, other_object).await, ChangeState::Available);
+}
+
+#[tokio::test]
 async fn queue_depth_counts_open_changes_by_state_and_ages_the_oldest_due_one() {
     let pool = queue_database().await;
     let empty = queue::queue_depth(&pool).await.unwrap();

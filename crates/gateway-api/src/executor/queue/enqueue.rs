@@ -1,13 +1,15 @@
 //! Enqueueing: one insert for a request's changes, a look-up of repeated idempotency keys, superseding by
-//! new absolute changes, folding of queued budget changes into a new relative one, and one audit insert.
+//! new absolute changes, folding of queued budget changes into new relative ones (`folding`), and one audit
+//! insert.
 
 use std::collections::HashMap;
 
 use serde_json::json;
 use sqlx::PgPool;
 
+use super::folding::{RequestBudgetChange, fold_queued_budget_changes};
 use super::{AuditRows, Enqueued, QueueError, WAKE_UP_CHANNEL};
-use crate::executor::change::{ChangeState, NewAdChange, fold_budget_changes};
+use crate::executor::change::{ChangeState, NewAdChange};
 
 /// The columns of changes to insert, one array per column (bound to `unnest`).
 #[derive(Default)]
@@ -200,6 +202,7 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
     let mut enqueued = Vec::with_capacity(changes.len());
     let mut audit_rows = AuditRows::default();
     let mut superseding = SupersedingChanges::default();
+    let mut budget_changes = Vec::new();
     let mut wake_workers = false;
     for (position, change) in changes.iter().enumerate() {
         let key = (change.tenant_id.clone(), change.idempotency_key.clone());
@@ -215,28 +218,9 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
             );
             if change.request.is_absolute() {
                 superseding.push(change, id);
-            } else if !change.needs_approval {
-                let (folded, kind, amount) = fold_queued_budget_changes(&mut transaction, change, id).await?;
-                if !folded.is_empty() {
-                    audit_rows.push(
-                        change.tenant_id.clone(),
-                        id,
-                        change.object_id.clone(),
-                        "coalesced".into(),
-                        actor,
-                        json!({"folded": folded, "kind": kind, "amount": amount}),
-                    );
-                }
-                for folded_id in folded {
-                    audit_rows.push(
-                        change.tenant_id.clone(),
-                        folded_id,
-                        change.object_id.clone(),
-                        "superseded".into(),
-                        actor,
-                        json!({"by": id, "coalesced": true}),
-                    );
-                }
+            }
+            if change.request.budget_amount().is_some() && !change.needs_approval {
+                budget_changes.push(RequestBudgetChange { id, change });
             }
             wake_workers |= !change.needs_approval && change.delay_seconds <= 0.0;
             enqueued.push(Enqueued { id, created: true });
@@ -255,6 +239,27 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
         };
         enqueued.push(Enqueued { id, created: false });
     }
+    for fold in fold_queued_budget_changes(&mut transaction, &budget_changes).await? {
+        let change = budget_changes[fold.request_index].change;
+        audit_rows.push(
+            change.tenant_id.clone(),
+            fold.id,
+            change.object_id.clone(),
+            "coalesced".into(),
+            actor,
+            json!({"folded": fold.folded, "kind": fold.kind, "amount": fold.amount}),
+        );
+        for folded_id in fold.folded {
+            audit_rows.push(
+                change.tenant_id.clone(),
+                folded_id,
+                change.object_id.clone(),
+                "superseded".into(),
+                actor,
+                json!({"by": fold.id, "coalesced": true}),
+            );
+        }
+    }
     for (id, tenant_id, object_id, by) in superseding.cancel_older(&mut transaction).await? {
         audit_rows.push(tenant_id, id, object_id, "superseded".into(), actor, json!({"by": by}));
     }
@@ -268,59 +273,6 @@ pub async fn enqueue(pool: &PgPool, changes: &[NewAdChange], actor: &str) -> Res
     }
     transaction.commit().await?;
     Ok(enqueued)
-}
-
-/// Folds the object's queued budget changes (same tenant and currency, available or retryable: not running
-/// and not awaiting approval) into the new relative change `id`, which becomes their net effect
-/// (`change::fold_budget_changes`); they are cancelled as superseded by it. One write then carries them all
-/// (Meta allows an ad set 4 budget changes an hour). Returns the folded ids and the new change's kind and
-/// amount.
-async fn fold_queued_budget_changes(
-    transaction: &mut sqlx::PgConnection,
-    change: &NewAdChange,
-    id: i64,
-) -> Result<(Vec<i64>, &'static str, i64), sqlx::Error> {
-    let own_kind = change.request.kind();
-    let own_amount = change.request.budget_amount().map(|amount| amount.get()).unwrap_or(0);
-    let older: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT id, kind, requested_budget_minor FROM ad_changes \
-         WHERE tenant_id = $1 AND object_id = $2 AND id < $3 AND currency = $4 \
-             AND kind IN ('budget_set', 'budget_increase', 'budget_decrease') \
-             AND state IN ('available', 'retryable') \
-         ORDER BY id FOR UPDATE",
-    )
-    .bind(&change.tenant_id)
-    .bind(&change.object_id)
-    .bind(id)
-    .bind(change.request.currency().map(|currency| currency.code().to_owned()))
-    .fetch_all(&mut *transaction)
-    .await?;
-    if older.is_empty() {
-        return Ok((Vec::new(), own_kind, own_amount));
-    }
-    let mut steps: Vec<(&str, i64)> = older.iter().map(|(_, kind, amount)| (kind.as_str(), *amount)).collect();
-    steps.push((own_kind, own_amount));
-    let Some((kind, amount)) = fold_budget_changes(&steps) else {
-        return Ok((Vec::new(), own_kind, own_amount));
-    };
-    let folded: Vec<i64> = older.iter().map(|(older_id, _, _)| *older_id).collect();
-    sqlx::query("UPDATE ad_changes SET kind = $2, requested_budget_minor = $3, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(kind)
-        .bind(amount)
-        .execute(&mut *transaction)
-        .await?;
-    sqlx::query(
-        "UPDATE ad_changes SET state = 'cancelled', finalized_at = now(), updated_at = now(), \
-             errors = errors || jsonb_build_array(jsonb_build_object('outcome', 'superseded', 'by', $2::bigint, \
-                 'coalesced', true)) \
-         WHERE id = ANY($1)",
-    )
-    .bind(&folded)
-    .bind(id)
-    .execute(&mut *transaction)
-    .await?;
-    Ok((folded, kind, amount))
 }
 
 /// New absolute changes: each cancels the live changes of the same field of its object enqueued before it.

@@ -2,6 +2,7 @@
 //!
 //!     executor-bench [--changes 10000] [--single-changes 10000] [--binaries-dir target/release]
 //!                    [--runs batch-1,batch-2,single,…] [--gateway-setting ADLOOP_…=VALUE]… [--repeat N]
+//!                    [--relative]
 //!     executor-bench --pacing-flood [--flood-seconds 60] [--flood-changes-per-second 100]
 //!
 //! Throughput (the default) runs, one after another on fresh databases and worlds: batch mode with one
@@ -51,6 +52,10 @@ struct Arguments {
     /// repetition, a summary line per run all of them.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeat: u32,
+    /// Enqueue each change as an increase by a tenth (`budget_increase`) instead of as the new budget
+    /// (`budget_set`): the same writes at Meta, through the enqueue's folding of queued relative changes.
+    #[arg(long)]
+    relative: bool,
 }
 
 /// One repetition: each run's figures, the bare loop's rows per second and WAL bytes per row.
@@ -224,6 +229,7 @@ async fn main() -> anyhow::Result<()> {
         binaries_dir: binaries_dir.clone(),
         time_limit: Duration::from_secs(900),
         extra_gateway_settings: arguments.gateway_settings.clone(),
+        relative_changes: arguments.relative,
     };
     // On 2 cores one gateway's workers already keep the machine busy; the scale-out pair shows how
     // replicas share the work at one worker each.

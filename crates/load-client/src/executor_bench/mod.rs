@@ -71,6 +71,9 @@ pub struct RunPlan {
     pub time_limit: Duration,
     /// Settings for every gateway beyond the run's own (`ADLOOP_…` names and values).
     pub extra_gateway_settings: Vec<(String, String)>,
+    /// Enqueue relative changes (`budget_increase` by a tenth) instead of absolute ones (`budget_set` to
+    /// 110%): the same writes at Meta, but each enqueue request also looks for queued changes to fold.
+    pub relative_changes: bool,
 }
 
 /// What one run measured.
@@ -135,7 +138,7 @@ pub async fn run(plan: &RunPlan) -> Result<RunFigures, BenchError> {
     let http = reqwest::Client::new();
 
     let world_before = sim_state(&http, meta_sim).await?;
-    let changes = budget_changes(&world_before, plan.changes);
+    let changes = budget_changes(&world_before, plan.changes, plan.relative_changes);
     let requests_before = world_before["counters"]["requests"].as_u64().unwrap_or(0);
 
     let wal_before = wal_position(&pool).await?;
@@ -227,8 +230,9 @@ async fn sim_state(http: &reqwest::Client, meta_sim: &ServiceProcess) -> Result<
         .await?)
 }
 
-/// One budget change per ad set (up to `limit`): 10% above its current budget, within every guardrail.
-fn budget_changes(world: &Value, limit: usize) -> Vec<Value> {
+/// One budget change per ad set (up to `limit`): 10% above its current budget, within every guardrail, as
+/// the new budget or (`relative`) as the increase.
+fn budget_changes(world: &Value, limit: usize, relative: bool) -> Vec<Value> {
     let empty = Vec::new();
     world["objects"]
         .as_array()
@@ -239,13 +243,18 @@ fn budget_changes(world: &Value, limit: usize) -> Vec<Value> {
         .map(|ad_set| {
             let budget = ad_set["daily_budget"].as_i64().unwrap_or(5_000);
             let id = ad_set["id"].as_str().unwrap_or_default();
+            let (kind, amount) = if relative {
+                ("budget_increase", budget / 10)
+            } else {
+                ("budget_set", budget + budget / 10)
+            };
             json!({
                 "ad_account_id": ad_set["account_id"],
                 "campaign_id": ad_set["campaign_id"],
                 "ad_set_id": id,
-                "kind": "budget_set",
+                "kind": kind,
                 "currency": "USD",
-                "amount": budget + budget / 10,
+                "amount": amount,
                 "reason": "executor benchmark",
                 "confidence": 0.9,
                 "idempotency_key": format!("bench-{id}"),

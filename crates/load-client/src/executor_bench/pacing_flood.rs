@@ -64,7 +64,7 @@ pub async fn run_flood(plan: &FloodPlan) -> Result<FloodFigures, BenchError> {
 
     let world_before = sim_state(&http, meta_sim).await?;
     let wanted = (plan.flood_seconds * u64::from(plan.changes_per_second)) as usize;
-    let changes = budget_changes(&world_before, wanted);
+    let changes = budget_changes(&world_before, wanted, false);
     let requests_before = world_before["counters"]["requests"].as_u64().unwrap_or(0);
     let errors_before = world_before["counters"]["graph_errors"].as_u64().unwrap_or(0);
 

@@ -300,20 +300,31 @@ impl SupersedingChanges {
         if self.ids.is_empty() {
             return Ok(Vec::new());
         }
-        // The field of a stored kind, as `ChangeRequest::field` names it.
+        // The field of a stored kind, as `ChangeRequest::field` names it. Each new change looks its object's
+        // queued changes up in the index by object (`OFFSET 0` keeps the look-up a per-object subquery: joined
+        // flat, the planner hashed every queued change of the table whenever its statistics were older than
+        // a burst of enqueues, so each request cost as much as the whole queue). The state is tested again
+        // on the updated row, so a change claimed meanwhile is not cancelled.
         sqlx::query_as(
             "WITH newest AS ( \
                  SELECT tenant_id, object_id, field, max(id) AS by_id \
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS new(tenant_id, object_id, field, id) \
                  GROUP BY tenant_id, object_id, field \
+             ), \
+             superseded AS ( \
+                 SELECT older.id, newest.by_id FROM newest CROSS JOIN LATERAL ( \
+                     SELECT q.id FROM ad_changes q \
+                     WHERE q.object_id = newest.object_id AND q.tenant_id = newest.tenant_id \
+                         AND (CASE WHEN q.kind = 'status_change' THEN 'status' ELSE 'budget' END) = newest.field \
+                         AND q.id < newest.by_id AND q.state IN ('available', 'retryable', 'awaiting_approval') \
+                     OFFSET 0 \
+                 ) AS older \
              ) \
              UPDATE ad_changes a SET state = 'cancelled', finalized_at = now(), updated_at = now(), \
-                 errors = a.errors || jsonb_build_array(jsonb_build_object('outcome', 'superseded', 'by', newest.by_id)) \
-             FROM newest \
-             WHERE a.tenant_id = newest.tenant_id AND a.object_id = newest.object_id \
-                 AND (CASE WHEN a.kind = 'status_change' THEN 'status' ELSE 'budget' END) = newest.field \
-                 AND a.id < newest.by_id AND a.state IN ('available', 'retryable', 'awaiting_approval') \
-             RETURNING a.id, a.tenant_id, a.object_id, newest.by_id",
+                 errors = a.errors || jsonb_build_array(jsonb_build_object('outcome', 'superseded', 'by', superseded.by_id)) \
+             FROM superseded \
+             WHERE a.id = superseded.id AND a.state IN ('available', 'retryable', 'awaiting_approval') \
+             RETURNING a.id, a.tenant_id, a.object_id, superseded.by_id",
         )
         .bind(&self.tenant_ids)
         .bind(&self.object_ids)

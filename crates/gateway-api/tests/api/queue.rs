@@ -39,6 +39,14 @@ pub async fn enqueue_ids(pool: &PgPool, changes: &[NewAdChange]) -> Vec<i64> {
         .collect()
 }
 
+/// A relative budget change (`request`) of tenant-a's ad set `object_id`, otherwise as [`budget`].
+fn relative_budget(object_id: &str, request: ChangeRequest, key: &str) -> NewAdChange {
+    NewAdChange {
+        request,
+        ..budget(object_id, 0, key)
+    }
+}
+
 /// A budget change of tenant-a's account act_1, campaign-1, to `amount` cents on ad set `object_id`.
 pub fn budget(object_id: &str, amount: i64, key: &str) -> NewAdChange {
     NewAdChange {
@@ -668,14 +676,9 @@ async fn one_bulk_request_keeps_its_order_repeats_and_supersedes_like_separate_o
 async fn a_relative_budget_change_folds_the_objects_queued_budget_changes_into_one_write() {
     let pool = queue_database().await;
     let usd = Currency::parse("USD").unwrap();
-    let relative = |object: &str, request: ChangeRequest, key: &str| {
-        let mut change = budget(object, 0, key);
-        change.request = request;
-        change
-    };
     let raise = enqueue_ids(
         &pool,
-        &[relative(
+        &[relative_budget(
             "set-1",
             ChangeRequest::BudgetIncrease {
                 currency: usd,
@@ -687,7 +690,7 @@ async fn a_relative_budget_change_folds_the_objects_queued_budget_changes_into_o
     .await[0];
     let trim = enqueue_ids(
         &pool,
-        &[relative(
+        &[relative_budget(
             "set-1",
             ChangeRequest::BudgetDecrease {
                 currency: usd,
@@ -710,7 +713,7 @@ async fn a_relative_budget_change_folds_the_objects_queued_budget_changes_into_o
     enqueue_ids(&pool, &[budget("set-2", 10_000, "set-two")]).await;
     let more = enqueue_ids(
         &pool,
-        &[relative(
+        &[relative_budget(
             "set-2",
             ChangeRequest::BudgetIncrease {
                 currency: usd,
@@ -731,7 +734,7 @@ async fn a_relative_budget_change_folds_the_objects_queued_budget_changes_into_o
     assert!(claimed.iter().any(|change| change.id == trim));
     let after_running = enqueue_ids(
         &pool,
-        &[relative(
+        &[relative_budget(
             "set-1",
             ChangeRequest::BudgetIncrease {
                 currency: usd,
@@ -753,14 +756,9 @@ async fn a_relative_budget_change_folds_the_objects_queued_budget_changes_into_o
 async fn relative_budget_changes_of_one_request_fold_in_the_requests_order() {
     let pool = queue_database().await;
     let usd = Currency::parse("USD").unwrap();
-    let relative = |object: &str, request: ChangeRequest, key: &str| {
-        let mut change = budget(object, 0, key);
-        change.request = request;
-        change
-    };
     let queued_before = enqueue_ids(&pool, &[budget("set-1", 10_000, "base")]).await[0];
     let request = [
-        relative(
+        relative_budget(
             "set-1",
             ChangeRequest::BudgetIncrease {
                 currency: usd,
@@ -768,7 +766,7 @@ async fn relative_budget_changes_of_one_request_fold_in_the_requests_order() {
             },
             "raise",
         ),
-        relative(
+        relative_budget(
             "set-2",
             ChangeRequest::BudgetIncrease {
                 currency: usd,
@@ -776,7 +774,7 @@ async fn relative_budget_changes_of_one_request_fold_in_the_requests_order() {
             },
             "other-object",
         ),
-        relative(
+        relative_budget(
             "set-1",
             ChangeRequest::BudgetDecrease {
                 currency: usd,

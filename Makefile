@@ -61,6 +61,7 @@ bench:
 	cargo build --quiet --release -p gateway-api -p meta-sim -p capi-relay -p ml-service -p adloop-load --bins
 	target/release/executor-bench
 	target/release/executor-bench --runs batch-1 --repeat 5
+	target/release/executor-bench --runs batch-1 --relative --repeat 3
 	target/release/executor-bench --pacing-flood
 	ADLOOP_CHAOS_CHANGES=200 cargo test --quiet --release -p gateway-api --test api chaos
 	target/release/relay-bench

@@ -1,5 +1,6 @@
-//! `--allocator-config` and `--max-change-fraction`: how the adloop policies (and the limited oracle) run,
-//! so allocator settings can be tried on one's own scenarios before ml-service gets them.
+//! `--allocator-config`, `--learner-config` and `--max-change-fraction`: how the adloop policies (and the
+//! limited oracle) run, so allocator and learner settings can be tried on one's own scenarios before
+//! ml-service gets them.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,11 @@ pub struct AdloopOptions {
     /// defaults, unknown keys are refused.
     #[arg(long)]
     pub allocator_config: Option<PathBuf>,
+    /// Instant-learner constants for the adloop policy: a TOML file with `LearnerConfig`'s keys, as in
+    /// ml-service's `[learner]` settings (crates/learner/src/config.rs, e.g. `[conversion]` `alpha = 0.2`);
+    /// keys it leaves out keep their defaults, unknown keys are refused.
+    #[arg(long)]
+    pub learner_config: Option<PathBuf>,
     /// The largest change per ad per decision the adloop policies keep, as a fraction of its current
     /// budget; the limited oracle keeps the same.
     #[arg(long, default_value_t = campaign_sim::policy::DEFAULT_MAX_CHANGE_FRACTION)]
@@ -33,8 +39,13 @@ impl AdloopOptions {
             Some(path) => load_allocator_config(path)?,
             None => adloop_allocator::AllocatorConfig::default(),
         };
+        let learner = match &self.learner_config {
+            Some(path) => load_learner_config(path)?,
+            None => adloop_learner::LearnerConfig::default(),
+        };
         Ok(PolicySettings {
             allocator,
+            learner,
             max_change_fraction: self.max_change_fraction,
         })
     }
@@ -50,6 +61,9 @@ impl AdloopOptions {
         }
         if let Some(path) = &self.allocator_config {
             parts.push(format!("allocator constants from {}", path.display()));
+        }
+        if let Some(path) = &self.learner_config {
+            parts.push(format!("learner constants from {}", path.display()));
         }
         (!parts.is_empty()).then(|| format!("settings: {}\n", parts.join("; ")))
     }
@@ -74,5 +88,22 @@ fn load_allocator_config(path: &Path) -> anyhow::Result<adloop_allocator::Alloca
     config
         .validate()
         .map_err(|reason| anyhow::anyhow!("allocator config {}: {reason}", path.display()))?;
+    Ok(config)
+}
+
+/// A `LearnerConfig` from a TOML file: unknown keys (refused by the type itself) and values out of range are
+/// refused, naming them.
+fn load_learner_config(path: &Path) -> anyhow::Result<adloop_learner::LearnerConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read learner config {}", path.display()))?;
+    let config: adloop_learner::LearnerConfig = toml::from_str(&text).with_context(|| {
+        format!(
+            "learner config {} (the keys are LearnerConfig's, crates/learner/src/config.rs)",
+            path.display()
+        )
+    })?;
+    config
+        .validate()
+        .map_err(|error| anyhow::anyhow!("learner config {}: {error}", path.display()))?;
     Ok(config)
 }

@@ -116,11 +116,17 @@ impl Adloop {
         }
     }
 
-    /// The same policy with `settings`' allocator constants and change limit.
+    /// The same policy, before its first decision, with `settings`' allocator and learner constants and
+    /// change limit.
     pub fn configured(self, settings: &super::PolicySettings) -> Adloop {
+        let learning = self.learning.map(|learning| PolicyLearning {
+            learner: InstantLearner::new(settings.learner.clone()),
+            ..learning
+        });
         Adloop {
             config: settings.allocator.clone(),
             max_change_fraction: settings.max_change_fraction,
+            learning,
             ..self
         }
     }

@@ -68,12 +68,13 @@ pub const BUILT_IN_POLICY_NAMES: &[&str] = &[
     "adloop-feature-priors",
 ];
 
-/// How the adloop policies and the limited oracle run: the allocator's constants, and the change limit
-/// adloop keeps per decision (the limited oracle keeps the same one, so that its regret stays the cost of
-/// that guard rail).
+/// How the adloop policies and the limited oracle run: the allocator's and the instant learner's constants,
+/// and the change limit adloop keeps per decision (the limited oracle keeps the same one, so that its regret
+/// stays the cost of that guard rail).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicySettings {
     pub allocator: adloop_allocator::AllocatorConfig,
+    pub learner: adloop_learner::LearnerConfig,
     /// Largest change per ad per decision, as a fraction of its current budget.
     pub max_change_fraction: f64,
 }
@@ -85,6 +86,7 @@ impl Default for PolicySettings {
     fn default() -> Self {
         PolicySettings {
             allocator: adloop_allocator::AllocatorConfig::default(),
+            learner: adloop_learner::LearnerConfig::default(),
             max_change_fraction: DEFAULT_MAX_CHANGE_FRACTION,
         }
     }

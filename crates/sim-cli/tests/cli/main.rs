@@ -357,3 +357,65 @@ fn a_misspelt_or_out_of_range_allocator_constant_is_refused_by_name() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--max-change-fraction"));
 }
+
+#[test]
+fn adloop_learns_under_the_learner_constants_it_is_given_and_refuses_a_misspelt_one() {
+    let directory = tempfile::tempdir().unwrap();
+    let scenario = project_path("scenarios/creative-signals.toml");
+    let run = |extra: &[&str], name: &str| {
+        let json_path = directory.path().join(format!("{name}.json"));
+        let mut arguments = vec![
+            "compare",
+            "--scenario",
+            &scenario,
+            "--policies",
+            "adloop,adloop-priors-off",
+            "--seeds",
+            "1",
+            "--days",
+            "10",
+            "--quiet",
+            "--json",
+            json_path.to_str().unwrap(),
+        ];
+        arguments.extend_from_slice(extra);
+        let table = stdout_of(&adloop_sim(&arguments));
+        let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+        (table, results)
+    };
+    let (_, shipped) = run(&[], "shipped");
+
+    // A learner that learns ten times as fast gives other priors, so adloop decides otherwise; the policy
+    // without priors runs no learner and does not move.
+    let config_path = directory.path().join("learner.toml");
+    std::fs::write(&config_path, "[ctr]\nalpha = 1.0\n\n[conversion]\nalpha = 1.0\n").unwrap();
+    let (configured_table, configured) = run(&["--learner-config", config_path.to_str().unwrap()], "configured");
+    assert!(
+        configured_table.contains("learner constants from"),
+        "{configured_table}"
+    );
+    assert_ne!(regret_of(&configured, "adloop"), regret_of(&shipped, "adloop"));
+    assert_eq!(
+        regret_of(&configured, "adloop-priors-off"),
+        regret_of(&shipped, "adloop-priors-off")
+    );
+
+    let refusal = |config: &str| {
+        std::fs::write(&config_path, config).unwrap();
+        let output = adloop_sim(&[
+            "run",
+            "--scenario",
+            &scenario,
+            "--policy",
+            "adloop",
+            "--learner-config",
+            config_path.to_str().unwrap(),
+        ]);
+        assert!(!output.status.success(), "{config} was accepted");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let misspelt = refusal("[conversion]\nalpah = 0.2\n");
+    assert!(misspelt.contains("alpah"), "{misspelt}");
+    let out_of_range = refusal("[conversion]\nalpha = -1.0\n");
+    assert!(out_of_range.contains("conversion.alpha"), "{out_of_range}");
+}

@@ -247,6 +247,56 @@ fn the_learners_quality_table_has_a_row_per_scenario_and_ties_where_there_are_no
     assert!(featureless.contains("| 0 [0, 0] | +0.0% |"), "{featureless}");
 }
 
+/// `compare` of `policies` on `scenario` over `seeds` seeds of ten days, with `extra` arguments: the printed
+/// table and the `--json` results (written under `directory` as `name`.json).
+fn compare_ten_days(
+    directory: &std::path::Path,
+    scenario: &str,
+    policies: &str,
+    seeds: u32,
+    extra: &[&str],
+    name: &str,
+) -> (String, serde_json::Value) {
+    let json_path = directory.join(format!("{name}.json"));
+    let seeds = seeds.to_string();
+    let mut arguments = vec![
+        "compare",
+        "--scenario",
+        scenario,
+        "--policies",
+        policies,
+        "--seeds",
+        &seeds,
+        "--days",
+        "10",
+        "--quiet",
+        "--json",
+        json_path.to_str().unwrap(),
+    ];
+    arguments.extend_from_slice(extra);
+    let table = stdout_of(&adloop_sim(&arguments));
+    let results = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    (table, results)
+}
+
+/// What `run` of adloop on `scenario` says on stderr when `option` names a file holding `config` (which must
+/// be refused).
+fn refusal_of(directory: &std::path::Path, scenario: &str, option: &str, config: &str) -> String {
+    let config_path = directory.join("refused.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let output = adloop_sim(&[
+        "run",
+        "--scenario",
+        scenario,
+        "--policy",
+        "adloop",
+        option,
+        config_path.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success(), "{config} was accepted");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// The regret mean of `policy` in `compare --json` output.
 fn regret_of(results: &serde_json::Value, policy: &str) -> f64 {
     results["policies"]
@@ -264,25 +314,7 @@ fn adloop_runs_under_the_allocator_constants_and_change_limit_it_is_given() {
     let directory = tempfile::tempdir().unwrap();
     let scenario = project_path("scenarios/stationary-10.toml");
     let run = |extra: &[&str], name: &str| {
-        let json_path = directory.path().join(format!("{name}.json"));
-        let mut arguments = vec![
-            "compare",
-            "--scenario",
-            &scenario,
-            "--policies",
-            "adloop,oracle-limited",
-            "--seeds",
-            "2",
-            "--days",
-            "10",
-            "--quiet",
-            "--json",
-            json_path.to_str().unwrap(),
-        ];
-        arguments.extend_from_slice(extra);
-        let table = stdout_of(&adloop_sim(&arguments));
-        let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
-        (table, results)
+        compare_ten_days(directory.path(), &scenario, "adloop,oracle-limited", 2, extra, name)
     };
     let (shipped_table, shipped) = run(&[], "shipped");
     assert!(!shipped_table.contains("settings:"), "{shipped_table}");
@@ -325,21 +357,7 @@ fn adloop_runs_under_the_allocator_constants_and_change_limit_it_is_given() {
 fn a_misspelt_or_out_of_range_allocator_constant_is_refused_by_name() {
     let directory = tempfile::tempdir().unwrap();
     let scenario = project_path("scenarios/stationary-10.toml");
-    let refusal = |config: &str| {
-        let config_path = directory.path().join("allocator.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let output = adloop_sim(&[
-            "run",
-            "--scenario",
-            &scenario,
-            "--policy",
-            "adloop",
-            "--allocator-config",
-            config_path.to_str().unwrap(),
-        ]);
-        assert!(!output.status.success(), "{config} was accepted");
-        String::from_utf8_lossy(&output.stderr).into_owned()
-    };
+    let refusal = |config: &str| refusal_of(directory.path(), &scenario, "--allocator-config", config);
     let misspelt = refusal("kill_roas_bellow = 0.2\n");
     assert!(misspelt.contains("kill_roas_bellow"), "{misspelt}");
     let out_of_range = refusal("evidence_test_significance = 1.5\n");
@@ -363,25 +381,7 @@ fn adloop_learns_under_the_learner_constants_it_is_given_and_refuses_a_misspelt_
     let directory = tempfile::tempdir().unwrap();
     let scenario = project_path("scenarios/creative-signals.toml");
     let run = |extra: &[&str], name: &str| {
-        let json_path = directory.path().join(format!("{name}.json"));
-        let mut arguments = vec![
-            "compare",
-            "--scenario",
-            &scenario,
-            "--policies",
-            "adloop,adloop-priors-off",
-            "--seeds",
-            "1",
-            "--days",
-            "10",
-            "--quiet",
-            "--json",
-            json_path.to_str().unwrap(),
-        ];
-        arguments.extend_from_slice(extra);
-        let table = stdout_of(&adloop_sim(&arguments));
-        let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
-        (table, results)
+        compare_ten_days(directory.path(), &scenario, "adloop,adloop-priors-off", 1, extra, name)
     };
     let (_, shipped) = run(&[], "shipped");
 
@@ -400,20 +400,7 @@ fn adloop_learns_under_the_learner_constants_it_is_given_and_refuses_a_misspelt_
         regret_of(&shipped, "adloop-priors-off")
     );
 
-    let refusal = |config: &str| {
-        std::fs::write(&config_path, config).unwrap();
-        let output = adloop_sim(&[
-            "run",
-            "--scenario",
-            &scenario,
-            "--policy",
-            "adloop",
-            "--learner-config",
-            config_path.to_str().unwrap(),
-        ]);
-        assert!(!output.status.success(), "{config} was accepted");
-        String::from_utf8_lossy(&output.stderr).into_owned()
-    };
+    let refusal = |config: &str| refusal_of(directory.path(), &scenario, "--learner-config", config);
     let misspelt = refusal("[conversion]\nalpah = 0.2\n");
     assert!(misspelt.contains("alpah"), "{misspelt}");
     let out_of_range = refusal("[conversion]\nalpha = -1.0\n");

@@ -43,7 +43,15 @@ def api(method, path, body=None):
         headers={"Authorization": "Bearer " + API_KEY, "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+        body = response.read()
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError:
+            # Say what answered: a body that is not JSON has come from something other than the gateway.
+            sys.exit(
+                f"operator page: {method} {GATEWAY}{path} answered {response.status} "
+                f"{response.headers.get('content-type')!r} with a body that is not JSON: {body[:200]!r}"
+            )
 
 
 def daily_budget_at_meta_sim(ad_set_id):

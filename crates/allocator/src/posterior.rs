@@ -493,16 +493,12 @@ pub(crate) fn posterior_from_evidence(
     };
     let ctr_alpha = ctr_prior_mean * ctr_prior_strength;
     let ctr_beta = (1.0 - ctr_prior_mean) * ctr_prior_strength;
-    // A learned prior already speaks for this ad; the account's CTR link shapes only the population's.
+    // A learned prior already speaks for this ad; the account's CTR link shapes only the population's (with
+    // the link off, centre and sd 0, `linked_conversion_prior` keeps the pooled mean and strength exactly).
     let (conversion_prior_mean, conversion_prior_strength) = if prior_means.conversions_per_click_learned {
         (
             prior_means.conversions_per_click,
             population.learned_conversion_prior_conversions,
-        )
-    } else if population.conversion_ctr_link == 0.0 && population.conversion_ctr_link_sd == 0.0 {
-        (
-            prior_means.conversions_per_click,
-            population.conversion_prior_conversions,
         )
     } else {
         linked_conversion_prior(

@@ -68,15 +68,18 @@ pub async fn applied_history(
     }
     let object_rows = object_query.fetch_all(pool).await?;
     let campaign_ids: Vec<&str> = campaigns.iter().map(|(_, campaign)| campaign.as_str()).collect();
+    // One row per campaign (a busy campaign has thousands of actions an hour in a bulk run): decoding one
+    // array costs the gateway far less than as many rows.
     let campaign_statement = format!(
-        "SELECT a.tenant_id, a.campaign_id, {applied_at} \
+        "SELECT a.tenant_id, a.campaign_id, array_agg({applied_at}) \
          FROM ad_changes a \
          WHERE a.state = 'completed' AND a.campaign_id = ANY($1) AND {} \
-             AND NOT COALESCE((a.errors -> -1 -> 'detail' ->> 'no_write')::boolean, false)",
+             AND NOT COALESCE((a.errors -> -1 -> 'detail' ->> 'no_write')::boolean, false) \
+         GROUP BY a.tenant_id, a.campaign_id",
         campaign_window.replace("$3", "$2")
     );
     let mut campaign_query =
-        sqlx::query_as::<_, (String, String, f64)>(sqlx::AssertSqlSafe(campaign_statement)).bind(&campaign_ids);
+        sqlx::query_as::<_, (String, String, Vec<f64>)>(sqlx::AssertSqlSafe(campaign_statement)).bind(&campaign_ids);
     if let Some(now) = simulated_now {
         campaign_query = campaign_query.bind(now);
     }
@@ -92,10 +95,10 @@ pub async fn applied_history(
         }
         history.object_changes.entry(key).or_default().push((at, before, after));
     }
-    for (tenant_id, campaign_id, at) in campaign_rows {
+    for (tenant_id, campaign_id, times) in campaign_rows {
         let key = (tenant_id, campaign_id);
         if wanted_campaigns.contains(&key) {
-            history.campaign_actions.entry(key).or_default().push(at);
+            history.campaign_actions.insert(key, times);
         }
     }
     Ok(history)

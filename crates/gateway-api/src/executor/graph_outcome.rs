@@ -113,6 +113,14 @@ fn highest(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
     values.into_iter().flatten().reduce(f64::max)
 }
 
+/// The headers `parse_usage` reads (lowercase).
+const USAGE_HEADERS: [&str; 4] = [
+    "x-app-usage",
+    "x-ad-account-usage",
+    "x-fb-ads-insights-throttle",
+    "x-business-use-case-usage",
+];
+
 /// Parses the usage headers among `headers` (name, value): any case, any subset, malformed ones ignored.
 /// `own_account` (without `act_`) receives `X-Ad-Account-Usage`, which does not name its account; without
 /// it the usage waits in `charged_account` for `attributed_to`.
@@ -123,10 +131,15 @@ pub fn parse_usage<'a>(
     let mut report = UsageReport::default();
     let mut accounts: Vec<AccountUsage> = Vec::new();
     for (name, value) in headers {
+        // Every operation of a batch carries headers; only the usage headers are worth parsing.
+        let name = name.to_ascii_lowercase();
+        if !USAGE_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
         let Ok(parsed) = serde_json::from_str::<serde_json::Value>(value) else {
             continue;
         };
-        match name.to_ascii_lowercase().as_str() {
+        match name.as_str() {
             "x-app-usage" => {
                 report.app_percent =
                     highest(["call_count", "total_cputime", "total_time"].map(|field| percent_of(parsed.get(field))));

@@ -108,7 +108,7 @@ pub struct CommonOptions {
     pub adloop: AdloopOptions,
 }
 
-/// The JSON written by `--json`: per policy, the summary and each seed's headline numbers.
+/// The JSON written by `--json`: per policy, the summary and each seed's headline numbers and decisions.
 #[derive(Serialize)]
 struct JsonResults<'a> {
     scenario: &'a str,
@@ -149,6 +149,22 @@ struct JsonRun {
     total_spend_minor_units: i64,
     conversions: u64,
     hours_to_shift_80_percent_to_best: Option<u32>,
+    /// What the policy did: every decision's budgets, to follow one ad through a run.
+    decisions: Vec<JsonDecision>,
+}
+
+#[derive(Serialize)]
+struct JsonDecision {
+    hour: u32,
+    /// Share of the total given to the ad with the best true ROAS at that moment.
+    best_ad_share: f64,
+    budgets: Vec<JsonBudget>,
+}
+
+#[derive(Serialize)]
+struct JsonBudget {
+    ad: String,
+    daily_budget_minor_units: i64,
 }
 
 fn load_scenario(path: &Path) -> anyhow::Result<Scenario> {
@@ -322,6 +338,22 @@ fn write_json(
                         total_spend_minor_units: run.total_spend.get(),
                         conversions: run.conversions,
                         hours_to_shift_80_percent_to_best: run.hours_to_shift_80_percent_to_best,
+                        decisions: run
+                            .decisions
+                            .iter()
+                            .map(|decision| JsonDecision {
+                                hour: decision.hour,
+                                best_ad_share: decision.best_ad_share,
+                                budgets: decision
+                                    .budgets
+                                    .iter()
+                                    .map(|(ad, budget)| JsonBudget {
+                                        ad: ad.clone(),
+                                        daily_budget_minor_units: budget.get(),
+                                    })
+                                    .collect(),
+                            })
+                            .collect(),
                     })
                     .collect(),
             })

@@ -56,6 +56,20 @@ fn compare_prints_a_row_per_policy_and_writes_json_and_an_html_report() {
     assert_eq!(results["policies"].as_array().unwrap().len(), 3);
     assert_eq!(results["policies"][2]["regret"]["mean"], 0.0);
     assert_eq!(results["policies"][0]["runs"].as_array().unwrap().len(), 3);
+    // Each run's decisions, every ad's budget in each: uniform splits the total evenly (to the minor unit).
+    let first_decision = &results["policies"][0]["runs"][0]["decisions"][0];
+    let budgets: Vec<i64> = first_decision["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|budget| budget["daily_budget_minor_units"].as_i64().unwrap())
+        .collect();
+    assert!(budgets.len() >= 2, "{first_decision}");
+    assert!(
+        budgets.iter().max().unwrap() - budgets.iter().min().unwrap() <= 1,
+        "{first_decision}"
+    );
+    assert_eq!(first_decision["budgets"][0]["ad"], "ad-01");
 
     let report = std::fs::read_to_string(&report_path).unwrap();
     assert!(report.starts_with("<!DOCTYPE html>"));

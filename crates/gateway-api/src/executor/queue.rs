@@ -278,7 +278,7 @@ pub async fn finish_many(
     // One statement records the outcomes and their audit entries. It finds each change by its id: statistics
     // older than a burst of claims believe a handful of changes are running, and the planner would otherwise
     // scan every running change of every worker (or the whole table) to finish this worker's few hundred. The
-    // fence is the lease owner and attempt: a change has a lease owner only while it runs (a CHECK constraint).
+    // fence is (id, state, lease owner, attempt), as on every other update of a claimed change.
     let mut transaction = pool.begin().await?;
     sqlx::query("SET LOCAL enable_seqscan = off")
         .execute(&mut *transaction)
@@ -303,7 +303,7 @@ pub async fn finish_many(
                      OR (f.next_state = 'retryable' AND a.attempt >= a.max_attempts) THEN now() END \
              FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::jsonb[], $6::int[]) \
                  AS f(id, attempt, next_state, delay, entry, given_back) \
-             WHERE a.id = f.id AND a.lease_owner = $7 AND a.attempt = f.attempt \
+             WHERE a.id = f.id AND a.state = 'running' AND a.lease_owner = $7 AND a.attempt = f.attempt \
              RETURNING a.id, a.tenant_id, a.object_id, a.state, f.entry \
          ), \
          audited AS ( \

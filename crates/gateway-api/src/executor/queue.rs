@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres};
 
 use super::change::{AdChangeRow, ChangeState};
 
@@ -192,6 +192,7 @@ pub async fn heartbeat(
 ) -> Result<Vec<i64>, QueueError> {
     let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
     let attempts: Vec<i32> = held.iter().map(|(_, attempt)| *attempt).collect();
+    let mut transaction = transaction_finding_changes_by_id(pool).await?;
     let still_held = sqlx::query_scalar(
         "UPDATE ad_changes a SET lease_expires_at = now() + make_interval(secs => $4), updated_at = now() \
          FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt) \
@@ -202,9 +203,24 @@ pub async fn heartbeat(
     .bind(&attempts)
     .bind(worker)
     .bind(lease.as_secs_f64())
-    .fetch_all(pool)
+    .fetch_all(&mut *transaction)
     .await?;
+    transaction.commit().await?;
     Ok(still_held)
+}
+
+/// A transaction whose statements find claimed changes by their ids. Statistics older than a burst of
+/// claims believe a handful of changes are running, and the planner would otherwise scan every running
+/// change of every worker (or the whole table) to touch one worker's few hundred.
+async fn transaction_finding_changes_by_id(pool: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>, QueueError> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *transaction)
+        .await?;
+    sqlx::query("SET LOCAL enable_bitmapscan = off")
+        .execute(&mut *transaction)
+        .await?;
+    Ok(transaction)
 }
 
 /// Records how attempt `attempt` of change `id` ended, if `worker` still holds it; otherwise appends the
@@ -275,17 +291,9 @@ pub async fn finish_many(
         entries.push(entry);
         given_back.push(give_back);
     }
-    // One statement records the outcomes and their audit entries. It finds each change by its id: statistics
-    // older than a burst of claims believe a handful of changes are running, and the planner would otherwise
-    // scan every running change of every worker (or the whole table) to finish this worker's few hundred. The
-    // fence is (id, state, lease owner, attempt), as on every other update of a claimed change.
-    let mut transaction = pool.begin().await?;
-    sqlx::query("SET LOCAL enable_seqscan = off")
-        .execute(&mut *transaction)
-        .await?;
-    sqlx::query("SET LOCAL enable_bitmapscan = off")
-        .execute(&mut *transaction)
-        .await?;
+    // One statement records the outcomes and their audit entries, finding each change by its id. The fence
+    // is (id, state, lease owner, attempt), as on every other update of a claimed change.
+    let mut transaction = transaction_finding_changes_by_id(pool).await?;
     let finished: Vec<(i64, String, String, String)> = sqlx::query_as(
         "WITH finished AS ( \
              UPDATE ad_changes a SET \

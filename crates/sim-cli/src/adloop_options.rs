@@ -69,41 +69,47 @@ impl AdloopOptions {
     }
 }
 
-/// An `AllocatorConfig` from a TOML file: unknown keys (a misspelt constant would silently keep its default)
-/// and values out of range are refused, naming them.
+/// An `AllocatorConfig` from a TOML file.
 fn load_allocator_config(path: &Path) -> anyhow::Result<adloop_allocator::AllocatorConfig> {
+    load_settings(
+        path,
+        "allocator",
+        "AllocatorConfig's, crates/allocator/src/config.rs",
+        adloop_allocator::AllocatorConfig::validate,
+    )
+}
+
+/// A `LearnerConfig` from a TOML file.
+fn load_learner_config(path: &Path) -> anyhow::Result<adloop_learner::LearnerConfig> {
+    load_settings(
+        path,
+        "learner",
+        "LearnerConfig's, crates/learner/src/config.rs",
+        adloop_learner::LearnerConfig::validate,
+    )
+}
+
+/// Settings of type `T` from the TOML file at `path`: unknown keys (a misspelt constant would silently keep
+/// its default) and values `validate` finds out of range are refused, naming them. `what` names the settings
+/// in messages, `keys` says whose keys they are.
+fn load_settings<T: serde::de::DeserializeOwned, E: std::fmt::Display>(
+    path: &Path,
+    what: &str,
+    keys: &str,
+    validate: impl FnOnce(&T) -> Result<(), E>,
+) -> anyhow::Result<T> {
     let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read allocator config {}", path.display()))?;
-    let value: toml::Value = toml::from_str(&text).with_context(|| format!("allocator config {}", path.display()))?;
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {what} config {}", path.display()))?;
+    let value: toml::Value = toml::from_str(&text).with_context(|| format!("{what} config {}", path.display()))?;
     let mut unknown_keys = Vec::new();
-    let config: adloop_allocator::AllocatorConfig =
-        serde_ignored::deserialize(value, |key| unknown_keys.push(key.to_string()))
-            .with_context(|| format!("allocator config {}", path.display()))?;
+    let settings: T = serde_ignored::deserialize(value, |key| unknown_keys.push(key.to_string()))
+        .with_context(|| format!("{what} config {} (the keys are {keys})", path.display()))?;
     anyhow::ensure!(
         unknown_keys.is_empty(),
-        "allocator config {}: unknown key(s) {} (the keys are AllocatorConfig's, crates/allocator/src/config.rs)",
+        "{what} config {}: unknown key(s) {} (the keys are {keys})",
         path.display(),
         unknown_keys.join(", ")
     );
-    config
-        .validate()
-        .map_err(|reason| anyhow::anyhow!("allocator config {}: {reason}", path.display()))?;
-    Ok(config)
-}
-
-/// A `LearnerConfig` from a TOML file: unknown keys (refused by the type itself) and values out of range are
-/// refused, naming them.
-fn load_learner_config(path: &Path) -> anyhow::Result<adloop_learner::LearnerConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read learner config {}", path.display()))?;
-    let config: adloop_learner::LearnerConfig = toml::from_str(&text).with_context(|| {
-        format!(
-            "learner config {} (the keys are LearnerConfig's, crates/learner/src/config.rs)",
-            path.display()
-        )
-    })?;
-    config
-        .validate()
-        .map_err(|error| anyhow::anyhow!("learner config {}: {error}", path.display()))?;
-    Ok(config)
+    validate(&settings).map_err(|reason| anyhow::anyhow!("{what} config {}: {reason}", path.display()))?;
+    Ok(settings)
 }

@@ -89,18 +89,26 @@ fn load_learner_config(path: &Path) -> anyhow::Result<adloop_learner::LearnerCon
     )
 }
 
-/// Settings of type `T` from the TOML file at `path`: unknown keys (a misspelt constant would silently keep
-/// its default) and values `validate` finds out of range are refused, naming them. `what` names the settings
-/// in messages, `keys` says whose keys they are.
-fn load_settings<T: serde::de::DeserializeOwned, E: std::fmt::Display>(
+/// Settings of type `T` from the TOML file at `path`, laid over `T`'s defaults key by key (as ml-service
+/// lays its settings file over its compiled defaults): a table that sets one key of a nested section keeps
+/// that section's other defaults — the conversion head's own base rate, not a generic head's. Unknown keys (a
+/// misspelt constant would silently keep its default) and values `validate` finds out of range are refused,
+/// naming them. `what` names the settings in messages, `keys` says whose keys they are.
+fn load_settings<T, E>(
     path: &Path,
     what: &str,
     keys: &str,
     validate: impl FnOnce(&T) -> Result<(), E>,
-) -> anyhow::Result<T> {
+) -> anyhow::Result<T>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + Default,
+    E: std::fmt::Display,
+{
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {what} config {}", path.display()))?;
-    let value: toml::Value = toml::from_str(&text).with_context(|| format!("{what} config {}", path.display()))?;
+    let file: toml::Value = toml::from_str(&text).with_context(|| format!("{what} config {}", path.display()))?;
+    let mut value = toml::Value::try_from(T::default()).context("the compiled defaults serialise as TOML")?;
+    lay_over(&mut value, file);
     let mut unknown_keys = Vec::new();
     let settings: T = serde_ignored::deserialize(value, |key| unknown_keys.push(key.to_string()))
         .with_context(|| format!("{what} config {} (the keys are {keys})", path.display()))?;
@@ -112,4 +120,48 @@ fn load_settings<T: serde::de::DeserializeOwned, E: std::fmt::Display>(
     );
     validate(&settings).map_err(|reason| anyhow::anyhow!("{what} config {}: {reason}", path.display()))?;
     Ok(settings)
+}
+
+/// Lays `overlay` over `base`: tables merge key by key, anything else replaces what was there.
+fn lay_over(base: &mut toml::Value, overlay: toml::Value) {
+    match (base, overlay) {
+        (toml::Value::Table(base_table), toml::Value::Table(overlay_table)) => {
+            for (key, overlay_value) in overlay_table {
+                match base_table.get_mut(&key) {
+                    Some(base_value) => lay_over(base_value, overlay_value),
+                    None => {
+                        base_table.insert(key, overlay_value);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_key_of_a_learner_head_keeps_that_heads_other_defaults() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("learner.toml");
+        std::fs::write(&path, "[conversion]\nalpha = 0.3\n").unwrap();
+        let loaded = load_learner_config(&path).unwrap();
+        let shipped = adloop_learner::LearnerConfig::default();
+        assert_eq!(loaded.conversion.alpha, 0.3);
+        assert_eq!(loaded.conversion.base_rate, shipped.conversion.base_rate);
+        assert_eq!(loaded.conversion.max_prior_trials, shipped.conversion.max_prior_trials);
+        assert_eq!(loaded.ctr, shipped.ctr);
+    }
+
+    #[test]
+    fn a_misspelt_key_inside_a_section_is_still_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("learner.toml");
+        std::fs::write(&path, "[drift]\nthreshhold = 10.0\n").unwrap();
+        let refusal = format!("{:#}", load_learner_config(&path).unwrap_err());
+        assert!(refusal.contains("threshhold"), "{refusal}");
+    }
 }

@@ -92,6 +92,21 @@ impl Default for PolicySettings {
     }
 }
 
+/// The lowest and highest budget the change limit allows an ad whose budget is `current` (minor units), both
+/// within 0..=`total`: ±`max_change_fraction` of it, rounded inwards as adloop's allocator and the executor's
+/// guardrail round it (a budget one minor unit past the limit is refused). An ad without a budget is
+/// unbounded. The peers held to adloop's limit (`ts-basic-limited`, `oracle-limited`) both keep this one.
+pub fn change_limit_bounds(current: MinorUnits, max_change_fraction: f64, total: MinorUnits) -> (i64, i64) {
+    let total = total.get().max(0);
+    let current = current.get() as f64;
+    if current <= 0.0 {
+        return (0, total);
+    }
+    let lower = ((current * (1.0 - max_change_fraction)).ceil() as i64).clamp(0, total);
+    let upper = ((current * (1.0 + max_change_fraction)).floor() as i64).clamp(lower, total);
+    (lower, upper)
+}
+
 /// A fresh built-in policy for one run, as shipped; `seed` makes its own random draws reproducible.
 pub fn built_in_policy(name: &str, seed: u64) -> Option<Box<dyn Policy>> {
     built_in_policy_with(name, seed, &PolicySettings::default())
@@ -207,5 +222,16 @@ mod tests {
         let funded = budgets.iter().filter(|budget| budget.get() > 0).count();
         assert_eq!(funded, 3, "{budgets:?}");
         assert_eq!(budgets.iter().copied().sum::<MinorUnits>(), MinorUnits(10_000));
+    }
+
+    #[test]
+    fn the_limited_peers_limit_is_adloops_rounded_inwards() {
+        let total = MinorUnits(100_000);
+        assert_eq!(change_limit_bounds(MinorUnits(10_000), 0.5, total), (5_000, 15_000));
+        assert_eq!(change_limit_bounds(MinorUnits(3), 0.5, total), (2, 4));
+        // An ad starved to one minor unit cannot be cut to nothing (and so escape the limit the next day).
+        assert_eq!(change_limit_bounds(MinorUnits(1), 0.5, total), (1, 1));
+        assert_eq!(change_limit_bounds(MinorUnits::ZERO, 0.5, total), (0, 100_000));
+        assert_eq!(change_limit_bounds(MinorUnits(90_000), 0.5, total), (45_000, 100_000));
     }
 }

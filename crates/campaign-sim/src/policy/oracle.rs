@@ -43,18 +43,15 @@ impl Policy for LimitedOracle {
     }
 
     fn decide(&mut self, observation: &Observation, hidden: &HiddenTruths<'_>) -> Result<Vec<MinorUnits>, PolicyError> {
-        let total = observation.total_daily_budget.get();
         let bounds: Vec<(i64, i64)> = observation
             .ads
             .iter()
             .map(|ad| {
-                let current = ad.current_daily_budget.get() as f64;
-                if current <= 0.0 {
-                    return (0, total);
-                }
-                let lower = (current * (1.0 - self.max_change_fraction)).floor() as i64;
-                let upper = (current * (1.0 + self.max_change_fraction)).ceil() as i64;
-                (lower.clamp(0, total), upper.clamp(0, total))
+                super::change_limit_bounds(
+                    ad.current_daily_budget,
+                    self.max_change_fraction,
+                    observation.total_daily_budget,
+                )
             })
             .collect();
         Ok(best_split_within_bounds(observation, hidden, &bounds))

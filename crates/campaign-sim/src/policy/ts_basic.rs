@@ -52,21 +52,15 @@ fn split_within_change_limit(
     weights: &[f64],
     max_change_fraction: f64,
 ) -> Option<Vec<MinorUnits>> {
-    let total = observation.total_daily_budget.get();
     let bounds: Vec<adloop_allocator::BudgetBounds> = positions
         .iter()
         .map(|&position| {
-            let current = observation.ads[position].current_daily_budget.get() as f64;
-            if current <= 0.0 {
-                return adloop_allocator::BudgetBounds { lower: 0, upper: total };
-            }
-            // Rounded inwards, as the allocator rounds its own limit.
-            let lower = (current * (1.0 - max_change_fraction)).ceil() as i64;
-            let upper = (current * (1.0 + max_change_fraction)).floor() as i64;
-            adloop_allocator::BudgetBounds {
-                lower: lower.clamp(0, total),
-                upper: upper.clamp(lower.clamp(0, total), total),
-            }
+            let (lower, upper) = super::change_limit_bounds(
+                observation.ads[position].current_daily_budget,
+                max_change_fraction,
+                observation.total_daily_budget,
+            );
+            adloop_allocator::BudgetBounds { lower, upper }
         })
         .collect();
     adloop_allocator::fit_budgets(observation.total_daily_budget, weights, &bounds)

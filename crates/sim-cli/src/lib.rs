@@ -149,8 +149,18 @@ struct JsonRun {
     total_spend_minor_units: i64,
     conversions: u64,
     hours_to_shift_80_percent_to_best: Option<u32>,
+    /// The true value delivered so far after each step: paired with another policy's (or the oracle's) run
+    /// of the same seed, where one gained or lost against the other.
+    value_by_step: Vec<JsonStepValue>,
     /// What the policy did: every decision's budgets, to follow one ad through a run.
     decisions: Vec<JsonDecision>,
+}
+
+#[derive(Serialize)]
+struct JsonStepValue {
+    /// The hour the step ended.
+    hour: u32,
+    cumulative_value_minor_units: i64,
 }
 
 #[derive(Serialize)]
@@ -338,6 +348,14 @@ fn write_json(
                         total_spend_minor_units: run.total_spend.get(),
                         conversions: run.conversions,
                         hours_to_shift_80_percent_to_best: run.hours_to_shift_80_percent_to_best,
+                        value_by_step: run
+                            .cumulative_value_by_step
+                            .iter()
+                            .map(|(hour, value)| JsonStepValue {
+                                hour: *hour,
+                                cumulative_value_minor_units: value.get(),
+                            })
+                            .collect(),
                         decisions: run
                             .decisions
                             .iter()

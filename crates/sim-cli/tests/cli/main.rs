@@ -70,6 +70,21 @@ fn compare_prints_a_row_per_policy_and_writes_json_and_an_html_report() {
         "{first_decision}"
     );
     assert_eq!(first_decision["budgets"][0]["ad"], "ad-01");
+    // Each run's value step by step, ending at its total: the oracle's is never behind uniform's by the end.
+    let run_of = |policy: usize| &results["policies"][policy]["runs"][0];
+    let steps = run_of(0)["value_by_step"].as_array().unwrap();
+    assert_eq!(steps.len() as u64, results["days"].as_u64().unwrap());
+    assert_eq!(steps[0]["hour"], 24);
+    assert_eq!(
+        steps.last().unwrap()["cumulative_value_minor_units"],
+        run_of(0)["total_value_minor_units"]
+    );
+    let final_value = |policy: usize| {
+        run_of(policy)["value_by_step"].as_array().unwrap().last().unwrap()["cumulative_value_minor_units"]
+            .as_i64()
+            .unwrap()
+    };
+    assert!(final_value(2) >= final_value(0));
 
     let report = std::fs::read_to_string(&report_path).unwrap();
     assert!(report.starts_with("<!DOCTYPE html>"));

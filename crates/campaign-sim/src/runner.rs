@@ -30,6 +30,9 @@ pub struct DecisionRecord {
     pub budgets: Vec<(String, MinorUnits)>,
     /// Share of the total given to the ad with the best true ROAS at that moment.
     pub best_ad_share: f64,
+    /// What the policy believed about each ad, in the order of `budgets`, when it keeps its beliefs
+    /// ([`crate::policy::Policy::last_beliefs`]).
+    pub beliefs: Option<Vec<crate::policy::AdBelief>>,
 }
 
 /// Everything measured in one run.
@@ -128,7 +131,8 @@ pub fn run_simulation(
                 result.decisions_over_total += 1;
             }
             result.budgets_refused_below_minimum += application.refused_below_minimum as u32;
-            let record = decision_record(&world, &true_roas, total_budget);
+            let mut record = decision_record(&world, &true_roas, total_budget);
+            record.beliefs = policy.last_beliefs().map(<[_]>::to_vec);
             if result.hours_to_shift_80_percent_to_best.is_none() && record.best_ad_share >= 0.8 {
                 result.hours_to_shift_80_percent_to_best = Some(world.hour());
             }
@@ -160,5 +164,6 @@ fn decision_record(world: &World, true_roas: &[f64], total_budget: f64) -> Decis
             .map(|ad| (ad.identity.name.clone(), ad.current_daily_budget))
             .collect(),
         best_ad_share,
+        beliefs: None,
     }
 }

@@ -47,6 +47,7 @@ impl AdloopOptions {
             allocator,
             learner,
             max_change_fraction: self.max_change_fraction,
+            explain_decisions: false,
         })
     }
 

@@ -175,6 +175,9 @@ struct JsonDecision {
 struct JsonBudget {
     ad: String,
     daily_budget_minor_units: i64,
+    /// What the policy believed about the ad when it set this budget (the adloop policies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    belief: Option<campaign_sim::policy::AdBelief>,
 }
 
 fn load_scenario(path: &Path) -> anyhow::Result<Scenario> {
@@ -237,7 +240,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
     );
     let policy_timeout = std::time::Duration::from_secs_f64(common.policy_timeout_seconds);
     check_policy_names(&policy_names, common.policy_cmd.as_deref())?;
-    let settings = common.adloop.policy_settings()?;
+    let settings = PolicySettings {
+        // `--json` tells what the adloop policies believed at each decision.
+        explain_decisions: common.json.is_some(),
+        ..common.adloop.policy_settings()?
+    };
     let scenario = load_scenario(&common.scenario)?;
     let days = common.days.unwrap_or(scenario.days);
     anyhow::ensure!(days >= 1, "--days must be at least 1");
@@ -365,9 +372,14 @@ fn write_json(
                                 budgets: decision
                                     .budgets
                                     .iter()
-                                    .map(|(ad, budget)| JsonBudget {
+                                    .enumerate()
+                                    .map(|(position, (ad, budget))| JsonBudget {
                                         ad: ad.clone(),
                                         daily_budget_minor_units: budget.get(),
+                                        belief: decision
+                                            .beliefs
+                                            .as_ref()
+                                            .and_then(|beliefs| beliefs.get(position).cloned()),
                                     })
                                     .collect(),
                             })

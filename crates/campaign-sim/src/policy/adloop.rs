@@ -17,7 +17,7 @@ use adloop_learner::{
 };
 use adloop_money::MinorUnits;
 
-use super::{AccountDelayEstimates, HiddenTruths, Policy, PolicyError};
+use super::{AccountDelayEstimates, AdBelief, HiddenTruths, Policy, PolicyError};
 use crate::observation::{AdStatus, Observation};
 
 /// Hours covered by the observation's recent window.
@@ -35,6 +35,8 @@ pub struct Adloop {
     priors_from_truth: Option<TruthPriors>,
     /// Each account's reporting delays, as its own observations show them.
     account_delays: AccountDelayEstimates,
+    /// The beliefs behind the last decision, kept only when asked (`PolicySettings::explain_decisions`).
+    last_beliefs: Option<Vec<AdBelief>>,
 }
 
 /// Which hidden rates the bounds give as priors.
@@ -106,6 +108,7 @@ impl Adloop {
             max_change_fraction: super::DEFAULT_MAX_CHANGE_FRACTION,
             priors_from_truth: None,
             account_delays: AccountDelayEstimates::default(),
+            last_beliefs: None,
             learning: Some(PolicyLearning {
                 learner: InstantLearner::new(LearnerConfig::default()),
                 feed: DeliveryFeed::default(),
@@ -127,6 +130,7 @@ impl Adloop {
             config: settings.allocator.clone(),
             max_change_fraction: settings.max_change_fraction,
             learning,
+            last_beliefs: settings.explain_decisions.then(Vec::new),
             ..self
         }
     }
@@ -335,10 +339,28 @@ impl Policy for Adloop {
             policy: "adloop".into(),
             reason: error.to_string(),
         })?;
+        if let Some(beliefs) = &mut self.last_beliefs {
+            *beliefs = allocation
+                .recommendations
+                .iter()
+                .map(|recommendation| AdBelief {
+                    probability_best: recommendation.probability_best,
+                    roas_mean: recommendation.roas.mean,
+                    roas_lower_95: recommendation.roas.lower_95,
+                    roas_upper_95: recommendation.roas.upper_95,
+                    fatigue_factor: recommendation.fatigue_factor,
+                    prior_source: recommendation.prior_source.clone(),
+                })
+                .collect();
+        }
         Ok(allocation
             .recommendations
             .iter()
             .map(|recommendation| recommendation.recommended_daily_budget)
             .collect())
+    }
+
+    fn last_beliefs(&self) -> Option<&[AdBelief]> {
+        self.last_beliefs.as_deref()
     }
 }

@@ -52,6 +52,27 @@ pub trait Policy {
 
     /// One daily budget per `observation.ads` entry, in the same order. Paused ads should get zero.
     fn decide(&mut self, observation: &Observation, hidden: &HiddenTruths<'_>) -> Result<Vec<MinorUnits>, PolicyError>;
+
+    /// What the policy believed about each ad at its last decision, in observation order, when it was asked
+    /// to keep it ([`PolicySettings::explain_decisions`]) and has beliefs to tell (the adloop policies).
+    fn last_beliefs(&self) -> Option<&[AdBelief]> {
+        None
+    }
+}
+
+/// One ad as a policy saw it when deciding: the allocator's own summary of its posterior, the numbers
+/// ml-service returns with every recommendation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AdBelief {
+    pub probability_best: f64,
+    /// Expected return on ad spend and its 95% interval.
+    pub roas_mean: f64,
+    pub roas_lower_95: f64,
+    pub roas_upper_95: f64,
+    /// Projected CTR multiplier over the next step from the ad's recent trend (1: no fatigue).
+    pub fatigue_factor: f64,
+    /// Where the ad's prior came from (`population`, `instant_learner`, ...).
+    pub prior_source: String,
 }
 
 /// Names of the built-in policies, as the CLI accepts them.
@@ -77,6 +98,9 @@ pub struct PolicySettings {
     pub learner: adloop_learner::LearnerConfig,
     /// Largest change per ad per decision, as a fraction of its current budget.
     pub max_change_fraction: f64,
+    /// Keep what the adloop policies believed about each ad at each decision (`--json`): a few dozen bytes
+    /// per ad and decision, so only when asked.
+    pub explain_decisions: bool,
 }
 
 /// The change limit adloop keeps in the simulator unless told otherwise: ±50% a decision.
@@ -88,6 +112,7 @@ impl Default for PolicySettings {
             allocator: adloop_allocator::AllocatorConfig::default(),
             learner: adloop_learner::LearnerConfig::default(),
             max_change_fraction: DEFAULT_MAX_CHANGE_FRACTION,
+            explain_decisions: false,
         }
     }
 }

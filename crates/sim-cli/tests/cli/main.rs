@@ -101,6 +101,76 @@ fn compare_prints_a_row_per_policy_and_writes_json_and_an_html_report() {
 }
 
 #[test]
+fn the_json_tells_what_adloop_believed_about_each_ad_at_each_decision() {
+    let directory = tempfile::tempdir().unwrap();
+    let json_path = directory.path().join("results.json");
+    let scenario = project_path("scenarios/stationary-10.toml");
+    stdout_of(&adloop_sim(&[
+        "compare",
+        "--scenario",
+        &scenario,
+        "--policies",
+        "adloop,uniform",
+        "--seeds",
+        "1",
+        "--days",
+        "5",
+        "--quiet",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]));
+    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let decisions = |policy: usize| {
+        results["policies"][policy]["runs"][0]["decisions"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    for decision in decisions(0) {
+        let budgets = decision["budgets"].as_array().unwrap();
+        let probability_best: f64 = budgets
+            .iter()
+            .map(|budget| budget["belief"]["probability_best"].as_f64().unwrap())
+            .sum();
+        assert!((probability_best - 1.0).abs() < 1e-6, "{decision}");
+        for budget in budgets {
+            let belief = &budget["belief"];
+            let (lower, mean, upper) = (
+                belief["roas_lower_95"].as_f64().unwrap(),
+                belief["roas_mean"].as_f64().unwrap(),
+                belief["roas_upper_95"].as_f64().unwrap(),
+            );
+            assert!(lower <= mean && mean <= upper, "{belief}");
+            assert_eq!(belief["prior_source"], "population");
+        }
+        // The ad adloop rated likeliest best got at least as much as any other.
+        let likeliest = budgets
+            .iter()
+            .max_by(|a, b| {
+                a["belief"]["probability_best"]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&b["belief"]["probability_best"].as_f64().unwrap())
+            })
+            .unwrap();
+        let largest = budgets
+            .iter()
+            .map(|budget| budget["daily_budget_minor_units"].as_i64().unwrap())
+            .max()
+            .unwrap();
+        assert!(
+            likeliest["daily_budget_minor_units"].as_i64().unwrap() * 2 >= largest,
+            "{decision}"
+        );
+    }
+    assert!(
+        decisions(1)
+            .iter()
+            .all(|decision| decision["budgets"][0].get("belief").is_none())
+    );
+}
+
+#[test]
 fn an_external_policy_speaks_json_lines_and_is_compared_on_the_same_seeds() {
     let directory = tempfile::tempdir().unwrap();
     let json_path = directory.path().join("results.json");

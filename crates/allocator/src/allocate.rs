@@ -4,7 +4,7 @@
 use adloop_money::{MinorUnits, Money};
 use serde::{Deserialize, Serialize};
 
-use crate::budget::{BudgetBounds, fit_budgets};
+use crate::budget::{BudgetBounds, change_limit_bounds, fit_budgets};
 use crate::config::AllocatorConfig;
 use crate::decision::{Decision, decide};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
@@ -516,13 +516,11 @@ fn fit_with_relaxation(
                     lower = lower.max((even_share * config.young_ad_floor_of_even_share).floor() as i64);
                 }
                 let mut upper = cap;
-                let current = ad.current_daily_budget.get() as f64;
-                if with_change_limit && limits.change_limit && current > 0.0 {
-                    // Rounded inwards: a budget one minor unit past the limit is refused by the executor's
-                    // guardrail on the same limit (the slack absorbs floating-point error on exact values).
-                    let slack = 1e-9;
-                    lower = lower.max((current * (1.0 - constraints.max_change_fraction) - slack).ceil() as i64);
-                    upper = upper.min((current * (1.0 + constraints.max_change_fraction) + slack).floor() as i64);
+                let change_limit = change_limit_bounds(ad.current_daily_budget, constraints.max_change_fraction)
+                    .filter(|_| with_change_limit && limits.change_limit);
+                if let Some((lowest_allowed, highest_allowed)) = change_limit {
+                    lower = lower.max(lowest_allowed);
+                    upper = upper.min(highest_allowed);
                 }
                 BudgetBounds {
                     lower: lower.min(cap),

@@ -10,6 +10,21 @@ pub struct BudgetBounds {
     pub upper: i64,
 }
 
+/// The lowest and highest budget an ad whose budget is `current` may get under a change limit of
+/// ±`max_change_fraction` of it, or `None` when it has no budget (nothing to be relative to). Rounded inwards:
+/// a budget one minor unit past the limit is refused by the executor's guardrail on the same limit (the slack
+/// absorbs floating-point error on exact values such as 15 × 0.8).
+pub fn change_limit_bounds(current: MinorUnits, max_change_fraction: f64) -> Option<(i64, i64)> {
+    let current = current.get() as f64;
+    if current <= 0.0 {
+        return None;
+    }
+    let slack = 1e-9;
+    let lower = (current * (1.0 - max_change_fraction) - slack).ceil() as i64;
+    let upper = (current * (1.0 + max_change_fraction) + slack).floor() as i64;
+    Some((lower, upper))
+}
+
 /// Budgets within `bounds` that add up to `total`, as close to proportional to `targets` as the bounds allow.
 /// `None` when no such budgets exist (the lower bounds add up to more than the total, or the upper bounds to
 /// less).

@@ -39,7 +39,7 @@ pub use allocate::{
     draw, finish_allocation, prepare, score_ads, score_prepared,
 };
 pub use blend::CtrWeightSchedule;
-pub use budget::{BudgetBounds, fit_budgets};
+pub use budget::{BudgetBounds, change_limit_bounds, fit_budgets};
 pub use config::AllocatorConfig;
 pub use decision::Decision;
 pub use delay::{DelayComponent, ReportingDelay};

@@ -122,7 +122,7 @@ struct JsonResults<'a> {
 struct JsonPolicy<'a> {
     #[serde(flatten)]
     summary: JsonSummary<'a>,
-    runs: Vec<JsonRun>,
+    runs: Vec<JsonRun<'a>>,
 }
 
 #[derive(Serialize)]
@@ -143,7 +143,7 @@ struct JsonSummary<'a> {
 }
 
 #[derive(Serialize)]
-struct JsonRun {
+struct JsonRun<'a> {
     seed: u64,
     total_value_minor_units: i64,
     total_spend_minor_units: i64,
@@ -153,7 +153,7 @@ struct JsonRun {
     /// of the same seed, where one gained or lost against the other.
     value_by_step: Vec<JsonStepValue>,
     /// What the policy did: every decision's budgets, to follow one ad through a run.
-    decisions: Vec<JsonDecision>,
+    decisions: Vec<JsonDecision<'a>>,
 }
 
 #[derive(Serialize)]
@@ -164,20 +164,20 @@ struct JsonStepValue {
 }
 
 #[derive(Serialize)]
-struct JsonDecision {
+struct JsonDecision<'a> {
     hour: u32,
     /// Share of the total given to the ad with the best true ROAS at that moment.
     best_ad_share: f64,
-    budgets: Vec<JsonBudget>,
+    budgets: Vec<JsonBudget<'a>>,
 }
 
 #[derive(Serialize)]
-struct JsonBudget {
+struct JsonBudget<'a> {
     ad: String,
     daily_budget_minor_units: i64,
     /// What the policy believed about the ad when it set this budget (the adloop policies).
     #[serde(skip_serializing_if = "Option::is_none")]
-    belief: Option<campaign_sim::policy::AdBelief>,
+    belief: Option<&'a campaign_sim::policy::AdBelief>,
 }
 
 fn load_scenario(path: &Path) -> anyhow::Result<Scenario> {
@@ -376,10 +376,7 @@ fn write_json(
                                     .map(|(position, (ad, budget))| JsonBudget {
                                         ad: ad.clone(),
                                         daily_budget_minor_units: budget.get(),
-                                        belief: decision
-                                            .beliefs
-                                            .as_ref()
-                                            .and_then(|beliefs| beliefs.get(position).cloned()),
+                                        belief: decision.beliefs.as_ref().and_then(|beliefs| beliefs.get(position)),
                                     })
                                     .collect(),
                             })

@@ -118,18 +118,18 @@ impl Default for PolicySettings {
 }
 
 /// The lowest and highest budget the change limit allows an ad whose budget is `current` (minor units), both
-/// within 0..=`total`: ±`max_change_fraction` of it, rounded inwards as adloop's allocator and the executor's
-/// guardrail round it (a budget one minor unit past the limit is refused). An ad without a budget is
-/// unbounded. The peers held to adloop's limit (`ts-basic-limited`, `oracle-limited`) both keep this one.
+/// within 0..=`total`: adloop's own limit (`adloop_allocator::change_limit_bounds`, rounded inwards as the
+/// allocator and the executor's guardrail round it). An ad without a budget is unbounded. The peers held to
+/// adloop's limit (`ts-basic-limited`, `oracle-limited`) both keep this one.
 pub fn change_limit_bounds(current: MinorUnits, max_change_fraction: f64, total: MinorUnits) -> (i64, i64) {
     let total = total.get().max(0);
-    let current = current.get() as f64;
-    if current <= 0.0 {
-        return (0, total);
+    match adloop_allocator::change_limit_bounds(current, max_change_fraction) {
+        Some((lower, upper)) => {
+            let lower = lower.clamp(0, total);
+            (lower, upper.clamp(lower, total))
+        }
+        None => (0, total),
     }
-    let lower = ((current * (1.0 - max_change_fraction)).ceil() as i64).clamp(0, total);
-    let upper = ((current * (1.0 + max_change_fraction)).floor() as i64).clamp(lower, total);
-    (lower, upper)
 }
 
 /// A fresh built-in policy for one run, as shipped; `seed` makes its own random draws reproducible.
@@ -258,5 +258,9 @@ mod tests {
         assert_eq!(change_limit_bounds(MinorUnits(1), 0.5, total), (1, 1));
         assert_eq!(change_limit_bounds(MinorUnits::ZERO, 0.5, total), (0, 100_000));
         assert_eq!(change_limit_bounds(MinorUnits(90_000), 0.5, total), (45_000, 100_000));
+        // 10 × (1 − 0.7) is 3.0000000000000004 and 45 × 1.4 is 62.99999999999999 in floating point: the
+        // allocator's slack keeps 3 and 63 allowed, as its guardrail does.
+        assert_eq!(change_limit_bounds(MinorUnits(10), 0.7, total), (3, 17));
+        assert_eq!(change_limit_bounds(MinorUnits(45), 0.4, total), (27, 63));
     }
 }

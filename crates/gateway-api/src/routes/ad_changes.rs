@@ -173,6 +173,9 @@ fn new_change(
             .clone()
             .ok_or_else(|| invalid(field("ad_set_id"), "is required for a budget change"))?,
     };
+    if body.old_budget.is_some_and(|old_budget| old_budget < 0) {
+        return Err(invalid(field("old_budget"), "must not be negative (minor units)"));
+    }
     if let Some(confidence) = body.confidence
         && !(0.0..=1.0).contains(&confidence)
     {

@@ -304,6 +304,9 @@ async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
     let mut bad_currency = budget_change("s1", 1_000, "e");
     bad_currency["currency"] = json!("XYZ");
     cases.push((bad_currency, "currency"));
+    let mut negative_old_budget = budget_change("s1", 1_000, "g");
+    negative_old_budget["old_budget"] = json!(-207);
+    cases.push((negative_old_budget, "old_budget"));
     for (body, field) in cases {
         let (status, answer) = post(gateway, Some(key), "/v1/ad-changes", &body).await;
         assert_eq!(status, 400, "{field}: {answer}");

@@ -13,7 +13,10 @@ use crate::store::relay_database;
 
 /// meta-sim requiring `appsecret_proof` (secret "shh") and knowing one extra token, valid for `PIXEL` only.
 async fn strict_meta_sim() -> String {
-    let config = std::env::temp_dir().join(format!("adloop-relay-credentials-{}.toml", std::process::id()));
+    // One file per call: tests of one process (plain `cargo test`) may start strict meta-sims at once.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let config = std::env::temp_dir().join(format!("adloop-relay-credentials-{}-{call}.toml", std::process::id()));
     std::fs::write(
         &config,
         format!(
@@ -21,7 +24,10 @@ async fn strict_meta_sim() -> String {
         ),
     )
     .unwrap();
-    spawn_meta_sim_with(&[("ADLOOP_CONFIG_FILE", config.to_str().unwrap())]).await
+    let meta_sim_url = spawn_meta_sim_with(&[("ADLOOP_CONFIG_FILE", config.to_str().unwrap())]).await;
+    // meta-sim read it when it started; a secret, even a test's, is not left behind in the temp folder.
+    std::fs::remove_file(&config).unwrap();
+    meta_sim_url
 }
 
 async fn events_at_meta(meta_sim_url: &str) -> Vec<Value> {

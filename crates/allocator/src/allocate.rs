@@ -422,7 +422,8 @@ fn relax_change_limit_where_needed(
     limited: &[BudgetBounds],
     unlimited: &[BudgetBounds],
 ) -> (Vec<BudgetBounds>, Vec<bool>) {
-    let total = total.get();
+    // Sums in 128 bits, as `fit_budgets` takes them.
+    let total = i128::from(total.get());
     let mut bounds = limited.to_vec();
     let mut relaxed = vec![false; bounds.len()];
     let mut best_first: Vec<usize> = (0..bounds.len()).collect();
@@ -431,24 +432,24 @@ fn relax_change_limit_where_needed(
             .total_cmp(&probability_best[left])
             .then(left.cmp(&right))
     });
-    let mut upper_sum: i64 = bounds.iter().map(|bound| bound.upper).sum();
+    let mut upper_sum: i128 = bounds.iter().map(|bound| i128::from(bound.upper)).sum();
     for &index in &best_first {
         if upper_sum >= total {
             break;
         }
         if unlimited[index].upper > bounds[index].upper {
-            upper_sum += unlimited[index].upper - bounds[index].upper;
+            upper_sum += i128::from(unlimited[index].upper) - i128::from(bounds[index].upper);
             bounds[index].upper = unlimited[index].upper;
             relaxed[index] = true;
         }
     }
-    let mut lower_sum: i64 = bounds.iter().map(|bound| bound.lower).sum();
+    let mut lower_sum: i128 = bounds.iter().map(|bound| i128::from(bound.lower)).sum();
     for &index in best_first.iter().rev() {
         if lower_sum <= total {
             break;
         }
         if unlimited[index].lower < bounds[index].lower {
-            lower_sum -= bounds[index].lower - unlimited[index].lower;
+            lower_sum -= i128::from(bounds[index].lower) - i128::from(unlimited[index].lower);
             bounds[index].lower = unlimited[index].lower;
             relaxed[index] = true;
         }

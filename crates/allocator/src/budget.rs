@@ -31,9 +31,11 @@ pub fn change_limit_bounds(current: MinorUnits, max_change_fraction: f64) -> Opt
 pub fn fit_budgets(total: MinorUnits, targets: &[f64], bounds: &[BudgetBounds]) -> Option<Vec<MinorUnits>> {
     debug_assert_eq!(targets.len(), bounds.len());
     let total = total.get();
-    let lower_sum: i64 = bounds.iter().map(|bound| bound.lower).sum();
-    let upper_sum: i64 = bounds.iter().map(|bound| bound.upper).sum();
-    if lower_sum > total || upper_sum < total || bounds.iter().any(|bound| bound.lower > bound.upper) {
+    // Summed in 128 bits: many ads' upper bounds (a cap of the whole total each) can pass 64.
+    let lower_sum: i128 = bounds.iter().map(|bound| i128::from(bound.lower)).sum();
+    let upper_sum: i128 = bounds.iter().map(|bound| i128::from(bound.upper)).sum();
+    let wide_total = i128::from(total);
+    if lower_sum > wide_total || upper_sum < wide_total || bounds.iter().any(|bound| bound.lower > bound.upper) {
         return None;
     }
     let clean_targets: Vec<f64> = targets
@@ -158,6 +160,19 @@ mod tests {
         ];
         let budgets = fit_budgets(MinorUnits(1000), &[0.9, 0.1, 0.0], &bounds).unwrap();
         assert_eq!(budgets, vec![MinorUnits(300), MinorUnits(600), MinorUnits(100)]);
+    }
+
+    #[test]
+    fn upper_bounds_that_add_up_past_64_bits_still_fit() {
+        let bounds = vec![
+            BudgetBounds {
+                lower: 0,
+                upper: i64::MAX / 2
+            };
+            4
+        ];
+        let budgets = fit_budgets(MinorUnits(1000), &[0.25; 4], &bounds).unwrap();
+        assert_eq!(budgets, vec![MinorUnits(250); 4]);
     }
 
     #[test]

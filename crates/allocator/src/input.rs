@@ -140,9 +140,20 @@ pub(crate) fn input_error(field: impl Into<String>, rule: impl Into<String>) -> 
     }
 }
 
+/// The largest amount of money a request may carry, in minor units: 10¹⁵ (ten trillion dollars in cents, a
+/// hundred billion in rupiah's whole units) is beyond any ad account, and keeps every sum over the most ads
+/// a request may hold (2,000 budgets, each at most half again its current one) within 64 bits.
+pub const MAX_MONEY_MINOR_UNITS: i64 = 1_000_000_000_000_000;
+
 fn check_money(field: String, amount: MinorUnits) -> Result<(), InputError> {
     if amount.get() < 0 {
         return Err(input_error(field, "must not be negative"));
+    }
+    if amount.get() > MAX_MONEY_MINOR_UNITS {
+        return Err(input_error(
+            field,
+            format!("must be at most {MAX_MONEY_MINOR_UNITS} minor units"),
+        ));
     }
     Ok(())
 }
@@ -240,6 +251,7 @@ pub fn validate_request(request: &AllocationRequest) -> Result<(), InputError> {
     if request.total_daily_budget.get() <= 0 {
         return Err(input_error("total_daily_budget", "must be positive"));
     }
+    check_money("total_daily_budget".into(), request.total_daily_budget)?;
     let constraints = &request.constraints;
     check_money("constraints.per_ad_floor".into(), constraints.per_ad_floor)?;
     check_money("constraints.per_ad_cap".into(), constraints.per_ad_cap)?;

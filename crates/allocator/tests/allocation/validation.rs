@@ -29,6 +29,12 @@ fn bad_input_is_refused_naming_the_field() {
 
     assert_eq!(error_field(request(ten_unequal_ads(), 0)), "total_daily_budget");
 
+    // Amounts beyond any ad account are refused by name before any sum of them could overflow.
+    assert_eq!(error_field(request(ten_unequal_ads(), i64::MAX)), "total_daily_budget");
+    let mut huge_budget = ten_unequal_ads();
+    huge_budget[4].current_daily_budget = MinorUnits(i64::MAX);
+    assert_eq!(error_field(request(huge_budget, 1000)), "ads[4].current_daily_budget");
+
     let mut bad_change = request(ten_unequal_ads(), 1000);
     bad_change.constraints.max_change_fraction = 0.0;
     assert_eq!(error_field(bad_change), "constraints.max_change_fraction");

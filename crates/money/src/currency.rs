@@ -81,6 +81,12 @@ const CURRENCIES: &[(&str, u8)] = &[
 ];
 
 impl Currency {
+    /// Every ISO 4217 code [`Currency::parse`] accepts, in alphabetical order (the OpenAPI documents list
+    /// them, and a test holds them to this).
+    pub fn supported_codes() -> impl Iterator<Item = &'static str> {
+        CURRENCIES.iter().map(|(code, _)| *code)
+    }
+
     /// Parses an upper-case ISO 4217 code such as `USD`.
     pub fn parse(code: &str) -> Result<Currency, UnknownCurrency> {
         CURRENCIES

@@ -72,11 +72,31 @@ fn default_max_attempts() -> i32 {
 }
 
 /// One change, or many under `changes`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum EnqueueBody {
     Many { changes: Vec<AdChangeBody> },
     One(Box<AdChangeBody>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeList {
+    changes: Vec<AdChangeBody>,
+}
+
+impl EnqueueBody {
+    /// A body with a `changes` key is a list, any other one change. Chosen by that key rather than by
+    /// trying both forms (an untagged enum), whose only error is "did not match any variant": a client
+    /// learns which field of which change broke which rule.
+    fn parse(body: &Bytes) -> Result<EnqueueBody, ServiceError> {
+        let is_list = serde_json::from_slice::<serde_json::Map<String, Value>>(body)
+            .is_ok_and(|object| object.contains_key("changes"));
+        if is_list {
+            let list: ChangeList = parse_json_body(body)?;
+            return Ok(EnqueueBody::Many { changes: list.changes });
+        }
+        Ok(EnqueueBody::One(Box::new(parse_json_body(body)?)))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -233,7 +253,7 @@ pub async fn post_ad_changes(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ServiceError> {
-    let body: EnqueueBody = parse_json_body(&body)?;
+    let body = EnqueueBody::parse(&body)?;
     let header_key = headers
         .get("idempotency-key")
         .and_then(|value| value.to_str().ok())

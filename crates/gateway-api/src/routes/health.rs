@@ -41,3 +41,21 @@ pub async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static
 pub async fn relay_health(State(state): State<AppState>) -> axum::Json<crate::relay_health::RelayHealth> {
     axum::Json(state.relay_health.read().await)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OPENAPI_DOCUMENT;
+
+    #[test]
+    fn the_documented_currencies_are_the_ones_the_gateway_accepts() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI_DOCUMENT).unwrap();
+        let documented: Vec<&str> = document["components"]["schemas"]["Currency"]["enum"]
+            .as_array()
+            .expect("a Currency schema with an enum")
+            .iter()
+            .map(|code| code.as_str().unwrap())
+            .collect();
+        let accepted: Vec<&str> = adloop_money::Currency::supported_codes().collect();
+        assert_eq!(documented, accepted);
+    }
+}

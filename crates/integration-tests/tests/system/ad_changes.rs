@@ -307,6 +307,10 @@ async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
     let mut negative_old_budget = budget_change("s1", 1_000, "g");
     negative_old_budget["old_budget"] = json!(-207);
     cases.push((negative_old_budget, "old_budget"));
+    // A wrong type is named by its field, not answered "did not match any variant" of the two body forms.
+    let mut text_amount = budget_change("s1", 1_000, "h");
+    text_amount["amount"] = json!("ten");
+    cases.push((text_amount, "amount"));
     for (body, field) in cases {
         let (status, answer) = post(gateway, Some(key), "/v1/ad-changes", &body).await;
         assert_eq!(status, 400, "{field}: {answer}");
@@ -315,6 +319,11 @@ async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
     let many = json!({"changes": [budget_change("s1", 1_000, "f"), {"kind": "budget_set"}]});
     let (status, answer) = post(gateway, Some(key), "/v1/ad-changes", &many).await;
     assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["field"], "changes[1]", "{answer}");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains("ad_account_id"),
+        "{answer}"
+    );
     let (_, listed) = get(gateway, key, "/v1/ad-changes").await;
     assert!(
         listed["changes"].as_array().unwrap().is_empty(),

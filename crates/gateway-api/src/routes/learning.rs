@@ -298,6 +298,8 @@ fn in_body_terms(mut error: ServiceError) -> ServiceError {
 fn body_field_names(text: &str) -> String {
     text.replace("events[0].creative_features", "features")
         .replace("events[0].creative_embedding", "embedding")
+        .replace("events[0].event_time_unix_seconds", "event_time")
+        .replace("events[0].value.minor_units", "value")
         .replace("events[0].ids.", "")
         .replace("events[0].value.", "")
         .replace("events[0].", "")

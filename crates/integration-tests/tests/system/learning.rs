@@ -103,6 +103,15 @@ async fn the_recovery_plans_instant_learning_flow_passes() {
             json!({ "ad_id": "a", "event_type": "purchase", "features": { "x": true } }),
             "event_type",
         ),
+        // Milliseconds where seconds belong: refused by name, not a date the log fails to store.
+        (
+            json!({ "ad_id": "a", "features": { "x": true }, "impressions": 5, "event_time": 1_764_000_000_000_i64 }),
+            "event_time",
+        ),
+        (
+            json!({ "ad_id": "a", "features": { "x": true }, "impressions": 5, "value": -1, "currency": "USD" }),
+            "value",
+        ),
     ] {
         let refused = http
             .post(format!("{}/api/internal/learning/event", gateway.base_url()))

@@ -6,6 +6,8 @@ use adloop_proto::ml::v1::{EventKind, LearningEvent};
 
 pub const MAX_EVENT_ID_LENGTH: usize = 200;
 pub const MAX_AD_ID_LENGTH: usize = 100;
+/// 9999-12-31T23:59:59Z: later times are no date a log can store (a time in milliseconds lands far beyond it).
+pub const LATEST_EVENT_TIME_UNIX_SECONDS: i64 = 253_402_300_799;
 
 /// One accepted event: what the log stores and the learner applies.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,8 +124,11 @@ fn accept_event(
             Some((money.minor_units, currency))
         }
     };
-    if event.event_time_unix_seconds < 0 {
-        return Err(refusal("event_time_unix_seconds", "must not be negative"));
+    if !(0..=LATEST_EVENT_TIME_UNIX_SECONDS).contains(&event.event_time_unix_seconds) {
+        return Err(refusal(
+            "event_time_unix_seconds",
+            "must be Unix seconds (not milliseconds) from 0 to the end of the year 9999",
+        ));
     }
     let embedding = accept_embedding(&event.creative_embedding, embedding_dimensions)
         .map_err(|rule| refusal("creative_embedding", &rule))?;
@@ -269,6 +274,14 @@ mod tests {
                     ..event(&[])
                 },
                 "events[1].event_id",
+            ),
+            (
+                // Milliseconds where seconds belong: a date no log can store.
+                LearningEvent {
+                    event_time_unix_seconds: 1_764_000_000_000,
+                    ..event(&[])
+                },
+                "events[1].event_time_unix_seconds",
             ),
             (
                 LearningEvent {

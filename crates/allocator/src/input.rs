@@ -140,9 +140,9 @@ pub(crate) fn input_error(field: impl Into<String>, rule: impl Into<String>) -> 
     }
 }
 
-/// The largest amount of money a request may carry, in minor units: 10¹⁵ (ten trillion dollars in cents, a
-/// hundred billion in rupiah's whole units) is beyond any ad account, and keeps every sum over the most ads
-/// a request may hold (2,000 budgets, each at most half again its current one) within 64 bits.
+/// The largest amount of money a request may carry, in minor units: 10¹⁵ (ten trillion dollars in cents) is
+/// beyond any ad account, so an absurd amount is refused by name instead of reaching the arithmetic (sums of
+/// budget bounds are taken in 128 bits as well, whatever `max_ads_per_request` allows).
 pub const MAX_MONEY_MINOR_UNITS: i64 = 1_000_000_000_000_000;
 
 fn check_money(field: String, amount: MinorUnits) -> Result<(), InputError> {

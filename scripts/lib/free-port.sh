@@ -7,3 +7,13 @@ free_port_from() {
   done
   echo "$port"
 }
+
+# `free_ports N` prints N distinct ports the system has free now, space-separated. All N are bound at once,
+# so no two are the same (binding one at a time, the system may hand the same free port out twice).
+free_ports() {
+  python3 -c 'import socket, sys
+sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
+for held in sockets:
+    held.bind(("127.0.0.1", 0))
+print(" ".join(str(held.getsockname()[1]) for held in sockets))' "$1"
+}

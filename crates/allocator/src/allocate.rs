@@ -422,7 +422,7 @@ fn relax_change_limit_where_needed(
     limited: &[BudgetBounds],
     unlimited: &[BudgetBounds],
 ) -> (Vec<BudgetBounds>, Vec<bool>) {
-    // Sums in 128 bits, as `fit_budgets` takes them.
+    // Compared with the bounds' sums, in 128 bits (`BudgetBounds::sums`).
     let total = i128::from(total.get());
     let mut bounds = limited.to_vec();
     let mut relaxed = vec![false; bounds.len()];
@@ -432,7 +432,8 @@ fn relax_change_limit_where_needed(
             .total_cmp(&probability_best[left])
             .then(left.cmp(&right))
     });
-    let mut upper_sum: i128 = bounds.iter().map(|bound| i128::from(bound.upper)).sum();
+    // Relaxing upper bounds leaves the lower ones as they are: both sums are taken once, here.
+    let (mut lower_sum, mut upper_sum) = BudgetBounds::sums(&bounds);
     for &index in &best_first {
         if upper_sum >= total {
             break;
@@ -443,7 +444,6 @@ fn relax_change_limit_where_needed(
             relaxed[index] = true;
         }
     }
-    let mut lower_sum: i128 = bounds.iter().map(|bound| i128::from(bound.lower)).sum();
     for &index in best_first.iter().rev() {
         if lower_sum <= total {
             break;

@@ -10,6 +10,16 @@ pub struct BudgetBounds {
     pub upper: i64,
 }
 
+impl BudgetBounds {
+    /// The sums of `bounds`' lower and upper ends, in 128 bits: many ads' upper bounds (a cap of the whole
+    /// total each) can pass 64.
+    pub(crate) fn sums(bounds: &[BudgetBounds]) -> (i128, i128) {
+        bounds.iter().fold((0, 0), |(lower_sum, upper_sum), bound| {
+            (lower_sum + i128::from(bound.lower), upper_sum + i128::from(bound.upper))
+        })
+    }
+}
+
 /// The lowest and highest budget an ad whose budget is `current` may get under a change limit of
 /// ±`max_change_fraction` of it, or `None` when it has no budget (nothing to be relative to). Rounded inwards:
 /// a budget one minor unit past the limit is refused by the executor's guardrail on the same limit (the slack
@@ -31,9 +41,7 @@ pub fn change_limit_bounds(current: MinorUnits, max_change_fraction: f64) -> Opt
 pub fn fit_budgets(total: MinorUnits, targets: &[f64], bounds: &[BudgetBounds]) -> Option<Vec<MinorUnits>> {
     debug_assert_eq!(targets.len(), bounds.len());
     let total = total.get();
-    // Summed in 128 bits: many ads' upper bounds (a cap of the whole total each) can pass 64.
-    let lower_sum: i128 = bounds.iter().map(|bound| i128::from(bound.lower)).sum();
-    let upper_sum: i128 = bounds.iter().map(|bound| i128::from(bound.upper)).sum();
+    let (lower_sum, upper_sum) = BudgetBounds::sums(bounds);
     let wide_total = i128::from(total);
     if lower_sum > wide_total || upper_sum < wide_total || bounds.iter().any(|bound| bound.lower > bound.upper) {
         return None;

@@ -84,13 +84,23 @@ struct ChangeList {
     changes: Vec<AdChangeBody>,
 }
 
+/// Whether a body has a `changes` key, read without building its values (they are skipped).
+#[derive(Deserialize)]
+struct BodyForm {
+    #[serde(default, deserialize_with = "key_is_present")]
+    changes: bool,
+}
+
+fn key_is_present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
 impl EnqueueBody {
     /// A body with a `changes` key is a list, any other one change. Chosen by that key rather than by
     /// trying both forms (an untagged enum), whose only error is "did not match any variant": a client
     /// learns which field of which change broke which rule.
     fn parse(body: &Bytes) -> Result<EnqueueBody, ServiceError> {
-        let is_list = serde_json::from_slice::<serde_json::Map<String, Value>>(body)
-            .is_ok_and(|object| object.contains_key("changes"));
+        let is_list = serde_json::from_slice::<BodyForm>(body).is_ok_and(|form| form.changes);
         if is_list {
             let list: ChangeList = parse_json_body(body)?;
             return Ok(EnqueueBody::Many { changes: list.changes });

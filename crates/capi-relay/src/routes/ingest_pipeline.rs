@@ -115,7 +115,7 @@ pub(super) async fn check_and_store(state: &AppState, request: IngestRequest) ->
     if request
         .test_event_code
         .as_deref()
-        .is_some_and(|code| code.is_empty() || code.len() > 64 || code.chars().any(char::is_control))
+        .is_some_and(|code| code.is_empty() || code.chars().count() > 64 || code.chars().any(char::is_control))
     {
         return Err(Refusal::invalid(
             "test_event_code",

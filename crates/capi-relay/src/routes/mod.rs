@@ -84,3 +84,33 @@ async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str
 async fn metrics(State(state): State<AppState>) -> String {
     render_prometheus_text(&state.metrics_registry)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OPENAPI_DOCUMENT;
+
+    fn documented_enum(schema_name: &str) -> Vec<String> {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI_DOCUMENT).unwrap();
+        document["components"]["schemas"][schema_name]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a {schema_name} schema with an enum"))
+            .iter()
+            .map(|code| code.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_documented_country_codes_are_the_ones_the_relay_accepts() {
+        let mut accepted: Vec<String> = adloop_capi_events::user_data::rules::country_codes()
+            .map(str::to_owned)
+            .collect();
+        accepted.sort();
+        assert_eq!(documented_enum("CountryCode"), accepted);
+    }
+
+    #[test]
+    fn the_documented_currencies_are_the_ones_the_relay_accepts() {
+        let accepted: Vec<String> = adloop_money::Currency::supported_codes().map(str::to_owned).collect();
+        assert_eq!(documented_enum("Currency"), accepted);
+    }
+}

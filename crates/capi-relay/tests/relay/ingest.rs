@@ -337,6 +337,24 @@ async fn with_a_test_event_code_the_plans_check_shows_what_meta_answered() {
 }
 
 #[tokio::test]
+async fn a_test_event_code_is_measured_in_characters_as_the_rule_says() {
+    let relay = spawn_relay().await;
+    let with_code =
+        |code: String| json!({ "data": [purchase("order-1")], "access_token": relay.token, "test_event_code": code });
+    // 64 characters of two bytes each: within the rule of 1 to 64 printable characters.
+    let (status, answer) = post_json(&relay, PIXEL, &with_code("é".repeat(64))).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = post_json(&relay, PIXEL, &with_code("é".repeat(65))).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains("test_event_code"),
+        "{answer}"
+    );
+    let (status, _) = post_json(&relay, PIXEL, &with_code("TEST\u{7}".into())).await;
+    assert_eq!(status, 400, "a control character");
+}
+
+#[tokio::test]
 async fn a_relay_with_delivery_on_sends_what_it_accepts_and_counts_it() {
     let meta_sim_url = crate::delivery::spawn_meta_sim().await;
     let relay = spawn_relay_with(&[

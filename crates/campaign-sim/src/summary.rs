@@ -63,6 +63,8 @@ pub struct PolicySummary {
     pub roas: IntervalEstimate,
     /// Oracle's value minus this policy's, per seed, in major units.
     pub regret: IntervalEstimate,
+    /// The same regret seed by seed, in the order of `runs`.
+    pub regret_by_seed: Vec<f64>,
     /// Regret as a share of the oracle's value.
     pub regret_fraction: IntervalEstimate,
     pub spend_on_losing_ads: IntervalEstimate,
@@ -190,6 +192,11 @@ pub fn summarize_runs(scenario: &Scenario, runs: Vec<RunResult>, oracle_runs: &[
         total_spend: collect(&|run, _| major(run.total_spend)),
         roas: collect(&|run, _| run.roas()),
         regret: collect(&|run, oracle| major(oracle.total_value) - major(run.total_value)),
+        regret_by_seed: runs
+            .iter()
+            .zip(oracle_runs)
+            .map(|(run, oracle)| major(oracle.total_value) - major(run.total_value))
+            .collect(),
         regret_fraction: collect(&|run, oracle| {
             let oracle_value = major(oracle.total_value);
             if oracle_value > 0.0 {

@@ -15,7 +15,8 @@ use std::path::Path;
 use anyhow::Context as _;
 use campaign_sim::policy::{PolicySettings, built_in_policy_with};
 use campaign_sim::{
-    IntervalEstimate, PolicyError, PolicyFactory, PolicySummary, Scenario, compare_policies, paired_regret_difference,
+    IntervalEstimate, PairedRegrets, PolicyError, PolicyFactory, PolicySummary, Scenario, compare_policies,
+    geometric_mean_regret_ratio, paired_regret_difference,
 };
 use clap::ValueEnum;
 
@@ -87,6 +88,7 @@ pub fn render_quality_table(
     };
     let seed_list: Vec<u64> = (first_seed..first_seed + seeds).collect();
     let mut text = header(table);
+    let mut summaries_by_scenario: Vec<(&str, Vec<PolicySummary>)> = Vec::new();
     for scenario_name in scenario_names {
         let path = scenarios_dir.join(format!("{scenario_name}.toml"));
         let scenario_text =
@@ -98,9 +100,49 @@ pub fn render_quality_table(
             QualityTable::Learners => learner_row(&scenario, &summaries),
         };
         let _ = writeln!(text, "{row}");
+        summaries_by_scenario.push((scenario_name, summaries));
         on_scenario_done(scenario_name);
     }
+    if table == QualityTable::Allocator {
+        text.push_str(&allocator_geometric_means(&summaries_by_scenario));
+    }
     Ok(text)
+}
+
+/// Scenarios the geometric means leave out: a few single orders decide their regret, so its ratio swings
+/// either way and can be negative.
+const LEFT_OUT_OF_GEOMETRIC_MEANS: &[&str] = &["pareto-order-values"];
+
+/// Under the allocator table: adloop's regret over each peer's as one geometric mean over the scenarios,
+/// with a 95% interval from resampling the seeds.
+fn allocator_geometric_means(summaries_by_scenario: &[(&str, Vec<PolicySummary>)]) -> String {
+    let peer_positions = [("uniform", 0), ("ts-basic", 2), ("ts-basic-limited", 3)];
+    let adloop_position = 4;
+    let included: Vec<&Vec<PolicySummary>> = summaries_by_scenario
+        .iter()
+        .filter(|(name, _)| !LEFT_OUT_OF_GEOMETRIC_MEANS.contains(name))
+        .map(|(_, summaries)| summaries)
+        .collect();
+    let mut text = format!(
+        "\nGeometric mean over the scenarios ({} left out) of adloop's regret over each peer's, with a 95% \
+         interval from resampling the seeds:\n\n",
+        LEFT_OUT_OF_GEOMETRIC_MEANS.join(", ")
+    );
+    for (peer, peer_position) in peer_positions {
+        let paired: Vec<PairedRegrets> = included
+            .iter()
+            .map(|summaries| PairedRegrets {
+                policy: summaries[adloop_position].regret_by_seed.clone(),
+                baseline: summaries[peer_position].regret_by_seed.clone(),
+            })
+            .collect();
+        let ratio = geometric_mean_regret_ratio(&paired).map_or_else(
+            || "– (a scenario's regret is not positive)".to_owned(),
+            |ratio| format!("{:.3} [{:.3}, {:.3}]", ratio.mean, ratio.lower_95, ratio.upper_95),
+        );
+        let _ = writeln!(text, "- over {peer}'s: {ratio}");
+    }
+    text
 }
 
 fn summaries_of(

@@ -209,7 +209,9 @@ fn zip(value: &str) -> Result<String, NormaliseError> {
 /// Every ISO 3166-1 alpha-2 code `country` accepts, in capitals (any case is accepted; so are alpha-3 codes,
 /// English names and `uk`).
 pub fn country_codes() -> impl Iterator<Item = &'static str> {
-    celes::Country::get_countries().into_iter().map(|country| country.alpha2)
+    celes::Country::get_countries()
+        .into_iter()
+        .map(|country| country.alpha2)
 }
 
 fn country(value: &str) -> Result<String, NormaliseError> {

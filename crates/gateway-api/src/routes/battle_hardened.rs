@@ -132,6 +132,14 @@ pub async fn post_select(State(state): State<AppState>, body: Bytes) -> Result<J
         return Err(ServiceError::invalid_field("total_budget", "must be a positive amount"));
     }
     let minor = |major: f64| MinorUnits::from_major_rounded(major, currency).get();
+    if minor(body.total_budget) <= 0 {
+        // A positive amount below half a cent rounds to nothing: say so instead of "must be positive".
+        let smallest = MinorUnits(1).to_major(currency);
+        return Err(ServiceError::invalid_field(
+            "total_budget",
+            format!("must be at least one minor unit of {currency_code} ({smallest})"),
+        ));
+    }
     let mut ads = Vec::with_capacity(body.ad_states.len());
     for (index, state) in body.ad_states.iter().enumerate() {
         for (field, value) in [

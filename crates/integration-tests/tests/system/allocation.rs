@@ -328,6 +328,27 @@ async fn the_original_select_endpoint_answers_in_its_own_shape_and_conserves_the
             .starts_with("ad_states[1].clicks:"),
         "{error}"
     );
+
+    // A positive total below one cent rounds to nothing: the answer says what the least is.
+    let mut a_fraction_of_a_cent = body.clone();
+    a_fraction_of_a_cent["total_budget"] = json!(0.001);
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/ml/battle-hardened/select", stack.gateway.base_url()))
+        .bearer_auth(stack.gateway.api_key())
+        .json(&a_fraction_of_a_cent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["field"], "total_budget", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least one minor unit of USD (0.01)"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -203,9 +203,6 @@ fn zip(value: &str) -> Result<String, NormaliseError> {
     non_empty("zp", &cleaned).map(str::to_owned)
 }
 
-/// ISO 3166-1 alpha-2, lowercase. An alpha-2 code must exist; an alpha-3 code or an English name (with or
-/// without spaces: "United States", "USA", "Great Britain") is turned into its alpha-2 code, and "UK" into
-/// "gb" (ISO's code for the United Kingdom).
 /// Every ISO 3166-1 alpha-2 code `country` accepts, in capitals (any case is accepted; so are alpha-3 codes,
 /// English names and `uk`).
 pub fn country_codes() -> impl Iterator<Item = &'static str> {
@@ -214,6 +211,9 @@ pub fn country_codes() -> impl Iterator<Item = &'static str> {
         .map(|country| country.alpha2)
 }
 
+/// ISO 3166-1 alpha-2, lowercase. An alpha-2 code must exist; an alpha-3 code or an English name (with or
+/// without spaces: "United States", "USA", "Great Britain") is turned into its alpha-2 code, and "UK" into
+/// "gb" (ISO's code for the United Kingdom).
 fn country(value: &str) -> Result<String, NormaliseError> {
     const RULE: &str = "must be an ISO 3166-1 alpha-2 code such as us (or a country's alpha-3 code or English name)";
     let compact: String = value.chars().filter(|character| character.is_alphanumeric()).collect();

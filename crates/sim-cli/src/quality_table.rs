@@ -116,8 +116,13 @@ const LEFT_OUT_OF_GEOMETRIC_MEANS: &[&str] = &["pareto-order-values"];
 /// Under the allocator table: adloop's regret over each peer's as one geometric mean over the scenarios,
 /// with a 95% interval from resampling the seeds.
 fn allocator_geometric_means(summaries_by_scenario: &[(&str, Vec<PolicySummary>)]) -> String {
-    let peer_positions = [("uniform", 0), ("ts-basic", 2), ("ts-basic-limited", 3)];
-    let adloop_position = 4;
+    let regrets_of = |summaries: &[PolicySummary], policy: &str| {
+        summaries
+            .iter()
+            .find(|summary| summary.policy == policy)
+            .map(|summary| summary.regret_by_seed.clone())
+            .unwrap_or_default()
+    };
     let included: Vec<&Vec<PolicySummary>> = summaries_by_scenario
         .iter()
         .filter(|(name, _)| !LEFT_OUT_OF_GEOMETRIC_MEANS.contains(name))
@@ -128,12 +133,12 @@ fn allocator_geometric_means(summaries_by_scenario: &[(&str, Vec<PolicySummary>)
          interval from resampling the seeds:\n\n",
         LEFT_OUT_OF_GEOMETRIC_MEANS.join(", ")
     );
-    for (peer, peer_position) in peer_positions {
+    for peer in ["uniform", "ts-basic", "ts-basic-limited"] {
         let paired: Vec<PairedRegrets> = included
             .iter()
             .map(|summaries| PairedRegrets {
-                policy: summaries[adloop_position].regret_by_seed.clone(),
-                baseline: summaries[peer_position].regret_by_seed.clone(),
+                policy: regrets_of(summaries, "adloop"),
+                baseline: regrets_of(summaries, peer),
             })
             .collect();
         let ratio = geometric_mean_regret_ratio(&paired).map_or_else(

@@ -65,28 +65,38 @@ async fn attributed_conversions_are_queued_with_their_event_and_reach_the_learne
             .unwrap();
         assert_eq!(answer.status().as_u16(), 200);
     }
-    // Acknowledged means queued: no waiting for the forwarder.
+    // Acknowledged means queued: no waiting for the forwarder. It polls every 50 ms, so on a busy machine it
+    // may have handed the conversion to ml-service already (and emptied the outbox) by the time we look.
+    let ml_pool = sqlx::PgPool::connect(&format!("{}?options=-csearch_path%3Dml", database.url))
+        .await
+        .unwrap();
     let queued: Vec<(String, String, Value)> =
         sqlx::query_as("SELECT event_id, ad_id, custom_data FROM learning_outbox ORDER BY id")
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(
-        queued.len(),
-        1,
+    let logged_so_far: Vec<String> = sqlx::query_scalar("SELECT event_id FROM learning_events")
+        .fetch_all(&ml_pool)
+        .await
+        .unwrap();
+    assert!(
+        queued.len() <= 1,
         "one attributed conversion, queued once although sent twice: {queued:?}"
     );
-    assert_eq!(
-        (queued[0].0.as_str(), queued[0].1.as_str()),
-        ("order-1", "120330000000000001")
-    );
-    assert_eq!(queued[0].2["value"], json!(42.99));
+    match queued.first() {
+        Some((event_id, ad_id, custom_data)) => {
+            assert_eq!((event_id.as_str(), ad_id.as_str()), ("order-1", "120330000000000001"));
+            assert_eq!(custom_data["value"], json!(42.99));
+        }
+        None => assert_eq!(
+            logged_so_far,
+            vec![format!("capi:{PIXEL}:Purchase:order-1")],
+            "acknowledged, so queued or already forwarded"
+        ),
+    }
 
     // The forwarder hands the conversion to ml-service's learner, which logs it once (durably) and
     // borrows the ad's creative features it learned earlier.
-    let ml_pool = sqlx::PgPool::connect(&format!("{}?options=-csearch_path%3Dml", database.url))
-        .await
-        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let left: i64 = sqlx::query_scalar("SELECT count(*) FROM learning_outbox")

@@ -283,16 +283,14 @@ async fn the_original_select_endpoint_answers_in_its_own_shape_and_conserves_the
         ],
         "total_budget": 300.0
     });
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/ml/battle-hardened/select", stack.gateway.base_url()))
-        .bearer_auth(stack.gateway.api_key())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let select = |body: Value| {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/ml/battle-hardened/select", stack.gateway.base_url()))
+            .bearer_auth(stack.gateway.api_key())
+            .json(&body)
+            .send()
+    };
+    let answer: Value = select(body.clone()).await.unwrap().json().await.unwrap();
     assert_eq!(answer["num_ads"], 3);
     let budgets: Vec<f64> = answer["recommendations"]
         .as_array()
@@ -311,13 +309,7 @@ async fn the_original_select_endpoint_answers_in_its_own_shape_and_conserves_the
     // Errors name the field as the caller sent it: `ad_states[1]`, not ml-service's `ads[1]`.
     let mut more_clicks_than_impressions = body.clone();
     more_clicks_than_impressions["ad_states"][1]["clicks"] = json!(20_000);
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/ml/battle-hardened/select", stack.gateway.base_url()))
-        .bearer_auth(stack.gateway.api_key())
-        .json(&more_clicks_than_impressions)
-        .send()
-        .await
-        .unwrap();
+    let response = select(more_clicks_than_impressions).await.unwrap();
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["field"], "ad_states[1].clicks", "{error}");
@@ -332,13 +324,7 @@ async fn the_original_select_endpoint_answers_in_its_own_shape_and_conserves_the
     // A positive total below one cent rounds to nothing: the answer says what the least is.
     let mut a_fraction_of_a_cent = body.clone();
     a_fraction_of_a_cent["total_budget"] = json!(0.001);
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/ml/battle-hardened/select", stack.gateway.base_url()))
-        .bearer_auth(stack.gateway.api_key())
-        .json(&a_fraction_of_a_cent)
-        .send()
-        .await
-        .unwrap();
+    let response = select(a_fraction_of_a_cent).await.unwrap();
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["field"], "total_budget", "{error}");

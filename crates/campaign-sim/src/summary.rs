@@ -185,18 +185,20 @@ pub fn summarize_runs(scenario: &Scenario, runs: Vec<RunResult>, oracle_runs: &[
         })
         .collect();
 
+    let regret_by_seed: Vec<f64> = runs
+        .iter()
+        .zip(oracle_runs)
+        .map(|(run, oracle)| major(oracle.total_value) - major(run.total_value))
+        .collect();
+
     PolicySummary {
         policy: runs.first().map(|run| run.policy.clone()).unwrap_or_default(),
         seeds: runs.len(),
         total_value: collect(&|run, _| major(run.total_value)),
         total_spend: collect(&|run, _| major(run.total_spend)),
         roas: collect(&|run, _| run.roas()),
-        regret: collect(&|run, oracle| major(oracle.total_value) - major(run.total_value)),
-        regret_by_seed: runs
-            .iter()
-            .zip(oracle_runs)
-            .map(|(run, oracle)| major(oracle.total_value) - major(run.total_value))
-            .collect(),
+        regret: IntervalEstimate::from_samples(&regret_by_seed),
+        regret_by_seed,
         regret_fraction: collect(&|run, oracle| {
             let oracle_value = major(oracle.total_value);
             if oracle_value > 0.0 {

@@ -81,6 +81,18 @@ pub fn service_environment(database: &TestDatabase, overrides: &[(&str, &str)]) 
     EnvironmentVariables::from_pairs(pairs)
 }
 
+/// The values of the enum schema `schema_name` under `components.schemas` of an OpenAPI document, in the
+/// document's order: what a service's tests hold to the values its code accepts.
+pub fn openapi_schema_enum(openapi_document: &str, schema_name: &str) -> Vec<String> {
+    let document: serde_json::Value = serde_json::from_str(openapi_document).expect("the OpenAPI document is JSON");
+    document["components"]["schemas"][schema_name]["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a {schema_name} schema with an enum"))
+        .iter()
+        .map(|value| value.as_str().expect("an enum of strings").to_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

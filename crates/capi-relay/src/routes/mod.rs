@@ -87,17 +87,9 @@ async fn metrics(State(state): State<AppState>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::OPENAPI_DOCUMENT;
+    use adloop_test_support::openapi_schema_enum;
 
-    fn documented_enum(schema_name: &str) -> Vec<String> {
-        let document: serde_json::Value = serde_json::from_str(OPENAPI_DOCUMENT).unwrap();
-        document["components"]["schemas"][schema_name]["enum"]
-            .as_array()
-            .unwrap_or_else(|| panic!("a {schema_name} schema with an enum"))
-            .iter()
-            .map(|code| code.as_str().unwrap().to_owned())
-            .collect()
-    }
+    use super::OPENAPI_DOCUMENT;
 
     #[test]
     fn the_documented_country_codes_are_the_ones_the_relay_accepts() {
@@ -105,12 +97,12 @@ mod tests {
             .map(str::to_owned)
             .collect();
         accepted.sort();
-        assert_eq!(documented_enum("CountryCode"), accepted);
+        assert_eq!(openapi_schema_enum(OPENAPI_DOCUMENT, "CountryCode"), accepted);
     }
 
     #[test]
     fn the_documented_currencies_are_the_ones_the_relay_accepts() {
         let accepted: Vec<String> = adloop_money::Currency::supported_codes().map(str::to_owned).collect();
-        assert_eq!(documented_enum("Currency"), accepted);
+        assert_eq!(openapi_schema_enum(OPENAPI_DOCUMENT, "Currency"), accepted);
     }
 }

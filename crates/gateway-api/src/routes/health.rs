@@ -44,18 +44,13 @@ pub async fn relay_health(State(state): State<AppState>) -> axum::Json<crate::re
 
 #[cfg(test)]
 mod tests {
+    use adloop_test_support::openapi_schema_enum;
+
     use super::OPENAPI_DOCUMENT;
 
     #[test]
     fn the_documented_currencies_are_the_ones_the_gateway_accepts() {
-        let document: serde_json::Value = serde_json::from_str(OPENAPI_DOCUMENT).unwrap();
-        let documented: Vec<&str> = document["components"]["schemas"]["Currency"]["enum"]
-            .as_array()
-            .expect("a Currency schema with an enum")
-            .iter()
-            .map(|code| code.as_str().unwrap())
-            .collect();
-        let accepted: Vec<&str> = adloop_money::Currency::supported_codes().collect();
-        assert_eq!(documented, accepted);
+        let accepted: Vec<String> = adloop_money::Currency::supported_codes().map(str::to_owned).collect();
+        assert_eq!(openapi_schema_enum(OPENAPI_DOCUMENT, "Currency"), accepted);
     }
 }

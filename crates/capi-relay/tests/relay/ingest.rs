@@ -362,6 +362,9 @@ async fn a_relay_with_delivery_on_sends_what_it_accepts_and_counts_it() {
         ("ADLOOP_DELIVERY__BASE_URL", &meta_sim_url),
         ("ADLOOP_DELIVERY__ACCESS_TOKEN", "meta-sim-dev-token"),
         ("ADLOOP_DELIVERY__POLL_INTERVAL_MILLISECONDS", "50"),
+        // One delivery loop, so the three events go in one request: loops that poll at the same moment may
+        // split a pixel's due events between them (each event is still sent once).
+        ("ADLOOP_DELIVERY__WORKERS", "1"),
     ])
     .await;
     let body = json!({ "data": [purchase("d-1"), purchase("d-2"), purchase("d-3")], "access_token": relay.token });

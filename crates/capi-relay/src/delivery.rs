@@ -255,12 +255,25 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 const BACKLOG_MEASURE_INTERVAL: Duration = Duration::from_secs(15);
 const PRUNE_BATCH: i64 = 10_000;
 
-/// Runs delivery rounds until `stop` says so: at once while events are due, then every poll interval. The
-/// worker that `prunes` also deletes delivered and dead events past the window once a minute, and measures
-/// the backlog's age (`oldest_due_event_seconds`) every 15 s.
-pub fn spawn_delivery(deliverer: Deliverer, mut stop: watch::Receiver<bool>, prunes: bool) -> JoinHandle<()> {
+/// Runs delivery rounds until `stop` says so: at once while events are due, then every poll interval. Loop
+/// `loop_index` of `loop_count` first polls `loop_index / loop_count` of an interval late, so the loops take
+/// turns instead of polling together and splitting a pixel's few due events into several requests. Loop 0
+/// also deletes delivered and dead events past the window once a minute, and measures the backlog's age
+/// (`oldest_due_event_seconds`) every 15 s.
+pub fn spawn_delivery(
+    deliverer: Deliverer,
+    mut stop: watch::Receiver<bool>,
+    loop_index: usize,
+    loop_count: usize,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let poll_interval = Duration::from_millis(deliverer.settings.poll_interval_milliseconds);
+        let prunes = loop_index == 0;
+        let first_poll_after = poll_interval.mul_f64(loop_index as f64 / loop_count.max(1) as f64);
+        tokio::select! {
+            () = tokio::time::sleep(first_poll_after) => {}
+            _ = stop.changed() => {}
+        }
         let keep = Duration::from_secs_f64(deliverer.settings.keep_events_hours * 3600.0);
         let mut last_prune = tokio::time::Instant::now();
         let mut last_backlog_measure: Option<tokio::time::Instant> = None;

@@ -69,7 +69,12 @@ impl Application {
                 )
                 .map_err(StartupError::DeliveryClient)?
                 .with_metrics(delivery_metrics.clone());
-                workers.push(spawn_delivery(deliverer, stop_receiver.clone(), worker == 0));
+                workers.push(spawn_delivery(
+                    deliverer,
+                    stop_receiver.clone(),
+                    worker,
+                    settings.delivery.workers,
+                ));
             }
         }
         let background = (stop_sender, workers);

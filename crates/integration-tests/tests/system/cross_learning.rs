@@ -175,6 +175,17 @@ async fn similar_patterns_from_other_sharing_accounts_become_a_bounded_prior() {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert!(refused.message().starts_with("top_k"), "{}", refused.message());
+
+    // Postgres cannot store a NUL character: an account id with one is bad input, not an outage.
+    let refused = client
+        .set_pattern_sharing(proto::SetPatternSharingRequest {
+            account_id: "act\0-high".into(),
+            shares: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{}", refused.message());
+    assert!(refused.message().starts_with("account_id"), "{}", refused.message());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

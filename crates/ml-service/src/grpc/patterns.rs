@@ -7,7 +7,7 @@ use adloop_proto::ml::v1::{
 use adloop_service_kit::error::{ErrorCode, ServiceError};
 use tonic::Status;
 
-use crate::learning::validate::{MAX_AD_ID_LENGTH, accept_embedding};
+use crate::learning::validate::{MAX_AD_ID_LENGTH, accept_embedding, checked_identifier};
 use crate::learning::{LearningError, LearningService, PatternQuery};
 
 /// The most patterns one query may ask for.
@@ -116,14 +116,7 @@ pub async fn get_pattern_sharing(
 }
 
 fn checked_account_id(account_id: &str) -> Result<&str, Status> {
-    let account_id = account_id.trim();
-    if account_id.len() > MAX_AD_ID_LENGTH {
-        return Err(invalid(
-            "account_id",
-            &format!("must be at most {MAX_AD_ID_LENGTH} characters"),
-        ));
-    }
-    Ok(account_id)
+    checked_identifier(account_id, MAX_AD_ID_LENGTH).map_err(|rule| invalid("account_id", &rule))
 }
 
 fn invalid(field: &str, rule: &str) -> Status {

@@ -54,6 +54,20 @@ pub fn accept_events(
         .collect()
 }
 
+/// An identifier the learning log stores (an event id, an ad or account id), trimmed: at most
+/// `max_characters` characters and no NUL character: Postgres text cannot hold one, and a NUL that reached
+/// the log's insert would fail the request as "unavailable", which clients retry for ever.
+pub fn checked_identifier(id: &str, max_characters: usize) -> Result<&str, String> {
+    let id = id.trim();
+    if id.chars().count() > max_characters {
+        return Err(format!("must be at most {max_characters} characters"));
+    }
+    if id.contains('\0') {
+        return Err("must not contain the NUL character (\\u0000)".to_owned());
+    }
+    Ok(id)
+}
+
 /// A client's embedding, checked: exactly `embedding_dimensions` finite values, not all zero. Empty means
 /// none was given. The field is named by the caller.
 pub fn accept_embedding(values: &[f32], embedding_dimensions: usize) -> Result<Option<Vec<f32>>, String> {
@@ -78,23 +92,20 @@ fn accept_event(
     max_features: usize,
     embedding_dimensions: usize,
 ) -> Result<AcceptedEvent, Refusal> {
-    let event_id = event.event_id.trim();
-    if event_id.is_empty() || event_id.len() > MAX_EVENT_ID_LENGTH {
-        return Err(refusal(
-            "event_id",
-            &format!("must be 1 to {MAX_EVENT_ID_LENGTH} characters"),
-        ));
+    let event_id =
+        checked_identifier(&event.event_id, MAX_EVENT_ID_LENGTH).map_err(|rule| refusal("event_id", &rule))?;
+    if event_id.is_empty() {
+        return Err(refusal("event_id", "must not be empty"));
     }
-    let ad_id = event.ids.as_ref().map(|ids| ids.ad_id.trim()).unwrap_or_default();
-    let account_id = event.ids.as_ref().map(|ids| ids.account_id.trim()).unwrap_or_default();
-    for (field, id) in [("ids.ad_id", ad_id), ("ids.account_id", account_id)] {
-        if id.len() > MAX_AD_ID_LENGTH {
-            return Err(refusal(
-                field,
-                &format!("must be at most {MAX_AD_ID_LENGTH} characters"),
-            ));
-        }
-    }
+    let ad_id = event.ids.as_ref().map(|ids| ids.ad_id.as_str()).unwrap_or_default();
+    let ad_id = checked_identifier(ad_id, MAX_AD_ID_LENGTH).map_err(|rule| refusal("ids.ad_id", &rule))?;
+    let account_id = event
+        .ids
+        .as_ref()
+        .map(|ids| ids.account_id.as_str())
+        .unwrap_or_default();
+    let account_id =
+        checked_identifier(account_id, MAX_AD_ID_LENGTH).map_err(|rule| refusal("ids.account_id", &rule))?;
     let kind =
         EventKind::try_from(event.kind).map_err(|_| refusal("kind", &format!("unknown event kind {}", event.kind)))?;
     let features = encode_features(
@@ -310,5 +321,32 @@ mod tests {
             accept_events(&vec![event(&[]); 11], 10, 64, 0).unwrap_err().field,
             "events"
         );
+    }
+
+    #[test]
+    fn identifiers_with_a_nul_character_are_refused_by_name_and_lengths_count_characters() {
+        let with_ids = |event_id: &str, ad_id: &str, account_id: &str| LearningEvent {
+            event_id: event_id.into(),
+            ids: Some(AdIds {
+                ad_id: ad_id.into(),
+                account_id: account_id.into(),
+                ..AdIds::default()
+            }),
+            ..event(&[("has_number", 1.0)])
+        };
+        for (bad, field) in [
+            (with_ids("e\0-1", "ad-1", "act_1"), "events[0].event_id"),
+            (with_ids("e-1", "ad\0-1", "act_1"), "events[0].ids.ad_id"),
+            (with_ids("e-1", "ad-1", "act\0_1"), "events[0].ids.account_id"),
+        ] {
+            let refused = accept_events(&[bad], 10, 64, 0).unwrap_err();
+            assert_eq!(refused.field, field, "{refused:?}");
+            assert!(refused.rule.contains("NUL"), "{refused:?}");
+        }
+        // 100 two-byte characters are within the 100-character rule; 101 are not.
+        let accepted = accept_events(&[with_ids("e-1", &"é".repeat(100), "act_1")], 10, 64, 0).unwrap();
+        assert_eq!(accepted[0].update.ad_id, "é".repeat(100));
+        let refused = accept_events(&[with_ids("e-1", &"é".repeat(101), "act_1")], 10, 64, 0).unwrap_err();
+        assert_eq!(refused.field, "events[0].ids.ad_id");
     }
 }

@@ -9,8 +9,9 @@ run:
 
 ## test: start Postgres and Redis, then run the whole test suite against them
 # First the checks that drive real clients and tools nobody here wrote (Meta's Python SDK against meta-sim, a
-# grpcio client against ml-service, schemathesis fuzzing gateway-api from its OpenAPI document, headless
-# Chromium on the simulator's report and clicking through the operator page, the deployment validators), a
+# grpcio client against ml-service with random, partly malformed requests too, schemathesis fuzzing gateway-api
+# from its OpenAPI document, headless Chromium on the simulator's report and clicking through the operator
+# page, the deployment validators), a
 # short load of the three services with faults and a Redis crash, then the Rust suite: cargo-nextest (one
 # process per test, a clear summary) when installed, plain cargo test otherwise.
 test: stack-up

@@ -14,6 +14,25 @@ pub enum ScenarioError {
     Invalid { field: String, rule: String },
 }
 
+/// How large a scenario the simulator runs: beyond these a scenario is refused when it is read, naming the
+/// field, rather than running for hours, running out of memory or overflowing its sums half-way.
+pub mod limits {
+    /// Ten years of days.
+    pub const MAX_DAYS: u32 = 3_650;
+    /// The allocator's most ads per request.
+    pub const MAX_ADS: usize = 2_000;
+    /// Budgets and prices, in minor units: the allocator's largest budget (10¹⁵).
+    pub const MAX_AMOUNT_MINOR_UNITS: i64 = 1_000_000_000_000_000;
+    /// Log-space spreads (a log-normal with sd 5 already puts one draw in a million 10¹⁰ times above its
+    /// median).
+    pub const MAX_LOG_SPREAD: f64 = 5.0;
+    /// Conversions one ad could bring in a day with the whole budget: the simulator draws each one.
+    pub const MAX_CONVERSIONS_PER_DAY: f64 = 1_000_000.0;
+    /// Value one ad could bring over the whole run with the whole budget, in minor units: the run's sums
+    /// are 64-bit integers (at most 9.2 × 10¹⁸).
+    pub const MAX_RUN_VALUE_MINOR_UNITS: f64 = 1e18;
+}
+
 fn invalid(field: impl Into<String>, rule: impl Into<String>) -> ScenarioError {
     ScenarioError::Invalid {
         field: field.into(),
@@ -371,8 +390,11 @@ impl Scenario {
         if self.name.trim().is_empty() {
             return Err(invalid("name", "must not be empty"));
         }
-        if self.days == 0 {
-            return Err(invalid("days", "must be at least 1"));
+        if self.days == 0 || self.days > limits::MAX_DAYS {
+            return Err(invalid(
+                "days",
+                format!("must be 1 to {} (ten years)", limits::MAX_DAYS),
+            ));
         }
         if !(0.0..=1.0).contains(&self.tracking.browser_pixel_loss) {
             return Err(invalid("tracking.browser_pixel_loss", "must be between 0 and 1"));
@@ -385,6 +407,12 @@ impl Scenario {
         }
         if self.total_daily_budget.get() <= 0 {
             return Err(invalid("total_daily_budget", "must be positive (minor units)"));
+        }
+        if self.total_daily_budget.get() > limits::MAX_AMOUNT_MINOR_UNITS {
+            return Err(invalid(
+                "total_daily_budget",
+                "must be at most 10^15 minor units (the allocator's largest budget)",
+            ));
         }
         if self.minimum_daily_budget.get() < 0 {
             return Err(invalid("minimum_daily_budget", "must not be negative (minor units)"));
@@ -401,18 +429,85 @@ impl Scenario {
         if self.ad_count() == 0 {
             return Err(invalid("ads", "the scenario needs at least one ad or ad group"));
         }
+        if self.ad_count() > limits::MAX_ADS {
+            return Err(invalid(
+                "ads",
+                format!(
+                    "at most {} ads in all (the allocator's most per request), got {}",
+                    limits::MAX_ADS,
+                    self.ad_count()
+                ),
+            ));
+        }
         self.validate_delivery()?;
         self.validate_delay()?;
         for (index, ad) in self.ads.iter().enumerate() {
-            validate_ad(&format!("ads[{index}]"), ad)?;
+            let field = format!("ads[{index}]");
+            validate_ad(&field, ad)?;
+            if let Some(duplicate) = self.ads[..index].iter().position(|earlier| earlier.name == ad.name) {
+                return Err(invalid(
+                    format!("{field}.name"),
+                    format!("`{}` is already the name of ads[{duplicate}]", ad.name),
+                ));
+            }
+            self.check_scale(
+                &field,
+                ad.ctr,
+                ad.conversion_rate,
+                ad.value_per_conversion.get() as f64,
+                ad.cpm.get() as f64,
+            )?;
         }
         for (index, group) in self.ad_groups.iter().enumerate() {
-            validate_group(&format!("ad_groups[{index}]"), group)?;
+            let field = format!("ad_groups[{index}]");
+            validate_group(&field, group)?;
+            // A group's likely best ad: two spreads above its medians (below, for the price).
+            let above = |spec: LogNormalSpec| spec.median * (2.0 * spec.log_sd).exp();
+            self.check_scale(
+                &field,
+                above(group.ctr).min(1.0),
+                above(group.conversion_rate).min(1.0),
+                above(group.value_per_conversion),
+                group.cpm.median * (-2.0 * group.cpm.log_sd).exp(),
+            )?;
         }
         let launches_at_start = self.ads.iter().any(|ad| ad.launch_day <= 0.0)
             || self.ad_groups.iter().any(|group| group.first_launch_day <= 0.0);
         if !launches_at_start {
             return Err(invalid("ads", "at least one ad must launch on day 0"));
+        }
+        Ok(())
+    }
+
+    /// An ad with these rates and prices, given the whole daily budget, must stay within what the simulator
+    /// draws one by one in a day and what its sums hold over the run.
+    fn check_scale(
+        &self,
+        field: &str,
+        ctr: f64,
+        conversion_rate: f64,
+        value_per_conversion: f64,
+        cpm: f64,
+    ) -> Result<(), ScenarioError> {
+        let impressions_per_day = self.total_daily_budget.get() as f64 * 1000.0 / cpm;
+        let conversions_per_day = impressions_per_day * ctr * conversion_rate;
+        if conversions_per_day > limits::MAX_CONVERSIONS_PER_DAY {
+            return Err(invalid(
+                field,
+                format!(
+                    "would bring {conversions_per_day:.0} conversions a day with the whole total_daily_budget; the \
+                     simulator draws each one and takes at most {:.0} (lower the budget or raise the cpm)",
+                    limits::MAX_CONVERSIONS_PER_DAY
+                ),
+            ));
+        }
+        let value_over_the_run = conversions_per_day * value_per_conversion * f64::from(self.days);
+        if value_over_the_run > limits::MAX_RUN_VALUE_MINOR_UNITS {
+            return Err(invalid(
+                field,
+                "would bring more than 10^18 minor units of value over the run with the whole total_daily_budget \
+                 (the run's sums are 64-bit): lower the budget, the days or the value_per_conversion",
+            ));
         }
         Ok(())
     }
@@ -540,6 +635,17 @@ fn check_non_negative(field: String, value: f64) -> Result<(), ScenarioError> {
     }
 }
 
+fn check_log_spread(field: String, log_sd: f64) -> Result<(), ScenarioError> {
+    if (0.0..=limits::MAX_LOG_SPREAD).contains(&log_sd) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("must be a log-space spread from 0 to {}", limits::MAX_LOG_SPREAD),
+        ))
+    }
+}
+
 fn check_value_tail_index(field: String, tail_index: Option<f64>) -> Result<(), ScenarioError> {
     match tail_index {
         Some(index) if !(index.is_finite() && index > 1.0 && index <= 100.0) => {
@@ -572,7 +678,10 @@ fn validate_ad(field: &str, ad: &AdSpec) -> Result<(), ScenarioError> {
             "must be positive (minor units per 1000 impressions)",
         ));
     }
-    check_non_negative(format!("{field}.value_sd"), ad.value_sd)?;
+    if ad.cpm.get() > limits::MAX_AMOUNT_MINOR_UNITS {
+        return Err(invalid(format!("{field}.cpm"), "must be at most 10^15 minor units"));
+    }
+    check_log_spread(format!("{field}.value_sd"), ad.value_sd)?;
     check_value_tail_index(format!("{field}.value_tail_index"), ad.value_tail_index)?;
     check_non_negative(format!("{field}.fatigue_rate"), ad.fatigue_rate)?;
     check_non_negative(format!("{field}.conversion_fatigue_rate"), ad.conversion_fatigue_rate)?;
@@ -627,8 +736,12 @@ fn validate_group(field: &str, group: &AdGroupSpec) -> Result<(), ScenarioError>
         if !(spec.median.is_finite() && spec.median > 0.0) {
             return Err(invalid(format!("{field}.{name}.median"), "must be positive"));
         }
-        check_non_negative(format!("{field}.{name}.log_sd"), spec.log_sd)?;
+        if spec.median > limits::MAX_AMOUNT_MINOR_UNITS as f64 {
+            return Err(invalid(format!("{field}.{name}.median"), "must be at most 10^15"));
+        }
+        check_log_spread(format!("{field}.{name}.log_sd"), spec.log_sd)?;
     }
+    check_log_spread(format!("{field}.value_sd"), group.value_sd)?;
     check_rate(format!("{field}.ctr.median"), group.ctr.median)?;
     check_rate(format!("{field}.conversion_rate.median"), group.conversion_rate.median)?;
     check_value_tail_index(format!("{field}.value_tail_index"), group.value_tail_index)?;

@@ -817,7 +817,11 @@ fn draw_conversion_value(truth: &AdTruth, rng: &mut SimRng) -> i64 {
                 * (truth.value_sd * standard_normal - truth.value_sd * truth.value_sd / 2.0).exp()
         }
     };
-    value.round().max(0.0) as i64
+    // One order is never worth more than the largest amount a scenario may state (a far tail draw of a
+    // heavy-tailed law could otherwise overflow the run's sums).
+    value
+        .round()
+        .clamp(0.0, crate::scenario::limits::MAX_AMOUNT_MINOR_UNITS as f64) as i64
 }
 
 fn draw_poisson(mean: f64, rng: &mut SimRng) -> u64 {

@@ -144,16 +144,16 @@ pub fn render_results_table(scenario: &Scenario, days: u32, summaries: &[PolicyS
                 ),
             ];
             for (measure, difference, relative, of_whose) in lines {
+                // Relative to nothing (the other policy had none of it) there is no percentage to give.
+                let relative = if relative.is_finite() {
+                    format!("{:+.1}% of {}{of_whose}", 100.0 * relative, other.policy)
+                } else {
+                    format!("{} had none", other.policy)
+                };
                 let _ = writeln!(
                     text,
-                    "  paired by seed, {} − {} {measure}: {:.0} [{:.0}, {:.0}] ({:+.1}% of {}{of_whose})",
-                    first.policy,
-                    other.policy,
-                    difference.mean,
-                    difference.lower_95,
-                    difference.upper_95,
-                    100.0 * relative,
-                    other.policy,
+                    "  paired by seed, {} − {} {measure}: {:.0} [{:.0}, {:.0}] ({relative})",
+                    first.policy, other.policy, difference.mean, difference.lower_95, difference.upper_95,
                 );
             }
         }

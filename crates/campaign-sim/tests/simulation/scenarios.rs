@@ -100,12 +100,46 @@ fn invalid_scenarios_are_rejected_naming_the_field() {
             "tracking.browser_pixel_loss",
         ),
     ];
-    for (text, expected_field) in cases {
+    // Scenarios too large to run (they hung, ran out of memory or overflowed a sum half-way) are refused
+    // when read, naming what to change.
+    let too_large = [
+        (base.replace("days = 30", "days = 100000"), "days"),
+        (
+            base.replace(
+                "total_daily_budget = 100000",
+                "total_daily_budget = 9223372036854775807",
+            ),
+            "total_daily_budget",
+        ),
+        (
+            base.replace("total_daily_budget = 100000", "total_daily_budget = 100000000000000"),
+            "conversions a day",
+        ),
+        (
+            base.replacen(
+                "value_per_conversion = 5000",
+                "value_per_conversion = 9223372036854775807",
+                1,
+            ),
+            "10^18 minor units of value",
+        ),
+        (
+            base.replacen("cpm = 1000", "cpm = 1000\nvalue_sd = 50", 1),
+            "ads[0].value_sd",
+        ),
+        (base.replacen("name = \"ad-02\"", "name = \"ad-01\"", 1), "ads[1].name"),
+        (
+            format!(
+                "{base}\n[[ad_groups]]\nname_prefix = \"g\"\ncount = 2000\nctr = {{ median = 0.01, log_sd = 0.1 }}\n\
+                 conversion_rate = {{ median = 0.02, log_sd = 0.1 }}\nvalue_per_conversion = {{ median = 5000, log_sd = 0.1 }}\n\
+                 cpm = {{ median = 1000, log_sd = 0.1 }}\n"
+            ),
+            "at most 2000 ads",
+        ),
+    ];
+    for (text, expected) in cases.into_iter().chain(too_large) {
         let error = Scenario::from_toml(&text).unwrap_err().to_string();
-        assert!(
-            error.contains(expected_field),
-            "expected `{expected_field}` in: {error}"
-        );
+        assert!(error.contains(expected), "expected `{expected}` in: {error}");
     }
 }
 

@@ -7,12 +7,13 @@
 //!   `{"budgets":{"<ad_id>":<minor units>,..}}` (ads it leaves out get no budget);
 //! - `{"type":"end"}` when the run is over; then stdin closes and the process should exit.
 //!
-//! The policy's stderr passes through to the terminal. A policy that does not answer a decision within its
-//! time-out (`--policy-timeout-seconds`) is stopped, and the error names the hour; one that exits or prints
-//! something other than an answer is reported with what it printed.
+//! The policy's stderr passes through to the terminal (its logs belong there). A policy that does not answer a
+//! decision within its time-out (`--policy-timeout-seconds`) is stopped, and the error names the hour; one
+//! that exits, prints something other than an answer, or an answer longer than 16 MiB is reported with what
+//! it printed.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -47,10 +48,18 @@ pub struct ExternalPolicy {
     child: Child,
     /// `None` once closed.
     stdin: Option<ChildStdin>,
-    /// The policy's stdout, line by line, read by a thread of its own so a silent policy can time out.
-    stdout_lines: mpsc::Receiver<String>,
+    /// The policy's stdout, line by line, read by a thread of its own so a silent policy can time out (`Err`:
+    /// a line too long to be an answer, after which nothing more is read).
+    stdout_lines: mpsc::Receiver<Result<String, String>>,
     decision_timeout: Duration,
 }
+
+/// The longest answer line read: 2,000 ads' budgets take about 100 KiB, so anything near this is not an
+/// answer, and reading it whole would only hold memory.
+const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Lines read ahead of the decision that asks for them; beyond it the policy's writes wait.
+const LINES_READ_AHEAD: usize = 4;
 
 /// At most this much of what a broken policy printed goes into the error.
 const PRINTED_EXCERPT_CHARACTERS: usize = 300;
@@ -94,15 +103,8 @@ impl ExternalPolicy {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(failed(command_line, "no pipes to the process"));
         };
-        let (line_sender, stdout_lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line_sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (line_sender, stdout_lines) = mpsc::sync_channel(LINES_READ_AHEAD);
+        std::thread::spawn(move || read_lines(BufReader::new(stdout), &line_sender));
         let mut policy = ExternalPolicy {
             command_line: command_line.to_owned(),
             child,
@@ -138,7 +140,11 @@ impl ExternalPolicy {
             Ok(status) => status.to_string(),
             Err(error) => format!("an unknown status ({error})"),
         };
-        let printed: Vec<String> = self.stdout_lines.try_iter().collect();
+        let printed: Vec<String> = self
+            .stdout_lines
+            .try_iter()
+            .map(|line| line.unwrap_or_else(|too_long| too_long))
+            .collect();
         format!(
             "the process exited ({exit}) instead of reading the next message; it printed {}",
             excerpt(&printed.join("\n"))
@@ -147,7 +153,14 @@ impl ExternalPolicy {
 
     fn receive_decision(&mut self, hour: u32) -> Result<DecisionFromPolicy, PolicyError> {
         let line = match self.stdout_lines.recv_timeout(self.decision_timeout) {
-            Ok(line) => line,
+            Ok(Ok(line)) => line,
+            Ok(Err(too_long)) => {
+                let _ = self.child.kill();
+                return Err(failed(
+                    &self.command_line,
+                    format!("its answer to the decision at hour {hour} is {too_long}"),
+                ));
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = self.child.kill();
                 return Err(failed(
@@ -209,11 +222,43 @@ impl Policy for ExternalPolicy {
     }
 }
 
+/// Sends the policy's stdout line by line until it closes, the receiver goes, or a line exceeds
+/// [`MAX_ANSWER_BYTES`] (reported once, then reading stops).
+fn read_lines(mut stdout: impl std::io::BufRead, line_sender: &mpsc::SyncSender<Result<String, String>>) {
+    loop {
+        let mut line = Vec::new();
+        match (&mut stdout).take(MAX_ANSWER_BYTES + 1).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if line.len() as u64 > MAX_ANSWER_BYTES {
+            let _ = line_sender.send(Err(format!(
+                "longer than {} MiB, so not an answer",
+                MAX_ANSWER_BYTES / (1024 * 1024)
+            )));
+            return;
+        }
+        while line.last().is_some_and(|byte| *byte == b'\n' || *byte == b'\r') {
+            line.pop();
+        }
+        if line_sender
+            .send(Ok(String::from_utf8_lossy(&line).into_owned()))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
 impl Drop for ExternalPolicy {
     fn drop(&mut self) {
         let _ = self.send(&MessageToPolicy::End);
-        // Closing stdin tells the process to finish; wait so no zombie is left behind.
+        // Closing stdin tells the process to finish; wait so no zombie is left behind. Its stdout is no longer
+        // read either (the reader stops at its next line), so a policy still printing cannot block on a full
+        // pipe and never exit.
         drop(self.stdin.take());
+        let (_, nothing_more) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.stdout_lines, nothing_more));
         let _ = self.child.wait();
     }
 }

@@ -320,6 +320,31 @@ fn a_policy_that_prints_something_else_and_exits_is_reported_with_what_it_printe
     assert!(!error.contains("Broken pipe"), "{error}");
 }
 
+#[test]
+fn an_answer_too_long_to_be_one_is_refused_without_being_read_whole() {
+    let (succeeded, error) = run_external(
+        r#"while read -r message; do case "$message" in *decide*) head -c 17000000 /dev/zero | tr '\0' x; echo;; esac; done"#,
+        &[],
+    );
+    assert!(!succeeded);
+    assert!(error.contains("longer than 16 MiB"), "{error}");
+}
+
+#[test]
+fn a_policy_that_keeps_printing_after_the_run_does_not_hang_it() {
+    let started = std::time::Instant::now();
+    // Answers every decision, then prints far more than a pipe holds once its input ends.
+    let (succeeded, error) = run_external(
+        r#"while read -r message; do case "$message" in *decide*) echo '{"budgets":{}}';; esac; done; yes 'a summary line' | head -n 2000000"#,
+        &[],
+    );
+    assert!(succeeded, "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "it did not hang"
+    );
+}
+
 /// The README's learners table: one row per scenario, the same columns in each; on a scenario without creative
 /// features the learners cannot change a single budget, so adloop and priors-off tie seed by seed.
 #[test]

@@ -11,6 +11,7 @@ use adloop_capi_events::event::validate_event;
 
 use super::AppState;
 use super::ingest_common::{Refusal, authenticate, event_rules, now_unix};
+use super::ingest_pipeline::check_test_event_code;
 
 /// `POST /api/meta/capi/test`: the recovery plan's own check, its body exactly as the plan shows it (one
 /// event: `event_name`, `event_time`, `user_data`, `custom_data`). Answers what was accepted and how it was
@@ -44,8 +45,12 @@ pub async fn post_capi_test(
     };
     let test_event_code = match event.remove("test_event_code") {
         Some(Value::String(code)) => Some(code),
-        _ => query.get("test_event_code").cloned(),
+        Some(_) => return Refusal::invalid("test_event_code", "must be a string").meta(),
+        None => query.get("test_event_code").cloned(),
     };
+    if let Some(Err(refusal)) = test_event_code.as_deref().map(check_test_event_code) {
+        return refusal.meta();
+    }
     let mut defaulted = Vec::new();
     if !event.contains_key("action_source") {
         event.insert("action_source".into(), Value::String("other".into()));

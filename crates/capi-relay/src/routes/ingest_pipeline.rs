@@ -106,21 +106,25 @@ pub(super) struct Ingested {
     pub stored: Stored,
 }
 
+/// Meta's Test Events code: 1 to 64 printable characters (no control character, C0 or C1).
+pub(super) fn check_test_event_code(code: &str) -> Result<(), Refusal> {
+    if code.is_empty() || code.chars().count() > 64 || code.chars().any(char::is_control) {
+        return Err(Refusal::invalid(
+            "test_event_code",
+            "must be 1 to 64 printable characters",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks every event and commits the accepted ones; a refusal of the request stores nothing.
 pub(super) async fn check_and_store(state: &AppState, request: IngestRequest) -> Result<Ingested, Refusal> {
     if !request.source.may_write(&request.pixel_id) {
         return Err(Refusal::PixelNotAllowed);
     }
     let list_name = request.shape.list_name();
-    if request
-        .test_event_code
-        .as_deref()
-        .is_some_and(|code| code.is_empty() || code.chars().count() > 64 || code.chars().any(char::is_control))
-    {
-        return Err(Refusal::invalid(
-            "test_event_code",
-            "must be 1 to 64 printable characters",
-        ));
+    if let Some(code) = request.test_event_code.as_deref() {
+        check_test_event_code(code)?;
     }
     if request.events.is_empty() || request.events.len() > MAX_EVENTS_PER_REQUEST {
         return Err(Refusal::invalid(list_name, "must hold 1 to 1000 events"));

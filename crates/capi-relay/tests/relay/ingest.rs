@@ -337,6 +337,37 @@ async fn with_a_test_event_code_the_plans_check_shows_what_meta_answered() {
 }
 
 #[tokio::test]
+async fn the_plans_check_holds_a_test_event_code_to_the_same_rule_as_ingest() {
+    let relay = spawn_relay().await;
+    let check = |body: Value, query: &'static str| {
+        let client = reqwest::Client::new();
+        let request = client
+            .post(format!("{}/api/meta/capi/test{query}", relay.base_url))
+            .bearer_auth(&relay.token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let mut with_control_character = plan_body();
+    with_control_character["test_event_code"] = json!("TEST\u{9b}");
+    let mut not_a_string = plan_body();
+    not_a_string["test_event_code"] = json!(4242);
+    for (status, answer) in [
+        check(with_control_character, "").await,
+        check(not_a_string, "").await,
+        check(plan_body(), "?test_event_code=").await,
+    ] {
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains("test_event_code"),
+            "{answer}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_test_event_code_is_measured_in_characters_as_the_rule_says() {
     let relay = spawn_relay().await;
     let with_code =

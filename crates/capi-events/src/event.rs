@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::user_data::keys::identifies_someone;
 use crate::user_data::{KeyClass, NormaliseSettings, class_of, prepare};
 
 /// Events Meta takes in one request.
@@ -166,6 +167,14 @@ pub fn validate_event(
     }
     if action_source == "website" && !user_data.contains_key("client_user_agent") {
         return Err(refuse("user_data.client_user_agent", "is required for website events"));
+    }
+    if !identifies_someone(user_data.keys().map(String::as_str)) {
+        return Err(refuse(
+            "user_data",
+            "must identify someone: an email (em), a phone (ph), external_id, fbc or fbp (or another identifier \
+             Meta lists), or client_ip_address with client_user_agent (Meta refuses the event otherwise: \
+             insufficient customer information)",
+        ));
     }
     if let Some(custom_data) = fields.get("custom_data") {
         check_custom_data(custom_data).map_err(|(field, rule)| refuse(&format!("custom_data{field}"), rule))?;
@@ -467,6 +476,32 @@ mod tests {
         assert!(check(&store_sale).is_ok());
         store_sale["event_time"] = json!(NOW - 63 * 86_400);
         assert!(check(&store_sale).is_err());
+    }
+
+    #[test]
+    fn user_data_must_identify_someone_as_meta_requires() {
+        let with_user_data = |user_data: Value| {
+            let mut event = website_purchase();
+            event["user_data"] = user_data;
+            check(&event).map_err(|error| error.field)
+        };
+        // A user agent alone, or with a city and a country, identifies nobody: Meta refuses such events.
+        assert_eq!(
+            with_user_data(json!({ "client_user_agent": "Mozilla/5.0" })).unwrap_err(),
+            "user_data"
+        );
+        assert_eq!(
+            with_user_data(json!({ "client_user_agent": "Mozilla/5.0", "ct": "paris", "country": "fr" })).unwrap_err(),
+            "user_data"
+        );
+        assert!(
+            with_user_data(json!({ "client_user_agent": "Mozilla/5.0", "client_ip_address": "203.0.113.9" })).is_ok()
+        );
+        assert!(
+            with_user_data(json!({ "client_user_agent": "Mozilla/5.0", "fbp": "fb.1.1596403881668.1116446470" }))
+                .is_ok()
+        );
+        assert!(with_user_data(json!({ "client_user_agent": "Mozilla/5.0", "external_id": "customer-7" })).is_ok());
     }
 
     #[test]

@@ -28,6 +28,33 @@ pub const NEVER_HASHED_KEYS: [&str; 14] = [
     "ig_sid",
 ];
 
+/// Keys that identify a person on their own. Meta refuses an event whose `user_data` has none of them (nor a
+/// client IP address together with a user agent) as "Insufficient Customer Information" (code 100, subcode
+/// 2804050), so the relay refuses it at once rather than acknowledge an event that can never be delivered.
+pub const IDENTIFYING_KEYS: [&str; 13] = [
+    "em",
+    "ph",
+    "external_id",
+    "fbc",
+    "fbp",
+    "madid",
+    "anon_id",
+    "subscription_id",
+    "fb_login_id",
+    "lead_id",
+    "ctwa_clid",
+    "page_scoped_user_id",
+    "ig_sid",
+];
+
+/// Whether prepared `user_data` keys identify someone: one identifying key, or a client IP address with a
+/// user agent.
+pub fn identifies_someone<'a>(keys: impl IntoIterator<Item = &'a str> + Clone) -> bool {
+    let has = |wanted: &str| keys.clone().into_iter().any(|key| key == wanted);
+    keys.clone().into_iter().any(|key| IDENTIFYING_KEYS.contains(&key))
+        || (has("client_ip_address") && has("client_user_agent"))
+}
+
 pub fn class_of(key: &str) -> KeyClass {
     let rule = match key {
         "em" => Rule::Email,

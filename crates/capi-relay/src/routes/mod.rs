@@ -101,6 +101,25 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_identifying_keys_are_the_ones_the_relay_requires() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI_DOCUMENT).unwrap();
+        let alternatives = document["components"]["schemas"]["UserData"]["anyOf"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let required: Vec<Vec<String>> = alternatives
+            .iter()
+            .map(|alternative| serde_json::from_value(alternative["required"].clone()).unwrap())
+            .collect();
+        let mut expected: Vec<Vec<String>> = adloop_capi_events::user_data::keys::IDENTIFYING_KEYS
+            .iter()
+            .map(|key| vec![(*key).to_owned()])
+            .collect();
+        expected.push(vec!["client_ip_address".to_owned(), "client_user_agent".to_owned()]);
+        assert_eq!(required, expected);
+    }
+
+    #[test]
     fn the_documented_currencies_are_the_ones_the_relay_accepts() {
         let accepted: Vec<String> = adloop_money::Currency::supported_codes().map(str::to_owned).collect();
         assert_eq!(openapi_schema_enum(OPENAPI_DOCUMENT, "Currency"), accepted);

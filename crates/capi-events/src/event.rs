@@ -143,6 +143,20 @@ pub fn validate_event(
         Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
         Some(_) => return Err(refuse("event_id", "must be a non-empty string")),
     };
+    // Fields Meta takes as they are still have their types (a wrong one would be refused at Meta, after the
+    // relay had acknowledged the event).
+    for (field, must_be_object) in [
+        ("app_data", true),
+        ("original_event_data", true),
+        ("event_source_url", false),
+        ("referrer_url", false),
+    ] {
+        match (fields.get(field), must_be_object) {
+            (None | Some(Value::Null), _) | (Some(Value::Object(_)), true) | (Some(Value::String(_)), false) => {}
+            (Some(_), true) => return Err(refuse(field, "must be an object")),
+            (Some(_), false) => return Err(refuse(field, "must be a string")),
+        }
+    }
     if action_source == "website" {
         match fields.get("event_source_url") {
             Some(Value::String(url)) if url.starts_with("http://") || url.starts_with("https://") => {}
@@ -476,6 +490,23 @@ mod tests {
         assert!(check(&store_sale).is_ok());
         store_sale["event_time"] = json!(NOW - 63 * 86_400);
         assert!(check(&store_sale).is_err());
+    }
+
+    #[test]
+    fn fields_passed_on_as_they_are_keep_their_types() {
+        for (field, wrong, expected) in [
+            ("app_data", json!("x"), "app_data"),
+            ("original_event_data", json!([1]), "original_event_data"),
+            ("referrer_url", json!(5), "referrer_url"),
+        ] {
+            let mut event = website_purchase();
+            event[field] = wrong;
+            assert_eq!(check(&event).unwrap_err().field, expected);
+        }
+        let mut event = website_purchase();
+        event["original_event_data"] = json!({ "event_name": "Purchase", "event_time": NOW - 20 });
+        event["referrer_url"] = json!("https://example.com/");
+        assert!(check(&event).is_ok());
     }
 
     #[test]

@@ -83,10 +83,11 @@ pub async fn post_events(
         Ok(source) => source,
         Err(refusal) => return refusal.meta(),
     };
-    let partial = fields
-        .partial
-        .or(query.partial)
-        .is_some_and(|value| value == "true" || value == "1");
+    let partial = match fields.partial.or(query.partial).as_deref() {
+        None | Some("false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(_) => return Refusal::invalid("partial", "must be true or false").meta(),
+    };
     let test_event_code = fields.test_event_code.clone().or(query.test_event_code.clone());
     let request = IngestRequest {
         pixel_id,
@@ -163,19 +164,21 @@ fn parse_body(body: &[u8], is_form: bool) -> Result<(Vec<Value>, RequestFields),
         },
         _ => return Err(Refusal::invalid("data", "is required (an array of events)")),
     };
-    let text_field = |value: Option<Value>| match value {
-        Some(Value::String(text)) => Some(text),
-        Some(Value::Bool(flag)) => Some(flag.to_string()),
-        _ => None,
+    // A field of the wrong type is refused rather than dropped: a test_event_code given as a number must not
+    // quietly send the event to production.
+    let mut text_field = |name: &str, may_be_boolean: bool| match object.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(Value::Bool(flag)) if may_be_boolean => Ok(Some(flag.to_string())),
+        Some(_) if may_be_boolean => Err(Refusal::invalid(name, "must be true or false")),
+        Some(_) => Err(Refusal::invalid(name, "must be a string")),
     };
-    Ok((
-        decoded_events(events),
-        RequestFields {
-            access_token: text_field(object.remove("access_token")),
-            test_event_code: text_field(object.remove("test_event_code")),
-            partial: text_field(object.remove("partial")),
-        },
-    ))
+    let fields = RequestFields {
+        access_token: text_field("access_token", false)?,
+        test_event_code: text_field("test_event_code", false)?,
+        partial: text_field("partial", true)?,
+    };
+    Ok((decoded_events(events), fields))
 }
 
 #[cfg(test)]

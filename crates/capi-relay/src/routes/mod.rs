@@ -103,20 +103,47 @@ mod tests {
     #[test]
     fn the_documented_identifying_keys_are_the_ones_the_relay_requires() {
         let document: serde_json::Value = serde_json::from_str(OPENAPI_DOCUMENT).unwrap();
-        let alternatives = document["components"]["schemas"]["UserData"]["anyOf"]
-            .as_array()
+        let required_sets = |schema: &str| -> Vec<Vec<String>> {
+            let alternatives = document["components"]["schemas"][schema]["anyOf"].as_array().unwrap();
+            alternatives
+                .iter()
+                .map(|alternative| serde_json::from_value(alternative["required"].clone()).unwrap())
+                .collect()
+        };
+        // adloop's own shape names some keys its own way (email for em, …).
+        let adloop_name = |key: &str| {
+            adloop_capi_events::friendly::CUSTOMER_FIELDS
+                .iter()
+                .find(|(_, meta_key)| *meta_key == key)
+                .map_or(key, |(adloop_key, _)| *adloop_key)
+                .to_owned()
+        };
+        let expected = |name: &dyn Fn(&str) -> String| {
+            let mut sets: Vec<Vec<String>> = adloop_capi_events::user_data::keys::IDENTIFYING_KEYS
+                .iter()
+                .map(|key| vec![name(key)])
+                .collect();
+            sets.push(vec!["client_ip_address".to_owned(), "client_user_agent".to_owned()]);
+            sets
+        };
+        assert_eq!(required_sets("UserData"), expected(&|key: &str| key.to_owned()));
+        assert_eq!(required_sets("Customer"), expected(&adloop_name));
+    }
+
+    #[test]
+    fn the_plans_check_takes_a_meta_event_whose_action_source_may_be_left_out() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI_DOCUMENT).unwrap();
+        let schemas = &document["components"]["schemas"];
+        let mut meta_event = schemas["MetaEvent"].clone();
+        let mut plan_check = schemas["PlanCheckEvent"].clone();
+        for schema in [&mut meta_event, &mut plan_check] {
+            schema.as_object_mut().unwrap().remove("description");
+        }
+        meta_event["required"]
+            .as_array_mut()
             .unwrap()
-            .clone();
-        let required: Vec<Vec<String>> = alternatives
-            .iter()
-            .map(|alternative| serde_json::from_value(alternative["required"].clone()).unwrap())
-            .collect();
-        let mut expected: Vec<Vec<String>> = adloop_capi_events::user_data::keys::IDENTIFYING_KEYS
-            .iter()
-            .map(|key| vec![(*key).to_owned()])
-            .collect();
-        expected.push(vec!["client_ip_address".to_owned(), "client_user_agent".to_owned()]);
-        assert_eq!(required, expected);
+            .retain(|field| field != "action_source");
+        assert_eq!(plan_check, meta_event);
     }
 
     #[test]

@@ -368,6 +368,24 @@ async fn the_plans_check_holds_a_test_event_code_to_the_same_rule_as_ingest() {
 }
 
 #[tokio::test]
+async fn request_fields_of_the_wrong_type_are_refused_rather_than_dropped() {
+    let relay = spawn_relay().await;
+    // A test_event_code given as a number used to be dropped, sending a test event to production.
+    for (field, value) in [
+        ("test_event_code", json!(4242)),
+        ("partial", json!("yes")),
+        ("partial", json!(1.5)),
+    ] {
+        let mut body = json!({ "data": [purchase("order-typed")], "access_token": relay.token });
+        body[field] = value;
+        let (status, answer) = post_json(&relay, PIXEL, &body).await;
+        assert_eq!(status, 400, "{field}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(field), "{answer}");
+    }
+    assert!(stored_events(&relay.pool).await.is_empty(), "nothing stored");
+}
+
+#[tokio::test]
 async fn a_test_event_code_is_measured_in_characters_as_the_rule_says() {
     let relay = spawn_relay().await;
     let with_code =

@@ -59,6 +59,10 @@ pub enum FeatureError {
     InvalidName { name: String },
     #[error("feature `{name}` must be a finite number")]
     NotFinite { name: String },
+    #[error(
+        "feature `{name}` is too large a number ({value:e}): its magnitude's bucket would need a name over {MAX_FEATURE_NAME_LENGTH} characters"
+    )]
+    TooLarge { name: String, value: f64 },
     #[error("feature `{name}` is given twice (names are compared in lower case)")]
     Duplicate { name: String },
     #[error("at most {limit} features per event, got {count}")]
@@ -71,6 +75,7 @@ impl FeatureError {
         match self {
             FeatureError::InvalidName { name }
             | FeatureError::NotFinite { name }
+            | FeatureError::TooLarge { name, .. }
             | FeatureError::Duplicate { name } => Some(name),
             FeatureError::TooMany { .. } => None,
         }
@@ -115,7 +120,7 @@ pub fn encode_features<'a>(
         } else {
             let bucket = bucket_name(&name, value);
             if bucket.len() > MAX_FEATURE_NAME_LENGTH {
-                return Err(FeatureError::InvalidName { name });
+                return Err(FeatureError::TooLarge { name, value });
             }
             encoded.push((bucket, 1.0));
         }
@@ -228,6 +233,13 @@ mod tests {
             encode(&[("x", 1.0), ("X", 1.0)]),
             Err(FeatureError::Duplicate { name: "x".into() })
         );
+        // A number whose bucket name would be too long is too large, not a bad name.
+        let too_large = encode(&[("x", -1.7e145)]).unwrap_err();
+        assert!(
+            matches!(too_large, FeatureError::TooLarge { ref name, .. } if name == "x"),
+            "{too_large}"
+        );
+        assert!(too_large.to_string().contains("too large"), "{too_large}");
         let many: Vec<(String, f64)> = (0..65).map(|index| (format!("f{index}"), 1.0)).collect();
         assert_eq!(
             encode_features(many.iter().map(|(name, value)| (name.as_str(), *value)), 64),

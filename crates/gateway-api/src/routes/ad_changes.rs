@@ -221,7 +221,7 @@ fn new_change(
         .idempotency_key
         .clone()
         .or(key_from_header)
-        .filter(|key| !key.trim().is_empty() && key.len() <= 200)
+        .filter(|key| !key.trim().is_empty() && key.chars().count() <= 200)
         .ok_or_else(|| {
             invalid(
                 field("idempotency_key"),
@@ -264,10 +264,17 @@ pub async fn post_ad_changes(
     body: Bytes,
 ) -> Result<Json<Value>, ServiceError> {
     let body = EnqueueBody::parse(&body)?;
-    let header_key = headers
-        .get("idempotency-key")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+    // A header that is there but unusable is refused, not ignored (the body's key may be the one meant).
+    let header_key = match headers.get("idempotency-key").map(|value| value.to_str()) {
+        None => None,
+        Some(Ok(key)) if !key.trim().is_empty() && key.chars().count() <= 200 => Some(key.to_owned()),
+        Some(_) => {
+            return Err(invalid(
+                "Idempotency-Key".into(),
+                "must be 1 to 200 visible ASCII characters".to_owned(),
+            ));
+        }
+    };
     let mut changes = match &body {
         EnqueueBody::One(change) => vec![new_change(&tenant, None, change, header_key)?],
         EnqueueBody::Many { changes } => {
@@ -384,6 +391,13 @@ pub async fn list_ad_changes(
                 .ok_or_else(|| invalid("state".into(), format!("`{wanted}` is not a change state")))?,
         ),
     };
+    if query
+        .account
+        .as_deref()
+        .is_some_and(|account| !is_ad_account_id(account))
+    {
+        return Err(invalid("account".into(), "must look like act_<digits>"));
+    }
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let rows = queue::list(
         &state.database_pool,

@@ -257,6 +257,13 @@ pub(super) fn creative_features(features: &BTreeMap<String, Value>) -> Result<Ha
                 encoded.insert(name.clone(), number);
             }
             Value::String(category) => {
+                // `"": ""` would become the feature `=`: a category needs its name and its value.
+                if name.trim().is_empty() || category.trim().is_empty() {
+                    return Err(ServiceError::invalid_field(
+                        format!("features.{name}"),
+                        "a category needs a name and a non-empty value (e.g. \"hook_type\": \"question\")",
+                    ));
+                }
                 encoded.insert(adloop_learner::categorical_feature_name(name, category), 1.0);
             }
             _ => {

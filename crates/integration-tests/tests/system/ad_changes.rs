@@ -316,6 +316,18 @@ async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
         assert_eq!(status, 400, "{field}: {answer}");
         assert_eq!(answer["error"]["field"], field, "{answer}");
     }
+    // An Idempotency-Key header that cannot be used is refused, even when the body has its own key.
+    let refused = reqwest::Client::new()
+        .post(format!("{}/v1/ad-changes", gateway.base_url()))
+        .bearer_auth(key)
+        .header("Idempotency-Key", "k".repeat(201))
+        .json(&budget_change("s1", 1_000, "i"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    let answer: Value = refused.json().await.unwrap();
+    assert_eq!(answer["error"]["field"], "Idempotency-Key", "{answer}");
     let many = json!({"changes": [budget_change("s1", 1_000, "f"), {"kind": "budget_set"}]});
     let (status, answer) = post(gateway, Some(key), "/v1/ad-changes", &many).await;
     assert_eq!(status, 400, "{answer}");
@@ -339,6 +351,8 @@ async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
         ("/v1/audit?order=sideways", "order", "oldest or newest"),
         ("/v1/audit?order=newest&after=3", "after", "order=oldest"),
         ("/v1/audit?before=3", "before", "order=newest"),
+        ("/v1/ad-changes?account=", "account", "act_"),
+        ("/v1/ad-changes?account=100000001", "account", "act_"),
     ] {
         let (status, answer) = get(gateway, key, path).await;
         assert_eq!(status, 400, "{path}: {answer}");

@@ -112,6 +112,19 @@ async fn the_recovery_plans_instant_learning_flow_passes() {
             json!({ "ad_id": "a", "features": { "x": true }, "impressions": 5, "value": -1, "currency": "USD" }),
             "value",
         ),
+        // An empty category would be learned as the feature `=`.
+        (
+            json!({ "ad_id": "a", "features": { "": "" }, "impressions": 5 }),
+            "features.",
+        ),
+        (
+            json!({ "ad_id": "a", "features": { "hook_type": " " }, "impressions": 5 }),
+            "features.hook_type",
+        ),
+        (
+            json!({ "ad_id": "a", "features": { "duration": -1.7e145 }, "impressions": 5 }),
+            "features.duration",
+        ),
     ] {
         let refused = http
             .post(format!("{}/api/internal/learning/event", gateway.base_url()))

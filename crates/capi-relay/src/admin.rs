@@ -93,6 +93,7 @@ pub async fn run_admin_command(settings: &RelaySettings, command: AdminCommand) 
         AdminCommand::Events {
             action: EventAction::Requeue { pixel, event_id },
         } => {
+            check_pixel_argument(&pixel)?;
             let requeued = crate::delivery::queue::requeue_dead(&pool, &pixel, event_id.as_deref()).await?;
             Ok(format!(
                 "{requeued} dead letters of pixel {pixel} are due for delivery again"
@@ -101,6 +102,7 @@ pub async fn run_admin_command(settings: &RelaySettings, command: AdminCommand) 
         AdminCommand::Pixels {
             action: PixelAction::Resume { pixel },
         } => {
+            check_pixel_argument(&pixel)?;
             if crate::delivery::queue::resume_pixel(&pool, &pixel).await? {
                 Ok(format!("pixel {pixel} resumed: its pending events are due now"))
             } else {
@@ -118,19 +120,23 @@ pub async fn run_admin_command(settings: &RelaySettings, command: AdminCommand) 
             if name.trim().is_empty() || name.len() > 100 {
                 anyhow::bail!("--name must be 1 to 100 characters");
             }
-            if let Some(bad) = pixels
-                .iter()
-                .find(|pixel| pixel.is_empty() || !pixel.bytes().all(|byte| byte.is_ascii_digit()))
-            {
-                anyhow::bail!("--pixel must be a pixel id (digits), got {bad:?}");
+            for pixel in &pixels {
+                check_pixel_argument(pixel)?;
             }
             if test_event_code
                 .as_deref()
-                .is_some_and(|code| code.is_empty() || code.len() > 64)
+                .is_some_and(|code| !crate::sources::is_valid_test_event_code(code))
             {
-                anyhow::bail!("--test-event-code must be 1 to 64 characters");
+                anyhow::bail!("--test-event-code must be 1 to 64 printable characters");
             }
             Ok(crate::sources::create_source_with_test_code(&pool, &name, &pixels, test_event_code.as_deref()).await?)
         }
     }
+}
+
+fn check_pixel_argument(pixel: &str) -> anyhow::Result<()> {
+    if !crate::sources::is_valid_pixel_id(pixel) {
+        anyhow::bail!("--pixel must be a pixel id (digits), got {pixel:?}");
+    }
+    Ok(())
 }

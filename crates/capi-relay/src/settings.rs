@@ -126,7 +126,7 @@ impl RelaySettings {
         if let Some(bad) = delivery
             .pixels
             .keys()
-            .find(|pixel_id| pixel_id.is_empty() || !pixel_id.bytes().all(|byte| byte.is_ascii_digit()))
+            .find(|pixel_id| !crate::sources::is_valid_pixel_id(pixel_id))
         {
             return Err(ConfigError::rule_violated(
                 "delivery.pixels",

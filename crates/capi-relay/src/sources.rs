@@ -6,6 +6,16 @@ use sqlx::PgPool;
 
 const TOKEN_PREFIX: &str = "adlr_";
 
+/// Meta's Test Events code: 1 to 64 printable characters (no control character, C0 or C1).
+pub fn is_valid_test_event_code(code: &str) -> bool {
+    !code.is_empty() && code.chars().count() <= 64 && !code.chars().any(char::is_control)
+}
+
+/// A pixel id: digits only.
+pub fn is_valid_pixel_id(pixel_id: &str) -> bool {
+    !pixel_id.is_empty() && pixel_id.bytes().all(|byte| byte.is_ascii_digit())
+}
+
 /// A source as the relay checks it on each request.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct IngestSource {
@@ -90,4 +100,27 @@ async fn source_of_token_hash(pool: &PgPool, token_hash: &str) -> Result<Option<
         .bind(token_hash)
         .fetch_optional(pool)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_event_codes_are_one_to_64_printable_characters() {
+        assert!(is_valid_test_event_code("TEST4242"));
+        assert!(is_valid_test_event_code(&"é".repeat(64)));
+        assert!(!is_valid_test_event_code(&"é".repeat(65)));
+        assert!(!is_valid_test_event_code(""));
+        assert!(!is_valid_test_event_code("TEST\u{7}"));
+        assert!(!is_valid_test_event_code("TEST\u{9b}"), "a C1 control character");
+    }
+
+    #[test]
+    fn pixel_ids_are_digits() {
+        assert!(is_valid_pixel_id("100000000000001"));
+        assert!(!is_valid_pixel_id(""));
+        assert!(!is_valid_pixel_id("zzz"));
+        assert!(!is_valid_pixel_id("12 3"));
+    }
 }

@@ -39,9 +39,7 @@ fn parse_request(body: &[u8]) -> Result<(Vec<Value>, RequestFields), Refusal> {
         ));
     };
     let pixel_id = match request.remove("pixel_id") {
-        Some(Value::String(pixel_id)) if !pixel_id.is_empty() && pixel_id.bytes().all(|byte| byte.is_ascii_digit()) => {
-            pixel_id
-        }
+        Some(Value::String(pixel_id)) if crate::sources::is_valid_pixel_id(&pixel_id) => pixel_id,
         _ => {
             return Err(Refusal::invalid(
                 "pixel_id",

@@ -106,9 +106,9 @@ pub(super) struct Ingested {
     pub stored: Stored,
 }
 
-/// Meta's Test Events code: 1 to 64 printable characters (no control character, C0 or C1).
+/// Refuses a test-event code that breaks its rule (`sources::is_valid_test_event_code`).
 pub(super) fn check_test_event_code(code: &str) -> Result<(), Refusal> {
-    if code.is_empty() || code.chars().count() > 64 || code.chars().any(char::is_control) {
+    if !crate::sources::is_valid_test_event_code(code) {
         return Err(Refusal::invalid(
             "test_event_code",
             "must be 1 to 64 printable characters",

@@ -36,7 +36,9 @@ def main():
     for line in sys.stdin:
         message = json.loads(line)
         if message["type"] == "decide":
-            print(json.dumps({"budgets": decide(message["observation"])}), flush=True)
+            observation = message["observation"]
+            # Naming the hour lets adloop-sim catch an answer read for the wrong decision.
+            print(json.dumps({"budgets": decide(observation), "hour": observation["hour"]}), flush=True)
         elif message["type"] == "end":
             return
 

@@ -4,7 +4,8 @@
 //! adloop-sim writes one JSON object per line to the policy's stdin:
 //! - `{"type":"start","scenario":..,"seed":..,"currency":..,"decision_interval_hours":..}` once per run;
 //! - `{"type":"decide","observation":{..}}` at each decision; the policy answers with one line
-//!   `{"budgets":{"<ad_id>":<minor units>,..}}` (ads it leaves out get no budget);
+//!   `{"budgets":{"<ad_id>":<minor units>,..}}` (ads it leaves out get no budget), optionally with the
+//!   observation's `"hour"`, so an extra line printed for an earlier decision is caught at once;
 //! - `{"type":"end"}` when the run is over; then stdin closes and the process should exit.
 //!
 //! The policy's stderr passes through to the terminal (its logs belong there). A policy that does not answer a
@@ -41,6 +42,11 @@ enum MessageToPolicy<'a> {
 #[serde(deny_unknown_fields)]
 struct DecisionFromPolicy {
     budgets: HashMap<String, i64>,
+    /// The hour of the decision answered, if the policy says it: an answer for another hour means the policy
+    /// printed more than one line for an earlier decision, and every later answer would be read for the wrong
+    /// hour.
+    #[serde(default)]
+    hour: Option<u32>,
 }
 
 pub struct ExternalPolicy {
@@ -204,6 +210,16 @@ impl Policy for ExternalPolicy {
     ) -> Result<Vec<MinorUnits>, PolicyError> {
         self.send(&MessageToPolicy::Decide { observation })?;
         let mut decision = self.receive_decision(observation.hour)?;
+        if let Some(answered_hour) = decision.hour.filter(|hour| *hour != observation.hour) {
+            return Err(failed(
+                &self.command_line,
+                format!(
+                    "its answer to the decision at hour {} is for hour {answered_hour}: it printed more than one \
+                     line for an earlier decision (one answer per decision on stdout; logs go to stderr)",
+                    observation.hour
+                ),
+            ));
+        }
         let budgets = observation
             .ads
             .iter()

@@ -271,7 +271,8 @@ fn a_broken_scenario_file_is_reported_with_its_path_and_field() {
     assert!(error.contains("broken.toml") && error.contains("days"), "{error}");
 }
 
-/// Runs `policy_command` as an external policy on a short stationary run; returns what adloop-sim said.
+/// Runs `policy_command` as an external policy on a short stationary run (two days unless `extra` says);
+/// returns what adloop-sim said.
 fn run_external(policy_command: &str, extra: &[&str]) -> (bool, String) {
     let scenario = project_path("scenarios/stationary-10.toml");
     let mut arguments = vec![
@@ -284,10 +285,11 @@ fn run_external(policy_command: &str, extra: &[&str]) -> (bool, String) {
         policy_command,
         "--seeds",
         "1",
-        "--days",
-        "2",
         "--quiet",
     ];
+    if !extra.contains(&"--days") {
+        arguments.extend_from_slice(&["--days", "2"]);
+    }
     arguments.extend_from_slice(extra);
     let output = adloop_sim(&arguments);
     (
@@ -318,6 +320,20 @@ fn a_policy_that_prints_something_else_and_exits_is_reported_with_what_it_printe
     assert!(!succeeded);
     assert!(error.contains("ModuleNotFoundError: numpy"), "{error}");
     assert!(!error.contains("Broken pipe"), "{error}");
+}
+
+#[test]
+fn an_answer_that_names_another_hour_stops_the_run_before_answers_go_to_the_wrong_decision() {
+    // Each decision is answered twice, naming its hour: the second answer is read for the next decision.
+    let (succeeded, error) = run_external(
+        r#"while read -r message; do case "$message" in *decide*) hour=$(echo "$message" | sed 's/.*"hour":\([0-9]*\).*/\1/'); echo "{\"budgets\":{},\"hour\":$hour}"; echo "{\"budgets\":{},\"hour\":$hour}";; esac; done"#,
+        &["--days", "4"],
+    );
+    assert!(!succeeded);
+    assert!(
+        error.contains("its answer to the decision at hour 48 is for hour 24"),
+        "{error}"
+    );
 }
 
 #[test]

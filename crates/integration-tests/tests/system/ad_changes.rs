@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{RunningService, gateway_key_for, gateway_pool, spawn_gateway, spawn_ml_service, spawn_stack};
+use crate::helpers::{
+    RunningService, gateway_key_for, gateway_pool, http_refusal, spawn_gateway, spawn_ml_service, spawn_stack,
+};
 use adloop_test_support::TestDatabase;
 
 fn budget_change(ad_set: &str, amount: i64, key: &str) -> Value {
@@ -101,16 +103,9 @@ async fn an_unknown_path_a_wrong_method_and_a_body_too_large_are_answered_with_e
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 413);
-    let answer: Value = response.json().await.unwrap();
-    assert_eq!(answer["error"]["field"], "body", "{answer}");
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("http_limits.max_body_kib"),
-        "{answer}"
-    );
+    let (field, message) = http_refusal(response, 413).await;
+    assert_eq!(field, "body");
+    assert!(message.contains("http_limits.max_body_kib"), "{message}");
 }
 
 #[tokio::test]
@@ -325,9 +320,7 @@ async fn bad_changes_are_refused_naming_the_field_and_nothing_is_written() {
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status().as_u16(), 400);
-    let answer: Value = refused.json().await.unwrap();
-    assert_eq!(answer["error"]["field"], "Idempotency-Key", "{answer}");
+    assert_eq!(http_refusal(refused, 400).await.0, "Idempotency-Key");
     let many = json!({"changes": [budget_change("s1", 1_000, "f"), {"kind": "budget_set"}]});
     let (status, answer) = post(gateway, Some(key), "/v1/ad-changes", &many).await;
     assert_eq!(status, 400, "{answer}");

@@ -6,7 +6,7 @@ use adloop_proto::ml::v1 as proto;
 use serde_json::{Value, json};
 
 use crate::fixtures::{allocation_request as request, grpc_client, three_ads};
-use crate::helpers::{Stack, spawn_stack};
+use crate::helpers::{Stack, http_refusal, spawn_stack};
 
 #[tokio::test]
 async fn allocate_over_grpc_conserves_the_total_and_explains_each_ad() {
@@ -309,32 +309,16 @@ async fn the_original_select_endpoint_answers_in_its_own_shape_and_conserves_the
     // Errors name the field as the caller sent it: `ad_states[1]`, not ml-service's `ads[1]`.
     let mut more_clicks_than_impressions = body.clone();
     more_clicks_than_impressions["ad_states"][1]["clicks"] = json!(20_000);
-    let response = select(more_clicks_than_impressions).await.unwrap();
-    assert_eq!(response.status(), 400);
-    let error: Value = response.json().await.unwrap();
-    assert_eq!(error["error"]["field"], "ad_states[1].clicks", "{error}");
-    assert!(
-        error["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("ad_states[1].clicks:"),
-        "{error}"
-    );
+    let (field, message) = http_refusal(select(more_clicks_than_impressions).await.unwrap(), 400).await;
+    assert_eq!(field, "ad_states[1].clicks");
+    assert!(message.starts_with("ad_states[1].clicks:"), "{message}");
 
     // A positive total below one cent rounds to nothing: the answer says what the least is.
     let mut a_fraction_of_a_cent = body.clone();
     a_fraction_of_a_cent["total_budget"] = json!(0.001);
-    let response = select(a_fraction_of_a_cent).await.unwrap();
-    assert_eq!(response.status(), 400);
-    let error: Value = response.json().await.unwrap();
-    assert_eq!(error["error"]["field"], "total_budget", "{error}");
-    assert!(
-        error["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("at least one minor unit of USD (0.01)"),
-        "{error}"
-    );
+    let (field, message) = http_refusal(select(a_fraction_of_a_cent).await.unwrap(), 400).await;
+    assert_eq!(field, "total_budget");
+    assert!(message.contains("at least one minor unit of USD (0.01)"), "{message}");
 }
 
 #[tokio::test]

@@ -172,3 +172,15 @@ pub async fn spawn_manual_meta_sim(scenario: &str, extra: &[(&str, &str)]) -> St
     tokio::spawn(application.run_until_stopped(std::future::pending()));
     base_url
 }
+
+/// An HTTP error answer: asserts its status, and returns its `error.field` (empty when it names none) and its
+/// `error.message`.
+pub async fn http_refusal(response: reqwest::Response, status: u16) -> (String, String) {
+    assert_eq!(response.status().as_u16(), status);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    let field = answer["error"]["field"].as_str().unwrap_or_default().to_owned();
+    let Some(message) = answer["error"]["message"].as_str() else {
+        panic!("no error.message: {answer}");
+    };
+    (field, message.to_owned())
+}

@@ -67,8 +67,9 @@ pub fn geometric_mean_regret_ratio(scenarios: &[PairedRegrets]) -> Option<Interv
 fn log_ratio_mean(scenarios: &[PairedRegrets], positions: &[usize]) -> Option<f64> {
     let mut log_sum = 0.0;
     for paired in scenarios {
-        let mean_of = |regrets: &[f64]| positions.iter().map(|&position| regrets[position]).sum::<f64>();
-        let (policy, baseline) = (mean_of(&paired.policy), mean_of(&paired.baseline));
+        // Sums over the same positions: their ratio is the ratio of the means.
+        let sum_of = |regrets: &[f64]| positions.iter().map(|&position| regrets[position]).sum::<f64>();
+        let (policy, baseline) = (sum_of(&paired.policy), sum_of(&paired.baseline));
         if policy <= 0.0 || baseline <= 0.0 {
             return None;
         }

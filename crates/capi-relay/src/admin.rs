@@ -136,7 +136,7 @@ pub async fn run_admin_command(settings: &RelaySettings, command: AdminCommand) 
 
 fn check_pixel_argument(pixel: &str) -> anyhow::Result<()> {
     if !crate::sources::is_valid_pixel_id(pixel) {
-        anyhow::bail!("--pixel must be a pixel id (digits), got {pixel:?}");
+        anyhow::bail!("--pixel must be a pixel id (1 to 20 digits), got {pixel:?}");
     }
     Ok(())
 }

@@ -130,7 +130,7 @@ impl RelaySettings {
         {
             return Err(ConfigError::rule_violated(
                 "delivery.pixels",
-                format!("keys must be pixel ids (digits), got {bad:?}"),
+                format!("keys must be pixel ids (1 to 20 digits), got {bad:?}"),
             ));
         }
         if !(delivery.keep_events_hours >= 48.0 && delivery.keep_events_hours.is_finite()) {

@@ -11,9 +11,9 @@ pub fn is_valid_test_event_code(code: &str) -> bool {
     !code.is_empty() && code.chars().count() <= 64 && !code.chars().any(char::is_control)
 }
 
-/// A pixel id: digits only.
+/// A pixel id: 1 to 20 digits (Meta's object ids are 64-bit numbers, at most 20 digits).
 pub fn is_valid_pixel_id(pixel_id: &str) -> bool {
-    !pixel_id.is_empty() && pixel_id.bytes().all(|byte| byte.is_ascii_digit())
+    (1..=20).contains(&pixel_id.len()) && pixel_id.bytes().all(|byte| byte.is_ascii_digit())
 }
 
 /// A source as the relay checks it on each request.
@@ -117,10 +117,12 @@ mod tests {
     }
 
     #[test]
-    fn pixel_ids_are_digits() {
+    fn pixel_ids_are_one_to_twenty_digits() {
         assert!(is_valid_pixel_id("100000000000001"));
         assert!(!is_valid_pixel_id(""));
         assert!(!is_valid_pixel_id("zzz"));
         assert!(!is_valid_pixel_id("12 3"));
+        assert!(is_valid_pixel_id(&"9".repeat(20)));
+        assert!(!is_valid_pixel_id(&"1".repeat(21)), "longer than any 64-bit id");
     }
 }

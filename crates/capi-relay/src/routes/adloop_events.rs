@@ -43,7 +43,7 @@ fn parse_request(body: &[u8]) -> Result<(Vec<Value>, RequestFields), Refusal> {
         _ => {
             return Err(Refusal::invalid(
                 "pixel_id",
-                "is required (a pixel id: digits, as a string)",
+                "is required (a pixel id: 1 to 20 digits, as a string)",
             ));
         }
     };

@@ -117,8 +117,8 @@ pub async fn run_admin_command(settings: &RelaySettings, command: AdminCommand) 
                     test_event_code,
                 },
         } => {
-            if name.trim().is_empty() || name.len() > 100 {
-                anyhow::bail!("--name must be 1 to 100 characters");
+            if !crate::sources::is_valid_source_name(&name) {
+                anyhow::bail!("--name must be 1 to 100 characters, not only spaces and no control character");
             }
             for pixel in &pixels {
                 check_pixel_argument(pixel)?;

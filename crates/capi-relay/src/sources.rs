@@ -11,6 +11,11 @@ pub fn is_valid_test_event_code(code: &str) -> bool {
     !code.is_empty() && code.chars().count() <= 64 && !code.chars().any(char::is_control)
 }
 
+/// A source's name (a label for operators): 1 to 100 characters, not only spaces, no control character.
+pub fn is_valid_source_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.chars().count() <= 100 && !name.chars().any(char::is_control)
+}
+
 /// A pixel id: 1 to 20 digits (Meta's object ids are 64-bit numbers, at most 20 digits).
 pub fn is_valid_pixel_id(pixel_id: &str) -> bool {
     (1..=20).contains(&pixel_id.len()) && pixel_id.bytes().all(|byte| byte.is_ascii_digit())
@@ -114,6 +119,15 @@ mod tests {
         assert!(!is_valid_test_event_code(""));
         assert!(!is_valid_test_event_code("TEST\u{7}"));
         assert!(!is_valid_test_event_code("TEST\u{9b}"), "a C1 control character");
+    }
+
+    #[test]
+    fn source_names_are_labels_without_control_characters() {
+        assert!(is_valid_source_name("shop"));
+        assert!(is_valid_source_name(&"é".repeat(100)), "characters, not bytes");
+        assert!(!is_valid_source_name(&"é".repeat(101)));
+        assert!(!is_valid_source_name("   "));
+        assert!(!is_valid_source_name("shop\nfake log line"));
     }
 
     #[test]

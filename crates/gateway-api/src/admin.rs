@@ -74,8 +74,11 @@ pub async fn run_admin_command(settings: &GatewaySettings, command: AdminCommand
         AdminCommand::Keys {
             action: KeyAction::Create { tenant, name },
         } => {
-            if tenant.trim().is_empty() || tenant.len() > 100 {
-                anyhow::bail!("--tenant must be 1 to 100 characters");
+            if !crate::api_keys::is_valid_tenant_id(&tenant) {
+                anyhow::bail!("--tenant must be 1 to 100 ASCII letters, digits, '-', '_' or '.', got {tenant:?}");
+            }
+            if !crate::api_keys::is_valid_key_name(&name) {
+                anyhow::bail!("--name must be at most 100 characters, none of them a control character");
             }
             Ok(crate::api_keys::create_api_key(&pool, &tenant, &name).await?)
         }

@@ -1,5 +1,5 @@
 """Random requests from a gRPC client nobody here wrote (grpcio) against ml-service's Allocate, Score,
-RecordEvent and pattern-sharing methods: mostly well-formed requests with, here and there, an edge value
+RecordEvent, FindSimilarPatterns, GetWeights and pattern-sharing methods: mostly well-formed requests with, here and there, an edge value
 (zero, negative, huge, NaN, infinite, an unknown currency, an empty or NUL-holding id, an unknown enum value,
 too many items). Every answer must be OK, INVALID_ARGUMENT naming a field, or RESOURCE_EXHAUSTED; an OK
 allocation must hand out exactly the total with no negative budget and finite probabilities; and ml-service
@@ -136,6 +136,22 @@ class RequestMaker:
             event.creative_embedding.extend([1.0] * self.random.choice([1, 64, 2_000]))
         return event
 
+    def find_similar_patterns_request(self):
+        choose = self.random.choice
+        request = pb.FindSimilarPatternsRequest(
+            top_k=self.either([0, 1, 100, 101, 2**32 - 1], lambda: choose([0, 5])),
+            account_id=self.either(EDGE_STRINGS, lambda: choose(["", "act_1", "act_2"])),
+        )
+        if self.random.random() < 0.95:
+            for _ in range(self.either([0, 65], lambda: self.random.randint(1, 4))):
+                name = self.either(EDGE_STRINGS, lambda: choose(["has_number", "has_question", "hook_type=demo"]))
+                request.creative_features[name] = self.either(EDGE_FLOATS, lambda: 1.0)
+        if self.random.random() < 0.1:
+            # ml-service's default settings take no embeddings (embedding_dimensions 0): each is refused.
+            length = self.either([0, 1, 1_025, 5_000], lambda: 64)
+            request.embedding.extend(self.either(EDGE_FLOATS, self.random.random) for _ in range(length))
+        return request
+
     def record_event_request(self):
         count = self.either([0, 5_001], lambda: self.random.choice([1, 3, 50]))
         return pb.RecordEventRequest(events=[self.learning_event() for _ in range(count)])
@@ -167,8 +183,22 @@ def main(address, seed, requests):
                 lambda: pb.SetPatternSharingRequest(account_id=maker.either(EDGE_STRINGS, lambda: "act_1"), shares=True),
                 stub.SetPatternSharing,
             ),
+            "GetPatternSharing": (
+                lambda: pb.GetPatternSharingRequest(account_id=maker.either(EDGE_STRINGS, lambda: "act_1")),
+                stub.GetPatternSharing,
+            ),
+            "FindSimilarPatterns": (maker.find_similar_patterns_request, stub.FindSimilarPatterns),
+            "GetWeights": (lambda: pb.GetWeightsRequest(), stub.GetWeights),
         }
-        weights = {"Allocate": 4, "Score": 2, "RecordEvent": 3, "SetPatternSharing": 1}
+        weights = {
+            "Allocate": 4,
+            "Score": 2,
+            "RecordEvent": 3,
+            "SetPatternSharing": 1,
+            "GetPatternSharing": 1,
+            "FindSimilarPatterns": 2,
+            "GetWeights": 1,
+        }
         names = [name for name, weight in weights.items() for _ in range(weight)]
         for _ in range(requests):
             method = maker.random.choice(names)

@@ -190,7 +190,7 @@ pub fn validate_event(
              insufficient customer information)",
         ));
     }
-    if let Some(custom_data) = fields.get("custom_data") {
+    if let Some(custom_data) = fields.get("custom_data").filter(|custom_data| !custom_data.is_null()) {
         check_custom_data(custom_data).map_err(|(field, rule)| refuse(&format!("custom_data{field}"), rule))?;
     }
     check_consent(fields, &user_data).map_err(|(field, rule)| refuse(field, rule))?;
@@ -198,7 +198,11 @@ pub fn validate_event(
         // Postgres (and so the relay's store) cannot hold U+0000 in JSON text, and no real value has it.
         return Err(refuse(&field, "must not contain the NUL character (\\u0000)"));
     }
-    let mut body = fields.clone();
+    let mut body = without_nulls(fields);
+    if let Some(Value::Object(custom_data)) = body.get("custom_data") {
+        let custom_data = without_nulls(custom_data);
+        body.insert("custom_data".into(), Value::Object(custom_data));
+    }
     body.insert("user_data".into(), Value::Object(user_data));
     Ok(ValidatedEvent {
         event_name,
@@ -207,6 +211,16 @@ pub fn validate_event(
         event_id,
         body,
     })
+}
+
+/// The fields that have a value: a null is read as an absent field everywhere, so none is stored or sent to
+/// Meta (which may read a null otherwise).
+fn without_nulls(fields: &Map<String, Value>) -> Map<String, Value> {
+    fields
+        .iter()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// The path of the first key or string value holding U+0000 (`""` for the event itself).
@@ -243,6 +257,9 @@ fn whole_seconds(value: &Value) -> Option<i64> {
     }
 }
 
+/// The most values one customer information key may list (a bound on what one event may carry).
+const MAX_VALUES_PER_KEY: usize = 10;
+
 /// Each value prepared by its key's rule; nulls dropped; a list only where Meta allows one. An error is
 /// (key, rule).
 fn prepare_user_data(
@@ -252,9 +269,11 @@ fn prepare_user_data(
     let mut prepared = Map::new();
     for (key, value) in raw {
         let prepare_one = |text: &str| prepare(key, text, settings).map_err(|error| (key.clone(), rule_of(&error)));
+        // A whole number (a phone, a zip, an id sent unquoted) is read as its decimal text; a fraction is
+        // no customer information.
         let as_text = |value: &Value| match value {
             Value::String(text) => Some(text.clone()),
-            Value::Number(number) => Some(number.to_string()),
+            Value::Number(number) if number.is_i64() || number.is_u64() => Some(number.to_string()),
             _ => None,
         };
         match value {
@@ -262,6 +281,9 @@ fn prepare_user_data(
             Value::Array(values) => {
                 if !LIST_KEYS.contains(&key.as_str()) {
                     return Err((key.clone(), "takes one value, not a list".into()));
+                }
+                if values.len() > MAX_VALUES_PER_KEY {
+                    return Err((key.clone(), format!("takes at most {MAX_VALUES_PER_KEY} values")));
                 }
                 let mut items = Vec::with_capacity(values.len());
                 for item in values.iter().filter(|item| !item.is_null()) {
@@ -276,7 +298,7 @@ fn prepare_user_data(
             }
             scalar => {
                 let Some(text) = as_text(scalar) else {
-                    return Err((key.clone(), "must be a string".into()));
+                    return Err((key.clone(), "must be a string or a whole number".into()));
                 };
                 if matches!(class_of(key), KeyClass::Unknown) {
                     return Err((key.clone(), "is not a customer information parameter Meta knows".into()));
@@ -311,39 +333,47 @@ fn check_consent(
     {
         return Err(("opt_out", "must be true or false"));
     }
+    // The country and state codes keep Meta's values whenever they are given, LDU or not (Meta refuses others).
+    let code = |name: &'static str, allowed: [i64; 2], rule: &'static str| match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => match value.as_i64() {
+            Some(code) if allowed.contains(&code) => Ok(Some(code)),
+            _ => Err((name, rule)),
+        },
+    };
+    let country = code(
+        "data_processing_options_country",
+        [0, 1],
+        "must be 1 (USA) or 0 (geolocate)",
+    )?;
+    let state = code(
+        "data_processing_options_state",
+        [0, 1000],
+        "must be 1000 (California) or 0 (geolocate)",
+    )?;
     let options = match fields.get("data_processing_options") {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Array(options)) => options,
         Some(_) => return Err(("data_processing_options", "must be an array: [] or [\"LDU\"]")),
     };
-    if options.iter().any(|option| option.as_str() != Some("LDU")) {
-        return Err(("data_processing_options", "may only hold \"LDU\" (or be empty)"));
+    if options.len() > 1 || options.iter().any(|option| option.as_str() != Some("LDU")) {
+        return Err(("data_processing_options", "must be [] or [\"LDU\"]"));
     }
     if options.is_empty() {
         return Ok(());
     }
-    let code = |name: &str| fields.get(name).and_then(Value::as_i64);
-    let Some(country) = code("data_processing_options_country") else {
+    let Some(country) = country else {
         return Err((
             "data_processing_options_country",
             "is required with LDU (1 for the USA, 0 to let Meta geolocate)",
         ));
     };
-    if !matches!(country, 0 | 1) {
-        return Err(("data_processing_options_country", "must be 1 (USA) or 0 (geolocate)"));
-    }
-    let Some(state) = code("data_processing_options_state") else {
+    let Some(state) = state else {
         return Err((
             "data_processing_options_state",
             "is required with a country (1000 for California, 0 to let Meta geolocate)",
         ));
     };
-    if !matches!(state, 0 | 1000) {
-        return Err((
-            "data_processing_options_state",
-            "must be 1000 (California) or 0 (geolocate)",
-        ));
-    }
     if (country == 0 || state == 0) && !user_data.contains_key("client_ip_address") {
         return Err((
             "user_data.client_ip_address",
@@ -353,7 +383,7 @@ fn check_consent(
     Ok(())
 }
 
-/// `value` a number, `currency` three letters. An error is (".field", rule).
+/// `value` a number, `currency` three letters, `ad_id` a string. An error is (".field", rule).
 fn check_custom_data(custom_data: &Value) -> Result<(), (&'static str, &'static str)> {
     let Some(fields) = custom_data.as_object() else {
         return Err(("", "must be an object"));
@@ -363,6 +393,14 @@ fn check_custom_data(custom_data: &Value) -> Result<(), (&'static str, &'static 
     };
     if fields.get("value").is_some_and(|value| !is_amount(value)) {
         return Err((".value", "must be a number"));
+    }
+    // adloop's own key: the attributed ad, sent on to the learner. Ad ids exceed a double's precision, so a
+    // number would name another ad.
+    if fields
+        .get("ad_id")
+        .is_some_and(|ad_id| !ad_id.is_string() && !ad_id.is_null())
+    {
+        return Err((".ad_id", "must be a string (an ad id)"));
     }
     if let Some(currency) = fields.get("currency")
         && !currency.is_null()
@@ -414,6 +452,31 @@ mod tests {
     }
 
     #[test]
+    fn a_null_field_is_an_absent_one_and_neither_is_stored_nor_sent() {
+        let mut event = website_purchase();
+        for field in ["event_id", "referrer_url", "app_data", "original_event_data", "opt_out"] {
+            event[field] = Value::Null;
+        }
+        event["custom_data"]["content_ids"] = Value::Null;
+        let validated = check(&event).unwrap();
+        assert_eq!(validated.event_id, None);
+        for field in ["event_id", "referrer_url", "app_data", "original_event_data", "opt_out"] {
+            assert!(validated.body.get(field).is_none(), "{field}");
+        }
+        assert_eq!(
+            validated.body["custom_data"],
+            json!({ "value": 123.45, "currency": "USD" })
+        );
+        event["custom_data"] = Value::Null;
+        let without_custom_data = check(&event).unwrap();
+        assert!(without_custom_data.body.get("custom_data").is_none());
+        assert!(
+            !Value::Object(without_custom_data.body).to_string().contains("null"),
+            "no null reaches the store or Meta"
+        );
+    }
+
+    #[test]
     fn a_website_purchase_passes_with_its_user_data_hashed_and_nulls_dropped() {
         let validated = check(&website_purchase()).unwrap();
         assert_eq!(validated.event_id.as_deref(), Some("order-1001"));
@@ -439,7 +502,7 @@ mod tests {
 
     #[test]
     fn each_rule_names_the_event_field_and_rule() {
-        let cases: [(&str, Value, &str); 11] = [
+        let cases: [(&str, Value, &str); 15] = [
             ("event_name", json!(null), "data[3].event_name"),
             ("event_time", json!("yesterday"), "data[3].event_time"),
             ("event_time", json!(NOW - 8 * 86_400), "data[3].event_time: is older"),
@@ -470,6 +533,26 @@ mod tests {
                 "custom_data",
                 json!({"value": "lots", "currency": "USD"}),
                 "data[3].custom_data.value",
+            ),
+            (
+                "custom_data",
+                json!({"value": 1, "currency": "USD", "ad_id": 120330000000000001_u64}),
+                "data[3].custom_data.ad_id: must be a string",
+            ),
+            (
+                "user_data",
+                json!({"client_user_agent": "x", "fbc": "  "}),
+                "data[3].user_data.fbc: must not be empty",
+            ),
+            (
+                "user_data",
+                json!({"client_user_agent": "x", "ig_sid": 2.5e-42}),
+                "data[3].user_data.ig_sid: must be a string",
+            ),
+            (
+                "user_data",
+                json!({"client_user_agent": "x", "external_id": (0..11).map(|n| n.to_string()).collect::<Vec<_>>()}),
+                "data[3].user_data.external_id: takes at most 10 values",
             ),
         ];
         for (field, value, expected) in cases {
@@ -574,7 +657,21 @@ mod tests {
             check(json!({ "data_processing_options": ["GDPR"] })).unwrap_err(),
             "data_processing_options"
         );
+        assert_eq!(
+            check(json!({ "data_processing_options": ["LDU", "LDU"] })).unwrap_err(),
+            "data_processing_options"
+        );
         assert_eq!(check(json!({ "opt_out": "yes" })).unwrap_err(), "opt_out");
+        // Without LDU the codes are not needed, but given ones keep Meta's values (it refuses others).
+        assert!(check(json!({ "data_processing_options": [], "data_processing_options_country": 0 })).is_ok());
+        assert_eq!(
+            check(json!({ "data_processing_options": [], "data_processing_options_state": {} })).unwrap_err(),
+            "data_processing_options_state"
+        );
+        assert_eq!(
+            check(json!({ "data_processing_options_state": -58800 })).unwrap_err(),
+            "data_processing_options_state"
+        );
     }
 
     #[test]

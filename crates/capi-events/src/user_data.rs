@@ -41,7 +41,17 @@ impl Prepared {
 /// (lowercased); an unknown key is an error naming it.
 pub fn prepare(key: &str, raw: &str, settings: &NormaliseSettings) -> Result<Prepared, NormaliseError> {
     match class_of(key) {
-        KeyClass::NeverHashed => Ok(Prepared::Plain(raw.trim().to_owned())),
+        KeyClass::NeverHashed => {
+            let trimmed = raw.trim();
+            if trimmed.is_empty() {
+                // A blank identifier identifies nobody, and Meta refuses an event that only it "identifies".
+                return Err(NormaliseError::Invalid {
+                    key: key.to_owned(),
+                    rule: "must not be empty",
+                });
+            }
+            Ok(Prepared::Plain(trimmed.to_owned()))
+        }
         KeyClass::Hashed(rule) => {
             let trimmed = raw.trim();
             if looks_hashed(trimmed) {
@@ -89,6 +99,20 @@ mod tests {
             phone.as_str().starts_with("dc008fda46e2e64002cf2f82a4906236282d4"),
             "{phone:?}"
         );
+    }
+
+    #[test]
+    fn a_blank_identifier_that_stays_as_sent_is_refused() {
+        for key in ["client_user_agent", "fbc", "ig_sid", "external_id"] {
+            if matches!(class_of(key), KeyClass::NeverHashed) {
+                assert!(
+                    matches!(prepare(key, "   ", &us_source()), Err(NormaliseError::Invalid { .. })),
+                    "{key}"
+                );
+                assert_eq!(prepare(key, " x ", &us_source()).unwrap(), Prepared::Plain("x".into()));
+            }
+        }
+        assert!(matches!(class_of("ig_sid"), KeyClass::NeverHashed));
     }
 
     #[test]

@@ -292,16 +292,30 @@ fn validate_limited_data_use(
     event: &Value,
     user_data: &serde_json::Map<String, Value>,
 ) -> Result<(), GraphError> {
+    // Given codes keep their documented values, LDU or not (the strict reading).
+    for (name, allowed) in [
+        ("data_processing_options_country", [0, 1]),
+        ("data_processing_options_state", [0, 1000]),
+    ] {
+        if let Some(code) = event.get(name)
+            && !code.as_i64().is_some_and(|code| allowed.contains(&code))
+        {
+            return Err(event_error(
+                index,
+                format!("{name} must be {} or {}", allowed[0], allowed[1]),
+            ));
+        }
+    }
     let Some(options) = event.get("data_processing_options") else {
         return Ok(());
     };
     let Some(options) = options.as_array() else {
         return Err(event_error(index, "data_processing_options must be an array".into()));
     };
-    if options.iter().any(|option| option.as_str() != Some("LDU")) {
+    if options.len() > 1 || options.iter().any(|option| option.as_str() != Some("LDU")) {
         return Err(event_error(
             index,
-            "data_processing_options may only hold \"LDU\" (or be empty)".into(),
+            "data_processing_options must be [] or [\"LDU\"]".into(),
         ));
     }
     if options.is_empty() {
@@ -561,6 +575,28 @@ mod tests {
     #[test]
     fn a_complete_website_event_is_accepted() {
         assert!(validate_events(&[website_event()], NOW, &settings()).is_ok());
+    }
+
+    #[test]
+    fn limited_data_use_takes_one_option_and_codes_keep_their_values() {
+        let refused = |changes: Value| {
+            let mut event = website_event();
+            for (key, value) in changes.as_object().unwrap() {
+                event[key] = value.clone();
+            }
+            validate_events(&[event], NOW, &settings()).is_err()
+        };
+        assert!(!refused(serde_json::json!({"data_processing_options": []})));
+        assert!(!refused(serde_json::json!({
+            "data_processing_options": ["LDU"], "data_processing_options_country": 1, "data_processing_options_state": 1000
+        })));
+        assert!(refused(serde_json::json!({
+            "data_processing_options": ["LDU", "LDU"], "data_processing_options_country": 1, "data_processing_options_state": 1000
+        })));
+        assert!(refused(
+            serde_json::json!({"data_processing_options": [], "data_processing_options_state": {}})
+        ));
+        assert!(refused(serde_json::json!({"data_processing_options_country": 7})));
     }
 
     #[test]

@@ -178,6 +178,9 @@ fn parse_body(body: &[u8], is_form: bool) -> Result<(Vec<Value>, RequestFields),
         test_event_code: text_field("test_event_code", false)?,
         partial: text_field("partial", true)?,
     };
+    // Meta's label of the integration: checked as Meta checks it, not forwarded (the relay sends events of many
+    // requests together, under its own).
+    text_field("partner_agent", false)?;
     Ok((decoded_events(events), fields))
 }
 
@@ -189,6 +192,33 @@ mod tests {
     fn graph_versions_look_like_v25_0() {
         assert!(is_graph_version("v25.0"));
         assert!(!is_graph_version("25.0") && !is_graph_version("v25") && !is_graph_version("vx.1"));
+    }
+
+    #[test]
+    fn request_fields_of_the_wrong_type_are_refused_by_name() {
+        let refused_field = |body: &str| match parse_body(body.as_bytes(), false) {
+            Ok(_) => None,
+            Err(Refusal::Invalid { field, .. }) => Some(field),
+            Err(_) => panic!("refused for another reason than a field"),
+        };
+        let events = r#""data": [{"event_name": "Lead"}]"#;
+        assert_eq!(
+            refused_field(&format!(r#"{{{events}, "partner_agent": "shop-plugin-2.1"}}"#)),
+            None
+        );
+        assert_eq!(
+            refused_field(&format!(r#"{{{events}, "partner_agent": {{}}}}"#)).as_deref(),
+            Some("partner_agent")
+        );
+        assert_eq!(
+            refused_field(&format!(r#"{{{events}, "test_event_code": 12345}}"#)).as_deref(),
+            Some("test_event_code")
+        );
+        assert_eq!(
+            refused_field(&format!(r#"{{{events}, "partial": null}}"#)),
+            None,
+            "null is absent"
+        );
     }
 
     proptest::proptest! {

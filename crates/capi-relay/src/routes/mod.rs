@@ -147,6 +147,61 @@ mod tests {
     }
 
     #[test]
+    fn every_event_field_documented_as_nullable_is_read_as_absent_and_dropped() {
+        use adloop_capi_events::event::{TimeRules, validate_event};
+        use serde_json::{Value, json};
+
+        let document: Value = serde_json::from_str(OPENAPI_DOCUMENT).unwrap();
+        let is_nullable = |schema: &Value| {
+            schema["type"]
+                .as_array()
+                .is_some_and(|types| types.contains(&json!("null")))
+                || schema["anyOf"]
+                    .as_array()
+                    .is_some_and(|alternatives| alternatives.contains(&json!({ "type": "null" })))
+        };
+        let now = 1_780_000_000;
+        let event = json!({
+            "event_name": "Purchase",
+            "event_time": now - 60,
+            "action_source": "app",
+            "user_data": { "em": "person@example.com", "external_id": "customer-7" },
+            "custom_data": { "value": 12.5, "currency": "USD" },
+        });
+        let normalise = adloop_capi_events::user_data::rules::NormaliseSettings::default();
+        let mut checked = Vec::new();
+        for (schema, container) in [("MetaEvent", None), ("UserData", Some("user_data"))] {
+            let properties = document["components"]["schemas"][schema]["properties"]
+                .as_object()
+                .unwrap();
+            for field in properties
+                .iter()
+                .filter(|(_, field_schema)| is_nullable(field_schema))
+                .map(|(field, _)| field)
+            {
+                let mut with_null = event.clone();
+                match container {
+                    None => with_null[field] = Value::Null,
+                    Some(container) => with_null[container][field] = Value::Null,
+                }
+                let validated = validate_event(0, &with_null, now, &TimeRules::default(), &normalise)
+                    .unwrap_or_else(|error| panic!("{schema}.{field} null refused: {error}"));
+                let body = Value::Object(validated.body);
+                let kept = match container {
+                    None => body.get(field.as_str()),
+                    Some(container) => body[container].get(field.as_str()),
+                };
+                assert!(kept.is_none(), "{schema}.{field}: a null is kept as {kept:?}");
+                checked.push(format!("{schema}.{field}"));
+            }
+        }
+        assert!(
+            checked.len() > 30,
+            "the document marks the optional fields nullable: {checked:?}"
+        );
+    }
+
+    #[test]
     fn the_documented_currencies_are_the_ones_the_relay_accepts() {
         let accepted: Vec<String> = adloop_money::Currency::supported_codes().map(str::to_owned).collect();
         assert_eq!(openapi_schema_enum(OPENAPI_DOCUMENT, "Currency"), accepted);

@@ -212,7 +212,14 @@ pub fn validate_ad(index: usize, ad: &AdInput) -> Result<(), InputError> {
         if recent.clicks > recent.impressions {
             return Err(input_error(field("recent.clicks"), "cannot exceed recent.impressions"));
         }
-        if recent.impressions > ad.impressions || recent.clicks > ad.clicks || recent.spend > ad.spend {
+        check_money(field("recent.spend"), recent.spend)?;
+        check_money(field("recent.conversion_value"), recent.conversion_value)?;
+        if recent.impressions > ad.impressions
+            || recent.clicks > ad.clicks
+            || recent.spend > ad.spend
+            || recent.conversions > ad.conversions
+            || recent.conversion_value > ad.conversion_value
+        {
             return Err(input_error(
                 field("recent"),
                 "a recent window cannot exceed the lifetime counts",

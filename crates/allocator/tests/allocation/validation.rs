@@ -35,6 +35,35 @@ fn bad_input_is_refused_naming_the_field() {
     huge_budget[4].current_daily_budget = MinorUnits(i64::MAX);
     assert_eq!(error_field(request(huge_budget, 1000)), "ads[4].current_daily_budget");
 
+    // A recent window is part of the ad's life: it never holds more than the lifetime counts, money included.
+    let with_window = |ad: &mut adloop_allocator::AdInput| {
+        ad.conversions = 4;
+        ad.conversion_value = MinorUnits(20_000);
+        ad.recent = Some(adloop_allocator::RecentWindow {
+            hours: 72.0,
+            impressions: ad.impressions / 2,
+            clicks: ad.clicks / 2,
+            spend: MinorUnits(ad.spend.get() / 2),
+            conversions: 2,
+            conversion_value: MinorUnits(10_000),
+        });
+    };
+    let mut consistent = ten_unequal_ads();
+    with_window(&mut consistent[2]);
+    allocate(&request(consistent.clone(), 1000), &AllocatorConfig::default()).expect("a window within the life");
+    let mut more_conversions = consistent.clone();
+    more_conversions[2].recent.as_mut().unwrap().conversions = 5;
+    assert_eq!(error_field(request(more_conversions, 1000)), "ads[2].recent");
+    let mut more_value = consistent.clone();
+    more_value[2].recent.as_mut().unwrap().conversion_value = MinorUnits(20_001);
+    assert_eq!(error_field(request(more_value, 1000)), "ads[2].recent");
+    let mut huge_recent_value = consistent;
+    huge_recent_value[2].recent.as_mut().unwrap().conversion_value = MinorUnits(i64::MAX);
+    assert_eq!(
+        error_field(request(huge_recent_value, 1000)),
+        "ads[2].recent.conversion_value"
+    );
+
     let mut bad_change = request(ten_unequal_ads(), 1000);
     bad_change.constraints.max_change_fraction = 0.0;
     assert_eq!(error_field(bad_change), "constraints.max_change_fraction");

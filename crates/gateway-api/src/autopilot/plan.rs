@@ -87,6 +87,20 @@ fn ads_per_ad_set<'a>(ads: &[&'a ObservedAd]) -> BTreeMap<&'a str, i64> {
     counts
 }
 
+/// The recent window's delivery, never more than the lifetime's: the two are separate insights reads, and
+/// delivery that arrives between them would otherwise put more in the window than in the ad's whole life (the
+/// allocator refuses such an ad).
+fn within_lifetime(recent: Delivery, lifetime: Delivery) -> Delivery {
+    let impressions = recent.impressions.min(lifetime.impressions);
+    Delivery {
+        impressions,
+        clicks: recent.clicks.min(lifetime.clicks).min(impressions),
+        spend: recent.spend.min(lifetime.spend),
+        conversions: recent.conversions.min(lifetime.conversions),
+        conversion_value: recent.conversion_value.min(lifetime.conversion_value),
+    }
+}
+
 fn recent_window(recent: Delivery, hours: f64) -> RecentWindow {
     RecentWindow {
         hours,
@@ -134,10 +148,7 @@ pub fn allocation_request(
                 creative_dna_score: None,
                 priors: Vec::new(),
                 recent: Some(recent_window(
-                    Delivery {
-                        clicks: ad.recent.clicks.min(ad.recent.impressions),
-                        ..ad.recent
-                    },
+                    within_lifetime(ad.recent, ad.lifetime),
                     terms.recent_window_hours.min(age_hours.max(1.0)),
                 )),
                 frequency: None,
@@ -375,6 +386,39 @@ mod tests {
         assert_eq!(request.constraints.per_ad_floor, MinorUnits(100));
         assert_eq!(request.constraints.max_change_fraction, 0.2);
         assert_eq!(request.seed, 7);
+    }
+
+    #[test]
+    fn delivery_read_between_the_lifetime_and_recent_reads_never_puts_more_in_the_window_than_in_the_life() {
+        let mut young = observed("a1", "s1", 3_000);
+        // The recent read came a moment after the lifetime read: a few more impressions, a click and a
+        // conversion arrived in between.
+        young.recent = Delivery {
+            impressions: 10_040,
+            clicks: 201,
+            spend: MinorUnits(5_020),
+            conversions: 5,
+            conversion_value: MinorUnits(25_000),
+        };
+        let terms = AllocationTerms {
+            total_daily_budget: MinorUnits(3_000),
+            max_change_fraction: 0.2,
+            recent_window_hours: 72.0,
+            seed: 7,
+        };
+        let request = allocation_request("act_1", &snapshot(vec![young]), 1_000_000 + 36 * 3600, terms);
+        let recent = request.ads[0].recent.unwrap();
+        assert_eq!(
+            (
+                recent.impressions,
+                recent.clicks,
+                recent.spend,
+                recent.conversions,
+                recent.conversion_value
+            ),
+            (10_000, 200, MinorUnits(5_000), 4, MinorUnits(20_000))
+        );
+        adloop_allocator::validate_request(&request).expect("the allocator takes it");
     }
 
     #[test]

@@ -69,7 +69,11 @@ pub async fn put_guardrails(
     Extension(Tenant(tenant)): Extension<Tenant>,
     body: Bytes,
 ) -> Result<Json<Value>, ServiceError> {
-    let body: GuardrailsBody = parse_json_body(&body)?;
+    let mut body: GuardrailsBody = parse_json_body(&body)?;
+    // Settings are checked and stored as JSON: a count written `4.0` is the count 4, as in every other body.
+    for value in body.settings.values_mut() {
+        super::request_input::whole_floats_to_integers(value);
+    }
     let account = body.ad_account_id.as_deref();
     checked_account(account, "ad_account_id")?;
     let layers = stored_layers(&state.database_pool, std::slice::from_ref(&tenant))

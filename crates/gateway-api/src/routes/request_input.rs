@@ -13,8 +13,13 @@ const NUL_RULE: &str = "must not contain a NUL character";
 
 pub fn parse_json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ServiceError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let parsed: T =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| invalid_input(error, "body"))?;
+    let parsed: T = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(parsed) => parsed,
+        Err(error) if error.inner().to_string().starts_with("invalid type: floating point") => {
+            with_whole_floats_as_integers(body).ok_or_else(|| invalid_input(error, "body"))??
+        }
+        Err(error) => return Err(invalid_input(error, "body")),
+    };
     // JSON can carry a NUL only escaped; only then is the body looked at again, to name the field.
     if body.windows(6).any(|window| window.eq_ignore_ascii_case(b"\\u0000")) {
         let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
@@ -23,6 +28,49 @@ pub fn parse_json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ServiceEr
         }
     }
     Ok(parsed)
+}
+
+/// The body again with every whole number written as a float (`426084.0`, as JSON Schema counts it an integer
+/// and many clients' float arithmetic writes it) read as the integer it is; `None` when the body has none, so
+/// the first error stands. A fraction where an integer belongs is still refused by its field.
+fn with_whole_floats_as_integers<T: DeserializeOwned>(body: &Bytes) -> Option<Result<T, ServiceError>> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if !whole_floats_to_integers(&mut value) {
+        return None;
+    }
+    Some(serde_path_to_error::deserialize(value).map_err(|error| invalid_input(error, "body")))
+}
+
+/// Rewrites whole-number floats within the i64 range as integers; whether any was.
+pub(super) fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            let whole = float.fract() == 0.0 && float.abs() < 9.0e18;
+            if whole {
+                *value = serde_json::Value::from(float as i64);
+            }
+            whole
+        }
+        // Every item is rewritten (no short circuit): the answer is whether any was.
+        serde_json::Value::Array(items) => {
+            items
+                .iter_mut()
+                .map(whole_floats_to_integers)
+                .filter(|rewritten| *rewritten)
+                .count()
+                > 0
+        }
+        serde_json::Value::Object(fields) => {
+            fields
+                .values_mut()
+                .map(whole_floats_to_integers)
+                .filter(|rewritten| *rewritten)
+                .count()
+                > 0
+        }
+        _ => false,
+    }
 }
 
 /// The path (`ads[2].ad_id`) of the first key or string in `value` that holds a NUL character.
@@ -100,6 +148,29 @@ mod tests {
     #[allow(dead_code)]
     struct Body {
         ads: Vec<serde_json::Value>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Budget {
+        amount: i64,
+        #[serde(default)]
+        limits: Vec<u32>,
+        share: f64,
+    }
+
+    #[test]
+    fn a_whole_number_written_as_a_float_is_read_as_the_integer_and_a_fraction_is_refused() {
+        let body = Bytes::from_static(br#"{"amount": 426084.0, "limits": [3, 4.0], "share": 2.0}"#);
+        let budget = parse_json_body::<Budget>(&body).unwrap();
+        assert_eq!((budget.amount, budget.limits, budget.share), (426_084, vec![3, 4], 2.0));
+        let fraction = Bytes::from_static(br#"{"amount": 426084.5, "share": 0.5}"#);
+        let error = parse_json_body::<Budget>(&fraction).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("amount"));
+        let negative_limit = Bytes::from_static(br#"{"amount": 1.0, "limits": [-1.0], "share": 0.5}"#);
+        assert_eq!(
+            parse_json_body::<Budget>(&negative_limit).unwrap_err().field.as_deref(),
+            Some("limits[0]")
+        );
     }
 
     #[test]

@@ -542,8 +542,15 @@ async fn a_tenant_sets_its_guardrails_and_bad_keys_are_refused_naming_them() {
         "{body}"
     );
 
-    let (status, body) = put(json!({ "settings": { "min_confidence": 0.4 } })).await;
-    assert_eq!(status, 200, "{body}");
+    let (status, body) = put(json!({ "settings": { "max_budget_changes_per_ad_set_per_hour": 3.5 } })).await;
+    assert_eq!(status, 400, "a fraction of a count: {body}");
+
+    let (status, body) = put(json!({
+        "settings": { "min_confidence": 0.4, "max_budget_changes_per_ad_set_per_hour": 3.0 }
+    }))
+    .await;
+    assert_eq!(status, 200, "a count written as 3.0 is the count 3: {body}");
+    assert_eq!(body["effective"]["max_budget_changes_per_ad_set_per_hour"], 3, "{body}");
     let (status, body) = put(json!({
         "ad_account_id": "act_100000001",
         "settings": { "max_change_fraction_per_step": 0.1 },

@@ -1,7 +1,7 @@
 //! The relay's event store in Postgres: validated events (their `user_data` already hashed) are written in
 //! one statement per request, or per group of concurrent requests (`group_commit`), and committed before
 //! the relay answers; a repeat of (pixel, event name, event
-//! id) is stored once. An event without `event_id` gets one derived from its content, so a client that
+//! id) is stored once — apart for test events, which repeat only test events with the same code. An event without `event_id` gets one derived from its content, so a client that
 //! retries the same event without an id is still de-duplicated.
 
 pub mod group_commit;
@@ -27,7 +27,7 @@ pub enum StoreError {
 pub struct Stored {
     /// Events written now.
     pub stored: usize,
-    /// Events already stored (same pixel, event name and event id).
+    /// Events already stored (same pixel, event name and event id, and test code if any).
     pub deduplicated: usize,
 }
 
@@ -78,18 +78,25 @@ impl EventRow {
         }
     }
 
-    /// Meta's de-duplication key and the relay's: (pixel, event name, event id).
+    /// Meta's de-duplication key and the relay's: (pixel, event name, event id), and the test code (empty for
+    /// production events), so a test copy never stands for a production event.
     pub fn key(&self) -> DeduplicationKey {
-        (self.pixel_id.clone(), self.event_name.clone(), self.event_id.clone())
+        (
+            self.pixel_id.clone(),
+            self.event_name.clone(),
+            self.event_id.clone(),
+            self.test_event_code.clone().unwrap_or_default(),
+        )
     }
 }
 
-pub type DeduplicationKey = (String, String, String);
+pub type DeduplicationKey = (String, String, String, String);
 
 /// Inserts `rows` in one statement (one commit) and returns the keys it wrote; a row whose key is already
 /// stored, or repeated in `rows`, is written once. Rows go in key order, so two statements that share keys
 /// wait for each other instead of deadlocking. With `learning_outbox`, each newly stored event that names
-/// its ad (`custom_data.ad_id`) is queued for ml-service's learner in the same statement.
+/// its ad (`custom_data.ad_id`) is queued for ml-service's learner in the same statement — production events
+/// only: test traffic must not teach the learner.
 pub async fn insert_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<HashSet<DeduplicationKey>, StoreError> {
     insert_rows_with_outbox(pool, rows, false).await
 }
@@ -104,9 +111,7 @@ pub async fn insert_rows_with_outbox(
         return Ok(HashSet::new());
     }
     let mut ordered: Vec<&EventRow> = rows.to_vec();
-    ordered.sort_by(|left, right| {
-        (&left.pixel_id, &left.event_name, &left.event_id).cmp(&(&right.pixel_id, &right.event_name, &right.event_id))
-    });
+    ordered.sort_by_cached_key(|row| row.key());
     let column = |value: fn(&EventRow) -> &str| -> Vec<&str> { ordered.iter().map(|row| value(row)).collect() };
     let pixels = column(|row| &row.pixel_id);
     let event_ids = column(|row| &row.event_id);
@@ -127,15 +132,15 @@ pub async fn insert_rows_with_outbox(
                  AS new(pixel_id, source_id, event_id, event_name, event_time, action_source, derived, body, \
                      test_code, position) \
              ORDER BY position \
-             ON CONFLICT (pixel_id, event_name, event_id) DO NOTHING \
-             RETURNING pixel_id, event_name, event_id, event_time, body \
+             ON CONFLICT (pixel_id, event_name, event_id, (COALESCE(test_event_code, ''))) DO NOTHING \
+             RETURNING pixel_id, event_name, event_id, COALESCE(test_event_code, '') AS test_code, event_time, body \
          ), \
          queued_for_learning AS ( \
              INSERT INTO learning_outbox (pixel_id, event_id, event_name, event_time, ad_id, custom_data) \
              SELECT pixel_id, event_id, event_name, event_time, body->'custom_data'->>'ad_id', body->'custom_data' \
-             FROM inserted WHERE $10 AND body->'custom_data'->>'ad_id' IS NOT NULL \
+             FROM inserted WHERE $10 AND test_code = '' AND body->'custom_data'->>'ad_id' IS NOT NULL \
          ) \
-         SELECT pixel_id, event_name, event_id FROM inserted",
+         SELECT pixel_id, event_name, event_id, test_code FROM inserted",
     )
     .bind(&pixels)
     .bind(&sources)

@@ -104,3 +104,56 @@ async fn each_event_is_stored_once_and_only_its_hashes() {
         assert!(!everything.contains(raw), "raw PII stored: {raw}");
     }
 }
+
+#[tokio::test]
+async fn a_test_copy_never_stands_for_the_production_event_and_never_teaches_the_learner() {
+    use capi_relay::store::{EventRow, credit_requests, insert_rows_with_outbox};
+
+    let pool = relay_database().await;
+    capi_relay::sources::create_source(&pool, "test", &["100000000000001".into()])
+        .await
+        .unwrap();
+    let source: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut attributed = purchase(Some("order-7"), "ana@example.com");
+    attributed.body.insert(
+        "custom_data".into(),
+        json!({ "value": 10, "currency": "EUR", "ad_id": "120330000000000001" }),
+    );
+    let row = |test_code: Option<&str>| EventRow::new("100000000000001", source, attributed.clone(), test_code);
+    let store = |rows: Vec<EventRow>| {
+        let pool = pool.clone();
+        async move {
+            let inserted = insert_rows_with_outbox(&pool, &rows.iter().collect::<Vec<_>>(), true)
+                .await
+                .unwrap();
+            credit_requests(&[&rows], &inserted)[0]
+        }
+    };
+    // A developer sends the event to the test view first, then production sends the real one.
+    let test_copy = store(vec![row(Some("TEST123"))]).await;
+    let production = store(vec![row(None)]).await;
+    let repeated_test = store(vec![row(Some("TEST123"))]).await;
+    let other_test_code = store(vec![row(Some("TEST999"))]).await;
+    assert_eq!(
+        [test_copy, production, repeated_test, other_test_code].map(|stored| (stored.stored, stored.deduplicated)),
+        [(1, 0), (1, 0), (0, 1), (1, 0)],
+        "test events repeat only test events with their code"
+    );
+    let production_rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_id = 'order-7' AND test_event_code IS NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        production_rows, 1,
+        "the production event is stored and will be delivered"
+    );
+    let queued_for_learning: i64 = sqlx::query_scalar("SELECT count(*) FROM learning_outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(queued_for_learning, 1, "only the production event teaches the learner");
+}

@@ -46,6 +46,7 @@ const ALLOCATOR_SCENARIOS: &[&str] = &[
     "saturating-audiences",
     "binding-minimums",
     "own-rhythms-and-rest",
+    "long-run-launches",
     "pareto-order-values",
 ];
 const ALLOCATOR_POLICIES: &[&str] = &[

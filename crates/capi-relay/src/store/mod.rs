@@ -1,8 +1,8 @@
 //! The relay's event store in Postgres: validated events (their `user_data` already hashed) are written in
 //! one statement per request, or per group of concurrent requests (`group_commit`), and committed before
-//! the relay answers; a repeat of (pixel, event name, event
-//! id) is stored once — apart for test events, which repeat only test events with the same code. An event without `event_id` gets one derived from its content, so a client that
-//! retries the same event without an id is still de-duplicated.
+//! the relay answers; a repeat of (pixel, event name, event id) is stored once (a test event repeats only
+//! test events with the same code). An event without `event_id` gets one derived from its content, so a
+//! client that retries the same event without an id is still de-duplicated.
 
 pub mod group_commit;
 

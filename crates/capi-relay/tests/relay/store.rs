@@ -22,6 +22,16 @@ pub async fn relay_database() -> PgPool {
         .unwrap()
 }
 
+/// The id of a new ingest source for `pixels` (the database's only one).
+async fn source_for(pool: &PgPool, pixels: &[&str]) -> i64 {
+    let pixels: Vec<String> = pixels.iter().map(|pixel| (*pixel).to_owned()).collect();
+    capi_relay::sources::create_source(pool, "test", &pixels).await.unwrap();
+    sqlx::query_scalar("SELECT id FROM ingest_sources")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 fn purchase(event_id: Option<&str>, email: &str) -> adloop_capi_events::event::ValidatedEvent {
     let mut event = json!({
         "event_name": "Purchase",
@@ -39,13 +49,7 @@ fn purchase(event_id: Option<&str>, email: &str) -> adloop_capi_events::event::V
 #[tokio::test]
 async fn each_event_is_stored_once_and_only_its_hashes() {
     let pool = relay_database().await;
-    capi_relay::sources::create_source(&pool, "test", &["100000000000001".into(), "100000000000002".into()])
-        .await
-        .unwrap();
-    let source: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let source = source_for(&pool, &["100000000000001", "100000000000002"]).await;
     let first = store_events(
         &pool,
         "100000000000001",
@@ -110,13 +114,7 @@ async fn a_test_copy_never_stands_for_the_production_event_and_never_teaches_the
     use capi_relay::store::{EventRow, credit_requests, insert_rows_with_outbox};
 
     let pool = relay_database().await;
-    capi_relay::sources::create_source(&pool, "test", &["100000000000001".into()])
-        .await
-        .unwrap();
-    let source: i64 = sqlx::query_scalar("SELECT id FROM ingest_sources")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let source = source_for(&pool, &["100000000000001"]).await;
     let mut attributed = purchase(Some("order-7"), "ana@example.com");
     attributed.body.insert(
         "custom_data".into(),

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Tenant;
+use super::request_input::null_as_default;
 use super::request_input::{parse_json_body, parse_query};
 use crate::executor::change::{AdChangeRow, ChangeRequest, NewAdChange, TargetStatus};
 use crate::executor::controls;
@@ -45,21 +46,21 @@ pub struct AdChangeBody {
     pub old_budget: Option<i64>,
     #[serde(default)]
     pub old_status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub reason: String,
     #[serde(default)]
     pub confidence: Option<f64>,
-    #[serde(default = "default_source")]
+    #[serde(default = "default_source", deserialize_with = "source_or_default")]
     pub source: String,
     #[serde(default)]
     pub idempotency_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub priority: i16,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub delay_seconds: f64,
-    #[serde(default = "default_max_attempts")]
+    #[serde(default = "default_max_attempts", deserialize_with = "max_attempts_or_default")]
     pub max_attempts: i32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub needs_approval: bool,
 }
 
@@ -69,6 +70,16 @@ fn default_source() -> String {
 
 fn default_max_attempts() -> i32 {
     10
+}
+
+/// `source`, its default when null (as when absent).
+fn source_or_default<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_else(default_source))
+}
+
+/// `max_attempts`, its default when null (as when absent).
+fn max_attempts_or_default<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    Ok(Option::<i32>::deserialize(deserializer)?.unwrap_or_else(default_max_attempts))
 }
 
 /// One change, or many under `changes`.
@@ -543,7 +554,7 @@ pub(super) fn is_ad_account_id(candidate: &str) -> bool {
 pub struct PauseBody {
     #[serde(default)]
     pub ad_account_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub reason: String,
 }
 

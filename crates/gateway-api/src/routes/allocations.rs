@@ -16,6 +16,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::request_input::null_as_default;
 use super::request_input::parse_json_body;
 use crate::ml_client::ml_service_call_failed;
 
@@ -27,11 +28,11 @@ pub struct AllocationBody {
     #[serde(default)]
     pub constraints: Option<ConstraintsBody>,
     /// 0 (the default) lets ml-service pick its stable default seed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub seed: u64,
     /// Accounts whose conversions report on their own schedule, by account id (the allocator's own type:
     /// `components` of `share`, `min_hours`, `max_hours`, unknown fields refused).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub reporting_delays: BTreeMap<String, ReportingDelay>,
     pub ads: Vec<AdBody>,
 }
@@ -39,42 +40,42 @@ pub struct AllocationBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConstraintsBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub per_ad_floor: i64,
     /// 0 means no cap.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub per_ad_cap: i64,
     /// 0 means the default, 0.5 (±50% per step).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub max_change_fraction: f64,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub account_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub campaign_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub ad_set_id: String,
     pub ad_id: String,
     pub impressions: i64,
     pub clicks: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub conversions: i64,
     pub spend: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub conversion_value: i64,
     pub age_hours: f64,
     pub current_daily_budget: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: AdStatusBody,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub creative_features: BTreeMap<String, f64>,
     #[serde(default)]
     pub creative_dna_score: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub priors: Vec<PriorBody>,
     #[serde(default)]
     pub recent: Option<RecentBody>,
@@ -96,12 +97,12 @@ pub struct PriorBody {
     pub source: String,
     pub expected_ctr: f64,
     pub ctr_strength_impressions: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub expected_conversions_per_click: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub conversion_strength_conversions: f64,
     /// The rates are lifts over the ad's account average (1.2 = 20% above).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub rates_are_lifts: bool,
 }
 
@@ -112,9 +113,9 @@ pub struct RecentBody {
     pub impressions: i64,
     pub clicks: i64,
     pub spend: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub conversions: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub conversion_value: i64,
 }
 

@@ -21,6 +21,7 @@ use super::AppState;
 use super::allocations::{
     AdBody, AdStatusBody, AllocationBody, ConstraintsBody, allocation_answer, allocation_request,
 };
+use super::request_input::null_as_default;
 use super::request_input::parse_json_body;
 use crate::ml_client::ml_service_call_failed;
 
@@ -31,7 +32,7 @@ const VALUE_PER_ASSUMED_CONVERSION: f64 = 100.0;
 pub struct SelectBody {
     pub ad_states: Vec<OriginalAdState>,
     pub total_budget: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub creative_dna_scores: HashMap<String, f64>,
     #[serde(default)]
     pub currency: Option<String>,
@@ -45,7 +46,7 @@ pub struct OriginalAdState {
     pub spend: f64,
     /// CRM pipeline value (major units). The original's `cash_revenue` is accepted and, as in the original,
     /// not used.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub pipeline_value: f64,
     pub age_hours: f64,
     #[serde(default)]

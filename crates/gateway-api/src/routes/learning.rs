@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
+use super::request_input::null_as_default;
 use super::request_input::parse_json_body;
 use crate::ml_client::ml_service_call_failed;
 
@@ -30,15 +31,15 @@ pub struct LearningEventBody {
     /// Makes a retry safe (the same id is applied once); one is generated when absent.
     #[serde(default)]
     pub event_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub ad_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub account_id: String,
     /// impression, click, conversion, or delivery (counts only; the default).
     #[serde(default)]
     pub event_type: Option<String>,
     /// Booleans, numbers, or strings (a category: `"hook_type": "question"`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub features: BTreeMap<String, Value>,
     /// An observed click-through rate; alone it counts as one impression with that rate.
     #[serde(default)]
@@ -63,7 +64,7 @@ pub struct LearningEventBody {
     pub event_time: Option<i64>,
     /// The caller's own embedding of the creative (ml-service's `cross_learner.embedding_dimensions` values),
     /// pooled by the cross-learner so `POST /v1/patterns/similar` can search by it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub embedding: Vec<f32>,
 }
 

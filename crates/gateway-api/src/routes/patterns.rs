@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::learning::creative_features;
+use super::request_input::null_as_default;
 use super::request_input::parse_json_body;
 use crate::ml_client::ml_service_call_failed;
 
@@ -26,10 +27,10 @@ use crate::ml_client::ml_service_call_failed;
 pub struct SimilarPatternsBody {
     /// The asking ad account: its own patterns are left out, and it must share to receive.
     pub account_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub features: BTreeMap<String, Value>,
     /// Instead of `features`: the caller's own embedding of the creative.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub embedding: Vec<f32>,
     /// 1 to 100; 5 when absent.
     #[serde(default)]

@@ -7,11 +7,18 @@ use std::fmt::Display;
 
 use adloop_service_kit::error::ServiceError;
 use axum::body::Bytes;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer};
 
 const NUL_RULE: &str = "must not contain a NUL character";
 
 pub fn parse_json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ServiceError> {
+    // Every body is an object: serde would also read a struct from an array by position (`[null, null]` was
+    // an empty pause request that paused the tenant).
+    let first_byte = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first_byte.is_some_and(|byte| *byte != b'{') {
+        return Err(ServiceError::invalid_field("body", "must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let parsed: T = match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(parsed) => parsed,
@@ -28,6 +35,17 @@ pub fn parse_json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ServiceEr
         }
     }
     Ok(parsed)
+}
+
+/// A field with a default that reads `null` as absent, as every optional field does: clients that write
+/// every field of their own type (Jackson's default, Go structs without `omitempty`) send nulls for what
+/// they leave unset. For `#[serde(default, deserialize_with = "null_as_default")]`.
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// The body again with every whole number written as a float (`426084.0`, as JSON Schema counts it an integer
@@ -136,6 +154,8 @@ fn invalid_input<E: Display>(error: serde_path_to_error::Error<E>, whole: &str) 
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[derive(Debug, serde::Deserialize)]
@@ -156,6 +176,46 @@ mod tests {
         #[serde(default)]
         limits: Vec<u32>,
         share: f64,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Defaults {
+        #[serde(default, deserialize_with = "null_as_default")]
+        reason: String,
+        #[serde(default, deserialize_with = "null_as_default")]
+        features: BTreeMap<String, f64>,
+        #[serde(default, deserialize_with = "null_as_default")]
+        needs_approval: bool,
+    }
+
+    #[test]
+    fn a_body_is_an_object_never_an_array_read_by_position() {
+        for text in ["[null, null, null]", "[]", "  [\"r\"]", "42", "\"text\""] {
+            let error = parse_json_body::<Defaults>(&Bytes::from(text.to_owned())).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some("body"), "{text}");
+        }
+        assert!(parse_json_body::<Defaults>(&Bytes::from_static(b" {}")).is_ok());
+    }
+
+    #[test]
+    fn a_null_is_an_absent_field_where_the_field_has_a_default() {
+        let body = Bytes::from_static(br#"{"reason": null, "features": null, "needs_approval": null}"#);
+        let parsed = parse_json_body::<Defaults>(&body).unwrap();
+        assert_eq!(
+            (parsed.reason.as_str(), parsed.features.len(), parsed.needs_approval),
+            ("", 0, false)
+        );
+        let given = Bytes::from_static(br#"{"reason": "r", "features": {"a": 1}, "needs_approval": true}"#);
+        let parsed = parse_json_body::<Defaults>(&given).unwrap();
+        assert_eq!(
+            (parsed.reason.as_str(), parsed.features.len(), parsed.needs_approval),
+            ("r", 1, true)
+        );
+        let wrong = Bytes::from_static(br#"{"needs_approval": "yes"}"#);
+        assert_eq!(
+            parse_json_body::<Defaults>(&wrong).unwrap_err().field.as_deref(),
+            Some("needs_approval")
+        );
     }
 
     #[test]

@@ -72,6 +72,11 @@ fn default_max_attempts() -> i32 {
     10
 }
 
+/// An idempotency key, from the body or the `Idempotency-Key` header: 1 to 200 characters, not only spaces.
+fn is_usable_idempotency_key(key: &str) -> bool {
+    !key.trim().is_empty() && key.chars().count() <= 200
+}
+
 /// `source`, its default when null (as when absent).
 fn source_or_default<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_else(default_source))
@@ -232,7 +237,7 @@ fn new_change(
         .idempotency_key
         .clone()
         .or(key_from_header)
-        .filter(|key| !key.trim().is_empty() && key.chars().count() <= 200)
+        .filter(|key| is_usable_idempotency_key(key))
         .ok_or_else(|| {
             invalid(
                 field("idempotency_key"),
@@ -278,7 +283,7 @@ pub async fn post_ad_changes(
     // A header that is there but unusable is refused, not ignored (the body's key may be the one meant).
     let header_key = match headers.get("idempotency-key").map(|value| value.to_str()) {
         None => None,
-        Some(Ok(key)) if !key.trim().is_empty() && key.chars().count() <= 200 => Some(key.to_owned()),
+        Some(Ok(key)) if is_usable_idempotency_key(key) => Some(key.to_owned()),
         Some(_) => {
             return Err(invalid(
                 "Idempotency-Key".into(),

@@ -70,25 +70,15 @@ pub(super) fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
             }
             whole
         }
-        // Every item is rewritten (no short circuit): the answer is whether any was.
-        serde_json::Value::Array(items) => {
-            items
-                .iter_mut()
-                .map(whole_floats_to_integers)
-                .filter(|rewritten| *rewritten)
-                .count()
-                > 0
-        }
-        serde_json::Value::Object(fields) => {
-            fields
-                .values_mut()
-                .map(whole_floats_to_integers)
-                .filter(|rewritten| *rewritten)
-                .count()
-                > 0
-        }
+        serde_json::Value::Array(items) => rewrite_each(items.iter_mut()),
+        serde_json::Value::Object(fields) => rewrite_each(fields.values_mut()),
         _ => false,
     }
+}
+
+/// [`whole_floats_to_integers`] on every value (no short circuit); whether any was rewritten.
+fn rewrite_each<'a>(values: impl Iterator<Item = &'a mut serde_json::Value>) -> bool {
+    values.fold(false, |any, value| whole_floats_to_integers(value) | any)
 }
 
 /// The path (`ads[2].ad_id`) of the first key or string in `value` that holds a NUL character.

@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Tenant;
-use super::request_input::null_as_default;
-use super::request_input::{parse_json_body, parse_query};
+use super::request_input::{null_as_default, objects, parse_json_body, parse_query};
 use crate::executor::change::{AdChangeRow, ChangeRequest, NewAdChange, TargetStatus};
 use crate::executor::controls;
 use crate::executor::queue::{self, QueueError, TransitionError};
@@ -97,6 +96,7 @@ pub enum EnqueueBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChangeList {
+    #[serde(deserialize_with = "objects")]
     changes: Vec<AdChangeBody>,
 }
 

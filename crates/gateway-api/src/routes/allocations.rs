@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use adloop_allocator::{
-    AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, Prior, RecentWindow, ReportingDelay,
+    AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, DelayComponent, Prior, RecentWindow,
+    ReportingDelay,
 };
 use adloop_money::{Currency, MinorUnits};
 use adloop_proto::ml::v1 as proto;
@@ -16,8 +17,9 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::request_input::null_as_default;
-use super::request_input::parse_json_body;
+use super::request_input::{
+    null_as_default, objects, objects_by_key, objects_or_null_as_empty, optional_object, parse_json_body,
+};
 use crate::ml_client::ml_service_call_failed;
 
 #[derive(Debug, Deserialize)]
@@ -25,16 +27,25 @@ use crate::ml_client::ml_service_call_failed;
 pub struct AllocationBody {
     pub currency: String,
     pub total_daily_budget: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub constraints: Option<ConstraintsBody>,
     /// 0 (the default) lets ml-service pick its stable default seed.
     #[serde(default, deserialize_with = "null_as_default")]
     pub seed: u64,
     /// Accounts whose conversions report on their own schedule, by account id (the allocator's own type:
     /// `components` of `share`, `min_hours`, `max_hours`, unknown fields refused).
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub reporting_delays: BTreeMap<String, ReportingDelay>,
+    #[serde(default, deserialize_with = "objects_by_key")]
+    pub reporting_delays: BTreeMap<String, ReportingDelayBody>,
+    #[serde(deserialize_with = "objects")]
     pub ads: Vec<AdBody>,
+}
+
+/// The allocator's `ReportingDelay`, its components read from objects only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportingDelayBody {
+    #[serde(deserialize_with = "objects")]
+    pub components: Vec<DelayComponent>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,9 +86,9 @@ pub struct AdBody {
     pub creative_features: BTreeMap<String, f64>,
     #[serde(default)]
     pub creative_dna_score: Option<f64>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "objects_or_null_as_empty")]
     pub priors: Vec<PriorBody>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub recent: Option<RecentBody>,
     #[serde(default)]
     pub frequency: Option<f64>,
@@ -146,7 +157,14 @@ pub fn allocation_request(body: &AllocationBody) -> Result<AllocationRequest, Se
             max_change_fraction: constraints.map_or(0.0, |constraints| constraints.max_change_fraction),
         },
         seed: body.seed,
-        reporting_delays: body.reporting_delays.clone(),
+        reporting_delays: body
+            .reporting_delays
+            .iter()
+            .map(|(account_id, delay)| {
+                let components = delay.components.clone();
+                (account_id.clone(), ReportingDelay { components })
+            })
+            .collect(),
     })
 }
 

@@ -21,8 +21,7 @@ use super::AppState;
 use super::allocations::{
     AdBody, AdStatusBody, AllocationBody, ConstraintsBody, allocation_answer, allocation_request,
 };
-use super::request_input::null_as_default;
-use super::request_input::parse_json_body;
+use super::request_input::{null_as_default, objects, parse_json_body};
 use crate::ml_client::ml_service_call_failed;
 
 /// Value (major units) that counts as one conversion when the caller gives no conversion count.
@@ -30,6 +29,7 @@ const VALUE_PER_ASSUMED_CONVERSION: f64 = 100.0;
 
 #[derive(Debug, Deserialize)]
 pub struct SelectBody {
+    #[serde(deserialize_with = "objects")]
     pub ad_states: Vec<OriginalAdState>,
     pub total_budget: f64,
     #[serde(default, deserialize_with = "null_as_default")]

@@ -3,12 +3,15 @@
 //! string`; the framework's own extractor answers those in plain text, naming no field). Text holding a NUL
 //! character is refused here too: Postgres cannot store one, and it is never meaningful input.
 
-use std::fmt::Display;
+use std::collections::BTreeMap;
+use std::fmt::{self, Display};
+use std::marker::PhantomData;
 
 use adloop_service_kit::error::ServiceError;
 use axum::body::Bytes;
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 
 const NUL_RULE: &str = "must not contain a NUL character";
 
@@ -46,6 +49,73 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A nested struct read from a JSON object only. serde also reads a struct from an array by position
+/// (`"constraints": [0, 0, 0.5]` as floor, cap and change limit), which no client means and which would
+/// take a reordered or shortened list for something else. The body itself is held to an object by
+/// [`parse_json_body`], its nested structs by these field helpers (`optional_object`, `objects`,
+/// `objects_or_null_as_empty`, `objects_by_key`). A null reads as absent where the field has a default, as
+/// everywhere.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectVisitor(PhantomData)).map(Object)
+    }
+}
+
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
+}
+
+/// For an optional nested struct: `#[serde(default, deserialize_with = "optional_object")]`.
+pub fn optional_object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Object<T>>::deserialize(deserializer)?.map(|Object(value)| value))
+}
+
+/// For a required list of nested structs.
+pub fn objects<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let listed = Vec::<Object<T>>::deserialize(deserializer)?;
+    Ok(listed.into_iter().map(|Object(value)| value).collect())
+}
+
+/// For a list of nested structs with a default (null: empty).
+pub fn objects_or_null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let listed = Option::<Vec<Object<T>>>::deserialize(deserializer)?.unwrap_or_default();
+    Ok(listed.into_iter().map(|Object(value)| value).collect())
+}
+
+/// For nested structs by key, with a default (null: empty).
+pub fn objects_by_key<'de, D, T>(deserializer: D) -> Result<BTreeMap<String, T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let keyed = Option::<BTreeMap<String, Object<T>>>::deserialize(deserializer)?.unwrap_or_default();
+    Ok(keyed.into_iter().map(|(key, Object(value))| (key, value)).collect())
 }
 
 /// The body again with every whole number written as a float (`426084.0`, as JSON Schema counts it an integer
@@ -176,6 +246,62 @@ mod tests {
         features: BTreeMap<String, f64>,
         #[serde(default, deserialize_with = "null_as_default")]
         needs_approval: bool,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Limits {
+        floor: i64,
+        #[serde(default)]
+        share: f64,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Nested {
+        #[serde(default, deserialize_with = "optional_object")]
+        limits: Option<Limits>,
+        #[serde(default, deserialize_with = "objects_or_null_as_empty")]
+        listed: Vec<Limits>,
+        #[serde(default, deserialize_with = "objects")]
+        required: Vec<Limits>,
+        #[serde(default, deserialize_with = "objects_by_key")]
+        keyed: BTreeMap<String, Limits>,
+    }
+
+    #[test]
+    fn a_nested_struct_is_read_from_an_object_never_from_an_array_by_position() {
+        let fine = Bytes::from_static(
+            br#"{"limits": {"floor": 1.0, "share": 0.5}, "listed": [{"floor": 2}], "keyed": {"a": {"floor": 3}}, "required": [{"floor": 4}]}"#,
+        );
+        let parsed = parse_json_body::<Nested>(&fine).unwrap();
+        assert_eq!(
+            (
+                parsed.limits.map(|limits| (limits.floor, limits.share)),
+                parsed.listed[0].floor,
+                parsed.keyed["a"].floor,
+                parsed.required[0].floor
+            ),
+            (Some((1, 0.5)), 2, 3, 4)
+        );
+        let nulls = parse_json_body::<Nested>(&Bytes::from_static(
+            br#"{"limits": null, "listed": null, "keyed": null}"#,
+        ))
+        .unwrap();
+        assert!(nulls.limits.is_none() && nulls.listed.is_empty() && nulls.keyed.is_empty());
+        for (text, field) in [
+            (r#"{"limits": [1, 0.5]}"#, "limits"),
+            (r#"{"listed": [{"floor": 1}, [2]]}"#, "listed[1]"),
+            (r#"{"keyed": {"a": [3]}}"#, "keyed.a"),
+            (r#"{"listed": [{"floor": 1, "extra": 2}]}"#, "listed[0].extra"),
+            (r#"{"limits": {"floor": "one"}}"#, "limits.floor"),
+            (r#"{"required": null}"#, "required"),
+            (r#"{"required": [[1]]}"#, "required[0]"),
+        ] {
+            let error = parse_json_body::<Nested>(&Bytes::from(text.to_owned())).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some(field), "{text}: {error:?}");
+        }
+        let error = parse_json_body::<Nested>(&Bytes::from_static(br#"{"limits": [1]}"#)).unwrap_err();
+        assert!(error.message.contains("expected a JSON object"), "{}", error.message);
     }
 
     #[test]

@@ -269,6 +269,19 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
     });
     let response = post_allocation(&stack, &unknown_field).await;
     assert_eq!(response.status(), 400, "an unknown field in a schedule is refused");
+
+    // A nested object written as an array is refused by its field, not read by position (floor, cap and
+    // change limit; an ad's fields in declaration order).
+    let mut positional_constraints = body.clone();
+    positional_constraints["constraints"] = json!([0, 0, 0.5]);
+    let mut positional_ad = body.clone();
+    positional_ad["ads"][1] = json!(["", "", "", "loser", 100000, 1000, 20, 100000, 100000, 240, 10000]);
+    for (request_body, field) in [(&positional_constraints, "constraints"), (&positional_ad, "ads[1]")] {
+        let response = post_allocation(&stack, request_body).await;
+        assert_eq!(response.status(), 400, "{field}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
 }
 
 #[tokio::test]

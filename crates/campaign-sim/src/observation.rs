@@ -78,6 +78,9 @@ pub struct AdObservation {
     /// The same counters over the last 72 hours: delivery in that window, and the conversions of that
     /// delivery reported so far (credited to the click's time, as Meta's insights credit them).
     pub last_72_hours: WindowStats,
+    /// The same over the last 7 days (168 hours), credited the same way.
+    #[serde(default)]
+    pub last_7_days: WindowStats,
     /// The last [`DAILY_INSIGHTS_DAYS`] days since launch, oldest first: how each day's conversions mature
     /// from one observation to the next is how a policy can learn the account's reporting delays.
     #[serde(default)]

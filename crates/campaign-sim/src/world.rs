@@ -17,6 +17,7 @@ use crate::scenario::{AuctionSettings, DeliverySettings, Scenario};
 use crate::truth::{AdTruth, resolve_truths};
 
 const RECENT_WINDOW_HOURS: u32 = 72;
+const WEEK_WINDOW_HOURS: u32 = 168;
 const SECONDS_PER_HOUR: u64 = 3600;
 
 #[derive(Debug, Clone, Copy)]
@@ -617,6 +618,7 @@ impl World {
                     conversions: 0,
                     conversion_value: MinorUnits::ZERO,
                     last_72_hours: WindowStats::default(),
+                    last_7_days: WindowStats::default(),
                     daily: Vec::new(),
                     frequency: 1.0,
                     features: truth.features.clone(),
@@ -674,9 +676,10 @@ impl World {
     fn refresh_observation(&mut self) {
         let now_second = u64::from(self.hour) * SECONDS_PER_HOUR;
         let window_steps = (RECENT_WINDOW_HOURS / self.decision_interval_hours).max(1) as usize;
+        let week_steps = (WEEK_WINDOW_HOURS / self.decision_interval_hours).max(1) as usize;
         for (position, &truth_index) in self.observed_truth_indices.iter().enumerate() {
             let ad = &mut self.ads[truth_index];
-            while ad.recent_steps.len() > window_steps {
+            while ad.recent_steps.len() > week_steps.max(window_steps) {
                 ad.recent_steps.pop_front();
             }
             let mut arrived_conversions = 0_u64;
@@ -705,8 +708,16 @@ impl World {
             ad.reported_conversions += arrived_conversions;
             ad.reported_value += MinorUnits(arrived_value);
             let mut last_72_hours = WindowStats::default();
-            for (_, step) in &ad.recent_steps {
-                last_72_hours.add(step);
+            let mut last_7_days = WindowStats::default();
+            let steps_kept = ad.recent_steps.len();
+            for (position, (_, step)) in ad.recent_steps.iter().enumerate() {
+                let steps_before_now = steps_kept - position;
+                if steps_before_now <= window_steps {
+                    last_72_hours.add(step);
+                }
+                if steps_before_now <= week_steps {
+                    last_7_days.add(step);
+                }
             }
 
             let truth = &self.truths[truth_index];
@@ -720,6 +731,7 @@ impl World {
             observed.conversions = ad.reported_conversions;
             observed.conversion_value = ad.reported_value;
             observed.last_72_hours = last_72_hours;
+            observed.last_7_days = last_7_days;
             observed.daily = recent_daily_insights(&ad.daily_stats, truth.launch_hour / 24, self.hour / 24);
             observed.frequency = truth.frequency(ad.impressions as f64);
         }

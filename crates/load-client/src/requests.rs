@@ -47,6 +47,12 @@ pub fn polled_observation(before: &Observation, after: &Observation, fraction: f
             .min(ad.last_72_hours.impressions)
             .min(ad.clicks);
         ad.last_72_hours.spend = ad.last_72_hours.spend.min(ad.spend);
+        ad.last_7_days.impressions =
+            between(ad.last_7_days.impressions, next.last_7_days.impressions).min(ad.impressions);
+        ad.last_7_days.clicks = between(ad.last_7_days.clicks, next.last_7_days.clicks)
+            .min(ad.last_7_days.impressions)
+            .min(ad.clicks);
+        ad.last_7_days.spend = ad.last_7_days.spend.min(ad.spend);
         ad.age_hours += fraction;
     }
     polled

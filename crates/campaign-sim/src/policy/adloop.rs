@@ -20,8 +20,30 @@ use adloop_money::MinorUnits;
 use super::{AccountDelayEstimates, AdBelief, HiddenTruths, Policy, PolicyError};
 use crate::observation::{AdStatus, Observation};
 
-/// Hours covered by the observation's recent window.
+/// Hours covered by the observation's recent windows: a young ad's trend is read on the last 72 hours, an
+/// ad with more than a week of history on the last week (as the gateway's autopilot reads them, its
+/// `recent_window_days` and `settled_window_days`).
 const RECENT_WINDOW_HOURS: f64 = 72.0;
+const SETTLED_WINDOW_HOURS: f64 = 168.0;
+
+/// The window an ad's recent delivery is read on: the last week once the ad has more than a week of history
+/// (a weekly rhythm then averages out inside the window instead of reading as a change), the last 72 hours
+/// before.
+fn recent_window(ad: &crate::observation::AdObservation) -> RecentWindow {
+    let (hours, window) = if ad.age_hours > SETTLED_WINDOW_HOURS {
+        (SETTLED_WINDOW_HOURS, &ad.last_7_days)
+    } else {
+        (RECENT_WINDOW_HOURS, &ad.last_72_hours)
+    };
+    RecentWindow {
+        hours,
+        impressions: window.impressions,
+        clicks: window.clicks,
+        spend: window.spend,
+        conversions: window.conversions,
+        conversion_value: window.conversion_value,
+    }
+}
 
 pub struct Adloop {
     name: &'static str,
@@ -271,14 +293,7 @@ pub fn allocation_request(observation: &Observation, seed: u64, max_change_fract
             creative_features: ad.features.clone(),
             creative_dna_score: None,
             priors: Vec::new(),
-            recent: Some(RecentWindow {
-                hours: RECENT_WINDOW_HOURS,
-                impressions: ad.last_72_hours.impressions,
-                clicks: ad.last_72_hours.clicks,
-                spend: ad.last_72_hours.spend,
-                conversions: ad.last_72_hours.conversions,
-                conversion_value: ad.last_72_hours.conversion_value,
-            }),
+            recent: Some(recent_window(ad)),
             frequency: Some(ad.frequency),
         })
         .collect();
@@ -362,5 +377,32 @@ impl Policy for Adloop {
 
     fn last_beliefs(&self) -> Option<&[AdBelief]> {
         self.last_beliefs.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::WindowStats;
+    use crate::policy::observed_ad_for_tests;
+
+    #[test]
+    fn an_ad_with_more_than_a_week_of_history_is_read_on_the_last_week_a_younger_one_on_72_hours() {
+        let window = |impressions| WindowStats {
+            impressions,
+            ..WindowStats::default()
+        };
+        let ad = |age_hours| crate::observation::AdObservation {
+            age_hours,
+            last_72_hours: window(3_000),
+            last_7_days: window(7_000),
+            ..observed_ad_for_tests("ad", 10_000)
+        };
+        let settled = recent_window(&ad(240.0));
+        assert_eq!((settled.hours, settled.impressions), (168.0, 7_000));
+        for young_age in [100.0, 168.0] {
+            let young = recent_window(&ad(young_age));
+            assert_eq!((young.hours, young.impressions), (72.0, 3_000), "at {young_age} h");
+        }
     }
 }

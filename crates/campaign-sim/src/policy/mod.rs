@@ -216,6 +216,7 @@ pub(crate) fn observed_ad_for_tests(ad_id: &str, current_daily_budget: i64) -> c
         conversions: 0,
         conversion_value: MinorUnits::ZERO,
         last_72_hours: WindowStats::default(),
+        last_7_days: WindowStats::default(),
         daily: Vec::new(),
         frequency: 0.0,
         features: Default::default(),

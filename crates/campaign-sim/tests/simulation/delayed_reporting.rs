@@ -66,10 +66,11 @@ fn reported_conversions_never_exceed_those_that_happened() {
 }
 
 #[test]
-fn the_trailing_window_credits_conversions_to_their_clicks_not_to_the_report() {
+fn the_trailing_windows_credit_conversions_to_their_clicks_not_to_the_report() {
     // Every conversion is reported 100–110 h after its click: longer than the 72-hour window, so the window
     // (the clicks of the last 72 hours and their conversions reported so far) never holds one, although the
-    // lifetime counters fill up. Credited by report time, the window would hold the late arrivals.
+    // lifetime counters fill up. Credited by report time, the window would hold the late arrivals. The 7-day
+    // window holds the conversions of its clicks older than 110 hours.
     let scenario_text = LATE_REPORTING_SCENARIO.replace(
         "min_hours = 48.0, max_hours = 72.0",
         "min_hours = 100.0, max_hours = 110.0",
@@ -82,9 +83,13 @@ fn the_trailing_window_credits_conversions_to_their_clicks_not_to_the_report() {
         assert_eq!(ad.last_72_hours.conversions, 0, "at hour {}", world.hour());
         assert!(ad.last_72_hours.clicks > 0);
     }
+    let ad = &world.observation().ads[0];
+    assert!(ad.conversions > 100, "lifetime conversions are reported");
+    let (week, three_days) = (&ad.last_7_days, &ad.last_72_hours);
+    assert!(week.conversions > 0 && week.conversions < ad.conversions, "{week:?}");
     assert!(
-        world.observation().ads[0].conversions > 100,
-        "lifetime conversions are reported"
+        week.impressions > 2 * three_days.impressions && week.impressions < ad.impressions,
+        "seven days of delivery out of ten: {week:?} {three_days:?}"
     );
 }
 

@@ -24,6 +24,7 @@ fn ad(name: &str, impressions: u64, clicks: u64, spend_cents: i64, value_cents: 
         conversions: 1,
         conversion_value: MinorUnits(value_cents),
         last_72_hours: WindowStats::default(),
+        last_7_days: WindowStats::default(),
         daily: Vec::new(),
         frequency: 1.0,
         features: BTreeMap::new(),

@@ -116,8 +116,9 @@ pub struct AllocatorConfig {
     /// A young ad's floor as a fraction of an even share of the total.
     pub young_ad_floor_of_even_share: f64,
     /// How far ahead the fatigue trend is projected (hours), against the recent window it is measured on.
-    /// A full window ahead (72 h) tracked fatiguing ads best in `adloop-sim` (the trend is measured between
-    /// the middles of the older and recent windows, so it lags).
+    /// 72 h ahead (a full recent window of a young ad) tracked fatiguing ads best in `adloop-sim` (the trend
+    /// is measured between the middles of the older and recent windows, so it lags); it was chosen when every
+    /// ad was read on 72 hours and kept when ads older than a week came to be read on their last week.
     pub fatigue_projection_hours: f64,
     /// Impressions needed in both the recent and the older window before a CTR trend counts as fatigue.
     pub fatigue_min_impressions: f64,

@@ -58,6 +58,17 @@ pub struct ObservedAd {
     pub creative_features: BTreeMap<String, f64>,
     pub lifetime: Delivery,
     pub recent: Delivery,
+    /// Its delivery over the settled window, when the cycle reads one (`autopilot.settled_window_days`).
+    pub settled: Option<Delivery>,
+}
+
+/// The insights windows a cycle reads besides the lifetime, as Meta's date presets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryWindows {
+    /// The recent window (`last_3d`).
+    pub recent_date_preset: String,
+    /// The longer window an ad with enough history is read on instead (`last_7d`), if any.
+    pub settled_date_preset: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -265,11 +276,11 @@ async fn daily_conversions(
     Ok(rows.iter().filter_map(parse_daily_conversions).collect())
 }
 
-/// The account as a cycle needs it. `recent_date_preset` is Meta's `last_Nd` preset of the recent window.
+/// The account as a cycle needs it, each ad's delivery read over its lifetime and over `windows`.
 pub async fn read_account(
     graph: &GraphClient,
     account_id: &str,
-    recent_date_preset: &str,
+    windows: &DeliveryWindows,
     max_ads: usize,
 ) -> Result<AccountSnapshot, AccountReadError> {
     let account = graph
@@ -321,7 +332,11 @@ pub async fn read_account(
         })
         .collect();
     let lifetime = delivery_by_ad(graph, account_id, "maximum", currency, max_ads).await?;
-    let recent = delivery_by_ad(graph, account_id, recent_date_preset, currency, max_ads).await?;
+    let recent = delivery_by_ad(graph, account_id, &windows.recent_date_preset, currency, max_ads).await?;
+    let settled = match &windows.settled_date_preset {
+        Some(preset) => Some(delivery_by_ad(graph, account_id, preset, currency, max_ads).await?),
+        None => None,
+    };
     let daily_conversions = daily_conversions(graph, account_id).await?;
     let ads = ad_rows
         .iter()
@@ -335,6 +350,9 @@ pub async fn read_account(
                 ad_set_daily_budget: budgets.get(ad_set_id.as_str()).copied(),
                 lifetime: lifetime.get(&ad_id).copied().unwrap_or_default(),
                 recent: recent.get(&ad_id).copied().unwrap_or_default(),
+                settled: settled
+                    .as_ref()
+                    .map(|settled| settled.get(&ad_id).copied().unwrap_or_default()),
                 ad_set_id,
                 ad_id,
             })

@@ -10,7 +10,7 @@ use adloop_proto::ml::v1 as proto;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::account_reader::{AccountReadError, read_account};
+use super::account_reader::{AccountReadError, DeliveryWindows, read_account};
 use super::account_settings::{self, AutopilotMode};
 use super::cycle_memory::{self, CycleMemory};
 use super::learning_feed;
@@ -64,14 +64,14 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         .await?
         .filter(|account| account.enabled)
         .ok_or(CycleError::Disabled)?;
-    let recent_preset = match context.settings.recent_window_days {
-        1 => "yesterday".to_owned(),
-        days => format!("last_{days}d"),
+    let windows = DeliveryWindows {
+        recent_date_preset: context.settings.recent_date_preset(),
+        settled_date_preset: context.settings.settled_date_preset(),
     };
     let snapshot = read_account(
         &context.graph,
         &run.ad_account_id,
-        &recent_preset,
+        &windows,
         context.settings.max_ads_per_account,
     )
     .await?;
@@ -118,6 +118,8 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         total_daily_budget: total,
         max_change_fraction: guardrails.max_change_fraction_per_step,
         recent_window_hours: f64::from(context.settings.recent_window_days) * 24.0,
+        settled_window_hours: (context.settings.settled_window_days > 0)
+            .then(|| f64::from(context.settings.settled_window_days) * 24.0),
         seed: u64::try_from(run.cycle_slot).unwrap_or(1),
     };
     let mut request = plan::allocation_request(&run.ad_account_id, &snapshot, run.clock_unix, terms);

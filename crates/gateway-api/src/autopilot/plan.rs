@@ -55,6 +55,9 @@ pub struct AllocationTerms {
     /// will let through.
     pub max_change_fraction: f64,
     pub recent_window_hours: f64,
+    /// The settled window's length, when the account was read on one: an ad older than it is read on it
+    /// instead of the recent window.
+    pub settled_window_hours: Option<f64>,
     /// The draws' seed: the cycle slot, so a rerun of a cycle draws the same allocation.
     pub seed: u64,
 }
@@ -99,6 +102,20 @@ fn within_lifetime(recent: Delivery, lifetime: Delivery) -> Delivery {
         conversions: recent.conversions.min(lifetime.conversions),
         conversion_value: recent.conversion_value.min(lifetime.conversion_value),
     }
+}
+
+/// The window an ad's trend is read on: the settled window once the ad is older than it, else the recent
+/// window (shortened to the ad's age, so a day-old ad's window is its one day).
+fn trend_window(ad: &ObservedAd, age_hours: f64, terms: &AllocationTerms) -> RecentWindow {
+    if let (Some(hours), Some(settled)) = (terms.settled_window_hours, ad.settled)
+        && age_hours > hours
+    {
+        return recent_window(within_lifetime(settled, ad.lifetime), hours);
+    }
+    recent_window(
+        within_lifetime(ad.recent, ad.lifetime),
+        terms.recent_window_hours.min(age_hours.max(1.0)),
+    )
 }
 
 fn recent_window(recent: Delivery, hours: f64) -> RecentWindow {
@@ -147,10 +164,7 @@ pub fn allocation_request(
                 creative_features: ad.creative_features.clone(),
                 creative_dna_score: None,
                 priors: Vec::new(),
-                recent: Some(recent_window(
-                    within_lifetime(ad.recent, ad.lifetime),
-                    terms.recent_window_hours.min(age_hours.max(1.0)),
-                )),
+                recent: Some(trend_window(ad, age_hours, &terms)),
                 frequency: None,
             }
         })
@@ -322,6 +336,7 @@ mod tests {
                 conversion_value: MinorUnits(20_000),
             },
             recent: Delivery::default(),
+            settled: None,
         }
     }
 
@@ -360,6 +375,7 @@ mod tests {
             total_daily_budget: MinorUnits(5_000),
             max_change_fraction: 0.2,
             recent_window_hours: 72.0,
+            settled_window_hours: None,
             seed: 7,
         };
         let request = allocation_request("act_1", &account, 1_000_000 + 36 * 3600, terms);
@@ -404,6 +420,7 @@ mod tests {
             total_daily_budget: MinorUnits(3_000),
             max_change_fraction: 0.2,
             recent_window_hours: 72.0,
+            settled_window_hours: None,
             seed: 7,
         };
         let request = allocation_request("act_1", &snapshot(vec![young]), 1_000_000 + 36 * 3600, terms);
@@ -419,6 +436,58 @@ mod tests {
             (10_000, 200, MinorUnits(5_000), 4, MinorUnits(20_000))
         );
         adloop_allocator::validate_request(&request).expect("the allocator takes it");
+    }
+
+    #[test]
+    fn an_ad_older_than_the_settled_window_is_read_on_it_a_younger_one_on_the_recent_window() {
+        let week = Delivery {
+            impressions: 7_000,
+            clicks: 140,
+            spend: MinorUnits(3_500),
+            conversions: 3,
+            conversion_value: MinorUnits(15_000),
+        };
+        let three_days = Delivery {
+            impressions: 3_000,
+            clicks: 60,
+            spend: MinorUnits(1_500),
+            conversions: 1,
+            conversion_value: MinorUnits(5_000),
+        };
+        let mut settled_ad = observed("a1", "s1", 3_000);
+        settled_ad.created_unix = Some(1_000_000 - 10 * 86_400);
+        let mut young_ad = observed("a2", "s2", 3_000);
+        young_ad.created_unix = Some(1_000_000 - 5 * 86_400);
+        for ad in [&mut settled_ad, &mut young_ad] {
+            ad.recent = three_days;
+            ad.settled = Some(week);
+        }
+        let mut terms = AllocationTerms {
+            total_daily_budget: MinorUnits(6_000),
+            max_change_fraction: 0.2,
+            recent_window_hours: 72.0,
+            settled_window_hours: Some(168.0),
+            seed: 7,
+        };
+        let account = snapshot(vec![settled_ad, young_ad]);
+        let request = allocation_request("act_1", &account, 1_000_000, terms);
+        let windows: Vec<(f64, u64)> = request
+            .ads
+            .iter()
+            .map(|ad| {
+                let window = ad.recent.unwrap();
+                (window.hours, window.impressions)
+            })
+            .collect();
+        assert_eq!(windows, vec![(168.0, 7_000), (72.0, 3_000)]);
+
+        terms.settled_window_hours = None;
+        let request = allocation_request("act_1", &account, 1_000_000, terms);
+        assert_eq!(
+            request.ads[0].recent.unwrap().hours,
+            72.0,
+            "without a settled window every ad is read on the recent one"
+        );
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub struct AdInput {
     pub creative_dna_score: Option<f64>,
     pub priors: Vec<Prior>,
     pub recent: Option<RecentWindow>,
+    /// A shorter trailing window inside `recent` (the last 72 hours where `recent` is the last week), so a
+    /// change inside it is still seen soon while `recent` averages a weekly rhythm out.
+    #[serde(default)]
+    pub latest: Option<RecentWindow>,
     pub frequency: Option<f64>,
 }
 
@@ -96,6 +100,7 @@ impl AdInput {
             creative_dna_score: None,
             priors: Vec::new(),
             recent: None,
+            latest: None,
             frequency: None,
         }
     }
@@ -227,6 +232,33 @@ pub fn validate_ad(index: usize, ad: &AdInput) -> Result<(), InputError> {
         }
         if !(recent.hours.is_finite() && recent.hours > 0.0) {
             return Err(input_error(field("recent.hours"), "must be positive"));
+        }
+    }
+    if let Some(latest) = &ad.latest {
+        let Some(recent) = &ad.recent else {
+            return Err(input_error(field("latest"), "needs a recent window to lie inside"));
+        };
+        if latest.clicks > latest.impressions {
+            return Err(input_error(field("latest.clicks"), "cannot exceed latest.impressions"));
+        }
+        check_money(field("latest.spend"), latest.spend)?;
+        check_money(field("latest.conversion_value"), latest.conversion_value)?;
+        if !(latest.hours.is_finite() && latest.hours > 0.0 && latest.hours <= recent.hours) {
+            return Err(input_error(
+                field("latest.hours"),
+                "must be positive and at most recent.hours",
+            ));
+        }
+        if latest.impressions > recent.impressions
+            || latest.clicks > recent.clicks
+            || latest.spend > recent.spend
+            || latest.conversions > recent.conversions
+            || latest.conversion_value > recent.conversion_value
+        {
+            return Err(input_error(
+                field("latest"),
+                "the latest window cannot exceed the recent window's counts",
+            ));
         }
     }
     for (name, value) in &ad.creative_features {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::forgetting::{WindowRate, older_evidence_weights};
-use adloop_money::Currency;
+use adloop_money::{Currency, MinorUnits};
 use rand::SeedableRng as _;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::AllocatorConfig;
 use crate::ctr_link::{LinkBelief, estimate_ctr_link, prior_moments, relative_ctr};
 use crate::delay::ReportingDelay;
-use crate::input::AdInput;
+use crate::input::{AdInput, RecentWindow};
 use crate::learned_prior::{PriorScales, blended_prior_means};
 
 /// A posterior mean with its central 95% interval.
@@ -101,51 +101,159 @@ pub(crate) fn effective_evidence(
     config: &AllocatorConfig,
     recent_maturity_factor: f64,
 ) -> EffectiveEvidence {
-    let major = |minor: adloop_money::MinorUnits| minor.to_major(currency);
+    let age_hours = age_in_whole_hours(ad);
     let recent = ad.recent.unwrap_or_default();
     let recent_hours = if ad.recent.is_some() {
-        recent.hours.min(age_in_whole_hours(ad))
+        recent.hours.min(age_hours)
     } else {
         0.0
     };
-    let older_impressions = ad.impressions.saturating_sub(recent.impressions) as f64;
-    let older_clicks = ad.clicks.saturating_sub(recent.clicks) as f64;
-    let older_conversions = ad.conversions.saturating_sub(recent.conversions) as f64;
-    let older_value = (major(ad.conversion_value) - major(recent.conversion_value)).max(0.0);
+    let lifetime = Segment::of_counts(ad.impressions, ad.clicks, ad.conversions, ad.conversion_value, currency);
+    let older = lifetime
+        .minus(Segment::of_window(&recent, currency))
+        .matured(delay.average_reported_share(recent_hours, age_hours.max(recent_hours + 1.0)));
+    let reported_share_within = |from_hours: f64, to_hours: f64| {
+        (delay.average_reported_share(from_hours, to_hours) * recent_maturity_factor).min(1.0)
+    };
+    let whole_recent = Segment::of_window(&recent, currency).matured(reported_share_within(0.0, recent_hours.max(1.0)));
+    let older_weights = change_weights(age_hours, whole_recent, older, config);
+    let Some(latest) = ad
+        .latest
+        .filter(|latest| ad.recent.is_some() && latest.hours < recent_hours)
+    else {
+        return whole_recent
+            .weighted(1.0, 1.0)
+            .plus(older.weighted(older_weights.ctr, older_weights.conversions));
+    };
+    // The recent window split at the latest: the days between are forgotten only as far as both the latest
+    // window's test (against everything before it) and the recent window's say the ad changed.
+    let latest_hours = latest.hours;
+    let latest_part = Segment::of_window(&latest, currency).matured(reported_share_within(0.0, latest_hours.max(1.0)));
+    let middle = Segment::of_window(&recent, currency)
+        .minus(Segment::of_window(&latest, currency))
+        .matured(reported_share_within(latest_hours, recent_hours));
+    let before_latest = middle.together_with(older);
+    let latest_weights = change_weights(age_hours, latest_part, before_latest, config);
+    latest_part
+        .weighted(1.0, 1.0)
+        .plus(middle.weighted(
+            latest_weights.ctr.max(older_weights.ctr),
+            latest_weights.conversions.max(older_weights.conversions),
+        ))
+        .plus(older.weighted(older_weights.ctr, older_weights.conversions))
+}
 
-    let recent_maturity = (delay.average_reported_share(0.0, recent_hours.max(1.0)) * recent_maturity_factor).min(1.0);
-    let older_maturity = delay.average_reported_share(recent_hours, age_in_whole_hours(ad).max(recent_hours + 1.0));
-    let older_weights = older_evidence_weights(
-        age_in_whole_hours(ad),
-        (
-            WindowRate {
-                events: recent.clicks as f64,
-                exposure: recent.impressions as f64,
-            },
-            WindowRate {
-                events: older_clicks,
-                exposure: older_impressions,
-            },
-        ),
-        (
-            WindowRate {
-                events: recent.conversions as f64,
-                exposure: recent.clicks as f64 * recent_maturity,
-            },
-            WindowRate {
-                events: older_conversions,
-                exposure: older_clicks * older_maturity,
-            },
-        ),
+/// How much of `before` still counts next to `after` (the change tests of `forgetting`).
+fn change_weights(
+    age_hours: f64,
+    after: Segment,
+    before: Segment,
+    config: &AllocatorConfig,
+) -> crate::forgetting::OlderEvidenceWeights {
+    older_evidence_weights(
+        age_hours,
+        (after.ctr_counts(), before.ctr_counts()),
+        (after.conversion_counts(), before.conversion_counts()),
         config,
-    );
-    EffectiveEvidence {
-        impressions: recent.impressions as f64 + older_weights.ctr * older_impressions,
-        clicks: recent.clicks as f64 + older_weights.ctr * older_clicks,
-        conversions: recent.conversions as f64 + older_weights.conversions * older_conversions,
-        matured_clicks: recent.clicks as f64 * recent_maturity
-            + older_weights.conversions * older_clicks * older_maturity,
-        value: major(recent.conversion_value) + older_weights.conversions * older_value,
+    )
+}
+
+/// An ad's delivery over a stretch of its life, and the share of that stretch's conversions reported by now.
+#[derive(Debug, Clone, Copy, Default)]
+struct Segment {
+    impressions: f64,
+    clicks: f64,
+    conversions: f64,
+    value: f64,
+    /// Clicks weighted by their reported share.
+    matured_clicks: f64,
+}
+
+impl Segment {
+    fn of_counts(impressions: u64, clicks: u64, conversions: u64, value: MinorUnits, currency: Currency) -> Segment {
+        Segment {
+            impressions: impressions as f64,
+            clicks: clicks as f64,
+            conversions: conversions as f64,
+            value: value.to_major(currency),
+            matured_clicks: 0.0,
+        }
+    }
+
+    fn of_window(window: &RecentWindow, currency: Currency) -> Segment {
+        Segment::of_counts(
+            window.impressions,
+            window.clicks,
+            window.conversions,
+            window.conversion_value,
+            currency,
+        )
+    }
+
+    /// What is left of `self` without `part` (never below zero).
+    fn minus(self, part: Segment) -> Segment {
+        Segment {
+            impressions: (self.impressions - part.impressions).max(0.0),
+            clicks: (self.clicks - part.clicks).max(0.0),
+            conversions: (self.conversions - part.conversions).max(0.0),
+            value: (self.value - part.value).max(0.0),
+            matured_clicks: 0.0,
+        }
+    }
+
+    fn matured(self, reported_share: f64) -> Segment {
+        Segment {
+            matured_clicks: self.clicks * reported_share,
+            ..self
+        }
+    }
+
+    /// Two stretches as one, each keeping its own maturity.
+    fn together_with(self, other: Segment) -> Segment {
+        Segment {
+            impressions: self.impressions + other.impressions,
+            clicks: self.clicks + other.clicks,
+            conversions: self.conversions + other.conversions,
+            value: self.value + other.value,
+            matured_clicks: self.matured_clicks + other.matured_clicks,
+        }
+    }
+
+    fn ctr_counts(self) -> WindowRate {
+        WindowRate {
+            events: self.clicks,
+            exposure: self.impressions,
+        }
+    }
+
+    fn conversion_counts(self) -> WindowRate {
+        WindowRate {
+            events: self.conversions,
+            exposure: self.matured_clicks,
+        }
+    }
+
+    /// Its evidence with its clicks and impressions at `ctr_weight`, its conversions at `conversion_weight`.
+    fn weighted(self, ctr_weight: f64, conversion_weight: f64) -> EffectiveEvidence {
+        EffectiveEvidence {
+            impressions: ctr_weight * self.impressions,
+            clicks: ctr_weight * self.clicks,
+            conversions: conversion_weight * self.conversions,
+            matured_clicks: conversion_weight * self.matured_clicks,
+            value: conversion_weight * self.value,
+        }
+    }
+}
+
+impl EffectiveEvidence {
+    fn plus(self, other: EffectiveEvidence) -> EffectiveEvidence {
+        EffectiveEvidence {
+            impressions: self.impressions + other.impressions,
+            clicks: self.clicks + other.clicks,
+            conversions: self.conversions + other.conversions,
+            matured_clicks: self.matured_clicks + other.matured_clicks,
+            value: self.value + other.value,
+        }
     }
 }
 
@@ -847,6 +955,62 @@ mod tests {
             .collect();
         let weakest = strength(&split);
         assert!((1.0..1.5).contains(&weakest), "{weakest}");
+    }
+
+    /// A month-old ad that converted 3% of its `older_clicks` before its last week, whose last week is `week`
+    /// and last 72 hours `latest` (clicks, conversions), read with or without the latest window.
+    fn month_old_ad(older_clicks: u64, week: (u64, u64), latest: (u64, u64), with_latest: bool) -> EffectiveEvidence {
+        let window = |hours: f64, (clicks, conversions): (u64, u64)| RecentWindow {
+            hours,
+            impressions: clicks * 100,
+            clicks,
+            spend: MinorUnits(clicks as i64 * 50),
+            conversions,
+            conversion_value: MinorUnits(conversions as i64 * 5_000),
+        };
+        let mut ad = AdInput::blank_for_tests("a");
+        ad.age_hours = 720.0;
+        ad.clicks = older_clicks + week.0;
+        ad.impressions = ad.clicks * 100;
+        ad.spend = MinorUnits(ad.clicks as i64 * 50);
+        ad.conversions = older_clicks * 3 / 100 + week.1;
+        ad.conversion_value = MinorUnits(ad.conversions as i64 * 5_000);
+        ad.recent = Some(window(168.0, week));
+        ad.latest = with_latest.then(|| window(72.0, latest));
+        let immediate = ReportingDelay {
+            components: vec![crate::delay::DelayComponent {
+                share: 1.0,
+                min_hours: 0.0,
+                max_hours: 0.0,
+            }],
+        };
+        effective_evidence(
+            &ad,
+            Currency::parse("USD").unwrap(),
+            &immediate,
+            &AllocatorConfig::default(),
+            1.0,
+        )
+    }
+
+    #[test]
+    fn a_collapse_inside_the_latest_window_is_forgotten_down_to_it_and_a_dip_the_week_evens_out_is_not() {
+        // Conversions stopped three days ago: 36 in the 1,200 clicks of the four days before, none in the last
+        // 900. Read through the latest window, the four good days go with the older evidence.
+        let week_only = month_old_ad(6_900, (2_100, 36), (900, 0), false);
+        let with_latest = month_old_ad(6_900, (2_100, 36), (900, 0), true);
+        let rate = |evidence: EffectiveEvidence| evidence.conversions / evidence.matured_clicks;
+        assert!(
+            rate(with_latest) < 0.7 * rate(week_only),
+            "the collapse read through the latest window {:.4}, the week alone {:.4}",
+            rate(with_latest),
+            rate(week_only)
+        );
+        assert!(with_latest.matured_clicks < week_only.matured_clicks - 1_000.0);
+        // A weekly rhythm: the last three days convert 2%, the four before 3.75%, the week as a whole 3% like
+        // the weeks before it: everything still counts.
+        let rhythm = month_old_ad(2_300, (700, 21), (300, 6), true);
+        assert_eq!((rhythm.matured_clicks, rhythm.conversions), (3_000.0, 90.0));
     }
 
     #[test]

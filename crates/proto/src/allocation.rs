@@ -50,21 +50,31 @@ fn count(field: String, value: i64) -> Result<u64, InputError> {
 fn ad_input(index: usize, state: &proto::AdState, currency: Currency) -> Result<AdInput, InputError> {
     let field = |name: &str| format!("ads[{index}].{name}");
     let ids = state.ids.as_ref().ok_or_else(|| invalid(field("ids"), "is required"))?;
-    let recent = match &state.recent {
-        Some(window) => Some(RecentWindow {
+    let window_input = |name: &str, window: &proto::RecentWindow| -> Result<RecentWindow, InputError> {
+        let window_field = |part: &str| field(&format!("{name}.{part}"));
+        Ok(RecentWindow {
             hours: window.hours,
-            impressions: count(field("recent.impressions"), window.impressions)?,
-            clicks: count(field("recent.clicks"), window.clicks)?,
-            spend: amount(&field("recent.spend"), window.spend.as_ref(), currency)?,
-            conversions: count(field("recent.conversions"), window.conversions)?,
+            impressions: count(window_field("impressions"), window.impressions)?,
+            clicks: count(window_field("clicks"), window.clicks)?,
+            spend: amount(&window_field("spend"), window.spend.as_ref(), currency)?,
+            conversions: count(window_field("conversions"), window.conversions)?,
             conversion_value: amount(
-                &field("recent.conversion_value"),
+                &window_field("conversion_value"),
                 window.conversion_value.as_ref(),
                 currency,
             )?,
-        }),
-        None => None,
+        })
     };
+    let recent = state
+        .recent
+        .as_ref()
+        .map(|window| window_input("recent", window))
+        .transpose()?;
+    let latest = state
+        .latest
+        .as_ref()
+        .map(|window| window_input("latest", window))
+        .transpose()?;
     let status = match proto::AdStatus::try_from(state.status) {
         Ok(proto::AdStatus::Paused) => AdStatus::Paused,
         Ok(proto::AdStatus::Active | proto::AdStatus::Unspecified) => AdStatus::Active,
@@ -108,6 +118,7 @@ fn ad_input(index: usize, state: &proto::AdState, currency: Currency) -> Result<
             })
             .collect(),
         recent,
+        latest,
         frequency: state.frequency,
     })
 }
@@ -317,6 +328,14 @@ pub fn ad_score(score: &AdScore, from_cache: bool) -> proto::AdScore {
 /// An ad in the contract's terms, its money in `currency` (the request's).
 pub fn ad_state(ad: &AdInput, currency: Currency) -> proto::AdState {
     let money_of = |amount: MinorUnits| money(amount, currency);
+    let window_of = |window: &RecentWindow| proto::RecentWindow {
+        hours: window.hours,
+        impressions: window.impressions as i64,
+        clicks: window.clicks as i64,
+        spend: money_of(window.spend),
+        conversions: window.conversions as i64,
+        conversion_value: money_of(window.conversion_value),
+    };
     proto::AdState {
         ids: ids(&ad.ids),
         impressions: ad.impressions as i64,
@@ -348,14 +367,8 @@ pub fn ad_state(ad: &AdInput, currency: Currency) -> proto::AdState {
                 rates_are_lifts: prior.rates_are_lifts,
             })
             .collect(),
-        recent: ad.recent.map(|recent| proto::RecentWindow {
-            hours: recent.hours,
-            impressions: recent.impressions as i64,
-            clicks: recent.clicks as i64,
-            spend: money_of(recent.spend),
-            conversions: recent.conversions as i64,
-            conversion_value: money_of(recent.conversion_value),
-        }),
+        recent: ad.recent.as_ref().map(window_of),
+        latest: ad.latest.as_ref().map(window_of),
         frequency: ad.frequency,
     }
 }
@@ -389,5 +402,61 @@ impl From<&AllocationRequest> for proto::AllocateRequest {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(hours: f64, clicks: u64, conversions: u64) -> RecentWindow {
+        RecentWindow {
+            hours,
+            impressions: clicks * 100,
+            clicks,
+            spend: MinorUnits(clicks as i64 * 40),
+            conversions,
+            conversion_value: MinorUnits(conversions as i64 * 6_000),
+        }
+    }
+
+    #[test]
+    fn an_ads_windows_travel_the_wire_unchanged() {
+        let ad = AdInput {
+            ids: AdIds {
+                account_id: "act_1".into(),
+                campaign_id: "c1".into(),
+                ad_set_id: "s1".into(),
+                ad_id: "a1".into(),
+            },
+            impressions: 300_000,
+            clicks: 3_000,
+            conversions: 90,
+            spend: MinorUnits(120_000),
+            conversion_value: MinorUnits(540_000),
+            age_hours: 720.0,
+            current_daily_budget: MinorUnits(5_000),
+            status: AdStatus::Active,
+            creative_features: BTreeMap::new(),
+            creative_dna_score: None,
+            priors: Vec::new(),
+            recent: Some(window(168.0, 700, 21)),
+            latest: Some(window(72.0, 300, 6)),
+            frequency: None,
+        };
+        let request = AllocationRequest {
+            ads: vec![ad],
+            total_daily_budget: MinorUnits(5_000),
+            currency: Currency::parse("USD").unwrap(),
+            constraints: AllocationConstraints {
+                per_ad_floor: MinorUnits::ZERO,
+                per_ad_cap: MinorUnits::ZERO,
+                max_change_fraction: 0.5,
+            },
+            seed: 3,
+            reporting_delays: Default::default(),
+        };
+        let received = allocation_request(&proto::AllocateRequest::from(&request)).expect("valid");
+        assert_eq!(received.ads, request.ads);
     }
 }

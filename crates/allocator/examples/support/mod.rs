@@ -48,6 +48,7 @@ pub fn account_like_request(ad_count: usize, seed: u64) -> AllocationRequest {
                     conversions: part(conversions),
                     conversion_value: MinorUnits((value_cents as f64 * recent_share) as i64),
                 }),
+                latest: None,
                 frequency: Some(1.5),
             }
         })

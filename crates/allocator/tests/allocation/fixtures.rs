@@ -45,6 +45,7 @@ pub fn ad(
             conversions: part(conversions),
             conversion_value: MinorUnits((value_cents as f64 * recent_share).round() as i64),
         }),
+        latest: None,
         frequency: None,
     }
 }

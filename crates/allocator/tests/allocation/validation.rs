@@ -57,12 +57,30 @@ fn bad_input_is_refused_naming_the_field() {
     let mut more_value = consistent.clone();
     more_value[2].recent.as_mut().unwrap().conversion_value = MinorUnits(20_001);
     assert_eq!(error_field(request(more_value, 1000)), "ads[2].recent");
-    let mut huge_recent_value = consistent;
+    let mut huge_recent_value = consistent.clone();
     huge_recent_value[2].recent.as_mut().unwrap().conversion_value = MinorUnits(i64::MAX);
     assert_eq!(
         error_field(request(huge_recent_value, 1000)),
         "ads[2].recent.conversion_value"
     );
+
+    // The latest window lies inside the recent one, which it needs.
+    let mut with_latest = consistent.clone();
+    let mut latest = with_latest[2].recent.unwrap();
+    latest.hours = 24.0;
+    latest.conversions = 1;
+    with_latest[2].latest = Some(latest);
+    allocate(&request(with_latest.clone(), 1000), &AllocatorConfig::default()).expect("a latest window inside");
+    let mut longer_latest = with_latest.clone();
+    longer_latest[2].latest.as_mut().unwrap().hours = 96.0;
+    assert_eq!(error_field(request(longer_latest, 1000)), "ads[2].latest.hours");
+    let mut more_latest_clicks = with_latest.clone();
+    more_latest_clicks[2].latest.as_mut().unwrap().clicks += 1;
+    more_latest_clicks[2].latest.as_mut().unwrap().impressions += 1;
+    assert_eq!(error_field(request(more_latest_clicks, 1000)), "ads[2].latest");
+    let mut latest_alone = with_latest;
+    latest_alone[2].recent = None;
+    assert_eq!(error_field(request(latest_alone, 1000)), "ads[2].latest");
 
     let mut bad_change = request(ten_unequal_ads(), 1000);
     bad_change.constraints.max_change_fraction = 0.0;

@@ -45,6 +45,22 @@ fn recent_window(ad: &crate::observation::AdObservation) -> RecentWindow {
     }
 }
 
+/// The last 72 hours of an ad read on its last week, so a change inside them is still seen soon.
+fn latest_window(ad: &crate::observation::AdObservation) -> Option<RecentWindow> {
+    if ad.age_hours <= SETTLED_WINDOW_HOURS {
+        return None;
+    }
+    let window = &ad.last_72_hours;
+    Some(RecentWindow {
+        hours: RECENT_WINDOW_HOURS,
+        impressions: window.impressions,
+        clicks: window.clicks,
+        spend: window.spend,
+        conversions: window.conversions,
+        conversion_value: window.conversion_value,
+    })
+}
+
 pub struct Adloop {
     name: &'static str,
     config: AllocatorConfig,
@@ -294,6 +310,7 @@ pub fn allocation_request(observation: &Observation, seed: u64, max_change_fract
             creative_dna_score: None,
             priors: Vec::new(),
             recent: Some(recent_window(ad)),
+            latest: latest_window(ad),
             frequency: Some(ad.frequency),
         })
         .collect();

@@ -118,6 +118,20 @@ fn trend_window(ad: &ObservedAd, age_hours: f64, terms: &AllocationTerms) -> Rec
     )
 }
 
+/// An ad read on the settled window also carries its recent window inside it, so a change of the last days is
+/// still seen soon.
+fn latest_window(ad: &ObservedAd, age_hours: f64, terms: &AllocationTerms) -> Option<RecentWindow> {
+    let hours = terms.settled_window_hours?;
+    let settled = within_lifetime(ad.settled?, ad.lifetime);
+    if age_hours <= hours {
+        return None;
+    }
+    Some(recent_window(
+        within_lifetime(ad.recent, settled),
+        terms.recent_window_hours,
+    ))
+}
+
 fn recent_window(recent: Delivery, hours: f64) -> RecentWindow {
     RecentWindow {
         hours,
@@ -165,6 +179,7 @@ pub fn allocation_request(
                 creative_dna_score: None,
                 priors: Vec::new(),
                 recent: Some(trend_window(ad, age_hours, &terms)),
+                latest: latest_window(ad, age_hours, &terms),
                 frequency: None,
             }
         })
@@ -480,6 +495,17 @@ mod tests {
             })
             .collect();
         assert_eq!(windows, vec![(168.0, 7_000), (72.0, 3_000)]);
+        let latest: Vec<Option<(f64, u64)>> = request
+            .ads
+            .iter()
+            .map(|ad| ad.latest.map(|window| (window.hours, window.impressions)))
+            .collect();
+        assert_eq!(
+            latest,
+            vec![Some((72.0, 3_000)), None],
+            "the settled ad also carries its last 3 days, so a change in them is still seen soon"
+        );
+        adloop_allocator::validate_request(&request).expect("the allocator takes it");
 
         terms.settled_window_hours = None;
         let request = allocation_request("act_1", &account, 1_000_000, terms);

@@ -90,6 +90,9 @@ pub struct AdBody {
     pub priors: Vec<PriorBody>,
     #[serde(default, deserialize_with = "optional_object")]
     pub recent: Option<RecentBody>,
+    /// A shorter window inside `recent`.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub latest: Option<RecentBody>,
     #[serde(default)]
     pub frequency: Option<f64>,
 }
@@ -181,17 +184,27 @@ fn amount(field: String, minor_units: i64) -> Result<MinorUnits, ServiceError> {
 
 fn ad_input(index: usize, ad: &AdBody) -> Result<AdInput, ServiceError> {
     let field = |name: &str| format!("ads[{index}].{name}");
-    let recent = match &ad.recent {
-        Some(recent) => Some(RecentWindow {
-            hours: recent.hours,
-            impressions: count(field("recent.impressions"), recent.impressions)?,
-            clicks: count(field("recent.clicks"), recent.clicks)?,
-            spend: amount(field("recent.spend"), recent.spend)?,
-            conversions: count(field("recent.conversions"), recent.conversions)?,
-            conversion_value: amount(field("recent.conversion_value"), recent.conversion_value)?,
-        }),
-        None => None,
+    let window_input = |name: &str, window: &RecentBody| -> Result<RecentWindow, ServiceError> {
+        let window_field = |part: &str| field(&format!("{name}.{part}"));
+        Ok(RecentWindow {
+            hours: window.hours,
+            impressions: count(window_field("impressions"), window.impressions)?,
+            clicks: count(window_field("clicks"), window.clicks)?,
+            spend: amount(window_field("spend"), window.spend)?,
+            conversions: count(window_field("conversions"), window.conversions)?,
+            conversion_value: amount(window_field("conversion_value"), window.conversion_value)?,
+        })
     };
+    let recent = ad
+        .recent
+        .as_ref()
+        .map(|window| window_input("recent", window))
+        .transpose()?;
+    let latest = ad
+        .latest
+        .as_ref()
+        .map(|window| window_input("latest", window))
+        .transpose()?;
     Ok(AdInput {
         ids: AdIds {
             account_id: ad.account_id.clone(),
@@ -225,6 +238,7 @@ fn ad_input(index: usize, ad: &AdBody) -> Result<AdInput, ServiceError> {
             })
             .collect(),
         recent,
+        latest,
         frequency: ad.frequency,
     })
 }

@@ -178,6 +178,7 @@ pub async fn post_select(State(state): State<AppState>, body: Bytes) -> Result<J
             creative_dna_score: body.creative_dna_scores.get(&state.ad_id).copied(),
             priors: Vec::new(),
             recent: None,
+            latest: None,
             frequency: None,
         });
     }

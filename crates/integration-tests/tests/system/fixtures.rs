@@ -40,6 +40,7 @@ pub fn ad_input(ad_id: &str, impressions: u64, clicks: u64, conversions: u64, va
             conversions: conversions * 3 / 10,
             conversion_value: MinorUnits(value_cents * 3 / 10),
         }),
+        latest: None,
         frequency: None,
     }
 }

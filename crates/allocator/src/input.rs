@@ -214,52 +214,33 @@ pub fn validate_ad(index: usize, ad: &AdInput) -> Result<(), InputError> {
         }
     }
     if let Some(recent) = &ad.recent {
-        if recent.clicks > recent.impressions {
-            return Err(input_error(field("recent.clicks"), "cannot exceed recent.impressions"));
-        }
-        check_money(field("recent.spend"), recent.spend)?;
-        check_money(field("recent.conversion_value"), recent.conversion_value)?;
-        if recent.impressions > ad.impressions
-            || recent.clicks > ad.clicks
-            || recent.spend > ad.spend
-            || recent.conversions > ad.conversions
-            || recent.conversion_value > ad.conversion_value
-        {
-            return Err(input_error(
-                field("recent"),
-                "a recent window cannot exceed the lifetime counts",
-            ));
-        }
-        if !(recent.hours.is_finite() && recent.hours > 0.0) {
-            return Err(input_error(field("recent.hours"), "must be positive"));
-        }
+        let lifetime = RecentWindow {
+            hours: f64::INFINITY,
+            impressions: ad.impressions,
+            clicks: ad.clicks,
+            spend: ad.spend,
+            conversions: ad.conversions,
+            conversion_value: ad.conversion_value,
+        };
+        check_window(
+            &field,
+            "recent",
+            recent,
+            &lifetime,
+            "a recent window cannot exceed the lifetime counts",
+        )?;
     }
     if let Some(latest) = &ad.latest {
         let Some(recent) = &ad.recent else {
             return Err(input_error(field("latest"), "needs a recent window to lie inside"));
         };
-        if latest.clicks > latest.impressions {
-            return Err(input_error(field("latest.clicks"), "cannot exceed latest.impressions"));
-        }
-        check_money(field("latest.spend"), latest.spend)?;
-        check_money(field("latest.conversion_value"), latest.conversion_value)?;
-        if !(latest.hours.is_finite() && latest.hours > 0.0 && latest.hours <= recent.hours) {
-            return Err(input_error(
-                field("latest.hours"),
-                "must be positive and at most recent.hours",
-            ));
-        }
-        if latest.impressions > recent.impressions
-            || latest.clicks > recent.clicks
-            || latest.spend > recent.spend
-            || latest.conversions > recent.conversions
-            || latest.conversion_value > recent.conversion_value
-        {
-            return Err(input_error(
-                field("latest"),
-                "the latest window cannot exceed the recent window's counts",
-            ));
-        }
+        check_window(
+            &field,
+            "latest",
+            latest,
+            recent,
+            "the latest window cannot exceed the recent window's counts",
+        )?;
     }
     for (name, value) in &ad.creative_features {
         if !value.is_finite() {
@@ -268,6 +249,42 @@ pub fn validate_ad(index: usize, ad: &AdInput) -> Result<(), InputError> {
                 "must be a finite number",
             ));
         }
+    }
+    Ok(())
+}
+
+/// A trailing window `name` of an ad, inside `outer` (its lifetime, or the longer window): consistent
+/// counts, valid money, no more than `outer` holds, and positive hours no longer than `outer`'s.
+fn check_window(
+    field: &impl Fn(&str) -> String,
+    name: &str,
+    window: &RecentWindow,
+    outer: &RecentWindow,
+    exceeds_outer_rule: &str,
+) -> Result<(), InputError> {
+    if window.clicks > window.impressions {
+        return Err(input_error(
+            field(&format!("{name}.clicks")),
+            format!("cannot exceed {name}.impressions"),
+        ));
+    }
+    check_money(field(&format!("{name}.spend")), window.spend)?;
+    check_money(field(&format!("{name}.conversion_value")), window.conversion_value)?;
+    if window.impressions > outer.impressions
+        || window.clicks > outer.clicks
+        || window.spend > outer.spend
+        || window.conversions > outer.conversions
+        || window.conversion_value > outer.conversion_value
+    {
+        return Err(input_error(field(name), exceeds_outer_rule));
+    }
+    if !(window.hours.is_finite() && window.hours > 0.0 && window.hours <= outer.hours) {
+        let rule = if outer.hours.is_finite() {
+            "must be positive and at most recent.hours"
+        } else {
+            "must be positive"
+        };
+        return Err(input_error(field(&format!("{name}.hours")), rule));
     }
     Ok(())
 }

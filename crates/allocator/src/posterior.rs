@@ -77,7 +77,8 @@ impl PopulationStats {
     }
 }
 
-/// Evidence after forgetting and reporting-delay correction.
+/// An ad's counts over a stretch of its life, its clicks weighted by the share of their conversions reported
+/// by now; what the posterior reads is the sum of its stretches after forgetting (`effective_evidence`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct EffectiveEvidence {
     pub impressions: f64,
@@ -94,6 +95,8 @@ fn age_in_whole_hours(ad: &AdInput) -> f64 {
     ad.age_hours.floor()
 }
 
+/// What the posterior reads of an ad: its recent window in full, the rest of its life as far as the change
+/// tests keep it (`forgetting`), each stretch's clicks matured by the reporting-delay schedule.
 pub(crate) fn effective_evidence(
     ad: &AdInput,
     currency: Currency,
@@ -108,34 +111,34 @@ pub(crate) fn effective_evidence(
     } else {
         0.0
     };
-    let lifetime = Segment::of_counts(ad.impressions, ad.clicks, ad.conversions, ad.conversion_value, currency);
+    let lifetime =
+        EffectiveEvidence::of_counts(ad.impressions, ad.clicks, ad.conversions, ad.conversion_value, currency);
     let older = lifetime
-        .minus(Segment::of_window(&recent, currency))
+        .minus(EffectiveEvidence::of_window(&recent, currency))
         .matured(delay.average_reported_share(recent_hours, age_hours.max(recent_hours + 1.0)));
     let reported_share_within = |from_hours: f64, to_hours: f64| {
         (delay.average_reported_share(from_hours, to_hours) * recent_maturity_factor).min(1.0)
     };
-    let whole_recent = Segment::of_window(&recent, currency).matured(reported_share_within(0.0, recent_hours.max(1.0)));
+    let whole_recent =
+        EffectiveEvidence::of_window(&recent, currency).matured(reported_share_within(0.0, recent_hours.max(1.0)));
     let older_weights = change_weights(age_hours, whole_recent, older, config);
     let Some(latest) = ad
         .latest
         .filter(|latest| ad.recent.is_some() && latest.hours < recent_hours)
     else {
-        return whole_recent
-            .weighted(1.0, 1.0)
-            .plus(older.weighted(older_weights.ctr, older_weights.conversions));
+        return whole_recent.plus(older.weighted(older_weights.ctr, older_weights.conversions));
     };
     // The recent window split at the latest: the days between are forgotten only as far as both the latest
     // window's test (against everything before it) and the recent window's say the ad changed.
     let latest_hours = latest.hours;
-    let latest_part = Segment::of_window(&latest, currency).matured(reported_share_within(0.0, latest_hours.max(1.0)));
-    let middle = Segment::of_window(&recent, currency)
-        .minus(Segment::of_window(&latest, currency))
+    let latest_part =
+        EffectiveEvidence::of_window(&latest, currency).matured(reported_share_within(0.0, latest_hours.max(1.0)));
+    let middle = EffectiveEvidence::of_window(&recent, currency)
+        .minus(EffectiveEvidence::of_window(&latest, currency))
         .matured(reported_share_within(latest_hours, recent_hours));
-    let before_latest = middle.together_with(older);
+    let before_latest = middle.plus(older);
     let latest_weights = change_weights(age_hours, latest_part, before_latest, config);
     latest_part
-        .weighted(1.0, 1.0)
         .plus(middle.weighted(
             latest_weights.ctr.max(older_weights.ctr),
             latest_weights.conversions.max(older_weights.conversions),
@@ -146,8 +149,8 @@ pub(crate) fn effective_evidence(
 /// How much of `before` still counts next to `after` (the change tests of `forgetting`).
 fn change_weights(
     age_hours: f64,
-    after: Segment,
-    before: Segment,
+    after: EffectiveEvidence,
+    before: EffectiveEvidence,
     config: &AllocatorConfig,
 ) -> crate::forgetting::OlderEvidenceWeights {
     older_evidence_weights(
@@ -158,30 +161,20 @@ fn change_weights(
     )
 }
 
-/// An ad's delivery over a stretch of its life, and the share of that stretch's conversions reported by now.
-#[derive(Debug, Clone, Copy, Default)]
-struct Segment {
-    impressions: f64,
-    clicks: f64,
-    conversions: f64,
-    value: f64,
-    /// Clicks weighted by their reported share.
-    matured_clicks: f64,
-}
-
-impl Segment {
-    fn of_counts(impressions: u64, clicks: u64, conversions: u64, value: MinorUnits, currency: Currency) -> Segment {
-        Segment {
+impl EffectiveEvidence {
+    /// A stretch of an ad's delivery, none of its clicks matured yet.
+    fn of_counts(impressions: u64, clicks: u64, conversions: u64, value: MinorUnits, currency: Currency) -> Self {
+        EffectiveEvidence {
             impressions: impressions as f64,
             clicks: clicks as f64,
             conversions: conversions as f64,
-            value: value.to_major(currency),
             matured_clicks: 0.0,
+            value: value.to_major(currency),
         }
     }
 
-    fn of_window(window: &RecentWindow, currency: Currency) -> Segment {
-        Segment::of_counts(
+    fn of_window(window: &RecentWindow, currency: Currency) -> Self {
+        Self::of_counts(
             window.impressions,
             window.clicks,
             window.conversions,
@@ -190,32 +183,32 @@ impl Segment {
         )
     }
 
-    /// What is left of `self` without `part` (never below zero).
-    fn minus(self, part: Segment) -> Segment {
-        Segment {
+    /// What is left of `self` without `part` (never below zero; none of it matured yet).
+    fn minus(self, part: Self) -> Self {
+        EffectiveEvidence {
             impressions: (self.impressions - part.impressions).max(0.0),
             clicks: (self.clicks - part.clicks).max(0.0),
             conversions: (self.conversions - part.conversions).max(0.0),
-            value: (self.value - part.value).max(0.0),
             matured_clicks: 0.0,
+            value: (self.value - part.value).max(0.0),
         }
     }
 
-    fn matured(self, reported_share: f64) -> Segment {
-        Segment {
+    /// With `reported_share` of its clicks' conversions reported by now.
+    fn matured(self, reported_share: f64) -> Self {
+        EffectiveEvidence {
             matured_clicks: self.clicks * reported_share,
             ..self
         }
     }
 
-    /// Two stretches as one, each keeping its own maturity.
-    fn together_with(self, other: Segment) -> Segment {
-        Segment {
+    fn plus(self, other: Self) -> Self {
+        EffectiveEvidence {
             impressions: self.impressions + other.impressions,
             clicks: self.clicks + other.clicks,
             conversions: self.conversions + other.conversions,
-            value: self.value + other.value,
             matured_clicks: self.matured_clicks + other.matured_clicks,
+            value: self.value + other.value,
         }
     }
 
@@ -233,26 +226,15 @@ impl Segment {
         }
     }
 
-    /// Its evidence with its clicks and impressions at `ctr_weight`, its conversions at `conversion_weight`.
-    fn weighted(self, ctr_weight: f64, conversion_weight: f64) -> EffectiveEvidence {
+    /// Its clicks and impressions at `ctr_weight`, its conversions (and their clicks and value) at
+    /// `conversion_weight`.
+    fn weighted(self, ctr_weight: f64, conversion_weight: f64) -> Self {
         EffectiveEvidence {
             impressions: ctr_weight * self.impressions,
             clicks: ctr_weight * self.clicks,
             conversions: conversion_weight * self.conversions,
             matured_clicks: conversion_weight * self.matured_clicks,
             value: conversion_weight * self.value,
-        }
-    }
-}
-
-impl EffectiveEvidence {
-    fn plus(self, other: EffectiveEvidence) -> EffectiveEvidence {
-        EffectiveEvidence {
-            impressions: self.impressions + other.impressions,
-            clicks: self.clicks + other.clicks,
-            conversions: self.conversions + other.conversions,
-            matured_clicks: self.matured_clicks + other.matured_clicks,
-            value: self.value + other.value,
         }
     }
 }

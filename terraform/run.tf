@@ -7,6 +7,8 @@ locals {
   service_settings = {
     "gateway-api" = {
       ADLOOP_EXECUTOR__ENABLED    = "true"
+      # Cycles run only for accounts whose autopilot was turned on.
+      ADLOOP_AUTOPILOT__ENABLED   = "true"
       ADLOOP_GRAPH__BASE_URL      = "https://graph.facebook.com"
       ADLOOP_ML_SERVICE__ENDPOINT = module.ml_service.uri
       # ml-service's IAM admits this service account: every call carries its ID token.

@@ -117,9 +117,8 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
     let terms = AllocationTerms {
         total_daily_budget: total,
         max_change_fraction: guardrails.max_change_fraction_per_step,
-        recent_window_hours: f64::from(context.settings.recent_window_days) * 24.0,
-        settled_window_hours: (context.settings.settled_window_days > 0)
-            .then(|| f64::from(context.settings.settled_window_days) * 24.0),
+        recent_window_hours: context.settings.recent_window_hours(),
+        settled_window_hours: context.settings.settled_window_hours(),
         seed: u64::try_from(run.cycle_slot).unwrap_or(1),
     };
     let mut request = plan::allocation_request(&run.ad_account_id, &snapshot, run.clock_unix, terms);

@@ -89,6 +89,15 @@ impl AutopilotSettings {
         date_preset(self.recent_window_days)
     }
 
+    pub fn recent_window_hours(&self) -> f64 {
+        f64::from(self.recent_window_days) * 24.0
+    }
+
+    /// The settled window's length, when there is one.
+    pub fn settled_window_hours(&self) -> Option<f64> {
+        (self.settled_window_days > 0).then(|| f64::from(self.settled_window_days) * 24.0)
+    }
+
     /// Meta's date preset of the settled window, when there is one.
     pub fn settled_date_preset(&self) -> Option<String> {
         (self.settled_window_days > 0).then(|| date_preset(self.settled_window_days))

@@ -54,6 +54,13 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
 
     cases.push((request(vec![], 30_000), "ads"));
 
+    let mut latest_beyond_recent = request(three_ads(), 30_000);
+    let mut latest = latest_beyond_recent.ads[0].recent.clone().unwrap();
+    latest.hours /= 2.0;
+    latest.impressions += 1;
+    latest_beyond_recent.ads[0].latest = Some(latest);
+    cases.push((latest_beyond_recent, "ads[0].latest"));
+
     let mut duplicate = request(three_ads(), 30_000);
     duplicate.ads[2].ids.as_mut().unwrap().ad_id = "winner".into();
     cases.push((duplicate, "ads[2].ids.ad_id"));
@@ -87,6 +94,7 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
         .collect();
     cases.push((more_schedules_than_ads, "reporting_delays"));
 
+    let refusals = cases.len() as f64;
     for (bad_request, field) in cases {
         let status = client.allocate(bad_request).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}: {status:?}");
@@ -98,7 +106,7 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
         !metrics.contains("score_cache_lookups_total{tier=\"l1\""),
         "nothing was looked up or cached:\n{metrics}"
     );
-    // Per-method gRPC metrics: the nine refusals under Allocate with code 3 (INVALID_ARGUMENT), one valid
+    // Per-method gRPC metrics: the refusals under Allocate with code 3 (INVALID_ARGUMENT), one valid
     // call under code 0, each with its latency.
     client.allocate(request(three_ads(), 30_000)).await.unwrap();
     // A call to a service ml-service does not serve adds no gRPC series of its own (names are the caller's).
@@ -117,7 +125,7 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
             &format!("adloop_ml_grpc_server_handled_total{{{allocate},grpc_code=\"{code}\"}}"),
         )
     };
-    assert_eq!(handled("3"), Some(9.0), "{metrics}");
+    assert_eq!(handled("3"), Some(refusals), "{metrics}");
     assert!(!metrics.contains("made.up.Service"), "{metrics}");
     assert_eq!(handled("0"), Some(1.0), "{metrics}");
     assert_eq!(
@@ -125,7 +133,7 @@ async fn bad_requests_get_invalid_argument_naming_the_field_and_are_not_cached()
             &metrics,
             &format!("adloop_ml_grpc_server_handling_seconds_count{{{allocate}}}")
         ),
-        Some(10.0),
+        Some(refusals + 1.0),
         "{metrics}"
     );
 }
@@ -276,7 +284,15 @@ async fn gateway_allocations_route_calls_ml_service_and_names_bad_fields() {
     positional_constraints["constraints"] = json!([0, 0, 0.5]);
     let mut positional_ad = body.clone();
     positional_ad["ads"][1] = json!(["", "", "", "loser", 100000, 1000, 20, 100000, 100000, 240, 10000]);
-    for (request_body, field) in [(&positional_constraints, "constraints"), (&positional_ad, "ads[1]")] {
+    // A latest window needs the recent window it lies inside.
+    let mut latest_alone = body.clone();
+    latest_alone["ads"][0]["recent"] = Value::Null;
+    latest_alone["ads"][0]["latest"] = json!({"hours": 24.0, "impressions": 100, "clicks": 2, "spend": 100});
+    for (request_body, field) in [
+        (&positional_constraints, "constraints"),
+        (&positional_ad, "ads[1]"),
+        (&latest_alone, "ads[0].latest"),
+    ] {
         let response = post_allocation(&stack, request_body).await;
         assert_eq!(response.status(), 400, "{field}");
         let error: Value = response.json().await.unwrap();

@@ -19,6 +19,16 @@ fn allocation_latency(criterion: &mut Criterion) {
         });
     }
     group.finish();
+    // The same ads as the autopilot sends them (a settled ad's week with its last 72 hours inside).
+    let mut group = criterion.benchmark_group("allocate_settled");
+    group.sample_size(30);
+    for ad_count in [100_usize, 1000] {
+        let request = support::autopilot_like_request(ad_count, 7);
+        group.bench_with_input(BenchmarkId::from_parameter(ad_count), &request, |bencher, request| {
+            bencher.iter(|| allocate(request, &config).expect("valid request"))
+        });
+    }
+    group.finish();
 }
 
 /// An account reporting once a day for six weeks, each day's conversions maturing over two weeks.

@@ -6,8 +6,20 @@ use adloop_allocator::{AdIds, AdInput, AdStatus, AllocationConstraints, Allocati
 use adloop_money::{Currency, MinorUnits};
 use rand::{RngExt as _, SeedableRng as _};
 
-/// `ad_count` ads with ages from 6 hours to 4 weeks, CTR around 1%, ROAS from 0.3 to 4.
+/// `ad_count` ads with ages from 6 hours to 4 weeks, CTR around 1%, ROAS from 0.3 to 4, each with its last 72
+/// hours.
 pub fn account_like_request(ad_count: usize, seed: u64) -> AllocationRequest {
+    account_request_with_windows(ad_count, seed, false)
+}
+
+/// The same ads as the autopilot sends them: an ad older than a week with its last week and, inside it, its
+/// last 72 hours (`latest`); a younger one with its last 72 hours.
+#[allow(dead_code, reason = "the bench uses it; the examples sharing this module do not")]
+pub fn autopilot_like_request(ad_count: usize, seed: u64) -> AllocationRequest {
+    account_request_with_windows(ad_count, seed, true)
+}
+
+fn account_request_with_windows(ad_count: usize, seed: u64, settled_ads_read_on_a_week: bool) -> AllocationRequest {
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let ads = (0..ad_count)
         .map(|index| {
@@ -20,8 +32,23 @@ pub fn account_like_request(ad_count: usize, seed: u64) -> AllocationRequest {
             let roas: f64 = rng.random_range(0.3..4.0);
             let value_cents = (spend_cents as f64 * roas) as i64;
             let conversions = (value_cents / 5_000).max(0) as u64;
-            let recent_share = (72.0 / age_hours).min(1.0);
-            let part = |count: u64| (count as f64 * recent_share) as u64;
+            let window = |hours: f64| {
+                let share = (hours / age_hours).min(1.0);
+                let part = |count: u64| (count as f64 * share) as u64;
+                RecentWindow {
+                    hours,
+                    impressions: part(impressions),
+                    clicks: part(clicks),
+                    spend: MinorUnits((spend_cents as f64 * share) as i64),
+                    conversions: part(conversions),
+                    conversion_value: MinorUnits((value_cents as f64 * share) as i64),
+                }
+            };
+            let (recent, latest) = if settled_ads_read_on_a_week && age_hours > 168.0 {
+                (window(168.0), Some(window(72.0)))
+            } else {
+                (window(72.0), None)
+            };
             AdInput {
                 ids: AdIds {
                     account_id: "act_1".into(),
@@ -40,15 +67,8 @@ pub fn account_like_request(ad_count: usize, seed: u64) -> AllocationRequest {
                 creative_features: BTreeMap::new(),
                 creative_dna_score: None,
                 priors: Vec::new(),
-                recent: Some(RecentWindow {
-                    hours: 72.0,
-                    impressions: part(impressions),
-                    clicks: part(clicks),
-                    spend: MinorUnits((spend_cents as f64 * recent_share) as i64),
-                    conversions: part(conversions),
-                    conversion_value: MinorUnits((value_cents as f64 * recent_share) as i64),
-                }),
-                latest: None,
+                recent: Some(recent),
+                latest,
                 frequency: Some(1.5),
             }
         })

@@ -1,4 +1,4 @@
-//! Allocation latency: 100 ads (target ≤ 5 ms p50 on one core) and 1,000 ads (target ≤ 50 ms), on
+//! Allocation latency: 100 ads (target ≤ 2.5 ms on one core) and 1,000 ads (target ≤ 25 ms), on
 //! account-like states: ages from hours to weeks, CTRs around 1%, a few conversions per ad. And the fit of
 //! an account's reporting-delay schedule on six weeks of daily reports (what the gateway runs per cycle).
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use adloop_allocator::DailyConversionReport;
 use adloop_money::{Currency, GraphAmount, MinorUnits};
-use adloop_service_kit::calendar::{CivilDate, days_from_civil};
+use adloop_service_kit::calendar::{CivilDate, civil_from_days, days_from_civil};
 use serde_json::Value;
 
 use crate::executor::graph_client::{GraphClient, GraphClientError};
@@ -57,18 +57,49 @@ pub struct ObservedAd {
     /// The creative's features, from its ad labels.
     pub creative_features: BTreeMap<String, f64>,
     pub lifetime: Delivery,
+    /// Its delivery over the snapshot's recent window.
     pub recent: Delivery,
-    /// Its delivery over the settled window, when the cycle reads one (`autopilot.settled_window_days`).
+    /// Its delivery over the snapshot's settled window, when the cycle reads one.
     pub settled: Option<Delivery>,
 }
 
-/// The insights windows a cycle reads besides the lifetime, as Meta's date presets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The insights windows a cycle reads besides the lifetime, in whole days before today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryWindows {
-    /// The recent window (`last_3d`).
-    pub recent_date_preset: String,
-    /// The longer window an ad with enough history is read on instead (`last_7d`), if any.
-    pub settled_date_preset: Option<String>,
+    /// The recent window (3: the three days before today).
+    pub recent_days: u32,
+    /// The longer window an ad with enough history is read on instead (7), if any.
+    pub settled_days: Option<u32>,
+}
+
+/// A trailing window as insights can read it: whole days of the account's calendar, from `since` through today
+/// (today as far as it has run), so it ends now, as the allocator reads a window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrailingWindow {
+    pub since: CivilDate,
+    pub until: CivilDate,
+    /// Hours from the start of `since` to now.
+    pub hours: f64,
+}
+
+impl TrailingWindow {
+    /// The `whole_days` before today and today so far, on the calendar of an account `timezone_offset_hours`
+    /// ahead of UTC, at `clock_unix`. Meta's `last_Nd` presets end at yesterday's close: today's delivery, the
+    /// newest, would fall outside the window and count as older evidence.
+    pub fn ending_now(clock_unix: i64, timezone_offset_hours: f64, whole_days: u32) -> TrailingWindow {
+        let local_seconds = clock_unix + (timezone_offset_hours * 3600.0).round() as i64;
+        let today = civil_from_days(local_seconds.div_euclid(86_400));
+        let hours_today = local_seconds.rem_euclid(86_400) as f64 / 3600.0;
+        TrailingWindow {
+            since: today.plus_days(-i64::from(whole_days)),
+            until: today,
+            hours: f64::from(whole_days) * 24.0 + hours_today,
+        }
+    }
+
+    fn time_range(&self) -> String {
+        format!(r#"{{"since":"{}","until":"{}"}}"#, self.since, self.until)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +115,9 @@ pub struct AccountSnapshot {
     /// Hours the account's time zone is ahead of UTC (Meta's `timezone_offset_hours_utc`): its days start
     /// this much earlier than UTC days.
     pub timezone_offset_hours: f64,
+    /// Hours the recent window covers up to now, and the settled window's when it was read.
+    pub recent_window_hours: f64,
+    pub settled_window_hours: Option<f64>,
 }
 
 /// A Graph count (`"1234"`; Meta writes numbers in insights as strings).
@@ -220,7 +254,7 @@ async fn read_all_pages(
 async fn delivery_by_ad(
     graph: &GraphClient,
     account_id: &str,
-    date_preset: &str,
+    period: (&str, String),
     currency: Currency,
     max_ads: usize,
 ) -> Result<HashMap<String, Delivery>, AccountReadError> {
@@ -230,7 +264,7 @@ async fn delivery_by_ad(
             "fields",
             "ad_id,impressions,clicks,spend,actions,action_values".to_owned(),
         ),
-        ("date_preset", date_preset.to_owned()),
+        period,
     ];
     // Insights also carry ads that are no longer active; allow for them beyond the active ones.
     let rows = read_all_pages(graph, &format!("{account_id}/insights"), &params, max_ads * 4)
@@ -276,11 +310,13 @@ async fn daily_conversions(
     Ok(rows.iter().filter_map(parse_daily_conversions).collect())
 }
 
-/// The account as a cycle needs it, each ad's delivery read over its lifetime and over `windows`.
+/// The account as a cycle needs it at `clock_unix`, each ad's delivery read over its lifetime and over
+/// `windows` ending now.
 pub async fn read_account(
     graph: &GraphClient,
     account_id: &str,
-    windows: &DeliveryWindows,
+    windows: DeliveryWindows,
+    clock_unix: i64,
     max_ads: usize,
 ) -> Result<AccountSnapshot, AccountReadError> {
     let account = graph
@@ -331,10 +367,38 @@ pub async fn read_account(
             ))
         })
         .collect();
-    let lifetime = delivery_by_ad(graph, account_id, "maximum", currency, max_ads).await?;
-    let recent = delivery_by_ad(graph, account_id, &windows.recent_date_preset, currency, max_ads).await?;
-    let settled = match &windows.settled_date_preset {
-        Some(preset) => Some(delivery_by_ad(graph, account_id, preset, currency, max_ads).await?),
+    let timezone_offset_hours = parse_timezone_offset_hours(&account.body["timezone_offset_hours_utc"]);
+    let recent_window = TrailingWindow::ending_now(clock_unix, timezone_offset_hours, windows.recent_days);
+    let settled_window = windows
+        .settled_days
+        .map(|days| TrailingWindow::ending_now(clock_unix, timezone_offset_hours, days));
+    let lifetime = delivery_by_ad(
+        graph,
+        account_id,
+        ("date_preset", "maximum".to_owned()),
+        currency,
+        max_ads,
+    )
+    .await?;
+    let recent = delivery_by_ad(
+        graph,
+        account_id,
+        ("time_range", recent_window.time_range()),
+        currency,
+        max_ads,
+    )
+    .await?;
+    let settled = match &settled_window {
+        Some(window) => Some(
+            delivery_by_ad(
+                graph,
+                account_id,
+                ("time_range", window.time_range()),
+                currency,
+                max_ads,
+            )
+            .await?,
+        ),
         None => None,
     };
     let daily_conversions = daily_conversions(graph, account_id).await?;
@@ -363,7 +427,9 @@ pub async fn read_account(
         minimum_daily_budget,
         ads,
         daily_conversions,
-        timezone_offset_hours: parse_timezone_offset_hours(&account.body["timezone_offset_hours_utc"]),
+        timezone_offset_hours,
+        recent_window_hours: recent_window.hours,
+        settled_window_hours: settled_window.map(|window| window.hours),
     })
 }
 
@@ -382,6 +448,33 @@ pub fn parse_timezone_offset_hours(value: &Value) -> f64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_trailing_window_runs_from_whole_days_of_the_accounts_calendar_to_now() {
+        let date = |text: &str| CivilDate::parse(text).unwrap();
+        // 2026-12-04 15:30 UTC.
+        let clock = days_from_civil(date("2026-12-04")) * 86_400 + 15 * 3600 + 1800;
+        let utc = TrailingWindow::ending_now(clock, 0.0, 3);
+        assert_eq!(
+            (utc.since, utc.until, utc.hours),
+            (date("2026-12-01"), date("2026-12-04"), 87.5)
+        );
+        // Los Angeles (−8): 07:30 the same day, so today holds 7.5 hours.
+        let behind = TrailingWindow::ending_now(clock, -8.0, 3);
+        assert_eq!(
+            (behind.since, behind.until, behind.hours),
+            (date("2026-12-01"), date("2026-12-04"), 79.5)
+        );
+        // India (+5.5): 21:00.
+        assert_eq!(TrailingWindow::ending_now(clock, 5.5, 7).hours, 7.0 * 24.0 + 21.0);
+        // At 03:00 UTC it is still the day before in Los Angeles.
+        let early = TrailingWindow::ending_now(clock - 12 * 3600 - 1800, -8.0, 3);
+        assert_eq!(
+            (early.since, early.until, early.hours),
+            (date("2026-11-30"), date("2026-12-03"), 91.0)
+        );
+        assert_eq!(early.time_range(), r#"{"since":"2026-11-30","until":"2026-12-03"}"#);
+    }
 
     #[test]
     fn feature_labels_become_creative_features_and_other_labels_do_not() {

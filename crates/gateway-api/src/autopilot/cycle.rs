@@ -65,13 +65,14 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         .filter(|account| account.enabled)
         .ok_or(CycleError::Disabled)?;
     let windows = DeliveryWindows {
-        recent_date_preset: context.settings.recent_date_preset(),
-        settled_date_preset: context.settings.settled_date_preset(),
+        recent_days: context.settings.recent_window_days,
+        settled_days: (context.settings.settled_window_days > 0).then_some(context.settings.settled_window_days),
     };
     let snapshot = read_account(
         &context.graph,
         &run.ad_account_id,
-        &windows,
+        windows,
+        run.clock_unix,
         context.settings.max_ads_per_account,
     )
     .await?;
@@ -117,8 +118,6 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
     let terms = AllocationTerms {
         total_daily_budget: total,
         max_change_fraction: guardrails.max_change_fraction_per_step,
-        recent_window_hours: context.settings.recent_window_hours(),
-        settled_window_hours: context.settings.settled_window_hours(),
         seed: u64::try_from(run.cycle_slot).unwrap_or(1),
     };
     let mut request = plan::allocation_request(&run.ad_account_id, &snapshot, run.clock_unix, terms);

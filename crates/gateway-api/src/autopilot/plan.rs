@@ -54,10 +54,6 @@ pub struct AllocationTerms {
     /// The executor's largest change per step for the account, so the allocator plans what the guardrails
     /// will let through.
     pub max_change_fraction: f64,
-    pub recent_window_hours: f64,
-    /// The settled window's length, when the account was read on one: an ad older than it is read on it
-    /// instead of the recent window.
-    pub settled_window_hours: Option<f64>,
     /// The draws' seed: the cycle slot, so a rerun of a cycle draws the same allocation.
     pub seed: u64,
 }
@@ -106,29 +102,29 @@ fn within_lifetime(recent: Delivery, lifetime: Delivery) -> Delivery {
 
 /// The window an ad's trend is read on: the settled window once the ad is older than it, else the recent
 /// window (shortened to the ad's age, so a day-old ad's window is its one day).
-fn trend_window(ad: &ObservedAd, age_hours: f64, terms: &AllocationTerms) -> RecentWindow {
-    if let (Some(hours), Some(settled)) = (terms.settled_window_hours, ad.settled)
+fn trend_window(ad: &ObservedAd, age_hours: f64, snapshot: &AccountSnapshot) -> RecentWindow {
+    if let (Some(hours), Some(settled)) = (snapshot.settled_window_hours, ad.settled)
         && age_hours > hours
     {
         return recent_window(within_lifetime(settled, ad.lifetime), hours);
     }
     recent_window(
         within_lifetime(ad.recent, ad.lifetime),
-        terms.recent_window_hours.min(age_hours.max(1.0)),
+        snapshot.recent_window_hours.min(age_hours.max(1.0)),
     )
 }
 
 /// An ad read on the settled window also carries its recent window inside it, so a change of the last days is
 /// still seen soon.
-fn latest_window(ad: &ObservedAd, age_hours: f64, terms: &AllocationTerms) -> Option<RecentWindow> {
-    let hours = terms.settled_window_hours?;
+fn latest_window(ad: &ObservedAd, age_hours: f64, snapshot: &AccountSnapshot) -> Option<RecentWindow> {
+    let hours = snapshot.settled_window_hours?;
     let settled = within_lifetime(ad.settled?, ad.lifetime);
     if age_hours <= hours {
         return None;
     }
     Some(recent_window(
         within_lifetime(ad.recent, settled),
-        terms.recent_window_hours,
+        snapshot.recent_window_hours,
     ))
 }
 
@@ -178,8 +174,8 @@ pub fn allocation_request(
                 creative_features: ad.creative_features.clone(),
                 creative_dna_score: None,
                 priors: Vec::new(),
-                recent: Some(trend_window(ad, age_hours, &terms)),
-                latest: latest_window(ad, age_hours, &terms),
+                recent: Some(trend_window(ad, age_hours, snapshot)),
+                latest: latest_window(ad, age_hours, snapshot),
                 frequency: None,
             }
         })
@@ -362,6 +358,8 @@ mod tests {
             ads,
             daily_conversions: Vec::new(),
             timezone_offset_hours: 0.0,
+            recent_window_hours: 72.0,
+            settled_window_hours: None,
         }
     }
 
@@ -389,8 +387,6 @@ mod tests {
         let terms = AllocationTerms {
             total_daily_budget: MinorUnits(5_000),
             max_change_fraction: 0.2,
-            recent_window_hours: 72.0,
-            settled_window_hours: None,
             seed: 7,
         };
         let request = allocation_request("act_1", &account, 1_000_000 + 36 * 3600, terms);
@@ -434,8 +430,6 @@ mod tests {
         let terms = AllocationTerms {
             total_daily_budget: MinorUnits(3_000),
             max_change_fraction: 0.2,
-            recent_window_hours: 72.0,
-            settled_window_hours: None,
             seed: 7,
         };
         let request = allocation_request("act_1", &snapshot(vec![young]), 1_000_000 + 36 * 3600, terms);
@@ -477,14 +471,13 @@ mod tests {
             ad.recent = three_days;
             ad.settled = Some(week);
         }
-        let mut terms = AllocationTerms {
+        let terms = AllocationTerms {
             total_daily_budget: MinorUnits(6_000),
             max_change_fraction: 0.2,
-            recent_window_hours: 72.0,
-            settled_window_hours: Some(168.0),
             seed: 7,
         };
-        let account = snapshot(vec![settled_ad, young_ad]);
+        let mut account = snapshot(vec![settled_ad, young_ad]);
+        account.settled_window_hours = Some(168.0);
         let request = allocation_request("act_1", &account, 1_000_000, terms);
         let windows: Vec<(f64, u64)> = request
             .ads
@@ -507,7 +500,7 @@ mod tests {
         );
         adloop_allocator::validate_request(&request).expect("the allocator takes it");
 
-        terms.settled_window_hours = None;
+        account.settled_window_hours = None;
         let request = allocation_request("act_1", &account, 1_000_000, terms);
         assert_eq!(
             request.ads[0].recent.unwrap().hours,

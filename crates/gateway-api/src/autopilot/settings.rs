@@ -20,10 +20,12 @@ pub struct AutopilotSettings {
     pub max_attempts: i32,
     /// Accounts with more ads than this are refused (one allocation request carries them all).
     pub max_ads_per_account: usize,
-    /// The allocator's lookback for recent performance (its fatigue and trend window), in days of insights.
+    /// The allocator's lookback for recent performance (its fatigue and trend window): this many whole days
+    /// before today and today so far, in the account's time zone.
     pub recent_window_days: u32,
-    /// An ad with more than this many days of history is read on its last this-many days instead (0: never):
-    /// a weekly rhythm of its own then averages out inside the window instead of reading as a change.
+    /// An ad with more than this many days of history is read on its last this-many days instead (0: never),
+    /// today so far included, with the recent window inside it: a weekly rhythm of its own then averages out
+    /// inside the window instead of reading as a change.
     pub settled_window_days: u32,
     /// Each cycle sends ml-service's instant learner what every ad delivered since the previous cycle.
     pub learn_from_delivery: bool,
@@ -67,52 +69,17 @@ impl AutopilotSettings {
         if !(self.reporting_delay_prior_conversions.is_finite() && self.reporting_delay_prior_conversions >= 0.0) {
             return Err(("reporting_delay_prior_conversions", "must be a non-negative number"));
         }
-        if !is_meta_window_preset(self.recent_window_days) {
-            return Err((
-                "recent_window_days",
-                "must be one of Meta's last_Nd presets: 1 (yesterday), 3, 7, 14, 28, 30, 90",
-            ));
+        if !(1..=28).contains(&self.recent_window_days) {
+            return Err(("recent_window_days", "must be between 1 and 28"));
         }
         if self.settled_window_days != 0
-            && !(is_meta_window_preset(self.settled_window_days) && self.settled_window_days > self.recent_window_days)
+            && !(self.recent_window_days < self.settled_window_days && self.settled_window_days <= 90)
         {
             return Err((
                 "settled_window_days",
-                "must be 0 (off) or one of Meta's last_Nd presets (7, 14, 28, 30, 90) longer than recent_window_days",
+                "must be 0 (off) or more than recent_window_days and at most 90",
             ));
         }
         Ok(())
-    }
-
-    /// Meta's date preset of the recent window.
-    pub fn recent_date_preset(&self) -> String {
-        date_preset(self.recent_window_days)
-    }
-
-    pub fn recent_window_hours(&self) -> f64 {
-        f64::from(self.recent_window_days) * 24.0
-    }
-
-    /// The settled window's length, when there is one.
-    pub fn settled_window_hours(&self) -> Option<f64> {
-        (self.settled_window_days > 0).then(|| f64::from(self.settled_window_days) * 24.0)
-    }
-
-    /// Meta's date preset of the settled window, when there is one.
-    pub fn settled_date_preset(&self) -> Option<String> {
-        (self.settled_window_days > 0).then(|| date_preset(self.settled_window_days))
-    }
-}
-
-/// The day counts Meta's insights offer as `date_preset` windows ending yesterday.
-fn is_meta_window_preset(days: u32) -> bool {
-    matches!(days, 1 | 3 | 7 | 14 | 28 | 30 | 90)
-}
-
-/// Meta's `date_preset` for the last `days` whole days (`yesterday` for one).
-fn date_preset(days: u32) -> String {
-    match days {
-        1 => "yesterday".to_owned(),
-        days => format!("last_{days}d"),
     }
 }

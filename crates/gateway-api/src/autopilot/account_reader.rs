@@ -250,7 +250,8 @@ async fn read_all_pages(
     }
 }
 
-/// Each ad's delivery over `date_preset`, by ad id.
+/// Each ad's delivery over `period` (the insights parameter that names the days, `date_preset` or
+/// `time_range`, and its value), by ad id.
 async fn delivery_by_ad(
     graph: &GraphClient,
     account_id: &str,

@@ -190,6 +190,11 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         "max_change_fraction": terms.max_change_fraction,
         "learning_events_sent": learning_events_sent,
         "reporting_delay": reporting_delays::summary_of(&reporting_delay),
+        // The hours each insights window covered up to now (whole days and today so far).
+        "windows": {
+            "recent_hours": snapshot.recent_window_hours,
+            "settled_hours": snapshot.settled_window_hours,
+        },
         // The learner's events committed, then the allocation that already used them (read your writes).
         "learned_in_ms": learned_in_ms,
         "allocated_in_ms": allocated_in_ms,

@@ -167,6 +167,16 @@ async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle
         "the account's total is kept"
     );
     assert_eq!(first["summary"]["recommendations"].as_array().unwrap().len(), 10);
+    // Three simulated days in, just past midnight: the recent window is the three whole days and the minutes of
+    // today, the settled one seven days and the same minutes.
+    let windows = &first["summary"]["windows"];
+    let recent_hours = windows["recent_hours"].as_f64().unwrap();
+    assert!((72.0..73.0).contains(&recent_hours), "{windows}");
+    assert_eq!(
+        windows["settled_hours"].as_f64().unwrap(),
+        recent_hours + 96.0,
+        "{windows}"
+    );
     // The operator page's listing: the account with the allocation it runs on now.
     let (status, listed) = call(gateway, gateway.api_key(), "GET", "/v1/accounts", None).await;
     assert_eq!(status, 200, "{listed}");

@@ -8,27 +8,28 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 #[path = "../examples/support/mod.rs"]
 mod support;
 
+/// An account-like request of so many ads from a seed.
+type RequestOfSize = fn(usize, u64) -> adloop_allocator::AllocationRequest;
+
 fn allocation_latency(criterion: &mut Criterion) {
     let config = AllocatorConfig::default();
-    let mut group = criterion.benchmark_group("allocate");
-    group.sample_size(30);
-    for ad_count in [100_usize, 1000] {
-        let request = support::account_like_request(ad_count, 7);
-        group.bench_with_input(BenchmarkId::from_parameter(ad_count), &request, |bencher, request| {
-            bencher.iter(|| allocate(request, &config).expect("valid request"))
-        });
+    // Plain account-like ads, then the same ads as the autopilot sends them (a settled ad's week with its
+    // last 72 hours inside).
+    let request_kinds: [(&str, RequestOfSize); 2] = [
+        ("allocate", support::account_like_request),
+        ("allocate_settled", support::autopilot_like_request),
+    ];
+    for (group_name, request_of) in request_kinds {
+        let mut group = criterion.benchmark_group(group_name);
+        group.sample_size(30);
+        for ad_count in [100_usize, 1000] {
+            let request = request_of(ad_count, 7);
+            group.bench_with_input(BenchmarkId::from_parameter(ad_count), &request, |bencher, request| {
+                bencher.iter(|| allocate(request, &config).expect("valid request"))
+            });
+        }
+        group.finish();
     }
-    group.finish();
-    // The same ads as the autopilot sends them (a settled ad's week with its last 72 hours inside).
-    let mut group = criterion.benchmark_group("allocate_settled");
-    group.sample_size(30);
-    for ad_count in [100_usize, 1000] {
-        let request = support::autopilot_like_request(ad_count, 7);
-        group.bench_with_input(BenchmarkId::from_parameter(ad_count), &request, |bencher, request| {
-            bencher.iter(|| allocate(request, &config).expect("valid request"))
-        });
-    }
-    group.finish();
 }
 
 /// An account reporting once a day for six weeks, each day's conversions maturing over two weeks.

@@ -113,14 +113,14 @@ pub(crate) fn effective_evidence(
     };
     let lifetime =
         EffectiveEvidence::of_counts(ad.impressions, ad.clicks, ad.conversions, ad.conversion_value, currency);
+    let recent_counts = EffectiveEvidence::of_window(&recent, currency);
     let older = lifetime
-        .minus(EffectiveEvidence::of_window(&recent, currency))
+        .minus(recent_counts)
         .matured(delay.average_reported_share(recent_hours, age_hours.max(recent_hours + 1.0)));
     let reported_share_within = |from_hours: f64, to_hours: f64| {
         (delay.average_reported_share(from_hours, to_hours) * recent_maturity_factor).min(1.0)
     };
-    let whole_recent =
-        EffectiveEvidence::of_window(&recent, currency).matured(reported_share_within(0.0, recent_hours.max(1.0)));
+    let whole_recent = recent_counts.matured(reported_share_within(0.0, recent_hours.max(1.0)));
     let older_weights = change_weights(age_hours, whole_recent, older, config);
     let Some(latest) = ad
         .latest
@@ -131,10 +131,10 @@ pub(crate) fn effective_evidence(
     // The recent window split at the latest: the days between are forgotten only as far as both the latest
     // window's test (against everything before it) and the recent window's say the ad changed.
     let latest_hours = latest.hours;
-    let latest_part =
-        EffectiveEvidence::of_window(&latest, currency).matured(reported_share_within(0.0, latest_hours.max(1.0)));
-    let middle = EffectiveEvidence::of_window(&recent, currency)
-        .minus(EffectiveEvidence::of_window(&latest, currency))
+    let latest_counts = EffectiveEvidence::of_window(&latest, currency);
+    let latest_part = latest_counts.matured(reported_share_within(0.0, latest_hours.max(1.0)));
+    let middle = recent_counts
+        .minus(latest_counts)
         .matured(reported_share_within(latest_hours, recent_hours));
     let before_latest = middle.plus(older);
     let latest_weights = change_weights(age_hours, latest_part, before_latest, config);

@@ -41,18 +41,17 @@ pub fn polled_observation(before: &Observation, after: &Observation, fraction: f
         ad.impressions = between(ad.impressions, next.impressions);
         ad.clicks = between(ad.clicks, next.clicks).min(ad.impressions);
         ad.spend = MinorUnits(ad.spend.get() + ((next.spend.get() - ad.spend.get()) as f64 * fraction) as i64);
-        ad.last_72_hours.impressions =
-            between(ad.last_72_hours.impressions, next.last_72_hours.impressions).min(ad.impressions);
-        ad.last_72_hours.clicks = between(ad.last_72_hours.clicks, next.last_72_hours.clicks)
-            .min(ad.last_72_hours.impressions)
-            .min(ad.clicks);
-        ad.last_72_hours.spend = ad.last_72_hours.spend.min(ad.spend);
-        ad.last_7_days.impressions =
-            between(ad.last_7_days.impressions, next.last_7_days.impressions).min(ad.impressions);
-        ad.last_7_days.clicks = between(ad.last_7_days.clicks, next.last_7_days.clicks)
-            .min(ad.last_7_days.impressions)
-            .min(ad.clicks);
-        ad.last_7_days.spend = ad.last_7_days.spend.min(ad.spend);
+        // Each trailing window grows the same way, never beyond the ad's lifetime counts.
+        for (window, next_window) in [
+            (&mut ad.last_72_hours, &next.last_72_hours),
+            (&mut ad.last_7_days, &next.last_7_days),
+        ] {
+            window.impressions = between(window.impressions, next_window.impressions).min(ad.impressions);
+            window.clicks = between(window.clicks, next_window.clicks)
+                .min(window.impressions)
+                .min(ad.clicks);
+            window.spend = window.spend.min(ad.spend);
+        }
         ad.age_hours += fraction;
     }
     polled

@@ -26,39 +26,27 @@ use crate::observation::{AdStatus, Observation};
 const RECENT_WINDOW_HOURS: f64 = 72.0;
 const SETTLED_WINDOW_HOURS: f64 = 168.0;
 
-/// The window an ad's recent delivery is read on: the last week once the ad has more than a week of history
-/// (a weekly rhythm then averages out inside the window instead of reading as a change), the last 72 hours
-/// before.
-fn recent_window(ad: &crate::observation::AdObservation) -> RecentWindow {
-    let (hours, window) = if ad.age_hours > SETTLED_WINDOW_HOURS {
-        (SETTLED_WINDOW_HOURS, &ad.last_7_days)
+/// The windows an ad's recent delivery is read on: once the ad has more than a week of history, the last week
+/// (a weekly rhythm then averages out inside it instead of reading as a change) with the last 72 hours inside
+/// it (so a change in them is still seen soon); before, the last 72 hours alone.
+fn trend_windows(ad: &crate::observation::AdObservation) -> (RecentWindow, Option<RecentWindow>) {
+    let last_72_hours = window_of(RECENT_WINDOW_HOURS, &ad.last_72_hours);
+    if ad.age_hours > SETTLED_WINDOW_HOURS {
+        (window_of(SETTLED_WINDOW_HOURS, &ad.last_7_days), Some(last_72_hours))
     } else {
-        (RECENT_WINDOW_HOURS, &ad.last_72_hours)
-    };
-    RecentWindow {
-        hours,
-        impressions: window.impressions,
-        clicks: window.clicks,
-        spend: window.spend,
-        conversions: window.conversions,
-        conversion_value: window.conversion_value,
+        (last_72_hours, None)
     }
 }
 
-/// The last 72 hours of an ad read on its last week, so a change inside them is still seen soon.
-fn latest_window(ad: &crate::observation::AdObservation) -> Option<RecentWindow> {
-    if ad.age_hours <= SETTLED_WINDOW_HOURS {
-        return None;
+fn window_of(hours: f64, stats: &crate::observation::WindowStats) -> RecentWindow {
+    RecentWindow {
+        hours,
+        impressions: stats.impressions,
+        clicks: stats.clicks,
+        spend: stats.spend,
+        conversions: stats.conversions,
+        conversion_value: stats.conversion_value,
     }
-    let window = &ad.last_72_hours;
-    Some(RecentWindow {
-        hours: RECENT_WINDOW_HOURS,
-        impressions: window.impressions,
-        clicks: window.clicks,
-        spend: window.spend,
-        conversions: window.conversions,
-        conversion_value: window.conversion_value,
-    })
 }
 
 pub struct Adloop {
@@ -288,30 +276,33 @@ pub fn allocation_request(observation: &Observation, seed: u64, max_change_fract
     let ads = observation
         .ads
         .iter()
-        .map(|ad| AdInput {
-            ids: AdIds {
-                account_id: ad.identity.account_id.clone(),
-                campaign_id: ad.identity.campaign_id.clone(),
-                ad_set_id: ad.identity.ad_set_id.clone(),
-                ad_id: ad.identity.ad_id.clone(),
-            },
-            impressions: ad.impressions,
-            clicks: ad.clicks,
-            conversions: ad.conversions,
-            spend: ad.spend,
-            conversion_value: ad.conversion_value,
-            age_hours: ad.age_hours,
-            current_daily_budget: ad.current_daily_budget,
-            status: match ad.status {
-                AdStatus::Active => AllocatorAdStatus::Active,
-                AdStatus::Paused => AllocatorAdStatus::Paused,
-            },
-            creative_features: ad.features.clone(),
-            creative_dna_score: None,
-            priors: Vec::new(),
-            recent: Some(recent_window(ad)),
-            latest: latest_window(ad),
-            frequency: Some(ad.frequency),
+        .map(|ad| {
+            let (recent, latest) = trend_windows(ad);
+            AdInput {
+                ids: AdIds {
+                    account_id: ad.identity.account_id.clone(),
+                    campaign_id: ad.identity.campaign_id.clone(),
+                    ad_set_id: ad.identity.ad_set_id.clone(),
+                    ad_id: ad.identity.ad_id.clone(),
+                },
+                impressions: ad.impressions,
+                clicks: ad.clicks,
+                conversions: ad.conversions,
+                spend: ad.spend,
+                conversion_value: ad.conversion_value,
+                age_hours: ad.age_hours,
+                current_daily_budget: ad.current_daily_budget,
+                status: match ad.status {
+                    AdStatus::Active => AllocatorAdStatus::Active,
+                    AdStatus::Paused => AllocatorAdStatus::Paused,
+                },
+                creative_features: ad.features.clone(),
+                creative_dna_score: None,
+                priors: Vec::new(),
+                recent: Some(recent),
+                latest,
+                frequency: Some(ad.frequency),
+            }
         })
         .collect();
     AllocationRequest {
@@ -415,11 +406,14 @@ mod tests {
             last_7_days: window(7_000),
             ..observed_ad_for_tests("ad", 10_000)
         };
-        let settled = recent_window(&ad(240.0));
+        let (settled, latest) = trend_windows(&ad(240.0));
         assert_eq!((settled.hours, settled.impressions), (168.0, 7_000));
+        let latest = latest.expect("a settled ad carries its last 72 hours too");
+        assert_eq!((latest.hours, latest.impressions), (72.0, 3_000));
         for young_age in [100.0, 168.0] {
-            let young = recent_window(&ad(young_age));
+            let (young, latest) = trend_windows(&ad(young_age));
             assert_eq!((young.hours, young.impressions), (72.0, 3_000), "at {young_age} h");
+            assert!(latest.is_none(), "at {young_age} h");
         }
     }
 }

@@ -100,32 +100,22 @@ fn within_lifetime(recent: Delivery, lifetime: Delivery) -> Delivery {
     }
 }
 
-/// The window an ad's trend is read on: the settled window once the ad is older than it, else the recent
-/// window (shortened to the ad's age, so a day-old ad's window is its one day).
-fn trend_window(ad: &ObservedAd, age_hours: f64, snapshot: &AccountSnapshot) -> RecentWindow {
+/// The windows an ad's trend is read on: once the ad is older than the settled window, that window with the
+/// recent one inside it (so a change of the last days is still seen soon); before, the recent window alone,
+/// shortened to the ad's age (a day-old ad's window is its one day).
+fn trend_windows(ad: &ObservedAd, age_hours: f64, snapshot: &AccountSnapshot) -> (RecentWindow, Option<RecentWindow>) {
     if let (Some(hours), Some(settled)) = (snapshot.settled_window_hours, ad.settled)
         && age_hours > hours
     {
-        return recent_window(within_lifetime(settled, ad.lifetime), hours);
+        let settled = within_lifetime(settled, ad.lifetime);
+        let latest = recent_window(within_lifetime(ad.recent, settled), snapshot.recent_window_hours);
+        return (recent_window(settled, hours), Some(latest));
     }
-    recent_window(
+    let recent = recent_window(
         within_lifetime(ad.recent, ad.lifetime),
         snapshot.recent_window_hours.min(age_hours.max(1.0)),
-    )
-}
-
-/// An ad read on the settled window also carries its recent window inside it, so a change of the last days is
-/// still seen soon.
-fn latest_window(ad: &ObservedAd, age_hours: f64, snapshot: &AccountSnapshot) -> Option<RecentWindow> {
-    let hours = snapshot.settled_window_hours?;
-    let settled = within_lifetime(ad.settled?, ad.lifetime);
-    if age_hours <= hours {
-        return None;
-    }
-    Some(recent_window(
-        within_lifetime(ad.recent, settled),
-        snapshot.recent_window_hours,
-    ))
+    );
+    (recent, None)
 }
 
 fn recent_window(recent: Delivery, hours: f64) -> RecentWindow {
@@ -156,6 +146,7 @@ pub fn allocation_request(
             let age_hours = ad
                 .created_unix
                 .map_or(0.0, |created| ((clock_unix - created) as f64 / 3600.0).max(0.0));
+            let (recent, latest) = trend_windows(ad, age_hours, snapshot);
             AdInput {
                 ids: AdIds {
                     account_id: account_id.to_owned(),
@@ -174,8 +165,8 @@ pub fn allocation_request(
                 creative_features: ad.creative_features.clone(),
                 creative_dna_score: None,
                 priors: Vec::new(),
-                recent: Some(trend_window(ad, age_hours, snapshot)),
-                latest: latest_window(ad, age_hours, snapshot),
+                recent: Some(recent),
+                latest,
                 frequency: None,
             }
         })

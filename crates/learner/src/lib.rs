@@ -18,6 +18,7 @@ mod drift;
 mod features;
 mod ftrl;
 mod learner;
+mod offline_fit;
 
 pub use allocator_priors::{INSTANT_LEARNER_SOURCE, add_instant_learner_priors};
 pub use config::{ConfigError, DriftConfig, FtrlConfig, LearnerConfig};
@@ -26,3 +27,4 @@ pub use drift::PageHinkley;
 pub use features::{EncodedFeatures, FeatureError, categorical_feature_name, display_name, encode_features};
 pub use ftrl::{FtrlHead, HeadCertainty};
 pub use learner::{AppliedUpdate, HeadPrior, InstantLearner, LearnedPrior, LearningUpdate, UpdateError};
+pub use offline_fit::{HeadKind, OfflineFit, OfflineFitRow, fit_offline, rows_by_ad};

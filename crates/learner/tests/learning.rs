@@ -1,7 +1,9 @@
 //! The instant learner against streams whose truth is known: accuracy against an offline fit, the concept
 //! flip the original missed, no false alarms, replay determinism, and priors that leave an ad's own events out.
 
-use adloop_learner::{EncodedFeatures, InstantLearner, LearnerConfig, LearningUpdate, encode_features};
+use adloop_learner::{
+    EncodedFeatures, HeadKind, InstantLearner, LearnerConfig, LearningUpdate, encode_features, fit_offline, rows_by_ad,
+};
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Binomial, Distribution};
 use rand_pcg::Pcg64;
@@ -58,60 +60,6 @@ fn log_loss(probability: f64, trials: f64, successes: f64) -> f64 {
     -(successes * probability.ln() + (trials - successes) * (1.0 - probability).ln())
 }
 
-/// Logistic regression fitted offline by Newton's method on aggregated counts (bias + six features).
-#[allow(clippy::needless_range_loop)]
-fn offline_fit(data: &[([bool; 6], f64, f64)]) -> [f64; 7] {
-    let mut coefficients = [0.0; 7];
-    for _ in 0..50 {
-        let mut gradient = [0.0; 7];
-        let mut hessian = [[0.0; 7]; 7];
-        for (present, trials, successes) in data {
-            let mut x = [0.0; 7];
-            x[0] = 1.0;
-            for (index, on) in present.iter().enumerate() {
-                x[index + 1] = if *on { 1.0 } else { 0.0 };
-            }
-            let logit: f64 = x.iter().zip(&coefficients).map(|(a, b)| a * b).sum();
-            let p = 1.0 / (1.0 + (-logit).exp());
-            for row in 0..7 {
-                gradient[row] += (trials * p - successes) * x[row];
-                for column in 0..7 {
-                    hessian[row][column] += trials * p * (1.0 - p) * x[row] * x[column];
-                }
-            }
-        }
-        let step = solve(hessian, gradient);
-        for (coefficient, delta) in coefficients.iter_mut().zip(step) {
-            *coefficient -= delta;
-        }
-    }
-    coefficients
-}
-
-#[allow(clippy::needless_range_loop)] // Gaussian elimination reads clearest with indices
-fn solve(mut matrix: [[f64; 7]; 7], mut vector: [f64; 7]) -> [f64; 7] {
-    for pivot in 0..7 {
-        let best = (pivot..7)
-            .max_by(|a, b| matrix[*a][pivot].abs().total_cmp(&matrix[*b][pivot].abs()))
-            .unwrap_or(pivot);
-        matrix.swap(pivot, best);
-        vector.swap(pivot, best);
-        for row in pivot + 1..7 {
-            let factor = matrix[row][pivot] / matrix[pivot][pivot];
-            for column in pivot..7 {
-                matrix[row][column] -= factor * matrix[pivot][column];
-            }
-            vector[row] -= factor * vector[pivot];
-        }
-    }
-    let mut solution = [0.0; 7];
-    for row in (0..7).rev() {
-        let tail: f64 = (row + 1..7).map(|column| matrix[row][column] * solution[column]).sum();
-        solution[row] = (vector[row] - tail) / matrix[row][row];
-    }
-    solution
-}
-
 #[test]
 fn on_a_stream_with_known_weights_the_log_loss_is_within_two_percent_of_an_offline_fit() {
     let true_weights = [0.7, 0.4, -0.5, 0.2, 0.9, -0.3];
@@ -125,25 +73,18 @@ fn on_a_stream_with_known_weights_the_log_loss_is_within_two_percent_of_an_offli
             let impressions = random.random_range(1..=20) as f64;
             let p = true_probability(true_bias, &true_weights, &creative.present);
             let clicks = Binomial::new(impressions as u64, p).expect("valid").sample(&mut random) as f64;
-            learner.apply(&ctr_update(&creative.features, impressions, clicks));
-            training.push((creative.present, impressions, clicks));
+            let update = ctr_update(&creative.features, impressions, clicks);
+            learner.apply(&update);
+            training.push(update);
         }
-        let offline = offline_fit(&training);
+        let offline = fit_offline(&rows_by_ad(&training, HeadKind::Ctr), 0.0);
         let (mut online_loss, mut offline_loss) = (0.0, 0.0);
         for _ in 0..50_000 {
             let creative = random_creative(&mut random);
             let p = true_probability(true_bias, &true_weights, &creative.present);
             let clicks = Binomial::new(100, p).expect("valid").sample(&mut random) as f64;
             online_loss += log_loss(learner.predict_ctr(&creative.features, ""), 100.0, clicks);
-            let offline_logit = offline[0]
-                + creative
-                    .present
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, on)| **on)
-                    .map(|(index, _)| offline[index + 1])
-                    .sum::<f64>();
-            offline_loss += log_loss(1.0 / (1.0 + (-offline_logit).exp()), 100.0, clicks);
+            offline_loss += log_loss(offline.predict(&creative.features, ""), 100.0, clicks);
         }
         let ratio = online_loss / offline_loss;
         assert!(

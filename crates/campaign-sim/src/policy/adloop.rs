@@ -87,6 +87,8 @@ struct PolicyLearning {
     patterns: PatternStore,
     sharing_accounts: BTreeSet<String>,
     pattern_settings: PatternQuerySettings,
+    /// Every update applied, in order, when asked to keep them (`Adloop::recording_learning_updates`).
+    recorded_updates: Option<Vec<adloop_learner::LearningUpdate>>,
 }
 
 impl Adloop {
@@ -141,6 +143,7 @@ impl Adloop {
                 patterns: PatternStore::new(StoreConfig::default()),
                 sharing_accounts: BTreeSet::new(),
                 pattern_settings: PatternQuerySettings::default(),
+                recorded_updates: None,
             }),
         }
     }
@@ -159,6 +162,19 @@ impl Adloop {
             last_beliefs: settings.explain_decisions.then(Vec::new),
             ..self
         }
+    }
+
+    /// The same policy, keeping every update its learner applies (for fitting the same events offline).
+    pub fn recording_learning_updates(mut self) -> Adloop {
+        if let Some(learning) = &mut self.learning {
+            learning.recorded_updates = Some(Vec::new());
+        }
+        self
+    }
+
+    /// The updates the learner applied so far, in order, if asked to keep them.
+    pub fn recorded_learning_updates(&self) -> Option<&[adloop_learner::LearningUpdate]> {
+        self.learning.as_ref()?.recorded_updates.as_deref()
     }
 
     /// The instant learner as it stands (for parity checks against ml-service).
@@ -245,6 +261,9 @@ impl PolicyLearning {
             max_features,
         ) {
             self.learner.apply(&update);
+            if let Some(recorded) = &mut self.recorded_updates {
+                recorded.push(update.clone());
+            }
             let Some(account_id) = account_of.get(update.ad_id.as_str()) else {
                 continue;
             };

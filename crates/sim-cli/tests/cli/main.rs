@@ -546,3 +546,50 @@ fn adloop_learns_under_the_learner_constants_it_is_given_and_refuses_a_misspelt_
     let out_of_range = refusal("[conversion]\nalpha = -1.0\n");
     assert!(out_of_range.contains("conversion.alpha"), "{out_of_range}");
 }
+
+/// The root-mean-square errors (learner's, offline fit's) of one head at one day of a `learner-weights` table.
+fn weight_errors(table: &str, day: u32, head: &str) -> (f64, f64) {
+    let row = table
+        .lines()
+        .find(|row| row.starts_with(&format!("| {day} | {head} |")))
+        .unwrap_or_else(|| panic!("no row for day {day}, {head}: {table}"));
+    let cells: Vec<f64> = row.split('|').filter_map(|cell| cell.trim().parse().ok()).collect();
+    (cells[1], cells[2])
+}
+
+#[test]
+fn learner_weights_shows_the_learner_closing_on_the_true_effects_beside_an_offline_fit() {
+    let output = adloop_sim(&[
+        "learner-weights",
+        "--scenario",
+        &project_path("scenarios/creative-signals.toml"),
+        "--first-seed",
+        "1",
+        "--seeds",
+        "3",
+        "--days",
+        "3,21",
+    ]);
+    let table = stdout_of(&output);
+    let (early, early_offline) = weight_errors(&table, 3, "CTR");
+    let (late, late_offline) = weight_errors(&table, 21, "CTR");
+    assert!(late < early * 0.8, "the CTR weights approach the truth: {table}");
+    assert!(late_offline < early_offline, "{table}");
+    assert!(table.contains("| 21 | conversions per click |"), "{table}");
+
+    let refused = adloop_sim(&[
+        "learner-weights",
+        "--scenario",
+        &project_path("scenarios/creative-signals.toml"),
+        "--days",
+        "30",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--days: day 30"));
+    let featureless = adloop_sim(&[
+        "learner-weights",
+        "--scenario",
+        &project_path("scenarios/stationary-10.toml"),
+    ]);
+    assert!(String::from_utf8_lossy(&featureless.stderr).contains("no creative feature"));
+}

@@ -117,7 +117,12 @@ async fn main() -> anyhow::Result<()> {
     let figures = stack_load::run(&plan).await?;
     print_report(&figures);
     if !figures.passed() {
-        anyhow::bail!("a check failed (above)");
+        // Named last, alone on stderr: a log cut to its last lines (CI, `fresh-clone-test`) still says which
+        // check failed and why, where an error with a backtrace would push the report out of sight.
+        for check in figures.checks.iter().filter(|check| !check.passed) {
+            eprintln!("stack-load: FAIL {}: {}", check.name, check.finding);
+        }
+        std::process::exit(1);
     }
     Ok(())
 }

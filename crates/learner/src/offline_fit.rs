@@ -244,7 +244,6 @@ mod tests {
     fn without_a_penalty_the_fit_reproduces_the_rates_it_can_express() {
         // Two accounts, one feature that adds 0.7 to the logit in both: four cells the model expresses
         // exactly.
-        let rate = |logit: f64| sigmoid(logit);
         let cells = [
             ("a", "act_1", false, -4.0),
             ("b", "act_1", true, -4.0 + 0.7),
@@ -255,7 +254,7 @@ mod tests {
             .iter()
             .map(|(ad, account, face, logit)| {
                 let features: &[&str] = if *face { &["has_face"] } else { &[] };
-                update(ad, account, features, 1e6, 1e6 * rate(*logit))
+                update(ad, account, features, 1e6, 1e6 * sigmoid(*logit))
             })
             .collect();
         let fit = fit_offline(&rows_by_ad(&updates, HeadKind::Ctr), 0.0);
@@ -263,7 +262,7 @@ mod tests {
         let offset_difference = fit.account_offsets["act_2"] - fit.account_offsets["act_1"];
         assert!((offset_difference - 0.3).abs() < 1e-6, "{fit:?}");
         let predicted = fit.predict(&updates[3].features, "act_2");
-        assert!((predicted - rate(-3.0)).abs() < 1e-9);
+        assert!((predicted - sigmoid(-3.0)).abs() < 1e-9);
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub fn render_learner_weights(
         anyhow::ensure!(
             (1..scenario.days).contains(day),
             "--days: day {day} is outside 1–{} (the last decision of the scenario's {} days)",
-            scenario.days - 1,
+            scenario.days.saturating_sub(1),
             scenario.days
         );
         anyhow::ensure!(

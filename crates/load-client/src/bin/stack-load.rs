@@ -2,7 +2,7 @@
 //! `adloop_load::stack_load`).
 //!
 //!     stack-load [--seconds 180] [--change-requests 20] [--allocations 20] [--learning-events 20]
-//!                [--relay-requests 20] [--redis-down-seconds 5] [--drain-seconds 120]
+//!                [--relay-requests 20] [--redis-down-seconds 5] [--drain-seconds 300]
 //!                [--binaries-dir target/release]
 //!
 //! Needs the dev stack's Postgres (`scripts/dev-stack up`), `redis-server`, and builds of meta-sim,
@@ -31,8 +31,10 @@ struct Arguments {
     relay_requests: f64,
     #[arg(long, default_value_t = 5)]
     redis_down_seconds: u64,
-    /// How long the services may take to finish the work once the load stops.
-    #[arg(long, default_value_t = 120)]
+    /// How long the services may take to finish the work once the load stops: at least as long as a change
+    /// may wait to count as work left (300 s), or one waiting out its backoff reads as lost. A healthy run
+    /// drains in seconds.
+    #[arg(long, default_value_t = stack_load::WORK_DUE_WITHIN.as_secs())]
     drain_seconds: u64,
     /// Where the service binaries are (default: beside this program).
     #[arg(long)]

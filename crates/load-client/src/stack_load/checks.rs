@@ -26,12 +26,19 @@ pub async fn work_left(pool: &PgPool) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM gateway.ad_changes \
                         WHERE state = 'running' \
-                           OR (state IN ('available', 'retryable') AND run_at <= now() + interval '5 minutes')) \
+                           OR (state IN ('available', 'retryable') AND run_at <= now() + make_interval(secs => $1))) \
              OR EXISTS (SELECT 1 FROM capi.events WHERE state = 'pending')",
     )
+    .bind(WORK_DUE_WITHIN.as_secs_f64())
     .fetch_one(pool)
     .await
 }
+
+/// How soon a change must be due to count as work left: a change retrying after a fault waits its backoff
+/// (2 s doubling per attempt, so seven failed attempts in a row wait about two minutes), a change a guardrail
+/// holds for an hour is not work left. The drain must be allowed at least this long, or a change waiting out
+/// its backoff reads as lost.
+pub const WORK_DUE_WITHIN: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Each ad set's budget as its last completed change set it (changes to one object are applied one at a
 /// time, so completion order is write order).

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 pub use crate::open_loop::StreamTally;
 use crate::open_loop::{Answer, run_stream};
-pub use checks::{Check, checks_of};
+pub use checks::{Check, WORK_DUE_WITHIN, checks_of};
 pub use memory::MemoryTrace;
 use memory::resident_mebibytes;
 use redis::{RedisProcess, free_port};

@@ -52,9 +52,9 @@ struct SquaredErrors {
 }
 
 impl SquaredErrors {
-    fn add(&mut self, head: &FtrlHead, updates: &[LearningUpdate], kind: HeadKind, truths: &TrueEffects) {
+    fn add(&mut self, head: &FtrlHead, updates: &[LearningUpdate], kind: HeadKind, truths: &TrueEffects, l2: f64) {
         let online: BTreeMap<&str, f64> = head.weights().collect();
-        let offline = fit_offline(&rows_by_ad(updates, kind), head.config().l2);
+        let offline = fit_offline(&rows_by_ad(updates, kind), l2);
         for (name, truth) in &truths.effects {
             let online_weight = online.get(name.as_str()).copied().unwrap_or(0.0);
             let offline_weight = offline.weights.get(name).copied().unwrap_or(0.0);
@@ -84,6 +84,8 @@ struct MeasuredAdloop<'a> {
     policy: Adloop,
     checkpoint_hours: &'a [u32],
     truths: &'a [TrueEffects; 2],
+    /// The offline fit's L2 per head (CTR, conversions).
+    offline_l2: [f64; 2],
     /// Per checkpoint, per head.
     errors: &'a mut [[SquaredErrors; 2]],
 }
@@ -100,7 +102,8 @@ impl Policy for MeasuredAdloop<'_> {
         };
         if let (Some(learner), Some(updates)) = (self.policy.learner(), self.policy.recorded_learning_updates()) {
             for (index, kind) in HEADS.into_iter().enumerate() {
-                self.errors[checkpoint][index].add(head_of(learner, kind), updates, kind, &self.truths[index]);
+                let head = head_of(learner, kind);
+                self.errors[checkpoint][index].add(head, updates, kind, &self.truths[index], self.offline_l2[index]);
             }
         }
         Ok(budgets)
@@ -108,15 +111,22 @@ impl Policy for MeasuredAdloop<'_> {
 }
 
 /// The markdown table: per checkpoint day and head, the root-mean-square error of the learner's weights and
-/// of the offline fit's against the true effects, over `seeds` seeds from `first_seed`.
+/// of the offline fit's against the true effects, over `seeds` seeds from `first_seed`. The offline fit's L2 is
+/// each head's own (`settings.learner`) unless `offline_l2` gives one per head (CTR, conversions).
 pub fn render_learner_weights(
     scenario: &Scenario,
     first_seed: u64,
     seeds: u64,
     checkpoint_days: &[u32],
     settings: &PolicySettings,
+    offline_l2: Option<[f64; 2]>,
 ) -> anyhow::Result<String> {
     anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
+    let offline_l2 = offline_l2.unwrap_or([settings.learner.ctr.l2, settings.learner.conversion.l2]);
+    anyhow::ensure!(
+        offline_l2.iter().all(|l2| l2.is_finite() && *l2 >= 0.0),
+        "--offline-l2 must be two numbers of at least 0 (CTR, conversions)"
+    );
     anyhow::ensure!(!checkpoint_days.is_empty(), "--days needs at least one day");
     for day in checkpoint_days {
         // A run of D days decides at the end of days 1 … D − 1 (its last day has no decision after it).
@@ -146,6 +156,7 @@ pub fn render_learner_weights(
             policy: Adloop::new(seed).configured(settings).recording_learning_updates(),
             checkpoint_hours: &checkpoint_hours,
             truths: &truths,
+            offline_l2,
             errors: &mut errors,
         };
         run_simulation(scenario, &mut measured, seed, run_days)?;

@@ -90,6 +90,10 @@ pub enum Command {
         /// Days at whose end to measure (after that day's decision), comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [3, 7, 14, 28])]
         days: Vec<u32>,
+        /// The offline fit's L2 for the CTR and the conversion head, e.g. 1,10 (default: each head's own, from
+        /// the learner's constants).
+        #[arg(long, value_delimiter = ',')]
+        offline_l2: Option<Vec<f64>>,
         #[command(flatten)]
         adloop: AdloopOptions,
     },
@@ -257,11 +261,18 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
             first_seed,
             seeds,
             days,
+            offline_l2,
             adloop,
         } => {
             let settings = adloop.policy_settings()?;
             let loaded = load_scenario(&scenario)?;
-            let table = learner_weights::render_learner_weights(&loaded, first_seed, seeds, &days, &settings)?;
+            let offline_l2 = match offline_l2.as_deref() {
+                None => None,
+                Some(&[ctr, conversion]) => Some([ctr, conversion]),
+                Some(_) => anyhow::bail!("--offline-l2 takes two numbers: CTR, conversions (e.g. 1,10)"),
+            };
+            let table =
+                learner_weights::render_learner_weights(&loaded, first_seed, seeds, &days, &settings, offline_l2)?;
             return Ok(format!("{}{table}", adloop.note().unwrap_or_default()));
         }
     };

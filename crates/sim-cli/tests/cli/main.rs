@@ -586,6 +586,14 @@ fn learner_weights_shows_the_learner_closing_on_the_true_effects_beside_an_offli
     ]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--days: day 30"));
+    let one_penalty = adloop_sim(&[
+        "learner-weights",
+        "--scenario",
+        &project_path("scenarios/creative-signals.toml"),
+        "--offline-l2",
+        "10",
+    ]);
+    assert!(String::from_utf8_lossy(&one_penalty.stderr).contains("--offline-l2 takes two numbers"));
     let featureless = adloop_sim(&[
         "learner-weights",
         "--scenario",

@@ -56,6 +56,7 @@ bench:
 	cargo bench -p adloop-cross-learner --bench similar_patterns
 	cargo bench -p adloop-cross-learner --bench approximate_patterns
 	cargo run --quiet --release -p adloop-allocator --example probability_best_accuracy
+	cargo run --quiet --release -p ml-service --example learner_snapshot
 	scripts/dev-stack up >/dev/null
 	cargo run --quiet --release -p adloop-load --bin cache-replay
 	scripts/bench-grpc

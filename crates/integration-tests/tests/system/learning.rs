@@ -145,7 +145,11 @@ async fn the_recovery_plans_instant_learning_flow_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
     let database = TestDatabase::create().await;
-    let snapshot_often = [("ADLOOP_LEARNING__SNAPSHOT_EVERY_EVENTS", "7")];
+    let snapshot_often = [
+        ("ADLOOP_LEARNING__SNAPSHOT_EVERY_EVENTS", "7"),
+        ("ADLOOP_LEARNING__SNAPSHOT_MIN_INTERVAL_SECONDS", "0"),
+        ("ADLOOP_LEARNING__CATCH_UP_INTERVAL_MILLISECONDS", "50"),
+    ];
     let mut first = spawn_ml_service_with(&database, &snapshot_often).await;
     let second = spawn_ml_service_with(&database, &snapshot_often).await;
     let mut first_client = grpc_client(&first.base_url()).await;
@@ -251,7 +255,32 @@ async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
         .await
         .unwrap();
 
-    // A restart (from a snapshot plus the log after it) holds exactly what the running replica holds.
+    // A restart (from a snapshot plus the log after it) holds exactly what the running replica holds. The
+    // replicas' background loop takes the snapshots: wait for one.
+    let pool = sqlx::PgPool::connect(&format!("{}?options=-csearch_path%3Dml", database.url))
+        .await
+        .unwrap();
+    let mut newest_snapshot = 0_i64;
+    for _ in 0..200 {
+        newest_snapshot = sqlx::query_scalar("SELECT coalesce(max(through_seq), 0) FROM learner_state_snapshots")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if newest_snapshot >= 7 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        newest_snapshot >= 7,
+        "a snapshot every 7 events, taken in the background"
+    );
+    first_client
+        .record_event(proto::RecordEventRequest {
+            events: vec![event("after-snapshot", "ad-3", &features[1], 50.0, 1.0)],
+        })
+        .await
+        .unwrap();
     first.stop();
     let _ = first.task.await;
     let restarted = spawn_ml_service_with(&database, &snapshot_often).await;
@@ -272,20 +301,27 @@ async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
     );
     assert_eq!(after_restart, still_running);
     assert_eq!(
-        after_restart.0.1, 31,
-        "30 events, a duplicate not counted, a conversion"
+        after_restart.0.1, 32,
+        "30 events, a duplicate not counted, a conversion, one after the snapshot"
     );
-    let pool = sqlx::PgPool::connect(&format!("{}?options=-csearch_path%3Dml", database.url))
+    // Sequence numbers have gaps (a duplicate's insert takes one): count the events the snapshot covers.
+    let covered: i64 = sqlx::query_scalar("SELECT count(*) FROM learning_events WHERE seq <= $1")
+        .bind(newest_snapshot)
+        .fetch_one(&pool)
         .await
         .unwrap();
-    let (snapshots, borrowed): (i64, String) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM learner_snapshots), \
-                (SELECT features::text FROM learning_events WHERE event_id = 'conversion-1')",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert!(snapshots >= 1, "snapshots are taken every 7 events");
+    let metrics = restarted.metrics_text().await;
+    let replayed = adloop_telemetry::metrics::sample_value(&metrics, "adloop_ml_learner_events_applied_total")
+        .unwrap_or_else(|| panic!("the restarted replica counts the events it applied:\n{metrics}"));
+    assert!(
+        replayed <= (32 - covered) as f64,
+        "the restart read its snapshot ({covered} events) and replayed only the {replayed} after it"
+    );
+    let borrowed: String =
+        sqlx::query_scalar("SELECT features::text FROM learning_events WHERE event_id = 'conversion-1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert!(
         borrowed.contains("has_question"),
         "the conversion borrowed ad-2's features: {borrowed}"

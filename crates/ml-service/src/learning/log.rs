@@ -200,34 +200,70 @@ pub async fn shares(pool: &PgPool, account_id: &str) -> Result<bool, sqlx::Error
     Ok(shares.unwrap_or(false))
 }
 
-/// The newest snapshot taken under `config_fingerprint`, with the seq it covers.
-pub async fn newest_snapshot(pool: &PgPool, config_fingerprint: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT through_seq, state::text FROM learner_snapshots WHERE config_fingerprint = $1 \
+/// A snapshot goes to the database in parts of at most this many bytes, so writing it never holds a second
+/// copy of the whole in the driver's buffers.
+pub const SNAPSHOT_PART_BYTES: usize = 8 << 20;
+
+/// The newest snapshot taken under `config_fingerprint`: the seq it covers and its bytes (read part by part).
+pub async fn newest_snapshot(pool: &PgPool, config_fingerprint: &str) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
+    let newest: Option<(i64, i64, i32, i64)> = sqlx::query_as(
+        "SELECT id, through_seq, parts, bytes FROM learner_state_snapshots WHERE config_fingerprint = $1 \
          ORDER BY through_seq DESC LIMIT 1",
     )
     .bind(config_fingerprint)
     .fetch_optional(pool)
-    .await
+    .await?;
+    let Some((snapshot_id, through_seq, parts, length)) = newest else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    for part in 0..parts {
+        let chunk: Vec<u8> =
+            sqlx::query_scalar("SELECT bytes FROM learner_state_snapshot_parts WHERE snapshot_id = $1 AND part = $2")
+                .bind(snapshot_id)
+                .bind(part)
+                .fetch_one(pool)
+                .await?;
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some((through_seq, bytes)))
 }
 
-/// Stores a snapshot and keeps only the newest three under the same constants.
+/// Stores a snapshot (its row and its parts in one transaction) and keeps only the newest three under the
+/// same constants.
 pub async fn save_snapshot(
     pool: &PgPool,
     config_fingerprint: &str,
     through_seq: i64,
-    state: String,
+    state: &[u8],
 ) -> Result<(), sqlx::Error> {
+    let chunks: Vec<&[u8]> = if state.is_empty() {
+        vec![state]
+    } else {
+        state.chunks(SNAPSHOT_PART_BYTES).collect()
+    };
     let mut transaction = pool.begin().await?;
-    sqlx::query("INSERT INTO learner_snapshots (through_seq, config_fingerprint, state) VALUES ($1, $2, $3::jsonb)")
-        .bind(through_seq)
-        .bind(config_fingerprint)
-        .bind(state)
-        .execute(&mut *transaction)
-        .await?;
+    let snapshot_id: i64 = sqlx::query_scalar(
+        "INSERT INTO learner_state_snapshots (through_seq, config_fingerprint, parts, bytes) \
+         VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(through_seq)
+    .bind(config_fingerprint)
+    .bind(i32::try_from(chunks.len()).unwrap_or(i32::MAX))
+    .bind(state.len() as i64)
+    .fetch_one(&mut *transaction)
+    .await?;
+    for (part, chunk) in chunks.into_iter().enumerate() {
+        sqlx::query("INSERT INTO learner_state_snapshot_parts (snapshot_id, part, bytes) VALUES ($1, $2, $3)")
+            .bind(snapshot_id)
+            .bind(part as i32)
+            .bind(chunk)
+            .execute(&mut *transaction)
+            .await?;
+    }
     sqlx::query(
-        "DELETE FROM learner_snapshots WHERE config_fingerprint = $1 AND id NOT IN \
-         (SELECT id FROM learner_snapshots WHERE config_fingerprint = $1 ORDER BY through_seq DESC LIMIT 3)",
+        "DELETE FROM learner_state_snapshots WHERE config_fingerprint = $1 AND id NOT IN \
+         (SELECT id FROM learner_state_snapshots WHERE config_fingerprint = $1 ORDER BY through_seq DESC LIMIT 3)",
     )
     .bind(config_fingerprint)
     .execute(&mut *transaction)
@@ -235,12 +271,13 @@ pub async fn save_snapshot(
     transaction.commit().await
 }
 
-pub fn serialise(state: &LearningState) -> Result<String, serde_json::Error> {
-    serde_json::to_string(state)
+/// The state as snapshot bytes (postcard: a pattern vector's floats take four bytes each).
+pub fn encode(state: &LearningState) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_stdvec(state)
 }
 
-pub fn restore(state: &str) -> Result<LearningState, serde_json::Error> {
-    serde_json::from_str(state)
+pub fn decode(bytes: &[u8]) -> Result<LearningState, postcard::Error> {
+    postcard::from_bytes(bytes)
 }
 
 fn features_json(features: &EncodedFeatures) -> String {

@@ -7,12 +7,14 @@
 //! weights. A restart loads the newest snapshot and replays the log after it.
 
 mod log;
-mod state;
+pub mod state;
 pub mod validate;
+
+pub use log::{decode as decode_snapshot, encode as encode_snapshot};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use adloop_cross_learner::{
     CrossPriorConfig, PatternQuerySettings, StoreConfig, add_cross_learner_priors, embedding_vector, feature_vector,
@@ -91,8 +93,12 @@ impl CrossLearnerSettings {
 pub struct LearningSettings {
     /// The most events one `RecordEvent` may carry.
     pub max_events_per_request: usize,
-    /// A snapshot after this many events (a restart replays at most this many).
+    /// A snapshot after this many events (a restart replays at most this many, or what arrived within
+    /// `snapshot_min_interval_seconds`).
     pub snapshot_every_events: i64,
+    /// At most one snapshot in this many seconds: a snapshot of a full pattern store takes a second or so
+    /// to encode, during which events wait.
+    pub snapshot_min_interval_seconds: u64,
     /// How often a replica applies events other replicas appended (reads catch up first anyway).
     pub catch_up_interval_milliseconds: u64,
     /// Give every ad with creative features the instant learner's prior in Allocate and Score.
@@ -104,7 +110,7 @@ pub enum LearningError {
     #[error("the learning log is unavailable: {0}")]
     Database(#[from] sqlx::Error),
     #[error("the stored learner snapshot cannot be read: {0}")]
-    Snapshot(#[from] serde_json::Error),
+    Snapshot(#[from] postcard::Error),
 }
 
 /// What recording a batch did, event by event in request order.
@@ -127,6 +133,7 @@ struct AppliedState {
     /// The log is applied up to and including this seq.
     applied_through: i64,
     snapshot_through: i64,
+    last_snapshot_at: Option<Instant>,
 }
 
 #[derive(Clone)]
@@ -182,7 +189,7 @@ pub struct LearningService {
     cross_learner: CrossLearnerSettings,
     config_fingerprint: String,
     max_features: usize,
-    state: Mutex<AppliedState>,
+    state: Arc<Mutex<AppliedState>>,
     metrics: LearningMetrics,
 }
 
@@ -197,7 +204,7 @@ impl LearningService {
     ) -> Result<Arc<Self>, LearningError> {
         // Snapshots hold the learner and the pattern store: one taken under other constants is not reused.
         let config_fingerprint = format!(
-            "learner {} patterns {} {:?} embedded {} state v3",
+            "learner {} patterns {} {:?} embedded {} state v4 postcard",
             config.fingerprint(),
             cross_learner.feature_dimensions,
             cross_learner.store,
@@ -205,7 +212,7 @@ impl LearningService {
         );
         let max_features = config.max_features_per_event;
         let (state, applied_through) = match log::newest_snapshot(&pool, &config_fingerprint).await? {
-            Some((through_seq, state)) => (log::restore(&state)?, through_seq),
+            Some((through_seq, state)) => (log::decode(&state)?, through_seq),
             None => (LearningState::new(InstantLearner::new(config), &cross_learner), 0),
         };
         let service = Arc::new(LearningService {
@@ -214,11 +221,12 @@ impl LearningService {
             cross_learner,
             config_fingerprint,
             max_features,
-            state: Mutex::new(AppliedState {
+            state: Arc::new(Mutex::new(AppliedState {
                 state,
                 applied_through,
                 snapshot_through: applied_through,
-            }),
+                last_snapshot_at: None,
+            })),
             metrics,
         });
         let replayed = service.catch_up().await?;
@@ -282,11 +290,6 @@ impl LearningService {
             .collect();
         let applied_through = state.applied_through;
         let events_applied = state.state.learner.updates_applied();
-        let snapshot = self.snapshot_if_due(&mut state);
-        drop(state);
-        if let Some((through_seq, serialised)) = snapshot {
-            self.save_snapshot(through_seq, serialised).await;
-        }
         Ok(RecordedBatch {
             outcomes,
             applied_through,
@@ -300,11 +303,6 @@ impl LearningService {
         let mut connection = self.pool.acquire().await?;
         self.follow_sharing_changes(&mut connection, &mut state).await?;
         let applied = self.apply_new_events(&mut connection, &mut state, None).await?;
-        let snapshot = self.snapshot_if_due(&mut state);
-        drop(state);
-        if let Some((through_seq, serialised)) = snapshot {
-            self.save_snapshot(through_seq, serialised).await;
-        }
         Ok(applied)
     }
 
@@ -483,23 +481,51 @@ impl LearningService {
         &self.cross_learner
     }
 
-    fn snapshot_if_due(&self, state: &mut AppliedState) -> Option<(i64, String)> {
-        if state.applied_through - state.snapshot_through < self.settings.snapshot_every_events {
-            return None;
+    /// Takes a snapshot when one is due (`snapshot_every_events` applied since the last, and not within
+    /// `snapshot_min_interval_seconds` of it). The background loop calls it, never a request: the state is
+    /// encoded on a blocking thread while this replica's learning waits (the runtime does not), then stored
+    /// in parts. A snapshot that cannot be taken is logged; the log still has everything.
+    pub async fn snapshot_if_due(&self) {
+        let state = self.state.clone().lock_owned().await;
+        let min_interval = Duration::from_secs(self.settings.snapshot_min_interval_seconds);
+        let enough_events = state.applied_through - state.snapshot_through >= self.settings.snapshot_every_events;
+        let long_enough = state
+            .last_snapshot_at
+            .is_none_or(|taken| taken.elapsed() >= min_interval);
+        if !(enough_events && long_enough) {
+            return;
         }
-        state.snapshot_through = state.applied_through;
-        match log::serialise(&state.state) {
-            Ok(serialised) => Some((state.applied_through, serialised)),
-            Err(error) => {
-                tracing::warn!(%error, "cannot serialise the learner for a snapshot; the log still has everything");
-                None
+        let started = Instant::now();
+        let encoded = tokio::task::spawn_blocking(move || {
+            let mut state = state;
+            state.snapshot_through = state.applied_through;
+            state.last_snapshot_at = Some(Instant::now());
+            (state.applied_through, log::encode(&state.state))
+        })
+        .await;
+        let (through_seq, bytes) = match encoded {
+            Ok((through_seq, Ok(bytes))) => (through_seq, bytes),
+            Ok((through_seq, Err(error))) => {
+                tracing::warn!(%error, through_seq, "cannot encode the learner for a snapshot; the log still has everything");
+                return;
             }
-        }
-    }
-
-    async fn save_snapshot(&self, through_seq: i64, serialised: String) {
-        if let Err(error) = log::save_snapshot(&self.pool, &self.config_fingerprint, through_seq, serialised).await {
-            tracing::warn!(%error, through_seq, "cannot save a learner snapshot; the log still has everything");
+            Err(error) => {
+                tracing::warn!(%error, "the snapshot's encoding task failed; the log still has everything");
+                return;
+            }
+        };
+        let encoded_in = started.elapsed();
+        match log::save_snapshot(&self.pool, &self.config_fingerprint, through_seq, &bytes).await {
+            Ok(()) => tracing::info!(
+                through_seq,
+                bytes = bytes.len(),
+                encode_milliseconds = encoded_in.as_millis() as u64,
+                total_milliseconds = started.elapsed().as_millis() as u64,
+                "learner snapshot saved"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, through_seq, "cannot save a learner snapshot; the log still has everything")
+            }
         }
     }
 }
@@ -516,6 +542,7 @@ pub fn spawn_catch_up(service: Arc<LearningService>, mut stop: watch::Receiver<b
                 if let Err(error) = service.catch_up().await {
                     tracing::warn!(%error, "cannot catch up with the learning log");
                 }
+                service.snapshot_if_due().await;
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
                     _ = stop.changed() => {}

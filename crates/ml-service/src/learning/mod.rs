@@ -331,21 +331,8 @@ impl LearningService {
         loop {
             let page = log::events_after(connection, state.applied_through, i64::MAX).await?;
             let page_length = page.len() as i64;
-            for event in page {
-                let applied = state.state.apply(&event.update, event.embedding.as_deref());
-                state.applied_through = event.seq;
-                applied_count += 1;
-                if applied.drift_detected {
-                    self.metrics.drifts.inc();
-                    tracing::info!(
-                        seq = event.seq,
-                        "learner detected an abrupt change and learns fast again"
-                    );
-                }
-                if let Some(outcomes) = outcomes.as_deref_mut() {
-                    outcomes.insert(event.event_id, applied);
-                }
-            }
+            let page_outcomes = outcomes.as_deref_mut();
+            applied_count += off_the_runtime_if_long(page.len(), || self.apply_page(state, page, page_outcomes));
             if page_length < log::CATCH_UP_PAGE {
                 break;
             }
@@ -353,6 +340,31 @@ impl LearningService {
         self.metrics.events_applied.inc_by(applied_count);
         self.metrics.log_position.set(state.applied_through);
         Ok(applied_count)
+    }
+
+    /// Applies one page of the log in order; returns how many events that was.
+    fn apply_page(
+        &self,
+        state: &mut AppliedState,
+        page: Vec<log::LoggedEvent>,
+        mut outcomes: Option<&mut HashMap<String, AppliedUpdate>>,
+    ) -> u64 {
+        let applied_count = page.len() as u64;
+        for event in page {
+            let applied = state.state.apply(&event.update, event.embedding.as_deref());
+            state.applied_through = event.seq;
+            if applied.drift_detected {
+                self.metrics.drifts.inc();
+                tracing::info!(
+                    seq = event.seq,
+                    "learner detected an abrupt change and learns fast again"
+                );
+            }
+            if let Some(outcomes) = outcomes.as_deref_mut() {
+                outcomes.insert(event.event_id, applied);
+            }
+        }
+        applied_count
     }
 
     /// When the sharing accounts changed, rebuilds the pattern store from the log applied so far (an account
@@ -376,10 +388,12 @@ impl LearningService {
         loop {
             let page = log::events_after(connection, replayed_through, state.applied_through).await?;
             let page_length = page.len() as i64;
-            for event in page {
-                state.state.add_to_patterns(&event.update, event.embedding.as_deref());
-                replayed_through = event.seq;
-            }
+            replayed_through = off_the_runtime_if_long(page.len(), || {
+                for event in &page {
+                    state.state.add_to_patterns(&event.update, event.embedding.as_deref());
+                }
+                page.last().map_or(replayed_through, |event| event.seq)
+            });
             if page_length < log::CATCH_UP_PAGE {
                 break;
             }
@@ -527,6 +541,23 @@ impl LearningService {
                 tracing::warn!(%error, through_seq, "cannot save a learner snapshot; the log still has everything")
             }
         }
+    }
+}
+
+/// Pages of the log longer than this are applied off the async runtime: applying an event takes a few
+/// microseconds, so this many stay within the half millisecond a task may hold a runtime thread.
+const EVENTS_APPLIED_ON_THE_RUNTIME: usize = 100;
+
+/// Runs `work` (applying `events` events) where it does not stall other requests: on the runtime's own
+/// thread for a few events, otherwise as blocking work the runtime moves its other tasks away from
+/// (`block_in_place`; a single-threaded runtime has nowhere to move them, so it runs there too).
+fn off_the_runtime_if_long<T>(events: usize, work: impl FnOnce() -> T) -> T {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if events > EVENTS_APPLIED_ON_THE_RUNTIME && multi_threaded {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
     }
 }
 

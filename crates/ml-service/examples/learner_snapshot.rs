@@ -22,12 +22,15 @@ fn main() {
     let scale = scale_from_arguments();
     let feature_patterns = (FEATURE_PATTERNS as f64 * scale) as usize;
     let embedded_patterns = (EMBEDDED_PATTERNS as f64 * scale) as usize;
+    let resident_before = resident_megabytes("VmRSS");
     let state = full_state(feature_patterns, embedded_patterns);
     println!(
-        "state: {} feature patterns, {} embedded patterns of {EMBEDDING_DIMENSIONS} dimensions, {} ads tracked",
+        "state: {} feature patterns, {} embedded patterns of {EMBEDDING_DIMENSIONS} dimensions, {} ads tracked; \
+         {:.0} MB resident for it",
         state.patterns.pattern_count(),
         state.embedded_patterns.pattern_count(),
-        state.learner.tracked_ads()
+        state.learner.tracked_ads(),
+        resident_megabytes("VmRSS") - resident_before
     );
 
     let started = Instant::now();
@@ -45,6 +48,10 @@ fn main() {
         decoded_in.as_secs_f64()
     );
     drop(encoded);
+    println!(
+        "peak resident so far (state, snapshot bytes, state read back): {:.0} MB",
+        resident_megabytes("VmHWM")
+    );
 
     let started = Instant::now();
     let json = serde_json::to_string(&state).expect("the state encodes as JSON");
@@ -54,6 +61,16 @@ fn main() {
         json.len() as f64 / 1e6,
         json_in.as_secs_f64()
     );
+}
+
+/// A memory figure of this process from /proc/self/status (VmRSS now, VmHWM its peak), in MB.
+fn resident_megabytes(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kilobytes| kilobytes * 1024.0 / 1e6)
 }
 
 fn scale_from_arguments() -> f64 {

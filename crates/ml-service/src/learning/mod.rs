@@ -96,8 +96,8 @@ pub struct LearningSettings {
     /// A snapshot after this many events (a restart replays at most this many, or what arrived within
     /// `snapshot_min_interval_seconds`).
     pub snapshot_every_events: i64,
-    /// At most one snapshot in this many seconds: a snapshot of a full pattern store takes a second or so
-    /// to encode, during which events wait.
+    /// At most one snapshot in this many seconds: one of full pattern stores takes a quarter of a second to
+    /// encode, during which this replica's learning, and the learned priors its allocations add, wait.
     pub snapshot_min_interval_seconds: u64,
     /// How often a replica applies events other replicas appended (reads catch up first anyway).
     pub catch_up_interval_milliseconds: u64,
@@ -497,8 +497,8 @@ impl LearningService {
 
     /// Takes a snapshot when one is due (`snapshot_every_events` applied since the last, and not within
     /// `snapshot_min_interval_seconds` of it). The background loop calls it, never a request: the state is
-    /// encoded on a blocking thread while this replica's learning waits (the runtime does not), then stored
-    /// in parts. A snapshot that cannot be taken is logged; the log still has everything.
+    /// encoded on a blocking thread while this replica's learning and learned priors wait (the runtime does
+    /// not), then stored in parts. A snapshot that cannot be taken is logged; the log still has everything.
     pub async fn snapshot_if_due(&self) {
         let state = self.state.clone().lock_owned().await;
         let min_interval = Duration::from_secs(self.settings.snapshot_min_interval_seconds);

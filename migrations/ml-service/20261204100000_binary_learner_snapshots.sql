@@ -8,7 +8,7 @@ CREATE TABLE learner_state_snapshots (
     through_seq BIGINT NOT NULL,
     config_fingerprint TEXT NOT NULL,
     parts INTEGER NOT NULL CHECK (parts >= 1),
-    bytes BIGINT NOT NULL,
+    total_bytes BIGINT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX learner_state_snapshots_newest ON learner_state_snapshots (config_fingerprint, through_seq DESC);

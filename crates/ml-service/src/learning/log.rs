@@ -202,12 +202,12 @@ pub async fn shares(pool: &PgPool, account_id: &str) -> Result<bool, sqlx::Error
 
 /// A snapshot goes to the database in parts of at most this many bytes, so writing it never holds a second
 /// copy of the whole in the driver's buffers.
-pub const SNAPSHOT_PART_BYTES: usize = 8 << 20;
+const SNAPSHOT_PART_BYTES: usize = 8 << 20;
 
 /// The newest snapshot taken under `config_fingerprint`: the seq it covers and its bytes (read part by part).
 pub async fn newest_snapshot(pool: &PgPool, config_fingerprint: &str) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
     let newest: Option<(i64, i64, i32, i64)> = sqlx::query_as(
-        "SELECT id, through_seq, parts, bytes FROM learner_state_snapshots WHERE config_fingerprint = $1 \
+        "SELECT id, through_seq, parts, total_bytes FROM learner_state_snapshots WHERE config_fingerprint = $1 \
          ORDER BY through_seq DESC LIMIT 1",
     )
     .bind(config_fingerprint)
@@ -244,7 +244,7 @@ pub async fn save_snapshot(
     };
     let mut transaction = pool.begin().await?;
     let snapshot_id: i64 = sqlx::query_scalar(
-        "INSERT INTO learner_state_snapshots (through_seq, config_fingerprint, parts, bytes) \
+        "INSERT INTO learner_state_snapshots (through_seq, config_fingerprint, parts, total_bytes) \
          VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(through_seq)

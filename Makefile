@@ -69,6 +69,7 @@ bench:
 	target/release/relay-bench
 	scripts/run-stack-load --full
 	target/release/learning-bench
+	target/release/learner-memory
 	ADLOOP_RELAY_CRASH_KILLS=25 cargo test --quiet --release -p capi-relay --test relay crash -- --nocapture
 	scripts/quality-table
 	scripts/learner-quality-table

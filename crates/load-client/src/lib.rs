@@ -6,10 +6,12 @@
 //!   batch against single-request mode, one replica against two, beside a bare Postgres claim ceiling;
 //! - `relay-bench`: capi-relay's durable ingest and delivery;
 //! - `learning-bench`: the instant learner's durable intake and read-your-writes latency;
+//! - `learner-memory`: ml-service's resident memory with both pattern stores filled to their capacity;
 //! - `stack-load`: gateway-api, capi-relay and ml-service together under steady load, with faults in
 //!   meta-sim and a Redis crash: nothing lost, nothing stuck, memory flat.
 
 pub mod executor_bench;
+pub mod learner_memory;
 pub mod learning_bench;
 pub mod open_loop;
 pub mod processes;

@@ -13,7 +13,7 @@
 //!   limit, and its last third is compared with its first.
 
 mod checks;
-mod memory;
+pub mod memory;
 mod redis;
 mod traffic;
 

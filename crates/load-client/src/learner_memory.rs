@@ -1,0 +1,282 @@
+//! ml-service's memory with its pattern stores filled to their capacity (`learner-memory`): the release
+//! binary as shipped on a fresh database of the dev stack's Postgres, three accounts sharing their patterns,
+//! every feature pattern (and, with embeddings on, every embedded pattern) the stores hold sent through
+//! `RecordEvent`, then the
+//! background work that follows a fill — the approximate (HNSW) index over the feature patterns and a
+//! learner snapshot — waited for, with the process's resident memory sampled throughout. The figure to hold
+//! against is the pod's limit in `deploy/kubernetes/base/ml-service.yaml`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use adloop_proto::ml::v1 as proto;
+use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
+
+use crate::processes::{ProcessError, ServiceProcess, pairs};
+use crate::stack_load::memory::resident_mebibytes;
+
+const SHARING_ACCOUNTS: [&str; 3] = ["act_memory_1", "act_memory_2", "act_memory_3"];
+const FEATURE_VOCABULARY: usize = 60;
+/// Events per `RecordEvent`: a thousand feature events, or a hundred with embeddings (400 KiB).
+const FEATURE_EVENTS_PER_REQUEST: usize = 1_000;
+const EMBEDDED_EVENTS_PER_REQUEST: usize = 100;
+const SAMPLE_EVERY: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LearnerMemoryError {
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot reach ml-service: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("RecordEvent failed: {0}")]
+    Record(#[from] tonic::Status),
+}
+
+#[derive(Debug, Clone)]
+pub struct LearnerMemoryPlan {
+    pub binaries_dir: PathBuf,
+    /// Feature patterns to send (the store holds 200,000 by default).
+    pub feature_patterns: usize,
+    /// `cross_learner.embedding_dimensions` (0, as shipped: no embeddings, no embedded patterns).
+    pub embedding_dimensions: usize,
+    /// Embedded patterns to send when embeddings are on (the store holds 20,000 by default).
+    pub embedded_patterns: usize,
+    /// How long to wait for the approximate index and a snapshot after the fill.
+    pub settle: Duration,
+}
+
+/// Resident memory (MiB) at each step, and the peak over the whole run.
+#[derive(Debug, Default)]
+pub struct LearnerMemoryFigures {
+    pub started: f64,
+    pub after_feature_patterns: f64,
+    pub after_embedded_patterns: f64,
+    pub after_settling: f64,
+    pub peak: f64,
+    pub index_built: bool,
+    pub snapshot_bytes: Option<i64>,
+    pub fill_seconds: f64,
+    /// Events in the learning log after the fill (three per pattern: none may be a duplicate).
+    pub logged_events: i64,
+    /// Embedded patterns sent (none while embeddings are off).
+    pub embedded_patterns: usize,
+}
+
+pub async fn run(plan: &LearnerMemoryPlan) -> Result<LearnerMemoryFigures, LearnerMemoryError> {
+    let database = adloop_test_support::TestDatabase::create().await;
+    let figures = run_on(plan, &database).await;
+    if let Err(error) = database.drop_database().await {
+        eprintln!("learner-memory: could not drop the bench database: {error}");
+    }
+    figures
+}
+
+async fn run_on(
+    plan: &LearnerMemoryPlan,
+    database: &adloop_test_support::TestDatabase,
+) -> Result<LearnerMemoryFigures, LearnerMemoryError> {
+    let redis_url = adloop_test_support::redis_url();
+    let embedding_dimensions = plan.embedding_dimensions.to_string();
+    let embedded_patterns = if plan.embedding_dimensions > 0 {
+        plan.embedded_patterns
+    } else {
+        0
+    };
+    let ml_service = ServiceProcess::start(
+        &plan.binaries_dir,
+        "ml-service",
+        &pairs(&[
+            ("ADLOOP_DATABASE__URL", &database.url),
+            ("ADLOOP_REDIS__URL", &redis_url),
+            ("ADLOOP_TELEMETRY__LOG_FILTER", "info"),
+            ("ADLOOP_CROSS_LEARNER__EMBEDDING_DIMENSIONS", &embedding_dimensions),
+        ]),
+    )?;
+    let pool = sqlx::PgPool::connect(&database.url).await?;
+    for account in SHARING_ACCOUNTS {
+        sqlx::query("INSERT INTO ml.pattern_sharing_accounts (account_id, shares) VALUES ($1, true)")
+            .bind(account)
+            .execute(&pool)
+            .await?;
+    }
+    let mut client = MlServiceClient::connect(ml_service.base_url())
+        .await?
+        .max_encoding_message_size(64 << 20);
+    let sampler = MemorySampler::start(ml_service.id());
+    let mut figures = LearnerMemoryFigures {
+        started: sampler.now(),
+        ..LearnerMemoryFigures::default()
+    };
+
+    let fill_started = Instant::now();
+    eprintln!(
+        "learner-memory: {} feature patterns from three accounts…",
+        plan.feature_patterns
+    );
+    let mut combinations = four_feature_combinations();
+    let mut sent = 0;
+    while sent < plan.feature_patterns {
+        let batch: Vec<[String; 4]> = combinations
+            .by_ref()
+            .take(FEATURE_EVENTS_PER_REQUEST / SHARING_ACCOUNTS.len())
+            .take(plan.feature_patterns - sent)
+            .collect();
+        if batch.is_empty() {
+            break;
+        }
+        sent += batch.len();
+        let events = batch
+            .iter()
+            .flat_map(|names| SHARING_ACCOUNTS.map(|account| feature_event(account, names, None)))
+            .collect();
+        client.record_event(proto::RecordEventRequest { events }).await?;
+    }
+    figures.after_feature_patterns = sampler.now();
+
+    eprintln!(
+        "learner-memory: {embedded_patterns} embedded patterns of {} dimensions…",
+        plan.embedding_dimensions
+    );
+    let names = [
+        "has_face".to_owned(),
+        "has_number".to_owned(),
+        "has_question".to_owned(),
+        "has_pain_point".to_owned(),
+    ];
+    for first in (0..embedded_patterns).step_by(EMBEDDED_EVENTS_PER_REQUEST / SHARING_ACCOUNTS.len()) {
+        let last = (first + EMBEDDED_EVENTS_PER_REQUEST / SHARING_ACCOUNTS.len()).min(embedded_patterns);
+        let events = (first..last)
+            .flat_map(|pattern| {
+                let embedding = embedding(pattern, plan.embedding_dimensions);
+                SHARING_ACCOUNTS.map(|account| feature_event(account, &names, Some((pattern, embedding.clone()))))
+            })
+            .collect();
+        client.record_event(proto::RecordEventRequest { events }).await?;
+    }
+    figures.after_embedded_patterns = sampler.now();
+    figures.logged_events = sqlx::query_scalar("SELECT count(*) FROM ml.learning_events")
+        .fetch_one(&pool)
+        .await?;
+    figures.fill_seconds = fill_started.elapsed().as_secs_f64();
+    figures.embedded_patterns = embedded_patterns;
+
+    eprintln!("learner-memory: waiting for the approximate index and a snapshot…");
+    let settle_until = Instant::now() + plan.settle;
+    let last_seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM ml.learning_events")
+        .fetch_one(&pool)
+        .await?;
+    while Instant::now() < settle_until {
+        figures.index_built = index_patterns(&ml_service.base_url()).await > 0.0;
+        figures.snapshot_bytes = sqlx::query_scalar(
+            "SELECT total_bytes FROM ml.learner_state_snapshots WHERE through_seq >= $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(last_seq)
+        .fetch_optional(&pool)
+        .await?;
+        if figures.index_built && figures.snapshot_bytes.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    figures.after_settling = sampler.now();
+    figures.peak = sampler.stop();
+    pool.close().await;
+    drop(ml_service);
+    Ok(figures)
+}
+
+/// One delivery of pattern `pattern` (its features' names, or the number of its embedding) in `account`.
+fn feature_event(account: &str, names: &[String; 4], embedding: Option<(usize, Vec<f32>)>) -> proto::LearningEvent {
+    let pattern = match &embedding {
+        Some((number, _)) => format!("embedded-{number}"),
+        None => names.join("+"),
+    };
+    proto::LearningEvent {
+        event_id: format!("memory-{account}-{pattern}"),
+        ids: Some(proto::AdIds {
+            account_id: account.to_owned(),
+            ad_id: format!("{account}-{pattern}"),
+            ..proto::AdIds::default()
+        }),
+        creative_features: names.iter().map(|name| (name.clone(), 1.0)).collect(),
+        impressions: 1_000.0,
+        clicks: 12.0,
+        matured_clicks: 10.0,
+        conversions: 1.0,
+        creative_embedding: embedding.map(|(_, values)| values).unwrap_or_default(),
+        ..proto::LearningEvent::default()
+    }
+}
+
+/// A deterministic embedding per pattern, different for every pattern: uniform in [-0.5, 0.5) from a
+/// SplitMix64 stream seeded by the pattern's number.
+fn embedding(pattern: usize, dimensions: usize) -> Vec<f32> {
+    let mut state = (pattern as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..dimensions)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut mixed = state;
+            mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            mixed ^= mixed >> 31;
+            (mixed >> 40) as f32 / (1_u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+fn four_feature_combinations() -> impl Iterator<Item = [String; 4]> {
+    let name = |index: usize| format!("feature_{index:02}");
+    (0..FEATURE_VOCABULARY).flat_map(move |a| {
+        (a + 1..FEATURE_VOCABULARY).flat_map(move |b| {
+            (b + 1..FEATURE_VOCABULARY)
+                .flat_map(move |c| (c + 1..FEATURE_VOCABULARY).map(move |d| [name(a), name(b), name(c), name(d)]))
+        })
+    })
+}
+
+/// Patterns the approximate index covers, from ml-service's `/metrics` (0 while searches are exact).
+async fn index_patterns(base_url: &str) -> f64 {
+    let Ok(response) = reqwest::get(format!("{base_url}/metrics")).await else {
+        return 0.0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    adloop_telemetry::metrics::sample_value(&text, "adloop_ml_pattern_index_patterns").unwrap_or(0.0)
+}
+
+/// Samples a process's resident memory in the background, keeping the peak.
+struct MemorySampler {
+    pid: u32,
+    running: Arc<AtomicBool>,
+    task: std::thread::JoinHandle<f64>,
+}
+
+impl MemorySampler {
+    fn start(pid: u32) -> Self {
+        let running = Arc::new(AtomicBool::new(true));
+        let still_running = running.clone();
+        let task = std::thread::spawn(move || {
+            let mut peak: f64 = 0.0;
+            while still_running.load(Ordering::Relaxed) {
+                peak = peak.max(resident_mebibytes(pid).unwrap_or(0.0));
+                std::thread::sleep(SAMPLE_EVERY);
+            }
+            peak
+        });
+        MemorySampler { pid, running, task }
+    }
+
+    fn now(&self) -> f64 {
+        resident_mebibytes(self.pid).unwrap_or(0.0)
+    }
+
+    /// Stops sampling; the peak resident memory seen, in MiB.
+    fn stop(self) -> f64 {
+        self.running.store(false, Ordering::Relaxed);
+        let last = self.now();
+        self.task.join().unwrap_or(0.0).max(last)
+    }
+}

@@ -280,3 +280,34 @@ impl MemorySampler {
         self.task.join().unwrap_or(0.0).max(last)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_pattern_sent_is_a_different_pattern() {
+        let feature_sets: HashSet<[String; 4]> = four_feature_combinations().take(200_000).collect();
+        assert_eq!(
+            feature_sets.len(),
+            200_000,
+            "the feature store's capacity in distinct creatives"
+        );
+        let embeddings: HashSet<Vec<u32>> = (0..20_000)
+            .map(|pattern| embedding(pattern, 16).iter().map(|value| value.to_bits()).collect())
+            .collect();
+        assert_eq!(
+            embeddings.len(),
+            20_000,
+            "the embedded store's capacity in distinct embeddings"
+        );
+        let names = ["a".to_owned(), "b".to_owned(), "c".to_owned(), "d".to_owned()];
+        let first = feature_event("act_1", &names, Some((1, embedding(1, 4))));
+        let second = feature_event("act_1", &names, Some((2, embedding(2, 4))));
+        assert_ne!(
+            first.event_id, second.event_id,
+            "two embedded patterns are two events, not a duplicate"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use adloop_proto::ml::v1 as proto;
 use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
 
-use crate::processes::{ProcessError, ServiceProcess, pairs};
+use crate::processes::{ProcessError, ServiceProcess, on_fresh_database, pairs};
 use crate::stack_load::memory::resident_mebibytes;
 
 const SHARING_ACCOUNTS: [&str; 3] = ["act_memory_1", "act_memory_2", "act_memory_3"];
@@ -67,12 +67,7 @@ pub struct LearnerMemoryFigures {
 }
 
 pub async fn run(plan: &LearnerMemoryPlan) -> Result<LearnerMemoryFigures, LearnerMemoryError> {
-    let database = adloop_test_support::TestDatabase::create().await;
-    let figures = run_on(plan, &database).await;
-    if let Err(error) = database.drop_database().await {
-        eprintln!("learner-memory: could not drop the bench database: {error}");
-    }
-    figures
+    on_fresh_database("learner-memory", async |database| run_on(plan, database).await).await
 }
 
 async fn run_on(

@@ -12,7 +12,7 @@ use adloop_proto::ml::v1 as proto;
 use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
 use hdrhistogram::Histogram;
 
-use crate::processes::{ProcessError, ServiceProcess, pairs, run_to_completion};
+use crate::processes::{ProcessError, ServiceProcess, on_fresh_database, pairs, run_to_completion};
 
 const FEATURES: [&str; 8] = [
     "has_pain_point",
@@ -76,12 +76,7 @@ pub fn milliseconds(histogram: &Histogram<u64>, quantile: f64) -> f64 {
 }
 
 pub async fn run(plan: &LearningBenchPlan) -> Result<LearningBenchFigures, LearningBenchError> {
-    let database = adloop_test_support::TestDatabase::create().await;
-    let figures = run_on(plan, &database).await;
-    if let Err(error) = database.drop_database().await {
-        eprintln!("learning-bench: could not drop the bench database: {error}");
-    }
-    figures
+    on_fresh_database("learning-bench", async |database| run_on(plan, database).await).await
 }
 
 async fn run_on(

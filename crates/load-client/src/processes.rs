@@ -152,3 +152,14 @@ pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
         .collect()
 }
+
+/// Runs `bench` on a fresh database of the dev stack's Postgres and drops the database afterwards (a failure
+/// to drop it is reported, not returned: the bench's own result matters more).
+pub async fn on_fresh_database<T>(tool: &str, bench: impl AsyncFnOnce(&adloop_test_support::TestDatabase) -> T) -> T {
+    let database = adloop_test_support::TestDatabase::create().await;
+    let result = bench(&database).await;
+    if let Err(error) = database.drop_database().await {
+        eprintln!("{tool}: could not drop the bench database: {error}");
+    }
+    result
+}

@@ -7,15 +7,13 @@
 //! against is the pod's limit in `deploy/kubernetes/base/ml-service.yaml`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use adloop_proto::ml::v1 as proto;
 use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
 
+use crate::memory::{resident_mebibytes, sample_until_stopped};
 use crate::processes::{ProcessError, ServiceProcess, on_fresh_database, pairs};
-use crate::stack_load::memory::resident_mebibytes;
 
 const SHARING_ACCOUNTS: [&str; 3] = ["act_memory_1", "act_memory_2", "act_memory_3"];
 const FEATURE_VOCABULARY: usize = 60;
@@ -57,6 +55,8 @@ pub struct LearnerMemoryFigures {
     pub after_embedded_patterns: f64,
     pub after_settling: f64,
     pub peak: f64,
+    /// The feature patterns sent are enough for the store to build its approximate index.
+    pub index_expected: bool,
     pub index_built: bool,
     pub snapshot_bytes: Option<i64>,
     pub fill_seconds: f64,
@@ -64,6 +64,13 @@ pub struct LearnerMemoryFigures {
     pub logged_events: i64,
     /// Embedded patterns sent (none while embeddings are off).
     pub embedded_patterns: usize,
+}
+
+/// ml-service's settings as it ships them (its compiled defaults; the database URL, which has none, is a
+/// placeholder never connected to).
+pub fn shipped_settings() -> ml_service::settings::MlServiceSettings {
+    let environment = adloop_config::EnvironmentVariables::from_pairs([("ADLOOP_DATABASE__URL", "postgres://unused")]);
+    ml_service::settings::MlServiceSettings::load(&environment).expect("ml-service's compiled defaults load")
 }
 
 pub async fn run(plan: &LearnerMemoryPlan) -> Result<LearnerMemoryFigures, LearnerMemoryError> {
@@ -101,9 +108,12 @@ async fn run_on(
     let mut client = MlServiceClient::connect(ml_service.base_url())
         .await?
         .max_encoding_message_size(64 << 20);
-    let sampler = MemorySampler::start(ml_service.id());
+    let pid = ml_service.id();
+    let resident_now = || resident_mebibytes(pid).unwrap_or(0.0);
+    let (stop_sampling, sampling_stopped) = tokio::sync::watch::channel(false);
+    let sampler = tokio::spawn(sample_until_stopped(vec![pid], SAMPLE_EVERY, sampling_stopped));
     let mut figures = LearnerMemoryFigures {
-        started: sampler.now(),
+        started: resident_now(),
         ..LearnerMemoryFigures::default()
     };
 
@@ -112,7 +122,7 @@ async fn run_on(
         "learner-memory: {} feature patterns from three accounts…",
         plan.feature_patterns
     );
-    let mut combinations = four_feature_combinations();
+    let mut combinations = adloop_test_support::four_feature_creatives(FEATURE_VOCABULARY);
     let mut sent = 0;
     while sent < plan.feature_patterns {
         let batch: Vec<[String; 4]> = combinations
@@ -130,7 +140,7 @@ async fn run_on(
             .collect();
         client.record_event(proto::RecordEventRequest { events }).await?;
     }
-    figures.after_feature_patterns = sampler.now();
+    figures.after_feature_patterns = resident_now();
 
     eprintln!(
         "learner-memory: {embedded_patterns} embedded patterns of {} dimensions…",
@@ -152,7 +162,7 @@ async fn run_on(
             .collect();
         client.record_event(proto::RecordEventRequest { events }).await?;
     }
-    figures.after_embedded_patterns = sampler.now();
+    figures.after_embedded_patterns = resident_now();
     figures.logged_events = sqlx::query_scalar("SELECT count(*) FROM ml.learning_events")
         .fetch_one(&pool)
         .await?;
@@ -161,24 +171,36 @@ async fn run_on(
 
     eprintln!("learner-memory: waiting for the approximate index and a snapshot…");
     let settle_until = Instant::now() + plan.settle;
+    // The snapshot to wait for covers the whole fill but for less than one snapshot interval: ml-service
+    // takes none until that many more events arrive, and none come after the fill.
+    let shipped = shipped_settings();
+    let snapshot_every_events = shipped.learning.snapshot_every_events;
+    // The store builds its approximate index from so many patterns on.
+    figures.index_expected = plan.feature_patterns >= shipped.cross_learner.store.approximate.above_patterns;
     let last_seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM ml.learning_events")
         .fetch_one(&pool)
         .await?;
+    let covering_from = last_seq - snapshot_every_events + 1;
     while Instant::now() < settle_until {
         figures.index_built = index_patterns(&ml_service.base_url()).await > 0.0;
         figures.snapshot_bytes = sqlx::query_scalar(
             "SELECT total_bytes FROM ml.learner_state_snapshots WHERE through_seq >= $1 ORDER BY id DESC LIMIT 1",
         )
-        .bind(last_seq)
+        .bind(covering_from)
         .fetch_optional(&pool)
         .await?;
-        if figures.index_built && figures.snapshot_bytes.is_some() {
+        if (figures.index_built || !figures.index_expected) && figures.snapshot_bytes.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    figures.after_settling = sampler.now();
-    figures.peak = sampler.stop();
+    figures.after_settling = resident_now();
+    let _ = stop_sampling.send(true);
+    let traces = sampler.await.unwrap_or_default();
+    figures.peak = traces
+        .iter()
+        .map(|trace| trace.peak())
+        .fold(figures.after_settling, f64::max);
     pool.close().await;
     drop(ml_service);
     Ok(figures)
@@ -223,16 +245,6 @@ fn embedding(pattern: usize, dimensions: usize) -> Vec<f32> {
         .collect()
 }
 
-fn four_feature_combinations() -> impl Iterator<Item = [String; 4]> {
-    let name = |index: usize| format!("feature_{index:02}");
-    (0..FEATURE_VOCABULARY).flat_map(move |a| {
-        (a + 1..FEATURE_VOCABULARY).flat_map(move |b| {
-            (b + 1..FEATURE_VOCABULARY)
-                .flat_map(move |c| (c + 1..FEATURE_VOCABULARY).map(move |d| [name(a), name(b), name(c), name(d)]))
-        })
-    })
-}
-
 /// Patterns the approximate index covers, from ml-service's `/metrics` (0 while searches are exact).
 async fn index_patterns(base_url: &str) -> f64 {
     let Ok(response) = reqwest::get(format!("{base_url}/metrics")).await else {
@@ -242,40 +254,6 @@ async fn index_patterns(base_url: &str) -> f64 {
     adloop_telemetry::metrics::sample_value(&text, "adloop_ml_pattern_index_patterns").unwrap_or(0.0)
 }
 
-/// Samples a process's resident memory in the background, keeping the peak.
-struct MemorySampler {
-    pid: u32,
-    running: Arc<AtomicBool>,
-    task: std::thread::JoinHandle<f64>,
-}
-
-impl MemorySampler {
-    fn start(pid: u32) -> Self {
-        let running = Arc::new(AtomicBool::new(true));
-        let still_running = running.clone();
-        let task = std::thread::spawn(move || {
-            let mut peak: f64 = 0.0;
-            while still_running.load(Ordering::Relaxed) {
-                peak = peak.max(resident_mebibytes(pid).unwrap_or(0.0));
-                std::thread::sleep(SAMPLE_EVERY);
-            }
-            peak
-        });
-        MemorySampler { pid, running, task }
-    }
-
-    fn now(&self) -> f64 {
-        resident_mebibytes(self.pid).unwrap_or(0.0)
-    }
-
-    /// Stops sampling; the peak resident memory seen, in MiB.
-    fn stop(self) -> f64 {
-        self.running.store(false, Ordering::Relaxed);
-        let last = self.now();
-        self.task.join().unwrap_or(0.0).max(last)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,7 +261,9 @@ mod tests {
 
     #[test]
     fn every_pattern_sent_is_a_different_pattern() {
-        let feature_sets: HashSet<[String; 4]> = four_feature_combinations().take(200_000).collect();
+        let feature_sets: HashSet<[String; 4]> = adloop_test_support::four_feature_creatives(FEATURE_VOCABULARY)
+            .take(200_000)
+            .collect();
         assert_eq!(
             feature_sets.len(),
             200_000,

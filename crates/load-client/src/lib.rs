@@ -13,6 +13,7 @@
 pub mod executor_bench;
 pub mod learner_memory;
 pub mod learning_bench;
+pub mod memory;
 pub mod open_loop;
 pub mod processes;
 pub mod relay_bench;

@@ -13,15 +13,15 @@ use ml_service::learning::state::LearningState;
 use ml_service::learning::{CrossLearnerSettings, decode_snapshot, encode_snapshot};
 use rand::{RngExt, SeedableRng};
 
-const FEATURE_PATTERNS: usize = 200_000;
-const EMBEDDED_PATTERNS: usize = 20_000;
 const EMBEDDING_DIMENSIONS: usize = 1_024;
 const FEATURE_VOCABULARY: usize = 60;
 
 fn main() {
     let scale = scale_from_arguments();
-    let feature_patterns = (FEATURE_PATTERNS as f64 * scale) as usize;
-    let embedded_patterns = (EMBEDDED_PATTERNS as f64 * scale) as usize;
+    // The stores' capacities as shipped.
+    let shipped = CrossLearnerSettings::default();
+    let feature_patterns = (shipped.store.max_patterns as f64 * scale) as usize;
+    let embedded_patterns = (shipped.max_embedded_patterns as f64 * scale) as usize;
     let resident_before = resident_megabytes("VmRSS");
     let state = full_state(feature_patterns, embedded_patterns);
     println!(
@@ -101,7 +101,7 @@ fn full_state(feature_patterns: usize, embedded_patterns: usize) -> LearningStat
         &settings,
     );
     let mut random = rand_pcg::Pcg64::seed_from_u64(7);
-    let mut combinations = four_feature_combinations();
+    let mut combinations = adloop_test_support::four_feature_creatives(FEATURE_VOCABULARY);
     for pattern in 0..feature_patterns {
         let names = combinations.next().expect("enough combinations of four features");
         let features = encode_features(names.iter().map(|name| (name.as_str(), 1.0)), 64).expect("valid features");
@@ -135,14 +135,4 @@ fn delivery(ad_id: &str, account_id: &str, features: adloop_learner::EncodedFeat
         matured_clicks: 10.0,
         conversions: 1.0,
     }
-}
-
-fn four_feature_combinations() -> impl Iterator<Item = [String; 4]> {
-    let name = |index: usize| format!("feature_{index:02}");
-    (0..FEATURE_VOCABULARY).flat_map(move |a| {
-        (a + 1..FEATURE_VOCABULARY).flat_map(move |b| {
-            (b + 1..FEATURE_VOCABULARY)
-                .flat_map(move |c| (c + 1..FEATURE_VOCABULARY).map(move |d| [name(a), name(b), name(c), name(d)]))
-        })
-    })
 }

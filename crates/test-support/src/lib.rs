@@ -4,6 +4,10 @@
 //! `ADLOOP_TEST_POSTGRES_URL` (default `postgres://adloop@127.0.0.1:55432/postgres`) names the server and a
 //! maintenance database; `ADLOOP_TEST_REDIS_URL` (default `redis://127.0.0.1:56379`) names Redis.
 
+mod creatives;
+
+pub use creatives::four_feature_creatives;
+
 use adloop_config::EnvironmentVariables;
 use sqlx::Connection as _;
 

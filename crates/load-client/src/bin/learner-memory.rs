@@ -13,12 +13,14 @@ use adloop_load::learner_memory::{self, LearnerMemoryPlan};
 #[derive(Debug, clap::Parser)]
 #[command(about = "ml-service's resident memory with its pattern stores full")]
 struct Arguments {
-    #[arg(long, default_value_t = 200_000)]
+    /// Feature patterns to send (default: the store's capacity as shipped).
+    #[arg(long, default_value_t = shipped_cross_learner().store.max_patterns)]
     feature_patterns: usize,
     /// `cross_learner.embedding_dimensions` for the run (0, as shipped, sends no embeddings).
     #[arg(long, default_value_t = 0)]
     embedding_dimensions: usize,
-    #[arg(long, default_value_t = 20_000)]
+    /// Embedded patterns to send when embeddings are on (default: that store's capacity as shipped).
+    #[arg(long, default_value_t = shipped_cross_learner().max_embedded_patterns)]
     embedded_patterns: usize,
     /// The limit to hold the peak against: `deploy/kubernetes/base/ml-service.yaml`'s (1Gi).
     #[arg(long, default_value_t = 1_024.0)]
@@ -29,6 +31,11 @@ struct Arguments {
     /// Where the release binaries are (default: beside this program).
     #[arg(long)]
     binaries_dir: Option<std::path::PathBuf>,
+}
+
+/// ml-service's cross-learner settings as shipped (its compiled defaults): the stores' capacities.
+fn shipped_cross_learner() -> ml_service::learning::CrossLearnerSettings {
+    adloop_load::learner_memory::shipped_settings().cross_learner
 }
 
 #[tokio::main]
@@ -84,9 +91,7 @@ async fn main() -> anyhow::Result<()> {
             figures.logged_events
         );
     }
-    // The store builds its approximate index from 150,000 patterns on (cross_learner.store.approximate).
-    let index_expected = plan.feature_patterns >= 150_000;
-    if (index_expected && !figures.index_built) || figures.snapshot_bytes.is_none() {
+    if (figures.index_expected && !figures.index_built) || figures.snapshot_bytes.is_none() {
         anyhow::bail!(
             "the approximate index or a snapshot did not come within --settle-seconds: the peak leaves them out"
         );

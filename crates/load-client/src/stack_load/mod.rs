@@ -13,7 +13,6 @@
 //!   limit, and its last third is compared with its first.
 
 mod checks;
-pub mod memory;
 mod redis;
 mod traffic;
 
@@ -23,15 +22,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub use crate::memory::MemoryTrace;
 pub use crate::open_loop::StreamTally;
 use crate::open_loop::{Answer, run_stream};
 pub use checks::{Check, WORK_DUE_WITHIN, checks_of};
-pub use memory::MemoryTrace;
-use memory::resident_mebibytes;
 use redis::{RedisProcess, free_port};
 use traffic::{Targets, ad_sets_of, allocation_request, change_request, learning_request, relay_request};
 
 use crate::executor_bench::{BenchError, BenchStack, WorldShape};
+use crate::memory::sample_until_stopped;
 use crate::processes::{ServiceProcess, pairs, run_to_completion};
 
 const PIXEL_ID: &str = "100000000000001";
@@ -226,13 +225,10 @@ pub async fn run(plan: &StackLoadPlan) -> Result<StackLoadFigures, BenchError> {
     } = start_stack(plan, &http).await?;
     let database_url = stack.database_url.clone();
     let meta_sim_url = stack.meta_sim.base_url();
-    let processes = [
-        ("gateway-api", gateway.id()),
-        ("capi-relay", relay.id()),
-        ("ml-service", ml_service.id()),
-    ];
+    // In the order of MEMORY_LIMITS_MEBIBYTES.
+    let pids = vec![gateway.id(), relay.id(), ml_service.id()];
     let (memory_stop, memory_stopped) = tokio::sync::watch::channel(false);
-    let memory_sampler = tokio::spawn(sample_memory(processes, memory_stopped));
+    let memory_sampler = tokio::spawn(sample_until_stopped(pids, Duration::from_secs(1), memory_stopped));
 
     let (streams, allocations_while_redis_down) = apply_load(plan, &targets, &mut redis).await?;
 
@@ -387,23 +383,4 @@ where
         MAX_IN_FLIGHT_PER_STREAM,
         move |sequence| request(&targets, sequence),
     ))
-}
-
-/// Each process's resident memory once a second until told to stop.
-async fn sample_memory(
-    processes: [(&'static str, u32); 3],
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Vec<MemoryTrace> {
-    let mut traces = vec![MemoryTrace::default(); processes.len()];
-    loop {
-        for ((_, pid), trace) in processes.iter().zip(traces.iter_mut()) {
-            if let Some(mebibytes) = resident_mebibytes(*pid) {
-                trace.samples.push(mebibytes);
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = stop.changed() => return traces,
-        }
-    }
 }

@@ -1,5 +1,7 @@
 //! Resident memory of the services under load, sampled from `/proc/<pid>/status` (Linux).
 
+use std::time::Duration;
+
 /// Resident set size of a process in MiB, if it runs.
 pub fn resident_mebibytes(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -34,6 +36,26 @@ impl MemoryTrace {
             mean(&self.samples[..third.min(self.samples.len())]),
             mean(&self.samples[last_start..]),
         )
+    }
+}
+
+/// Each process's resident memory every `every` until `stop` says so (one trace per pid, in order).
+pub async fn sample_until_stopped(
+    pids: Vec<u32>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<MemoryTrace> {
+    let mut traces = vec![MemoryTrace::default(); pids.len()];
+    loop {
+        for (pid, trace) in pids.iter().zip(traces.iter_mut()) {
+            if let Some(mebibytes) = resident_mebibytes(*pid) {
+                trace.samples.push(mebibytes);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return traces,
+        }
     }
 }
 

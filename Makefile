@@ -73,3 +73,4 @@ bench:
 	ADLOOP_RELAY_CRASH_KILLS=25 cargo test --quiet --release -p capi-relay --test relay crash -- --nocapture
 	scripts/quality-table
 	scripts/learner-quality-table
+	scripts/random-worlds-table

@@ -84,12 +84,37 @@ pub fn fit_budgets(total: MinorUnits, targets: &[f64], bounds: &[BudgetBounds]) 
             high_scale = middle;
         }
     }
-    let continuous: Vec<f64> = targets
+    let mut continuous: Vec<f64> = targets
         .iter()
         .zip(bounds)
         .map(|(target, bound)| (target * high_scale).clamp(bound.lower as f64, bound.upper as f64))
         .collect();
+    share_what_no_scale_reaches(total, &mut continuous, bounds);
     Some(round_within_bounds(total, &continuous, bounds))
+}
+
+/// A target of zero (an ad with no chance of being best) grows with no scale: once every ad with a target is
+/// at its upper bound, what is left of the total goes to the others, in proportion to their room below their
+/// upper bounds. Without this the remainder was handed out one minor unit per ad per pass when rounding — in
+/// a currency of large minor-unit amounts (IDR, VND) billions of passes, seconds of one allocation.
+fn share_what_no_scale_reaches(total: i64, continuous: &mut [f64], bounds: &[BudgetBounds]) {
+    let shortfall = total as f64 - continuous.iter().sum::<f64>();
+    if shortfall <= 0.0 {
+        return;
+    }
+    let room: Vec<f64> = continuous
+        .iter()
+        .zip(bounds)
+        .map(|(value, bound)| (bound.upper as f64 - value).max(0.0))
+        .collect();
+    let total_room: f64 = room.iter().sum();
+    if total_room <= 0.0 {
+        return;
+    }
+    let share = (shortfall / total_room).min(1.0);
+    for ((value, room), bound) in continuous.iter_mut().zip(&room).zip(bounds) {
+        *value = (*value + room * share).min(bound.upper as f64);
+    }
 }
 
 /// Largest-remainder rounding that never leaves a bound: whole units go to the largest fractional parts
@@ -154,6 +179,49 @@ mod tests {
         let bounds = vec![BudgetBounds { lower: 0, upper: 1000 }; 3];
         let budgets = fit_budgets(MinorUnits(1000), &[0.5, 0.3, 0.2], &bounds).unwrap();
         assert_eq!(budgets, vec![MinorUnits(500), MinorUnits(300), MinorUnits(200)]);
+    }
+
+    #[test]
+    fn ads_with_no_chance_share_what_the_capped_ones_cannot_take_by_their_room() {
+        // The one ad with a target is capped at 300; the 700 left go to the two others by their room (200 and
+        // 600 of headroom: a quarter and three quarters), not one unit at a time to each in turn.
+        let bounds = vec![
+            BudgetBounds { lower: 0, upper: 300 },
+            BudgetBounds { lower: 100, upper: 300 },
+            BudgetBounds { lower: 100, upper: 700 },
+        ];
+        let budgets = fit_budgets(MinorUnits(1000), &[1.0, 0.0, 0.0], &bounds).unwrap();
+        assert_eq!(budgets, vec![MinorUnits(300), MinorUnits(225), MinorUnits(475)]);
+    }
+
+    #[test]
+    fn a_total_of_billions_of_minor_units_fits_at_once() {
+        // An IDR account (67.8 million rupiah a day, in sen): three likely-best ads capped by the change limit,
+        // fourteen with no chance that must take the rest. Handing it out one sen per ad per pass took seconds.
+        let total = 6_778_925_084;
+        let mut bounds = vec![
+            BudgetBounds {
+                lower: 199_380_150,
+                upper: 598_140_448
+            };
+            17
+        ];
+        bounds[0].upper = 598_140_450;
+        let mut targets = vec![0.0; 17];
+        for likely_best in [0, 6, 9] {
+            targets[likely_best] = 1.0 / 3.0;
+        }
+        let budgets = fit_budgets(MinorUnits(total), &targets, &bounds).unwrap();
+        assert_eq!(budgets.iter().map(|budget| budget.get()).sum::<i64>(), total);
+        for likely_best in [0, 6, 9] {
+            assert_eq!(budgets[likely_best].get(), bounds[likely_best].upper);
+        }
+        let others: Vec<i64> = (0..17)
+            .filter(|index| ![0, 6, 9].contains(index))
+            .map(|index| budgets[index].get())
+            .collect();
+        let (least, most) = (others.iter().min().unwrap(), others.iter().max().unwrap());
+        assert!(most - least <= 1, "equal room, equal shares: {others:?}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod auction;
 mod delay;
 mod observation;
 pub mod policy;
+pub mod random_world;
 mod regret_ratio;
 mod rng;
 mod runner;
@@ -27,7 +28,7 @@ pub use observation::{
     AdIdentity, AdObservation, AdStatus, DAILY_INSIGHTS_DAYS, DailyInsights, Observation, WindowStats,
 };
 pub use policy::{HiddenTruths, Policy, PolicyError, TrueRates};
-pub use regret_ratio::{PairedRegrets, geometric_mean_regret_ratio};
+pub use regret_ratio::{PairedRegrets, geometric_mean_ratio, geometric_mean_regret_ratio};
 pub use runner::{DecisionRecord, RunResult, SimulationError, run_simulation};
 pub use scenario::{Scenario, ScenarioError};
 pub use summary::{

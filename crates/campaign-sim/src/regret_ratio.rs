@@ -63,6 +63,31 @@ pub fn geometric_mean_regret_ratio(scenarios: &[PairedRegrets]) -> Option<Interv
     })
 }
 
+/// The geometric mean of positive `ratios` (one per world, say), with a 95% percentile-bootstrap interval
+/// from resampling the ratios themselves: for a set of worlds drawn at random, what another draw of as many
+/// worlds would read. `None` when there are fewer than two ratios or one is not positive.
+pub fn geometric_mean_ratio(ratios: &[f64]) -> Option<IntervalEstimate> {
+    if ratios.len() < 2 || ratios.iter().any(|ratio| !(*ratio > 0.0 && ratio.is_finite())) {
+        return None;
+    }
+    let logs: Vec<f64> = ratios.iter().map(|ratio| ratio.ln()).collect();
+    let mean_of = |positions: &mut dyn Iterator<Item = usize>| {
+        positions.map(|position| logs[position]).sum::<f64>() / logs.len() as f64
+    };
+    let estimate = mean_of(&mut (0..logs.len()));
+    let mut random = SimRng::new(u128::from(RESAMPLING_SEED));
+    let mut resampled: Vec<f64> = (0..RESAMPLES)
+        .map(|_| mean_of(&mut (0..logs.len()).map(|_| random.random_range(0..logs.len()))))
+        .collect();
+    resampled.sort_by(f64::total_cmp);
+    let quantile = |share: f64| resampled[((share * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
+    Some(IntervalEstimate {
+        mean: estimate.exp(),
+        lower_95: quantile(0.025).exp(),
+        upper_95: quantile(0.975).exp(),
+    })
+}
+
 /// The mean over scenarios of ln(policy's mean regret / baseline's) over the seeds at `positions`.
 fn log_ratio_mean(scenarios: &[PairedRegrets], positions: &[usize]) -> Option<f64> {
     let mut log_sum = 0.0;
@@ -87,6 +112,17 @@ mod tests {
             policy: policy.to_vec(),
             baseline: baseline.to_vec(),
         }
+    }
+
+    #[test]
+    fn a_geometric_mean_of_ratios_brackets_its_estimate_and_refuses_a_ratio_that_is_not_positive() {
+        let ratio = geometric_mean_ratio(&[0.5, 2.0, 1.0, 1.0]).unwrap();
+        assert!((ratio.mean - 1.0).abs() < 1e-12, "{ratio:?}");
+        assert!(ratio.lower_95 < 1.0 && ratio.upper_95 > 1.0, "{ratio:?}");
+        let alike = geometric_mean_ratio(&[0.8, 0.8, 0.8]).unwrap();
+        assert!((alike.lower_95 - 0.8).abs() < 1e-12 && (alike.upper_95 - 0.8).abs() < 1e-12);
+        assert!(geometric_mean_ratio(&[0.5, 0.0]).is_none());
+        assert!(geometric_mean_ratio(&[0.5]).is_none());
     }
 
     #[test]

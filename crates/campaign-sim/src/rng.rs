@@ -12,6 +12,8 @@ pub enum StreamPurpose {
     AdDailyNoise = 2,
     AdDelivery = 3,
     PolicyDraws = 4,
+    /// The shape of a random world (`random_world`), before any of its runs' seeds.
+    RandomWorld = 5,
 }
 
 /// SplitMix64 finaliser: spreads nearby inputs (seed 1, seed 2) over unrelated outputs.

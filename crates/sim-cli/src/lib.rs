@@ -5,6 +5,8 @@
 //! - `--policy external --policy-cmd "python3 my_policy.py"` runs your own allocator over JSON lines
 //!   (see [`external_policy`]); `--json out.json` and `--report report.html` save the results.
 //! - `adloop-sim quality-table --table allocator --first-seed 21` prints a README table ([`quality_table`]).
+//! - `adloop-sim random-worlds --first-world 1001 --worlds 40` measures adloop and its peers on worlds drawn
+//!   at random ([`random_worlds`]).
 //! - `adloop-sim learner-weights --scenario scenarios/creative-signals.toml` measures the instant learner's
 //!   weights against the scenario's true feature effects and an offline fit ([`learner_weights`]).
 
@@ -13,6 +15,7 @@ pub mod external_policy;
 pub mod html_report;
 pub mod learner_weights;
 pub mod quality_table;
+pub mod random_worlds;
 pub mod table;
 
 use std::path::{Path, PathBuf};
@@ -70,6 +73,26 @@ pub enum Command {
         /// Where the scenario files are.
         #[arg(long, default_value = "scenarios")]
         scenarios_dir: PathBuf,
+        /// Print no progress lines on stderr.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        adloop: AdloopOptions,
+    },
+    /// adloop, uniform, ts-basic, ts-basic-limited and the limited oracle on worlds drawn at random (markdown):
+    /// one row per world, and over all worlds adloop's value over each peer's and where it won, tied or lost.
+    RandomWorlds {
+        /// The first world's number. Worlds 1–100 are for looking at while developing; report 1001 and up.
+        #[arg(long, default_value_t = 1001)]
+        first_world: u64,
+        #[arg(long, default_value_t = 100)]
+        worlds: u64,
+        /// Seeds per world (each seed draws the world's ads anew from its groups).
+        #[arg(long, default_value_t = 10)]
+        seeds_per_world: u64,
+        /// Save each world as a scenario file in this folder (random-world-N.toml), to replay with `compare`.
+        #[arg(long)]
+        scenarios_out: Option<PathBuf>,
         /// Print no progress lines on stderr.
         #[arg(long)]
         quiet: bool,
@@ -254,6 +277,33 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
                     }
                 },
             )?;
+            return Ok(format!("{}{table}", adloop.note().unwrap_or_default()));
+        }
+        Command::RandomWorlds {
+            first_world,
+            worlds,
+            seeds_per_world,
+            scenarios_out,
+            quiet,
+            adloop,
+        } => {
+            let settings = adloop.policy_settings()?;
+            if let Some(directory) = &scenarios_out {
+                std::fs::create_dir_all(directory)
+                    .with_context(|| format!("cannot create {}", directory.display()))?;
+            }
+            let run = random_worlds::RandomWorldsRun {
+                first_world,
+                worlds,
+                seeds_per_world,
+                settings: &settings,
+                scenarios_out: scenarios_out.as_deref(),
+            };
+            let table = random_worlds::render_random_worlds(&run, &mut |world| {
+                if !quiet {
+                    eprintln!("adloop-sim: world {world} done");
+                }
+            })?;
             return Ok(format!("{}{table}", adloop.note().unwrap_or_default()));
         }
         Command::LearnerWeights {

@@ -151,7 +151,7 @@ fn allocator_geometric_means(summaries_by_scenario: &[(&str, Vec<PolicySummary>)
     text
 }
 
-fn summaries_of(
+pub(crate) fn summaries_of(
     scenario: &Scenario,
     policy_names: &[&'static str],
     seeds: &[u64],
@@ -276,7 +276,7 @@ fn finite_or_zero(value: f64) -> f64 {
 }
 
 /// `mean [low, high]`, whole major units with thousands separators.
-fn interval(estimate: IntervalEstimate) -> String {
+pub(crate) fn interval(estimate: IntervalEstimate) -> String {
     format!(
         "{} [{}, {}]",
         with_thousands(estimate.mean),

@@ -387,6 +387,66 @@ fn the_learners_quality_table_has_a_row_per_scenario_and_ties_where_there_are_no
     assert!(featureless.contains("| 0 [0, 0] | +0.0% |"), "{featureless}");
 }
 
+/// Random worlds: a row per world, a summary per peer, and every world saved as a scenario that `compare`
+/// replays to the very same adloop regret the table printed (so a world that looks wrong can be studied).
+#[test]
+fn random_worlds_print_a_row_per_world_and_save_worlds_that_replay_to_the_same_regret() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = adloop_sim(&[
+        "random-worlds",
+        "--first-world",
+        "6",
+        "--worlds",
+        "2",
+        "--seeds-per-world",
+        "2",
+        "--scenarios-out",
+        directory.path().to_str().unwrap(),
+        "--quiet",
+    ]);
+    let table = stdout_of(&output);
+    let rows: Vec<&str> = table.lines().filter(|line| line.starts_with("| ")).collect();
+    assert_eq!(rows.len(), 1 + 2, "{table}");
+    for peer in ["uniform", "ts-basic", "ts-basic-limited"] {
+        assert!(table.contains(&format!("- over {peer}'s: value ")), "{table}");
+    }
+    let world = directory.path().join("random-world-6.toml");
+    let (_, results) = compare_whole_run(directory.path(), world.to_str().unwrap(), "adloop", 2, "world-6");
+    let regret = results["policies"][0]["regret"]["mean"].as_f64().unwrap();
+    let adloop_column = 7;
+    let row = rows.iter().find(|row| row.starts_with("| 6 |")).unwrap();
+    let printed = row.split('|').nth(adloop_column).unwrap().trim();
+    let printed_mean: f64 = printed.split(' ').next().unwrap().replace(',', "").parse().unwrap();
+    assert!((printed_mean - regret.round()).abs() <= 1.0, "table {printed}, replay {regret}");
+}
+
+/// `compare` of `policy` on a saved scenario over its own length, seeds 1..=`seeds`: the printed table and
+/// the `--json` results.
+fn compare_whole_run(
+    directory: &std::path::Path,
+    scenario: &str,
+    policy: &str,
+    seeds: u32,
+    name: &str,
+) -> (String, serde_json::Value) {
+    let json_path = directory.join(format!("{name}.json"));
+    let seeds = seeds.to_string();
+    let table = stdout_of(&adloop_sim(&[
+        "compare",
+        "--scenario",
+        scenario,
+        "--policies",
+        policy,
+        "--seeds",
+        &seeds,
+        "--quiet",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]));
+    let results = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    (table, results)
+}
+
 /// `compare` of `policies` on `scenario` over `seeds` seeds of ten days, with `extra` arguments: the printed
 /// table and the `--json` results (written under `directory` as `name`.json).
 fn compare_ten_days(

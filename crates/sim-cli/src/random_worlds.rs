@@ -1,0 +1,196 @@
+//! `adloop-sim random-worlds`: adloop and its peers on worlds drawn at random
+//! ([`campaign_sim::random_world`]), one markdown row per world and, under the table, how adloop fares over
+//! all of them. No constant of adloop was chosen on a random world, so every figure here is held out twice:
+//! the worlds and their seeds.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use campaign_sim::policy::PolicySettings;
+use campaign_sim::random_world::random_world;
+use campaign_sim::{PolicySummary, geometric_mean_ratio, paired_regret_difference};
+
+use crate::quality_table::{interval, summaries_of};
+
+const POLICIES: &[&str] = &["uniform", "ts-basic", "ts-basic-limited", "adloop", "oracle-limited"];
+const PEERS: &[&str] = &["uniform", "ts-basic", "ts-basic-limited"];
+
+/// What to run: worlds `first_world..first_world + worlds`, each on seeds `1..=seeds_per_world`.
+pub struct RandomWorldsRun<'a> {
+    pub first_world: u64,
+    pub worlds: u64,
+    pub seeds_per_world: u64,
+    pub settings: &'a PolicySettings,
+    /// Where to save each world's scenario (`random-world-N.toml`), to replay one with `compare`.
+    pub scenarios_out: Option<&'a Path>,
+}
+
+/// How adloop compared with one peer on one world.
+struct PeerComparison {
+    /// adloop's mean total value over the peer's.
+    value_ratio: f64,
+    /// −1 adloop's regret clearly lower (paired interval below zero), 1 clearly higher, 0 a tie.
+    verdict: i8,
+}
+
+/// One world's row of the table and adloop's comparison with each peer (in [`PEERS`] order).
+struct MeasuredWorld {
+    row: String,
+    comparisons: Vec<PeerComparison>,
+}
+
+/// The table over `run`'s worlds, measured on as many threads as the machine has cores (each world is
+/// independent); `on_world_done` hears each world's number as it finishes, in any order.
+pub fn render_random_worlds(run: &RandomWorldsRun<'_>, on_world_done: &mut dyn FnMut(u64)) -> anyhow::Result<String> {
+    anyhow::ensure!(run.worlds >= 2, "--worlds must be at least 2 (the interval resamples worlds)");
+    anyhow::ensure!(run.seeds_per_world >= 2, "--seeds-per-world must be at least 2 (paired intervals need two)");
+    let world_numbers: Vec<u64> = (run.first_world..run.first_world + run.worlds).collect();
+    let next_world = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(world_numbers.len());
+    let (sender, receiver) = std::sync::mpsc::channel::<(usize, anyhow::Result<MeasuredWorld>)>();
+    let mut measured: Vec<Option<MeasuredWorld>> = world_numbers.iter().map(|_| None).collect();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        for _ in 0..workers {
+            let sender = sender.clone();
+            let (next_world, world_numbers) = (&next_world, &world_numbers);
+            scope.spawn(move || {
+                loop {
+                    let position = next_world.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&world_number) = world_numbers.get(position) else {
+                        return;
+                    };
+                    let result = measure_world(world_number, run);
+                    let failed = result.is_err();
+                    if sender.send((position, result)).is_err() || failed {
+                        // Stop taking worlds: the table fails with the first error.
+                        next_world.store(world_numbers.len(), std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for (position, result) in receiver {
+            measured[position] = Some(result?);
+            on_world_done(world_numbers[position]);
+        }
+        Ok(())
+    })?;
+    let mut text = header();
+    let mut comparisons = Vec::with_capacity(measured.len());
+    for world in measured.into_iter().flatten() {
+        text.push_str(&world.row);
+        comparisons.push(world.comparisons);
+    }
+    text.push_str(&summary(&comparisons));
+    Ok(text)
+}
+
+fn measure_world(world_number: u64, run: &RandomWorldsRun<'_>) -> anyhow::Result<MeasuredWorld> {
+    let seeds: Vec<u64> = (1..=run.seeds_per_world).collect();
+    let world = random_world(world_number).with_context(|| format!("random world {world_number}"))?;
+    if let Some(directory) = run.scenarios_out {
+        let path = directory.join(format!("random-world-{world_number}.toml"));
+        std::fs::write(&path, &world.toml).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let summaries = summaries_of(&world.scenario, POLICIES, &seeds, run.settings)?;
+    let [uniform, ts_basic, ts_basic_limited, adloop, limited_oracle] = summaries.as_slice() else {
+        anyhow::bail!("world {world_number}: expected one summary per policy");
+    };
+    let comparisons: Vec<PeerComparison> = [uniform, ts_basic, ts_basic_limited]
+        .iter()
+        .map(|peer| compare(&world.scenario, adloop, peer))
+        .collect();
+    let paired_with_limited = paired_regret_difference(&world.scenario, adloop, ts_basic_limited)
+        .map_or_else(|| "–".to_owned(), |paired| interval(paired.regret_difference));
+    let traits = if world.traits.is_empty() {
+        "plain".to_owned()
+    } else {
+        world.traits.join(", ")
+    };
+    let row = format!(
+        "| {world_number} | {} ads, {} days, {} | {traits} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {} |\n",
+        world.scenario.ad_count(),
+        world.scenario.days,
+        world.scenario.currency.code(),
+        interval(uniform.regret),
+        interval(ts_basic.regret),
+        interval(ts_basic_limited.regret),
+        interval(adloop.regret),
+        interval(limited_oracle.regret),
+        comparisons[1].value_ratio,
+        comparisons[2].value_ratio,
+        paired_with_limited,
+    );
+    Ok(MeasuredWorld { row, comparisons })
+}
+
+fn compare(scenario: &campaign_sim::Scenario, adloop: &PolicySummary, peer: &PolicySummary) -> PeerComparison {
+    let verdict = paired_regret_difference(scenario, adloop, peer).map_or(0, |paired| {
+        let difference = paired.regret_difference;
+        if difference.upper_95 < 0.0 {
+            -1
+        } else if difference.lower_95 > 0.0 {
+            1
+        } else {
+            0
+        }
+    });
+    PeerComparison {
+        value_ratio: adloop.total_value.mean / peer.total_value.mean,
+        verdict,
+    }
+}
+
+fn header() -> String {
+    let columns = [
+        "world",
+        "size",
+        "what it has",
+        "uniform regret",
+        "ts-basic regret",
+        "ts-basic-limited regret",
+        "adloop regret",
+        "limited oracle regret",
+        "adloop value / ts-basic's",
+        "adloop value / ts-basic-limited's",
+        "adloop − ts-basic-limited regret, paired",
+    ];
+    format!("| {} |\n|{}\n", columns.join(" | "), "---|".repeat(columns.len()))
+}
+
+/// Under the table, per peer: the geometric mean over worlds of adloop's total value over the peer's, with
+/// an interval from resampling the worlds, and in how many worlds adloop's regret was clearly lower, tied or
+/// clearly higher (paired intervals).
+fn summary(comparisons: &[Vec<PeerComparison>]) -> String {
+    let mut text = format!(
+        "\nOver the {} worlds, adloop's total value over each peer's (geometric mean, 95% interval from \
+         resampling the worlds) and the worlds where adloop's regret was clearly lower / tied / clearly higher \
+         (paired 95% interval):\n\n",
+        comparisons.len()
+    );
+    for (position, peer) in PEERS.iter().enumerate() {
+        let ratios: Vec<f64> = comparisons.iter().map(|world| world[position].value_ratio).collect();
+        let count = |verdict: i8| {
+            comparisons
+                .iter()
+                .filter(|world| world[position].verdict == verdict)
+                .count()
+        };
+        let value = geometric_mean_ratio(&ratios).map_or_else(
+            || "–".to_owned(),
+            |ratio| format!("{:.3} [{:.3}, {:.3}]", ratio.mean, ratio.lower_95, ratio.upper_95),
+        );
+        let _ = writeln!(
+            text,
+            "- over {peer}'s: value {value}; regret lower in {}, tied in {}, higher in {}",
+            count(-1),
+            count(0),
+            count(1)
+        );
+    }
+    text
+}

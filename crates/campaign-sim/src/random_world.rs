@@ -142,7 +142,11 @@ pub fn random_world(world: u64) -> Result<RandomWorld, ScenarioError> {
             if rng.random_bool(0.5) {
                 let _ = writeln!(text, "conversion_fatigue_rate = {:.3}", rng.random_range(0.0..=0.3_f64));
             }
-            let _ = writeln!(text, "audience_size = {:.0}", log_uniform(&mut rng, 100_000.0, 3_000_000.0));
+            let _ = writeln!(
+                text,
+                "audience_size = {:.0}",
+                log_uniform(&mut rng, 100_000.0, 3_000_000.0)
+            );
         }
         if own_rhythms {
             let _ = writeln!(
@@ -224,9 +228,18 @@ fn write_conversion_delay(text: &mut String, rng: &mut SimRng, traits: &mut Vec<
     }
     let _ = writeln!(text, "\n[conversion_delay]");
     let _ = writeln!(text, "components = [");
-    let _ = writeln!(text, "  {{ share = {first_day:.4}, min_hours = 0.0, max_hours = 24.0 }},");
-    let _ = writeln!(text, "  {{ share = {first_week:.4}, min_hours = 24.0, max_hours = 168.0 }},");
-    let _ = writeln!(text, "  {{ share = {second_week:.4}, min_hours = 168.0, max_hours = 336.0 }},");
+    let _ = writeln!(
+        text,
+        "  {{ share = {first_day:.4}, min_hours = 0.0, max_hours = 24.0 }},"
+    );
+    let _ = writeln!(
+        text,
+        "  {{ share = {first_week:.4}, min_hours = 24.0, max_hours = 168.0 }},"
+    );
+    let _ = writeln!(
+        text,
+        "  {{ share = {second_week:.4}, min_hours = 168.0, max_hours = 336.0 }},"
+    );
     let _ = writeln!(text, "]");
 }
 

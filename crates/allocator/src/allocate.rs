@@ -148,7 +148,7 @@ fn populations_by_account(
     for (index, ad) in request.ads.iter().enumerate() {
         by_account.entry(ad.ids.account_id.as_str()).or_default().push(index);
     }
-    let mut populations = vec![request_population.clone(); request.ads.len()];
+    let mut populations = vec![*request_population; request.ads.len()];
     if by_account.len() < 2 {
         return populations;
     }
@@ -173,7 +173,7 @@ fn populations_by_account(
         );
         let own = with_learned_strengths(&ads, &evidence, own, prior_scales, config);
         for &index in indices {
-            populations[index] = own.clone();
+            populations[index] = own;
         }
     }
     populations

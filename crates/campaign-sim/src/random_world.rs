@@ -114,26 +114,24 @@ pub fn random_world(world: u64) -> Result<RandomWorld, ScenarioError> {
         let cpm = dollars(&mut rng, 3.0, 30.0).round().max(1.0);
         let median_roas = log_uniform(&mut rng, 0.7, 5.0);
         let value_per_conversion = (median_roas * cpm / 1000.0 / (ctr * conversion_rate)).round().max(1.0);
-        let _ = writeln!(
-            text,
-            "ctr = {{ median = {ctr:.5}, log_sd = {:.3} }}",
-            rng.random_range(0.1..=0.5_f64)
+        let ctr_spread = rng.random_range(0.1..=0.5_f64);
+        write_log_normal(&mut text, "ctr", &format!("{ctr:.5}"), ctr_spread);
+        let conversion_rate_spread = rng.random_range(0.1..=0.6_f64);
+        write_log_normal(
+            &mut text,
+            "conversion_rate",
+            &format!("{conversion_rate:.5}"),
+            conversion_rate_spread,
         );
-        let _ = writeln!(
-            text,
-            "conversion_rate = {{ median = {conversion_rate:.5}, log_sd = {:.3} }}",
-            rng.random_range(0.1..=0.6_f64)
+        let value_spread = rng.random_range(0.05..=0.5_f64);
+        write_log_normal(
+            &mut text,
+            "value_per_conversion",
+            &format!("{value_per_conversion:.0}"),
+            value_spread,
         );
-        let _ = writeln!(
-            text,
-            "value_per_conversion = {{ median = {value_per_conversion:.0}, log_sd = {:.3} }}",
-            rng.random_range(0.05..=0.5_f64)
-        );
-        let _ = writeln!(
-            text,
-            "cpm = {{ median = {cpm:.0}, log_sd = {:.3} }}",
-            rng.random_range(0.05..=0.3_f64)
-        );
+        let cpm_spread = rng.random_range(0.05..=0.3_f64);
+        write_log_normal(&mut text, "cpm", &format!("{cpm:.0}"), cpm_spread);
         if heavy_tails {
             let _ = writeln!(text, "value_tail_index = {:.2}", rng.random_range(1.5..=3.0_f64));
         }
@@ -241,6 +239,11 @@ fn write_conversion_delay(text: &mut String, rng: &mut SimRng, traits: &mut Vec<
         "  {{ share = {second_week:.4}, min_hours = 168.0, max_hours = 336.0 }},"
     );
     let _ = writeln!(text, "]");
+}
+
+/// `key = { median = …, log_sd = … }`: an ad group's spread of one rate or price across its ads.
+fn write_log_normal(text: &mut String, key: &str, median: &str, log_sd: f64) {
+    let _ = writeln!(text, "{key} = {{ median = {median}, log_sd = {log_sd:.3} }}");
 }
 
 fn log_uniform(rng: &mut SimRng, low: f64, high: f64) -> f64 {

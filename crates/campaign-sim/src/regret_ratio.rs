@@ -54,13 +54,19 @@ pub fn geometric_mean_regret_ratio(scenarios: &[PairedRegrets]) -> Option<Interv
     if resampled.len() < RESAMPLES {
         return None;
     }
+    Some(geometric_interval(estimate, resampled))
+}
+
+/// The ratio `exp(log_estimate)` with the 2.5% and 97.5% quantiles of the resampled log ratios, exponentiated.
+fn geometric_interval(log_estimate: f64, mut resampled: Vec<f64>) -> IntervalEstimate {
     resampled.sort_by(f64::total_cmp);
-    let quantile = |share: f64| resampled[((share * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
-    Some(IntervalEstimate {
-        mean: estimate.exp(),
+    let last = resampled.len().saturating_sub(1);
+    let quantile = |share: f64| resampled[((share * resampled.len() as f64) as usize).min(last)];
+    IntervalEstimate {
+        mean: log_estimate.exp(),
         lower_95: quantile(0.025).exp(),
         upper_95: quantile(0.975).exp(),
-    })
+    }
 }
 
 /// The geometric mean of positive `ratios` (one per world, say), with a 95% percentile-bootstrap interval
@@ -76,16 +82,10 @@ pub fn geometric_mean_ratio(ratios: &[f64]) -> Option<IntervalEstimate> {
     };
     let estimate = mean_of(&mut (0..logs.len()));
     let mut random = SimRng::new(u128::from(RESAMPLING_SEED));
-    let mut resampled: Vec<f64> = (0..RESAMPLES)
+    let resampled: Vec<f64> = (0..RESAMPLES)
         .map(|_| mean_of(&mut (0..logs.len()).map(|_| random.random_range(0..logs.len()))))
         .collect();
-    resampled.sort_by(f64::total_cmp);
-    let quantile = |share: f64| resampled[((share * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
-    Some(IntervalEstimate {
-        mean: estimate.exp(),
-        lower_95: quantile(0.025).exp(),
-        upper_95: quantile(0.975).exp(),
-    })
+    Some(geometric_interval(estimate, resampled))
 }
 
 /// The mean over scenarios of ln(policy's mean regret / baseline's) over the seeds at `positions`.

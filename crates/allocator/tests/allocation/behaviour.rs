@@ -218,6 +218,58 @@ fn a_new_ad_is_judged_by_its_own_accounts_rates_not_another_accounts() {
 }
 
 #[test]
+fn an_account_with_a_few_large_orders_moves_its_new_ads_prior_before_it_can_stand_alone() {
+    // The first account sells 50.00 orders and has plenty of evidence; the second has only three
+    // conversions so far, each a 500.00 order — too few for a population of its own, enough to say its
+    // orders are not the first account's. A new ad in the second account is read as worth more than the
+    // same new ad in the first.
+    let in_account = |account: &str, ad: AdInput| AdInput {
+        ids: AdIds {
+            account_id: account.into(),
+            ..ad.ids.clone()
+        },
+        ..ad
+    };
+    let mut ads = Vec::new();
+    for index in 0..4 {
+        ads.push(in_account(
+            "act_small_orders",
+            ad(&format!("s-{index}"), 200_000, 2_000, 40, 200_000, 200_000, 400.0),
+        ));
+    }
+    for index in 0..3 {
+        ads.push(in_account(
+            "act_large_orders",
+            ad(&format!("l-{index}"), 20_000, 200, 1, 20_000, 50_000, 400.0),
+        ));
+    }
+    ads.push(in_account(
+        "act_small_orders",
+        ad("s-new", 2_000, 20, 0, 2_000, 0, 24.0),
+    ));
+    ads.push(in_account(
+        "act_large_orders",
+        ad("l-new", 2_000, 20, 0, 2_000, 0, 24.0),
+    ));
+    let allocation = allocate(&request(ads, 100_000), &AllocatorConfig::default()).unwrap();
+    let roas = |id: &str| {
+        allocation
+            .recommendations
+            .iter()
+            .find(|recommendation| recommendation.ids.ad_id == id)
+            .unwrap()
+            .roas
+            .mean
+    };
+    assert!(
+        roas("l-new") > 2.0 * roas("s-new"),
+        "new ad of the large-order account {} vs of the small-order account {}",
+        roas("l-new"),
+        roas("s-new")
+    );
+}
+
+#[test]
 fn a_bad_account_schedule_is_refused_naming_the_account_and_field() {
     let mut bad = request(ten_unequal_ads(), 100_000);
     bad.reporting_delays.insert(

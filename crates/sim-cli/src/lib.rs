@@ -14,6 +14,7 @@ pub mod adloop_options;
 pub mod external_policy;
 pub mod html_report;
 pub mod learner_weights;
+pub mod parallel;
 pub mod quality_table;
 pub mod random_worlds;
 pub mod table;

@@ -89,20 +89,28 @@ pub fn render_quality_table(
     };
     let seed_list: Vec<u64> = (first_seed..first_seed + seeds).collect();
     let mut text = header(table);
+    // Scenarios are independent: measured on every core, printed in the table's order.
+    let measured = crate::parallel::map_in_order(
+        scenario_names,
+        |scenario_name| {
+            let path = scenarios_dir.join(format!("{scenario_name}.toml"));
+            let scenario_text =
+                std::fs::read_to_string(&path).with_context(|| format!("cannot read scenario {}", path.display()))?;
+            let scenario =
+                Scenario::from_toml(&scenario_text).with_context(|| format!("scenario {}", path.display()))?;
+            let summaries = summaries_of(&scenario, policy_names, &seed_list, settings)?;
+            let row = match table {
+                QualityTable::Allocator => allocator_row(&scenario, &summaries),
+                QualityTable::Learners => learner_row(&scenario, &summaries),
+            };
+            Ok((row, summaries))
+        },
+        &mut |position| on_scenario_done(scenario_names[position]),
+    )?;
     let mut summaries_by_scenario: Vec<(&str, Vec<PolicySummary>)> = Vec::new();
-    for scenario_name in scenario_names {
-        let path = scenarios_dir.join(format!("{scenario_name}.toml"));
-        let scenario_text =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read scenario {}", path.display()))?;
-        let scenario = Scenario::from_toml(&scenario_text).with_context(|| format!("scenario {}", path.display()))?;
-        let summaries = summaries_of(&scenario, policy_names, &seed_list, settings)?;
-        let row = match table {
-            QualityTable::Allocator => allocator_row(&scenario, &summaries),
-            QualityTable::Learners => learner_row(&scenario, &summaries),
-        };
+    for (scenario_name, (row, summaries)) in scenario_names.iter().zip(measured) {
         let _ = writeln!(text, "{row}");
         summaries_by_scenario.push((scenario_name, summaries));
-        on_scenario_done(scenario_name);
     }
     if table == QualityTable::Allocator {
         text.push_str(&allocator_geometric_means(&summaries_by_scenario));

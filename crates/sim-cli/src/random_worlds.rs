@@ -52,42 +52,14 @@ pub fn render_random_worlds(run: &RandomWorldsRun<'_>, on_world_done: &mut dyn F
         "--seeds-per-world must be at least 2 (paired intervals need two)"
     );
     let world_numbers: Vec<u64> = (run.first_world..run.first_world + run.worlds).collect();
-    let next_world = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(world_numbers.len());
-    let (sender, receiver) = std::sync::mpsc::channel::<(usize, anyhow::Result<MeasuredWorld>)>();
-    let mut measured: Vec<Option<MeasuredWorld>> = world_numbers.iter().map(|_| None).collect();
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        for _ in 0..workers {
-            let sender = sender.clone();
-            let (next_world, world_numbers) = (&next_world, &world_numbers);
-            scope.spawn(move || {
-                loop {
-                    let position = next_world.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&world_number) = world_numbers.get(position) else {
-                        return;
-                    };
-                    let result = measure_world(world_number, run);
-                    let failed = result.is_err();
-                    if sender.send((position, result)).is_err() || failed {
-                        // Stop taking worlds: the table fails with the first error.
-                        next_world.store(world_numbers.len(), std::sync::atomic::Ordering::Relaxed);
-                        return;
-                    }
-                }
-            });
-        }
-        drop(sender);
-        for (position, result) in receiver {
-            measured[position] = Some(result?);
-            on_world_done(world_numbers[position]);
-        }
-        Ok(())
-    })?;
+    let measured = crate::parallel::map_in_order(
+        &world_numbers,
+        |&world_number| measure_world(world_number, run),
+        &mut |position| on_world_done(world_numbers[position]),
+    )?;
     let mut text = header();
     let mut comparisons = Vec::with_capacity(measured.len());
-    for world in measured.into_iter().flatten() {
+    for world in measured {
         text.push_str(&world.row);
         comparisons.push(world.comparisons);
     }

@@ -173,13 +173,6 @@ fn a_new_ad_is_judged_by_its_own_accounts_rates_not_another_accounts() {
     // Two accounts in one request: the first converts 4% of its clicks, the second 0.5%. A new ad with 20
     // clicks and no conversion yet in each: pooled over both accounts the two would read alike; each read
     // against its own account, the first is worth about eight times the second.
-    let in_account = |account: &str, ad: AdInput| AdInput {
-        ids: AdIds {
-            account_id: account.into(),
-            ..ad.ids.clone()
-        },
-        ..ad
-    };
     let mut ads = Vec::new();
     for index in 0..4 {
         ads.push(in_account(
@@ -194,15 +187,7 @@ fn a_new_ad_is_judged_by_its_own_accounts_rates_not_another_accounts() {
     ads.push(in_account("act_buyers", ad("a-new", 2_000, 20, 0, 2_000, 0, 24.0)));
     ads.push(in_account("act_browsers", ad("b-new", 2_000, 20, 0, 2_000, 0, 24.0)));
     let allocation = allocate(&request(ads, 100_000), &AllocatorConfig::default()).unwrap();
-    let roas = |id: &str| {
-        allocation
-            .recommendations
-            .iter()
-            .find(|recommendation| recommendation.ids.ad_id == id)
-            .unwrap()
-            .roas
-            .mean
-    };
+    let roas = |id: &str| expected_roas_of(&allocation, id);
     assert!(
         roas("a-new") > 4.0 * roas("b-new"),
         "new ad in the buyers' account {} vs in the browsers' {}",
@@ -223,13 +208,6 @@ fn an_account_with_a_few_large_orders_moves_its_new_ads_prior_before_it_can_stan
     // conversions so far, each a 500.00 order — too few for a population of its own, enough to say its
     // orders are not the first account's. A new ad in the second account is read as worth more than the
     // same new ad in the first.
-    let in_account = |account: &str, ad: AdInput| AdInput {
-        ids: AdIds {
-            account_id: account.into(),
-            ..ad.ids.clone()
-        },
-        ..ad
-    };
     let mut ads = Vec::new();
     for index in 0..4 {
         ads.push(in_account(
@@ -252,15 +230,7 @@ fn an_account_with_a_few_large_orders_moves_its_new_ads_prior_before_it_can_stan
         ad("l-new", 2_000, 20, 0, 2_000, 0, 24.0),
     ));
     let allocation = allocate(&request(ads, 100_000), &AllocatorConfig::default()).unwrap();
-    let roas = |id: &str| {
-        allocation
-            .recommendations
-            .iter()
-            .find(|recommendation| recommendation.ids.ad_id == id)
-            .unwrap()
-            .roas
-            .mean
-    };
+    let roas = |id: &str| expected_roas_of(&allocation, id);
     assert!(
         roas("l-new") > 2.0 * roas("s-new"),
         "new ad of the large-order account {} vs of the small-order account {}",

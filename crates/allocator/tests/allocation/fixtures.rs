@@ -50,6 +50,28 @@ pub fn ad(
     }
 }
 
+/// `ad` moved into the ad account `account`.
+pub fn in_account(account: &str, ad: AdInput) -> AdInput {
+    AdInput {
+        ids: AdIds {
+            account_id: account.into(),
+            ..ad.ids.clone()
+        },
+        ..ad
+    }
+}
+
+/// The expected ROAS an allocation gives the ad `ad_id`.
+pub fn expected_roas_of(allocation: &adloop_allocator::Allocation, ad_id: &str) -> f64 {
+    allocation
+        .recommendations
+        .iter()
+        .find(|recommendation| recommendation.ids.ad_id == ad_id)
+        .unwrap()
+        .roas
+        .mean
+}
+
 pub fn request(ads: Vec<AdInput>, total_cents: i64) -> AllocationRequest {
     AllocationRequest {
         ads,

@@ -1,12 +1,15 @@
 //! Random worlds: scenarios drawn from wide ranges rather than written by hand, so a policy can be measured
 //! on worlds nobody here chose — a held-out check on every constant tuned on the shipped scenarios.
 //!
-//! A world number decides everything: the account's currency and budget, the run's length, one to three ad
-//! groups (some launched in waves, some in accounts of their own) with their rates' medians and spreads, and
+//! A world number decides everything: the account's currency and budget (and whether Meta's minimum ad-set
+//! budget binds), the run's length, one to three ad groups (the first sometimes a hundred ads; later ones
+//! launched in waves, some in accounts of their own) with their rates' medians and spreads, and
 //! which of Meta's harder behaviours the world has — fatigue with frequency (and recovery with rest), each
 //! ad's own weekly rhythm, a weekday pattern common to all ads, heavy-tailed order values, conversions
 //! reported up to two weeks late, learning-phase resets after large budget edits. The ranges below were set
-//! once, before any policy was measured on a random world, to span what real accounts show (CTR 0.3–3%,
+//! before any policy was measured on a random world (minimum budgets, budgets from 20 a day and the
+//! hundred-ad groups joined after the first table, to cover more of the kinds), to span what real
+//! accounts show (CTR 0.3–3%,
 //! 0.5–8% of clicks converting, CPM 3–30 in US-dollar terms, a median return on spend of 0.7–5 setting the
 //! orders' value) and are not tuned.
 //!
@@ -61,8 +64,18 @@ pub fn random_world(world: u64) -> Result<RandomWorld, ScenarioError> {
     let _ = writeln!(
         text,
         "total_daily_budget = {:.0}",
-        dollars(&mut rng, 100.0, 5_000.0).round()
+        dollars(&mut rng, 20.0, 5_000.0).round()
     );
+    // Meta refuses ad-set budgets below a minimum per currency (about a dollar a day); in a small account
+    // spread over many ads it binds.
+    if rng.random_bool(0.3) {
+        traits.push("minimum-budgets");
+        let _ = writeln!(
+            text,
+            "minimum_daily_budget = {:.0}",
+            (per_dollar * minor_per_major).round().max(1.0)
+        );
+    }
 
     let fatigue = rng.random_bool(0.5);
     let own_rhythms = rng.random_bool(0.3);
@@ -95,7 +108,13 @@ pub fn random_world(world: u64) -> Result<RandomWorld, ScenarioError> {
         if separate_accounts {
             let _ = writeln!(text, "account = \"account-{}\"", group + 1);
         }
-        let count = if group == 0 {
+        let many_ads = group == 0 && rng.random_bool(0.15);
+        if many_ads {
+            traits.push("many-ads");
+        }
+        let count = if many_ads {
+            rng.random_range(40..=120_u32)
+        } else if group == 0 {
             rng.random_range(3..=20_u32)
         } else {
             rng.random_range(2..=10_u32)
@@ -260,7 +279,7 @@ mod tests {
             let first = random_world(world).unwrap_or_else(|error| panic!("world {world}: {error}"));
             let again = random_world(world).expect("the same world");
             assert_eq!(first.toml, again.toml, "world {world} is not deterministic");
-            assert!((3..=40).contains(&first.scenario.ad_count()), "world {world}");
+            assert!((3..=140).contains(&first.scenario.ad_count()), "world {world}");
         }
     }
 
@@ -278,6 +297,8 @@ mod tests {
             "several-accounts",
             "weekday-pattern",
             "learning-resets",
+            "minimum-budgets",
+            "many-ads",
         ] {
             let with_it = worlds.iter().filter(|world| world.traits.contains(&behaviour)).count();
             assert!((5..=80).contains(&with_it), "{behaviour} in {with_it} of 100 worlds");

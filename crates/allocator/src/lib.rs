@@ -16,6 +16,7 @@
 //! current budget, and rounded so the total is conserved exactly in minor units. Every recommendation explains
 //! itself.
 
+mod account_population;
 mod allocate;
 mod blend;
 mod budget;

@@ -2,17 +2,19 @@
 //! read against their own account's rates (or, while the account is too thin to stand alone, against the
 //! request's moved towards its own counts), with the strengths of learned priors measured on the same ads.
 
+use std::borrow::Borrow;
+
 use crate::config::AllocatorConfig;
 use crate::input::{AdInput, AllocationRequest};
 use crate::learned_prior::{
     PriorScales, blended_prior_means_of, learned_conversion_prior_strength, learned_ctr_prior_strength,
 };
-use crate::posterior::{EffectiveEvidence, PopulationStats, population_from_evidence};
+use crate::posterior::{EffectiveEvidence, PooledCounts, PopulationStats, population_from_evidence};
 use crate::quantize::quantize_population;
 
 /// `population` with the strengths of learned priors measured on `ads`, quantised (cache keys read it).
-pub(crate) fn with_learned_strengths(
-    ads: &[AdInput],
+pub(crate) fn with_learned_strengths<A: Borrow<AdInput>>(
+    ads: &[A],
     ad_evidence: &[EffectiveEvidence],
     population: PopulationStats,
     prior_scales: &PriorScales,
@@ -55,7 +57,7 @@ pub(crate) fn populations_by_account(
         return populations;
     }
     for indices in by_account.values() {
-        let ads: Vec<AdInput> = indices.iter().map(|&index| request.ads[index].clone()).collect();
+        let ads: Vec<&AdInput> = indices.iter().map(|&index| &request.ads[index]).collect();
         let evidence: Vec<EffectiveEvidence> = indices.iter().map(|&index| ad_evidence[index]).collect();
         let with_clicks = evidence
             .iter()
@@ -97,32 +99,26 @@ pub(crate) fn populations_by_account(
 /// `cpm_prior_impressions`); strengths and the CTR link stay the request's. An account whose orders are ten
 /// times the others' says so with its first few conversions.
 fn thin_account_population(
-    ads: &[AdInput],
+    ads: &[&AdInput],
     ad_evidence: &[EffectiveEvidence],
     currency: adloop_money::Currency,
     request_population: &PopulationStats,
     config: &AllocatorConfig,
 ) -> PopulationStats {
-    let sum = |field: fn(&EffectiveEvidence) -> f64| ad_evidence.iter().map(field).sum::<f64>();
-    let (impressions, clicks) = (sum(|evidence| evidence.impressions), sum(|evidence| evidence.clicks));
-    let (conversions, matured_clicks) = (
-        sum(|evidence| evidence.conversions),
-        sum(|evidence| evidence.matured_clicks),
-    );
-    let value = sum(|evidence| evidence.value);
-    let spend: f64 = ads.iter().map(|ad| ad.spend.to_major(currency)).sum();
-    let lifetime_impressions: f64 = ads.iter().map(|ad| ad.impressions as f64).sum();
+    let counts = PooledCounts::of(ads, ad_evidence, currency);
     let ctr_strength = config.population_ctr_prior_impressions;
     let conversion_strength = config.population_conversion_prior_conversions;
     let value_strength = config.value_prior_conversions;
     let cpm_strength = config.cpm_prior_impressions;
     let request = request_population;
     PopulationStats {
-        ctr: (clicks + request.ctr * ctr_strength) / (impressions + ctr_strength),
-        conversions_per_click: (conversions + conversion_strength)
-            / (matured_clicks + conversion_strength / request.conversions_per_click),
-        value_per_conversion: (value + request.value_per_conversion * value_strength) / (conversions + value_strength),
-        cpm: (spend + request.cpm * cpm_strength / 1000.0) / (lifetime_impressions + cpm_strength) * 1000.0,
+        ctr: (counts.clicks + request.ctr * ctr_strength) / (counts.impressions + ctr_strength),
+        conversions_per_click: (counts.conversions + conversion_strength)
+            / (counts.matured_clicks + conversion_strength / request.conversions_per_click),
+        value_per_conversion: (counts.value + request.value_per_conversion * value_strength)
+            / (counts.conversions + value_strength),
+        cpm: (counts.spend + request.cpm * cpm_strength / 1000.0) / (counts.lifetime_impressions + cpm_strength)
+            * 1000.0,
         ..*request
     }
 }

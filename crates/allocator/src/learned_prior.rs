@@ -170,14 +170,14 @@ impl Blend {
 }
 
 /// Every ad's blended prior means, in request order.
-pub(crate) fn blended_prior_means_of(
-    ads: &[AdInput],
+pub(crate) fn blended_prior_means_of<A: std::borrow::Borrow<AdInput>>(
+    ads: &[A],
     population: &PopulationStats,
     scales: &PriorScales,
     config: &AllocatorConfig,
 ) -> Vec<BlendedPriorMeans> {
     ads.iter()
-        .map(|ad| blended_prior_means(ad, population, scales, config))
+        .map(|ad| blended_prior_means(ad.borrow(), population, scales, config))
         .collect()
 }
 

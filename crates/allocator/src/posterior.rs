@@ -1,5 +1,6 @@
 //! Per-ad posteriors from evidence and priors, their summaries, and posterior draws of the blended score.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -387,31 +388,55 @@ pub(crate) fn ctr_spread_around(
     Some((weighted_squares - chance) / impressions)
 }
 
+/// A group of ads' evidence added up: what a population is made of.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PooledCounts {
+    pub impressions: f64,
+    pub clicks: f64,
+    pub conversions: f64,
+    pub matured_clicks: f64,
+    /// Conversion value, major units.
+    pub value: f64,
+    /// Lifetime spend (major units) and impressions, for the CPM.
+    pub spend: f64,
+    pub lifetime_impressions: f64,
+}
+
+impl PooledCounts {
+    pub(crate) fn of<A: Borrow<AdInput>>(ads: &[A], ad_evidence: &[EffectiveEvidence], currency: Currency) -> Self {
+        debug_assert_eq!(ads.len(), ad_evidence.len());
+        let mut counts = PooledCounts::default();
+        for (ad, evidence) in ads.iter().zip(ad_evidence) {
+            let ad = ad.borrow();
+            counts.impressions += evidence.impressions;
+            counts.clicks += evidence.clicks;
+            counts.conversions += evidence.conversions;
+            counts.matured_clicks += evidence.matured_clicks;
+            counts.value += evidence.value;
+            counts.spend += ad.spend.to_major(currency);
+            counts.lifetime_impressions += ad.impressions as f64;
+        }
+        counts
+    }
+}
+
 /// [`population_stats`] from each ad's evidence, already computed (one entry per ad, in order).
-pub(crate) fn population_from_evidence(
-    ads: &[AdInput],
+pub(crate) fn population_from_evidence<A: Borrow<AdInput>>(
+    ads: &[A],
     ad_evidence: &[EffectiveEvidence],
     currency: Currency,
     config: &AllocatorConfig,
     recent_maturity_factor: f64,
 ) -> PopulationStats {
-    debug_assert_eq!(ads.len(), ad_evidence.len());
-    let mut impressions = 0.0;
-    let mut clicks = 0.0;
-    let mut conversions = 0.0;
-    let mut matured_clicks = 0.0;
-    let mut value = 0.0;
-    let mut spend = 0.0;
-    let mut lifetime_impressions = 0.0;
-    for (ad, evidence) in ads.iter().zip(ad_evidence) {
-        impressions += evidence.impressions;
-        clicks += evidence.clicks;
-        conversions += evidence.conversions;
-        matured_clicks += evidence.matured_clicks;
-        value += evidence.value;
-        spend += ad.spend.to_major(currency);
-        lifetime_impressions += ad.impressions as f64;
-    }
+    let PooledCounts {
+        impressions,
+        clicks,
+        conversions,
+        matured_clicks,
+        value,
+        spend,
+        lifetime_impressions,
+    } = PooledCounts::of(ads, ad_evidence, currency);
     // Weak defaults keep a brand-new account workable: 1% CTR, 2% of clicks converting, a value of 1.
     let ctr = if impressions > 0.0 {
         ((clicks + 1.0) / (impressions + 100.0)).clamp(1e-6, 0.999)

@@ -12,17 +12,24 @@
 
 use adloop_money::Currency;
 
+use std::borrow::Borrow;
+
 use crate::config::AllocatorConfig;
 use crate::input::AdInput;
 
 /// The log-space standard deviation of one conversion's value in this account.
-pub(crate) fn conversion_value_log_sd(ads: &[AdInput], currency: Currency, config: &AllocatorConfig) -> f64 {
+pub(crate) fn conversion_value_log_sd<A: Borrow<AdInput>>(
+    ads: &[A],
+    currency: Currency,
+    config: &AllocatorConfig,
+) -> f64 {
     let configured_log_sd = config.conversion_value_log_sd;
     let prior_squared_variation = (configured_log_sd * configured_log_sd).exp_m1();
     let prior_ads = config.value_dispersion_prior_ads;
     let mut estimates_sum = 0.0;
     let mut estimate_count = 0.0;
     for ad in ads {
+        let ad = ad.borrow();
         let Some(recent) = ad.recent else {
             continue;
         };
@@ -83,7 +90,7 @@ mod tests {
     #[test]
     fn without_evidence_the_configured_spread_holds() {
         let config = AllocatorConfig::default();
-        let log_sd = conversion_value_log_sd(&[], usd(), &config);
+        let log_sd = conversion_value_log_sd::<AdInput>(&[], usd(), &config);
         assert!((log_sd - config.conversion_value_log_sd).abs() < 1e-12);
     }
 

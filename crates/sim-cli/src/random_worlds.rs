@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use campaign_sim::policy::PolicySettings;
 use campaign_sim::random_world::random_world;
-use campaign_sim::{PolicySummary, geometric_mean_ratio, paired_regret_difference};
+use campaign_sim::{IntervalEstimate, PolicySummary, geometric_mean_ratio, paired_regret_difference};
 
 use crate::quality_table::{interval, summaries_of};
 
@@ -33,8 +33,19 @@ pub struct RandomWorldsRun<'a> {
 struct PeerComparison {
     /// adloop's mean total value over the peer's.
     value_ratio: f64,
+    /// adloop's regret minus the peer's, paired by seed (`None` if their seeds differ).
+    regret_difference: Option<IntervalEstimate>,
+}
+
+impl PeerComparison {
     /// −1 adloop's regret clearly lower (paired interval below zero), 1 clearly higher, 0 a tie.
-    verdict: i8,
+    fn verdict(&self) -> i8 {
+        match self.regret_difference {
+            Some(difference) if difference.upper_95 < 0.0 => -1,
+            Some(difference) if difference.lower_95 > 0.0 => 1,
+            _ => 0,
+        }
+    }
 }
 
 /// One world's row of the table and adloop's comparison with each peer (in [`PEERS`] order).
@@ -93,8 +104,9 @@ fn measure_world(world_number: u64, run: &RandomWorldsRun<'_>) -> anyhow::Result
         .iter()
         .map(|peer| compare(&world.scenario, adloop, peer))
         .collect();
-    let paired_with_limited = paired_regret_difference(&world.scenario, adloop, ts_basic_limited)
-        .map_or_else(|| "–".to_owned(), |paired| interval(paired.regret_difference));
+    let paired_with_limited = comparisons[2]
+        .regret_difference
+        .map_or_else(|| "–".to_owned(), interval);
     let traits = if world.traits.is_empty() {
         "plain".to_owned()
     } else {
@@ -118,19 +130,9 @@ fn measure_world(world_number: u64, run: &RandomWorldsRun<'_>) -> anyhow::Result
 }
 
 fn compare(scenario: &campaign_sim::Scenario, adloop: &PolicySummary, peer: &PolicySummary) -> PeerComparison {
-    let verdict = paired_regret_difference(scenario, adloop, peer).map_or(0, |paired| {
-        let difference = paired.regret_difference;
-        if difference.upper_95 < 0.0 {
-            -1
-        } else if difference.lower_95 > 0.0 {
-            1
-        } else {
-            0
-        }
-    });
     PeerComparison {
         value_ratio: adloop.total_value.mean / peer.total_value.mean,
-        verdict,
+        regret_difference: paired_regret_difference(scenario, adloop, peer).map(|paired| paired.regret_difference),
     }
 }
 
@@ -166,7 +168,7 @@ fn summary(comparisons: &[Vec<PeerComparison>]) -> String {
         let count = |verdict: i8| {
             comparisons
                 .iter()
-                .filter(|world| world[position].verdict == verdict)
+                .filter(|world| world[position].verdict() == verdict)
                 .count()
         };
         let value = geometric_mean_ratio(&ratios).map_or_else(

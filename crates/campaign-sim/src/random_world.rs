@@ -6,9 +6,11 @@
 //! launched in waves, some in accounts of their own) with their rates' medians and spreads, and
 //! which of Meta's harder behaviours the world has — fatigue with frequency (and recovery with rest), each
 //! ad's own weekly rhythm, a weekday pattern common to all ads, heavy-tailed order values, conversions
-//! reported up to two weeks late, learning-phase resets after large budget edits. The ranges below were set
+//! reported up to two weeks late, learning-phase resets after large budget edits, conversion rates tied to
+//! CTR (curious clickers who do not buy), ads that change once in mid-run. The ranges below were set
 //! before any policy was measured on a random world (minimum budgets, budgets from 20 a day and the
-//! hundred-ad groups joined after the first table, to cover more of the issue's kinds), to span what real
+//! hundred-ad groups joined after the first table, the CTR link and mid-run changes after the second, to
+//! cover more of the issue's kinds), to span what real
 //! accounts show (CTR 0.3–3%,
 //! 0.5–8% of clicks converting, CPM 3–30 in US-dollar terms, a median return on spend of 0.7–5 setting the
 //! orders' value) and are not tuned.
@@ -92,6 +94,18 @@ pub fn random_world(world: u64) -> Result<RandomWorld, ScenarioError> {
         traits.push("heavy-tailed-orders");
     }
 
+    // Behaviours added after the first tables draw from a stream of their own, so a world without them reads
+    // exactly as it did before they existed.
+    let mut later_rng = stream(world, StreamPurpose::RandomWorld, 1);
+    let ctr_linked_buying = later_rng.random_bool(0.3);
+    let changes = later_rng.random_bool(0.25);
+    if ctr_linked_buying {
+        traits.push("ctr-linked-buying");
+    }
+    if changes {
+        traits.push("changes");
+    }
+
     let group_count = 1 + usize::from(rng.random_bool(0.5)) + usize::from(rng.random_bool(0.25));
     let separate_accounts = group_count > 1 && rng.random_bool(0.3);
     if separate_accounts {
@@ -171,6 +185,12 @@ pub fn random_world(world: u64) -> Result<RandomWorld, ScenarioError> {
                 "weekly_seasonality_log_amplitude = {:.3}",
                 rng.random_range(0.1..=0.4_f64)
             );
+        }
+        if ctr_linked_buying {
+            write_ctr_link(&mut text, &mut later_rng);
+        }
+        if changes {
+            write_changes(&mut text, &mut later_rng, days);
         }
     }
     let scenario = Scenario::from_toml(&text)?;
@@ -260,6 +280,29 @@ fn write_conversion_delay(text: &mut String, rng: &mut SimRng, traits: &mut Vec<
     let _ = writeln!(text, "]");
 }
 
+/// An ad group whose buying follows its clicking: most often the ads that draw the most clicks sell to the
+/// fewest of their clickers (a positive exponent, up to low-CTR ads selling more per impression), sometimes
+/// the good clickers are the good buyers.
+fn write_ctr_link(text: &mut String, rng: &mut SimRng) {
+    let strength = rng.random_range(0.5..=1.5_f64);
+    let exponent = if rng.random_bool(0.7) { strength } else { -strength };
+    let _ = writeln!(text, "conversion_rate_ctr_exponent = {exponent:.2}");
+}
+
+/// An ad group some of whose ads change once after their first week: mostly in who buys (a collapse behind
+/// a good history, or a late find), less in who clicks.
+fn write_changes(text: &mut String, rng: &mut SimRng, days: u32) {
+    let _ = writeln!(
+        text,
+        "changes = {{ share_of_ads = {:.2}, earliest_day = 7.0, latest_day = {:.1}, ctr_log_sd = {:.2}, \
+         conversion_rate_log_sd = {:.2} }}",
+        rng.random_range(0.2..=0.6_f64),
+        f64::from(days) - 3.0,
+        rng.random_range(0.0..=0.5_f64),
+        rng.random_range(0.3..=1.0_f64),
+    );
+}
+
 /// `key = { median = …, log_sd = … }`: an ad group's spread of one rate or price across its ads.
 fn write_log_normal(text: &mut String, key: &str, median: &str, log_sd: f64) {
     let _ = writeln!(text, "{key} = {{ median = {median}, log_sd = {log_sd:.3} }}");
@@ -299,6 +342,8 @@ mod tests {
             "learning-resets",
             "minimum-budgets",
             "many-ads",
+            "ctr-linked-buying",
+            "changes",
         ] {
             let with_it = worlds.iter().filter(|world| world.traits.contains(&behaviour)).count();
             assert!((5..=80).contains(&with_it), "{behaviour} in {with_it} of 100 worlds");

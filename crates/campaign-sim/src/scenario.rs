@@ -369,7 +369,35 @@ pub struct AdGroupSpec {
     pub ads_per_launch: u32,
     #[serde(default)]
     pub features: Vec<FeatureSpec>,
+    /// Ties each ad's conversion rate to its CTR: × (CTR / the group's median CTR)^(−exponent). 1 makes
+    /// conversions per impression alike across the group (the ads that draw curious clicks sell to fewer of
+    /// them), above 1 the low-CTR ads sell more per impression, below 0 good clickers are good buyers; 0
+    /// (the default) leaves the two independent.
+    #[serde(default)]
+    pub conversion_rate_ctr_exponent: f64,
+    /// Some of the group's ads change once during the run.
+    pub changes: Option<GroupChangeSpec>,
 }
+
+/// Each ad of a group changes with probability `share_of_ads`: on a day drawn uniformly between
+/// `earliest_day` and `latest_day` (never before its launch), its CTR and conversion rate are multiplied by
+/// log-normal factors of median 1 and these log-space spreads — a collapse behind a long good history, a
+/// creative that finds its audience late.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupChangeSpec {
+    pub share_of_ads: f64,
+    pub earliest_day: f64,
+    pub latest_day: f64,
+    #[serde(default)]
+    pub ctr_log_sd: f64,
+    #[serde(default)]
+    pub conversion_rate_log_sd: f64,
+}
+
+/// The largest |exponent| of a group's CTR link: 3 already makes an ad with half the group's CTR sell to
+/// eight times as many of its clickers.
+const MAX_CONVERSION_RATE_CTR_EXPONENT: f64 = 3.0;
 
 fn default_ads_per_launch() -> u32 {
     1
@@ -463,10 +491,18 @@ impl Scenario {
             validate_group(&field, group)?;
             // A group's likely best ad: two spreads above its medians (below, for the price).
             let above = |spec: LogNormalSpec| spec.median * (2.0 * spec.log_sd).exp();
+            // The CTR link and changes widen the conversion rate's spread.
+            let linked_conversion_rate_log_sd = group.conversion_rate.log_sd
+                + group.conversion_rate_ctr_exponent.abs() * group.ctr.log_sd
+                + group.changes.map_or(0.0, |changes| changes.conversion_rate_log_sd);
+            let conversion_rate = LogNormalSpec {
+                log_sd: linked_conversion_rate_log_sd,
+                ..group.conversion_rate
+            };
             self.check_scale(
                 &field,
                 above(group.ctr).min(1.0),
-                above(group.conversion_rate).min(1.0),
+                above(conversion_rate).min(1.0),
                 above(group.value_per_conversion),
                 group.cpm.median * (-2.0 * group.cpm.log_sd).exp(),
             )?;
@@ -765,5 +801,27 @@ fn validate_group(field: &str, group: &AdGroupSpec) -> Result<(), ScenarioError>
     for (index, feature) in group.features.iter().enumerate() {
         check_rate(format!("{field}.features[{index}].probability"), feature.probability)?;
     }
+    if !(group.conversion_rate_ctr_exponent.abs() <= MAX_CONVERSION_RATE_CTR_EXPONENT) {
+        return Err(invalid(
+            format!("{field}.conversion_rate_ctr_exponent"),
+            format!("must be from -{MAX_CONVERSION_RATE_CTR_EXPONENT} to {MAX_CONVERSION_RATE_CTR_EXPONENT}"),
+        ));
+    }
+    if let Some(changes) = &group.changes {
+        validate_group_changes(&format!("{field}.changes"), changes)?;
+    }
     Ok(())
+}
+
+fn validate_group_changes(field: &str, changes: &GroupChangeSpec) -> Result<(), ScenarioError> {
+    check_rate(format!("{field}.share_of_ads"), changes.share_of_ads)?;
+    check_non_negative(format!("{field}.earliest_day"), changes.earliest_day)?;
+    if !(changes.latest_day.is_finite() && changes.latest_day >= changes.earliest_day) {
+        return Err(invalid(
+            format!("{field}.latest_day"),
+            "must be a number of days no earlier than earliest_day",
+        ));
+    }
+    check_log_spread(format!("{field}.ctr_log_sd"), changes.ctr_log_sd)?;
+    check_log_spread(format!("{field}.conversion_rate_log_sd"), changes.conversion_rate_log_sd)
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use rand_distr::{Distribution as _, StandardNormal};
 
 use crate::rng::SimRng;
-use crate::scenario::{AdGroupSpec, AdSpec, DriftSpec, LogNormalSpec, Scenario, WeeklySeasonalitySpec};
+use crate::scenario::{
+    AdGroupSpec, AdSpec, DriftSpec, GroupChangeSpec, LogNormalSpec, Scenario, WeeklySeasonalitySpec,
+};
 
 /// What the world knows about an ad and no policy but the oracle may see.
 #[derive(Debug, Clone)]
@@ -191,10 +193,12 @@ fn truths_from_group(group: &AdGroupSpec, decision_interval_hours: u32, rng: &mu
                 group.first_launch_day
             };
             let ctr = draw_log_normal(group.ctr, ctr_log_effect, rng).min(1.0);
-            let conversion_rate = draw_log_normal(group.conversion_rate, conversion_rate_log_effect, rng).min(1.0);
+            let ctr_link = (ctr / group.ctr.median).powf(-group.conversion_rate_ctr_exponent);
+            let conversion_rate =
+                (draw_log_normal(group.conversion_rate, conversion_rate_log_effect, rng) * ctr_link).min(1.0);
             let ctr_explained = (group.ctr.median * ctr_log_effect.exp()).min(1.0);
             let conversion_rate_explained = (group.conversion_rate.median * conversion_rate_log_effect.exp()).min(1.0);
-            AdTruth {
+            let mut truth = AdTruth {
                 name: format!("{}-{:03}", group.name_prefix, index_in_group + 1),
                 account: group.account.clone(),
                 campaign: group.campaign.clone(),
@@ -218,9 +222,31 @@ fn truths_from_group(group: &AdGroupSpec, decision_interval_hours: u32, rng: &mu
                 pause_hour: None,
                 features,
                 drift: None,
-            }
+            };
+            // Drawn only when the group has changes, so other scenarios' truths keep their draws.
+            truth.drift = group.changes.and_then(|changes| draw_change(changes, launch_day, rng));
+            truth
         })
         .collect()
+}
+
+/// Whether a group's ad launched on `launch_day` changes, and how (a step on a day of the spec's range).
+fn draw_change(changes: GroupChangeSpec, launch_day: f64, rng: &mut SimRng) -> Option<DriftSpec> {
+    use rand::RngExt as _;
+    if !rng.random_bool(changes.share_of_ads) {
+        return None;
+    }
+    let day = rng
+        .random_range(changes.earliest_day..=changes.latest_day)
+        .max(launch_day);
+    let ctr_normal: f64 = StandardNormal.sample(rng);
+    let conversion_rate_normal: f64 = StandardNormal.sample(rng);
+    Some(DriftSpec {
+        start_day: day,
+        end_day: day,
+        ctr_multiplier: (changes.ctr_log_sd * ctr_normal).exp(),
+        conversion_rate_multiplier: (changes.conversion_rate_log_sd * conversion_rate_normal).exp(),
+    })
 }
 
 /// Every ad's truths for one seed: explicit ads as written, group ads drawn from their distributions.
@@ -338,5 +364,55 @@ mod tests {
         };
         assert!((truth.expected_ctr_at(9.9 * 24.0, 0.0) - 0.02).abs() < 1e-12);
         assert!((truth.expected_ctr_at(10.0 * 24.0, 0.0) - 0.01).abs() < 1e-12);
+    }
+
+    fn group_truths(extra_group_keys: &str) -> Vec<AdTruth> {
+        let scenario = Scenario::from_toml(&format!(
+            r#"
+            name = "group"
+            currency = "USD"
+            days = 30
+            total_daily_budget = 100000
+            [[ad_groups]]
+            name_prefix = "g"
+            count = 400
+            ctr = {{ median = 0.01, log_sd = 0.5 }}
+            conversion_rate = {{ median = 0.02, log_sd = 0.0 }}
+            value_per_conversion = {{ median = 5000 }}
+            cpm = {{ median = 1000 }}
+            {extra_group_keys}
+            "#
+        ))
+        .expect("valid scenario");
+        resolve_truths(&scenario, &mut crate::rng::stream(7, crate::rng::StreamPurpose::WorldTruths, 0))
+    }
+
+    #[test]
+    fn a_ctr_link_makes_the_curious_clickers_poor_buyers() {
+        // Exponent 1: conversions per impression alike across the group, whatever the CTR.
+        for truth in group_truths("conversion_rate_ctr_exponent = 1.0") {
+            let per_impression = truth.ctr * truth.conversion_rate;
+            assert!((per_impression - 0.01 * 0.02).abs() < 1e-12, "{}: {per_impression}", truth.name);
+        }
+        // Without a link the conversion rate is the group's, whatever the CTR.
+        for truth in group_truths("") {
+            assert!((truth.conversion_rate - 0.02).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn a_group_with_changes_changes_about_its_share_of_ads_once_within_the_days() {
+        let truths = group_truths(
+            "changes = { share_of_ads = 0.3, earliest_day = 7.0, latest_day = 20.0, conversion_rate_log_sd = 0.8 }",
+        );
+        let changed: Vec<&DriftSpec> = truths.iter().filter_map(|truth| truth.drift.as_ref()).collect();
+        assert!((90..=150).contains(&changed.len()), "{} of 400 ads changed", changed.len());
+        for change in &changed {
+            assert!(change.start_day == change.end_day && (7.0..=20.0).contains(&change.start_day));
+            assert_eq!(change.ctr_multiplier, 1.0, "no CTR spread given");
+        }
+        let fell = changed.iter().filter(|change| change.conversion_rate_multiplier < 1.0).count();
+        assert!(fell > changed.len() / 4 && fell < changed.len() * 3 / 4, "{fell} fell");
+        assert!(group_truths("").iter().all(|truth| truth.drift.is_none()));
     }
 }

@@ -801,7 +801,8 @@ fn validate_group(field: &str, group: &AdGroupSpec) -> Result<(), ScenarioError>
     for (index, feature) in group.features.iter().enumerate() {
         check_rate(format!("{field}.features[{index}].probability"), feature.probability)?;
     }
-    if !(group.conversion_rate_ctr_exponent.abs() <= MAX_CONVERSION_RATE_CTR_EXPONENT) {
+    let exponent = group.conversion_rate_ctr_exponent;
+    if !exponent.is_finite() || exponent.abs() > MAX_CONVERSION_RATE_CTR_EXPONENT {
         return Err(invalid(
             format!("{field}.conversion_rate_ctr_exponent"),
             format!("must be from -{MAX_CONVERSION_RATE_CTR_EXPONENT} to {MAX_CONVERSION_RATE_CTR_EXPONENT}"),

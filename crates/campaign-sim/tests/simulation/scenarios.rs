@@ -137,7 +137,28 @@ fn invalid_scenarios_are_rejected_naming_the_field() {
             "at most 2000 ads",
         ),
     ];
-    for (text, expected) in cases.into_iter().chain(too_large) {
+    let group = |extra: &str| {
+        format!(
+            "{base}\n[[ad_groups]]\nname_prefix = \"g\"\ncount = 5\nctr = {{ median = 0.01, log_sd = 0.1 }}\n\
+             conversion_rate = {{ median = 0.02, log_sd = 0.1 }}\nvalue_per_conversion = {{ median = 5000 }}\n\
+             cpm = {{ median = 1000 }}\n{extra}\n"
+        )
+    };
+    let group_cases = [
+        (
+            group("conversion_rate_ctr_exponent = 4.0"),
+            "ad_groups[0].conversion_rate_ctr_exponent",
+        ),
+        (
+            group("changes = { share_of_ads = 1.5, earliest_day = 7.0, latest_day = 20.0 }"),
+            "ad_groups[0].changes.share_of_ads",
+        ),
+        (
+            group("changes = { share_of_ads = 0.5, earliest_day = 7.0, latest_day = 3.0 }"),
+            "ad_groups[0].changes.latest_day",
+        ),
+    ];
+    for (text, expected) in cases.into_iter().chain(too_large).chain(group_cases) {
         let error = Scenario::from_toml(&text).unwrap_err().to_string();
         assert!(error.contains(expected), "expected `{expected}` in: {error}");
     }

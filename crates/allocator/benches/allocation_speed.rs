@@ -1,6 +1,7 @@
 //! Allocation latency: 100 ads (target ≤ 2.5 ms on one core) and 1,000 ads (target ≤ 25 ms), on
 //! account-like states: ages from hours to weeks, CTRs around 1%, a few conversions per ad. And the fit of
 //! an account's reporting-delay schedule on six weeks of daily reports (what the gateway runs per cycle).
+//! The same ads are also timed as the autopilot sends them and spread over ten accounts.
 
 use adloop_allocator::{AllocatorConfig, DailyConversionReport, ReportingDelayEstimator, allocate};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -14,10 +15,11 @@ type RequestOfSize = fn(usize, u64) -> adloop_allocator::AllocationRequest;
 fn allocation_latency(criterion: &mut Criterion) {
     let config = AllocatorConfig::default();
     // Plain account-like ads, then the same ads as the autopilot sends them (a settled ad's week with its
-    // last 72 hours inside).
-    let request_kinds: [(&str, RequestOfSize); 2] = [
+    // last 72 hours inside), then those spread over ten accounts (one population prior each).
+    let request_kinds: [(&str, RequestOfSize); 3] = [
         ("allocate", support::account_like_request),
         ("allocate_settled", support::autopilot_like_request),
+        ("allocate_ten_accounts", support::ten_account_request),
     ];
     for (group_name, request_of) in request_kinds {
         let mut group = criterion.benchmark_group(group_name);

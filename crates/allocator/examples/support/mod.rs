@@ -19,6 +19,17 @@ pub fn autopilot_like_request(ad_count: usize, seed: u64) -> AllocationRequest {
     account_request_with_windows(ad_count, seed, true)
 }
 
+/// The same ads as the autopilot sends them, spread over ten accounts in turn (an agency's request): each
+/// account gets its own population prior.
+#[allow(dead_code, reason = "the bench uses it; the examples sharing this module do not")]
+pub fn ten_account_request(ad_count: usize, seed: u64) -> AllocationRequest {
+    let mut request = account_request_with_windows(ad_count, seed, true);
+    for (index, ad) in request.ads.iter_mut().enumerate() {
+        ad.ids.account_id = format!("act_{}", index % 10 + 1);
+    }
+    request
+}
+
 fn account_request_with_windows(ad_count: usize, seed: u64, settled_ads_read_on_a_week: bool) -> AllocationRequest {
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let ads = (0..ad_count)

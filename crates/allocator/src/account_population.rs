@@ -64,7 +64,7 @@ pub(crate) fn populations_by_account(
             .filter(|evidence| evidence.matured_clicks >= 1.0)
             .count();
         let conversions: f64 = evidence.iter().map(|evidence| evidence.conversions).sum();
-        if with_clicks < config.account_estimate_min_ads || conversions < config.account_estimate_min_conversions {
+        if !config.enough_for_account_estimate(with_clicks, conversions) {
             let thin = quantize_population(&thin_account_population(
                 &ads,
                 &evidence,

@@ -180,6 +180,14 @@ impl Default for AllocatorConfig {
 }
 
 impl AllocatorConfig {
+    /// Whether an account's ads — `ads_with_matured_clicks` of them, with `conversions` among them — have
+    /// evidence enough to decide something about all of them (`account_estimate_min_ads`,
+    /// `account_estimate_min_conversions`): their conversion prior's strength, their CTR link, their own
+    /// population prior.
+    pub(crate) fn enough_for_account_estimate(&self, ads_with_matured_clicks: usize, conversions: f64) -> bool {
+        ads_with_matured_clicks >= self.account_estimate_min_ads && conversions >= self.account_estimate_min_conversions
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         self.ctr_weight_schedule.validate()?;
         self.reporting_delay

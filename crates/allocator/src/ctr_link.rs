@@ -92,7 +92,7 @@ pub(crate) fn estimate_ctr_link(
         })
         .collect();
     let conversions: f64 = ads.iter().map(|(conversions, _, _)| conversions).sum();
-    if ads.len() < config.account_estimate_min_ads || conversions < config.account_estimate_min_conversions {
+    if !config.enough_for_account_estimate(ads.len(), conversions) {
         return prior;
     }
     // The log-likelihood at β with c at its maximum for that β (c = conversions / Σ exposure), and that c.

@@ -285,10 +285,7 @@ fn conversion_prior_strength(
         .map(|evidence| (evidence.conversions, evidence.matured_clicks))
         .collect();
     let total_conversions: f64 = with_clicks.iter().map(|(conversions, _)| conversions).sum();
-    if with_clicks.len() < config.account_estimate_min_ads
-        || total_conversions < config.account_estimate_min_conversions
-        || pooled_rate <= 0.0
-    {
+    if !config.enough_for_account_estimate(with_clicks.len(), total_conversions) || pooled_rate <= 0.0 {
         return strongest;
     }
     let clicks: f64 = with_clicks.iter().map(|(_, clicks)| clicks).sum();
@@ -329,10 +326,7 @@ pub(crate) fn conversion_prior_strength_around(
         .collect();
     let total_conversions: f64 = with_clicks.iter().map(|(conversions, _, _)| conversions).sum();
     let clicks: f64 = with_clicks.iter().map(|(_, clicks, _)| clicks).sum();
-    if with_clicks.len() < config.account_estimate_min_ads
-        || total_conversions < config.account_estimate_min_conversions
-        || clicks <= 0.0
-    {
+    if !config.enough_for_account_estimate(with_clicks.len(), total_conversions) || clicks <= 0.0 {
         return too_little_evidence.min(strongest);
     }
     let weighted_squares: f64 = with_clicks

@@ -6,7 +6,7 @@
 //! Creatives are compared by their hashed features, or by a client's own embedding of them: embeddings live
 //! in a store of their own (they cannot be compared with feature vectors), keyed by their content.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use adloop_allocator::{AllocationRequest, Prior};
 use adloop_learner::{EncodedFeatures, LearningUpdate, encode_features};
@@ -132,6 +132,8 @@ pub fn similar_patterns(
 
 /// Gives every ad with creative features in a sharing account, and no cross-learner prior yet, the prior its
 /// similar patterns make (if they make one). `max_features` is the learner's limit on features per event.
+/// Each distinct creative of an account is searched once: an account's ads often share their features (one
+/// creative in several ad sets), and a search scans up to the whole store.
 pub fn add_cross_learner_priors(
     store: &PatternStore,
     sharing_accounts: &BTreeSet<String>,
@@ -139,26 +141,42 @@ pub fn add_cross_learner_priors(
     settings: &PatternQuerySettings,
     max_features: usize,
 ) {
+    let mut prior_by_account_and_pattern: HashMap<(String, String), Option<Prior>> = HashMap::new();
     for ad in &mut request.ads {
         let has_one = ad.priors.iter().any(|prior| prior.source == CROSS_LEARNER_SOURCE);
-        if has_one || ad.creative_features.is_empty() || ad.ids.account_id.is_empty() {
+        if has_one || ad.creative_features.is_empty() || !sharing_accounts.contains(&ad.ids.account_id) {
             continue;
         }
         let raw = ad.creative_features.iter().map(|(name, value)| (name.as_str(), *value));
         let Ok(features) = encode_features(raw, max_features) else {
             continue;
         };
-        let query = feature_vector(&features, settings.feature_dimensions);
-        let found = similar_patterns(
-            store,
-            sharing_accounts,
-            query.as_ref(),
-            &ad.ids.account_id,
-            settings.top_k,
-            &settings.prior,
-        );
-        if let Some(prior) = found.prior {
-            ad.priors.push(prior);
+        let prior = prior_by_account_and_pattern
+            .entry((ad.ids.account_id.clone(), pattern_id(&features)))
+            .or_insert_with(|| {
+                let query = feature_vector(&features, settings.feature_dimensions);
+                similar_patterns(
+                    store,
+                    sharing_accounts,
+                    query.as_ref(),
+                    &ad.ids.account_id,
+                    settings.top_k,
+                    &settings.prior,
+                )
+                .prior
+            });
+        if let Some(prior) = prior {
+            ad.priors.push(prior.clone());
         }
     }
+}
+
+/// How many ads of `request` [`add_cross_learner_priors`] may search for (an upper bound on its searches):
+/// those with creative features in a sharing account.
+pub fn ads_to_search(sharing_accounts: &BTreeSet<String>, request: &AllocationRequest) -> usize {
+    request
+        .ads
+        .iter()
+        .filter(|ad| !ad.creative_features.is_empty() && sharing_accounts.contains(&ad.ids.account_id))
+        .count()
 }

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adloop_cross_learner::{
-    CrossPriorConfig, PatternQuerySettings, StoreConfig, add_cross_learner_priors, embedding_vector, feature_vector,
-    similar_patterns,
+    CrossPriorConfig, PatternQuerySettings, StoreConfig, add_cross_learner_priors, ads_to_search, embedding_vector,
+    feature_vector, similar_patterns,
 };
 use adloop_learner::{AppliedUpdate, InstantLearner, LearnerConfig};
 use prometheus_client::metrics::counter::Counter;
@@ -422,13 +422,19 @@ impl LearningService {
             ),
             PatternQuery::Embedding(values) => (&state.state.embedded_patterns, embedding_vector(values).ok()),
         };
-        Ok(similar_patterns(
-            store,
-            &state.state.sharing_accounts,
-            vector.as_ref(),
-            account_id,
-            top_k,
-            &self.cross_learner.prior,
+        let search = || {
+            similar_patterns(
+                store,
+                &state.state.sharing_accounts,
+                vector.as_ref(),
+                account_id,
+                top_k,
+                &self.cross_learner.prior,
+            )
+        };
+        Ok(off_the_runtime_if(
+            store.pattern_count() > PATTERNS_SEARCHED_ON_THE_RUNTIME,
+            search,
         ))
     }
 
@@ -436,13 +442,19 @@ impl LearningService {
     /// from it yet.
     pub async fn add_cross_learner_priors(&self, request: &mut adloop_allocator::AllocationRequest) {
         let state = self.state.lock().await;
-        add_cross_learner_priors(
-            &state.state.patterns,
-            &state.state.sharing_accounts,
-            request,
-            &self.cross_learner.query_settings(),
-            self.max_features,
-        );
+        let store = &state.state.patterns;
+        let sharing_accounts = &state.state.sharing_accounts;
+        // An upper bound on the patterns compared: each ad to search scans at most the whole store.
+        let patterns_compared = ads_to_search(sharing_accounts, request).saturating_mul(store.pattern_count());
+        off_the_runtime_if(patterns_compared > PATTERNS_SEARCHED_ON_THE_RUNTIME, || {
+            add_cross_learner_priors(
+                store,
+                sharing_accounts,
+                request,
+                &self.cross_learner.query_settings(),
+                self.max_features,
+            )
+        });
     }
 
     pub async fn set_sharing(&self, account_id: &str, shares: bool) -> Result<(), LearningError> {
@@ -548,13 +560,24 @@ impl LearningService {
 /// microseconds, so this many stay within the half millisecond a task may hold a runtime thread.
 const EVENTS_APPLIED_ON_THE_RUNTIME: usize = 100;
 
+/// Searches over more patterns than this (a 64-dimension comparison takes tens of nanoseconds) leave the
+/// async runtime, as long pages of events do: an exact search of the store at its exact-scan bound takes
+/// about 5 ms, and an allocation whose ads search it once each, seconds.
+const PATTERNS_SEARCHED_ON_THE_RUNTIME: usize = 10_000;
+
 /// Runs `work` (applying `events` events) where it does not stall other requests: on the runtime's own
-/// thread for a few events, otherwise as blocking work the runtime moves its other tasks away from
-/// (`block_in_place`; a single-threaded runtime has nowhere to move them, so it runs there too).
+/// thread for a few events, otherwise off it ([`off_the_runtime_if`]).
 fn off_the_runtime_if_long<T>(events: usize, work: impl FnOnce() -> T) -> T {
+    off_the_runtime_if(events > EVENTS_APPLIED_ON_THE_RUNTIME, work)
+}
+
+/// Runs `work` on the runtime's own thread unless it is `long`; long work runs as blocking work the runtime
+/// moves its other tasks away from (`block_in_place`; a single-threaded runtime has nowhere to move them, so
+/// it runs there too).
+fn off_the_runtime_if<T>(long: bool, work: impl FnOnce() -> T) -> T {
     let multi_threaded = tokio::runtime::Handle::try_current()
         .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if events > EVENTS_APPLIED_ON_THE_RUNTIME && multi_threaded {
+    if long && multi_threaded {
         tokio::task::block_in_place(work)
     } else {
         work()

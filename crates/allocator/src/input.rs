@@ -76,18 +76,12 @@ pub struct AdInput {
     pub frequency: Option<f64>,
 }
 
-#[cfg(test)]
 impl AdInput {
-    /// An active ad of account `act_1` with nothing delivered, no budget and no priors: the base the unit tests
-    /// fill in with what they vary.
-    pub(crate) fn blank_for_tests(ad_id: &str) -> AdInput {
+    /// An active ad that has delivered nothing yet: no budget, features, priors or windows. The base a client,
+    /// a benchmark or a test fills in with what it knows.
+    pub fn not_yet_delivered(ids: AdIds) -> AdInput {
         AdInput {
-            ids: AdIds {
-                account_id: "act_1".into(),
-                campaign_id: "c".into(),
-                ad_set_id: format!("set-{ad_id}"),
-                ad_id: ad_id.into(),
-            },
+            ids,
             impressions: 0,
             clicks: 0,
             conversions: 0,
@@ -103,6 +97,17 @@ impl AdInput {
             latest: None,
             frequency: None,
         }
+    }
+
+    /// [`Self::not_yet_delivered`] of account `act_1`: the base the unit tests fill in with what they vary.
+    #[cfg(test)]
+    pub(crate) fn blank_for_tests(ad_id: &str) -> AdInput {
+        AdInput::not_yet_delivered(AdIds {
+            account_id: "act_1".into(),
+            campaign_id: "c".into(),
+            ad_set_id: format!("set-{ad_id}"),
+            ad_id: ad_id.into(),
+        })
     }
 }
 

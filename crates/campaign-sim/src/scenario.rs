@@ -824,5 +824,8 @@ fn validate_group_changes(field: &str, changes: &GroupChangeSpec) -> Result<(), 
         ));
     }
     check_log_spread(format!("{field}.ctr_log_sd"), changes.ctr_log_sd)?;
-    check_log_spread(format!("{field}.conversion_rate_log_sd"), changes.conversion_rate_log_sd)
+    check_log_spread(
+        format!("{field}.conversion_rate_log_sd"),
+        changes.conversion_rate_log_sd,
+    )
 }

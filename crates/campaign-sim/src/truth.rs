@@ -384,7 +384,10 @@ mod tests {
             "#
         ))
         .expect("valid scenario");
-        resolve_truths(&scenario, &mut crate::rng::stream(7, crate::rng::StreamPurpose::WorldTruths, 0))
+        resolve_truths(
+            &scenario,
+            &mut crate::rng::stream(7, crate::rng::StreamPurpose::WorldTruths, 0),
+        )
     }
 
     #[test]
@@ -392,7 +395,11 @@ mod tests {
         // Exponent 1: conversions per impression alike across the group, whatever the CTR.
         for truth in group_truths("conversion_rate_ctr_exponent = 1.0") {
             let per_impression = truth.ctr * truth.conversion_rate;
-            assert!((per_impression - 0.01 * 0.02).abs() < 1e-12, "{}: {per_impression}", truth.name);
+            assert!(
+                (per_impression - 0.01 * 0.02).abs() < 1e-12,
+                "{}: {per_impression}",
+                truth.name
+            );
         }
         // Without a link the conversion rate is the group's, whatever the CTR.
         for truth in group_truths("") {
@@ -406,12 +413,19 @@ mod tests {
             "changes = { share_of_ads = 0.3, earliest_day = 7.0, latest_day = 20.0, conversion_rate_log_sd = 0.8 }",
         );
         let changed: Vec<&DriftSpec> = truths.iter().filter_map(|truth| truth.drift.as_ref()).collect();
-        assert!((90..=150).contains(&changed.len()), "{} of 400 ads changed", changed.len());
+        assert!(
+            (90..=150).contains(&changed.len()),
+            "{} of 400 ads changed",
+            changed.len()
+        );
         for change in &changed {
             assert!(change.start_day == change.end_day && (7.0..=20.0).contains(&change.start_day));
             assert_eq!(change.ctr_multiplier, 1.0, "no CTR spread given");
         }
-        let fell = changed.iter().filter(|change| change.conversion_rate_multiplier < 1.0).count();
+        let fell = changed
+            .iter()
+            .filter(|change| change.conversion_rate_multiplier < 1.0)
+            .count();
         assert!(fell > changed.len() / 4 && fell < changed.len() * 3 / 4, "{fell} fell");
         assert!(group_truths("").iter().all(|truth| truth.drift.is_none()));
     }

@@ -89,7 +89,7 @@ fn allocation_priors(criterion: &mut Criterion) {
     let request = adloop_allocator::AllocationRequest {
         ads: (0..ADS)
             .map(|index| {
-                let mut ad = support_ad(index);
+                let mut ad = asking_accounts_ad(index);
                 ad.creative_features = creative_features(index % CREATIVES);
                 ad
             })
@@ -142,29 +142,13 @@ fn allocation_priors(criterion: &mut Criterion) {
 }
 
 /// An ad of the asking account with nothing delivered.
-fn support_ad(index: usize) -> adloop_allocator::AdInput {
-    adloop_allocator::AdInput {
-        ids: adloop_allocator::AdIds {
-            account_id: "asking".into(),
-            campaign_id: "c".into(),
-            ad_set_id: format!("set-{index}"),
-            ad_id: format!("ad-{index}"),
-        },
-        impressions: 0,
-        clicks: 0,
-        conversions: 0,
-        spend: adloop_money::MinorUnits::ZERO,
-        conversion_value: adloop_money::MinorUnits::ZERO,
-        age_hours: 0.0,
-        current_daily_budget: adloop_money::MinorUnits::ZERO,
-        status: adloop_allocator::AdStatus::Active,
-        creative_features: std::collections::BTreeMap::new(),
-        creative_dna_score: None,
-        priors: Vec::new(),
-        recent: None,
-        latest: None,
-        frequency: None,
-    }
+fn asking_accounts_ad(index: usize) -> adloop_allocator::AdInput {
+    adloop_allocator::AdInput::not_yet_delivered(adloop_allocator::AdIds {
+        account_id: "asking".into(),
+        campaign_id: "c".into(),
+        ad_set_id: format!("set-{index}"),
+        ad_id: format!("ad-{index}"),
+    })
 }
 
 criterion_group!(benches, top_five, allocation_priors);

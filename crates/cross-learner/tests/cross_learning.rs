@@ -192,28 +192,14 @@ fn above_its_threshold_the_store_searches_an_approximate_index_and_still_finds_n
 
 /// An ad of `account` with these creative features and nothing delivered yet.
 fn new_ad(ad_id: &str, account: &str, features: &[&str]) -> adloop_allocator::AdInput {
-    adloop_allocator::AdInput {
-        ids: adloop_allocator::AdIds {
-            account_id: account.into(),
-            campaign_id: "c".into(),
-            ad_set_id: format!("set-{ad_id}"),
-            ad_id: ad_id.into(),
-        },
-        impressions: 0,
-        clicks: 0,
-        conversions: 0,
-        spend: adloop_money::MinorUnits::ZERO,
-        conversion_value: adloop_money::MinorUnits::ZERO,
-        age_hours: 0.0,
-        current_daily_budget: adloop_money::MinorUnits::ZERO,
-        status: adloop_allocator::AdStatus::Active,
-        creative_features: features.iter().map(|name| ((*name).to_owned(), 1.0)).collect(),
-        creative_dna_score: None,
-        priors: Vec::new(),
-        recent: None,
-        latest: None,
-        frequency: None,
-    }
+    let mut ad = adloop_allocator::AdInput::not_yet_delivered(adloop_allocator::AdIds {
+        account_id: account.into(),
+        campaign_id: "c".into(),
+        ad_set_id: format!("set-{ad_id}"),
+        ad_id: ad_id.into(),
+    });
+    ad.creative_features = features.iter().map(|name| ((*name).to_owned(), 1.0)).collect();
+    ad
 }
 
 #[test]
@@ -223,8 +209,12 @@ fn every_ad_of_a_sharing_account_gets_its_creatives_prior_and_no_other_account_g
     let star = vector(&["has_number", "ugc_style"]);
     let plain = vector(&["long_video"]);
     for (account, level) in [("acct-a", 0.01), ("acct-b", 0.02), ("acct-c", 0.04)] {
-        store.record("star", &star, account, delivery(50_000.0, level * 1.5)).unwrap();
-        store.record("plain", &plain, account, delivery(450_000.0, level)).unwrap();
+        store
+            .record("star", &star, account, delivery(50_000.0, level * 1.5))
+            .unwrap();
+        store
+            .record("plain", &plain, account, delivery(450_000.0, level))
+            .unwrap();
     }
     let sharing: std::collections::BTreeSet<String> =
         ["acct-a", "acct-b", "acct-c", "acct-new"].map(str::to_owned).into();
@@ -253,14 +243,28 @@ fn every_ad_of_a_sharing_account_gets_its_creatives_prior_and_no_other_account_g
     assert_eq!(ads_to_search(&sharing, &request), 4);
     add_cross_learner_priors(&store, &sharing, &mut request, &settings, 16);
     let searched_alone = |pattern: &PatternVector| {
-        similar_patterns(&store, &sharing, Some(pattern), "acct-new", settings.top_k, &settings.prior)
-            .prior
-            .expect("three other accounts shared it")
+        similar_patterns(
+            &store,
+            &sharing,
+            Some(pattern),
+            "acct-new",
+            settings.top_k,
+            &settings.prior,
+        )
+        .prior
+        .expect("three other accounts shared it")
     };
     let (star_prior, plain_prior) = (searched_alone(&star), searched_alone(&plain));
     assert_ne!(star_prior, plain_prior);
-    for (ad, expected) in request.ads.iter().zip([&star_prior, &star_prior, &plain_prior, &star_prior]) {
+    for (ad, expected) in request
+        .ads
+        .iter()
+        .zip([&star_prior, &star_prior, &plain_prior, &star_prior])
+    {
         assert_eq!(ad.priors, vec![expected.clone()], "ad {}", ad.ids.ad_id);
     }
-    assert!(request.ads[4].priors.is_empty(), "an account that does not share receives nothing");
+    assert!(
+        request.ads[4].priors.is_empty(),
+        "an account that does not share receives nothing"
+    );
 }

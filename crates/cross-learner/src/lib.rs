@@ -21,8 +21,9 @@ mod vector;
 pub use approximate::{ApproximateConfig, ApproximateIndex};
 pub use prior::{CrossPrior, CrossPriorConfig, cross_prior};
 pub use sharing::{
-    CROSS_LEARNER_SOURCE, PatternQuerySettings, SimilarPatterns, add_cross_learner_priors, ads_to_search,
-    embedding_pattern_id, pattern_id, record_shared_embedding_event, record_shared_event, similar_patterns,
+    CROSS_LEARNER_SOURCE, CreativeSearch, PatternQuerySettings, SimilarPatterns, add_cross_learner_priors,
+    creative_searches, embedding_pattern_id, pattern_id, record_shared_embedding_event, record_shared_event,
+    similar_patterns,
 };
 pub use store::{Delivery, PatternStore, SimilarPattern, StoreConfig, StoreError};
 pub use vector::{MAX_EMBEDDING_DIMENSIONS, PatternVector, VectorError, embedding_vector, feature_vector};

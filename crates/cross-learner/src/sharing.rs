@@ -132,8 +132,8 @@ pub fn similar_patterns(
 
 /// Gives every ad with creative features in a sharing account, and no cross-learner prior yet, the prior its
 /// similar patterns make (if they make one). `max_features` is the learner's limit on features per event.
-/// Each distinct creative of an account is searched once: an account's ads often share their features (one
-/// creative in several ad sets), and a search scans up to the whole store.
+/// Each distinct creative of an account is searched once ([`creative_searches`]): an account's ads often share
+/// their features (one creative in several ad sets), and a search scans up to the whole store.
 pub fn add_cross_learner_priors(
     store: &PatternStore,
     sharing_accounts: &BTreeSet<String>,
@@ -141,8 +141,60 @@ pub fn add_cross_learner_priors(
     settings: &PatternQuerySettings,
     max_features: usize,
 ) {
-    let mut prior_by_account_and_pattern: HashMap<(String, String), Option<Prior>> = HashMap::new();
-    for ad in &mut request.ads {
+    for search in creative_searches(sharing_accounts, request, settings, max_features) {
+        let found = search.run(store, sharing_accounts, settings);
+        search.give_prior(request, found.prior);
+    }
+}
+
+/// One search [`add_cross_learner_priors`] makes: a creative of a sharing account, and the ads of the request
+/// that carry it.
+#[derive(Debug, Clone)]
+pub struct CreativeSearch {
+    pub account_id: String,
+    query: Option<PatternVector>,
+    /// Positions in the request's ads.
+    ad_positions: Vec<usize>,
+}
+
+impl CreativeSearch {
+    /// The creative's similar patterns and the prior they make, from `store` as it is now.
+    pub fn run(
+        &self,
+        store: &PatternStore,
+        sharing_accounts: &BTreeSet<String>,
+        settings: &PatternQuerySettings,
+    ) -> SimilarPatterns {
+        similar_patterns(
+            store,
+            sharing_accounts,
+            self.query.as_ref(),
+            &self.account_id,
+            settings.top_k,
+            &settings.prior,
+        )
+    }
+
+    /// Gives `prior` (if any) to every ad of `request` that carries this creative.
+    pub fn give_prior(&self, request: &mut AllocationRequest, prior: Option<Prior>) {
+        let Some(prior) = prior else { return };
+        for &position in &self.ad_positions {
+            request.ads[position].priors.push(prior.clone());
+        }
+    }
+}
+
+/// The searches that give `request`'s ads their cross-learner priors: one per distinct creative of a sharing
+/// account among the ads with creative features and no cross-learner prior yet.
+pub fn creative_searches(
+    sharing_accounts: &BTreeSet<String>,
+    request: &AllocationRequest,
+    settings: &PatternQuerySettings,
+    max_features: usize,
+) -> Vec<CreativeSearch> {
+    let mut searches: Vec<CreativeSearch> = Vec::new();
+    let mut search_by_account_and_pattern: HashMap<(&str, String), usize> = HashMap::new();
+    for (position, ad) in request.ads.iter().enumerate() {
         let has_one = ad.priors.iter().any(|prior| prior.source == CROSS_LEARNER_SOURCE);
         if has_one || ad.creative_features.is_empty() || !sharing_accounts.contains(&ad.ids.account_id) {
             continue;
@@ -151,32 +203,17 @@ pub fn add_cross_learner_priors(
         let Ok(features) = encode_features(raw, max_features) else {
             continue;
         };
-        let prior = prior_by_account_and_pattern
-            .entry((ad.ids.account_id.clone(), pattern_id(&features)))
+        let search = *search_by_account_and_pattern
+            .entry((ad.ids.account_id.as_str(), pattern_id(&features)))
             .or_insert_with(|| {
-                let query = feature_vector(&features, settings.feature_dimensions);
-                similar_patterns(
-                    store,
-                    sharing_accounts,
-                    query.as_ref(),
-                    &ad.ids.account_id,
-                    settings.top_k,
-                    &settings.prior,
-                )
-                .prior
+                searches.push(CreativeSearch {
+                    account_id: ad.ids.account_id.clone(),
+                    query: feature_vector(&features, settings.feature_dimensions),
+                    ad_positions: Vec::new(),
+                });
+                searches.len() - 1
             });
-        if let Some(prior) = prior {
-            ad.priors.push(prior.clone());
-        }
+        searches[search].ad_positions.push(position);
     }
-}
-
-/// How many ads of `request` [`add_cross_learner_priors`] may search for (an upper bound on its searches):
-/// those with creative features in a sharing account.
-pub fn ads_to_search(sharing_accounts: &BTreeSet<String>, request: &AllocationRequest) -> usize {
-    request
-        .ads
-        .iter()
-        .filter(|ad| !ad.creative_features.is_empty() && sharing_accounts.contains(&ad.ids.account_id))
-        .count()
+    searches
 }

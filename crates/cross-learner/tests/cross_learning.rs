@@ -203,8 +203,8 @@ fn new_ad(ad_id: &str, account: &str, features: &[&str]) -> adloop_allocator::Ad
 }
 
 #[test]
-fn every_ad_of_a_sharing_account_gets_its_creatives_prior_and_no_other_account_gets_one() {
-    use adloop_cross_learner::{PatternQuerySettings, add_cross_learner_priors, ads_to_search, similar_patterns};
+fn each_creative_is_searched_once_and_every_ad_of_a_sharing_account_gets_its_prior() {
+    use adloop_cross_learner::{PatternQuerySettings, add_cross_learner_priors, creative_searches, similar_patterns};
     let mut store = PatternStore::new(StoreConfig::default());
     let star = vector(&["has_number", "ugc_style"]);
     let plain = vector(&["long_video"]);
@@ -240,7 +240,10 @@ fn every_ad_of_a_sharing_account_gets_its_creatives_prior_and_no_other_account_g
         seed: 1,
         reporting_delays: Default::default(),
     };
-    assert_eq!(ads_to_search(&sharing, &request), 4);
+    // Two searches: one per creative of the sharing account, however many ad sets carry it.
+    let searches = creative_searches(&sharing, &request, &settings, 16);
+    assert_eq!(searches.len(), 2);
+    assert!(searches.iter().all(|search| search.account_id == "acct-new"));
     add_cross_learner_priors(&store, &sharing, &mut request, &settings, 16);
     let searched_alone = |pattern: &PatternVector| {
         similar_patterns(

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adloop_cross_learner::{
-    CrossPriorConfig, PatternQuerySettings, StoreConfig, add_cross_learner_priors, ads_to_search, embedding_vector,
-    feature_vector, similar_patterns,
+    CrossPriorConfig, PatternQuerySettings, StoreConfig, creative_searches, embedding_vector, feature_vector,
+    similar_patterns,
 };
 use adloop_learner::{AppliedUpdate, InstantLearner, LearnerConfig};
 use prometheus_client::metrics::counter::Counter;
@@ -441,20 +441,23 @@ impl LearningService {
     /// Adds the cross-learner's prior to every ad with creative features in a sharing account that has none
     /// from it yet.
     pub async fn add_cross_learner_priors(&self, request: &mut adloop_allocator::AllocationRequest) {
-        let state = self.state.lock().await;
-        let store = &state.state.patterns;
-        let sharing_accounts = &state.state.sharing_accounts;
-        // An upper bound on the patterns compared: each ad to search scans at most the whole store.
-        let patterns_compared = ads_to_search(sharing_accounts, request).saturating_mul(store.pattern_count());
-        off_the_runtime_if(patterns_compared > PATTERNS_SEARCHED_ON_THE_RUNTIME, || {
-            add_cross_learner_priors(
-                store,
-                sharing_accounts,
-                request,
-                &self.cross_learner.query_settings(),
-                self.max_features,
-            )
-        });
+        let settings = self.cross_learner.query_settings();
+        let searches = {
+            let state = self.state.lock().await;
+            creative_searches(&state.state.sharing_accounts, request, &settings, self.max_features)
+        };
+        // The lock is taken for one search at a time, so events wait at most one search (a few milliseconds
+        // at the exact scan's bound), not a whole request's.
+        for search in searches {
+            let prior = {
+                let state = self.state.lock().await;
+                let store = &state.state.patterns;
+                off_the_runtime_if(store.pattern_count() > PATTERNS_SEARCHED_ON_THE_RUNTIME, || {
+                    search.run(store, &state.state.sharing_accounts, &settings).prior
+                })
+            };
+            search.give_prior(request, prior);
+        }
     }
 
     pub async fn set_sharing(&self, account_id: &str, shares: bool) -> Result<(), LearningError> {
@@ -562,7 +565,7 @@ const EVENTS_APPLIED_ON_THE_RUNTIME: usize = 100;
 
 /// Searches over more patterns than this (a 64-dimension comparison takes tens of nanoseconds) leave the
 /// async runtime, as long pages of events do: an exact search of the store at its exact-scan bound takes
-/// about 5 ms, and an allocation whose ads search it once each, seconds.
+/// about 5 ms.
 const PATTERNS_SEARCHED_ON_THE_RUNTIME: usize = 10_000;
 
 /// Runs `work` (applying `events` events) where it does not stall other requests: on the runtime's own

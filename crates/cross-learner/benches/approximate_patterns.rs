@@ -49,6 +49,7 @@ fn main() {
             ..ApproximateConfig::default()
         },
     };
+    let settings = config.approximate.clone();
     let mut store = PatternStore::new(config);
     let delivery = Delivery {
         impressions: 1_000.0,
@@ -62,11 +63,10 @@ fn main() {
             .record(&format!("p{index}"), &near(centre, &mut random), "a", delivery)
             .expect("room");
     }
-    let (vectors, dimensions, approximate) = store.approximate_index_inputs().expect("vectors");
+    let inputs = store.approximate_index_inputs().expect("vectors");
     let started = Instant::now();
-    let index = ApproximateIndex::build(&vectors, dimensions, &approximate);
+    let index = ApproximateIndex::build_from(inputs);
     let build_seconds = started.elapsed().as_secs_f64();
-    drop(vectors);
     store.install_approximate_index(index);
 
     let queries: Vec<PatternVector> = (0..QUERIES)
@@ -99,7 +99,7 @@ fn main() {
     exact_micros.sort_by(f64::total_cmp);
     println!(
         "{patterns} patterns × {DIMENSIONS} dimensions ({CENTRES} clusters), index built in {build_seconds:.1} s (ef_construction {}, ef_search {})",
-        approximate.ef_construction, approximate.ef_search
+        settings.ef_construction, settings.ef_search
     );
     println!(
         "approximate top-5, {QUERIES} queries: recall@5 {:.4}, p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",

@@ -54,14 +54,41 @@ impl std::fmt::Debug for ApproximateIndex {
     }
 }
 
+/// What building an index needs, copied out of the store so that the build runs without it: each pattern's
+/// vector, already in the allocation the index keeps (one copy of the store's vectors, not two), and the
+/// settings.
+pub struct ApproximateIndexInputs {
+    points: Vec<IndexedVector>,
+    config: ApproximateConfig,
+}
+
+impl ApproximateIndexInputs {
+    /// From `vectors` (rows of `dimensions` unit values, pattern `i` in row `i`).
+    pub fn from_rows(vectors: &[f32], dimensions: usize, config: &ApproximateConfig) -> ApproximateIndexInputs {
+        ApproximateIndexInputs {
+            points: vectors
+                .chunks_exact(dimensions.max(1))
+                .map(|row| IndexedVector(row.into()))
+                .collect(),
+            config: config.clone(),
+        }
+    }
+
+    pub fn pattern_count(&self) -> usize {
+        self.points.len()
+    }
+}
+
 impl ApproximateIndex {
     /// Builds the index over `vectors` (rows of `dimensions` unit values, pattern `i` in row `i`).
     /// Deterministic: the same vectors give the same index.
     pub fn build(vectors: &[f32], dimensions: usize, config: &ApproximateConfig) -> ApproximateIndex {
-        let points: Vec<IndexedVector> = vectors
-            .chunks_exact(dimensions)
-            .map(|row| IndexedVector(row.into()))
-            .collect();
+        ApproximateIndex::build_from(ApproximateIndexInputs::from_rows(vectors, dimensions, config))
+    }
+
+    /// Builds the index from inputs copied out of a store ([`crate::PatternStore::approximate_index_inputs`]).
+    pub fn build_from(inputs: ApproximateIndexInputs) -> ApproximateIndex {
+        let ApproximateIndexInputs { points, config } = inputs;
         let covers = points.len();
         let values: Vec<u32> = (0..covers as u32).collect();
         let map = Builder::default()

@@ -18,7 +18,7 @@ mod sharing;
 mod store;
 mod vector;
 
-pub use approximate::{ApproximateConfig, ApproximateIndex};
+pub use approximate::{ApproximateConfig, ApproximateIndex, ApproximateIndexInputs};
 pub use prior::{CrossPrior, CrossPriorConfig, cross_prior};
 pub use sharing::{
     CROSS_LEARNER_SOURCE, CreativeSearch, PatternQuerySettings, SimilarPatterns, add_cross_learner_priors,

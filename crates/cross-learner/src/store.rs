@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use crate::approximate::{ApproximateConfig, ApproximateIndex};
+use crate::approximate::{ApproximateConfig, ApproximateIndex, ApproximateIndexInputs};
 use crate::vector::{PatternVector, dot};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,10 +170,14 @@ impl PatternStore {
             && (self.patterns.len() - covered) * 5 >= covered.max(1)
     }
 
-    /// What building the approximate index needs (a copy, so it can be built without holding the store):
-    /// the vectors, their length and the index settings.
-    pub fn approximate_index_inputs(&self) -> Option<(Vec<f32>, usize, ApproximateConfig)> {
-        Some((self.vectors.clone(), self.dimensions?, self.config.approximate.clone()))
+    /// What building the approximate index needs (a copy, so it can be built without holding the store): the
+    /// vectors, as the index keeps them, and the index settings.
+    pub fn approximate_index_inputs(&self) -> Option<ApproximateIndexInputs> {
+        Some(ApproximateIndexInputs::from_rows(
+            &self.vectors,
+            self.dimensions?,
+            &self.config.approximate,
+        ))
     }
 
     /// Installs an index built from [`Self::approximate_index_inputs`]; one built before the store was

@@ -164,10 +164,8 @@ fn above_its_threshold_the_store_searches_an_approximate_index_and_still_finds_n
             .unwrap();
     }
     assert!(store.wants_approximate_index());
-    let (vectors, dimensions, config) = store.approximate_index_inputs().unwrap();
-    store.install_approximate_index(adloop_cross_learner::ApproximateIndex::build(
-        &vectors, dimensions, &config,
-    ));
+    let inputs = store.approximate_index_inputs().unwrap();
+    store.install_approximate_index(adloop_cross_learner::ApproximateIndex::build_from(inputs));
     assert!(!store.wants_approximate_index());
     let mut found_of_true = 0;
     for _ in 0..100 {

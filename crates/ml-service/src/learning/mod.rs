@@ -485,15 +485,13 @@ impl LearningService {
                 state.state.pattern_store_generation,
             )
         };
-        let Some((vectors, dimensions, config)) = inputs else {
+        let Some(inputs) = inputs else {
             return;
         };
-        let patterns = vectors.len() / dimensions.max(1);
+        let patterns = inputs.pattern_count();
         tracing::info!(patterns, "building the pattern store's approximate index");
-        let built = tokio::task::spawn_blocking(move || {
-            adloop_cross_learner::ApproximateIndex::build(&vectors, dimensions, &config)
-        })
-        .await;
+        let built =
+            tokio::task::spawn_blocking(move || adloop_cross_learner::ApproximateIndex::build_from(inputs)).await;
         let Ok(index) = built else {
             tracing::warn!("building the approximate index failed; searches stay exact");
             return;

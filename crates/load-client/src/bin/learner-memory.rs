@@ -2,7 +2,7 @@
 //! its Kubernetes limit.
 //!
 //!     learner-memory [--feature-patterns 200000] [--embedding-dimensions 0 [--embedded-patterns 20000]]
-//!                    [--settle-seconds 300] [--limit-mib 1024]
+//!                    [--settle-seconds 900] [--limit-mib 1024]
 //!
 //! Needs the dev stack (`scripts/dev-stack up`) and a release build of ml-service.
 
@@ -25,8 +25,9 @@ struct Arguments {
     /// The limit to hold the peak against: `deploy/kubernetes/base/ml-service.yaml`'s (1Gi).
     #[arg(long, default_value_t = 1_024.0)]
     limit_mib: f64,
-    /// How long to wait after the fill for the approximate index and a snapshot.
-    #[arg(long, default_value_t = 300)]
+    /// How long to wait after the fill for the approximate index and a snapshot: the index over 200,000
+    /// patterns took more than five minutes on a busy two-core machine (2026-12-04).
+    #[arg(long, default_value_t = 900)]
     settle_seconds: u64,
     /// Where the release binaries are (default: beside this program).
     #[arg(long)]

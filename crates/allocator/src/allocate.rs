@@ -8,6 +8,7 @@ use crate::account_population::{populations_by_account, with_learned_strengths};
 use crate::budget::{BudgetBounds, change_limit_bounds, fit_budgets};
 use crate::config::AllocatorConfig;
 use crate::decision::{Decision, decide};
+use crate::delivery_curve::{CurvedAd, shares_equalising_marginal_returns};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
 use crate::learned_prior::PriorScales;
 use crate::posterior::{
@@ -206,21 +207,28 @@ pub fn finish_allocation(
         probability_best[index] = eligible_probabilities[position];
     }
 
-    let mut waiting_for_budget = weakest_beyond_the_floor(request, &eligible_indices, &probability_best);
+    let (budget_targets, curves_shape_the_split) = budget_targets(
+        request,
+        prepared,
+        &eligible_indices,
+        &eligible_score_slices,
+        &probability_best,
+    );
+    let mut waiting_for_budget = weakest_beyond_the_floor(request, &eligible_indices, &budget_targets);
     let mut eligible = eligible;
     for &index in &waiting_for_budget {
         eligible[index] = false;
     }
-    let mut fitted = fit_with_relaxation(request, config, &eligible, &probability_best, FitLimits::AS_REQUESTED)?;
+    let mut fitted = fit_with_relaxation(request, config, &eligible, &budget_targets, FitLimits::AS_REQUESTED)?;
     // Only an ad the floor holds up (at the floor, not above it) might do better waiting.
     let floor = request.constraints.per_ad_floor;
     let floor_holds_an_ad_up =
         floor.get() > 0 && (0..eligible.len()).any(|index| eligible[index] && fitted.0[index] <= floor);
     if floor_holds_an_ad_up {
-        let dropped = weakest_that_would_fall_below_the_floor(request, config, &mut eligible, &probability_best);
+        let dropped = weakest_that_would_fall_below_the_floor(request, config, &mut eligible, &budget_targets);
         if !dropped.is_empty() {
             waiting_for_budget.extend(dropped);
-            fitted = fit_with_relaxation(request, config, &eligible, &probability_best, FitLimits::AS_REQUESTED)?;
+            fitted = fit_with_relaxation(request, config, &eligible, &budget_targets, FitLimits::AS_REQUESTED)?;
         }
     }
     let (budgets, change_limit_relaxed_for, young_floor_dropped) = fitted;
@@ -285,6 +293,17 @@ pub fn finish_allocation(
                     posterior.fatigue_factor, config.fatigue_projection_hours
                 ));
             }
+            if let Some(curve) = ad.delivery_curve.filter(|_| curves_shape_the_split && eligible[index]) {
+                reason.push_str(&format!(
+                    "; its CPM rises with its daily volume (twice {} at {:.0} impressions a day), so it is funded to \
+                     where its next unit of spend returns what the other ads' do",
+                    Money {
+                        amount: MinorUnits(curve.base_cpm.round() as i64),
+                        currency
+                    },
+                    curve.cpm_doubling_daily_impressions
+                ));
+            }
             if waiting_for_budget.contains(&index) {
                 reason.push_str(&format!(
                     "; no budget this time: an ad gets nothing or at least the per-ad floor of {}, and the total \
@@ -324,6 +343,43 @@ pub fn finish_allocation(
         seed: prepared.seed,
         change_limit_relaxed,
     })
+}
+
+/// Each ad's target share of the total: its P(best), unless some eligible ad's cost rises with its volume
+/// (a delivery curve), when each draw's budget is split to equalise the ads' returns on their last unit of
+/// spend instead ([`shares_equalising_marginal_returns`]); and whether curves shaped them.
+fn budget_targets(
+    request: &AllocationRequest,
+    prepared: &PreparedAllocation,
+    eligible_indices: &[usize],
+    eligible_scores: &[&[f32]],
+    probability_best: &[f64],
+) -> (Vec<f64>, bool) {
+    let minor_units_per_major = request.currency.minor_units_per_major() as f64;
+    let curves: Vec<Option<CurvedAd>> = eligible_indices
+        .iter()
+        .map(|&index| {
+            let average_cpm = prepared.ads[index].posterior.cpm * minor_units_per_major;
+            request.ads[index]
+                .delivery_curve
+                .as_ref()
+                .and_then(|curve| CurvedAd::new(curve, average_cpm))
+        })
+        .collect();
+    if curves.iter().all(Option::is_none) {
+        return (probability_best.to_vec(), false);
+    }
+    let eligible_shares = shares_equalising_marginal_returns(
+        eligible_scores,
+        &curves,
+        request.total_daily_budget.get() as f64,
+        prepared.seed,
+    );
+    let mut targets = vec![0.0; request.ads.len()];
+    for (share, &index) in eligible_shares.into_iter().zip(eligible_indices) {
+        targets[index] = share;
+    }
+    (targets, true)
 }
 
 /// The eligible ads that must wait when the total cannot give each the per-ad floor: as many as the total

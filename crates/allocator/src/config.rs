@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blend::CtrWeightSchedule;
 use crate::delay::ReportingDelay;
+use crate::delivery_curve::DeliveryCurveSettings;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -135,6 +136,12 @@ pub struct AllocatorConfig {
     /// left every scenario within ±0.01 of the fixed rule except tiny-budget (0.76 → 0.75 of uniform's
     /// regret), where two shares judged too early (0.81).
     pub min_spend_for_decision_even_daily_shares: f64,
+    /// How an account's daily reports are read for its ads' delivery curves (`estimate_delivery_curves`,
+    /// run where the reports are read: the gateway's autopilot, the simulator's policy). A day needs a
+    /// thousand impressions and the account a week of such days, chosen before any measurement; the rise is
+    /// kept only as far as it stands out by more than one standard error, chosen on the tuning seeds 1–20 and
+    /// the development worlds 1–100 between none, one and two (README, the allocator's delivery curves).
+    pub delivery_curve: DeliveryCurveSettings,
 }
 
 impl Default for AllocatorConfig {
@@ -175,6 +182,7 @@ impl Default for AllocatorConfig {
             kill_roas_below: 0.5,
             scale_roas_above: 3.0,
             min_spend_for_decision_even_daily_shares: 7.0,
+            delivery_curve: DeliveryCurveSettings::default(),
         }
     }
 }
@@ -194,6 +202,11 @@ impl AllocatorConfig {
             .validate()
             .map_err(|(field, rule)| format!("allocator.reporting_delay.{field}: {rule}"))?;
         let checks = [
+            ("delivery_curve.min_days", self.delivery_curve.min_days >= 3),
+            (
+                "delivery_curve.rise_standard_errors",
+                self.delivery_curve.rise_standard_errors.is_finite() && self.delivery_curve.rise_standard_errors >= 0.0,
+            ),
             (
                 "evidence_half_life_hours",
                 self.evidence_half_life_hours.is_finite() && self.evidence_half_life_hours > 0.0,

@@ -6,6 +6,7 @@ use adloop_money::{Currency, MinorUnits};
 use serde::{Deserialize, Serialize};
 
 use crate::delay::ReportingDelay;
+use crate::delivery_curve::DeliveryCurve;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AdIds {
@@ -74,6 +75,10 @@ pub struct AdInput {
     #[serde(default)]
     pub latest: Option<RecentWindow>,
     pub frequency: Option<f64>,
+    /// How the ad's cost per impression rises with its daily volume, where its daily reports show it
+    /// ([`crate::estimate_delivery_curves`]); `None` splits it as an ad whose returns do not fall with spend.
+    #[serde(default)]
+    pub delivery_curve: Option<DeliveryCurve>,
 }
 
 impl AdInput {
@@ -96,6 +101,7 @@ impl AdInput {
             recent: None,
             latest: None,
             frequency: None,
+            delivery_curve: None,
         }
     }
 
@@ -154,6 +160,10 @@ pub(crate) fn input_error(field: impl Into<String>, rule: impl Into<String>) -> 
 /// beyond any ad account, so an absurd amount is refused by name instead of reaching the arithmetic (sums of
 /// budget bounds are taken in 128 bits as well, whatever `max_ads_per_request` allows).
 pub const MAX_MONEY_MINOR_UNITS: i64 = 1_000_000_000_000_000;
+
+/// The largest daily volume at which a delivery curve's CPM may double: 10¹², beyond the world's population
+/// seeing an ad a hundred times a day (a curve that flat is no curve).
+pub const MAX_CPM_DOUBLING_DAILY_IMPRESSIONS: f64 = 1e12;
 
 fn check_money(field: String, amount: MinorUnits) -> Result<(), InputError> {
     if amount.get() < 0 {
@@ -246,6 +256,23 @@ pub fn validate_ad(index: usize, ad: &AdInput) -> Result<(), InputError> {
             recent,
             "the latest window cannot exceed the recent window's counts",
         )?;
+    }
+    if let Some(curve) = &ad.delivery_curve {
+        for (name, value, largest) in [
+            ("base_cpm", curve.base_cpm, MAX_MONEY_MINOR_UNITS as f64),
+            (
+                "cpm_doubling_daily_impressions",
+                curve.cpm_doubling_daily_impressions,
+                MAX_CPM_DOUBLING_DAILY_IMPRESSIONS,
+            ),
+        ] {
+            if !(value.is_finite() && value > 0.0 && value <= largest) {
+                return Err(input_error(
+                    field(&format!("delivery_curve.{name}")),
+                    format!("must be a positive number of at most {largest:e}"),
+                ));
+            }
+        }
     }
     for (name, value) in &ad.creative_features {
         if !value.is_finite() {

@@ -25,6 +25,7 @@ mod ctr_link;
 mod decision;
 mod delay;
 mod delay_estimate;
+mod delivery_curve;
 mod fatigue;
 mod forgetting;
 mod input;
@@ -45,6 +46,9 @@ pub use config::AllocatorConfig;
 pub use decision::Decision;
 pub use delay::{DelayComponent, ReportingDelay};
 pub use delay_estimate::{DailyConversionReport, ReportingDelayEstimator};
+pub use delivery_curve::{
+    DailyDelivery, DeliveryCurve, DeliveryCurveSettings, DeliveryHistory, audience_size, estimate_delivery_curves,
+};
 pub use input::{
     AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, InputError, Prior, RecentWindow,
     validate_request,
@@ -56,4 +60,4 @@ pub use posterior::{
 pub use probability_best::probability_of_being_best;
 
 /// Changes whenever a change to the code would change any score or allocation, so cached results miss.
-pub const MODEL_VERSION: &str = "allocator-13";
+pub const MODEL_VERSION: &str = "allocator-14";

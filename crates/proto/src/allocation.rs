@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use adloop_allocator::{
     AdIds, AdInput, AdScore, AdStatus, Allocation, AllocationConstraints, AllocationRequest, Decision, DelayComponent,
-    InputError, Interval, Prior, RecentWindow, Recommendation, ReportingDelay,
+    DeliveryCurve, InputError, Interval, Prior, RecentWindow, Recommendation, ReportingDelay,
 };
 use adloop_money::{Currency, MinorUnits};
 
@@ -120,6 +120,10 @@ fn ad_input(index: usize, state: &proto::AdState, currency: Currency) -> Result<
         recent,
         latest,
         frequency: state.frequency,
+        delivery_curve: state.delivery_curve.as_ref().map(|curve| DeliveryCurve {
+            base_cpm: curve.base_cpm,
+            cpm_doubling_daily_impressions: curve.cpm_doubling_daily_impressions,
+        }),
     })
 }
 
@@ -369,6 +373,10 @@ pub fn ad_state(ad: &AdInput, currency: Currency) -> proto::AdState {
             .collect(),
         recent: ad.recent.as_ref().map(window_of),
         latest: ad.latest.as_ref().map(window_of),
+        delivery_curve: ad.delivery_curve.map(|curve| proto::DeliveryCurve {
+            base_cpm: curve.base_cpm,
+            cpm_doubling_daily_impressions: curve.cpm_doubling_daily_impressions,
+        }),
         frequency: ad.frequency,
     }
 }
@@ -421,7 +429,7 @@ mod tests {
     }
 
     #[test]
-    fn an_ads_windows_travel_the_wire_unchanged() {
+    fn an_ads_windows_and_delivery_curve_travel_the_wire_unchanged() {
         let ad = AdInput {
             ids: AdIds {
                 account_id: "act_1".into(),
@@ -443,6 +451,10 @@ mod tests {
             recent: Some(window(168.0, 700, 21)),
             latest: Some(window(72.0, 300, 6)),
             frequency: None,
+            delivery_curve: Some(DeliveryCurve {
+                base_cpm: 950.5,
+                cpm_doubling_daily_impressions: 210_000.0,
+            }),
         };
         let request = AllocationRequest {
             ads: vec![ad],

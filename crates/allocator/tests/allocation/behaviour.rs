@@ -442,3 +442,48 @@ fn a_collapse_of_the_ad_that_spends_most_is_not_excused_as_slow_reporting() {
         "ROAS {collapsed:.2} after the collapse, {steady:.2} before"
     );
 }
+
+#[test]
+fn a_best_ad_whose_cpm_rises_with_volume_is_funded_to_equal_returns_not_to_the_limit() {
+    // Two ads with plenty of evidence: ROAS 3 and 2 at a CPM of 10 USD. Without a curve the better one grows
+    // by the whole ±50% limit. With its CPM doubling at 25,600 impressions a day, its next unit of spend
+    // returns 2 (the other's) at about 80 USD a day: it is funded near there, the rest goes to the other.
+    let better = ad("better", 300_000, 3_000, 90, 300_000, 900_000, 720.0);
+    let second = ad("second", 300_000, 3_000, 60, 300_000, 600_000, 720.0);
+    let straight = allocate(
+        &request(vec![better.clone(), second.clone()], 20_000),
+        &AllocatorConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(straight.recommendations[0].recommended_daily_budget, MinorUnits(15_000));
+
+    let curved_better = AdInput {
+        delivery_curve: Some(adloop_allocator::DeliveryCurve {
+            base_cpm: 1000.0,
+            cpm_doubling_daily_impressions: 25_600.0,
+        }),
+        ..better
+    };
+    let curved = allocate(
+        &request(vec![curved_better, second], 20_000),
+        &AllocatorConfig::default(),
+    )
+    .unwrap();
+    let better_budget = curved.recommendations[0].recommended_daily_budget.get();
+    assert!(
+        (6_000..=10_000).contains(&better_budget),
+        "{:?}",
+        curved.recommendations[0]
+    );
+    assert_eq!(
+        curved.recommendations[1].recommended_daily_budget.get(),
+        20_000 - better_budget
+    );
+    assert!(
+        curved.recommendations[0]
+            .reason
+            .contains("its CPM rises with its daily volume"),
+        "{}",
+        curved.recommendations[0].reason
+    );
+}

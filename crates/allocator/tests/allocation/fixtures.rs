@@ -47,6 +47,7 @@ pub fn ad(
         }),
         latest: None,
         frequency: None,
+        delivery_curve: None,
     }
 }
 

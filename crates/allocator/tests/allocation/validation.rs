@@ -27,6 +27,16 @@ fn bad_input_is_refused_naming_the_field() {
     bad_dna[0].creative_dna_score = Some(1.5);
     assert_eq!(error_field(request(bad_dna, 1000)), "ads[0].creative_dna_score");
 
+    let mut flat_curve = ten_unequal_ads();
+    flat_curve[6].delivery_curve = Some(adloop_allocator::DeliveryCurve {
+        base_cpm: 1000.0,
+        cpm_doubling_daily_impressions: 0.0,
+    });
+    assert_eq!(
+        error_field(request(flat_curve, 1000)),
+        "ads[6].delivery_curve.cpm_doubling_daily_impressions"
+    );
+
     assert_eq!(error_field(request(ten_unequal_ads(), 0)), "total_daily_budget");
 
     // Amounts beyond any ad account are refused by name before any sum of them could overflow.

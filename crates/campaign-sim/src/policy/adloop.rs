@@ -6,8 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use adloop_allocator::{
-    AdIds, AdInput, AdStatus as AllocatorAdStatus, AllocationConstraints, AllocationRequest, AllocatorConfig, Prior,
-    RecentWindow, ReportingDelay, allocate,
+    AdIds, AdInput, AdStatus as AllocatorAdStatus, AllocationConstraints, AllocationRequest, AllocatorConfig,
+    DailyDelivery, DeliveryCurveSettings, DeliveryHistory, Prior, RecentWindow, ReportingDelay, allocate,
+    estimate_delivery_curves,
 };
 use adloop_cross_learner::{
     PatternQuerySettings, PatternStore, StoreConfig, add_cross_learner_priors, record_shared_event,
@@ -18,7 +19,7 @@ use adloop_learner::{
 use adloop_money::MinorUnits;
 
 use super::{AccountDelayEstimates, AdBelief, HiddenTruths, Policy, PolicyError};
-use crate::observation::{AdStatus, Observation};
+use crate::observation::{AdObservation, AdStatus, Observation};
 
 /// Hours covered by the observation's recent windows: a young ad's trend is read on the last 72 hours, an
 /// ad with more than a week of history on the last week (as the gateway's autopilot reads them, its
@@ -186,6 +187,7 @@ impl Adloop {
     /// delays estimated so far, without teaching them or the estimates anything (what the next decision would allocate from, for tests and parity checks).
     pub fn request_with_priors(&self, observation: &Observation) -> AllocationRequest {
         let mut request = allocation_request(observation, self.seed, self.max_change_fraction);
+        add_delivery_curves(&mut request, observation, &self.config.delivery_curve);
         request.reporting_delays = self.account_delays.schedules(&self.config);
         if let Some(learning) = &self.learning {
             learning.add_priors(&mut request);
@@ -290,6 +292,44 @@ impl PolicyLearning {
     }
 }
 
+/// Each ad's delivery curve, as its account's daily insights show it (today, still under way, left out);
+/// `request` was built from `observation`, ad for ad.
+fn add_delivery_curves(request: &mut AllocationRequest, observation: &Observation, settings: &DeliveryCurveSettings) {
+    let today = observation.hour / 24;
+    let mut by_account: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, ad) in observation.ads.iter().enumerate() {
+        by_account
+            .entry(ad.identity.account_id.as_str())
+            .or_default()
+            .push(index);
+    }
+    for indices in by_account.values() {
+        let histories: Vec<DeliveryHistory> = indices
+            .iter()
+            .map(|&index| delivery_history(&observation.ads[index], today))
+            .collect();
+        for (&index, curve) in indices.iter().zip(estimate_delivery_curves(&histories, settings)) {
+            request.ads[index].delivery_curve = curve;
+        }
+    }
+}
+
+fn delivery_history(ad: &AdObservation, today: u32) -> DeliveryHistory {
+    DeliveryHistory {
+        days: ad
+            .daily
+            .iter()
+            .filter(|day| day.day < today)
+            .map(|day| DailyDelivery {
+                spend: day.spend,
+                impressions: day.impressions,
+            })
+            .collect(),
+        lifetime_impressions: ad.impressions,
+        frequency: ad.frequency,
+    }
+}
+
 /// What the simulator observed, in the allocator's terms.
 pub fn allocation_request(observation: &Observation, seed: u64, max_change_fraction: f64) -> AllocationRequest {
     let ads = observation
@@ -321,6 +361,7 @@ pub fn allocation_request(observation: &Observation, seed: u64, max_change_fract
                 recent: Some(recent),
                 latest,
                 frequency: Some(ad.frequency),
+                delivery_curve: None,
             }
         })
         .collect();
@@ -368,6 +409,7 @@ impl Policy for Adloop {
 
     fn decide(&mut self, observation: &Observation, hidden: &HiddenTruths<'_>) -> Result<Vec<MinorUnits>, PolicyError> {
         let mut request = allocation_request(observation, self.seed, self.max_change_fraction);
+        add_delivery_curves(&mut request, observation, &self.config.delivery_curve);
         if let Some(which) = self.priors_from_truth {
             add_true_rate_priors(&mut request, hidden.true_rates, which);
         }

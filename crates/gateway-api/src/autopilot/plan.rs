@@ -168,6 +168,7 @@ pub fn allocation_request(
                 recent: Some(recent),
                 latest,
                 frequency: None,
+                delivery_curve: None,
             }
         })
         .collect();

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use adloop_allocator::{
-    AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, DelayComponent, Prior, RecentWindow,
-    ReportingDelay,
+    AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, DelayComponent, DeliveryCurve, Prior,
+    RecentWindow, ReportingDelay,
 };
 use adloop_money::{Currency, MinorUnits};
 use adloop_proto::ml::v1 as proto;
@@ -95,6 +95,16 @@ pub struct AdBody {
     pub latest: Option<RecentBody>,
     #[serde(default)]
     pub frequency: Option<f64>,
+    /// How the ad's CPM rises with its daily volume (the allocator's `DeliveryCurve`).
+    #[serde(default, deserialize_with = "optional_object")]
+    pub delivery_curve: Option<DeliveryCurveBody>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryCurveBody {
+    pub base_cpm: f64,
+    pub cpm_doubling_daily_impressions: f64,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
@@ -240,6 +250,10 @@ fn ad_input(index: usize, ad: &AdBody) -> Result<AdInput, ServiceError> {
         recent,
         latest,
         frequency: ad.frequency,
+        delivery_curve: ad.delivery_curve.map(|curve| DeliveryCurve {
+            base_cpm: curve.base_cpm,
+            cpm_doubling_daily_impressions: curve.cpm_doubling_daily_impressions,
+        }),
     })
 }
 

@@ -180,6 +180,7 @@ pub async fn post_select(State(state): State<AppState>, body: Bytes) -> Result<J
             recent: None,
             latest: None,
             frequency: None,
+            delivery_curve: None,
         });
     }
     let allocation_body = AllocationBody {

@@ -1,0 +1,497 @@
+//! Delivery curves: an ad set that buys a larger share of its audience pays more for each extra impression
+//! (it must outbid more of the auction, and reach saturates), so an ad's return on the next unit of spend
+//! falls as its budget grows. Where an ad's own daily reports show that rise, the budget split equalises the
+//! ads' returns on their *last* unit of spend instead of funding each ad in proportion to its chance of
+//! being best on average.
+//!
+//! The model is the simplest one the reports can identify: the day's average cost per impression grows
+//! linearly with the day's impressions, `cost(n) = c · (1 + n / K)`, so spend is `c · (n + n² / K)` and the
+//! marginal cost `c · (1 + 2n / K)`; `K` is the daily volume at which the average CPM doubles. An ad whose
+//! days show no rise beyond their noise has no curve, and is split as before.
+
+use adloop_money::MinorUnits;
+use rand::SeedableRng as _;
+use rand::seq::SliceRandom as _;
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+
+/// How an ad's cost per impression rises with its daily volume.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryCurve {
+    /// Cost of 1000 impressions at a vanishing daily volume, in minor units.
+    pub base_cpm: f64,
+    /// The daily impressions at which the average CPM is twice the base.
+    pub cpm_doubling_daily_impressions: f64,
+}
+
+/// One day of an ad's delivery, as its daily insights report it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DailyDelivery {
+    pub spend: MinorUnits,
+    pub impressions: u64,
+}
+
+/// What an ad's reports say about its delivery: its days, and its lifetime impressions and frequency (from
+/// which the size of the audience it reaches follows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryHistory {
+    pub days: Vec<DailyDelivery>,
+    pub lifetime_impressions: u64,
+    /// Lifetime impressions per person reached, as Meta reports it.
+    pub frequency: f64,
+}
+
+/// What the estimate needs of the days, and how sure it must be of a rise (`AllocatorConfig::delivery_curve`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliveryCurveSettings {
+    /// Days with fewer impressions say little about their cost and are left out.
+    pub min_daily_impressions: u64,
+    /// An account needs this many usable days across its ads, or no curve.
+    pub min_days: usize,
+    /// The fitted rise is shrunk towards none by its own evidence: with `t²` the drop in squared error it
+    /// explains over the noise, it keeps `1 − (z / t)²` of itself (none once `t ≤ z`), so a day-to-day
+    /// wobble in CPM does not read as a curve.
+    pub rise_standard_errors: f64,
+}
+
+impl Default for DeliveryCurveSettings {
+    /// A thousand impressions make a day's CPM precise to a few per cent, and a week of such days, chosen
+    /// before any measurement; a rise beyond one standard error (`AllocatorConfig::delivery_curve`).
+    fn default() -> Self {
+        DeliveryCurveSettings {
+            min_daily_impressions: 1000,
+            min_days: 7,
+            rise_standard_errors: 1.0,
+        }
+    }
+}
+
+/// The size of the audience an ad reaches, from its lifetime impressions and frequency: the people `A` such
+/// that `A · (1 − e^(−I/A))` — the reach of `I` impressions shown at random to `A` people — is `I / f`.
+/// `None` when the frequency is too close to 1 to tell (the audience is much larger than the impressions).
+pub fn audience_size(lifetime_impressions: u64, frequency: f64) -> Option<f64> {
+    const SMALLEST_READABLE_EXCESS_FREQUENCY: f64 = 1e-3;
+    let impressions = lifetime_impressions as f64;
+    if !(frequency.is_finite() && frequency > 1.0 + SMALLEST_READABLE_EXCESS_FREQUENCY && impressions > 0.0) {
+        return None;
+    }
+    let reach = impressions / frequency;
+    let reach_of = |audience: f64| audience * (1.0 - (-impressions / audience).exp());
+    // reach_of grows with the audience, from 0 towards the impressions; bisection on its logarithm.
+    let (mut low, mut high) = (reach.ln(), (impressions * 1e6).ln());
+    for _ in 0..100 {
+        let middle = (low + high) / 2.0;
+        if reach_of(middle.exp()) < reach {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    Some(high.exp())
+}
+
+/// The rises (per day's impressions over the ad's audience) the search considers: a coarse grid over
+/// `0..=LARGEST_RISE` finds the valley, a golden-section search inside it the bottom.
+const LARGEST_RISE: f64 = 8.0;
+const COARSE_RISE_STEPS: usize = 32;
+const GOLDEN_SECTION_STEPS: usize = 30;
+
+/// The rise with the smallest squared error, and that error: the best point of a coarse grid, then a
+/// golden-section search between its neighbours.
+fn smallest_error_rise(squared_error_at: &dyn Fn(f64) -> f64) -> (f64, f64) {
+    let step = LARGEST_RISE / COARSE_RISE_STEPS as f64;
+    let best_step = (1..=COARSE_RISE_STEPS)
+        .map(|index| (index, squared_error_at(step * index as f64)))
+        .min_by(|left, right| left.1.total_cmp(&right.1))
+        .map_or(1, |(index, _)| index);
+    let inverse_golden_ratio = (5.0_f64.sqrt() - 1.0) / 2.0;
+    let (mut low, mut high) = (step * (best_step - 1) as f64, step * (best_step + 1) as f64);
+    for _ in 0..GOLDEN_SECTION_STEPS {
+        let left = high - inverse_golden_ratio * (high - low);
+        let right = low + inverse_golden_ratio * (high - low);
+        if squared_error_at(left) <= squared_error_at(right) {
+            high = right;
+        } else {
+            low = left;
+        }
+    }
+    let rise = (low + high) / 2.0;
+    (rise, squared_error_at(rise))
+}
+
+/// Each ad's curve, for ads of one account: the account's ad sets buy in one market, so one rise per share of
+/// audience bought a day (`κ`: the average CPM is `c · (1 + κ · n / A)`) is fitted across all their days, each
+/// ad with its own base CPM `c` and audience `A` (from its frequency). `None` for ads whose audience cannot be
+/// told, and for every ad when the account's days show no rise beyond their noise.
+pub fn estimate_delivery_curves(
+    histories: &[DeliveryHistory],
+    settings: &DeliveryCurveSettings,
+) -> Vec<Option<DeliveryCurve>> {
+    let mut curves = vec![None; histories.len()];
+    // Per ad: its audience, and its days as (impressions over audience, ln cost per impression).
+    let ad_points: Vec<Option<(f64, Vec<(f64, f64)>)>> = histories
+        .iter()
+        .map(|history| {
+            let audience = audience_size(history.lifetime_impressions, history.frequency)?;
+            let points: Vec<(f64, f64)> = history
+                .days
+                .iter()
+                .filter(|day| day.impressions >= settings.min_daily_impressions.max(1) && day.spend.get() > 0)
+                .map(|day| {
+                    let impressions = day.impressions as f64;
+                    (impressions / audience, (day.spend.get() as f64 / impressions).ln())
+                })
+                .collect();
+            (points.len() >= 2).then_some((audience, points))
+        })
+        .collect();
+    let usable_days: usize = ad_points.iter().flatten().map(|(_, points)| points.len()).sum();
+    let usable_ads = ad_points.iter().flatten().count();
+    if usable_days < settings.min_days.max(3) || usable_days <= usable_ads + 1 {
+        return curves;
+    }
+    // Squared error of ln cost around each ad's own base, for a rise κ; the base is each ad's mean.
+    let squared_error_at = |rise: f64| -> f64 {
+        ad_points
+            .iter()
+            .flatten()
+            .map(|(_, points)| {
+                let residuals: Vec<f64> = points
+                    .iter()
+                    .map(|(share, log_cost)| log_cost - (rise * share).ln_1p())
+                    .collect();
+                let mean = residuals.iter().sum::<f64>() / residuals.len() as f64;
+                residuals.iter().map(|residual| (residual - mean).powi(2)).sum::<f64>()
+            })
+            .sum()
+    };
+    let error_without_rise = squared_error_at(0.0);
+    let (best_rise, best_error) = smallest_error_rise(&squared_error_at);
+    let degrees_of_freedom = (usable_days - usable_ads - 1) as f64;
+    let noise_variance = best_error / degrees_of_freedom;
+    if !(noise_variance > 0.0) || best_error >= error_without_rise {
+        return curves;
+    }
+    let evidence_squared = (error_without_rise - best_error) / noise_variance;
+    let kept_share = 1.0 - settings.rise_standard_errors.powi(2) / evidence_squared;
+    if kept_share <= 0.0 {
+        return curves;
+    }
+    let rise = best_rise * kept_share;
+    for (curve, points) in curves.iter_mut().zip(&ad_points) {
+        let Some((audience, points)) = points else {
+            continue;
+        };
+        let log_base_cost = points
+            .iter()
+            .map(|(share, log_cost)| log_cost - (rise * share).ln_1p())
+            .sum::<f64>()
+            / points.len() as f64;
+        *curve = Some(DeliveryCurve {
+            base_cpm: log_base_cost.exp() * 1000.0,
+            cpm_doubling_daily_impressions: audience / rise,
+        });
+    }
+    curves
+}
+
+/// One ad as the split sees it: its curve and how its score relates to the return of its first impression.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CurvedAd {
+    /// Cost of one impression at a vanishing volume, in minor units.
+    base_cost_per_impression: f64,
+    doubling_impressions: f64,
+    /// The ad's scores are returns at the CPM it has paid on average; its first impression's return is this
+    /// many times that (its average CPM over its base CPM).
+    first_impression_return_factor: f64,
+}
+
+impl CurvedAd {
+    /// `average_cpm` in minor units, as the ad's posterior uses it.
+    pub(crate) fn new(curve: &DeliveryCurve, average_cpm: f64) -> Option<CurvedAd> {
+        let usable = curve.base_cpm.is_finite()
+            && curve.base_cpm > 0.0
+            && curve.cpm_doubling_daily_impressions.is_finite()
+            && curve.cpm_doubling_daily_impressions > 0.0
+            && average_cpm.is_finite()
+            && average_cpm > 0.0;
+        usable.then(|| CurvedAd {
+            base_cost_per_impression: curve.base_cpm / 1000.0,
+            doubling_impressions: curve.cpm_doubling_daily_impressions,
+            first_impression_return_factor: (average_cpm / curve.base_cpm).max(1.0),
+        })
+    }
+
+    /// The daily spend at which this ad's return on its next unit of spend falls to `marginal_return`, given
+    /// the return of its first impression.
+    fn spend_at_marginal_return(&self, first_impression_return: f64, marginal_return: f64) -> f64 {
+        if first_impression_return <= marginal_return {
+            return 0.0;
+        }
+        let impressions = (first_impression_return / marginal_return - 1.0) * self.doubling_impressions / 2.0;
+        self.base_cost_per_impression * (impressions + impressions * impressions / self.doubling_impressions)
+    }
+}
+
+/// Bisection steps on the marginal return: 2⁻⁴⁰ of the bracket is far below a minor unit of any share.
+const MARGINAL_RETURN_BISECTION_STEPS: usize = 40;
+
+/// Each ad's expected share of `total` when every posterior draw's budget is split to equalise the ads'
+/// returns on their last unit of spend: an ad without a curve takes whatever the curved ads leave once their
+/// marginal return falls to its own (the best such ad, as Thompson sampling would give it), an ad with one
+/// grows until its marginal return falls to the others'. With no curved ad this is P(best).
+/// `scores[ad][draw]` are the ads' return draws on a common scale; `curves[ad]` is `None` for straight ads.
+///
+/// Every ad's draws come from the same sequence of normals (the allocation shares them, as P(best) reads each
+/// ad's draws only as a distribution), so the k-th draws of two ads are not independent: each ad's draws are
+/// read in an order of their own, shuffled with `seed`, so that joint draws pair them at random.
+pub(crate) fn shares_equalising_marginal_returns(
+    scores: &[&[f32]],
+    curves: &[Option<CurvedAd>],
+    total: f64,
+    seed: u64,
+) -> Vec<f64> {
+    debug_assert_eq!(scores.len(), curves.len());
+    let ad_count = scores.len();
+    let mut shares = vec![0.0; ad_count];
+    let draw_count = scores.iter().map(|draws| draws.len()).min().unwrap_or(0);
+    if ad_count == 0 || draw_count == 0 || !(total > 0.0) {
+        return shares;
+    }
+    let mut random = Pcg64Mcg::seed_from_u64(seed);
+    let draw_orders: Vec<Vec<usize>> = (0..ad_count)
+        .map(|_| {
+            let mut order: Vec<usize> = (0..draw_count).collect();
+            order.shuffle(&mut random);
+            order
+        })
+        .collect();
+    let mut draw_spend = vec![0.0; ad_count];
+    let mut joint_draw = vec![0.0; ad_count];
+    for draw in 0..draw_count {
+        for ((score, ad_scores), order) in joint_draw.iter_mut().zip(scores).zip(&draw_orders) {
+            *score = f64::from(ad_scores[order[draw]]).max(0.0);
+        }
+        split_one_draw(&joint_draw, curves, total, &mut draw_spend);
+        let spent: f64 = draw_spend.iter().sum();
+        if spent <= 0.0 {
+            continue;
+        }
+        for (share, spend) in shares.iter_mut().zip(&draw_spend) {
+            *share += spend / spent;
+        }
+    }
+    for share in &mut shares {
+        *share /= draw_count as f64;
+    }
+    shares
+}
+
+/// One joint draw's split of `total` into `spend` (see [`shares_equalising_marginal_returns`]).
+fn split_one_draw(scores: &[f64], curves: &[Option<CurvedAd>], total: f64, spend: &mut [f64]) {
+    spend.iter_mut().for_each(|value| *value = 0.0);
+    let first_impression_return = |ad: usize| -> f64 {
+        let score = scores[ad];
+        match &curves[ad] {
+            Some(curve) => score * curve.first_impression_return_factor,
+            None => score,
+        }
+    };
+    let best_straight = (0..scores.len())
+        .filter(|&ad| curves[ad].is_none())
+        .max_by(|&left, &right| first_impression_return(left).total_cmp(&first_impression_return(right)));
+    let curved_spend_at = |marginal_return: f64, spend: &mut [f64]| -> f64 {
+        let mut sum = 0.0;
+        for (ad, curve) in curves.iter().enumerate() {
+            if let Some(curve) = curve {
+                spend[ad] = curve.spend_at_marginal_return(first_impression_return(ad), marginal_return);
+                sum += spend[ad];
+            }
+        }
+        sum
+    };
+    let straight_return = best_straight.map_or(0.0, first_impression_return);
+    if let Some(best_straight) = best_straight
+        && straight_return > 0.0
+    {
+        let curved_sum = curved_spend_at(straight_return, spend);
+        if curved_sum <= total {
+            spend[best_straight] = total - curved_sum;
+            return;
+        }
+    }
+    let highest_curved_return = (0..scores.len())
+        .filter(|&ad| curves[ad].is_some())
+        .map(first_impression_return)
+        .fold(0.0, f64::max);
+    if highest_curved_return <= 0.0 {
+        // No ad returns anything on this draw: the best straight ad, if any, keeps it all.
+        if let Some(best_straight) = best_straight {
+            spend[best_straight] = total;
+        }
+        return;
+    }
+    let (mut low, mut high) = (straight_return, highest_curved_return);
+    for _ in 0..MARGINAL_RETURN_BISECTION_STEPS {
+        let middle = (low + high) / 2.0;
+        if curved_spend_at(middle, spend) > total {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    curved_spend_at(high, spend);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ad of `audience` people that has shown `lifetime_impressions`, with days on the curve
+    /// `c · (1 + rise · n / audience)` times each day's noise.
+    fn history(audience: f64, rise: f64, days: &[(u64, f64)], lifetime_impressions: u64) -> DeliveryHistory {
+        let reach = audience * (1.0 - (-(lifetime_impressions as f64) / audience).exp());
+        DeliveryHistory {
+            days: days
+                .iter()
+                .map(|&(impressions, noise)| {
+                    let cost_per_impression = 1.0 * (1.0 + rise * impressions as f64 / audience) * noise;
+                    DailyDelivery {
+                        spend: MinorUnits((cost_per_impression * impressions as f64).round() as i64),
+                        impressions,
+                    }
+                })
+                .collect(),
+            lifetime_impressions,
+            frequency: lifetime_impressions as f64 / reach,
+        }
+    }
+
+    const NOISES: [f64; 7] = [1.1, 0.9, 1.05, 0.95, 1.0, 1.08, 0.92];
+
+    fn noisy_days(volumes: [u64; 7]) -> Vec<(u64, f64)> {
+        volumes.into_iter().zip(NOISES).collect()
+    }
+
+    #[test]
+    fn the_audience_is_read_back_from_the_frequency() {
+        let reach = 150_000.0 * (1.0 - (-600_000.0_f64 / 150_000.0).exp());
+        let audience = audience_size(600_000, 600_000.0 / reach).unwrap();
+        assert!((audience / 150_000.0 - 1.0).abs() < 1e-6, "{audience}");
+        assert_eq!(
+            audience_size(600_000, 1.0),
+            None,
+            "a frequency of 1 says the audience is unbounded"
+        );
+    }
+
+    #[test]
+    fn a_rising_cpm_is_read_back_from_the_account_s_days() {
+        let histories = vec![
+            history(
+                150_000.0,
+                0.75,
+                &noisy_days([20_000, 40_000, 60_000, 80_000, 30_000, 90_000, 50_000]),
+                400_000,
+            ),
+            history(
+                300_000.0,
+                0.75,
+                &noisy_days([60_000, 10_000, 30_000, 5_000, 90_000, 20_000, 40_000]),
+                300_000,
+            ),
+        ];
+        let curves = estimate_delivery_curves(&histories, &DeliveryCurveSettings::default());
+        let first = curves[0].expect("a curve");
+        assert!((first.base_cpm / 1000.0 - 1.0).abs() < 0.1, "{first:?}");
+        let doubling = first.cpm_doubling_daily_impressions / (150_000.0 / 0.75);
+        assert!((0.6..1.6).contains(&doubling), "{first:?}");
+        let second = curves[1].expect("a curve");
+        assert!(
+            second.cpm_doubling_daily_impressions > first.cpm_doubling_daily_impressions,
+            "{curves:?}"
+        );
+    }
+
+    #[test]
+    fn a_flat_noisy_cpm_or_too_few_days_are_no_curve() {
+        let flat = vec![history(
+            150_000.0,
+            0.0,
+            &noisy_days([20_000, 40_000, 60_000, 80_000, 30_000, 90_000, 50_000]),
+            400_000,
+        )];
+        assert_eq!(
+            estimate_delivery_curves(&flat, &DeliveryCurveSettings::default()),
+            vec![None]
+        );
+        let few = vec![history(
+            150_000.0,
+            0.75,
+            &[(20_000, 1.0), (60_000, 1.0), (90_000, 1.0)],
+            400_000,
+        )];
+        assert_eq!(
+            estimate_delivery_curves(&few, &DeliveryCurveSettings::default()),
+            vec![None]
+        );
+    }
+
+    #[test]
+    fn without_curves_the_split_is_close_to_the_probability_of_being_best() {
+        // Two ads' draws from one sequence (as the allocation's are), the second a little better.
+        let first: Vec<f32> = (0..1000)
+            .map(|draw| 1.0 + ((draw * 37) % 1000) as f32 / 1000.0)
+            .collect();
+        let second: Vec<f32> = first.iter().map(|score| score + 0.2).collect();
+        let shares = shares_equalising_marginal_returns(&[&first, &second], &[None, None], 1000.0, 7);
+        let probability_best = crate::probability_of_being_best(&[&first, &second]);
+        for (share, probability) in shares.iter().zip(&probability_best) {
+            assert!(
+                (share - probability).abs() < 0.03,
+                "{shares:?} against {probability_best:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_saturating_best_ad_shares_with_a_straight_second() {
+        // The curved ad returns 2 on its first impression and its CPM doubles at 100,000 a day; the straight
+        // one returns 1. Marginal return 1 is reached at 50,000 impressions: 0.01 · (50,000 + 25,000) = 750.
+        let curve = CurvedAd::new(
+            &DeliveryCurve {
+                base_cpm: 10.0,
+                cpm_doubling_daily_impressions: 100_000.0,
+            },
+            10.0,
+        )
+        .unwrap();
+        let curved: Vec<f32> = vec![2.0];
+        let straight: Vec<f32> = vec![1.0];
+        let shares = shares_equalising_marginal_returns(&[&curved, &straight], &[Some(curve), None], 1000.0, 7);
+        assert!((shares[0] - 0.75).abs() < 1e-9, "{shares:?}");
+        assert!((shares[1] - 0.25).abs() < 1e-9, "{shares:?}");
+        // With a total it cannot absorb at a marginal return of 1, it still takes everything.
+        let small = shares_equalising_marginal_returns(&[&curved, &straight], &[Some(curve), None], 500.0, 7);
+        assert_eq!(small, vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn curved_ads_alone_split_to_equal_marginal_returns() {
+        let curve = CurvedAd::new(
+            &DeliveryCurve {
+                base_cpm: 10.0,
+                cpm_doubling_daily_impressions: 100_000.0,
+            },
+            10.0,
+        )
+        .unwrap();
+        let equal: Vec<f32> = vec![1.0];
+        let shares = shares_equalising_marginal_returns(&[&equal, &equal], &[Some(curve), Some(curve)], 1000.0, 7);
+        assert!((shares[0] - 0.5).abs() < 1e-9, "{shares:?}");
+        let better: Vec<f32> = vec![2.0];
+        let shares = shares_equalising_marginal_returns(&[&better, &equal], &[Some(curve), Some(curve)], 1000.0, 7);
+        assert!(shares[0] > 0.6 && shares[0] < 1.0, "{shares:?}");
+    }
+}

@@ -137,8 +137,9 @@ pub struct AllocatorConfig {
     /// regret), where two shares judged too early (0.81).
     pub min_spend_for_decision_even_daily_shares: f64,
     /// How an account's daily reports are read for its ads' delivery curves (`estimate_delivery_curves`,
-    /// run where the reports are read: the gateway's autopilot, the simulator's policy). A day needs a
-    /// thousand impressions and the account a week of such days, chosen before any measurement; the rise is
+    /// run where the reports are read: the gateway's autopilot, the simulator's policy) over the last four weeks'
+    /// finished days. A day needs a thousand impressions and the account a week of such days, chosen before
+    /// any measurement; the rise is
     /// kept only as far as it stands out by more than one standard error, chosen on the tuning seeds 1–20 and
     /// the development worlds 1–100 between none, one and two (README, the allocator's delivery curves).
     pub delivery_curve: DeliveryCurveSettings,
@@ -203,6 +204,7 @@ impl AllocatorConfig {
             .map_err(|(field, rule)| format!("allocator.reporting_delay.{field}: {rule}"))?;
         let checks = [
             ("delivery_curve.min_days", self.delivery_curve.min_days >= 3),
+            ("delivery_curve.days", (1..=90).contains(&self.delivery_curve.days)),
             (
                 "delivery_curve.rise_standard_errors",
                 self.delivery_curve.rise_standard_errors.is_finite() && self.delivery_curve.rise_standard_errors >= 0.0,

@@ -306,7 +306,7 @@ fn add_delivery_curves(request: &mut AllocationRequest, observation: &Observatio
     for indices in by_account.values() {
         let histories: Vec<DeliveryHistory> = indices
             .iter()
-            .map(|&index| delivery_history(&observation.ads[index], today))
+            .map(|&index| delivery_history(&observation.ads[index], today, settings.days))
             .collect();
         for (&index, curve) in indices.iter().zip(estimate_delivery_curves(&histories, settings)) {
             request.ads[index].delivery_curve = curve;
@@ -314,12 +314,13 @@ fn add_delivery_curves(request: &mut AllocationRequest, observation: &Observatio
     }
 }
 
-fn delivery_history(ad: &AdObservation, today: u32) -> DeliveryHistory {
+/// The ad's last `days` finished days, lifetime impressions and frequency.
+fn delivery_history(ad: &AdObservation, today: u32, days: u32) -> DeliveryHistory {
     DeliveryHistory {
         days: ad
             .daily
             .iter()
-            .filter(|day| day.day < today)
+            .filter(|day| day.day < today && day.day + days >= today)
             .map(|day| DailyDelivery {
                 spend: day.spend,
                 impressions: day.impressions,

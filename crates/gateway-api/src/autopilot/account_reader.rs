@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use adloop_allocator::DailyConversionReport;
+use adloop_allocator::{DailyConversionReport, DailyDelivery};
 use adloop_money::{Currency, GraphAmount, MinorUnits};
 use adloop_service_kit::calendar::{CivilDate, civil_from_days, days_from_civil};
 use serde_json::Value;
@@ -61,6 +61,11 @@ pub struct ObservedAd {
     pub recent: Delivery,
     /// Its delivery over the snapshot's settled window, when the cycle reads one.
     pub settled: Option<Delivery>,
+    /// Lifetime impressions per person reached (insights' `frequency`), when reported.
+    pub lifetime_frequency: Option<f64>,
+    /// Its spend and impressions on each finished day of the snapshot's delivery-curve days (empty when the
+    /// cycle does not read them), for how its CPM rises with its daily volume.
+    pub daily: Vec<DailyDelivery>,
 }
 
 /// The insights windows a cycle reads besides the lifetime, in whole days before today.
@@ -70,6 +75,8 @@ pub struct DeliveryWindows {
     pub recent_days: u32,
     /// The longer window an ad with enough history is read on instead (7), if any.
     pub settled_days: Option<u32>,
+    /// The finished days each ad's delivery is read by day for its delivery curve (28), if any.
+    pub daily_delivery_days: Option<u32>,
 }
 
 /// A trailing window as insights can read it: whole days of the account's calendar, from `since` through today
@@ -94,6 +101,17 @@ impl TrailingWindow {
             since: today.plus_days(-i64::from(whole_days)),
             until: today,
             hours: f64::from(whole_days) * 24.0 + hours_today,
+        }
+    }
+
+    /// The `whole_days` finished days before today on the account's calendar (today, still under way, left
+    /// out: its CPM is of a part of a day).
+    pub fn finished_days(clock_unix: i64, timezone_offset_hours: f64, whole_days: u32) -> TrailingWindow {
+        let ending_now = TrailingWindow::ending_now(clock_unix, timezone_offset_hours, whole_days);
+        TrailingWindow {
+            until: ending_now.until.plus_days(-1),
+            hours: f64::from(whole_days) * 24.0,
+            ..ending_now
         }
     }
 
@@ -251,19 +269,19 @@ async fn read_all_pages(
 }
 
 /// Each ad's delivery over `period` (the insights parameter that names the days, `date_preset` or
-/// `time_range`, and its value), by ad id.
+/// `time_range`, and its value) and its frequency over it, by ad id.
 async fn delivery_by_ad(
     graph: &GraphClient,
     account_id: &str,
     period: (&str, String),
     currency: Currency,
     max_ads: usize,
-) -> Result<HashMap<String, Delivery>, AccountReadError> {
+) -> Result<HashMap<String, (Delivery, Option<f64>)>, AccountReadError> {
     let params = [
         ("level", "ad".to_owned()),
         (
             "fields",
-            "ad_id,impressions,clicks,spend,actions,action_values".to_owned(),
+            "ad_id,impressions,clicks,spend,actions,action_values,frequency".to_owned(),
         ),
         period,
     ];
@@ -273,8 +291,65 @@ async fn delivery_by_ad(
         .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
     Ok(rows
         .iter()
-        .filter_map(|row| Some((row["ad_id"].as_str()?.to_owned(), parse_delivery(row, currency))))
+        .filter_map(|row| {
+            let delivery = parse_delivery(row, currency);
+            Some((
+                row["ad_id"].as_str()?.to_owned(),
+                (delivery, parse_frequency(&row["frequency"])),
+            ))
+        })
         .collect())
+}
+
+/// Insights' `frequency` (impressions per person reached, a decimal string): `None` when missing or not a
+/// number of at least 1.
+pub fn parse_frequency(value: &Value) -> Option<f64> {
+    let frequency = match value {
+        Value::String(text) => text.trim().parse::<f64>().ok()?,
+        Value::Number(number) => number.as_f64()?,
+        _ => return None,
+    };
+    (frequency.is_finite() && frequency >= 1.0).then_some(frequency)
+}
+
+/// One row of ad-level insights with `time_increment=1`: its ad and that day's spend and impressions.
+pub fn parse_daily_delivery(row: &Value, currency: Currency) -> Option<(String, DailyDelivery)> {
+    let delivery = parse_delivery(row, currency);
+    Some((
+        row["ad_id"].as_str()?.to_owned(),
+        DailyDelivery {
+            spend: delivery.spend,
+            impressions: delivery.impressions,
+        },
+    ))
+}
+
+/// Each ad's spend and impressions per day over `days` finished days (a row per ad and day that delivered),
+/// by ad id.
+async fn daily_delivery_by_ad(
+    graph: &GraphClient,
+    account_id: &str,
+    days: TrailingWindow,
+    currency: Currency,
+    max_ads: usize,
+    day_count: u32,
+) -> Result<HashMap<String, Vec<DailyDelivery>>, AccountReadError> {
+    let params = [
+        ("level", "ad".to_owned()),
+        ("fields", "ad_id,impressions,spend".to_owned()),
+        ("time_increment", "1".to_owned()),
+        ("time_range", days.time_range()),
+    ];
+    // A row per ad and day; ads no longer active may have rows too.
+    let max_rows = max_ads.saturating_mul(day_count as usize).saturating_mul(2);
+    let rows = read_all_pages(graph, &format!("{account_id}/insights"), &params, max_rows)
+        .await?
+        .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
+    let mut by_ad: HashMap<String, Vec<DailyDelivery>> = HashMap::new();
+    for (ad_id, day) in rows.iter().filter_map(|row| parse_daily_delivery(row, currency)) {
+        by_ad.entry(ad_id).or_default().push(day);
+    }
+    Ok(by_ad)
 }
 
 /// Days of conversions read for the reporting-delay estimate: Meta's `last_28d`, the longest attribution
@@ -403,6 +478,13 @@ pub async fn read_account(
         None => None,
     };
     let daily_conversions = daily_conversions(graph, account_id).await?;
+    let mut daily_delivery = match windows.daily_delivery_days {
+        Some(days) => {
+            let finished_days = TrailingWindow::finished_days(clock_unix, timezone_offset_hours, days);
+            daily_delivery_by_ad(graph, account_id, finished_days, currency, max_ads, days).await?
+        }
+        None => HashMap::new(),
+    };
     let ads = ad_rows
         .iter()
         .filter_map(|row| {
@@ -413,11 +495,13 @@ pub async fn read_account(
                 created_unix: row["created_time"].as_str().and_then(parse_graph_time),
                 creative_features: features_from_labels(&row["adlabels"]),
                 ad_set_daily_budget: budgets.get(ad_set_id.as_str()).copied(),
-                lifetime: lifetime.get(&ad_id).copied().unwrap_or_default(),
-                recent: recent.get(&ad_id).copied().unwrap_or_default(),
+                lifetime: lifetime.get(&ad_id).map(|(delivery, _)| *delivery).unwrap_or_default(),
+                lifetime_frequency: lifetime.get(&ad_id).and_then(|(_, frequency)| *frequency),
+                recent: recent.get(&ad_id).map(|(delivery, _)| *delivery).unwrap_or_default(),
                 settled: settled
                     .as_ref()
-                    .map(|settled| settled.get(&ad_id).copied().unwrap_or_default()),
+                    .map(|settled| settled.get(&ad_id).map(|(delivery, _)| *delivery).unwrap_or_default()),
+                daily: daily_delivery.remove(&ad_id).unwrap_or_default(),
                 ad_set_id,
                 ad_id,
             })
@@ -531,6 +615,39 @@ mod tests {
         for malformed in ["", "2026-12-01", "2026-13-01T00:00:00+0000", "2026-12-01T00:00:00Z"] {
             assert_eq!(parse_graph_time(malformed), None, "{malformed}");
         }
+    }
+
+    #[test]
+    fn finished_days_end_yesterday_on_the_accounts_calendar() {
+        let date = |text: &str| CivilDate::parse(text).unwrap();
+        let clock = days_from_civil(date("2026-12-04")) * 86_400 + 15 * 3600 + 1800;
+        let days = TrailingWindow::finished_days(clock, 0.0, 28);
+        assert_eq!((days.since, days.until), (date("2026-11-06"), date("2026-12-03")));
+        // Tokyo (+9) is already on 5 December.
+        let ahead = TrailingWindow::finished_days(clock, 9.0, 28);
+        assert_eq!((ahead.since, ahead.until), (date("2026-11-07"), date("2026-12-04")));
+    }
+
+    #[test]
+    fn frequency_and_daily_rows_are_read_from_insights() {
+        assert_eq!(parse_frequency(&json!("2.385012")), Some(2.385012));
+        assert_eq!(parse_frequency(&json!(1.5)), Some(1.5));
+        for unreadable in [json!(null), json!("n/a"), json!("0.4"), json!("NaN")] {
+            assert_eq!(parse_frequency(&unreadable), None, "{unreadable}");
+        }
+        let usd = Currency::parse("USD").unwrap();
+        let row = json!({"ad_id": "a1", "impressions": "52768", "spend": "561.45", "date_start": "2026-12-01"});
+        assert_eq!(
+            parse_daily_delivery(&row, usd),
+            Some((
+                "a1".to_owned(),
+                DailyDelivery {
+                    spend: MinorUnits(56_145),
+                    impressions: 52_768
+                }
+            ))
+        );
+        assert_eq!(parse_daily_delivery(&json!({"impressions": "10"}), usd), None);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use adloop_allocator::{AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, RecentWindow};
+use adloop_allocator::{
+    AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, DeliveryHistory, RecentWindow,
+};
 use adloop_money::{Currency, MinorUnits};
 use serde::Serialize;
 
@@ -167,7 +169,7 @@ pub fn allocation_request(
                 priors: Vec::new(),
                 recent: Some(recent),
                 latest,
-                frequency: None,
+                frequency: ad.lifetime_frequency,
                 delivery_curve: None,
             }
         })
@@ -184,6 +186,18 @@ pub fn allocation_request(
         seed: terms.seed.max(1),
         reporting_delays: Default::default(),
     }
+}
+
+/// What each allocatable ad's reports say about its delivery, in the order of [`allocation_request`]'s ads.
+pub fn delivery_histories(snapshot: &AccountSnapshot) -> Vec<DeliveryHistory> {
+    allocatable_ads(snapshot)
+        .iter()
+        .map(|ad| DeliveryHistory {
+            days: ad.daily.clone(),
+            lifetime_impressions: ad.lifetime.impressions,
+            frequency: ad.lifetime_frequency.unwrap_or(1.0),
+        })
+        .collect()
 }
 
 /// The changes an allocation asks for: each ad set's budget set to the sum of its ads' recommendations
@@ -340,6 +354,8 @@ mod tests {
             },
             recent: Delivery::default(),
             settled: None,
+            lifetime_frequency: None,
+            daily: Vec::new(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The autopilot's deployment settings (`[autopilot]`); each account's own schedule and mode are stored
 //! per account (`account_settings`); the clock the schedules run on is the gateway's (`[clock]`).
 
-use adloop_allocator::ReportingDelay;
+use adloop_allocator::{DeliveryCurveSettings, ReportingDelay};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +40,13 @@ pub struct AutopilotSettings {
     /// allocator's defaults. Where ml-service's `allocator.reporting_delay` was changed, set the same here.
     pub reporting_delay_prior: ReportingDelay,
     pub reporting_delay_prior_conversions: f64,
+    /// Each cycle reads every ad's spend and impressions by day and estimates how the account's CPMs rise
+    /// with daily volume (`adloop_allocator::estimate_delivery_curves`); the allocator then funds an ad whose
+    /// CPM rises to where its next unit of spend returns what the other ads' do.
+    pub estimate_delivery_curves: bool,
+    /// How the days are read for it: the allocator's defaults (`allocator.delivery_curve` in ml-service's
+    /// settings documents them).
+    pub delivery_curve: DeliveryCurveSettings,
 }
 
 impl AutopilotSettings {
@@ -68,6 +75,16 @@ impl AutopilotSettings {
         }
         if !(self.reporting_delay_prior_conversions.is_finite() && self.reporting_delay_prior_conversions >= 0.0) {
             return Err(("reporting_delay_prior_conversions", "must be a non-negative number"));
+        }
+        let curve = &self.delivery_curve;
+        if !(1..=90).contains(&curve.days) {
+            return Err(("delivery_curve.days", "must be between 1 and 90"));
+        }
+        if curve.min_days < 3 {
+            return Err(("delivery_curve.min_days", "must be at least 3"));
+        }
+        if !(curve.rise_standard_errors.is_finite() && curve.rise_standard_errors >= 0.0) {
+            return Err(("delivery_curve.rise_standard_errors", "must be a non-negative number"));
         }
         if !(1..=28).contains(&self.recent_window_days) {
             return Err(("recent_window_days", "must be between 1 and 28"));

@@ -312,6 +312,38 @@ async fn an_account_whose_purchases_report_in_the_second_week_has_its_reporting_
 }
 
 #[tokio::test]
+async fn small_audiences_whose_cpm_rises_with_volume_are_read_as_delivery_curves_and_funded_by_marginal_return() {
+    // saturating-audiences: the two best ads reach 15,000 and 40,000 people, so a day's CPM rises steeply
+    // with the share of them it buys. Live, so the executor moves budgets and the days differ in volume.
+    let stack = spawn_autopilot_stack_on("saturating-audiences").await;
+    let gateway = &stack.gateway;
+    let (status, stored) = configure_autopilot(gateway, json!({ "enabled": true, "interval_seconds": 86_400 })).await;
+    assert_eq!(status, 200, "{stored}");
+    runs_when(gateway, |runs| runs.first().is_some_and(finished)).await;
+    let cycles = 8;
+    for cycle in 2..=cycles {
+        advance_simulated_hours(&stack.meta_sim_url, 24.0).await;
+        runs_when(gateway, |runs| runs.len() == cycle && finished(&runs[0])).await;
+    }
+    let runs = runs_when(gateway, |_| true).await;
+    assert!(runs.iter().all(|run| run["state"] == "completed"), "{runs:?}");
+    let latest = &runs[0]["summary"];
+    let with_curves = latest["ads_with_delivery_curves"].as_u64().unwrap();
+    assert!(with_curves >= 2, "the small audiences' rising CPMs are seen: {latest}");
+    let explained = latest["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|recommendation| {
+            recommendation["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("its CPM rises with its daily volume"))
+        })
+        .count();
+    assert!(explained >= 2, "the recommendations say so: {latest}");
+}
+
+#[tokio::test]
 async fn dry_run_records_the_plan_only_and_approval_mode_holds_every_change() {
     let stack = spawn_autopilot_stack().await;
     let gateway = &stack.gateway;

@@ -125,6 +125,13 @@ fn smallest_error_rise(squared_error_at: &dyn Fn(f64) -> f64) -> (f64, f64) {
     (rise, squared_error_at(rise))
 }
 
+/// One ad as the fit reads it: its audience, and its days as (impressions over audience, ln cost per
+/// impression).
+struct AdDays {
+    audience: f64,
+    points: Vec<(f64, f64)>,
+}
+
 /// Each ad's curve, for ads of one account: the account's ad sets buy in one market, so one rise per share of
 /// audience bought a day (`κ`: the average CPM is `c · (1 + κ · n / A)`) is fitted across all their days, each
 /// ad with its own base CPM `c` and audience `A` (from its frequency). `None` for ads whose audience cannot be
@@ -134,8 +141,7 @@ pub fn estimate_delivery_curves(
     settings: &DeliveryCurveSettings,
 ) -> Vec<Option<DeliveryCurve>> {
     let mut curves = vec![None; histories.len()];
-    // Per ad: its audience, and its days as (impressions over audience, ln cost per impression).
-    let ad_points: Vec<Option<(f64, Vec<(f64, f64)>)>> = histories
+    let ad_points: Vec<Option<AdDays>> = histories
         .iter()
         .map(|history| {
             let audience = audience_size(history.lifetime_impressions, history.frequency)?;
@@ -148,10 +154,10 @@ pub fn estimate_delivery_curves(
                     (impressions / audience, (day.spend.get() as f64 / impressions).ln())
                 })
                 .collect();
-            (points.len() >= 2).then_some((audience, points))
+            (points.len() >= 2).then_some(AdDays { audience, points })
         })
         .collect();
-    let usable_days: usize = ad_points.iter().flatten().map(|(_, points)| points.len()).sum();
+    let usable_days: usize = ad_points.iter().flatten().map(|ad| ad.points.len()).sum();
     let usable_ads = ad_points.iter().flatten().count();
     if usable_days < settings.min_days.max(3) || usable_days <= usable_ads + 1 {
         return curves;
@@ -161,8 +167,9 @@ pub fn estimate_delivery_curves(
         ad_points
             .iter()
             .flatten()
-            .map(|(_, points)| {
-                let residuals: Vec<f64> = points
+            .map(|ad| {
+                let residuals: Vec<f64> = ad
+                    .points
                     .iter()
                     .map(|(share, log_cost)| log_cost - (rise * share).ln_1p())
                     .collect();
@@ -175,7 +182,7 @@ pub fn estimate_delivery_curves(
     let (best_rise, best_error) = smallest_error_rise(&squared_error_at);
     let degrees_of_freedom = (usable_days - usable_ads - 1) as f64;
     let noise_variance = best_error / degrees_of_freedom;
-    if !(noise_variance > 0.0) || best_error >= error_without_rise {
+    if noise_variance.is_nan() || noise_variance <= 0.0 || best_error >= error_without_rise {
         return curves;
     }
     let evidence_squared = (error_without_rise - best_error) / noise_variance;
@@ -185,7 +192,7 @@ pub fn estimate_delivery_curves(
     }
     let rise = best_rise * kept_share;
     for (curve, points) in curves.iter_mut().zip(&ad_points) {
-        let Some((audience, points)) = points else {
+        let Some(AdDays { audience, points }) = points else {
             continue;
         };
         let log_base_cost = points
@@ -261,7 +268,7 @@ pub(crate) fn shares_equalising_marginal_returns(
     let ad_count = scores.len();
     let mut shares = vec![0.0; ad_count];
     let draw_count = scores.iter().map(|draws| draws.len()).min().unwrap_or(0);
-    if ad_count == 0 || draw_count == 0 || !(total > 0.0) {
+    if ad_count == 0 || draw_count == 0 || total.is_nan() || total <= 0.0 {
         return shares;
     }
     let mut random = Pcg64Mcg::seed_from_u64(seed);

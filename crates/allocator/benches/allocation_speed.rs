@@ -1,9 +1,15 @@
 //! Allocation latency: 100 ads (target ≤ 2.5 ms on one core) and 1,000 ads (target ≤ 25 ms), on
 //! account-like states: ages from hours to weeks, CTRs around 1%, a few conversions per ad. And the fit of
 //! an account's reporting-delay schedule on six weeks of daily reports (what the gateway runs per cycle).
-//! The same ads are also timed as the autopilot sends them and spread over ten accounts.
+//! The same ads are also timed as the autopilot sends them, spread over ten accounts, and with a delivery
+//! curve each (the split by marginal return); and the fit of an account's delivery curves on four weeks of its
+//! ads' days.
 
-use adloop_allocator::{AllocatorConfig, DailyConversionReport, ReportingDelayEstimator, allocate};
+use adloop_allocator::{
+    AllocatorConfig, DailyConversionReport, DailyDelivery, DeliveryHistory, ReportingDelayEstimator, allocate,
+    estimate_delivery_curves,
+};
+use adloop_money::MinorUnits;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 #[path = "../examples/support/mod.rs"]
@@ -16,10 +22,11 @@ fn allocation_latency(criterion: &mut Criterion) {
     let config = AllocatorConfig::default();
     // Plain account-like ads, then the same ads as the autopilot sends them (a settled ad's week with its
     // last 72 hours inside), then those spread over ten accounts (one population prior each).
-    let request_kinds: [(&str, RequestOfSize); 3] = [
+    let request_kinds: [(&str, RequestOfSize); 4] = [
         ("allocate", support::account_like_request),
         ("allocate_settled", support::autopilot_like_request),
         ("allocate_ten_accounts", support::ten_account_request),
+        ("allocate_delivery_curves", support::curved_request),
     ];
     for (group_name, request_of) in request_kinds {
         let mut group = criterion.benchmark_group(group_name);
@@ -62,5 +69,54 @@ fn reporting_delay_fit(criterion: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, allocation_latency, reporting_delay_fit);
+/// `ad_count` ads' four weeks of days, each ad's volume moving from day to day and its CPM rising with it
+/// (audiences of 50,000 to 2 million people).
+fn four_weeks_of_days(ad_count: usize) -> Vec<DeliveryHistory> {
+    (0..ad_count)
+        .map(|ad| {
+            let audience = 50_000.0 * (1.0 + (ad % 40) as f64);
+            let days = (0..28_u64)
+                .map(|day| {
+                    let impressions = 5_000 + (ad as u64 * 7_919 + day * 104_729) % 40_000;
+                    let wobble = 1.0 + 0.1 * (((ad as u64 + day) % 7) as f64 - 3.0) / 3.0;
+                    let cost_per_impression = (1.0 + 0.75 * impressions as f64 / audience) * wobble;
+                    DailyDelivery {
+                        spend: MinorUnits((cost_per_impression * impressions as f64) as i64),
+                        impressions,
+                    }
+                })
+                .collect::<Vec<_>>();
+            let lifetime_impressions: u64 = days.iter().map(|day| day.impressions).sum();
+            let reach = audience * (1.0 - (-(lifetime_impressions as f64) / audience).exp());
+            DeliveryHistory {
+                days,
+                lifetime_impressions,
+                frequency: lifetime_impressions as f64 / reach,
+            }
+        })
+        .collect()
+}
+
+fn delivery_curve_fit(criterion: &mut Criterion) {
+    let config = AllocatorConfig::default();
+    let mut group = criterion.benchmark_group("delivery_curve_fit");
+    group.sample_size(20);
+    for ad_count in [100_usize, 1000] {
+        let histories = four_weeks_of_days(ad_count);
+        assert!(
+            estimate_delivery_curves(&histories, &config.delivery_curve)
+                .iter()
+                .all(Option::is_some),
+            "the bench's days show a curve"
+        );
+        group.bench_with_input(
+            BenchmarkId::from_parameter(ad_count),
+            &histories,
+            |bencher, histories| bencher.iter(|| estimate_delivery_curves(histories, &config.delivery_curve)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, allocation_latency, reporting_delay_fit, delivery_curve_fit);
 criterion_main!(benches);

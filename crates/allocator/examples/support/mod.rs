@@ -30,6 +30,23 @@ pub fn ten_account_request(ad_count: usize, seed: u64) -> AllocationRequest {
     request
 }
 
+/// The autopilot's ads, each with a delivery curve: its CPM doubles at 2–10 times its typical daily volume,
+/// and what it has paid on average is 10–40% above its base (every ad's return falls with its own spend).
+#[allow(dead_code, reason = "the bench uses it; the examples sharing this module do not")]
+pub fn curved_request(ad_count: usize, seed: u64) -> AllocationRequest {
+    let mut request = account_request_with_windows(ad_count, seed, true);
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed ^ 0xC0FFEE);
+    for ad in &mut request.ads {
+        let average_cpm = ad.spend.get() as f64 / ad.impressions.max(1) as f64 * 1000.0;
+        let daily_impressions = ad.impressions as f64 / (ad.age_hours / 24.0).max(1.0);
+        ad.delivery_curve = Some(adloop_allocator::DeliveryCurve {
+            base_cpm: (average_cpm / rng.random_range(1.1..1.4)).max(1.0),
+            cpm_doubling_daily_impressions: daily_impressions * rng.random_range(2.0..10.0),
+        });
+    }
+    request
+}
+
 fn account_request_with_windows(ad_count: usize, seed: u64, settled_ads_read_on_a_week: bool) -> AllocationRequest {
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let ads = (0..ad_count)

@@ -562,18 +562,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_saturating_best_ad_shares_with_a_straight_second() {
-        // The curved ad returns 2 on its first impression and its CPM doubles at 100,000 a day; the straight
-        // one returns 1. Marginal return 1 is reached at 50,000 impressions: 0.01 · (50,000 + 25,000) = 750.
-        let curve = CurvedAd::new(
+    /// An ad paying its base CPM of 10 minor units on average, its CPM doubling at 100,000 impressions a day.
+    fn curve_doubling_at_100_000_a_day() -> CurvedAd {
+        CurvedAd::new(
             &DeliveryCurve {
                 base_cpm: 10.0,
                 cpm_doubling_daily_impressions: 100_000.0,
             },
             10.0,
         )
-        .unwrap();
+        .expect("a usable curve")
+    }
+
+    #[test]
+    fn a_saturating_best_ad_shares_with_a_straight_second() {
+        // The curved ad returns 2 on its first impression and its CPM doubles at 100,000 a day; the straight
+        // one returns 1. Marginal return 1 is reached at 50,000 impressions: 0.01 · (50,000 + 25,000) = 750.
+        let curve = curve_doubling_at_100_000_a_day();
         let curved: Vec<f32> = vec![2.0];
         let straight: Vec<f32> = vec![1.0];
         let shares = shares_equalising_marginal_returns(&[&curved, &straight], &[Some(curve), None], 1000.0, 7);
@@ -586,14 +591,7 @@ mod tests {
 
     #[test]
     fn the_spend_at_a_marginal_return_is_the_curves_and_its_slope_its_derivative() {
-        let curve = CurvedAd::new(
-            &DeliveryCurve {
-                base_cpm: 10.0,
-                cpm_doubling_daily_impressions: 100_000.0,
-            },
-            10.0,
-        )
-        .unwrap();
+        let curve = curve_doubling_at_100_000_a_day();
         // Return 2 on the first impression, 1 on the last: the marginal CPM is twice the base, at K / 2
         // impressions, which cost 0.01 · (50,000 + 25,000).
         assert!((curve.spend_at_marginal_return(2.0, 1.0) - 750.0).abs() < 1e-9);
@@ -607,14 +605,7 @@ mod tests {
 
     #[test]
     fn curved_ads_alone_split_to_equal_marginal_returns() {
-        let curve = CurvedAd::new(
-            &DeliveryCurve {
-                base_cpm: 10.0,
-                cpm_doubling_daily_impressions: 100_000.0,
-            },
-            10.0,
-        )
-        .unwrap();
+        let curve = curve_doubling_at_100_000_a_day();
         let equal: Vec<f32> = vec![1.0];
         let shares = shares_equalising_marginal_returns(&[&equal, &equal], &[Some(curve), Some(curve)], 1000.0, 7);
         assert!((shares[0] - 0.5).abs() < 1e-9, "{shares:?}");

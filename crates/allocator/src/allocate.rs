@@ -295,8 +295,8 @@ pub fn finish_allocation(
             }
             if let Some(curve) = ad.delivery_curve.filter(|_| curves_shape_the_split && eligible[index]) {
                 reason.push_str(&format!(
-                    "; its CPM rises with its daily volume (twice {} at {:.0} impressions a day), so it is funded to \
-                     where its next unit of spend returns what the other ads' do",
+                    "; its CPM rises with its daily volume (from {} per thousand impressions, twice that at {:.0} a \
+                     day), so it is funded to where its next unit of spend returns what the other ads' do",
                     Money {
                         amount: MinorUnits(curve.base_cpm.round() as i64),
                         currency
@@ -383,14 +383,11 @@ fn budget_targets(
 }
 
 /// The eligible ads that must wait when the total cannot give each the per-ad floor: as many as the total
-/// can fund at the floor keep their place, by P(best); the rest (the weakest) get nothing this time instead
+/// can fund at the floor keep their place, by their target share (`budget_targets`: P(best), or the split by
+/// marginal return); the rest (the weakest) get nothing this time instead
 /// of the allocation being refused. Empty when the floor fits, or when not even one ad can have it (then
 /// the request is refused naming the floor).
-fn weakest_beyond_the_floor(
-    request: &AllocationRequest,
-    eligible_indices: &[usize],
-    probability_best: &[f64],
-) -> Vec<usize> {
+fn weakest_beyond_the_floor(request: &AllocationRequest, eligible_indices: &[usize], targets: &[f64]) -> Vec<usize> {
     let floor = request.constraints.per_ad_floor.get();
     if floor <= 0 {
         return Vec::new();
@@ -399,18 +396,14 @@ fn weakest_beyond_the_floor(
     if fundable == 0 || eligible_indices.len() <= fundable {
         return Vec::new();
     }
-    let mut by_probability_best = eligible_indices.to_vec();
-    by_probability_best.sort_by(|&left, &right| {
-        probability_best[right]
-            .total_cmp(&probability_best[left])
-            .then(left.cmp(&right))
-    });
-    by_probability_best.split_off(fundable)
+    let mut by_target = eligible_indices.to_vec();
+    by_target.sort_by(|&left, &right| targets[right].total_cmp(&targets[left]).then(left.cmp(&right)));
+    by_target.split_off(fundable)
 }
 
 /// The per-ad floor is Meta's minimum budget: an ad set gets nothing or at least the floor. An ad drops out
 /// when, fitted without the floor, it would fall below it both within the change limit and by the share its
-/// P(best) earns it without the limit (so an ad that is merely shrinking gradually keeps the floor); the
+/// target share earns it without the limit (so an ad that is merely shrinking gradually keeps the floor); the
 /// weaker half of such ads drop, least likely best first, and the rest are fitted again, until every ad left
 /// reaches the floor one way or the other (the final fit then holds them to it). Marks the dropped ads
 /// ineligible and returns them.
@@ -418,7 +411,7 @@ fn weakest_that_would_fall_below_the_floor(
     request: &AllocationRequest,
     config: &AllocatorConfig,
     eligible: &mut [bool],
-    probability_best: &[f64],
+    targets: &[f64],
 ) -> Vec<usize> {
     let floor = request.constraints.per_ad_floor;
     let mut dropped = Vec::new();
@@ -430,9 +423,8 @@ fn weakest_that_would_fall_below_the_floor(
         if funded_count <= 1 {
             return dropped;
         }
-        let fit_without_floor = |limits| {
-            fit_with_relaxation(request, config, eligible, probability_best, limits).map(|(budgets, ..)| budgets)
-        };
+        let fit_without_floor =
+            |limits| fit_with_relaxation(request, config, eligible, targets, limits).map(|(budgets, ..)| budgets);
         let (Ok(within_change_limit), Ok(share_earned)) = (
             fit_without_floor(FitLimits::CHANGE_LIMIT_ONLY),
             fit_without_floor(FitLimits::SHARE_EARNED),
@@ -445,11 +437,7 @@ fn weakest_that_would_fall_below_the_floor(
         if below_floor.is_empty() {
             return dropped;
         }
-        below_floor.sort_by(|&left, &right| {
-            probability_best[left]
-                .total_cmp(&probability_best[right])
-                .then(right.cmp(&left))
-        });
+        below_floor.sort_by(|&left, &right| targets[left].total_cmp(&targets[right]).then(right.cmp(&left)));
         // The weaker half of them (at least one) each round, so a request of thousands of ads needs a dozen
         // rounds, not thousands; never the last funded ad.
         let round_size = below_floor.len().div_ceil(2).min(funded_count - 1);
@@ -465,7 +453,7 @@ fn weakest_that_would_fall_below_the_floor(
 /// likely best may fall beyond it first. Returns the bounds and which ads' limit was lifted.
 fn relax_change_limit_where_needed(
     total: MinorUnits,
-    probability_best: &[f64],
+    targets: &[f64],
     limited: &[BudgetBounds],
     unlimited: &[BudgetBounds],
 ) -> (Vec<BudgetBounds>, Vec<bool>) {
@@ -474,11 +462,7 @@ fn relax_change_limit_where_needed(
     let mut bounds = limited.to_vec();
     let mut relaxed = vec![false; bounds.len()];
     let mut best_first: Vec<usize> = (0..bounds.len()).collect();
-    best_first.sort_by(|&left, &right| {
-        probability_best[right]
-            .total_cmp(&probability_best[left])
-            .then(left.cmp(&right))
-    });
+    best_first.sort_by(|&left, &right| targets[right].total_cmp(&targets[left]).then(left.cmp(&right)));
     // Relaxing upper bounds leaves the lower ones as they are: both sums are taken once, here.
     let (mut lower_sum, mut upper_sum) = BudgetBounds::sums(&bounds);
     for &index in &best_first {
@@ -520,7 +504,7 @@ impl FitLimits {
         per_ad_floor: false,
         change_limit: true,
     };
-    /// The share of the total each ad's P(best) earns it.
+    /// The share of the total each ad's target (its P(best), or its split by marginal return) earns it.
     const SHARE_EARNED: FitLimits = FitLimits {
         per_ad_floor: false,
         change_limit: false,
@@ -533,7 +517,7 @@ fn fit_with_relaxation(
     request: &AllocationRequest,
     config: &AllocatorConfig,
     eligible: &[bool],
-    probability_best: &[f64],
+    targets: &[f64],
     limits: FitLimits,
 ) -> Result<(Vec<MinorUnits>, Vec<bool>, bool), InputError> {
     let per_ad_floor = if limits.per_ad_floor {
@@ -578,20 +562,16 @@ fn fit_with_relaxation(
             .collect()
     };
     let every_eligible_ad = |relaxed: bool| -> Vec<bool> { eligible.iter().map(|&is| is && relaxed).collect() };
-    if let Some(budgets) = fit_budgets(total, probability_best, &bounds_for(true, true)) {
+    if let Some(budgets) = fit_budgets(total, targets, &bounds_for(true, true)) {
         return Ok((budgets, every_eligible_ad(false), false));
     }
-    let (targeted_bounds, relaxed_for) = relax_change_limit_where_needed(
-        total,
-        probability_best,
-        &bounds_for(true, true),
-        &bounds_for(false, true),
-    );
-    if let Some(budgets) = fit_budgets(total, probability_best, &targeted_bounds) {
+    let (targeted_bounds, relaxed_for) =
+        relax_change_limit_where_needed(total, targets, &bounds_for(true, true), &bounds_for(false, true));
+    if let Some(budgets) = fit_budgets(total, targets, &targeted_bounds) {
         return Ok((budgets, relaxed_for, false));
     }
     for with_young_floor in [true, false] {
-        if let Some(budgets) = fit_budgets(total, probability_best, &bounds_for(false, with_young_floor)) {
+        if let Some(budgets) = fit_budgets(total, targets, &bounds_for(false, with_young_floor)) {
             return Ok((budgets, every_eligible_ad(true), !with_young_floor));
         }
     }

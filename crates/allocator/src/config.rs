@@ -136,12 +136,12 @@ pub struct AllocatorConfig {
     /// left every scenario within ±0.01 of the fixed rule except tiny-budget (0.76 → 0.75 of uniform's
     /// regret), where two shares judged too early (0.81).
     pub min_spend_for_decision_even_daily_shares: f64,
-    /// How an account's daily reports are read for its ads' delivery curves (`estimate_delivery_curves`,
-    /// run where the reports are read: the gateway's autopilot, the simulator's policy) over the last four weeks'
+    /// How an account's daily reports are read for its ads' delivery curves (`estimate_delivery_curves`, run
+    /// where the reports are read: the gateway's autopilot, the simulator's policy): the last four weeks'
     /// finished days. A day needs a thousand impressions and the account a week of such days, chosen before
-    /// any measurement; the rise is
-    /// kept only as far as it stands out by more than one standard error, chosen on the tuning seeds 1–20 and
-    /// the development worlds 1–100 between none, one and two (README, the allocator's delivery curves).
+    /// any measurement; the rise is kept only as far as it stands out by more than one standard error, chosen
+    /// on the tuning seeds 1–20 and the development worlds 1–100 between none, one and two (README, the
+    /// allocator's delivery curves).
     pub delivery_curve: DeliveryCurveSettings,
 }
 

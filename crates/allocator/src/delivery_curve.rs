@@ -319,6 +319,8 @@ pub(crate) fn shares_equalising_marginal_returns(
         let spent = splitter.split(best_straight, total);
         let spent_total: f64 = spent.iter().map(|(_, spend)| spend).sum();
         if spent_total <= 0.0 {
+            // No ad returns anything on this draw: all tie.
+            shares.iter_mut().for_each(|share| *share += 1.0 / ad_count as f64);
             continue;
         }
         for &(ad, spend) in spent {
@@ -612,5 +614,41 @@ mod tests {
         let better: Vec<f32> = vec![2.0];
         let shares = shares_equalising_marginal_returns(&[&better, &equal], &[Some(curve), Some(curve)], 1000.0, 7);
         assert!(shares[0] > 0.6 && shares[0] < 1.0, "{shares:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever the draws, curves and total: every share is finite and non-negative, and they add up to
+        /// one (the budget goes somewhere).
+        #[test]
+        fn shares_are_a_split_of_the_whole(
+            ads in proptest::collection::vec(
+                (
+                    proptest::collection::vec(0.0_f32..5.0, 16),
+                    proptest::option::of((1.0_f64..10_000.0, 10.0_f64..1e7, 1.0_f64..3.0)),
+                ),
+                1..8,
+            ),
+            total in 1.0_f64..1e9,
+            seed in 0_u64..1000,
+        ) {
+            let scores: Vec<&[f32]> = ads.iter().map(|(draws, _)| draws.as_slice()).collect();
+            let curves: Vec<Option<CurvedAd>> = ads
+                .iter()
+                .map(|(_, curve)| {
+                    curve.and_then(|(base_cpm, doubling, average_over_base)| {
+                        CurvedAd::new(
+                            &DeliveryCurve { base_cpm, cpm_doubling_daily_impressions: doubling },
+                            base_cpm * average_over_base,
+                        )
+                    })
+                })
+                .collect();
+            let shares = shares_equalising_marginal_returns(&scores, &curves, total, seed);
+            proptest::prop_assert!(shares.iter().all(|share| share.is_finite() && *share >= 0.0), "{:?}", shares);
+            let sum: f64 = shares.iter().sum();
+            proptest::prop_assert!((sum - 1.0).abs() < 1e-6, "{:?} add up to {}", shares, sum);
+        }
     }
 }

@@ -140,6 +140,18 @@ impl GraphError {
         )
     }
 
+    /// Code 1 as Meta answers an insights request whose answer would be too large: not transient (the same
+    /// request fails again); a smaller page or an async report run succeeds.
+    pub fn too_much_data() -> GraphError {
+        GraphError::new(
+            500,
+            "OAuthException",
+            1,
+            None,
+            "Please reduce the amount of data you're asking for, then retry your request".to_owned(),
+        )
+    }
+
     /// Codes 1 and 2: Meta's transient "unknown" and "service" errors.
     pub fn transient_service_error(code: u32, http_status: u16) -> GraphError {
         let message = if code == 1 {

@@ -85,6 +85,14 @@ pub struct PageRequest {
     first_row: usize,
 }
 
+impl PageRequest {
+    /// How many of `total_rows` rows this page holds.
+    pub fn rows_of(&self, total_rows: usize) -> usize {
+        let first = self.first_row.min(total_rows);
+        (first + self.page_size).min(total_rows) - first
+    }
+}
+
 /// Parses `limit` (default 25, at most 5000) and `after`.
 pub fn parse_page_request(params: &BTreeMap<String, String>) -> Result<PageRequest, GraphError> {
     let page_size = match params.get("limit") {

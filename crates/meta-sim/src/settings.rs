@@ -83,6 +83,11 @@ pub struct GraphSettings {
     /// Meta documents that a batch cannot include multiple ad sets of the same campaign: writes to a second
     /// ad set of a campaign in one batch are refused (error 100) when this is on.
     pub batch_one_ad_set_per_campaign: bool,
+    /// The most rows a synchronous insights page may hold before meta-sim answers as Meta does to an
+    /// answer that is too large (code 1, "Please reduce the amount of data you're asking for"). Meta does not
+    /// document its bound (users meet it on daily ad-level reads of a few hundred rows); the default is Meta's
+    /// largest `limit`, so only a lower setting refuses anything.
+    pub insights_max_rows_per_page: usize,
     /// Async insights report runs: how many status polls before a run completes, and how many runs are kept.
     pub async_report_polls_before_completion: u32,
     pub async_report_runs_kept: usize,

@@ -17,6 +17,9 @@ use crate::executor::graph_client::{GraphClient, GraphClientError};
 pub const CONVERSION_ACTION_TYPE: &str = "purchase";
 /// Rows per page (Meta allows up to 5,000 for insights; 500 keeps each answer small).
 const PAGE_SIZE: usize = 500;
+/// Meta refuses an insights page it finds too large (code 1, "Please reduce the amount of data you're asking
+/// for"); the page is asked again at half the size, down to this many rows.
+const SMALLEST_PAGE_SIZE: usize = 25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountReadError {
@@ -136,6 +139,8 @@ pub struct AccountSnapshot {
     /// Hours the recent window covers up to now, and the settled window's when it was read.
     pub recent_window_hours: f64,
     pub settled_window_hours: Option<f64>,
+    /// Why each ad's days could not be read this cycle (the cycle allocates without delivery curves).
+    pub daily_delivery_unread: Option<String>,
 }
 
 /// A Graph count (`"1234"`; Meta writes numbers in insights as strings).
@@ -229,8 +234,14 @@ pub fn parse_graph_time(text: &str) -> Option<i64> {
     Some(days_from_civil(date) * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds)
 }
 
+/// Whether Meta refused a read because its answer would be too large (code 1, "Please reduce the amount of
+/// data you're asking for, then retry your request"): a smaller page may pass.
+fn asks_for_less_data(code: Option<u32>, message: &str) -> bool {
+    code == Some(1) && message.to_ascii_lowercase().contains("reduce the amount of data")
+}
+
 /// Every row of a paged Graph read, following `paging.cursors.after` while `paging.next` is given, up to
-/// `max_rows`; `None` when there are more.
+/// `max_rows`; `None` when there are more. A page Meta finds too large is asked again at half the size.
 async fn read_all_pages(
     graph: &GraphClient,
     path: &str,
@@ -239,14 +250,25 @@ async fn read_all_pages(
 ) -> Result<Option<Vec<Value>>, AccountReadError> {
     let mut rows = Vec::new();
     let mut after: Option<String> = None;
+    let mut page_size = PAGE_SIZE;
     loop {
         let mut page_params = params.to_vec();
-        page_params.push(("limit", PAGE_SIZE.to_string()));
+        page_params.push(("limit", page_size.to_string()));
         if let Some(cursor) = &after {
             page_params.push(("after", cursor.clone()));
         }
         let answer = graph.get_with_query(path, &page_params).await?;
         if !answer.is_success() {
+            let (code, _) = answer.error_code();
+            if asks_for_less_data(code, &answer.error_message()) && page_size > SMALLEST_PAGE_SIZE {
+                page_size = (page_size / 2).max(SMALLEST_PAGE_SIZE);
+                tracing::info!(
+                    path,
+                    page_size,
+                    "graph: the page was too large for Meta; asking again for fewer rows"
+                );
+                continue;
+            }
             return Err(AccountReadError::Refused {
                 path: path.to_owned(),
                 code: answer.error_code().0,
@@ -478,12 +500,19 @@ pub async fn read_account(
         None => None,
     };
     let daily_conversions = daily_conversions(graph, account_id).await?;
-    let mut daily_delivery = match windows.daily_delivery_days {
+    // The days serve the delivery curves only: a cycle whose days cannot be read allocates without them.
+    let (mut daily_delivery, daily_delivery_unread) = match windows.daily_delivery_days {
         Some(days) => {
             let finished_days = TrailingWindow::finished_days(clock_unix, timezone_offset_hours, days);
-            daily_delivery_by_ad(graph, account_id, finished_days, currency, max_ads, days).await?
+            match daily_delivery_by_ad(graph, account_id, finished_days, currency, max_ads, days).await {
+                Ok(by_ad) => (by_ad, None),
+                Err(error) => {
+                    tracing::warn!(%error, account_id, "autopilot: each ad's days could not be read; no delivery curves this cycle");
+                    (HashMap::new(), Some(error.to_string()))
+                }
+            }
         }
-        None => HashMap::new(),
+        None => (HashMap::new(), None),
     };
     let ads = ad_rows
         .iter()
@@ -515,6 +544,7 @@ pub async fn read_account(
         timezone_offset_hours,
         recent_window_hours: recent_window.hours,
         settled_window_hours: settled_window.map(|window| window.hours),
+        daily_delivery_unread,
     })
 }
 
@@ -626,6 +656,15 @@ mod tests {
         // Tokyo (+9) is already on 5 December.
         let ahead = TrailingWindow::finished_days(clock, 9.0, 28);
         assert_eq!((ahead.since, ahead.until), (date("2026-11-07"), date("2026-12-04")));
+    }
+
+    #[test]
+    fn only_metas_too_much_data_refusal_asks_for_a_smaller_page() {
+        let message = "Please reduce the amount of data you're asking for, then retry your request";
+        assert!(asks_for_less_data(Some(1), message));
+        assert!(!asks_for_less_data(Some(1), "An unknown error occurred"));
+        assert!(!asks_for_less_data(Some(100), message));
+        assert!(!asks_for_less_data(None, message));
     }
 
     #[test]

@@ -199,8 +199,10 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         "max_change_fraction": terms.max_change_fraction,
         "learning_events_sent": learning_events_sent,
         "reporting_delay": reporting_delays::summary_of(&reporting_delay),
-        // Ads whose CPM was seen to rise with their daily volume (the allocator funds them by marginal return).
+        // Ads whose CPM was seen to rise with their daily volume (the allocator funds them by marginal return),
+        // and why there are none when each ad's days could not be read.
         "ads_with_delivery_curves": ads_with_delivery_curves,
+        "delivery_curves_unavailable": snapshot.daily_delivery_unread,
         // The hours each insights window covered up to now (whole days and today so far).
         "windows": {
             "recent_hours": snapshot.recent_window_hours,

@@ -105,6 +105,7 @@ mod tests {
             timezone_offset_hours: 0.0,
             recent_window_hours: 72.0,
             settled_window_hours: None,
+            daily_delivery_unread: None,
         };
         let with = learning_events(&[delivered(2.0)], &snapshot, "act_1", 5, 0, true);
         assert_eq!((with[0].conversions, with[0].matured_clicks), (2.0, 8.0));

@@ -368,6 +368,7 @@ mod tests {
             timezone_offset_hours: 0.0,
             recent_window_hours: 72.0,
             settled_window_hours: None,
+            daily_delivery_unread: None,
         }
     }
 

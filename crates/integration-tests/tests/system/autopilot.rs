@@ -38,8 +38,13 @@ async fn spawn_autopilot_stack() -> AutopilotStack {
 }
 
 async fn spawn_autopilot_stack_on(scenario: &str) -> AutopilotStack {
+    spawn_autopilot_stack_with(scenario, &[]).await
+}
+
+/// The stack on `scenario`, meta-sim with these settings.
+async fn spawn_autopilot_stack_with(scenario: &str, meta_sim_settings: &[(&str, &str)]) -> AutopilotStack {
     adloop_telemetry::init_telemetry_for_tests();
-    let meta_sim_url = spawn_manual_meta_sim(scenario, &[]).await;
+    let meta_sim_url = spawn_manual_meta_sim(scenario, meta_sim_settings).await;
     advance_simulated_hours(&meta_sim_url, 72.0).await;
     let database = TestDatabase::create().await;
     let ml_service = spawn_ml_service(&database).await;
@@ -311,11 +316,9 @@ async fn an_account_whose_purchases_report_in_the_second_week_has_its_reporting_
     assert_eq!(slot, runs[0]["cycle_slot"].as_i64().unwrap());
 }
 
-#[tokio::test]
-async fn small_audiences_whose_cpm_rises_with_volume_are_read_as_delivery_curves_and_funded_by_marginal_return() {
-    // saturating-audiences: the two best ads reach 15,000 and 40,000 people, so a day's CPM rises steeply
-    // with the share of them it buys. Live, so the executor moves budgets and the days differ in volume.
-    let stack = spawn_autopilot_stack_on("saturating-audiences").await;
+/// Eight live daily cycles on `stack` (so the executor moves budgets and the days differ in volume); the
+/// latest run's summary.
+async fn eight_live_cycles(stack: &AutopilotStack) -> Value {
     let gateway = &stack.gateway;
     let (status, stored) = configure_autopilot(gateway, json!({ "enabled": true, "interval_seconds": 86_400 })).await;
     assert_eq!(status, 200, "{stored}");
@@ -327,7 +330,21 @@ async fn small_audiences_whose_cpm_rises_with_volume_are_read_as_delivery_curves
     }
     let runs = runs_when(gateway, |_| true).await;
     assert!(runs.iter().all(|run| run["state"] == "completed"), "{runs:?}");
-    let latest = &runs[0]["summary"];
+    runs[0]["summary"].clone()
+}
+
+#[tokio::test]
+async fn small_audiences_whose_cpm_rises_with_volume_are_read_as_delivery_curves_and_funded_by_marginal_return() {
+    // saturating-audiences: the two best ads reach 15,000 and 40,000 people, so a day's CPM rises steeply
+    // with the share of them it buys. Meta refuses insights pages it finds too large: here above 40 rows, so
+    // the eight ads' four weeks of days (a page of 500 asked) come in pages of 31 after three refusals.
+    let stack = spawn_autopilot_stack_with(
+        "saturating-audiences",
+        &[("ADLOOP_GRAPH__INSIGHTS_MAX_ROWS_PER_PAGE", "40")],
+    )
+    .await;
+    let latest = eight_live_cycles(&stack).await;
+    assert_eq!(latest["delivery_curves_unavailable"], Value::Null, "{latest}");
     let with_curves = latest["ads_with_delivery_curves"].as_u64().unwrap();
     assert!(with_curves >= 2, "the small audiences' rising CPMs are seen: {latest}");
     let explained = latest["recommendations"]
@@ -341,6 +358,22 @@ async fn small_audiences_whose_cpm_rises_with_volume_are_read_as_delivery_curves
         })
         .count();
     assert!(explained >= 2, "the recommendations say so: {latest}");
+}
+
+#[tokio::test]
+async fn a_cycle_whose_days_meta_will_not_serve_allocates_without_curves_and_says_why() {
+    // Pages of more than 20 rows refused: the lifetime and window reads (eight rows) pass, each ad's days
+    // (a row per ad and day) do not, even at the smallest page the gateway asks for (25).
+    let stack = spawn_autopilot_stack_with(
+        "saturating-audiences",
+        &[("ADLOOP_GRAPH__INSIGHTS_MAX_ROWS_PER_PAGE", "20")],
+    )
+    .await;
+    let latest = eight_live_cycles(&stack).await;
+    assert_eq!(latest["ads_with_delivery_curves"], 0, "{latest}");
+    let why = latest["delivery_curves_unavailable"].as_str().unwrap_or_default();
+    assert!(why.contains("reduce the amount of data"), "{latest}");
+    assert_eq!(latest["recommendations"].as_array().unwrap().len(), 8, "{latest}");
 }
 
 #[tokio::test]

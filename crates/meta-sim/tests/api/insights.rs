@@ -308,3 +308,24 @@ async fn attribution_windows_give_each_action_a_value_per_window() {
     let (status, _) = insights(&sim, ACCOUNT, "fields=actions&action_report_time=whenever").await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn a_synchronous_page_too_large_is_refused_as_meta_refuses_it_and_a_smaller_page_passes() {
+    let sim = spawn_meta_sim(&[("ADLOOP_GRAPH__INSIGHTS_MAX_ROWS_PER_PAGE", "20")]).await;
+    sim.advance_hours(24.0 * 3.0).await;
+    // Ten ads by day over three days: 30 rows.
+    let by_day = "level=ad&fields=ad_id,impressions,spend&date_preset=maximum&time_increment=1";
+    let (status, body) = insights(&sim, ACCOUNT, &format!("{by_day}&limit=100")).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["code"], 1, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "Please reduce the amount of data you're asking for, then retry your request"
+    );
+    let (status, body) = insights(&sim, ACCOUNT, &format!("{by_day}&limit=15")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"].as_array().unwrap().len(), 15);
+    // The ten ads' lifetimes fit in one page.
+    let (status, _) = insights(&sim, ACCOUNT, "level=ad&fields=ad_id&date_preset=maximum&limit=100").await;
+    assert_eq!(status, 200);
+}

@@ -67,6 +67,9 @@ pub struct MonthResult {
     pub learned_reporting_delays: BTreeMap<String, Value>,
     /// The scenario's true reporting delays, the same three shares.
     pub true_reporting_shares: Option<[f64; 3]>,
+    /// Each account's ads with a delivery curve (CPM rising with daily volume) at its last cycle, and the
+    /// ads that cycle allocated.
+    pub delivery_curves: BTreeMap<String, (u64, u64)>,
 }
 
 /// The ages the reports compare reporting delays at: a day, a week, two weeks.
@@ -276,6 +279,14 @@ pub async fn run_month(
                     .learned_reporting_delays
                     .insert(account.clone(), run["summary"]["reporting_delay"].clone());
             }
+            if let (Some(curved), Some(recommendations)) = (
+                run["summary"]["ads_with_delivery_curves"].as_u64(),
+                run["summary"]["recommendations"].as_array(),
+            ) {
+                result
+                    .delivery_curves
+                    .insert(account.clone(), (curved, recommendations.len() as u64));
+            }
             if let (Some(learned), Some(allocated)) = (
                 run["summary"]["learned_in_ms"].as_f64(),
                 run["summary"]["allocated_in_ms"].as_f64(),
@@ -469,6 +480,22 @@ fn learned_weights(learner: &Value) -> String {
     format!("; weights (CTR/conversions per click): {}", entries.join(", "))
 }
 
+/// How many of each account's ads the last cycle found a delivery curve for.
+fn delivery_curves_line(result: &MonthResult) -> Option<String> {
+    if result.delivery_curves.is_empty() {
+        return None;
+    }
+    let accounts: Vec<String> = result
+        .delivery_curves
+        .iter()
+        .map(|(account, (curved, ads))| format!("{account} {curved} of {ads} ads"))
+        .collect();
+    Some(format!(
+        "  delivery curves (CPM rising with daily volume, funded by marginal return) at the last cycle: {}",
+        accounts.join(", ")
+    ))
+}
+
 /// What the autopilot learned of each account's reporting delays, beside the scenario's truth.
 fn reporting_delays_line(result: &MonthResult) -> Option<String> {
     if result.learned_reporting_delays.is_empty() {
@@ -602,6 +629,9 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
     if let Some(line) = reporting_delays_line(result) {
         let _ = writeln!(text, "{line}");
     }
+    if let Some(line) = delivery_curves_line(result) {
+        let _ = writeln!(text, "{line}");
+    }
     let learned: Vec<f64> = result
         .days
         .iter()
@@ -725,6 +755,7 @@ mod tests {
                 }),
             )]),
             true_reporting_shares: Some([0.47, 1.0, 1.0]),
+            delivery_curves: BTreeMap::from([("act_1".to_owned(), (3, 10))]),
             ..MonthResult::default()
         };
         let report = render_month_report(
@@ -744,6 +775,7 @@ mod tests {
             report.contains("act_1 0.46 / 0.98 / 1.00; the world's own 0.47 / 1.00 / 1.00"),
             "{report}"
         );
+        assert!(report.contains("at the last cycle: act_1 3 of 10 ads"), "{report}");
     }
 
     #[test]

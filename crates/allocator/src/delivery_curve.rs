@@ -175,13 +175,11 @@ pub fn estimate_delivery_curves(
             .iter()
             .flatten()
             .map(|ad| {
-                let residuals: Vec<f64> = ad
-                    .points
-                    .iter()
-                    .map(|(share, log_cost)| log_cost - (rise * share).ln_1p())
-                    .collect();
-                let mean = residuals.iter().sum::<f64>() / residuals.len() as f64;
-                residuals.iter().map(|residual| (residual - mean).powi(2)).sum::<f64>()
+                let (sum, sum_of_squares) = ad.points.iter().fold((0.0, 0.0), |(sum, squares), (share, log_cost)| {
+                    let residual = log_cost - (rise * share).ln_1p();
+                    (sum + residual, squares + residual * residual)
+                });
+                (sum_of_squares - sum * sum / ad.points.len() as f64).max(0.0)
             })
             .sum()
     };

@@ -249,7 +249,7 @@ impl CurvedAd {
         (self.spend_scale() * (ratio * ratio - 1.0)).max(0.0)
     }
 
-    /// `c · K / 4`: what a doubling of the ratio of first to marginal return costs, in the units of spend.
+    /// `c · K / 4`: the ad's spend at marginal return `m` is this times `(R / m)² − 1`.
     fn spend_scale(&self) -> f64 {
         self.base_cost_per_impression * self.doubling_impressions / 4.0
     }

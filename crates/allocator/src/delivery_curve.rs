@@ -240,27 +240,25 @@ impl CurvedAd {
         })
     }
 
-    /// The daily spend at which this ad's return on its next unit of spend falls to `marginal_return`, given
-    /// the return of its first impression `R`: its volume `n = (R / marginal − 1) · K / 2` costs
-    /// `c · (n + n² / K)`, which is `c · K / 4 · ((R / marginal)² − 1)`.
-    #[cfg(test)]
-    fn spend_at_marginal_return(&self, first_impression_return: f64, marginal_return: f64) -> f64 {
-        let ratio = first_impression_return / marginal_return;
-        (self.spend_scale() * (ratio * ratio - 1.0)).max(0.0)
-    }
-
-    /// `c · K / 4`: the ad's spend at marginal return `m` is this times `(R / m)² − 1`.
+    /// `c · K / 4`: the ad's spend at marginal return `m` is this times `(R / m)² − 1`
+    /// ([`spend_and_slope_at`]).
     fn spend_scale(&self) -> f64 {
         self.base_cost_per_impression * self.doubling_impressions / 4.0
     }
+}
 
-    /// The derivative of [`Self::spend_at_marginal_return`] in the marginal return, where that is below the
-    /// first impression's return (negative: asking more of the last unit of spend buys less).
-    #[cfg(test)]
-    fn spend_slope_at_marginal_return(&self, first_impression_return: f64, marginal_return: f64) -> f64 {
-        let ratio = first_impression_return / marginal_return;
-        -2.0 * self.spend_scale() * ratio * ratio / marginal_return
-    }
+/// One curved ad's daily spend at the marginal return whose inverse is `inverse_marginal_return`, and that
+/// spend's derivative in the marginal return. At marginal return `m` the ad's volume is
+/// `n = (R / m − 1) · K / 2` (`R` its first impression's return), which costs `c · (n + n² / K)`, that is
+/// `spend_scale · ((R / m)² − 1)`; nothing where `R ≤ m`. Without branches, so sums over many ads vectorise.
+#[inline]
+fn spend_and_slope_at(spend_scale: f64, first_return: f64, inverse_marginal_return: f64) -> (f64, f64) {
+    let ratio = first_return * inverse_marginal_return;
+    let squared = ratio * ratio;
+    let funded = if squared > 1.0 { 1.0 } else { 0.0 };
+    let spend = spend_scale * (squared - 1.0).max(0.0);
+    let slope = -funded * spend_scale * 2.0 * squared * inverse_marginal_return;
+    (spend, slope)
 }
 
 /// Newton steps on the marginal return at most (they converge in far fewer).
@@ -391,21 +389,16 @@ impl DrawSplitter {
         &self.spent
     }
 
-    /// What the curved ads spend at `marginal_return`, and its derivative in it (the sums of
-    /// [`CurvedAd::spend_at_marginal_return`] and [`CurvedAd::spend_slope_at_marginal_return`], written
-    /// without branches so they vectorise).
+    /// What the curved ads spend at `marginal_return`, and its derivative in it.
     fn spend_and_slope(&self, marginal_return: f64) -> (f64, f64) {
         let inverse = 1.0 / marginal_return;
-        let mut spend = 0.0;
-        let mut slope = 0.0;
-        for (first_return, spend_scale) in self.returns.iter().zip(&self.spend_scales) {
-            let ratio = first_return * inverse;
-            let squared = ratio * ratio;
-            let funded = if squared > 1.0 { 1.0 } else { 0.0 };
-            spend += spend_scale * (squared - 1.0).max(0.0);
-            slope -= funded * spend_scale * 2.0 * squared * inverse;
-        }
-        (spend, slope)
+        self.returns
+            .iter()
+            .zip(&self.spend_scales)
+            .fold((0.0, 0.0), |(spend, slope), (first_return, spend_scale)| {
+                let (ad_spend, ad_slope) = spend_and_slope_at(*spend_scale, *first_return, inverse);
+                (spend + ad_spend, slope + ad_slope)
+            })
     }
 
     /// The marginal return at which the curved ads spend `total`, between one where they spend more
@@ -441,9 +434,9 @@ impl DrawSplitter {
     }
 
     fn push_spend(&mut self, marginal_return: f64) {
+        let inverse = 1.0 / marginal_return;
         for ((&ad, first_return), spend_scale) in self.ads.iter().zip(&self.returns).zip(&self.spend_scales) {
-            let ratio = first_return / marginal_return;
-            let spend = spend_scale * (ratio * ratio - 1.0);
+            let (spend, _) = spend_and_slope_at(*spend_scale, *first_return, inverse);
             if spend > 0.0 {
                 self.spent.push((ad, spend));
             }
@@ -594,13 +587,14 @@ mod tests {
         let curve = curve_doubling_at_100_000_a_day();
         // Return 2 on the first impression, 1 on the last: the marginal CPM is twice the base, at K / 2
         // impressions, which cost 0.01 · (50,000 + 25,000).
-        assert!((curve.spend_at_marginal_return(2.0, 1.0) - 750.0).abs() < 1e-9);
-        assert_eq!(curve.spend_at_marginal_return(1.0, 2.0), 0.0);
+        let spend_at = |first_return: f64, marginal_return: f64| {
+            spend_and_slope_at(curve.spend_scale(), first_return, 1.0 / marginal_return)
+        };
+        assert!((spend_at(2.0, 1.0).0 - 750.0).abs() < 1e-9);
+        assert_eq!(spend_at(1.0, 2.0), (0.0, 0.0));
         let step = 1e-6;
-        let numeric = (curve.spend_at_marginal_return(2.0, 1.2 + step)
-            - curve.spend_at_marginal_return(2.0, 1.2 - step))
-            / (2.0 * step);
-        assert!((curve.spend_slope_at_marginal_return(2.0, 1.2) / numeric - 1.0).abs() < 1e-6);
+        let numeric = (spend_at(2.0, 1.2 + step).0 - spend_at(2.0, 1.2 - step).0) / (2.0 * step);
+        assert!((spend_at(2.0, 1.2).1 / numeric - 1.0).abs() < 1e-6);
     }
 
     #[test]

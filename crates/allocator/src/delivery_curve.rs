@@ -241,31 +241,20 @@ impl CurvedAd {
     }
 
     /// `c · K / 4`: the ad's spend at marginal return `m` is this times `(R / m)² − 1`
-    /// ([`spend_and_slope_at`]).
+    /// ([`spend_at`]).
     fn spend_scale(&self) -> f64 {
         self.base_cost_per_impression * self.doubling_impressions / 4.0
     }
 }
 
-/// One curved ad's daily spend at the marginal return whose inverse is `inverse_marginal_return`, and that
-/// spend's derivative in the marginal return. At marginal return `m` the ad's volume is
-/// `n = (R / m − 1) · K / 2` (`R` its first impression's return), which costs `c · (n + n² / K)`, that is
-/// `spend_scale · ((R / m)² − 1)`; nothing where `R ≤ m`. Without branches, so sums over many ads vectorise.
+/// One curved ad's daily spend at the marginal return whose inverse is `inverse_marginal_return`. At marginal
+/// return `m` the ad's volume is `n = (R / m − 1) · K / 2` (`R` its first impression's return), which costs
+/// `c · (n + n² / K)`, that is `spend_scale · ((R / m)² − 1)`; nothing where `R ≤ m`.
 #[inline]
-fn spend_and_slope_at(spend_scale: f64, first_return: f64, inverse_marginal_return: f64) -> (f64, f64) {
+fn spend_at(spend_scale: f64, first_return: f64, inverse_marginal_return: f64) -> f64 {
     let ratio = first_return * inverse_marginal_return;
-    let squared = ratio * ratio;
-    let funded = if squared > 1.0 { 1.0 } else { 0.0 };
-    let spend = spend_scale * (squared - 1.0).max(0.0);
-    let slope = -funded * spend_scale * 2.0 * squared * inverse_marginal_return;
-    (spend, slope)
+    spend_scale * (ratio * ratio - 1.0).max(0.0)
 }
-
-/// Newton steps on the marginal return at most (they converge in far fewer).
-const MARGINAL_RETURN_NEWTON_STEPS: usize = 50;
-/// A draw's split is done when the curved ads' spend is within this share of the total: a hundred-thousandth,
-/// far below what averaging hundreds of draws can tell.
-const SPLIT_TOLERANCE: f64 = 1e-5;
 
 /// Each ad's expected share of `total` when every posterior draw's budget is split to equalise the ads'
 /// returns on their last unit of spend: an ad without a curve takes whatever the curved ads leave once their
@@ -289,39 +278,59 @@ pub(crate) fn shares_equalising_marginal_returns(
     if ad_count == 0 || draw_count == 0 || total.is_nan() || total <= 0.0 {
         return shares;
     }
+    // Each ad's draws are gathered in its own shuffled order, one ad at a time (its draws stay in the cache),
+    // into what every joint draw needs: the best straight ad and its return, and the curved ads' first returns
+    // side by side.
     let mut random = Pcg64Mcg::seed_from_u64(seed);
-    let draw_orders: Vec<Vec<u32>> = (0..ad_count)
-        .map(|_| {
-            let mut order: Vec<u32> = (0..draw_count as u32).collect();
-            order.shuffle(&mut random);
-            order
-        })
-        .collect();
-    let joint_draw = |ad: usize, draw: usize| f64::from(scores[ad][draw_orders[ad][draw] as usize]).max(0.0);
-    let straight_ads: Vec<usize> = (0..ad_count).filter(|&ad| curves[ad].is_none()).collect();
+    let mut draw_order: Vec<u32> = (0..draw_count as u32).collect();
     let mut splitter = DrawSplitter::for_curves(curves);
-    for draw in 0..draw_count {
-        let best_straight = straight_ads
-            .iter()
-            .map(|&ad| (ad, joint_draw(ad, draw)))
-            .max_by(|left, right| left.1.total_cmp(&right.1));
-        for (first_return, (&ad, factor)) in splitter
-            .returns
-            .iter_mut()
-            .zip(splitter.ads.iter().zip(&splitter.return_factors))
-        {
-            *first_return = joint_draw(ad, draw) * factor;
+    let curved_count = splitter.ads.len();
+    let mut best_straight_by_draw: Vec<Option<(usize, f64)>> = vec![None; draw_count];
+    let mut first_returns_by_draw = vec![0.0; draw_count * curved_count];
+    let mut curved_column = 0;
+    for (ad, (draws, curve)) in scores.iter().zip(curves).enumerate() {
+        // From the identity each time, so an ad's order depends only on the seed and its position.
+        draw_order.iter_mut().zip(0..).for_each(|(slot, draw)| *slot = draw);
+        draw_order.shuffle(&mut random);
+        let joint_draws = draw_order.iter().map(|&draw| f64::from(draws[draw as usize]).max(0.0));
+        match curve {
+            None => {
+                for (best, score) in best_straight_by_draw.iter_mut().zip(joint_draws) {
+                    // Ties go to the later ad, as `max_by` would.
+                    if best.is_none_or(|(_, best_score)| score >= best_score) {
+                        *best = Some((ad, score));
+                    }
+                }
+            }
+            Some(curve) => {
+                let factor = curve.first_impression_return_factor;
+                for (draw, score) in joint_draws.enumerate() {
+                    first_returns_by_draw[draw * curved_count + curved_column] = score * factor;
+                }
+                curved_column += 1;
+            }
         }
-        let spent = splitter.split(best_straight, total);
-        let spent_total: f64 = spent.iter().map(|(_, spend)| spend).sum();
+    }
+    let mut curved_shares = vec![0.0; curved_count];
+    for (draw, best_straight) in best_straight_by_draw.into_iter().enumerate() {
+        let first_returns = &first_returns_by_draw[draw * curved_count..(draw + 1) * curved_count];
+        let straight_spend = splitter.split(first_returns, best_straight, total);
+        let spent_total = splitter.spends.iter().sum::<f64>() + straight_spend;
         if spent_total <= 0.0 {
             // No ad returns anything on this draw: all tie.
             shares.iter_mut().for_each(|share| *share += 1.0 / ad_count as f64);
             continue;
         }
-        for &(ad, spend) in spent {
-            shares[ad] += spend / spent_total;
+        let inverse_total = 1.0 / spent_total;
+        for (share, spend) in curved_shares.iter_mut().zip(&splitter.spends) {
+            *share += spend * inverse_total;
         }
+        if let Some((best_straight, _)) = best_straight {
+            shares[best_straight] += straight_spend * inverse_total;
+        }
+    }
+    for (&ad, curved_share) in splitter.ads.iter().zip(&curved_shares) {
+        shares[ad] += curved_share;
     }
     for share in &mut shares {
         *share /= draw_count as f64;
@@ -330,15 +339,38 @@ pub(crate) fn shares_equalising_marginal_returns(
 }
 
 /// Splits one joint draw at a time. The curved ads are held as columns (their sums are the hot path of an
-/// allocation with curves): each one's index, the factor from its score to its first impression's return, its
-/// spend scale ([`CurvedAd::spend_scale`]), and its first impression's return in the current draw.
+/// allocation with curves): each one's index and its spend scale ([`CurvedAd::spend_scale`]); a draw's first
+/// impression returns come with it, and its split is left in `spends`, in the same order.
+///
+/// The split has a closed form. Every ad funded at marginal return `m` spends `s · ((R / m)² − 1)`, so the
+/// funded set `F` spends `total` where `m² = Σ_F s·R² / (total + Σ_F s)`. Starting from every ad that beats
+/// the best straight ad's return, an ad whose `R` does not exceed that `m` is dropped and `m` recomputed; each
+/// drop raises `m` (the dropped ad's `R²` was at most the old `m²`), so the set only shrinks and a few passes
+/// find the split exactly.
 struct DrawSplitter {
     ads: Vec<usize>,
-    return_factors: Vec<f64>,
     spend_scales: Vec<f64>,
-    returns: Vec<f64>,
-    /// The draw's split: (ad, spend) for every ad that gets some.
-    spent: Vec<(usize, f64)>,
+    /// The last draw's spend on each curved ad.
+    spends: Vec<f64>,
+}
+
+/// Independent partial sums in [`DrawSplitter::funded_above`].
+const SUM_LANES: usize = 4;
+
+/// What the curved ads whose first return beats a marginal return add up to: how many they are, `Σ s·R²` and
+/// `Σ s` (see [`DrawSplitter`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct FundedSums {
+    count: usize,
+    weighted_squared_returns: f64,
+    spend_scales: f64,
+}
+
+impl FundedSums {
+    /// The marginal return at which these ads spend `total` between them.
+    fn marginal_return_spending(&self, total: f64) -> f64 {
+        (self.weighted_squared_returns / (total + self.spend_scales)).sqrt()
+    }
 }
 
 impl DrawSplitter {
@@ -350,96 +382,88 @@ impl DrawSplitter {
             .collect();
         DrawSplitter {
             ads: curved.iter().map(|(ad, _)| *ad).collect(),
-            return_factors: curved
-                .iter()
-                .map(|(_, curve)| curve.first_impression_return_factor)
-                .collect(),
             spend_scales: curved.iter().map(|(_, curve)| curve.spend_scale()).collect(),
-            returns: vec![0.0; curved.len()],
-            spent: Vec::new(),
+            spends: vec![0.0; curved.len()],
         }
     }
 
-    /// The split of `total` for the current draw (`returns`), given the best straight ad and its return
-    /// (see [`shares_equalising_marginal_returns`]).
-    fn split(&mut self, best_straight: Option<(usize, f64)>, total: f64) -> &[(usize, f64)] {
-        self.spent.clear();
+    /// Splits `total` for a draw whose curved ads' first impressions return `first_returns`, given the best
+    /// straight ad and its return (see [`shares_equalising_marginal_returns`]): the curved ads' parts are left in
+    /// `spends`, the straight ad's is returned (nothing without one).
+    fn split(&mut self, first_returns: &[f64], best_straight: Option<(usize, f64)>, total: f64) -> f64 {
+        debug_assert_eq!(first_returns.len(), self.ads.len());
         let straight_return = best_straight.map_or(0.0, |(_, first_return)| first_return);
-        let highest_curved_return = self.returns.iter().copied().fold(0.0, f64::max);
-        if highest_curved_return <= straight_return {
-            // No curved ad beats the best straight one even on its first impression: that one takes it all.
-            if let Some((best_straight, _)) = best_straight {
-                self.spent.push((best_straight, total));
-            }
-            return &self.spent;
+        let Some(marginal_return) = self.marginal_return_spending_all(first_returns, straight_return, total) else {
+            // No curved ad beats the best straight one even on its first impression: that one takes it all
+            // (with no straight ad, no ad returns anything and nothing is spent).
+            self.spends.fill(0.0);
+            return if best_straight.is_some() { total } else { 0.0 };
+        };
+        if best_straight.is_some() && marginal_return <= straight_return {
+            // At the straight ad's return the curved ads spend no more than the total: they are sated there,
+            // and it takes the rest.
+            self.set_spends(first_returns, straight_return);
+            return (total - self.spends.iter().sum::<f64>()).max(0.0);
         }
-        // The answer lies between the best straight ad's return (or nothing, with none) and the best curved
-        // ad's first impression's.
-        if let Some((best_straight, _)) = best_straight {
-            let (spend_at_straight_return, _) = self.spend_and_slope(straight_return);
-            if spend_at_straight_return <= total {
-                // At the straight ad's return the curved ads are sated: it takes the rest.
-                self.push_spend(straight_return);
-                self.spent.push((best_straight, total - spend_at_straight_return));
-                return &self.spent;
-            }
-        }
-        let marginal_return = self.marginal_return_spending(total, straight_return, highest_curved_return);
-        self.push_spend(marginal_return);
-        &self.spent
+        self.set_spends(first_returns, marginal_return);
+        0.0
     }
 
-    /// What the curved ads spend at `marginal_return`, and its derivative in it.
-    fn spend_and_slope(&self, marginal_return: f64) -> (f64, f64) {
-        let inverse = 1.0 / marginal_return;
-        self.returns
-            .iter()
-            .zip(&self.spend_scales)
-            .fold((0.0, 0.0), |(spend, slope), (first_return, spend_scale)| {
-                let (ad_spend, ad_slope) = spend_and_slope_at(*spend_scale, *first_return, inverse);
-                (spend + ad_spend, slope + ad_slope)
-            })
-    }
-
-    /// The marginal return at which the curved ads spend `total`, between one where they spend more
-    /// (`too_low`, or 0) and one where they spend nothing (`too_high`): Newton's method on spend^(−½), nearly
-    /// straight in the marginal return (spend falls about as its square), kept inside the bracket.
-    fn marginal_return_spending(&self, total: f64, mut too_low: f64, mut too_high: f64) -> f64 {
-        let target = total.powf(-0.5);
-        let mut marginal_return = if too_low > 0.0 { too_low } else { too_high / 2.0 };
-        for _ in 0..MARGINAL_RETURN_NEWTON_STEPS {
-            let (spend, slope) = self.spend_and_slope(marginal_return);
-            if (spend - total).abs() <= total * SPLIT_TOLERANCE {
+    /// The marginal return at which the curved ads that beat `lowest_return` would spend `total` between them
+    /// (see [`DrawSplitter`]): at most `lowest_return` when they cannot spend it all above that return, and
+    /// `None` when none beats it.
+    fn marginal_return_spending_all(&self, first_returns: &[f64], lowest_return: f64, total: f64) -> Option<f64> {
+        let mut funded = self.funded_above(first_returns, lowest_return);
+        if funded.count == 0 {
+            return None;
+        }
+        let mut marginal_return = funded.marginal_return_spending(total);
+        while marginal_return > lowest_return {
+            let still_funded = self.funded_above(first_returns, marginal_return);
+            if still_funded.count == funded.count {
                 break;
             }
-            if spend > total {
-                too_low = marginal_return;
-            } else {
-                too_high = marginal_return;
-            }
-            let newton = if spend > 0.0 && slope < 0.0 {
-                let transformed = spend.powf(-0.5);
-                let transformed_slope = -0.5 * transformed / spend * slope;
-                marginal_return - (transformed - target) / transformed_slope
-            } else {
-                f64::NAN
-            };
-            marginal_return = if newton > too_low && newton < too_high {
-                newton
-            } else {
-                (too_low + too_high) / 2.0
-            };
+            funded = still_funded;
+            marginal_return = funded.marginal_return_spending(total);
         }
-        marginal_return
+        Some(marginal_return)
     }
 
-    fn push_spend(&mut self, marginal_return: f64) {
-        let inverse = 1.0 / marginal_return;
-        for ((&ad, first_return), spend_scale) in self.ads.iter().zip(&self.returns).zip(&self.spend_scales) {
-            let (spend, _) = spend_and_slope_at(*spend_scale, *first_return, inverse);
-            if spend > 0.0 {
-                self.spent.push((ad, spend));
+    /// The sums over the curved ads whose first impression returns more than `marginal_return`. Summed in
+    /// [`SUM_LANES`] independent lanes, so the additions need not wait on each other and vectorise.
+    fn funded_above(&self, first_returns: &[f64], marginal_return: f64) -> FundedSums {
+        let mut counts = [0.0; SUM_LANES];
+        let mut weighted_squared_returns = [0.0; SUM_LANES];
+        let mut spend_scales = [0.0; SUM_LANES];
+        let mut add = |lane: usize, first_return: f64, spend_scale: f64| {
+            let funded = if first_return > marginal_return { 1.0 } else { 0.0 };
+            counts[lane] += funded;
+            weighted_squared_returns[lane] += funded * spend_scale * first_return * first_return;
+            spend_scales[lane] += funded * spend_scale;
+        };
+        let returns = first_returns.chunks_exact(SUM_LANES);
+        let scales = self.spend_scales.chunks_exact(SUM_LANES);
+        let (returns_left, scales_left) = (returns.remainder(), scales.remainder());
+        for (return_chunk, scale_chunk) in returns.zip(scales) {
+            for lane in 0..SUM_LANES {
+                add(lane, return_chunk[lane], scale_chunk[lane]);
             }
+        }
+        for (lane, (&first_return, &spend_scale)) in returns_left.iter().zip(scales_left).enumerate() {
+            add(lane, first_return, spend_scale);
+        }
+        FundedSums {
+            count: counts.iter().sum::<f64>() as usize,
+            weighted_squared_returns: weighted_squared_returns.iter().sum(),
+            spend_scales: spend_scales.iter().sum(),
+        }
+    }
+
+    /// Sets what each curved ad spends at `marginal_return`.
+    fn set_spends(&mut self, first_returns: &[f64], marginal_return: f64) {
+        let inverse = 1.0 / marginal_return;
+        for ((spend, first_return), spend_scale) in self.spends.iter_mut().zip(first_returns).zip(&self.spend_scales) {
+            *spend = spend_at(*spend_scale, *first_return, inverse);
         }
     }
 }
@@ -583,18 +607,15 @@ mod tests {
     }
 
     #[test]
-    fn the_spend_at_a_marginal_return_is_the_curves_and_its_slope_its_derivative() {
+    fn the_spend_at_a_marginal_return_is_the_curves() {
         let curve = curve_doubling_at_100_000_a_day();
         // Return 2 on the first impression, 1 on the last: the marginal CPM is twice the base, at K / 2
         // impressions, which cost 0.01 · (50,000 + 25,000).
         let spend_at = |first_return: f64, marginal_return: f64| {
-            spend_and_slope_at(curve.spend_scale(), first_return, 1.0 / marginal_return)
+            spend_at(curve.spend_scale(), first_return, 1.0 / marginal_return)
         };
-        assert!((spend_at(2.0, 1.0).0 - 750.0).abs() < 1e-9);
-        assert_eq!(spend_at(1.0, 2.0), (0.0, 0.0));
-        let step = 1e-6;
-        let numeric = (spend_at(2.0, 1.2 + step).0 - spend_at(2.0, 1.2 - step).0) / (2.0 * step);
-        assert!((spend_at(2.0, 1.2).1 / numeric - 1.0).abs() < 1e-6);
+        assert!((spend_at(2.0, 1.0) - 750.0).abs() < 1e-9);
+        assert_eq!(spend_at(1.0, 2.0), 0.0);
     }
 
     #[test]
@@ -606,6 +627,48 @@ mod tests {
         let better: Vec<f32> = vec![2.0];
         let shares = shares_equalising_marginal_returns(&[&better, &equal], &[Some(curve), Some(curve)], 1000.0, 7);
         assert!(shares[0] > 0.6 && shares[0] < 1.0, "{shares:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// One draw's split, however many ads drop out of it: the curved ads spend the total between them, each
+        /// funded ad's next impression returns the same (its first return over its marginal CPM's rise,
+        /// `R / (1 + 2n / K)`), and no unfunded ad's first impression returns more than that.
+        #[test]
+        fn a_draw_is_split_to_equal_marginal_returns(
+            ads in proptest::collection::vec((0.01_f64..5.0, 1.0_f64..1000.0, 100.0_f64..1e6), 1..12),
+            total in 1.0_f64..1e7,
+        ) {
+            let curves: Vec<Option<CurvedAd>> = ads
+                .iter()
+                .map(|&(_, base_cpm, doubling)| {
+                    CurvedAd::new(&DeliveryCurve { base_cpm, cpm_doubling_daily_impressions: doubling }, base_cpm)
+                })
+                .collect();
+            let mut splitter = DrawSplitter::for_curves(&curves);
+            let first_returns: Vec<f64> = ads.iter().map(|(first_return, _, _)| *first_return).collect();
+            splitter.split(&first_returns, None, total);
+            let spent: Vec<(usize, f64)> = splitter.spends.iter().copied().enumerate().filter(|(_, spend)| *spend > 0.0).collect();
+            let spent_total: f64 = spent.iter().map(|(_, spend)| spend).sum();
+            proptest::prop_assert!((spent_total / total - 1.0).abs() < 1e-9, "{} of {}", spent_total, total);
+            let marginal_return_of = |ad: usize, spend: f64| {
+                let (_, base_cpm, doubling) = ads[ad];
+                let cost_per_impression = base_cpm / 1000.0;
+                // spend = c·(n + n²/K): the volume that costs it.
+                let volume = doubling / 2.0 * ((1.0 + 4.0 * spend / (cost_per_impression * doubling)).sqrt() - 1.0);
+                ads[ad].0 / (1.0 + 2.0 * volume / doubling)
+            };
+            let common = marginal_return_of(spent[0].0, spent[0].1);
+            for &(ad, spend) in &spent {
+                proptest::prop_assert!((marginal_return_of(ad, spend) / common - 1.0).abs() < 1e-6);
+            }
+            for (ad, &(first_return, _, _)) in ads.iter().enumerate() {
+                if spent.iter().all(|&(funded, _)| funded != ad) {
+                    proptest::prop_assert!(first_return <= common * (1.0 + 1e-9), "ad {} left out", ad);
+                }
+            }
+        }
     }
 
     proptest::proptest! {

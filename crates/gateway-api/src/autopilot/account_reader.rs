@@ -241,14 +241,18 @@ fn asks_for_less_data(code: Option<u32>, message: &str) -> bool {
 }
 
 /// Every row of a paged Graph read, following `paging.cursors.after` while `paging.next` is given, up to
-/// `max_rows`; `None` when there are more. A page Meta finds too large is asked again at half the size.
-async fn read_all_pages(
+/// `max_rows`; `None` when there are more. Each page's rows are parsed by `parse_row` as they arrive (a row it
+/// cannot read is left out), so what the read holds is what the cycle keeps, not Meta's JSON. A page Meta finds
+/// too large is asked again at half the size.
+async fn read_all_pages<Row>(
     graph: &GraphClient,
     path: &str,
     params: &[(&str, String)],
     max_rows: usize,
-) -> Result<Option<Vec<Value>>, AccountReadError> {
+    mut parse_row: impl FnMut(&Value) -> Option<Row>,
+) -> Result<Option<Vec<Row>>, AccountReadError> {
     let mut rows = Vec::new();
+    let mut rows_read = 0_usize;
     let mut after: Option<String> = None;
     let mut page_size = PAGE_SIZE;
     loop {
@@ -278,10 +282,11 @@ async fn read_all_pages(
         let Some(page_rows) = answer.body["data"].as_array() else {
             return Err(AccountReadError::Malformed { what: path.to_owned() });
         };
-        rows.extend(page_rows.iter().cloned());
-        if rows.len() > max_rows {
+        rows_read += page_rows.len();
+        if rows_read > max_rows {
             return Ok(None);
         }
+        rows.extend(page_rows.iter().filter_map(&mut parse_row));
         let next_cursor = answer.body["paging"]["cursors"]["after"].as_str();
         match (answer.body["paging"].get("next"), next_cursor) {
             (Some(_), Some(cursor)) if !page_rows.is_empty() => after = Some(cursor.to_owned()),
@@ -308,19 +313,15 @@ async fn delivery_by_ad(
         period,
     ];
     // Insights also carry ads that are no longer active; allow for them beyond the active ones.
-    let rows = read_all_pages(graph, &format!("{account_id}/insights"), &params, max_ads * 4)
-        .await?
-        .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| {
-            let delivery = parse_delivery(row, currency);
-            Some((
-                row["ad_id"].as_str()?.to_owned(),
-                (delivery, parse_frequency(&row["frequency"])),
-            ))
-        })
-        .collect())
+    let rows = read_all_pages(graph, &format!("{account_id}/insights"), &params, max_ads * 4, |row| {
+        Some((
+            row["ad_id"].as_str()?.to_owned(),
+            (parse_delivery(row, currency), parse_frequency(&row["frequency"])),
+        ))
+    })
+    .await?
+    .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Insights' `frequency` (impressions per person reached, a decimal string): `None` when missing or not a
@@ -364,11 +365,13 @@ async fn daily_delivery_by_ad(
     ];
     // A row per ad and day; ads no longer active may have rows too.
     let max_rows = max_ads.saturating_mul(day_count as usize).saturating_mul(2);
-    let rows = read_all_pages(graph, &format!("{account_id}/insights"), &params, max_rows)
-        .await?
-        .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
+    let rows = read_all_pages(graph, &format!("{account_id}/insights"), &params, max_rows, |row| {
+        parse_daily_delivery(row, currency)
+    })
+    .await?
+    .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
     let mut by_ad: HashMap<String, Vec<DailyDelivery>> = HashMap::new();
-    for (ad_id, day) in rows.iter().filter_map(|row| parse_daily_delivery(row, currency)) {
+    for (ad_id, day) in rows {
         by_ad.entry(ad_id).or_default().push(day);
     }
     Ok(by_ad)
@@ -400,12 +403,37 @@ async fn daily_conversions(
         ("date_preset", DAILY_CONVERSIONS_PRESET.to_owned()),
     ];
     // 28 rows; a bound well above it guards against an answer that never ends.
-    let rows = read_all_pages(graph, &format!("{account_id}/insights"), &params, 100)
-        .await?
-        .ok_or_else(|| AccountReadError::Malformed {
-            what: format!("{account_id} daily insights (more than 100 rows)"),
-        })?;
-    Ok(rows.iter().filter_map(parse_daily_conversions).collect())
+    read_all_pages(
+        graph,
+        &format!("{account_id}/insights"),
+        &params,
+        100,
+        parse_daily_conversions,
+    )
+    .await?
+    .ok_or_else(|| AccountReadError::Malformed {
+        what: format!("{account_id} daily insights (more than 100 rows)"),
+    })
+}
+
+/// An active ad as the account's ad list gives it.
+struct ListedAd {
+    ad_id: String,
+    ad_set_id: String,
+    campaign_id: String,
+    created_unix: Option<i64>,
+    creative_features: BTreeMap<String, f64>,
+}
+
+/// One row of the account's `ads` edge; `None` without an id or an ad set.
+fn parse_listed_ad(row: &Value) -> Option<ListedAd> {
+    Some(ListedAd {
+        ad_id: row["id"].as_str()?.to_owned(),
+        ad_set_id: row["adset_id"].as_str()?.to_owned(),
+        campaign_id: row["campaign_id"].as_str().unwrap_or_default().to_owned(),
+        created_unix: row["created_time"].as_str().and_then(parse_graph_time),
+        creative_features: features_from_labels(&row["adlabels"]),
+    })
 }
 
 /// The account as a cycle needs it at `clock_unix`, each ad's delivery read over its lifetime and over
@@ -436,7 +464,7 @@ pub async fn read_account(
     let minimum_daily_budget =
         GraphAmount(parse_count(&account.body["min_daily_budget"]) as i64).to_minor_units(currency);
     let active_only = ("effective_status", r#"["ACTIVE"]"#.to_owned());
-    let ad_rows = read_all_pages(
+    let listed_ads = read_all_pages(
         graph,
         &format!("{account_id}/ads"),
         &[
@@ -444,27 +472,27 @@ pub async fn read_account(
             active_only.clone(),
         ],
         max_ads,
+        parse_listed_ad,
     )
     .await?
     .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
-    let ad_set_rows = read_all_pages(
+    let budgets: HashMap<String, MinorUnits> = read_all_pages(
         graph,
         &format!("{account_id}/adsets"),
         &[("fields", "id,daily_budget".to_owned()), active_only.clone()],
         max_ads,
-    )
-    .await?
-    .ok_or(AccountReadError::TooManyAds { max: max_ads })?;
-    let budgets: HashMap<&str, MinorUnits> = ad_set_rows
-        .iter()
-        .filter_map(|row| {
+        |row| {
             let graph_amount = parse_count(&row["daily_budget"]);
             (graph_amount > 0).then_some((
-                row["id"].as_str()?,
+                row["id"].as_str()?.to_owned(),
                 GraphAmount(graph_amount as i64).to_minor_units(currency),
             ))
-        })
-        .collect();
+        },
+    )
+    .await?
+    .ok_or(AccountReadError::TooManyAds { max: max_ads })?
+    .into_iter()
+    .collect();
     let timezone_offset_hours = parse_timezone_offset_hours(&account.body["timezone_offset_hours_utc"]);
     let recent_window = TrailingWindow::ending_now(clock_unix, timezone_offset_hours, windows.recent_days);
     let settled_window = windows
@@ -514,26 +542,31 @@ pub async fn read_account(
         }
         None => (HashMap::new(), None),
     };
-    let ads = ad_rows
-        .iter()
-        .filter_map(|row| {
-            let ad_id = row["id"].as_str()?.to_owned();
-            let ad_set_id = row["adset_id"].as_str()?.to_owned();
-            Some(ObservedAd {
-                campaign_id: row["campaign_id"].as_str().unwrap_or_default().to_owned(),
-                created_unix: row["created_time"].as_str().and_then(parse_graph_time),
-                creative_features: features_from_labels(&row["adlabels"]),
-                ad_set_daily_budget: budgets.get(ad_set_id.as_str()).copied(),
-                lifetime: lifetime.get(&ad_id).map(|(delivery, _)| *delivery).unwrap_or_default(),
-                lifetime_frequency: lifetime.get(&ad_id).and_then(|(_, frequency)| *frequency),
-                recent: recent.get(&ad_id).map(|(delivery, _)| *delivery).unwrap_or_default(),
-                settled: settled
-                    .as_ref()
-                    .map(|settled| settled.get(&ad_id).map(|(delivery, _)| *delivery).unwrap_or_default()),
-                daily: daily_delivery.remove(&ad_id).unwrap_or_default(),
-                ad_set_id,
-                ad_id,
-            })
+    let ads = listed_ads
+        .into_iter()
+        .map(|listed| ObservedAd {
+            ad_set_daily_budget: budgets.get(&listed.ad_set_id).copied(),
+            lifetime: lifetime
+                .get(&listed.ad_id)
+                .map(|(delivery, _)| *delivery)
+                .unwrap_or_default(),
+            lifetime_frequency: lifetime.get(&listed.ad_id).and_then(|(_, frequency)| *frequency),
+            recent: recent
+                .get(&listed.ad_id)
+                .map(|(delivery, _)| *delivery)
+                .unwrap_or_default(),
+            settled: settled.as_ref().map(|settled| {
+                settled
+                    .get(&listed.ad_id)
+                    .map(|(delivery, _)| *delivery)
+                    .unwrap_or_default()
+            }),
+            daily: daily_delivery.remove(&listed.ad_id).unwrap_or_default(),
+            campaign_id: listed.campaign_id,
+            created_unix: listed.created_unix,
+            creative_features: listed.creative_features,
+            ad_set_id: listed.ad_set_id,
+            ad_id: listed.ad_id,
         })
         .collect();
     Ok(AccountSnapshot {

@@ -25,7 +25,7 @@ pub struct DeliveryCurve {
 }
 
 /// One day of an ad's delivery, as its daily insights report it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DailyDelivery {
     pub spend: MinorUnits,
     pub impressions: u64,

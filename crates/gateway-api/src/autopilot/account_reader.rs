@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use adloop_allocator::{DailyConversionReport, DailyDelivery};
 use adloop_money::{Currency, GraphAmount, MinorUnits};
 use adloop_service_kit::calendar::{CivilDate, civil_from_days, days_from_civil};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::executor::graph_client::{GraphClient, GraphClientError};
@@ -141,6 +142,19 @@ pub struct AccountSnapshot {
     pub settled_window_hours: Option<f64>,
     /// Why each ad's days could not be read this cycle (the cycle allocates without delivery curves).
     pub daily_delivery_unread: Option<String>,
+    /// Each ad's days as this cycle read them from Meta, for later cycles of the same day to reuse; `None` when
+    /// the days were not read (reused, not wanted, or refused).
+    pub daily_delivery_read: Option<DailyDeliveryByAd>,
+}
+
+/// Each ad's days over one range of the account's finished days, by ad id: what one cycle read and later
+/// cycles reuse until another day finishes (a finished day's figures are what the curves are fitted on; the
+/// range names the days, so a new day, or another number of days, reads afresh).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DailyDeliveryByAd {
+    /// The insights `time_range` the days were read over.
+    pub time_range: String,
+    pub by_ad: HashMap<String, Vec<DailyDelivery>>,
 }
 
 /// A Graph count (`"1234"`; Meta writes numbers in insights as strings).
@@ -437,13 +451,14 @@ fn parse_listed_ad(row: &Value) -> Option<ListedAd> {
 }
 
 /// The account as a cycle needs it at `clock_unix`, each ad's delivery read over its lifetime and over
-/// `windows` ending now.
+/// `windows` ending now. Each ad's days come from `known_days` when an earlier cycle read the same finished days.
 pub async fn read_account(
     graph: &GraphClient,
     account_id: &str,
     windows: DeliveryWindows,
     clock_unix: i64,
     max_ads: usize,
+    known_days: Option<DailyDeliveryByAd>,
 ) -> Result<AccountSnapshot, AccountReadError> {
     let account = graph
         .get(account_id, "currency,min_daily_budget,timezone_offset_hours_utc")
@@ -529,18 +544,23 @@ pub async fn read_account(
     };
     let daily_conversions = daily_conversions(graph, account_id).await?;
     // The days serve the delivery curves only: a cycle whose days cannot be read allocates without them.
-    let (mut daily_delivery, daily_delivery_unread) = match windows.daily_delivery_days {
+    // With the time range when the days were read from Meta this cycle.
+    let (daily_delivery, read_time_range, daily_delivery_unread) = match windows.daily_delivery_days {
         Some(days) => {
             let finished_days = TrailingWindow::finished_days(clock_unix, timezone_offset_hours, days);
-            match daily_delivery_by_ad(graph, account_id, finished_days, currency, max_ads, days).await {
-                Ok(by_ad) => (by_ad, None),
-                Err(error) => {
-                    tracing::warn!(%error, account_id, "autopilot: each ad's days could not be read; no delivery curves this cycle");
-                    (HashMap::new(), Some(error.to_string()))
-                }
+            let time_range = finished_days.time_range();
+            match known_days.filter(|known| known.time_range == time_range) {
+                Some(known) => (known.by_ad, None, None),
+                None => match daily_delivery_by_ad(graph, account_id, finished_days, currency, max_ads, days).await {
+                    Ok(by_ad) => (by_ad, Some(time_range), None),
+                    Err(error) => {
+                        tracing::warn!(%error, account_id, "autopilot: each ad's days could not be read; no delivery curves this cycle");
+                        (HashMap::new(), None, Some(error.to_string()))
+                    }
+                },
             }
         }
-        None => (HashMap::new(), None),
+        None => (HashMap::new(), None, None),
     };
     let ads = listed_ads
         .into_iter()
@@ -561,7 +581,7 @@ pub async fn read_account(
                     .map(|(delivery, _)| *delivery)
                     .unwrap_or_default()
             }),
-            daily: daily_delivery.remove(&listed.ad_id).unwrap_or_default(),
+            daily: daily_delivery.get(&listed.ad_id).cloned().unwrap_or_default(),
             campaign_id: listed.campaign_id,
             created_unix: listed.created_unix,
             creative_features: listed.creative_features,
@@ -578,6 +598,10 @@ pub async fn read_account(
         recent_window_hours: recent_window.hours,
         settled_window_hours: settled_window.map(|window| window.hours),
         daily_delivery_unread,
+        daily_delivery_read: read_time_range.map(|time_range| DailyDeliveryByAd {
+            time_range,
+            by_ad: daily_delivery,
+        }),
     })
 }
 

@@ -10,7 +10,7 @@ use adloop_proto::ml::v1 as proto;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::account_reader::{AccountReadError, DeliveryWindows, read_account};
+use super::account_reader::{AccountReadError, DailyDeliveryByAd, DeliveryWindows, read_account};
 use super::account_settings::{self, AutopilotMode};
 use super::cycle_memory::{self, CycleMemory};
 use super::learning_feed;
@@ -72,14 +72,39 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
             .estimate_delivery_curves
             .then_some(context.settings.delivery_curve.days),
     };
+    // Each ad's days as an earlier cycle read them: reused while no new day has finished.
+    let known_days = if context.settings.estimate_delivery_curves {
+        cycle_memory::load::<DailyDeliveryByAd>(
+            &context.pool,
+            CycleMemory::DeliveryDays,
+            &run.tenant_id,
+            &run.ad_account_id,
+        )
+        .await?
+        .map(|(_, days)| days)
+    } else {
+        None
+    };
     let snapshot = read_account(
         &context.graph,
         &run.ad_account_id,
         windows,
         run.clock_unix,
         context.settings.max_ads_per_account,
+        known_days,
     )
     .await?;
+    if let Some(days) = &snapshot.daily_delivery_read {
+        cycle_memory::store(
+            &context.pool,
+            CycleMemory::DeliveryDays,
+            &run.tenant_id,
+            &run.ad_account_id,
+            run.cycle_slot,
+            days,
+        )
+        .await?;
+    }
     outcome.ads_read = i32::try_from(snapshot.ads.len()).unwrap_or(i32::MAX);
     let current_total = plan::current_total(&snapshot);
     let total = match account.total_daily_budget {
@@ -203,6 +228,8 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         // and why there are none when each ad's days could not be read.
         "ads_with_delivery_curves": ads_with_delivery_curves,
         "delivery_curves_unavailable": snapshot.daily_delivery_unread,
+        // Whether each ad's days were read from Meta this cycle (false: an earlier cycle of the day read them).
+        "delivery_days_read": snapshot.daily_delivery_read.is_some(),
         // The hours each insights window covered up to now (whole days and today so far).
         "windows": {
             "recent_hours": snapshot.recent_window_hours,

@@ -1,5 +1,6 @@
 //! What an account's cycles remember from one to the next, one JSON value per account and kind, stamped
-//! with the cycle that wrote it: the learner's delivery feed, the reporting-delay estimator. A cycle reads
+//! with the cycle that wrote it: the learner's delivery feed, the reporting-delay estimator, each ad's days
+//! for the delivery curves. A cycle reads
 //! it, advances it once (a rerun of the same cycle finds it already at its slot) and writes it back; a write
 //! from an older cycle than the stored one is ignored.
 
@@ -13,6 +14,8 @@ pub enum CycleMemory {
     LearningFeed,
     /// The allocator library's `ReportingDelayEstimator` (`reporting_delays`).
     ReportingDelays,
+    /// Each ad's days over the account's last finished days (`account_reader::DailyDeliveryByAd`).
+    DeliveryDays,
 }
 
 impl CycleMemory {
@@ -21,6 +24,7 @@ impl CycleMemory {
         match self {
             CycleMemory::LearningFeed => ("autopilot_learning_feeds", "feed"),
             CycleMemory::ReportingDelays => ("autopilot_reporting_delays", "estimator"),
+            CycleMemory::DeliveryDays => ("autopilot_delivery_days", "days"),
         }
     }
 }

@@ -106,6 +106,7 @@ mod tests {
             recent_window_hours: 72.0,
             settled_window_hours: None,
             daily_delivery_unread: None,
+            daily_delivery_read: None,
         };
         let with = learning_events(&[delivered(2.0)], &snapshot, "act_1", 5, 0, true);
         assert_eq!((with[0].conversions, with[0].matured_clicks), (2.0, 8.0));

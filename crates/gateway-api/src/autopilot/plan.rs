@@ -369,6 +369,7 @@ mod tests {
             recent_window_hours: 72.0,
             settled_window_hours: None,
             daily_delivery_unread: None,
+            daily_delivery_read: None,
         }
     }
 

@@ -358,6 +358,38 @@ async fn small_audiences_whose_cpm_rises_with_volume_are_read_as_delivery_curves
         })
         .count();
     assert!(explained >= 2, "the recommendations say so: {latest}");
+
+    // Hourly cycles read each ad's days once a day: a cycle of the same day reuses what an earlier one read
+    // (and finds the same curves), the first after midnight reads the new day's.
+    let gateway = &stack.gateway;
+    let (status, stored) = configure_autopilot(gateway, json!({ "enabled": true, "interval_seconds": 3_600 })).await;
+    assert_eq!(status, 200, "{stored}");
+    let mut summaries = vec![latest];
+    for cycle in 9..=11 {
+        advance_simulated_hours(&stack.meta_sim_url, 1.0).await;
+        let runs = runs_when(gateway, |runs| runs.len() == cycle && finished(&runs[0])).await;
+        assert_eq!(runs[0]["state"], "completed", "{runs:?}");
+        summaries.push(runs[0]["summary"].clone());
+    }
+    // Hours of the account's day so far: the recent window is three whole days and today.
+    let hours_today = |summary: &Value| summary["windows"]["recent_hours"].as_f64().unwrap() - 72.0;
+    let mut reused = 0;
+    for pair in summaries[1..].windows(2) {
+        let (earlier, later) = (&pair[0], &pair[1]);
+        let same_day = hours_today(later) > hours_today(earlier);
+        assert_eq!(later["delivery_days_read"], !same_day, "{earlier} then {later}");
+        if same_day {
+            reused += 1;
+            assert_eq!(
+                later["ads_with_delivery_curves"], earlier["ads_with_delivery_curves"],
+                "{later}"
+            );
+        }
+    }
+    assert!(
+        reused >= 1,
+        "two of three hourly steps stay inside one day: {summaries:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,11 +1,15 @@
 //! How close the allocator's P(best) is to a 1,000,000-draw reference for a 100-ad account: the reference
-//! draws jointly from the exact posteriors (Beta, Gamma, log-normal) and counts each ad's wins.
+//! draws jointly from the exact posteriors (Beta, Gamma, log-normal) and counts each ad's wins. Then the same
+//! for the budget shares of the same ads with a delivery curve each (the split by marginal return, which
+//! replaces P(best) as the target where ads have curves), against 1,000,000 exact joint draws split alike.
 //!
 //!     cargo run --release -p adloop-allocator --example probability_best_accuracy [draws-per-ad [account-seed]]
 
 mod support;
 
-use adloop_allocator::{AllocatorConfig, blended_scores, draw, prepare, probability_of_being_best};
+use adloop_allocator::{
+    AllocationRequest, AllocatorConfig, blended_scores, draw, prepare, probability_of_being_best, target_shares,
+};
 
 const REFERENCE_DRAWS: usize = 1_000_000;
 
@@ -44,6 +48,37 @@ fn main() {
     }
     println!(
         "100 ads, {} draws per ad: largest |P(best) - reference| = {largest_error:.4} (largest P(best) {largest_probability:.3}); estimate took {:.2} ms",
+        prepared.draws_per_ad,
+        estimate_time.as_secs_f64() * 1000.0
+    );
+
+    let curved = support::curved_request(100, request_seed);
+    report_split_accuracy("every ad", &curved, &config);
+    // Half the ads straight: each draw's best straight ad takes what the curved ones leave, as P(best) would.
+    let mut half_curved = curved;
+    for ad in half_curved.ads.iter_mut().skip(1).step_by(2) {
+        ad.delivery_curve = None;
+    }
+    report_split_accuracy("every other ad", &half_curved, &config);
+}
+
+/// The split by marginal return on `request` (`which` ads with a curve) against its exact reference.
+fn report_split_accuracy(which: &str, request: &AllocationRequest, config: &AllocatorConfig) {
+    let prepared = prepare(request, config).expect("valid request");
+    let started = std::time::Instant::now();
+    let draws: Vec<_> = prepared.ads.iter().map(|ad| draw(&prepared, ad)).collect();
+    let draw_references: Vec<_> = draws.iter().collect();
+    let estimated = target_shares(request, &prepared, &draw_references);
+    let estimate_time = started.elapsed();
+    let reference = adloop_allocator::reference::exact_target_shares(request, &prepared, REFERENCE_DRAWS, 2026);
+    let mut largest_error: f64 = 0.0;
+    let mut largest_share: f64 = 0.0;
+    for (estimate, reference) in estimated.iter().zip(&reference) {
+        largest_error = largest_error.max((estimate - reference).abs());
+        largest_share = largest_share.max(*reference);
+    }
+    println!(
+        "100 ads, a delivery curve on {which}, {} draws per ad: largest |share - reference| = {largest_error:.4} (largest share {largest_share:.3}); estimate took {:.2} ms",
         prepared.draws_per_ad,
         estimate_time.as_secs_f64() * 1000.0
     );

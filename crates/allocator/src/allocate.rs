@@ -345,6 +345,36 @@ pub fn finish_allocation(
     })
 }
 
+/// The ads at `indices` as the split by marginal return sees them: `None` for an ad without a usable curve.
+pub(crate) fn curved_ads(
+    request: &AllocationRequest,
+    prepared: &PreparedAllocation,
+    indices: &[usize],
+) -> Vec<Option<CurvedAd>> {
+    let minor_units_per_major = request.currency.minor_units_per_major() as f64;
+    indices
+        .iter()
+        .map(|&index| {
+            let average_cpm = prepared.ads[index].posterior.cpm * minor_units_per_major;
+            request.ads[index]
+                .delivery_curve
+                .as_ref()
+                .and_then(|curve| CurvedAd::new(curve, average_cpm))
+        })
+        .collect()
+}
+
+/// Each ad's share of the budget before floors and limits, every ad taken as eligible: its P(best), or the
+/// split by marginal return where ads have delivery curves. What the accuracy measurement compares with
+/// [`crate::reference::exact_target_shares`].
+pub fn target_shares(request: &AllocationRequest, prepared: &PreparedAllocation, draws: &[&ScoreDraws]) -> Vec<f64> {
+    let every_ad: Vec<usize> = (0..request.ads.len()).collect();
+    let scores = blended_scores(prepared, draws, &every_ad);
+    let score_slices: Vec<&[f32]> = scores.iter().map(Vec::as_slice).collect();
+    let probability_best = probability_of_being_best(&score_slices);
+    budget_targets(request, prepared, &every_ad, &score_slices, &probability_best).0
+}
+
 /// Each ad's target share of the total: its P(best), unless some eligible ad's cost rises with its volume
 /// (a delivery curve), when each draw's budget is split to equalise the ads' returns on their last unit of
 /// spend instead ([`shares_equalising_marginal_returns`]); and whether curves shaped them.
@@ -355,17 +385,7 @@ fn budget_targets(
     eligible_scores: &[&[f32]],
     probability_best: &[f64],
 ) -> (Vec<f64>, bool) {
-    let minor_units_per_major = request.currency.minor_units_per_major() as f64;
-    let curves: Vec<Option<CurvedAd>> = eligible_indices
-        .iter()
-        .map(|&index| {
-            let average_cpm = prepared.ads[index].posterior.cpm * minor_units_per_major;
-            request.ads[index]
-                .delivery_curve
-                .as_ref()
-                .and_then(|curve| CurvedAd::new(curve, average_cpm))
-        })
-        .collect();
+    let curves = curved_ads(request, prepared, eligible_indices);
     if curves.iter().all(Option::is_none) {
         return (probability_best.to_vec(), false);
     }

@@ -38,7 +38,7 @@ mod value_dispersion;
 
 pub use allocate::{
     AdScore, Allocation, PreparedAd, PreparedAllocation, Recommendation, allocate, blended_scores, check_ad_count,
-    draw, finish_allocation, prepare, score_ads, score_prepared,
+    draw, finish_allocation, prepare, score_ads, score_prepared, target_shares,
 };
 pub use blend::CtrWeightSchedule;
 pub use budget::{BudgetBounds, change_limit_bounds, fit_budgets};

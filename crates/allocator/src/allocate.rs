@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::account_population::{populations_by_account, with_learned_strengths};
 use crate::budget::{BudgetBounds, change_limit_bounds, fit_budgets};
 use crate::config::AllocatorConfig;
-use crate::decision::{Decision, decide};
+use crate::decision::{Decision, DecisionEvidence, decide};
 use crate::delivery_curve::{CurvedAd, shares_equalising_marginal_returns};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
 use crate::learned_prior::PriorScales;
@@ -160,13 +160,24 @@ pub fn finish_allocation(
         .count()
         .max(1);
     let even_daily_share = MinorUnits(request.total_daily_budget.get() / active_ads as i64);
+    let accounts_with_conversions: std::collections::HashSet<&str> = request
+        .ads
+        .iter()
+        .filter(|ad| ad.conversions > 0)
+        .map(|ad| ad.ids.account_id.as_str())
+        .collect();
     let mut decisions: Vec<(Decision, String, Interval, Interval)> = request
         .ads
         .iter()
         .zip(&prepared.ads)
         .map(|(ad, prepared_ad)| {
             let roas = prepared_ad.posterior.roas();
-            let (decision, decision_reason) = decide(&roas, ad.spend, even_daily_share, currency, config);
+            let evidence = DecisionEvidence {
+                spend: ad.spend,
+                even_daily_share,
+                account_has_conversions: accounts_with_conversions.contains(ad.ids.account_id.as_str()),
+            };
+            let (decision, decision_reason) = decide(&roas, evidence, currency, config);
             (decision, decision_reason, prepared_ad.posterior.ctr(), roas)
         })
         .collect();

@@ -487,3 +487,40 @@ fn a_best_ad_whose_cpm_rises_with_volume_is_funded_to_equal_returns_not_to_the_l
         curved.recommendations[0].reason
     );
 }
+
+#[test]
+fn a_kill_before_the_accounts_first_conversion_says_it_rests_on_a_placeholder_value() {
+    // A week in and no conversion reported anywhere: each conversion is valued at 1 USD until one is, so the
+    // ads that spent past the decision line read as confidently below the kill line, and the reason says on
+    // what. A young ad has not spent enough to be judged; once the account has a conversion, the reason
+    // drops the note.
+    let mut ads: Vec<AdInput> = (0..3)
+        .map(|index| ad(&format!("spent-{index}"), 200_000, 2_000, 0, 200_000, 0, 168.0))
+        .collect();
+    ads.push(ad("young", 2_000, 20, 0, 2_000, 0, 12.0));
+    let allocation = allocate(&request(ads.clone(), 30_000), &AllocatorConfig::default()).unwrap();
+    let killed: Vec<_> = allocation
+        .recommendations
+        .iter()
+        .filter(|ad| ad.decision == Decision::Kill)
+        .collect();
+    assert_eq!(killed.len(), 3, "{:?}", allocation.recommendations);
+    for ad in killed {
+        assert!(
+            ad.reason
+                .contains("the account has reported no conversion yet, so each is valued at 1.00 USD until one is"),
+            "{}",
+            ad.reason
+        );
+    }
+    ads[3] = ad("young", 2_000, 20, 1, 2_000, 5_000, 12.0);
+    let allocation = allocate(&request(ads, 30_000), &AllocatorConfig::default()).unwrap();
+    assert!(
+        allocation
+            .recommendations
+            .iter()
+            .all(|ad| !ad.reason.contains("no conversion yet")),
+        "{:?}",
+        allocation.recommendations
+    );
+}

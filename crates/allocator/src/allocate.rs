@@ -11,6 +11,7 @@ use crate::decision::{Decision, DecisionEvidence, decide};
 use crate::delivery_curve::{CurvedAd, shares_equalising_marginal_returns};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
 use crate::learned_prior::PriorScales;
+use crate::learning_capacity::{ads_beyond_learning_capacity, learning_capacity};
 use crate::posterior::{
     AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, draw_scores, evidence_and_population,
     posterior_from_evidence,
@@ -226,8 +227,20 @@ pub fn finish_allocation(
         &probability_best,
     );
     let mut waiting_for_budget = weakest_beyond_the_floor(request, &eligible_indices, &budget_targets);
+    let capacity = learning_capacity(request, &prepared.population, config);
+    let waiting_to_learn = match &capacity {
+        Some(capacity) => {
+            let candidates: Vec<usize> = eligible_indices
+                .iter()
+                .copied()
+                .filter(|index| !waiting_for_budget.contains(index))
+                .collect();
+            ads_beyond_learning_capacity(request, config, capacity, &candidates, &budget_targets)
+        }
+        None => Vec::new(),
+    };
     let mut eligible = eligible;
-    for &index in &waiting_for_budget {
+    for &index in waiting_for_budget.iter().chain(&waiting_to_learn) {
         eligible[index] = false;
     }
     let mut fitted = fit_with_relaxation(request, config, &eligible, &budget_targets, FitLimits::AS_REQUESTED)?;
@@ -323,6 +336,20 @@ pub fn finish_allocation(
                         amount: request.constraints.per_ad_floor,
                         currency
                     }
+                ));
+            }
+            if let Some(capacity) = capacity.filter(|_| waiting_to_learn.contains(&index)) {
+                reason.push_str(&format!(
+                    "; no budget this time: at the account's cost per conversion (about {}) the total buys about \
+                     {:.1} conversions in {:.0} days, enough to tell {} ads apart, so the settled ads least likely \
+                     to be best wait",
+                    Money {
+                        amount: MinorUnits::from_major_rounded(capacity.cost_per_conversion, currency),
+                        currency
+                    },
+                    capacity.conversions_over_horizon,
+                    config.learning_horizon_days,
+                    capacity.ads
                 ));
             }
             if change_limit_relaxed_for[index] {

@@ -136,6 +136,17 @@ pub struct AllocatorConfig {
     /// left every scenario within ±0.01 of the fixed rule except tiny-budget (0.76 → 0.75 of uniform's
     /// regret), where two shares judged too early (0.81).
     pub min_spend_for_decision_even_daily_shares: f64,
+    /// The span over which an account's budget must tell its ads apart (`learning_capacity`): the conversions
+    /// the total buys in this many days, at the account's cost per conversion, over
+    /// `conversions_to_tell_an_ad_apart`, is how many ads it can learn on; the settled ads least likely to be
+    /// best beyond that wait. Seven days, a week: the window a settled ad is read on, long enough for a weekly
+    /// rhythm to average out. 0 turns the rule off.
+    pub learning_horizon_days: f64,
+    /// Conversions an ad needs before the budget can tell it apart: three, since none where three were expected
+    /// happens 5% of the time (Poisson), the level of the intervals the decisions read. Both constants were set
+    /// from these reasons, not fitted; measured on the tuning seeds and development worlds, reported on held-out
+    /// ones (README).
+    pub conversions_to_tell_an_ad_apart: f64,
     /// How an account's daily reports are read for its ads' delivery curves (`estimate_delivery_curves`, run
     /// where the reports are read: the gateway's autopilot, the simulator's policy): the last four weeks'
     /// finished days. A day needs a thousand impressions and the account a week of such days, chosen before
@@ -183,6 +194,8 @@ impl Default for AllocatorConfig {
             kill_roas_below: 0.5,
             scale_roas_above: 3.0,
             min_spend_for_decision_even_daily_shares: 7.0,
+            learning_horizon_days: 7.0,
+            conversions_to_tell_an_ad_apart: 3.0,
             delivery_curve: DeliveryCurveSettings::default(),
         }
     }
@@ -307,6 +320,14 @@ impl AllocatorConfig {
                 "min_spend_for_decision_even_daily_shares",
                 self.min_spend_for_decision_even_daily_shares.is_finite()
                     && self.min_spend_for_decision_even_daily_shares >= 0.0,
+            ),
+            (
+                "learning_horizon_days",
+                self.learning_horizon_days.is_finite() && self.learning_horizon_days >= 0.0,
+            ),
+            (
+                "conversions_to_tell_an_ad_apart",
+                self.conversions_to_tell_an_ad_apart.is_finite() && self.conversions_to_tell_an_ad_apart > 0.0,
             ),
             ("scale_roas_above", self.scale_roas_above > self.kill_roas_below),
         ];

@@ -30,6 +30,7 @@ mod fatigue;
 mod forgetting;
 mod input;
 pub mod learned_prior;
+mod learning_capacity;
 mod posterior;
 mod probability_best;
 pub mod quantize;
@@ -60,4 +61,4 @@ pub use posterior::{
 pub use probability_best::probability_of_being_best;
 
 /// Changes whenever a change to the code would change any score or allocation, so cached results miss.
-pub const MODEL_VERSION: &str = "allocator-14";
+pub const MODEL_VERSION: &str = "allocator-15";

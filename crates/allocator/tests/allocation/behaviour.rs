@@ -524,3 +524,78 @@ fn a_kill_before_the_accounts_first_conversion_says_it_rests_on_a_placeholder_va
         allocation.recommendations
     );
 }
+
+#[test]
+fn a_budget_too_small_to_learn_on_every_ad_keeps_the_likeliest_best_and_rests_the_others() {
+    // Twelve settled ads at 1% CTR, 1% of clicks converting and 20 USD per thousand impressions: a conversion
+    // costs about 200 USD. At 120 USD a day the account buys about four conversions a week, enough to tell two
+    // ads apart (three each, at least two ads), so the ten least likely best wait; a young ad keeps its chance.
+    // At a hundred times the budget every ad is funded.
+    let mut ads: Vec<AdInput> = (0..12)
+        .map(|index| {
+            ad(
+                &format!("ad-{index}"),
+                10_000,
+                100,
+                1,
+                20_000,
+                10_000 * (index + 1),
+                240.0,
+            )
+        })
+        .collect();
+    ads.push(ad("young", 500, 5, 0, 1_000, 0, 12.0));
+    let funded = |allocation: &adloop_allocator::Allocation| -> Vec<String> {
+        allocation
+            .recommendations
+            .iter()
+            .filter(|ad| ad.recommended_daily_budget.get() > 0)
+            .map(|ad| ad.ids.ad_id.clone())
+            .collect()
+    };
+    let small = allocate(&request(ads.clone(), 12_000), &AllocatorConfig::default()).unwrap();
+    let small_funded = funded(&small);
+    assert_eq!(
+        small_funded.len(),
+        3,
+        "two settled ads and the young one: {small_funded:?}"
+    );
+    assert!(small_funded.contains(&"young".to_owned()), "{small_funded:?}");
+    assert!(
+        small_funded.contains(&"ad-11".to_owned()),
+        "the best buyer keeps its place: {small_funded:?}"
+    );
+    let resting = small
+        .recommendations
+        .iter()
+        .find(|ad| ad.recommended_daily_budget.get() == 0)
+        .unwrap();
+    assert!(
+        resting
+            .reason
+            .contains("enough to tell 2 ads apart, so the settled ads least likely to be best wait"),
+        "{}",
+        resting.reason
+    );
+    let total: i64 = small
+        .recommendations
+        .iter()
+        .map(|ad| ad.recommended_daily_budget.get())
+        .sum();
+    assert_eq!(total, 12_000);
+
+    let rule_off = AllocatorConfig {
+        learning_horizon_days: 0.0,
+        ..AllocatorConfig::default()
+    };
+    let without_the_rule = allocate(&request(ads.clone(), 12_000), &rule_off).unwrap();
+    assert_eq!(
+        funded(&without_the_rule).len(),
+        13,
+        "{:?}",
+        without_the_rule.recommendations
+    );
+
+    let large = allocate(&request(ads, 1_200_000), &AllocatorConfig::default()).unwrap();
+    assert_eq!(funded(&large).len(), 13, "{:?}", large.recommendations);
+}

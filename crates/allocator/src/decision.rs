@@ -22,18 +22,15 @@ pub struct DecisionEvidence {
     /// The account's total daily budget over its active ads.
     pub even_daily_share: MinorUnits,
     /// Whether the ad's account has reported any conversion. Before one, every conversion is valued at one
-    /// major unit (a placeholder the ROAS interval reads), and the reason says so.
+    /// major unit (a placeholder the ROAS interval reads), so no ROAS line can be judged.
     pub account_has_conversions: bool,
 }
 
-/// Kill when, after enough spend (`min_spend_for_decision_even_daily_shares` of the even daily share), even
-/// the optimistic end of the ROAS interval is below the kill line; scale when even its pessimistic end is
-/// above the scale line.
-///
-/// Before the account's first conversion the interval rests on a placeholder value, and kills still follow
-/// it: holding them until a conversion measured worse on the development worlds (README, "Accounts with few,
-/// large conversions"), where they prune the ads a small budget cannot feed. The reason says what they rest
-/// on.
+/// Kill when, after enough spend (`min_spend_for_decision_even_daily_shares` of the even daily share) in an
+/// account whose conversions say what one is worth, even the optimistic end of the ROAS interval is below the
+/// kill line; scale when even its pessimistic end is above the scale line. Before the account's first
+/// conversion the interval rests on a placeholder value, so nothing is judged (the ads a small budget cannot
+/// feed wait instead: `learning_capacity`).
 pub fn decide(
     roas: &Interval,
     evidence: DecisionEvidence,
@@ -68,22 +65,20 @@ pub fn decide(
             format!("{roas_text} after {spent} spent: too early to judge before {minimum}"),
         );
     }
-    let placeholder_value = if account_has_conversions {
-        String::new()
-    } else {
-        format!(
-            " (the account has reported no conversion yet, so each is valued at {} until one is)",
-            Money {
-                amount: MinorUnits(currency.minor_units_per_major()),
-                currency,
-            }
-        )
-    };
+    if !account_has_conversions {
+        return (
+            Decision::Maintain,
+            format!(
+                "{roas_text} after {spent} spent: too early to judge: the account has reported no conversion \
+                 yet, so what one is worth is not known"
+            ),
+        );
+    }
     if roas.upper_95 < config.kill_roas_below {
         return (
             Decision::Kill,
             format!(
-                "{roas_text} after {spent} spent: confidently below the {:.2} kill line{placeholder_value}",
+                "{roas_text} after {spent} spent: confidently below the {:.2} kill line",
                 config.kill_roas_below
             ),
         );

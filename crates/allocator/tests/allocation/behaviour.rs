@@ -489,40 +489,35 @@ fn a_best_ad_whose_cpm_rises_with_volume_is_funded_to_equal_returns_not_to_the_l
 }
 
 #[test]
-fn a_kill_before_the_accounts_first_conversion_says_it_rests_on_a_placeholder_value() {
-    // A week in and no conversion reported anywhere: each conversion is valued at 1 USD until one is, so the
-    // ads that spent past the decision line read as confidently below the kill line, and the reason says on
-    // what. A young ad has not spent enough to be judged; once the account has a conversion, the reason
-    // drops the note.
+fn no_ad_is_killed_before_the_accounts_first_conversion() {
+    // A week in and no conversion reported anywhere: each conversion would be valued at the placeholder of
+    // 1 USD, so every ROAS interval sits at zero, far below the kill line, yet nothing says what a conversion
+    // is worth. No ad is judged; once the account has a conversion, the ads that spent past the decision line
+    // are (these, with no conversion of their own and an account whose one order was worth 50 USD, are
+    // killed).
     let mut ads: Vec<AdInput> = (0..3)
         .map(|index| ad(&format!("spent-{index}"), 200_000, 2_000, 0, 200_000, 0, 168.0))
         .collect();
     ads.push(ad("young", 2_000, 20, 0, 2_000, 0, 12.0));
-    let allocation = allocate(&request(ads.clone(), 30_000), &AllocatorConfig::default()).unwrap();
-    let killed: Vec<_> = allocation
+    let before = allocate(&request(ads.clone(), 30_000), &AllocatorConfig::default()).unwrap();
+    for ad in &before.recommendations {
+        assert_eq!(ad.decision, Decision::Maintain, "{}", ad.reason);
+    }
+    assert!(
+        before.recommendations[0]
+            .reason
+            .contains("too early to judge: the account has reported no conversion yet"),
+        "{}",
+        before.recommendations[0].reason
+    );
+    ads[3] = ad("young", 2_000, 20, 1, 2_000, 5_000, 12.0);
+    let after = allocate(&request(ads, 30_000), &AllocatorConfig::default()).unwrap();
+    let killed = after
         .recommendations
         .iter()
         .filter(|ad| ad.decision == Decision::Kill)
-        .collect();
-    assert_eq!(killed.len(), 3, "{:?}", allocation.recommendations);
-    for ad in killed {
-        assert!(
-            ad.reason
-                .contains("the account has reported no conversion yet, so each is valued at 1.00 USD until one is"),
-            "{}",
-            ad.reason
-        );
-    }
-    ads[3] = ad("young", 2_000, 20, 1, 2_000, 5_000, 12.0);
-    let allocation = allocate(&request(ads, 30_000), &AllocatorConfig::default()).unwrap();
-    assert!(
-        allocation
-            .recommendations
-            .iter()
-            .all(|ad| !ad.reason.contains("no conversion yet")),
-        "{:?}",
-        allocation.recommendations
-    );
+        .count();
+    assert_eq!(killed, 3, "{:?}", after.recommendations);
 }
 
 #[test]

@@ -40,12 +40,7 @@ fn main() {
     );
 
     let reference = adloop_allocator::reference::exact_probability_of_being_best(&prepared, REFERENCE_DRAWS, 2026);
-    let mut largest_error: f64 = 0.0;
-    let mut largest_probability: f64 = 0.0;
-    for (estimate, reference) in estimated.iter().zip(&reference) {
-        largest_error = largest_error.max((estimate - reference).abs());
-        largest_probability = largest_probability.max(*reference);
-    }
+    let (largest_error, largest_probability) = largest_error_and_value(&estimated, &reference);
     println!(
         "100 ads, {} draws per ad: largest |P(best) - reference| = {largest_error:.4} (largest P(best) {largest_probability:.3}); estimate took {:.2} ms",
         prepared.draws_per_ad,
@@ -71,15 +66,20 @@ fn report_split_accuracy(which: &str, request: &AllocationRequest, config: &Allo
     let estimated = target_shares(request, &prepared, &draw_references);
     let estimate_time = started.elapsed();
     let reference = adloop_allocator::reference::exact_target_shares(request, &prepared, REFERENCE_DRAWS, 2026);
-    let mut largest_error: f64 = 0.0;
-    let mut largest_share: f64 = 0.0;
-    for (estimate, reference) in estimated.iter().zip(&reference) {
-        largest_error = largest_error.max((estimate - reference).abs());
-        largest_share = largest_share.max(*reference);
-    }
+    let (largest_error, largest_share) = largest_error_and_value(&estimated, &reference);
     println!(
         "100 ads, a delivery curve on {which}, {} draws per ad: largest |share - reference| = {largest_error:.4} (largest share {largest_share:.3}); estimate took {:.2} ms",
         prepared.draws_per_ad,
         estimate_time.as_secs_f64() * 1000.0
     );
+}
+
+/// The largest abs(estimate − reference) over the ads, and the largest reference value.
+fn largest_error_and_value(estimated: &[f64], reference: &[f64]) -> (f64, f64) {
+    estimated
+        .iter()
+        .zip(reference)
+        .fold((0.0_f64, 0.0_f64), |(error, largest), (estimate, reference)| {
+            (error.max((estimate - reference).abs()), largest.max(*reference))
+        })
 }

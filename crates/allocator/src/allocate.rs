@@ -226,22 +226,27 @@ pub fn finish_allocation(
         &eligible_score_slices,
         &probability_best,
     );
-    let mut waiting_for_budget = weakest_beyond_the_floor(request, &eligible_indices, &budget_targets);
-    let capacity = learning_capacity(request, &prepared.population, config);
-    let waiting_to_learn = match &capacity {
-        Some(capacity) => {
-            let candidates: Vec<usize> = eligible_indices
-                .iter()
-                .copied()
-                .filter(|index| !waiting_for_budget.contains(index))
-                .collect();
-            ads_beyond_learning_capacity(request, config, capacity, &candidates, &budget_targets)
-        }
-        None => Vec::new(),
-    };
+    // Which ads wait with no budget, and why: the floor does not fit the total, or the budget cannot learn on
+    // them (flags by ad, as the reasons below read them for every ad).
+    let ad_count = request.ads.len();
+    let mut waiting_for_the_floor = vec![false; ad_count];
+    let mut waiting_to_learn = vec![false; ad_count];
     let mut eligible = eligible;
-    for &index in waiting_for_budget.iter().chain(&waiting_to_learn) {
+    for index in weakest_beyond_the_floor(request, &eligible_indices, &budget_targets) {
+        waiting_for_the_floor[index] = true;
         eligible[index] = false;
+    }
+    let capacity = learning_capacity(request, &prepared.population, config);
+    if let Some(capacity) = &capacity {
+        let candidates: Vec<usize> = eligible_indices
+            .iter()
+            .copied()
+            .filter(|&index| eligible[index])
+            .collect();
+        for index in ads_beyond_learning_capacity(request, config, capacity, &candidates, &budget_targets) {
+            waiting_to_learn[index] = true;
+            eligible[index] = false;
+        }
     }
     let mut fitted = fit_with_relaxation(request, config, &eligible, &budget_targets, FitLimits::AS_REQUESTED)?;
     // Only an ad the floor holds up (at the floor, not above it) might do better waiting.
@@ -251,7 +256,9 @@ pub fn finish_allocation(
     if floor_holds_an_ad_up {
         let dropped = weakest_that_would_fall_below_the_floor(request, config, &mut eligible, &budget_targets);
         if !dropped.is_empty() {
-            waiting_for_budget.extend(dropped);
+            for index in dropped {
+                waiting_for_the_floor[index] = true;
+            }
             fitted = fit_with_relaxation(request, config, &eligible, &budget_targets, FitLimits::AS_REQUESTED)?;
         }
     }
@@ -328,7 +335,7 @@ pub fn finish_allocation(
                     curve.cpm_doubling_daily_impressions
                 ));
             }
-            if waiting_for_budget.contains(&index) {
+            if waiting_for_the_floor[index] {
                 reason.push_str(&format!(
                     "; no budget this time: an ad gets nothing or at least the per-ad floor of {}, and the total \
                      cannot give it to every active ad, so the ads least likely to be best wait",
@@ -338,7 +345,7 @@ pub fn finish_allocation(
                     }
                 ));
             }
-            if let Some(capacity) = capacity.filter(|_| waiting_to_learn.contains(&index)) {
+            if let Some(capacity) = capacity.filter(|_| waiting_to_learn[index]) {
                 reason.push_str(&format!(
                     "; no budget this time: at the account's cost per conversion (about {}) the total buys about \
                      {:.1} conversions in {:.0} days, enough to tell {} ads apart, so the settled ads least likely \
@@ -440,6 +447,11 @@ fn budget_targets(
     (targets, true)
 }
 
+/// Sorts ad `indices` likeliest best first: by target share (`budget_targets`), highest first, ties by position.
+pub(crate) fn sort_likeliest_best_first(indices: &mut [usize], targets: &[f64]) {
+    indices.sort_by(|&left, &right| targets[right].total_cmp(&targets[left]).then(left.cmp(&right)));
+}
+
 /// The eligible ads that must wait when the total cannot give each the per-ad floor: as many as the total
 /// can fund at the floor keep their place, by their target share (`budget_targets`: P(best), or the split by
 /// marginal return); the rest (the weakest) get nothing this time instead
@@ -455,7 +467,7 @@ fn weakest_beyond_the_floor(request: &AllocationRequest, eligible_indices: &[usi
         return Vec::new();
     }
     let mut by_target = eligible_indices.to_vec();
-    by_target.sort_by(|&left, &right| targets[right].total_cmp(&targets[left]).then(left.cmp(&right)));
+    sort_likeliest_best_first(&mut by_target, targets);
     by_target.split_off(fundable)
 }
 
@@ -520,7 +532,7 @@ fn relax_change_limit_where_needed(
     let mut bounds = limited.to_vec();
     let mut relaxed = vec![false; bounds.len()];
     let mut best_first: Vec<usize> = (0..bounds.len()).collect();
-    best_first.sort_by(|&left, &right| targets[right].total_cmp(&targets[left]).then(left.cmp(&right)));
+    sort_likeliest_best_first(&mut best_first, targets);
     // Relaxing upper bounds leaves the lower ones as they are: both sums are taken once, here.
     let (mut lower_sum, mut upper_sum) = BudgetBounds::sums(&bounds);
     for &index in &best_first {

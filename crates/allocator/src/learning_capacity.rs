@@ -5,6 +5,7 @@
 //! younger than `young_ad_hours` never waits for this (it has its exploration floor), and at least two ads
 //! always compete.
 
+use crate::allocate::sort_likeliest_best_first;
 use crate::config::AllocatorConfig;
 use crate::input::AllocationRequest;
 use crate::posterior::PopulationStats;
@@ -70,6 +71,6 @@ pub(crate) fn ads_beyond_learning_capacity(
     if settled.len() <= settled_places {
         return Vec::new();
     }
-    settled.sort_by(|&left, &right| targets[right].total_cmp(&targets[left]).then(left.cmp(&right)));
+    sort_likeliest_best_first(&mut settled, targets);
     settled.split_off(settled_places)
 }

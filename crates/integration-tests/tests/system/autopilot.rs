@@ -205,10 +205,7 @@ async fn a_cycle_per_simulated_day_moves_budgets_in_meta_sim_and_a_crashed_cycle
     let started = Instant::now();
     let changes = loop {
         let changes = account_changes(gateway).await;
-        let terminal = changes
-            .iter()
-            .all(|change| matches!(change["state"].as_str(), Some("completed" | "discarded" | "cancelled")));
-        if terminal && changes.len() as i64 == enqueued {
+        if changes.iter().all(change_has_ended) && changes.len() as i64 == enqueued {
             break changes;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "{changes:?}");
@@ -316,15 +313,17 @@ async fn an_account_whose_purchases_report_in_the_second_week_has_its_reporting_
     assert_eq!(slot, runs[0]["cycle_slot"].as_i64().unwrap());
 }
 
-/// Waits until every change queued for the account is applied or has ended otherwise.
+/// Whether a queued change is applied or has ended otherwise.
+fn change_has_ended(change: &Value) -> bool {
+    matches!(change["state"].as_str(), Some("completed" | "discarded" | "cancelled"))
+}
+
+/// Waits until every change queued for the account has ended.
 async fn changes_settled(gateway: &RunningService) {
     let started = Instant::now();
     loop {
         let changes = account_changes(gateway).await;
-        let settled = changes
-            .iter()
-            .all(|change| matches!(change["state"].as_str(), Some("completed" | "discarded" | "cancelled")));
-        if settled {
+        if changes.iter().all(change_has_ended) {
             return;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "{changes:?}");

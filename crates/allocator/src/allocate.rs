@@ -11,7 +11,7 @@ use crate::decision::{Decision, DecisionEvidence, decide};
 use crate::delivery_curve::{CurvedAd, shares_equalising_marginal_returns};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
 use crate::learned_prior::PriorScales;
-use crate::learning_capacity::{ads_beyond_learning_capacity, learning_capacity};
+use crate::learning_capacity::{LearningCost, ads_beyond_learning_capacity};
 use crate::posterior::{
     AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, draw_scores, evidence_and_population,
     posterior_from_evidence,
@@ -61,6 +61,9 @@ pub struct PreparedAd {
 #[derive(Debug, Clone)]
 pub struct PreparedAllocation {
     pub population: PopulationStats,
+    /// Each ad's own account's population (its prior's), in the request's order: the request's where it
+    /// spans one account.
+    pub ad_populations: Vec<PopulationStats>,
     pub ads: Vec<PreparedAd>,
     pub draws_per_ad: usize,
     pub seed: u64,
@@ -103,6 +106,7 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         .collect();
     Ok(PreparedAllocation {
         population,
+        ad_populations,
         ads,
         draws_per_ad,
         seed,
@@ -226,27 +230,26 @@ pub fn finish_allocation(
         &eligible_score_slices,
         &probability_best,
     );
-    // Which ads wait with no budget, and why: the floor does not fit the total, or the budget cannot learn on
-    // them (flags by ad, as the reasons below read them for every ad).
+    // Which ads wait with no budget, and why: the floor does not fit the total (a flag by ad), or the budget
+    // cannot learn on them (the capacity of the ad's account, which its reason quotes).
     let ad_count = request.ads.len();
     let mut waiting_for_the_floor = vec![false; ad_count];
-    let mut waiting_to_learn = vec![false; ad_count];
     let mut eligible = eligible;
     for index in weakest_beyond_the_floor(request, &eligible_indices, &budget_targets) {
         waiting_for_the_floor[index] = true;
         eligible[index] = false;
     }
-    let capacity = learning_capacity(request, &prepared.population, config);
-    if let Some(capacity) = &capacity {
-        let candidates: Vec<usize> = eligible_indices
-            .iter()
-            .copied()
-            .filter(|&index| eligible[index])
-            .collect();
-        for index in ads_beyond_learning_capacity(request, config, capacity, &candidates, &budget_targets) {
-            waiting_to_learn[index] = true;
-            eligible[index] = false;
-        }
+    let mut waiting_to_learn: Vec<Option<LearningCost>> = vec![None; ad_count];
+    let candidates: Vec<usize> = eligible_indices
+        .iter()
+        .copied()
+        .filter(|&index| eligible[index])
+        .collect();
+    for (index, learning) in
+        ads_beyond_learning_capacity(request, config, &prepared.ad_populations, &candidates, &budget_targets)
+    {
+        waiting_to_learn[index] = Some(learning);
+        eligible[index] = false;
     }
     let mut fitted = fit_with_relaxation(request, config, &eligible, &budget_targets, FitLimits::AS_REQUESTED)?;
     // Only an ad the floor holds up (at the floor, not above it) might do better waiting.
@@ -345,18 +348,20 @@ pub fn finish_allocation(
                     }
                 ));
             }
-            if let Some(capacity) = capacity.filter(|_| waiting_to_learn[index]) {
+            if let Some(learning) = &waiting_to_learn[index] {
+                let money = |major: f64| Money {
+                    amount: MinorUnits::from_major_rounded(major, currency),
+                    currency,
+                };
                 reason.push_str(&format!(
-                    "; no budget this time: at the account's cost per conversion (about {}) the total buys about \
-                     {:.1} conversions in {:.0} days, enough to tell {} ads apart, so the settled ads least likely \
-                     to be best wait",
-                    Money {
-                        amount: MinorUnits::from_major_rounded(capacity.cost_per_conversion, currency),
-                        currency
-                    },
-                    capacity.conversions_over_horizon,
+                    "; no budget this time: telling an ad apart takes {} conversions, about {} at its account's cost \
+                     per conversion (about {}), and the {} the total buys in {:.0} days goes to the ads likelier to \
+                     be best",
+                    config.conversions_to_tell_an_ad_apart,
+                    money(learning.cost_to_tell_apart),
+                    money(learning.cost_per_conversion),
+                    money(learning.budget_over_horizon),
                     config.learning_horizon_days,
-                    capacity.ads
                 ));
             }
             if change_limit_relaxed_for[index] {

@@ -1,9 +1,10 @@
-//! How many ads an account's budget can keep learning on. A budget buys so many conversions a week at the
-//! account's cost per conversion, and telling an ad apart from the others takes a few of its own; spread over
-//! more ads than that, none gathers enough to be judged and the budget learns nothing. Beyond what it can
-//! learn on, the ads least likely to be best wait (no budget this time) while the rest are told apart; an ad
-//! younger than `young_ad_hours` never waits for this (it has its exploration floor), and at least two ads
-//! always compete.
+//! How many ads a budget can keep learning on. A budget buys so many conversions a week at an account's cost
+//! per conversion, and telling an ad apart from the others takes a few of its own; spread over more ads than
+//! that, none gathers enough to be judged and the budget learns nothing. Beyond what it can learn on, the ads
+//! least likely to be best wait (no budget this time) while the rest are told apart; an ad younger than
+//! `young_ad_hours` never waits for this (it has its exploration floor), and at least two ads always compete.
+//! Each ad is priced at its own account's cost per conversion: one account's cheap conversions do not tell
+//! another account's ads apart.
 
 use crate::allocate::sort_likeliest_best_first;
 use crate::config::AllocatorConfig;
@@ -13,64 +14,77 @@ use crate::posterior::PopulationStats;
 /// A comparison needs two.
 const FEWEST_ADS_LEARNING: usize = 2;
 
-/// What the account's budget can learn on.
+/// Why an ad waits to learn: what telling it apart would cost and what the budget buys (for its reason).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct LearningCapacity {
-    /// The account's cost of one conversion, in major units: its CPM over its conversions per thousand
-    /// impressions (CTR × conversions per click).
+pub(crate) struct LearningCost {
+    /// Its account's cost of one conversion, in major units: the account's CPM over its conversions per
+    /// thousand impressions (CTR × conversions per click).
     pub cost_per_conversion: f64,
-    /// Conversions the total daily budget buys over `learning_horizon_days`.
-    pub conversions_over_horizon: f64,
-    /// Ads that many conversions can tell apart (`conversions_to_tell_an_ad_apart` each), at least two.
-    pub ads: usize,
+    /// `conversions_to_tell_an_ad_apart` conversions at that cost.
+    pub cost_to_tell_apart: f64,
+    /// The total daily budget over `learning_horizon_days`, in major units.
+    pub budget_over_horizon: f64,
 }
 
-/// The capacity of `request`'s total at `population`'s rates; `None` when the rule is off
-/// (`learning_horizon_days` 0) or the rates say nothing.
-pub(crate) fn learning_capacity(
-    request: &AllocationRequest,
-    population: &PopulationStats,
-    config: &AllocatorConfig,
-) -> Option<LearningCapacity> {
-    if config.learning_horizon_days <= 0.0 {
-        return None;
-    }
+/// An account's cost of one conversion at `population`'s rates; `None` when the rates say nothing.
+fn cost_per_conversion(population: &PopulationStats) -> Option<f64> {
     let conversions_per_impression = population.ctr * population.conversions_per_click;
-    let cost_per_conversion = population.cpm / 1000.0 / conversions_per_impression;
-    if !cost_per_conversion.is_finite() || cost_per_conversion <= 0.0 {
-        return None;
-    }
-    let total_daily_budget = request.total_daily_budget.to_major(request.currency);
-    let conversions_over_horizon = total_daily_budget * config.learning_horizon_days / cost_per_conversion;
-    let ads = (conversions_over_horizon / config.conversions_to_tell_an_ad_apart).floor();
-    Some(LearningCapacity {
-        cost_per_conversion,
-        conversions_over_horizon,
-        ads: if ads.is_finite() {
-            (ads as usize).max(FEWEST_ADS_LEARNING)
-        } else {
-            usize::MAX
-        },
-    })
+    let cost = population.cpm / 1000.0 / conversions_per_impression;
+    (cost.is_finite() && cost > 0.0).then_some(cost)
 }
 
 /// The ads among `candidates` (eligible, not already waiting) that wait because the budget cannot learn on
-/// them: the settled ones least likely to be best (lowest `targets`), beyond the capacity left after the young
-/// ones. Empty when everything fits.
+/// them, each with what telling it apart would cost; empty when everything fits or the rule is off
+/// (`learning_horizon_days` 0). Telling an ad apart costs `conversions_to_tell_an_ad_apart` conversions at its
+/// own account's cost per conversion (`ad_populations`, one per ad: a request may span accounts whose
+/// conversions cost very different sums), and the total buys `learning_horizon_days` of learning: the young
+/// ads' cost comes first, then the settled ads', likeliest best (highest `targets`) first, each kept while its
+/// cost fits in what is left and the first two whatever they cost. For one account at cost `c` this keeps
+/// the settled ads that `⌊total · horizon / c⌋` minus the young ones leaves, at least two.
 pub(crate) fn ads_beyond_learning_capacity(
     request: &AllocationRequest,
     config: &AllocatorConfig,
-    capacity: &LearningCapacity,
+    ad_populations: &[PopulationStats],
     candidates: &[usize],
     targets: &[f64],
-) -> Vec<usize> {
+) -> Vec<(usize, LearningCost)> {
+    debug_assert_eq!(ad_populations.len(), request.ads.len());
+    if config.learning_horizon_days <= 0.0 {
+        return Vec::new();
+    }
+    let budget_over_horizon = request.total_daily_budget.to_major(request.currency) * config.learning_horizon_days;
+    let learning_cost_of = |index: usize| {
+        cost_per_conversion(&ad_populations[index]).map(|cost_per_conversion| LearningCost {
+            cost_per_conversion,
+            cost_to_tell_apart: config.conversions_to_tell_an_ad_apart * cost_per_conversion,
+            budget_over_horizon,
+        })
+    };
+    // Repeated subtraction must not lose an ad that one division would keep.
+    let rounding_slack = budget_over_horizon * 1e-9;
     let (young, mut settled): (Vec<usize>, Vec<usize>) = candidates
         .iter()
         .partition(|&&index| request.ads[index].age_hours < config.young_ad_hours);
-    let settled_places = capacity.ads.saturating_sub(young.len()).max(FEWEST_ADS_LEARNING);
-    if settled.len() <= settled_places {
-        return Vec::new();
-    }
+    let mut budget_left = budget_over_horizon
+        - young
+            .iter()
+            .filter_map(|&index| learning_cost_of(index))
+            .map(|learning| learning.cost_to_tell_apart)
+            .sum::<f64>();
     sort_likeliest_best_first(&mut settled, targets);
-    settled.split_off(settled_places)
+    let mut settled_kept = 0;
+    let mut waiting = Vec::new();
+    for index in settled {
+        // Where the rates say nothing the ad cannot be priced, so it never waits for this.
+        let Some(learning) = learning_cost_of(index) else {
+            continue;
+        };
+        if settled_kept < FEWEST_ADS_LEARNING || learning.cost_to_tell_apart <= budget_left + rounding_slack {
+            budget_left -= learning.cost_to_tell_apart;
+            settled_kept += 1;
+        } else {
+            waiting.push((index, learning));
+        }
+    }
+    waiting
 }

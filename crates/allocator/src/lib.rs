@@ -61,4 +61,4 @@ pub use posterior::{
 pub use probability_best::probability_of_being_best;
 
 /// Changes whenever a change to the code would change any score or allocation, so cached results miss.
-pub const MODEL_VERSION: &str = "allocator-16";
+pub const MODEL_VERSION: &str = "allocator-17";

@@ -523,7 +523,7 @@ fn no_ad_is_killed_before_the_accounts_first_conversion() {
 #[test]
 fn a_budget_too_small_to_learn_on_every_ad_keeps_the_likeliest_best_and_rests_the_others() {
     // Twelve settled ads at 1% CTR, 1% of clicks converting and 20 USD per thousand impressions: a conversion
-    // costs about 200 USD. At 120 USD a day the account buys about four conversions a week, enough to tell two
+    // costs nearly 200 USD. At 120 USD a day the account buys about four conversions a week, enough to tell two
     // ads apart (three each, at least two ads), so the ten least likely best wait; a young ad keeps its chance.
     // At a hundred times the budget every ad is funded.
     let mut ads: Vec<AdInput> = (0..12)
@@ -568,7 +568,7 @@ fn a_budget_too_small_to_learn_on_every_ad_keeps_the_likeliest_best_and_rests_th
     assert!(
         resting
             .reason
-            .contains("enough to tell 2 ads apart, so the settled ads least likely to be best wait"),
+            .contains("the 840.00 USD the total buys in 7 days goes to the ads likelier to be best"),
         "{}",
         resting.reason
     );
@@ -593,4 +593,67 @@ fn a_budget_too_small_to_learn_on_every_ad_keeps_the_likeliest_best_and_rests_th
 
     let large = allocate(&request(ads, 1_200_000), &AllocatorConfig::default()).unwrap();
     assert_eq!(funded(&large).len(), 13, "{:?}", large.recommendations);
+}
+
+#[test]
+fn each_account_in_a_request_learns_on_as_many_ads_as_its_own_cost_per_conversion_allows() {
+    // One request, two accounts. `act_dear`: twelve settled ads whose conversions cost nearly 200 USD each (as
+    // in the test above). `act_cheap`: four whose conversions cost about 1 USD. Pooled, the request's
+    // conversions cost under 10 USD, and 250 USD a day would seem to learn on every ad; priced at its own
+    // account's rate, a dear ad takes over 500 USD of the week's 1,750 to be told apart, so three dear ads are
+    // funded and the others wait, while the cheap ones, a few dollars each, all fit.
+    let mut ads: Vec<AdInput> = (0..12)
+        .map(|index| {
+            in_account(
+                "act_dear",
+                ad(
+                    &format!("dear-{index}"),
+                    10_000,
+                    100,
+                    1,
+                    20_000,
+                    10_000 * (index + 1),
+                    240.0,
+                ),
+            )
+        })
+        .collect();
+    ads.extend((0..4).map(|index| {
+        in_account(
+            "act_cheap",
+            ad(&format!("cheap-{index}"), 10_000, 500, 100, 10_000, 30_000, 240.0),
+        )
+    }));
+    for ad in &mut ads {
+        // Budgets near the total's even share, so the change limit lets seven ads share it.
+        ad.current_daily_budget = MinorUnits(2_500);
+    }
+    let allocation = allocate(&request(ads, 25_000), &AllocatorConfig::default()).unwrap();
+    let funded_in = |prefix: &str| {
+        allocation
+            .recommendations
+            .iter()
+            .filter(|ad| ad.ids.ad_id.starts_with(prefix) && ad.recommended_daily_budget.get() > 0)
+            .count()
+    };
+    assert_eq!(funded_in("dear-"), 3, "{:?}", allocation.recommendations);
+    assert_eq!(funded_in("cheap-"), 4, "{:?}", allocation.recommendations);
+    let resting = allocation
+        .recommendations
+        .iter()
+        .find(|ad| ad.recommended_daily_budget.get() == 0)
+        .unwrap();
+    assert!(
+        resting
+            .reason
+            .contains("the 1750.00 USD the total buys in 7 days goes to the ads likelier to be best"),
+        "{}",
+        resting.reason
+    );
+    let total: i64 = allocation
+        .recommendations
+        .iter()
+        .map(|ad| ad.recommended_daily_budget.get())
+        .sum();
+    assert_eq!(total, 25_000);
 }

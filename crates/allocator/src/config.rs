@@ -33,7 +33,9 @@ pub struct AllocatorConfig {
     /// rhythm is averaged rather than chased, and short enough that what an ad did a month ago weighs a
     /// quarter.
     pub evidence_half_life_hours: f64,
-    /// Strength of the population prior on CTR, in pseudo-impressions.
+    /// Strength of the population prior on CTR, in pseudo-impressions: a hundred, the original's floor
+    /// (it read every ad as having at least 100 impressions), kept before any measurement: at the 1–2% CTRs of
+    /// most accounts one or two clicks, so an ad's own clicks speak after its first few hundred impressions.
     pub population_ctr_prior_impressions: f64,
     /// The most the population prior on conversions per click may weigh, in pseudo-conversions; the prior
     /// weighs less when the account's ads differ more (estimated from their spread, `posterior`). Six shrank
@@ -52,7 +54,9 @@ pub struct AllocatorConfig {
     /// The most a learned CTR prior may weigh, as a multiple of `population_ctr_prior_impressions`. Its
     /// weight is the share of the ads' CTR spread the learned means explain (the spread around the account's
     /// CTR over the spread around the learned CTRs, `learned_prior`): a learner that explains nothing keeps
-    /// the population's strength.
+    /// the population's strength. Ten, a thousand pseudo-impressions, set with that rule before it was
+    /// measured: a learner that explains the spread well still yields to an ad's own first few thousand
+    /// impressions.
     pub max_learned_ctr_prior_weight_of_population: f64,
     /// The largest |β| of the link between an ad's CTR and its prior conversions per click (`ctr_link`):
     /// 1 lets the prior go as far as equal conversions per *impression* across the account's ads. The
@@ -89,13 +93,20 @@ pub struct AllocatorConfig {
     /// before any measurement.
     pub min_conversion_value_log_sd: f64,
     pub max_conversion_value_log_sd: f64,
-    /// Strength of the population prior on value per conversion, in pseudo-conversions.
+    /// Strength of the population prior on value per conversion, in pseudo-conversions: two orders, set with
+    /// the first allocator before any measurement, so one large order does not make an ad's value. Re-checked
+    /// on the tuning seeds 1–20 since: weaker shrinkage cost more than it gained (geometric mean of adloop's
+    /// regret over ts-basic-limited's 0.874 → 0.90), a strength estimated from how much the ads' mean values
+    /// differ gained nothing (0.849 → 0.855), and one scaled by the measured spread of single orders lost too
+    /// (0.804 → 0.832; README, the allocator's tried list).
     pub value_prior_conversions: f64,
     /// Strength of the population prior on an ad's CPM, in pseudo-impressions: one thousand, a single CPM's
     /// worth, so an ad's own price replaces the account's after its first few thousand impressions.
     pub cpm_prior_impressions: f64,
     /// Spread (log-space sd) of single conversion values, for the uncertainty of the mean value: the prior
-    /// of the account's own estimate (`value_dispersion`).
+    /// of the account's own estimate (`value_dispersion`). 0.6, set before any measurement: two orders in
+    /// three between about half and about twice the typical one, a shop with a range of prices; an account's
+    /// own ads outweigh it within a few days (`value_dispersion_prior_ads`).
     pub conversion_value_log_sd: f64,
     /// How many ads' worth of evidence `conversion_value_log_sd` counts as against the spread measured on the
     /// account's own ads: three, chosen before any measurement, so a handful of ads with conversions in both
@@ -110,11 +121,18 @@ pub struct AllocatorConfig {
     /// within 0.002 of a million-draw reference on four 100-ad accounts (target ±0.01), at half the work and
     /// cache memory of 1,024 (`BENCHMARKS.md`, P(best) accuracy).
     pub draws_per_ad: usize,
-    /// Fewer draws per ad for very large requests keep the work bounded: at most this many draws in all.
+    /// Fewer draws per ad for very large requests keep the work bounded: at most this many draws in all. A
+    /// bound, not a model constant: 256,000 keeps the full 512 draws up to 500 ads and about 1 MB per
+    /// posterior component.
     pub max_total_draws: usize,
-    /// Ads younger than this keep an exploration floor.
+    /// Ads younger than this keep an exploration floor. 72 hours, the original's cold-start window (its blend
+    /// and its confidence both ramp over 72 h), kept without tuning; a statistical review noted that it matches
+    /// the simulator's cold-start rhythm, so the held-out tables include worlds with other launch rhythms
+    /// (`long-run-launches`, the random worlds' launches).
     pub young_ad_hours: f64,
-    /// A young ad's floor as a fraction of an even share of the total.
+    /// A young ad's floor as a fraction of an even share of the total: a quarter, set before any measurement,
+    /// enough for a young ad to be seen every day, little enough that launching every ad at once keeps at most
+    /// a quarter of the total from the ads' posteriors.
     pub young_ad_floor_of_even_share: f64,
     /// How far ahead the fatigue trend is projected (hours), against the recent window it is measured on.
     /// 72 h ahead (a full recent window of a young ad) tracked fatiguing ads best in `adloop-sim` (the trend
@@ -123,7 +141,9 @@ pub struct AllocatorConfig {
     /// (tuning seeds 1–20, geometric mean of adloop's regret over ts-basic-limited's: 48 h 0.846, 72 h 0.838,
     /// 120 h 0.851, 168 h 0.868).
     pub fatigue_projection_hours: f64,
-    /// Impressions needed in both the recent and the older window before a CTR trend counts as fatigue.
+    /// Impressions needed in both the recent and the older window before a CTR trend counts as fatigue: two
+    /// thousand, set before any measurement, some twenty clicks in each window at a 1% CTR, so one or two
+    /// clicks of luck are not read as a trend.
     pub fatigue_min_impressions: f64,
     /// Kill an ad whose ROAS is confidently below this after enough spend (original: 0.5).
     pub kill_roas_below: f64,

@@ -9,7 +9,8 @@ use crate::input::{AdInput, AllocationRequest};
 use crate::learned_prior::{
     PriorScales, blended_prior_means_of, learned_conversion_prior_strength, learned_ctr_prior_strength,
 };
-use crate::posterior::{EffectiveEvidence, PooledCounts, PopulationStats, population_from_evidence};
+use crate::population::{PooledCounts, PopulationStats, population_from_evidence};
+use crate::posterior::EffectiveEvidence;
 use crate::quantize::quantize_population;
 
 /// `population` with the strengths of learned priors measured on `ads`, quantised (cache keys read it).

@@ -9,13 +9,12 @@ use crate::budget::{BudgetBounds, change_limit_bounds, fit_budgets};
 use crate::config::AllocatorConfig;
 use crate::decision::{Decision, DecisionEvidence, decide};
 use crate::delivery_curve::{CurvedAd, shares_equalising_marginal_returns};
+use crate::draws::{ComponentNormals, ScoreDraws, draw_scores};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
 use crate::learned_prior::PriorScales;
 use crate::learning_capacity::{LearningCost, ads_beyond_learning_capacity};
-use crate::posterior::{
-    AdPosterior, ComponentNormals, Interval, PopulationStats, ScoreDraws, draw_scores, evidence_and_population,
-    posterior_from_evidence,
-};
+use crate::population::{PopulationStats, evidence_and_population};
+use crate::posterior::{AdPosterior, Interval, posterior_from_evidence};
 use crate::probability_best::probability_of_being_best;
 use crate::quantize::{draws_key, quantize_posterior};
 

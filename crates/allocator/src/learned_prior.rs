@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::config::AllocatorConfig;
 use crate::input::{AdInput, Prior};
-use crate::posterior::PopulationStats;
+use crate::population::PopulationStats;
 
 /// The mean expected rates of each prior source over the request's ads that carry it, weighted by their
 /// delivery as the population's rates are (see the module docs).
@@ -195,7 +195,7 @@ pub(crate) fn learned_conversion_prior_strength(
         return population.conversion_prior_conversions;
     }
     let predicted: Vec<f64> = means.iter().map(|mean| mean.conversions_per_click).collect();
-    crate::posterior::conversion_prior_strength_around(
+    crate::population::conversion_prior_strength_around(
         ad_evidence,
         &predicted,
         population.conversion_prior_conversions,
@@ -223,8 +223,8 @@ pub(crate) fn learned_ctr_prior_strength(
     let pooled = vec![population.ctr; means.len()];
     let learned: Vec<f64> = means.iter().map(|mean| mean.ctr).collect();
     let (Some(spread_around_pooled), Some(spread_around_learned)) = (
-        crate::posterior::ctr_spread_around(ad_evidence, &pooled, config),
-        crate::posterior::ctr_spread_around(ad_evidence, &learned, config),
+        crate::population::ctr_spread_around(ad_evidence, &pooled, config),
+        crate::population::ctr_spread_around(ad_evidence, &learned, config),
     ) else {
         return population_strength;
     };

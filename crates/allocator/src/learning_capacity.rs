@@ -9,7 +9,7 @@
 use crate::allocate::sort_likeliest_best_first;
 use crate::config::AllocatorConfig;
 use crate::input::AllocationRequest;
-use crate::posterior::PopulationStats;
+use crate::population::PopulationStats;
 
 /// A comparison needs two.
 const FEWEST_ADS_LEARNING: usize = 2;

@@ -26,11 +26,13 @@ mod decision;
 mod delay;
 mod delay_estimate;
 mod delivery_curve;
+mod draws;
 mod fatigue;
 mod forgetting;
 mod input;
 pub mod learned_prior;
 mod learning_capacity;
+mod population;
 mod posterior;
 mod probability_best;
 pub mod quantize;
@@ -50,14 +52,14 @@ pub use delay_estimate::{DailyConversionReport, ReportingDelayEstimator};
 pub use delivery_curve::{
     DailyDelivery, DeliveryCurve, DeliveryCurveSettings, DeliveryHistory, audience_size, estimate_delivery_curves,
 };
+pub use draws::{ScoreDraws, draw_scores, mean_of};
 pub use input::{
     AdIds, AdInput, AdStatus, AllocationConstraints, AllocationRequest, InputError, Prior, RecentWindow,
     validate_request,
 };
 pub use learned_prior::PriorScales;
-pub use posterior::{
-    AdPosterior, Interval, PopulationStats, ScoreDraws, build_posterior, draw_scores, mean_of, population_stats,
-};
+pub use population::{PopulationStats, population_stats};
+pub use posterior::{AdPosterior, Interval, build_posterior};
 pub use probability_best::probability_of_being_best;
 
 /// Changes whenever a change to the code would change any score or allocation, so cached results miss.

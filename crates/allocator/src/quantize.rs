@@ -2,7 +2,8 @@
 //! quantise alike produce identical draws (a cache may share them), and any change that would alter the draws
 //! changes the key (a cache can never serve a stale score).
 
-use crate::posterior::{AdPosterior, PopulationStats};
+use crate::population::PopulationStats;
+use crate::posterior::AdPosterior;
 
 /// Relative precision of an ad's quantised posterior parameters: 2^-5 ≈ 3%, well inside their posterior
 /// uncertainty, so quantising changes no decision while polls minutes apart share an entry.

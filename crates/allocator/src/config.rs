@@ -38,7 +38,7 @@ pub struct AllocatorConfig {
     /// most accounts one or two clicks, so an ad's own clicks speak after its first few hundred impressions.
     pub population_ctr_prior_impressions: f64,
     /// The most the population prior on conversions per click may weigh, in pseudo-conversions; the prior
-    /// weighs less when the account's ads differ more (estimated from their spread, `posterior`). Six shrank
+    /// weighs less when the account's ads differ more (estimated from their spread, `population`). Six shrank
     /// noisy early conversion rates enough to find winners among 200 ads sooner in `adloop-sim`.
     pub population_conversion_prior_conversions: f64,
     /// The most a learned prior (instant learner, cross-learner) weighs against the population prior, as a

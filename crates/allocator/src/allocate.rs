@@ -1,13 +1,13 @@
 //! The allocation itself: posteriors → draws → P(best) → bounded, conserved budgets → explained
 //! recommendations. Split in steps so a service can cache the per-ad draws between them.
 
-use adloop_money::{MinorUnits, Money};
+use adloop_money::MinorUnits;
 use serde::{Deserialize, Serialize};
 
 use crate::account_population::{populations_by_account, with_learned_strengths};
 use crate::budget::{BudgetBounds, change_limit_bounds, fit_budgets};
 use crate::config::AllocatorConfig;
-use crate::decision::{Decision, DecisionEvidence, decide};
+use crate::decision::{Decision, decide_every_ad};
 use crate::delivery_curve::{CurvedAd, shares_equalising_marginal_returns};
 use crate::draws::{ComponentNormals, ScoreDraws, draw_scores};
 use crate::input::{AdIds, AdStatus, AllocationRequest, InputError, input_error, validate_request};
@@ -17,6 +17,7 @@ use crate::population::{PopulationStats, evidence_and_population};
 use crate::posterior::{AdPosterior, Interval, posterior_from_evidence};
 use crate::probability_best::probability_of_being_best;
 use crate::quantize::{draws_key, quantize_posterior};
+use crate::reasons::{AdOutcome, recommendation_reason};
 
 /// The seed used when a request leaves it at 0: fixed, so repeated polls of an unchanged account get the
 /// same allocation (and the same cached draws).
@@ -156,55 +157,13 @@ pub fn finish_allocation(
     prepared: &PreparedAllocation,
     draws: &[&ScoreDraws],
 ) -> Result<Allocation, InputError> {
-    let currency = request.currency;
-    let active_ads = request
-        .ads
-        .iter()
-        .filter(|ad| ad.status == AdStatus::Active)
-        .count()
-        .max(1);
-    let even_daily_share = MinorUnits(request.total_daily_budget.get() / active_ads as i64);
-    let accounts_with_conversions: std::collections::HashSet<&str> = request
-        .ads
-        .iter()
-        .filter(|ad| ad.conversions > 0)
-        .map(|ad| ad.ids.account_id.as_str())
-        .collect();
-    let mut decisions: Vec<(Decision, String, Interval, Interval)> = request
-        .ads
-        .iter()
-        .zip(&prepared.ads)
-        .map(|(ad, prepared_ad)| {
-            let roas = prepared_ad.posterior.roas();
-            let evidence = DecisionEvidence {
-                spend: ad.spend,
-                even_daily_share,
-                account_has_conversions: accounts_with_conversions.contains(ad.ids.account_id.as_str()),
-            };
-            let (decision, decision_reason) = decide(&roas, evidence, currency, config);
-            (decision, decision_reason, prepared_ad.posterior.ctr(), roas)
-        })
-        .collect();
-    let every_active_ad_killed = request
-        .ads
-        .iter()
-        .zip(&decisions)
-        .filter(|(ad, _)| ad.status == AdStatus::Active)
-        .all(|(_, (decision, ..))| *decision == Decision::Kill);
-    if every_active_ad_killed {
-        // Killing them all would leave the budget nowhere: the account's best bets keep it, by P(best).
-        for (ad, (decision, reason, ..)) in request.ads.iter().zip(decisions.iter_mut()) {
-            if ad.status == AdStatus::Active {
-                *decision = Decision::Maintain;
-                reason.push_str("; every active ad is below the kill line, so none is killed");
-            }
-        }
-    }
+    let posteriors: Vec<&AdPosterior> = prepared.ads.iter().map(|ad| &ad.posterior).collect();
+    let decisions = decide_every_ad(request, &posteriors, config);
     let eligible: Vec<bool> = request
         .ads
         .iter()
         .zip(&decisions)
-        .map(|(ad, (decision, ..))| ad.status == AdStatus::Active && *decision != Decision::Kill)
+        .map(|(ad, ad_decision)| ad.status == AdStatus::Active && ad_decision.decision != Decision::Kill)
         .collect();
     let eligible_indices: Vec<usize> = (0..request.ads.len()).filter(|&index| eligible[index]).collect();
     if eligible_indices.is_empty() {
@@ -270,117 +229,36 @@ pub fn finish_allocation(
     let recommendations = request
         .ads
         .iter()
+        .zip(decisions)
         .enumerate()
-        .map(|(index, ad)| {
-            let (decision, decision_reason, ctr, roas) = decisions[index].clone();
+        .map(|(index, (ad, decision))| {
             let posterior = &prepared.ads[index].posterior;
-            let recommended = budgets[index];
             let current = ad.current_daily_budget;
-            let change_fraction =
-                (current.get() > 0).then(|| (recommended.get() - current.get()) as f64 / current.get() as f64);
-            let budget_text = match change_fraction {
-                Some(change) => format!(
-                    "budget {} → {} ({:+.0}%)",
-                    Money {
-                        amount: current,
-                        currency
-                    },
-                    Money {
-                        amount: recommended,
-                        currency
-                    },
-                    change * 100.0
-                ),
-                None => format!(
-                    "budget {} (no current budget)",
-                    Money {
-                        amount: recommended,
-                        currency
-                    }
-                ),
+            let recommended = budgets[index];
+            let outcome = AdOutcome {
+                probability_best: probability_best[index],
+                recommended,
+                change_fraction: (current.get() > 0)
+                    .then(|| (recommended.get() - current.get()) as f64 / current.get() as f64),
+                funded_by_marginal_return: curves_shape_the_split && eligible[index],
+                waiting_for_the_floor: waiting_for_the_floor[index],
+                waiting_to_learn: waiting_to_learn[index],
+                change_limit_relaxed: change_limit_relaxed_for[index],
+                young_floor_dropped: young_floor_dropped && ad.age_hours < config.young_ad_hours && eligible[index],
             };
-            let mut reason = match (ad.status, decision) {
-                (AdStatus::Paused, _) => format!("paused: no budget; {decision_reason}"),
-                (_, Decision::Kill) => format!("kill: {decision_reason}; its budget goes to the other ads"),
-                _ => format!(
-                    "P(best) {:.2}; CTR {:.2}% [{:.2}, {:.2}]; {}; weights {:.0}% CTR / {:.0}% ROAS at {:.0} h; {}; {}",
-                    probability_best[index],
-                    ctr.mean * 100.0,
-                    ctr.lower_95 * 100.0,
-                    ctr.upper_95 * 100.0,
-                    decision_reason,
-                    posterior.ctr_weight * 100.0,
-                    (1.0 - posterior.ctr_weight) * 100.0,
-                    ad.age_hours,
-                    budget_text,
-                    format_args!("prior from {}", posterior.prior_source),
-                ),
-            };
-            if posterior.fatigue_factor < 0.99 {
-                let frequency = ad
-                    .frequency
-                    .map(|frequency| format!(", frequency {frequency:.1}"))
-                    .unwrap_or_default();
-                reason.push_str(&format!(
-                    "; fatigue: recent CTR below earlier CTR{frequency}, projected ×{:.2} over the next {:.0} h",
-                    posterior.fatigue_factor, config.fatigue_projection_hours
-                ));
-            }
-            if let Some(curve) = ad.delivery_curve.filter(|_| curves_shape_the_split && eligible[index]) {
-                reason.push_str(&format!(
-                    "; its CPM rises with its daily volume (from {} per thousand impressions, twice that at {:.0} a \
-                     day), so it is funded to where its next unit of spend returns what the other ads' do",
-                    Money {
-                        amount: MinorUnits(curve.base_cpm.round() as i64),
-                        currency
-                    },
-                    curve.cpm_doubling_daily_impressions
-                ));
-            }
-            if waiting_for_the_floor[index] {
-                reason.push_str(&format!(
-                    "; no budget this time: an ad gets nothing or at least the per-ad floor of {}, and the total \
-                     cannot give it to every active ad, so the ads least likely to be best wait",
-                    Money {
-                        amount: request.constraints.per_ad_floor,
-                        currency
-                    }
-                ));
-            }
-            if let Some(learning) = &waiting_to_learn[index] {
-                let money = |major: f64| Money {
-                    amount: MinorUnits::from_major_rounded(major, currency),
-                    currency,
-                };
-                reason.push_str(&format!(
-                    "; no budget this time: telling an ad apart takes {} conversions, about {} at its account's cost \
-                     per conversion (about {}), and the {} the total buys in {:.0} days goes to the ads likelier to \
-                     be best",
-                    config.conversions_to_tell_an_ad_apart,
-                    money(learning.cost_to_tell_apart),
-                    money(learning.cost_per_conversion),
-                    money(learning.budget_over_horizon),
-                    config.learning_horizon_days,
-                ));
-            }
-            if change_limit_relaxed_for[index] {
-                reason.push_str("; the ±change limit was relaxed to keep the total");
-            }
-            if young_floor_dropped && ad.age_hours < config.young_ad_hours && eligible[index] {
-                reason.push_str("; the young-ad exploration floor did not fit the total and was dropped");
-            }
+            let reason = recommendation_reason(ad, posterior, &decision, &outcome, request.currency, floor, config);
             Recommendation {
                 ids: ad.ids.clone(),
                 current_daily_budget: current,
                 recommended_daily_budget: recommended,
-                change_fraction,
-                probability_best: probability_best[index],
-                ctr,
-                roas,
+                change_fraction: outcome.change_fraction,
+                probability_best: outcome.probability_best,
+                ctr: decision.ctr,
+                roas: decision.roas,
                 ctr_blend_weight: posterior.ctr_weight,
                 fatigue_factor: posterior.fatigue_factor,
                 prior_source: posterior.prior_source.clone(),
-                decision,
+                decision: decision.decision,
                 reason,
             }
         })

@@ -5,7 +5,8 @@ use adloop_money::{Currency, MinorUnits, Money};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AllocatorConfig;
-use crate::posterior::Interval;
+use crate::input::{AdStatus, AllocationRequest};
+use crate::posterior::{AdPosterior, Interval};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -24,6 +25,75 @@ pub struct DecisionEvidence {
     /// Whether the ad's account has reported any conversion. Before one, every conversion is valued at one
     /// major unit (a placeholder the ROAS interval reads), so no ROAS line can be judged.
     pub account_has_conversions: bool,
+}
+
+/// One ad's decision, the reason that decided it, and the intervals it read.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AdDecision {
+    pub decision: Decision,
+    pub reason: String,
+    pub ctr: Interval,
+    pub roas: Interval,
+}
+
+/// Every ad's decision (`posteriors` in the request's order). Killing every active ad would leave the budget
+/// nowhere, so then none is killed: the account's best bets keep it, by P(best).
+pub(crate) fn decide_every_ad(
+    request: &AllocationRequest,
+    posteriors: &[&AdPosterior],
+    config: &AllocatorConfig,
+) -> Vec<AdDecision> {
+    debug_assert_eq!(request.ads.len(), posteriors.len());
+    let active_ads = request
+        .ads
+        .iter()
+        .filter(|ad| ad.status == AdStatus::Active)
+        .count()
+        .max(1);
+    let even_daily_share = MinorUnits(request.total_daily_budget.get() / active_ads as i64);
+    let accounts_with_conversions: std::collections::HashSet<&str> = request
+        .ads
+        .iter()
+        .filter(|ad| ad.conversions > 0)
+        .map(|ad| ad.ids.account_id.as_str())
+        .collect();
+    let mut decisions: Vec<AdDecision> = request
+        .ads
+        .iter()
+        .zip(posteriors)
+        .map(|(ad, posterior)| {
+            let roas = posterior.roas();
+            let evidence = DecisionEvidence {
+                spend: ad.spend,
+                even_daily_share,
+                account_has_conversions: accounts_with_conversions.contains(ad.ids.account_id.as_str()),
+            };
+            let (decision, reason) = decide(&roas, evidence, request.currency, config);
+            AdDecision {
+                decision,
+                reason,
+                ctr: posterior.ctr(),
+                roas,
+            }
+        })
+        .collect();
+    let every_active_ad_killed = request
+        .ads
+        .iter()
+        .zip(&decisions)
+        .filter(|(ad, _)| ad.status == AdStatus::Active)
+        .all(|(_, ad_decision)| ad_decision.decision == Decision::Kill);
+    if every_active_ad_killed {
+        for (ad, ad_decision) in request.ads.iter().zip(decisions.iter_mut()) {
+            if ad.status == AdStatus::Active {
+                ad_decision.decision = Decision::Maintain;
+                ad_decision
+                    .reason
+                    .push_str("; every active ad is below the kill line, so none is killed");
+            }
+        }
+    }
+    decisions
 }
 
 /// Kill when, after enough spend (`min_spend_for_decision_even_daily_shares` of the even daily share) in an

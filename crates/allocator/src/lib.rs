@@ -36,6 +36,7 @@ mod population;
 mod posterior;
 mod probability_best;
 pub mod quantize;
+mod reasons;
 pub mod reference;
 mod value_dispersion;
 

@@ -376,12 +376,7 @@ fn when_every_ad_is_a_confident_loser_none_is_killed_and_the_budget_still_has_a_
         "{:?}",
         allocation.recommendations
     );
-    let total: i64 = allocation
-        .recommendations
-        .iter()
-        .map(|ad| ad.recommended_daily_budget.get())
-        .sum();
-    assert_eq!(total, 30_000);
+    assert_eq!(total_recommended(&allocation), 30_000);
     assert!(allocation.recommendations[0].reason.contains("none is killed"));
 }
 
@@ -560,24 +555,12 @@ fn a_budget_too_small_to_learn_on_every_ad_keeps_the_likeliest_best_and_rests_th
         small_funded.contains(&"ad-11".to_owned()),
         "the best buyer keeps its place: {small_funded:?}"
     );
-    let resting = small
-        .recommendations
-        .iter()
-        .find(|ad| ad.recommended_daily_budget.get() == 0)
-        .unwrap();
+    let resting_reason = first_resting_reason(&small);
     assert!(
-        resting
-            .reason
-            .contains("the 840.00 USD the total buys in 7 days goes to the ads likelier to be best"),
-        "{}",
-        resting.reason
+        resting_reason.contains("the 840.00 USD the total buys in 7 days goes to the ads likelier to be best"),
+        "{resting_reason}"
     );
-    let total: i64 = small
-        .recommendations
-        .iter()
-        .map(|ad| ad.recommended_daily_budget.get())
-        .sum();
-    assert_eq!(total, 12_000);
+    assert_eq!(total_recommended(&small), 12_000);
 
     let rule_off = AllocatorConfig {
         learning_horizon_days: 0.0,
@@ -638,22 +621,10 @@ fn each_account_in_a_request_learns_on_as_many_ads_as_its_own_cost_per_conversio
     };
     assert_eq!(funded_in("dear-"), 3, "{:?}", allocation.recommendations);
     assert_eq!(funded_in("cheap-"), 4, "{:?}", allocation.recommendations);
-    let resting = allocation
-        .recommendations
-        .iter()
-        .find(|ad| ad.recommended_daily_budget.get() == 0)
-        .unwrap();
+    let resting_reason = first_resting_reason(&allocation);
     assert!(
-        resting
-            .reason
-            .contains("the 1750.00 USD the total buys in 7 days goes to the ads likelier to be best"),
-        "{}",
-        resting.reason
+        resting_reason.contains("the 1750.00 USD the total buys in 7 days goes to the ads likelier to be best"),
+        "{resting_reason}"
     );
-    let total: i64 = allocation
-        .recommendations
-        .iter()
-        .map(|ad| ad.recommended_daily_budget.get())
-        .sum();
-    assert_eq!(total, 25_000);
+    assert_eq!(total_recommended(&allocation), 25_000);
 }

@@ -106,3 +106,22 @@ pub fn ten_unequal_ads() -> Vec<AdInput> {
         })
         .collect()
 }
+
+/// The budgets an allocation recommends, added up (minor units).
+pub fn total_recommended(allocation: &adloop_allocator::Allocation) -> i64 {
+    allocation
+        .recommendations
+        .iter()
+        .map(|ad| ad.recommended_daily_budget.get())
+        .sum()
+}
+
+/// The reason of the first ad an allocation leaves without budget.
+pub fn first_resting_reason(allocation: &adloop_allocator::Allocation) -> &str {
+    &allocation
+        .recommendations
+        .iter()
+        .find(|ad| ad.recommended_daily_budget.get() == 0)
+        .expect("an ad without budget")
+        .reason
+}

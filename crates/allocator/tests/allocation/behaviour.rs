@@ -515,16 +515,13 @@ fn no_ad_is_killed_before_the_accounts_first_conversion() {
     assert_eq!(killed, 3, "{:?}", after.recommendations);
 }
 
-#[test]
-fn a_budget_too_small_to_learn_on_every_ad_keeps_the_likeliest_best_and_rests_the_others() {
-    // Twelve settled ads at 1% CTR, 1% of clicks converting and 20 USD per thousand impressions: a conversion
-    // costs nearly 200 USD. At 120 USD a day the account buys about four conversions a week, enough to tell two
-    // ads apart (three each, at least two ads), so the ten least likely best wait; a young ad keeps its chance.
-    // At a hundred times the budget every ad is funded.
-    let mut ads: Vec<AdInput> = (0..12)
+/// Twelve settled ads at 1% CTR, 1% of clicks converting and 20 USD per thousand impressions (a conversion
+/// costs nearly 200 USD), ad `{prefix}-11` the best buyer: `{prefix}-i` sells 100 × (i + 1) USD.
+fn twelve_settled_ads_at_200_usd_a_conversion(prefix: &str) -> Vec<AdInput> {
+    (0..12)
         .map(|index| {
             ad(
-                &format!("ad-{index}"),
+                &format!("{prefix}-{index}"),
                 10_000,
                 100,
                 1,
@@ -533,7 +530,16 @@ fn a_budget_too_small_to_learn_on_every_ad_keeps_the_likeliest_best_and_rests_th
                 240.0,
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_budget_too_small_to_learn_on_every_ad_keeps_the_likeliest_best_and_rests_the_others() {
+    // Twelve settled ads at 1% CTR, 1% of clicks converting and 20 USD per thousand impressions: a conversion
+    // costs nearly 200 USD. At 120 USD a day the account buys about four conversions a week, enough to tell two
+    // ads apart (three each, at least two ads), so the ten least likely best wait; a young ad keeps its chance.
+    // At a hundred times the budget every ad is funded.
+    let mut ads = twelve_settled_ads_at_200_usd_a_conversion("ad");
     ads.push(ad("young", 500, 5, 0, 1_000, 0, 12.0));
     let funded = |allocation: &adloop_allocator::Allocation| -> Vec<String> {
         allocation
@@ -585,21 +591,9 @@ fn each_account_in_a_request_learns_on_as_many_ads_as_its_own_cost_per_conversio
     // conversions cost under 10 USD, and 250 USD a day would seem to learn on every ad; priced at its own
     // account's rate, a dear ad takes over 500 USD of the week's 1,750 to be told apart, so three dear ads are
     // funded and the others wait, while the cheap ones, a few dollars each, all fit.
-    let mut ads: Vec<AdInput> = (0..12)
-        .map(|index| {
-            in_account(
-                "act_dear",
-                ad(
-                    &format!("dear-{index}"),
-                    10_000,
-                    100,
-                    1,
-                    20_000,
-                    10_000 * (index + 1),
-                    240.0,
-                ),
-            )
-        })
+    let mut ads: Vec<AdInput> = twelve_settled_ads_at_200_usd_a_conversion("dear")
+        .into_iter()
+        .map(|ad| in_account("act_dear", ad))
         .collect();
     ads.extend((0..4).map(|index| {
         in_account(

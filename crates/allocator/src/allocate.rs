@@ -189,7 +189,7 @@ pub fn finish_allocation(
         &probability_best,
     );
     // Which ads wait with no budget, and why: the floor does not fit the total (a flag by ad), or the budget
-    // cannot learn on them (the capacity of the ad's account, which its reason quotes).
+    // cannot learn on them (what telling the ad apart costs, which its reason quotes).
     let ad_count = request.ads.len();
     let mut waiting_for_the_floor = vec![false; ad_count];
     let mut eligible = eligible;

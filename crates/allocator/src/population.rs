@@ -1,6 +1,7 @@
-//! The population a request's ads form: each account's pooled rates, the strength of the population prior
-//! on conversions per click (how much the ads differ beyond chance), the CTR link and the spread of order
-//! values — the default prior of every ad and the common scale of the blended scores.
+//! The population a group of ads forms (a request's, or one account's: `account_population`): their pooled
+//! rates, the strength of the population prior on conversions per click (how much the ads differ beyond
+//! chance), the CTR link and the spread of order values — the default prior of every ad and the common scale
+//! of the blended scores.
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;

@@ -2,13 +2,13 @@
 //! priors it starts from (its account's population, the CTR link, learned priors), and the summaries the
 //! decisions read. The draws are in `draws`, the population in `population`.
 
-use crate::forgetting::{WindowRate, older_evidence_weights};
 use adloop_money::{Currency, MinorUnits};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AllocatorConfig;
 use crate::ctr_link::{LinkBelief, prior_moments, relative_ctr};
 use crate::delay::ReportingDelay;
+use crate::forgetting::{WindowRate, older_evidence_weights};
 use crate::input::{AdInput, RecentWindow};
 use crate::learned_prior::{PriorScales, blended_prior_means};
 use crate::population::PopulationStats;

@@ -48,11 +48,15 @@ impl PeerComparison {
     }
 }
 
-/// One world's row of the table and adloop's comparison with each peer (in [`PEERS`] order).
+/// One world's row of the table, what it has, and adloop's comparison with each peer (in [`PEERS`] order).
 struct MeasuredWorld {
     row: String,
+    traits: Vec<String>,
     comparisons: Vec<PeerComparison>,
 }
+
+/// The peer the by-kind summary compares adloop with: the textbook sampler, the peer issue 12 names.
+const BY_KIND_PEER: usize = 1;
 
 /// The table over `run`'s worlds, measured on as many threads as the machine has cores (each world is
 /// independent); `on_world_done` hears each world's number as it finishes, in any order.
@@ -81,11 +85,14 @@ pub fn render_random_worlds(run: &RandomWorldsRun<'_>, on_world_done: &mut dyn F
     )?;
     let mut text = header();
     let mut comparisons = Vec::with_capacity(measured.len());
+    let mut traits = Vec::with_capacity(measured.len());
     for world in measured {
         text.push_str(&world.row);
         comparisons.push(world.comparisons);
+        traits.push(world.traits);
     }
     text.push_str(&summary(&comparisons));
+    text.push_str(&by_kind(&traits, &comparisons));
     Ok(text)
 }
 
@@ -107,13 +114,14 @@ fn measure_world(world_number: u64, run: &RandomWorldsRun<'_>) -> anyhow::Result
     let paired_with_limited = comparisons[2]
         .regret_difference
         .map_or_else(|| "–".to_owned(), interval);
-    let traits = if world.traits.is_empty() {
-        "plain".to_owned()
+    let traits: Vec<String> = if world.traits.is_empty() {
+        vec!["plain".to_owned()]
     } else {
-        world.traits.join(", ")
+        world.traits.iter().map(|name| name.to_string()).collect()
     };
+    let traits_text = traits.join(", ");
     let row = format!(
-        "| {world_number} | {} ads, {} days, {} | {traits} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {} |\n",
+        "| {world_number} | {} ads, {} days, {} | {traits_text} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {} |\n",
         world.scenario.ad_count(),
         world.scenario.days,
         world.scenario.currency.code(),
@@ -126,7 +134,11 @@ fn measure_world(world_number: u64, run: &RandomWorldsRun<'_>) -> anyhow::Result
         comparisons[2].value_ratio,
         paired_with_limited,
     );
-    Ok(MeasuredWorld { row, comparisons })
+    Ok(MeasuredWorld {
+        row,
+        traits,
+        comparisons,
+    })
 }
 
 fn compare(scenario: &campaign_sim::Scenario, adloop: &PolicySummary, peer: &PolicySummary) -> PeerComparison {
@@ -184,4 +196,103 @@ fn summary(comparisons: &[Vec<PeerComparison>]) -> String {
         );
     }
     text
+}
+
+/// Under the summary, per kind of world (each trait a world generator gave some worlds, most valuable first):
+/// over the worlds that have it, the geometric mean of adloop's total value over ts-basic's with an interval
+/// from resampling those worlds, and in how many adloop's regret was clearly lower / tied / clearly higher.
+/// A world has several traits, so it counts once under each.
+fn by_kind(traits: &[Vec<String>], comparisons: &[Vec<PeerComparison>]) -> String {
+    debug_assert_eq!(traits.len(), comparisons.len());
+    let mut worlds_by_kind: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
+    for (position, world_traits) in traits.iter().enumerate() {
+        for name in world_traits {
+            worlds_by_kind.entry(name.as_str()).or_default().push(position);
+        }
+    }
+    let mut kinds: Vec<(&str, Vec<f64>, [usize; 3])> = worlds_by_kind
+        .into_iter()
+        .map(|(kind, positions)| {
+            let ratios: Vec<f64> = positions
+                .iter()
+                .map(|&position| comparisons[position][BY_KIND_PEER].value_ratio)
+                .collect();
+            let mut verdicts = [0; 3];
+            for &position in &positions {
+                let verdict = comparisons[position][BY_KIND_PEER].verdict();
+                verdicts[usize::try_from(verdict + 1).unwrap_or(1)] += 1;
+            }
+            (kind, ratios, verdicts)
+        })
+        .collect();
+    let log_mean = |ratios: &[f64]| ratios.iter().map(|ratio| ratio.ln()).sum::<f64>() / ratios.len() as f64;
+    kinds.sort_by(|left, right| {
+        log_mean(&right.1)
+            .total_cmp(&log_mean(&left.1))
+            .then(left.0.cmp(right.0))
+    });
+    let mut text = format!(
+        "\nBy kind, adloop's total value over {}'s (geometric mean over the worlds that have it, 95% interval \
+         from resampling them) and the worlds where adloop's regret was clearly lower / tied / clearly higher:\n\n",
+        PEERS[BY_KIND_PEER]
+    );
+    for (kind, ratios, [lower, tied, higher]) in kinds {
+        let value = geometric_mean_ratio(&ratios).map_or_else(
+            || format!("{:.3}", log_mean(&ratios).exp()),
+            |ratio| format!("{:.3} [{:.3}, {:.3}]", ratio.mean, ratio.lower_95, ratio.upper_95),
+        );
+        let worlds = match ratios.len() {
+            1 => "1 world".to_owned(),
+            count => format!("{count} worlds"),
+        };
+        let _ = writeln!(text, "- {kind} ({worlds}): {value}; {lower} / {tied} / {higher}");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn against_ts_basic(value_ratio: f64, regret_difference: (f64, f64)) -> Vec<PeerComparison> {
+        let peer = |value_ratio: f64, (lower_95, upper_95): (f64, f64)| PeerComparison {
+            value_ratio,
+            regret_difference: Some(IntervalEstimate {
+                mean: (lower_95 + upper_95) / 2.0,
+                lower_95,
+                upper_95,
+            }),
+        };
+        vec![
+            peer(2.0, (-1.0, -0.5)),
+            peer(value_ratio, regret_difference),
+            peer(1.0, (-1.0, 1.0)),
+        ]
+    }
+
+    #[test]
+    fn each_kind_reads_its_own_worlds_against_ts_basic_most_valuable_first() {
+        let traits = vec![
+            vec!["fatigue".to_owned(), "launches".to_owned()],
+            vec!["fatigue".to_owned()],
+            vec!["launches".to_owned()],
+        ];
+        let comparisons = vec![
+            against_ts_basic(1.2, (-3.0, -1.0)),
+            against_ts_basic(0.8, (1.0, 2.0)),
+            against_ts_basic(1.5, (-1.0, 1.0)),
+        ];
+        let text = by_kind(&traits, &comparisons);
+        let launches = text.find("- launches (2 worlds): 1.342").expect(&text);
+        let fatigue = text.find("- fatigue (2 worlds): 0.980").expect(&text);
+        assert!(launches < fatigue, "most valuable first: {text}");
+        assert!(
+            text.contains("(2 worlds): 1.342 [") && text.contains("; 1 / 1 / 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("; 1 / 0 / 1"),
+            "fatigue: one clearly lower, one clearly higher: {text}"
+        );
+    }
 }

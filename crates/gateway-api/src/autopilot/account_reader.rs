@@ -545,7 +545,7 @@ pub async fn read_account(
     let daily_conversions = daily_conversions(graph, account_id).await?;
     // The days serve the delivery curves only: a cycle whose days cannot be read allocates without them.
     // With the time range when the days were read from Meta this cycle.
-    let (daily_delivery, read_time_range, daily_delivery_unread) = match windows.daily_delivery_days {
+    let (mut daily_delivery, read_time_range, daily_delivery_unread) = match windows.daily_delivery_days {
         Some(days) => {
             let finished_days = TrailingWindow::finished_days(clock_unix, timezone_offset_hours, days);
             let time_range = finished_days.time_range();
@@ -562,6 +562,9 @@ pub async fn read_account(
         }
         None => (HashMap::new(), None, None),
     };
+    // Days read this cycle are kept whole for later cycles (so each ad gets a copy); reused days are handed
+    // to the ads as they are.
+    let keep_days_for_later = read_time_range.is_some();
     let ads = listed_ads
         .into_iter()
         .map(|listed| ObservedAd {
@@ -581,7 +584,12 @@ pub async fn read_account(
                     .map(|(delivery, _)| *delivery)
                     .unwrap_or_default()
             }),
-            daily: daily_delivery.get(&listed.ad_id).cloned().unwrap_or_default(),
+            daily: if keep_days_for_later {
+                daily_delivery.get(&listed.ad_id).cloned()
+            } else {
+                daily_delivery.remove(&listed.ad_id)
+            }
+            .unwrap_or_default(),
             campaign_id: listed.campaign_id,
             created_unix: listed.created_unix,
             creative_features: listed.creative_features,

@@ -40,8 +40,8 @@ pub(crate) fn with_learned_strengths<A: Borrow<AdInput>>(
 /// own counts ([`thin_account_population`]); a request of one account keeps its own. Ads of one account share a
 /// site, a funnel and a price list; pooling them with another account's shrank each ad towards rates that are
 /// not its account's (held out: on the simulator's first random worlds with several accounts adloop's value over
-/// ts-basic's rose from 1.033 to 1.054, and its regret fell 3.4% on the learners' table; README). The
-/// request's population still sets the common scale of the blended scores.
+/// ts-basic's rose from 1.033 to 1.054, and its regret fell 3.4% on the learners' table;
+/// `docs/allocator-notebook.md`). The request's population still sets the common scale of the blended scores.
 pub(crate) fn populations_by_account(
     request: &AllocationRequest,
     ad_evidence: &[EffectiveEvidence],

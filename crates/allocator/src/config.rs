@@ -98,7 +98,7 @@ pub struct AllocatorConfig {
     /// on the tuning seeds 1–20 since: weaker shrinkage cost more than it gained (geometric mean of adloop's
     /// regret over ts-basic-limited's 0.874 → 0.90), a strength estimated from how much the ads' mean values
     /// differ gained nothing (0.849 → 0.855), and one scaled by the measured spread of single orders lost too
-    /// (0.804 → 0.832; README, the allocator's tried list).
+    /// (0.804 → 0.832; `docs/allocator-notebook.md`).
     pub value_prior_conversions: f64,
     /// Strength of the population prior on an ad's CPM, in pseudo-impressions: one thousand, a single CPM's
     /// worth, so an ad's own price replaces the account's after its first few thousand impressions.
@@ -171,8 +171,8 @@ pub struct AllocatorConfig {
     /// where the reports are read: the gateway's autopilot, the simulator's policy): the last four weeks'
     /// finished days. A day needs a thousand impressions and the account a week of such days, chosen before
     /// any measurement; the rise is kept only as far as it stands out by more than one standard error, chosen
-    /// on the tuning seeds 1–20 and the development worlds 1–100 between none, one and two (README, the
-    /// allocator's delivery curves).
+    /// on the tuning seeds 1–20 and the development worlds 1–100 between none, one and two
+    /// (`docs/allocator-notebook.md`, delivery curves).
     pub delivery_curve: DeliveryCurveSettings,
 }
 

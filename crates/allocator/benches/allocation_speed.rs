@@ -83,6 +83,7 @@ fn four_weeks_of_days(ad_count: usize) -> Vec<DeliveryHistory> {
                     DailyDelivery {
                         spend: MinorUnits((cost_per_impression * impressions as f64) as i64),
                         impressions,
+                        ..DailyDelivery::default()
                     }
                 })
                 .collect::<Vec<_>>();

@@ -566,7 +566,7 @@ pub fn score_prepared(request: &AllocationRequest, prepared: &PreparedAllocation
             let posterior = &prepared_ad.posterior;
             let ctr = posterior.ctr();
             let roas = posterior.roas();
-            let score = posterior.fatigue_factor
+            let score = posterior.coming_day_factor()
                 * (posterior.ctr_weight * ctr.mean / population.ctr
                     + (1.0 - posterior.ctr_weight) * roas.mean / population.roas());
             AdScore {

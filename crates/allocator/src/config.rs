@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::blend::CtrWeightSchedule;
 use crate::delay::ReportingDelay;
 use crate::delivery_curve::DeliveryCurveSettings;
+use crate::weekday_rhythm::WeekdayRhythmSettings;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -174,6 +175,9 @@ pub struct AllocatorConfig {
     /// on the tuning seeds 1–20 and the development worlds 1–100 between none, one and two
     /// (`docs/allocator-notebook.md`, delivery curves).
     pub delivery_curve: DeliveryCurveSettings,
+    /// How an account's daily reports are read for each ad's own weekday rhythm
+    /// (`estimate_weekday_ctr_multipliers`, run where the reports are read, as for the delivery curves).
+    pub weekday_rhythm: WeekdayRhythmSettings,
 }
 
 impl Default for AllocatorConfig {
@@ -217,6 +221,7 @@ impl Default for AllocatorConfig {
             learning_horizon_days: 7.0,
             conversions_to_tell_an_ad_apart: 3.0,
             delivery_curve: DeliveryCurveSettings::default(),
+            weekday_rhythm: WeekdayRhythmSettings::default(),
         }
     }
 }
@@ -237,6 +242,7 @@ impl AllocatorConfig {
             .map_err(|(field, rule)| format!("allocator.reporting_delay.{field}: {rule}"))?;
         let checks = [
             ("delivery_curve.min_days", self.delivery_curve.min_days >= 3),
+            ("weekday_rhythm.min_days", self.weekday_rhythm.min_days >= 7),
             ("delivery_curve.days", (1..=90).contains(&self.delivery_curve.days)),
             (
                 "delivery_curve.rise_standard_errors",

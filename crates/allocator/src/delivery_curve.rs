@@ -25,10 +25,16 @@ pub struct DeliveryCurve {
 }
 
 /// One day of an ad's delivery, as its daily insights report it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct DailyDelivery {
+    /// The day's number in the account's calendar (days since 1970-01-01, as the account's time zone dates
+    /// it): its weekday is the number modulo 7, for the ad's weekday rhythm.
+    #[serde(default)]
+    pub day: u32,
     pub spend: MinorUnits,
     pub impressions: u64,
+    #[serde(default)]
+    pub clicks: u64,
 }
 
 /// What an ad's reports say about its delivery: its days, and its lifetime impressions and frequency (from
@@ -484,6 +490,7 @@ mod tests {
                     DailyDelivery {
                         spend: MinorUnits((cost_per_impression * impressions as f64).round() as i64),
                         impressions,
+                        ..DailyDelivery::default()
                     }
                 })
                 .collect(),

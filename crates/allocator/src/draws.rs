@@ -43,11 +43,13 @@ impl ScoreDraws {
         (self.ctr.len() + self.roas.len()) * std::mem::size_of::<f32>()
     }
 
-    /// Each draw's blended score: projected fatigue × (w·CTR/population CTR + (1−w)·ROAS/population ROAS).
+    /// Each draw's blended score: projected fatigue × weekday rhythm × (w·CTR/population CTR +
+    /// (1−w)·ROAS/population ROAS).
     pub fn blended(&self, posterior: &AdPosterior, population: &PopulationStats) -> Vec<f32> {
         let ctr_weight = posterior.ctr_weight;
-        let ctr_scale = posterior.fatigue_factor * ctr_weight / population.ctr;
-        let roas_scale = posterior.fatigue_factor * (1.0 - ctr_weight) / population.roas();
+        let coming_day_factor = posterior.coming_day_factor();
+        let ctr_scale = coming_day_factor * ctr_weight / population.ctr;
+        let roas_scale = coming_day_factor * (1.0 - ctr_weight) / population.roas();
         self.ctr
             .iter()
             .zip(&self.roas)

@@ -79,6 +79,10 @@ pub struct AdInput {
     /// ([`crate::estimate_delivery_curves`]); `None` splits it as an ad whose returns do not fall with spend.
     #[serde(default)]
     pub delivery_curve: Option<DeliveryCurve>,
+    /// How the ad's CTR over the coming day compares with its week's, from its own weekday rhythm
+    /// ([`crate::estimate_weekday_ctr_multipliers`]); `None` reads it as an ad without one.
+    #[serde(default)]
+    pub weekday_ctr_multiplier: Option<f64>,
 }
 
 impl AdInput {
@@ -102,6 +106,7 @@ impl AdInput {
             latest: None,
             frequency: None,
             delivery_curve: None,
+            weekday_ctr_multiplier: None,
         }
     }
 
@@ -164,6 +169,11 @@ pub const MAX_MONEY_MINOR_UNITS: i64 = 1_000_000_000_000_000;
 /// The largest daily volume at which a delivery curve's CPM may double: 10¹², beyond the world's population
 /// seeing an ad a hundred times a day (a curve that flat is no curve).
 pub const MAX_CPM_DOUBLING_DAILY_IMPRESSIONS: f64 = 1e12;
+
+/// The range of a weekday multiplier a request may carry: a day at a tenth of the ad's week or ten times it is
+/// already beyond any weekly rhythm; outside it the number is a client's mistake.
+pub const MIN_WEEKDAY_CTR_MULTIPLIER: f64 = 0.1;
+pub const MAX_WEEKDAY_CTR_MULTIPLIER: f64 = 10.0;
 
 fn check_money(field: String, amount: MinorUnits) -> Result<(), InputError> {
     if amount.get() < 0 {
@@ -273,6 +283,14 @@ pub fn validate_ad(index: usize, ad: &AdInput) -> Result<(), InputError> {
                 ));
             }
         }
+    }
+    if let Some(multiplier) = ad.weekday_ctr_multiplier
+        && !(multiplier.is_finite() && (MIN_WEEKDAY_CTR_MULTIPLIER..=MAX_WEEKDAY_CTR_MULTIPLIER).contains(&multiplier))
+    {
+        return Err(input_error(
+            field("weekday_ctr_multiplier"),
+            format!("must be a number from {MIN_WEEKDAY_CTR_MULTIPLIER} to {MAX_WEEKDAY_CTR_MULTIPLIER}"),
+        ));
     }
     for (name, value) in &ad.creative_features {
         if !value.is_finite() {

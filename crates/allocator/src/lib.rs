@@ -39,6 +39,7 @@ pub mod quantize;
 mod reasons;
 pub mod reference;
 mod value_dispersion;
+mod weekday_rhythm;
 
 pub use allocate::{
     AdScore, Allocation, PreparedAd, PreparedAllocation, Recommendation, allocate, blended_scores, check_ad_count,
@@ -62,6 +63,7 @@ pub use learned_prior::PriorScales;
 pub use population::{PopulationStats, population_stats};
 pub use posterior::{AdPosterior, Interval, build_posterior};
 pub use probability_best::probability_of_being_best;
+pub use weekday_rhythm::{WeekdayRhythmSettings, estimate_weekday_ctr_multipliers};
 
 /// Changes whenever a change to the code would change any score or allocation, so cached results miss.
-pub const MODEL_VERSION: &str = "allocator-17";
+pub const MODEL_VERSION: &str = "allocator-18";

@@ -225,10 +225,23 @@ pub struct AdPosterior {
     pub ctr_weight: f64,
     /// Projected CTR multiplier over the next step from the recent-vs-older trend (1.0 = no fatigue).
     pub fatigue_factor: f64,
+    /// The ad's CTR over the coming day against its week's, from its own weekday rhythm (1.0 = none).
+    #[serde(default = "one")]
+    pub weekday_factor: f64,
     pub prior_source: String,
 }
 
+fn one() -> f64 {
+    1.0
+}
+
 impl AdPosterior {
+    /// What multiplies the ad's drawn scores for the coming day: its projected fatigue and its own weekday
+    /// rhythm.
+    pub fn coming_day_factor(&self) -> f64 {
+        self.fatigue_factor * self.weekday_factor
+    }
+
     pub fn ctr(&self) -> Interval {
         let total = self.ctr_alpha + self.ctr_beta;
         let mean = self.ctr_alpha / total;
@@ -353,6 +366,7 @@ pub(crate) fn posterior_from_evidence(
         cpm: cpm.max(1e-9),
         ctr_weight: config.ctr_weight_schedule.ctr_weight(age_in_whole_hours(ad)),
         fatigue_factor: crate::fatigue::fatigue_factor(ad, population.ctr, common_ctr_trend, config),
+        weekday_factor: ad.weekday_ctr_multiplier.unwrap_or(1.0),
         prior_source: prior_sources.join("+"),
     }
 }

@@ -40,6 +40,7 @@ pub fn quantize_posterior(posterior: &AdPosterior) -> AdPosterior {
         cpm: quantize(posterior.cpm),
         ctr_weight: (posterior.ctr_weight * 256.0).round() / 256.0,
         fatigue_factor: quantize_to_bits(posterior.fatigue_factor, SECOND_ORDER_MANTISSA_BITS),
+        weekday_factor: quantize_to_bits(posterior.weekday_factor, SECOND_ORDER_MANTISSA_BITS),
         prior_source: posterior.prior_source.clone(),
     }
 }

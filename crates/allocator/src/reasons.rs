@@ -78,6 +78,12 @@ pub(crate) fn recommendation_reason(
             posterior.fatigue_factor, config.fatigue_projection_hours
         ));
     }
+    if (posterior.weekday_factor - 1.0).abs() >= 0.01 {
+        reason.push_str(&format!(
+            "; its own weekday rhythm: its CTR over the coming day ×{:.2} its week's",
+            posterior.weekday_factor
+        ));
+    }
     if let Some(curve) = ad.delivery_curve.filter(|_| outcome.funded_by_marginal_return) {
         reason.push_str(&format!(
             "; its CPM rises with its daily volume (from {} per thousand impressions, twice that at {:.0} a day), \

@@ -52,7 +52,7 @@ impl<'a> ExactScores<'a> {
             let normal: f64 = StandardNormal.sample(&mut self.rng);
             let value = (posterior.value_log_mean + posterior.value_log_sd * normal).exp();
             let roas = ctr * rate * value * 1000.0 / posterior.cpm;
-            let score = posterior.fatigue_factor
+            let score = posterior.coming_day_factor()
                 * (posterior.ctr_weight * ctr / population.ctr
                     + (1.0 - posterior.ctr_weight) * roas / population.roas());
             each_score(index, score);

@@ -124,6 +124,7 @@ fn ad_input(index: usize, state: &proto::AdState, currency: Currency) -> Result<
             base_cpm: curve.base_cpm,
             cpm_doubling_daily_impressions: curve.cpm_doubling_daily_impressions,
         }),
+        weekday_ctr_multiplier: state.weekday_ctr_multiplier,
     })
 }
 
@@ -378,6 +379,7 @@ pub fn ad_state(ad: &AdInput, currency: Currency) -> proto::AdState {
             cpm_doubling_daily_impressions: curve.cpm_doubling_daily_impressions,
         }),
         frequency: ad.frequency,
+        weekday_ctr_multiplier: ad.weekday_ctr_multiplier,
     }
 }
 
@@ -429,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn an_ads_windows_and_delivery_curve_travel_the_wire_unchanged() {
+    fn an_ads_windows_delivery_curve_and_weekday_rhythm_travel_the_wire_unchanged() {
         let ad = AdInput {
             ids: AdIds {
                 account_id: "act_1".into(),
@@ -455,6 +457,7 @@ mod tests {
                 base_cpm: 950.5,
                 cpm_doubling_daily_impressions: 210_000.0,
             }),
+            weekday_ctr_multiplier: Some(1.18),
         };
         let request = AllocationRequest {
             ads: vec![ad],

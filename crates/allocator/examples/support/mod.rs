@@ -99,6 +99,7 @@ fn account_request_with_windows(ad_count: usize, seed: u64, settled_ads_read_on_
                 latest,
                 frequency: Some(1.5),
                 delivery_curve: None,
+                weekday_ctr_multiplier: None,
             }
         })
         .collect();

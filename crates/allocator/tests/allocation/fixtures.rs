@@ -48,6 +48,7 @@ pub fn ad(
         latest: None,
         frequency: None,
         delivery_curve: None,
+        weekday_ctr_multiplier: None,
     }
 }
 

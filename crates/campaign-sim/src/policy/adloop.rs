@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use adloop_allocator::{
     AdIds, AdInput, AdStatus as AllocatorAdStatus, AllocationConstraints, AllocationRequest, AllocatorConfig,
-    DailyDelivery, DeliveryCurveSettings, DeliveryHistory, Prior, RecentWindow, ReportingDelay, allocate,
-    estimate_delivery_curves,
+    DailyDelivery, DeliveryHistory, Prior, RecentWindow, ReportingDelay, allocate, estimate_delivery_curves,
+    estimate_weekday_ctr_multipliers,
 };
 use adloop_cross_learner::{
     PatternQuerySettings, PatternStore, StoreConfig, add_cross_learner_priors, record_shared_event,
@@ -187,7 +187,7 @@ impl Adloop {
     /// delays estimated so far, without teaching them or the estimates anything (what the next decision would allocate from, for tests and parity checks).
     pub fn request_with_priors(&self, observation: &Observation) -> AllocationRequest {
         let mut request = allocation_request(observation, self.seed, self.max_change_fraction);
-        add_delivery_curves(&mut request, observation, &self.config.delivery_curve);
+        add_daily_estimates(&mut request, observation, &self.config);
         request.reporting_delays = self.account_delays.schedules(&self.config);
         if let Some(learning) = &self.learning {
             learning.add_priors(&mut request);
@@ -292,10 +292,11 @@ impl PolicyLearning {
     }
 }
 
-/// Each ad's delivery curve, as its account's daily insights show it (today, still under way, left out);
-/// `request` was built from `observation`, ad for ad.
-fn add_delivery_curves(request: &mut AllocationRequest, observation: &Observation, settings: &DeliveryCurveSettings) {
+/// Each ad's delivery curve and own weekday rhythm, as its account's daily insights show them (today, still
+/// under way, left out); `request` was built from `observation`, ad for ad.
+fn add_daily_estimates(request: &mut AllocationRequest, observation: &Observation, config: &AllocatorConfig) {
     let today = observation.hour / 24;
+    let now_day = f64::from(observation.hour) / 24.0;
     let mut by_account: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (index, ad) in observation.ads.iter().enumerate() {
         by_account
@@ -306,10 +307,13 @@ fn add_delivery_curves(request: &mut AllocationRequest, observation: &Observatio
     for indices in by_account.values() {
         let histories: Vec<DeliveryHistory> = indices
             .iter()
-            .map(|&index| delivery_history(&observation.ads[index], today, settings.days))
+            .map(|&index| delivery_history(&observation.ads[index], today, config.delivery_curve.days))
             .collect();
-        for (&index, curve) in indices.iter().zip(estimate_delivery_curves(&histories, settings)) {
+        let curves = estimate_delivery_curves(&histories, &config.delivery_curve);
+        let weekday_multipliers = estimate_weekday_ctr_multipliers(&histories, now_day, &config.weekday_rhythm);
+        for ((&index, curve), weekday_multiplier) in indices.iter().zip(curves).zip(weekday_multipliers) {
             request.ads[index].delivery_curve = curve;
+            request.ads[index].weekday_ctr_multiplier = weekday_multiplier;
         }
     }
 }
@@ -322,8 +326,10 @@ fn delivery_history(ad: &AdObservation, today: u32, days: u32) -> DeliveryHistor
             .iter()
             .filter(|day| day.day < today && day.day + days >= today)
             .map(|day| DailyDelivery {
+                day: day.day,
                 spend: day.spend,
                 impressions: day.impressions,
+                clicks: day.clicks,
             })
             .collect(),
         lifetime_impressions: ad.impressions,
@@ -363,6 +369,7 @@ pub fn allocation_request(observation: &Observation, seed: u64, max_change_fract
                 latest,
                 frequency: Some(ad.frequency),
                 delivery_curve: None,
+                weekday_ctr_multiplier: None,
             }
         })
         .collect();
@@ -410,7 +417,7 @@ impl Policy for Adloop {
 
     fn decide(&mut self, observation: &Observation, hidden: &HiddenTruths<'_>) -> Result<Vec<MinorUnits>, PolicyError> {
         let mut request = allocation_request(observation, self.seed, self.max_change_fraction);
-        add_delivery_curves(&mut request, observation, &self.config.delivery_curve);
+        add_daily_estimates(&mut request, observation, &self.config);
         if let Some(which) = self.priors_from_truth {
             add_true_rate_priors(&mut request, hidden.true_rates, which);
         }

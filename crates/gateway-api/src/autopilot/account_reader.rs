@@ -349,14 +349,19 @@ pub fn parse_frequency(value: &Value) -> Option<f64> {
     (frequency.is_finite() && frequency >= 1.0).then_some(frequency)
 }
 
-/// One row of ad-level insights with `time_increment=1`: its ad and that day's spend and impressions.
+/// One row of ad-level insights with `time_increment=1`: its ad, its day (`date_start`, the account's calendar
+/// date, as days since 1970-01-01) and that day's spend, impressions and clicks; `None` without an ad or a
+/// readable date.
 pub fn parse_daily_delivery(row: &Value, currency: Currency) -> Option<(String, DailyDelivery)> {
     let delivery = parse_delivery(row, currency);
+    let date = CivilDate::parse(row["date_start"].as_str()?)?;
     Some((
         row["ad_id"].as_str()?.to_owned(),
         DailyDelivery {
+            day: u32::try_from(days_from_civil(date)).ok()?,
             spend: delivery.spend,
             impressions: delivery.impressions,
+            clicks: delivery.clicks,
         },
     ))
 }
@@ -373,7 +378,7 @@ async fn daily_delivery_by_ad(
 ) -> Result<HashMap<String, Vec<DailyDelivery>>, AccountReadError> {
     let params = [
         ("level", "ad".to_owned()),
-        ("fields", "ad_id,impressions,spend".to_owned()),
+        ("fields", "ad_id,impressions,clicks,spend".to_owned()),
         ("time_increment", "1".to_owned()),
         ("time_range", days.time_range()),
     ];
@@ -740,18 +745,28 @@ mod tests {
             assert_eq!(parse_frequency(&unreadable), None, "{unreadable}");
         }
         let usd = Currency::parse("USD").unwrap();
-        let row = json!({"ad_id": "a1", "impressions": "52768", "spend": "561.45", "date_start": "2026-12-01"});
+        let row = json!({
+            "ad_id": "a1", "impressions": "52768", "clicks": "611", "spend": "561.45", "date_start": "2026-12-01"
+        });
         assert_eq!(
             parse_daily_delivery(&row, usd),
             Some((
                 "a1".to_owned(),
                 DailyDelivery {
+                    // 2026-12-01 is day 20,788 since 1970-01-01.
+                    day: 20_788,
                     spend: MinorUnits(56_145),
-                    impressions: 52_768
+                    impressions: 52_768,
+                    clicks: 611,
                 }
             ))
         );
         assert_eq!(parse_daily_delivery(&json!({"impressions": "10"}), usd), None);
+        assert_eq!(
+            parse_daily_delivery(&json!({"ad_id": "a1", "impressions": "10"}), usd),
+            None,
+            "a row without its date cannot be placed on a weekday"
+        );
     }
 
     #[test]

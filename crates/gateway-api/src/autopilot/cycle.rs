@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use adloop_allocator::{DeliveryCurveSettings, ReportingDelay, estimate_delivery_curves};
+use adloop_allocator::{ReportingDelay, estimate_delivery_curves, estimate_weekday_ctr_multipliers};
 use adloop_learner::DeliveryFeed;
 use adloop_money::MinorUnits;
 use adloop_proto::ml::v1 as proto;
@@ -67,13 +67,10 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
     let windows = DeliveryWindows {
         recent_days: context.settings.recent_window_days,
         settled_days: (context.settings.settled_window_days > 0).then_some(context.settings.settled_window_days),
-        daily_delivery_days: context
-            .settings
-            .estimate_delivery_curves
-            .then_some(context.settings.delivery_curve.days),
+        daily_delivery_days: reads_daily_delivery(&context.settings).then_some(context.settings.delivery_curve.days),
     };
     // Each ad's days as an earlier cycle read them: reused while no new day has finished.
-    let known_days = if context.settings.estimate_delivery_curves {
+    let known_days = if reads_daily_delivery(&context.settings) {
         cycle_memory::load::<DailyDeliveryByAd>(
             &context.pool,
             CycleMemory::DeliveryDays,
@@ -150,11 +147,7 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         seed: u64::try_from(run.cycle_slot).unwrap_or(1),
     };
     let mut request = plan::allocation_request(&run.ad_account_id, &snapshot, run.clock_unix, terms);
-    let ads_with_delivery_curves = if context.settings.estimate_delivery_curves {
-        add_delivery_curves(&mut request, &snapshot, context.settings.delivery_curve).await
-    } else {
-        0
-    };
+    let daily_estimates = add_daily_estimates(&mut request, &snapshot, run.clock_unix, &context.settings).await;
     if context.settings.estimate_reporting_delays {
         request
             .reporting_delays
@@ -226,7 +219,9 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
         "reporting_delay": reporting_delays::summary_of(&reporting_delay),
         // Ads whose CPM was seen to rise with their daily volume (the allocator funds them by marginal return),
         // and why there are none when each ad's days could not be read.
-        "ads_with_delivery_curves": ads_with_delivery_curves,
+        "ads_with_delivery_curves": daily_estimates.ads_with_delivery_curves,
+        // Ads whose own weekday rhythm moves their CTR on the coming day by 1% or more.
+        "ads_with_weekday_rhythms": daily_estimates.ads_with_weekday_rhythms,
         "delivery_curves_unavailable": snapshot.daily_delivery_unread,
         // Whether each ad's days were read from Meta this cycle (false: an earlier cycle of the day read them).
         "delivery_days_read": snapshot.daily_delivery_read.is_some(),
@@ -244,27 +239,72 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
     Ok(())
 }
 
-/// Each ad's delivery curve, estimated from the account's days (`plan::delivery_histories`) off the runtime's
-/// threads (a few ms for a thousand ads' four weeks), into the request. Returns how many ads have one.
-async fn add_delivery_curves(
+/// Whether cycles read each ad's days: the delivery curves and the weekday rhythms both need them.
+fn reads_daily_delivery(settings: &super::settings::AutopilotSettings) -> bool {
+    settings.estimate_delivery_curves || settings.estimate_weekday_rhythms
+}
+
+/// What the account's days added to the request.
+#[derive(Debug, Default, Clone, Copy)]
+struct DailyEstimates {
+    ads_with_delivery_curves: usize,
+    ads_with_weekday_rhythms: usize,
+}
+
+/// Each ad's delivery curve and own weekday rhythm, estimated from the account's days
+/// (`plan::delivery_histories`) off the runtime's threads (a few ms for a thousand ads' four weeks), into the
+/// request, as far as the settings turn them on; the coming day is the 24 hours from `clock_unix` on the
+/// account's calendar.
+async fn add_daily_estimates(
     request: &mut adloop_allocator::AllocationRequest,
     snapshot: &super::account_reader::AccountSnapshot,
-    settings: DeliveryCurveSettings,
-) -> usize {
+    clock_unix: i64,
+    settings: &super::settings::AutopilotSettings,
+) -> DailyEstimates {
+    if !reads_daily_delivery(settings) {
+        return DailyEstimates::default();
+    }
     let histories = plan::delivery_histories(snapshot);
-    let estimated = tokio::task::spawn_blocking(move || estimate_delivery_curves(&histories, &settings)).await;
-    let curves = match estimated {
-        Ok(curves) => curves,
+    let now_day = (clock_unix as f64 / 3600.0 + snapshot.timezone_offset_hours) / 24.0;
+    let (curve_settings, rhythm_settings) = (settings.delivery_curve, settings.weekday_rhythm);
+    let (with_curves, with_rhythms) = (settings.estimate_delivery_curves, settings.estimate_weekday_rhythms);
+    let estimated = tokio::task::spawn_blocking(move || {
+        let curves = if with_curves {
+            estimate_delivery_curves(&histories, &curve_settings)
+        } else {
+            vec![None; histories.len()]
+        };
+        let rhythms = if with_rhythms {
+            estimate_weekday_ctr_multipliers(&histories, now_day, &rhythm_settings)
+        } else {
+            vec![None; histories.len()]
+        };
+        (curves, rhythms)
+    })
+    .await;
+    let (curves, rhythms) = match estimated {
+        Ok(estimates) => estimates,
         Err(error) => {
-            tracing::warn!(%error, "autopilot: the delivery-curve fit failed; allocating without curves");
-            return 0;
+            tracing::warn!(%error, "autopilot: the estimates from each ad's days failed; allocating without them");
+            return DailyEstimates::default();
         }
     };
     debug_assert_eq!(curves.len(), request.ads.len());
-    for (ad, curve) in request.ads.iter_mut().zip(curves) {
+    for ((ad, curve), rhythm) in request.ads.iter_mut().zip(curves).zip(rhythms) {
         ad.delivery_curve = curve;
+        ad.weekday_ctr_multiplier = rhythm;
     }
-    request.ads.iter().filter(|ad| ad.delivery_curve.is_some()).count()
+    DailyEstimates {
+        ads_with_delivery_curves: request.ads.iter().filter(|ad| ad.delivery_curve.is_some()).count(),
+        ads_with_weekday_rhythms: request
+            .ads
+            .iter()
+            .filter(|ad| {
+                ad.weekday_ctr_multiplier
+                    .is_some_and(|multiplier| (multiplier - 1.0).abs() >= 0.01)
+            })
+            .count(),
+    }
 }
 
 /// Sends ml-service's learner what each ad delivered since the account's previous cycle (once per cycle:

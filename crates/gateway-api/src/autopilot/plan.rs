@@ -171,6 +171,7 @@ pub fn allocation_request(
                 latest,
                 frequency: ad.lifetime_frequency,
                 delivery_curve: None,
+                weekday_ctr_multiplier: None,
             }
         })
         .collect();

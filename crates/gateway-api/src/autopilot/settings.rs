@@ -1,7 +1,7 @@
 //! The autopilot's deployment settings (`[autopilot]`); each account's own schedule and mode are stored
 //! per account (`account_settings`); the clock the schedules run on is the gateway's (`[clock]`).
 
-use adloop_allocator::{DeliveryCurveSettings, ReportingDelay};
+use adloop_allocator::{DeliveryCurveSettings, ReportingDelay, WeekdayRhythmSettings};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +47,12 @@ pub struct AutopilotSettings {
     /// How the days are read for it: the allocator's defaults (`allocator.delivery_curve` in ml-service's
     /// settings documents them).
     pub delivery_curve: DeliveryCurveSettings,
+    /// Each cycle reads every ad's clicks by day (the same days) and estimates each ad's own weekday rhythm
+    /// (`adloop_allocator::estimate_weekday_ctr_multipliers`); the allocator then weighs an ad by its CTR on
+    /// the coming day rather than its week's.
+    pub estimate_weekday_rhythms: bool,
+    /// How the days are read for it: the allocator's defaults (`allocator.weekday_rhythm`).
+    pub weekday_rhythm: WeekdayRhythmSettings,
 }
 
 impl AutopilotSettings {
@@ -85,6 +91,9 @@ impl AutopilotSettings {
         }
         if !(curve.rise_standard_errors.is_finite() && curve.rise_standard_errors >= 0.0) {
             return Err(("delivery_curve.rise_standard_errors", "must be a non-negative number"));
+        }
+        if self.weekday_rhythm.min_days < 7 {
+            return Err(("weekday_rhythm.min_days", "must be at least 7"));
         }
         if !(1..=28).contains(&self.recent_window_days) {
             return Err(("recent_window_days", "must be between 1 and 28"));

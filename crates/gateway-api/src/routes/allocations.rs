@@ -98,6 +98,9 @@ pub struct AdBody {
     /// How the ad's CPM rises with its daily volume (the allocator's `DeliveryCurve`).
     #[serde(default, deserialize_with = "optional_object")]
     pub delivery_curve: Option<DeliveryCurveBody>,
+    /// The ad's CTR over the coming day against its week's, from its own weekday rhythm (0.1 to 10).
+    #[serde(default)]
+    pub weekday_ctr_multiplier: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -254,6 +257,7 @@ fn ad_input(index: usize, ad: &AdBody) -> Result<AdInput, ServiceError> {
             base_cpm: curve.base_cpm,
             cpm_doubling_daily_impressions: curve.cpm_doubling_daily_impressions,
         }),
+        weekday_ctr_multiplier: ad.weekday_ctr_multiplier,
     })
 }
 

@@ -181,6 +181,7 @@ pub async fn post_select(State(state): State<AppState>, body: Bytes) -> Result<J
             latest: None,
             frequency: None,
             delivery_curve: None,
+            weekday_ctr_multiplier: None,
         });
     }
     let allocation_body = AllocationBody {

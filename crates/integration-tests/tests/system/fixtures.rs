@@ -43,6 +43,7 @@ pub fn ad_input(ad_id: &str, impressions: u64, clicks: u64, conversions: u64, va
         latest: None,
         frequency: None,
         delivery_curve: None,
+        weekday_ctr_multiplier: None,
     }
 }
 

@@ -1,0 +1,301 @@
+//! Each ad's own weekday rhythm. Buyers of one product shop on Sundays, of another on weekdays; an ad whose
+//! clicks peak on its own day is worth more on that day than its week's average says, and less on the others.
+//! A rhythm every ad of the account shares (a weekday pattern of the market) changes no ad's standing and is
+//! left out: each ad's weekday effect is measured against the other ads' on the same weekdays. The effects are
+//! read from the account's daily reports (clicks over impressions by weekday, each ad against its own mean),
+//! and shrunk towards none by how much the account's ads really differ by weekday beyond their noise
+//! (empirical Bayes, as the population prior is): where no ad keeps a rhythm of its own, every multiplier is 1.
+
+use serde::{Deserialize, Serialize};
+
+use std::collections::BTreeMap;
+
+use crate::delivery_curve::{DailyDelivery, DeliveryHistory};
+
+/// What the estimate needs of an ad's days (`AllocatorConfig::weekday_rhythm`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WeekdayRhythmSettings {
+    /// Fewest finished days with their whole week around them (three days either side) before an ad's rhythm
+    /// is read: two weeks' worth, so every weekday is seen twice and one unusual day is not a rhythm. Chosen
+    /// before any measurement.
+    pub min_days: usize,
+}
+
+impl Default for WeekdayRhythmSettings {
+    fn default() -> Self {
+        WeekdayRhythmSettings { min_days: 14 }
+    }
+}
+
+const WEEKDAYS: usize = 7;
+const HALF_WEEK: u32 = 3;
+
+/// The largest weekday effect read, as a factor either way: a day worth more than twice or less than half the
+/// ad's week is more likely a change than a rhythm, and the change tests speak for those.
+const LARGEST_WEEKDAY_FACTOR: f64 = 2.0;
+
+/// Fewest ads with readable days before the others' weekday pattern is taken out of an ad's own: with two,
+/// one ad's rhythm would be the other's common one (as `AllocatorConfig::account_estimate_min_ads`).
+const FEWEST_ADS_FOR_A_COMMON_PATTERN: usize = 3;
+
+/// One ad's clicks and the clicks the week around each day predicts, by weekday.
+#[derive(Debug, Clone, Copy, Default)]
+struct WeekdayCounts {
+    clicks: [f64; WEEKDAYS],
+    expected_clicks: [f64; WEEKDAYS],
+}
+
+impl WeekdayCounts {
+    /// Each day's clicks against the clicks the week around it predicts (its impressions at the CTR of the
+    /// seven days centred on it, which hold every weekday once, so the week's rhythm cancels and only the
+    /// trend is left): a CTR tiring or recovering over the weeks read is not a rhythm. Only days with their
+    /// whole week around them count; `None` with fewer than `min_days` such days or a weekday never seen.
+    fn of(days: &[DailyDelivery], settings: &WeekdayRhythmSettings) -> Option<WeekdayCounts> {
+        let by_day: BTreeMap<u32, (f64, f64)> = days
+            .iter()
+            .filter(|day| day.impressions > 0)
+            .map(|day| (day.day, (day.impressions as f64, day.clicks as f64)))
+            .collect();
+        let mut counts = WeekdayCounts::default();
+        let mut centred_days = 0;
+        for (&day, &(impressions, clicks)) in &by_day {
+            let first = day.saturating_sub(HALF_WEEK);
+            let week: Vec<(f64, f64)> = (first..=day + HALF_WEEK)
+                .filter_map(|around| by_day.get(&around).copied())
+                .collect();
+            // A day without its whole week around it (the first and last three, or one beside a day without
+            // delivery) would compare it with a part of the week that does not hold every weekday.
+            if week.len() < WEEKDAYS {
+                continue;
+            }
+            let week_impressions: f64 = week.iter().map(|(impressions, _)| impressions).sum();
+            let week_clicks: f64 = week.iter().map(|(_, clicks)| clicks).sum();
+            if week_clicks <= 0.0 {
+                continue;
+            }
+            let weekday = day as usize % WEEKDAYS;
+            counts.clicks[weekday] += clicks;
+            counts.expected_clicks[weekday] += impressions * week_clicks / week_impressions;
+            centred_days += 1;
+        }
+        let enough = centred_days >= settings.min_days.max(WEEKDAYS)
+            && counts.expected_clicks.iter().all(|expected| *expected > 0.0);
+        enough.then_some(counts)
+    }
+}
+
+/// Each ad's CTR multiplier over the coming day from its own weekday rhythm, for the ads of one account
+/// (their finished days in `histories`); the coming day is the 24 hours from `now_day` (the account's
+/// calendar, in days since 1970-01-01 with the fraction of the day gone: one weekday, or two). `None` for an
+/// ad with too few days; 1 for every ad when the account's ads show no rhythms of their own beyond their noise.
+pub fn estimate_weekday_ctr_multipliers(
+    histories: &[DeliveryHistory],
+    now_day: f64,
+    settings: &WeekdayRhythmSettings,
+) -> Vec<Option<f64>> {
+    let coming_weekday_shares = coming_weekday_shares(now_day);
+    let counts: Vec<Option<WeekdayCounts>> = histories
+        .iter()
+        .map(|history| WeekdayCounts::of(&history.days, settings))
+        .collect();
+    // Each readable ad's log effect by weekday and its sampling variance (Poisson clicks).
+    let effects: Vec<Option<[(f64, f64); WEEKDAYS]>> = counts
+        .iter()
+        .map(|ad| {
+            let ad = ad.as_ref()?;
+            Some(std::array::from_fn(|weekday| {
+                (
+                    log_ratio(ad.clicks[weekday], ad.expected_clicks[weekday]),
+                    1.0 / (ad.expected_clicks[weekday] + 0.5),
+                )
+            }))
+        })
+        .collect();
+    let readable: Vec<usize> = (0..effects.len()).filter(|&ad| effects[ad].is_some()).collect();
+    // Each ad's effect beyond the other ads' common one: their median on that weekday, so that a few ads with
+    // rhythms of their own do not lend one to the rest.
+    let own_effects: Vec<Option<[(f64, f64); WEEKDAYS]>> = effects
+        .iter()
+        .enumerate()
+        .map(|(ad, ad_effects)| {
+            let ad_effects = ad_effects.as_ref()?;
+            let others: Vec<&[(f64, f64); WEEKDAYS]> = readable
+                .iter()
+                .filter(|&&other| other != ad)
+                .filter_map(|&other| effects[other].as_ref())
+                .collect();
+            if others.len() + 1 < FEWEST_ADS_FOR_A_COMMON_PATTERN {
+                return Some(*ad_effects);
+            }
+            Some(std::array::from_fn(|weekday| {
+                let (effect, variance) = ad_effects[weekday];
+                let mut other_effects: Vec<f64> = others.iter().map(|other| other[weekday].0).collect();
+                let common = median(&mut other_effects);
+                // A median's variance is about π/2 times a mean's.
+                let mean_other_variance =
+                    others.iter().map(|other| other[weekday].1).sum::<f64>() / others.len() as f64;
+                let common_variance = std::f64::consts::FRAC_PI_2 * mean_other_variance / others.len() as f64;
+                (effect - common, variance + common_variance)
+            }))
+        })
+        .collect();
+    // How much the own effects vary beyond their noise (method of moments over every ad and weekday).
+    let (excess, count) = own_effects
+        .iter()
+        .flatten()
+        .flat_map(|effects| effects.iter())
+        .fold((0.0, 0usize), |(sum, count), (effect, variance)| {
+            (sum + effect * effect - variance, count + 1)
+        });
+    let between_variance = if count > 0 {
+        (excess / count as f64).max(0.0)
+    } else {
+        0.0
+    };
+    own_effects
+        .iter()
+        .map(|effects| {
+            let effects = effects.as_ref()?;
+            let coming_effect: f64 = effects
+                .iter()
+                .zip(coming_weekday_shares)
+                .map(|((effect, variance), share)| {
+                    let kept = between_variance / (between_variance + variance);
+                    share * kept * effect
+                })
+                .sum();
+            let largest = LARGEST_WEEKDAY_FACTOR.ln();
+            Some(coming_effect.clamp(-largest, largest).exp())
+        })
+        .collect()
+}
+
+/// The middle of `values` (the mean of the middle two for an even count); `values` is not empty.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
+}
+
+/// The share of the 24 hours from `now_day` that falls on each weekday (the day number modulo 7).
+fn coming_weekday_shares(now_day: f64) -> [f64; WEEKDAYS] {
+    let mut shares = [0.0; WEEKDAYS];
+    if !now_day.is_finite() || now_day < 0.0 {
+        return shares;
+    }
+    let first_day = now_day.floor();
+    let first_share = 1.0 - (now_day - first_day);
+    let weekday_of = |day: f64| (day as u64 % WEEKDAYS as u64) as usize;
+    shares[weekday_of(first_day)] += first_share;
+    shares[weekday_of(first_day + 1.0)] += 1.0 - first_share;
+    shares
+}
+
+/// ln(observed / expected), both kept off zero by half a click.
+fn log_ratio(observed: f64, expected: f64) -> f64 {
+    ((observed + 0.5) / (expected + 0.5)).ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use adloop_money::MinorUnits;
+
+    use super::*;
+
+    /// An ad's 28 finished days (days 0..28) of 20,000 impressions, its CTR on day `d` given by `ctr_on(d)`;
+    /// clicks are rounded, so the days carry no noise beyond that.
+    fn history(ctr_on: impl Fn(u32) -> f64) -> DeliveryHistory {
+        let days = (0..28)
+            .map(|day| DailyDelivery {
+                day,
+                spend: MinorUnits(20_000),
+                impressions: 20_000,
+                clicks: (20_000.0 * ctr_on(day)).round() as u64,
+            })
+            .collect();
+        DeliveryHistory {
+            days,
+            lifetime_impressions: 560_000,
+            frequency: 1.5,
+        }
+    }
+
+    fn rhythm(peak_day: u32, log_amplitude: f64) -> impl Fn(u32) -> f64 {
+        move |day| {
+            let phase = std::f64::consts::TAU * (f64::from(day) - f64::from(peak_day)) / 7.0;
+            0.01 * (log_amplitude * phase.cos()).exp()
+        }
+    }
+
+    fn multipliers(histories: &[DeliveryHistory], now_day: f64) -> Vec<f64> {
+        estimate_weekday_ctr_multipliers(histories, now_day, &WeekdayRhythmSettings::default())
+            .into_iter()
+            .map(|multiplier| multiplier.expect("28 days are enough"))
+            .collect()
+    }
+
+    #[test]
+    fn an_ad_with_a_weekday_peak_of_its_own_is_worth_more_on_that_day_and_less_on_its_trough() {
+        // The fifth ad peaks on weekdays ≡ 2 (mod 7), by up to e^0.3; the others are flat.
+        let mut histories: Vec<DeliveryHistory> = (0..4).map(|_| history(|_| 0.01)).collect();
+        histories.push(history(rhythm(2, 0.3)));
+        let peak = multipliers(&histories, 30.0);
+        assert!(peak[4] > 1.2, "{peak:?}");
+        assert!(
+            peak[..4].iter().all(|multiplier| (multiplier - 1.0).abs() < 0.02),
+            "{peak:?}"
+        );
+        // Three and a half days later is its trough; half a day into the coming day the next one counts half.
+        let trough = multipliers(&histories, 33.5);
+        assert!(trough[4] < 0.82, "{trough:?}");
+    }
+
+    #[test]
+    fn a_rhythm_every_ad_shares_moves_no_ad() {
+        let histories: Vec<DeliveryHistory> = (0..5).map(|_| history(rhythm(2, 0.3))).collect();
+        for multiplier in multipliers(&histories, 30.0) {
+            assert!((multiplier - 1.0).abs() < 0.01, "{multiplier}");
+        }
+    }
+
+    #[test]
+    fn a_steady_fall_is_not_a_rhythm() {
+        // One ad tiring by 3% a day over the four weeks, the others flat: whichever weekday comes next, the
+        // tired ad is not read as being on a weekly low.
+        let mut histories: Vec<DeliveryHistory> = (0..4).map(|_| history(|_| 0.01)).collect();
+        histories.push(history(|day| 0.02 * 0.97_f64.powi(day as i32)));
+        for now_day in 28..35 {
+            let tired = multipliers(&histories, f64::from(now_day))[4];
+            assert!((tired - 1.0).abs() < 0.02, "day {now_day}: {tired}");
+        }
+    }
+
+    #[test]
+    fn an_ad_with_less_than_two_weeks_around_its_days_has_no_rhythm_to_read() {
+        let mut short = history(rhythm(2, 0.3));
+        short.days.truncate(15);
+        let flat = history(|_| 0.01);
+        let estimated = estimate_weekday_ctr_multipliers(
+            &[short, flat.clone(), flat.clone(), flat],
+            16.0,
+            &WeekdayRhythmSettings::default(),
+        );
+        assert_eq!(estimated[0], None);
+        assert!(estimated[1].is_some());
+    }
+
+    #[test]
+    fn the_coming_day_is_split_between_the_weekdays_it_spans() {
+        let shares = coming_weekday_shares(9.25);
+        assert!(
+            (shares[2] - 0.75).abs() < 1e-12 && (shares[3] - 0.25).abs() < 1e-12,
+            "{shares:?}"
+        );
+        assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+}

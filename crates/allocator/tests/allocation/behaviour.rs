@@ -484,6 +484,41 @@ fn a_best_ad_whose_cpm_rises_with_volume_is_funded_to_equal_returns_not_to_the_l
 }
 
 #[test]
+fn an_ad_on_the_peak_of_its_own_weekday_rhythm_is_weighed_by_its_ctr_on_the_coming_day() {
+    // Two ads alike in every count: they split the budget about evenly. When the first one's own weekday
+    // rhythm puts its CTR over the coming day at 1.3 times its week's, it takes the larger part and says why;
+    // at 0.7 times, the smaller.
+    let first = ad("first", 300_000, 3_000, 90, 300_000, 900_000, 720.0);
+    let second = ad("second", 300_000, 3_000, 90, 300_000, 900_000, 720.0);
+    let first_budget_with = |multiplier: Option<f64>| {
+        let first = AdInput {
+            weekday_ctr_multiplier: multiplier,
+            ..first.clone()
+        };
+        let allocation = allocate(
+            &request(vec![first, second.clone()], 20_000),
+            &AllocatorConfig::default(),
+        )
+        .unwrap();
+        (
+            allocation.recommendations[0].recommended_daily_budget.get(),
+            allocation.recommendations[0].reason.clone(),
+        )
+    };
+    let (even, even_reason) = first_budget_with(None);
+    assert!((8_000..=12_000).contains(&even), "{even}: {even_reason}");
+    assert!(!even_reason.contains("weekday rhythm"), "{even_reason}");
+    let (peak, peak_reason) = first_budget_with(Some(1.3));
+    assert!(peak >= 14_000, "{peak}: {peak_reason}");
+    assert!(
+        peak_reason.contains("its own weekday rhythm: its CTR over the coming day ×1.3"),
+        "{peak_reason}"
+    );
+    let (trough, trough_reason) = first_budget_with(Some(0.7));
+    assert!(trough <= 6_000, "{trough}: {trough_reason}");
+}
+
+#[test]
 fn no_ad_is_killed_before_the_accounts_first_conversion() {
     // A week in and no conversion reported anywhere: each conversion would be valued at the placeholder of
     // 1 USD, so every ROAS interval sits at zero, far below the kill line, yet nothing says what a conversion

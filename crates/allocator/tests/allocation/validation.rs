@@ -37,6 +37,10 @@ fn bad_input_is_refused_naming_the_field() {
         "ads[6].delivery_curve.cpm_doubling_daily_impressions"
     );
 
+    let mut no_rhythm = ten_unequal_ads();
+    no_rhythm[2].weekday_ctr_multiplier = Some(0.0);
+    assert_eq!(error_field(request(no_rhythm, 1000)), "ads[2].weekday_ctr_multiplier");
+
     assert_eq!(error_field(request(ten_unequal_ads(), 0)), "total_daily_budget");
 
     // Amounts beyond any ad account are refused by name before any sum of them could overflow.

@@ -418,6 +418,39 @@ async fn small_audiences_whose_cpm_rises_with_volume_are_read_as_delivery_curves
 }
 
 #[tokio::test]
+async fn ads_whose_buyers_keep_a_weekly_rhythm_of_their_own_are_weighed_by_their_ctr_on_the_coming_day() {
+    // own-rhythms-and-rest: each ad's buyers peak on a weekday of their own (CTR up to ×1.4, down to ×0.7).
+    // Three weeks delivered at the starting budgets, then one cycle reads each ad's days and dates.
+    let stack = spawn_autopilot_stack_with("own-rhythms-and-rest", &[]).await;
+    advance_simulated_hours(&stack.meta_sim_url, 18.0 * 24.0).await;
+    let gateway = &stack.gateway;
+    let (status, stored) = configure_autopilot(gateway, json!({ "enabled": true, "interval_seconds": 86_400 })).await;
+    assert_eq!(status, 200, "{stored}");
+    let runs = runs_when(gateway, |runs| runs.first().is_some_and(finished)).await;
+    assert_eq!(runs[0]["state"], "completed", "{runs:?}");
+    let summary = &runs[0]["summary"];
+    let with_rhythms = summary["ads_with_weekday_rhythms"].as_u64().unwrap();
+    assert!(
+        with_rhythms >= 3,
+        "most of the ten ads show their own rhythm: {summary}"
+    );
+    let explained = summary["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|recommendation| {
+            recommendation["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("its own weekday rhythm"))
+        })
+        .count();
+    assert_eq!(
+        explained as u64, with_rhythms,
+        "each such recommendation says so: {summary}"
+    );
+}
+
+#[tokio::test]
 async fn a_cycle_whose_days_meta_will_not_serve_allocates_without_curves_and_says_why() {
     // Pages of more than 20 rows refused: the lifetime and window reads (eight rows) pass, each ad's days
     // (a row per ad and day) do not, even at the smallest page the gateway asks for (25).

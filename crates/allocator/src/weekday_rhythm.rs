@@ -99,16 +99,19 @@ pub fn estimate_weekday_ctr_multipliers(
         .iter()
         .map(|history| WeekdayCounts::of(&history.days, settings))
         .collect();
-    // Each readable ad's log effect by weekday and its sampling variance (Poisson clicks).
+    // Each readable ad's log effect by weekday and its sampling variance (Poisson clicks). The effects are
+    // taken against their own mean over the seven weekdays: the week around a day weighs its days by their
+    // impressions, so an ad whose budget already follows its rhythm has a week that leans to its busy days,
+    // and every weekday would read low against it.
     let effects: Vec<Option<[(f64, f64); WEEKDAYS]>> = counts
         .iter()
         .map(|ad| {
             let ad = ad.as_ref()?;
+            let raw: [f64; WEEKDAYS] =
+                std::array::from_fn(|weekday| log_ratio(ad.clicks[weekday], ad.expected_clicks[weekday]));
+            let week_mean = raw.iter().sum::<f64>() / WEEKDAYS as f64;
             Some(std::array::from_fn(|weekday| {
-                (
-                    log_ratio(ad.clicks[weekday], ad.expected_clicks[weekday]),
-                    1.0 / (ad.expected_clicks[weekday] + 0.5),
-                )
+                (raw[weekday] - week_mean, 1.0 / (ad.expected_clicks[weekday] + 0.5))
             }))
         })
         .collect();

@@ -16,6 +16,11 @@ use crate::delivery_curve::{DailyDelivery, DeliveryHistory};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WeekdayRhythmSettings {
+    /// Whether the callers that read the daily reports (the autopilot, the simulator's policy) estimate the
+    /// rhythms at all. Off: measured on held-out worlds and seeds it moved nothing beyond its noise (the
+    /// allocator's notebook, `allocator-18`), and a setting that does not measurably help stays off, as the
+    /// original's CTR→ROAS blend does.
+    pub enabled: bool,
     /// Fewest finished days with their whole week around them (three days either side) before an ad's rhythm
     /// is read: two weeks' worth, so every weekday is seen twice and one unusual day is not a rhythm. Chosen
     /// before any measurement.
@@ -24,7 +29,10 @@ pub struct WeekdayRhythmSettings {
 
 impl Default for WeekdayRhythmSettings {
     fn default() -> Self {
-        WeekdayRhythmSettings { min_days: 14 }
+        WeekdayRhythmSettings {
+            enabled: false,
+            min_days: 14,
+        }
     }
 }
 

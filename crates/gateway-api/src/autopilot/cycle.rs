@@ -241,7 +241,7 @@ async fn run_cycle_steps(context: &CycleContext, run: &ClaimedRun, outcome: &mut
 
 /// Whether cycles read each ad's days: the delivery curves and the weekday rhythms both need them.
 fn reads_daily_delivery(settings: &super::settings::AutopilotSettings) -> bool {
-    settings.estimate_delivery_curves || settings.estimate_weekday_rhythms
+    settings.estimate_delivery_curves || settings.weekday_rhythm.enabled
 }
 
 /// What the account's days added to the request.
@@ -267,7 +267,7 @@ async fn add_daily_estimates(
     let histories = plan::delivery_histories(snapshot);
     let now_day = (clock_unix as f64 / 3600.0 + snapshot.timezone_offset_hours) / 24.0;
     let (curve_settings, rhythm_settings) = (settings.delivery_curve, settings.weekday_rhythm);
-    let (with_curves, with_rhythms) = (settings.estimate_delivery_curves, settings.estimate_weekday_rhythms);
+    let (with_curves, with_rhythms) = (settings.estimate_delivery_curves, settings.weekday_rhythm.enabled);
     let estimated = tokio::task::spawn_blocking(move || {
         let curves = if with_curves {
             estimate_delivery_curves(&histories, &curve_settings)

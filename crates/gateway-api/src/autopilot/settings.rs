@@ -47,11 +47,9 @@ pub struct AutopilotSettings {
     /// How the days are read for it: the allocator's defaults (`allocator.delivery_curve` in ml-service's
     /// settings documents them).
     pub delivery_curve: DeliveryCurveSettings,
-    /// Each cycle reads every ad's clicks by day (the same days) and estimates each ad's own weekday rhythm
-    /// (`adloop_allocator::estimate_weekday_ctr_multipliers`); the allocator then weighs an ad by its CTR on
-    /// the coming day rather than its week's.
-    pub estimate_weekday_rhythms: bool,
-    /// How the days are read for it: the allocator's defaults (`allocator.weekday_rhythm`).
+    /// With `enabled`, each cycle reads every ad's clicks by day (the same days) and estimates each ad's own
+    /// weekday rhythm (`adloop_allocator::estimate_weekday_ctr_multipliers`); the allocator then weighs an ad
+    /// by its CTR on the coming day rather than its week's. Off by default, as the allocator's.
     pub weekday_rhythm: WeekdayRhythmSettings,
 }
 

@@ -43,28 +43,33 @@ async fn spawn_autopilot_stack_on(scenario: &str) -> AutopilotStack {
 
 /// The stack on `scenario`, meta-sim with these settings.
 async fn spawn_autopilot_stack_with(scenario: &str, meta_sim_settings: &[(&str, &str)]) -> AutopilotStack {
+    spawn_autopilot_stack_with_gateway_settings(scenario, meta_sim_settings, &[]).await
+}
+
+async fn spawn_autopilot_stack_with_gateway_settings(
+    scenario: &str,
+    meta_sim_settings: &[(&str, &str)],
+    gateway_settings: &[(&str, &str)],
+) -> AutopilotStack {
     adloop_telemetry::init_telemetry_for_tests();
     let meta_sim_url = spawn_manual_meta_sim(scenario, meta_sim_settings).await;
     advance_simulated_hours(&meta_sim_url, 72.0).await;
     let database = TestDatabase::create().await;
     let ml_service = spawn_ml_service(&database).await;
-    let gateway = spawn_gateway(
-        &database,
-        &ml_service.base_url(),
-        &[
-            ("ADLOOP_DATABASE__MAX_CONNECTIONS", "6"),
-            ("ADLOOP_GRAPH__BASE_URL", meta_sim_url.as_str()),
-            ("ADLOOP_GRAPH__ACCESS_TOKEN", META_SIM_TOKEN),
-            ("ADLOOP_EXECUTOR__ENABLED", "true"),
-            ("ADLOOP_EXECUTOR__WORKERS", "1"),
-            ("ADLOOP_EXECUTOR__POLL_INTERVAL_MILLISECONDS", "100"),
-            ("ADLOOP_AUTOPILOT__ENABLED", "true"),
-            ("ADLOOP_CLOCK__SOURCE", "meta_sim"),
-            ("ADLOOP_AUTOPILOT__TICK_MILLISECONDS", "100"),
-            ("ADLOOP_AUTOPILOT__RUN_LEASE_SECONDS", "10"),
-        ],
-    )
-    .await;
+    let mut settings = vec![
+        ("ADLOOP_DATABASE__MAX_CONNECTIONS", "6"),
+        ("ADLOOP_GRAPH__BASE_URL", meta_sim_url.as_str()),
+        ("ADLOOP_GRAPH__ACCESS_TOKEN", META_SIM_TOKEN),
+        ("ADLOOP_EXECUTOR__ENABLED", "true"),
+        ("ADLOOP_EXECUTOR__WORKERS", "1"),
+        ("ADLOOP_EXECUTOR__POLL_INTERVAL_MILLISECONDS", "100"),
+        ("ADLOOP_AUTOPILOT__ENABLED", "true"),
+        ("ADLOOP_CLOCK__SOURCE", "meta_sim"),
+        ("ADLOOP_AUTOPILOT__TICK_MILLISECONDS", "100"),
+        ("ADLOOP_AUTOPILOT__RUN_LEASE_SECONDS", "10"),
+    ];
+    settings.extend_from_slice(gateway_settings);
+    let gateway = spawn_gateway(&database, &ml_service.base_url(), &settings).await;
     AutopilotStack {
         meta_sim_url,
         gateway,
@@ -361,6 +366,10 @@ async fn small_audiences_whose_cpm_rises_with_volume_are_read_as_delivery_curves
     .await;
     let latest = eight_live_cycles(&stack).await;
     assert_eq!(latest["delivery_curves_unavailable"], Value::Null, "{latest}");
+    assert_eq!(
+        latest["ads_with_weekday_rhythms"], 0,
+        "weekday rhythms are off by default: {latest}"
+    );
     let with_curves = latest["ads_with_delivery_curves"].as_u64().unwrap();
     assert!(with_curves >= 2, "the small audiences' rising CPMs are seen: {latest}");
     let explained = latest["recommendations"]
@@ -420,8 +429,14 @@ async fn small_audiences_whose_cpm_rises_with_volume_are_read_as_delivery_curves
 #[tokio::test]
 async fn ads_whose_buyers_keep_a_weekly_rhythm_of_their_own_are_weighed_by_their_ctr_on_the_coming_day() {
     // own-rhythms-and-rest: each ad's buyers peak on a weekday of their own (CTR up to ×1.4, down to ×0.7).
-    // Three weeks delivered at the starting budgets, then one cycle reads each ad's days and dates.
-    let stack = spawn_autopilot_stack_with("own-rhythms-and-rest", &[]).await;
+    // Three weeks delivered at the starting budgets, then one cycle (the rhythms switched on: they are off by
+    // default) reads each ad's days and dates.
+    let stack = spawn_autopilot_stack_with_gateway_settings(
+        "own-rhythms-and-rest",
+        &[],
+        &[("ADLOOP_AUTOPILOT__WEEKDAY_RHYTHM__ENABLED", "true")],
+    )
+    .await;
     advance_simulated_hours(&stack.meta_sim_url, 18.0 * 24.0).await;
     let gateway = &stack.gateway;
     let (status, stored) = configure_autopilot(gateway, json!({ "enabled": true, "interval_seconds": 86_400 })).await;

@@ -336,6 +336,20 @@ async fn changes_settled(gateway: &RunningService) {
     }
 }
 
+/// How many of a run summary's recommendations give a reason containing `words`.
+fn recommendations_whose_reason_says(summary: &Value, words: &str) -> usize {
+    summary["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|recommendation| {
+            recommendation["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains(words))
+        })
+        .count()
+}
+
 /// Eight live daily cycles on `stack`, each day's budgets applied before the next day starts (so the executor
 /// moves budgets and the days differ in volume, however slow the machine); the latest run's summary.
 async fn eight_live_cycles(stack: &AutopilotStack) -> Value {
@@ -372,16 +386,7 @@ async fn small_audiences_whose_cpm_rises_with_volume_are_read_as_delivery_curves
     );
     let with_curves = latest["ads_with_delivery_curves"].as_u64().unwrap();
     assert!(with_curves >= 2, "the small audiences' rising CPMs are seen: {latest}");
-    let explained = latest["recommendations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|recommendation| {
-            recommendation["reason"]
-                .as_str()
-                .is_some_and(|reason| reason.contains("its CPM rises with its daily volume"))
-        })
-        .count();
+    let explained = recommendations_whose_reason_says(&latest, "its CPM rises with its daily volume");
     assert!(explained >= 2, "the recommendations say so: {latest}");
 
     // Hourly cycles read each ad's days once a day: a cycle of the same day reuses what an earlier one read
@@ -449,16 +454,7 @@ async fn ads_whose_buyers_keep_a_weekly_rhythm_of_their_own_are_weighed_by_their
         with_rhythms >= 3,
         "most of the ten ads show their own rhythm: {summary}"
     );
-    let explained = summary["recommendations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|recommendation| {
-            recommendation["reason"]
-                .as_str()
-                .is_some_and(|reason| reason.contains("its own weekday rhythm"))
-        })
-        .count();
+    let explained = recommendations_whose_reason_says(summary, "its own weekday rhythm");
     assert_eq!(
         explained as u64, with_rhythms,
         "each such recommendation says so: {summary}"

@@ -1,14 +1,15 @@
 //! Each ad's own weekday rhythm. Buyers of one product shop on Sundays, of another on weekdays; an ad whose
 //! clicks peak on its own day is worth more on that day than its week's average says, and less on the others.
-//! A rhythm every ad of the account shares (a weekday pattern of the market) changes no ad's standing and is
-//! left out: each ad's weekday effect is measured against the other ads' on the same weekdays. The effects are
-//! read from the account's daily reports (clicks over impressions by weekday, each ad against its own mean),
-//! and shrunk towards none by how much the account's ads really differ by weekday beyond their noise
-//! (empirical Bayes, as the population prior is): where no ad keeps a rhythm of its own, every multiplier is 1.
-
-use serde::{Deserialize, Serialize};
+//! The effects are read from the account's daily reports: each day's clicks against what the week centred on
+//! it predicts, gathered by weekday. A rhythm every ad of the account shares (a weekday pattern of the market)
+//! changes no ad's standing and is left out: each ad's effect is taken beyond the median of the other ads' on
+//! the same weekday. The effects are shrunk towards none by how much the account's ads really differ by weekday
+//! beyond their noise (empirical Bayes, as the population prior is): where no ad keeps a rhythm of its own,
+//! every multiplier is 1. Callers that read the reports run it only where `enabled` (off by default).
 
 use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::delivery_curve::{DailyDelivery, DeliveryHistory};
 

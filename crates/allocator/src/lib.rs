@@ -63,7 +63,7 @@ pub use learned_prior::PriorScales;
 pub use population::{PopulationStats, population_stats};
 pub use posterior::{AdPosterior, Interval, build_posterior};
 pub use probability_best::probability_of_being_best;
-pub use weekday_rhythm::{WeekdayRhythmSettings, estimate_weekday_ctr_multipliers};
+pub use weekday_rhythm::{WeekdayRhythmSettings, estimate_weekday_ctr_multipliers, weekday_multiplier_is_worth_saying};
 
 /// Changes whenever a change to the code would change any score or allocation, so cached results miss.
 pub const MODEL_VERSION: &str = "allocator-18";

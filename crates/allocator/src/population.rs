@@ -59,7 +59,8 @@ fn default_conversion_value_log_sd() -> f64 {
     AllocatorConfig::default().conversion_value_log_sd
 }
 
-fn one() -> f64 {
+/// The serde default of a multiplier that changes nothing.
+pub(crate) fn one() -> f64 {
     1.0
 }
 

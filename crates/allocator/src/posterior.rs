@@ -226,13 +226,9 @@ pub struct AdPosterior {
     /// Projected CTR multiplier over the next step from the recent-vs-older trend (1.0 = no fatigue).
     pub fatigue_factor: f64,
     /// The ad's CTR over the coming day against its week's, from its own weekday rhythm (1.0 = none).
-    #[serde(default = "one")]
+    #[serde(default = "crate::population::one")]
     pub weekday_factor: f64,
     pub prior_source: String,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 impl AdPosterior {

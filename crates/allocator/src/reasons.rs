@@ -78,7 +78,7 @@ pub(crate) fn recommendation_reason(
             posterior.fatigue_factor, config.fatigue_projection_hours
         ));
     }
-    if (posterior.weekday_factor - 1.0).abs() >= 0.01 {
+    if crate::weekday_rhythm::weekday_multiplier_is_worth_saying(posterior.weekday_factor) {
         reason.push_str(&format!(
             "; its own weekday rhythm: its CTR over the coming day ×{:.2} its week's",
             posterior.weekday_factor

@@ -137,13 +137,17 @@ fn weekday_effects(readings: &[DayReading], day_variance: f64) -> [(f64, f64); W
 
 /// Each ad's CTR multiplier over the coming day from its own weekday rhythm, for the ads of one account
 /// (their finished days in `histories`); the coming day is the 24 hours from `now_day` (the account's
-/// calendar, in days since 1970-01-01 with the fraction of the day gone: one weekday, or two). `None` for an
-/// ad with too few days; 1 for every ad when the account's ads show no rhythms of their own beyond their noise.
+/// calendar, in days since 1970-01-01 with the fraction of the day gone: one weekday, or two). `None` for every
+/// ad while `settings.enabled` is off, and for an ad with too few days; 1 for every ad when the account's ads
+/// show no rhythms of their own beyond their noise.
 pub fn estimate_weekday_ctr_multipliers(
     histories: &[DeliveryHistory],
     now_day: f64,
     settings: &WeekdayRhythmSettings,
 ) -> Vec<Option<f64>> {
+    if !settings.enabled {
+        return vec![None; histories.len()];
+    }
     let coming_weekday_shares = coming_weekday_shares(now_day);
     let readings: Vec<Option<Vec<DayReading>>> = histories
         .iter()
@@ -221,6 +225,11 @@ pub fn estimate_weekday_ctr_multipliers(
         .collect()
 }
 
+/// Whether a weekday multiplier moves its ad enough to be said (in its reason, in the autopilot's summary).
+pub fn weekday_multiplier_is_worth_saying(multiplier: f64) -> bool {
+    (multiplier - 1.0).abs() >= 0.01
+}
+
 /// The middle of `values` (the mean of the middle two for an even count); `values` is not empty.
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -282,8 +291,15 @@ mod tests {
         }
     }
 
+    fn switched_on() -> WeekdayRhythmSettings {
+        WeekdayRhythmSettings {
+            enabled: true,
+            ..WeekdayRhythmSettings::default()
+        }
+    }
+
     fn multipliers(histories: &[DeliveryHistory], now_day: f64) -> Vec<f64> {
-        estimate_weekday_ctr_multipliers(histories, now_day, &WeekdayRhythmSettings::default())
+        estimate_weekday_ctr_multipliers(histories, now_day, &switched_on())
             .into_iter()
             .map(|multiplier| multiplier.expect("28 days are enough"))
             .collect()
@@ -348,11 +364,8 @@ mod tests {
         let mut short = history(rhythm(2, 0.3));
         short.days.truncate(15);
         let flat = history(|_| 0.01);
-        let estimated = estimate_weekday_ctr_multipliers(
-            &[short, flat.clone(), flat.clone(), flat],
-            16.0,
-            &WeekdayRhythmSettings::default(),
-        );
+        let estimated =
+            estimate_weekday_ctr_multipliers(&[short, flat.clone(), flat.clone(), flat], 16.0, &switched_on());
         assert_eq!(estimated[0], None);
         assert!(estimated[1].is_some());
     }

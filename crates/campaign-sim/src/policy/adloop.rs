@@ -310,11 +310,7 @@ fn add_daily_estimates(request: &mut AllocationRequest, observation: &Observatio
             .map(|&index| delivery_history(&observation.ads[index], today, config.delivery_curve.days))
             .collect();
         let curves = estimate_delivery_curves(&histories, &config.delivery_curve);
-        let weekday_multipliers = if config.weekday_rhythm.enabled {
-            estimate_weekday_ctr_multipliers(&histories, now_day, &config.weekday_rhythm)
-        } else {
-            vec![None; histories.len()]
-        };
+        let weekday_multipliers = estimate_weekday_ctr_multipliers(&histories, now_day, &config.weekday_rhythm);
         for ((&index, curve), weekday_multiplier) in indices.iter().zip(curves).zip(weekday_multipliers) {
             request.ads[index].delivery_curve = curve;
             request.ads[index].weekday_ctr_multiplier = weekday_multiplier;

@@ -548,7 +548,8 @@ pub async fn read_account(
         None => None,
     };
     let daily_conversions = daily_conversions(graph, account_id).await?;
-    // The days serve the delivery curves only: a cycle whose days cannot be read allocates without them.
+    // The days serve the delivery curves and the weekday rhythms only: a cycle whose days cannot be read
+    // allocates without them.
     // With the time range when the days were read from Meta this cycle.
     let (mut daily_delivery, read_time_range, daily_delivery_unread) = match windows.daily_delivery_days {
         Some(days) => {

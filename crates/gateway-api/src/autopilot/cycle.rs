@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use adloop_allocator::{ReportingDelay, estimate_delivery_curves, estimate_weekday_ctr_multipliers};
+use adloop_allocator::{
+    ReportingDelay, estimate_delivery_curves, estimate_weekday_ctr_multipliers, weekday_multiplier_is_worth_saying,
+};
 use adloop_learner::DeliveryFeed;
 use adloop_money::MinorUnits;
 use adloop_proto::ml::v1 as proto;
@@ -267,18 +269,14 @@ async fn add_daily_estimates(
     let histories = plan::delivery_histories(snapshot);
     let now_day = (clock_unix as f64 / 3600.0 + snapshot.timezone_offset_hours) / 24.0;
     let (curve_settings, rhythm_settings) = (settings.delivery_curve, settings.weekday_rhythm);
-    let (with_curves, with_rhythms) = (settings.estimate_delivery_curves, settings.weekday_rhythm.enabled);
+    let with_curves = settings.estimate_delivery_curves;
     let estimated = tokio::task::spawn_blocking(move || {
         let curves = if with_curves {
             estimate_delivery_curves(&histories, &curve_settings)
         } else {
             vec![None; histories.len()]
         };
-        let rhythms = if with_rhythms {
-            estimate_weekday_ctr_multipliers(&histories, now_day, &rhythm_settings)
-        } else {
-            vec![None; histories.len()]
-        };
+        let rhythms = estimate_weekday_ctr_multipliers(&histories, now_day, &rhythm_settings);
         (curves, rhythms)
     })
     .await;
@@ -301,7 +299,7 @@ async fn add_daily_estimates(
             .iter()
             .filter(|ad| {
                 ad.weekday_ctr_multiplier
-                    .is_some_and(|multiplier| (multiplier - 1.0).abs() >= 0.01)
+                    .is_some_and(weekday_multiplier_is_worth_saying)
             })
             .count(),
     }

@@ -2,12 +2,12 @@
 //! account-like states: ages from hours to weeks, CTRs around 1%, a few conversions per ad. And the fit of
 //! an account's reporting-delay schedule on six weeks of daily reports (what the gateway runs per cycle).
 //! The same ads are also timed as the autopilot sends them, spread over ten accounts, and with a delivery
-//! curve each (the split by marginal return); and the fit of an account's delivery curves on four weeks of its
-//! ads' days.
+//! curve each (the split by marginal return); and the fits of an account's delivery curves and of its ads'
+//! own weekday rhythms on four weeks of its ads' days.
 
 use adloop_allocator::{
-    AllocatorConfig, DailyConversionReport, DailyDelivery, DeliveryHistory, ReportingDelayEstimator, allocate,
-    estimate_delivery_curves,
+    AllocatorConfig, DailyConversionReport, DailyDelivery, DeliveryHistory, ReportingDelayEstimator,
+    WeekdayRhythmSettings, allocate, estimate_delivery_curves, estimate_weekday_ctr_multipliers,
 };
 use adloop_money::MinorUnits;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -69,8 +69,11 @@ fn reporting_delay_fit(criterion: &mut Criterion) {
     });
 }
 
+/// The first of the bench's four weeks, in days since 1970-01-01.
+const FIRST_DAY: u32 = 20_440;
+
 /// `ad_count` ads' four weeks of days, each ad's volume moving from day to day and its CPM rising with it
-/// (audiences of 50,000 to 2 million people).
+/// (audiences of 50,000 to 2 million people), and its CTR (about 1%) following a weekly rhythm of its own.
 fn four_weeks_of_days(ad_count: usize) -> Vec<DeliveryHistory> {
     (0..ad_count)
         .map(|ad| {
@@ -80,10 +83,13 @@ fn four_weeks_of_days(ad_count: usize) -> Vec<DeliveryHistory> {
                     let impressions = 5_000 + (ad as u64 * 7_919 + day * 104_729) % 40_000;
                     let wobble = 1.0 + 0.1 * (((ad as u64 + day) % 7) as f64 - 3.0) / 3.0;
                     let cost_per_impression = (1.0 + 0.75 * impressions as f64 / audience) * wobble;
+                    let weekday_phase = (ad % 7) as f64 + day as f64;
+                    let click_through_rate = 0.01 * (0.3 * (weekday_phase * std::f64::consts::TAU / 7.0).sin()).exp();
                     DailyDelivery {
+                        day: FIRST_DAY + day as u32,
                         spend: MinorUnits((cost_per_impression * impressions as f64) as i64),
                         impressions,
-                        ..DailyDelivery::default()
+                        clicks: (click_through_rate * impressions as f64).round() as u64,
                     }
                 })
                 .collect::<Vec<_>>();
@@ -119,5 +125,37 @@ fn delivery_curve_fit(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, allocation_latency, reporting_delay_fit, delivery_curve_fit);
+/// What the autopilot runs per cycle with `weekday_rhythm.enabled` on, off the runtime's threads.
+fn weekday_rhythm_fit(criterion: &mut Criterion) {
+    let settings = WeekdayRhythmSettings {
+        enabled: true,
+        ..WeekdayRhythmSettings::default()
+    };
+    let now_day = f64::from(FIRST_DAY + 28) + 0.25;
+    let mut group = criterion.benchmark_group("weekday_rhythm_fit");
+    group.sample_size(20);
+    for ad_count in [100_usize, 1000] {
+        let histories = four_weeks_of_days(ad_count);
+        assert!(
+            estimate_weekday_ctr_multipliers(&histories, now_day, &settings)
+                .iter()
+                .all(Option::is_some),
+            "the bench's days are long enough to read"
+        );
+        group.bench_with_input(
+            BenchmarkId::from_parameter(ad_count),
+            &histories,
+            |bencher, histories| bencher.iter(|| estimate_weekday_ctr_multipliers(histories, now_day, &settings)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    allocation_latency,
+    reporting_delay_fit,
+    delivery_curve_fit,
+    weekday_rhythm_fit
+);
 criterion_main!(benches);

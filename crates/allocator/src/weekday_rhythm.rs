@@ -166,34 +166,7 @@ pub fn estimate_weekday_ctr_multipliers(
             Some(raw.map(|(effect, variance)| (effect - week_mean, variance)))
         })
         .collect();
-    let readable: Vec<usize> = (0..effects.len()).filter(|&ad| effects[ad].is_some()).collect();
-    // Each ad's effect beyond the other ads' common one: their median on that weekday, so that a few ads with
-    // rhythms of their own do not lend one to the rest.
-    let own_effects: Vec<Option<[(f64, f64); WEEKDAYS]>> = effects
-        .iter()
-        .enumerate()
-        .map(|(ad, ad_effects)| {
-            let ad_effects = ad_effects.as_ref()?;
-            let others: Vec<&[(f64, f64); WEEKDAYS]> = readable
-                .iter()
-                .filter(|&&other| other != ad)
-                .filter_map(|&other| effects[other].as_ref())
-                .collect();
-            if others.len() + 1 < FEWEST_ADS_FOR_A_COMMON_PATTERN {
-                return Some(*ad_effects);
-            }
-            Some(std::array::from_fn(|weekday| {
-                let (effect, variance) = ad_effects[weekday];
-                let mut other_effects: Vec<f64> = others.iter().map(|other| other[weekday].0).collect();
-                let common = median(&mut other_effects);
-                // A median's variance is about π/2 times a mean's.
-                let mean_other_variance =
-                    others.iter().map(|other| other[weekday].1).sum::<f64>() / others.len() as f64;
-                let common_variance = std::f64::consts::FRAC_PI_2 * mean_other_variance / others.len() as f64;
-                (effect - common, variance + common_variance)
-            }))
-        })
-        .collect();
+    let own_effects = effects_beyond_the_others_median(&effects);
     // How much the own effects vary beyond their noise (method of moments over every ad and weekday).
     let (excess, count) = own_effects
         .iter()
@@ -230,15 +203,65 @@ pub fn weekday_multiplier_is_worth_saying(multiplier: f64) -> bool {
     (multiplier - 1.0).abs() >= 0.01
 }
 
-/// The middle of `values` (the mean of the middle two for an even count); `values` is not empty.
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[middle - 1] + values[middle]) / 2.0
-    } else {
-        values[middle]
+/// Each readable ad's weekday effects beyond the other ads' common one: the median of the other readable ads'
+/// effects on that weekday, so that a few ads with rhythms of their own do not lend one to the rest. With
+/// fewer than `FEWEST_ADS_FOR_A_COMMON_PATTERN` readable ads the effects are kept as they are.
+fn effects_beyond_the_others_median(effects: &[Option<[(f64, f64); WEEKDAYS]>]) -> Vec<Option<[(f64, f64); WEEKDAYS]>> {
+    let readable: Vec<&[(f64, f64); WEEKDAYS]> = effects.iter().flatten().collect();
+    if readable.len() < FEWEST_ADS_FOR_A_COMMON_PATTERN {
+        return effects.to_vec();
     }
+    let other_count = (readable.len() - 1) as f64;
+    // Per weekday: each readable ad's common effect (in the order of `readable`) and its variance.
+    let common_by_weekday: [Vec<(f64, f64)>; WEEKDAYS] = std::array::from_fn(|weekday| {
+        let weekday_effects: Vec<f64> = readable.iter().map(|ad| ad[weekday].0).collect();
+        let total_variance: f64 = readable.iter().map(|ad| ad[weekday].1).sum();
+        medians_leaving_each_out(&weekday_effects)
+            .into_iter()
+            .zip(readable.iter())
+            .map(|(common, ad)| {
+                let mean_other_variance = (total_variance - ad[weekday].1) / other_count;
+                // A median's variance is about π/2 times a mean's.
+                (common, std::f64::consts::FRAC_PI_2 * mean_other_variance / other_count)
+            })
+            .collect()
+    });
+    let mut readable_position = 0;
+    effects
+        .iter()
+        .map(|ad_effects| {
+            let ad_effects = ad_effects.as_ref()?;
+            let position = readable_position;
+            readable_position += 1;
+            Some(std::array::from_fn(|weekday| {
+                let (effect, variance) = ad_effects[weekday];
+                let (common, common_variance) = common_by_weekday[weekday][position];
+                (effect - common, variance + common_variance)
+            }))
+        })
+        .collect()
+}
+
+/// For each of `values` (at least two), the median of all the others (the mean of the middle two for an even
+/// count): one sort, then each value's leave-one-out median read off the sorted order.
+fn medians_leaving_each_out(values: &[f64]) -> Vec<f64> {
+    debug_assert!(values.len() >= 2);
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&left, &right| values[left].total_cmp(&values[right]));
+    let sorted: Vec<f64> = order.iter().map(|&index| values[index]).collect();
+    let remaining = values.len() - 1;
+    let middle = remaining / 2;
+    let mut medians = vec![0.0; values.len()];
+    for (left_out, &index) in order.iter().enumerate() {
+        // The k-th smallest of the others: the sorted values with position `left_out` taken away.
+        let kth_of_others = |k: usize| if k < left_out { sorted[k] } else { sorted[k + 1] };
+        medians[index] = if remaining.is_multiple_of(2) {
+            (kth_of_others(middle - 1) + kth_of_others(middle)) / 2.0
+        } else {
+            kth_of_others(middle)
+        };
+    }
+    medians
 }
 
 /// The share of the 24 hours from `now_day` that falls on each weekday (the day number modulo 7).
@@ -288,6 +311,37 @@ mod tests {
         move |day| {
             let phase = std::f64::consts::TAU * (f64::from(day) - f64::from(peak_day)) / 7.0;
             0.01 * (log_amplitude * phase.cos()).exp()
+        }
+    }
+
+    /// The median of every value but one, the slow way.
+    fn median_without(values: &[f64], left_out: usize) -> f64 {
+        let mut others: Vec<f64> = values
+            .iter()
+            .enumerate()
+            .filter(|&(index, _)| index != left_out)
+            .map(|(_, value)| *value)
+            .collect();
+        others.sort_by(f64::total_cmp);
+        let middle = others.len() / 2;
+        if others.len().is_multiple_of(2) {
+            (others[middle - 1] + others[middle]) / 2.0
+        } else {
+            others[middle]
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn each_leave_one_out_median_is_the_median_of_the_others(
+            values in proptest::collection::vec(-3_i32..3, 2..12)
+        ) {
+            // Small integers, so ties are common.
+            let values: Vec<f64> = values.into_iter().map(f64::from).collect();
+            let medians = medians_leaving_each_out(&values);
+            for (left_out, median) in medians.iter().enumerate() {
+                proptest::prop_assert_eq!(*median, median_without(&values, left_out));
+            }
         }
     }
 

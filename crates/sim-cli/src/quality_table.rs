@@ -7,7 +7,8 @@
 //! - `learners`: adloop with its learners against adloop with priors off, on the scenarios where creative
 //!   features matter, mean nothing or flip between accounts; and two bounds: what a perfect learner of
 //!   creative features would give (`adloop-feature-priors`), and a learner that knew each ad's true rates
-//!   (`adloop-true-priors`).
+//!   (`adloop-true-priors`). Both also relative to the cost of learning alone: priors-off's regret above the
+//!   oracle held to the same change limit (`oracle-limited`), which no learner can buy back.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -71,6 +72,7 @@ const LEARNER_POLICIES: &[&str] = &[
     "adloop-priors-off",
     "adloop-feature-priors",
     "adloop-true-priors",
+    "oracle-limited",
 ];
 
 /// The table over seeds `first_seed..first_seed + seeds`, reading scenarios from `scenarios_dir`;
@@ -217,6 +219,8 @@ fn header(table: QualityTable) -> String {
             "total value, adloop / priors-off",
             "bound: feature-explained priors − priors-off (regret / losing-ad spend, 72 h)",
             "bound: true-rate priors − priors-off (regret / losing-ad spend, 72 h)",
+            "limited oracle regret",
+            "relative to the cost of learning (priors-off's regret above the limited oracle's): adloop / feature-explained bound",
         ],
     };
     format!("| {} |\n|{}\n", columns.join(" | "), "---|".repeat(columns.len()))
@@ -248,7 +252,7 @@ fn allocator_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
 }
 
 fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
-    let [adloop, priors_off, feature_priors, true_priors] = summaries else {
+    let [adloop, priors_off, feature_priors, true_priors, limited_oracle] = summaries else {
         return String::new();
     };
     let Some(paired) = paired_regret_difference(scenario, adloop, priors_off) else {
@@ -263,8 +267,14 @@ fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
         ),
         None => "–".to_owned(),
     };
+    // The part of priors-off's regret that learning could buy back: what it loses beyond the oracle that
+    // knows every ad's truth but keeps the same change limit.
+    let cost_of_learning = priors_off.regret.mean - limited_oracle.regret.mean;
+    let share_of_cost_of_learning = |policy: &PolicySummary| {
+        100.0 * finite_or_zero((policy.regret.mean - priors_off.regret.mean) / cost_of_learning)
+    };
     format!(
-        "| {} | {} | {} | {} | {:+.1}% | {} | {:+.1}% | {:.3} | {} | {} |",
+        "| {} | {} | {} | {} | {:+.1}% | {} | {:+.1}% | {:.3} | {} | {} | {} | {:+.1}% / {:+.1}% |",
         scenario.name,
         interval(adloop.regret),
         interval(priors_off.regret),
@@ -275,6 +285,9 @@ fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
         adloop.total_value.mean / priors_off.total_value.mean,
         bound_of(feature_priors),
         bound_of(true_priors),
+        interval(limited_oracle.regret),
+        share_of_cost_of_learning(adloop),
+        share_of_cost_of_learning(feature_priors),
     )
 }
 

@@ -362,7 +362,8 @@ fn a_policy_that_keeps_printing_after_the_run_does_not_hang_it() {
 }
 
 /// The README's learners table: one row per scenario, the same columns in each; on a scenario without creative
-/// features the learners cannot change a single budget, so adloop and priors-off tie seed by seed.
+/// features the learners cannot change a single budget, so adloop and priors-off tie seed by seed, in regret
+/// and in the share of the cost of learning.
 #[test]
 fn the_learners_quality_table_has_a_row_per_scenario_and_ties_where_there_are_no_features() {
     let output = adloop_sim(&[
@@ -385,6 +386,9 @@ fn the_learners_quality_table_has_a_row_per_scenario_and_ties_where_there_are_no
     );
     let featureless = rows.iter().find(|row| row.starts_with("| stationary-10 ")).unwrap();
     assert!(featureless.contains("| 0 [0, 0] | +0.0% |"), "{featureless}");
+    // And relative to the cost of learning alone (above the limited oracle) as well.
+    let last_column = featureless.trim_end_matches('|').rsplit('|').next().unwrap().trim();
+    assert!(last_column.starts_with("+0.0% / "), "{featureless}");
 }
 
 /// Random worlds: a row per world, a summary per peer, and every world saved as a scenario that `compare`

@@ -22,7 +22,7 @@ pub mod table;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use campaign_sim::policy::{BUILT_IN_POLICY_NAMES, PolicySettings, built_in_policy_with};
+use campaign_sim::policy::{BUILT_IN_POLICY_NAMES, PolicySettings, SCENARIO_POLICY_NAMES, built_in_policy_on};
 use campaign_sim::{Policy, PolicyError, PolicyFactory, PolicySummary, Scenario, compare_policies};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -235,11 +235,14 @@ fn load_scenario(path: &Path) -> anyhow::Result<Scenario> {
 
 fn check_policy_names(policy_names: &[String], policy_command: Option<&str>) -> anyhow::Result<()> {
     for name in policy_names {
-        let known = BUILT_IN_POLICY_NAMES.contains(&name.as_str()) || name == "external";
+        let known = BUILT_IN_POLICY_NAMES.contains(&name.as_str())
+            || SCENARIO_POLICY_NAMES.contains(&name.as_str())
+            || name == "external";
         anyhow::ensure!(
             known,
-            "unknown policy `{name}`: choose from {}, external",
-            BUILT_IN_POLICY_NAMES.join(", ")
+            "unknown policy `{name}`: choose from {}, {}, external",
+            BUILT_IN_POLICY_NAMES.join(", "),
+            SCENARIO_POLICY_NAMES.join(", ")
         );
         if name == "external" {
             anyhow::ensure!(
@@ -399,10 +402,20 @@ fn policy_factory(
             Ok(policy)
         });
     }
+    built_in_policy_factory(name, scenario, settings)
+}
+
+/// Makes a fresh built-in policy per run on `scenario`.
+pub(crate) fn built_in_policy_factory(
+    name: &str,
+    scenario: &Scenario,
+    settings: &PolicySettings,
+) -> Box<PolicyFactory<'static>> {
     let built_in_name = name.to_owned();
     let settings = settings.clone();
+    let scenario = scenario.clone();
     Box::new(move |seed| {
-        built_in_policy_with(&built_in_name, seed, &settings).ok_or_else(|| PolicyError::Failed {
+        built_in_policy_on(&built_in_name, seed, &settings, &scenario)?.ok_or_else(|| PolicyError::Failed {
             policy: built_in_name.clone(),
             reason: "unknown policy".into(),
         })

@@ -8,15 +8,17 @@
 //!   features matter, mean nothing or flip between accounts; and two bounds: what a perfect learner of
 //!   creative features would give (`adloop-feature-priors`), and a learner that knew each ad's true rates
 //!   (`adloop-true-priors`). Both also relative to the cost of learning alone: priors-off's regret above the
-//!   oracle held to the same change limit (`oracle-limited`), which no learner can buy back.
+//!   oracle held to the same change limit (`oracle-limited`), which no learner can buy back. And adloop whose
+//!   learners first learned from five other worlds of the kind (`adloop-warm-learners`): a deployment that has
+//!   served earlier advertisers, where the table's `adloop` is a deployment's first.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use campaign_sim::policy::{PolicySettings, built_in_policy_with};
+use campaign_sim::policy::PolicySettings;
 use campaign_sim::{
-    IntervalEstimate, PairedRegrets, PolicyError, PolicyFactory, PolicySummary, Scenario, compare_policies,
+    IntervalEstimate, PairedRegrets, PolicyFactory, PolicySummary, Scenario, compare_policies,
     geometric_mean_regret_ratio, paired_regret_difference,
 };
 use clap::ValueEnum;
@@ -73,6 +75,7 @@ const LEARNER_POLICIES: &[&str] = &[
     "adloop-feature-priors",
     "adloop-true-priors",
     "oracle-limited",
+    "adloop-warm-learners",
 ];
 
 /// The table over seeds `first_seed..first_seed + seeds`, reading scenarios from `scenarios_dir`;
@@ -169,16 +172,7 @@ pub(crate) fn summaries_of(
 ) -> anyhow::Result<Vec<PolicySummary>> {
     let factories: Vec<(&str, Box<PolicyFactory<'static>>)> = policy_names
         .iter()
-        .map(|&name| {
-            let settings = settings.clone();
-            let factory: Box<PolicyFactory<'static>> = Box::new(move |seed| {
-                built_in_policy_with(name, seed, &settings).ok_or_else(|| PolicyError::Failed {
-                    policy: name.to_owned(),
-                    reason: "unknown policy".into(),
-                })
-            });
-            (name, factory)
-        })
+        .map(|&name| (name, crate::built_in_policy_factory(name, scenario, settings)))
         .collect();
     let factory_refs: Vec<(&str, &PolicyFactory<'_>)> = factories
         .iter()
@@ -221,6 +215,7 @@ fn header(table: QualityTable) -> String {
             "bound: true-rate priors − priors-off (regret / losing-ad spend, 72 h)",
             "limited oracle regret",
             "relative to the cost of learning (priors-off's regret above the limited oracle's): adloop / feature-explained bound",
+            "learners warmed on five earlier worlds − priors-off, regret [95%] (relative / to the cost of learning)",
         ],
     };
     format!("| {} |\n|{}\n", columns.join(" | "), "---|".repeat(columns.len()))
@@ -252,7 +247,7 @@ fn allocator_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
 }
 
 fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
-    let [adloop, priors_off, feature_priors, true_priors, limited_oracle] = summaries else {
+    let [adloop, priors_off, feature_priors, true_priors, limited_oracle, warm] = summaries else {
         return String::new();
     };
     let Some(paired) = paired_regret_difference(scenario, adloop, priors_off) else {
@@ -273,8 +268,17 @@ fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
     let share_of_cost_of_learning = |policy: &PolicySummary| {
         100.0 * finite_or_zero((policy.regret.mean - priors_off.regret.mean) / cost_of_learning)
     };
+    let warm_learners = match paired_regret_difference(scenario, warm, priors_off) {
+        Some(paired) => format!(
+            "{} ({:+.1}% / {:+.1}%)",
+            interval(paired.regret_difference),
+            100.0 * finite_or_zero(paired.relative),
+            share_of_cost_of_learning(warm)
+        ),
+        None => "–".to_owned(),
+    };
     format!(
-        "| {} | {} | {} | {} | {:+.1}% | {} | {:+.1}% | {:.3} | {} | {} | {} | {:+.1}% / {:+.1}% |",
+        "| {} | {} | {} | {} | {:+.1}% | {} | {:+.1}% | {:.3} | {} | {} | {} | {:+.1}% / {:+.1}% | {} |",
         scenario.name,
         interval(adloop.regret),
         interval(priors_off.regret),
@@ -288,6 +292,7 @@ fn learner_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
         interval(limited_oracle.regret),
         share_of_cost_of_learning(adloop),
         share_of_cost_of_learning(feature_priors),
+        warm_learners,
     )
 }
 

@@ -9,7 +9,9 @@ mod ts_basic;
 mod uniform;
 
 pub use account_delays::AccountDelayEstimates;
-pub use adloop::{Adloop, allocation_request, delivery_totals, learning_updates};
+pub use adloop::{
+    Adloop, WARM_LEARNERS_POLICY, WARM_WORLDS, allocation_request, delivery_totals, learning_updates, warm_seeds_before,
+};
 pub use oracle::{LimitedOracle, Oracle};
 pub use seed_v1::SeedV1;
 pub use ts_basic::TsBasic;
@@ -88,6 +90,27 @@ pub const BUILT_IN_POLICY_NAMES: &[&str] = &[
     "adloop-true-priors",
     "adloop-feature-priors",
 ];
+
+/// Names of the built-in policies that need the scenario itself to start (`built_in_policy_on`): adloop with
+/// its learners warmed on other worlds of the scenario's kind.
+pub const SCENARIO_POLICY_NAMES: &[&str] = &[WARM_LEARNERS_POLICY];
+
+/// A fresh built-in policy for one run on `scenario`, of either list; `None` for an unknown name.
+pub fn built_in_policy_on(
+    name: &str,
+    seed: u64,
+    settings: &PolicySettings,
+    scenario: &crate::Scenario,
+) -> Result<Option<Box<dyn Policy>>, PolicyError> {
+    if name != WARM_LEARNERS_POLICY {
+        return Ok(built_in_policy_with(name, seed, settings));
+    }
+    let policy = Adloop::with_warm_learners(seed, settings, scenario).map_err(|error| PolicyError::Failed {
+        policy: name.to_owned(),
+        reason: format!("while warming its learners on other worlds: {error}"),
+    })?;
+    Ok(Some(Box::new(policy)))
+}
 
 /// How the adloop policies and the limited oracle run: the allocator's and the instant learner's constants,
 /// and the change limit adloop keeps per decision (the limited oracle keeps the same one, so that its regret

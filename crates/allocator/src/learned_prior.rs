@@ -6,9 +6,11 @@
 //! a feature-less base rate must not make every ad look alike). Each learner's share is capped, so the
 //! account's own average always keeps a part.
 //!
-//! A source's rates count as lifts: an ad's expected rate over the mean expected rate of the request's ads
-//! carrying the same source, times the population's rate. An account whose rates sit far from the learner's
-//! base keeps its own level, and only what the features say about one ad against its neighbours moves it.
+//! A source's rates count as lifts: an ad's expected rate over the mean expected rate of its account's ads in
+//! the request carrying the same source, times the population's rate. An account whose rates sit far from the
+//! learner's base keeps its own level, and only what the features say about one ad against its neighbours
+//! moves it. (Against every account's ads together, an account the learner rates high — its offset — would
+//! lift each of its ads on top of its own population's rate, which already holds that level.)
 //! That mean is weighted as the population's rate is — each ad by its delivery so far (impressions for CTR,
 //! clicks for conversions per click, plus one so that a request without delivery weighs its ads alike) —
 //! because the population's rate is mostly the rate of the ads that got the budget: against a plain mean, an
@@ -22,11 +24,11 @@ use crate::config::AllocatorConfig;
 use crate::input::{AdInput, Prior};
 use crate::population::PopulationStats;
 
-/// The mean expected rates of each prior source over the request's ads that carry it, weighted by their
-/// delivery as the population's rates are (see the module docs).
+/// The mean expected rates of each prior source over each account's ads in the request that carry it,
+/// weighted by their delivery as the population's rates are (see the module docs).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PriorScales {
-    by_source: BTreeMap<String, SourceScale>,
+    by_account_and_source: BTreeMap<(String, String), SourceScale>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -37,12 +39,14 @@ struct SourceScale {
 
 impl PriorScales {
     pub fn of_request(ads: &[AdInput]) -> PriorScales {
-        let mut sums: BTreeMap<&str, (f64, f64, f64, f64)> = BTreeMap::new();
+        let mut sums: BTreeMap<(&str, &str), (f64, f64, f64, f64)> = BTreeMap::new();
         for ad in ads {
             let ctr_weight = ad.impressions as f64 + 1.0;
             let rate_weight = ad.clicks as f64 + 1.0;
             for prior in ad.priors.iter().filter(|prior| !prior.rates_are_lifts) {
-                let entry = sums.entry(prior.source.as_str()).or_default();
+                let entry = sums
+                    .entry((ad.ids.account_id.as_str(), prior.source.as_str()))
+                    .or_default();
                 if prior.ctr_strength_impressions > 0.0 {
                     entry.0 += ctr_weight * prior.expected_ctr;
                     entry.1 += ctr_weight;
@@ -53,22 +57,25 @@ impl PriorScales {
                 }
             }
         }
-        let by_source = sums
+        let by_account_and_source = sums
             .into_iter()
-            .map(|(source, (ctr_sum, ctr_weights, rate_sum, rate_weights))| {
+            .map(|((account, source), (ctr_sum, ctr_weights, rate_sum, rate_weights))| {
                 // Each ad weighs at least one, so a source with a prior has weights of at least one.
                 let scale = SourceScale {
                     mean_ctr: ctr_sum / ctr_weights.max(1.0),
                     mean_conversions_per_click: rate_sum / rate_weights.max(1.0),
                 };
-                (source.to_owned(), scale)
+                ((account.to_owned(), source.to_owned()), scale)
             })
             .collect();
-        PriorScales { by_source }
+        PriorScales { by_account_and_source }
     }
 
-    fn of(&self, source: &str) -> SourceScale {
-        self.by_source.get(source).copied().unwrap_or_default()
+    fn of(&self, account: &str, source: &str) -> SourceScale {
+        self.by_account_and_source
+            .get(&(account.to_owned(), source.to_owned()))
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -103,7 +110,7 @@ pub fn blended_prior_means(
                 mean_conversions_per_click: 1.0,
             }
         } else {
-            scales.of(&prior.source)
+            scales.of(&ad.ids.account_id, &prior.source)
         };
         let ctr_strength = learned_strength(prior.ctr_strength_impressions, population_ctr_strength, config);
         let rate_strength = learned_strength(prior.conversion_strength_conversions, population_rate_strength, config);
@@ -314,6 +321,33 @@ mod tests {
             blended.ctr < 0.016,
             "the newcomer stays below the proven ad: {blended:?}"
         );
+    }
+
+    #[test]
+    fn lifts_are_taken_within_the_ad_s_own_account_so_an_account_s_level_is_not_counted_twice() {
+        // The learner rates account `high` twice account `low` (its offset); within each account the two ads
+        // have the same features. Each account's population already holds its own level, so no ad is lifted.
+        let in_account = |account: &str, ctr: f64, rate: f64| {
+            let mut ad = ad_with(vec![prior(ctr, rate, 100.0)]);
+            ad.ids.account_id = account.into();
+            ad
+        };
+        let ads = [
+            in_account("high", 0.02, 0.04),
+            in_account("high", 0.02, 0.04),
+            in_account("low", 0.01, 0.02),
+            in_account("low", 0.01, 0.02),
+        ];
+        let scales = PriorScales::of_request(&ads);
+        let config = AllocatorConfig::default();
+        for ad in &ads {
+            let blended = blended_prior_means(ad, &population(), &scales, &config);
+            assert!((blended.ctr - population().ctr).abs() < 1e-12, "{blended:?}");
+            assert!(
+                (blended.conversions_per_click - population().conversions_per_click).abs() < 1e-12,
+                "{blended:?}"
+            );
+        }
     }
 
     #[test]

@@ -9,9 +9,7 @@ mod ts_basic;
 mod uniform;
 
 pub use account_delays::AccountDelayEstimates;
-pub use adloop::{
-    Adloop, WARM_LEARNERS_POLICY, WARM_WORLDS, allocation_request, delivery_totals, learning_updates, warm_seeds_before,
-};
+pub use adloop::{Adloop, WARM_LEARNERS_POLICY, allocation_request, delivery_totals, learning_updates};
 pub use oracle::{LimitedOracle, Oracle};
 pub use seed_v1::SeedV1;
 pub use ts_basic::TsBasic;

@@ -80,7 +80,12 @@ pub fn prepare(request: &AllocationRequest, config: &AllocatorConfig) -> Result<
         .min((config.max_total_draws / request.ads.len()).max(64));
     let (ad_evidence, population) =
         evidence_and_population(&request.ads, request.currency, &request.reporting_delays, config);
-    let prior_scales = PriorScales::of_request(&request.ads);
+    let prior_scales = PriorScales::of_request(&request.ads).with_conversion_links(
+        &request.ads,
+        &ad_evidence,
+        population.conversion_prior_conversions,
+        config,
+    );
     let population = with_learned_strengths(&request.ads, &ad_evidence, population, &prior_scales, config);
     let ad_populations = populations_by_account(request, &ad_evidence, &population, &prior_scales, config);
     let common_ctr_trends = crate::fatigue::common_ctr_trends(&request.ads, config);

@@ -65,6 +65,12 @@ pub struct AllocatorConfig {
     /// 5%); its width follows how uncertain the link still is (a uniform prior over ±this, updated by the
     /// ads' conversions); 0 switches both off.
     pub max_conversion_ctr_link: f64,
+    /// The largest γ by which an account's own ads may stretch a learner's conversion lifts
+    /// (`learned_link`): the prior's centre follows `lift^γ` where the account's ads reject the learner's own
+    /// weight (a likelihood-ratio test at `evidence_test_significance`), with γ read on a grid from −1 (the
+    /// lifts reversed) to this. 2, chosen before any measurement: twice what the learner says is as far as
+    /// one account's ads may take it; 0 switches the link off.
+    pub max_learned_conversion_link: f64,
     /// The significance of the tests by which the account's own data decide something: whether an ad's
     /// recent rates changed (`forgetting`, split over its two rates) and whether its ads' CTR and conversions
     /// per click are linked (`ctr_link`). The conventional 5%, chosen before any measurement.
@@ -194,6 +200,7 @@ impl Default for AllocatorConfig {
             max_learned_conversion_prior_conversions: 48.0,
             max_learned_ctr_prior_weight_of_population: 10.0,
             max_conversion_ctr_link: 1.0,
+            max_learned_conversion_link: 2.0,
             evidence_test_significance: 0.05,
             account_estimate_min_ads: 3,
             account_estimate_min_conversions: 10.0,
@@ -311,6 +318,10 @@ impl AllocatorConfig {
             (
                 "max_conversion_ctr_link",
                 (0.0..=2.0).contains(&self.max_conversion_ctr_link),
+            ),
+            (
+                "max_learned_conversion_link",
+                (0.0..=4.0).contains(&self.max_learned_conversion_link),
             ),
             (
                 "max_learned_prior_weight_of_population",

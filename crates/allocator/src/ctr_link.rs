@@ -159,7 +159,7 @@ pub(crate) fn estimate_ctr_link(
 
 /// The χ² (one degree of freedom) quantile the likelihood-ratio statistic must reach at `significance`:
 /// the square of the two-sided normal quantile (3.84 at 5%).
-fn likelihood_ratio_threshold(significance: f64) -> f64 {
+pub(crate) fn likelihood_ratio_threshold(significance: f64) -> f64 {
     crate::draws::inverse_standard_normal_cdf(1.0 - significance / 2.0).powi(2)
 }
 

@@ -29,6 +29,9 @@ use crate::population::PopulationStats;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PriorScales {
     by_account_and_source: BTreeMap<(String, String), SourceScale>,
+    /// The γ each account's ads show for a source's conversion lifts, where they reject the learner's own
+    /// weight (`learned_link`).
+    conversion_links: BTreeMap<(String, String), f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -68,7 +71,51 @@ impl PriorScales {
                 ((account.to_owned(), source.to_owned()), scale)
             })
             .collect();
-        PriorScales { by_account_and_source }
+        PriorScales {
+            by_account_and_source,
+            conversion_links: BTreeMap::new(),
+        }
+    }
+
+    /// The same scales with each account's conversion links measured on the request's ads (`learned_link`);
+    /// a learned prior's weight is read against `population_conversion_strength`, the request's population
+    /// prior's.
+    pub(crate) fn with_conversion_links(
+        mut self,
+        ads: &[AdInput],
+        ad_evidence: &[crate::posterior::EffectiveEvidence],
+        population_conversion_strength: f64,
+        config: &AllocatorConfig,
+    ) -> PriorScales {
+        let lifts_of = |ad: &AdInput| -> Vec<(String, f64, f64)> {
+            ad.priors
+                .iter()
+                .filter(|prior| !prior.rates_are_lifts && prior.conversion_strength_conversions > 0.0)
+                .filter_map(|prior| {
+                    let scale = self.of(&ad.ids.account_id, &prior.source);
+                    if scale.mean_conversions_per_click <= 0.0 {
+                        return None;
+                    }
+                    let strength = learned_strength(
+                        prior.conversion_strength_conversions,
+                        population_conversion_strength,
+                        config,
+                    );
+                    let learner_weight = strength / (strength + population_conversion_strength);
+                    let lift = prior.expected_conversions_per_click / scale.mean_conversions_per_click;
+                    Some((prior.source.clone(), lift, learner_weight))
+                })
+                .collect()
+        };
+        let links = crate::learned_link::conversion_link_exponents(ads, ad_evidence, lifts_of, config);
+        self.conversion_links = links;
+        self
+    }
+
+    fn conversion_link(&self, account: &str, source: &str) -> Option<f64> {
+        self.conversion_links
+            .get(&(account.to_owned(), source.to_owned()))
+            .copied()
     }
 
     fn of(&self, account: &str, source: &str) -> SourceScale {
@@ -100,18 +147,39 @@ pub fn blended_prior_means(
 ) -> BlendedPriorMeans {
     let population_ctr_strength = config.population_ctr_prior_impressions;
     let population_rate_strength = population.conversion_prior_conversions;
-    let mut ctr = Blend::new(population.ctr, population_ctr_strength);
-    let mut rate = Blend::new(population.conversions_per_click, population_rate_strength);
-    let mut learned_sources = Vec::new();
-    for prior in &ad.priors {
-        let scale = if prior.rates_are_lifts {
+    let scale_of = |prior: &Prior| {
+        if prior.rates_are_lifts {
             SourceScale {
                 mean_ctr: 1.0,
                 mean_conversions_per_click: 1.0,
             }
         } else {
             scales.of(&ad.ids.account_id, &prior.source)
-        };
+        }
+    };
+    // A source whose lifts the account's ads have measured (`learned_link`) moves the centre itself, as far
+    // as they showed; the others are blended in by their certainty.
+    let linked = |prior: &Prior| {
+        let scale = scale_of(prior);
+        let exponent = scales.conversion_link(&ad.ids.account_id, &prior.source)?;
+        (prior.conversion_strength_conversions > 0.0 && scale.mean_conversions_per_click > 0.0).then(|| {
+            let lift = prior.expected_conversions_per_click / scale.mean_conversions_per_click;
+            lift.max(1e-6).powf(exponent)
+        })
+    };
+    let linked_factor: Option<f64> = ad
+        .priors
+        .iter()
+        .filter_map(linked)
+        .reduce(|product, factor| product * factor);
+    let mut ctr = Blend::new(population.ctr, population_ctr_strength);
+    let mut rate = match linked_factor {
+        Some(factor) => Blend::moved(population.conversions_per_click * factor, population_rate_strength),
+        None => Blend::new(population.conversions_per_click, population_rate_strength),
+    };
+    let mut learned_sources = Vec::new();
+    for prior in &ad.priors {
+        let scale = scale_of(prior);
         let ctr_strength = learned_strength(prior.ctr_strength_impressions, population_ctr_strength, config);
         let rate_strength = learned_strength(prior.conversion_strength_conversions, population_rate_strength, config);
         let mut used = false;
@@ -119,7 +187,9 @@ pub fn blended_prior_means(
             ctr.add(population.ctr * prior.expected_ctr / scale.mean_ctr, ctr_strength);
             used = true;
         }
-        if rate_strength > 0.0 && scale.mean_conversions_per_click > 0.0 {
+        if linked(prior).is_some() {
+            used = true;
+        } else if rate_strength > 0.0 && scale.mean_conversions_per_click > 0.0 {
             let lift = prior.expected_conversions_per_click / scale.mean_conversions_per_click;
             rate.add(population.conversions_per_click * lift, rate_strength);
             used = true;
@@ -159,6 +229,14 @@ impl Blend {
             weighted_sum: mean * weight,
             weight,
             blended: false,
+        }
+    }
+
+    /// A blend whose starting mean a learned source already moved from the population's.
+    fn moved(mean: f64, weight: f64) -> Blend {
+        Blend {
+            blended: true,
+            ..Blend::new(mean, weight)
         }
     }
 
@@ -348,6 +426,55 @@ mod tests {
                 "{blended:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_account_whose_ads_bear_the_lifts_out_takes_them_whole_for_a_newcomer() {
+        // Ten delivered ads whose conversions per click follow the learner's lifts one for one, and a newcomer
+        // the learner rates 1.5× its neighbours' conversions per click.
+        let delivered_lifts: Vec<f64> = (0..10).map(|ad| 0.6 + 0.1 * f64::from(ad)).collect();
+        let mut ads: Vec<AdInput> = delivered_lifts
+            .iter()
+            .map(|lift| ad_with(vec![prior(0.02, 0.05 * lift, 100.0)]))
+            .collect();
+        let mut evidence: Vec<crate::posterior::EffectiveEvidence> = delivered_lifts
+            .iter()
+            .map(|lift| crate::posterior::EffectiveEvidence {
+                impressions: 100_000.0,
+                clicks: 2_000.0,
+                conversions: (2_000.0 * 0.05 * lift).round(),
+                matured_clicks: 2_000.0,
+                value: 0.0,
+            })
+            .collect();
+        ads.push(ad_with(vec![prior(0.02, 0.05 * 1.5 * 1.05, 100.0)]));
+        evidence.push(crate::posterior::EffectiveEvidence {
+            impressions: 0.0,
+            clicks: 0.0,
+            conversions: 0.0,
+            matured_clicks: 0.0,
+            value: 0.0,
+        });
+        let config = AllocatorConfig::default();
+        let plain = PriorScales::of_request(&ads);
+        let measured =
+            plain
+                .clone()
+                .with_conversion_links(&ads, &evidence, population().conversion_prior_conversions, &config);
+        let newcomer = ads.last().expect("newcomer");
+        let blended = blended_prior_means(newcomer, &population(), &plain, &config);
+        let linked = blended_prior_means(newcomer, &population(), &measured, &config);
+        let lift = newcomer.priors[0].expected_conversions_per_click
+            / plain.of("act_1", "instant_learner").mean_conversions_per_click;
+        assert!(
+            (linked.conversions_per_click / (population().conversions_per_click * lift) - 1.0).abs() < 0.1,
+            "the newcomer's prior is the population's rate times its whole lift: {linked:?}, lift {lift}"
+        );
+        assert!(
+            linked.conversions_per_click > blended.conversions_per_click,
+            "{linked:?} against {blended:?}"
+        );
+        assert!(linked.conversions_per_click_learned);
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod draws;
 mod fatigue;
 mod forgetting;
 mod input;
+mod learned_link;
 pub mod learned_prior;
 mod learning_capacity;
 mod population;
@@ -66,4 +67,4 @@ pub use probability_best::probability_of_being_best;
 pub use weekday_rhythm::{WeekdayRhythmSettings, estimate_weekday_ctr_multipliers, weekday_multiplier_is_worth_saying};
 
 /// Changes whenever a change to the code would change any score or allocation, so cached results miss.
-pub const MODEL_VERSION: &str = "allocator-19";
+pub const MODEL_VERSION: &str = "allocator-20";

@@ -1,8 +1,9 @@
 //! Allocation latency: 100 ads (target ≤ 2.5 ms on one core) and 1,000 ads (target ≤ 25 ms), on
 //! account-like states: ages from hours to weeks, CTRs around 1%, a few conversions per ad. And the fit of
 //! an account's reporting-delay schedule on six weeks of daily reports (what the gateway runs per cycle).
-//! The same ads are also timed as the autopilot sends them, spread over ten accounts, and with a delivery
-//! curve each (the split by marginal return); and the fits of an account's delivery curves and of its ads'
+//! The same ads are also timed as the autopilot sends them, spread over ten accounts, with a delivery
+//! curve each (the split by marginal return), and with an instant-learner prior each (their lifts measured by
+//! the account); and the fits of an account's delivery curves and of its ads'
 //! own weekday rhythms on four weeks of its ads' days.
 
 use adloop_allocator::{
@@ -22,11 +23,12 @@ fn allocation_latency(criterion: &mut Criterion) {
     let config = AllocatorConfig::default();
     // Plain account-like ads, then the same ads as the autopilot sends them (a settled ad's week with its
     // last 72 hours inside), then those spread over ten accounts (one population prior each).
-    let request_kinds: [(&str, RequestOfSize); 4] = [
+    let request_kinds: [(&str, RequestOfSize); 5] = [
         ("allocate", support::account_like_request),
         ("allocate_settled", support::autopilot_like_request),
         ("allocate_ten_accounts", support::ten_account_request),
         ("allocate_delivery_curves", support::curved_request),
+        ("allocate_learned_priors", support::learned_prior_request),
     ];
     for (group_name, request_of) in request_kinds {
         let mut group = criterion.benchmark_group(group_name);

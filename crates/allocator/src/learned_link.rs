@@ -39,8 +39,8 @@ pub(crate) struct LinkEvidence {
 }
 
 /// The γ each (account, source) shows where its ads reject the learner's own weight; absent elsewhere.
-/// `evidence_of` gives each ad's lift and learner weight for each learned source (`None` when the ad has no
-/// learned conversion prior of that source).
+/// `lifts_of` gives each ad's (source, lift, learner weight) for each learned source whose conversion prior it
+/// carries.
 pub(crate) fn conversion_link_exponents(
     ads: &[AdInput],
     evidence: &[EffectiveEvidence],

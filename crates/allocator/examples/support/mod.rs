@@ -47,6 +47,28 @@ pub fn curved_request(ad_count: usize, seed: u64) -> AllocationRequest {
     request
 }
 
+/// The autopilot's ads, each with an instant-learner prior whose conversion lift follows the ad's own
+/// conversions per click with noise (a learner partly right), so the account measures the lifts
+/// (`learned_link`) and every ad's prior is blended from them.
+#[allow(dead_code, reason = "the bench uses it; the examples sharing this module do not")]
+pub fn learned_prior_request(ad_count: usize, seed: u64) -> AllocationRequest {
+    let mut request = account_request_with_windows(ad_count, seed, true);
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed ^ 0x1EA2);
+    for ad in &mut request.ads {
+        let conversions_per_click = (ad.conversions as f64 + 0.5) / (ad.clicks as f64 + 25.0);
+        let ctr = ad.clicks as f64 / ad.impressions.max(1) as f64;
+        ad.priors.push(adloop_allocator::Prior {
+            source: "instant_learner".into(),
+            expected_ctr: ctr * rng.random_range(0.7..1.4),
+            ctr_strength_impressions: 2_000.0,
+            expected_conversions_per_click: conversions_per_click * rng.random_range(0.7..1.4),
+            conversion_strength_conversions: 4.0,
+            rates_are_lifts: false,
+        });
+    }
+    request
+}
+
 fn account_request_with_windows(ad_count: usize, seed: u64, settled_ads_read_on_a_week: bool) -> AllocationRequest {
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let ads = (0..ad_count)

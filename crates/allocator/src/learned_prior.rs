@@ -17,6 +17,10 @@
 //! ordinary newcomer in an account whose budget sits on its best ads was priored at the best ads' rate.
 //! A prior whose rates already are lifts over the account's average (`rates_are_lifts`, the cross-learner's)
 //! multiplies the population's rate directly.
+//!
+//! Where an account's own ads have measured a source's conversion lifts (`learned_link`), that source does
+//! not blend in by its certainty: it moves the conversion prior's centre to the population's rate times
+//! lift^γ, γ as the account's ads showed it.
 
 use std::collections::BTreeMap;
 

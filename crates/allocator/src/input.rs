@@ -223,10 +223,14 @@ pub fn validate_ad(index: usize, ad: &AdInput) -> Result<(), InputError> {
         } else if !(prior.expected_ctr.is_finite() && (0.0..1.0).contains(&prior.expected_ctr)) {
             return Err(input_error(prior_field("expected_ctr"), "must be in [0, 1)"));
         }
-        if !(prior.expected_conversions_per_click.is_finite() && prior.expected_conversions_per_click >= 0.0) {
+        // More than a hundred conversions a click, or a lift beyond a hundredfold, is a broken learner or a
+        // unit error, not a prior: unbounded, it would decide the ad's prior alone.
+        if !(prior.expected_conversions_per_click.is_finite()
+            && (0.0..=100.0).contains(&prior.expected_conversions_per_click))
+        {
             return Err(input_error(
                 prior_field("expected_conversions_per_click"),
-                "must be a non-negative number",
+                "must be a number from 0 to 100",
             ));
         }
         for (name, strength) in [

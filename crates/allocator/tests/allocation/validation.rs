@@ -37,6 +37,20 @@ fn bad_input_is_refused_naming_the_field() {
         "ads[6].delivery_curve.cpm_doubling_daily_impressions"
     );
 
+    let mut absurd_prior = ten_unequal_ads();
+    absurd_prior[5].priors.push(adloop_allocator::Prior {
+        source: "instant_learner".into(),
+        expected_ctr: 0.01,
+        ctr_strength_impressions: 100.0,
+        expected_conversions_per_click: 1e6,
+        conversion_strength_conversions: 4.0,
+        rates_are_lifts: false,
+    });
+    assert_eq!(
+        error_field(request(absurd_prior, 1000)),
+        "ads[5].priors[0].expected_conversions_per_click"
+    );
+
     let mut no_rhythm = ten_unequal_ads();
     no_rhythm[2].weekday_ctr_multiplier = Some(0.0);
     assert_eq!(error_field(request(no_rhythm, 1000)), "ads[2].weekday_ctr_multiplier");

@@ -139,6 +139,8 @@ pub struct BlendedPriorMeans {
     pub ctr_learned: bool,
     /// A learned prior moved the conversions-per-click mean (its strength is then the learned one).
     pub conversions_per_click_learned: bool,
+    /// The γ to which the account's own ads took a learner's conversion lift (`learned_link`), if they did.
+    pub conversion_link_exponent: Option<f64>,
     pub learned_sources: Vec<String>,
 }
 
@@ -176,6 +178,11 @@ pub fn blended_prior_means(
         .iter()
         .filter_map(linked)
         .reduce(|product, factor| product * factor);
+    let conversion_link_exponent = ad
+        .priors
+        .iter()
+        .find(|prior| linked(prior).is_some())
+        .and_then(|prior| scales.conversion_link(&ad.ids.account_id, &prior.source));
     let mut ctr = Blend::new(population.ctr, population_ctr_strength);
     let mut rate = match linked_factor {
         Some(factor) => Blend::moved(population.conversions_per_click * factor, population_rate_strength),
@@ -207,6 +214,7 @@ pub fn blended_prior_means(
         ctr_learned: ctr.blended,
         conversions_per_click: rate.mean(),
         conversions_per_click_learned: rate.blended,
+        conversion_link_exponent,
         learned_sources,
     }
 }

@@ -229,6 +229,10 @@ pub struct AdPosterior {
     #[serde(default = "crate::population::one")]
     pub weekday_factor: f64,
     pub prior_source: String,
+    /// The γ to which the account's own ads took the learner's conversion lift for this ad's prior
+    /// (`learned_link`), when they did: said in the ad's reason.
+    #[serde(default)]
+    pub learned_conversion_link: Option<f64>,
 }
 
 impl AdPosterior {
@@ -314,6 +318,7 @@ pub(crate) fn posterior_from_evidence(
 ) -> AdPosterior {
     let dna_boost = 1.0 + config.creative_dna_max_boost * ad.creative_dna_score.unwrap_or(0.0);
     let prior_means = blended_prior_means(ad, population, prior_scales, config);
+    let learned_conversion_link = prior_means.conversion_link_exponent;
     let mut prior_sources = vec!["population".to_owned()];
     prior_sources.extend(prior_means.learned_sources);
 
@@ -364,6 +369,7 @@ pub(crate) fn posterior_from_evidence(
         fatigue_factor: crate::fatigue::fatigue_factor(ad, population.ctr, common_ctr_trend, config),
         weekday_factor: ad.weekday_ctr_multiplier.unwrap_or(1.0),
         prior_source: prior_sources.join("+"),
+        learned_conversion_link,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn quantize_posterior(posterior: &AdPosterior) -> AdPosterior {
         fatigue_factor: quantize_to_bits(posterior.fatigue_factor, SECOND_ORDER_MANTISSA_BITS),
         weekday_factor: quantize_to_bits(posterior.weekday_factor, SECOND_ORDER_MANTISSA_BITS),
         prior_source: posterior.prior_source.clone(),
+        learned_conversion_link: posterior.learned_conversion_link,
     }
 }
 

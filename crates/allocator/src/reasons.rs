@@ -78,6 +78,12 @@ pub(crate) fn recommendation_reason(
             posterior.fatigue_factor, config.fatigue_projection_hours
         ));
     }
+    if let Some(exponent) = posterior.learned_conversion_link {
+        reason.push_str(&format!(
+            "; its learned conversion lift taken to the power {exponent:.1}, as far as this account's own ads bear \
+             the learner out"
+        ));
+    }
     if crate::weekday_rhythm::weekday_multiplier_is_worth_saying(posterior.weekday_factor) {
         reason.push_str(&format!(
             "; its own weekday rhythm: its CTR over the coming day ×{:.2} its week's",

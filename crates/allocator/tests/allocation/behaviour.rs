@@ -311,6 +311,60 @@ fn priors_from_the_learners_lift_a_new_ad_and_are_named() {
     assert_eq!(plain.prior_source, "population");
 }
 
+/// Ten delivered ads whose conversions per click run from 1% to 5.5% exactly as the instant learner predicts,
+/// and a newcomer it rates at 6%: the account's ads bear the learner out, so the newcomer's prior takes its
+/// lift whole, and its reason says so; with the link switched off the learner's own weight moves it less.
+#[test]
+fn an_account_whose_ads_bear_a_learner_out_takes_its_lifts_whole_and_says_so() {
+    let learner = |expected_conversions_per_click: f64| Prior {
+        source: "instant_learner".into(),
+        expected_ctr: 0.01,
+        ctr_strength_impressions: 100.0,
+        expected_conversions_per_click,
+        conversion_strength_conversions: 2.0,
+        rates_are_lifts: false,
+    };
+    let mut ads: Vec<AdInput> = (0..10)
+        .map(|index| {
+            let rate = 0.01 + 0.005 * f64::from(index);
+            let conversions = (2_000.0 * rate).round() as u64;
+            let mut delivered = ad(
+                &format!("ad-{index}"),
+                200_000,
+                2_000,
+                conversions,
+                200_000,
+                conversions as i64 * 5_000,
+                240.0,
+            );
+            delivered.priors.push(learner(rate));
+            delivered
+        })
+        .collect();
+    let mut newcomer = ad("newcomer", 0, 0, 0, 0, 0, 1.0);
+    newcomer.priors.push(learner(0.06));
+    ads.push(newcomer);
+    let account = request(ads, 110_000);
+    let said = "as far as this account's own ads bear the learner out";
+
+    let linked = allocate(&account, &AllocatorConfig::default()).unwrap();
+    let unlinked_config = AllocatorConfig {
+        max_learned_conversion_link: 0.0,
+        ..AllocatorConfig::default()
+    };
+    let unlinked = allocate(&account, &unlinked_config).unwrap();
+
+    let (linked, unlinked) = (&linked.recommendations[10], &unlinked.recommendations[10]);
+    assert!(linked.reason.contains(said), "{}", linked.reason);
+    assert!(!unlinked.reason.contains(said), "{}", unlinked.reason);
+    assert!(
+        linked.roas.mean > unlinked.roas.mean,
+        "the newcomer's whole lift: ROAS {} against {}",
+        linked.roas.mean,
+        unlinked.roas.mean
+    );
+}
+
 #[test]
 fn creative_dna_nudges_the_prior_by_at_most_20_percent() {
     let mut boosted = ad("boosted", 0, 0, 0, 0, 0, 1.0);

@@ -32,10 +32,26 @@ use crate::population::PopulationStats;
 /// weighted by their delivery as the population's rates are (see the module docs).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PriorScales {
-    by_account_and_source: BTreeMap<(String, String), SourceScale>,
+    by_account_and_source: ByAccountAndSource<SourceScale>,
     /// The γ each account's ads show for a source's conversion lifts, where they reject the learner's own
     /// weight (`learned_link`).
-    conversion_links: BTreeMap<(String, String), f64>,
+    conversion_links: ByAccountAndSource<f64>,
+}
+
+/// Values by account, then by source: nested so that every ad's lookups borrow its ids instead of building
+/// a key (they run for every ad with a learned prior, several times an allocation).
+type ByAccountAndSource<T> = BTreeMap<String, BTreeMap<String, T>>;
+
+fn by_account_and_source<T>(entries: impl IntoIterator<Item = ((String, String), T)>) -> ByAccountAndSource<T> {
+    let mut nested: ByAccountAndSource<T> = BTreeMap::new();
+    for ((account, source), value) in entries {
+        nested.entry(account).or_default().insert(source, value);
+    }
+    nested
+}
+
+fn lookup<T: Copy>(values: &ByAccountAndSource<T>, account: &str, source: &str) -> Option<T> {
+    values.get(account)?.get(source).copied()
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -64,17 +80,16 @@ impl PriorScales {
                 }
             }
         }
-        let by_account_and_source = sums
-            .into_iter()
-            .map(|((account, source), (ctr_sum, ctr_weights, rate_sum, rate_weights))| {
+        let by_account_and_source = by_account_and_source(sums.into_iter().map(
+            |((account, source), (ctr_sum, ctr_weights, rate_sum, rate_weights))| {
                 // Each ad weighs at least one, so a source with a prior has weights of at least one.
                 let scale = SourceScale {
                     mean_ctr: ctr_sum / ctr_weights.max(1.0),
                     mean_conversions_per_click: rate_sum / rate_weights.max(1.0),
                 };
                 ((account.to_owned(), source.to_owned()), scale)
-            })
-            .collect();
+            },
+        ));
         PriorScales {
             by_account_and_source,
             conversion_links: BTreeMap::new(),
@@ -112,21 +127,16 @@ impl PriorScales {
                 .collect()
         };
         let links = crate::learned_link::conversion_link_exponents(ads, ad_evidence, lifts_of, config);
-        self.conversion_links = links;
+        self.conversion_links = by_account_and_source(links);
         self
     }
 
     fn conversion_link(&self, account: &str, source: &str) -> Option<f64> {
-        self.conversion_links
-            .get(&(account.to_owned(), source.to_owned()))
-            .copied()
+        lookup(&self.conversion_links, account, source)
     }
 
     fn of(&self, account: &str, source: &str) -> SourceScale {
-        self.by_account_and_source
-            .get(&(account.to_owned(), source.to_owned()))
-            .copied()
-            .unwrap_or_default()
+        lookup(&self.by_account_and_source, account, source).unwrap_or_default()
     }
 }
 
@@ -164,32 +174,32 @@ pub fn blended_prior_means(
         }
     };
     // A source whose lifts the account's ads have measured (`learned_link`) moves the centre itself, as far
-    // as they showed; the others are blended in by their certainty.
-    let linked = |prior: &Prior| {
-        let scale = scale_of(prior);
-        let exponent = scales.conversion_link(&ad.ids.account_id, &prior.source)?;
-        (prior.conversion_strength_conversions > 0.0 && scale.mean_conversions_per_click > 0.0).then(|| {
-            let lift = prior.expected_conversions_per_click / scale.mean_conversions_per_click;
-            lift.max(1e-6).powf(exponent)
+    // as they showed; the others are blended in by their certainty. Per prior: its γ and lift^γ, if linked.
+    let links: Vec<Option<(f64, f64)>> = ad
+        .priors
+        .iter()
+        .map(|prior| {
+            let scale = scale_of(prior);
+            let exponent = scales.conversion_link(&ad.ids.account_id, &prior.source)?;
+            (prior.conversion_strength_conversions > 0.0 && scale.mean_conversions_per_click > 0.0).then(|| {
+                let lift = prior.expected_conversions_per_click / scale.mean_conversions_per_click;
+                (exponent, lift.max(1e-6).powf(exponent))
+            })
         })
-    };
-    let linked_factor: Option<f64> = ad
-        .priors
+        .collect();
+    let linked_factor: Option<f64> = links
         .iter()
-        .filter_map(linked)
+        .flatten()
+        .map(|(_, factor)| *factor)
         .reduce(|product, factor| product * factor);
-    let conversion_link_exponent = ad
-        .priors
-        .iter()
-        .find(|prior| linked(prior).is_some())
-        .and_then(|prior| scales.conversion_link(&ad.ids.account_id, &prior.source));
+    let conversion_link_exponent = links.iter().flatten().map(|(exponent, _)| *exponent).next();
     let mut ctr = Blend::new(population.ctr, population_ctr_strength);
     let mut rate = match linked_factor {
         Some(factor) => Blend::moved(population.conversions_per_click * factor, population_rate_strength),
         None => Blend::new(population.conversions_per_click, population_rate_strength),
     };
     let mut learned_sources = Vec::new();
-    for prior in &ad.priors {
+    for (prior, link) in ad.priors.iter().zip(&links) {
         let scale = scale_of(prior);
         let ctr_strength = learned_strength(prior.ctr_strength_impressions, population_ctr_strength, config);
         let rate_strength = learned_strength(prior.conversion_strength_conversions, population_rate_strength, config);
@@ -198,7 +208,7 @@ pub fn blended_prior_means(
             ctr.add(population.ctr * prior.expected_ctr / scale.mean_ctr, ctr_strength);
             used = true;
         }
-        if linked(prior).is_some() {
+        if link.is_some() {
             used = true;
         } else if rate_strength > 0.0 && scale.mean_conversions_per_click > 0.0 {
             let lift = prior.expected_conversions_per_click / scale.mean_conversions_per_click;

@@ -106,25 +106,36 @@ fn four_weeks_of_days(ad_count: usize) -> Vec<DeliveryHistory> {
         .collect()
 }
 
-fn delivery_curve_fit(criterion: &mut Criterion) {
-    let config = AllocatorConfig::default();
-    let mut group = criterion.benchmark_group("delivery_curve_fit");
+/// Times `fit` (an estimate per ad from its days) on 100 and 1,000 ads' four weeks of days, after checking it
+/// reads every ad (`what_every_ad_shows` says what a failure means).
+fn time_daily_fit<T>(
+    criterion: &mut Criterion,
+    group_name: &str,
+    what_every_ad_shows: &str,
+    fit: impl Fn(&[DeliveryHistory]) -> Vec<Option<T>>,
+) {
+    let mut group = criterion.benchmark_group(group_name);
     group.sample_size(20);
     for ad_count in [100_usize, 1000] {
         let histories = four_weeks_of_days(ad_count);
-        assert!(
-            estimate_delivery_curves(&histories, &config.delivery_curve)
-                .iter()
-                .all(Option::is_some),
-            "the bench's days show a curve"
-        );
+        assert!(fit(&histories).iter().all(Option::is_some), "{what_every_ad_shows}");
         group.bench_with_input(
             BenchmarkId::from_parameter(ad_count),
             &histories,
-            |bencher, histories| bencher.iter(|| estimate_delivery_curves(histories, &config.delivery_curve)),
+            |bencher, histories| bencher.iter(|| fit(histories)),
         );
     }
     group.finish();
+}
+
+fn delivery_curve_fit(criterion: &mut Criterion) {
+    let config = AllocatorConfig::default();
+    time_daily_fit(
+        criterion,
+        "delivery_curve_fit",
+        "the bench's days show a curve",
+        |histories| estimate_delivery_curves(histories, &config.delivery_curve),
+    );
 }
 
 /// What the autopilot runs per cycle with `weekday_rhythm.enabled` on, off the runtime's threads.
@@ -134,23 +145,12 @@ fn weekday_rhythm_fit(criterion: &mut Criterion) {
         ..WeekdayRhythmSettings::default()
     };
     let now_day = f64::from(FIRST_DAY + 28) + 0.25;
-    let mut group = criterion.benchmark_group("weekday_rhythm_fit");
-    group.sample_size(20);
-    for ad_count in [100_usize, 1000] {
-        let histories = four_weeks_of_days(ad_count);
-        assert!(
-            estimate_weekday_ctr_multipliers(&histories, now_day, &settings)
-                .iter()
-                .all(Option::is_some),
-            "the bench's days are long enough to read"
-        );
-        group.bench_with_input(
-            BenchmarkId::from_parameter(ad_count),
-            &histories,
-            |bencher, histories| bencher.iter(|| estimate_weekday_ctr_multipliers(histories, now_day, &settings)),
-        );
-    }
-    group.finish();
+    time_daily_fit(
+        criterion,
+        "weekday_rhythm_fit",
+        "the bench's days are long enough to read",
+        |histories| estimate_weekday_ctr_multipliers(histories, now_day, &settings),
+    );
 }
 
 criterion_group!(

@@ -34,6 +34,8 @@ pub struct DayRecord {
     pub budget_by_ad_set: BTreeMap<String, i64>,
     /// Per cycle: milliseconds to commit the learner's events, then to allocate with them.
     pub learned_in_ms: Vec<f64>,
+    /// Delivery events the day's cycles sent the learner.
+    pub learning_events_sent: u64,
     pub allocated_in_ms: Vec<f64>,
     /// The changes the executor applied that day, as the API shows them (replayed in batch and single mode).
     pub applied_changes: Vec<Value>,
@@ -274,6 +276,7 @@ pub async fn run_month(
                 record.cycles_failed += 1;
             }
             record.changes_planned += run["changes_planned"].as_i64().unwrap_or(0);
+            record.learning_events_sent += run["summary"]["learning_events_sent"].as_u64().unwrap_or(0);
             if run["summary"]["reporting_delay"].is_object() {
                 result
                     .learned_reporting_delays
@@ -615,11 +618,20 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
         attribution.deduplicated
     );
     let events_applied = |learner: &Value| learner["events_applied"].as_i64().unwrap_or(0);
+    let applied_during_month = events_applied(&result.learner_after) - events_applied(&result.learner_before);
+    let sent: u64 = result.days.iter().map(|day| day.learning_events_sent).sum();
+    // An event id the learner has already applied is acknowledged and skipped: say so when that hid the month.
+    let already_applied = sent.saturating_sub(applied_during_month.max(0) as u64);
+    let already_applied_clause = if already_applied > 0 {
+        format!(" ({already_applied} of them already applied before, under the same event ids)")
+    } else {
+        String::new()
+    };
     let bias = |learner: &Value, head: &str| learner[head]["bias"].as_f64().unwrap_or(0.0);
     let _ = writeln!(
         text,
-        "  instant learner: {} delivery events applied during the month; CTR bias {:+.3} → {:+.3}, conversions-per-click bias {:+.3} → {:+.3}{}",
-        events_applied(&result.learner_after) - events_applied(&result.learner_before),
+        "  instant learner: the cycles sent {sent} delivery events{already_applied_clause}, {} events applied during the month; CTR bias {:+.3} → {:+.3}, conversions-per-click bias {:+.3} → {:+.3}{}",
+        applied_during_month,
         bias(&result.learner_before, "ctr"),
         bias(&result.learner_after, "ctr"),
         bias(&result.learner_before, "conversions_per_click"),

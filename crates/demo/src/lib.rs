@@ -5,6 +5,7 @@ pub mod allocation_step;
 pub mod autopilot_client;
 pub mod autopilot_step;
 pub mod executor_step;
+pub mod learning_curve;
 pub mod learning_step;
 pub mod month;
 pub mod month_html;

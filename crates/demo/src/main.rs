@@ -110,6 +110,7 @@ async fn run_the_month(scenario_path: &str, days: u32, report_path: &str) -> any
         .map_err(|error| anyhow::anyhow!("the month failed: {error}"))?;
     result.true_reporting_shares =
         Some(scenario_reporting_shares(scenario_path).map_err(|error| anyhow::anyhow!(error))?);
+    result.true_feature_effects = adloop_demo::learning_curve::scenario_feature_effects(&scenario);
     let baselines = baselines(scenario_path, result.seed, days).map_err(|error| anyhow::anyhow!(error))?;
     let report = render_month_report(&result, &baselines);
     print!("{report}");

@@ -14,6 +14,7 @@ use campaign_sim::{AdStatus, HiddenTruths, Observation, Policy, PolicyError, Sce
 use serde_json::Value;
 
 use crate::autopilot_client::{DAY_SECONDS, GatewayTenant, advance_simulated_hours, meta_sim_get, refusing_guardrail};
+use crate::learning_curve::{FeatureWeights, learned_feature_weights};
 use crate::website::{DayOfPurchases, Website};
 
 /// One simulated day of the month, as the run saw it.
@@ -36,6 +37,8 @@ pub struct DayRecord {
     pub learned_in_ms: Vec<f64>,
     /// Delivery events the day's cycles sent the learner.
     pub learning_events_sent: u64,
+    /// The instant learner's creative-feature weights at the end of the day.
+    pub learner_weights: BTreeMap<String, FeatureWeights>,
     pub allocated_in_ms: Vec<f64>,
     /// The changes the executor applied that day, as the API shows them (replayed in batch and single mode).
     pub applied_changes: Vec<Value>,
@@ -69,6 +72,8 @@ pub struct MonthResult {
     pub learned_reporting_delays: BTreeMap<String, Value>,
     /// The scenario's true reporting delays, the same three shares.
     pub true_reporting_shares: Option<[f64; 3]>,
+    /// The scenario's creative features and their true effects (`learning_curve::scenario_feature_effects`).
+    pub true_feature_effects: BTreeMap<String, FeatureWeights>,
     /// Each account's ads with a delivery curve (CPM rising with daily volume) at its last cycle, and the
     /// ads that cycle allocated.
     pub delivery_curves: BTreeMap<String, (u64, u64)>,
@@ -331,6 +336,7 @@ pub async fn run_month(
         result.attribution.relay_accepted += sent.relay_accepted;
         record.budget_by_account = budget_by_account(&state);
         record.budget_by_ad_set = budget_by_ad_set(&state);
+        record.learner_weights = learned_feature_weights(&tenant.learner().await?);
         result.graph_calls = state["counters"]["graph_calls"].as_u64().unwrap_or(0);
         result.graph_batches = state["counters"]["batches"].as_u64().unwrap_or(0);
         // meta-sim's Meta API requests apart from the Conversions API's.

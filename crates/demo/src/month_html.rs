@@ -1,12 +1,14 @@
 //! The month's report as a self-contained HTML page (inline SVG drawn with plotters, no scripts, no
 //! network): the value earned day by day beside the baselines, each ad set's share of the budget, each
-//! account's daily budget, and the text report.
+//! account's daily budget, the instant learner's feature weights day by day beside the true effects, and the
+//! text report.
 
 use std::fmt::Write as _;
 
 use adloop_money::{Currency, MinorUnits};
 use plotters::prelude::*;
 
+use crate::learning_curve::Head;
 use crate::month::{Baseline, MonthResult, policy_label};
 
 const CHART_WIDTH: u32 = 960;
@@ -169,6 +171,86 @@ fn budget_share_chart_svg(result: &MonthResult) -> Result<String, ChartError> {
     Ok(svg)
 }
 
+/// One head's weight for each of the scenario's creative features at the end of each day (solid lines), and
+/// the feature's true effect (dashed, the same colour). `None` when the scenario's creatives carry no
+/// features with one truth.
+fn feature_weights_chart_svg(result: &MonthResult, head: Head) -> Result<Option<String>, ChartError> {
+    if result.true_feature_effects.is_empty() {
+        return Ok(None);
+    }
+    let failed = |error: &dyn std::fmt::Display| ChartError {
+        chart: "feature weights",
+        reason: error.to_string(),
+    };
+    let learned_by_day = |name: &str| -> Vec<(f64, f64)> {
+        result
+            .days
+            .iter()
+            .enumerate()
+            .map(|(index, day)| {
+                let weight = day.learner_weights.get(name).map_or(0.0, |weights| head.of(weights));
+                (index as f64 + 1.0, weight)
+            })
+            .collect()
+    };
+    let every_value = result.true_feature_effects.iter().flat_map(|(name, truth)| {
+        learned_by_day(name)
+            .into_iter()
+            .map(|(_, weight)| weight)
+            .chain(std::iter::once(head.of(truth)))
+    });
+    let (lowest, highest) = every_value.fold((0.0_f64, 0.0_f64), |(low, high), value| {
+        (low.min(value), high.max(value))
+    });
+    let margin = ((highest - lowest) * 0.1).max(0.05);
+    let days = result.days.len().max(2) as f64;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (CHART_WIDTH, CHART_HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|error| failed(&error))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "The instant learner's weights on {}, by day (dashed: the scenario's true effects)",
+                    head.description()
+                ),
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(1.0..days, (lowest - margin)..(highest + margin))
+            .map_err(|error| failed(&error))?;
+        chart
+            .configure_mesh()
+            .x_desc("day")
+            .y_desc("weight (log scale)")
+            .draw()
+            .map_err(|error| failed(&error))?;
+        for (index, (name, truth)) in result.true_feature_effects.iter().enumerate() {
+            let line_colour = colour(index + 2);
+            chart
+                .draw_series(LineSeries::new(learned_by_day(name), line_colour.stroke_width(3)))
+                .map_err(|error| failed(&error))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], line_colour.stroke_width(3)));
+            let truth_line = [(1.0, head.of(truth)), (days, head.of(truth))];
+            chart
+                .draw_series(DashedLineSeries::new(truth_line, 8, 6, line_colour.stroke_width(2)))
+                .map_err(|error| failed(&error))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|error| failed(&error))?;
+        root.present().map_err(|error| failed(&error))?;
+    }
+    Ok(Some(svg))
+}
+
 /// `text` safe inside HTML (a `<pre>`, an attribute-free element).
 pub fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
@@ -221,6 +303,18 @@ pub fn render_month_html(
         currency,
     )?;
     let share_chart = budget_share_chart_svg(result)?;
+    let learning_charts: Vec<String> = [Head::Ctr, Head::ConversionsPerClick]
+        .into_iter()
+        .map(|head| feature_weights_chart_svg(result, head))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let learning_section = if learning_charts.is_empty() {
+        String::new()
+    } else {
+        format!("<h2>Learning</h2>\n{}\n", learning_charts.join("\n"))
+    };
     let mut html = String::new();
     let _ = write!(
         html,
@@ -228,7 +322,7 @@ pub fn render_month_html(
          <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}\
          pre{{font-size:12px;white-space:pre-wrap}}svg{{display:block;margin:1em 0}}</style></head><body>\n\
          <h1>adloop month: {scenario} (seed {seed})</h1>\n<h2>Value</h2>\n{value_chart}\n<h2>Budgets</h2>\n\
-         {share_chart}\n{budget_chart}\n<h2>Report</h2>\n<pre>{report}</pre>\n</body></html>\n",
+         {share_chart}\n{budget_chart}\n{learning_section}<h2>Report</h2>\n<pre>{report}</pre>\n</body></html>\n",
         scenario = escape_html(&result.scenario),
         seed = result.seed,
         report = escape_html(text_report),
@@ -238,7 +332,10 @@ pub fn render_month_html(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::learning_curve::FeatureWeights;
     use crate::month::DayRecord;
 
     #[test]
@@ -269,5 +366,54 @@ mod tests {
         assert!(html.contains("uniform split (campaign-sim)"));
         assert!(html.contains("a &lt;report&gt; &amp; more"));
         assert!(html.matches("<polyline").count() >= 3, "three lines drawn");
+        assert!(!html.contains("Learning"), "no learning charts without features");
+    }
+
+    #[test]
+    fn the_learning_charts_draw_each_features_weights_by_day_beside_its_truth() {
+        let weights_on = |day: u32| -> BTreeMap<String, FeatureWeights> {
+            [(
+                "testimonial".to_owned(),
+                FeatureWeights {
+                    ctr: 0.0,
+                    conversions_per_click: 0.1 * f64::from(day),
+                },
+            )]
+            .into()
+        };
+        let result = MonthResult {
+            scenario: "month".into(),
+            currency: "USD".into(),
+            days: (1..=3)
+                .map(|day| DayRecord {
+                    day,
+                    learner_weights: weights_on(day),
+                    ..DayRecord::default()
+                })
+                .collect(),
+            true_feature_effects: [(
+                "testimonial".to_owned(),
+                FeatureWeights {
+                    ctr: 0.0,
+                    conversions_per_click: 0.35,
+                },
+            )]
+            .into(),
+            ..MonthResult::default()
+        };
+        let html = render_month_html(&result, &[], "report").unwrap();
+        assert!(html.contains("<h2>Learning</h2>"));
+        assert!(html.contains("weights on conversions per click"));
+        assert!(html.contains("weights on CTR"));
+        assert_eq!(
+            html.matches("testimonial").count(),
+            2,
+            "the feature is named in each chart's legend"
+        );
+        assert_eq!(
+            html.matches("<svg").count(),
+            5,
+            "value, share, budget and one chart per head"
+        );
     }
 }

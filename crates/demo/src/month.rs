@@ -35,11 +35,11 @@ pub struct DayRecord {
     pub budget_by_ad_set: BTreeMap<String, i64>,
     /// Per cycle: milliseconds to commit the learner's events, then to allocate with them.
     pub learned_in_ms: Vec<f64>,
+    pub allocated_in_ms: Vec<f64>,
     /// Delivery events the day's cycles sent the learner.
     pub learning_events_sent: u64,
     /// The instant learner's creative-feature weights at the end of the day.
     pub learner_weights: BTreeMap<String, FeatureWeights>,
-    pub allocated_in_ms: Vec<f64>,
     /// The changes the executor applied that day, as the API shows them (replayed in batch and single mode).
     pub applied_changes: Vec<Value>,
 }

@@ -224,7 +224,7 @@ fn feature_weights_chart_svg(result: &MonthResult, head: Head) -> Result<Option<
         chart
             .configure_mesh()
             .x_desc("day")
-            .y_desc("weight (log scale)")
+            .y_desc("effect on the log rate")
             .draw()
             .map_err(|error| failed(&error))?;
         for (index, (name, truth)) in result.true_feature_effects.iter().enumerate() {

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use adloop_money::{Currency, MinorUnits};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::learning_curve::Head;
@@ -86,16 +87,22 @@ fn line_chart_svg(
                 .label(label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], line_colour.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|error| failed(&error))?;
+        draw_legend_upper_left(&mut chart).map_err(|error| failed(&error))?;
         root.present().map_err(|error| failed(&error))?;
     }
     Ok(svg)
+}
+
+/// The series' labels in a framed box in the chart's upper left corner.
+fn draw_legend_upper_left<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
 }
 
 /// Each ad set's share of the day's budget, stacked: the ad sets with the most budget over the month apart,
@@ -239,13 +246,7 @@ fn feature_weights_chart_svg(result: &MonthResult, head: Head) -> Result<Option<
                 .draw_series(DashedLineSeries::new(truth_line, 8, 6, line_colour.stroke_width(2)))
                 .map_err(|error| failed(&error))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|error| failed(&error))?;
+        draw_legend_upper_left(&mut chart).map_err(|error| failed(&error))?;
         root.present().map_err(|error| failed(&error))?;
     }
     Ok(Some(svg))

@@ -60,6 +60,15 @@ struct SourceScale {
     mean_conversions_per_click: f64,
 }
 
+impl SourceScale {
+    /// `prior`'s conversions per click as a lift over this mean; none when the prior gives no conversion
+    /// strength or the mean is not positive.
+    fn conversion_lift(&self, prior: &Prior) -> Option<f64> {
+        (prior.conversion_strength_conversions > 0.0 && self.mean_conversions_per_click > 0.0)
+            .then(|| prior.expected_conversions_per_click / self.mean_conversions_per_click)
+    }
+}
+
 impl PriorScales {
     pub fn of_request(ads: &[AdInput]) -> PriorScales {
         let mut sums: BTreeMap<(&str, &str), (f64, f64, f64, f64)> = BTreeMap::new();
@@ -109,19 +118,15 @@ impl PriorScales {
         let lifts_of = |ad: &AdInput| -> Vec<(String, f64, f64)> {
             ad.priors
                 .iter()
-                .filter(|prior| !prior.rates_are_lifts && prior.conversion_strength_conversions > 0.0)
+                .filter(|prior| !prior.rates_are_lifts)
                 .filter_map(|prior| {
-                    let scale = self.of(&ad.ids.account_id, &prior.source);
-                    if scale.mean_conversions_per_click <= 0.0 {
-                        return None;
-                    }
+                    let lift = self.of(&ad.ids.account_id, &prior.source).conversion_lift(prior)?;
                     let strength = learned_strength(
                         prior.conversion_strength_conversions,
                         population_conversion_strength,
                         config,
                     );
                     let learner_weight = strength / (strength + population_conversion_strength);
-                    let lift = prior.expected_conversions_per_click / scale.mean_conversions_per_click;
                     Some((prior.source.clone(), lift, learner_weight))
                 })
                 .collect()
@@ -179,12 +184,9 @@ pub fn blended_prior_means(
         .priors
         .iter()
         .map(|prior| {
-            let scale = scale_of(prior);
             let exponent = scales.conversion_link(&ad.ids.account_id, &prior.source)?;
-            (prior.conversion_strength_conversions > 0.0 && scale.mean_conversions_per_click > 0.0).then(|| {
-                let lift = prior.expected_conversions_per_click / scale.mean_conversions_per_click;
-                (exponent, lift.max(1e-6).powf(exponent))
-            })
+            let lift = scale_of(prior).conversion_lift(prior)?;
+            Some((exponent, lift.max(1e-6).powf(exponent)))
         })
         .collect();
     let linked_factor: Option<f64> = links
@@ -210,8 +212,7 @@ pub fn blended_prior_means(
         }
         if link.is_some() {
             used = true;
-        } else if rate_strength > 0.0 && scale.mean_conversions_per_click > 0.0 {
-            let lift = prior.expected_conversions_per_click / scale.mean_conversions_per_click;
+        } else if let Some(lift) = scale.conversion_lift(prior).filter(|_| rate_strength > 0.0) {
             rate.add(population.conversions_per_click * lift, rate_strength);
             used = true;
         }

@@ -471,20 +471,13 @@ pub fn baselines(scenario_path: &str, seed: u64, days: u32) -> Result<Vec<Baseli
 
 /// The learner's feature weights, both heads, as `; weights: name ctr/conversion, ...` (nothing without any).
 fn learned_weights(learner: &Value) -> String {
-    let weights = |head: &str| learner[head]["weights"].as_object().cloned().unwrap_or_default();
-    let (ctr, conversion) = (weights("ctr"), weights("conversions_per_click"));
-    let mut names: Vec<&String> = ctr.keys().chain(conversion.keys()).collect();
-    names.sort();
-    names.dedup();
-    if names.is_empty() {
+    let weights = learned_feature_weights(learner);
+    if weights.is_empty() {
         return String::new();
     }
-    let entries: Vec<String> = names
+    let entries: Vec<String> = weights
         .iter()
-        .map(|name| {
-            let of = |head: &serde_json::Map<String, Value>| head.get(*name).and_then(Value::as_f64).unwrap_or(0.0);
-            format!("{name} {:+.2}/{:+.2}", of(&ctr), of(&conversion))
-        })
+        .map(|(name, weights)| format!("{name} {:+.2}/{:+.2}", weights.ctr, weights.conversions_per_click))
         .collect();
     format!("; weights (CTR/conversions per click): {}", entries.join(", "))
 }
@@ -690,6 +683,19 @@ pub fn render_month_report(result: &MonthResult, baselines: &[Baseline]) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reports_weights_name_every_feature_of_either_head_with_both_weights() {
+        let learner = serde_json::json!({
+            "ctr": {"weights": {"fast_cuts": 0.2}},
+            "conversions_per_click": {"weights": {"testimonial": 0.3}}
+        });
+        assert_eq!(
+            learned_weights(&learner),
+            "; weights (CTR/conversions per click): fast_cuts +0.20/+0.00, testimonial +0.00/+0.30"
+        );
+        assert_eq!(learned_weights(&serde_json::json!({})), "");
+    }
 
     #[test]
     fn the_baselines_live_the_same_month_and_the_oracle_earns_most() {

@@ -14,7 +14,8 @@ use adloop_cross_learner::{
     PatternQuerySettings, PatternStore, StoreConfig, add_cross_learner_priors, record_shared_event,
 };
 use adloop_learner::{
-    DeliveryFeed, DeliveryTotals, InstantLearner, LearnerConfig, add_instant_learner_priors, encode_features,
+    DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS, DeliveryFeed, DeliveryTotals, InstantLearner, LearnerConfig,
+    add_instant_learner_priors, encode_features,
 };
 use adloop_money::MinorUnits;
 
@@ -308,6 +309,7 @@ pub fn delivery_totals(observation: &Observation, max_features: usize) -> Vec<De
                 impressions: ad.impressions,
                 clicks: ad.clicks,
                 conversions: ad.conversions,
+                age_hours: Some(ad.age_hours),
             })
         })
         .collect()
@@ -326,6 +328,7 @@ pub fn learning_updates(
     feed.updates(
         delivery_totals(observation, max_features),
         f64::from(observation.hour),
+        DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS,
         |account_id, age_hours| {
             account_schedules
                 .get(account_id)

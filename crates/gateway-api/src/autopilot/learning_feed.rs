@@ -13,13 +13,15 @@ use adloop_proto::ml::v1 as proto;
 use super::account_reader::AccountSnapshot;
 
 /// The updates since the feed's last reading, from the snapshot's lifetime totals at `clock_unix`, clicks
-/// maturing on the account's `reporting_delay`.
+/// maturing on the account's `reporting_delay`; ads created more than `ctr_learning_max_ad_age_hours` ago
+/// send no impressions or clicks.
 pub fn delivery_updates(
     feed: &mut DeliveryFeed,
     account_id: &str,
     snapshot: &AccountSnapshot,
     clock_unix: i64,
     reporting_delay: &ReportingDelay,
+    ctr_learning_max_ad_age_hours: f64,
 ) -> Vec<LearningUpdate> {
     let totals = snapshot.ads.iter().map(|ad| DeliveryTotals {
         ad_id: ad.ad_id.clone(),
@@ -29,10 +31,16 @@ pub fn delivery_updates(
         impressions: ad.lifetime.impressions,
         clicks: ad.lifetime.clicks.min(ad.lifetime.impressions),
         conversions: ad.lifetime.conversions,
+        age_hours: ad
+            .created_unix
+            .map(|created_unix| (clock_unix - created_unix).max(0) as f64 / 3600.0),
     });
-    feed.updates(totals, clock_unix as f64 / 3600.0, |_account_id, age_hours| {
-        reporting_delay.reported_share_at(age_hours)
-    })
+    feed.updates(
+        totals,
+        clock_unix as f64 / 3600.0,
+        ctr_learning_max_ad_age_hours,
+        |_account_id, age_hours| reporting_delay.reported_share_at(age_hours),
+    )
 }
 
 /// The updates as `RecordEvent` events: ids name the account, the cycle slot and the ad; each carries the
@@ -95,19 +103,62 @@ mod tests {
         }
     }
 
-    #[test]
-    fn without_conversions_from_delivery_the_learner_gets_the_clicks_and_no_conversions() {
-        let snapshot = AccountSnapshot {
+    fn snapshot_of(ads: Vec<super::super::account_reader::ObservedAd>) -> AccountSnapshot {
+        AccountSnapshot {
             currency: Currency::parse("USD").unwrap(),
             minimum_daily_budget: MinorUnits(100),
-            ads: Vec::new(),
+            ads,
             daily_conversions: Vec::new(),
             timezone_offset_hours: 0.0,
             recent_window_hours: 72.0,
             settled_window_hours: None,
             daily_delivery_unread: None,
             daily_delivery_read: None,
+        }
+    }
+
+    #[test]
+    fn an_ad_created_more_than_a_week_ago_teaches_no_clicks() {
+        use super::super::account_reader::{Delivery, ObservedAd};
+        const CLOCK_UNIX: i64 = 1_000_000_000;
+        let created_days_ago = |ad_id: &str, days: i64| ObservedAd {
+            ad_id: ad_id.into(),
+            ad_set_id: format!("set-{ad_id}"),
+            campaign_id: "c1".into(),
+            created_unix: Some(CLOCK_UNIX - days * 86_400),
+            ad_set_daily_budget: Some(MinorUnits(10_000)),
+            creative_features: Default::default(),
+            lifetime: Delivery {
+                impressions: 10_000,
+                clicks: 150,
+                conversions: 3,
+                ..Delivery::default()
+            },
+            recent: Delivery::default(),
+            settled: None,
+            lifetime_frequency: None,
+            daily: Vec::new(),
         };
+        let snapshot = snapshot_of(vec![created_days_ago("young", 6), created_days_ago("old", 8)]);
+        let updates = delivery_updates(
+            &mut DeliveryFeed::default(),
+            "act_1",
+            &snapshot,
+            CLOCK_UNIX,
+            &ReportingDelay::default(),
+            adloop_learner::DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS,
+        );
+        let clicks_of = |ad_id: &str| {
+            let update = updates.iter().find(|update| update.ad_id == ad_id).unwrap();
+            (update.impressions, update.clicks, update.conversions)
+        };
+        assert_eq!(clicks_of("young"), (10_000.0, 150.0, 3.0));
+        assert_eq!(clicks_of("old"), (0.0, 0.0, 3.0), "its conversions still teach");
+    }
+
+    #[test]
+    fn without_conversions_from_delivery_the_learner_gets_the_clicks_and_no_conversions() {
+        let snapshot = snapshot_of(Vec::new());
         let with = learning_events(&[delivered(2.0)], &snapshot, "act_1", 5, 0, true);
         assert_eq!((with[0].conversions, with[0].matured_clicks), (2.0, 8.0));
         let without = learning_events(&[delivered(2.0)], &snapshot, "act_1", 5, 0, false);

@@ -4,7 +4,7 @@
 //! have been reported by now (the allocator's reporting-delay model), so a click is a conversion trial only
 //! once its conversion could have arrived.
 //!
-//! The CTR head learns from an ad's first week only. Its predictions are priors for *new* ads, which meet a
+//! The CTR head learns from an ad's first week only (`DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS`). Its predictions are priors for *new* ads, which meet a
 //! fresh audience; an older ad's CTR has fallen as its audience saw it again and again, and the ads a
 //! budget keeps running longest are the ones it favours, so their worn CTRs would teach the head that what
 //! makes an ad worth funding lowers clicks. Conversions per matured click are learned over the ad's whole
@@ -21,7 +21,8 @@ const REMEMBERED_CLICK_BATCHES: usize = 64;
 /// How old an ad may be for its impressions and clicks to teach the CTR head: a week, the window the
 /// allocator reads a settled ad on, chosen before it was measured. In `month` (fatigue) the CTR weights'
 /// RMS error after four weeks fell from 0.204 to 0.108 on seeds 1–10 (two weeks: 0.161) and from 0.192 to
-/// 0.168 held out (seeds 21–40); in worlds without fatigue it moved within ±0.01 (`docs/learners-notebook.md`).
+/// 0.168 held out (seeds 21–40); in worlds without fatigue it moved by at most 0.012
+/// (`docs/learners-notebook.md`).
 pub const DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS: f64 = 168.0;
 
 /// One ad's lifetime totals at one reading.

@@ -4,11 +4,11 @@
 //! have been reported by now (the allocator's reporting-delay model), so a click is a conversion trial only
 //! once its conversion could have arrived.
 //!
-//! The CTR head learns from an ad's first week only (`DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS`). Its predictions are priors for *new* ads, which meet a
-//! fresh audience; an older ad's CTR has fallen as its audience saw it again and again, and the ads a
-//! budget keeps running longest are the ones it favours, so their worn CTRs would teach the head that what
-//! makes an ad worth funding lowers clicks. Conversions per matured click are learned over the ad's whole
-//! life: they are sparse, and their late reports belong to clicks of every age.
+//! The CTR head learns from an ad's first week only (`DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS`). Its predictions are
+//! priors for *new* ads, which meet a fresh audience; an older ad's CTR has fallen as its audience saw it again
+//! and again, and the ads a budget keeps running longest are the ones it favours, so their worn CTRs would teach
+//! the head that what makes an ad worth funding lowers clicks. Conversions per matured click are learned over the
+//! ad's whole life: they are sparse, and their late reports belong to clicks of every age.
 
 use std::collections::{HashMap, VecDeque};
 

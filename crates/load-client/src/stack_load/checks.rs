@@ -92,12 +92,15 @@ pub async fn checks_of(
     let acknowledged_changes: Vec<i64> = stream(streams, "ad changes")
         .map(|stream| stream.acknowledged.iter().filter_map(|id| id.parse().ok()).collect())
         .unwrap_or_default();
-    // A held change (a guardrail's rule, or Meta's own hourly budget lock, code 613) waits, due later, with
-    // why in its last audit entry.
+    // A change that waits, due later, with why in its last audit entry: held (a guardrail's rule, Meta's own
+    // hourly budget lock, code 613, or Meta's throttling of the read) or retrying after a failed attempt. A
+    // held change is `available`, or `retryable` when an earlier attempt had failed; a retry's backoff doubles
+    // per attempt and can outlast the drain (`WORK_DUE_WITHIN`).
     let states: Vec<(i64, String, Option<String>)> = sqlx::query_as(
-        "SELECT c.id, c.state, CASE WHEN c.state = 'available' AND c.run_at > now() THEN \
-             (SELECT a.detail->>'detail' FROM gateway.audit_log a \
-              WHERE a.object_id = c.object_id AND a.ad_change_id = c.id AND a.detail->>'outcome' = 'held' \
+        "SELECT c.id, c.state, CASE WHEN c.state IN ('available', 'retryable') AND c.run_at > now() THEN \
+             (SELECT coalesce(a.detail->>'detail', a.detail->>'message') FROM gateway.audit_log a \
+              WHERE a.object_id = c.object_id AND a.ad_change_id = c.id \
+                AND a.detail->>'outcome' IN ('held', 'retry') \
               ORDER BY a.id DESC LIMIT 1) END \
          FROM gateway.ad_changes c WHERE c.id = ANY($1)",
     )
@@ -112,10 +115,10 @@ pub async fn checks_of(
         .map(|(id, state, _)| (*id, state.clone()))
         .collect();
     checks.push(check(
-        "no lost change: every acknowledged change is in the queue, finished or held with the reason recorded",
+        "no lost change: every acknowledged change is in the queue, finished or waiting with the reason recorded",
         missing == 0 && unfinished.is_empty() && !acknowledged_changes.is_empty(),
         format!(
-            "{} acknowledged, {missing} missing, {held} held until later (a guardrail or Meta's budget lock), {} neither finished nor held{}",
+            "{} acknowledged, {missing} missing, {held} waiting until later with the reason recorded (a guardrail, Meta's budget lock or throttling, a retry's backoff), {} neither finished nor waiting{}",
             acknowledged_changes.len(),
             unfinished.len(),
             unfinished

@@ -87,19 +87,20 @@ fn line_chart_svg(
                 .label(label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], line_colour.stroke_width(3)));
         }
-        draw_legend_upper_left(&mut chart).map_err(|error| failed(&error))?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft).map_err(|error| failed(&error))?;
         root.present().map_err(|error| failed(&error))?;
     }
     Ok(svg)
 }
 
-/// The series' labels in a framed box in the chart's upper left corner.
-fn draw_legend_upper_left<'a, DB: DrawingBackend + 'a>(
+/// The series' labels in a framed box at `position` in the chart.
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
@@ -166,13 +167,7 @@ fn budget_share_chart_svg(result: &MonthResult) -> Result<String, ChartError> {
                 .label(label)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], fill.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|error| failed(&error))?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(|error| failed(&error))?;
         root.present().map_err(|error| failed(&error))?;
     }
     Ok(svg)
@@ -246,7 +241,7 @@ fn feature_weights_chart_svg(result: &MonthResult, head: Head) -> Result<Option<
                 .draw_series(DashedLineSeries::new(truth_line, 8, 6, line_colour.stroke_width(2)))
                 .map_err(|error| failed(&error))?;
         }
-        draw_legend_upper_left(&mut chart).map_err(|error| failed(&error))?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft).map_err(|error| failed(&error))?;
         root.present().map_err(|error| failed(&error))?;
     }
     Ok(Some(svg))

@@ -89,6 +89,7 @@ pub fn learning_events(
 mod tests {
     use adloop_money::{Currency, MinorUnits};
 
+    use super::super::account_reader::{Delivery, ObservedAd};
     use super::*;
 
     fn delivered(conversions: f64) -> LearningUpdate {
@@ -103,7 +104,7 @@ mod tests {
         }
     }
 
-    fn snapshot_of(ads: Vec<super::super::account_reader::ObservedAd>) -> AccountSnapshot {
+    fn snapshot_of(ads: Vec<ObservedAd>) -> AccountSnapshot {
         AccountSnapshot {
             currency: Currency::parse("USD").unwrap(),
             minimum_daily_budget: MinorUnits(100),
@@ -119,7 +120,6 @@ mod tests {
 
     #[test]
     fn an_ad_created_more_than_a_week_ago_teaches_no_clicks() {
-        use super::super::account_reader::{Delivery, ObservedAd};
         const CLOCK_UNIX: i64 = 1_000_000_000;
         let created_days_ago = |ad_id: &str, days: i64| ObservedAd {
             ad_id: ad_id.into(),

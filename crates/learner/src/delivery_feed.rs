@@ -25,6 +25,14 @@ const REMEMBERED_CLICK_BATCHES: usize = 64;
 /// (`docs/learners-notebook.md`).
 pub const DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS: f64 = 168.0;
 
+/// Whether an ad `age_hours` old still teaches the CTR head its impressions and clicks: up to
+/// `ctr_learning_max_ad_age_hours` (`DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS` says why). An ad of unknown age
+/// teaches as a young one. The one rule for every path events reach the learner by (this feed, ml-service's
+/// `RecordEvent` for events that carry the ad's creation time).
+pub fn ad_teaches_ctr_head(age_hours: Option<f64>, ctr_learning_max_ad_age_hours: f64) -> bool {
+    age_hours.is_none_or(|age_hours| age_hours <= ctr_learning_max_ad_age_hours)
+}
+
 /// One ad's lifetime totals at one reading.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryTotals {
@@ -102,9 +110,7 @@ impl DeliveryFeed {
                     .sum::<f64>();
             let new_matured_clicks = (matured_now - history.matured_so_far).max(0.0);
             history.matured_so_far = history.matured_so_far.max(matured_now);
-            let teaches_ctr = reading
-                .age_hours
-                .is_none_or(|age_hours| age_hours <= ctr_learning_max_ad_age_hours);
+            let teaches_ctr = ad_teaches_ctr_head(reading.age_hours, ctr_learning_max_ad_age_hours);
             let (ctr_impressions, ctr_clicks) = if teaches_ctr {
                 (new_impressions as f64, new_clicks as f64)
             } else {

@@ -59,10 +59,17 @@ impl LearningUpdate {
                 impressions: self.impressions,
             });
         }
-        if self.impressions + self.clicks + self.matured_clicks + self.conversions == 0.0 {
+        if !self.carries_counts() {
             return Err(UpdateError::Empty);
         }
         Ok(())
+    }
+
+    /// Whether the update counts anything. A client's event must ([`UpdateError::Empty`]), but an accepted one
+    /// may be left with nothing to teach: an old ad's impressions and clicks are withheld from the CTR head
+    /// ([`crate::ad_teaches_ctr_head`]), and the event is still logged so that a re-send stays a duplicate.
+    pub fn carries_counts(&self) -> bool {
+        self.impressions + self.clicks + self.matured_clicks + self.conversions > 0.0
     }
 }
 
@@ -143,15 +150,16 @@ impl InstantLearner {
     /// Applies one validated update (see [`LearningUpdate::validate`]). An update without features (a
     /// conversion of an ad whose creative is unknown) teaches nothing: the learner learns about creatives,
     /// and moving only the bias with it would drift the base rates towards whichever events carry no
-    /// creative (relayed conversions arrive apart from their clicks).
+    /// creative (relayed conversions arrive apart from their clicks). Nor does one left without counts
+    /// ([`LearningUpdate::carries_counts`]).
     pub fn apply(&mut self, update: &LearningUpdate) -> AppliedUpdate {
-        debug_assert!(update.validate().is_ok());
+        debug_assert!(matches!(update.validate(), Ok(()) | Err(UpdateError::Empty)));
         let features = &update.features;
         let account = self.offset_account(&update.account_id);
         let ctr_before = self.ctr.model.predict(features, account);
         let conversion_rate_before = self.conversion.model.predict(features, account);
         self.updates_applied += 1;
-        if features.is_empty() {
+        if features.is_empty() || !update.carries_counts() {
             return AppliedUpdate {
                 ctr_before,
                 ctr_after: ctr_before,

@@ -73,6 +73,13 @@ impl MlServiceSettings {
                 "must be at least 1",
             ));
         }
+        let max_age = settings.learning.ctr_learning_max_ad_age_hours;
+        if !(max_age.is_finite() && max_age >= 0.0) {
+            return Err(ConfigError::rule_violated(
+                "learning.ctr_learning_max_ad_age_hours",
+                "must be a number of hours, 0 or more",
+            ));
+        }
         if settings.learning.snapshot_every_events < 1 {
             return Err(ConfigError::rule_violated(
                 "learning.snapshot_every_events",
@@ -111,4 +118,34 @@ pub fn shipped_score_cache_settings() -> Result<ScoreCacheSettings, ConfigError>
     let no_environment = EnvironmentVariables::from_pairs(Vec::<(String, String)>::new());
     let section: ScoreCacheSection = load_settings(COMPILED_DEFAULTS, &no_environment)?;
     Ok(section.score_cache)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(pairs: &[(&str, &str)]) -> Result<MlServiceSettings, ConfigError> {
+        let mut environment = vec![("ADLOOP_DATABASE__URL", "postgres://adloop@127.0.0.1/adloop")];
+        environment.extend_from_slice(pairs);
+        MlServiceSettings::load(&EnvironmentVariables::from_pairs(environment))
+    }
+
+    #[test]
+    fn record_event_stops_teaching_clicks_at_the_learner_librarys_age_and_a_bad_age_is_refused() {
+        let settings = load_with(&[]).unwrap();
+        assert_eq!(
+            settings.learning.ctr_learning_max_ad_age_hours,
+            adloop_learner::DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS,
+            "the gateway's autopilot and the simulator learn with the library's default: RecordEvent must agree"
+        );
+        for bad in ["-1", "NaN"] {
+            let error = load_with(&[("ADLOOP_LEARNING__CTR_LEARNING_MAX_AD_AGE_HOURS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("learning.ctr_learning_max_ad_age_hours"),
+                "{bad}: {error}"
+            );
+        }
+    }
 }

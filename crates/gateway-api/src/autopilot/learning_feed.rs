@@ -81,6 +81,8 @@ pub fn learning_events(
             matured_clicks: update.matured_clicks,
             conversions: conversions_of(update),
             creative_embedding: Vec::new(),
+            // The feed applied the autopilot's own first-week rule above (`ctr_learning_max_ad_age_hours`).
+            ad_created_unix_seconds: 0,
         })
         .collect()
 }

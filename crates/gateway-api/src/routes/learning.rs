@@ -62,6 +62,10 @@ pub struct LearningEventBody {
     pub currency: Option<String>,
     #[serde(default)]
     pub event_time: Option<i64>,
+    /// When the ad was created (Unix seconds): an ad older than a week at the event's time teaches its
+    /// conversions but not its impressions and clicks (ml-service's `learning.ctr_learning_max_ad_age_hours`).
+    #[serde(default)]
+    pub ad_created_time: Option<i64>,
     /// The caller's own embedding of the creative (ml-service's `cross_learner.embedding_dimensions` values),
     /// pooled by the cross-learner so `POST /v1/patterns/similar` can search by it.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -234,6 +238,7 @@ fn learning_event(body: &LearningEventBody) -> Result<proto::LearningEvent, Serv
         }),
         kind: kind as i32,
         event_time_unix_seconds: body.event_time.unwrap_or(0),
+        ad_created_unix_seconds: body.ad_created_time.unwrap_or(0),
         creative_features: creative_features(&body.features)?,
         value,
         impressions,
@@ -307,6 +312,7 @@ fn body_field_names(text: &str) -> String {
     text.replace("events[0].creative_features", "features")
         .replace("events[0].creative_embedding", "embedding")
         .replace("events[0].event_time_unix_seconds", "event_time")
+        .replace("events[0].ad_created_unix_seconds", "ad_created_time")
         .replace("events[0].value.minor_units", "value")
         .replace("events[0].ids.", "")
         .replace("events[0].value.", "")

@@ -109,6 +109,10 @@ async fn the_recovery_plans_instant_learning_flow_passes() {
             "event_time",
         ),
         (
+            json!({ "ad_id": "a", "features": { "x": true }, "impressions": 5, "ad_created_time": 1_764_000_000_000_i64 }),
+            "ad_created_time",
+        ),
+        (
             json!({ "ad_id": "a", "features": { "x": true }, "impressions": 5, "value": -1, "currency": "USD" }),
             "value",
         ),
@@ -140,6 +144,96 @@ async fn the_recovery_plans_instant_learning_flow_passes() {
     }
     let after_refusals = weights().await;
     assert_eq!(after_refusals, updated_weights);
+}
+
+/// An event whose ad was created more than a week before it teaches the conversion head, not the CTR head;
+/// one left with nothing to teach is still logged (a re-send is a duplicate) and a replica replays it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ad_older_than_a_week_teaches_conversions_but_not_clicks() {
+    const EVENT_TIME: i64 = 1_796_083_200;
+    const DAY: i64 = 86_400;
+    let database = TestDatabase::create().await;
+    let first = spawn_ml_service(&database).await;
+    let mut client = grpc_client(&first.base_url()).await;
+    let delivery = |event_id: &str, created_days_before: i64, conversions: f64| proto::LearningEvent {
+        event_time_unix_seconds: EVENT_TIME,
+        ad_created_unix_seconds: EVENT_TIME - created_days_before * DAY,
+        matured_clicks: if conversions > 0.0 { 40.0 } else { 0.0 },
+        conversions,
+        ..event(event_id, "ad-1", &["has_number"], 1000.0, 40.0)
+    };
+    let heads = |response: proto::GetWeightsResponse| {
+        let head = |head: Option<proto::LearnerHead>| {
+            let head = head.unwrap();
+            (head.weights.into_iter().collect::<BTreeMap<_, _>>(), head.bias)
+        };
+        (head(response.ctr), head(response.conversion))
+    };
+    let (ctr_before, conversion_before) = heads(
+        client
+            .get_weights(proto::GetWeightsRequest {})
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+
+    let old_ad = client
+        .record_event(proto::RecordEventRequest {
+            events: vec![delivery("old-1", 30, 4.0)],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let outcome = &old_ad.outcomes[0];
+    assert_eq!(
+        outcome.ctr_after, outcome.ctr_before,
+        "a month-old ad's 40 clicks must not teach CTR"
+    );
+    assert!(outcome.conversion_rate_after > outcome.conversion_rate_before);
+    let (ctr_after, conversion_after) = heads(
+        client
+            .get_weights(proto::GetWeightsRequest {})
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(ctr_after, ctr_before);
+    assert_ne!(conversion_after, conversion_before);
+
+    let clicks_only = proto::RecordEventRequest {
+        events: vec![delivery("old-2", 30, 0.0)],
+    };
+    let first_time = client.record_event(clicks_only.clone()).await.unwrap().into_inner();
+    assert!(first_time.applied && !first_time.outcomes[0].duplicate);
+    let again = client.record_event(clicks_only).await.unwrap().into_inner();
+    assert!(
+        again.outcomes[0].duplicate,
+        "the event was logged although it taught nothing"
+    );
+
+    let young_ad = client
+        .record_event(proto::RecordEventRequest {
+            events: vec![delivery("young-1", 3, 0.0)],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(young_ad.outcomes[0].ctr_after > young_ad.outcomes[0].ctr_before);
+
+    let weights_here = client
+        .get_weights(proto::GetWeightsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let replica = spawn_ml_service(&database).await;
+    let mut replica_client = grpc_client(&replica.base_url()).await;
+    let weights_there = replica_client
+        .get_weights(proto::GetWeightsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(weights_there.events_applied, 3);
+    assert_eq!(heads(weights_there), heads(weights_here));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

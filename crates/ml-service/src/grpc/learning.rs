@@ -7,17 +7,19 @@ use tonic::Status;
 
 use crate::learning::{LearningError, LearningService, accept_events};
 
+/// The time an event without its own is read at (an ad's age for the CTR head's first-week rule).
+fn unix_seconds_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since_epoch| since_epoch.as_secs() as i64)
+}
+
 pub async fn record_event(
     learning: &LearningService,
     request: RecordEventRequest,
 ) -> Result<RecordEventResponse, Status> {
-    let events = accept_events(
-        &request.events,
-        learning.settings().max_events_per_request,
-        learning.max_features_per_event(),
-        learning.cross_learner_settings().embedding_dimensions,
-    )
-    .map_err(|refusal| Status::from(ServiceError::invalid_field(refusal.field, refusal.rule)))?;
+    let events = accept_events(&request.events, &learning.event_rules(), unix_seconds_now())
+        .map_err(|refusal| Status::from(ServiceError::invalid_field(refusal.field, refusal.rule)))?;
     let recorded = learning.record(events).await.map_err(unavailable)?;
     Ok(RecordEventResponse {
         applied: recorded.outcomes.iter().any(|outcome| !outcome.duplicate),

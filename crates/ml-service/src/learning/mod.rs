@@ -30,7 +30,7 @@ use tokio::sync::{Mutex, watch};
 
 pub use adloop_cross_learner::{CROSS_LEARNER_SOURCE, SimilarPatterns, pattern_id};
 pub use state::LearningState;
-pub use validate::{AcceptedEvent, Refusal, accept_events};
+pub use validate::{AcceptedEvent, EventRules, Refusal, accept_events};
 
 /// The cross-learner's settings (`[cross_learner]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +103,10 @@ pub struct LearningSettings {
     pub catch_up_interval_milliseconds: u64,
     /// Give every ad with creative features the instant learner's prior in Allocate and Score.
     pub priors_in_allocations: bool,
+    /// An event of an ad created more than this many hours before it teaches the CTR head nothing of its
+    /// impressions and clicks (`adloop_learner::DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS`, the default, says why);
+    /// events that do not say when their ad was created count as a new ad's.
+    pub ctr_learning_max_ad_age_hours: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +248,16 @@ impl LearningService {
 
     pub fn max_features_per_event(&self) -> usize {
         self.max_features
+    }
+
+    /// What `RecordEvent`'s events are held to.
+    pub fn event_rules(&self) -> EventRules {
+        EventRules {
+            max_events: self.settings.max_events_per_request,
+            max_features: self.max_features,
+            embedding_dimensions: self.cross_learner_settings().embedding_dimensions,
+            ctr_learning_max_ad_age_hours: self.settings.ctr_learning_max_ad_age_hours,
+        }
     }
 
     /// Commits the batch to the log (duplicates skipped), applies it, and says what each event did.

@@ -45,7 +45,7 @@ impl LearningState {
     /// Adds the event to the pattern stores only (rebuilding them after the sharing accounts changed).
     pub fn add_to_patterns(&mut self, update: &LearningUpdate, embedding: Option<&[f32]>) {
         let account_id = update.account_id.as_str();
-        if !self.sharing_accounts.contains(account_id) {
+        if !update.carries_counts() || !self.sharing_accounts.contains(account_id) {
             return;
         }
         if let Err(error) = record_shared_event(&mut self.patterns, account_id, update, self.feature_dimensions) {

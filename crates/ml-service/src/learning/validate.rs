@@ -1,6 +1,8 @@
 //! A `RecordEvent` request checked and turned into learner updates; every refusal names the event's field.
 
-use adloop_learner::{EncodedFeatures, FeatureError, LearningUpdate, UpdateError, encode_features};
+use adloop_learner::{
+    EncodedFeatures, FeatureError, LearningUpdate, UpdateError, ad_teaches_ctr_head, encode_features,
+};
 use adloop_money::Currency;
 use adloop_proto::ml::v1::{EventKind, LearningEvent};
 
@@ -31,26 +33,37 @@ pub struct Refusal {
     pub rule: String,
 }
 
-/// `embedding_dimensions`: the length every creative embedding must have; 0 refuses embeddings.
+/// What a batch of events is held to (ml-service's `[learning]` and `[cross_learner]` settings).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventRules {
+    pub max_events: usize,
+    pub max_features: usize,
+    /// The length every creative embedding must have; 0 refuses embeddings.
+    pub embedding_dimensions: usize,
+    /// An ad older than this at its event's time teaches the CTR head nothing of its impressions and clicks.
+    pub ctr_learning_max_ad_age_hours: f64,
+}
+
+/// The batch checked and turned into updates; `accepted_at_unix_seconds` stands for the time of an event
+/// that carries none (an ad's age is read at the event's time).
 pub fn accept_events(
     events: &[LearningEvent],
-    max_events: usize,
-    max_features: usize,
-    embedding_dimensions: usize,
+    rules: &EventRules,
+    accepted_at_unix_seconds: i64,
 ) -> Result<Vec<AcceptedEvent>, Refusal> {
     if events.is_empty() {
         return Err(refusal("events", "must hold at least one event"));
     }
-    if events.len() > max_events {
+    if events.len() > rules.max_events {
         return Err(refusal(
             "events",
-            &format!("at most {max_events} events per request, got {}", events.len()),
+            &format!("at most {} events per request, got {}", rules.max_events, events.len()),
         ));
     }
     events
         .iter()
         .enumerate()
-        .map(|(index, event)| accept_event(event, max_features, embedding_dimensions).map_err(|error| error.at(index)))
+        .map(|(index, event)| accept_event(event, rules, accepted_at_unix_seconds).map_err(|error| error.at(index)))
         .collect()
 }
 
@@ -89,8 +102,8 @@ pub fn accept_embedding(values: &[f32], embedding_dimensions: usize) -> Result<O
 
 fn accept_event(
     event: &LearningEvent,
-    max_features: usize,
-    embedding_dimensions: usize,
+    rules: &EventRules,
+    accepted_at_unix_seconds: i64,
 ) -> Result<AcceptedEvent, Refusal> {
     let event_id =
         checked_identifier(&event.event_id, MAX_EVENT_ID_LENGTH).map_err(|rule| refusal("event_id", &rule))?;
@@ -113,7 +126,7 @@ fn accept_event(
             .creative_features
             .iter()
             .map(|(name, value)| (name.as_str(), *value)),
-        max_features,
+        rules.max_features,
     )
     .map_err(feature_refusal)?;
     if features.is_empty() && ad_id.is_empty() {
@@ -122,7 +135,7 @@ fn accept_event(
             "an event needs creative features or an ad (ids.ad_id) whose features are known",
         ));
     }
-    let update = counted_update(ad_id, account_id, features, event, kind);
+    let mut update = counted_update(ad_id, account_id, features, event, kind);
     update.validate().map_err(count_refusal)?;
     let value = match &event.value {
         None => None,
@@ -141,7 +154,24 @@ fn accept_event(
             "must be Unix seconds (not milliseconds) from 0 to the end of the year 9999",
         ));
     }
-    let embedding = accept_embedding(&event.creative_embedding, embedding_dimensions)
+    if !(0..=LATEST_EVENT_TIME_UNIX_SECONDS).contains(&event.ad_created_unix_seconds) {
+        return Err(refusal(
+            "ad_created_unix_seconds",
+            "must be Unix seconds (not milliseconds) from 0 (unknown) to the end of the year 9999",
+        ));
+    }
+    let event_time = if event.event_time_unix_seconds > 0 {
+        event.event_time_unix_seconds
+    } else {
+        accepted_at_unix_seconds
+    };
+    let ad_age_hours =
+        (event.ad_created_unix_seconds > 0).then(|| (event_time - event.ad_created_unix_seconds) as f64 / 3600.0);
+    if !ad_teaches_ctr_head(ad_age_hours, rules.ctr_learning_max_ad_age_hours) {
+        update.impressions = 0.0;
+        update.clicks = 0.0;
+    }
+    let embedding = accept_embedding(&event.creative_embedding, rules.embedding_dimensions)
         .map_err(|rule| refusal("creative_embedding", &rule))?;
     Ok(AcceptedEvent {
         event_id: event_id.to_owned(),
@@ -225,6 +255,16 @@ mod tests {
 
     use super::*;
 
+    const RULES: EventRules = EventRules {
+        max_events: 10,
+        max_features: 64,
+        embedding_dimensions: 0,
+        ctr_learning_max_ad_age_hours: 168.0,
+    };
+    /// 2026-12-01T00:00:00Z.
+    const ACCEPTED_AT: i64 = 1_796_083_200;
+    const HOUR: i64 = 3600;
+
     fn event(features: &[(&str, f64)]) -> LearningEvent {
         LearningEvent {
             event_id: "e-1".into(),
@@ -255,7 +295,7 @@ mod tests {
             }),
             ..event(&[])
         };
-        let accepted = accept_events(&[conversion], 10, 64, 0).unwrap();
+        let accepted = accept_events(&[conversion], &RULES, ACCEPTED_AT).unwrap();
         assert_eq!(accepted[0].update.conversions, 1.0);
         assert!(accepted[0].needs_known_features);
         assert_eq!(accepted[0].value.map(|(minor, _)| minor), Some(4299));
@@ -313,12 +353,14 @@ mod tests {
             ),
         ];
         for (bad, field) in cases {
-            let refused = accept_events(&[event(&[("has_number", 1.0)]), bad], 10, 64, 0).unwrap_err();
+            let refused = accept_events(&[event(&[("has_number", 1.0)]), bad], &RULES, ACCEPTED_AT).unwrap_err();
             assert_eq!(refused.field, field, "{refused:?}");
         }
-        assert_eq!(accept_events(&[], 10, 64, 0).unwrap_err().field, "events");
+        assert_eq!(accept_events(&[], &RULES, ACCEPTED_AT).unwrap_err().field, "events");
         assert_eq!(
-            accept_events(&vec![event(&[]); 11], 10, 64, 0).unwrap_err().field,
+            accept_events(&vec![event(&[]); 11], &RULES, ACCEPTED_AT)
+                .unwrap_err()
+                .field,
             "events"
         );
     }
@@ -339,14 +381,64 @@ mod tests {
             (with_ids("e-1", "ad\0-1", "act_1"), "events[0].ids.ad_id"),
             (with_ids("e-1", "ad-1", "act\0_1"), "events[0].ids.account_id"),
         ] {
-            let refused = accept_events(&[bad], 10, 64, 0).unwrap_err();
+            let refused = accept_events(&[bad], &RULES, ACCEPTED_AT).unwrap_err();
             assert_eq!(refused.field, field, "{refused:?}");
             assert!(refused.rule.contains("NUL"), "{refused:?}");
         }
         // 100 two-byte characters are within the 100-character rule; 101 are not.
-        let accepted = accept_events(&[with_ids("e-1", &"é".repeat(100), "act_1")], 10, 64, 0).unwrap();
+        let accepted = accept_events(&[with_ids("e-1", &"é".repeat(100), "act_1")], &RULES, ACCEPTED_AT).unwrap();
         assert_eq!(accepted[0].update.ad_id, "é".repeat(100));
-        let refused = accept_events(&[with_ids("e-1", &"é".repeat(101), "act_1")], 10, 64, 0).unwrap_err();
+        let refused = accept_events(&[with_ids("e-1", &"é".repeat(101), "act_1")], &RULES, ACCEPTED_AT).unwrap_err();
         assert_eq!(refused.field, "events[0].ids.ad_id");
+    }
+    #[test]
+    fn an_ad_older_than_a_week_at_its_events_time_teaches_conversions_but_not_clicks() {
+        let delivery = |created: i64, event_time: i64| LearningEvent {
+            ad_created_unix_seconds: created,
+            event_time_unix_seconds: event_time,
+            matured_clicks: 2.0,
+            conversions: 1.0,
+            ..event(&[("has_number", 1.0)])
+        };
+        let taught = |event: LearningEvent| {
+            let update = accept_events(&[event], &RULES, ACCEPTED_AT).unwrap().remove(0).update;
+            (
+                update.impressions,
+                update.clicks,
+                update.matured_clicks,
+                update.conversions,
+            )
+        };
+        let six_days_old = delivery(ACCEPTED_AT - 144 * HOUR, ACCEPTED_AT);
+        assert_eq!(taught(six_days_old), (100.0, 3.0, 2.0, 1.0));
+        let eight_days_old = delivery(ACCEPTED_AT - 192 * HOUR, ACCEPTED_AT);
+        assert_eq!(taught(eight_days_old), (0.0, 0.0, 2.0, 1.0));
+        // The age is read at the event's time, or at acceptance for an event without one.
+        let young_then = delivery(ACCEPTED_AT - 192 * HOUR, ACCEPTED_AT - 96 * HOUR);
+        assert_eq!(taught(young_then), (100.0, 3.0, 2.0, 1.0));
+        let old_now = delivery(ACCEPTED_AT - 192 * HOUR, 0);
+        assert_eq!(taught(old_now), (0.0, 0.0, 2.0, 1.0));
+        let unknown_age = delivery(0, ACCEPTED_AT);
+        assert_eq!(taught(unknown_age), (100.0, 3.0, 2.0, 1.0));
+    }
+
+    #[test]
+    fn an_old_ads_clicks_alone_are_accepted_and_teach_nothing() {
+        let clicks_only = LearningEvent {
+            ad_created_unix_seconds: ACCEPTED_AT - 30 * 24 * HOUR,
+            ..event(&[("has_number", 1.0)])
+        };
+        let accepted = accept_events(&[clicks_only], &RULES, ACCEPTED_AT).unwrap();
+        assert!(!accepted[0].update.carries_counts());
+    }
+
+    #[test]
+    fn a_creation_time_in_milliseconds_is_refused_by_name() {
+        let in_milliseconds = LearningEvent {
+            ad_created_unix_seconds: ACCEPTED_AT * 1000,
+            ..event(&[("has_number", 1.0)])
+        };
+        let refused = accept_events(&[in_milliseconds], &RULES, ACCEPTED_AT).unwrap_err();
+        assert_eq!(refused.field, "events[0].ad_created_unix_seconds");
     }
 }

@@ -122,6 +122,10 @@ class RequestMaker:
             ),
             kind=self.either([0, 99], lambda: choose([1, 2, 3])),
             event_time_unix_seconds=self.either(EDGE_INTEGERS, lambda: 1_764_000_000),
+            # Unknown, a month-old ad (its clicks teach no CTR) or a day-old one.
+            ad_created_unix_seconds=self.either(
+                EDGE_INTEGERS, lambda: choose([0, 1_761_400_000, 1_763_900_000])
+            ),
             impressions=self.either(EDGE_FLOATS, lambda: choose([0.0, 1_000.0])),
             clicks=self.either(EDGE_FLOATS, lambda: choose([0.0, 10.0])),
             matured_clicks=self.either(EDGE_FLOATS, lambda: choose([0.0, 5.0])),

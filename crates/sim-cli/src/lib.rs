@@ -100,6 +100,12 @@ pub enum Command {
         #[command(flatten)]
         adloop: AdloopOptions,
     },
+    /// One world of `random-worlds` as a scenario file (TOML) on stdout, to study with `run` or `compare`
+    /// (e.g. `adloop-sim random-world --world 2037 > world.toml`): the same file `--scenarios-out` saves.
+    RandomWorld {
+        #[arg(long)]
+        world: u64,
+    },
     /// How close the adloop policy's instant learner comes to the scenario's true feature effects at chosen
     /// days, beside the same model fitted offline on the same events (markdown).
     LearnerWeights {
@@ -308,6 +314,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
                 }
             })?;
             return Ok(format!("{}{table}", adloop.note().unwrap_or_default()));
+        }
+        Command::RandomWorld { world } => {
+            let drawn =
+                campaign_sim::random_world::random_world(world).with_context(|| format!("random world {world}"))?;
+            return Ok(drawn.toml);
         }
         Command::LearnerWeights {
             scenario,

@@ -427,6 +427,12 @@ fn random_worlds_print_a_row_per_world_and_save_worlds_that_replay_to_the_same_r
         (printed_mean - regret.round()).abs() <= 1.0,
         "table {printed}, replay {regret}"
     );
+    let one_world = stdout_of(&adloop_sim(&["random-world", "--world", "6"]));
+    assert_eq!(
+        one_world,
+        std::fs::read_to_string(&world).unwrap(),
+        "`random-world` prints the very scenario `--scenarios-out` saved"
+    );
 }
 
 /// `compare` of `policy` on a saved scenario over its own length, seeds 1..=`seeds`: the printed table and

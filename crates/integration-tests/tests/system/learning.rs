@@ -234,6 +234,11 @@ async fn an_ad_older_than_a_week_teaches_conversions_but_not_clicks() {
         .into_inner();
     assert_eq!(weights_there.events_applied, 3);
     assert_eq!(heads(weights_there), heads(weights_here));
+    let metrics = first.metrics_text().await;
+    assert!(
+        metrics.contains("adloop_ml_learner_ctr_trials_withheld_total 2"),
+        "the two month-old ad's events, counted once each:\n{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -144,6 +144,7 @@ struct AppliedState {
 pub struct LearningMetrics {
     events_applied: Counter,
     duplicates: Counter,
+    ctr_trials_withheld: Counter,
     drifts: Counter,
     log_position: Gauge,
     approximate_index_patterns: Gauge,
@@ -154,6 +155,7 @@ impl LearningMetrics {
         let metrics = LearningMetrics {
             events_applied: Counter::default(),
             duplicates: Counter::default(),
+            ctr_trials_withheld: Counter::default(),
             drifts: Counter::default(),
             log_position: Gauge::default(),
             approximate_index_patterns: Gauge::default(),
@@ -167,6 +169,11 @@ impl LearningMetrics {
             "learner_duplicate_events",
             "Learning events refused as already recorded (same event id)",
             metrics.duplicates.clone(),
+        );
+        registry.register(
+            "learner_ctr_trials_withheld",
+            "Recorded learning events whose impressions and clicks the CTR head did not learn: their ad was older than learning.ctr_learning_max_ad_age_hours",
+            metrics.ctr_trials_withheld.clone(),
         );
         registry.register(
             "learner_drifts_detected",
@@ -276,6 +283,12 @@ impl LearningService {
             .await?;
         let duplicates = events.len() - appended.len();
         self.metrics.duplicates.inc_by(duplicates as u64);
+        let appended_ids: std::collections::HashSet<&str> = appended.iter().map(String::as_str).collect();
+        let withheld = events
+            .iter()
+            .filter(|event| event.ctr_trials_withheld && appended_ids.contains(event.event_id.as_str()))
+            .count();
+        self.metrics.ctr_trials_withheld.inc_by(withheld as u64);
         let outcomes = events
             .iter()
             .map(|event| match outcomes_by_event.remove(&event.event_id) {

@@ -24,6 +24,9 @@ pub struct AcceptedEvent {
     pub event_time_unix_seconds: Option<i64>,
     /// The client's embedding of the creative, checked (its length, finite, not all zero).
     pub embedding: Option<Vec<f32>>,
+    /// The event's impressions and clicks were withheld from the CTR head: its ad was older than
+    /// `ctr_learning_max_ad_age_hours` at the event's time.
+    pub ctr_trials_withheld: bool,
 }
 
 /// A refused request: the field (`events[3].creative_features.has number`) and the rule.
@@ -167,7 +170,9 @@ fn accept_event(
     };
     let ad_age_hours =
         (event.ad_created_unix_seconds > 0).then(|| (event_time - event.ad_created_unix_seconds) as f64 / 3600.0);
-    if !ad_teaches_ctr_head(ad_age_hours, rules.ctr_learning_max_ad_age_hours) {
+    let ctr_trials_withheld = !ad_teaches_ctr_head(ad_age_hours, rules.ctr_learning_max_ad_age_hours)
+        && update.impressions + update.clicks > 0.0;
+    if ctr_trials_withheld {
         update.impressions = 0.0;
         update.clicks = 0.0;
     }
@@ -180,6 +185,7 @@ fn accept_event(
         value,
         event_time_unix_seconds: (event.event_time_unix_seconds > 0).then_some(event.event_time_unix_seconds),
         embedding,
+        ctr_trials_withheld,
     })
 }
 
@@ -430,6 +436,7 @@ mod tests {
         };
         let accepted = accept_events(&[clicks_only], &RULES, ACCEPTED_AT).unwrap();
         assert!(!accepted[0].update.carries_counts());
+        assert!(accepted[0].ctr_trials_withheld);
     }
 
     #[test]

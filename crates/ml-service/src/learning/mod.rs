@@ -283,11 +283,12 @@ impl LearningService {
             .await?;
         let duplicates = events.len() - appended.len();
         self.metrics.duplicates.inc_by(duplicates as u64);
-        let appended_ids: std::collections::HashSet<&str> = appended.iter().map(String::as_str).collect();
-        let withheld = events
+        let withheld_ids: std::collections::HashSet<&str> = events
             .iter()
-            .filter(|event| event.ctr_trials_withheld && appended_ids.contains(event.event_id.as_str()))
-            .count();
+            .filter(|event| event.ctr_trials_withheld)
+            .map(|event| event.event_id.as_str())
+            .collect();
+        let withheld = appended.iter().filter(|id| withheld_ids.contains(id.as_str())).count();
         self.metrics.ctr_trials_withheld.inc_by(withheld as u64);
         let outcomes = events
             .iter()

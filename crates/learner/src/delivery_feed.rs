@@ -33,6 +33,12 @@ pub fn ad_teaches_ctr_head(age_hours: Option<f64>, ctr_learning_max_ad_age_hours
     age_hours.is_none_or(|age_hours| age_hours <= ctr_learning_max_ad_age_hours)
 }
 
+/// Hours from an ad's creation to `at_unix_seconds` (0 for a time before it), both Unix seconds: the age
+/// [`ad_teaches_ctr_head`] reads where an ad's creation time is known as a timestamp.
+pub fn ad_age_hours(created_unix_seconds: i64, at_unix_seconds: i64) -> f64 {
+    (at_unix_seconds - created_unix_seconds).max(0) as f64 / 3600.0
+}
+
 /// One ad's lifetime totals at one reading.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryTotals {

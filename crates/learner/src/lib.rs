@@ -22,7 +22,9 @@ mod offline_fit;
 
 pub use allocator_priors::{INSTANT_LEARNER_SOURCE, add_instant_learner_priors};
 pub use config::{ConfigError, DriftConfig, FtrlConfig, LearnerConfig};
-pub use delivery_feed::{DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS, DeliveryFeed, DeliveryTotals, ad_teaches_ctr_head};
+pub use delivery_feed::{
+    DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS, DeliveryFeed, DeliveryTotals, ad_age_hours, ad_teaches_ctr_head,
+};
 pub use drift::PageHinkley;
 pub use features::{EncodedFeatures, FeatureError, categorical_feature_name, display_name, encode_features};
 pub use ftrl::{FtrlHead, HeadCertainty};

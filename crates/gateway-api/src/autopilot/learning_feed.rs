@@ -33,7 +33,7 @@ pub fn delivery_updates(
         conversions: ad.lifetime.conversions,
         age_hours: ad
             .created_unix
-            .map(|created_unix| (clock_unix - created_unix).max(0) as f64 / 3600.0),
+            .map(|created_unix| adloop_learner::ad_age_hours(created_unix, clock_unix)),
     });
     feed.updates(
         totals,

@@ -1,7 +1,7 @@
 //! A `RecordEvent` request checked and turned into learner updates; every refusal names the event's field.
 
 use adloop_learner::{
-    EncodedFeatures, FeatureError, LearningUpdate, UpdateError, ad_teaches_ctr_head, encode_features,
+    EncodedFeatures, FeatureError, LearningUpdate, UpdateError, ad_age_hours, ad_teaches_ctr_head, encode_features,
 };
 use adloop_money::Currency;
 use adloop_proto::ml::v1::{EventKind, LearningEvent};
@@ -163,13 +163,10 @@ fn accept_event(
             "must be Unix seconds (not milliseconds) from 0 (unknown) to the end of the year 9999",
         ));
     }
-    let event_time = if event.event_time_unix_seconds > 0 {
-        event.event_time_unix_seconds
-    } else {
-        accepted_at_unix_seconds
-    };
+    let event_time_unix_seconds = (event.event_time_unix_seconds > 0).then_some(event.event_time_unix_seconds);
+    let aged_at = event_time_unix_seconds.unwrap_or(accepted_at_unix_seconds);
     let ad_age_hours =
-        (event.ad_created_unix_seconds > 0).then(|| (event_time - event.ad_created_unix_seconds) as f64 / 3600.0);
+        (event.ad_created_unix_seconds > 0).then(|| ad_age_hours(event.ad_created_unix_seconds, aged_at));
     let ctr_trials_withheld = !ad_teaches_ctr_head(ad_age_hours, rules.ctr_learning_max_ad_age_hours)
         && update.impressions + update.clicks > 0.0;
     if ctr_trials_withheld {
@@ -183,7 +180,7 @@ fn accept_event(
         needs_known_features: update.features.is_empty(),
         update,
         value,
-        event_time_unix_seconds: (event.event_time_unix_seconds > 0).then_some(event.event_time_unix_seconds),
+        event_time_unix_seconds,
         embedding,
         ctr_trials_withheld,
     })

@@ -159,18 +159,4 @@ mod tests {
             .to_string();
         assert!(error.contains("autopilot.reporting_delay_prior_conversions"), "{error}");
     }
-
-    #[test]
-    fn the_autopilot_stops_teaching_clicks_at_the_learner_librarys_age_and_a_bad_age_is_refused() {
-        let settings = load_with(&[]).unwrap();
-        assert_eq!(
-            settings.autopilot.ctr_learning_max_ad_age_hours,
-            adloop_learner::DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS,
-            "the simulator's adloop policy learns with the library's default: the two must agree"
-        );
-        let error = load_with(&[("ADLOOP_AUTOPILOT__CTR_LEARNING_MAX_AD_AGE_HOURS", "-24")])
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("autopilot.ctr_learning_max_ad_age_hours"), "{error}");
-    }
 }

@@ -325,14 +325,8 @@ async fn teach_the_learner(
         return Ok(0);
     }
     let mut feed = stored.map(|(_, feed)| feed).unwrap_or_default();
-    let updates = learning_feed::delivery_updates(
-        &mut feed,
-        &run.ad_account_id,
-        snapshot,
-        run.clock_unix,
-        reporting_delay,
-        context.settings.ctr_learning_max_ad_age_hours,
-    );
+    let updates =
+        learning_feed::delivery_updates(&mut feed, &run.ad_account_id, snapshot, run.clock_unix, reporting_delay);
     let events = learning_feed::learning_events(
         &updates,
         snapshot,

@@ -2,7 +2,9 @@
 //! reported conversions since the account's previous cycle, read from insights' lifetime totals by the
 //! learner library's `DeliveryFeed` (clicks count as conversion trials only once their conversions could have
 //! been reported, on the account's reporting-delay schedule). The feed's memory is kept per account in
-//! Postgres (`cycle_memory`); events carry ids of the cycle, so a rerun teaches nothing twice.
+//! Postgres (`cycle_memory`); events carry ids of the cycle, so a rerun teaches nothing twice. Each event
+//! carries its ad's creation time, and ml-service applies the first-week rule to it
+//! (`learning.ctr_learning_max_ad_age_hours`), as it does for every client's events.
 
 use std::collections::BTreeMap;
 
@@ -10,18 +12,19 @@ use adloop_allocator::ReportingDelay;
 use adloop_learner::{DeliveryFeed, DeliveryTotals, EncodedFeatures, LearningUpdate};
 use adloop_proto::ml::v1 as proto;
 
-use super::account_reader::AccountSnapshot;
+use super::account_reader::{AccountSnapshot, ObservedAd};
+
+/// ml-service, not the feed, withholds an old ad's impressions and clicks (from the events' creation times).
+const FEED_TEACHES_CTR_AT_ANY_AGE: f64 = f64::INFINITY;
 
 /// The updates since the feed's last reading, from the snapshot's lifetime totals at `clock_unix`, clicks
-/// maturing on the account's `reporting_delay`; ads created more than `ctr_learning_max_ad_age_hours` ago
-/// send no impressions or clicks.
+/// maturing on the account's `reporting_delay`; every ad's impressions and clicks, whatever its age.
 pub fn delivery_updates(
     feed: &mut DeliveryFeed,
     account_id: &str,
     snapshot: &AccountSnapshot,
     clock_unix: i64,
     reporting_delay: &ReportingDelay,
-    ctr_learning_max_ad_age_hours: f64,
 ) -> Vec<LearningUpdate> {
     let totals = snapshot.ads.iter().map(|ad| DeliveryTotals {
         ad_id: ad.ad_id.clone(),
@@ -38,13 +41,13 @@ pub fn delivery_updates(
     feed.updates(
         totals,
         clock_unix as f64 / 3600.0,
-        ctr_learning_max_ad_age_hours,
+        FEED_TEACHES_CTR_AT_ANY_AGE,
         |_account_id, age_hours| reporting_delay.reported_share_at(age_hours),
     )
 }
 
 /// The updates as `RecordEvent` events: ids name the account, the cycle slot and the ad; each carries the
-/// ad's creative features.
+/// ad's creative features and its creation time (0, unknown, where insights gave none).
 pub fn learning_events(
     updates: &[LearningUpdate],
     snapshot: &AccountSnapshot,
@@ -53,36 +56,41 @@ pub fn learning_events(
     clock_unix: i64,
     with_conversions: bool,
 ) -> Vec<proto::LearningEvent> {
-    let features_of: BTreeMap<&str, &BTreeMap<String, f64>> = snapshot
-        .ads
-        .iter()
-        .map(|ad| (ad.ad_id.as_str(), &ad.creative_features))
-        .collect();
+    let ads_by_id: BTreeMap<&str, &ObservedAd> = snapshot.ads.iter().map(|ad| (ad.ad_id.as_str(), ad)).collect();
     let conversions_of = |update: &LearningUpdate| if with_conversions { update.conversions } else { 0.0 };
     updates
         .iter()
         .filter(|update| update.impressions + update.clicks + update.matured_clicks + conversions_of(update) > 0.0)
-        .map(|update| proto::LearningEvent {
-            event_id: format!("autopilot/{account_id}/{cycle_slot}/{}", update.ad_id),
-            ids: Some(proto::AdIds {
-                account_id: account_id.to_owned(),
-                ad_id: update.ad_id.clone(),
-                ..proto::AdIds::default()
-            }),
-            kind: proto::EventKind::Unspecified as i32,
-            event_time_unix_seconds: clock_unix,
-            creative_features: features_of
-                .get(update.ad_id.as_str())
-                .map(|features| features.iter().map(|(name, value)| (name.clone(), *value)).collect())
-                .unwrap_or_default(),
-            value: None,
-            impressions: update.impressions,
-            clicks: update.clicks,
-            matured_clicks: update.matured_clicks,
-            conversions: conversions_of(update),
-            creative_embedding: Vec::new(),
-            // The feed applied the autopilot's own first-week rule above (`ctr_learning_max_ad_age_hours`).
-            ad_created_unix_seconds: 0,
+        .map(|update| {
+            let ad = ads_by_id.get(update.ad_id.as_str());
+            proto::LearningEvent {
+                event_id: format!("autopilot/{account_id}/{cycle_slot}/{}", update.ad_id),
+                ids: Some(proto::AdIds {
+                    account_id: account_id.to_owned(),
+                    ad_id: update.ad_id.clone(),
+                    ..proto::AdIds::default()
+                }),
+                kind: proto::EventKind::Unspecified as i32,
+                event_time_unix_seconds: clock_unix,
+                creative_features: ad
+                    .map(|ad| {
+                        ad.creative_features
+                            .iter()
+                            .map(|(name, value)| (name.clone(), *value))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                value: None,
+                impressions: update.impressions,
+                clicks: update.clicks,
+                matured_clicks: update.matured_clicks,
+                conversions: conversions_of(update),
+                creative_embedding: Vec::new(),
+                ad_created_unix_seconds: ad
+                    .and_then(|ad| ad.created_unix)
+                    .filter(|created_unix| *created_unix > 0)
+                    .unwrap_or(0),
+            }
         })
         .collect()
 }
@@ -121,13 +129,13 @@ mod tests {
     }
 
     #[test]
-    fn an_ad_created_more_than_a_week_ago_teaches_no_clicks() {
+    fn every_ads_delivery_goes_with_its_creation_time_for_ml_service_to_judge_its_age() {
         const CLOCK_UNIX: i64 = 1_000_000_000;
-        let created_days_ago = |ad_id: &str, days: i64| ObservedAd {
+        let created = |ad_id: &str, created_unix: Option<i64>| ObservedAd {
             ad_id: ad_id.into(),
             ad_set_id: format!("set-{ad_id}"),
             campaign_id: "c1".into(),
-            created_unix: Some(CLOCK_UNIX - days * 86_400),
+            created_unix,
             ad_set_daily_budget: Some(MinorUnits(10_000)),
             creative_features: Default::default(),
             lifetime: Delivery {
@@ -141,21 +149,35 @@ mod tests {
             lifetime_frequency: None,
             daily: Vec::new(),
         };
-        let snapshot = snapshot_of(vec![created_days_ago("young", 6), created_days_ago("old", 8)]);
+        let eight_days_ago = CLOCK_UNIX - 8 * 86_400;
+        let snapshot = snapshot_of(vec![
+            created("young", Some(CLOCK_UNIX - 6 * 86_400)),
+            created("old", Some(eight_days_ago)),
+            created("unknown", None),
+        ]);
         let updates = delivery_updates(
             &mut DeliveryFeed::default(),
             "act_1",
             &snapshot,
             CLOCK_UNIX,
             &ReportingDelay::default(),
-            adloop_learner::DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS,
         );
-        let clicks_of = |ad_id: &str| {
-            let update = updates.iter().find(|update| update.ad_id == ad_id).unwrap();
-            (update.impressions, update.clicks, update.conversions)
+        let events = learning_events(&updates, &snapshot, "act_1", 5, CLOCK_UNIX, true);
+        let event_of = |ad_id: &str| {
+            let event = events
+                .iter()
+                .find(|event| event.ids.as_ref().unwrap().ad_id == ad_id)
+                .unwrap();
+            (event.impressions, event.clicks, event.ad_created_unix_seconds)
         };
-        assert_eq!(clicks_of("young"), (10_000.0, 150.0, 3.0));
-        assert_eq!(clicks_of("old"), (0.0, 0.0, 3.0), "its conversions still teach");
+        assert_eq!(
+            event_of("old"),
+            (10_000.0, 150.0, eight_days_ago),
+            "ml-service withholds an old ad's clicks from its creation time, as for any client"
+        );
+        assert_eq!(event_of("young").2, CLOCK_UNIX - 6 * 86_400);
+        assert_eq!(event_of("unknown").2, 0, "no creation time: sent as unknown");
+        assert!(events.iter().all(|event| event.event_time_unix_seconds == CLOCK_UNIX));
     }
 
     #[test]

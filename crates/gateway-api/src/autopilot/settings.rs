@@ -32,10 +32,6 @@ pub struct AutopilotSettings {
     /// With that delivery, the conversions insights report. Off where capi-relay forwards conversions that
     /// name their ad to the learner (its `learning.enabled`): each conversion would be learned twice.
     pub conversions_from_delivery: bool,
-    /// An ad older than this (hours since it was created) no longer teaches the learner's CTR head its
-    /// impressions and clicks: the head's predictions are priors for new ads, which meet a fresh audience
-    /// (`adloop_learner::DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS`, the default, says more).
-    pub ctr_learning_max_ad_age_hours: f64,
     /// Each cycle reads the account's conversions by day and learns its reporting delays from how they
     /// grow between cycles; the allocator and the learner's matured clicks then use the account's own
     /// schedule instead of the configured one.
@@ -76,12 +72,6 @@ impl AutopilotSettings {
             return Err((
                 "max_ads_per_account",
                 "must be between 1 and 2000 (the allocation request's bound)",
-            ));
-        }
-        if !(self.ctr_learning_max_ad_age_hours.is_finite() && self.ctr_learning_max_ad_age_hours >= 0.0) {
-            return Err((
-                "ctr_learning_max_ad_age_hours",
-                "must be a non-negative number of hours",
             ));
         }
         if let Err((_, rule)) = self.reporting_delay_prior.validate() {

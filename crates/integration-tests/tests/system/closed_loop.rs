@@ -2,7 +2,7 @@
 //! account on autopilot through the gateway, ml-service and the executor, the shop's purchases reported by
 //! the browser pixel and through the relay. Money moves to better ads than a uniform split finds, meta-sim's
 //! own change history never breaks a guardrail, every purchase the relay accepted reaches meta-sim, and the
-//! instant learner learns the creatives' features from what the cycles feed it.
+//! instant learner learns the creatives' CTR from each ad's first week of what the cycles feed it.
 
 use std::collections::BTreeMap;
 
@@ -158,5 +158,14 @@ async fn a_shortened_month_on_autopilot_beats_a_uniform_split_within_the_guardra
     assert!(
         attribution.pixel_sent < attribution.purchases,
         "the pixel lost some: {attribution:?}"
+    );
+
+    // Ten days in, the month's first ads are more than a week old: the cycles' events carry each ad's creation
+    // time, and ml-service's first-week rule withholds those ads' clicks from the CTR head.
+    let metrics = ml_service.metrics_text().await;
+    let withheld = adloop_telemetry::metrics::sample_value(&metrics, "adloop_ml_learner_ctr_trials_withheld_total");
+    assert!(
+        withheld.is_some_and(|events| events > 0.0),
+        "old ads' delivery taught the CTR head:\n{metrics}"
     );
 }

@@ -5,11 +5,21 @@
 use std::collections::{BTreeMap, HashMap};
 
 use adloop_proto::ml::v1 as proto;
+use adloop_proto::ml::v1::ml_service_client::MlServiceClient;
 use adloop_test_support::TestDatabase;
 use serde_json::{Value, json};
 
 use crate::fixtures::grpc_client;
 use crate::helpers::{spawn_gateway, spawn_ml_service, spawn_ml_service_with};
+
+/// The learner's state as `GetWeights` serves it.
+async fn learner_state(client: &mut MlServiceClient<tonic::transport::Channel>) -> proto::GetWeightsResponse {
+    client
+        .get_weights(proto::GetWeightsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+}
 
 fn event(event_id: &str, ad_id: &str, features: &[&str], impressions: f64, clicks: f64) -> proto::LearningEvent {
     proto::LearningEvent {
@@ -169,13 +179,7 @@ async fn an_ad_older_than_a_week_teaches_conversions_but_not_clicks() {
         };
         (head(response.ctr), head(response.conversion))
     };
-    let (ctr_before, conversion_before) = heads(
-        client
-            .get_weights(proto::GetWeightsRequest {})
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    let (ctr_before, conversion_before) = heads(learner_state(&mut client).await);
 
     let old_ad = client
         .record_event(proto::RecordEventRequest {
@@ -190,13 +194,7 @@ async fn an_ad_older_than_a_week_teaches_conversions_but_not_clicks() {
         "a month-old ad's 40 clicks must not teach CTR"
     );
     assert!(outcome.conversion_rate_after > outcome.conversion_rate_before);
-    let (ctr_after, conversion_after) = heads(
-        client
-            .get_weights(proto::GetWeightsRequest {})
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    let (ctr_after, conversion_after) = heads(learner_state(&mut client).await);
     assert_eq!(ctr_after, ctr_before);
     assert_ne!(conversion_after, conversion_before);
 
@@ -220,18 +218,10 @@ async fn an_ad_older_than_a_week_teaches_conversions_but_not_clicks() {
         .into_inner();
     assert!(young_ad.outcomes[0].ctr_after > young_ad.outcomes[0].ctr_before);
 
-    let weights_here = client
-        .get_weights(proto::GetWeightsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let weights_here = learner_state(&mut client).await;
     let replica = spawn_ml_service(&database).await;
     let mut replica_client = grpc_client(&replica.base_url()).await;
-    let weights_there = replica_client
-        .get_weights(proto::GetWeightsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let weights_there = learner_state(&mut replica_client).await;
     assert_eq!(weights_there.events_applied, 3);
     assert_eq!(heads(weights_there), heads(weights_here));
     let metrics = first.metrics_text().await;
@@ -294,20 +284,8 @@ async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
             response.conversion.unwrap().bias,
         )
     };
-    let from_first = weights_of(
-        first_client
-            .get_weights(proto::GetWeightsRequest {})
-            .await
-            .unwrap()
-            .into_inner(),
-    );
-    let from_second = weights_of(
-        second_client
-            .get_weights(proto::GetWeightsRequest {})
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    let from_first = weights_of(learner_state(&mut first_client).await);
+    let from_second = weights_of(learner_state(&mut second_client).await);
     assert_eq!(
         from_first, from_second,
         "both replicas applied the same log in the same order"
@@ -384,20 +362,8 @@ async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
     let _ = first.task.await;
     let restarted = spawn_ml_service_with(&database, &snapshot_often).await;
     let mut restarted_client = grpc_client(&restarted.base_url()).await;
-    let after_restart = weights_of(
-        restarted_client
-            .get_weights(proto::GetWeightsRequest {})
-            .await
-            .unwrap()
-            .into_inner(),
-    );
-    let still_running = weights_of(
-        second_client
-            .get_weights(proto::GetWeightsRequest {})
-            .await
-            .unwrap()
-            .into_inner(),
-    );
+    let after_restart = weights_of(learner_state(&mut restarted_client).await);
+    let still_running = weights_of(learner_state(&mut second_client).await);
     assert_eq!(after_restart, still_running);
     assert_eq!(
         after_restart.0.1, 32,
@@ -596,11 +562,7 @@ async fn ml_service_matches_the_adloop_policy(scenario_name: &str, seed: u64, da
         assert!(cross_learner_priors_seen > 0, "the cross-learner gave priors");
     }
     let learner = policy.learner().unwrap();
-    let served = client
-        .get_weights(proto::GetWeightsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let served = learner_state(&mut client).await;
     let ctr = served.ctr.unwrap();
     let conversion = served.conversion.unwrap();
     let as_map = |weights: Vec<(&str, f64)>| -> BTreeMap<String, f64> {

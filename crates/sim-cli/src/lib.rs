@@ -7,6 +7,8 @@
 //! - `adloop-sim quality-table --table allocator --first-seed 21` prints a README table ([`quality_table`]).
 //! - `adloop-sim random-worlds --first-world 1001 --worlds 40` measures adloop and its peers on worlds drawn
 //!   at random ([`random_worlds`]).
+//! - `adloop-sim paired-worlds --before shipped.md --after changed.md` pairs two `random-worlds` tables world
+//!   by world: how adloop's value changed ([`paired_worlds`]).
 //! - `adloop-sim learner-weights --scenario scenarios/creative-signals.toml` measures the instant learner's
 //!   weights against the scenario's true feature effects and an offline fit ([`learner_weights`]).
 
@@ -14,6 +16,7 @@ pub mod adloop_options;
 pub mod external_policy;
 pub mod html_report;
 pub mod learner_weights;
+pub mod paired_worlds;
 pub mod parallel;
 pub mod quality_table;
 pub mod random_worlds;
@@ -105,6 +108,17 @@ pub enum Command {
     RandomWorld {
         #[arg(long)]
         world: u64,
+    },
+    /// adloop's change between two `random-worlds` tables of the same worlds (one with adloop as shipped, one
+    /// with a change, e.g. `--allocator-config`), paired world by world: the geometric mean of adloop's value
+    /// after over before with a 95% interval from resampling the worlds, and the worlds that moved most.
+    PairedWorlds {
+        /// The table before the change (`adloop-sim random-worlds --first-world 1 --worlds 100 > before.md`).
+        #[arg(long)]
+        before: PathBuf,
+        /// The table after it, of the same worlds and seeds per world.
+        #[arg(long)]
+        after: PathBuf,
     },
     /// How close the adloop policy's instant learner comes to the scenario's true feature effects at chosen
     /// days, beside the same model fitted offline on the same events (markdown).
@@ -319,6 +333,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<String> {
             let drawn =
                 campaign_sim::random_world::random_world(world).with_context(|| format!("random world {world}"))?;
             return Ok(drawn.toml);
+        }
+        Command::PairedWorlds { before, after } => {
+            let read =
+                |path: &Path| std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
+            return Ok(paired_worlds::render_paired_worlds(&read(&before)?, &read(&after)?)?);
         }
         Command::LearnerWeights {
             scenario,

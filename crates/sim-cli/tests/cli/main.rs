@@ -433,6 +433,17 @@ fn random_worlds_print_a_row_per_world_and_save_worlds_that_replay_to_the_same_r
         std::fs::read_to_string(&world).unwrap(),
         "`random-world` prints the very scenario `--scenarios-out` saved"
     );
+
+    // `paired-worlds` reads the table as printed: a table against itself changed nothing in either world.
+    let saved_table = directory.path().join("worlds.md");
+    std::fs::write(&saved_table, &table).unwrap();
+    let saved = saved_table.to_str().unwrap();
+    let paired = stdout_of(&adloop_sim(&["paired-worlds", "--before", saved, "--after", saved]));
+    assert!(
+        paired.contains("on the same 2 worlds") && paired.contains("): 1.000 [1.000, 1.000]"),
+        "{paired}"
+    );
+    assert!(paired.contains("the same within the tables' rounding: 2"), "{paired}");
 }
 
 /// `compare` of `policy` on a saved scenario over its own length, seeds 1..=`seeds`: the printed table and

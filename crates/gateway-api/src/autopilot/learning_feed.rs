@@ -86,9 +86,11 @@ pub fn learning_events(
                 matured_clicks: update.matured_clicks,
                 conversions: conversions_of(update),
                 creative_embedding: Vec::new(),
+                // A creation time after the cycle's own clock would read as a young ad anyway; it goes as
+                // unknown, so that no impossible time can make ml-service refuse the cycle's whole batch.
                 ad_created_unix_seconds: ad
                     .and_then(|ad| ad.created_unix)
-                    .filter(|created_unix| *created_unix > 0)
+                    .filter(|created_unix| (1..=clock_unix).contains(created_unix))
                     .unwrap_or(0),
             }
         })
@@ -154,6 +156,7 @@ mod tests {
             created("young", Some(CLOCK_UNIX - 6 * 86_400)),
             created("old", Some(eight_days_ago)),
             created("unknown", None),
+            created("after the clock", Some(CLOCK_UNIX + 86_400)),
         ]);
         let updates = delivery_updates(
             &mut DeliveryFeed::default(),
@@ -177,6 +180,11 @@ mod tests {
         );
         assert_eq!(event_of("young").2, CLOCK_UNIX - 6 * 86_400);
         assert_eq!(event_of("unknown").2, 0, "no creation time: sent as unknown");
+        assert_eq!(
+            event_of("after the clock").2,
+            0,
+            "an impossible creation time: sent as unknown"
+        );
         assert!(events.iter().all(|event| event.event_time_unix_seconds == CLOCK_UNIX));
     }
 

@@ -186,7 +186,36 @@ pub fn render_paired_worlds(before: &str, after: &str) -> Result<String, PairedW
     };
     let _ = writeln!(text, "- the largest falls: {}", listed(falls));
     let _ = writeln!(text, "- the largest gains: {}", listed(gains));
+    text.push_str(&change_by_kind(&changes));
     Ok(text)
+}
+
+/// Per kind of world (each name in the tables' "what it has" column), the geometric mean of adloop's change
+/// over the worlds that have it, with their count; the kinds that lost most first. A world has several kinds,
+/// so it counts under each.
+fn change_by_kind(changes: &[(u64, f64, &str)]) -> String {
+    let mut by_kind: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (_, ratio, what_it_has) in changes {
+        for kind in what_it_has.split(',').map(str::trim).filter(|kind| !kind.is_empty()) {
+            by_kind.entry(kind).or_default().push(*ratio);
+        }
+    }
+    let mut kinds: Vec<(&str, f64, usize)> = by_kind
+        .into_iter()
+        .map(|(kind, ratios)| {
+            let log_mean = ratios.iter().map(|ratio| ratio.ln()).sum::<f64>() / ratios.len() as f64;
+            (kind, log_mean.exp(), ratios.len())
+        })
+        .collect();
+    kinds.sort_by(|left, right| left.1.total_cmp(&right.1).then(left.0.cmp(right.0)));
+    let listed: Vec<String> = kinds
+        .iter()
+        .map(|(kind, change, worlds)| format!("{kind} ×{change:.3} ({worlds})"))
+        .collect();
+    format!(
+        "- by kind (geometric mean over the worlds that have it, how many): {}\n",
+        listed.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -227,6 +256,10 @@ mod tests {
         assert!(report.contains("ts-basic's value: 1 before, 1 after"), "{report}");
         assert!(report.contains("the largest falls: 3 ×0.800 (launches)"), "{report}");
         assert!(report.contains("the largest gains: 1 ×1.100 (fatigue)"), "{report}");
+        assert!(
+            report.contains("how many): launches ×0.800 (1), plain ×1.000 (1), fatigue ×1.100 (1)"),
+            "{report}"
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub enum PairedWorldsError {
     #[error("the {table} table's row for world {world} has no number in `{VALUE_COLUMN}`: {cell:?}")]
     BadValue {
         table: &'static str,
-        world: String,
+        world: u64,
         cell: String,
     },
     #[error("the {table} table names world {world} twice")]
@@ -86,7 +86,7 @@ pub fn read_random_worlds_table(
             .filter(|value| value.is_finite() && *value > 0.0)
             .ok_or_else(|| PairedWorldsError::BadValue {
                 table,
-                world: world.to_string(),
+                world,
                 cell: cell.clone(),
             })?;
         let what_it_has = what_it_has_column
@@ -278,7 +278,7 @@ mod tests {
             render_paired_worlds(&before, &no_value),
             Err(PairedWorldsError::BadValue {
                 table: "after",
-                world: "2".to_owned(),
+                world: 2,
                 cell: "–".to_owned()
             })
         );

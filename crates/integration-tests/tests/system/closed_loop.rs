@@ -2,7 +2,7 @@
 //! account on autopilot through the gateway, ml-service and the executor, the shop's purchases reported by
 //! the browser pixel and through the relay. Money moves to better ads than a uniform split finds, meta-sim's
 //! own change history never breaks a guardrail, every purchase the relay accepted reaches meta-sim, and the
-//! instant learner learns the creatives' CTR from each ad's first week of what the cycles feed it.
+//! instant learner's CTR head is kept from the clicks of ads more than a week old in what the cycles feed it.
 
 use std::collections::BTreeMap;
 

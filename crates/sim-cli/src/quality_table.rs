@@ -3,7 +3,8 @@
 //! and the same oracle).
 //!
 //! - `allocator`: uniform, seed-v1, ts-basic, ts-basic held to adloop's change limit, adloop and the oracle
-//!   held to the same limit, on every allocator scenario; adloop against both ts-basics, paired.
+//!   held to the same limit, on every allocator scenario; adloop against both ts-basics, paired, and under the
+//!   table against uniform, seed-v1 and the limited oracle, paired.
 //! - `learners`: adloop with its learners against adloop with priors off, on the scenarios where creative
 //!   features matter, mean nothing or flip between accounts; and two bounds: what a perfect learner of
 //!   creative features would give (`adloop-feature-priors`), and a learner that knew each ad's true rates
@@ -104,21 +105,27 @@ pub fn render_quality_table(
             let scenario =
                 Scenario::from_toml(&scenario_text).with_context(|| format!("scenario {}", path.display()))?;
             let summaries = summaries_of(&scenario, policy_names, &seed_list, settings)?;
-            let row = match table {
-                QualityTable::Allocator => allocator_row(&scenario, &summaries),
-                QualityTable::Learners => learner_row(&scenario, &summaries),
+            let (row, other_peers_row) = match table {
+                QualityTable::Allocator => (
+                    allocator_row(&scenario, &summaries),
+                    allocator_other_peers_row(&scenario, &summaries),
+                ),
+                QualityTable::Learners => (learner_row(&scenario, &summaries), String::new()),
             };
-            Ok((row, summaries))
+            Ok((row, other_peers_row, summaries))
         },
         &mut |position| on_scenario_done(scenario_names[position]),
     )?;
     let mut summaries_by_scenario: Vec<(&str, Vec<PolicySummary>)> = Vec::new();
-    for (scenario_name, (row, summaries)) in scenario_names.iter().zip(measured) {
+    let mut other_peers_rows = Vec::new();
+    for (scenario_name, (row, other_peers_row, summaries)) in scenario_names.iter().zip(measured) {
         let _ = writeln!(text, "{row}");
         summaries_by_scenario.push((scenario_name, summaries));
+        other_peers_rows.push(other_peers_row);
     }
     if table == QualityTable::Allocator {
         text.push_str(&allocator_geometric_means(&summaries_by_scenario));
+        text.push_str(&allocator_other_peers_table(&other_peers_rows));
     }
     Ok(text)
 }
@@ -221,14 +228,17 @@ fn header(table: QualityTable) -> String {
     format!("| {} |\n|{}\n", columns.join(" | "), "---|".repeat(columns.len()))
 }
 
+/// adloop's regret minus `peer`'s, paired by seed, with its 95% interval ("–" if their seeds differ).
+fn paired_regret_cell(scenario: &Scenario, adloop: &PolicySummary, peer: &PolicySummary) -> String {
+    paired_regret_difference(scenario, adloop, peer)
+        .map_or_else(|| "–".to_owned(), |paired| interval(paired.regret_difference))
+}
+
 fn allocator_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
     let [uniform, seed_v1, ts_basic, ts_basic_limited, adloop, limited_oracle] = summaries else {
         return String::new();
     };
-    let paired_with = |peer: &PolicySummary| {
-        paired_regret_difference(scenario, adloop, peer)
-            .map_or_else(|| "–".to_owned(), |paired| interval(paired.regret_difference))
-    };
+    let paired_with = |peer: &PolicySummary| paired_regret_cell(scenario, adloop, peer);
     format!(
         "| {} ({}) | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} | {} |",
         scenario.name,
@@ -243,6 +253,43 @@ fn allocator_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
         adloop.regret.mean / ts_basic.regret.mean,
         paired_with(ts_basic),
         paired_with(ts_basic_limited),
+    )
+}
+
+/// Under the allocator table, adloop against the peers whose paired differences the main table leaves out (it
+/// shows their regret, and adloop's over uniform's as a ratio): the same seeds, so an interval below zero says
+/// adloop's regret is lower on these worlds, not by luck of the draw.
+fn allocator_other_peers_table(rows: &[String]) -> String {
+    let columns = [
+        "scenario",
+        "adloop − uniform regret, paired",
+        "adloop − seed-v1 regret, paired",
+        "adloop − limited oracle regret, paired",
+    ];
+    let mut text = format!(
+        "\nadloop against the other peers, paired by seed (regret difference, 95% interval; negative: adloop's \
+         regret is lower):\n\n| {} |\n|{}\n",
+        columns.join(" | "),
+        "---|".repeat(columns.len())
+    );
+    for row in rows {
+        let _ = writeln!(text, "{row}");
+    }
+    text
+}
+
+fn allocator_other_peers_row(scenario: &Scenario, summaries: &[PolicySummary]) -> String {
+    let [uniform, seed_v1, _, _, adloop, limited_oracle] = summaries else {
+        return String::new();
+    };
+    let paired_with = |peer: &PolicySummary| paired_regret_cell(scenario, adloop, peer);
+    format!(
+        "| {} ({}) | {} | {} | {} |",
+        scenario.name,
+        scenario.currency.code(),
+        paired_with(uniform),
+        paired_with(seed_v1),
+        paired_with(limited_oracle),
     )
 }
 

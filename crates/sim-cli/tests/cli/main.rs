@@ -393,6 +393,52 @@ fn the_learners_quality_table_has_a_row_per_scenario_and_ties_where_there_are_no
     assert!(columns[1].starts_with("+0.0% / "), "{featureless}");
 }
 
+/// The allocator table: a row per scenario, the geometric means under it, and adloop against the peers the
+/// main table does not pair (uniform, seed-v1, the limited oracle), paired by seed, a row per scenario too.
+#[test]
+fn the_allocator_quality_table_pairs_adloop_with_every_peer() {
+    let output = adloop_sim(&[
+        "quality-table",
+        "--table",
+        "allocator",
+        "--first-seed",
+        "1",
+        "--seeds",
+        "2",
+        "--scenarios-dir",
+        &project_path("scenarios"),
+        "--quiet",
+    ]);
+    let table = stdout_of(&output);
+    let (main, other_peers) = table
+        .split_once("adloop against the other peers, paired by seed")
+        .expect(&table);
+    let scenario_rows = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|line| line.starts_with("| ") && !line.starts_with("| scenario"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let (main_rows, paired_rows) = (scenario_rows(main), scenario_rows(other_peers));
+    assert_eq!(main_rows.len(), 21, "{table}");
+    assert_eq!(paired_rows.len(), main_rows.len(), "{table}");
+    assert!(main.contains("- over ts-basic-limited's: "), "{table}");
+    let stationary = paired_rows
+        .iter()
+        .find(|row| row.starts_with("| stationary-10 (USD) |"))
+        .expect(&table);
+    let cells: Vec<&str> = stationary.trim_matches('|').split('|').map(str::trim).collect();
+    assert_eq!(cells.len(), 4, "{stationary}");
+    let upper_of = |cell: &str| -> f64 {
+        let upper = cell.rsplit(", ").next().unwrap().trim_end_matches(']');
+        upper.replace(',', "").parse().unwrap()
+    };
+    assert!(
+        upper_of(cells[1]) < 0.0 && upper_of(cells[2]) < 0.0,
+        "ten ads of different worth: adloop's regret is clearly below an even split's on two seeds: {stationary}"
+    );
+}
+
 /// Random worlds: a row per world, a summary per peer, and every world saved as a scenario that `compare`
 /// replays to the very same adloop regret the table printed (so a world that looks wrong can be studied).
 #[test]

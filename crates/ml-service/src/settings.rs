@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(
             settings.learning.ctr_learning_max_ad_age_hours,
             adloop_learner::DEFAULT_CTR_LEARNING_MAX_AD_AGE_HOURS,
-            "the gateway's autopilot and the simulator learn with the library's default: RecordEvent must agree"
+            "the simulator learns with the library's default: RecordEvent, the autopilot's events included, must agree"
         );
         for bad in ["-1", "NaN"] {
             let error = load_with(&[("ADLOOP_LEARNING__CTR_LEARNING_MAX_AD_AGE_HOURS", bad)])

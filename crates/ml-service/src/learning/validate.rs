@@ -103,6 +103,15 @@ pub fn accept_embedding(values: &[f32], embedding_dimensions: usize) -> Result<O
     Ok(Some(values.to_vec()))
 }
 
+/// A timestamp field of an event: Unix seconds up to the end of the year 9999 (so milliseconds are refused by
+/// `field` and `rule`), 0 meaning not given.
+fn optional_unix_seconds(value: i64, field: &str, rule: &str) -> Result<Option<i64>, Refusal> {
+    if !(0..=LATEST_EVENT_TIME_UNIX_SECONDS).contains(&value) {
+        return Err(refusal(field, rule));
+    }
+    Ok((value > 0).then_some(value))
+}
+
 fn accept_event(
     event: &LearningEvent,
     rules: &EventRules,
@@ -151,22 +160,18 @@ fn accept_event(
             Some((money.minor_units, currency))
         }
     };
-    if !(0..=LATEST_EVENT_TIME_UNIX_SECONDS).contains(&event.event_time_unix_seconds) {
-        return Err(refusal(
-            "event_time_unix_seconds",
-            "must be Unix seconds (not milliseconds) from 0 to the end of the year 9999",
-        ));
-    }
-    if !(0..=LATEST_EVENT_TIME_UNIX_SECONDS).contains(&event.ad_created_unix_seconds) {
-        return Err(refusal(
-            "ad_created_unix_seconds",
-            "must be Unix seconds (not milliseconds) from 0 (unknown) to the end of the year 9999",
-        ));
-    }
-    let event_time_unix_seconds = (event.event_time_unix_seconds > 0).then_some(event.event_time_unix_seconds);
+    let event_time_unix_seconds = optional_unix_seconds(
+        event.event_time_unix_seconds,
+        "event_time_unix_seconds",
+        "must be Unix seconds (not milliseconds) from 0 to the end of the year 9999",
+    )?;
+    let ad_created_unix_seconds = optional_unix_seconds(
+        event.ad_created_unix_seconds,
+        "ad_created_unix_seconds",
+        "must be Unix seconds (not milliseconds) from 0 (unknown) to the end of the year 9999",
+    )?;
     let aged_at = event_time_unix_seconds.unwrap_or(accepted_at_unix_seconds);
-    let ad_age_hours =
-        (event.ad_created_unix_seconds > 0).then(|| ad_age_hours(event.ad_created_unix_seconds, aged_at));
+    let ad_age_hours = ad_created_unix_seconds.map(|created| ad_age_hours(created, aged_at));
     let ctr_trials_withheld = !ad_teaches_ctr_head(ad_age_hours, rules.ctr_learning_max_ad_age_hours)
         && update.impressions + update.clicks > 0.0;
     if ctr_trials_withheld {

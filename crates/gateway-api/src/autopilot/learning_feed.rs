@@ -34,9 +34,8 @@ pub fn delivery_updates(
         impressions: ad.lifetime.impressions,
         clicks: ad.lifetime.clicks.min(ad.lifetime.impressions),
         conversions: ad.lifetime.conversions,
-        age_hours: ad
-            .created_unix
-            .map(|created_unix| adloop_learner::ad_age_hours(created_unix, clock_unix)),
+        // Not read: the feed teaches at any age, and ml-service ages the ad from the event's creation time.
+        age_hours: None,
     });
     feed.updates(
         totals,

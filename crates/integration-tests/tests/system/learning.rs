@@ -21,6 +21,18 @@ async fn learner_state(client: &mut MlServiceClient<tonic::transport::Channel>) 
         .into_inner()
 }
 
+/// Records `events` through `RecordEvent`, which must accept them.
+async fn recorded(
+    client: &mut MlServiceClient<tonic::transport::Channel>,
+    events: Vec<proto::LearningEvent>,
+) -> proto::RecordEventResponse {
+    client
+        .record_event(proto::RecordEventRequest { events })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 fn event(event_id: &str, ad_id: &str, features: &[&str], impressions: f64, clicks: f64) -> proto::LearningEvent {
     proto::LearningEvent {
         event_id: event_id.to_owned(),
@@ -181,13 +193,7 @@ async fn an_ad_older_than_a_week_teaches_conversions_but_not_clicks() {
     };
     let (ctr_before, conversion_before) = heads(learner_state(&mut client).await);
 
-    let old_ad = client
-        .record_event(proto::RecordEventRequest {
-            events: vec![delivery("old-1", 30, 4.0)],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let old_ad = recorded(&mut client, vec![delivery("old-1", 30, 4.0)]).await;
     let outcome = &old_ad.outcomes[0];
     assert_eq!(
         outcome.ctr_after, outcome.ctr_before,
@@ -198,24 +204,16 @@ async fn an_ad_older_than_a_week_teaches_conversions_but_not_clicks() {
     assert_eq!(ctr_after, ctr_before);
     assert_ne!(conversion_after, conversion_before);
 
-    let clicks_only = proto::RecordEventRequest {
-        events: vec![delivery("old-2", 30, 0.0)],
-    };
-    let first_time = client.record_event(clicks_only.clone()).await.unwrap().into_inner();
+    let clicks_only = delivery("old-2", 30, 0.0);
+    let first_time = recorded(&mut client, vec![clicks_only.clone()]).await;
     assert!(first_time.applied && !first_time.outcomes[0].duplicate);
-    let again = client.record_event(clicks_only).await.unwrap().into_inner();
+    let again = recorded(&mut client, vec![clicks_only]).await;
     assert!(
         again.outcomes[0].duplicate,
         "the event was logged although it taught nothing"
     );
 
-    let young_ad = client
-        .record_event(proto::RecordEventRequest {
-            events: vec![delivery("young-1", 3, 0.0)],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let young_ad = recorded(&mut client, vec![delivery("young-1", 3, 0.0)]).await;
     assert!(young_ad.outcomes[0].ctr_after > young_ad.outcomes[0].ctr_before);
 
     let weights_here = learner_state(&mut client).await;
@@ -267,11 +265,7 @@ async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
         } else {
             &mut second_client
         };
-        let answer = client
-            .record_event(proto::RecordEventRequest { events })
-            .await
-            .unwrap()
-            .into_inner();
+        let answer = recorded(client, events).await;
         assert!(answer.applied);
         assert_eq!(answer.events_applied, (round as i64 + 1) * 5);
     }
@@ -293,13 +287,11 @@ async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
     assert_eq!(from_first.0, ("instant-learner@30".to_owned(), 30));
 
     // The same event again: recorded as a duplicate, applied zero more times.
-    let again = first_client
-        .record_event(proto::RecordEventRequest {
-            events: vec![event("e-0-0", "ad-0", &features[0], 100.0, 0.0)],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let again = recorded(
+        &mut first_client,
+        vec![event("e-0-0", "ad-0", &features[0], 100.0, 0.0)],
+    )
+    .await;
     assert!(!again.applied && again.outcomes[0].duplicate);
     assert_eq!(again.events_applied, 30);
 
@@ -325,12 +317,7 @@ async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
         kind: proto::EventKind::Conversion as i32,
         ..event("conversion-1", "ad-2", &[], 0.0, 0.0)
     };
-    first_client
-        .record_event(proto::RecordEventRequest {
-            events: vec![conversion],
-        })
-        .await
-        .unwrap();
+    recorded(&mut first_client, vec![conversion]).await;
 
     // A restart (from a snapshot plus the log after it) holds exactly what the running replica holds. The
     // replicas' background loop takes the snapshots: wait for one.
@@ -352,12 +339,11 @@ async fn replicas_agree_duplicates_apply_once_and_a_restart_loses_nothing() {
         newest_snapshot >= 7,
         "a snapshot every 7 events, taken in the background"
     );
-    first_client
-        .record_event(proto::RecordEventRequest {
-            events: vec![event("after-snapshot", "ad-3", &features[1], 50.0, 1.0)],
-        })
-        .await
-        .unwrap();
+    recorded(
+        &mut first_client,
+        vec![event("after-snapshot", "ad-3", &features[1], 50.0, 1.0)],
+    )
+    .await;
     first.stop();
     let _ = first.task.await;
     let restarted = spawn_ml_service_with(&database, &snapshot_often).await;
@@ -418,7 +404,7 @@ async fn a_learned_feature_moves_the_allocation_of_new_ads() {
             )
         })
         .collect();
-    client.record_event(proto::RecordEventRequest { events }).await.unwrap();
+    recorded(&mut client, events).await;
 
     let new_ad = |ad_id: &str, features: &[&str]| {
         let mut state = crate::fixtures::ad_state(ad_id, 0, 0, 0, 0);
@@ -522,7 +508,7 @@ async fn ml_service_matches_the_adloop_policy(scenario_name: &str, seed: u64, da
             ..proto::LearningEvent::default()
         })
         .collect();
-        client.record_event(proto::RecordEventRequest { events }).await.unwrap();
+        recorded(&mut client, events).await;
         let simulated = campaign_sim::Policy::decide(
             &mut policy,
             &observation,

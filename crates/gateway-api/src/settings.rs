@@ -22,10 +22,21 @@ pub struct GatewaySettings {
     pub graph: GraphSettings,
     /// Bounds on the API's requests (health, readiness and metrics are exempt).
     pub http_limits: RequestBounds,
+    pub api_keys: ApiKeySettings,
     pub autopilot: AutopilotSettings,
     pub clock: ClockSettings,
     /// capi-relay, as the operator's page reads its health.
     pub relay: RelaySettings,
+}
+
+/// Which requests may come without an API key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiKeySettings {
+    /// Serve the recovery plan's routes (`GET /api/weights`, `POST /api/internal/learning/event`,
+    /// `POST /api/v1/ml/battle-hardened/select`) to requests that carry no `Authorization` header, as the
+    /// original system's callers and the plan's own test send them. Off by default; for a gateway only trusted
+    /// callers can reach (the original's internal routes sat on its internal network).
+    pub open_recovery_plan_routes: bool,
 }
 
 /// How the gateway reaches ml-service over gRPC.

@@ -93,7 +93,13 @@ impl Application {
             database_pool,
             ml_service,
             metrics_registry: Arc::new(metrics_registry),
+            open_recovery_plan_routes: settings.api_keys.open_recovery_plan_routes,
         };
+        if settings.api_keys.open_recovery_plan_routes {
+            tracing::warn!(
+                "the recovery plan's routes answer requests without an API key (api_keys.open_recovery_plan_routes)"
+            );
+        }
         let router = traced_and_measured(api_router(state, settings.http_limits.clone()), http_metrics);
         let server = BoundServer::bind(&settings.server, router).await?;
         Ok(Application {

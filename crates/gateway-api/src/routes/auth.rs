@@ -1,5 +1,6 @@
 //! Every route but health, readiness and metrics needs `Authorization: Bearer <API key>`; the key decides
-//! the tenant the request acts for.
+//! the tenant the request acts for. The recovery plan's routes may be opened to keyless requests
+//! (`api_keys.open_recovery_plan_routes`); they act for no tenant.
 
 use adloop_service_kit::error::{ErrorCode, ServiceError};
 use axum::extract::{Request, State};
@@ -11,6 +12,20 @@ use super::AppState;
 /// The tenant of the request's API key.
 #[derive(Debug, Clone)]
 pub struct Tenant(pub String);
+
+/// Lets a request without an `Authorization` header through when the deployment opened the recovery plan's
+/// routes; any key a request does send is checked as on every other route, so a wrong key is still refused.
+pub async fn require_api_key_unless_recovery_plan_routes_open(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let sends_no_key = !request.headers().contains_key(axum::http::header::AUTHORIZATION);
+    if state.open_recovery_plan_routes && sends_no_key {
+        return next.run(request).await;
+    }
+    require_api_key(State(state), request, next).await
+}
 
 pub async fn require_api_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some(key) = request

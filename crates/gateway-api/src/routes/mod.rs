@@ -32,21 +32,30 @@ pub struct AppState {
     /// The deployment's guardrails, under each tenant's and account's own keys.
     pub guardrail_defaults: crate::executor::guardrails::GuardrailSettings,
     pub relay_health: crate::relay_health::RelayHealthReader,
+    /// `api_keys.open_recovery_plan_routes`: the recovery plan's routes also serve keyless requests.
+    pub open_recovery_plan_routes: bool,
 }
 
 /// The gateway's routes; `bounds` apply to every route but health, readiness, metrics, the OpenAPI
 /// document and the operator page's static files, which must answer under load.
 pub fn api_router(state: AppState, bounds: RequestBounds) -> Router {
+    // The original system's routes, whose callers (and the recovery plan's own test) send no key: a setting
+    // may open them to keyless requests. Their handlers act for no tenant.
+    let recovery_plan_routes = Router::new()
+        .route("/api/v1/ml/battle-hardened/select", post(battle_hardened::post_select))
+        .route("/api/internal/learning/event", post(learning::post_learning_event))
+        .route("/api/weights", get(learning::get_weights))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key_unless_recovery_plan_routes_open,
+        ));
     let protected = Router::new()
         .route("/v1/ml/service-info", get(ml_service_info::get_ml_service_info))
         .route("/v1/allocations", post(allocations::post_allocation))
-        .route("/api/v1/ml/battle-hardened/select", post(battle_hardened::post_select))
         .route(
             "/v1/ad-changes",
             post(ad_changes::post_ad_changes).get(ad_changes::list_ad_changes),
         )
-        .route("/api/internal/learning/event", post(learning::post_learning_event))
-        .route("/api/weights", get(learning::get_weights))
         .route("/v1/learner", get(learning::get_learner))
         .route("/v1/patterns/similar", post(patterns::post_similar_patterns))
         .route(
@@ -78,7 +87,8 @@ pub fn api_router(state: AppState, bounds: RequestBounds) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
-        ));
+        ))
+        .merge(recovery_plan_routes);
     let protected = bounded(protected, bounds, "http_limits");
     Router::new()
         .route("/healthz", get(adloop_service_kit::health::liveness))

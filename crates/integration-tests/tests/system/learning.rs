@@ -47,16 +47,21 @@ fn event(event_id: &str, ad_id: &str, features: &[&str], impressions: f64, click
     }
 }
 
-/// The recovery plan's `test_instant_learning_flow`, step by step, against the running gateway.
+/// The recovery plan's `test_instant_learning_flow`, step by step, against the running gateway — its
+/// requests as the plan writes them, without an API key, to a gateway that opened the plan's routes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recovery_plans_instant_learning_flow_passes() {
     let database = TestDatabase::create().await;
     let ml_service = spawn_ml_service(&database).await;
-    let gateway = spawn_gateway(&database, &ml_service.base_url(), &[]).await;
+    let gateway = spawn_gateway(
+        &database,
+        &ml_service.base_url(),
+        &[("ADLOOP_API_KEYS__OPEN_RECOVERY_PLAN_ROUTES", "true")],
+    )
+    .await;
     let http = reqwest::Client::new();
     let weights = || async {
         http.get(format!("{}/api/weights", gateway.base_url()))
-            .bearer_auth(gateway.api_key())
             .send()
             .await
             .unwrap()
@@ -75,7 +80,6 @@ async fn the_recovery_plans_instant_learning_flow_passes() {
     });
     let response = http
         .post(format!("{}/api/internal/learning/event", gateway.base_url()))
-        .bearer_auth(gateway.api_key())
         .json(&event_data)
         .send()
         .await
@@ -166,6 +170,81 @@ async fn the_recovery_plans_instant_learning_flow_passes() {
     }
     let after_refusals = weights().await;
     assert_eq!(after_refusals, updated_weights);
+}
+
+/// The recovery plan's routes need a key unless the deployment opens them; opened, a keyless request is
+/// served but a wrong key is still refused, and every other route still needs a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_gateway_that_opens_the_recovery_plans_routes_serves_them_without_a_key() {
+    let database = TestDatabase::create().await;
+    let ml_service = spawn_ml_service(&database).await;
+    let closed = spawn_gateway(&database, &ml_service.base_url(), &[]).await;
+    let open = spawn_gateway(
+        &database,
+        &ml_service.base_url(),
+        &[("ADLOOP_API_KEYS__OPEN_RECOVERY_PLAN_ROUTES", "true")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let event = json!({ "ad_id": "a", "event_type": "click", "ctr": 0.1, "features": { "has_number": true } });
+    let selection = json!({
+        "ad_states": [
+            { "ad_id": "a", "impressions": 1000, "clicks": 20, "spend": 10.0, "age_hours": 48 },
+            { "ad_id": "b", "impressions": 1000, "clicks": 10, "spend": 10.0, "age_hours": 48 }
+        ],
+        "total_budget": 100.0
+    });
+    let status = |gateway: &crate::helpers::RunningService,
+                  method: &'static str,
+                  path: &'static str,
+                  body: Option<Value>,
+                  key: Option<&str>| {
+        let mut request = match method {
+            "GET" => http.get(format!("{}{path}", gateway.base_url())),
+            _ => http.post(format!("{}{path}", gateway.base_url())),
+        };
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let plan_routes = [
+        ("GET", "/api/weights", None),
+        ("POST", "/api/internal/learning/event", Some(event.clone())),
+        ("POST", "/api/v1/ml/battle-hardened/select", Some(selection.clone())),
+    ];
+    for (method, path, body) in plan_routes.clone() {
+        assert_eq!(
+            status(&closed, method, path, body.clone(), None).await,
+            401,
+            "{path} on a closed gateway"
+        );
+        assert_eq!(
+            status(&open, method, path, body.clone(), None).await,
+            200,
+            "{path} opened, no key"
+        );
+        assert_eq!(
+            status(&open, method, path, body.clone(), Some("adl_wrong")).await,
+            401,
+            "{path} opened, a wrong key"
+        );
+        assert_eq!(
+            status(&open, method, path, body, Some(open.api_key())).await,
+            200,
+            "{path} opened, a key"
+        );
+    }
+    for path in ["/v1/learner", "/v1/ad-changes", "/v1/guardrails"] {
+        assert_eq!(
+            status(&open, "GET", path, None, None).await,
+            401,
+            "{path} is not the plan's"
+        );
+    }
 }
 
 /// An event whose ad was created more than a week before it teaches the conversion head, not the CTR head;

@@ -37,6 +37,10 @@ pub struct IngestSettings {
     pub max_body_kib_in_flight: usize,
     /// How long a looked-up ingest token is remembered (a revoked token works at most this much longer).
     pub remember_tokens_seconds: u64,
+    /// When set, `POST /api/meta/capi/test` also answers requests that carry no token, checking the event
+    /// for this pixel, as the recovery plan's own check sends it. None by default; for a relay only trusted
+    /// callers reach, since with a `test_event_code` the event goes to Meta's test view.
+    pub capi_test_pixel_without_token: Option<String>,
 }
 
 impl IngestSettings {
@@ -67,6 +71,7 @@ impl Default for IngestSettings {
             commit_queue_requests: 4096,
             max_body_kib_in_flight: 32 * 1024,
             remember_tokens_seconds: 10,
+            capi_test_pixel_without_token: None,
         }
     }
 }
@@ -113,6 +118,14 @@ impl RelaySettings {
             return Err(ConfigError::rule_violated(
                 "ingest.max_body_kib_in_flight",
                 "must hold at least one largest request (8192 KiB)",
+            ));
+        }
+        if let Some(pixel_id) = &ingest.capi_test_pixel_without_token
+            && !crate::sources::is_valid_pixel_id(pixel_id)
+        {
+            return Err(ConfigError::rule_violated(
+                "ingest.capi_test_pixel_without_token",
+                format!("must be a pixel id (1 to 20 digits), got {pixel_id:?}"),
             ));
         }
         let delivery = &settings.delivery;
@@ -174,5 +187,30 @@ impl RelaySettings {
             ));
         }
         Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(pairs: &[(&str, &str)]) -> Result<RelaySettings, ConfigError> {
+        let mut environment = vec![("ADLOOP_DATABASE__URL", "postgres://adloop@127.0.0.1/adloop")];
+        environment.extend_from_slice(pairs);
+        RelaySettings::load(&EnvironmentVariables::from_pairs(environment))
+    }
+
+    #[test]
+    fn the_token_less_check_pixel_must_be_a_pixel_id() {
+        assert_eq!(load_with(&[]).unwrap().ingest.capi_test_pixel_without_token, None);
+        let set = load_with(&[("ADLOOP_INGEST__CAPI_TEST_PIXEL_WITHOUT_TOKEN", "100000000000001")]).unwrap();
+        assert_eq!(
+            set.ingest.capi_test_pixel_without_token.as_deref(),
+            Some("100000000000001")
+        );
+        let error = load_with(&[("ADLOOP_INGEST__CAPI_TEST_PIXEL_WITHOUT_TOKEN", "my pixel")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("ingest.capi_test_pixel_without_token"), "{error}");
     }
 }

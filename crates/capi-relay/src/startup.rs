@@ -89,6 +89,12 @@ impl Application {
             },
             commit_metrics,
         );
+        if let Some(pixel_id) = &ingest.capi_test_pixel_without_token {
+            tracing::warn!(
+                pixel_id,
+                "POST /api/meta/capi/test answers requests without a token (ingest.capi_test_pixel_without_token)"
+            );
+        }
         let state = AppState {
             committer,
             sources: SourceCache::new(std::time::Duration::from_secs(ingest.remember_tokens_seconds)),

@@ -13,12 +13,42 @@ use super::AppState;
 use super::ingest_common::{Refusal, authenticate, event_rules, now_unix};
 use super::ingest_pipeline::check_test_event_code;
 
+/// The pixel the event is checked for: the token's own (or `pixel_id` in the query, when the token may use it);
+/// for a request with no token at all, the one `ingest.capi_test_pixel_without_token` names, if any.
+async fn pixel_to_check_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    access_token: Option<&str>,
+    requested_pixel_id: Option<&String>,
+) -> Result<String, Refusal> {
+    let sends_no_token = access_token.is_none() && !headers.contains_key(axum::http::header::AUTHORIZATION);
+    if let (true, Some(open_pixel_id)) = (sends_no_token, &state.ingest.capi_test_pixel_without_token) {
+        return match requested_pixel_id {
+            Some(pixel_id) if pixel_id != open_pixel_id => Err(Refusal::invalid(
+                "pixel_id",
+                "without a token only the relay's own check pixel may be used (send a token for others)",
+            )),
+            _ => Ok(open_pixel_id.clone()),
+        };
+    }
+    let source = authenticate(state, headers, access_token).await?;
+    match (requested_pixel_id, source.pixel_ids.as_slice()) {
+        (Some(pixel_id), _) if source.may_write(pixel_id) => Ok(pixel_id.clone()),
+        (Some(_), _) => Err(Refusal::PixelNotAllowed),
+        (None, [only]) => Ok(only.clone()),
+        (None, _) => Err(Refusal::invalid(
+            "pixel_id",
+            "required when the token may use several pixels",
+        )),
+    }
+}
+
 /// `POST /api/meta/capi/test`: the recovery plan's own check, its body exactly as the plan shows it (one
 /// event: `event_name`, `event_time`, `user_data`, `custom_data`). Answers what was accepted and how it was
 /// normalised (hashes, never the raw values) without storing anything; with a `test_event_code` (query or
 /// body) and delivery configured, it also sends the event to Meta's test view and shows Meta's answer. The
 /// plan's body has no `action_source`: `other` is assumed, and the answer says so. The pixel is the token's
-/// own, or `pixel_id` in the query when the token has several.
+/// own, or `pixel_id` in the query when the token has several ([`pixel_to_check_for`]).
 pub async fn post_capi_test(
     State(state): State<AppState>,
     Query(query): Query<std::collections::HashMap<String, String>>,
@@ -33,15 +63,9 @@ pub async fn post_capi_test(
         _ => None,
     };
     let access_token = query.get("access_token").cloned().or(token_in_body);
-    let source = match authenticate(&state, &headers, access_token.as_deref()).await {
-        Ok(source) => source,
+    let pixel_id = match pixel_to_check_for(&state, &headers, access_token.as_deref(), query.get("pixel_id")).await {
+        Ok(pixel_id) => pixel_id,
         Err(refusal) => return refusal.meta(),
-    };
-    let pixel_id = match (query.get("pixel_id"), source.pixel_ids.as_slice()) {
-        (Some(pixel_id), _) if source.may_write(pixel_id) => pixel_id.clone(),
-        (Some(_), _) => return Refusal::PixelNotAllowed.meta(),
-        (None, [only]) => only.clone(),
-        (None, _) => return Refusal::invalid("pixel_id", "required when the token may use several pixels").meta(),
     };
     let test_event_code = match event.remove("test_event_code") {
         Some(Value::String(code)) => Some(code),

@@ -304,6 +304,46 @@ async fn the_plans_test_request_is_answered_with_its_hashes_and_stores_nothing()
     assert!(stored_events(&relay.pool).await.is_empty(), "a check stores nothing");
 }
 
+/// The plan's curl sends no token: a relay that names a pixel for such checks answers it for that pixel;
+/// one that does not, or a wrong token, or another pixel, is refused.
+#[tokio::test]
+async fn the_plans_check_without_a_token_is_answered_only_where_a_pixel_is_set_for_it() {
+    let closed = spawn_relay().await;
+    let open = spawn_relay_with(&[("ADLOOP_INGEST__CAPI_TEST_PIXEL_WITHOUT_TOKEN", PIXEL)]).await;
+    let check = |relay: &Relay, query: &'static str, token: Option<&'static str>| {
+        let client = reqwest::Client::new();
+        let mut request = client
+            .post(format!("{}/api/meta/capi/test{query}", relay.base_url))
+            .json(&plan_body());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, answer) = check(&closed, "", None).await;
+    assert_eq!(status, 401, "{answer}");
+    let (status, answer) = check(&open, "", None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], true);
+    assert_eq!(answer["pixel_id"], PIXEL);
+    assert_eq!(
+        answer["event"]["user_data"]["em"],
+        "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"
+    );
+    let (status, answer) = check(&open, "?pixel_id=999", None).await;
+    assert_eq!(status, 400, "another pixel: {answer}");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains("pixel_id"),
+        "{answer}"
+    );
+    let (status, answer) = check(&open, "", Some("adlr_wrong")).await;
+    assert_eq!(status, 401, "a token sent is checked: {answer}");
+    assert!(stored_events(&open.pool).await.is_empty(), "a check stores nothing");
+}
+
 #[tokio::test]
 async fn with_a_test_event_code_the_plans_check_shows_what_meta_answered() {
     let meta_sim_url = crate::delivery::spawn_meta_sim().await;

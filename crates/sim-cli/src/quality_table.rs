@@ -225,6 +225,11 @@ fn header(table: QualityTable) -> String {
             "learners warmed on five earlier worlds − priors-off, regret [95%] (relative / to the cost of learning)",
         ],
     };
+    markdown_head(columns)
+}
+
+/// A markdown table's first two lines: the column names and the separator under them.
+pub(crate) fn markdown_head(columns: &[&str]) -> String {
     format!("| {} |\n|{}\n", columns.join(" | "), "---|".repeat(columns.len()))
 }
 
@@ -268,9 +273,8 @@ fn allocator_other_peers_table(rows: &[String]) -> String {
     ];
     let mut text = format!(
         "\nadloop against the other peers, paired by seed (regret difference, 95% interval; negative: adloop's \
-         regret is lower):\n\n| {} |\n|{}\n",
-        columns.join(" | "),
-        "---|".repeat(columns.len())
+         regret is lower):\n\n{}",
+        markdown_head(&columns)
     );
     for row in rows {
         let _ = writeln!(text, "{row}");

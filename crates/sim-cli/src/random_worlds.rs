@@ -11,7 +11,7 @@ use campaign_sim::policy::PolicySettings;
 use campaign_sim::random_world::random_world;
 use campaign_sim::{IntervalEstimate, PolicySummary, geometric_mean_ratio, paired_regret_difference};
 
-use crate::quality_table::{interval, summaries_of};
+use crate::quality_table::{interval, markdown_head, summaries_of};
 
 const POLICIES: &[&str] = &["uniform", "ts-basic", "ts-basic-limited", "adloop", "oracle-limited"];
 const PEERS: &[&str] = &["uniform", "ts-basic", "ts-basic-limited"];
@@ -162,7 +162,7 @@ fn header() -> String {
         "adloop value / ts-basic-limited's",
         "adloop − ts-basic-limited regret, paired",
     ];
-    format!("| {} |\n|{}\n", columns.join(" | "), "---|".repeat(columns.len()))
+    markdown_head(&columns)
 }
 
 /// Under the table, per peer: the geometric mean over worlds of adloop's total value over the peer's, with
